@@ -1,0 +1,61 @@
+"""The Union of Sustainable Cashmere Cooperatives: marketplace and product passports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from marketplace import config as config_module
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the application. ``config`` overrides the profile chosen by ``MARKETPLACE_ENV``."""
+    app = Flask(
+        __name__,
+        template_folder=str(config_module.ROOT / "templates"),
+        static_folder=str(config_module.ROOT / "static"),
+        instance_path=str(config_module.INSTANCE),
+    )
+    try:
+        app.config.update(config_module.load(overrides=config))
+    except config_module.ConfigError as error:
+        raise SystemExit(str(error)) from None  # one line, no traceback
+
+    from marketplace import access, errors, i18n, models, uow  # noqa: F401 (models: complete metadata)
+    from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    limiter.init_app(app)
+    htmx.init_app(app)
+
+    uow.init_app(app)
+    errors.init_app(app)
+    i18n.init_app(app)
+    app.before_request(access.enforce)
+
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from marketplace.accounts.routes import bp as accounts
+    from marketplace.dashboard.routes import bp as dashboard
+    from marketplace.lots.routes import bp as lots
+    from marketplace.organisations.routes import bp as organisations
+    from marketplace.pages.routes import bp as pages
+
+    for blueprint in (pages, accounts, lots, organisations, dashboard):
+        app.register_blueprint(blueprint)
+
+
+def _register_cli(app: Flask) -> None:
+    from marketplace.demo.cli import content, demo
+
+    app.cli.add_command(demo)
+    app.cli.add_command(content)

@@ -1,0 +1,106 @@
+"""The one central permission check.
+
+Every view declares who may call it with ``@public``, ``@signed_in`` or
+``@roles(...)``. A ``before_request`` hook enforces the declaration for every
+request, and refuses (403) any endpoint that declares nothing, so a new route
+cannot be left open by mistake. Object-level checks (an MSME touching only its
+own organisation's data) go through ``require_member_of``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from marketplace.accounts.models import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ATTRIBUTE = "_access_rule"
+
+
+@dataclass(frozen=True)
+class Rule:
+    public: bool = False
+    roles: frozenset[Role] = frozenset()  # empty and not public: any signed-in user
+
+    def allows(self, user: Any) -> bool:
+        if self.public:
+            return True
+        if not user.is_authenticated:
+            return False
+        return not self.roles or user.has_role(*self.roles)
+
+
+PUBLIC = Rule(public=True)
+SIGNED_IN = Rule()
+
+
+def _declare(rule: Rule) -> Callable[[F], F]:
+    def decorator(view: F) -> F:
+        setattr(view, ATTRIBUTE, rule)
+        return view
+
+    return decorator
+
+
+def public(view: F) -> F:
+    """Anyone, signed in or not, may call this view."""
+    return _declare(PUBLIC)(view)
+
+
+def signed_in(view: F) -> F:
+    """Any signed-in user may call this view."""
+    return _declare(SIGNED_IN)(view)
+
+
+def roles(*allowed: Role) -> Callable[[F], F]:
+    """Only users holding one of ``allowed`` roles may call this view."""
+    if not allowed:
+        raise ValueError("roles() needs at least one role; use @signed_in for any user")
+    return _declare(Rule(roles=frozenset(allowed)))
+
+
+def rule_for(endpoint: str | None, app: Flask | None = None) -> Rule | None:
+    app = app or current_app
+    if endpoint is None:
+        return None
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    return getattr(view, ATTRIBUTE, None)
+
+
+def enforce() -> Any:
+    """``before_request`` hook: apply the endpoint's rule."""
+    if request.endpoint is None:  # no route matched: let the 404/405 handler answer
+        return None
+    rule = rule_for(request.endpoint)
+    if rule is None:
+        current_app.logger.error("Endpoint %s declares no access rule; refusing.", request.endpoint)
+        abort(403)
+    if rule.allows(current_user):
+        return None
+    if not current_user.is_authenticated:
+        if request.method == "GET" and not request.path.startswith("/api/"):
+            return redirect(url_for("accounts.signin", next=request.full_path.rstrip("?")))
+        abort(401)
+    abort(403)
+    return None  # unreachable: abort raises
+
+
+def require_member_of(organisation_id: int, *allowed: Role) -> None:
+    """404 unless the current user belongs to ``organisation_id`` (with one of ``allowed`` roles)."""
+    if organisation_id not in current_user.organisation_ids(*allowed):
+        abort(404)
+
+
+def undeclared_endpoints(app: Flask) -> Iterable[str]:
+    """Endpoints with no access rule (a test asserts there are none)."""
+    for rule in app.url_map.iter_rules():
+        if rule_for(rule.endpoint, app) is None:
+            yield rule.endpoint

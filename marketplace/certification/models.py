@@ -1,0 +1,104 @@
+"""Certification schemes, their criteria, and certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, TimestampMixin, enum_column
+from marketplace.organisations.models import Organisation
+
+
+class AssuranceLevel(enum.StrEnum):
+    self_declared = "self_declared"
+    internal_control = "internal_control"  # by the cooperative
+    s3c_external = "s3c_external"  # by the S3C
+    accredited_third_party = "accredited_third_party"
+
+
+class CustodyModel(enum.StrEnum):
+    identity_preserved = "identity_preserved"
+    segregated = "segregated"
+    mass_balance = "mass_balance"
+
+
+class CertificateStatus(enum.StrEnum):
+    active = "active"
+    suspended = "suspended"
+    revoked = "revoked"
+    expired = "expired"
+
+
+class CertificationScheme(Base):
+    __tablename__ = "certification_scheme"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(20))
+    owner: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(String(200), default="")
+    # Tiers in ascending order, separated by "|" (e.g. "entry|advanced").
+    tiers: Mapped[str] = mapped_column(String(200), default="")
+
+    criteria: Mapped[list[Criterion]] = relationship(
+        back_populates="scheme", order_by="Criterion.position", cascade="all, delete-orphan"
+    )
+
+    @property
+    def tier_list(self) -> list[str]:
+        return [t for t in self.tiers.split("|") if t]
+
+
+class Criterion(Base):
+    __tablename__ = "criterion"
+    __table_args__ = (UniqueConstraint("scheme_id", "code", name="uq_criterion_scheme_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("certification_scheme.id"), index=True)
+    code: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    principle: Mapped[str] = mapped_column(String(120))
+    title: Mapped[str] = mapped_column(String(300))
+    guidance: Mapped[str] = mapped_column(Text, default="")
+
+    scheme: Mapped[CertificationScheme] = relationship(back_populates="criteria")
+
+
+class Certificate(TimestampMixin, Base):
+    __tablename__ = "certificate"
+    __table_args__ = (CheckConstraint("valid_from <= valid_to", name="validity_ordered"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(60), unique=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("certification_scheme.id"), index=True)
+    holder_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    tier: Mapped[str] = mapped_column(String(40))
+    assurance_level: Mapped[AssuranceLevel] = mapped_column(enum_column(AssuranceLevel))
+    custody_model: Mapped[CustodyModel] = mapped_column(enum_column(CustodyModel))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[CertificateStatus] = mapped_column(
+        enum_column(CertificateStatus), default=CertificateStatus.active
+    )
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+
+    scheme: Mapped[CertificationScheme] = relationship()
+    holder: Mapped[Organisation] = relationship(foreign_keys=[holder_id])
+    issuer: Mapped[Organisation] = relationship(foreign_keys=[issuer_id])
+
+    def status_on(self, day: dt.date) -> CertificateStatus:
+        """The status in force on ``day``: suspension and revocation win, then the validity window."""
+        if self.status in (CertificateStatus.suspended, CertificateStatus.revoked):
+            return self.status
+        if day > self.valid_to or self.status is CertificateStatus.expired:
+            return CertificateStatus.expired
+        return CertificateStatus.active
+
+    def valid_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day and self.status_on(day) is CertificateStatus.active

@@ -1,0 +1,147 @@
+"""Configuration profiles, read from the environment.
+
+Profiles: ``dev`` (default), ``test`` and ``production``, chosen by
+``MARKETPLACE_ENV``. Every setting can be overridden by an environment
+variable of the same name; tests pass a mapping to ``create_app``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = Path(os.environ.get("MARKETPLACE_INSTANCE", ROOT / "instance"))
+
+# Variables read from the environment (documented in README.md).
+ENV_VARS = (
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "MEILISEARCH_URL",
+    "MEILISEARCH_API_KEY",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "IMAGE_STORAGE_PATH",
+    "PASSPORT_SIGNING_KEY",
+    "RATELIMIT_STORAGE_URI",
+    "SHARED_DIR",
+)
+
+KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is unusable; the message is one line."""
+
+
+def _base() -> dict[str, Any]:
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "BABEL_DEFAULT_LOCALE": "en",
+        "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "marketplace" / "translations"),
+        "LOCALES": ["en", "mn", "fr", "de", "it", "zh"],
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SIGNIN_RATE_LIMIT": "10 per minute",
+        "CONTENT_DIR": str(ROOT / "content"),
+        "SHARED_DIR": str(ROOT.parent / "shared"),
+        "MEILISEARCH_URL": None,
+        "MEILISEARCH_API_KEY": None,
+        "STRIPE_SECRET_KEY": None,
+        "STRIPE_WEBHOOK_SECRET": None,
+        "STRIPE_API_BASE": None,
+        "DEMO_BANNER": True,
+    }
+
+
+def _dev() -> dict[str, Any]:
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    return {
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{INSTANCE / 'marketplace.sqlite3'}",
+        "SECRET_KEY": _dev_secret(INSTANCE / "secret_key"),
+        "IMAGE_STORAGE_PATH": str(INSTANCE / "images"),
+        "PASSPORT_SIGNING_KEY": str(INSTANCE / "passport_signing_key.jwk"),
+    }
+
+
+def _test() -> dict[str, Any]:
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        "SECRET_KEY": secrets.token_hex(32),
+        "IMAGE_STORAGE_PATH": None,  # tests pass a temp dir
+        "PASSPORT_SIGNING_KEY": None,
+        "STRIPE_API_BASE": None,
+    }
+
+
+def _production() -> dict[str, Any]:
+    return {
+        "SESSION_COOKIE_SECURE": True,
+        "REMEMBER_COOKIE_SECURE": True,
+        "PREFERRED_URL_SCHEME": "https",
+        "DEMO_BANNER": False,
+    }
+
+
+PROFILES = {"dev": _dev, "test": _test, "production": _production}
+
+
+def _dev_secret(path: Path) -> str:
+    """A random dev secret kept under instance/ (never committed)."""
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load(profile: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build the configuration for ``profile`` from defaults, environment and overrides."""
+    overrides = dict(overrides or {})
+    profile = profile or overrides.pop("ENV", None) or os.environ.get("MARKETPLACE_ENV", "dev")
+    if profile not in PROFILES:
+        raise ConfigError(f"MARKETPLACE_ENV must be one of {', '.join(PROFILES)}, not {profile!r}.")
+    config = _base()
+    config.update(PROFILES[profile]())
+    config["ENV"] = profile
+    if profile != "test":
+        for name in ENV_VARS:
+            value = os.environ.get(name)
+            if value:
+                config[name] = value
+        if os.environ.get("DATABASE_URL"):
+            config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
+    config.update(overrides)
+    if "SQLALCHEMY_DATABASE_URI" in config:
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if profile == "production":
+        _check_production(config)
+    return config
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for ``postgres://`` and ``postgresql://`` URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _check_production(config: dict[str, Any]) -> None:
+    secret = config.get("SECRET_KEY") or ""
+    if secret.lower() in KNOWN_WEAK_SECRETS or len(secret) < 32:
+        raise ConfigError(
+            "Refusing to start in production: set SECRET_KEY to a random value of at least 32 characters."
+        )
+    if not config.get("SQLALCHEMY_DATABASE_URI"):
+        raise ConfigError("Refusing to start in production: set DATABASE_URL.")

@@ -1,0 +1,49 @@
+"""Error pages in the site's own layout; JSON for the API. Never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: _l("The request could not be understood. Please check what you entered and try again."),
+    401: _l("Please sign in to continue."),
+    403: _l("You do not have permission to see this page."),
+    404: _l("We could not find that page. It may have moved, or the address may be mistyped."),
+    405: _l("That action is not allowed here."),
+    413: _l("The upload is too large."),
+    429: _l("Too many attempts. Please wait a minute and try again."),
+    500: _l("Something went wrong on our side. The problem has been logged; please try again later."),
+}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path == "/healthz"
+
+
+def render_error(error: HTTPException):  # type: ignore[no-untyped-def]
+    code = error.code or 500
+    message = MESSAGES.get(code, error.description)
+    if isinstance(error, CSRFError):
+        message = _l("Your form expired or was sent from another site. Please reload the page and try again.")
+    elif code in (400, 404) and getattr(error, "description", None) and error.description != type(error).description:
+        message = error.description  # a specific message set by the view
+    if _wants_json():
+        return jsonify(error=str(message), status=code), code
+    return render_template("errors/error.html", code=code, message=message), code
+
+
+def render_unexpected(error: Exception):  # type: ignore[no-untyped-def]
+    if isinstance(error, HTTPException):
+        return render_error(error)
+    from flask import current_app
+
+    current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
+    return render_error(InternalServerError())
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(Exception, render_unexpected)

@@ -1,0 +1,153 @@
+"""Locale choice and locale-aware formatting.
+
+The locale comes from the ``lang`` query parameter (remembered in a cookie),
+then the cookie, then the signed-in user's preference, then ``Accept-Language``.
+Quantities (kg, µm) keep their units in every locale; only the number format changes.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import format_decimal, get_currency_precision
+from flask import Flask, Response, current_app, g, request, url_for
+from flask_babel import format_currency, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+LANGUAGE_NAMES = {
+    "en": "English",
+    "mn": "Монгол",
+    "fr": "Français",
+    "de": "Deutsch",
+    "it": "Italiano",
+    "zh": "中文",
+}
+COOKIE = "lang"
+
+
+def select_locale() -> str:
+    locales = current_app.config["LOCALES"]
+    chosen = request.args.get("lang")
+    if chosen in locales:
+        g.set_lang_cookie = chosen
+        return chosen
+    cookie = request.cookies.get(COOKIE)
+    if cookie in locales:
+        return cookie
+    if current_user and current_user.is_authenticated and current_user.locale in locales:
+        return current_user.locale
+    return request.accept_languages.best_match(locales) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _remember_choice(response: Response) -> Response:
+    lang = g.pop("set_lang_cookie", None)
+    if lang:
+        response.set_cookie(
+            COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
+            secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
+        )
+    response.vary.add("Accept-Language")
+    response.vary.add("Cookie")
+    return response
+
+
+def switch_url(lang: str) -> str:
+    """The current page, with its query string, in another language."""
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [lang]
+    endpoint = request.endpoint or "pages.home"
+    return url_for(endpoint, **(request.view_args or {}), **args)
+
+
+def money(minor: int | None, currency: str) -> str:
+    """Format an amount held in minor units (ISO 4217) for the current locale."""
+    if minor is None:
+        return ""
+    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
+    return format_currency(amount, currency)
+
+
+def number(value: Decimal | int | float | None, places: int | None = None) -> str:
+    if value is None:
+        return ""
+    if places is not None:
+        value = Decimal(value).quantize(Decimal(1).scaleb(-places))
+        fmt = "#,##0." + "0" * places if places else "#,##0"
+        return format_decimal(value, format=fmt, locale=str(get_locale()))
+    return format_decimal(value, locale=str(get_locale()))
+
+
+def with_unit(value: Decimal | int | None, unit: str, places: int | None = None) -> str:
+    if value is None:
+        return "—"
+    return f"{number(value, places)}\u00a0{unit}"
+
+
+# Labels of enum values, translated in one place.
+LABELS: dict[str, Any] = {
+    "white": _l("White"),
+    "light_grey": _l("Light grey"),
+    "grey": _l("Grey"),
+    "brown": _l("Brown"),
+    "greasy": _l("Greasy (combed)"),
+    "scoured": _l("Scoured"),
+    "dehaired": _l("Dehaired"),
+    "clean": _l("Clean (dehaired)"),
+    "unsorted": _l("Unsorted"),
+    "kid": _l("Kid"),
+    "adult_female": _l("Adult female"),
+    "adult_male": _l("Adult male"),
+    "self_declared": _l("Self-declared"),
+    "internal_control": _l("Cooperative internal control"),
+    "s3c_external": _l("S3C external control"),
+    "accredited_third_party": _l("Accredited third party"),
+    "identity_preserved": _l("Identity preserved"),
+    "segregated": _l("Segregated"),
+    "mass_balance": _l("Mass balance"),
+    "active": _l("Active"),
+    "suspended": _l("Suspended"),
+    "revoked": _l("Revoked"),
+    "expired": _l("Expired"),
+    "union_staff": _l("Union staff"),
+    "cooperative_manager": _l("Cooperative manager"),
+    "msme_editor": _l("MSME editor"),
+    "brand_buyer": _l("Brand buyer"),
+    "certifier": _l("Certifier"),
+    "admin": _l("Administrator"),
+    "union": _l("Union"),
+    "cooperative": _l("Cooperative"),
+    "msme": _l("MSME"),
+    "brand": _l("Brand"),
+    "draft": _l("Draft"),
+    "listed": _l("Listed"),
+    "withdrawn": _l("Withdrawn"),
+    "submitted": _l("Submitted"),
+    "approved": _l("Approved"),
+    "published": _l("Published"),
+    "rejected": _l("Rejected"),
+    "quote_requested": _l("Quote requested"),
+    "quoted": _l("Quoted"),
+    "accepted": _l("Accepted"),
+    "deposit_paid": _l("Deposit paid"),
+    "allocated": _l("Allocated"),
+    "collected": _l("Collected from cooperatives"),
+    "dehaired_tested": _l("Dehaired and tested"),
+    "shipped": _l("Shipped"),
+    "delivered": _l("Delivered"),
+    "cancelled": _l("Cancelled"),
+}
+
+
+def label(value: Any) -> str:
+    key = getattr(value, "value", value)
+    return str(LABELS.get(str(key), key))
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(_remember_choice)
+    app.jinja_env.filters.update(money=money, number=number, unit=with_unit, label=label)
+    app.jinja_env.globals.update(
+        switch_url=switch_url, LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=lambda: str(get_locale())
+    )

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from marketplace.access import public
+from marketplace.certification.models import Certificate
+from marketplace.db import today
+from marketplace.extensions import db
+from marketplace.lots.models import Lot, LotStatus
+from marketplace.organisations.models import CooperativeProfile, Organisation, PastureUserGroup
+
+bp = Blueprint("organisations", __name__)
+
+
+@bp.route("/organisations/<slug>")
+@public
+def profile(slug: str):  # type: ignore[no-untyped-def]
+    organisation = db.session.scalar(
+        select(Organisation)
+        .where(Organisation.slug == slug)
+        .options(
+            selectinload(Organisation.cooperative)
+            .selectinload(CooperativeProfile.pasture_user_groups)
+            .selectinload(PastureUserGroup.soum)
+        )
+    )
+    if organisation is None:
+        abort(404)
+    certificates = db.session.scalars(
+        select(Certificate).where(Certificate.holder_id == organisation.id).order_by(Certificate.valid_to.desc())
+    ).all()
+    lots = db.session.scalars(
+        select(Lot)
+        .where(Lot.cooperative_id == organisation.id, Lot.status == LotStatus.listed)
+        .order_by(Lot.code)
+    ).all()
+    return render_template(
+        "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
+        today=today(),
+    )

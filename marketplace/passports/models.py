@@ -1,0 +1,78 @@
+"""Digital product passports and their immutable, published versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, TimestampMixin, enum_column, utcnow
+from marketplace.lots.models import Lot
+from marketplace.products.models import Product
+
+
+class Granularity(enum.StrEnum):
+    item = "item"
+    batch = "batch"
+    model = "model"
+
+
+class Passport(TimestampMixin, Base):
+    """A stable identity for the passport of one lot or one product."""
+
+    __tablename__ = "passport"
+    __table_args__ = (
+        CheckConstraint(
+            "(lot_id IS NULL) <> (product_id IS NULL)", name="exactly_one_subject"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), unique=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"), unique=True)
+    granularity: Mapped[Granularity] = mapped_column(enum_column(Granularity, 10))
+
+    lot: Mapped[Lot | None] = relationship()
+    product: Mapped[Product | None] = relationship()
+    versions: Mapped[list[PassportVersion]] = relationship(
+        back_populates="passport", order_by="PassportVersion.number"
+    )
+
+    @property
+    def current(self) -> PassportVersion | None:
+        return self.versions[-1] if self.versions else None
+
+
+class PassportVersion(Base):
+    """One published version. It never changes once written: a change makes a new version."""
+
+    __tablename__ = "passport_version"
+    __table_args__ = (UniqueConstraint("passport_id", "number", name="uq_passport_version_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    passport_id: Mapped[int] = mapped_column(ForeignKey("passport.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    credential: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))  # sha-256 of the canonical credential
+    signature: Mapped[str] = mapped_column(Text, default="")
+
+    passport: Mapped[Passport] = relationship(back_populates="versions")
+
+
+class ImmutableVersionError(RuntimeError):
+    pass
+
+
+@event.listens_for(PassportVersion, "before_update")
+def _refuse_update(mapper: Any, connection: Any, target: PassportVersion) -> None:
+    raise ImmutableVersionError("A published passport version cannot change; publish a new version.")
+
+
+@event.listens_for(PassportVersion, "before_delete")
+def _refuse_delete(mapper: Any, connection: Any, target: PassportVersion) -> None:
+    raise ImmutableVersionError("A published passport version cannot be deleted.")

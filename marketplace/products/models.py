@@ -1,0 +1,161 @@
+"""MSME product lines, products, their source lots and processing steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from marketplace.db import Base, Kg, TimestampMixin, enum_column
+from marketplace.lots.models import Lot
+from marketplace.organisations.models import Organisation
+
+
+class ProductStatus(enum.StrEnum):
+    draft = "draft"
+    submitted = "submitted"
+    approved = "approved"
+    published = "published"
+    rejected = "rejected"
+
+
+class RecycledOrigin(enum.StrEnum):
+    none = "none"
+    pre_consumer = "pre_consumer"
+    post_consumer = "post_consumer"
+
+
+class StepKind(enum.StrEnum):
+    scouring = "scouring"
+    dehairing = "dehairing"
+    spinning = "spinning"
+    dyeing = "dyeing"
+    knitting = "knitting"
+    weaving = "weaving"
+    finishing = "finishing"
+
+
+class DataBasis(enum.StrEnum):
+    """The nature of a figure."""
+
+    measured = "measured"
+    declared = "declared"
+    estimated = "estimated"
+
+
+def localised(values: dict[str, str] | None, locale: str, fallback: str = "en") -> tuple[str, str]:
+    """The text for ``locale`` and the locale it is really in (falls back to English)."""
+    values = values or {}
+    if values.get(locale):
+        return values[locale], locale
+    return values.get(fallback, ""), fallback
+
+
+class ProductLine(TimestampMixin, Base):
+    __tablename__ = "product_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSON)  # locale → text
+    description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    organisation: Mapped[Organisation] = relationship()
+    products: Mapped[list[Product]] = relationship(back_populates="line", order_by="Product.sku")
+
+
+class Product(TimestampMixin, Base):
+    __tablename__ = "product"
+    __table_args__ = (
+        CheckConstraint("recycled_pct >= 0 AND recycled_pct <= 100", name="recycled_range"),
+        CheckConstraint("weight_g > 0", name="weight_positive"),
+        CheckConstraint("price_minor > 0", name="price_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("product_line.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(40), unique=True)
+    gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
+    name: Mapped[dict[str, str]] = mapped_column(JSON)
+    description: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Fibre → percent, e.g. {"cashmere": "100"}; decimals are kept as strings in JSON.
+    fibre_composition: Mapped[dict[str, str]] = mapped_column(JSON)
+    recycled_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2), default=Decimal(0))
+    recycled_origin: Mapped[RecycledOrigin] = mapped_column(
+        enum_column(RecycledOrigin, 20), default=RecycledOrigin.none
+    )
+    dyed: Mapped[bool] = mapped_column(Boolean, default=False)
+    care_codes: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 3758 symbols
+    sizes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    weight_g: Mapped[Decimal] = mapped_column(Numeric(8, 1))
+    price_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # Circular services: {"take_back": "terms", "repair": "terms", "resale": "terms"}
+    circular_services: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    production_date: Mapped[dt.date | None] = mapped_column(Date)
+    batch_code: Mapped[str] = mapped_column(String(40), default="")
+    status: Mapped[ProductStatus] = mapped_column(enum_column(ProductStatus, 20), default=ProductStatus.draft)
+    rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    line: Mapped[ProductLine] = relationship(back_populates="products")
+    organisation: Mapped[Organisation] = relationship()
+    sources: Mapped[list[ProductSource]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", order_by="ProductSource.lot_id"
+    )
+    steps: Mapped[list[ProcessingStep]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", order_by="ProcessingStep.performed_on"
+    )
+
+
+class ProductSource(Base):
+    """Kg of a certified lot that went into a product (or its production batch)."""
+
+    __tablename__ = "product_source"
+    __table_args__ = (CheckConstraint("kg > 0", name="kg_positive"),)
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), primary_key=True)
+    kg: Mapped[Kg]
+
+    product: Mapped[Product] = relationship(back_populates="sources")
+    lot: Mapped[Lot] = relationship()
+
+
+class ProcessingStep(TimestampMixin, Base):
+    """A transformation event: kg in → kg out at a facility, with its energy and water."""
+
+    __tablename__ = "processing_step"
+    __table_args__ = (
+        CheckConstraint("kg_in > 0 AND kg_out > 0", name="kg_positive"),
+        CheckConstraint("kg_out <= kg_in", name="no_mass_gain"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"), index=True)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), index=True)
+    kind: Mapped[StepKind] = mapped_column(enum_column(StepKind, 20))
+    facility_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    performed_on: Mapped[dt.date] = mapped_column(Date)
+    kg_in: Mapped[Kg]
+    kg_out: Mapped[Kg]
+    energy_kwh: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    energy_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
+    water_l: Mapped[Decimal | None] = mapped_column(Numeric(12, 1))
+    water_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
+    co2e_kg: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
+    co2e_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
+    source_note: Mapped[str] = mapped_column(String(300), default="")
+
+    product: Mapped[Product | None] = relationship(back_populates="steps")
+    lot: Mapped[Lot | None] = relationship()
+    facility: Mapped[Organisation] = relationship()
+
+    @property
+    def yield_pct(self) -> Decimal:
+        return (self.kg_out * 100 / self.kg_in).quantize(Decimal("0.1"))

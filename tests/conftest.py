@@ -1,0 +1,171 @@
+"""Test fixtures: a fresh, migrated database for every test, on SQLite or PostgreSQL.
+
+The database comes from ``TEST_DATABASE_URL`` (PostgreSQL, started by ``./dev test``)
+or, by default, from a SQLite file. Migrations run once per session into a template;
+each test gets its own copy (a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on
+PostgreSQL), so tests can commit for real and stay isolated.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from marketplace import create_app
+from marketplace.config import normalise_database_url
+from marketplace.demo.loader import load_all
+from marketplace.extensions import db
+from tests import factories
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+_counter = itertools.count()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite'}"
+
+
+def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
+    return create_app({
+        "ENV": "test",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
+        "PASSPORT_SIGNING_KEY": str(tmp_path / "signing-key.jwk"),
+        "MARKETPLACE_TMP": str(tmp_path),
+        **extra,
+    })
+
+
+def _migrate(url: str, tmp_path: Path, demo: bool) -> None:
+    app = make_app(url, tmp_path)
+    with app.app_context():
+        upgrade()
+        if demo:
+            load_all(Path(app.config["CONTENT_DIR"]))
+            db.session.commit()
+        db.engine.dispose()
+
+
+class Databases:
+    """Creates migrated templates once and hands out private copies."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.templates: dict[bool, str] = {}
+        self.admin: Engine | None = None
+        if PG_URL:
+            self.admin = create_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
+
+    def template(self, demo: bool) -> str:
+        if demo not in self.templates:
+            self.templates[demo] = self._create_template(demo)
+        return self.templates[demo]
+
+    def _create_template(self, demo: bool) -> str:
+        name = f"template_{'demo' if demo else 'empty'}_{os.getpid()}"
+        if self.admin is None:
+            path = self.tmp / f"{name}.sqlite3"
+            _migrate(f"sqlite:///{path}", self.tmp, demo)
+            return str(path)
+        self._create_database(name, template=None)
+        _migrate(self._url(name), self.tmp, demo)
+        return name
+
+    def clone(self, demo: bool, tmp_path: Path) -> str:
+        template = self.template(demo)
+        if self.admin is None:
+            target = tmp_path / "test.sqlite3"
+            shutil.copyfile(template, target)
+            return f"sqlite:///{target}"
+        name = f"test_{os.getpid()}_{next(_counter)}"
+        self._create_database(name, template=template)
+        return self._url(name)
+
+    def drop(self, url: str) -> None:
+        if self.admin is not None:
+            name = make_url(url).database
+            with self.admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def _create_database(self, name: str, template: str | None) -> None:
+        assert re.fullmatch(r"[a-z0-9_]+", name)  # names are ours, never user input
+        assert self.admin is not None
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            suffix = f' TEMPLATE "{template}"' if template else ""
+            conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
+
+    def _url(self, name: str) -> str:
+        assert self.admin is not None
+        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def close(self) -> None:
+        if self.admin is not None:
+            for name in self.templates.values():
+                with self.admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            self.admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    dbs = Databases(tmp_path_factory.mktemp("databases"))
+    yield dbs
+    dbs.close()
+
+
+def _app_fixture(databases: Databases, tmp_path: Path, demo: bool) -> Iterator[Flask]:
+    url = databases.clone(demo, tmp_path)
+    app = make_app(url, tmp_path)
+    with app.app_context():
+        engine = db.engine
+    session = Session(engine, expire_on_commit=False)
+    factories.use_session(session)
+    try:
+        yield app
+    finally:
+        factories.use_session(None)
+        session.close()
+        engine.dispose()
+        databases.drop(url)
+
+
+@pytest.fixture
+def app(databases: Databases, tmp_path: Path) -> Iterator[Flask]:
+    """The app on a fresh, migrated, empty database."""
+    yield from _app_fixture(databases, tmp_path, demo=False)
+
+
+@pytest.fixture
+def demo_app(databases: Databases, tmp_path: Path) -> Iterator[Flask]:
+    """The app on a fresh database holding the demo content."""
+    yield from _app_fixture(databases, tmp_path, demo=True)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def demo_client(demo_app: Flask) -> FlaskClient:
+    return demo_app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()

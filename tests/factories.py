@@ -1,0 +1,347 @@
+"""factory_boy factories, one per model. They commit through the test's own session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from factory.alchemy import SQLAlchemyModelFactory
+from sqlalchemy.orm import Session
+
+from marketplace import models as m
+from marketplace.accounts.services import hash_password
+from marketplace.certification.models import AssuranceLevel, CustodyModel
+from marketplace.lots.models import Colour, FibreState, Incoterm, LotStatus, PriceBasis, TestMethod
+from marketplace.orders.models import OrderStage
+from marketplace.organisations.models import OrgKind
+from marketplace.passports.models import Granularity
+from marketplace.payments.models import PaymentKind
+from marketplace.products.models import ProductStatus, StepKind
+
+_state: dict[str, Session | None] = {"session": None}
+PASSWORD = "correct horse battery"
+_PASSWORD_HASH = hash_password(PASSWORD)
+
+
+def use_session(session: Session | None) -> None:
+    _state["session"] = session
+
+
+def current_session() -> Session:
+    session = _state["session"]
+    if session is None:
+        raise RuntimeError("Factories need the app fixture")
+    return session
+
+
+class Base(SQLAlchemyModelFactory):
+    class Meta:
+        abstract = True
+        sqlalchemy_session_factory = current_session
+        sqlalchemy_session_persistence = "commit"
+
+
+class AimagFactory(Base):
+    class Meta:
+        model = m.Aimag
+        sqlalchemy_get_or_create = ("code",)
+
+    code = "BKH"
+    name_en = "Bayankhongor"
+    name_mn = "Баянхонгор"
+    centre_en = "Bayankhongor"
+    centre_mn = "Баянхонгор"
+    centre_lat = Decimal("46.19")
+    centre_lon = Decimal("100.72")
+    latin_variants = "Bayanhongor|Bayan-Khongor"
+
+
+class SoumFactory(Base):
+    class Meta:
+        model = m.Soum
+
+    aimag = factory.SubFactory(AimagFactory)
+    name_en = factory.Sequence(lambda n: f"Soum {n}")
+    name_mn = factory.Sequence(lambda n: f"Сум {n}")
+    lat = Decimal("45.41")
+    lon = Decimal("100.58")
+
+
+class OrganisationFactory(Base):
+    class Meta:
+        model = m.Organisation
+
+    slug = factory.Sequence(lambda n: f"org-{n}")
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    kind = OrgKind.brand
+    country = "FR"
+
+
+class CooperativeFactory(OrganisationFactory):
+    kind = OrgKind.cooperative
+    country = "MN"
+    soum = factory.SubFactory(SoumFactory)
+    aimag = factory.SelfAttribute("soum.aimag")
+
+
+class CooperativeProfileFactory(Base):
+    class Meta:
+        model = m.CooperativeProfile
+
+    organisation = factory.SubFactory(CooperativeFactory)
+    members = 150
+    women_members = 70
+    herder_households = 130
+    certified_households = 60
+    declared_capacity_kg = Decimal("6000")
+    carrying_capacity_su = 70000
+    actual_stocking_su = 66000
+
+
+class PastureUserGroupFactory(Base):
+    class Meta:
+        model = m.PastureUserGroup
+
+    cooperative = factory.SubFactory(CooperativeProfileFactory)
+    soum = factory.SelfAttribute("cooperative.organisation.soum")
+    name = factory.Sequence(lambda n: f"PUG {n}")
+    households = 30
+    area_ha = 30000
+    rangeland_agreement_ref = "RUA-TEST-1"
+    carrying_capacity_su = 30000
+    actual_stocking_su = 28000
+
+
+class UserFactory(Base):
+    class Meta:
+        model = m.User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    name = factory.Sequence(lambda n: f"User {n}")
+    password_hash = _PASSWORD_HASH
+
+
+class MembershipFactory(Base):
+    class Meta:
+        model = m.Membership
+
+    user = factory.SubFactory(UserFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    role = m.Role.brand_buyer
+
+
+class SchemeFactory(Base):
+    class Meta:
+        model = m.CertificationScheme
+        sqlalchemy_get_or_create = ("code",)
+
+    code = "SC"
+    name = "Sustainable Cashmere"
+    version = "2.1"
+    owner = "S3C"
+    tiers = "Entry|Advanced"
+
+
+class CriterionFactory(Base):
+    class Meta:
+        model = m.Criterion
+
+    scheme = factory.SubFactory(SchemeFactory)
+    code = factory.Sequence(lambda n: f"SC-{n}")
+    position = factory.Sequence(int)
+    principle = "Sustainable management of pastoral resources"
+    title = "Herd size within the livestock adjustment plan"
+
+
+class CertifierFactory(OrganisationFactory):
+    kind = OrgKind.certifier
+    country = "MN"
+
+
+class CertificateFactory(Base):
+    class Meta:
+        model = m.Certificate
+
+    number = factory.Sequence(lambda n: f"SC-TEST-{n:04d}")
+    scheme = factory.SubFactory(SchemeFactory)
+    holder = factory.SubFactory(CooperativeFactory)
+    issuer = factory.SubFactory(CertifierFactory)
+    tier = "Entry"
+    assurance_level = AssuranceLevel.s3c_external
+    custody_model = CustodyModel.segregated
+    valid_from = dt.date(2025, 1, 1)
+    valid_to = dt.date(2030, 12, 31)
+
+
+class LotFactory(Base):
+    class Meta:
+        model = m.Lot
+
+    code = factory.Sequence(lambda n: f"TEST-LOT-{n:04d}")
+    cooperative = factory.SubFactory(CooperativeFactory)
+    soum = factory.SelfAttribute("cooperative.soum")
+    aimag = factory.SelfAttribute("cooperative.aimag")
+    season = 2026
+    herder_households = 20
+    colour = Colour.white
+    state = FibreState.dehaired
+    status = LotStatus.listed
+    listed_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+    mean_diameter_um = Decimal("15.5")
+    diameter_cv_pct = Decimal("20.5")
+    fibres_over_30um_pct = Decimal("0.60")
+    mean_length_mm = Decimal("38.0")
+    hair_content_pct = Decimal("0.20")
+    dehairing_yield_pct = None
+    vegetable_matter_pct = Decimal("0.05")
+    moisture_regain_pct = Decimal("15.0")
+    test_method = TestMethod.iwto_8
+    lab_name = "Test lab"
+    lab_report_number = factory.Sequence(lambda n: f"R-{n}")
+    tested_on = dt.date(2026, 7, 1)
+    net_kg = Decimal("500")
+    bags = 20
+    available_kg = Decimal("500")
+    reserved_kg = Decimal("0")
+    min_order_kg = Decimal("50")
+    sample_size_g = 100
+    price_minor = 12500
+    premium_minor = 800
+    currency = "EUR"
+    price_basis = PriceBasis.clean
+    incoterm = Incoterm.FCA
+    incoterm_place = "Ulaanbaatar"
+    deposit_pct = Decimal("30")
+    price_valid_until = dt.date(2027, 6, 30)
+    certificate = factory.SubFactory(CertificateFactory, holder=factory.SelfAttribute("..cooperative"))
+
+
+class LotContributionFactory(Base):
+    class Meta:
+        model = m.LotContribution
+
+    lot = factory.SubFactory(LotFactory)
+    cooperative = factory.SelfAttribute("lot.cooperative")
+    kg = Decimal("500")
+    herder_households = 20
+
+
+class MsmeFactory(OrganisationFactory):
+    kind = OrgKind.msme
+    country = "MN"
+
+
+class ProductLineFactory(Base):
+    class Meta:
+        model = m.ProductLine
+
+    organisation = factory.SubFactory(MsmeFactory)
+    slug = factory.Sequence(lambda n: f"line-{n}")
+    name = factory.LazyFunction(lambda: {"en": "Undyed essentials"})
+
+
+class ProductFactory(Base):
+    class Meta:
+        model = m.Product
+
+    line = factory.SubFactory(ProductLineFactory)
+    organisation = factory.SelfAttribute("line.organisation")
+    sku = factory.Sequence(lambda n: f"SKU-{n:04d}")
+    name = factory.LazyFunction(lambda: {"en": "Crew-neck sweater"})
+    fibre_composition = factory.LazyFunction(lambda: {"cashmere": "100"})
+    weight_g = Decimal("280")
+    price_minor = 29000
+    status = ProductStatus.draft
+
+
+class ProductSourceFactory(Base):
+    class Meta:
+        model = m.ProductSource
+
+    product = factory.SubFactory(ProductFactory)
+    lot = factory.SubFactory(LotFactory)
+    kg = Decimal("10")
+
+
+class ProcessingStepFactory(Base):
+    class Meta:
+        model = m.ProcessingStep
+
+    product = factory.SubFactory(ProductFactory)
+    kind = StepKind.spinning
+    facility = factory.SubFactory(MsmeFactory)
+    performed_on = dt.date(2026, 8, 1)
+    kg_in = Decimal("10")
+    kg_out = Decimal("9.2")
+
+
+class PassportFactory(Base):
+    class Meta:
+        model = m.Passport
+
+    public_id = factory.Sequence(lambda n: f"pp-{n:06d}")
+    lot = factory.SubFactory(LotFactory)
+    granularity = Granularity.batch
+
+
+class PassportVersionFactory(Base):
+    class Meta:
+        model = m.PassportVersion
+
+    passport = factory.SubFactory(PassportFactory)
+    number = 1
+    credential = factory.LazyFunction(lambda: {"type": ["VerifiableCredential"]})
+    content_hash = "0" * 64
+
+
+class OrderFactory(Base):
+    class Meta:
+        model = m.Order
+
+    reference = factory.Sequence(lambda n: f"ORD-{n:05d}")
+    buyer = factory.SubFactory(OrganisationFactory)
+    currency = "EUR"
+    incoterm = Incoterm.FCA
+    incoterm_place = "Ulaanbaatar"
+
+
+class OrderLineFactory(Base):
+    class Meta:
+        model = m.OrderLine
+
+    order = factory.SubFactory(OrderFactory)
+    lot = factory.SubFactory(LotFactory)
+    kg = Decimal("100")
+    price_minor = 12500
+    premium_minor = 800
+
+
+class OrderEventFactory(Base):
+    class Meta:
+        model = m.OrderEvent
+
+    order = factory.SubFactory(OrderFactory)
+    stage = OrderStage.quote_requested
+
+
+class PaymentFactory(Base):
+    class Meta:
+        model = m.Payment
+
+    order = factory.SubFactory(OrderFactory)
+    kind = PaymentKind.deposit
+    amount_minor = 375000
+    currency = "EUR"
+    provider_ref = factory.Sequence(lambda n: f"pi_test_{n}")
+
+
+def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **kwargs: object) -> m.User:
+    """A user holding ``role`` in ``organisation`` (a new one of the right kind by default)."""
+    from marketplace.accounts.models import ROLE_ORG_KIND
+
+    if organisation is None:
+        organisation = OrganisationFactory(kind=ROLE_ORG_KIND[role])
+    user = UserFactory(**kwargs)
+    MembershipFactory(user=user, organisation=organisation, role=role)
+    return user

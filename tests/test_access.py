@@ -1,0 +1,88 @@
+"""The central permission check, walked across the role × route matrix."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from marketplace.access import PUBLIC, SIGNED_IN, rule_for, undeclared_endpoints
+from marketplace.accounts.models import Role
+from tests.helpers import sign_in, text
+
+DEMO_USERS = {
+    Role.admin: "admin@demo.example",
+    Role.union_staff: "staff@demo.example",
+    Role.cooperative_manager: "coop@demo.example",
+    Role.msme_editor: "msme@demo.example",
+    Role.brand_buyer: "buyer@demo.example",
+    Role.certifier: "certifier@demo.example",
+}
+DEMO_PASSWORDS = {
+    Role.admin: "demo-admin-2026",
+    Role.union_staff: "demo-staff-2026",
+    Role.cooperative_manager: "demo-coop-2026",
+    Role.msme_editor: "demo-msme-2026",
+    Role.brand_buyer: "demo-buyer-2026",
+    Role.certifier: "demo-certifier-2026",
+}
+
+# Sample values for URL parameters, so every GET route can be requested.
+SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css"}
+
+
+def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:
+    assert list(undeclared_endpoints(app)) == []
+
+
+def _get_routes(app: Flask) -> list[tuple[str, str]]:
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or set()):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = path.replace(f"<{arg}>", SAMPLE_ARGS[arg]).replace(f"<path:{arg}>", SAMPLE_ARGS[arg])
+        routes.append((rule.endpoint, path))
+    return routes
+
+
+@pytest.mark.parametrize("role", [None, *Role])
+def test_role_route_matrix(demo_app: Flask, role: Role | None) -> None:
+    client = demo_app.test_client()
+    if role is not None:
+        response = sign_in(client, DEMO_USERS[role], DEMO_PASSWORDS[role])
+        assert response.status_code == 302, text(response)
+    for endpoint, path in _get_routes(demo_app):
+        rule = rule_for(endpoint, demo_app)
+        assert rule is not None
+        response = client.get(path)
+        response.close()
+        allowed = rule is PUBLIC or (role is not None and (rule is SIGNED_IN or role in rule.roles))
+        if allowed:
+            assert response.status_code == 200, (role, path, response.status_code)
+        elif role is None:
+            assert response.status_code in (302, 401), (path, response.status_code)
+        else:
+            assert response.status_code == 403, (role, path, response.status_code)
+
+
+def test_state_changing_request_without_csrf_token_is_refused(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    response = client.post("/signin", data={"email": "buyer@demo.example", "password": "demo-buyer-2026"})
+    assert response.status_code == 400
+    assert "reload the page" in text(response)
+    assert client.get("/dashboard").status_code == 302  # still signed out
+
+
+def test_csrf_token_is_accepted_from_the_htmx_header(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    sign_in(client, DEMO_USERS[Role.brand_buyer], DEMO_PASSWORDS[Role.brand_buyer])
+    html = text(client.get("/dashboard"))
+    token = html.split('"X-CSRFToken": "')[1].split('"')[0]
+    response = client.post("/signout", headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code == 302
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_signout_needs_post(demo_app: Flask) -> None:
+    assert demo_app.test_client().get("/signout").status_code == 405

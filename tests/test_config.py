@@ -1,0 +1,82 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from marketplace import create_app
+from marketplace.config import ConfigError, load, normalise_database_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_production_refuses_without_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/marketplace")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load("production")
+
+
+@pytest.mark.parametrize("secret", ["dev", "changeme", "short-but-not-weak"])
+def test_production_refuses_weak_secret_key(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    monkeypatch.setenv("SECRET_KEY", secret)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/marketplace")
+    with pytest.raises(ConfigError):
+        load("production")
+
+
+def test_production_refusal_is_one_line_on_the_command_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY",)}
+    env.update(MARKETPLACE_ENV="production", DATABASE_URL=f"sqlite:///{tmp_path}/x.sqlite3",
+               MARKETPLACE_INSTANCE=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "marketplace", "routes"], env=env, capture_output=True, text=True,
+        cwd=ROOT, check=False, timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "SECRET_KEY" in lines[0]
+
+
+def test_production_profile_uses_secure_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db.internal/marketplace")
+    config = load("production")
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["REMEMBER_COOKIE_SECURE"] is True
+    assert config["SESSION_COOKIE_HTTPONLY"] is True
+    assert config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    assert config["DEMO_BANNER"] is False
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MEILISEARCH_URL", "http://127.0.0.1:7700")
+    monkeypatch.setenv("STRIPE_API_BASE", "http://127.0.0.1:8420")
+    monkeypatch.setenv("IMAGE_STORAGE_PATH", str(tmp_path / "img"))
+    monkeypatch.setenv("PASSPORT_SIGNING_KEY", str(tmp_path / "key.jwk"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/a.sqlite3")
+    config = load("dev")
+    assert config["MEILISEARCH_URL"] == "http://127.0.0.1:7700"
+    assert config["STRIPE_API_BASE"] == "http://127.0.0.1:8420"
+    assert config["IMAGE_STORAGE_PATH"] == str(tmp_path / "img")
+    assert config["PASSPORT_SIGNING_KEY"] == str(tmp_path / "key.jwk")
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/a.sqlite3"
+
+
+def test_unknown_profile_is_refused() -> None:
+    with pytest.raises(ConfigError, match="MARKETPLACE_ENV"):
+        load("staging")
+
+
+def test_database_url_normalisation() -> None:
+    assert normalise_database_url("postgres://a@b/c") == "postgresql+psycopg://a@b/c"
+    assert normalise_database_url("sqlite:///x") == "sqlite:///x"
+
+
+def test_test_profile_does_not_read_production_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_should_not_be_used")
+    app = create_app({"ENV": "test"})
+    assert app.config["STRIPE_SECRET_KEY"] is None
+    assert app.config["TESTING"] is True
