@@ -28,7 +28,7 @@ def render_error(error: HTTPException):  # type: ignore[no-untyped-def]
     message = MESSAGES.get(code, error.description)
     if isinstance(error, CSRFError):
         message = _l("Your form expired or was sent from another site. Please reload the page and try again.")
-    elif code in (400, 404) and getattr(error, "description", None) and error.description != type(error).description:
+    elif code in (400, 404) and error.description != type(error).description:
         message = error.description  # a specific message set by the view
     if _wants_json():
         return jsonify(error=str(message), status=code), code

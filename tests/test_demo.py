@@ -63,7 +63,8 @@ def test_demo_content_covers_the_brief(demo_app: Flask) -> None:
         assert {lot.colour for lot in lots} == set(Colour)
         assert {lot.state for lot in lots} == set(FibreState)
         microns = sorted(lot.mean_diameter_um for lot in lots)
-        assert microns[0] < 15 and microns[-1] > 16
+        assert microns[0] < 15
+        assert microns[-1] > 16
         assert {u.roles.pop() for u in db.session.scalars(select(m.User))} == set(Role)
         assert db.session.scalar(select(func.count(m.Criterion.id)).join(m.CertificationScheme)
                                  .where(m.CertificationScheme.code == "SC")) == 25
@@ -80,7 +81,8 @@ def test_demo_figures_are_consistent_with_the_programme(demo_app: Flask) -> None
         for lot in db.session.scalars(select(m.Lot)):
             assert 14 <= lot.mean_diameter_um <= 19
             if lot.state is FibreState.dehaired:
-                assert lot.hair_content_pct <= 0.3 and 34 <= lot.mean_length_mm <= 42
+                assert lot.hair_content_pct <= 0.3
+                assert 34 <= lot.mean_length_mm <= 42
                 assert lot.dehairing_yield_pct is None
             if lot.state is FibreState.greasy:
                 assert 40 <= lot.dehairing_yield_pct <= 65

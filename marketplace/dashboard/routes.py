@@ -7,6 +7,7 @@ from marketplace.access import signed_in
 from marketplace.accounts.models import Role
 from marketplace.dashboard import services
 from marketplace.db import today
+from marketplace.union import services as union_services
 
 bp = Blueprint("dashboard", __name__)
 
@@ -29,7 +30,7 @@ def index():  # type: ignore[no-untyped-def]
             case Role.certifier:
                 data = services.certifier(org_id, day)
             case Role.union_staff:
-                data = services.union()
+                data = union_services.overview()
             case Role.admin:
                 data = services.admin()
         sections.append((membership, data))

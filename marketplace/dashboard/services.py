@@ -11,12 +11,10 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotStatus
-from marketplace.orders.models import Order, OrderStage
-from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.lots.models import Lot
+from marketplace.orders.models import OPEN_STAGES, Order
+from marketplace.organisations.models import Organisation
 from marketplace.products.models import Product, ProductStatus
-
-OPEN_STAGES = [s for s in OrderStage if s not in (OrderStage.delivered, OrderStage.cancelled)]
 
 
 def buyer(organisation_id: int) -> dict[str, Any]:
@@ -68,30 +66,6 @@ def certifier(organisation_id: int, today: dt.date) -> dict[str, Any]:
         if c.status_on(today) is CertificateStatus.active and (c.valid_to - today).days <= 90
     ]
     return {"certificates": certificates, "counts": counts, "expiring": expiring, "today": today}
-
-
-def union() -> dict[str, Any]:
-    stock = db.session.execute(
-        select(Lot.state, Lot.colour, func.count(Lot.id), func.sum(Lot.available_kg), func.sum(Lot.reserved_kg))
-        .where(Lot.status == LotStatus.listed)
-        .group_by(Lot.state, Lot.colour)
-        .order_by(Lot.state, Lot.colour)
-    ).all()
-    open_orders = db.session.scalars(
-        select(Order).where(Order.stage.in_(OPEN_STAGES)).order_by(Order.created_at.desc())
-        .options(selectinload(Order.buyer))
-    ).all()
-    awaiting = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.submitted).order_by(Product.created_at)
-        .options(selectinload(Product.organisation))
-    ).all()
-    organisations = dict(
-        db.session.execute(select(Organisation.kind, func.count(Organisation.id)).group_by(Organisation.kind)).all()
-    )
-    return {
-        "stock": stock, "open_orders": open_orders, "awaiting": awaiting,
-        "organisation_counts": {kind: organisations.get(kind, 0) for kind in OrgKind},
-    }
 
 
 def admin() -> dict[str, Any]:

@@ -30,6 +30,7 @@ class OrderStage(enum.StrEnum):
 
 
 STAGE_ORDER = [s for s in OrderStage if s is not OrderStage.cancelled]
+OPEN_STAGES = [s for s in OrderStage if s not in (OrderStage.delivered, OrderStage.cancelled)]
 
 
 class Order(TimestampMixin, Base):
