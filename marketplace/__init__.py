@@ -46,17 +46,21 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
+    from marketplace.certification.routes import bp as certification
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.lots.routes import bp as lots
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
+    from marketplace.passports.routes import bp as passports
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard):
+    for blueprint in (pages, accounts, lots, organisations, dashboard, passports, certification):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
+    from marketplace.passports.cli import passports
 
     app.cli.add_command(demo)
     app.cli.add_command(content)
+    app.cli.add_command(passports)

@@ -28,6 +28,7 @@ ENV_VARS = (
     "PASSPORT_SIGNING_KEY",
     "RATELIMIT_STORAGE_URI",
     "SHARED_DIR",
+    "PUBLIC_BASE_URL",
 )
 
 KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
@@ -61,6 +62,10 @@ def _base() -> dict[str, Any]:
         "STRIPE_WEBHOOK_SECRET": None,
         "STRIPE_API_BASE": None,
         "DEMO_BANNER": True,
+        # The public origin, used in passport URLs, QR codes and the issuer's did:web.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+        # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).
+        "FX_MNT_PER_UNIT": {"EUR": "3900", "USD": "3450", "MNT": "1"},
     }
 
 
@@ -124,6 +129,9 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
     config.update(overrides)
     if "SQLALCHEMY_DATABASE_URI" in config:
         config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
+        if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            # A local file cannot drop the connection: skip the extra round trip on every checkout.
+            config["SQLALCHEMY_ENGINE_OPTIONS"] = {**config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     if profile == "production":
         _check_production(config)
     return config

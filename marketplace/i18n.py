@@ -137,6 +137,21 @@ LABELS: dict[str, Any] = {
     "shipped": _l("Shipped"),
     "delivered": _l("Delivered"),
     "cancelled": _l("Cancelled"),
+    "scouring": _l("Scouring"),
+    "dehairing": _l("Dehairing"),
+    "spinning": _l("Spinning"),
+    "dyeing": _l("Dyeing"),
+    "knitting": _l("Knitting"),
+    "weaving": _l("Weaving"),
+    "finishing": _l("Finishing"),
+    "pre_consumer": _l("pre-consumer recycled"),
+    "post_consumer": _l("post-consumer recycled"),
+    "take_back": _l("Take-back"),
+    "repair": _l("Repair"),
+    "resale": _l("Resale"),
+    "measured": _l("measured"),
+    "declared": _l("declared"),
+    "estimated": _l("estimated"),
 }
 
 

@@ -5,13 +5,19 @@ from marketplace.certification.models import Certificate, CertificationScheme, C
 from marketplace.lots.models import Lot, LotContribution
 from marketplace.orders.models import Order, OrderEvent, OrderLine
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
-from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.models import (
+    Passport,
+    PassportLogEntry,
+    PassportLogHead,
+    PassportVersion,
+)
 from marketplace.payments.models import Payment
 from marketplace.products.models import ProcessingStep, Product, ProductLine, ProductSource
 
 __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
-    "Passport", "PassportVersion", "PastureUserGroup", "Payment", "ProcessingStep", "Product",
+    "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
+    "ProcessingStep", "Product",
     "ProductLine", "ProductSource", "Role", "Soum", "User",
 ]

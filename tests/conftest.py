@@ -40,12 +40,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'PostgreSQL ' + PG_URL if PG_URL else 'SQLite'}"
 
 
+SIGNING_KEY: dict[str, Path] = {}
+
+
 def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
+    """The app in the test profile. One signing key per test session, as one key per deployment."""
+    key = SIGNING_KEY.setdefault("path", tmp_path / "signing-key.jwk")
     return create_app({
         "ENV": "test",
         "SQLALCHEMY_DATABASE_URI": url,
         "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
-        "PASSPORT_SIGNING_KEY": str(tmp_path / "signing-key.jwk"),
+        "PASSPORT_SIGNING_KEY": str(key),
         "MARKETPLACE_TMP": str(tmp_path),
         **extra,
     })

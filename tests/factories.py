@@ -283,6 +283,7 @@ class PassportFactory(Base):
     public_id = factory.Sequence(lambda n: f"pp-{n:06d}")
     lot = factory.SubFactory(LotFactory)
     granularity = Granularity.batch
+    status_index = factory.Sequence(lambda n: 1000 + n)
 
 
 class PassportVersionFactory(Base):
@@ -293,6 +294,29 @@ class PassportVersionFactory(Base):
     number = 1
     credential = factory.LazyFunction(lambda: {"type": ["VerifiableCredential"]})
     content_hash = "0" * 64
+
+
+class PassportLogHeadFactory(Base):
+    class Meta:
+        model = m.PassportLogHead
+        sqlalchemy_get_or_create = ("id",)
+
+    id = 1
+    seq = 0
+    entry_hash = "0" * 64
+
+
+class PassportLogEntryFactory(Base):
+    class Meta:
+        model = m.PassportLogEntry
+
+    seq = factory.Sequence(lambda n: n + 1)
+    version = factory.SubFactory(PassportVersionFactory)
+    passport_public_id = factory.SelfAttribute("version.passport.public_id")
+    version_number = factory.SelfAttribute("version.number")
+    content_hash = factory.SelfAttribute("version.content_hash")
+    prev_hash = factory.Sequence(lambda n: f"{n:064d}")
+    entry_hash = factory.Sequence(lambda n: f"{n + 1:064x}")
 
 
 class OrderFactory(Base):

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlalchemy import select
 
 from tests.conftest import LiveServer
 
@@ -53,3 +54,45 @@ def test_the_lot_filters_work_without_javascript(live_server: LiveServer, chromi
     expect(page).to_have_url(re.compile(r"state=dehaired"))
     expect(page.locator("table.lots tbody tr").first).to_contain_text("Dehaired")
     context.close()
+
+
+def test_consumer_reads_a_passport_on_a_phone_and_sees_a_suspension(live_server: LiveServer, chromium) -> None:  # type: ignore[no-untyped-def]
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot
+    from marketplace.passports.models import Passport
+
+    app = live_server.server.app
+    with app.app_context():
+        public_id = db.session.scalar(select(Passport.public_id).join(Lot).where(Lot.code == "USCC-2025-BKH-001"))
+        qr_target = f"{app.config['PUBLIC_BASE_URL']}/passports/{public_id}"
+    phone = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                                 locale="en-GB")
+    page = phone.new_page()
+    # The QR code encodes the passport's stable URL; the phone opens the same path on this server.
+    page.goto(live_server.url + qr_target.removeprefix(app.config["PUBLIC_BASE_URL"]))
+    expect(page.get_by_role("heading", level=1)).to_contain_text("lot USCC-2025-BKH-001")
+    expect(page.get_by_text("Valid.")).to_be_visible()
+    expect(page.get_by_role("img", name="Map of Mongolia")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+
+    page.get_by_role("navigation", name="Language").get_by_role("link", name="Deutsch").click()
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page).to_have_url(re.compile(rf"/passports/{public_id}\?lang=de$"))
+
+    certifier = chromium.new_context()
+    desk = certifier.new_page()
+    desk.goto(live_server.url + "/signin")
+    desk.get_by_label("E-mail").fill("certifier@demo.example")
+    desk.get_by_label("Password").fill("demo-certifier-2026")
+    desk.get_by_role("button", name="Sign in").click()
+    desk.get_by_role("link", name="SC-2025-BKH-001").click()
+    desk.get_by_label("Suspend").check()
+    desk.get_by_label("Reason, shown on every affected passport").fill("Stocking above the agreed plan in 2026.")
+    desk.get_by_role("button", name="Save the status").click()
+    expect(desk.get_by_role("status")).to_contain_text("is now suspended")
+    certifier.close()
+
+    page.reload()
+    expect(page.get_by_role("alert")).to_contain_text("Stocking above the agreed plan in 2026.")
+    expect(page.get_by_text("Version 1, issued")).to_be_visible()
+    phone.close()

@@ -31,6 +31,7 @@ from marketplace.db import Base, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, OrgKind, PastureUserGroup, Soum
+from marketplace.passports.services import publish_all
 
 M = TypeVar("M", bound=Base)
 
@@ -207,6 +208,11 @@ def _lot_values(row: dict[str, str]) -> dict[str, Any]:
     values["tested_on"] = dt.date.fromisoformat(row["tested_on"])
     values["price_valid_until"] = dt.date.fromisoformat(row["price_valid_until"])
     values["status"] = LotStatus(row["status"])
+    values["herder_price_minor"] = int(row["herder_price_minor"]) if row.get("herder_price_minor") else None
+    values["herder_price_currency"] = "MNT"
+    values["premium_to_herders_pct"] = (
+        Decimal(row["premium_to_herders_pct"]) if row.get("premium_to_herders_pct") else None
+    )
     return values
 
 
@@ -241,4 +247,6 @@ def load_all(content: Path, *, demo: bool = True) -> LoadReport:
     load_schemes(content, report)
     if demo:
         load_demo(content, report)
+        published, _unchanged = publish_all()
+        report.created["PassportVersion"] = published
     return report

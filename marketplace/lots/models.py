@@ -117,6 +117,11 @@ class Lot(TimestampMixin, Base):
     incoterm_place: Mapped[str] = mapped_column(String(120))
     deposit_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
     price_valid_until: Mapped[dt.date] = mapped_column(Date)
+    # What the herders were paid for the greasy fibre, per kg, and the share of the
+    # sustainability premium passed to them (the rest goes to the cooperative's funds).
+    herder_price_minor: Mapped[int | None] = mapped_column(Integer)
+    herder_price_currency: Mapped[str] = mapped_column(String(3), default="MNT")
+    premium_to_herders_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
 
     # Certification
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)

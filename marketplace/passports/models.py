@@ -35,6 +35,9 @@ class Passport(TimestampMixin, Base):
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), unique=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("product.id"), unique=True)
     granularity: Mapped[Granularity] = mapped_column(enum_column(Granularity, 10))
+    # Position of this passport in the Bitstring Status Lists (revocation and suspension).
+    status_index: Mapped[int] = mapped_column(Integer, unique=True)
+    revoked_reason: Mapped[str] = mapped_column(Text, default="")  # non-empty: revoked by the Union
 
     lot: Mapped[Lot | None] = relationship()
     product: Mapped[Product | None] = relationship()
@@ -64,6 +67,33 @@ class PassportVersion(Base):
     passport: Mapped[Passport] = relationship(back_populates="versions")
 
 
+class PassportLogEntry(Base):
+    """One entry of the public, append-only, hash-chained log of published versions."""
+
+    __tablename__ = "passport_log_entry"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version_id: Mapped[int] = mapped_column(ForeignKey("passport_version.id"), unique=True)
+    passport_public_id: Mapped[str] = mapped_column(String(40))
+    version_number: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    appended_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    version: Mapped[PassportVersion] = relationship()
+
+
+class PassportLogHead(Base):
+    """The single row that points at the log's last entry; appends lock it (SELECT … FOR UPDATE)."""
+
+    __tablename__ = "passport_log_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
 class ImmutableVersionError(RuntimeError):
     pass
 
@@ -76,3 +106,9 @@ def _refuse_update(mapper: Any, connection: Any, target: PassportVersion) -> Non
 @event.listens_for(PassportVersion, "before_delete")
 def _refuse_delete(mapper: Any, connection: Any, target: PassportVersion) -> None:
     raise ImmutableVersionError("A published passport version cannot be deleted.")
+
+
+@event.listens_for(PassportLogEntry, "before_update")
+@event.listens_for(PassportLogEntry, "before_delete")
+def _refuse_log_change(mapper: Any, connection: Any, target: PassportLogEntry) -> None:
+    raise ImmutableVersionError("The passport log is append-only.")

@@ -1,0 +1,107 @@
+"""Shared benchmark plumbing: a demo database in a temp dir, a gunicorn server, an HTTP load loop."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    memory = ""
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kb / 1024 / 1024:.0f} GiB RAM"
+    return f"{platform.processor() or platform.machine()}, {cpus} cores{memory}, Python {platform.python_version()}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def demo_instance() -> Iterator[dict[str, str]]:
+    """Environment for a dev instance in a temp dir, migrated and loaded with the demo content."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        env = {**os.environ, "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": tmp, "PYTHONPATH": str(ROOT)}
+        env.pop("DATABASE_URL", None)
+        for args in (["db", "upgrade"], ["demo", "load"]):
+            subprocess.run([BIN / "flask", "--app", "marketplace", *args], env=env, cwd=ROOT, check=True,
+                           capture_output=True)
+        yield env
+
+
+@contextlib.contextmanager
+def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [BIN / "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         "benchmarks.wsgi:app"], env=env, cwd=ROOT,
+    )
+    try:
+        for _ in range(200):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    statuses: dict[int, int]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def load(host: str, path: str, seconds: float, concurrency: int = 4,
+         headers: dict[str, str] | None = None) -> LoadResult:
+    """Send GET requests from ``concurrency`` threads for ``seconds`` (bounded in time and count)."""
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    limit = 200_000
+
+    def worker() -> None:
+        name, port = host.split(":")
+        while time.perf_counter() < deadline:
+            connection = http.client.HTTPConnection(name, int(port), timeout=10)
+            connection.request("GET", path, headers=headers or {})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            with lock:
+                statuses[response.status] = statuses.get(response.status, 0) + 1
+                if sum(statuses.values()) >= limit:
+                    return
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return LoadResult(sum(statuses.values()), elapsed, statuses)

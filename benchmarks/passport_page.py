@@ -1,0 +1,73 @@
+"""Passport page throughput against a trivial Flask route, under the same gunicorn settings in one run.
+
+Run: .venv/bin/python -m benchmarks.passport_page [seconds-per-measure]
+Targets: passport/trivial >= 0.6, 304 path/trivial >= 0.9, page weight (HTML+CSS+JS) <= 60 KB.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import re
+import sys
+
+from benchmarks.common import LoadResult, demo_instance, gunicorn, load, machine
+
+
+def fetch(host: str, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
+    name, port = host.split(":")
+    connection = http.client.HTTPConnection(name, int(port), timeout=10)
+    connection.request("GET", path, headers=headers or {})
+    return connection.getresponse()
+
+
+def first_passport(host: str) -> str:
+    """A lot passport found the way a visitor would: through the public log."""
+    import json
+
+    log = json.loads(fetch(host, "/passports/log").read())
+    return f"/passports/{log['entries'][0]['passport']}"
+
+
+def page_weight(host: str, path: str) -> tuple[int, dict[str, int]]:
+    html = fetch(host, path).read()
+    parts = {"html": len(html)}
+    for asset in re.findall(rb'(?:href|src)="(/static/[^"]+\.(?:css|js))"', html):
+        parts[asset.decode()] = len(fetch(host, asset.decode()).read())
+    return sum(parts.values()), parts
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    with demo_instance() as env, gunicorn(env) as host:
+        passport = first_passport(host)
+        etag = fetch(host, passport).getheader("ETag") or ""
+        load(host, passport, 2)  # warm up
+        # Interleave one-second slices so that noise on this shared machine hits all three alike.
+        cases = {"trivial": ("/_bench/trivial", None), "page": (passport, None),
+                 "304": (passport, {"If-None-Match": etag})}
+        totals = {name: LoadResult(0, 0.0, {}) for name in cases}
+        for _ in range(int(seconds)):
+            for name, (path, headers) in cases.items():
+                result = load(host, path, 1.0, headers=headers)
+                total = totals[name]
+                total.requests += result.requests
+                total.seconds += result.seconds
+                for code, count in result.statuses.items():
+                    total.statuses[code] = total.statuses.get(code, 0) + count
+        trivial, page, not_modified = totals["trivial"], totals["page"], totals["304"]
+        weight, parts = page_weight(host, passport)
+    print(f"# Passport page benchmark, {dt.datetime.now(dt.UTC).date().isoformat()}")
+    print(f"machine: {machine()}; gunicorn 2 sync workers; 4 client threads; "
+          f"{seconds:.0f} interleaved 1 s slices per measure")
+    print(f"trivial route:        {trivial.rate:8.1f} req/s  statuses {trivial.statuses}")
+    print(f"passport page (200):  {page.rate:8.1f} req/s  statuses {page.statuses}  "
+          f"ratio {page.rate / trivial.rate:.2f} (target >= 0.6)")
+    print(f"passport page (304):  {not_modified.rate:8.1f} req/s  statuses {not_modified.statuses}  "
+          f"ratio {not_modified.rate / trivial.rate:.2f} (target >= 0.9)")
+    print(f"page weight: {weight / 1024:.1f} KB (target <= 60 KB): "
+          + ", ".join(f"{k} {v / 1024:.1f} KB" for k, v in parts.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace.access import public, require_member_of, roles
+from marketplace.accounts.models import Role
+from marketplace.certification import services
+from marketplace.certification.forms import StatusForm
+from marketplace.certification.models import Certificate, CertificateStatus
+from marketplace.db import today
+from marketplace.passports import services as passport_services
+from marketplace.passports import untp
+from marketplace.passports.routes import _json
+from marketplace.passports.signing import get_signer
+
+bp = Blueprint("certification", __name__)
+
+
+def _certificate_or_404(number: str) -> Certificate:
+    cert = services.get_certificate(number)
+    if cert is None:
+        abort(404)
+    return cert
+
+
+@bp.route("/certificates/<number>.json")
+@public
+def conformity_credential(number: str):  # type: ignore[no-untyped-def]
+    """The certificate as a UNTP Digital Conformity Credential."""
+    cert = _certificate_or_404(number)
+    return _json(untp.conformity_credential(cert, passport_services.base_url(), get_signer().did))
+
+
+@bp.route("/certificates/<number>/manage", methods=["GET", "POST"])
+@roles(Role.certifier)
+def manage(number: str):  # type: ignore[no-untyped-def]
+    cert = _certificate_or_404(number)
+    require_member_of(cert.issuer_id, Role.certifier)  # a certifier acts only on what it issued
+    form = StatusForm()
+    form.status.data = form.status.data or None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.change_status(cert, CertificateStatus(form.status.data), form.reason.data or "")
+        except services.TransitionError:
+            form.status.errors = [_("A %(old)s certificate cannot be changed to that status.", old=cert.status.value)]
+            status = 422
+        else:
+            flash(_("Certificate %(number)s is now %(status)s. Every passport that relies on it shows this now.",
+                    number=cert.number, status=cert.status.value), "success")
+            return redirect(url_for("certification.manage", number=cert.number))
+    elif form.is_submitted():
+        status = 422
+    return render_template("certification/manage.html", cert=cert, form=form, today=today(),
+                           user=current_user), status

@@ -1,0 +1,269 @@
+"""Public passport pages, machine-readable credentials, QR codes, GS1 resolver, trust endpoints."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import OrderedDict
+from typing import Any
+
+import segno
+from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from werkzeug.datastructures import MIMEAccept
+
+from marketplace.access import public
+from marketplace.extensions import db
+from marketplace.passports import geo, services, untp
+from marketplace.passports.forms import VerifyForm
+from marketplace.passports.gs1 import DigitalLinkError, parse_path
+from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.signing import get_signer
+
+bp = Blueprint("passports", __name__)
+
+JSONLD = "application/ld+json"
+VCJWT = "application/vc+jwt"
+LINKSET = "application/linkset+json"
+
+
+def _passport_or_404(public_id: str) -> Passport:
+    passport = services.get_passport(public_id)
+    if passport is None or passport.current is None:
+        abort(404, description=_("There is no passport with the id %(id)s. Check the code printed on the label.",
+                                 id=public_id[:40]))
+    return passport
+
+
+def _prefers(accept: MIMEAccept, *types: str) -> str | None:
+    best = accept.best_match([*types, "text/html"], default="text/html")
+    return best if best in types else None
+
+
+def passport_url(passport: Passport) -> str:
+    return f"{services.base_url()}/passports/{passport.public_id}"
+
+
+def _json(document: Any, mimetype: str = JSONLD) -> Response:
+    return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype=mimetype)
+
+
+@bp.route("/passports/<public_id>")
+@public
+def page(public_id: str):  # type: ignore[no-untyped-def]
+    wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT)
+    if wanted:
+        passport = _passport_or_404(public_id)
+        version = passport.current
+        assert version is not None
+        response = Response(version.signature, mimetype=VCJWT) if wanted == VCJWT else _json(version.credential)
+    else:
+        key = services.page_key(public_id)
+        if key is None:
+            _passport_or_404(public_id)  # raises the helpful 404
+        assert key is not None
+        etag = key.etag(str(get_locale()))
+        if request.if_none_match.contains(etag):
+            response = make_response("", 304)  # nothing changed: no ORM objects loaded, nothing rendered
+            response.headers["Content-Length"] = "0"
+        else:
+            response = make_response(_render_page(key, etag))
+        response.set_etag(etag)
+    response.headers["Cache-Control"] = "public, no-cache"  # may be cached, but revalidated every time
+    response.vary.add("Accept")
+    return response
+
+
+_RENDERED: OrderedDict[str, str] = OrderedDict()
+_RENDERED_MAX = 512
+
+
+def _render_page(key: services.PageKey, etag: str) -> str:
+    """The page's HTML; kept in a small per-process cache keyed by the ETag, which changes with
+    the version, every certificate status behind it, the locale and the date."""
+    html = _RENDERED.get(etag)
+    if html is not None:
+        _RENDERED.move_to_end(etag)
+        return html
+    passport = db.session.get(Passport, key.passport_id)
+    version = db.session.get(PassportVersion, key.version_id)
+    assert passport is not None
+    assert version is not None
+    certificates = services.claimed_certificates(passport)
+    html = render_template(
+        "passports/page.html", passport=passport, version=version, c=version.credential,
+        subject=version.credential["credentialSubject"], state=services.live_status(passport, None, certificates),
+        url=passport_url(passport), certificates={cert.number: cert for cert in certificates},
+        geo=geo, aimags=services.aimag_centres(), today=services.today(),
+    )
+    _RENDERED[etag] = html
+    if len(_RENDERED) > _RENDERED_MAX:
+        _RENDERED.popitem(last=False)
+    return html
+
+
+@bp.route("/passports/<public_id>.json")
+@public
+def credential_json(public_id: str):  # type: ignore[no-untyped-def]
+    passport = _passport_or_404(public_id)
+    response = _json(passport.current.credential)  # type: ignore[union-attr]
+    response.headers["Link"] = f'<{passport_url(passport)}.jwt>; rel="alternate"; type="{VCJWT}"'
+    return response
+
+
+@bp.route("/passports/<public_id>.jwt")
+@public
+def credential_jwt(public_id: str):  # type: ignore[no-untyped-def]
+    passport = _passport_or_404(public_id)
+    return Response(passport.current.signature, mimetype=VCJWT)  # type: ignore[union-attr]
+
+
+@bp.route("/passports/<public_id>/versions/<int:number>")
+@public
+def version_json(public_id: str, number: int):  # type: ignore[no-untyped-def]
+    passport = _passport_or_404(public_id)
+    for version in passport.versions:
+        if version.number == number:
+            return _json(version.credential)
+    abort(404)
+    return None
+
+
+def _qr(passport: Passport) -> segno.QRCode:
+    return segno.make(passport_url(passport), error="m")
+
+
+@bp.route("/passports/<public_id>/qr.svg")
+@public
+def qr_svg(public_id: str):  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    _qr(_passport_or_404(public_id)).save(buffer, kind="svg", scale=6, border=4, title=_("Passport QR code"))
+    return Response(buffer.getvalue(), mimetype="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@bp.route("/passports/<public_id>/qr.png")
+@public
+def qr_png(public_id: str):  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    _qr(_passport_or_404(public_id)).save(buffer, kind="png", scale=8, border=4)
+    return Response(buffer.getvalue(), mimetype="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@bp.route("/passports/<public_id>/labels")
+@public
+def labels(public_id: str):  # type: ignore[no-untyped-def]
+    passport = _passport_or_404(public_id)
+    buffer = io.BytesIO()
+    _qr(passport).save(buffer, kind="svg", scale=4, border=2, svgclass="qr", title=_("Passport QR code"))
+    subject = passport.current.credential["credentialSubject"]  # type: ignore[union-attr]
+    return render_template("passports/labels.html", passport=passport, subject=subject,
+                           qr_svg=buffer.getvalue().decode(), url=passport_url(passport), count=8)
+
+
+@bp.route("/passports/log")
+@public
+def log():  # type: ignore[no-untyped-def]
+    entries = [
+        {"seq": e.seq, "passport": e.passport_public_id, "version": e.version_number,
+         "contentHash": e.content_hash, "prevHash": e.prev_hash, "entryHash": e.entry_hash,
+         "appendedAt": e.appended_at.isoformat(),
+         "credential": f"{services.base_url()}/passports/{e.passport_public_id}/versions/{e.version_number}"}
+        for e in services.log_entries()
+    ]
+    return jsonify(
+        description="Public, append-only log of published passport versions. entryHash = SHA-256 of "
+                    "'prevHash|seq|passport|version|contentHash'; the first prevHash is 64 zeros.",
+        entries=entries, head=entries[-1]["entryHash"] if entries else services.GENESIS,
+    )
+
+
+@bp.route("/passports/status/<purpose>")
+@public
+def status(purpose: str):  # type: ignore[no-untyped-def]
+    if purpose not in ("revocation", "suspension"):
+        abort(404)
+    credential = services.status_list_credential(purpose)
+    if _prefers(request.accept_mimetypes, VCJWT):
+        return Response(get_signer().sign(credential), mimetype=VCJWT, headers={"Cache-Control": "no-cache"})
+    response = _json(credential, "application/json")
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.route("/passports/verify", methods=["GET", "POST"])
+@public
+def verify():  # type: ignore[no-untyped-def]
+    form = VerifyForm()
+    verdict = None
+    status_code = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        text = upload.read(2_000_001).decode("utf-8", "replace") if upload else (form.document.data or "")
+        if len(text) > 2_000_000:
+            form.document.errors = [_("The document is larger than 2 MB.")]
+            status_code = 422
+        else:
+            verdict = services.verify_document(text)
+    elif form.is_submitted():
+        status_code = 422
+    return render_template("passports/verify.html", form=form, verdict=verdict), status_code
+
+
+@bp.route("/.well-known/did.json")
+@public
+def did_document():  # type: ignore[no-untyped-def]
+    signer = get_signer()
+    method = {"id": signer.key_id, "type": "JsonWebKey", "controller": signer.did, "publicKeyJwk": signer.public_jwk()}
+    return _json({
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1"],
+        "id": signer.did,
+        "verificationMethod": [method],
+        "assertionMethod": [signer.key_id],
+        "authentication": [signer.key_id],
+    }, "application/did+json")
+
+
+@bp.route("/contexts/cashmere/v1.jsonld")
+@public
+def context():  # type: ignore[no-untyped-def]
+    response = _json(untp.context_document(services.base_url()))
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+@bp.route("/01/<path:rest>")
+@public
+def digital_link(rest: str):  # type: ignore[no-untyped-def]
+    try:
+        link = parse_path("01/" + rest)
+    except DigitalLinkError as error:
+        abort(400, description=_("This GS1 Digital Link is malformed: %(problem)s", problem=str(error)))
+    passport = services.passport_for_gtin(link.gtin, link.lot)
+    if passport is None:
+        abort(404, description=_("No published product has this GTIN%(lot)s.",
+                                 lot=_(" and batch") if link.lot else ""))
+    target = passport_url(passport)
+    if request.args.get("linkType") == "all" or _prefers(request.accept_mimetypes, LINKSET):
+        anchor = f"{services.base_url()}{link.path()}"
+        return _json({"linkset": [{
+            "anchor": anchor,
+            "https://gs1.org/voc/pip": [{"href": target, "title": _("Digital product passport"), "type": "text/html"}],
+            "https://gs1.org/voc/sustainabilityInfo": [{"href": target + ".json", "type": JSONLD,
+                                                        "title": "UNTP Digital Product Passport"}],
+            "https://gs1.org/voc/certificationInfo": [{"href": target + ".jwt", "type": VCJWT,
+                                                       "title": "Signed passport (VC-JOSE)"}],
+            "https://gs1.org/voc/defaultLink": [{"href": target}],
+        }]}, LINKSET)
+    return redirect(url_for("passports.page", public_id=passport.public_id, **request.args), code=307)
+
+
+@bp.route("/events/steps/<int:step_id>.json")
+@public
+def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
+    """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
+    step = services.processing_step(int(step_id))
+    if step is None:
+        abort(404)
+    name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")
+    return _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))

@@ -1,0 +1,425 @@
+"""Passport rules: publish versions (signed, logged), derive live status, verify everything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import selectinload
+
+from marketplace.certification.models import Certificate, CertificateStatus
+from marketplace.db import today, utcnow
+from marketplace.extensions import db
+from marketplace.lots.models import Lot, LotStatus
+from marketplace.organisations.models import Aimag
+from marketplace.passports import status as status_list
+from marketplace.passports import untp
+from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
+from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
+from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
+
+GENESIS = "0" * 64
+
+
+def base_url() -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+
+
+def fx_rates() -> dict[str, Decimal]:
+    return {code: Decimal(str(rate)) for code, rate in current_app.config["FX_MNT_PER_UNIT"].items()}
+
+
+# ---- publishing -------------------------------------------------------------------------------
+
+def _next_status_index() -> int:
+    return (db.session.scalar(select(func.max(Passport.status_index))) or 0) + 1
+
+
+def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> Passport:
+    """The passport of a lot or product, created on first use."""
+    column, subject = (Passport.lot_id, lot) if lot is not None else (Passport.product_id, product)
+    assert subject is not None
+    passport = db.session.scalar(select(Passport).where(column == subject.id))
+    if passport is None:
+        passport = Passport(
+            public_id=secrets.token_hex(8), lot=lot, product=product, granularity=Granularity.batch,
+            status_index=_next_status_index(),
+        )
+        db.session.add(passport)
+        db.session.flush()
+    return passport
+
+
+def _lot_steps(lot: Lot) -> list[ProcessingStep]:
+    return list(db.session.scalars(
+        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on)
+    ))
+
+
+def _msme_certificates(product: Product) -> list[Certificate]:
+    return list(db.session.scalars(
+        select(Certificate).where(Certificate.holder_id == product.organisation_id).order_by(Certificate.valid_from)
+    ))
+
+
+def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer) -> dict[str, Any]:
+    common = {
+        "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
+        "issuer_did": signer.did, "status_index": passport.status_index,
+    }
+    if passport.lot is not None:
+        return untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
+    assert passport.product is not None
+    return untp.product_passport(
+        passport.product, fx_mnt=fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
+    )
+
+
+def publish(passport: Passport) -> PassportVersion | None:
+    """Publish a new version if the passport's content changed; None when it is unchanged."""
+    signer = get_signer()
+    current = passport.current
+    issued_at = utcnow().replace(microsecond=0)
+    number = current.number + 1 if current else 1
+    credential = build_credential(passport, number, issued_at, signer)
+    if current is not None and untp.sha256(current.credential["credentialSubject"]) == untp.sha256(
+        credential["credentialSubject"]
+    ):
+        return None
+    version = PassportVersion(
+        passport=passport, number=number, issued_at=issued_at, credential=credential,
+        content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
+    )
+    db.session.add(version)
+    db.session.flush()
+    _append_to_log(version)
+    return version
+
+
+def entry_hash(prev_hash: str, seq: int, public_id: str, number: int, content_hash: str) -> str:
+    line = f"{prev_hash}|{seq}|{public_id}|{number}|{content_hash}"
+    return hashlib.sha256(line.encode()).hexdigest()
+
+
+def _append_to_log(version: PassportVersion) -> PassportLogEntry:
+    head = db.session.scalar(select(PassportLogHead).where(PassportLogHead.id == 1).with_for_update())
+    if head is None:
+        head = PassportLogHead(id=1, seq=0, entry_hash=GENESIS)
+        db.session.add(head)
+    seq = head.seq + 1
+    entry = PassportLogEntry(
+        seq=seq, version_id=version.id, passport_public_id=version.passport.public_id,
+        version_number=version.number, content_hash=version.content_hash, prev_hash=head.entry_hash,
+        entry_hash=entry_hash(head.entry_hash, seq, version.passport.public_id, version.number, version.content_hash),
+    )
+    db.session.add(entry)
+    head.seq, head.entry_hash = seq, entry.entry_hash
+    db.session.flush()
+    return entry
+
+
+def publish_all() -> tuple[int, int]:
+    """Make sure every listed lot and published product has a current passport. (published, unchanged)"""
+    published = unchanged = 0
+    lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
+    products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
+    ).all()
+    for subject in [*lots, *products]:
+        passport = passport_for(lot=subject) if isinstance(subject, Lot) else passport_for(product=subject)
+        if publish(passport) is None:
+            unchanged += 1
+        else:
+            published += 1
+    return published, unchanged
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+def get_passport(public_id: str) -> Passport | None:
+    if len(public_id) > 40:
+        return None
+    return db.session.scalar(
+        select(Passport).where(Passport.public_id == public_id).options(selectinload(Passport.versions))
+    )
+
+
+def passport_for_gtin(gtin: str, lot_code: str | None) -> Passport | None:
+    candidates = [gtin, gtin.lstrip("0")]
+    stmt = select(Product).where(Product.gtin.in_(candidates), Product.status == ProductStatus.published)
+    products = db.session.scalars(stmt).all()
+    if lot_code:
+        products = [p for p in products if p.batch_code == lot_code]
+    if not products:
+        return None
+    return db.session.scalar(select(Passport).where(Passport.product_id == products[0].id))
+
+
+def claimed_certificates(passport: Passport) -> list[Certificate]:
+    """The certificates a passport's claims rest on, read live."""
+    if passport.lot_id is not None:
+        stmt = select(Certificate).join(Lot, Lot.certificate_id == Certificate.id).where(Lot.id == passport.lot_id)
+    else:
+        stmt = (select(Certificate).join(Lot, Lot.certificate_id == Certificate.id)
+                .join(ProductSource, ProductSource.lot_id == Lot.id)
+                .where(ProductSource.product_id == passport.product_id))
+    return list(db.session.scalars(stmt.distinct().options(selectinload(Certificate.scheme),
+                                                         selectinload(Certificate.issuer))))
+
+
+@dataclass(frozen=True)
+class PageKey:
+    """What decides the passport page's content, read with two light queries (for ETags and 304s)."""
+
+    passport_id: int
+    version_id: int
+    material: str
+
+    def etag(self, locale: str) -> str:
+        return hashlib.sha256(f"{self.material}|{locale}|{today().isoformat()}".encode()).hexdigest()[:32]
+
+
+# Fixed SQL with bound parameters (never built from input): the 304 path runs on every scan of a
+# QR code, so it skips statement construction and the ORM.
+_PAGE_KEY_SQL = text(
+    "SELECT p.id, p.lot_id, p.product_id, p.revoked_reason, v.id, v.content_hash"
+    " FROM passport p JOIN passport_version v ON v.passport_id = p.id"
+    " WHERE p.public_id = :public_id ORDER BY v.number DESC LIMIT 1"
+)
+_LOT_CERTS_SQL = text(
+    "SELECT c.number, c.status, c.status_reason, c.valid_to FROM certificate c"
+    " JOIN lot l ON l.certificate_id = c.id WHERE l.id = :subject"
+)
+_PRODUCT_CERTS_SQL = text(
+    "SELECT DISTINCT c.number, c.status, c.status_reason, c.valid_to FROM certificate c"
+    " JOIN lot l ON l.certificate_id = c.id JOIN product_source s ON s.lot_id = l.id"
+    " WHERE s.product_id = :subject"
+)
+
+
+def page_key(public_id: str) -> PageKey | None:
+    if len(public_id) > 40:
+        return None
+    row = db.session.execute(_PAGE_KEY_SQL, {"public_id": public_id}).first()
+    if row is None:
+        return None
+    passport_id, lot_id, product_id, revoked_reason, version_id, content_hash = row
+    query, subject = (_LOT_CERTS_SQL, lot_id) if lot_id is not None else (_PRODUCT_CERTS_SQL, product_id)
+    states = sorted(
+        f"{number}:{status}:{valid_to}:{hashlib.sha256((reason or '').encode()).hexdigest()[:8]}"
+        for number, status, reason, valid_to in db.session.execute(query, {"subject": subject})
+    )
+    return PageKey(passport_id, version_id, f"{content_hash}|{revoked_reason}|{','.join(states)}")
+
+
+@dataclass
+class LiveStatus:
+    revoked: bool = False
+    suspended: bool = False
+    reasons: list[str] = field(default_factory=list)
+    certificates: dict[str, CertificateStatus] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Changes whenever anything shown about the status changes (for ETags)."""
+        return json.dumps([self.revoked, self.suspended, sorted(self.certificates.items())])
+
+
+def live_status(
+    passport: Passport, day: dt.date | None = None, certificates: list[Certificate] | None = None
+) -> LiveStatus:
+    day = day or today()
+    result = LiveStatus()
+    if passport.revoked_reason:
+        result.revoked = True
+        result.reasons.append(passport.revoked_reason)
+    for cert in claimed_certificates(passport) if certificates is None else certificates:
+        state = cert.status_on(day)
+        result.certificates[cert.number] = state
+        if state is CertificateStatus.revoked:
+            result.revoked = True
+            result.reasons.append(f"Certificate {cert.number} was revoked. {cert.status_reason}".strip())
+        elif state is CertificateStatus.suspended:
+            result.suspended = True
+            result.reasons.append(f"Certificate {cert.number} is suspended. {cert.status_reason}".strip())
+    return result
+
+
+def status_indexes() -> dict[str, set[int]]:
+    """Indexes set in each status list, from the live state of every passport."""
+    day = today()
+    flagged: dict[str, set[int]] = {purpose: set() for purpose in status_list.PURPOSES}
+    certs = {c.id: c for c in db.session.scalars(select(Certificate))}
+    rows = db.session.execute(
+        select(Passport.status_index, Passport.revoked_reason, Lot.certificate_id)
+        .join(Lot, Lot.id == Passport.lot_id)
+    ).all()
+    rows += db.session.execute(
+        select(Passport.status_index, Passport.revoked_reason, Lot.certificate_id)
+        .join(ProductSource, ProductSource.product_id == Passport.product_id)
+        .join(Lot, Lot.id == ProductSource.lot_id)
+    ).all()
+    rows += db.session.execute(
+        select(Passport.status_index, Passport.revoked_reason, None).where(Passport.revoked_reason != "")
+    ).all()
+    for index, revoked_reason, cert_id in rows:
+        cert = certs.get(cert_id)
+        state = cert.status_on(day) if cert else None
+        if revoked_reason or state is CertificateStatus.revoked:
+            flagged["revocation"].add(index)
+        elif state is CertificateStatus.suspended:
+            flagged["suspension"].add(index)
+    return flagged
+
+
+def status_list_credential(purpose: str) -> dict[str, Any]:
+    signer = get_signer()
+    url = f"{base_url()}/passports/status/{purpose}"
+    return {
+        "@context": [untp.VC_CONTEXT],
+        "id": url,
+        "type": ["VerifiableCredential", "BitstringStatusListCredential"],
+        "issuer": signer.did,
+        "validFrom": untp._date_time(utcnow().replace(microsecond=0)),
+        "credentialSubject": {
+            "id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+            "encodedList": status_list.encode(status_indexes()[purpose]),
+        },
+    }
+
+
+def log_entries() -> list[PassportLogEntry]:
+    return list(db.session.scalars(select(PassportLogEntry).order_by(PassportLogEntry.seq)))
+
+
+# ---- verification -----------------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    authentic: bool
+    current: bool = False
+    revoked: bool = False
+    suspended: bool = False
+    reasons: list[str] = field(default_factory=list)
+    passport: Passport | None = None
+    version: PassportVersion | None = None
+
+
+def verify_document(text: str) -> Verdict:
+    """Check a pasted passport: a signed JWS (vc+jwt), an enveloped credential or the credential JSON-LD."""
+    text = text.strip()
+    if not text:
+        return Verdict(False, reasons=["The document is empty."])
+    version, problem = _version_from_json(text) if text.startswith("{") else _version_from_jws(text)
+    if version is None:
+        return Verdict(False, reasons=[problem])
+    return _judge(version)
+
+
+def _version_by_content(document: dict[str, Any]) -> PassportVersion | None:
+    digest = hashlib.sha256(canonical_json(document)).hexdigest()
+    return db.session.scalar(select(PassportVersion).where(PassportVersion.content_hash == digest))
+
+
+def _version_from_json(text: str) -> tuple[PassportVersion | None, str]:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None, "The document is not valid JSON."
+    if not isinstance(document, dict):
+        return None, "The document is not a JSON object."
+    enveloped = str(document.get("id", ""))
+    if document.get("type") == "EnvelopedVerifiableCredential" and enveloped.startswith("data:application/vc+jwt,"):
+        return _version_from_jws(enveloped.split(",", 1)[1])
+    version = _version_by_content(document)
+    if version is None:
+        return None, "Its content does not match any version the Union published: it was changed or it is not ours."
+    return version, ""
+
+
+def _version_from_jws(token: str) -> tuple[PassportVersion | None, str]:
+    try:
+        payload = get_signer().verify(token)
+    except SignatureInvalidError:
+        return None, ("The signature does not verify with the Union's key: "
+                      "the document was altered or signed by someone else.")
+    version = _version_by_content(payload)
+    if version is None:
+        return None, "The signature is valid but this version is not in the Union's public log."
+    return version, ""
+
+
+def _judge(version: PassportVersion) -> Verdict:
+    passport = version.passport
+    state = live_status(passport)
+    verdict = Verdict(True, passport=passport, version=version, revoked=state.revoked, suspended=state.suspended)
+    verdict.reasons.extend(state.reasons)
+    latest = passport.current
+    verdict.current = latest is not None and latest.id == version.id and not state.revoked
+    if latest is not None and latest.id != version.id:
+        verdict.reasons.append(f"A newer version ({latest.number}) has been published since this one.")
+    return verdict
+
+
+def verify_all() -> list[str]:
+    """Check every signature, status entry and the whole log chain. Returns the problems found."""
+    signer = get_signer()
+    problems: list[str] = []
+    versions = {v.id: v for v in db.session.scalars(select(PassportVersion).options(
+        selectinload(PassportVersion.passport)))}
+    logged: set[int] = set()
+    prev = GENESIS
+    entries = log_entries()
+    for expected_seq, entry in enumerate(entries, start=1):
+        if entry.seq != expected_seq:
+            problems.append(f"log entry {entry.seq}: expected sequence number {expected_seq}")
+        if entry.prev_hash != prev:
+            problems.append(f"log entry {entry.seq}: does not chain to the previous entry")
+        if entry.entry_hash != entry_hash(entry.prev_hash, entry.seq, entry.passport_public_id,
+                                          entry.version_number, entry.content_hash):
+            problems.append(f"log entry {entry.seq}: its hash does not match its content")
+        version = versions.get(entry.version_id)
+        if version is None or version.content_hash != entry.content_hash:
+            problems.append(f"log entry {entry.seq}: does not match the stored version")
+        logged.add(entry.version_id)
+        prev = entry.entry_hash
+    head = db.session.get(PassportLogHead, 1)
+    if entries and (head is None or head.entry_hash != prev or head.seq != len(entries)):
+        problems.append("the log head does not point at the last entry")
+    for version in versions.values():
+        label = f"passport {version.passport.public_id} version {version.number}"
+        if version.id not in logged:
+            problems.append(f"{label}: missing from the public log")
+        if hashlib.sha256(canonical_json(version.credential)).hexdigest() != version.content_hash:
+            problems.append(f"{label}: content does not match its hash")
+        try:
+            if signer.verify(version.signature) != version.credential:
+                problems.append(f"{label}: the signature covers different content")
+        except SignatureInvalidError:
+            problems.append(f"{label}: the signature does not verify")
+        entries_ = version.credential.get("credentialStatus", [])
+        indexes = {e.get("statusListIndex") for e in entries_}
+        if indexes != {str(version.passport.status_index)}:
+            problems.append(f"{label}: status entries do not point at the passport's status index")
+    return problems
+
+
+def processing_step(step_id: int) -> ProcessingStep | None:
+    """A step that is part of a published passport (steps of drafts stay private)."""
+    step = db.session.get(ProcessingStep, step_id)
+    if step is None:
+        return None
+    if step.product is not None and step.product.status is not ProductStatus.published:
+        return None
+    return step
+
+
+def aimag_centres() -> list[Aimag]:
+    return list(db.session.scalars(select(Aimag).order_by(Aimag.code)))

@@ -1,0 +1,547 @@
+"""UNTP v0.6 documents built from the database: product passports (DPP), conformity
+credentials (DCC) for certificates, and traceability events (DTE) for processing steps.
+
+Cashmere-specific data (fibre quality, origin, yields, herder value share) goes in
+``credentialSubject.cashmere`` and ``product.characteristics``, whose terms are defined
+one by one in the site's own JSON-LD context (``CONTEXT_TERMS``); there is no @vocab.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from marketplace.certification.models import AssuranceLevel, Certificate
+from marketplace.lots.models import FibreState, Lot
+from marketplace.organisations.models import Organisation
+from marketplace.passports.signing import canonical_json
+from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
+
+VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/working/"
+DCC_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dcc/working/"
+DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/working/"
+LINK_TYPES = "https://test.uncefact.org/vocabulary/linkTypes/"
+HS = "https://www.wcoomd.org/en/topics/nomenclature/instrument-and-tools/hs-nomenclature-2022-edition.aspx"
+# A dehairing yield assumed when a source lot was bought already dehaired (no greasy yield known).
+ASSUMED_DEHAIRING_YIELD = Decimal("0.50")
+MICROMETRE = "4H"  # UN/CEFACT unit codes
+MILLIMETRE = "MMT"
+KILOGRAM = "KGM"
+PERCENT = "P1"
+
+# Every term used in the cashmere extension, defined explicitly in our JSON-LD context.
+CONTEXT_TERMS = (
+    "cashmere", "CashmereFibreCharacteristics", "colour", "state", "sorting", "season", "meanFibreDiameter",
+    "diameterCV", "fibresOver30um", "meanLength", "hairContent", "dehairingYield", "vegetableMatter",
+    "moistureRegain", "testMethod", "laboratory", "reportNumber", "testedOn", "origins", "lot", "cooperative",
+    "pastureUserGroups", "aimag", "soum", "nameMn", "latitude", "longitude", "herderHouseholds", "kg",
+    "rangeland", "carryingCapacity", "actualStocking", "stockingRatio", "steps", "step", "facility", "date",
+    "kgIn", "kgOut", "yieldRatio", "energyKwh", "waterLitres", "co2eKg", "basis", "source", "overallYield",
+    "greasyKg", "outputKg", "impactPerItem", "itemsInBatch", "fairPricing", "herderPricePerKg",
+    "premiumPerKg", "premiumToHerders", "premiumToCooperativeFunds", "herderShareOfPrice", "amount",
+    "currency", "value", "unit", "name", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
+    "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "id", "priceBasis",
+    "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
+)
+
+
+def context_document(base_url: str) -> dict[str, Any]:
+    vocab = f"{base_url}/contexts/cashmere/v1#"
+    terms: dict[str, Any] = {"@version": 1.1, "@protected": True}
+    for term in CONTEXT_TERMS:
+        if term == "id":
+            terms[term] = "@id"
+        else:
+            terms[term] = {"@id": vocab + term}
+    return {"@context": terms}
+
+
+def sha256(document: Any) -> str:
+    return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+def _num(value: Decimal | int | None, places: int = 3) -> float | None:
+    if value is None:
+        return None
+    return float(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def _ratio(part: Decimal, whole: Decimal) -> float:
+    return _num(part / whole, 4) if whole else 0.0  # type: ignore[return-value]
+
+
+def _figure(value: Any, unit: str, basis: DataBasis | str, source: str) -> dict[str, Any]:
+    """A figure with the nature of its value and where it comes from."""
+    return {"value": value, "unit": unit, "basis": str(getattr(basis, "value", basis)), "source": source}
+
+
+def _issuer(did: str) -> dict[str, Any]:
+    return {"type": ["CredentialIssuer"], "id": did, "name": "Union of Sustainable Cashmere Cooperatives"}
+
+
+def _party(org: Organisation, base_url: str) -> dict[str, Any]:
+    return {"id": f"{base_url}/organisations/{org.slug}", "name": org.name, "registeredId": org.slug}
+
+
+def _date_time(day: dt.date | dt.datetime) -> str:
+    if isinstance(day, dt.datetime):
+        return day.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{day.isoformat()}T00:00:00Z"
+
+
+ASSESSOR_LEVEL = {
+    AssuranceLevel.self_declared: "Self",
+    AssuranceLevel.internal_control: "Membership",
+    AssuranceLevel.s3c_external: "3rdParty",
+    AssuranceLevel.accredited_third_party: "3rdParty",
+}
+ASSESSMENT_LEVEL = {
+    AssuranceLevel.self_declared: "Unspecified",
+    AssuranceLevel.internal_control: "Validated",
+    AssuranceLevel.s3c_external: "Verified",
+    AssuranceLevel.accredited_third_party: "Accredited",
+}
+
+
+def certificate_url(cert: Certificate, base_url: str) -> str:
+    return f"{base_url}/certificates/{cert.number}.json"
+
+
+def conformity_credential(cert: Certificate, base_url: str, issuer_did: str) -> dict[str, Any]:
+    """A UNTP Digital Conformity Credential for a certificate."""
+    topic = "governance.compliance" if cert.scheme.code.startswith("MSME") else "environment.biodiversity"
+    standard = {
+        "type": ["Standard"], "id": f"{base_url}/certification#scheme-{cert.scheme.code}",
+        "name": f"{cert.scheme.name} {cert.scheme.version}",
+        "issuingParty": {"id": f"{base_url}/certification", "name": cert.scheme.owner},
+    }
+    return {
+        "type": ["DigitalConformityCredential", "VerifiableCredential"],
+        "@context": [VC_CONTEXT, DCC_CONTEXT],
+        "id": certificate_url(cert, base_url),
+        "issuer": _issuer(issuer_did),
+        "validFrom": _date_time(cert.valid_from),
+        "validUntil": _date_time(cert.valid_to),
+        "credentialSubject": {
+            "type": ["ConformityAttestation", "Attestation"],
+            "id": f"{base_url}/certificates/{cert.number}",
+            "name": f"{cert.scheme.name}, {cert.tier}, certificate {cert.number}",
+            "assessorLevel": ASSESSOR_LEVEL[cert.assurance_level],
+            "assessmentLevel": ASSESSMENT_LEVEL[cert.assurance_level],
+            "attestationType": "certification",
+            "description": f"Issued by {cert.issuer.name}; chain of custody: {cert.custody_model.value}; "
+                           f"status: {cert.status.value}.",
+            "issuedToParty": _party(cert.holder, base_url),
+            "assessment": [{
+                "type": ["ConformityAssessment", "Declaration"],
+                "id": f"{base_url}/certificates/{cert.number}#assessment",
+                "name": f"{cert.scheme.name} {cert.tier}",
+                "assessmentDate": cert.valid_from.isoformat(),
+                "referenceStandard": standard,
+                "conformityTopic": topic,
+                "conformance": True,
+            }],
+        },
+    }
+
+
+def _claim(cert: Certificate, base_url: str, issuer_did: str) -> dict[str, Any]:
+    dcc = conformity_credential(cert, base_url, issuer_did)
+    return {
+        "type": ["Claim", "Declaration"],
+        "id": f"{base_url}/certificates/{cert.number}#claim",
+        "description": f"{cert.scheme.name} {cert.tier} (certificate {cert.number}, issued by {cert.issuer.name}, "
+                       f"valid {cert.valid_from.isoformat()} to {cert.valid_to.isoformat()}; assurance: "
+                       f"{cert.assurance_level.value}; chain of custody: {cert.custody_model.value})",
+        "referenceStandard": dcc["credentialSubject"]["assessment"][0]["referenceStandard"],
+        "assessmentDate": cert.valid_from.isoformat(),
+        "conformityTopic": dcc["credentialSubject"]["assessment"][0]["conformityTopic"],
+        "conformityEvidence": {
+            "type": ["SecureLink", "Link"], "linkURL": dcc["id"], "linkName": f"Certificate {cert.number}",
+            "linkType": LINK_TYPES + "dcc", "hashDigest": sha256(dcc), "hashMethod": "SHA-256",
+        },
+    }
+
+
+def _fibre_quality(lot: Lot) -> dict[str, Any]:
+    lab = f"{lot.lab_name}, report {lot.lab_report_number} ({lot.test_method.value})"
+    measured = DataBasis.measured
+
+    def fig(value: Decimal | None, unit: str) -> dict[str, Any] | None:
+        return None if value is None else _figure(_num(value, 2), unit, measured, lab)
+
+    quality = {
+        "meanFibreDiameter": fig(lot.mean_diameter_um, MICROMETRE),
+        "diameterCV": fig(lot.diameter_cv_pct, PERCENT),
+        "fibresOver30um": fig(lot.fibres_over_30um_pct, PERCENT),
+        "meanLength": fig(lot.mean_length_mm, MILLIMETRE),
+        "hairContent": fig(lot.hair_content_pct, PERCENT),
+        "dehairingYield": fig(lot.dehairing_yield_pct, PERCENT),
+        "vegetableMatter": fig(lot.vegetable_matter_pct, PERCENT),
+        "moistureRegain": fig(lot.moisture_regain_pct, PERCENT),
+        "testMethod": lot.test_method.value, "laboratory": lot.lab_name, "reportNumber": lot.lab_report_number,
+        "testedOn": lot.tested_on.isoformat(),
+    }
+    return {k: v for k, v in quality.items() if v is not None}
+
+
+def _origin(lot: Lot, kg: Decimal, base_url: str) -> dict[str, Any]:
+    coops = []
+    for contribution in lot.contributions:
+        org = contribution.cooperative
+        profile = org.cooperative
+        coop: dict[str, Any] = {
+            "id": f"{base_url}/organisations/{org.slug}", "name": org.name, "kg": _num(contribution.kg),
+            "herderHouseholds": contribution.herder_households,
+        }
+        if profile is not None:
+            coop["pastureUserGroups"] = [
+                {"name": pug.name, "households": pug.households, "soum": pug.soum.name_en}
+                for pug in profile.pasture_user_groups
+            ]
+            coop["rangeland"] = {
+                "carryingCapacity": _figure(profile.carrying_capacity_su, "sheep units", DataBasis.declared,
+                                            f"{org.name}, livestock adjustment plan"),
+                "actualStocking": _figure(profile.actual_stocking_su, "sheep units", DataBasis.declared,
+                                          f"{org.name}, annual livestock census"),
+                "stockingRatio": _num(profile.stocking_ratio, 2),
+            }
+        coops.append(coop)
+    return {
+        "lot": {"id": f"{base_url}/lots/{lot.code}", "name": lot.code},
+        "kg": _num(kg),
+        "aimag": {"name": lot.aimag.name_en, "nameMn": lot.aimag.name_mn,
+                  "latitude": _num(lot.aimag.centre_lat, 2), "longitude": _num(lot.aimag.centre_lon, 2)},
+        "soum": {"name": lot.soum.name_en, "nameMn": lot.soum.name_mn,
+                 "latitude": _num(lot.soum.lat, 2), "longitude": _num(lot.soum.lon, 2)},
+        "season": lot.season,
+        "herderHouseholds": lot.herder_households,
+        "colour": lot.colour.value, "state": lot.state.value, "sorting": lot.sorting.value,
+        "cooperative": coops,
+        "fibreQuality": _fibre_quality(lot),
+    }
+
+
+def greasy_equivalent_kg(lot: Lot, kg: Decimal) -> tuple[Decimal, DataBasis]:
+    """Greasy (as combed) kg behind ``kg`` of this lot, and whether that is measured or estimated."""
+    if lot.state is FibreState.greasy:
+        return kg, DataBasis.measured
+    return kg / ASSUMED_DEHAIRING_YIELD, DataBasis.estimated
+
+
+def _fair_pricing(lot: Lot, base_url: str) -> dict[str, Any] | None:
+    if lot.herder_price_minor is None:
+        return None
+    source = f"{base_url}/organisations/{lot.cooperative.slug}"
+    pricing: dict[str, Any] = {
+        "herderPricePerKg": {
+            "amount": lot.herder_price_minor, "currency": lot.herder_price_currency, "unit": "per kg greasy",
+            "basis": DataBasis.declared.value, "source": f"{lot.cooperative.name}, purchase records ({source})",
+        },
+        "premiumPerKg": {"amount": lot.premium_minor, "currency": lot.currency,
+                         "basis": DataBasis.declared.value, "source": "Union price list"},
+    }
+    if lot.premium_to_herders_pct is not None:
+        pricing["premiumToHerders"] = _num(lot.premium_to_herders_pct, 2)
+        pricing["premiumToCooperativeFunds"] = _num(100 - lot.premium_to_herders_pct, 2)
+    return pricing
+
+
+def _step(step: ProcessingStep, base_url: str) -> dict[str, Any]:
+    source = step.source_note or step.facility.name
+    data: dict[str, Any] = {
+        "id": f"{base_url}/events/steps/{step.id}",
+        "step": step.kind.value, "facility": _party(step.facility, base_url), "date": step.performed_on.isoformat(),
+        "kgIn": _num(step.kg_in), "kgOut": _num(step.kg_out), "yieldRatio": _ratio(step.kg_out, step.kg_in),
+    }
+    if step.energy_kwh is not None:
+        data["energyKwh"] = _figure(_num(step.energy_kwh, 2), "KWH", step.energy_basis or DataBasis.declared, source)
+    if step.water_l is not None:
+        data["waterLitres"] = _figure(_num(step.water_l, 1), "LTR", step.water_basis or DataBasis.declared, source)
+    if step.co2e_kg is not None:
+        data["co2eKg"] = _figure(_num(step.co2e_kg), KILOGRAM, step.co2e_basis or DataBasis.declared, source)
+    return data
+
+
+def traceability_event(step: ProcessingStep, base_url: str, issuer_did: str, product_name: str) -> dict[str, Any]:
+    """A UNTP Digital Traceability Event credential for one processing step (kg in → kg out)."""
+    event_id = f"{base_url}/events/steps/{step.id}"
+    subject_id = f"{base_url}/products/{step.product_id}" if step.product_id else f"{base_url}/lots/{step.lot_id}"
+    return {
+        "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
+        "@context": [VC_CONTEXT, DTE_CONTEXT],
+        "id": event_id + ".json",
+        "issuer": _issuer(issuer_did),
+        "validFrom": _date_time(step.performed_on),
+        "credentialSubject": [{
+            "type": ["TransformationEvent", "Event"],
+            "id": event_id,
+            "processType": step.kind.value.capitalize(),
+            "eventTime": _date_time(step.performed_on),
+            "action": "observe",
+            "bizStep": "https://ref.gs1.org/cbv/BizStep-commissioning",
+            "disposition": "https://ref.gs1.org/cbv/Disp-active",
+            "bizLocation": f"{base_url}/organisations/{step.facility.slug}",
+            "inputQuantityList": [{"type": ["QuantityElement"], "productId": subject_id + "#input",
+                                   "productName": f"{product_name}: input to {step.kind.value}",
+                                   "quantity": _num(step.kg_in), "uom": KILOGRAM}],
+            "outputQuantityList": [{"type": ["QuantityElement"], "productId": subject_id + "#output",
+                                    "productName": f"{product_name}: output of {step.kind.value}",
+                                    "quantity": _num(step.kg_out), "uom": KILOGRAM}],
+        }],
+    }
+
+
+def _credential(
+    *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
+    status_index: int, subject: dict[str, Any],
+) -> dict[str, Any]:
+    passport_url = f"{base_url}/passports/{public_id}"
+    return {
+        "type": ["DigitalProductPassport", "VerifiableCredential"],
+        "@context": [VC_CONTEXT, DPP_CONTEXT, f"{base_url}/contexts/cashmere/v1.jsonld"],
+        "id": f"{passport_url}/versions/{version}",
+        "issuer": _issuer(issuer_did),
+        "validFrom": _date_time(issued_at),
+        "credentialStatus": [
+            {
+                "id": f"{base_url}/passports/status/{purpose}#{status_index}",
+                "type": "BitstringStatusListEntry",
+                "statusPurpose": purpose,
+                "statusListIndex": str(status_index),
+                "statusListCredential": f"{base_url}/passports/status/{purpose}",
+            }
+            for purpose in ("revocation", "suspension")
+        ],
+        "credentialSubject": {"type": ["ProductPassport"], "id": passport_url, **subject},
+    }
+
+
+def _certificates(certs: Iterable[Certificate | None]) -> list[Certificate]:
+    seen: dict[str, Certificate] = {}
+    for cert in certs:
+        if cert is not None:
+            seen.setdefault(cert.number, cert)
+    return list(seen.values())
+
+
+def lot_passport(
+    lot: Lot, *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
+    status_index: int, steps: list[ProcessingStep],
+) -> dict[str, Any]:
+    """The business-to-business passport of a lot."""
+    name = f"{lot.colour.value.replace('_', ' ').capitalize()} {lot.state.value} cashmere, lot {lot.code}"
+    certs = _certificates([lot.certificate])
+    cashmere: dict[str, Any] = {
+        "origins": [_origin(lot, lot.net_kg, base_url)],
+        "steps": [_step(s, base_url) for s in steps],
+        "priceBasis": lot.price_basis.value,
+    }
+    pricing = _fair_pricing(lot, base_url)
+    if pricing:
+        cashmere["fairPricing"] = pricing
+    subject = {
+        "product": {
+            "type": ["Product"], "id": f"{base_url}/lots/{lot.code}", "name": name,
+            "registeredId": lot.code,
+            "idScheme": {"type": ["IdentifierScheme"], "id": f"{base_url}/lots/", "name": "Union lot number"},
+            "batchNumber": lot.code,
+            "description": f"{lot.net_kg.normalize():f} kg in {lot.bags} bags, combing season {lot.season}, "
+                           f"{lot.soum.name_en}, {lot.aimag.name_en}, Mongolia.",
+            "productCategory": [{"type": ["Classification"], "id": f"{HS}#510211", "code": "510211",
+                                 "name": "Fine animal hair of Kashmir goats, not carded or combed",
+                                 "schemeID": HS, "schemeName": "Harmonized System"}],
+            "producedByParty": _party(lot.cooperative, base_url),
+            "productionDate": lot.tested_on.isoformat(),
+            "countryOfProduction": "MN",
+            "dimensions": {"weight": {"value": _num(lot.net_kg), "unit": KILOGRAM}},
+            "characteristics": {"type": ["Characteristics", "CashmereFibreCharacteristics"], **_fibre_quality(lot)},
+        },
+        "granularityLevel": "batch",
+        "materialsProvenance": [{
+            "type": ["Material"], "name": "Cashmere (down fibre of Capra hircus)", "originCountry": "MN",
+            "massFraction": 1.0, "mass": {"value": _num(lot.net_kg), "unit": KILOGRAM},
+            "recycledMassFraction": 0.0, "hazardous": False,
+        }],
+        "conformityClaim": [_claim(c, base_url, issuer_did) for c in certs],
+        "traceabilityInformation": [
+            {"type": ["TraceabilityPerformance"], "valueChainProcess": "Combing and sorting", "verifiedRatio": 1.0,
+             "traceabilityEvent": []},
+        ],
+        "circularityScorecard": {"type": ["CircularityPerformance"], "recycledContent": 0.0, "recyclableContent": 1.0},
+        "cashmere": cashmere,
+    }
+    return _credential(public_id=public_id, version=version, issued_at=issued_at, base_url=base_url,
+                       issuer_did=issuer_did, status_index=status_index, subject=subject)
+
+
+def _category(product: Product) -> dict[str, Any]:
+    if any(step.kind is StepKind.weaving for step in product.steps):
+        code, name = "621420", "Shawls, scarves, mufflers and the like, of wool or fine animal hair"
+    else:
+        code, name = "611012", "Jerseys, pullovers, cardigans and similar articles, of Kashmir goats"
+    return {"type": ["Classification"], "id": f"{HS}#{code}", "code": code, "name": name, "schemeID": HS,
+            "schemeName": "Harmonized System"}
+
+
+def product_subject_id(product: Product, base_url: str) -> str:
+    if product.gtin:
+        path = f"/01/{product.gtin.zfill(14)}"
+        if product.batch_code:
+            path += f"/10/{product.batch_code}"
+        return base_url + path
+    return f"{base_url}/products/{product.id}"
+
+
+def product_passport(
+    product: Product, *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
+    status_index: int, fx_mnt: dict[str, Decimal], msme_certificates: list[Certificate],
+) -> dict[str, Any]:
+    """The consumer passport of a product batch, with its provenance from pasture to garment."""
+    name = product.name.get("en") or product.sku
+    item_kg = product.weight_g / 1000
+    steps = sorted(product.steps, key=lambda s: (s.performed_on, s.id))
+    output_kg = steps[-1].kg_out if steps else sum((s.kg for s in product.sources), Decimal(0))
+    items = int(output_kg / item_kg) if item_kg else 0
+    source_kg = sum((s.kg for s in product.sources), Decimal(0))
+    greasy = [(s, *greasy_equivalent_kg(s.lot, s.kg)) for s in product.sources]
+    greasy_kg = sum((g for _, g, _ in greasy), Decimal(0))
+    certs = _certificates([s.lot.certificate for s in product.sources] + msme_certificates)
+
+    cashmere: dict[str, Any] = {
+        "origins": [_origin(s.lot, s.kg, base_url) for s in product.sources],
+        "steps": [_step(s, base_url) for s in steps],
+        "overallYield": {
+            "greasyKg": _figure(_num(greasy_kg), KILOGRAM,
+                                DataBasis.estimated if any(b is DataBasis.estimated for *_, b in greasy)
+                                else DataBasis.measured,
+                                "Source lots; dehaired lots converted at an assumed 50% dehairing yield"),
+            "outputKg": _figure(_num(output_kg), KILOGRAM, DataBasis.measured, product.organisation.name),
+            "yieldRatio": _ratio(output_kg, greasy_kg),
+        },
+        "itemsInBatch": items,
+        "circularity": {
+            "recycledOrigin": product.recycled_origin.value, "careCodes": list(product.care_codes),
+            "services": dict(product.circular_services), "dyed": product.dyed,
+        },
+    }
+    impact = _impact_per_item(steps, items, product.organisation.name)
+    if impact:
+        cashmere["impactPerItem"] = impact
+    pricing = _product_pricing(product, greasy, items, fx_mnt, base_url)
+    if pricing:
+        cashmere["fairPricing"] = pricing
+    subject: dict[str, Any] = {
+        "product": {
+            "type": ["Product"], "id": product_subject_id(product, base_url), "name": name,
+            "registeredId": product.gtin or product.sku,
+            "idScheme": ({"type": ["IdentifierScheme"], "id": "https://id.gs1.org/01/",
+                          "name": "Global Trade Item Number (GTIN)"} if product.gtin else
+                         {"type": ["IdentifierScheme"], "id": f"{base_url}/products/", "name": "SKU"}),
+            "description": product.description.get("en", ""),
+            "productCategory": [_category(product)],
+            "producedByParty": _party(product.organisation, base_url),
+            "countryOfProduction": "MN",
+            "dimensions": {"weight": {"value": _num(item_kg), "unit": KILOGRAM}},
+        },
+        "granularityLevel": "batch",
+        "materialsProvenance": [
+            {"type": ["Material"], "name": f"Cashmere from lot {s.lot.code}", "originCountry": "MN",
+             "massFraction": _ratio(s.kg, source_kg), "mass": {"value": _num(s.kg), "unit": KILOGRAM},
+             "recycledMassFraction": _num(product.recycled_pct / 100, 4), "hazardous": False}
+            for s in product.sources
+        ],
+        "conformityClaim": [_claim(c, base_url, issuer_did) for c in certs],
+        "traceabilityInformation": [
+            {"type": ["TraceabilityPerformance"], "valueChainProcess": s.kind.value.capitalize(),
+             "verifiedRatio": 1.0 if s.energy_basis is DataBasis.measured else 0.5,
+             "traceabilityEvent": [{
+                 "type": ["SecureLink", "Link"], "linkURL": f"{base_url}/events/steps/{s.id}.json",
+                 "linkName": f"{s.kind.value} at {s.facility.name}", "linkType": LINK_TYPES + "dte",
+                 "hashDigest": sha256(traceability_event(s, base_url, issuer_did, name)), "hashMethod": "SHA-256",
+             }]}
+            for s in steps
+        ],
+        "circularityScorecard": {
+            "type": ["CircularityPerformance"], "recycledContent": _num(product.recycled_pct / 100, 4),
+            "recyclableContent": 1.0,
+            **({"repairInformation": {"type": ["Link"], "linkURL": f"{base_url}/products/{product.id}#repair",
+                                      "linkName": "Repair service", "linkType": LINK_TYPES + "repair"}}
+               if product.circular_services.get("repair") else {}),
+            **({"recyclingInformation": {"type": ["Link"], "linkURL": f"{base_url}/products/{product.id}#take-back",
+                                         "linkName": "Take-back", "linkType": LINK_TYPES + "recycling"}}
+               if product.circular_services.get("take_back") else {}),
+        },
+        "cashmere": cashmere,
+    }
+    if product.production_date:
+        subject["product"]["productionDate"] = product.production_date.isoformat()
+    if product.batch_code:
+        subject["product"]["batchNumber"] = product.batch_code
+    if impact and "co2eKg" in impact:
+        subject["emissionsScorecard"] = {
+            "type": ["EmissionsPerformance"], "carbonFootprint": impact["co2eKg"]["value"], "declaredUnit": "H87",
+            "operationalScope": "CradleToGate", "primarySourcedRatio": impact["co2eKg"]["measuredRatio"],
+        }
+        impact["co2eKg"].pop("measuredRatio")
+    return _credential(public_id=public_id, version=version, issued_at=issued_at, base_url=base_url,
+                       issuer_did=issuer_did, status_index=status_index, subject=subject)
+
+
+def _impact_per_item(steps: list[ProcessingStep], items: int, maker: str) -> dict[str, Any]:
+    if not items:
+        return {}
+    impact: dict[str, Any] = {}
+    for key, attr, basis_attr, unit, places in (
+        ("energyKwh", "energy_kwh", "energy_basis", "KWH", 3),
+        ("waterLitres", "water_l", "water_basis", "LTR", 2),
+        ("co2eKg", "co2e_kg", "co2e_basis", KILOGRAM, 4),
+    ):
+        recorded = [s for s in steps if getattr(s, attr) is not None]
+        if not recorded:
+            continue
+        total = sum((getattr(s, attr) for s in recorded), Decimal(0))
+        bases = {getattr(s, basis_attr) or DataBasis.declared for s in recorded}
+        basis = DataBasis.measured if bases == {DataBasis.measured} else (
+            DataBasis.estimated if DataBasis.estimated in bases else DataBasis.declared)
+        measured = sum((getattr(s, attr) for s in recorded if getattr(s, basis_attr) is DataBasis.measured),
+                       Decimal(0))
+        figure = _figure(_num(total / items, places), unit, basis,
+                         f"{maker}: sum of {len(recorded)} processing steps divided by {items} items; "
+                         "scope: cradle to gate, from scouring to finishing")
+        figure["measuredRatio"] = _ratio(measured, total)
+        impact[key] = figure
+    for figure in impact.values():
+        if "measuredRatio" in figure and figure is not impact.get("co2eKg"):
+            figure.pop("measuredRatio")
+    return impact
+
+
+def _product_pricing(
+    product: Product, greasy: list[tuple[Any, Decimal, DataBasis]], items: int, fx_mnt: dict[str, Decimal],
+    base_url: str,
+) -> dict[str, Any] | None:
+    priced = [(source, kg, basis) for source, kg, basis in greasy if source.lot.herder_price_minor is not None]
+    if not priced or not items:
+        return None
+    lot = priced[0][0].lot
+    paid_mnt_minor = sum((kg * source.lot.herder_price_minor for source, kg, _ in priced), Decimal(0)) / items
+    pricing = _fair_pricing(lot, base_url) or {}
+    rate = fx_mnt.get(product.currency)
+    if rate:
+        retail_mnt_minor = Decimal(product.price_minor) * rate
+        pricing["herderShareOfPrice"] = {
+            "value": _num(paid_mnt_minor / retail_mnt_minor * 100, 1), "unit": PERCENT,
+            "basis": DataBasis.estimated.value,
+            "source": "Herder price per kg × greasy fibre per item (from the source lots and the batch yield) "
+                      "÷ retail price",
+            "amount": int(paid_mnt_minor.to_integral_value()), "currency": "MNT",
+            "retailPrice": {"amount": product.price_minor, "currency": product.currency},
+            "referenceRate": {"value": _num(rate, 2), "unit": f"MNT per {product.currency}",
+                              "basis": DataBasis.declared.value, "source": "Union reference rate"},
+        }
+    return pricing
