@@ -17,6 +17,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _finish_request(response: Response) -> Response:
+    if not db.session.registry.has():  # the request never touched the database
+        return response
     if response.status_code < 400:
         db.session.commit()
     else:

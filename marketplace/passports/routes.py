@@ -9,12 +9,12 @@ from typing import Any
 
 import segno
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.datastructures import MIMEAccept
 
 from marketplace.access import public
 from marketplace.extensions import db
+from marketplace.i18n import select_locale
 from marketplace.passports import geo, services, untp
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLinkError, parse_path
@@ -63,7 +63,7 @@ def page(public_id: str):  # type: ignore[no-untyped-def]
         if key is None:
             _passport_or_404(public_id)  # raises the helpful 404
         assert key is not None
-        etag = key.etag(str(get_locale()))
+        etag = key.etag(select_locale())  # the locale code, without building a babel Locale
         if request.if_none_match.contains(etag):
             response = make_response("", 304)  # nothing changed: no ORM objects loaded, nothing rendered
             response.headers["Content-Length"] = "0"

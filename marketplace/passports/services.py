@@ -186,36 +186,32 @@ class PageKey:
         return hashlib.sha256(f"{self.material}|{locale}|{today().isoformat()}".encode()).hexdigest()[:32]
 
 
-# Fixed SQL with bound parameters (never built from input): the 304 path runs on every scan of a
-# QR code, so it skips statement construction and the ORM.
+# Fixed SQL with bound parameters (never built from input). The 304 path runs on every scan of a
+# QR code, so it reads the current version and every certificate behind it in one Core query.
 _PAGE_KEY_SQL = text(
-    "SELECT p.id, p.lot_id, p.product_id, p.revoked_reason, v.id, v.content_hash"
-    " FROM passport p JOIN passport_version v ON v.passport_id = p.id"
-    " WHERE p.public_id = :public_id ORDER BY v.number DESC LIMIT 1"
-)
-_LOT_CERTS_SQL = text(
-    "SELECT c.number, c.status, c.status_reason, c.valid_to FROM certificate c"
-    " JOIN lot l ON l.certificate_id = c.id WHERE l.id = :subject"
-)
-_PRODUCT_CERTS_SQL = text(
-    "SELECT DISTINCT c.number, c.status, c.status_reason, c.valid_to FROM certificate c"
-    " JOIN lot l ON l.certificate_id = c.id JOIN product_source s ON s.lot_id = l.id"
-    " WHERE s.product_id = :subject"
+    "SELECT p.id, p.revoked_reason, v.id, v.content_hash, c.number, c.status, c.status_reason, c.valid_to"
+    " FROM passport p"
+    " JOIN passport_version v ON v.passport_id = p.id"
+    " LEFT JOIN product_source s ON s.product_id = p.product_id"
+    " LEFT JOIN lot l ON l.id = COALESCE(p.lot_id, s.lot_id)"
+    " LEFT JOIN certificate c ON c.id = l.certificate_id"
+    " WHERE p.public_id = :public_id"
+    " AND v.number = (SELECT MAX(number) FROM passport_version WHERE passport_id = p.id)"
 )
 
 
 def page_key(public_id: str) -> PageKey | None:
     if len(public_id) > 40:
         return None
-    row = db.session.execute(_PAGE_KEY_SQL, {"public_id": public_id}).first()
-    if row is None:
+    with db.engine.connect() as connection:  # a plain Core connection: no ORM session to open and commit
+        rows = connection.execute(_PAGE_KEY_SQL, {"public_id": public_id}).all()
+    if not rows:
         return None
-    passport_id, lot_id, product_id, revoked_reason, version_id, content_hash = row
-    query, subject = (_LOT_CERTS_SQL, lot_id) if lot_id is not None else (_PRODUCT_CERTS_SQL, product_id)
-    states = sorted(
+    passport_id, revoked_reason, version_id, content_hash = rows[0][:4]
+    states = sorted({
         f"{number}:{status}:{valid_to}:{hashlib.sha256((reason or '').encode()).hexdigest()[:8]}"
-        for number, status, reason, valid_to in db.session.execute(query, {"subject": subject})
-    )
+        for *_, number, status, reason, valid_to in rows if number is not None
+    })
     return PageKey(passport_id, version_id, f"{content_hash}|{revoked_reason}|{','.join(states)}")
 
 
