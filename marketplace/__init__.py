@@ -39,6 +39,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     guards.init_app(app)
     app.before_request(access.enforce)
 
+    from marketplace.search import services as search_services
+
+    search_services.init_app(app)
+
     _register_blueprints(app)
     _register_cli(app)
     return app
@@ -50,8 +54,9 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.lots.routes import bp as lots
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
+    from marketplace.search.routes import bp as search_api
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard):
+    for blueprint in (pages, accounts, lots, organisations, dashboard, search_api):
         app.register_blueprint(blueprint)
 
 
@@ -60,3 +65,7 @@ def _register_cli(app: Flask) -> None:
 
     app.cli.add_command(demo)
     app.cli.add_command(content)
+
+    from marketplace.search.cli import search
+
+    app.cli.add_command(search)

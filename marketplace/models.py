@@ -8,10 +8,11 @@ from marketplace.organisations.models import Aimag, CooperativeProfile, Organisa
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.payments.models import Payment
 from marketplace.products.models import ProcessingStep, Product, ProductLine, ProductSource
+from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
     "Passport", "PassportVersion", "PastureUserGroup", "Payment", "ProcessingStep", "Product",
-    "ProductLine", "ProductSource", "Role", "Soum", "User",
+    "ProductLine", "ProductSource", "Role", "SearchOutbox", "Soum", "User",
 ]
