@@ -18,12 +18,12 @@ import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
 from marketplace.search.port import (
-    MAX_QUERY_TERMS,
     Document,
     IndexSpec,
     SearchQuery,
     SearchResult,
     SearchUnavailable,
+    query_words,
     tokens,
 )
 from marketplace.search.schema import expand_place
@@ -159,7 +159,7 @@ class EmbeddedEngine:
 
     def _query(self, spec: IndexSpec, schema: tantivy.Schema, query: SearchQuery) -> Query:
         clauses: list[tuple[Occur, Query]] = []
-        words = tokens(query.text)[:MAX_QUERY_TERMS]
+        words = query_words(query.text)
         for position, word in enumerate(words):
             last = position == len(words) - 1
             exact = Query.boost_query(Query.term_query(schema, "text", word), EXACT_BOOST)

@@ -82,5 +82,10 @@ def fold(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
-    """The words of ``text``, folded; the same split as tantivy's simple tokenizer."""
+    """The words of ``text``, folded; the same split as tantivy's simple tokenizer (which drops long words)."""
     return [t for t in _TOKEN.findall(fold(text)) if len(t.encode()) <= 40]
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query; a word too long to be indexed is kept (cut short) so that it matches nothing."""
+    return [t[:64] for t in _TOKEN.findall(fold(text))][:MAX_QUERY_TERMS]
