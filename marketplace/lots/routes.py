@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from marketplace.access import public
@@ -33,10 +33,14 @@ def index():  # type: ignore[no-untyped-def]
         results, status = None, 503
     template = "lots/_results.html" if _wants_fragment() else "lots/index.html"
     options = services.facet_options(results, wanted) if results else {}
+    headers = {"Vary": "HX-Request"}
+    if _wants_fragment() and status == 200:  # push a tidy URL: no empty fields
+        page = {"page": results.page} if results and results.page > 1 else {}
+        headers["HX-Push-Url"] = url_for("lots.index", **wanted.args(), **page)
     return render_template(
         template, form=form, wanted=wanted, result=results, options=options,
         labels=services.facet_labels(), oob=_wants_fragment(),
-    ), status, {"Vary": "HX-Request"}
+    ), status, headers
 
 
 @bp.route("/lots/export.csv")
