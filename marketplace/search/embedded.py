@@ -115,7 +115,7 @@ class EmbeddedEngine:
                     words.extend(expand_place(str(value), self.synonyms))
                 else:
                     words.append(str(value))
-        fields["text"] = " ".join(" ".join(tokens(w)) for w in words)
+        fields["text"] = " ".join(token for w in words for token in tokens(w))
         for name in spec.facets:
             values = [str(v) for v in _as_list(doc.get(name))]
             if values:

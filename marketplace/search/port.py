@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -72,18 +73,28 @@ class SearchEngine(Protocol):
 _TOKEN = re.compile(r"[^\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    base = unicodedata.normalize("NFKD", char)[0]
+    return base if base.isascii() else char
+
+
 def fold(text: str) -> str:
     """Lower-case and drop Latin diacritics (Ö → o); Cyrillic letters are kept as they are."""
-    out = []
-    for char in text.lower():
-        base = unicodedata.normalize("NFKD", char)[0]
-        out.append(base if base.isascii() and not char.isascii() else char)
-    return "".join(out)
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered
+    return "".join(c if c.isascii() else _fold_char(c) for c in lowered)
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _TOKEN.findall(fold(text)) if len(t.encode()) <= 40)
 
 
 def tokens(text: str) -> list[str]:
     """The words of ``text``, folded; the same split as tantivy's simple tokenizer (which drops long words)."""
-    return [t for t in _TOKEN.findall(fold(text)) if len(t.encode()) <= 40]
+    return list(_tokens(text))
 
 
 def query_words(text: str) -> list[str]:

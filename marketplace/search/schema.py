@@ -63,10 +63,11 @@ def _group(names: list[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def expand_place(name: str, groups: tuple[tuple[str, ...], ...]) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def expand_place(name: str, groups: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
     """Every name equivalent to ``name`` (itself included)."""
     key = fold(name.strip())
     for group in groups:
         if key in group or key.replace("-", " ") in group:
-            return list(group)
-    return [name]
+            return group
+    return (name,)
