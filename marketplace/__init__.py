@@ -39,6 +39,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     guards.init_app(app)
     app.before_request(access.enforce)
 
+    from marketplace.search import services as search_services
+
+    search_services.init_app(app)
+
     _register_blueprints(app)
     _register_cli(app)
     return app
@@ -52,15 +56,16 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
+    from marketplace.search.routes import bp as search_api
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard, passports, certification):
+    for blueprint in (pages, accounts, lots, organisations, dashboard, passports, certification, search_api):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
     from marketplace.passports.cli import passports
+    from marketplace.search.cli import search
 
-    app.cli.add_command(demo)
-    app.cli.add_command(content)
-    app.cli.add_command(passports)
+    for group in (demo, content, passports, search):
+        app.cli.add_command(group)

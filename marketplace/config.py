@@ -29,6 +29,7 @@ ENV_VARS = (
     "RATELIMIT_STORAGE_URI",
     "SHARED_DIR",
     "PUBLIC_BASE_URL",
+    "SEARCH_INDEX_PATH",
 )
 
 KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
@@ -58,6 +59,7 @@ def _base() -> dict[str, Any]:
         "SHARED_DIR": str(ROOT.parent / "shared"),
         "MEILISEARCH_URL": None,
         "MEILISEARCH_API_KEY": None,
+        "SEARCH_INDEX_PATH": str(INSTANCE / "search"),  # embedded engine's index files
         "STRIPE_SECRET_KEY": None,
         "STRIPE_WEBHOOK_SECRET": None,
         "STRIPE_API_BASE": None,
@@ -87,6 +89,7 @@ def _test() -> dict[str, Any]:
         "IMAGE_STORAGE_PATH": None,  # tests pass a temp dir
         "PASSPORT_SIGNING_KEY": None,
         "STRIPE_API_BASE": None,
+        "SEARCH_INDEX_PATH": None,  # tests pass a temp dir
     }
 
 

@@ -13,11 +13,11 @@ from marketplace.passports.models import (
 )
 from marketplace.payments.models import Payment
 from marketplace.products.models import ProcessingStep, Product, ProductLine, ProductSource
+from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
     "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
-    "ProcessingStep", "Product",
-    "ProductLine", "ProductSource", "Role", "Soum", "User",
+    "ProcessingStep", "Product", "ProductLine", "ProductSource", "Role", "SearchOutbox", "Soum", "User",
 ]

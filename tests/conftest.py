@@ -29,6 +29,7 @@ from marketplace import create_app
 from marketplace.config import normalise_database_url
 from marketplace.demo.loader import load_all
 from marketplace.extensions import db
+from marketplace.search import services as search_services
 from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,18 +53,24 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
         "PASSPORT_SIGNING_KEY": str(key),
         "MARKETPLACE_TMP": str(tmp_path),
+        "SEARCH_INDEX_PATH": str(tmp_path / "search"),
         **extra,
     })
 
 
-def _migrate(url: str, tmp_path: Path, demo: bool) -> None:
-    app = make_app(url, tmp_path)
+def _migrate(url: str, tmp_path: Path, demo: bool, search_path: Path) -> None:
+    app = make_app(url, tmp_path, SEARCH_INDEX_PATH=str(search_path))
     with app.app_context():
         upgrade()
         if demo:
             load_all(Path(app.config["CONTENT_DIR"]))
             db.session.commit()
+            search_services.drain_all()  # the search index matches the template database
         db.engine.dispose()
+
+
+def search_path_of(template: str, tmp: Path) -> Path:
+    return tmp / f"search_{Path(template).stem}"
 
 
 class Databases:
@@ -85,14 +92,17 @@ class Databases:
         name = f"template_{'demo' if demo else 'empty'}_{os.getpid()}"
         if self.admin is None:
             path = self.tmp / f"{name}.sqlite3"
-            _migrate(f"sqlite:///{path}", self.tmp, demo)
+            _migrate(f"sqlite:///{path}", self.tmp, demo, search_path_of(name, self.tmp))
             return str(path)
         self._create_database(name, template=None)
-        _migrate(self._url(name), self.tmp, demo)
+        _migrate(self._url(name), self.tmp, demo, search_path_of(name, self.tmp))
         return name
 
     def clone(self, demo: bool, tmp_path: Path) -> str:
         template = self.template(demo)
+        index = search_path_of(template, self.tmp)
+        if index.exists():  # the embedded search index built with the template
+            shutil.copytree(index, tmp_path / "search", dirs_exist_ok=True)
         if self.admin is None:
             target = tmp_path / "test.sqlite3"
             shutil.copyfile(template, target)

@@ -360,6 +360,14 @@ class PaymentFactory(Base):
     provider_ref = factory.Sequence(lambda n: f"pi_test_{n}")
 
 
+class SearchOutboxFactory(Base):
+    class Meta:
+        model = m.SearchOutbox
+
+    index_name = "lots"
+    key = "1"
+
+
 def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **kwargs: object) -> m.User:
     """A user holding ``role`` in ``organisation`` (a new one of the right kind by default)."""
     from marketplace.accounts.models import ROLE_ORG_KIND

@@ -1,80 +1,223 @@
-"""Lot queries from the database (the search issue adds a search index on top)."""
+"""Lot discovery through the search port, and lot lookups from the database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace.certification.models import CertificationScheme
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, FibreState, Lot, LotContribution, LotStatus
-from marketplace.organisations.models import Aimag
+from marketplace.organisations.models import Aimag, Organisation
+from marketplace.search import services as search
+from marketplace.search.port import SearchQuery, SearchResult
+from marketplace.search.schema import LOTS
 
 PAGE_SIZE = 20
-
-_SORTS = {
-    "newest": (Lot.listed_at.desc(), Lot.id.desc()),
-    "price": (Lot.price_minor.asc(), Lot.id.asc()),
-    "-price": (Lot.price_minor.desc(), Lot.id.asc()),
-    "micron": (Lot.mean_diameter_um.asc(), Lot.id.asc()),
+MAX_COMPARE = 4
+EXPORT_LIMIT = 10_000
+FACETS = ("colour", "state", "aimag", "cooperative", "scheme", "tier", "season")
+RANGES: dict[str, tuple[str, str | None]] = {
+    "micron": ("micron_min", "micron_max"),
+    "length_mm": ("length_min", "length_max"),
+    "price_per_kg": ("price_min", "price_max"),
+    "available_kg": ("available_min", None),
 }
+SORTS = {"price": "price_per_kg", "-price": "-price_per_kg", "micron": "micron", "newest": "-listed_at"}
 
 
 @dataclass(frozen=True)
-class LotQuery:
-    colours: tuple[Colour, ...] = ()
-    states: tuple[FibreState, ...] = ()
-    aimags: tuple[str, ...] = ()  # aimag codes
-    seasons: tuple[int, ...] = ()
-    micron_min: Decimal | None = None
-    micron_max: Decimal | None = None
-    sort: str = "newest"
+class LotSearch:
+    """What the buyer asked for, in the URL's terms."""
+
+    q: str = ""
+    facets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    bounds: Mapping[str, Decimal | None] = field(default_factory=dict)  # URL name → value
+    sort: str = ""
     page: int = 1
 
+    @classmethod
+    def from_form(cls, data: Mapping[str, Any]) -> LotSearch:
+        facets = {name: tuple(str(v) for v in data.get(name) or ()) for name in FACETS}
+        bounds = {n: data.get(n) for pair in RANGES.values() for n in pair if n}
+        return cls(
+            q=(data.get("q") or "").strip(), facets={k: v for k, v in facets.items() if v},
+            bounds={k: v for k, v in bounds.items() if v is not None},
+            sort=data.get("sort") or "", page=data.get("page") or 1,
+        )
+
+    def to_query(self, per_page: int = PAGE_SIZE, page: int | None = None) -> SearchQuery:
+        ranges: dict[str, tuple[float | None, float | None]] = {}
+        for name, (low, high) in RANGES.items():
+            lo = self.bounds.get(low)
+            hi = self.bounds.get(high) if high else None
+            if lo is not None or hi is not None:
+                ranges[name] = (None if lo is None else float(lo), None if hi is None else float(hi))
+        sort = SORTS.get(self.sort) or (None if self.q else SORTS["newest"])
+        return SearchQuery(
+            text=self.q, filters=dict(self.facets), ranges=ranges, sort=sort,
+            page=page or self.page, per_page=per_page,
+        )
+
+    def without(self, part: str, value: str | None = None) -> LotSearch:
+        """The same search with one filter (or one facet value) relaxed."""
+        if part == "q":
+            return replace(self, q="", page=1)
+        if part in self.facets:
+            kept = tuple(v for v in self.facets[part] if value is not None and v != value)
+            facets = {k: v for k, v in self.facets.items() if k != part}
+            if kept:
+                facets[part] = kept
+            return replace(self, facets=facets, page=1)
+        return replace(self, bounds={k: v for k, v in self.bounds.items() if k != part}, page=1)
+
+    def active(self) -> list[tuple[str, str | None]]:
+        parts: list[tuple[str, str | None]] = [("q", None)] if self.q else []
+        parts += [(name, value) for name, values in self.facets.items() for value in values]
+        parts += [(name, None) for name in self.bounds]
+        return parts
+
+    def args(self) -> dict[str, Any]:
+        """The query string of this search (for links)."""
+        out: dict[str, Any] = {}
+        if self.q:
+            out["q"] = self.q
+        out.update({k: list(v) for k, v in self.facets.items()})
+        out.update({k: str(v) for k, v in self.bounds.items()})
+        if self.sort:
+            out["sort"] = self.sort
+        return out
+
 
 @dataclass(frozen=True)
-class LotPage:
-    lots: list[Lot]
+class Suggestion:
+    part: str
+    value: str | None
     total: int
-    page: int
-    pages: int
+    args: dict[str, Any]
 
 
-def _filtered(query: LotQuery) -> Select[tuple[Lot]]:
-    stmt = select(Lot).where(Lot.status == LotStatus.listed)
-    if query.colours:
-        stmt = stmt.where(Lot.colour.in_(query.colours))
-    if query.states:
-        stmt = stmt.where(Lot.state.in_(query.states))
-    if query.aimags:
-        stmt = stmt.join(Aimag, Lot.aimag_id == Aimag.id).where(Aimag.code.in_(query.aimags))
-    if query.seasons:
-        stmt = stmt.where(Lot.season.in_(query.seasons))
-    if query.micron_min is not None:
-        stmt = stmt.where(Lot.mean_diameter_um >= query.micron_min)
-    if query.micron_max is not None:
-        stmt = stmt.where(Lot.mean_diameter_um <= query.micron_max)
-    return stmt
+@dataclass
+class LotResults:
+    result: SearchResult
+    facets: dict[str, dict[str, int]]
+    suggestions: list[Suggestion] = field(default_factory=list)
+
+    @property
+    def hits(self) -> list[dict[str, Any]]:
+        return self.result.hits
+
+    @property
+    def total(self) -> int:
+        return self.result.total
+
+    @property
+    def page(self) -> int:
+        return self.result.page
+
+    @property
+    def pages(self) -> int:
+        return self.result.pages
 
 
-def list_lots(query: LotQuery) -> LotPage:
-    stmt = _filtered(query)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(query.page, pages)
-    lots = db.session.scalars(
-        stmt.order_by(*_SORTS.get(query.sort, _SORTS["newest"]))
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-        .options(
-            selectinload(Lot.aimag), selectinload(Lot.soum), selectinload(Lot.cooperative),
-            selectinload(Lot.certificate),
-        )
-    ).all()
-    return LotPage(list(lots), total, page, pages)
+def find_lots(wanted: LotSearch) -> LotResults:
+    """One page of lots, with facet counts where each facet ignores its own selection."""
+    result = search.search(LOTS, wanted.to_query())
+    if result.total and result.page > result.pages:
+        result = search.search(LOTS, wanted.to_query(page=result.pages))
+    facets = dict(result.facets)
+    for name in wanted.facets:
+        others = search.search(LOTS, wanted.without(name).to_query(per_page=1, page=1))
+        facets[name] = others.facets.get(name, {})
+    suggestions = relax(wanted) if not result.total else []
+    return LotResults(result, facets, suggestions)
 
+
+def relax(wanted: LotSearch, limit: int = 3) -> list[Suggestion]:
+    """For an empty result: which single filter to drop, and how many lots that would show."""
+    found = []
+    for part, value in wanted.active():
+        looser = wanted.without(part, value)
+        total = search.search(LOTS, replace(looser.to_query(per_page=1, page=1), with_facets=False)).total
+        if total:
+            found.append(Suggestion(part, value, total, looser.args()))
+    return sorted(found, key=lambda s: -s.total)[:limit]
+
+
+def export_rows(wanted: LotSearch) -> Iterable[dict[str, Any]]:
+    query = replace(wanted.to_query(per_page=EXPORT_LIMIT, page=1), with_facets=False)
+    return search.search(LOTS, query).hits
+
+
+CSV_COLUMNS = [
+    ("code", _l("Lot")), ("cooperative_names", _l("Cooperatives")), ("aimag_names", _l("Aimag")),
+    ("soum_names", _l("Soum")), ("season", _l("Combing season")), ("colour", _l("Colour")), ("state", _l("State")),
+    ("micron", _l("Mean fibre diameter (µm)")), ("length_mm", _l("Mean length (mm)")),
+    ("hair_pct", _l("Hair content (%)")), ("yield_pct", _l("Dehairing yield (%)")),
+    ("available_kg", _l("Available (kg)")), ("min_order_kg", _l("Minimum order (kg)")),
+    ("price_per_kg", _l("Price (currency per kg)")), ("currency", _l("Currency (ISO 4217)")),
+    ("price_basis", _l("Price basis")), ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
+    ("scheme_name", _l("Certification scheme")), ("tier", _l("Certification tier")),
+    ("certificate_number", _l("Certificate")),
+]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value if v)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value  # never a formula in a spreadsheet
+    return "" if value is None else value
+
+
+def to_csv(hits: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([str(label) for _key, label in CSV_COLUMNS])
+    for hit in hits:
+        row = dict(hit)
+        row["aimag_names"] = (hit.get("aimag_names") or [""])[0]
+        row["soum_names"] = (hit.get("soum_names") or [""])[0]
+        writer.writerow([_cell(row.get(key)) for key, _ in CSV_COLUMNS])
+    return out.getvalue()
+
+
+# Labels for facet values ----------------------------------------------------------------
+
+def facet_labels() -> dict[str, dict[str, str]]:
+    aimags = {code: f"{en} ({mn})" for code, en, mn in db.session.execute(
+        select(Aimag.code, Aimag.name_en, Aimag.name_mn))}
+    coops = {slug: name for slug, name in db.session.execute(select(Organisation.slug, Organisation.name))}
+    schemes = {code: name for code, name in db.session.execute(
+        select(CertificationScheme.code, CertificationScheme.name))}
+    return {"aimag": aimags, "cooperative": coops, "scheme": schemes}
+
+
+def facet_options(results: LotResults, wanted: LotSearch) -> dict[str, list[tuple[str, int, bool]]]:
+    """For each facet: (value, count, checked), every enum value for colour and state."""
+    options: dict[str, list[tuple[str, int, bool]]] = {}
+    for name in FACETS:
+        counts = dict(results.facets.get(name, {}))
+        chosen = set(wanted.facets.get(name, ()))
+        if name == "colour":
+            values = [c.value for c in Colour]
+        elif name == "state":
+            values = [s.value for s in FibreState]
+        else:
+            values = sorted(set(counts) | chosen, reverse=name == "season")
+        options[name] = [(v, counts.get(v, 0), v in chosen) for v in values]
+    return options
+
+
+# Database lookups -----------------------------------------------------------------------
 
 def get_listed(code: str) -> Lot | None:
     return db.session.scalar(
@@ -87,18 +230,13 @@ def get_listed(code: str) -> Lot | None:
     )
 
 
-def aimag_choices() -> list[tuple[str, str]]:
-    rows = db.session.execute(
-        select(Aimag.code, Aimag.name_en, Aimag.name_mn)
-        .where(Aimag.id.in_(select(Lot.aimag_id).where(Lot.status == LotStatus.listed)))
-        .order_by(Aimag.name_en)
-    ).all()
-    return [(code, f"{en} ({mn})") for code, en, mn in rows]
-
-
-def season_choices() -> list[int]:
-    return list(
-        db.session.scalars(
-            select(Lot.season).where(Lot.status == LotStatus.listed).distinct().order_by(Lot.season.desc())
+def listed_by_codes(codes: Iterable[str]) -> list[Lot]:
+    wanted = list(dict.fromkeys(codes))
+    lots = db.session.scalars(
+        select(Lot).where(Lot.code.in_(wanted), Lot.status == LotStatus.listed).options(
+            selectinload(Lot.aimag), selectinload(Lot.soum), selectinload(Lot.cooperative),
+            selectinload(Lot.certificate),
         )
-    )
+    ).all()
+    by_code = {lot.code: lot for lot in lots}
+    return [by_code[c] for c in wanted if c in by_code]

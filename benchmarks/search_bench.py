@@ -1,0 +1,245 @@
+"""Search benchmark: 100,000 synthetic lots, index build time, query latency, peak RSS.
+
+    .venv/bin/python benchmarks/search_bench.py            # 100,000 lots, 500 queries
+    .venv/bin/python benchmarks/search_bench.py --lots 5000 --queries 100   # a quick run
+
+It builds a SQLite database (reference and demo content plus the synthetic lots) in a temp
+dir, times ``search reindex`` (documents built from the database, written to the embedded
+engine), then runs the same 500 mixed queries (typos, Cyrillic and Latin place names,
+facet filters, ranges, sorts, pages; facet counts always) directly against the engine and
+through ``GET /api/v1/lots`` of a web process serving on 127.0.0.1 (werkzeug, one process,
+one thread). It reports p50/p95 and the peak RSS of both processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+AIMAG_SPELLINGS = {
+    "BKH": ["Bayankhongor", "Bayanhongor", "Bayan-Khongor", "Баянхонгор", "bayankhongr", "bayanhongro"],
+    "UVO": ["Övörkhangai", "Uvurkhangai", "Өвөрхангай", "ovorkhangai", "uvurkhangia"],
+    "GAL": ["Govi-Altai", "Gobi-Altai", "Говь-Алтай", "govialtai"],
+    "ARK": ["Arkhangai", "Arhangai", "Архангай", "arkhangia"],
+}
+COLOURS = ["white", "light_grey", "grey", "brown"]
+STATES = ["greasy", "scoured", "dehaired"]
+
+
+def make_app(db_path: Path, index_path: Path) -> Any:
+    from marketplace import create_app
+
+    return create_app({
+        "ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "SEARCH_INDEX_PATH": str(index_path),
+        "IMAGE_STORAGE_PATH": str(db_path.parent / "images"), "SEARCH_APPLY_AFTER_COMMIT": False,
+    })
+
+
+def build_database(app: Any, count: int, rng: random.Random) -> None:
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from marketplace.certification.models import Certificate
+    from marketplace.demo.loader import load_all
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot
+    from marketplace.organisations.models import Organisation, OrgKind
+
+    with app.app_context():
+        upgrade()
+        load_all(Path(app.config["CONTENT_DIR"]))
+        db.session.commit()
+        coops = db.session.execute(
+            select(Organisation.id, Organisation.aimag_id, Organisation.soum_id)
+            .where(Organisation.kind == OrgKind.cooperative)
+        ).all()
+        certs = list(db.session.scalars(select(Certificate.id)))
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for i in range(count):
+            coop = rng.choice(coops)
+            state = rng.choice(STATES)
+            net = rng.randint(200, 3000)
+            rows.append({
+                "code": f"BENCH-{i:06d}", "cooperative_id": coop.id, "aimag_id": coop.aimag_id,
+                "soum_id": coop.soum_id, "season": rng.choice([2023, 2024, 2025, 2026]),
+                "herder_households": rng.randint(5, 80), "colour": rng.choice(COLOURS), "sorting": "unsorted",
+                "state": state, "status": "listed", "listed_at": now - dt.timedelta(minutes=i),
+                "mean_diameter_um": round(rng.uniform(14.0, 18.5), 1), "diameter_cv_pct": 21.0,
+                "fibres_over_30um_pct": 0.8, "mean_length_mm": round(rng.uniform(30, 45), 1),
+                "hair_content_pct": 0.2 if state == "dehaired" else 40.0,
+                "dehairing_yield_pct": round(rng.uniform(40, 65), 1) if state == "greasy" else None,
+                "vegetable_matter_pct": 0.5, "moisture_regain_pct": 15.0, "test_method": "IWTO-8",
+                "lab_name": "Bench lab", "lab_report_number": f"B-{i}", "tested_on": dt.date(2025, 9, 1),
+                "net_kg": net, "bags": net // 50 + 1, "available_kg": rng.randint(0, net), "reserved_kg": 0,
+                "min_order_kg": 50, "sample_size_g": 100, "price_minor": rng.randint(4000, 20000),
+                "premium_minor": 600, "currency": rng.choice(["EUR", "USD"]),
+                "price_basis": "greasy" if state == "greasy" else "clean", "incoterm": "FCA",
+                "incoterm_place": "Ulaanbaatar", "deposit_pct": 30, "price_valid_until": dt.date(2027, 6, 30),
+                "certificate_id": rng.choice(certs) if rng.random() < 0.9 else None,
+            })
+            if len(rows) == 5000:
+                db.session.execute(insert(Lot.__table__), rows)
+                rows = []
+        if rows:
+            db.session.execute(insert(Lot.__table__), rows)
+        db.session.commit()
+
+
+def mixed_queries(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    queries: list[dict[str, Any]] = []
+    for i in range(n):
+        kind = i % 5
+        args: dict[str, Any] = {}
+        aimag = rng.choice(list(AIMAG_SPELLINGS))
+        if kind == 0:  # typo'd place, colour and micron words
+            args["q"] = f"{rng.choice(AIMAG_SPELLINGS[aimag])} {rng.choice(['white', 'grey', 'brown'])} 15"
+        elif kind == 1:  # facets and a micron range
+            args.update(colour=[rng.choice(COLOURS)], state=[rng.choice(STATES)],
+                        micron_min="14.5", micron_max=str(round(rng.uniform(15.0, 17.0), 1)))
+        elif kind == 2:  # text plus filters plus a sort
+            args.update(q=rng.choice(AIMAG_SPELLINGS[aimag]), aimag=[aimag], sort=rng.choice(["price", "-price"]),
+                        available_min="500")
+        elif kind == 3:  # browsing: sort and deep pages
+            args.update(sort=rng.choice(["newest", "micron", "price"]), page=str(rng.randint(1, 50)))
+        else:  # prefix as typed
+            args.update(q=rng.choice(AIMAG_SPELLINGS[aimag])[:5], season=["2025", "2026"], tier=["Advanced"])
+        queries.append(args)
+    return queries
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """(engine-only ms of the main query, whole lot search ms incl. per-facet counts)."""
+    from werkzeug.datastructures import MultiDict
+
+    from marketplace.lots import services as lots
+    from marketplace.lots.forms import LotFilterForm
+    from marketplace.search import services
+    from marketplace.search.schema import LOTS
+
+    engine_ms, service_ms = [], []
+    with app.test_request_context():
+        for args in queries:
+            form = LotFilterForm(MultiDict([(k, v) for k, vs in args.items() for v in ([vs] if isinstance(vs, str)
+                                                                                        else vs)]))
+            assert form.validate(), form.errors
+            wanted = lots.LotSearch.from_form(form.data)
+            started = time.perf_counter()
+            services.engine().search(LOTS, wanted.to_query())
+            engine_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            lots.find_lots(wanted)
+            service_ms.append((time.perf_counter() - started) * 1000)
+    return engine_ms, service_ms
+
+
+def serve(db_path: str, index_path: str, port: int) -> None:
+    import logging
+
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app = make_app(Path(db_path), Path(index_path))
+    make_server("127.0.0.1", port, app, threaded=False).serve_forever()
+
+
+def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) -> tuple[list[float], int]:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, __file__, "--serve", str(db_path), str(index_path), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1/lots"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(base, timeout=5).read()  # noqa: S310 (127.0.0.1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        for args in queries[:20]:  # warm-up
+            urllib.request.urlopen(f"{base}?{urllib.parse.urlencode(args, doseq=True)}", timeout=10).read()  # noqa: S310
+        times = []
+        for args in queries:
+            url = f"{base}?{urllib.parse.urlencode(args, doseq=True)}"
+            started = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
+                response.read()
+                assert response.status == 200
+            times.append((time.perf_counter() - started) * 1000)
+        status = Path(f"/proc/{server.pid}/status").read_text()
+        rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        return times, rss_kb
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lots", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--serve", nargs=3, metavar=("DB", "INDEX", "PORT"), help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.serve:
+        serve(options.serve[0], options.serve[1], int(options.serve[2]))
+        return
+    os.environ.setdefault("MARKETPLACE_ENV", "test")
+    rng = random.Random(20261122)
+    with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
+        db_path, index_path = Path(tmp) / "bench.sqlite3", Path(tmp) / "search"
+        app = make_app(db_path, index_path)
+        started = time.perf_counter()
+        build_database(app, options.lots, rng)
+        insert_s = time.perf_counter() - started
+
+        from marketplace.search import services
+
+        with app.app_context():
+            started = time.perf_counter()
+            counts = services.reindex()
+            reindex_s = time.perf_counter() - started
+        queries = mixed_queries(options.queries, rng)
+        engine_ms, service_ms = time_engine(app, queries)
+        http_ms, web_rss_kb = time_http(db_path, index_path, queries)
+        own_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        index_mb = sum(f.stat().st_size for f in index_path.rglob("*") if f.is_file()) / 1e6
+
+    print(f"Search benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"lots indexed: {counts['lots']} (+{counts['products']} products); database built in {insert_s:.1f} s")
+    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s; index on disk {index_mb:.0f} MB")
+    for name, values in (("engine only, main query", engine_ms), ("lot search service (+facet counts)", service_ms),
+                         ("HTTP GET /api/v1/lots", http_ms)):
+        print(f"{name:38s} p50 {statistics.median(values):7.2f} ms   p95 {percentile(values, 95):7.2f} ms   "
+              f"max {max(values):7.2f} ms   (n={len(values)})")
+    print(f"peak RSS: web process {web_rss_kb / 1024:.0f} MB; benchmark process (build + reindex) {own_rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

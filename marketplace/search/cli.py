@@ -1,0 +1,49 @@
+"""``flask search reindex`` and ``flask search sync [--once]``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+
+from marketplace.search import services
+from marketplace.search.port import SearchUnavailable
+
+search = AppGroup("search", help="Search indexes: rebuild them, or apply the outbox.")
+
+
+def _bar(name: str, total: int, docs: Iterator[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    with click.progressbar(docs, length=total, label=f"Indexing {name}") as bar:
+        yield from bar
+
+
+@search.command("reindex")
+def reindex() -> None:
+    """Rebuild every index from the database, with a progress bar."""
+    try:
+        counts = services.reindex(_bar)
+    except SearchUnavailable as error:
+        raise click.ClickException(f"The search engine is not available: {error}") from None
+    click.echo(", ".join(f"{name}: {count} documents" for name, count in counts.items()))
+
+
+@search.command("sync")
+@click.option("--once", is_flag=True, help="Apply the backlog once and exit (default: keep running).")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
+def sync(once: bool, interval: float) -> None:
+    """Apply the search outbox to the engine: a worker loop, or one pass with --once."""
+    while True:
+        try:
+            applied = services.drain_all()
+            if applied or once:
+                click.echo(f"Applied {applied} change(s); {services.backlog()} waiting.")
+        except SearchUnavailable as error:
+            click.echo(f"The search engine is not available ({error}); {services.backlog()} change(s) kept.", err=True)
+            if once:
+                raise SystemExit(1) from None
+        if once:
+            return
+        time.sleep(interval)

@@ -1,0 +1,156 @@
+"""Search documents built from the database: listed lots and published products."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from babel.numbers import get_currency_precision
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from marketplace.certification.models import Certificate
+from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.products.models import Product, ProductSource, ProductStatus
+from marketplace.search.port import Document
+
+BATCH = 1000
+
+
+def _major(minor: int, currency: str) -> float:
+    return float(Decimal(minor).scaleb(-get_currency_precision(currency)))
+
+
+def _num(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def lot_document(lot: Lot) -> Document:
+    cooperatives = {lot.cooperative.slug: lot.cooperative.name}
+    for part in lot.contributions:
+        cooperatives.setdefault(part.cooperative.slug, part.cooperative.name)
+    cert = lot.certificate
+    doc: Document = {
+        "id": str(lot.id),
+        "code": lot.code,
+        "cooperative": list(cooperatives),
+        "cooperative_names": list(cooperatives.values()),
+        "aimag": lot.aimag.code,
+        "aimag_names": [lot.aimag.name_en, lot.aimag.name_mn],
+        "soum_names": [lot.soum.name_en, lot.soum.name_mn],
+        "colour": lot.colour.value,
+        "colour_words": lot.colour.value.replace("_", " "),
+        "state": lot.state.value,
+        "sorting": lot.sorting.value.replace("_", " "),
+        "season": str(lot.season),
+        "season_text": str(lot.season),
+        "micron": float(lot.mean_diameter_um),
+        "micron_class": str(int(lot.mean_diameter_um)),
+        "length_mm": float(lot.mean_length_mm),
+        "hair_pct": float(lot.hair_content_pct),
+        "yield_pct": _num(lot.dehairing_yield_pct),
+        "available_kg": float(lot.available_kg),
+        "min_order_kg": float(lot.min_order_kg),
+        "price_minor": lot.price_minor,
+        "premium_minor": lot.premium_minor,
+        "clean_price_minor": lot.clean_price_minor,
+        "currency": lot.currency,
+        "price_basis": lot.price_basis.value,
+        "price_per_kg": _major(lot.price_minor, lot.currency),
+        "premium_per_kg": _major(lot.premium_minor, lot.currency),
+        "listed_at": lot.listed_at.timestamp() if lot.listed_at else 0.0,
+        "herder_households": lot.herder_households,
+    }
+    if cert is not None:
+        doc.update(
+            scheme=cert.scheme.code, scheme_name=cert.scheme.name, tier=cert.tier,
+            certificate_number=cert.number, certificate_status=cert.status.value,
+        )
+    return doc
+
+
+def _lot_options() -> list[Any]:
+    return [
+        selectinload(Lot.aimag), selectinload(Lot.soum), selectinload(Lot.cooperative),
+        selectinload(Lot.certificate).selectinload(Certificate.scheme),
+        selectinload(Lot.contributions).selectinload(LotContribution.cooperative),
+    ]
+
+
+def product_document(product: Product) -> Document:
+    aimags: dict[str, list[str]] = {}
+    for source in product.sources:
+        aimags.setdefault(source.lot.aimag.code, [source.lot.aimag.name_en, source.lot.aimag.name_mn])
+    fibres = sorted(product.fibre_composition or {})
+    return {
+        "id": str(product.id),
+        "sku": product.sku,
+        "name": dict(product.name or {}),
+        "names": [v for v in (product.name or {}).values() if v],
+        "descriptions": [v for v in (product.description or {}).values() if v],
+        "msme": product.organisation.slug,
+        "msme_name": product.organisation.name,
+        "recycled": product.recycled_origin.value,
+        "recycled_pct": float(product.recycled_pct or 0),
+        "dyed": "yes" if product.dyed else "no",
+        "fibre": fibres,
+        "fibres": fibres,
+        "aimag": list(aimags),
+        "aimag_names": [name for names in aimags.values() for name in names],
+        "price": _major(product.price_minor, product.currency),
+        "price_minor": product.price_minor,
+        "currency": product.currency,
+        "published_at": product.created_at.timestamp() if product.created_at else 0.0,
+    }
+
+
+def _product_options() -> list[Any]:
+    return [
+        selectinload(Product.organisation),
+        selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.aimag),
+    ]
+
+
+def documents_for(session: Session, index_name: str, keys: Sequence[str]) -> dict[str, Document | None]:
+    """The current document for each key, or None when the row is gone or not searchable."""
+    ids = sorted({int(k) for k in keys if k.isdigit()})
+    found: dict[str, Document | None] = dict.fromkeys(keys)
+    if index_name == "lots":
+        rows = session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*_lot_options()))
+        for lot in rows:
+            found[str(lot.id)] = lot_document(lot) if lot.status is LotStatus.listed else None
+    elif index_name == "products":
+        products = session.scalars(select(Product).where(Product.id.in_(ids)).options(*_product_options()))
+        for product in products:
+            found[str(product.id)] = product_document(product) if product.status is ProductStatus.published else None
+    return found
+
+
+def count_all(session: Session, index_name: str) -> int:
+    from sqlalchemy import func
+
+    if index_name == "lots":
+        return session.scalar(select(func.count()).where(Lot.status == LotStatus.listed)) or 0
+    return session.scalar(select(func.count()).where(Product.status == ProductStatus.published)) or 0
+
+
+def all_documents(session: Session, index_name: str) -> Iterator[Document]:
+    """Every searchable document, in batches (so 100k lots never sit in memory at once)."""
+    if index_name == "lots":
+        model, builder, options, where = Lot, lot_document, _lot_options, Lot.status == LotStatus.listed
+    else:
+        model, builder, options, where = (
+            Product, product_document, _product_options, Product.status == ProductStatus.published,
+        )
+    last = 0
+    while True:
+        batch = session.scalars(
+            select(model).where(where, model.id > last).order_by(model.id).limit(BATCH).options(*options())
+        ).all()
+        if not batch:
+            return
+        for row in batch:
+            yield builder(row)
+        last = batch[-1].id
+        session.expunge_all()

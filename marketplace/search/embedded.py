@@ -1,0 +1,218 @@
+"""The embedded engine: tantivy index files on local disk, no server.
+
+Several processes may open the same files. Readers never block; tantivy allows one writer at
+a time, so a process that cannot take the writer raises ``SearchUnavailable`` and the changes
+stay in the outbox for ``flask search sync`` (or the next commit) to apply.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import tantivy
+from tantivy import FieldType, Occur, Order, Query
+
+from marketplace.search.port import (
+    Document,
+    IndexSpec,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    query_words,
+    tokens,
+)
+from marketplace.search.schema import expand_place
+
+SCHEMA_VERSION = 1
+WRITER_HEAP = 64_000_000
+REBUILD_BATCH = 5_000
+EXACT_BOOST = 4.0
+FACET_SIZE = 1000
+
+
+def typo_budget(word: str) -> int:
+    """Edits allowed for a word, as Meilisearch does by default: 0 below 5 letters, 1 below 9, else 2."""
+    if word.isdigit() or len(word) < 5:
+        return 0
+    return 1 if len(word) < 9 else 2
+
+
+class _Handle:
+    """One opened index and the modification time of its metadata, to reload readers lazily."""
+
+    def __init__(self, index: tantivy.Index, meta: Path) -> None:
+        self.index = index
+        self.meta = meta
+        self.seen = self._stamp()
+        self.lock = threading.Lock()
+
+    def _stamp(self) -> int:
+        try:
+            return self.meta.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def fresh_searcher(self) -> tantivy.Searcher:
+        stamp = self._stamp()
+        if stamp != self.seen:
+            with self.lock:
+                self.index.reload()
+                self.seen = stamp
+        return self.index.searcher()
+
+
+class EmbeddedEngine:
+    def __init__(self, path: str | Path, synonyms: tuple[tuple[str, ...], ...]) -> None:
+        self.path = Path(path)
+        self.synonyms = synonyms
+        self._handles: dict[str, _Handle] = {}
+        self._lock = threading.Lock()
+
+    # Index files ---------------------------------------------------------------------
+
+    def _schema(self, spec: IndexSpec) -> tantivy.Schema:
+        builder = tantivy.SchemaBuilder()
+        builder.add_text_field("id", stored=False, tokenizer_name="raw", index_option="basic", fast=True)
+        builder.add_text_field("text", stored=False, tokenizer_name="default", index_option="freq")
+        builder.add_bytes_field("doc", stored=True)
+        for name in spec.facets:
+            builder.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic", fast=True)
+        for name in spec.numbers:
+            builder.add_float_field(name, stored=False, indexed=True, fast=True)
+        return builder.build()
+
+    def _handle(self, spec: IndexSpec) -> _Handle:
+        with self._lock:
+            if spec.name not in self._handles:
+                folder = self.path / f"{spec.name}-v{SCHEMA_VERSION}"
+                folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    index = tantivy.Index(self._schema(spec), path=str(folder), reuse=True)
+                except (OSError, ValueError) as error:
+                    raise SearchUnavailable(f"cannot open the search index in {folder}: {error}") from error
+                self._handles[spec.name] = _Handle(index, folder / "meta.json")
+            return self._handles[spec.name]
+
+    def _writer(self, spec: IndexSpec, threads: int = 1) -> tantivy.IndexWriter:
+        try:
+            return self._handle(spec).index.writer(WRITER_HEAP, threads)
+        except ValueError as error:  # LockBusy: another process is writing
+            raise SearchUnavailable(f"the {spec.name} index is being written by another process") from error
+
+    # Writes --------------------------------------------------------------------------
+
+    def _document(self, spec: IndexSpec, doc: Document) -> tantivy.Document:
+        fields: dict[str, Any] = {"id": str(doc["id"]), "doc": json.dumps(doc).encode()}
+        words: list[str] = []
+        for name in spec.searchable:
+            for value in _as_list(doc.get(name)):
+                if name in spec.place_fields:
+                    words.extend(expand_place(str(value), self.synonyms))
+                else:
+                    words.append(str(value))
+        fields["text"] = " ".join(token for w in words for token in tokens(w))
+        for name in spec.facets:
+            values = [str(v) for v in _as_list(doc.get(name))]
+            if values:
+                fields[name] = values
+        for name in spec.numbers:
+            if doc.get(name) is not None:
+                fields[name] = float(doc[name])
+        return tantivy.Document(**fields)
+
+    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
+        if not upserts and not deletes:
+            return
+        writer = self._writer(spec)
+        try:
+            for key in [*deletes, *(str(d["id"]) for d in upserts)]:
+                writer.delete_documents_by_term("id", key)
+            for doc in upserts:
+                writer.add_document(self._document(spec, doc))
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()
+
+    def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None:
+        """Replace every document; readers see the old index until the single commit."""
+        writer = self._writer(spec, threads=2)
+        try:
+            writer.delete_all_documents()
+            for doc in documents:
+                writer.add_document(self._document(spec, doc))
+            writer.commit()
+        except BaseException:
+            writer.rollback()
+            raise
+        finally:
+            writer.wait_merging_threads()
+
+    # Reads ---------------------------------------------------------------------------
+
+    def _query(self, spec: IndexSpec, schema: tantivy.Schema, query: SearchQuery) -> Query:
+        clauses: list[tuple[Occur, Query]] = []
+        words = query_words(query.text)
+        for position, word in enumerate(words):
+            last = position == len(words) - 1
+            exact = Query.boost_query(Query.term_query(schema, "text", word), EXACT_BOOST)
+            loose = Query.fuzzy_term_query(schema, "text", word, typo_budget(word), True, last)
+            clauses.append((Occur.Must, Query.boolean_query([(Occur.Should, exact), (Occur.Should, loose)])))
+        for name, values in query.filters.items():
+            if name in spec.facets and values:
+                clauses.append((Occur.Must, Query.term_set_query(schema, name, list(values))))
+        for name, (low, high) in query.ranges.items():
+            if name in spec.numbers and (low is not None or high is not None):
+                clauses.append((Occur.Must, Query.range_query(schema, name, FieldType.Float, low, high)))
+        if not clauses:
+            return Query.all_query()
+        return Query.boolean_query(clauses)
+
+    def search(self, spec: IndexSpec, query: SearchQuery) -> SearchResult:
+        started = time.perf_counter()
+        handle = self._handle(spec)
+        searcher = handle.fresh_searcher()
+        tq = self._query(spec, handle.index.schema, query)
+        offset = (query.page - 1) * query.per_page
+        options: dict[str, Any] = {"limit": query.per_page, "count": True, "offset": offset}
+        if query.sort:
+            name = query.sort.lstrip("-")
+            if name in spec.sortable:
+                options["order_by_field"] = name
+                options["order"] = Order.Desc if query.sort.startswith("-") else Order.Asc
+        found = searcher.search(tq, **options)
+        hits = [json.loads(bytes(searcher.doc(address)["doc"][0])) for _score, address in found.hits]
+        facets: dict[str, dict[str, int]] = {}
+        if query.with_facets and found.count:
+            spec_aggs = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in spec.facets}
+            result = searcher.aggregate(tq, spec_aggs)
+            for name in spec.facets:
+                buckets = result.get(name, {}).get("buckets", [])
+                facets[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
+        elif query.with_facets:
+            facets = {name: {} for name in spec.facets}
+        elapsed = (time.perf_counter() - started) * 1000
+        return SearchResult(hits, facets, found.count or 0, query.page, query.per_page, round(elapsed, 3))
+
+    def document_ids(self, spec: IndexSpec) -> set[str]:
+        searcher = self._handle(spec).fresh_searcher()
+        total = searcher.num_docs
+        if not total:
+            return set()
+        found = searcher.search(Query.all_query(), limit=total)
+        return {str(json.loads(bytes(searcher.doc(a)["doc"][0]))["id"]) for _s, a in found.hits}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, list | tuple):
+        return [v for v in value if v is not None and v != ""]
+    return [value]

@@ -1,0 +1,133 @@
+"""The OpenAPI 3.1 description of the search API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace.lots.models import Colour, FibreState
+
+
+def _param(name: str, schema: dict[str, Any], description: str, repeat: bool = False) -> dict[str, Any]:
+    if repeat:
+        schema = {"type": "array", "items": schema, "maxItems": 30}
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema,
+            **({"style": "form", "explode": True} if repeat else {})}
+
+
+def _number(name: str, description: str, minimum: float, maximum: float) -> dict[str, Any]:
+    return _param(name, {"type": "number", "minimum": minimum, "maximum": maximum}, description)
+
+
+TEXT = {"type": "string", "maxLength": 80}
+COMMON = [
+    _param("q", {"type": "string", "maxLength": 512},
+           "Search words: typos (1–2 edits), prefixes, Latin and Cyrillic place names are understood."),
+    _param("page", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}, "Page, from 1."),
+]
+
+LOT_PARAMS = [
+    *COMMON,
+    _param("colour", {"type": "string", "enum": [c.value for c in Colour]}, "Colour (repeat for OR).", True),
+    _param("state", {"type": "string", "enum": [s.value for s in FibreState]}, "Fibre state.", True),
+    _param("aimag", TEXT, "Aimag code, e.g. BKH.", True),
+    _param("cooperative", TEXT, "Cooperative slug.", True),
+    _param("scheme", TEXT, "Certification scheme code.", True),
+    _param("tier", TEXT, "Certification tier.", True),
+    _param("season", TEXT, "Combing season (year).", True),
+    _number("micron_min", "Lowest mean fibre diameter, µm.", 10, 25),
+    _number("micron_max", "Highest mean fibre diameter, µm (not below micron_min).", 10, 25),
+    _number("length_min", "Shortest mean length, mm.", 0, 200),
+    _number("length_max", "Longest mean length, mm.", 0, 200),
+    _number("price_min", "Lowest price per kg, in the lot's currency.", 0, 1_000_000),
+    _number("price_max", "Highest price per kg, in the lot's currency.", 0, 1_000_000),
+    _number("available_min", "Least available quantity, kg.", 0, 10_000_000),
+    _param("sort", {"type": "string", "enum": ["", "price", "-price", "micron", "newest"]},
+           "Order: best match (default with q), price, -price, micron, newest (default without q)."),
+]
+
+PRODUCT_PARAMS = [
+    *COMMON,
+    _param("msme", TEXT, "Maker (MSME) slug.", True),
+    _param("recycled", {"type": "string", "enum": ["none", "pre_consumer", "post_consumer"]},
+           "Recycled content origin.", True),
+    _param("dyed", {"type": "string", "enum": ["yes", "no"]}, "Dyed or undyed.", True),
+    _param("fibre", TEXT, "Fibre in the composition.", True),
+    _param("aimag", TEXT, "Aimag the fibre came from.", True),
+    _number("price_min", "Lowest price, in the product's currency.", 0, 1_000_000),
+    _number("price_max", "Highest price, in the product's currency.", 0, 1_000_000),
+    _param("sort", {"type": "string", "enum": ["", "price", "-price", "newest"]}, "Order."),
+]
+
+
+def _results(hit_ref: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["hits", "facets", "total", "page", "query_ms"],
+        "properties": {
+            "hits": {"type": "array", "items": {"$ref": hit_ref}},
+            "facets": {"type": "object", "description": "Facet name → value → count.",
+                       "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
+            "total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"},
+            "per_page": {"type": "integer"}, "query_ms": {"type": "number", "description": "Engine time, ms."},
+        },
+    }
+
+
+def _operation(summary: str, params: list[dict[str, Any]], results: str) -> dict[str, Any]:
+    problem = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    return {"get": {
+        "summary": summary, "parameters": params,
+        "responses": {
+            "200": {"description": "Results", "content": {"application/json": {"schema": {"$ref": results}}}},
+            "400": {"description": "A parameter is unknown or not valid.", **problem},
+            "503": {"description": "The search engine is unavailable.", **problem},
+        },
+    }}
+
+
+def document(server: str) -> dict[str, Any]:
+    lot = {"type": "object", "required": ["id", "code"], "properties": {
+        "id": {"type": "string"}, "code": {"type": "string"}, "aimag": {"type": "string"},
+        "aimag_names": {"type": "array", "items": {"type": "string"}},
+        "soum_names": {"type": "array", "items": {"type": "string"}},
+        "cooperative": {"type": "array", "items": {"type": "string"}},
+        "cooperative_names": {"type": "array", "items": {"type": "string"}},
+        "colour": {"type": "string"}, "state": {"type": "string"}, "season": {"type": "string"},
+        "micron": {"type": "number", "description": "Mean fibre diameter, µm."},
+        "length_mm": {"type": "number"}, "hair_pct": {"type": "number"}, "yield_pct": {"type": ["number", "null"]},
+        "available_kg": {"type": "number"}, "min_order_kg": {"type": "number"},
+        "price_minor": {"type": "integer", "description": "Price per kg in minor units of currency."},
+        "premium_minor": {"type": "integer"}, "clean_price_minor": {"type": "integer"},
+        "currency": {"type": "string", "description": "ISO 4217"}, "price_basis": {"type": "string"},
+        "scheme": {"type": "string"}, "scheme_name": {"type": "string"}, "tier": {"type": "string"},
+        "certificate_number": {"type": "string"}, "certificate_status": {"type": "string"},
+        "listed_at": {"type": "number", "description": "Unix time."},
+    }}
+    product = {"type": "object", "required": ["id", "sku"], "properties": {
+        "id": {"type": "string"}, "sku": {"type": "string"},
+        "name": {"type": "object", "description": "Locale → name", "additionalProperties": {"type": "string"}},
+        "msme": {"type": "string"}, "msme_name": {"type": "string"}, "recycled": {"type": "string"},
+        "recycled_pct": {"type": "number"}, "dyed": {"type": "string"},
+        "fibre": {"type": "array", "items": {"type": "string"}}, "aimag": {"type": "array", "items": {"type": "string"}},
+        "price_minor": {"type": "integer"}, "currency": {"type": "string"},
+    }}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Sustainable Cashmere Union marketplace search API", "version": "1.0.0",
+                 "description": "Certified cashmere lots and published MSME products. Read-only, no key needed."},
+        "servers": [{"url": server}],
+        "paths": {
+            "/api/v1/lots": _operation("Search listed lots", LOT_PARAMS, "#/components/schemas/LotResults"),
+            "/api/v1/products": _operation("Search published products", PRODUCT_PARAMS,
+                                           "#/components/schemas/ProductResults"),
+        },
+        "components": {"schemas": {
+            "Lot": lot, "Product": product,
+            "LotResults": _results("#/components/schemas/Lot"),
+            "ProductResults": _results("#/components/schemas/Product"),
+            "Problem": {"type": "object", "required": ["error", "status"], "properties": {
+                "error": {"type": "string"}, "status": {"type": "integer"},
+                "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            }},
+        }},
+    }

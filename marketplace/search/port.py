@@ -1,0 +1,102 @@
+"""The search port: what every search engine offers, and the types that cross it."""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Document = dict[str, Any]
+
+MAX_QUERY_LENGTH = 512
+MAX_QUERY_TERMS = 10
+
+
+class SearchUnavailable(RuntimeError):  # noqa: N818 (reads as a state, like ConnectionRefused)
+    """The engine is down, busy or timed out. Writes stay in the outbox; searches show a message."""
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What an index holds: searchable text fields, facets, numeric fields, sortable fields."""
+
+    name: str
+    searchable: tuple[str, ...]  # ranked in this order
+    facets: tuple[str, ...]  # string (or list of strings) values: filter with OR inside, AND across
+    numbers: tuple[str, ...]  # float values: range filters and sorting
+    sortable: tuple[str, ...]  # a subset of ``numbers``
+    place_fields: tuple[str, ...] = ()  # searchable fields holding place names, expanded by synonyms
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str = ""
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    sort: str | None = None  # a sortable field, "-field" for descending; None ranks by relevance
+    page: int = 1
+    per_page: int = 20
+    with_facets: bool = True
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Document]
+    facets: dict[str, dict[str, int]]
+    total: int
+    page: int
+    per_page: int
+    query_ms: float
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+class SearchEngine(Protocol):
+    """One search engine. Writes raise ``SearchUnavailable`` when they cannot be applied now."""
+
+    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None: ...
+
+    def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None: ...
+
+    def search(self, spec: IndexSpec, query: SearchQuery) -> SearchResult: ...
+
+    def document_ids(self, spec: IndexSpec) -> set[str]: ...
+
+
+# Text normalisation shared by the engines and the synonym table ------------------------
+
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    base = unicodedata.normalize("NFKD", char)[0]
+    return base if base.isascii() else char
+
+
+def fold(text: str) -> str:
+    """Lower-case and drop Latin diacritics (Ö → o); Cyrillic letters are kept as they are."""
+    lowered = text.lower()
+    if lowered.isascii():
+        return lowered
+    return "".join(c if c.isascii() else _fold_char(c) for c in lowered)
+
+
+@functools.lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
+    return tuple(t for t in _TOKEN.findall(fold(text)) if len(t.encode()) <= 40)
+
+
+def tokens(text: str) -> list[str]:
+    """The words of ``text``, folded; the same split as tantivy's simple tokenizer (which drops long words)."""
+    return list(_tokens(text))
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query; a word too long to be indexed is kept (cut short) so that it matches nothing."""
+    return [t[:64] for t in _TOKEN.findall(fold(text))][:MAX_QUERY_TERMS]

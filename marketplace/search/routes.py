@@ -1,0 +1,70 @@
+"""The JSON API: ``/api/v1/lots``, ``/api/v1/products`` and ``/api/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from marketplace.access import public
+from marketplace.lots import services as lots
+from marketplace.lots.forms import LotFilterForm
+from marketplace.search import catalogue
+from marketplace.search.openapi import document
+from marketplace.search.port import SearchResult, SearchUnavailable
+
+bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
+ALWAYS_ALLOWED = {"lang"}
+
+
+def _problem(message: str, status: int, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
+    return jsonify(error=message, status=status, fields=fields or {}), status
+
+
+def _checked(form: FlaskForm):  # type: ignore[no-untyped-def]
+    unknown = sorted(set(request.args) - set(form._fields) - ALWAYS_ALLOWED)
+    if unknown:
+        return _problem(_("Unknown parameter: %(names)s", names=", ".join(unknown)), 400)
+    if request.args and not form.validate():
+        fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+        return _problem(_("Some parameters are not valid."), 400, fields)
+    return None
+
+
+def _payload(result: SearchResult, facets: dict[str, dict[str, int]]) -> dict[str, object]:
+    return {
+        "hits": result.hits, "facets": facets, "total": result.total, "page": result.page,
+        "pages": result.pages, "per_page": result.per_page, "query_ms": result.query_ms,
+    }
+
+
+@bp.route("/lots")
+@public
+def lots_api():  # type: ignore[no-untyped-def]
+    form = LotFilterForm(request.args)
+    if (problem := _checked(form)) is not None:
+        return problem
+    try:
+        found = lots.find_lots(lots.LotSearch.from_form(form.data))
+    except SearchUnavailable:
+        return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
+    return jsonify(_payload(found.result, found.facets))
+
+
+@bp.route("/products")
+@public
+def products_api():  # type: ignore[no-untyped-def]
+    form = catalogue.ProductSearchForm(request.args)
+    if (problem := _checked(form)) is not None:
+        return problem
+    try:
+        result = catalogue.find_products(form.data)
+    except SearchUnavailable:
+        return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
+    return jsonify(_payload(result, result.facets))
+
+
+@bp.route("/openapi.json")
+@public
+def openapi():  # type: ignore[no-untyped-def]
+    return jsonify(document(request.host_url.rstrip("/")))

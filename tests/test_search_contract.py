@@ -1,0 +1,203 @@
+"""One contract for every search engine: the embedded one always, Meilisearch when MEILISEARCH_URL is set.
+
+Run it against a Meilisearch server with
+``MEILISEARCH_URL=http://127.0.0.1:7700 MEILISEARCH_API_KEY=… .venv/bin/pytest tests/test_search_contract.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from marketplace.search.embedded import EmbeddedEngine
+from marketplace.search.meili import MeilisearchEngine
+from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable
+from marketplace.search.schema import LOTS, place_synonyms
+
+REFERENCE = str(Path(__file__).resolve().parent.parent / "content" / "reference")
+MEILI = os.environ.get("MEILISEARCH_URL")
+
+
+def _lot(id_: int, **values: object) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "id": str(id_), "code": f"LOT-{id_:03d}", "aimag": "BKH", "aimag_names": ["Bayankhongor", "Баянхонгор"],
+        "soum_names": ["Jinst", "Жинст"], "colour": "white", "colour_words": "white", "state": "dehaired",
+        "season": "2025", "season_text": "2025", "micron": 15.5, "micron_class": "15", "length_mm": 38.0,
+        "price_per_kg": 120.0, "available_kg": 500.0, "listed_at": float(id_), "cooperative": ["jinst"],
+        "cooperative_names": ["Jinst Golden Fleece"], "scheme": "SC", "tier": "Entry",
+    }
+    doc.update(values)
+    return doc
+
+
+DOCS = [
+    _lot(1),
+    _lot(2, colour="brown", colour_words="brown", micron=14.6, micron_class="14", price_per_kg=150.0, tier="Advanced"),
+    _lot(3, aimag="UVO", aimag_names=["Övörkhangai", "Өвөрхангай"], soum_names=["Uyanga", "Уянга"],
+         state="greasy", micron=16.4, micron_class="16", price_per_kg=60.0, season="2026", season_text="2026",
+         cooperative=["uyanga", "jinst"], cooperative_names=["Uyanga Cooperative", "Jinst Golden Fleece"]),
+    _lot(4, aimag="ARK", aimag_names=["Arkhangai", "Архангай"], soum_names=["Tariat", "Тариат"],
+         colour="grey", colour_words="grey", micron=15.1, price_per_kg=99.5, scheme=None, tier=None),
+    _lot(5, code="JINSK-5", soum_names=["Jinsk", "Жинск"], cooperative_names=["Other"], cooperative=["other"]),
+]
+
+
+def _embedded(tmp_path: Path) -> Iterator[SearchEngine]:
+    yield EmbeddedEngine(tmp_path / "index", place_synonyms(REFERENCE))
+
+
+def _meilisearch(tmp_path: Path) -> Iterator[SearchEngine]:
+    assert MEILI
+    engine = MeilisearchEngine(MEILI, os.environ.get("MEILISEARCH_API_KEY"), place_synonyms(REFERENCE),
+                               prefix=f"test_{uuid.uuid4().hex[:8]}_")
+    yield engine
+    engine.drop(LOTS)
+
+
+ENGINES = [
+    pytest.param(_embedded, id="embedded"),
+    pytest.param(_meilisearch, id="meilisearch", marks=pytest.mark.skipif(
+        not MEILI, reason="MEILISEARCH_URL is not set: the Meilisearch half of the contract needs a server")),
+]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchEngine]:
+    factory = request.param
+    engines = factory(tmp_path)
+    engine = next(engines)
+    engine.apply(LOTS, [dict(d) for d in DOCS], [])
+    yield engine
+    next(engines, None)
+
+
+def codes(engine: SearchEngine, **query: object) -> list[str]:
+    return [h["code"] for h in engine.search(LOTS, SearchQuery(**query)).hits]  # type: ignore[arg-type]
+
+
+def test_exact_words_and_every_word_must_match(engine: SearchEngine) -> None:
+    assert set(codes(engine, text="bayankhongor white")) == {"LOT-001", "JINSK-5"}
+    assert codes(engine, text="brown") == ["LOT-002"]
+    assert codes(engine, text="brown 16") == []
+
+
+def test_typos_of_one_and_two_edits(engine: SearchEngine) -> None:
+    assert codes(engine, text="brwon") == ["LOT-002"]  # transposition, 5 letters: one typo allowed
+    assert "LOT-003" in codes(engine, text="uyangaa")  # one insertion
+    assert "LOT-001" in codes(engine, text="bayankhngr")  # two deletions in a long word
+    assert codes(engine, text="grye") == []  # four letters: no typo allowed
+
+
+def test_prefix_of_the_last_word(engine: SearchEngine) -> None:
+    assert codes(engine, text="bro") == ["LOT-002"]
+    assert set(codes(engine, text="arkh")) == {"LOT-004"}
+
+
+def test_exact_match_ranks_above_a_fuzzy_one(engine: SearchEngine) -> None:
+    found = codes(engine, text="jinsk")
+    assert found[0] == "JINSK-5"
+    assert set(found) >= {"JINSK-5", "LOT-001"}  # "jinst" is one edit away
+
+
+@pytest.mark.parametrize("spelling", [
+    "Bayankhongor", "Bayanhongor", "Bayan-Khongor", "Bayan Khongor", "Баянхонгор", "bayankhongor",
+])
+def test_aimag_spellings_are_synonyms(engine: SearchEngine, spelling: str) -> None:
+    assert {"LOT-001", "LOT-002", "JINSK-5"} <= set(codes(engine, text=spelling))
+    assert "LOT-003" not in codes(engine, text=spelling)
+
+
+@pytest.mark.parametrize("spelling", ["Övörkhangai", "Uvurkhangai", "Ovorkhangai", "Өвөрхангай", "Uvurhangai"])
+def test_ovorkhangai_spellings(engine: SearchEngine, spelling: str) -> None:
+    assert codes(engine, text=spelling) == ["LOT-003"]
+
+
+def test_cyrillic_soum_and_latin_soum(engine: SearchEngine) -> None:
+    assert codes(engine, text="Уянга") == ["LOT-003"]
+    assert codes(engine, text="Тариат") == ["LOT-004"]
+
+
+def test_facet_filters_or_within_and_across(engine: SearchEngine) -> None:
+    assert set(codes(engine, filters={"colour": ("brown", "grey")})) == {"LOT-002", "LOT-004"}
+    assert codes(engine, filters={"colour": ("white",), "state": ("greasy",)}) == ["LOT-003"]
+    assert set(codes(engine, filters={"cooperative": ("jinst",)})) == {"LOT-001", "LOT-002", "LOT-003", "LOT-004"}
+
+
+def test_values_with_quotes_and_operators_match_nothing_and_break_nothing(engine: SearchEngine) -> None:
+    for value in ['white" OR colour = "brown', "white' OR 1=1", "[white]", "\\", 'a"b', "colour EXISTS", "TO"]:
+        assert codes(engine, filters={"colour": (value,)}) == [], value
+
+
+def test_ranges_inclusive(engine: SearchEngine) -> None:
+    assert set(codes(engine, ranges={"micron": (15.1, 15.5)})) == {"LOT-001", "LOT-004", "JINSK-5"}
+    assert codes(engine, ranges={"price_per_kg": (None, 60.0)}) == ["LOT-003"]
+    assert codes(engine, ranges={"micron": (16.0, None)}, filters={"colour": ("white",)}) == ["LOT-003"]
+
+
+def test_facet_counts_follow_the_query(engine: SearchEngine) -> None:
+    result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}))
+    assert result.total == 3
+    assert result.facets["colour"] == {"white": 2, "brown": 1}
+    assert result.facets["tier"] == {"Entry": 2, "Advanced": 1}
+    everything = engine.search(LOTS, SearchQuery())
+    assert everything.facets["cooperative"] == {"jinst": 4, "uyanga": 1, "other": 1}
+    assert everything.facets["scheme"] == {"SC": 4}
+
+
+def test_sorting_and_pagination(engine: SearchEngine) -> None:
+    assert codes(engine, sort="price_per_kg")[:2] == ["LOT-003", "LOT-004"]  # 120.0 twice: ties in any order
+    assert codes(engine, sort="-price_per_kg")[0] == "LOT-002"
+    assert codes(engine, sort="micron")[0] == "LOT-002"
+    newest = codes(engine, sort="-listed_at")
+    assert newest == ["JINSK-5", "LOT-004", "LOT-003", "LOT-002", "LOT-001"]
+    page2 = engine.search(LOTS, SearchQuery(sort="-listed_at", page=2, per_page=2))
+    assert [h["code"] for h in page2.hits] == ["LOT-003", "LOT-002"]
+    assert page2.total == 5
+    assert page2.pages == 3
+    beyond = engine.search(LOTS, SearchQuery(sort="-listed_at", page=9, per_page=2))
+    assert beyond.hits == []
+    assert beyond.total == 5
+
+
+def test_hits_are_the_documents(engine: SearchEngine) -> None:
+    hit = engine.search(LOTS, SearchQuery(text="LOT-002")).hits[0]
+    assert hit["code"] == "LOT-002"
+    assert hit["micron"] == 14.6
+    assert hit["aimag_names"] == ["Bayankhongor", "Баянхонгор"]
+
+
+def test_upsert_replaces_and_delete_removes(engine: SearchEngine) -> None:
+    engine.apply(LOTS, [_lot(1, colour="grey", colour_words="grey")], ["2"])
+    assert engine.document_ids(LOTS) == {"1", "3", "4", "5"}
+    assert set(codes(engine, filters={"colour": ("grey",)})) == {"LOT-001", "LOT-004"}
+    assert engine.search(LOTS, SearchQuery()).total == 4
+
+
+def test_rebuild_replaces_everything(engine: SearchEngine) -> None:
+    engine.rebuild(LOTS, iter([_lot(7), _lot(8)]))
+    assert engine.document_ids(LOTS) == {"7", "8"}
+
+
+def test_long_and_odd_queries(engine: SearchEngine) -> None:
+    assert engine.search(LOTS, SearchQuery(text="x" * 512)).total == 0
+    assert engine.search(LOTS, SearchQuery(text="\ufffd\ufffd")).total in (0, 5)  # no words: either is fine
+    assert engine.search(LOTS, SearchQuery(text='"white" (brown) [grey] AND OR NOT -x *')).total == 0
+    assert engine.search(LOTS, SearchQuery(text=" ".join(["white"] * 50))).total >= 1
+
+
+def test_embedded_writer_busy_is_reported(tmp_path: Path) -> None:
+    engine = EmbeddedEngine(tmp_path / "index", place_synonyms(REFERENCE))
+    engine.apply(LOTS, [_lot(1)], [])
+    held = engine._writer(LOTS)  # as another process writing would
+    try:
+        with pytest.raises(SearchUnavailable):
+            engine.apply(LOTS, [_lot(2)], [])
+    finally:
+        held.rollback()
+        held.wait_merging_threads()
+    engine.apply(LOTS, [_lot(2)], [])
+    assert engine.document_ids(LOTS) == {"1", "2"}

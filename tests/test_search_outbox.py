@@ -1,0 +1,139 @@
+"""The database is the source of truth: the outbox, the worker, reindexing, and engine failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.lots.models import Colour, Lot, LotStatus
+from marketplace.products.models import ProductStatus
+from marketplace.search import services
+from marketplace.search.documents import all_documents
+from marketplace.search.models import SearchOutbox
+from marketplace.search.port import SearchQuery
+from marketplace.search.schema import LOTS, PRODUCTS
+from tests import factories
+
+
+def _index_equals_database(app: Flask) -> None:
+    with app.app_context():
+        for spec in (LOTS, PRODUCTS):
+            expected = {d["id"]: d for d in all_documents(db.session, spec.name)}
+            engine = services.engine()
+            assert engine.document_ids(spec) == set(expected), spec.name
+            hits = engine.search(spec, SearchQuery(per_page=1000, with_facets=False)).hits
+            assert {h["id"]: h for h in hits} == expected, spec.name
+
+
+def _outbox(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
+
+
+def test_the_demo_index_matches_the_database(demo_app: Flask) -> None:
+    _index_equals_database(demo_app)
+    assert _outbox(demo_app) == 0
+
+
+def test_a_change_is_recorded_in_the_same_transaction_and_applied_after_commit(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-001"))
+        lot.colour = Colour.brown
+        db.session.flush()
+        pending = db.session.scalars(select(SearchOutbox.key)).all()
+        assert pending == [str(lot.id)]  # written by the flush, inside the transaction
+        db.session.rollback()
+    assert _outbox(demo_app) == 0  # rolled back with the change
+
+    with demo_app.app_context():
+        lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-001"))
+        lot.colour = Colour.brown
+        db.session.commit()
+    assert _outbox(demo_app) == 0  # applied after the commit
+    _index_equals_database(demo_app)
+
+
+def test_engine_down_keeps_every_write_and_sync_drains_the_backlog(demo_app: Flask) -> None:
+    runner = demo_app.test_cli_runner()
+    with demo_app.app_context():
+        engine = services.engine()
+        held = engine._writer(LOTS)  # another process holds tantivy's only writer: the engine cannot write
+        try:
+            lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-002"))
+            lot.status = LotStatus.withdrawn
+            other = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-UVO-007"))
+            other.available_kg = Decimal("12.5")
+            db.session.commit()  # the write succeeds
+            assert db.session.get(Lot, lot.id).status is LotStatus.withdrawn
+            assert _outbox(demo_app) == 2  # nothing lost
+            failed = runner.invoke(args=["search", "sync", "--once"])
+            assert failed.exit_code == 1
+            assert "not available" in failed.output
+            assert "2 change(s) kept" in failed.output
+            assert str(lot.id) in engine.document_ids(LOTS)  # the index is stale meanwhile
+        finally:
+            held.rollback()
+            held.wait_merging_threads()
+    result = runner.invoke(args=["search", "sync", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Applied 2 change(s); 0 waiting." in result.output
+    assert _outbox(demo_app) == 0
+    _index_equals_database(demo_app)
+
+
+def test_factory_rows_reach_the_index_through_the_worker(app: Flask) -> None:
+    listed = factories.LotFactory()
+    factories.LotFactory(status=LotStatus.draft)
+    published = factories.ProductFactory(status=ProductStatus.published, name={"en": "Undyed scarf", "fr": "Écharpe"})
+    factories.ProductFactory(status=ProductStatus.draft)
+    factories.ProductSourceFactory(product=published, lot=listed)
+    assert _outbox(app) >= 4  # the factories commit outside any request: the worker applies them
+    result = app.test_cli_runner().invoke(args=["search", "sync", "--once"])
+    assert result.exit_code == 0, result.output
+    _index_equals_database(app)
+    with app.app_context():
+        found = services.search(PRODUCTS, SearchQuery(text="echarpe bayanhongor"))
+        assert [h["sku"] for h in found.hits] == [published.sku]
+        assert found.facets["aimag"] == {"BKH": 1}
+
+
+def test_deleting_a_row_removes_its_document(app: Flask) -> None:
+    lot = factories.LotFactory()
+    runner = app.test_cli_runner()
+    runner.invoke(args=["search", "sync", "--once"])
+    with app.app_context():
+        db.session.delete(db.session.get(Lot, lot.id))
+        db.session.commit()
+    runner.invoke(args=["search", "sync", "--once"])
+    _index_equals_database(app)
+
+
+def test_certificate_changes_reach_the_lots_that_carry_it(demo_app: Flask) -> None:
+    from marketplace.certification.models import Certificate
+
+    with demo_app.app_context():
+        cert = db.session.scalar(select(Certificate).where(Certificate.number == "SC-2025-BKH-001"))
+        cert.tier = "Advanced"
+        cert.valid_to = dt.date(2031, 1, 1)
+        db.session.commit()
+        hits = services.search(LOTS, SearchQuery(text="SC-2025-BKH-001", per_page=100)).hits
+        assert hits
+        assert {h["tier"] for h in hits} == {"Advanced"}
+    _index_equals_database(demo_app)
+
+
+def test_reindex_rebuilds_everything_with_a_progress_bar(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        services.engine().rebuild(LOTS, iter([]))  # lose the index
+        db.session.add(SearchOutbox(index_name="lots", key="999999"))  # an obsolete change
+        db.session.commit()
+    result = demo_app.test_cli_runner().invoke(args=["search", "reindex"])
+    assert result.exit_code == 0, result.output
+    assert "Indexing lots" in result.output
+    assert "lots: 44 documents, products: 0 documents" in result.output
+    assert _outbox(demo_app) == 0
+    _index_equals_database(demo_app)
