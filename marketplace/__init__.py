@@ -50,8 +50,11 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.lots.routes import bp as lots
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
+    from marketplace.products.review import bp as product_review
+    from marketplace.products.routes import bp as products
+    from marketplace.products.workspace import bp as workspace
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard):
+    for blueprint in (pages, accounts, lots, organisations, dashboard, products, workspace, product_review):
         app.register_blueprint(blueprint)
 
 

@@ -7,11 +7,18 @@ from marketplace.orders.models import Order, OrderEvent, OrderLine
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.payments.models import Payment
-from marketplace.products.models import ProcessingStep, Product, ProductLine, ProductSource
+from marketplace.products.models import (
+    ProcessingStep,
+    Product,
+    ProductImage,
+    ProductLine,
+    ProductSource,
+    ProductVersion,
+)
 
 __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
     "Passport", "PassportVersion", "PastureUserGroup", "Payment", "ProcessingStep", "Product",
-    "ProductLine", "ProductSource", "Role", "Soum", "User",
+    "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Role", "Soum", "User",
 ]

@@ -27,7 +27,9 @@ DEMO_PASSWORDS = {
 }
 
 # Sample values for URL parameters, so every GET route can be requested.
-SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css"}
+SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css",
+               # Demo product 1 is Khangai Knitwear's (the demo MSME editor's), published, with image 1.
+               "product_id": "1", "image_id": "1", "variant": "320.webp"}
 
 
 def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:
@@ -41,7 +43,8 @@ def _get_routes(app: Flask) -> list[tuple[str, str]]:
             continue
         path = rule.rule
         for arg in rule.arguments:
-            path = path.replace(f"<{arg}>", SAMPLE_ARGS[arg]).replace(f"<path:{arg}>", SAMPLE_ARGS[arg])
+            for pattern in (f"<{arg}>", f"<path:{arg}>", f"<int:{arg}>"):
+                path = path.replace(pattern, SAMPLE_ARGS[arg])
         routes.append((rule.endpoint, path))
     return routes
 
