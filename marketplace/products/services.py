@@ -435,7 +435,7 @@ def publish(product: Product, approver_id: int | None, now: dt.datetime) -> Prod
     version = ProductVersion(
         product_id=product.id, number=product.version, organisation_id=product.organisation_id,
         line_id=product.line_id, published_at=now, approved_by_id=approver_id,
-        recycled=product.recycled_pct > 0, dyed=product.dyed, repairable=bool(product.circular_services.get("repair")),
+        recycled=product.recycled_pct > 0, dyed=product.dyed, repairable="repair" in (product.circular_services or {}),
         snapshot=snap,
     )
     db.session.add(version)
