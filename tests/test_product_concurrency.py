@@ -39,7 +39,7 @@ def test_two_editors_linking_the_same_lot_at_once(app: Flask) -> None:
                 b_finished.wait(timeout=3)  # B is blocked on the lock (or, without one, already done)
                 db.session.commit()
                 outcome["a"] = "linked"
-            except Exception as error:  # noqa: BLE001 (recorded and asserted below)
+            except Exception as error:
                 db.session.rollback()
                 outcome["a"] = error
             finally:
@@ -55,7 +55,7 @@ def test_two_editors_linking_the_same_lot_at_once(app: Flask) -> None:
             except services.MassBalanceError as error:
                 db.session.rollback()
                 outcome["b"] = error
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 db.session.rollback()
                 outcome["b"] = error
             finally:
@@ -88,7 +88,7 @@ def test_editors_linking_within_the_limit_at_once_both_succeed(app: Flask) -> No
             try:
                 services.link_source(db.session.get(m.Product, product_id), lot_id, Decimal("60"))
                 db.session.commit()
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 db.session.rollback()
                 errors.append(error)
 
@@ -98,7 +98,8 @@ def test_editors_linking_within_the_limit_at_once_both_succeed(app: Flask) -> No
     for thread in threads:
         thread.join(timeout=60)
     # 4 × 60 kg against 200 kg: exactly three fit, and the fourth is refused, whatever the order.
-    assert len(errors) == 1 and isinstance(errors[0], services.MassBalanceError), errors
+    assert len(errors) == 1, errors
+    assert isinstance(errors[0], services.MassBalanceError), errors
     with app.app_context():
         assert services.claimed_kg(lot_id) == Decimal("180")
         db.session.remove()

@@ -49,7 +49,7 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect wid
 HTML = b"<!doctype html><html><body><script>alert(1)</script></body></html>"
 
 
-@pytest.mark.parametrize("data,filename,message", [
+@pytest.mark.parametrize(("data", "filename", "message"), [
     (b"just some text, not a picture", "notes.txt", "not a picture we can read"),
     (_truncated_jpeg(), "cut.jpg", "damaged or incomplete"),
     (png_header_only(50_000, 50_000), "bomb.png", "decompression bomb"),
@@ -72,7 +72,8 @@ def test_gif_is_refused(app: Flask) -> None:
     out = io.BytesIO()
     Image.new("RGB", (20, 20)).save(out, "GIF")
     response, _, _ = _upload(app, out.getvalue(), "a.gif", "image/gif")
-    assert response.status_code == 422 and "Only JPEG, PNG and WebP" in text(response)
+    assert response.status_code == 422
+    assert "Only JPEG, PNG and WebP" in text(response)
 
 
 def test_upload_strips_metadata_auto_orients_and_names_files_by_hash(app: Flask) -> None:
@@ -92,23 +93,26 @@ def test_upload_strips_metadata_auto_orients_and_names_files_by_hash(app: Flask)
 
     assert sha == hashlib.sha256(data).hexdigest()
     names = {p.relative_to(app.config["IMAGE_STORAGE_PATH"]).as_posix() for p in _files(app)}
-    assert names == {f"originals/{sha}.jpg"} | {f"variants/{sha}-{w}.{f}" for w in (320, 640, 1280) for f in ("webp", "jpg")}
+    variants = {f"variants/{sha}-{w}.{f}" for w in (320, 640, 1280) for f in ("webp", "jpg")}
+    assert names == {f"originals/{sha}.jpg"} | variants
     for path in _files(app):
         with Image.open(path) as stored:
             assert not stored.getexif(), path
-            assert "exif" not in stored.info and "icc_profile" not in stored.info
+            assert "exif" not in stored.info
+            assert "icc_profile" not in stored.info
             assert stored.height > stored.width
     with Image.open(Path(app.config["IMAGE_STORAGE_PATH"]) / f"variants/{sha}-640.webp") as variant:
         assert variant.width == 640
 
     page = text(client.get(f"/workspace/products/{product.id}"))
-    assert f"/media/{image.id}/320.webp 320w" in page and f"/media/{image.id}/1280.jpg 1280w" in page
+    assert f"/media/{image.id}/320.webp 320w" in page
+    assert f"/media/{image.id}/1280.jpg 1280w" in page
     assert 'alt="A sweater, flat"' in page
     assert "originals" not in page
 
 
 def test_variants_are_private_until_published_and_originals_never_served(app: Flask) -> None:
-    response, product, client = _upload(app, jpeg_bytes(), "a.jpg")
+    _response, product, client = _upload(app, jpeg_bytes(), "a.jpg")
     with app.app_context():
         image_id = db.session.scalar(select(m.ProductImage.id))
     own = client.get(f"/media/{image_id}/640.webp")
@@ -123,7 +127,8 @@ def test_variants_are_private_until_published_and_originals_never_served(app: Fl
         db.session.commit()
     served = anonymous.get(f"/media/{image_id}/640.webp")
     served.close()
-    assert served.status_code == 200 and served.mimetype == "image/webp"
+    assert served.status_code == 200
+    assert served.mimetype == "image/webp"
     assert "immutable" in served.headers["Cache-Control"]
 
 

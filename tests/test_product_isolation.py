@@ -72,7 +72,8 @@ def test_every_msme_route_refuses_another_msme(demo_app: Flask) -> None:
         walked.add(path)
 
     # The routes are all covered: every workspace rule with a product id was requested.
-    rules = {r.rule for r in demo_app.url_map.iter_rules() if r.endpoint.startswith("workspace.") and "product_id" in r.arguments}
+    rules = {r.rule for r in demo_app.url_map.iter_rules()
+             if r.endpoint.startswith("workspace.") and "product_id" in r.arguments}
     assert len(rules) == len(requests) - 1  # GET and POST share the product page
 
     # Using another MSME's line for a new product is refused too.

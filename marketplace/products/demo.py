@@ -69,7 +69,8 @@ def _create(item: dict[str, Any], data: dict[str, Any], line: ProductLine, orgs:
     ))
     for source in item["sources"]:
         lot = db.session.scalar(select(Lot).filter_by(code=source["lot"]))
-        assert lot is not None, source["lot"]
+        if lot is None:
+            raise ValueError(f"demo product {item['sku']}: no lot {source['lot']}")
         services.link_source(product, lot.id, Decimal(source["kg"]))
     grid = Decimal(data["grid_kg_co2e_per_kwh"])
     for step in item["steps"]:
@@ -114,7 +115,7 @@ def _shade(colour: tuple[int, int, int], delta: int) -> tuple[int, int, int]:
 
 def draw_product(shape: str, colour: str, seed: str) -> bytes:
     """A flat-lay drawing of the product in its fibre colour, 1280 × 960 px (drawn at 1600 × 1200)."""
-    rnd = random.Random(seed)
+    rnd = random.Random(seed)  # noqa: S311 (a repeatable drawing, not a secret)
     fill = COLOURS[colour]
     image = Image.new("RGB", (1600, 1200), BACKGROUNDS[rnd.randrange(len(BACKGROUNDS))])
     draw = ImageDraw.Draw(image)
@@ -162,7 +163,7 @@ def draw_product(shape: str, colour: str, seed: str) -> bytes:
 
 def draw_texture(colour: str, seed: str) -> bytes:
     """A close-up of knit stitches in the fibre colour, 720 × 720 px."""
-    rnd = random.Random(seed + "texture")
+    rnd = random.Random(seed + "texture")  # noqa: S311 (a repeatable drawing, not a secret)
     fill = COLOURS[colour]
     image = Image.new("RGB", (720, 720), _shade(fill, -30))
     draw = ImageDraw.Draw(image)

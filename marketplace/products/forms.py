@@ -46,7 +46,8 @@ def _localised_fields(cls: type, prefix: str, label: Any, area: bool, max_len: i
 
 
 def localised(form: FlaskForm, prefix: str) -> dict[str, str]:
-    return {code: form[f"{prefix}_{code}"].data.strip() for code in LOCALES if (form[f"{prefix}_{code}"].data or "").strip()}
+    values = {code: (form[f"{prefix}_{code}"].data or "").strip() for code in LOCALES}
+    return {code: text for code, text in values.items() if text}
 
 
 def fill_localised(form: FlaskForm, prefix: str, values: dict[str, str]) -> None:
@@ -74,7 +75,8 @@ class ProductForm(FlaskForm):
     gtin = StringField(_l("GTIN (optional)"), validators=[Optional(), Length(max=14)],
                        description=_l("8, 12, 13 or 14 digits, with its check digit."))
     composition = TextAreaField(_l("Fibre composition (%)"), validators=[DataRequired()],
-                                description=_l("One fibre per line, e.g. “cashmere: 95” and “silk: 5”. The total must be 100."))
+                                description=_l("One fibre per line, e.g. “cashmere: 95” and “silk: 5”. "
+                                               "The total must be 100."))
     recycled_pct = DecimalField(_l("Recycled content (%)"), places=2, default=Decimal(0),
                                 validators=[InputRequired(), NumberRange(min=0, max=100)])
     recycled_origin = SelectField(_l("Origin of the recycled content"),
@@ -85,7 +87,8 @@ class ProductForm(FlaskForm):
                               choices=[SelectChoice(code, text) for code, text in CARE_SYMBOLS.items()])
     sizes = StringField(_l("Sizes"), validators=[Optional(), Length(max=200)],
                         description=_l("Separated by commas, e.g. “S, M, L” or “one size”."))
-    weight_g = DecimalField(_l("Weight (g)"), places=1, validators=[InputRequired(), NumberRange(min=Decimal("0.1"), max=100000)])
+    weight_g = DecimalField(_l("Weight (g)"), places=1,
+                            validators=[InputRequired(), NumberRange(min=Decimal("0.1"), max=100000)])
     price_eur = DecimalField(_l("Consumer price (EUR)"), places=2,
                              validators=[InputRequired(), NumberRange(min=Decimal("0.01"), max=1_000_000)])
     production_date = DateField(_l("Production date"), validators=[Optional()],

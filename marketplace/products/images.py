@@ -34,9 +34,11 @@ WIDTHS = (320, 640, 1280)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 VARIANT_NAME = re.compile(r"^(?P<width>320|640|1280)\.(?P<fmt>webp|jpg)$")
 _PENDING = "new_image_files"
+NOT_AN_IMAGE = _l("The file is not a picture we can read. Upload a JPEG, PNG or WebP file.")
+DAMAGED = _l("The picture is damaged or incomplete (truncated). Upload the file again.")
 
 
-class ImageRejected(ValueError):
+class ImageRejected(ValueError):  # noqa: N818 (reads as what it is: the image was rejected)
     """An upload that is not an acceptable image; the message is shown to the user."""
 
 
@@ -130,7 +132,7 @@ def _open(data: bytes) -> Image.Image:
                 limit=MAX_PIXELS // 1_000_000,
             ))) from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-            raise ImageRejected(str(_l("The file is not a picture we can read. Upload a JPEG, PNG or WebP file."))) from None
+            raise ImageRejected(str(NOT_AN_IMAGE)) from None
     return image
 
 
@@ -153,8 +155,8 @@ def process(data: bytes) -> ProcessedImage:
         image.load()  # a full decode: catches truncated files that verify() lets through
     except ImageRejected:
         raise
-    except Exception:  # noqa: BLE001 (Pillow raises many types for corrupt data; all mean "corrupt")
-        raise ImageRejected(str(_l("The picture is damaged or incomplete (truncated). Upload the file again."))) from None
+    except Exception:
+        raise ImageRejected(str(DAMAGED)) from None
     image = ImageOps.exif_transpose(image)  # auto-orient, then the EXIF is dropped by re-encoding
     rgb = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") and ext != "jpg" else "RGB")
     sha = hashlib.sha256(data).hexdigest()

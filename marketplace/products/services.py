@@ -284,12 +284,14 @@ def add_step(product: Product, data: StepData) -> ProcessingStep:
     facility = db.session.get(Organisation, data.facility_id)
     if facility is None or facility.kind not in (OrgKind.msme, OrgKind.cooperative, OrgKind.union):
         raise ProductError(_l("Choose the facility where the step took place."), "facility_id")
-    for value, basis, name in ((data.energy_kwh, data.energy_basis, "energy"), (data.water_l, data.water_basis, "water"),
-                               (data.co2e_kg, data.co2e_basis, "co2e")):
+    figures = ((data.energy_kwh, data.energy_basis, "energy_kwh", "energy_basis"),
+               (data.water_l, data.water_basis, "water_l", "water_basis"),
+               (data.co2e_kg, data.co2e_basis, "co2e_kg", "co2e_basis"))
+    for value, basis, value_field, basis_field in figures:
         if value is not None and basis is None:
-            raise ProductError(_l("Say whether this figure is measured, declared or estimated."), f"{name}_basis")
+            raise ProductError(_l("Say whether this figure is measured, declared or estimated."), basis_field)
         if value is not None and value < 0:
-            raise ProductError(_l("The figure cannot be negative."), f"{name}_{'kwh' if name == 'energy' else 'l' if name == 'water' else 'kg'}")
+            raise ProductError(_l("The figure cannot be negative."), value_field)
     begin_edit(product)
     step = ProcessingStep(product_id=product.id, **{k: getattr(data, k) for k in StepData.__dataclass_fields__})
     for value, name in ((data.energy_kwh, "energy_basis"), (data.water_l, "water_basis"), (data.co2e_kg, "co2e_basis")):
@@ -389,7 +391,8 @@ def certificate_checks(product: Product) -> list[CertificateCheck]:
         if day is None:
             checks.append(CertificateCheck(source, False, str(_l("The product has no production date."))))
         elif certificate is None:
-            checks.append(CertificateCheck(source, False, str(_l("Lot %(code)s has no certificate.", code=source.lot.code))))
+            reason = str(_l("Lot %(code)s has no certificate.", code=source.lot.code))
+            checks.append(CertificateCheck(source, False, reason))
         elif certificate.valid_on(day):
             checks.append(CertificateCheck(source, True, str(_l(
                 "Certificate %(number)s is valid on %(day)s (%(start)s to %(end)s).",
@@ -468,7 +471,9 @@ def snapshot(product: Product) -> dict[str, Any]:
     return {
         "product_id": product.id, "number": product.version, "sku": product.sku, "gtin": product.gtin,
         "name": dict(product.name), "description": dict(product.description or {}),
-        "line": {"id": line.id, "slug": line.slug, "name": dict(line.name), "description": dict(line.description or {})},
+        "line": {
+            "id": line.id, "slug": line.slug, "name": dict(line.name), "description": dict(line.description or {}),
+        },
         "organisation": {"id": org.id, "slug": org.slug, "name": org.name, "city": org.city},
         "fibre_composition": dict(product.fibre_composition), "recycled_pct": _dec(product.recycled_pct),
         "recycled_origin": product.recycled_origin.value, "dyed": product.dyed,
@@ -497,7 +502,8 @@ def snapshot(product: Product) -> dict[str, Any]:
         ],
         "steps": [
             {
-                "kind": s.kind.value, "facility": {"id": s.facility.id, "name": s.facility.name, "city": s.facility.city},
+                "kind": s.kind.value,
+                "facility": {"id": s.facility.id, "name": s.facility.name, "city": s.facility.city},
                 "performed_on": s.performed_on.isoformat(), "kg_in": _dec(s.kg_in), "kg_out": _dec(s.kg_out),
                 "yield_pct": _dec(s.yield_pct),
                 "energy_kwh": _dec(s.energy_kwh), "energy_basis": s.energy_basis.value if s.energy_basis else None,
