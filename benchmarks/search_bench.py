@@ -170,7 +170,7 @@ def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) ->
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 (our own interpreter and script)
+    server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(db_path), str(index_path), str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -178,7 +178,7 @@ def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) ->
         base = f"http://127.0.0.1:{port}/api/v1/lots"
         for _ in range(200):
             try:
-                urllib.request.urlopen(base, timeout=5).read()  # noqa: S310 (127.0.0.1)
+                urllib.request.urlopen(base, timeout=5).read()
                 break
             except OSError:
                 time.sleep(0.1)

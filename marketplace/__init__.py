@@ -56,9 +56,15 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
+    from marketplace.products.review import bp as product_review
+    from marketplace.products.routes import bp as products
+    from marketplace.products.workspace import bp as workspace
     from marketplace.search.routes import bp as search_api
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard, passports, certification, search_api):
+    for blueprint in (
+        pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
+        products, workspace, product_review,
+    ):
         app.register_blueprint(blueprint)
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_decimal, get_currency_precision
-from flask import Flask, Response, current_app, g, request, url_for
+from flask import Flask, Response, current_app, g, has_request_context, request, url_for
 from flask_babel import format_currency, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -29,6 +29,8 @@ COOKIE = "lang"
 
 def select_locale() -> str:
     locales = current_app.config["LOCALES"]
+    if not has_request_context():  # CLI commands and workers: the default locale
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     chosen = request.args.get("lang")
     if chosen in locales:
         g.set_lang_cookie = chosen
@@ -137,6 +139,8 @@ LABELS: dict[str, Any] = {
     "shipped": _l("Shipped"),
     "delivered": _l("Delivered"),
     "cancelled": _l("Cancelled"),
+    # Products
+    "none": _l("None"),
     "scouring": _l("Scouring"),
     "dehairing": _l("Dehairing"),
     "spinning": _l("Spinning"),
@@ -144,14 +148,14 @@ LABELS: dict[str, Any] = {
     "knitting": _l("Knitting"),
     "weaving": _l("Weaving"),
     "finishing": _l("Finishing"),
-    "pre_consumer": _l("pre-consumer recycled"),
-    "post_consumer": _l("post-consumer recycled"),
+    "pre_consumer": _l("Pre-consumer recycled"),
+    "post_consumer": _l("Post-consumer recycled"),
     "take_back": _l("Take-back"),
     "repair": _l("Repair"),
     "resale": _l("Resale"),
-    "measured": _l("measured"),
-    "declared": _l("declared"),
-    "estimated": _l("estimated"),
+    "measured": _l("Measured"),
+    "declared": _l("Declared"),
+    "estimated": _l("Estimated"),
 }
 
 

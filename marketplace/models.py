@@ -12,12 +12,20 @@ from marketplace.passports.models import (
     PassportVersion,
 )
 from marketplace.payments.models import Payment
-from marketplace.products.models import ProcessingStep, Product, ProductLine, ProductSource
+from marketplace.products.models import (
+    ProcessingStep,
+    Product,
+    ProductImage,
+    ProductLine,
+    ProductSource,
+    ProductVersion,
+)
 from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
     "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
-    "ProcessingStep", "Product", "ProductLine", "ProductSource", "Role", "SearchOutbox", "Soum", "User",
+    "ProcessingStep", "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Role",
+    "SearchOutbox", "Soum", "User",
 ]

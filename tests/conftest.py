@@ -146,6 +146,9 @@ def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
 
 def _app_fixture(databases: Databases, tmp_path: Path, demo: bool) -> Iterator[Flask]:
     url = databases.clone(demo, tmp_path)
+    images = databases.tmp / "images"  # the demo's pictures, drawn once with the template database
+    if demo and images.is_dir():
+        shutil.copytree(images, tmp_path / "images", copy_function=os.link)
     app = make_app(url, tmp_path)
     with app.app_context():
         engine = db.engine

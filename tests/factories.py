@@ -276,6 +276,29 @@ class ProcessingStepFactory(Base):
     kg_out = Decimal("9.2")
 
 
+class ProductImageFactory(Base):
+    class Meta:
+        model = m.ProductImage
+
+    product = factory.SubFactory(ProductFactory)
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    original_ext = "png"
+    width = 1280
+    height = 960
+    alt = factory.LazyFunction(lambda: {"en": "A crew-neck sweater, flat"})
+
+
+class ProductVersionFactory(Base):
+    class Meta:
+        model = m.ProductVersion
+
+    product = factory.SubFactory(ProductFactory, status=ProductStatus.published, published_number=1)
+    number = 1
+    organisation_id = factory.SelfAttribute("product.organisation_id")
+    line_id = factory.SelfAttribute("product.line_id")
+    snapshot = factory.LazyFunction(lambda: {"name": {"en": "Crew-neck sweater"}})
+
+
 class PassportFactory(Base):
     class Meta:
         model = m.Passport

@@ -134,6 +134,6 @@ def test_reindex_rebuilds_everything_with_a_progress_bar(demo_app: Flask) -> Non
     result = demo_app.test_cli_runner().invoke(args=["search", "reindex"])
     assert result.exit_code == 0, result.output
     assert "Indexing lots" in result.output
-    assert "lots: 44 documents, products: 0 documents" in result.output
+    assert "lots: 44 documents, products: 15 documents" in result.output
     assert _outbox(demo_app) == 0
     _index_equals_database(demo_app)

@@ -173,6 +173,9 @@ def load_demo(content: Path, report: LoadReport) -> None:
     for item in data["users"]:
         _user(report, item)
     _load_lots(content, report, places, certificates)
+    from marketplace.products.demo import load_products  # imports this module: a cycle at import time
+
+    load_products(content, report)
 
 
 def _user(report: LoadReport, item: dict[str, Any]) -> None:

@@ -412,7 +412,7 @@ def processing_step(step_id: int) -> ProcessingStep | None:
     step = db.session.get(ProcessingStep, step_id)
     if step is None:
         return None
-    if step.product is not None and step.product.status is not ProductStatus.published:
+    if step.product is not None and step.product.published_number is None:
         return None
     return step
 

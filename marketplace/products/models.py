@@ -7,10 +7,24 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Date, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, Kg, TimestampMixin, enum_column
+from marketplace.accounts.models import User
+from marketplace.db import Base, Kg, TimestampMixin, enum_column, utcnow
 from marketplace.lots.models import Lot
 from marketplace.organisations.models import Organisation
 
@@ -101,7 +115,11 @@ class Product(TimestampMixin, Base):
     batch_code: Mapped[str] = mapped_column(String(40), default="")
     status: Mapped[ProductStatus] = mapped_column(enum_column(ProductStatus, 20), default=ProductStatus.draft)
     rejection_reason: Mapped[str] = mapped_column(Text, default="")
+    # ``version`` is the number the working copy will carry when it is next published;
+    # ``published_number`` is the version consumers see now (None until first published).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    published_number: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     line: Mapped[ProductLine] = relationship(back_populates="products")
     organisation: Mapped[Organisation] = relationship()
@@ -109,8 +127,20 @@ class Product(TimestampMixin, Base):
         back_populates="product", cascade="all, delete-orphan", order_by="ProductSource.lot_id"
     )
     steps: Mapped[list[ProcessingStep]] = relationship(
-        back_populates="product", cascade="all, delete-orphan", order_by="ProcessingStep.performed_on"
+        back_populates="product", cascade="all, delete-orphan",
+        order_by="(ProcessingStep.performed_on, ProcessingStep.id)",
     )
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product", order_by="(ProductImage.position, ProductImage.id)",
+        primaryjoin="and_(ProductImage.product_id == Product.id, ProductImage.removed.is_(False))",
+        viewonly=True,
+    )
+    versions: Mapped[list[ProductVersion]] = relationship(
+        back_populates="product", order_by="ProductVersion.number", viewonly=True
+    )
+
+    def display_name(self, locale: str) -> str:
+        return localised(self.name, locale)[0]
 
 
 class ProductSource(Base):
@@ -159,3 +189,67 @@ class ProcessingStep(TimestampMixin, Base):
     @property
     def yield_pct(self) -> Decimal:
         return (self.kg_out * 100 / self.kg_in).quantize(Decimal("0.1"))
+
+
+class ProductImage(Base):
+    """An uploaded picture. Its files are named by the SHA-256 of the upload and never change.
+
+    Removing an image from a product only marks the row: published versions may still show it.
+    """
+
+    __tablename__ = "product_image"
+    __table_args__ = (CheckConstraint("width > 0 AND height > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    original_ext: Mapped[str] = mapped_column(String(5))  # "jpg", "png" or "webp"
+    width: Mapped[int] = mapped_column(Integer)  # after auto-orientation
+    height: Mapped[int] = mapped_column(Integer)
+    alt: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # locale → text
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    product: Mapped[Product] = relationship(back_populates="images")
+
+
+class ProductVersion(Base):
+    """What consumers saw: a frozen snapshot of one approved version of a product.
+
+    Rows are written once, on approval, and never updated or deleted (an edit of a
+    published product makes a new version). The flags are copies of snapshot values,
+    kept as columns so that the catalogue can filter on them.
+    """
+
+    __tablename__ = "product_version"
+    __table_args__ = (UniqueConstraint("product_id", "number", name="uq_product_version_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("product_line.id"), index=True)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    recycled: Mapped[bool] = mapped_column(Boolean, default=False)
+    dyed: Mapped[bool] = mapped_column(Boolean, default=False)
+    repairable: Mapped[bool] = mapped_column(Boolean, default=False)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    product: Mapped[Product] = relationship(back_populates="versions")
+    approved_by: Mapped[User | None] = relationship()
+
+
+class ImmutableProductVersionError(RuntimeError):
+    pass
+
+
+@event.listens_for(ProductVersion, "before_update")
+def _refuse_update(mapper: Any, connection: Any, target: ProductVersion) -> None:
+    raise ImmutableProductVersionError("A published product version cannot change; publish a new version.")
+
+
+@event.listens_for(ProductVersion, "before_delete")
+def _refuse_delete(mapper: Any, connection: Any, target: ProductVersion) -> None:
+    raise ImmutableProductVersionError("A published product version cannot be deleted.")

@@ -1,0 +1,217 @@
+"""Product images: a small storage port, a local-folder adapter, and the Pillow pipeline.
+
+Uploads are accepted only when Pillow opens, verifies and fully decodes them as JPEG, PNG
+or WebP, within a size and a pixel limit. Every stored file is re-encoded from the
+pixels, so no EXIF, GPS, XMP or comment survives; the picture is auto-oriented first.
+Files are named by the SHA-256 of the upload: ``originals/<hash>.<ext>`` (private, never
+served) and ``variants/<hash>-<width>.<webp|jpg>`` (served through ``srcset``).
+
+Files written during a transaction are deleted again if that transaction rolls back, so
+a failed upload never leaves an orphan file (nor, through the unit of work, a half-written row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from PIL import Image, ImageOps, UnidentifiedImageError
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # 40 megapixels: more than any camera a workshop uses; bombs are far larger
+WIDTHS = (320, 640, 1280)
+FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+VARIANT_NAME = re.compile(r"^(?P<width>320|640|1280)\.(?P<fmt>webp|jpg)$")
+_PENDING = "new_image_files"
+NOT_AN_IMAGE = _l("The file is not a picture we can read. Upload a JPEG, PNG or WebP file.")
+DAMAGED = _l("The picture is damaged or incomplete (truncated). Upload the file again.")
+
+
+class ImageRejected(ValueError):  # noqa: N818 (reads as what it is: the image was rejected)
+    """An upload that is not an acceptable image; the message is shown to the user."""
+
+
+class ImageStore(Protocol):
+    """Where image files live. Keys are relative paths such as ``variants/<hash>-640.webp``."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def path(self, key: str) -> Path | None:
+        """A local path to serve the file from, or None if it is missing."""
+        ...
+
+
+class LocalFolderStore:
+    """The default adapter: a folder on the local disk (``IMAGE_STORAGE_PATH``)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _full(self, key: str) -> Path:
+        full = (self.root / key).resolve()
+        if self.root.resolve() not in full.parents:
+            raise ValueError("image key outside the store")
+        return full
+
+    def exists(self, key: str) -> bool:
+        return self._full(key).is_file()
+
+    def write(self, key: str, data: bytes) -> None:
+        """Write atomically: a temp file in the same folder, then a rename."""
+        full = self._full(key)
+        full.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, full)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete(self, key: str) -> None:
+        self._full(key).unlink(missing_ok=True)
+
+    def path(self, key: str) -> Path | None:
+        full = self._full(key)
+        return full if full.is_file() else None
+
+
+def get_store() -> ImageStore:
+    root = current_app.config.get("IMAGE_STORAGE_PATH")
+    if not root:
+        raise RuntimeError("IMAGE_STORAGE_PATH is not set")
+    return LocalFolderStore(root)
+
+
+def original_key(sha256: str, ext: str) -> str:
+    return f"originals/{sha256}.{ext}"
+
+
+def variant_key(sha256: str, width: int, fmt: str) -> str:
+    return f"variants/{sha256}-{width}.{fmt}"
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    sha256: str
+    ext: str
+    width: int
+    height: int
+    files: dict[str, bytes]  # key → bytes, all of them metadata-free
+
+
+def _reject_unless(condition: bool, message: Any) -> None:
+    if not condition:
+        raise ImageRejected(str(message))
+
+
+def _open(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageRejected(str(_l(
+                "The picture has too many pixels (more than %(limit)s megapixels) and looks like a decompression bomb.",
+                limit=MAX_PIXELS // 1_000_000,
+            ))) from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            raise ImageRejected(str(NOT_AN_IMAGE)) from None
+    return image
+
+
+def process(data: bytes) -> ProcessedImage:
+    """Check an upload and produce its private original and public variants, or raise ImageRejected."""
+    _reject_unless(len(data) > 0, _l("The file is empty."))
+    _reject_unless(len(data) <= MAX_BYTES, _l("The file is larger than 10 MB. Upload a smaller picture."))
+    image = _open(data)
+    _reject_unless(image.format in FORMATS, _l("Only JPEG, PNG and WebP pictures are accepted."))
+    width, height = image.size
+    _reject_unless(
+        width * height <= MAX_PIXELS,
+        _l("The picture has too many pixels (more than %(limit)s megapixels) and looks like a decompression bomb.",
+           limit=MAX_PIXELS // 1_000_000),
+    )
+    ext = FORMATS[image.format or ""]
+    try:
+        image.verify()  # structural check (CRCs for PNG); the image must be reopened afterwards
+        image = _open(data)
+        image.load()  # a full decode: catches truncated files that verify() lets through
+    except ImageRejected:
+        raise
+    except Exception:
+        raise ImageRejected(str(DAMAGED)) from None
+    image = ImageOps.exif_transpose(image)  # auto-orient, then the EXIF is dropped by re-encoding
+    rgb = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") and ext != "jpg" else "RGB")
+    sha = hashlib.sha256(data).hexdigest()
+    files = {original_key(sha, ext): _encode(rgb, ext)}
+    scaled = rgb
+    for target in sorted(WIDTHS, reverse=True):  # each size from the next larger one: cheaper, same quality
+        if scaled.width > target:
+            size = (target, max(1, round(scaled.height * target / scaled.width)))
+            scaled = scaled.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
+        for fmt in ("webp", "jpg"):
+            files[variant_key(sha, target, fmt)] = _encode(scaled, fmt)
+    return ProcessedImage(sha, ext, rgb.width, rgb.height, files)
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    """Re-encode from pixels only: no exif, icc or text chunks are passed on."""
+    if fmt == "jpg" and image.mode != "RGB":
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A") if image.mode == "RGBA" else None)
+        image = background
+    out = io.BytesIO()
+    if fmt == "jpg":
+        image.save(out, "JPEG", quality=85, progressive=True)
+    elif fmt == "webp":
+        image.save(out, "WEBP", quality=80, method=2)
+    else:
+        image.save(out, "PNG", compress_level=6)
+    return out.getvalue()
+
+
+def save_files(session: Session, processed: ProcessedImage) -> None:
+    """Write the files that are not stored yet; they are deleted again if ``session`` rolls back."""
+    store = get_store()
+    pending: list[tuple[ImageStore, str]] = session.info.setdefault(_PENDING, [])
+    for key, data in processed.files.items():
+        if store.exists(key):
+            continue  # same content already stored (content-addressed): never overwrite or delete it
+        try:
+            store.write(key, data)
+        except OSError:
+            _discard(session)
+            raise
+        pending.append((store, key))
+
+
+def _discard(session: Session) -> None:
+    for store, key in session.info.pop(_PENDING, []):
+        store.delete(key)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_files(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _remove_files(session: Session, previous_transaction: Any) -> None:
+    _discard(session)

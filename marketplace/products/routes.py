@@ -1,0 +1,78 @@
+"""The consumer catalogue (public) and the image variants it shows."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request, send_file
+from flask_login import current_user
+
+from marketplace.access import public
+from marketplace.accounts.models import Role
+from marketplace.db import today
+from marketplace.extensions import db
+from marketplace.products import images, services
+from marketplace.products.forms import CatalogueFilterForm
+from marketplace.products.models import ProductImage
+
+bp = Blueprint("products", __name__)
+
+
+@bp.route("/products")
+@public
+def catalogue():  # type: ignore[no-untyped-def]
+    form = CatalogueFilterForm(request.args)
+    form.validate()
+    filters = services.CatalogueFilters(
+        recycled=bool(form.recycled.data), undyed=bool(form.undyed.data), repairable=bool(form.repairable.data),
+        line=(form.line.data or None) if not form.line.errors else None,
+    )
+    versions = services.catalogue(filters)
+    lines: dict[int, list] = {}
+    for version in versions:
+        lines.setdefault(version.line_id, []).append(version)
+    template = "products/_catalogue_results.html" if request.headers.get("HX-Request") else "products/catalogue.html"
+    return render_template(template, form=form, lines=list(lines.values()), total=len(versions)), 200, {
+        "Vary": "HX-Request"}
+
+
+@bp.route("/products/<int:product_id>")
+@public
+def detail(product_id: int):  # type: ignore[no-untyped-def]
+    number = request.args.get("version", type=int)
+    version = services.published_version(product_id, number)
+    if version is None:
+        abort(404)
+    snap = version.snapshot
+    lots_now = services.lot_certificate_now([s["lot_id"] for s in snap["sources"]])
+    return render_template(
+        "products/detail.html", version=version, p=snap, lots_now=lots_now, today=today(),
+        history=services.version_history(product_id), mnt=services.mnt(snap["price_minor"]),
+    )
+
+
+@bp.route("/media/<int:image_id>/<variant>")
+@public
+def media(image_id: int, variant: str):  # type: ignore[no-untyped-def]
+    """A resized variant (``640.webp``, ``320.jpg`` …). Originals are never served."""
+    match = images.VARIANT_NAME.match(variant)
+    image = db.session.get(ProductImage, image_id)
+    if match is None or image is None:
+        abort(404)
+    signed = current_user.is_authenticated
+    org_ids = list(current_user.organisation_ids(Role.msme_editor)) if signed else []
+    staff = signed and current_user.has_role(Role.union_staff, Role.admin)
+    if not services.image_visible(image, org_ids, staff):
+        abort(404)
+    path = images.get_store().path(images.variant_key(image.sha256, int(match["width"]), match["fmt"]))
+    if path is None:
+        abort(404)
+    response = send_file(path, mimetype="image/webp" if match["fmt"] == "webp" else "image/jpeg", max_age=31536000)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.app_template_global()
+def care_label(code: str) -> str:
+    from marketplace.products.rules import CARE_SYMBOLS
+
+    return str(CARE_SYMBOLS.get(code, code))
