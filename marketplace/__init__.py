@@ -39,6 +39,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     guards.init_app(app)
     app.before_request(access.enforce)
 
+    from marketplace.orders import locking
+    from marketplace.payments import gateway
+
+    locking.init_app(app)
+    gateway.init_app(app)
+
     _register_blueprints(app)
     _register_cli(app)
     return app
@@ -48,15 +54,20 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.lots.routes import bp as lots
+    from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
+    from marketplace.payments.routes import bp as payments
+    from marketplace.union.routes import bp as union
 
-    for blueprint in (pages, accounts, lots, organisations, dashboard):
+    for blueprint in (pages, accounts, lots, organisations, dashboard, orders, payments, union):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
+    from marketplace.orders.cli import orders
 
     app.cli.add_command(demo)
     app.cli.add_command(content)
+    app.cli.add_command(orders)

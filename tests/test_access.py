@@ -27,7 +27,8 @@ DEMO_PASSWORDS = {
 }
 
 # Sample values for URL parameters, so every GET route can be requested.
-SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css"}
+SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css",
+               "reference": "ORD-DEMO-2025-001", "quote_id": "1"}
 
 
 def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:
@@ -41,7 +42,8 @@ def _get_routes(app: Flask) -> list[tuple[str, str]]:
             continue
         path = rule.rule
         for arg in rule.arguments:
-            path = path.replace(f"<{arg}>", SAMPLE_ARGS[arg]).replace(f"<path:{arg}>", SAMPLE_ARGS[arg])
+            for pattern in (f"<{arg}>", f"<path:{arg}>", f"<int:{arg}>"):
+                path = path.replace(pattern, SAMPLE_ARGS[arg])
         routes.append((rule.endpoint, path))
     return routes
 

@@ -58,24 +58,26 @@ specs = st.builds(
     max_hair_pct=st.none() | st.decimals("0.1", "1", places=2),
 )
 
-params = {
+params = st.fixed_dictionaries({
     "order_kg": st.integers(0, 20_000),
     "coops": cooperatives(),
     "spec": specs,
     "alpha": st.fractions(0, 1, max_denominator=100),
     "minimum": st.integers(0, 500),
     "unit": st.sampled_from([Decimal(1), Decimal(25), Decimal("30.5")]),
-}
+})
 
 
-def _run(order_kg, coops, spec, alpha, minimum, unit):  # type: ignore[no-untyped-def]
-    return allocate(order_kg, coops, spec=spec, alpha=alpha, min_shipment_kg=minimum, unit_kg=unit)
+def _run(p: dict, coops: list[Cooperative] | None = None) -> allocation.Allocation:
+    return allocate(p["order_kg"], p["coops"] if coops is None else coops, spec=p["spec"], alpha=p["alpha"],
+                    min_shipment_kg=p["minimum"], unit_kg=p["unit"])
 
 
 @settings(max_examples=300, deadline=None)
-@given(**params)
-def test_properties(order_kg, coops, spec, alpha, minimum, unit) -> None:  # type: ignore[no-untyped-def]
-    result = _run(order_kg, coops, spec, alpha, minimum, unit)
+@given(params)
+def test_properties(p: dict) -> None:
+    coops, spec, unit = p["coops"], p["spec"], p["unit"]
+    result = _run(p)
     rows = {r.cooperative_id: r for r in result.rows}
     eligible_stock = sum(
         int(sum((lot.available_kg for lot in c.lots if spec.matches(lot) and lot.available_kg > 0), Decimal(0)) // unit)
@@ -107,17 +109,16 @@ def test_properties(order_kg, coops, spec, alpha, minimum, unit) -> None:  # typ
 
 
 @settings(max_examples=100, deadline=None)
-@given(**params, seed=st.integers(0, 2**32))
-def test_shuffling_the_input_does_not_change_the_result(order_kg, coops, spec, alpha, minimum, unit, seed) -> None:  # type: ignore[no-untyped-def]
-    shuffled = list(coops)
-    random.Random(seed).shuffle(shuffled)
-    shuffled = [Cooperative(c.id, c.members, c.capacity_kg, tuple(random.Random(seed).sample(c.lots, len(c.lots))))
-                for c in shuffled]
-    assert _run(order_kg, coops, spec, alpha, minimum, unit) == _run(order_kg, shuffled, spec, alpha, minimum, unit)
+@given(params, st.randoms(use_true_random=False))
+def test_shuffling_the_input_does_not_change_the_result(p: dict, rnd: random.Random) -> None:
+    shuffled = list(p["coops"])
+    rnd.shuffle(shuffled)
+    shuffled = [Cooperative(c.id, c.members, c.capacity_kg, tuple(rnd.sample(c.lots, len(c.lots)))) for c in shuffled]
+    assert _run(p) == _run(p, shuffled)
 
 
-def _coop(cid: int, members: int, capacity: int, kg: int, colour: str = "white", micron: str = "15.5") -> Cooperative:
-    lot = LotStock(cid * 10, Decimal(micron), colour, Decimal("38"), Decimal("0.2"), Decimal(kg))
+def _coop(cid: int, members: int, capacity: int, kg: int, *, colour: str = "white") -> Cooperative:
+    lot = LotStock(cid * 10, Decimal("15.5"), colour, Decimal("38"), Decimal("0.2"), Decimal(kg))
     return Cooperative(cid, members, Decimal(capacity), (lot,))
 
 
@@ -162,4 +163,5 @@ def test_the_engine_does_not_import_flask() -> None:
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions"}
-    assert allocate.__doc__ and "order_kg" in allocate.__doc__
+    assert allocate.__doc__ is not None
+    assert "order_kg" in allocate.__doc__

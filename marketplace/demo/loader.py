@@ -172,6 +172,9 @@ def load_demo(content: Path, report: LoadReport) -> None:
     for item in data["users"]:
         _user(report, item)
     _load_lots(content, report, places, certificates)
+    from marketplace.orders.demo import load_demo_orders
+
+    load_demo_orders(report, upsert)
 
 
 def _user(report: LoadReport, item: dict[str, Any]) -> None:

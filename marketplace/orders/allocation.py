@@ -155,27 +155,7 @@ def allocate(
     order = int(Decimal(order_kg) // unit)
     minimum = int(-(-Decimal(min_shipment_kg) // unit))  # a minimum rounds up
 
-    rows: dict[int, dict] = {}
-    eligible: list[tuple[int, int, int, int]] = []  # (id, members, capacity in grams, cap)
-    for coop in sorted(cooperatives, key=lambda c: c.id):
-        lots = sorted((lot for lot in coop.lots if spec.matches(lot)), key=lambda lot: lot.lot_id)
-        stock = sum((lot.available_kg for lot in lots if lot.available_kg > 0), Decimal(0))
-        cap = int(stock // unit)
-        row = {"cooperative_id": coop.id, "eligible_kg": stock, "cap": cap,
-               "lot_ids": tuple(lot.lot_id for lot in lots if lot.available_kg > 0)}
-        rows[coop.id] = row
-        if not lots:
-            row["reason"] = NO_MATCHING_LOT
-        elif cap <= 0:
-            row["reason"] = NO_STOCK
-        elif cap < min(minimum, order):
-            row["reason"] = BELOW_MINIMUM
-        elif coop.members <= 0 and coop.capacity_kg <= 0:
-            row["reason"] = NO_WEIGHT
-        else:
-            grams = int(Decimal(coop.capacity_kg) * 1000)
-            eligible.append((coop.id, max(coop.members, 0), max(grams, 0), cap))
-
+    rows, eligible = _eligibility(cooperatives, spec, unit, minimum, order)
     weights = _weights(eligible, a)
     for cid, *_ in eligible:
         if cid not in weights:
@@ -202,6 +182,33 @@ def allocate(
         result.append(Row(weight=weight, target=target, share=share, rounding=share - target,
                           reason=reason, note=note, **row))
     return Allocation(order_units=order, unit_kg=unit, alpha=a, min_shipment=minimum, rows=tuple(result))
+
+
+def _eligibility(
+    cooperatives: Iterable[Cooperative], spec: Spec, unit: Decimal, minimum: int, order: int
+) -> tuple[dict[int, dict], list[tuple[int, int, int, int]]]:
+    """Each cooperative's eligible lots, stock and cap, with the reason if it cannot take part."""
+    rows: dict[int, dict] = {}
+    eligible: list[tuple[int, int, int, int]] = []  # (id, members, capacity in grams, cap)
+    for coop in sorted(cooperatives, key=lambda c: c.id):
+        lots = sorted((lot for lot in coop.lots if spec.matches(lot)), key=lambda lot: lot.lot_id)
+        stock = sum((lot.available_kg for lot in lots if lot.available_kg > 0), Decimal(0))
+        cap = int(stock // unit)
+        row = {"cooperative_id": coop.id, "eligible_kg": stock, "cap": cap,
+               "lot_ids": tuple(lot.lot_id for lot in lots if lot.available_kg > 0)}
+        rows[coop.id] = row
+        if not lots:
+            row["reason"] = NO_MATCHING_LOT
+        elif cap <= 0:
+            row["reason"] = NO_STOCK
+        elif cap < min(minimum, order):
+            row["reason"] = BELOW_MINIMUM
+        elif coop.members <= 0 and coop.capacity_kg <= 0:
+            row["reason"] = NO_WEIGHT
+        else:
+            grams = int(Decimal(coop.capacity_kg) * 1000)
+            eligible.append((coop.id, max(coop.members, 0), max(grams, 0), cap))
+    return rows, eligible
 
 
 def _weights(eligible: Sequence[tuple[int, int, int, int]], alpha: Fraction) -> dict[int, Fraction]:
