@@ -155,6 +155,8 @@ LABELS: dict[str, Any] = {
     "deposit": _l("Deposit"),
     "purchase": _l("Purchase"),
     "refund": _l("Refund"),
+    "reservation_expired": _l("The reservation expired before the deposit was paid."),
+    "deposit_refunded": _l("Deposit refunded by the Union."),
     "no_matching_lot": _l("No lot meets the specification"),
     "no_stock": _l("No unreserved stock"),
     "stock_below_minimum_shipment": _l("Stock below the minimum shipment"),

@@ -197,7 +197,7 @@ def lock_quote_request(request_id: int) -> QuoteRequest | None:
             .execution_options(synchronize_session=False)
         )
     return db.session.scalar(
-        select(QuoteRequest).where(QuoteRequest.id == request_id).with_for_update().populate_existing()
+        select(QuoteRequest).where(QuoteRequest.id == request_id).with_for_update().execution_options(populate_existing=True)
     )
 
 
@@ -289,7 +289,7 @@ def release_expired(now: dt.datetime | None = None, lot_ids: set[int] | None = N
     reservations = db.session.scalars(
         select(Reservation).where(
             Reservation.id.in_([rid for rid, _ in due]), Reservation.status == ReservationStatus.held
-        ).populate_existing()
+        ).execution_options(populate_existing=True)
     ).all()
     orders = set()
     for reservation in reservations:
@@ -300,9 +300,7 @@ def release_expired(now: dt.datetime | None = None, lot_ids: set[int] | None = N
             r.status in (ReservationStatus.held, ReservationStatus.firm) for r in order.reservations
         ):
             order.stage = OrderStage.cancelled
-            order.events.append(OrderEvent(
-                stage=OrderStage.cancelled, at=now, note=str(_l("The reservation expired before the deposit was paid."))
-            ))
+            order.events.append(OrderEvent(stage=OrderStage.cancelled, at=now, note="reservation_expired"))
     db.session.flush()
     return len(reservations)
 
@@ -519,7 +517,9 @@ def buyer_order(reference: str, buyer_ids: set[int]) -> Order | None:
 
 def tracking(order: Order) -> list[tuple[OrderStage, OrderEvent | None]]:
     """Each stage with the event that reached it (date and actor), or None if not yet reached."""
-    events = {e.stage: e for e in order.events}
+    events: dict[OrderStage, OrderEvent] = {}
+    for event in order.events:
+        events.setdefault(event.stage, event)  # the first time the stage was reached
     return [(stage, events.get(stage)) for stage in STAGE_ORDER]
 
 

@@ -149,7 +149,7 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
         db.session.execute(update(Payment).where(Payment.id == payment_id).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     payment = db.session.scalar(
-        select(Payment).where(Payment.id == payment_id).with_for_update().populate_existing()
+        select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
     )
     if payment is None or payment.kind is PaymentKind.refund:
         raise OrderError(_l("There is no such payment."), 404)
@@ -175,7 +175,7 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
 def _refund_event(order: Order, staff: User) -> Any:
     from marketplace.orders.models import OrderEvent
 
-    return OrderEvent(stage=order.stage, actor=staff, note=str(_l("Deposit refunded by the Union.")))
+    return OrderEvent(stage=order.stage, actor=staff, note="deposit_refunded")
 
 
 # --- webhooks ------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def _lock_payment(provider_ref: str) -> Payment | None:
         db.session.execute(update(Payment).where(Payment.provider_ref == provider_ref).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     return db.session.scalar(
-        select(Payment).where(Payment.provider_ref == provider_ref).with_for_update().populate_existing()
+        select(Payment).where(Payment.provider_ref == provider_ref).with_for_update().execution_options(populate_existing=True)
     )
 
 
