@@ -55,7 +55,7 @@ class OrderError(Exception):
     """A rule was broken; the message is for the user. ``status`` is the HTTP status to answer."""
 
     def __init__(self, message: Any, status: int = 409) -> None:
-        super().__init__(str(message))
+        super().__init__(message)  # lazy: translated when shown, in the request's locale
         self.message = message
         self.status = status
 
