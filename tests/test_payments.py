@@ -93,7 +93,8 @@ def test_deposit_through_localstripe_and_the_webhook(app: Flask, accepted: dict)
     assert _start_deposit(app, client, reference).id == payment.id
     page = client.get(f"/orders/{reference}/pay")
     assert "test card" in text(page)
-    response = client.post(f"/orders/{reference}/pay", data={"csrf_token": csrf_token(client, f"/orders/{reference}/pay")})
+    pay_token = csrf_token(client, f"/orders/{reference}/pay")
+    response = client.post(f"/orders/{reference}/pay", data={"csrf_token": pay_token})
     assert response.status_code == 302
     with app.app_context():
         intent = gateway().retrieve_intent(payment.provider_ref)

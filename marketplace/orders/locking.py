@@ -35,7 +35,8 @@ def lock_lots(ids: Iterable[int]) -> list[Lot]:
         db.session.execute(
             update(Lot).where(Lot.id.in_(ids)).values(id=Lot.id).execution_options(synchronize_session=False)
         )
-    stmt = select(Lot).where(Lot.id.in_(ids)).order_by(Lot.id).with_for_update().execution_options(populate_existing=True)
+    stmt = (select(Lot).where(Lot.id.in_(ids)).order_by(Lot.id).with_for_update()
+            .execution_options(populate_existing=True))
     return list(db.session.scalars(stmt))
 
 

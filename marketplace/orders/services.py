@@ -197,7 +197,8 @@ def lock_quote_request(request_id: int) -> QuoteRequest | None:
             .execution_options(synchronize_session=False)
         )
     return db.session.scalar(
-        select(QuoteRequest).where(QuoteRequest.id == request_id).with_for_update().execution_options(populate_existing=True)
+        select(QuoteRequest).where(QuoteRequest.id == request_id).with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 

@@ -149,7 +149,8 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
         db.session.execute(update(Payment).where(Payment.id == payment_id).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     payment = db.session.scalar(
-        select(Payment).where(Payment.id == payment_id).with_for_update().execution_options(populate_existing=True)
+        select(Payment).where(Payment.id == payment_id).with_for_update()
+        .execution_options(populate_existing=True)
     )
     if payment is None or payment.kind is PaymentKind.refund:
         raise OrderError(_l("There is no such payment."), 404)
@@ -205,7 +206,8 @@ def _lock_payment(provider_ref: str) -> Payment | None:
         db.session.execute(update(Payment).where(Payment.provider_ref == provider_ref).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     return db.session.scalar(
-        select(Payment).where(Payment.provider_ref == provider_ref).with_for_update().execution_options(populate_existing=True)
+        select(Payment).where(Payment.provider_ref == provider_ref).with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
