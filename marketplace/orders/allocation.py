@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 # Exclusion reasons (keys for the staff table; the site translates them).
 NO_MATCHING_LOT = "no_matching_lot"
@@ -83,20 +84,34 @@ class Cooperative:
     lots: tuple[LotStock, ...] = ()
 
 
-@dataclass(frozen=True)
-class Row:
-    """One line of the explanation table."""
+class Row(NamedTuple):
+    """One line of the explanation table (exact fractions are built on demand, for speed)."""
 
     cooperative_id: int
     eligible_kg: Decimal
-    weight: Fraction
     cap: int  # units
-    target: Fraction  # units, before rounding
     share: int  # units, after rounding
-    rounding: Fraction  # share - target
     lot_ids: tuple[int, ...]  # eligible lots, in id order
     reason: str | None = None  # why the cooperative gets nothing
     note: str | None = None
+    weight_num: int = 0
+    weight_den: int = 1
+    target_num: int = 0  # units, before rounding
+    target_den: int = 1
+
+    @property
+    def weight(self) -> Fraction:
+        """The cooperative's weight, as a share of all eligible weight (0 to 1)."""
+        return Fraction(self.weight_num, self.weight_den)
+
+    @property
+    def target(self) -> Fraction:
+        return Fraction(self.target_num, self.target_den)
+
+    @property
+    def rounding(self) -> Fraction:
+        """Final share minus target (always between -1 and 1 unit)."""
+        return self.share - self.target
 
 
 @dataclass(frozen=True)
@@ -156,7 +171,7 @@ def allocate(
     minimum = int(-(-Decimal(min_shipment_kg) // unit))  # a minimum rounds up
 
     rows, eligible = _eligibility(cooperatives, spec, unit, minimum, order)
-    weights = _weights(eligible, a)
+    weights = _weights(eligible, a)  # integers on a common denominator
     for cid, *_ in eligible:
         if cid not in weights:
             rows[cid]["reason"] = NO_WEIGHT
@@ -166,21 +181,21 @@ def allocate(
     floor_units = min(minimum, total)
     kept = _keep_for_minimum(caps, weights, total, floor_units)
     dropped = set(caps) - set(kept)
-    targets, free_num, free_den = _water_fill({c: caps[c] for c in kept}, weights, total)
-    shares = _round(targets, free_num, free_den, weights, total)
+    fill = _water_fill({c: caps[c] for c in kept}, weights, total)
+    shares = _round(fill, caps, weights, total)
+    weight_sum = sum(weights.values())
 
     result = []
     for cid in sorted(rows):
         row = rows[cid]
-        weight = weights.get(cid, Fraction(0))
-        target = targets.get(cid, Fraction(0))
+        target_num, target_den = fill.target(cid, caps, weights)
         share = shares.get(cid, 0)
         reason = row.pop("reason", None)
         if cid in dropped:
             reason = DROPPED_FOR_MINIMUM
         note = KEPT_TO_FILL if share and floor_units and share < floor_units else None
-        result.append(Row(weight=weight, target=target, share=share, rounding=share - target,
-                          reason=reason, note=note, **row))
+        result.append(Row(share=share, reason=reason, note=note, weight_num=weights.get(cid, 0),
+                          weight_den=weight_sum or 1, target_num=target_num, target_den=target_den, **row))
     return Allocation(order_units=order, unit_kg=unit, alpha=a, min_shipment=minimum, rows=tuple(result))
 
 
@@ -190,12 +205,17 @@ def _eligibility(
     """Each cooperative's eligible lots, stock and cap, with the reason if it cannot take part."""
     rows: dict[int, dict] = {}
     eligible: list[tuple[int, int, int, int]] = []  # (id, members, capacity in grams, cap)
+    check = spec != Spec()
+    zero = Decimal(0)
     for coop in sorted(cooperatives, key=lambda c: c.id):
-        lots = sorted((lot for lot in coop.lots if spec.matches(lot)), key=lambda lot: lot.lot_id)
-        stock = sum((lot.available_kg for lot in lots if lot.available_kg > 0), Decimal(0))
+        lots = [lot for lot in coop.lots if spec.matches(lot)] if check else list(coop.lots)
+        stocked = [lot for lot in lots if lot.available_kg > zero]
+        stock = zero
+        for lot in stocked:
+            stock += lot.available_kg
         cap = int(stock // unit)
         row = {"cooperative_id": coop.id, "eligible_kg": stock, "cap": cap,
-               "lot_ids": tuple(lot.lot_id for lot in lots if lot.available_kg > 0)}
+               "lot_ids": tuple(sorted(lot.lot_id for lot in stocked))}
         rows[coop.id] = row
         if not lots:
             row["reason"] = NO_MATCHING_LOT
@@ -211,71 +231,67 @@ def _eligibility(
     return rows, eligible
 
 
-def _weights(eligible: Sequence[tuple[int, int, int, int]], alpha: Fraction) -> dict[int, Fraction]:
+def _weights(eligible: Sequence[tuple[int, int, int, int]], alpha: Fraction) -> dict[int, int]:
+    """Integer weights proportional to α·members/Σmembers + (1−α)·capacity/Σcapacity.
+
+    With α = p/q, every weight has the denominator q·Σmembers·Σcapacity, so the numerators
+    p·m·C + (q−p)·c·M are exact integers that compare and divide without rounding.
+    """
     members = sum(m for _, m, _, _ in eligible)
     capacity = sum(g for _, _, g, _ in eligible)
-    a_m = alpha if capacity else Fraction(1)
-    a_c = (1 - alpha) if members else Fraction(1)
-    if not members and not capacity:
-        return {}
+    p, q = alpha.numerator, alpha.denominator
     weights = {}
     for cid, m, g, _ in eligible:
-        w = Fraction(0)
-        if members:
-            w += a_m * Fraction(m, members)
-        if capacity:
-            w += a_c * Fraction(g, capacity)
-        weights[cid] = w
-    # A zero weight (no members while α = 1, say) receives nothing: it is excluded with its reason.
-    return {cid: w for cid, w in weights.items() if w > 0}
+        if members and capacity:
+            w = p * m * capacity + (q - p) * g * members
+        elif members:
+            w = m
+        else:
+            w = g
+        if w > 0:  # a zero weight (no members while α = 1, say) receives nothing: excluded with its reason
+            weights[cid] = w
+    return weights
 
 
-def _water_fill(
-    caps: dict[int, int], weights: dict[int, Fraction], total: int
-) -> tuple[dict[int, Fraction], int, int]:
-    """Targets min(cap, λ·w) adding up to ``total`` (≤ Σcaps).
+@dataclass(frozen=True)
+class _Fill:
+    """The water level: saturated cooperatives get their cap, the others remaining·w/free_weight."""
 
-    Returns the targets and λ's numerator and denominator on the common scale of the
-    integer weights, so that rounding can compare remainders exactly.
-    """
-    ids = [c for c in caps if c in weights]
-    if not ids or total <= 0:
-        return {}, 0, 1
-    # Integer weights on a common denominator.
-    den = 1
-    for c in ids:
-        den = den * weights[c].denominator // _gcd(den, weights[c].denominator)
-    iw = {c: weights[c].numerator * (den // weights[c].denominator) for c in ids}
-    free = set(ids)
+    saturated: frozenset[int]
+    free: frozenset[int]
+    remaining: int
+    free_weight: int
+
+    def target(self, cid: int, caps: dict[int, int], weights: dict[int, int]) -> tuple[int, int]:
+        """The target as (numerator, denominator)."""
+        if cid in self.saturated:
+            return caps[cid], 1
+        if cid in self.free and self.free_weight:
+            return self.remaining * weights[cid], self.free_weight
+        return 0, 1
+
+
+def _water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> _Fill:
+    """Targets min(cap, λ·w) adding up to ``total`` (≤ Σcaps), in exact integer arithmetic."""
+    free = [c for c in caps if c in weights]
+    if not free or total <= 0:
+        return _Fill(frozenset(), frozenset(), 0, 0)
     remaining = total
-    free_weight = sum(iw[c] for c in ids)
-    targets: dict[int, Fraction] = {}
-    while True:
+    free_weight = sum(weights[c] for c in free)
+    saturated: set[int] = set()
+    while free:
         # λ = remaining / free_weight; saturate every cooperative with cap ≤ λ·w.
-        saturated = [c for c in free if caps[c] * free_weight <= remaining * iw[c]]
-        if not saturated:
+        newly = [c for c in free if caps[c] * free_weight <= remaining * weights[c]]
+        if not newly:
             break
-        for c in saturated:
-            targets[c] = Fraction(caps[c])
-            remaining -= caps[c]
-            free_weight -= iw[c]
-            free.discard(c)
-        if not free:
-            break
-    for c in free:
-        targets[c] = Fraction(remaining * iw[c], free_weight)
-    return targets, remaining, free_weight
+        saturated.update(newly)
+        remaining -= sum(caps[c] for c in newly)
+        free_weight -= sum(weights[c] for c in newly)
+        free = [c for c in free if c not in saturated]
+    return _Fill(frozenset(saturated), frozenset(free), remaining, free_weight)
 
 
-def _gcd(a: int, b: int) -> int:
-    while b:
-        a, b = b, a % b
-    return a
-
-
-def _keep_for_minimum(
-    caps: dict[int, int], weights: dict[int, Fraction], total: int, minimum: int
-) -> list[int]:
+def _keep_for_minimum(caps: dict[int, int], weights: dict[int, int], total: int, minimum: int) -> list[int]:
     """Drop the lowest-weight cooperatives whose target is below the minimum shipment.
 
     Water-filling raises λ when a cooperative is dropped, so the dropped ones are always
@@ -283,14 +299,14 @@ def _keep_for_minimum(
     every target at or above the minimum is found by binary search. A prefix is only
     allowed while the rest can still fill the order.
     """
-    order = sorted(caps, key=lambda c: (weights.get(c, Fraction(0)), -c))
+    order = sorted(caps, key=lambda c: (weights[c], -c))
     if minimum <= 1 or not order:
         return order
 
     def ok(k: int) -> bool:
-        kept = {c: caps[c] for c in order[k:]}
-        targets, _, _ = _water_fill(kept, weights, total)
-        return all(t >= minimum for t in targets.values())
+        fill = _water_fill({c: caps[c] for c in order[k:]}, weights, total)
+        # Saturated ones get their cap (≥ the minimum); free ones remaining·w/free_weight.
+        return all(fill.remaining * weights[c] >= minimum * fill.free_weight for c in fill.free)
 
     def fills(k: int) -> bool:
         return sum(caps[c] for c in order[k:]) >= total
@@ -310,18 +326,20 @@ def _keep_for_minimum(
     return order[k:]
 
 
-def _round(
-    targets: dict[int, Fraction], free_num: int, free_den: int, weights: dict[int, Fraction], total: int
-) -> dict[int, int]:
-    """Largest-remainder rounding of ``targets`` to whole units adding up to ``total``."""
-    shares = {c: t.numerator // t.denominator for c, t in targets.items()}
-    left = min(total, sum(t for t in targets.values())) - sum(shares.values())
-    if left <= 0:
+def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int], total: int) -> dict[int, int]:
+    """Largest-remainder rounding to whole units adding up to ``total``.
+
+    Saturated cooperatives already have whole units (their caps). The free ones share the
+    denominator ``free_weight``, so their remainders compare as integers.
+    """
+    shares = {c: caps[c] for c in fill.saturated}
+    if not fill.free:
         return shares
-    candidates = sorted(
-        (c for c, t in targets.items() if t.denominator != 1),
-        key=lambda c: (-(targets[c] - shares[c]), -weights.get(c, Fraction(0)), c),
-    )
-    for c in candidates[: int(left)]:
+    remainders = {}
+    for c in fill.free:
+        shares[c], remainders[c] = divmod(fill.remaining * weights[c], fill.free_weight)
+    left = fill.remaining - sum(shares[c] for c in fill.free)
+    ranked = sorted((c for c in fill.free if remainders[c]), key=lambda c: (-remainders[c], -weights[c], c))
+    for c in ranked[:left]:
         shares[c] += 1
     return shares
