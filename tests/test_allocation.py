@@ -162,6 +162,6 @@ def test_the_engine_does_not_import_flask() -> None:
     tree = ast.parse(Path(allocation.__file__).read_text())
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions"}
+    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "typing"}
     assert allocate.__doc__ is not None
     assert "order_kg" in allocate.__doc__
