@@ -311,3 +311,30 @@ def test_staff_decline_with_a_reason(app: Flask, world: dict) -> None:
     assert "Sold out for this season" in text(buyer.get("/quotes"))
     response = buyer.post(f"/quotes/{quote_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
     assert response.status_code == 409
+
+
+def test_order_status_is_an_htmx_fragment_too(app: Flask, world: dict) -> None:
+    reference = _accepted(app, world)
+    buyer = _signed_in(app, "buyer@example.com")
+    full = buyer.get(f"/orders/{reference}")
+    fragment = buyer.get(f"/orders/{reference}", headers={"HX-Request": "true"})
+    assert "HX-Request" in full.headers["Vary"]
+    assert "HX-Request" in fragment.headers["Vary"]
+    assert "<html" in text(full)
+    assert "<html" not in text(fragment)
+    assert 'id="order-status"' in text(fragment)
+
+
+def test_staff_record_premium_payments(app: Flask, world: dict) -> None:
+    staff = _signed_in(app, "staff@example.com")
+    token = csrf_token(staff, "/union/season")
+    coop = world["coops"][0]
+    bad = staff.post("/union/premiums", data={"csrf_token": token, "cooperative_id": coop.id, "amount": "-3",
+                                              "currency": "EUR", "paid_on": "2026-10-01"})
+    assert bad.status_code == 422
+    good = staff.post("/union/premiums", data={"csrf_token": token, "cooperative_id": coop.id, "amount": "250.00",
+                                               "currency": "EUR", "paid_on": "2026-10-01"})
+    assert good.status_code == 302
+    page = text(staff.get("/dashboard"))
+    assert coop.name in page
+    assert "€250.00" in page

@@ -81,3 +81,13 @@ class AdjustForm(FlaskForm):
 
 class NoteForm(FlaskForm):
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class PremiumPaymentForm(FlaskForm):
+    cooperative_id = SelectField(_l("Cooperative"), coerce=int, validators=[InputRequired()], choices=[])
+    amount = DecimalField(_l("Amount paid"), places=2,
+                          validators=[InputRequired(), NumberRange(min=0.01, max=10_000_000)])
+    currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
+                           validators=[DataRequired()])
+    paid_on = DateField(_l("Paid on"), validators=[InputRequired()])
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=300)])

@@ -162,12 +162,14 @@ def _order_for_current_user(reference: str) -> Order:
 def detail(reference: str):  # type: ignore[no-untyped-def]
     order = _order_for_current_user(reference)
     supply, households = services.supply(order)
+    # htmx polls the status while a payment awaits Stripe's confirmation: the fragment only.
+    template = "orders/_status.html" if request.headers.get("HX-Request") else "orders/detail.html"
     return render_template(
-        "orders/detail.html", order=order, stages=services.tracking(order), supply=supply, households=households,
+        template, order=order, stages=services.tracking(order), supply=supply, households=households,
         reservations=services.active_reservations(order), kg=services.order_kg(order),
         deposit=payments.deposit_payment(order), deposit_minor=payments.deposit_minor(order),
         payments_available=gateway().available, form=AcceptForm(),
-    )
+    ), {"Vary": "HX-Request"}
 
 
 @bp.route("/orders/<reference>/deposit", methods=["POST"])

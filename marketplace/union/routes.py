@@ -8,16 +8,25 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.orders import services
-from marketplace.orders.forms import AcceptForm, AdjustForm, DeclineForm, NoteForm, QuoteForm
+from marketplace.orders.forms import (
+    AcceptForm,
+    AdjustForm,
+    DeclineForm,
+    NoteForm,
+    PremiumPaymentForm,
+    QuoteForm,
+)
 from marketplace.orders.models import Order, QuoteRequest
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.models import Payment
+from marketplace.union import services as union_services
 
 bp = Blueprint("union", __name__, url_prefix="/union")
 STAFF = (Role.union_staff, Role.admin)
@@ -103,8 +112,11 @@ def _order(reference: str) -> Order:
 def _order_page(order: Order, status: int = 200, error: str | None = None, adjust: AdjustForm | None = None):  # type: ignore[no-untyped-def]
     supply, households = services.supply(order)
     order_payments = db.session.scalars(select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)).all()
+    shares = order.allocation.shares if order.allocation else []
+    names = {str(s.cooperative_id): s.cooperative.name for s in shares}
     return render_template(
-        "union/order.html", order=order, stages=services.tracking(order), supply=supply, households=households,
+        "union/order.html", order=order, names=names, stages=services.tracking(order), supply=supply,
+        households=households,
         kg=services.order_kg(order), payments=order_payments, form=AcceptForm(), adjust=adjust or AdjustForm(),
         note_form=NoteForm(), error=error,
     ), status
@@ -194,11 +206,36 @@ def refund(payment_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("dashboard.index"))
 
 
-@bp.route("/season")
-@roles(*STAFF)
-def season():  # type: ignore[no-untyped-def]
+def _premium_form() -> PremiumPaymentForm:
+    form = PremiumPaymentForm()
+    form.cooperative_id.choices = [SelectChoice(cid, name) for cid, name in union_services.cooperative_choices()]
+    return form
+
+
+def _season_page(form: PremiumPaymentForm, status: int = 200):  # type: ignore[no-untyped-def]
     years = services.seasons()
     year = request.args.get("season", type=int) or years[0]
     if year not in years:
         abort(404, description=_("There are no allocations for the season %(year)s.", year=year))
-    return render_template("union/season.html", rows=services.season_view(year), season=year, seasons=years)
+    return render_template("union/season.html", rows=services.season_view(year), season=year, seasons=years,
+                           premium_form=form, premiums=union_services.premiums()), status
+
+
+@bp.route("/season")
+@roles(*STAFF)
+def season():  # type: ignore[no-untyped-def]
+    return _season_page(_premium_form())
+
+
+@bp.route("/premiums", methods=["POST"])
+@roles(*STAFF)
+def record_premium():  # type: ignore[no-untyped-def]
+    form = _premium_form()
+    if not form.validate_on_submit():
+        return _season_page(form, 422)
+    union_services.record_premium_payment(
+        cooperative_id=form.cooperative_id.data, amount_minor=_minor(form.amount.data), currency=form.currency.data,
+        paid_on=form.paid_on.data, staff=current_user, note=form.note.data or "",
+    )
+    flash(_("Premium payment recorded."), "success")
+    return redirect(url_for("union.season"))

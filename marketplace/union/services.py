@@ -90,3 +90,22 @@ def orders_overview() -> dict[str, Any]:
         "season_rows": [r for r in orders.season_view(season) if r.allocated_kg or r.fair_kg],
         "premiums": premiums(),
     }
+
+
+def record_premium_payment(*, cooperative_id: int, amount_minor: int, currency: str, paid_on: Any,
+                           staff: Any, note: str = "") -> Any:
+    """Record premium the Union has paid to a cooperative."""
+    from marketplace.payments.models import PremiumPayment
+
+    payment = PremiumPayment(cooperative_id=cooperative_id, amount_minor=amount_minor, currency=currency,
+                             paid_on=paid_on, recorded_by_id=staff.id, note=note.strip())
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def cooperative_choices() -> list[tuple[int, str]]:
+    return list(db.session.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.kind == OrgKind.cooperative)
+        .order_by(Organisation.name)
+    ).tuples())
