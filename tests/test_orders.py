@@ -104,6 +104,15 @@ def test_sample_request_once_per_form(app: Flask, world: dict) -> None:
     empty = client.post(f"/lots/{world['lots'][0].code}/sample", data={**data, "form_id": "x2", "address": ""})
     assert empty.status_code == 422
     assert _count(app, SampleRequest) == 1
+    staff = _signed_in(app, "staff@example.com")
+    inbox = text(staff.get("/union/quotes"))
+    assert "12 rue des Lilas" in inbox
+    with app.app_context():
+        sample_id = db.session.scalar(select(SampleRequest.id))
+    token = csrf_token(staff, "/union/quotes")
+    assert staff.post(f"/union/samples/{sample_id}/sent", data={"csrf_token": token}).status_code == 302
+    assert staff.post(f"/union/samples/{sample_id}/sent", data={"csrf_token": token}).status_code == 303
+    assert "Sent" in text(client.get("/quotes"))
 
 
 def _request_on_spec(app: Flask, client: FlaskClient, kg: str = "600") -> int:

@@ -40,6 +40,7 @@ from marketplace.orders.models import (
     Reservation,
     ReservationStatus,
     SampleRequest,
+    SampleStatus,
 )
 from marketplace.organisations.models import CooperativeProfile, Organisation
 
@@ -72,6 +73,20 @@ def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id
     db.session.add(sample)
     db.session.flush()
     return sample
+
+
+def open_samples() -> list[SampleRequest]:
+    return list(db.session.scalars(
+        select(SampleRequest).where(SampleRequest.status == SampleStatus.requested).order_by(SampleRequest.created_at)
+        .options(selectinload(SampleRequest.lot), selectinload(SampleRequest.buyer))
+    ))
+
+
+def mark_sample_sent(sample: SampleRequest) -> None:
+    if sample.status is SampleStatus.sent:
+        raise OrderError(_l("This sample has already been sent."))
+    sample.status = SampleStatus.sent
+    db.session.flush()
 
 
 # --- quote requests and quotes -----------------------------------------------------------

@@ -22,7 +22,7 @@ from marketplace.orders.forms import (
     PremiumPaymentForm,
     QuoteForm,
 )
-from marketplace.orders.models import Order, QuoteRequest
+from marketplace.orders.models import Order, QuoteRequest, SampleRequest
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.models import Payment
@@ -39,7 +39,25 @@ def _minor(value: Decimal | None) -> int:
 @bp.route("/quotes")
 @roles(*STAFF)
 def quotes():  # type: ignore[no-untyped-def]
-    return render_template("union/quotes.html", requests=services.open_quote_requests())
+    return render_template("union/quotes.html", requests=services.open_quote_requests(),
+                           samples=services.open_samples())
+
+
+@bp.route("/samples/<int:sample_id>/sent", methods=["POST"])
+@roles(*STAFF)
+def sample_sent(sample_id: int):  # type: ignore[no-untyped-def]
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    sample = db.session.get(SampleRequest, sample_id)
+    if sample is None:
+        abort(404)
+    try:
+        services.mark_sample_sent(sample)
+    except services.OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("union.quotes")), 303
+    flash(_("Sample of lot %(code)s marked as sent.", code=sample.lot.code), "success")
+    return redirect(url_for("union.quotes"))
 
 
 def _quote_request(quote_id: int) -> QuoteRequest:
