@@ -167,6 +167,8 @@ def test_quote_to_allocated_order(app: Flask, world: dict) -> None:
         == 404
 
     # Staff adjust: the shares must add up, every change is audited.
+    review = text(staff.get(f"/union/orders/{reference}"))
+    assert f'name="share-{coop_ids[0]}" value="100"' in review
     token = csrf_token(staff, f"/union/orders/{reference}")
     bad = staff.post(f"/union/orders/{reference}/allocation", data={
         "csrf_token": token, "reason": "Balance", f"share-{coop_ids[0]}": "150", f"share-{coop_ids[1]}": "200",
