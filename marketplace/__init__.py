@@ -43,6 +43,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     search_services.init_app(app)
 
+    from marketplace.orders import locking
+    from marketplace.payments import gateway
+
+    locking.init_app(app)
+    gateway.init_app(app)
+
     _register_blueprints(app)
     _register_cli(app)
     return app
@@ -53,25 +59,29 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.certification.routes import bp as certification
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.lots.routes import bp as lots
+    from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
+    from marketplace.payments.routes import bp as payments
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
     from marketplace.search.routes import bp as search_api
+    from marketplace.union.routes import bp as union
 
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
-        products, workspace, product_review,
+        products, workspace, product_review, orders, payments, union,
     ):
         app.register_blueprint(blueprint)
 
 
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
+    from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search):
+    for group in (demo, content, passports, search, orders):
         app.cli.add_command(group)

@@ -3,7 +3,18 @@
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.certification.models import Certificate, CertificationScheme, Criterion
 from marketplace.lots.models import Lot, LotContribution
-from marketplace.orders.models import Order, OrderEvent, OrderLine
+from marketplace.orders.models import (
+    Allocation,
+    AllocationAudit,
+    AllocationShare,
+    Order,
+    OrderEvent,
+    OrderLine,
+    Quote,
+    QuoteRequest,
+    Reservation,
+    SampleRequest,
+)
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
 from marketplace.passports.models import (
     Passport,
@@ -11,7 +22,7 @@ from marketplace.passports.models import (
     PassportLogHead,
     PassportVersion,
 )
-from marketplace.payments.models import Payment
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, PremiumPayment, WebhookEvent
 from marketplace.products.models import (
     ProcessingStep,
     Product,
@@ -23,9 +34,10 @@ from marketplace.products.models import (
 from marketplace.search.models import SearchOutbox
 
 __all__ = [
-    "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
-    "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
-    "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
-    "ProcessingStep", "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Role",
-    "SearchOutbox", "Soum", "User",
+    "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Certificate", "CertificationScheme",
+    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "Lot", "LotContribution",
+    "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
+    "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment", "ProcessingStep",
+    "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote", "QuoteRequest",
+    "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]

@@ -42,10 +42,16 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 SIGNING_KEY: dict[str, Path] = {}
+STRIPE_TEST_KEY = "sk_test_localstripe"
+STRIPE_WEBHOOK_SECRET = "whsec_test_marketplace"
 
 
 def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     """The app in the test profile. One signing key per test session, as one key per deployment."""
+    # The test profile ignores the environment: Stripe (localstripe, started by ./dev test or by
+    # the ``localstripe`` fixture) is passed in explicitly.
+    stripe = {"STRIPE_API_BASE": os.environ["STRIPE_API_BASE"], "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
+              "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET} if os.environ.get("STRIPE_API_BASE") else {}
     key = SIGNING_KEY.setdefault("path", tmp_path / "signing-key.jwk")
     return create_app({
         "ENV": "test",
@@ -54,8 +60,41 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         "PASSPORT_SIGNING_KEY": str(key),
         "MARKETPLACE_TMP": str(tmp_path),
         "SEARCH_INDEX_PATH": str(tmp_path / "search"),
+        **stripe,
         **extra,
     })
+
+
+@pytest.fixture(scope="session", autouse=True)
+def localstripe() -> Iterator[str]:
+    """localstripe's URL: the one ./dev test started, or one started here on a free port."""
+    if os.environ.get("STRIPE_API_BASE"):
+        yield os.environ["STRIPE_API_BASE"]
+        return
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(  # noqa: S603 (our own script, fixed arguments)
+        [sys.executable, str(ROOT / "scripts" / "localstripe_server.py"), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
+    try:
+        yield os.environ["STRIPE_API_BASE"]
+    finally:
+        del os.environ["STRIPE_API_BASE"]
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _migrate(url: str, tmp_path: Path, demo: bool, search_path: Path) -> None:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from marketplace import models as m
 from marketplace.accounts.services import hash_password
 from marketplace.certification.models import AssuranceLevel, CustodyModel
+from marketplace.db import today
 from marketplace.lots.models import Colour, FibreState, Incoterm, LotStatus, PriceBasis, TestMethod
-from marketplace.orders.models import OrderStage
+from marketplace.orders.models import OrderStage, QuoteStatus
 from marketplace.organisations.models import OrgKind
 from marketplace.passports.models import Granularity
 from marketplace.payments.models import PaymentKind
@@ -389,6 +390,126 @@ class SearchOutboxFactory(Base):
 
     index_name = "lots"
     key = "1"
+
+
+class SampleRequestFactory(Base):
+    class Meta:
+        model = m.SampleRequest
+
+    lot = factory.SubFactory(LotFactory)
+    buyer = factory.SubFactory(OrganisationFactory)
+    address = "1 rue de la Paix, Paris"
+    form_id = factory.Sequence(lambda n: f"sample-form-{n}")
+
+
+class QuoteRequestFactory(Base):
+    class Meta:
+        model = m.QuoteRequest
+
+    buyer = factory.SubFactory(OrganisationFactory)
+    lot = factory.SubFactory(LotFactory)
+    kg = Decimal("100")
+    incoterm = Incoterm.FCA
+    incoterm_place = "Ulaanbaatar"
+    currency = "EUR"
+    form_id = factory.Sequence(lambda n: f"quote-form-{n}")
+
+
+class QuoteFactory(Base):
+    """A quote answering a request (the request is marked as quoted)."""
+
+    class Meta:
+        model = m.Quote
+
+    request = factory.SubFactory(QuoteRequestFactory, status=QuoteStatus.quoted,
+                                 answered_at=factory.LazyFunction(lambda: dt.datetime.now(dt.UTC)))
+    price_minor = 12500
+    premium_minor = 800
+    currency = "EUR"
+    valid_until = factory.LazyFunction(lambda: today() + dt.timedelta(days=30))
+    deposit_pct = 30
+
+
+class ReservationFactory(Base):
+    class Meta:
+        model = m.Reservation
+
+    order = factory.SubFactory(OrderFactory)
+    lot = factory.SubFactory(LotFactory)
+    kg = Decimal("100")
+
+
+class AllocationFactory(Base):
+    class Meta:
+        model = m.Allocation
+
+    order = factory.SubFactory(OrderFactory)
+    season = 2026
+    alpha = Decimal("0.5")
+    min_shipment_kg = Decimal("20")
+    unit_kg = Decimal("1")
+
+
+class AllocationShareFactory(Base):
+    class Meta:
+        model = m.AllocationShare
+
+    allocation = factory.SubFactory(AllocationFactory)
+    cooperative = factory.SubFactory(CooperativeFactory)
+    weight = Decimal("1")
+    eligible_kg = Decimal("500")
+    cap_kg = Decimal("500")
+    target_kg = Decimal("100")
+    engine_kg = Decimal("100")
+    kg = Decimal("100")
+
+
+class AllocationAuditFactory(Base):
+    class Meta:
+        model = m.AllocationAudit
+
+    allocation = factory.SubFactory(AllocationFactory)
+    action = "proposed"
+
+
+class ConsumerOrderFactory(Base):
+    class Meta:
+        model = m.ConsumerOrder
+
+    reference = factory.Sequence(lambda n: f"consumer-{n:06d}")
+    email = "shopper@example.com"
+    currency = "EUR"
+    total_minor = 29000
+    form_id = factory.Sequence(lambda n: f"checkout-form-{n}")
+
+
+class ConsumerOrderLineFactory(Base):
+    class Meta:
+        model = m.ConsumerOrderLine
+
+    order = factory.SubFactory(ConsumerOrderFactory)
+    product = factory.SubFactory(ProductFactory, status=ProductStatus.published)
+    quantity = 1
+    unit_price_minor = 29000
+
+
+class WebhookEventFactory(Base):
+    class Meta:
+        model = m.WebhookEvent
+
+    event_id = factory.Sequence(lambda n: f"evt_test_{n}")
+    type = "payment_intent.succeeded"
+    created = 1_700_000_000
+
+
+class PremiumPaymentFactory(Base):
+    class Meta:
+        model = m.PremiumPayment
+
+    cooperative = factory.SubFactory(CooperativeFactory)
+    amount_minor = 50000
+    currency = "EUR"
+    paid_on = dt.date(2026, 10, 1)
 
 
 def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **kwargs: object) -> m.User:

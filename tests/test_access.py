@@ -33,7 +33,8 @@ DEMO_PASSWORDS = {
 SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "filename": "css/site.css",
                "number": "SC-2025-BKH-001", "purpose": "suspension", "rest": "09520123456788", "step_id": "1",
                # Demo product 1 is Khangai Knitwear's (the demo MSME editor's), published, with image 1.
-               "product_id": "1", "image_id": "1", "variant": "320.webp"}
+               "product_id": "1", "image_id": "1", "variant": "320.webp",
+               "reference": "ORD-DEMO-2025-001", "quote_id": "1"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link"}

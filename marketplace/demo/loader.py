@@ -177,6 +177,10 @@ def load_demo(content: Path, report: LoadReport) -> None:
 
     load_products(content, report)
 
+    from marketplace.orders.demo import load_demo_orders
+
+    load_demo_orders(report, upsert)
+
 
 def _user(report: LoadReport, item: dict[str, Any]) -> None:
     organisation = db.session.scalar(select(Organisation).filter_by(slug=item["organisation"]))

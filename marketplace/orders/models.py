@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
 from marketplace.db import Base, Kg, TimestampMixin, enum_column, utcnow
-from marketplace.lots.models import Incoterm, Lot
+from marketplace.lots.models import Colour, Incoterm, Lot
 from marketplace.organisations.models import Organisation
 
 
@@ -53,6 +54,8 @@ class Order(TimestampMixin, Base):
     events: Mapped[list[OrderEvent]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.at"
     )
+    reservations: Mapped[list[Reservation]] = relationship(back_populates="order", order_by="Reservation.id")
+    allocation: Mapped[Allocation | None] = relationship(back_populates="order", uselist=False)
 
     @property
     def total_minor(self) -> int:
@@ -94,4 +97,193 @@ class OrderEvent(Base):
     note: Mapped[str] = mapped_column(Text, default="")
 
     order: Mapped[Order] = relationship(back_populates="events")
+    actor: Mapped[User | None] = relationship()
+
+
+class SampleStatus(enum.StrEnum):
+    requested = "requested"
+    sent = "sent"
+
+
+class SampleRequest(TimestampMixin, Base):
+    """A buyer asking for a sample of a lot (its sample size in grams)."""
+
+    __tablename__ = "sample_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    address: Mapped[str] = mapped_column(Text)
+    status: Mapped[SampleStatus] = mapped_column(enum_column(SampleStatus, 10), default=SampleStatus.requested)
+    form_id: Mapped[str] = mapped_column(String(40), unique=True)  # a form submitted twice counts once
+
+    lot: Mapped[Lot] = relationship()
+    buyer: Mapped[Organisation] = relationship()
+    requested_by: Mapped[User | None] = relationship()
+
+
+class QuoteStatus(enum.StrEnum):
+    requested = "requested"
+    quoted = "quoted"
+    declined = "declined"
+    accepted = "accepted"
+
+
+class QuoteRequest(TimestampMixin, Base):
+    """A buyer asking for a quote on a specification, or on one lot."""
+
+    __tablename__ = "quote_request"
+    __table_args__ = (CheckConstraint("kg > 0", name="kg_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    buyer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), index=True)  # None: on a specification
+    kg: Mapped[Kg]
+    incoterm: Mapped[Incoterm] = mapped_column(enum_column(Incoterm, 3))
+    incoterm_place: Mapped[str] = mapped_column(String(120))
+    currency: Mapped[str] = mapped_column(String(3))
+    max_micron: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    colour: Mapped[Colour | None] = mapped_column(enum_column(Colour, 20))
+    min_length_mm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
+    max_hair_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    message: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[QuoteStatus] = mapped_column(enum_column(QuoteStatus, 10), default=QuoteStatus.requested)
+    decline_reason: Mapped[str] = mapped_column(Text, default="")
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    form_id: Mapped[str] = mapped_column(String(40), unique=True)
+
+    buyer: Mapped[Organisation] = relationship()
+    requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
+    answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
+    lot: Mapped[Lot | None] = relationship()
+    order: Mapped[Order | None] = relationship()
+    quote: Mapped[Quote | None] = relationship(back_populates="request", uselist=False)
+
+
+class Quote(TimestampMixin, Base):
+    """The Union's answer: price and premium per kg, validity and deposit."""
+
+    __tablename__ = "quote"
+    __table_args__ = (
+        CheckConstraint("price_minor > 0 AND premium_minor >= 0", name="price_positive"),
+        CheckConstraint("deposit_pct >= 0 AND deposit_pct <= 100", name="deposit_pct_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("quote_request.id"), unique=True)
+    price_minor: Mapped[int] = mapped_column(Integer)  # per kg
+    premium_minor: Mapped[int] = mapped_column(Integer)  # per kg
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    deposit_pct: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    quoted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    request: Mapped[QuoteRequest] = relationship(back_populates="quote")
+    quoted_by: Mapped[User | None] = relationship()
+
+
+class ReservationStatus(enum.StrEnum):
+    held = "held"  # until expires_at, waiting for the deposit
+    firm = "firm"  # deposit paid: no expiry
+    released = "released"
+    expired = "expired"
+
+
+class Reservation(TimestampMixin, Base):
+    """Kg of one lot held for one order."""
+
+    __tablename__ = "reservation"
+    __table_args__ = (CheckConstraint("kg > 0", name="kg_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    kg: Mapped[Kg]
+    status: Mapped[ReservationStatus] = mapped_column(
+        enum_column(ReservationStatus, 10), default=ReservationStatus.held, index=True
+    )
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    order: Mapped[Order] = relationship(back_populates="reservations")
+    lot: Mapped[Lot] = relationship()
+
+
+class AllocationStatus(enum.StrEnum):
+    proposed = "proposed"
+    confirmed = "confirmed"
+
+
+class Allocation(TimestampMixin, Base):
+    """How one order is split across cooperatives, with the parameters the engine used."""
+
+    __tablename__ = "allocation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
+    season: Mapped[int] = mapped_column(Integer, index=True)
+    alpha: Mapped[Decimal] = mapped_column(Numeric(4, 3))
+    min_shipment_kg: Mapped[Kg]
+    unit_kg: Mapped[Kg]
+    status: Mapped[AllocationStatus] = mapped_column(
+        enum_column(AllocationStatus, 10), default=AllocationStatus.proposed
+    )
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    order: Mapped[Order] = relationship(back_populates="allocation")
+    confirmed_by: Mapped[User | None] = relationship()
+    shares: Mapped[list[AllocationShare]] = relationship(
+        back_populates="allocation", cascade="all, delete-orphan", order_by="AllocationShare.cooperative_id"
+    )
+    audit: Mapped[list[AllocationAudit]] = relationship(
+        back_populates="allocation", cascade="all, delete-orphan", order_by="AllocationAudit.id"
+    )
+
+
+class AllocationShare(Base):
+    """One row of the engine's table: a cooperative's weight, cap, target and share."""
+
+    __tablename__ = "allocation_share"
+    __table_args__ = (CheckConstraint("kg >= 0", name="kg_positive"),)
+
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocation.id"), primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), primary_key=True, index=True)
+    weight: Mapped[Decimal] = mapped_column(Numeric(9, 6))
+    eligible_kg: Mapped[Kg]
+    cap_kg: Mapped[Kg]
+    target_kg: Mapped[Kg]
+    engine_kg: Mapped[Kg]  # what the engine gave
+    kg: Mapped[Kg]  # the share now (after any staff adjustment)
+    reason: Mapped[str | None] = mapped_column(String(60))
+    note: Mapped[str | None] = mapped_column(String(60))
+
+    allocation: Mapped[Allocation] = relationship(back_populates="shares")
+    cooperative: Mapped[Organisation] = relationship()
+
+    @property
+    def rounding_kg(self) -> Decimal:
+        return self.engine_kg - self.target_kg
+
+
+class AllocationAudit(Base):
+    """Every change to an allocation: who, when, why, before and after (kg per cooperative id)."""
+
+    __tablename__ = "allocation_audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    allocation_id: Mapped[int] = mapped_column(ForeignKey("allocation.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    action: Mapped[str] = mapped_column(String(20))  # proposed, adjusted, confirmed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+    allocation: Mapped[Allocation] = relationship(back_populates="audit")
     actor: Mapped[User | None] = relationship()

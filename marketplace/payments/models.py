@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, TimestampMixin, enum_column
+from marketplace.db import Base, TimestampMixin, enum_column, utcnow
 from marketplace.orders.models import Order
+from marketplace.organisations.models import Organisation
+from marketplace.products.models import Product
 
 
 class PaymentKind(enum.StrEnum):
@@ -36,5 +39,85 @@ class Payment(TimestampMixin, Base):
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(20), default="stripe")
     provider_ref: Mapped[str | None] = mapped_column(String(120), unique=True)
+    consumer_order_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_order.id"), index=True)
+    refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
+    last_event_at: Mapped[int | None] = mapped_column(Integer)  # Stripe's event.created of the last applied event
 
     order: Mapped[Order | None] = relationship()
+    consumer_order: Mapped[ConsumerOrder | None] = relationship(back_populates="payments")
+    refund_of: Mapped[Payment | None] = relationship(remote_side="Payment.id")
+
+
+class ConsumerOrderStatus(enum.StrEnum):
+    pending = "pending"
+    paid = "paid"
+    refunded = "refunded"
+
+
+class ConsumerOrder(TimestampMixin, Base):
+    """A consumer buying published MSME products (cart → PaymentIntent)."""
+
+    __tablename__ = "consumer_order"
+    __table_args__ = (CheckConstraint("total_minor > 0", name="total_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_minor: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ConsumerOrderStatus] = mapped_column(
+        enum_column(ConsumerOrderStatus, 10), default=ConsumerOrderStatus.pending
+    )
+    form_id: Mapped[str] = mapped_column(String(40), unique=True)
+
+    lines: Mapped[list[ConsumerOrderLine]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="ConsumerOrderLine.product_id"
+    )
+    payments: Mapped[list[Payment]] = relationship(back_populates="consumer_order")
+
+
+class ConsumerOrderLine(Base):
+    __tablename__ = "consumer_order_line"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_minor > 0", name="price_positive"),
+    )
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("consumer_order.id"), primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[ConsumerOrder] = relationship(back_populates="lines")
+    product: Mapped[Product] = relationship()
+
+
+class WebhookEvent(Base):
+    """A verified Stripe event we have received: its id makes redelivery harmless."""
+
+    __tablename__ = "webhook_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(120), unique=True)
+    type: Mapped[str] = mapped_column(String(80))
+    created: Mapped[int] = mapped_column(Integer)  # Stripe's timestamp
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(40), default="")
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PremiumPayment(TimestampMixin, Base):
+    """Sustainability premium the Union has paid to a cooperative."""
+
+    __tablename__ = "premium_payment"
+    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_on: Mapped[dt.date] = mapped_column(Date)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    cooperative: Mapped[Organisation] = relationship()

@@ -1,0 +1,345 @@
+"""Equitable allocation of one order across the Union's cooperatives.
+
+Pure Python, no Flask and no database: the order service builds the inputs from the
+database and stores the result; tests and the benchmark call :func:`allocate` directly.
+
+The rule, in order:
+
+1. **Eligibility.** A cooperative takes part if at least one of its lots meets the
+   specification (maximum micron, colour, minimum length, maximum hair %) and has
+   unreserved stock. Its *cap* is that eligible stock, in whole units (kg or bags).
+   A cooperative whose cap is below the minimum shipment, or whose weight is zero,
+   is excluded with its reason.
+2. **Weight.** ``w = α·members/Σmembers + (1−α)·capacity/Σcapacity`` over the eligible
+   cooperatives. α is given by the caller and returned with the result.
+3. **Water-filling with caps.** Each cooperative's target is ``min(cap, λ·w)``, with λ
+   chosen so that the targets add up to the order (or to all eligible stock, if smaller).
+4. **Minimum shipment.** While some target is below the minimum shipment, the
+   cooperative with the lowest weight (ties: the higher id) is dropped and the targets
+   are recomputed, as long as the others can still fill the order. When they cannot,
+   the small share is kept and flagged, so that the buyer's order is never short.
+5. **Rounding.** Largest remainder to whole units: everyone gets the floor of the
+   target; the units left go to the largest remainders (ties: higher weight, then
+   lower id). No share exceeds its cap, and every share is within one unit of its target.
+
+Everything is computed with integers and exact fractions, so the result does not
+depend on the order of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
+
+# Exclusion reasons (keys for the staff table; the site translates them).
+NO_MATCHING_LOT = "no_matching_lot"
+NO_STOCK = "no_stock"
+BELOW_MINIMUM = "stock_below_minimum_shipment"
+NO_WEIGHT = "no_members_or_capacity"
+DROPPED_FOR_MINIMUM = "share_below_minimum_shipment"
+# A note on an included cooperative.
+KEPT_TO_FILL = "kept_below_minimum_to_fill_order"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What the buyer asked for. ``None`` means "any"."""
+
+    max_micron: Decimal | None = None
+    colour: str | None = None
+    min_length_mm: Decimal | None = None
+    max_hair_pct: Decimal | None = None
+
+    def matches(self, lot: LotStock) -> bool:
+        return (
+            (self.max_micron is None or lot.micron <= self.max_micron)
+            and (self.colour is None or lot.colour == self.colour)
+            and (self.min_length_mm is None or lot.length_mm >= self.min_length_mm)
+            and (self.max_hair_pct is None or lot.hair_pct <= self.max_hair_pct)
+        )
+
+
+@dataclass(frozen=True)
+class LotStock:
+    """One lot a cooperative offers: its lab values and its unreserved kg."""
+
+    lot_id: int
+    micron: Decimal
+    colour: str
+    length_mm: Decimal
+    hair_pct: Decimal
+    available_kg: Decimal
+
+
+@dataclass(frozen=True)
+class Cooperative:
+    """A candidate cooperative: members, declared capacity (kg) and its lots."""
+
+    id: int
+    members: int
+    capacity_kg: Decimal
+    lots: tuple[LotStock, ...] = ()
+
+
+class Row(NamedTuple):
+    """One line of the explanation table (exact fractions are built on demand, for speed)."""
+
+    cooperative_id: int
+    eligible_kg: Decimal
+    cap: int  # units
+    share: int  # units, after rounding
+    lot_ids: tuple[int, ...]  # eligible lots, in id order
+    reason: str | None = None  # why the cooperative gets nothing
+    note: str | None = None
+    weight_num: int = 0
+    weight_den: int = 1
+    target_num: int = 0  # units, before rounding
+    target_den: int = 1
+
+    @property
+    def weight(self) -> Fraction:
+        """The cooperative's weight, as a share of all eligible weight (0 to 1)."""
+        return Fraction(self.weight_num, self.weight_den)
+
+    @property
+    def target(self) -> Fraction:
+        return Fraction(self.target_num, self.target_den)
+
+    @property
+    def rounding(self) -> Fraction:
+        """Final share minus target (always between -1 and 1 unit)."""
+        return self.share - self.target
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The result: one row per cooperative (sorted by id) and the parameters used."""
+
+    order_units: int
+    unit_kg: Decimal
+    alpha: Fraction
+    min_shipment: int
+    rows: tuple[Row, ...] = field(default_factory=tuple)
+
+    @property
+    def total(self) -> int:
+        return sum(r.share for r in self.rows)
+
+    @property
+    def eligible_units(self) -> int:
+        return sum(r.cap for r in self.rows if r.reason not in (NO_MATCHING_LOT, NO_STOCK, BELOW_MINIMUM, NO_WEIGHT))
+
+    def shares(self) -> dict[int, int]:
+        return {r.cooperative_id: r.share for r in self.rows if r.share}
+
+
+def allocate(
+    order_kg: Decimal | int,
+    cooperatives: Iterable[Cooperative],
+    *,
+    spec: Spec | None = None,
+    alpha: Decimal | Fraction | float | str = Decimal("0.5"),
+    min_shipment_kg: Decimal | int = 0,
+    unit_kg: Decimal | int = 1,
+) -> Allocation:
+    """Split ``order_kg`` across ``cooperatives`` fairly; see the module docstring for the rule.
+
+    :param order_kg: the quantity ordered; rounded down to whole units.
+    :param cooperatives: the candidates with their members, declared capacity and lots.
+    :param spec: the specification the lots must meet (``None``: any lot).
+    :param alpha: the weight of member numbers against declared capacity, between 0 and 1.
+    :param min_shipment_kg: the smallest non-zero share a cooperative may get.
+    :param unit_kg: the unit shares are rounded to: 1 for whole kg, or the kg of one bag.
+    :returns: an :class:`Allocation` whose rows (sorted by cooperative id) give each
+        cooperative's weight, cap, target, rounding and final share in units, or the
+        reason it gets nothing.
+    :raises ValueError: on a negative quantity, a unit that is not positive or α outside [0, 1].
+    """
+    unit = Decimal(unit_kg)
+    a = Fraction(str(alpha)) if isinstance(alpha, float | str) else Fraction(alpha)
+    if unit <= 0:
+        raise ValueError("unit_kg must be positive")
+    if Decimal(order_kg) < 0 or Decimal(min_shipment_kg) < 0:
+        raise ValueError("quantities cannot be negative")
+    if not 0 <= a <= 1:
+        raise ValueError("alpha must be between 0 and 1")
+    spec = spec or Spec()
+    order = int(Decimal(order_kg) // unit)
+    minimum = int(-(-Decimal(min_shipment_kg) // unit))  # a minimum rounds up
+
+    rows, eligible = _eligibility(cooperatives, spec, unit, minimum, order)
+    weights = _weights(eligible, a)  # integers on a common denominator
+    for cid, *_ in eligible:
+        if cid not in weights:
+            rows[cid]["reason"] = NO_WEIGHT
+    caps = {cid: cap for cid, _, _, cap in eligible if cid in weights}
+    total = min(order, sum(caps.values()))
+    # A minimum larger than the order itself would exclude everyone: the order is the floor.
+    floor_units = min(minimum, total)
+    kept = _keep_for_minimum(caps, weights, total, floor_units)
+    dropped = set(caps) - set(kept)
+    fill = _water_fill({c: caps[c] for c in kept}, weights, total)
+    shares = _round(fill, caps, weights, total)
+    weight_sum = sum(weights.values())
+
+    result = []
+    for cid in sorted(rows):
+        row = rows[cid]
+        target_num, target_den = fill.target(cid, caps, weights)
+        share = shares.get(cid, 0)
+        reason = row.pop("reason", None)
+        if cid in dropped:
+            reason = DROPPED_FOR_MINIMUM
+        note = KEPT_TO_FILL if share and floor_units and share < floor_units else None
+        result.append(Row(share=share, reason=reason, note=note, weight_num=weights.get(cid, 0),
+                          weight_den=weight_sum or 1, target_num=target_num, target_den=target_den, **row))
+    return Allocation(order_units=order, unit_kg=unit, alpha=a, min_shipment=minimum, rows=tuple(result))
+
+
+def _eligibility(
+    cooperatives: Iterable[Cooperative], spec: Spec, unit: Decimal, minimum: int, order: int
+) -> tuple[dict[int, dict], list[tuple[int, int, int, int]]]:
+    """Each cooperative's eligible lots, stock and cap, with the reason if it cannot take part."""
+    rows: dict[int, dict] = {}
+    eligible: list[tuple[int, int, int, int]] = []  # (id, members, capacity in grams, cap)
+    check = spec != Spec()
+    zero = Decimal(0)
+    for coop in sorted(cooperatives, key=lambda c: c.id):
+        lots = [lot for lot in coop.lots if spec.matches(lot)] if check else list(coop.lots)
+        stocked = [lot for lot in lots if lot.available_kg > zero]
+        stock = zero
+        for lot in stocked:
+            stock += lot.available_kg
+        cap = int(stock // unit)
+        row = {"cooperative_id": coop.id, "eligible_kg": stock, "cap": cap,
+               "lot_ids": tuple(sorted(lot.lot_id for lot in stocked))}
+        rows[coop.id] = row
+        if not lots:
+            row["reason"] = NO_MATCHING_LOT
+        elif cap <= 0:
+            row["reason"] = NO_STOCK
+        elif cap < min(minimum, order):
+            row["reason"] = BELOW_MINIMUM
+        elif coop.members <= 0 and coop.capacity_kg <= 0:
+            row["reason"] = NO_WEIGHT
+        else:
+            grams = int(Decimal(coop.capacity_kg) * 1000)
+            eligible.append((coop.id, max(coop.members, 0), max(grams, 0), cap))
+    return rows, eligible
+
+
+def _weights(eligible: Sequence[tuple[int, int, int, int]], alpha: Fraction) -> dict[int, int]:
+    """Integer weights proportional to α·members/Σmembers + (1−α)·capacity/Σcapacity.
+
+    With α = p/q, every weight has the denominator q·Σmembers·Σcapacity, so the numerators
+    p·m·C + (q−p)·c·M are exact integers that compare and divide without rounding.
+    """
+    members = sum(m for _, m, _, _ in eligible)
+    capacity = sum(g for _, _, g, _ in eligible)
+    p, q = alpha.numerator, alpha.denominator
+    weights = {}
+    for cid, m, g, _ in eligible:
+        if members and capacity:
+            w = p * m * capacity + (q - p) * g * members
+        elif members:
+            w = m
+        else:
+            w = g
+        if w > 0:  # a zero weight (no members while α = 1, say) receives nothing: excluded with its reason
+            weights[cid] = w
+    return weights
+
+
+@dataclass(frozen=True)
+class _Fill:
+    """The water level: saturated cooperatives get their cap, the others remaining·w/free_weight."""
+
+    saturated: frozenset[int]
+    free: frozenset[int]
+    remaining: int
+    free_weight: int
+
+    def target(self, cid: int, caps: dict[int, int], weights: dict[int, int]) -> tuple[int, int]:
+        """The target as (numerator, denominator)."""
+        if cid in self.saturated:
+            return caps[cid], 1
+        if cid in self.free and self.free_weight:
+            return self.remaining * weights[cid], self.free_weight
+        return 0, 1
+
+
+def _water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> _Fill:
+    """Targets min(cap, λ·w) adding up to ``total`` (≤ Σcaps), in exact integer arithmetic."""
+    free = [c for c in caps if c in weights]
+    if not free or total <= 0:
+        return _Fill(frozenset(), frozenset(), 0, 0)
+    remaining = total
+    free_weight = sum(weights[c] for c in free)
+    saturated: set[int] = set()
+    while free:
+        # λ = remaining / free_weight; saturate every cooperative with cap ≤ λ·w.
+        newly = [c for c in free if caps[c] * free_weight <= remaining * weights[c]]
+        if not newly:
+            break
+        saturated.update(newly)
+        remaining -= sum(caps[c] for c in newly)
+        free_weight -= sum(weights[c] for c in newly)
+        free = [c for c in free if c not in saturated]
+    return _Fill(frozenset(saturated), frozenset(free), remaining, free_weight)
+
+
+def _keep_for_minimum(caps: dict[int, int], weights: dict[int, int], total: int, minimum: int) -> list[int]:
+    """Drop the lowest-weight cooperatives whose target is below the minimum shipment.
+
+    Water-filling raises λ when a cooperative is dropped, so the dropped ones are always
+    a prefix of the cooperatives sorted by (weight, -id); the shortest prefix that leaves
+    every target at or above the minimum is found by binary search. A prefix is only
+    allowed while the rest can still fill the order.
+    """
+    order = sorted(caps, key=lambda c: (weights[c], -c))
+    if minimum <= 1 or not order:
+        return order
+
+    def ok(k: int) -> bool:
+        fill = _water_fill({c: caps[c] for c in order[k:]}, weights, total)
+        # Saturated ones get their cap (≥ the minimum); free ones remaining·w/free_weight.
+        return all(fill.remaining * weights[c] >= minimum * fill.free_weight for c in fill.free)
+
+    def fills(k: int) -> bool:
+        return sum(caps[c] for c in order[k:]) >= total
+
+    if ok(0):
+        return order
+    lo, hi = 0, len(order)  # ok(hi) holds when everyone is dropped, vacuously
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid
+    k = hi
+    while k > 0 and not fills(k):  # never short-ship the buyer to honour the minimum
+        k -= 1
+    return order[k:]
+
+
+def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int], total: int) -> dict[int, int]:
+    """Largest-remainder rounding to whole units adding up to ``total``.
+
+    Saturated cooperatives already have whole units (their caps). The free ones share the
+    denominator ``free_weight``, so their remainders compare as integers.
+    """
+    shares = {c: caps[c] for c in fill.saturated}
+    if not fill.free:
+        return shares
+    remainders = {}
+    for c in fill.free:
+        shares[c], remainders[c] = divmod(fill.remaining * weights[c], fill.free_weight)
+    left = fill.remaining - sum(shares[c] for c in fill.free)
+    ranked = sorted((c for c in fill.free if remainders[c]), key=lambda c: (-remainders[c], -weights[c], c))
+    for c in ranked[:left]:
+        shares[c] += 1
+    return shares

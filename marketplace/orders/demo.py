@@ -1,0 +1,75 @@
+"""Demo orders: one delivered order of the 2025 season and one open quote request (idempotent)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.lots.models import Colour, Incoterm, Lot
+from marketplace.orders.models import (
+    Allocation,
+    AllocationAudit,
+    AllocationShare,
+    AllocationStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStage,
+    QuoteRequest,
+)
+from marketplace.organisations.models import Organisation
+from marketplace.payments.models import Payment, PaymentKind, PaymentStatus
+
+DEMO_ORDER = "ORD-DEMO-2025-001"
+_UTC = dt.UTC
+
+
+def load_demo_orders(report: Any, upsert: Any) -> None:
+    buyer = db.session.scalar(select(Organisation).filter_by(slug="maison-lune"))
+    buyer_user = db.session.scalar(select(User).filter_by(email="buyer@demo.example"))
+    staff = db.session.scalar(select(User).filter_by(email="staff@demo.example"))
+    lot = db.session.scalar(select(Lot).filter_by(code="USCC-2025-BKH-001"))
+    if buyer is None or lot is None:
+        return
+    upsert(QuoteRequest, report, {"form_id": "demo-quote-request-1"}, {
+        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None, "lot_id": None,
+        "kg": Decimal("400"), "incoterm": Incoterm.CPT, "incoterm_place": "Paris Charles de Gaulle",
+        "currency": "EUR", "max_micron": Decimal("16.0"), "colour": Colour.white,
+        "message": "Demo request: white fibre for a spring knitwear line.",
+    })
+    if db.session.scalar(select(Order).filter_by(reference=DEMO_ORDER)) is not None:
+        return
+    order = upsert(Order, report, {"reference": DEMO_ORDER}, {
+        "buyer_id": buyer.id, "placed_by_id": buyer_user.id if buyer_user else None, "stage": OrderStage.delivered,
+        "currency": "EUR", "incoterm": Incoterm.CPT, "incoterm_place": "Milan Malpensa", "deposit_pct": 30,
+    })
+    order.lines.append(OrderLine(lot=lot, kg=Decimal("300"), price_minor=lot.price_minor,
+                                 premium_minor=lot.premium_minor))
+    start = dt.datetime(2025, 10, 6, 9, 0, tzinfo=_UTC)
+    actors = {OrderStage.quote_requested: buyer_user, OrderStage.accepted: buyer_user, OrderStage.deposit_paid: None}
+    for days, stage in enumerate(
+        [OrderStage.quote_requested, OrderStage.quoted, OrderStage.accepted, OrderStage.deposit_paid,
+         OrderStage.allocated, OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped,
+         OrderStage.delivered]
+    ):
+        order.events.append(OrderEvent(stage=stage, at=start + dt.timedelta(days=4 * days),
+                                       actor=actors.get(stage, staff)))
+    allocation = Allocation(order=order, season=2025, alpha=Decimal("0.5"), min_shipment_kg=Decimal(20),
+                            unit_kg=Decimal(1), status=AllocationStatus.confirmed, confirmed_by=staff,
+                            confirmed_at=start + dt.timedelta(days=16))
+    allocation.shares.append(AllocationShare(
+        cooperative_id=lot.cooperative_id, weight=Decimal(1), eligible_kg=Decimal(300), cap_kg=Decimal(300),
+        target_kg=Decimal(300), engine_kg=Decimal(300), kg=Decimal(300),
+    ))
+    allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", at=start + dt.timedelta(days=16),
+                                            after={str(lot.cooperative_id): "300"}))
+    db.session.add(allocation)
+    db.session.add(Payment(order=order, kind=PaymentKind.deposit, status=PaymentStatus.succeeded,
+                           amount_minor=int(order.total_minor * 30 / 100), currency="EUR",
+                           provider_ref="pi_demo_ORD_DEMO_2025_001"))
+    db.session.flush()

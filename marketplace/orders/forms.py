@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import uuid
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from marketplace.lots.models import Colour, Incoterm
+from marketplace.orders.services import MAX_ORDER_KG
+
+FORM_ID = {"validators": [DataRequired(), Length(max=40)], "default": lambda: uuid.uuid4().hex}
+
+
+def _positive_kg(_form: FlaskForm, field: DecimalField) -> None:
+    if field.data is None:
+        return
+    if not field.data.is_finite() or field.data <= 0:
+        raise ValidationError(_l("The quantity must be more than 0 kg."))
+    if field.data > MAX_ORDER_KG:
+        raise ValidationError(_l("That is more than the Union can supply in one order."))
+
+
+class SampleForm(FlaskForm):
+    form_id = HiddenField(**FORM_ID)
+    address = TextAreaField(_l("Delivery address for the sample"), validators=[DataRequired(), Length(max=500)])
+
+
+class QuoteRequestForm(FlaskForm):
+    form_id = HiddenField(**FORM_ID)
+    kg = DecimalField(_l("Quantity (kg)"), places=3, validators=[InputRequired(_l("Enter the quantity in kg.")),
+                                                                  _positive_kg])
+    incoterm = SelectField(
+        _l("Incoterm"), validators=[DataRequired()],
+        choices=[SelectChoice(Incoterm.FCA.value, _l("FCA: free carrier")),
+                 SelectChoice(Incoterm.CPT.value, _l("CPT: carriage paid to")),
+                 SelectChoice(Incoterm.DAP.value, _l("DAP: delivered at place"))],
+    )
+    incoterm_place = StringField(_l("Named place"), validators=[DataRequired(), Length(max=120)],
+                                 description=_l("For example: Ulaanbaatar, Milan Malpensa, Biella."))
+    currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
+                           validators=[DataRequired()])
+    max_micron = DecimalField(_l("Maximum mean fibre diameter (µm)"), places=1,
+                              validators=[Optional(), NumberRange(min=10, max=19)])
+    colour = SelectField(_l("Colour"), validators=[Optional()], choices=[])
+    min_length_mm = DecimalField(_l("Minimum mean length (mm)"), places=1,
+                                 validators=[Optional(), NumberRange(min=1, max=100)])
+    max_hair_pct = DecimalField(_l("Maximum hair content (%)"), places=2,
+                                validators=[Optional(), NumberRange(min=0, max=100)])
+    message = TextAreaField(_l("Message to the Union (optional)"), validators=[Optional(), Length(max=2000)])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        from marketplace.i18n import label
+
+        self.colour.choices = [SelectChoice("", _l("Any colour"))] + [SelectChoice(c.value, label(c)) for c in Colour]
+
+
+class AcceptForm(FlaskForm):
+    pass
+
+
+class QuoteForm(FlaskForm):
+    price = DecimalField(_l("Price per kg"), places=2, validators=[InputRequired(), NumberRange(min=0.01, max=100000)])
+    premium = DecimalField(_l("Sustainability premium per kg"), places=2,
+                           validators=[InputRequired(), NumberRange(min=0, max=100000)])
+    valid_until = DateField(_l("Valid until"), validators=[InputRequired()])
+    deposit_pct = IntegerField(_l("Deposit (%)"), default=30, validators=[InputRequired(), NumberRange(min=0, max=100)])
+    note = TextAreaField(_l("Note to the buyer (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class DeclineForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for declining"), validators=[DataRequired(), Length(max=2000)])
+
+
+class AdjustForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for the adjustment"), validators=[DataRequired(), Length(max=2000)])
+
+
+class NoteForm(FlaskForm):
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+
+
+class PremiumPaymentForm(FlaskForm):
+    cooperative_id = SelectField(_l("Cooperative"), coerce=int, validators=[InputRequired()], choices=[])
+    amount = DecimalField(_l("Amount paid"), places=2,
+                          validators=[InputRequired(), NumberRange(min=0.01, max=10_000_000)])
+    currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
+                           validators=[DataRequired()])
+    paid_on = DateField(_l("Paid on"), validators=[InputRequired()])
+    note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=300)])

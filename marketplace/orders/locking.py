@@ -1,0 +1,63 @@
+"""Row locks for stock, on PostgreSQL and on SQLite.
+
+PostgreSQL: ``SELECT … FOR UPDATE`` on the lot rows, always in id order so that two
+reservations can never wait for each other (no deadlock).
+
+SQLite has no row locks: it has one writer at a time. The driver only opens a
+transaction at the first write, so a no-op ``UPDATE`` on the same rows takes the
+database's write lock *before* the rows are read again; a second writer waits for it
+(up to the busy timeout set on every connection) instead of reading stale stock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from marketplace.extensions import db
+from marketplace.lots.models import Lot
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def lock_lots(ids: Iterable[int]) -> list[Lot]:
+    """Lock the lots ``ids`` for the rest of the transaction and return them freshly read."""
+    ids = sorted(set(ids))
+    if not ids:
+        return []
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(
+            update(Lot).where(Lot.id.in_(ids)).values(id=Lot.id).execution_options(synchronize_session=False)
+        )
+    stmt = (select(Lot).where(Lot.id.in_(ids)).order_by(Lot.id).with_for_update()
+            .execution_options(populate_existing=True))
+    return list(db.session.scalars(stmt))
+
+
+def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+
+def _busy(error: OperationalError):  # type: ignore[no-untyped-def]
+    """A database too busy to answer is a 503 with a plain message, never a traceback."""
+    from werkzeug.exceptions import ServiceUnavailable
+
+    from marketplace.errors import render_error
+
+    db.session.rollback()
+    message = _l("The site is busy right now and nothing was changed. Please try again in a moment.")
+    response = render_error(ServiceUnavailable(description=str(message)))
+    return response[0], 503
+
+
+def init_app(app: Flask) -> None:
+    if not event.contains(Engine, "connect", _sqlite_busy_timeout):
+        event.listen(Engine, "connect", _sqlite_busy_timeout)
+    app.register_error_handler(OperationalError, _busy)

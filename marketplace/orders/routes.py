@@ -1,0 +1,216 @@
+"""Buyers: samples, quote requests, acceptance, order tracking and the deposit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from marketplace.access import roles
+from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.lots.models import Colour, Incoterm, Lot, LotStatus
+from marketplace.orders import services
+from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm
+from marketplace.orders.models import Order
+from marketplace.payments import services as payments
+from marketplace.payments.gateway import PaymentsUnavailableError, gateway
+
+bp = Blueprint("orders", __name__)
+
+BUYER = Role.brand_buyer
+STAFF = (Role.union_staff, Role.admin)
+# Pages on which expired reservations are released before anything is shown ("check on read").
+CHECK_ON_READ = {"lots.index", "lots.detail", "dashboard.index"}
+
+
+@bp.before_app_request
+def release_expired_on_read() -> None:
+    endpoint = request.endpoint or ""
+    if endpoint in CHECK_ON_READ or endpoint.startswith(("orders.", "union.")):
+        services.release_expired()
+
+
+@bp.app_context_processor
+def inject_form_id() -> dict[str, Any]:
+    return {"new_form_id": lambda: uuid.uuid4().hex}
+
+
+def _buyer_ids() -> set[int]:
+    return current_user.organisation_ids(BUYER)
+
+
+def _buyer_id() -> int:
+    ids = sorted(_buyer_ids())
+    if not ids:
+        abort(403)
+    return ids[0]
+
+
+def _listed_lot(code: str) -> Lot:
+    lot = db.session.scalar(select(Lot).where(Lot.code == code[:40], Lot.status == LotStatus.listed))
+    if lot is None:
+        abort(404, description=_("There is no listed lot with the id %(code)s.", code=code[:40]))
+    return lot
+
+
+def _error(error: services.OrderError, template: str, **context: Any) -> tuple[str, int]:
+    return render_template(template, error=str(error.message), **context), error.status
+
+
+@bp.route("/lots/<code>/sample", methods=["POST"])
+@roles(BUYER)
+def request_sample(code: str):  # type: ignore[no-untyped-def]
+    lot = _listed_lot(code)
+    form = SampleForm()
+    if not form.validate_on_submit():
+        return render_template("orders/sample.html", lot=lot, form=form), 422
+    services.request_sample(lot=lot, buyer_id=_buyer_id(), user=current_user, address=form.address.data or "",
+                            form_id=form.form_id.data or "")
+    flash(_("Your sample request for lot %(code)s has been sent to the Union.", code=lot.code), "success")
+    return redirect(url_for("orders.my_quotes"))
+
+
+def _quote_input(form: QuoteRequestForm, lot: Lot | None) -> services.QuoteInput:
+    return services.QuoteInput(
+        kg=form.kg.data, incoterm=Incoterm(form.incoterm.data), incoterm_place=form.incoterm_place.data or "",
+        currency=form.currency.data or "", lot_id=lot.id if lot else None,
+        max_micron=None if lot else form.max_micron.data,
+        colour=None if lot or not form.colour.data else Colour(form.colour.data),
+        min_length_mm=None if lot else form.min_length_mm.data,
+        max_hair_pct=None if lot else form.max_hair_pct.data, message=form.message.data or "",
+    )
+
+
+def _quote_form_page(lot: Lot | None):  # type: ignore[no-untyped-def]
+    form = QuoteRequestForm()
+    if request.method == "GET" and lot is not None:
+        form.kg.data = lot.min_order_kg
+        form.incoterm.data = lot.incoterm.value
+        form.incoterm_place.data = lot.incoterm_place
+        form.currency.data = lot.currency if lot.currency in services.CURRENCIES else "EUR"
+    if form.validate_on_submit():
+        try:
+            services.request_quote(buyer_id=_buyer_id(), user=current_user, data=_quote_input(form, lot),
+                                   form_id=form.form_id.data or "")
+        except services.OrderError as error:
+            form.kg.errors = [*form.kg.errors, str(error.message)]
+            return render_template("orders/quote_request.html", form=form, lot=lot), error.status
+        flash(_("Your quote request has been sent. The Union will answer it here."), "success")
+        return redirect(url_for("orders.my_quotes"))
+    status = 422 if form.is_submitted() else 200
+    return render_template("orders/quote_request.html", form=form, lot=lot), status
+
+
+@bp.route("/lots/<code>/quote", methods=["GET", "POST"])
+@roles(BUYER)
+def request_lot_quote(code: str):  # type: ignore[no-untyped-def]
+    return _quote_form_page(_listed_lot(code))
+
+
+@bp.route("/quotes/new", methods=["GET", "POST"])
+@roles(BUYER)
+def request_spec_quote():  # type: ignore[no-untyped-def]
+    return _quote_form_page(None)
+
+
+@bp.route("/quotes")
+@roles(BUYER)
+def my_quotes():  # type: ignore[no-untyped-def]
+    ids = _buyer_ids()
+    return render_template("orders/quotes.html", requests=services.buyer_quote_requests(ids),
+                           samples=services.buyer_samples(ids), form=AcceptForm())
+
+
+@bp.route("/quotes/<int:quote_id>/accept", methods=["POST"])
+@roles(BUYER)
+def accept(quote_id: int):  # type: ignore[no-untyped-def]
+    form = AcceptForm()
+    if not form.validate_on_submit():
+        abort(400)
+    hold = current_app.config.get("RESERVATION_HOLD")
+    try:
+        order = services.accept_quote(quote_id, buyer_ids=_buyer_ids(), user=current_user,
+                                      **({"hold": hold} if hold else {}))
+    except services.OrderError as error:
+        db.session.rollback()  # show the quotes as they are, not as the failed attempt left them
+        if error.status == 404:
+            abort(404)
+        ids = _buyer_ids()
+        return _error(error, "orders/quotes.html", requests=services.buyer_quote_requests(ids),
+                      samples=services.buyer_samples(ids), form=AcceptForm())
+    flash(_("Quote accepted: order %(ref)s is reserved for you.", ref=order.reference), "success")
+    return redirect(url_for("orders.detail", reference=order.reference))
+
+
+def _order_for_current_user(reference: str) -> Order:
+    if current_user.has_role(*STAFF):
+        order = db.session.scalar(select(Order).where(Order.reference == reference[:30]))
+    else:
+        order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    return order
+
+
+@bp.route("/orders/<reference>")
+@roles(BUYER, *STAFF)
+def detail(reference: str):  # type: ignore[no-untyped-def]
+    order = _order_for_current_user(reference)
+    supply, households = services.supply(order)
+    # htmx polls the status while a payment awaits Stripe's confirmation: the fragment only.
+    template = "orders/_status.html" if request.headers.get("HX-Request") else "orders/detail.html"
+    return render_template(
+        template, order=order, stages=services.tracking(order), supply=supply, households=households,
+        reservations=services.active_reservations(order), kg=services.order_kg(order),
+        deposit=payments.deposit_payment(order), deposit_minor=payments.deposit_minor(order),
+        payments_available=gateway().available, form=AcceptForm(),
+    ), {"Vary": "HX-Request"}
+
+
+@bp.route("/orders/<reference>/deposit", methods=["POST"])
+@roles(BUYER)
+def start_deposit(reference: str):  # type: ignore[no-untyped-def]
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    try:
+        gateway().register_local_webhook(url_for("payments.stripe_webhook", _external=True))
+        payments.start_deposit(order, gateway())
+    except PaymentsUnavailableError:
+        flash(_("Payments are unavailable at the moment. Nothing was charged; please try again later."), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    except services.OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    return redirect(url_for("orders.pay_deposit", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/pay", methods=["GET", "POST"])
+@roles(BUYER)
+def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    payment = payments.deposit_payment(order)
+    if payment is None:
+        return redirect(url_for("orders.detail", reference=order.reference))
+    form = AcceptForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            gateway().pay_with_test_card(payment.provider_ref or "")
+        except PaymentsUnavailableError as error:
+            flash(_("The payment did not go through: %(reason)s", reason=str(error)), "error")
+            return render_template("payments/pay.html", order=order, payment=payment, form=form,
+                                   gateway=gateway()), 502
+        flash(_("Payment sent. The order moves to \u201cdeposit paid\u201d as soon as Stripe confirms it."), "success")
+        return redirect(url_for("orders.detail", reference=order.reference))
+    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway())

@@ -1,0 +1,632 @@
+"""From quote to allocated order: samples, quotes, reservations, allocation and stages.
+
+Services take explicit arguments, flush and never commit. Stock changes happen only
+under the lot row locks of :mod:`marketplace.orders.locking`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from marketplace.accounts.models import User
+from marketplace.db import BUSINESS_TZ, today, utcnow
+from marketplace.extensions import db
+from marketplace.lots.models import Colour, Incoterm, Lot, LotStatus
+from marketplace.orders import allocation as engine
+from marketplace.orders.locking import lock_lots
+from marketplace.orders.models import (
+    STAGE_ORDER,
+    Allocation,
+    AllocationAudit,
+    AllocationShare,
+    AllocationStatus,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStage,
+    Quote,
+    QuoteRequest,
+    QuoteStatus,
+    Reservation,
+    ReservationStatus,
+    SampleRequest,
+    SampleStatus,
+)
+from marketplace.organisations.models import CooperativeProfile, Organisation
+
+MAX_ORDER_KG = Decimal(100_000)  # more than ten times the Union's certified output: a typo
+CURRENCIES = ("EUR", "USD")
+DEFAULT_ALPHA = Decimal("0.5")
+DEFAULT_MIN_SHIPMENT_KG = Decimal(20)
+DEFAULT_HOLD = dt.timedelta(hours=72)
+KG = Decimal("0.001")
+
+
+class OrderError(Exception):
+    """A rule was broken; the message is for the user. ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: Any, status: int = 409) -> None:
+        super().__init__(message)  # lazy: translated when shown, in the request's locale
+        self.message = message
+        self.status = status
+
+
+# --- samples -------------------------------------------------------------------------------
+
+
+def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id: str) -> SampleRequest:
+    """Ask for a sample of ``lot``; the same form sent twice returns the first request."""
+    existing = db.session.scalar(select(SampleRequest).where(SampleRequest.form_id == form_id))
+    if existing is not None:
+        return existing
+    sample = SampleRequest(lot=lot, buyer_id=buyer_id, requested_by=user, address=address.strip(), form_id=form_id)
+    db.session.add(sample)
+    db.session.flush()
+    return sample
+
+
+def open_samples() -> list[SampleRequest]:
+    return list(db.session.scalars(
+        select(SampleRequest).where(SampleRequest.status == SampleStatus.requested).order_by(SampleRequest.created_at)
+        .options(selectinload(SampleRequest.lot), selectinload(SampleRequest.buyer))
+    ))
+
+
+def mark_sample_sent(sample: SampleRequest) -> None:
+    if sample.status is SampleStatus.sent:
+        raise OrderError(_l("This sample has already been sent."))
+    sample.status = SampleStatus.sent
+    db.session.flush()
+
+
+# --- quote requests and quotes -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuoteInput:
+    kg: Decimal
+    incoterm: Incoterm
+    incoterm_place: str
+    currency: str
+    lot_id: int | None = None
+    max_micron: Decimal | None = None
+    colour: Colour | None = None
+    min_length_mm: Decimal | None = None
+    max_hair_pct: Decimal | None = None
+    message: str = ""
+
+    @property
+    def spec(self) -> engine.Spec:
+        return engine.Spec(
+            max_micron=self.max_micron, colour=self.colour.value if self.colour else None,
+            min_length_mm=self.min_length_mm, max_hair_pct=self.max_hair_pct,
+        )
+
+
+def _spec_of(request: QuoteRequest) -> engine.Spec:
+    return engine.Spec(
+        max_micron=request.max_micron, colour=request.colour.value if request.colour else None,
+        min_length_mm=request.min_length_mm, max_hair_pct=request.max_hair_pct,
+    )
+
+
+def check_quantity(kg: Decimal | None) -> Decimal:
+    if kg is None or not kg.is_finite():
+        raise OrderError(_l("Enter the quantity in kg."), 422)
+    if kg <= 0:
+        raise OrderError(_l("The quantity must be more than 0 kg."), 422)
+    if kg > MAX_ORDER_KG:
+        raise OrderError(_l("%(kg)s kg is more than the Union can supply in one order.", kg=f"{kg:,}"), 422)
+    if kg != kg.quantize(KG):
+        raise OrderError(_l("Give the quantity to the gram at most (three decimals)."), 422)
+    return kg
+
+
+def matching_lots(spec: engine.Spec, lot_id: int | None = None) -> list[Lot]:
+    stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)
+    if lot_id is not None:
+        stmt = stmt.where(Lot.id == lot_id)
+    return [lot for lot in db.session.scalars(stmt) if spec.matches(_lot_stock(lot))]
+
+
+def request_quote(*, buyer_id: int, user: User, data: QuoteInput, form_id: str) -> QuoteRequest:
+    """Record a quote request after checking the quantity and the minimum order."""
+    existing = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == form_id))
+    if existing is not None:
+        return existing
+    kg = check_quantity(data.kg)
+    if data.currency not in CURRENCIES:
+        raise OrderError(_l("Choose EUR or USD."), 422)
+    if not data.incoterm_place.strip():
+        raise OrderError(_l("Name the place of delivery for the Incoterm."), 422)
+    lots = matching_lots(data.spec, data.lot_id)
+    if not lots:
+        raise OrderError(_l("No listed lot meets this specification."), 422)
+    minimum = min(lot.min_order_kg for lot in lots)
+    if kg < minimum:
+        raise OrderError(_l("The minimum order is %(kg)s kg.", kg=f"{minimum.normalize():f}"), 422)
+    request = QuoteRequest(
+        buyer_id=buyer_id, requested_by=user, lot_id=data.lot_id, kg=kg, incoterm=data.incoterm,
+        incoterm_place=data.incoterm_place.strip(), currency=data.currency, max_micron=data.max_micron,
+        colour=data.colour, min_length_mm=data.min_length_mm, max_hair_pct=data.max_hair_pct,
+        message=data.message.strip(), form_id=form_id,
+    )
+    db.session.add(request)
+    db.session.flush()
+    return request
+
+
+def answer_quote(
+    request: QuoteRequest, *, staff: User, price_minor: int, premium_minor: int, valid_until: dt.date,
+    deposit_pct: int, note: str = "", day: dt.date | None = None,
+) -> Quote:
+    if request.status is not QuoteStatus.requested:
+        raise OrderError(_l("This request has already been answered."))
+    if price_minor <= 0 or premium_minor < 0:
+        raise OrderError(_l("The price must be positive and the premium cannot be negative."), 422)
+    if not 0 <= deposit_pct <= 100:
+        raise OrderError(_l("The deposit is a percentage between 0 and 100."), 422)
+    if valid_until < (day or today()):
+        raise OrderError(_l("The quote must be valid until today or later."), 422)
+    quote = Quote(
+        request=request, price_minor=price_minor, premium_minor=premium_minor, currency=request.currency,
+        valid_until=valid_until, deposit_pct=deposit_pct, note=note.strip(), quoted_by=staff,
+    )
+    request.status = QuoteStatus.quoted
+    request.answered_by = staff
+    request.answered_at = utcnow()
+    db.session.add(quote)
+    db.session.flush()
+    return quote
+
+
+def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
+    if request.status is not QuoteStatus.requested:
+        raise OrderError(_l("This request has already been answered."))
+    if not reason.strip():
+        raise OrderError(_l("Give the buyer a reason for declining."), 422)
+    request.status = QuoteStatus.declined
+    request.decline_reason = reason.strip()
+    request.answered_by = staff
+    request.answered_at = utcnow()
+    db.session.flush()
+
+
+def lock_quote_request(request_id: int) -> QuoteRequest | None:
+    """The request, locked so that it can be accepted only once (second writers wait, then see it)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        from sqlalchemy import update
+
+        db.session.execute(
+            update(QuoteRequest).where(QuoteRequest.id == request_id).values(id=QuoteRequest.id)
+            .execution_options(synchronize_session=False)
+        )
+    return db.session.scalar(
+        select(QuoteRequest).where(QuoteRequest.id == request_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def accept_quote(
+    request_id: int, *, buyer_ids: set[int], user: User, now: dt.datetime | None = None,
+    hold: dt.timedelta = DEFAULT_HOLD, alpha: Decimal = DEFAULT_ALPHA,
+    min_shipment_kg: Decimal = DEFAULT_MIN_SHIPMENT_KG,
+) -> Order:
+    """Accept a quote: create the order, allocate it and reserve its stock until ``now + hold``."""
+    now = now or utcnow()
+    request = lock_quote_request(request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        raise OrderError(_l("There is no such quote."), 404)
+    if request.status is QuoteStatus.accepted:
+        raise OrderError(_l("This quote has already been accepted."))
+    if request.status is not QuoteStatus.quoted or request.quote is None:
+        raise OrderError(_l("Only a quote the Union has answered can be accepted."))
+    quote = request.quote
+    if quote.valid_until < now.astimezone(BUSINESS_TZ).date():
+        raise OrderError(_l("This quote expired on %(date)s. Ask for a new one.", date=quote.valid_until.isoformat()))
+
+    order = Order(
+        reference=_reference(), buyer_id=request.buyer_id, placed_by=user, stage=OrderStage.accepted,
+        currency=quote.currency, incoterm=request.incoterm, incoterm_place=request.incoterm_place,
+        deposit_pct=quote.deposit_pct, notes=request.message,
+    )
+    db.session.add(order)
+    order.events.extend([
+        OrderEvent(stage=OrderStage.quote_requested, at=request.created_at, actor=request.requested_by),
+        OrderEvent(stage=OrderStage.quoted, at=request.answered_at or now, actor=request.answered_by),
+        OrderEvent(stage=OrderStage.accepted, at=now, actor=user),
+    ])
+    request.status = QuoteStatus.accepted
+    request.order = order
+    db.session.flush()
+    _allocate_and_reserve(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
+                          actor=user)
+    return order
+
+
+def _reference() -> str:
+    return f"ORD-{today().year}-{secrets.token_hex(3).upper()}"
+
+
+def _lot_stock(lot: Lot) -> engine.LotStock:
+    return engine.LotStock(
+        lot_id=lot.id, micron=lot.mean_diameter_um, colour=lot.colour.value, length_mm=lot.mean_length_mm,
+        hair_pct=lot.hair_content_pct, available_kg=lot.available_kg,
+    )
+
+
+def _candidates(lots: list[Lot], extra_kg: dict[int, Decimal] | None = None) -> list[engine.Cooperative]:
+    """Engine inputs from locked lots; ``extra_kg`` adds back kg this order already holds per lot."""
+    extra_kg = extra_kg or {}
+    by_coop: dict[int, list[engine.LotStock]] = defaultdict(list)
+    for lot in lots:
+        stock = _lot_stock(lot)
+        if lot.id in extra_kg:
+            stock = engine.LotStock(stock.lot_id, stock.micron, stock.colour, stock.length_mm, stock.hair_pct,
+                                    stock.available_kg + extra_kg[lot.id])
+        by_coop[lot.cooperative_id].append(stock)
+    profiles = {
+        p.organisation_id: p
+        for p in db.session.scalars(select(CooperativeProfile).where(CooperativeProfile.organisation_id.in_(by_coop)))
+    }
+    return [
+        engine.Cooperative(
+            id=cid,
+            members=profiles[cid].members if cid in profiles else 0,
+            capacity_kg=profiles[cid].declared_capacity_kg if cid in profiles else Decimal(0),
+            lots=tuple(stocks),
+        )
+        for cid, stocks in by_coop.items()
+    ]
+
+
+def release_expired(now: dt.datetime | None = None, lot_ids: set[int] | None = None) -> int:
+    """Give back the stock of held reservations whose time is up. Returns how many were released."""
+    now = now or utcnow()
+    stmt = select(Reservation.id, Reservation.lot_id).where(
+        Reservation.status == ReservationStatus.held, Reservation.expires_at <= now
+    )
+    if lot_ids is not None:
+        stmt = stmt.where(Reservation.lot_id.in_(lot_ids))
+    due = db.session.execute(stmt).all()
+    if not due:
+        return 0
+    lock_lots(lot_id for _, lot_id in due)
+    reservations = db.session.scalars(
+        select(Reservation).where(
+            Reservation.id.in_([rid for rid, _ in due]), Reservation.status == ReservationStatus.held
+        ).execution_options(populate_existing=True)
+    ).all()
+    orders = set()
+    for reservation in reservations:
+        _give_back(reservation, ReservationStatus.expired, now)
+        orders.add(reservation.order)
+    for order in orders:
+        if order.stage is OrderStage.accepted and not any(
+            r.status in (ReservationStatus.held, ReservationStatus.firm) for r in order.reservations
+        ):
+            order.stage = OrderStage.cancelled
+            order.events.append(OrderEvent(stage=OrderStage.cancelled, at=now, note="reservation_expired"))
+    db.session.flush()
+    return len(reservations)
+
+
+def _give_back(reservation: Reservation, status: ReservationStatus, now: dt.datetime) -> None:
+    lot = reservation.lot
+    lot.reserved_kg -= reservation.kg
+    lot.available_kg += reservation.kg
+    reservation.status = status
+    reservation.released_at = now
+
+
+def _allocate_and_reserve(
+    order: Order, request: QuoteRequest, *, now: dt.datetime, hold: dt.timedelta, alpha: Decimal,
+    min_shipment_kg: Decimal, actor: User,
+) -> Allocation:
+    spec = _spec_of(request)
+    candidate_ids = [lot.id for lot in matching_lots(spec, request.lot_id)]
+    release_expired(now, set(candidate_ids))
+    lots = [lot for lot in lock_lots(candidate_ids) if lot.status is LotStatus.listed]
+    result = engine.allocate(request.kg, _candidates(lots), spec=spec, alpha=alpha, min_shipment_kg=min_shipment_kg)
+    if result.total < result.order_units:
+        raise OrderError(_l(
+            "Only %(kg)s kg of matching stock is free now, less than the %(asked)s kg quoted. "
+            "Nothing was reserved; ask the Union for a new quote.",
+            kg=f"{(result.total * result.unit_kg).normalize():f}", asked=f"{request.kg.normalize():f}",
+        ))
+    allocation = Allocation(
+        order=order, season=max((lot.season for lot in lots), default=today().year), alpha=alpha,
+        min_shipment_kg=min_shipment_kg, unit_kg=result.unit_kg,
+    )
+    db.session.add(allocation)
+    for row in result.rows:
+        kg = row.share * result.unit_kg
+        allocation.shares.append(AllocationShare(
+            cooperative_id=row.cooperative_id, weight=_dec(row.weight, 6), eligible_kg=row.eligible_kg,
+            cap_kg=row.cap * result.unit_kg, target_kg=_dec(row.target * Fraction(result.unit_kg), 3),
+            engine_kg=kg, kg=kg, reason=row.reason, note=row.note,
+        ))
+    # The remainder of the quoted kg (below one unit) goes to the largest share.
+    _reserve(order, lots, _shares_by_coop(allocation, request.kg), request, now + hold)
+    allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
+    db.session.flush()
+    return allocation
+
+
+def _dec(value: Fraction, places: int) -> Decimal:
+    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal(1).scaleb(-places))
+
+
+def _shares_by_coop(allocation: Allocation, total: Decimal) -> dict[int, Decimal]:
+    shares = {s.cooperative_id: s.kg for s in allocation.shares if s.kg > 0}
+    rest = total - sum(shares.values(), Decimal(0))
+    if rest and shares:
+        biggest = max(shares, key=lambda c: (shares[c], -c))
+        shares[biggest] += rest
+        for s in allocation.shares:
+            if s.cooperative_id == biggest:
+                s.kg += rest
+                s.engine_kg += rest
+    return shares
+
+
+def _reserve(
+    order: Order, lots: list[Lot], shares: dict[int, Decimal], request: QuoteRequest | None,
+    expires_at: dt.datetime | None,
+) -> None:
+    """Reserve each cooperative's share on its matching lots (lowest id first). Lots are locked."""
+    quote = request.quote if request else None
+    price = quote.price_minor if quote else (order.lines[0].price_minor if order.lines else 0)
+    premium = quote.premium_minor if quote else (order.lines[0].premium_minor if order.lines else 0)
+    spec = _spec_of(request) if request else engine.Spec()
+    status = ReservationStatus.held if order.stage is OrderStage.accepted else ReservationStatus.firm
+    order.lines.clear()
+    db.session.flush()
+    for cid, kg in sorted(shares.items()):
+        left = kg
+        for lot in lots:
+            if left <= 0:
+                break
+            if lot.cooperative_id != cid or not spec.matches(_lot_stock(lot)) or lot.available_kg <= 0:
+                continue
+            take = min(left, lot.available_kg)
+            lot.available_kg -= take
+            lot.reserved_kg += take
+            left -= take
+            db.session.add(Reservation(order=order, lot=lot, kg=take, status=status,
+                                       expires_at=expires_at if status is ReservationStatus.held else None))
+            order.lines.append(OrderLine(lot=lot, kg=take, price_minor=price, premium_minor=premium))
+        if left > 0:
+            raise OrderError(_l("Not enough free stock at one of the cooperatives. Nothing was changed."))
+
+
+def _snapshot(allocation: Allocation) -> dict[str, str]:
+    return {str(s.cooperative_id): f"{s.kg.normalize():f}" for s in allocation.shares if s.kg > 0}
+
+
+# --- after acceptance ------------------------------------------------------------------------
+
+
+def record_event(order: Order, stage: OrderStage, actor: User | None, note: str = "",
+                 at: dt.datetime | None = None) -> None:
+    order.stage = stage
+    order.events.append(OrderEvent(stage=stage, at=at or utcnow(), actor=actor, note=note))
+    db.session.flush()
+
+
+def mark_deposit_paid(order: Order, at: dt.datetime | None = None) -> bool:
+    """The deposit arrived (from a verified webhook): the reservation becomes firm. False if nothing changed."""
+    if order.stage is not OrderStage.accepted:
+        return False
+    held = [r for r in order.reservations if r.status is ReservationStatus.held]
+    if not held:  # expired in the meantime: the Union refunds or re-reserves by hand
+        return False
+    for reservation in held:
+        reservation.status = ReservationStatus.firm
+        reservation.expires_at = None
+    record_event(order, OrderStage.deposit_paid, None, at=at)
+    return True
+
+
+def active_reservations(order: Order) -> list[Reservation]:
+    return [r for r in order.reservations if r.status in (ReservationStatus.held, ReservationStatus.firm)]
+
+
+def order_kg(order: Order) -> Decimal:
+    return sum((r.kg for r in active_reservations(order)), Decimal(0))
+
+
+def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decimal], reason: str) -> None:
+    """Change the shares by hand, with a reason; the reservations follow. Audited."""
+    allocation = order.allocation
+    if allocation is None or allocation.status is AllocationStatus.confirmed:
+        raise OrderError(_l("Only a proposed allocation can be adjusted."))
+    if not reason.strip():
+        raise OrderError(_l("Give a reason for the adjustment."), 422)
+    total = order_kg(order)
+    if any(kg < 0 for kg in kg_by_coop.values()):
+        raise OrderError(_l("A share cannot be negative."), 422)
+    if sum(kg_by_coop.values(), Decimal(0)) != total:
+        raise OrderError(_l("The shares must add up to the order, %(kg)s kg.", kg=f"{total.normalize():f}"), 422)
+    request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    spec = _spec_of(request) if request else engine.Spec()
+    held = {r.lot_id for r in active_reservations(order)}
+    candidate_ids = {lot.id for lot in matching_lots(spec, request.lot_id if request else None)} | held
+    lots = lock_lots(candidate_ids)
+    before = _snapshot(allocation)
+    expires = min((r.expires_at for r in active_reservations(order) if r.expires_at), default=None)
+    now = utcnow()
+    for reservation in active_reservations(order):
+        _give_back(reservation, ReservationStatus.released, now)
+    shares = {s.cooperative_id: s for s in allocation.shares}
+    for cid, kg in kg_by_coop.items():
+        if cid not in shares:
+            raise OrderError(_l("That cooperative has no matching stock for this order."), 422)
+        free = sum((lot.available_kg for lot in lots if lot.cooperative_id == cid and spec.matches(_lot_stock(lot))),
+                   Decimal(0))
+        if kg > free:
+            raise OrderError(_l("%(name)s has only %(kg)s kg of matching stock free.",
+                                name=shares[cid].cooperative.name, kg=f"{free.normalize():f}"), 422)
+        shares[cid].kg = kg
+    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires)
+    allocation.audit.append(AllocationAudit(actor=staff, action="adjusted", reason=reason.strip(),
+                                            before=before, after=_snapshot(allocation)))
+    db.session.flush()
+
+
+def confirm_allocation(order: Order, *, staff: User) -> None:
+    allocation = order.allocation
+    if allocation is None or allocation.status is AllocationStatus.confirmed:
+        raise OrderError(_l("This allocation is already confirmed."))
+    no_deposit = order.deposit_pct == 0 and order.stage is OrderStage.accepted
+    if order.stage is not OrderStage.deposit_paid and not no_deposit:
+        raise OrderError(_l("The allocation can be confirmed once the deposit is paid."))
+    allocation.status = AllocationStatus.confirmed
+    allocation.confirmed_by = staff
+    allocation.confirmed_at = utcnow()
+    for reservation in active_reservations(order):
+        reservation.status = ReservationStatus.firm
+        reservation.expires_at = None
+    allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", before=_snapshot(allocation),
+                                            after=_snapshot(allocation)))
+    record_event(order, OrderStage.allocated, staff)
+
+
+LATER_STAGES = [OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped, OrderStage.delivered]
+
+
+def advance(order: Order, *, staff: User, note: str = "") -> OrderStage:
+    """Move an allocated order to its next stage (collected → dehaired and tested → shipped → delivered)."""
+    position = STAGE_ORDER.index(order.stage) if order.stage in STAGE_ORDER else -1
+    if order.stage not in (OrderStage.allocated, *LATER_STAGES[:-1]):
+        raise OrderError(_l("This order cannot move on from its current stage."))
+    stage = STAGE_ORDER[position + 1]
+    if stage is OrderStage.collected:  # the fibre leaves the cooperatives: reserved becomes sold
+        lock_lots(r.lot_id for r in active_reservations(order))
+        for reservation in active_reservations(order):
+            reservation.lot.reserved_kg -= reservation.kg
+            reservation.status = ReservationStatus.released
+            reservation.released_at = utcnow()
+    record_event(order, stage, staff, note.strip())
+    return stage
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def buyer_order(reference: str, buyer_ids: set[int]) -> Order | None:
+    order = db.session.scalar(select(Order).where(Order.reference == reference))
+    if order is None or order.buyer_id not in buyer_ids:
+        return None
+    return order
+
+
+def tracking(order: Order) -> list[tuple[OrderStage, OrderEvent | None]]:
+    """Each stage with the event that reached it (date and actor), or None if not yet reached."""
+    events: dict[OrderStage, OrderEvent] = {}
+    for event in order.events:
+        events.setdefault(event.stage, event)  # the first time the stage was reached
+    return [(stage, events.get(stage)) for stage in STAGE_ORDER]
+
+
+@dataclass(frozen=True)
+class Supply:
+    cooperative: Organisation
+    kg: Decimal
+    households: int
+
+
+def supply(order: Order) -> tuple[list[Supply], int]:
+    """The cooperatives supplying the order, and the herder households behind it."""
+    allocation = order.allocation
+    if allocation is None:
+        return [], 0
+    lots = {line.lot for line in order.lines}
+    households_by_coop: dict[int, int] = defaultdict(int)
+    for lot in lots:
+        households_by_coop[lot.cooperative_id] += lot.herder_households
+    rows = [Supply(s.cooperative, s.kg, households_by_coop.get(s.cooperative_id, 0))
+            for s in allocation.shares if s.kg > 0]
+    return rows, sum(r.households for r in rows)
+
+
+def fair_weights(alpha: Decimal = DEFAULT_ALPHA) -> dict[int, Fraction]:
+    """Every cooperative's weight by members and declared capacity (the engine's formula)."""
+    profiles = db.session.scalars(select(CooperativeProfile)).all()
+    members = sum(p.members for p in profiles)
+    capacity = sum(p.declared_capacity_kg for p in profiles)
+    a = Fraction(alpha)
+    weights = {}
+    for p in profiles:
+        w = Fraction(0)
+        if members:
+            w += a * Fraction(p.members, members)
+        if capacity:
+            w += (1 - a) * Fraction(p.declared_capacity_kg) / Fraction(capacity)
+        weights[p.organisation_id] = w
+    return weights
+
+
+@dataclass(frozen=True)
+class SeasonRow:
+    cooperative: Organisation
+    allocated_kg: Decimal
+    fair_kg: Decimal
+    weight: Fraction
+
+    @property
+    def difference_kg(self) -> Decimal:
+        return self.allocated_kg - self.fair_kg
+
+
+def season_view(season: int, alpha: Decimal = DEFAULT_ALPHA) -> list[SeasonRow]:
+    """Each cooperative's allocated kg this season against its fair share of all allocated kg."""
+    allocated = dict(db.session.execute(
+        select(AllocationShare.cooperative_id, func.sum(AllocationShare.kg))
+        .join(Allocation).where(Allocation.season == season, Allocation.status == AllocationStatus.confirmed)
+        .group_by(AllocationShare.cooperative_id)
+    ).all())
+    weights = fair_weights(alpha)
+    total = sum(allocated.values(), Decimal(0))
+    organisations = {o.id: o for o in db.session.scalars(select(Organisation).where(Organisation.id.in_(weights)))}
+    rows = [
+        SeasonRow(organisations[cid], Decimal(allocated.get(cid) or 0), _dec(w * Fraction(total), 1), w)
+        for cid, w in weights.items()
+    ]
+    return sorted(rows, key=lambda r: r.cooperative.name)
+
+
+def seasons() -> list[int]:
+    years = set(db.session.scalars(select(Allocation.season).distinct()))
+    years.add(today().year)
+    return sorted(years, reverse=True)
+
+
+def open_quote_requests() -> list[QuoteRequest]:
+    return list(db.session.scalars(
+        select(QuoteRequest).where(QuoteRequest.status.in_([QuoteStatus.requested, QuoteStatus.quoted]))
+        .order_by(QuoteRequest.created_at).options(selectinload(QuoteRequest.buyer), selectinload(QuoteRequest.lot))
+    ))
+
+
+def buyer_quote_requests(buyer_ids: set[int]) -> list[QuoteRequest]:
+    return list(db.session.scalars(
+        select(QuoteRequest).where(QuoteRequest.buyer_id.in_(buyer_ids)).order_by(QuoteRequest.created_at.desc())
+        .options(selectinload(QuoteRequest.quote), selectinload(QuoteRequest.lot), selectinload(QuoteRequest.order))
+    ))
+
+
+def buyer_samples(buyer_ids: set[int]) -> list[SampleRequest]:
+    return list(db.session.scalars(
+        select(SampleRequest).where(SampleRequest.buyer_id.in_(buyer_ids)).order_by(SampleRequest.created_at.desc())
+    ))

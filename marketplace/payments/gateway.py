@@ -1,0 +1,179 @@
+"""The PaymentGateway port and its adapters: Stripe (or localstripe), or none configured.
+
+The adapter is chosen by configuration: with ``STRIPE_SECRET_KEY`` set, payments go
+through an explicit ``stripe.StripeClient`` (its API base is ``STRIPE_API_BASE`` when
+set, which is localstripe in dev and tests); without it the site runs and says plainly
+that payments are unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+import stripe
+from flask import Flask, current_app
+
+EXTENSION = "payment_gateway"
+
+
+class PaymentsUnavailableError(RuntimeError):
+    """No payment provider is configured, or it could not be reached."""
+
+
+class InvalidEventError(ValueError):
+    """A webhook whose signature, timestamp or body does not check out."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    id: str
+    client_secret: str
+    status: str
+    amount_minor: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    id: str
+    status: str
+    amount_minor: int
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    created: int
+    object: dict[str, Any]
+
+
+class PaymentGateway(Protocol):
+    available: bool
+    test_mode: bool
+
+    def create_intent(self, *, amount_minor: int, currency: str, metadata: dict[str, str],
+                      idempotency_key: str) -> Intent: ...
+    def retrieve_intent(self, intent_id: str) -> Intent: ...
+    def pay_with_test_card(self, intent_id: str) -> Intent: ...
+    def refund(self, *, intent_id: str, idempotency_key: str) -> RefundResult: ...
+    def verify_event(self, payload: bytes, signature: str | None) -> Event: ...
+    def register_local_webhook(self, url: str) -> None: ...
+
+
+class UnavailableGateway:
+    """No payment provider configured: every call says so."""
+
+    available = False
+    test_mode = False
+
+    def __init__(self, webhook_secret: str | None = None) -> None:
+        self.webhook_secret = webhook_secret
+
+    def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise PaymentsUnavailableError("Payments are not configured on this site.")
+
+    create_intent = retrieve_intent = pay_with_test_card = refund = register_local_webhook = _refuse
+
+    def verify_event(self, payload: bytes, signature: str | None) -> Event:
+        raise InvalidEventError("Webhooks are not configured on this site.")
+
+
+class StripeGateway:
+    """Stripe through an explicit ``stripe.StripeClient`` (never the module-level globals)."""
+
+    available = True
+
+    def __init__(self, secret_key: str, *, webhook_secret: str | None, api_base: str | None = None) -> None:
+        addresses = {"api": api_base} if api_base else None
+        self.client = stripe.StripeClient(secret_key, base_addresses=addresses, max_network_retries=1)
+        self.webhook_secret = webhook_secret
+        self.api_base = api_base
+        self.test_mode = secret_key.startswith("sk_test_")
+
+    def _intent(self, pi: Any) -> Intent:
+        return Intent(pi.id, pi.client_secret, pi.status, int(pi.amount), str(pi.currency).upper())
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as error:
+            raise PaymentsUnavailableError(str(error.user_message or error)) from error
+
+    def create_intent(self, *, amount_minor: int, currency: str, metadata: dict[str, str],
+                      idempotency_key: str) -> Intent:
+        params = {"amount": amount_minor, "currency": currency.lower(), "payment_method_types": ["card"],
+                  "metadata": metadata}
+        pi = self._call(self.client.v1.payment_intents.create, params, {"idempotency_key": idempotency_key})
+        return self._intent(pi)
+
+    def retrieve_intent(self, intent_id: str) -> Intent:
+        return self._intent(self._call(self.client.v1.payment_intents.retrieve, intent_id))
+
+    def pay_with_test_card(self, intent_id: str) -> Intent:
+        """Test mode only: pay with Stripe's test Visa card (``pm_card_visa``)."""
+        if not self.test_mode:
+            raise PaymentsUnavailableError("The test card is only accepted with a test-mode key.")
+        pi = self._call(self.client.v1.payment_intents.retrieve, intent_id)
+        if pi.status == "requires_payment_method":
+            pi = self._call(self.client.v1.payment_intents.update, intent_id, {"payment_method": "pm_card_visa"})
+        if pi.status == "requires_confirmation":
+            pi = self._call(self.client.v1.payment_intents.confirm, intent_id)
+        return self._intent(pi)
+
+    def refund(self, *, intent_id: str, idempotency_key: str) -> RefundResult:
+        refund = self._call(self.client.v1.refunds.create, {"payment_intent": intent_id},
+                            {"idempotency_key": idempotency_key})
+        return RefundResult(refund.id, refund.status, int(refund.amount))
+
+    def verify_event(self, payload: bytes, signature: str | None) -> Event:
+        if not self.webhook_secret:
+            raise InvalidEventError("No webhook secret is configured.")
+        if not signature:
+            raise InvalidEventError("The Stripe-Signature header is missing.")
+        try:
+            # Checks the HMAC and that the timestamp is within five minutes (no replays).
+            stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, self.webhook_secret, 300)
+            data = json.loads(payload)
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
+            raise InvalidEventError(str(error)) from error
+        try:
+            return Event(str(data["id"]), str(data["type"]), int(data["created"]), dict(data["data"]["object"]))
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidEventError("The event is missing its id, type, created time or object.") from error
+
+    def register_local_webhook(self, url: str) -> None:
+        """localstripe only: tell it where to send signed events (Stripe itself is set up in its dashboard)."""
+        if not self.api_base or not self.webhook_secret:
+            return
+        try:
+            requests.post(f"{self.api_base}/_config/webhooks/marketplace",
+                          data={"url": url, "secret": self.webhook_secret}, timeout=5).raise_for_status()
+        except requests.RequestException as error:
+            raise PaymentsUnavailableError(str(error)) from error
+
+
+def build(config: dict[str, Any]) -> PaymentGateway:
+    key = config.get("STRIPE_SECRET_KEY")
+    if not key:
+        return UnavailableGateway()
+    return StripeGateway(
+        key, webhook_secret=config.get("STRIPE_WEBHOOK_SECRET"), api_base=config.get("STRIPE_API_BASE")
+    )
+
+
+def gateway() -> PaymentGateway:
+    return current_app.extensions[EXTENSION]
+
+
+def init_app(app: Flask) -> None:
+    if app.config.get("STRIPE_API_BASE") and app.config.get("STRIPE_SECRET_KEY") \
+            and not app.config.get("STRIPE_WEBHOOK_SECRET"):
+        # localstripe in dev: a per-process secret that the app registers with localstripe itself.
+        import secrets
+
+        app.config["STRIPE_WEBHOOK_SECRET"] = "whsec_dev_" + secrets.token_hex(16)
+    app.extensions[EXTENSION] = build(app.config)

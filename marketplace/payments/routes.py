@@ -1,0 +1,129 @@
+"""The Stripe webhook, and the consumer cart (cart → PaymentIntent)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import EmailField, HiddenField, IntegerField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
+
+from marketplace.access import public
+from marketplace.extensions import csrf, db
+from marketplace.orders.forms import FORM_ID
+from marketplace.orders.services import OrderError
+from marketplace.payments import services
+from marketplace.payments.gateway import InvalidEventError, PaymentsUnavailableError, gateway
+from marketplace.payments.models import ConsumerOrder
+
+bp = Blueprint("payments", __name__)
+CART = "cart"
+LAST_ORDER = "consumer_order"
+
+
+class AddToCartForm(FlaskForm):
+    product_id = IntegerField(validators=[InputRequired()])
+    quantity = IntegerField(_l("Quantity"), default=1,
+                            validators=[InputRequired(), NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
+
+
+class CheckoutForm(FlaskForm):
+    form_id = HiddenField(**FORM_ID)
+    email = EmailField(_l("E-mail for the receipt"), validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class PayForm(FlaskForm):
+    pass
+
+
+@bp.route("/payments/stripe/webhook", methods=["POST"])
+@public
+@csrf.exempt
+def stripe_webhook():  # type: ignore[no-untyped-def]
+    """Stripe's signed events. Unsigned, forged or stale ones get 400 and change nothing."""
+    try:
+        event = gateway().verify_event(request.get_data(), request.headers.get("Stripe-Signature"))
+    except InvalidEventError as error:
+        return jsonify(error=str(error)), 400
+    outcome = services.handle_event(event)
+    return jsonify(received=event.id, outcome=outcome), 200
+
+
+def _cart() -> dict[str, int]:
+    raw = session.get(CART) or {}
+    return {str(k): int(v) for k, v in raw.items() if str(k).isdigit() and isinstance(v, int)}
+
+
+@bp.route("/cart")
+@public
+def cart():  # type: ignore[no-untyped-def]
+    lines = services.cart_lines(_cart())
+    return render_template("payments/cart.html", lines=lines, form=CheckoutForm(), available=gateway().available)
+
+
+@bp.route("/cart/add", methods=["POST"])
+@public
+def add_to_cart():  # type: ignore[no-untyped-def]
+    form = AddToCartForm()
+    if not form.validate_on_submit():
+        flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
+        return redirect(url_for("payments.cart")), 303
+    try:
+        session[CART] = services.add_to_cart(_cart(), form.product_id.data, form.quantity.data)
+    except OrderError as error:
+        if error.status == 404:
+            abort(404, description=str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.cart")), 303
+    flash(_("Added to your cart."), "success")
+    return redirect(url_for("payments.cart"))
+
+
+@bp.route("/cart/checkout", methods=["POST"])
+@public
+def checkout():  # type: ignore[no-untyped-def]
+    form = CheckoutForm()
+    lines = services.cart_lines(_cart())
+    if not form.validate_on_submit():
+        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available), 422
+    try:
+        gateway().register_local_webhook(url_for("payments.stripe_webhook", _external=True))
+        order = services.checkout(_cart(), email=form.email.data or "", form_id=form.form_id.data or "",
+                                  gateway=gateway())
+    except PaymentsUnavailableError:
+        return render_template("payments/cart.html", lines=lines, form=form, available=False), 503
+    except OrderError as error:
+        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available,
+                               error=str(error.message)), error.status
+    session[LAST_ORDER] = order.reference
+    session.pop(CART, None)
+    return redirect(url_for("payments.purchase"))
+
+
+def _last_order() -> ConsumerOrder | None:
+    reference = session.get(LAST_ORDER)
+    if not isinstance(reference, str):
+        return None
+    return db.session.scalar(select(ConsumerOrder).where(ConsumerOrder.reference == reference))
+
+
+@bp.route("/cart/payment", methods=["GET", "POST"])
+@public
+def purchase():  # type: ignore[no-untyped-def]
+    order = _last_order()
+    form = PayForm()
+    if order is None:
+        return render_template("payments/purchase.html", order=None, form=form, gateway=gateway())
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            gateway().pay_with_test_card(order.payments[0].provider_ref or "")
+        except PaymentsUnavailableError as error:
+            flash(_("The payment did not go through: %(reason)s", reason=str(error)), "error")
+            return redirect(url_for("payments.purchase")), 303
+        flash(_("Payment sent. This page shows \u201cpaid\u201d as soon as Stripe confirms it."), "success")
+        return redirect(url_for("payments.purchase"))
+    return render_template("payments/purchase.html", order=order, form=form, gateway=gateway())

@@ -1,0 +1,245 @@
+"""Deposits, consumer purchases, refunds and Stripe webhooks.
+
+Only verified webhook events change a payment's or an order's state. Events are
+stored by id, so a redelivered event changes nothing, and a payment's status only
+moves forward (pending → failed → succeeded → refunded), so events that arrive out
+of order cannot undo a later one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from marketplace.accounts.models import User
+from marketplace.extensions import db
+from marketplace.orders.models import Order, OrderStage
+from marketplace.orders.services import OrderError, mark_deposit_paid
+from marketplace.payments.gateway import Event, PaymentGateway
+from marketplace.payments.models import (
+    ConsumerOrder,
+    ConsumerOrderLine,
+    ConsumerOrderStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    WebhookEvent,
+)
+from marketplace.products.models import Product, ProductStatus
+
+RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
+MAX_CART_QUANTITY = 20
+
+
+def deposit_minor(order: Order) -> int:
+    amount = Decimal(order.total_minor) * order.deposit_pct / 100
+    return int(amount.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def deposit_payment(order: Order) -> Payment | None:
+    return db.session.scalar(
+        select(Payment).where(Payment.order_id == order.id, Payment.kind == PaymentKind.deposit)
+        .order_by(Payment.id.desc())
+    )
+
+
+def start_deposit(order: Order, gateway: PaymentGateway) -> Payment:
+    """The deposit's PaymentIntent, created once per order (a second click reuses it)."""
+    if order.stage is not OrderStage.accepted:
+        raise OrderError(_l("The deposit can only be paid on an accepted order awaiting it."))
+    existing = deposit_payment(order)
+    if existing is not None and existing.status in (PaymentStatus.pending, PaymentStatus.succeeded):
+        return existing
+    amount = deposit_minor(order)
+    if amount <= 0:
+        raise OrderError(_l("This order has no deposit to pay."))
+    attempt = 1 + db.session.scalar(
+        select(func.count(Payment.id)).where(Payment.order_id == order.id, Payment.kind == PaymentKind.deposit)
+    )
+    intent = gateway.create_intent(
+        amount_minor=amount, currency=order.currency,
+        metadata={"kind": "deposit", "order": order.reference},
+        idempotency_key=f"deposit-{order.reference}-{attempt}",
+    )
+    payment = Payment(order=order, kind=PaymentKind.deposit, amount_minor=amount, currency=order.currency,
+                      provider_ref=intent.id)
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+# --- consumer cart -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CartLine:
+    product: Product
+    quantity: int
+
+    @property
+    def total_minor(self) -> int:
+        return self.product.price_minor * self.quantity
+
+
+def cart_lines(cart: dict[str, int]) -> list[CartLine]:
+    """The session cart (product id → quantity) as lines of products still published."""
+    ids = [int(pid) for pid in cart if pid.isdigit()]
+    products = {p.id: p for p in db.session.scalars(
+        select(Product).where(Product.id.in_(ids), Product.status == ProductStatus.published)
+    )}
+    return [CartLine(products[int(pid)], qty) for pid, qty in sorted(cart.items())
+            if pid.isdigit() and int(pid) in products and 0 < qty <= MAX_CART_QUANTITY]
+
+
+def add_to_cart(cart: dict[str, int], product_id: int, quantity: int) -> dict[str, int]:
+    product = db.session.get(Product, product_id)
+    if product is None or product.status is not ProductStatus.published:
+        raise OrderError(_l("That product is not for sale."), 404)
+    if not 0 < quantity <= MAX_CART_QUANTITY:
+        raise OrderError(_l("Choose between 1 and %(max)d items.", max=MAX_CART_QUANTITY), 422)
+    cart = dict(cart)
+    cart[str(product_id)] = min(MAX_CART_QUANTITY, cart.get(str(product_id), 0) + quantity)
+    currencies = {line.product.currency for line in cart_lines(cart)}
+    if len(currencies) > 1:
+        raise OrderError(_l("Products priced in different currencies must be bought separately."), 422)
+    return cart
+
+
+def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: PaymentGateway) -> ConsumerOrder:
+    """Turn the cart into a consumer order and its PaymentIntent (the same form twice: one order)."""
+    existing = db.session.scalar(select(ConsumerOrder).where(ConsumerOrder.form_id == form_id))
+    if existing is not None:
+        return existing
+    lines = cart_lines(cart)
+    if not lines:
+        raise OrderError(_l("Your cart is empty."), 422)
+    currency = lines[0].product.currency
+    order = ConsumerOrder(
+        reference=secrets.token_urlsafe(12), email=email.strip(), currency=currency,
+        total_minor=sum(line.total_minor for line in lines), form_id=form_id,
+        lines=[ConsumerOrderLine(product=line.product, quantity=line.quantity,
+                                 unit_price_minor=line.product.price_minor) for line in lines],
+    )
+    db.session.add(order)
+    db.session.flush()
+    intent = gateway.create_intent(
+        amount_minor=order.total_minor, currency=currency, metadata={"kind": "purchase", "order": order.reference},
+        idempotency_key=f"purchase-{order.reference}",
+    )
+    db.session.add(Payment(consumer_order=order, kind=PaymentKind.purchase, amount_minor=order.total_minor,
+                           currency=currency, provider_ref=intent.id))
+    db.session.flush()
+    return order
+
+
+# --- refunds -------------------------------------------------------------------------------
+
+
+def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
+    """Refund a succeeded payment in full, once. The payment row is locked while Stripe is asked."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        from sqlalchemy import update
+
+        db.session.execute(update(Payment).where(Payment.id == payment_id).values(id=Payment.id)
+                           .execution_options(synchronize_session=False))
+    payment = db.session.scalar(
+        select(Payment).where(Payment.id == payment_id).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if payment is None or payment.kind is PaymentKind.refund:
+        raise OrderError(_l("There is no such payment."), 404)
+    if payment.status is PaymentStatus.refunded:
+        raise OrderError(_l("This payment has already been refunded."))
+    if payment.status is not PaymentStatus.succeeded or not payment.provider_ref:
+        raise OrderError(_l("Only a payment that has succeeded can be refunded."))
+    result = gateway.refund(intent_id=payment.provider_ref, idempotency_key=f"refund-{payment.id}")
+    payment.status = PaymentStatus.refunded
+    record = Payment(order_id=payment.order_id, consumer_order_id=payment.consumer_order_id, kind=PaymentKind.refund,
+                     status=PaymentStatus.succeeded if result.status == "succeeded" else PaymentStatus.pending,
+                     amount_minor=result.amount_minor, currency=payment.currency, provider_ref=result.id,
+                     refund_of=payment)
+    db.session.add(record)
+    if payment.consumer_order is not None:
+        payment.consumer_order.status = ConsumerOrderStatus.refunded
+    if payment.order is not None:
+        payment.order.events.append(_refund_event(payment.order, staff))
+    db.session.flush()
+    return record
+
+
+def _refund_event(order: Order, staff: User) -> Any:
+    from marketplace.orders.models import OrderEvent
+
+    return OrderEvent(stage=order.stage, actor=staff, note="deposit_refunded")
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+def handle_event(event: Event) -> str:
+    """Apply one verified event, once. Returns what happened (stored with the event)."""
+    if db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.event_id == event.id)) is not None:
+        return "duplicate"
+    record = WebhookEvent(event_id=event.id, type=event.type, created=event.created,
+                          payload={"object_id": str(event.object.get("id", ""))})
+    try:
+        with db.session.begin_nested():
+            db.session.add(record)
+            db.session.flush()
+    except IntegrityError:  # the same event, delivered twice at once: the other delivery applies it
+        return "duplicate"
+    record.outcome = _apply(event)
+    db.session.flush()
+    return record.outcome
+
+
+def _lock_payment(provider_ref: str) -> Payment | None:
+    if db.session.get_bind().dialect.name == "sqlite":
+        from sqlalchemy import update
+
+        db.session.execute(update(Payment).where(Payment.provider_ref == provider_ref).values(id=Payment.id)
+                           .execution_options(synchronize_session=False))
+    return db.session.scalar(
+        select(Payment).where(Payment.provider_ref == provider_ref).with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _apply(event: Event) -> str:
+    obj = event.object
+    if event.type == "payment_intent.succeeded":
+        return _move(obj.get("id"), PaymentStatus.succeeded, event)
+    if event.type in ("payment_intent.payment_failed", "payment_intent.canceled"):
+        return _move(obj.get("id"), PaymentStatus.failed, event)
+    if event.type == "charge.refunded":
+        return _move(obj.get("payment_intent"), PaymentStatus.refunded, event)
+    return "ignored"
+
+
+def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
+    if not isinstance(provider_ref, str) or not provider_ref:
+        return "no_object"
+    payment = _lock_payment(provider_ref)
+    if payment is None:
+        return "unknown_payment"
+    if RANK[status] <= RANK[payment.status]:
+        return "stale"  # out of order: a later state is already recorded
+    amount = event.object.get("amount")
+    if status is PaymentStatus.succeeded and amount is not None and int(amount) != payment.amount_minor:
+        return "amount_mismatch"
+    payment.status = status
+    payment.last_event_at = event.created
+    if status is PaymentStatus.succeeded:
+        if payment.order is not None:
+            mark_deposit_paid(payment.order)
+        if payment.consumer_order is not None:
+            payment.consumer_order.status = ConsumerOrderStatus.paid
+    if status is PaymentStatus.refunded and payment.consumer_order is not None:
+        payment.consumer_order.status = ConsumerOrderStatus.refunded
+    return f"applied:{status.value}"

@@ -1,0 +1,259 @@
+"""Union staff: answer quotes, review, adjust and confirm allocations, move orders on, refund."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from marketplace.access import roles
+from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.orders import services
+from marketplace.orders.forms import (
+    AcceptForm,
+    AdjustForm,
+    DeclineForm,
+    NoteForm,
+    PremiumPaymentForm,
+    QuoteForm,
+)
+from marketplace.orders.models import Order, QuoteRequest, SampleRequest
+from marketplace.payments import services as payments
+from marketplace.payments.gateway import PaymentsUnavailableError, gateway
+from marketplace.payments.models import Payment
+from marketplace.union import services as union_services
+
+bp = Blueprint("union", __name__, url_prefix="/union")
+STAFF = (Role.union_staff, Role.admin)
+
+
+def _minor(value: Decimal | None) -> int:
+    return int((value or Decimal(0)) * 100)  # EUR and USD have two decimals
+
+
+@bp.route("/quotes")
+@roles(*STAFF)
+def quotes():  # type: ignore[no-untyped-def]
+    return render_template("union/quotes.html", requests=services.open_quote_requests(),
+                           samples=services.open_samples())
+
+
+@bp.route("/samples/<int:sample_id>/sent", methods=["POST"])
+@roles(*STAFF)
+def sample_sent(sample_id: int):  # type: ignore[no-untyped-def]
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    sample = db.session.get(SampleRequest, sample_id)
+    if sample is None:
+        abort(404)
+    try:
+        services.mark_sample_sent(sample)
+    except services.OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("union.quotes")), 303
+    flash(_("Sample of lot %(code)s marked as sent.", code=sample.lot.code), "success")
+    return redirect(url_for("union.quotes"))
+
+
+def _quote_request(quote_id: int) -> QuoteRequest:
+    found = db.session.get(QuoteRequest, quote_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _quote_page(qr: QuoteRequest, quote_form: QuoteForm, decline_form: DeclineForm, status: int = 200,
+                error: str | None = None):  # type: ignore[no-untyped-def]
+    lots = services.matching_lots(services._spec_of(qr), qr.lot_id)
+    return render_template("union/quote.html", qr=qr, quote_form=quote_form, decline_form=decline_form,
+                           lots=lots, free_kg=sum((lot.available_kg for lot in lots), Decimal(0)),
+                           error=error), status
+
+
+@bp.route("/quotes/<int:quote_id>")
+@roles(*STAFF)
+def quote(quote_id: int):  # type: ignore[no-untyped-def]
+    qr = _quote_request(quote_id)
+    form = QuoteForm()
+    if qr.lot is not None:
+        form.price.data = Decimal(qr.lot.price_minor) / 100
+        form.premium.data = Decimal(qr.lot.premium_minor) / 100
+        form.deposit_pct.data = int(qr.lot.deposit_pct)
+        form.valid_until.data = qr.lot.price_valid_until
+    return _quote_page(qr, form, DeclineForm())
+
+
+@bp.route("/quotes/<int:quote_id>/answer", methods=["POST"])
+@roles(*STAFF)
+def answer(quote_id: int):  # type: ignore[no-untyped-def]
+    qr = _quote_request(quote_id)
+    form = QuoteForm()
+    if not form.validate_on_submit():
+        return _quote_page(qr, form, DeclineForm(formdata=None), 422)
+    try:
+        services.answer_quote(qr, staff=current_user, price_minor=_minor(form.price.data),
+                              premium_minor=_minor(form.premium.data), valid_until=form.valid_until.data,
+                              deposit_pct=form.deposit_pct.data, note=form.note.data or "")
+    except services.OrderError as error:
+        return _quote_page(qr, form, DeclineForm(formdata=None), error.status, str(error.message))
+    flash(_("Quote sent to %(buyer)s.", buyer=qr.buyer.name), "success")
+    return redirect(url_for("union.quotes"))
+
+
+@bp.route("/quotes/<int:quote_id>/decline", methods=["POST"])
+@roles(*STAFF)
+def decline(quote_id: int):  # type: ignore[no-untyped-def]
+    qr = _quote_request(quote_id)
+    form = DeclineForm()
+    if not form.validate_on_submit():
+        return _quote_page(qr, QuoteForm(formdata=None), form, 422)
+    try:
+        services.decline_quote(qr, staff=current_user, reason=form.reason.data or "")
+    except services.OrderError as error:
+        return _quote_page(qr, QuoteForm(formdata=None), form, error.status, str(error.message))
+    flash(_("Request declined; the buyer sees your reason."), "success")
+    return redirect(url_for("union.quotes"))
+
+
+def _order(reference: str) -> Order:
+    order = db.session.scalar(select(Order).where(Order.reference == reference[:30]))
+    if order is None:
+        abort(404)
+    return order
+
+
+def _order_page(order: Order, status: int = 200, error: str | None = None, adjust: AdjustForm | None = None):  # type: ignore[no-untyped-def]
+    supply, households = services.supply(order)
+    order_payments = db.session.scalars(select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)).all()
+    shares = order.allocation.shares if order.allocation else []
+    names = {str(s.cooperative_id): s.cooperative.name for s in shares}
+    return render_template(
+        "union/order.html", order=order, names=names, stages=services.tracking(order), supply=supply,
+        households=households,
+        kg=services.order_kg(order), payments=order_payments, form=AcceptForm(), adjust=adjust or AdjustForm(),
+        note_form=NoteForm(), error=error,
+    ), status
+
+
+@bp.route("/orders/<reference>")
+@roles(*STAFF)
+def order(reference: str):  # type: ignore[no-untyped-def]
+    return _order_page(_order(reference))
+
+
+@bp.route("/orders/<reference>/allocation", methods=["POST"])
+@roles(*STAFF)
+def adjust(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    form = AdjustForm()
+    if not form.validate_on_submit():
+        return _order_page(order, 422, adjust=form)
+    kg_by_coop: dict[int, Decimal] = {}
+    try:
+        for share in order.allocation.shares if order.allocation else []:
+            raw = request.form.get(f"share-{share.cooperative_id}", "").strip() or "0"
+            value = Decimal(raw)
+            if not value.is_finite() or value != value.quantize(Decimal("0.001")):
+                raise InvalidOperation
+            kg_by_coop[share.cooperative_id] = value
+    except InvalidOperation:
+        return _order_page(order, 422, _("Each share must be a number of kg."), form)
+    try:
+        services.adjust_allocation(order, staff=current_user, kg_by_coop=kg_by_coop, reason=form.reason.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        return _order_page(_order(reference), error.status, str(error.message), form)
+    flash(_("Allocation adjusted; the change is in the audit trail."), "success")
+    return redirect(url_for("union.order", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/confirm", methods=["POST"])
+@roles(*STAFF)
+def confirm(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    try:
+        services.confirm_allocation(order, staff=current_user)
+    except services.OrderError as error:
+        return _order_page(order, error.status, str(error.message))
+    flash(_("Allocation confirmed. The buyer now sees the order as allocated."), "success")
+    return redirect(url_for("union.order", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/advance", methods=["POST"])
+@roles(*STAFF)
+def advance(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        stage = services.advance(order, staff=current_user, note=form.note.data or "")
+    except services.OrderError as error:
+        return _order_page(order, error.status, str(error.message))
+    from marketplace.i18n import label
+
+    flash(_("Order %(ref)s: %(stage)s.", ref=order.reference, stage=label(stage)), "success")
+    return redirect(url_for("union.order", reference=order.reference))
+
+
+@bp.route("/payments/<int:payment_id>/refund", methods=["POST"])
+@roles(*STAFF)
+def refund(payment_id: int):  # type: ignore[no-untyped-def]
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    try:
+        record = payments.refund(payment_id, staff=current_user, gateway=gateway())
+    except PaymentsUnavailableError as error:
+        flash(_("Stripe could not refund the payment: %(reason)s. Nothing was changed.", reason=str(error)), "error")
+        return redirect(request.referrer or url_for("union.quotes")), 303
+    except services.OrderError as error:
+        if error.status == 404:
+            abort(404)
+        flash(str(error.message), "error")
+        return redirect(request.referrer or url_for("union.quotes")), 303
+    flash(_("Refund %(ref)s recorded.", ref=record.provider_ref), "success")
+    if record.order is not None:
+        return redirect(url_for("union.order", reference=record.order.reference))
+    return redirect(url_for("dashboard.index"))
+
+
+def _premium_form() -> PremiumPaymentForm:
+    form = PremiumPaymentForm()
+    form.cooperative_id.choices = [SelectChoice(cid, name) for cid, name in union_services.cooperative_choices()]
+    return form
+
+
+def _season_page(form: PremiumPaymentForm, status: int = 200):  # type: ignore[no-untyped-def]
+    years = services.seasons()
+    year = request.args.get("season", type=int) or years[0]
+    if year not in years:
+        abort(404, description=_("There are no allocations for the season %(year)s.", year=year))
+    return render_template("union/season.html", rows=services.season_view(year), season=year, seasons=years,
+                           premium_form=form, premiums=union_services.premiums()), status
+
+
+@bp.route("/season")
+@roles(*STAFF)
+def season():  # type: ignore[no-untyped-def]
+    return _season_page(_premium_form())
+
+
+@bp.route("/premiums", methods=["POST"])
+@roles(*STAFF)
+def record_premium():  # type: ignore[no-untyped-def]
+    form = _premium_form()
+    if not form.validate_on_submit():
+        return _season_page(form, 422)
+    union_services.record_premium_payment(
+        cooperative_id=form.cooperative_id.data, amount_minor=_minor(form.amount.data), currency=form.currency.data,
+        paid_on=form.paid_on.data, staff=current_user, note=form.note.data or "",
+    )
+    flash(_("Premium payment recorded."), "success")
+    return redirect(url_for("union.season"))

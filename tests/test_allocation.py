@@ -1,0 +1,167 @@
+"""The allocation engine, alone: properties checked by Hypothesis, and worked examples."""
+
+from __future__ import annotations
+
+import ast
+import random
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marketplace.orders import allocation
+from marketplace.orders.allocation import (
+    BELOW_MINIMUM,
+    DROPPED_FOR_MINIMUM,
+    KEPT_TO_FILL,
+    NO_MATCHING_LOT,
+    Cooperative,
+    LotStock,
+    Spec,
+    allocate,
+)
+
+COLOURS = ["white", "light_grey", "grey", "brown"]
+
+lots = st.builds(
+    LotStock,
+    lot_id=st.integers(1, 10_000),
+    micron=st.decimals("13.0", "19.0", places=1),
+    colour=st.sampled_from(COLOURS),
+    length_mm=st.decimals("28", "46", places=1),
+    hair_pct=st.decimals("0", "1", places=2),
+    available_kg=st.decimals("0", "3000", places=3),
+)
+
+
+@st.composite
+def cooperatives(draw: st.DrawFn) -> list[Cooperative]:
+    ids = draw(st.lists(st.integers(1, 5000), min_size=0, max_size=25, unique=True))
+    return [
+        Cooperative(
+            id=i,
+            members=draw(st.integers(0, 400)),
+            capacity_kg=draw(st.decimals("0", "20000", places=3)),
+            lots=tuple(draw(st.lists(lots, max_size=4))),
+        )
+        for i in ids
+    ]
+
+
+specs = st.builds(
+    Spec,
+    max_micron=st.none() | st.decimals("14", "19", places=1),
+    colour=st.none() | st.sampled_from(COLOURS),
+    min_length_mm=st.none() | st.decimals("30", "44", places=1),
+    max_hair_pct=st.none() | st.decimals("0.1", "1", places=2),
+)
+
+params = st.fixed_dictionaries({
+    "order_kg": st.integers(0, 20_000),
+    "coops": cooperatives(),
+    "spec": specs,
+    "alpha": st.fractions(0, 1, max_denominator=100),
+    "minimum": st.integers(0, 500),
+    "unit": st.sampled_from([Decimal(1), Decimal(25), Decimal("30.5")]),
+})
+
+
+def _run(p: dict, coops: list[Cooperative] | None = None) -> allocation.Allocation:
+    return allocate(p["order_kg"], p["coops"] if coops is None else coops, spec=p["spec"], alpha=p["alpha"],
+                    min_shipment_kg=p["minimum"], unit_kg=p["unit"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(params)
+def test_properties(p: dict) -> None:
+    coops, spec, unit = p["coops"], p["spec"], p["unit"]
+    result = _run(p)
+    rows = {r.cooperative_id: r for r in result.rows}
+    eligible_stock = sum(
+        int(sum((lot.available_kg for lot in c.lots if spec.matches(lot) and lot.available_kg > 0), Decimal(0)) // unit)
+        for c in coops
+        if rows[c.id].reason in (None, DROPPED_FOR_MINIMUM)
+    )
+    # The shares add up to the order, or to all eligible stock if that is smaller.
+    assert result.total == min(result.order_units, eligible_stock)
+    eff_min = min(result.min_shipment, result.order_units)
+    for coop in coops:
+        row = rows[coop.id]
+        matching = [lot for lot in coop.lots if spec.matches(lot)]
+        # Nobody gets more than its cap, and the cap is the eligible stock.
+        assert 0 <= row.share <= row.cap
+        assert row.cap * unit <= sum((lot.available_kg for lot in matching if lot.available_kg > 0), Decimal(0))
+        # Ineligible cooperatives get nothing.
+        if not matching:
+            assert row.reason == NO_MATCHING_LOT
+        if row.reason is not None:
+            assert row.share == 0
+        # Each share is within one unit of its target.
+        assert abs(row.share - row.target) < 1
+        # The minimum shipment: a share is zero or at least the minimum, unless it was kept
+        # (and flagged) because the order could not be filled without it.
+        if 0 < row.share < eff_min:
+            assert row.note == KEPT_TO_FILL
+            others = sum(r.cap for r in result.rows if r.reason is None and r.cooperative_id != coop.id)
+            assert others < result.total
+
+
+@settings(max_examples=100, deadline=None)
+@given(params, st.randoms(use_true_random=False))
+def test_shuffling_the_input_does_not_change_the_result(p: dict, rnd: random.Random) -> None:
+    shuffled = list(p["coops"])
+    rnd.shuffle(shuffled)
+    shuffled = [Cooperative(c.id, c.members, c.capacity_kg, tuple(rnd.sample(c.lots, len(c.lots)))) for c in shuffled]
+    assert _run(p) == _run(p, shuffled)
+
+
+def _coop(cid: int, members: int, capacity: int, kg: int, *, colour: str = "white") -> Cooperative:
+    lot = LotStock(cid * 10, Decimal("15.5"), colour, Decimal("38"), Decimal("0.2"), Decimal(kg))
+    return Cooperative(cid, members, Decimal(capacity), (lot,))
+
+
+def test_weights_mix_members_and_capacity_with_alpha() -> None:
+    coops = [_coop(1, 100, 1000, 5000), _coop(2, 300, 3000, 5000)]
+    result = allocate(400, coops, alpha=Decimal("0.5"))
+    assert result.shares() == {1: 100, 2: 300}
+    assert result.alpha == Fraction(1, 2)
+    members_only = allocate(400, [_coop(1, 100, 3000, 5000), _coop(2, 300, 1000, 5000)], alpha=1)
+    assert members_only.shares() == {1: 100, 2: 300}
+
+
+def test_caps_send_the_overflow_to_the_others() -> None:
+    coops = [_coop(1, 100, 1000, 50), _coop(2, 100, 1000, 5000), _coop(3, 200, 2000, 5000)]
+    result = allocate(400, coops)
+    assert result.shares() == {1: 50, 2: 117, 3: 233}
+    assert [r.rounding for r in result.rows][1:] == [Fraction(1, 3), Fraction(-1, 3)]
+
+
+def test_specification_and_minimum_shipment_exclude_with_a_reason() -> None:
+    coops = [_coop(1, 100, 1000, 500, colour="brown"), _coop(2, 10, 100, 500), _coop(3, 200, 2000, 30),
+             _coop(4, 300, 3000, 800)]
+    result = allocate(600, coops, spec=Spec(colour="white"), min_shipment_kg=50)
+    reasons = {r.cooperative_id: r.reason for r in result.rows}
+    assert reasons == {1: NO_MATCHING_LOT, 2: DROPPED_FOR_MINIMUM, 3: BELOW_MINIMUM, 4: None}
+    assert result.shares() == {4: 600}
+
+
+def test_order_larger_than_stock_takes_all_stock() -> None:
+    result = allocate(10_000, [_coop(1, 100, 1000, 300), _coop(2, 100, 1000, 200)])
+    assert result.shares() == {1: 300, 2: 200}
+
+
+def test_bags_as_units() -> None:
+    result = allocate(Decimal("1000"), [_coop(1, 100, 1000, 600), _coop(2, 100, 1000, 600)], unit_kg=Decimal(25))
+    assert result.order_units == 40
+    assert result.shares() == {1: 20, 2: 20}
+
+
+def test_the_engine_does_not_import_flask() -> None:
+    tree = ast.parse(Path(allocation.__file__).read_text())
+    imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "typing"}
+    assert allocate.__doc__ is not None
+    assert "order_kg" in allocate.__doc__

@@ -1,0 +1,94 @@
+"""Quote to allocated order in Chromium: the buyer pays the deposit through localstripe, whose
+signed webhook reaches the live server; staff then allocate and confirm."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+LOT = "USCC-2025-BKH-002"
+
+
+def _sign_in(page: Page, url: str, email: str, password: str) -> None:
+    page.goto(url + "/signin")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+
+def _reload_until(page: Page, text: str, tries: int = 40) -> None:
+    """Reload until the page shows ``text`` (the webhook arrives asynchronously)."""
+    for _ in range(tries):
+        if text in page.locator("main").inner_text():
+            return
+        page.wait_for_timeout(500)
+        page.reload()
+    expect(page.locator("main")).to_contain_text(text)
+
+
+def test_quote_deposit_allocation_in_the_browser(live_server: LiveServer, page: Page, chromium) -> None:  # type: ignore[no-untyped-def]
+    url = live_server.url
+    _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
+
+    # The buyer asks for a quote on a lot.
+    page.goto(f"{url}/lots/{LOT}")
+    page.get_by_role("link", name="Request a quote on this lot").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Request a quote on lot {LOT}")
+    page.get_by_label("Quantity (kg)").fill("200")
+    page.get_by_label("Named place").fill("Milan Malpensa")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".flashes")).to_contain_text("Your quote request has been sent")
+    row = page.locator("tr", has_text=f"Lot {LOT}")
+    expect(row).to_contain_text("Requested")
+
+    # Union staff answer it.
+    staff_context = chromium.new_context(locale="en-GB")
+    staff = staff_context.new_page()
+    _sign_in(staff, url, "staff@demo.example", "demo-staff-2026")
+    staff.goto(url + "/union/quotes")
+    staff.locator("tr", has_text=LOT).get_by_role("link").click()
+    staff.get_by_label("Price per kg").fill("90.00")
+    staff.get_by_label("Sustainability premium per kg").fill("6.00")
+    staff.get_by_label("Deposit (%)").fill("30")
+    staff.get_by_role("button", name="Send the quote").click()
+    expect(staff.locator(".flashes")).to_contain_text("Quote sent to Maison Lune")
+
+    # The buyer accepts: an order with a reservation.
+    page.reload()
+    page.locator("tr", has_text=f"Lot {LOT}").get_by_role("button", name=re.compile("Accept quote")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Order ORD-")
+    expect(page.locator("main")).to_contain_text("Stage: Accepted")
+    expect(page.locator("main")).to_contain_text("Your stock is reserved until")
+    reference = page.get_by_role("heading", level=1).inner_text().removeprefix("Order ")
+
+    # The deposit: 200 kg × €96.00 × 30 % = €5,760.00, paid with Stripe's test card on localstripe.
+    page.get_by_role("button", name="Pay the deposit").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Pay the deposit")
+    page.get_by_role("button", name="Pay €5,760.00 with the test card").click()
+    expect(page.locator(".flashes")).to_contain_text("Payment sent")
+    _reload_until(page, "Stage: Deposit paid")
+
+    # Staff review the allocation table and confirm it.
+    staff.goto(f"{url}/union/orders/{reference}")
+    table = staff.get_by_role("table", name=re.compile("How the engine split the order"))
+    expect(table).to_contain_text("Jinst Golden Fleece")
+    staff.get_by_role("button", name="Confirm the allocation").click()
+    expect(staff.locator(".flashes")).to_contain_text("Allocation confirmed")
+    expect(staff.locator("main")).to_contain_text("confirmed")
+    staff_context.close()
+
+    # The buyer sees the stage, with dates and actors, and who supplies the order.
+    page.reload()
+    expect(page.locator("main")).to_contain_text("Stage: Allocated")
+    expect(page.get_by_role("table", name=re.compile("Supplied by 1 cooperative"))).to_contain_text(
+        "Jinst Golden Fleece")
+    expect(page.locator(".stages li", has_text="Deposit paid")).to_contain_text("reached")
+    expect(page.locator(".stages li", has_text="Quote requested")).to_contain_text("Camille Moreau")
+    expect(page.locator(".stages li", has_text="Allocated")).to_contain_text("Tömörbaatar Gantulga")
