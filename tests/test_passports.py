@@ -430,3 +430,14 @@ def test_status_list_encoding_round_trip() -> None:
 
 def test_untp_helpers_are_deterministic() -> None:
     assert untp.sha256({"b": 1, "a": [1, 2]}) == untp.sha256({"a": [1, 2], "b": 1})
+
+
+def test_product_page_links_to_its_passport_and_the_cart(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        product = db.session.scalar(select(Product).where(Product.status == ProductStatus.published))
+        public_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product.id))
+    html = text(demo_app.test_client().get(f"/products/{product.id}"))
+    assert f'href="/passports/{public_id}"' in html
+    assert "Add to cart" in html
+    passport = text(demo_app.test_client().get(f"/passports/{public_id}"))
+    assert product.name["en"] in passport

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, send_file
 from flask_login import current_user
+from sqlalchemy import select
 
 from marketplace.access import public
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.passports.models import Passport
 from marketplace.products import images, services
 from marketplace.products.forms import CatalogueFilterForm
 from marketplace.products.models import ProductImage
@@ -43,9 +45,11 @@ def detail(product_id: int):  # type: ignore[no-untyped-def]
         abort(404)
     snap = version.snapshot
     lots_now = services.lot_certificate_now([s["lot_id"] for s in snap["sources"]])
+    passport_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product_id))
     return render_template(
         "products/detail.html", version=version, p=snap, lots_now=lots_now, today=today(),
         history=services.version_history(product_id), mnt=services.mnt(snap["price_minor"]),
+        passport_id=passport_id, latest=number is None,
     )
 
 
