@@ -56,3 +56,17 @@ BUSINESS_TZ = ZoneInfo("Asia/Ulaanbaatar")
 def today() -> dt.date:
     """Today's date in Ulaanbaatar, where certificates and prices are dated."""
     return dt.datetime.now(BUSINESS_TZ).date()
+
+
+def immutable(model: type[Base], error: type[Exception], what: str) -> None:
+    """Refuse any UPDATE or DELETE of ``model`` rows through the ORM: they are written once."""
+    from sqlalchemy import event
+
+    def refuse_update(mapper: object, connection: object, target: object) -> None:
+        raise error(f"{what} cannot change once written; record a new one instead.")
+
+    def refuse_delete(mapper: object, connection: object, target: object) -> None:
+        raise error(f"{what} cannot be deleted.")
+
+    event.listen(model, "before_update", refuse_update)
+    event.listen(model, "before_delete", refuse_delete)

@@ -6,10 +6,10 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, TimestampMixin, enum_column, utcnow
+from marketplace.db import Base, TimestampMixin, enum_column, immutable, utcnow
 from marketplace.lots.models import Lot
 from marketplace.products.models import Product
 
@@ -98,17 +98,5 @@ class ImmutableVersionError(RuntimeError):
     pass
 
 
-@event.listens_for(PassportVersion, "before_update")
-def _refuse_update(mapper: Any, connection: Any, target: PassportVersion) -> None:
-    raise ImmutableVersionError("A published passport version cannot change; publish a new version.")
-
-
-@event.listens_for(PassportVersion, "before_delete")
-def _refuse_delete(mapper: Any, connection: Any, target: PassportVersion) -> None:
-    raise ImmutableVersionError("A published passport version cannot be deleted.")
-
-
-@event.listens_for(PassportLogEntry, "before_update")
-@event.listens_for(PassportLogEntry, "before_delete")
-def _refuse_log_change(mapper: Any, connection: Any, target: PassportLogEntry) -> None:
-    raise ImmutableVersionError("The passport log is append-only.")
+immutable(PassportVersion, ImmutableVersionError, "A published passport version")
+immutable(PassportLogEntry, ImmutableVersionError, "An entry of the append-only passport log")
