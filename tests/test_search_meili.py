@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marketplace.search.meili import TIMEOUT_S, MeilisearchEngine, filter_expression, index_settings, quote, search_params
+from marketplace.search.meili import (
+    TIMEOUT_S,
+    MeilisearchEngine,
+    filter_expression,
+    index_settings,
+    quote,
+    search_params,
+)
 from marketplace.search.port import SearchQuery
 from marketplace.search.schema import LOTS, PRODUCTS, place_synonyms
 

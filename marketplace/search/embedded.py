@@ -123,7 +123,7 @@ class EmbeddedEngine:
         for name in spec.numbers:
             if doc.get(name) is not None:
                 fields[name] = float(doc[name])
-        return tantivy.Document(**fields)
+        return tantivy.Document.from_dict(fields, self._handle(spec).index.schema)
 
     def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
         if not upserts and not deletes:
@@ -189,15 +189,13 @@ class EmbeddedEngine:
                 options["order"] = Order.Desc if query.sort.startswith("-") else Order.Asc
         found = searcher.search(tq, **options)
         hits = [json.loads(bytes(searcher.doc(address)["doc"][0])) for _score, address in found.hits]
-        facets: dict[str, dict[str, int]] = {}
-        if query.with_facets and found.count:
-            spec_aggs = {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in spec.facets}
-            result = searcher.aggregate(tq, spec_aggs)
-            for name in spec.facets:
+        names = query.counted_facets(spec)
+        facets: dict[str, dict[str, int]] = {name: {} for name in names}
+        if names and found.count:
+            result = searcher.aggregate(tq, {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names})
+            for name in names:
                 buckets = result.get(name, {}).get("buckets", [])
                 facets[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
-        elif query.with_facets:
-            facets = {name: {} for name in spec.facets}
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResult(hits, facets, found.count or 0, query.page, query.per_page, round(elapsed, 3))
 
