@@ -156,7 +156,8 @@ def test_meilisearch_down_pages_say_so_and_writes_still_succeed(demo_app: Flask,
         lot.available_kg = Decimal("1")
         db.session.commit()  # the engine is down: the commit still succeeds
         assert db.session.get(Lot, lot.id).available_kg == Decimal("1")
-        db.engine.dispose()
+    with down.app_context():
+        db.engine.dispose()  # this extra app's connections (the session gave its own back above)
     assert _outbox(demo_app) == 1  # and the change waits in the outbox
     result = demo_app.test_cli_runner().invoke(args=["search", "sync", "--once"])  # the embedded engine is up
     assert result.exit_code == 0, result.output
