@@ -223,10 +223,11 @@ def main() -> None:
         from marketplace.search import services
 
         with app.app_context():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counts = services.reindex()
-            reindex_s = time.perf_counter() - started
+            reindex_s, reindex_cpu = time.perf_counter() - started, time.process_time() - cpu
         queries = mixed_queries(options.queries, rng)
+        load_before = os.getloadavg()[0]
         engine_ms, service_ms = time_engine(app, queries)
         http_ms, web_rss_kb = time_http(db_path, index_path, queries)
         own_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -235,11 +236,13 @@ def main() -> None:
     print(f"Search benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs")
     print(f"lots indexed: {counts['lots']} (+{counts['products']} products); database built in {insert_s:.1f} s")
-    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s; index on disk {index_mb:.0f} MB")
+    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s wall, {reindex_cpu:.1f} s CPU; "
+          f"index on disk {index_mb:.0f} MB")
     for name, values in (("engine only, main query", engine_ms), ("lot search service (+facet counts)", service_ms),
                          ("HTTP GET /api/v1/lots", http_ms)):
         print(f"{name:38s} p50 {statistics.median(values):7.2f} ms   p95 {percentile(values, 95):7.2f} ms   "
               f"max {max(values):7.2f} ms   (n={len(values)})")
+    print(f"load average (1 min) before the queries: {load_before:.1f}, after: {os.getloadavg()[0]:.1f}")
     print(f"peak RSS: web process {web_rss_kb / 1024:.0f} MB; benchmark process (build + reindex) {own_rss_mb:.0f} MB")
 
 

@@ -207,3 +207,9 @@ def test_counting_only_some_facets(engine: SearchEngine) -> None:
     result = engine.search(LOTS, SearchQuery(facet_names=("colour", "nope")))
     assert result.facets == {"colour": {"white": 3, "brown": 1, "grey": 1}}
     assert engine.search(LOTS, SearchQuery(with_facets=False)).facets == {}
+
+
+def test_facet_counts_without_hits(engine: SearchEngine) -> None:
+    result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}, per_page=0, facet_names=("colour",)))
+    assert result.hits == []
+    assert result.facets == {"colour": {"white": 2, "brown": 1}}

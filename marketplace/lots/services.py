@@ -135,7 +135,7 @@ def find_lots(wanted: LotSearch) -> LotResults:
         result = search.search(LOTS, wanted.to_query(page=result.pages))
     facets = dict(result.facets)
     for name in wanted.facets:  # counts for the other values of a facet ignore its own selection
-        looser = replace(wanted.without(name).to_query(per_page=1, page=1), sort=None, facet_names=(name,))
+        looser = replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
         facets[name] = search.search(LOTS, looser).facets.get(name, {})
     suggestions = relax(wanted) if not result.total else []
     return LotResults(result, facets, suggestions)

@@ -187,17 +187,21 @@ class EmbeddedEngine:
             if name in spec.sortable:
                 options["order_by_field"] = name
                 options["order"] = Order.Desc if query.sort.startswith("-") else Order.Asc
-        found = searcher.search(tq, **options)
-        hits = [json.loads(bytes(searcher.doc(address)["doc"][0])) for _score, address in found.hits]
+        hits: list[Document] = []
+        total = None  # per_page 0: facet counts only, no hits and no total
+        if query.per_page:
+            found = searcher.search(tq, **options)
+            hits = [json.loads(bytes(searcher.doc(address)["doc"][0])) for _score, address in found.hits]
+            total = found.count or 0
         names = query.counted_facets(spec)
         facets: dict[str, dict[str, int]] = {name: {} for name in names}
-        if names and found.count:
+        if names and total != 0:
             result = searcher.aggregate(tq, {name: {"terms": {"field": name, "size": FACET_SIZE}} for name in names})
             for name in names:
                 buckets = result.get(name, {}).get("buckets", [])
                 facets[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
         elapsed = (time.perf_counter() - started) * 1000
-        return SearchResult(hits, facets, found.count or 0, query.page, query.per_page, round(elapsed, 3))
+        return SearchResult(hits, facets, total or 0, query.page, query.per_page, round(elapsed, 3))
 
     def document_ids(self, spec: IndexSpec) -> set[str]:
         searcher = self._handle(spec).fresh_searcher()

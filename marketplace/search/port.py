@@ -59,7 +59,7 @@ class SearchResult:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-self.total // self.per_page)) if self.per_page else 1
 
 
 class SearchEngine(Protocol):
