@@ -129,8 +129,8 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
-    """(engine-only ms of the main query, whole lot search ms incl. per-facet counts)."""
+def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], list[float], list[float]]:
+    """Engine-only ms of the main query, its CPU ms, whole lot search ms incl. per-facet counts."""
     from werkzeug.datastructures import MultiDict
 
     from marketplace.lots import services as lots
@@ -138,20 +138,22 @@ def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], l
     from marketplace.search import services
     from marketplace.search.schema import LOTS
 
-    engine_ms, service_ms = [], []
+    engine_ms, engine_cpu, service_ms = [], [], []
     with app.test_request_context():
         for args in queries:
             form = LotFilterForm(MultiDict([(k, v) for k, vs in args.items() for v in ([vs] if isinstance(vs, str)
                                                                                         else vs)]))
-            assert form.validate(), form.errors
+            if not form.validate():
+                raise SystemExit(f"benchmark query not valid: {form.errors}")
             wanted = lots.LotSearch.from_form(form.data)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             services.engine().search(LOTS, wanted.to_query())
             engine_ms.append((time.perf_counter() - started) * 1000)
+            engine_cpu.append((time.thread_time() - cpu) * 1000)
             started = time.perf_counter()
             lots.find_lots(wanted)
             service_ms.append((time.perf_counter() - started) * 1000)
-    return engine_ms, service_ms
+    return engine_ms, engine_cpu, service_ms
 
 
 def serve(db_path: str, index_path: str, port: int) -> None:
@@ -164,7 +166,12 @@ def serve(db_path: str, index_path: str, port: int) -> None:
     make_server("127.0.0.1", port, app, threaded=False).serve_forever()
 
 
-def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) -> tuple[list[float], int]:
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) -> tuple[list[float], float, int]:
     import socket
 
     with socket.socket() as probe:
@@ -185,16 +192,19 @@ def time_http(db_path: Path, index_path: Path, queries: list[dict[str, Any]]) ->
         for args in queries[:20]:  # warm-up
             urllib.request.urlopen(f"{base}?{urllib.parse.urlencode(args, doseq=True)}", timeout=10).read()  # noqa: S310
         times = []
+        cpu_before = _cpu_seconds(server.pid)
         for args in queries:
             url = f"{base}?{urllib.parse.urlencode(args, doseq=True)}"
             started = time.perf_counter()
             with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310
                 response.read()
-                assert response.status == 200
+                if response.status != 200:
+                    raise SystemExit(f"{url} answered {response.status}")
             times.append((time.perf_counter() - started) * 1000)
+        cpu_ms = (_cpu_seconds(server.pid) - cpu_before) * 1000 / len(queries)
         status = Path(f"/proc/{server.pid}/status").read_text()
         rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-        return times, rss_kb
+        return times, cpu_ms, rss_kb
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -221,23 +231,28 @@ def main() -> None:
         from marketplace.search import services
 
         with app.app_context():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             counts = services.reindex()
-            reindex_s = time.perf_counter() - started
+            reindex_s, reindex_cpu = time.perf_counter() - started, time.process_time() - cpu
         queries = mixed_queries(options.queries, rng)
-        engine_ms, service_ms = time_engine(app, queries)
-        http_ms, web_rss_kb = time_http(db_path, index_path, queries)
+        load_before = os.getloadavg()[0]
+        engine_ms, engine_cpu, service_ms = time_engine(app, queries)
+        http_ms, http_cpu_ms, web_rss_kb = time_http(db_path, index_path, queries)
         own_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         index_mb = sum(f.stat().st_size for f in index_path.rglob("*") if f.is_file()) / 1e6
 
     print(f"Search benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs")
     print(f"lots indexed: {counts['lots']} (+{counts['products']} products); database built in {insert_s:.1f} s")
-    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s; index on disk {index_mb:.0f} MB")
+    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s wall, {reindex_cpu:.1f} s CPU; "
+          f"index on disk {index_mb:.0f} MB")
     for name, values in (("engine only, main query", engine_ms), ("lot search service (+facet counts)", service_ms),
                          ("HTTP GET /api/v1/lots", http_ms)):
         print(f"{name:38s} p50 {statistics.median(values):7.2f} ms   p95 {percentile(values, 95):7.2f} ms   "
               f"max {max(values):7.2f} ms   (n={len(values)})")
+    print(f"CPU per query: engine p50 {statistics.median(engine_cpu):.2f} ms, p95 {percentile(engine_cpu, 95):.2f} ms; "
+          f"web process {http_cpu_ms:.2f} ms per HTTP request on average")
+    print(f"load average (1 min) before the queries: {load_before:.1f}, after: {os.getloadavg()[0]:.1f}")
     print(f"peak RSS: web process {web_rss_kb / 1024:.0f} MB; benchmark process (build + reindex) {own_rss_mb:.0f} MB")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -52,3 +53,20 @@ def test_buyer_searches_with_a_typo_filters_opens_a_lot_and_goes_back(live_serve
     expect(page.get_by_role("group", name="Certification tier").get_by_label("Advanced")).to_be_checked()
     expect(page.locator("#lot-results")).to_contain_text("1 lot")
     expect(page.locator("table.lots tbody tr")).to_have_count(1)
+
+
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.parametrize("path", [
+    "/lots?q=bayankhongor&colour=white&micron_min=14",
+    "/lots?q=bayankhongor&aimag=UVO",
+    "/lots/compare?code=USCC-2025-BKH-001&code=USCC-2025-BKH-006",
+])
+def test_the_lot_search_pages_pass_axe(live_server: LiveServer, page: Page, path: str) -> None:
+    page.goto(live_server.url + path)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        "async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
+    )
+    assert [(v["id"], [n["target"] for n in v["nodes"]]) for v in result["violations"]] == []

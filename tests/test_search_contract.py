@@ -201,3 +201,15 @@ def test_embedded_writer_busy_is_reported(tmp_path: Path) -> None:
         held.wait_merging_threads()
     engine.apply(LOTS, [_lot(2)], [])
     assert engine.document_ids(LOTS) == {"1", "2"}
+
+
+def test_counting_only_some_facets(engine: SearchEngine) -> None:
+    result = engine.search(LOTS, SearchQuery(facet_names=("colour", "nope")))
+    assert result.facets == {"colour": {"white": 3, "brown": 1, "grey": 1}}
+    assert engine.search(LOTS, SearchQuery(with_facets=False)).facets == {}
+
+
+def test_facet_counts_without_hits(engine: SearchEngine) -> None:
+    result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}, per_page=0, facet_names=("colour",)))
+    assert result.hits == []
+    assert result.facets == {"colour": {"white": 2, "brown": 1}}

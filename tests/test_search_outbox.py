@@ -137,3 +137,28 @@ def test_reindex_rebuilds_everything_with_a_progress_bar(demo_app: Flask) -> Non
     assert "lots: 44 documents, products: 15 documents" in result.output
     assert _outbox(demo_app) == 0
     _index_equals_database(demo_app)
+
+
+def test_meilisearch_down_pages_say_so_and_writes_still_succeed(demo_app: Flask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import make_app
+
+    down = make_app(demo_app.config["SQLALCHEMY_DATABASE_URI"], tmp_path / "down",
+                    MEILISEARCH_URL="http://127.0.0.1:9")  # nothing listens there: connection refused
+    client = down.test_client()
+    page = client.get("/lots?q=white")
+    assert page.status_code == 503
+    assert "Search is unavailable at the moment" in page.get_data(as_text=True)
+    api = client.get("/api/v1/lots")
+    assert api.status_code == 503
+    assert "unavailable" in api.get_json()["error"]
+    with down.app_context():
+        lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-003"))
+        lot.available_kg = Decimal("1")
+        db.session.commit()  # the engine is down: the commit still succeeds
+        assert db.session.get(Lot, lot.id).available_kg == Decimal("1")
+    with down.app_context():
+        db.engine.dispose()  # this extra app's connections (the session gave its own back above)
+    assert _outbox(demo_app) == 1  # and the change waits in the outbox
+    result = demo_app.test_cli_runner().invoke(args=["search", "sync", "--once"])  # the embedded engine is up
+    assert result.exit_code == 0, result.output
+    _index_equals_database(demo_app)

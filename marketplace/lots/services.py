@@ -134,9 +134,9 @@ def find_lots(wanted: LotSearch) -> LotResults:
     if result.total and result.page > result.pages:
         result = search.search(LOTS, wanted.to_query(page=result.pages))
     facets = dict(result.facets)
-    for name in wanted.facets:
-        others = search.search(LOTS, wanted.without(name).to_query(per_page=1, page=1))
-        facets[name] = others.facets.get(name, {})
+    for name in wanted.facets:  # counts for the other values of a facet ignore its own selection
+        looser = replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
+        facets[name] = search.search(LOTS, looser).facets.get(name, {})
     suggestions = relax(wanted) if not result.total else []
     return LotResults(result, facets, suggestions)
 
@@ -146,7 +146,7 @@ def relax(wanted: LotSearch, limit: int = 3) -> list[Suggestion]:
     found = []
     for part, value in wanted.active():
         looser = wanted.without(part, value)
-        total = search.search(LOTS, replace(looser.to_query(per_page=1, page=1), with_facets=False)).total
+        total = search.search(LOTS, replace(looser.to_query(per_page=1, page=1), sort=None, with_facets=False)).total
         if total:
             found.append(Suggestion(part, value, total, looser.args()))
     return sorted(found, key=lambda s: -s.total)[:limit]
@@ -195,9 +195,8 @@ def to_csv(hits: Iterable[dict[str, Any]]) -> str:
 def facet_labels() -> dict[str, dict[str, str]]:
     aimags = {code: f"{en} ({mn})" for code, en, mn in db.session.execute(
         select(Aimag.code, Aimag.name_en, Aimag.name_mn))}
-    coops = {slug: name for slug, name in db.session.execute(select(Organisation.slug, Organisation.name))}
-    schemes = {code: name for code, name in db.session.execute(
-        select(CertificationScheme.code, CertificationScheme.name))}
+    coops = dict(db.session.execute(select(Organisation.slug, Organisation.name)).all())
+    schemes = dict(db.session.execute(select(CertificationScheme.code, CertificationScheme.name)).all())
     return {"aimag": aimags, "cooperative": coops, "scheme": schemes}
 
 

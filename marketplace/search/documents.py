@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from marketplace.certification.models import Certificate
 from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.organisations.models import Aimag, Organisation, Soum
 from marketplace.products.models import Product, ProductSource, ProductStatus
 from marketplace.search.port import Document
 
-BATCH = 1000
+BATCH = 2000
 
 
 def _major(minor: int, currency: str) -> float:
@@ -26,19 +28,46 @@ def _num(value: Decimal | None) -> float | None:
     return None if value is None else float(value)
 
 
-def lot_document(lot: Lot) -> Document:
-    cooperatives = {lot.cooperative.slug: lot.cooperative.name}
-    for part in lot.contributions:
-        cooperatives.setdefault(part.cooperative.slug, part.cooperative.name)
-    cert = lot.certificate
+@dataclass
+class References:
+    """Places, organisations and certificates by id, loaded once for a whole rebuild."""
+
+    aimags: dict[int, Aimag]
+    soums: dict[int, Soum]
+    organisations: dict[int, Organisation]
+    certificates: dict[int, Certificate]
+
+    @classmethod
+    def load(cls, session: Session) -> References:
+        return cls(
+            {a.id: a for a in session.scalars(select(Aimag))},
+            {s.id: s for s in session.scalars(select(Soum))},
+            {o.id: o for o in session.scalars(select(Organisation))},
+            {c.id: c for c in session.scalars(select(Certificate).options(selectinload(Certificate.scheme)))},
+        )
+
+
+def lot_document(lot: Lot, refs: References | None = None) -> Document:
+    if refs is None:
+        cooperative, aimag, soum, cert = lot.cooperative, lot.aimag, lot.soum, lot.certificate
+        partners = [part.cooperative for part in lot.contributions]
+    else:
+        cooperative, aimag, soum = (
+            refs.organisations[lot.cooperative_id], refs.aimags[lot.aimag_id], refs.soums[lot.soum_id],
+        )
+        cert = refs.certificates.get(lot.certificate_id) if lot.certificate_id else None
+        partners = [refs.organisations[part.cooperative_id] for part in lot.contributions]
+    cooperatives = {cooperative.slug: cooperative.name}
+    for partner in partners:
+        cooperatives.setdefault(partner.slug, partner.name)
     doc: Document = {
         "id": str(lot.id),
         "code": lot.code,
         "cooperative": list(cooperatives),
         "cooperative_names": list(cooperatives.values()),
-        "aimag": lot.aimag.code,
-        "aimag_names": [lot.aimag.name_en, lot.aimag.name_mn],
-        "soum_names": [lot.soum.name_en, lot.soum.name_mn],
+        "aimag": aimag.code,
+        "aimag_names": [aimag.name_en, aimag.name_mn],
+        "soum_names": [soum.name_en, soum.name_mn],
         "colour": lot.colour.value,
         "colour_words": lot.colour.value.replace("_", " "),
         "state": lot.state.value,
@@ -138,19 +167,20 @@ def count_all(session: Session, index_name: str) -> int:
 def all_documents(session: Session, index_name: str) -> Iterator[Document]:
     """Every searchable document, in batches (so 100k lots never sit in memory at once)."""
     if index_name == "lots":
-        model, builder, options, where = Lot, lot_document, _lot_options, Lot.status == LotStatus.listed
+        refs = References.load(session)
+        yield from _batched(session, select(Lot).where(Lot.status == LotStatus.listed),
+                            Lot, [selectinload(Lot.contributions)], lambda lot: lot_document(lot, refs))
     else:
-        model, builder, options, where = (
-            Product, product_document, _product_options, Product.status == ProductStatus.published,
-        )
+        yield from _batched(session, select(Product).where(Product.status == ProductStatus.published),
+                            Product, _product_options(), product_document)
+
+
+def _batched(session: Session, stmt: Any, model: Any, options: list[Any], build: Any) -> Iterator[Document]:
     last = 0
     while True:
-        batch = session.scalars(
-            select(model).where(where, model.id > last).order_by(model.id).limit(BATCH).options(*options())
-        ).all()
+        batch = session.scalars(stmt.where(model.id > last).order_by(model.id).limit(BATCH).options(*options)).all()
         if not batch:
             return
         for row in batch:
-            yield builder(row)
-        last = batch[-1].id
-        session.expunge_all()
+            yield build(row)
+        last = batch[-1].id  # the session holds clean rows weakly: each batch is freed once done

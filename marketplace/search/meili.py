@@ -7,6 +7,7 @@ quoted and escaped, never pasted into the expression.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -31,7 +32,7 @@ def quote(value: str) -> str:
 
 def _number(value: float) -> str:
     number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):  # NaN or infinite
+    if not math.isfinite(number):
         raise ValueError("range bounds must be finite numbers")
     return repr(number)
 
@@ -81,8 +82,8 @@ def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
         "hitsPerPage": query.per_page,
         "matchingStrategy": "all",
     }
-    if query.with_facets:
-        params["facets"] = list(spec.facets)
+    if query.counted_facets(spec):
+        params["facets"] = list(query.counted_facets(spec))
     if query.sort and query.sort.lstrip("-") in spec.sortable:
         name = query.sort.lstrip("-")
         params["sort"] = [f"{name}:{'desc' if query.sort.startswith('-') else 'asc'}"]
@@ -154,9 +155,10 @@ class MeilisearchEngine:
         started = time.perf_counter()
         text = " ".join(query.text.split()[:MAX_QUERY_TERMS])
         found = self._call(lambda: self._index(spec).search(text, search_params(spec, query)))
-        facets = {name: {} for name in spec.facets} if query.with_facets else {}
+        facets: dict[str, dict[str, int]] = {name: {} for name in query.counted_facets(spec)}
         for name, values in (found.get("facetDistribution") or {}).items():
-            facets[name] = {str(k): int(v) for k, v in values.items()}
+            if name in facets:
+                facets[name] = {str(k): int(v) for k, v in values.items()}
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResult(found["hits"], facets, int(found.get("totalHits", 0)), query.page, query.per_page,
                             round(elapsed, 3))

@@ -40,6 +40,12 @@ class SearchQuery:
     page: int = 1
     per_page: int = 20
     with_facets: bool = True
+    facet_names: tuple[str, ...] | None = None  # which facets to count (None: all of the index's)
+
+    def counted_facets(self, spec: IndexSpec) -> tuple[str, ...]:
+        if not self.with_facets:
+            return ()
+        return spec.facets if self.facet_names is None else tuple(f for f in self.facet_names if f in spec.facets)
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class SearchResult:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return max(1, -(-self.total // self.per_page)) if self.per_page else 1
 
 
 class SearchEngine(Protocol):
