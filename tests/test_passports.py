@@ -441,3 +441,21 @@ def test_product_page_links_to_its_passport_and_the_cart(demo_app: Flask) -> Non
     assert "Add to cart" in html
     passport = text(demo_app.test_client().get(f"/passports/{public_id}"))
     assert product.name["en"] in passport
+
+
+def test_consumer_catalogue_searches_with_the_search_port(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    everything = text(client.get("/products"))
+    found = client.get("/products?q=scarf")
+    assert found.status_code == 200
+    html = text(found)
+    assert "scarf" in html.lower()
+    assert html.count('class="result-count"') == 1
+    assert html != everything
+    typo = text(client.get("/products?q=swaeter"))  # a typo still finds the sweaters
+    assert "sweater" in typo.lower()
+    nothing = text(client.get("/products?q=zzzzzzzz"))
+    assert "0 products" in nothing
+    too_long = client.get("/products?q=" + "x" * 600)
+    assert too_long.status_code == 200  # ignored with a message, not a 500
+    assert "Field cannot be longer than 512 characters" in text(too_long)

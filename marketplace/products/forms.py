@@ -12,6 +12,7 @@ from wtforms import (
     DateField,
     DecimalField,
     Field,
+    SearchField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -194,6 +195,8 @@ class CatalogueFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
+    q = SearchField(_l("Search products"), validators=[Optional(), Length(max=512)],
+                    description=_l("Name, maker, fibre or origin, in any language."))
     recycled = BooleanField(_l("Recycled content"))
     undyed = BooleanField(_l("Undyed (natural colour)"))
     repairable = BooleanField(_l("Repair service"))

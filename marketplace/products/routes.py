@@ -14,6 +14,8 @@ from marketplace.passports.models import Passport
 from marketplace.products import images, services
 from marketplace.products.forms import CatalogueFilterForm
 from marketplace.products.models import ProductImage
+from marketplace.search import catalogue as search_catalogue
+from marketplace.search.port import SearchUnavailable
 
 bp = Blueprint("products", __name__)
 
@@ -28,12 +30,22 @@ def catalogue():  # type: ignore[no-untyped-def]
         line=(form.line.data or None) if not form.line.errors else None,
     )
     versions = services.catalogue(filters)
+    status = 200
+    query = (form.q.data or "").strip() if not form.q.errors else ""
+    if query:
+        try:
+            ranked = [int(hit["id"]) for hit in search_catalogue.find_matching_ids(query)]
+        except SearchUnavailable:
+            ranked, status = [], 503
+        rank = {product_id: position for position, product_id in enumerate(ranked)}
+        versions = sorted((v for v in versions if v.product_id in rank), key=lambda v: rank[v.product_id])
     lines: dict[int, list] = {}
     for version in versions:
         lines.setdefault(version.line_id, []).append(version)
     template = "products/_catalogue_results.html" if request.headers.get("HX-Request") else "products/catalogue.html"
-    return render_template(template, form=form, lines=list(lines.values()), total=len(versions)), 200, {
-        "Vary": "HX-Request"}
+    return render_template(
+        template, form=form, lines=list(lines.values()), total=len(versions), search_down=status == 503,
+    ), status, {"Vary": "HX-Request"}
 
 
 @bp.route("/products/<int:product_id>")

@@ -61,3 +61,8 @@ def to_query(data: Mapping[str, Any], per_page: int = PAGE_SIZE) -> SearchQuery:
 def find_products(data: Mapping[str, Any]) -> SearchResult:
     """Published products matching the validated form data of ``ProductSearchForm``."""
     return services.search(PRODUCTS, to_query(data))
+
+
+def find_matching_ids(text: str, limit: int = 500) -> list[dict[str, Any]]:
+    """Hits (best first) for a free-text query, for pages that filter further in the database."""
+    return services.search(PRODUCTS, to_query({"q": text}, per_page=limit)).hits
