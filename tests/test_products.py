@@ -223,6 +223,16 @@ def test_submit_approve_publish_and_edit_makes_a_new_version(app: Flask) -> None
     assert "Crew-neck sweater" in text(old)
     assert "Renamed sweater" not in text(old)
 
+    # Fibre a published version declares stays claimed: it cannot be unlinked or lowered.
+    csrf = token(editor)
+    response = editor.post(f"/workspace/products/{product.id}/sources/{w.lot.id}/remove", data={"csrf_token": csrf})
+    assert response.status_code == 422
+    assert "cannot be unlinked" in text(response)
+    response = editor.post(f"/workspace/products/{product.id}/sources",
+                           data={"lot_id": w.lot.id, "kg": "5", "csrf_token": csrf})
+    assert response.status_code == 422
+    assert "cannot go below it" in text(response)
+
     with app.app_context():
         version = db.session.scalar(select(m.ProductVersion).filter_by(product_id=product.id, number=1))
         version.snapshot = {"name": {"en": "tampered"}}

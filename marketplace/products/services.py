@@ -225,10 +225,30 @@ def lock_lot(lot_id: int) -> Lot | None:
     )
 
 
+def published_claim(product: Product, lot_id: int) -> Decimal | None:
+    """The kg of a lot that the version consumers see now declares (None if it declares none).
+
+    Fibre declared by a published version stays claimed: the working copy may claim more, never
+    less, so that no kg shown to consumers can be claimed again by another product.
+    """
+    if product.published_number is None:
+        return None
+    version = published_version(product.id)
+    for source in (version.snapshot.get("sources", []) if version else []):
+        if source["lot_id"] == lot_id:
+            return Decimal(source["kg"])
+    return None
+
+
 def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
     """Claim ``kg`` of a lot for ``product`` (replacing its previous claim on that lot)."""
     if not kg.is_finite() or kg <= 0:
         raise ProductError(_l("The quantity must be more than 0 kg."), "kg")
+    floor = published_claim(product, lot_id)
+    if floor is not None and kg < floor:
+        raise ProductError(_l(
+            "The published version declares %(kg)s kg of this lot; that fibre stays claimed, so the quantity "
+            "cannot go below it.", kg=floor), "kg")
     begin_edit(product)
     lot = lock_lot(lot_id)
     if lot is None or lot.status is LotStatus.draft:
@@ -253,6 +273,9 @@ def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
 
 
 def unlink_source(product: Product, lot_id: int) -> None:
+    if published_claim(product, lot_id) is not None:
+        raise ProductError(_l("The published version declares this lot; its fibre stays claimed and the lot "
+                              "cannot be unlinked."))
     begin_edit(product)
     source = db.session.get(ProductSource, (product.id, lot_id))
     if source is not None:
