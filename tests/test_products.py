@@ -69,6 +69,11 @@ def test_editor_creates_a_product(app: Flask) -> None:
     ({"recycled_pct": "30", "recycled_origin": "none"}, "pre-consumer or post-consumer"),
     ({"weight_g": "0"}, "Weight"),
     ({"price_eur": "-5"}, "Consumer price"),
+    ({"price_eur": "NaN"}, "Consumer price"),
+    ({"price_eur": "12.345"}, "at most 2 decimal places"),
+    ({"weight_g": "Infinity"}, "Weight"),
+    ({"recycled_pct": "NaN"}, "Recycled content"),
+    ({"sku": "bad sku with spaces"}, "letters, digits"),
 ])
 def test_bad_product_input_gets_field_errors_and_writes_nothing(app: Flask, overrides: dict, message: str) -> None:
     w = workshop()
@@ -101,6 +106,9 @@ def _product(w, **kw):  # type: ignore[no-untyped-def]
     ("dehairing", "100", "75", "Dehairing: a yield of 75.0% is outside the possible range for dehairing, 25–70%"),
     ("knitting", "0", "0", "Kg must be more than 0"),
     ("knitting", "-3", "1", "Kg must be more than 0"),
+    ("knitting", "1e15", "1", "That is more than 1000000"),
+    ("knitting", "NaN", "1", "decimal places"),
+    ("knitting", "2", "0.0001", "at most 3 decimal places"),
 ])
 def test_impossible_yields_are_refused_naming_step_and_limit(app: Flask, kind, kg_in, kg_out, message) -> None:  # type: ignore[no-untyped-def]
     w = workshop()
@@ -134,7 +142,8 @@ def test_step_with_impact_figures(app: Flask) -> None:
 
 
 @pytest.mark.parametrize(("kg", "message"), [
-    ("0", "more than 0 kg"), ("-5", "more than 0 kg"),
+    ("0", "more than 0 kg"), ("-5", "more than 0 kg"), ("0.0001", "at most 3 decimal places"),
+    ("abc", "Not a valid decimal value"), ("1e15", "That is more than 1000000"),
     ("200.001", "has only 200.000 kg left for products"),
 ])
 def test_bad_source_kg_is_refused(app: Flask, kg: str, message: str) -> None:

@@ -48,6 +48,7 @@ from marketplace.products.rules import yield_problem
 
 # Indicative rate for showing EUR prices in tugrik too (display only; prices are set in EUR).
 MNT_PER_EUR = Decimal(3950)
+MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
 
 
@@ -240,10 +241,16 @@ def published_claim(product: Product, lot_id: int) -> Decimal | None:
     return None
 
 
+def _check_kg(kg: Decimal, field: str) -> None:
+    if not kg.is_finite() or kg <= 0:
+        raise ProductError(_l("The quantity must be more than 0 kg."), field)
+    if kg.as_tuple().exponent < -3 or kg > MAX_KG:  # type: ignore[operator]
+        raise ProductError(_l("Give kg to the gram (3 decimals), at most %(max)s kg.", max=MAX_KG), field)
+
+
 def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
     """Claim ``kg`` of a lot for ``product`` (replacing its previous claim on that lot)."""
-    if not kg.is_finite() or kg <= 0:
-        raise ProductError(_l("The quantity must be more than 0 kg."), "kg")
+    _check_kg(kg, "kg")
     floor = published_claim(product, lot_id)
     if floor is not None and kg < floor:
         raise ProductError(_l(
@@ -301,6 +308,8 @@ class StepData:
 
 
 def add_step(product: Product, data: StepData) -> ProcessingStep:
+    _check_kg(data.kg_in, "kg_in")
+    _check_kg(data.kg_out, "kg_out")
     problem = yield_problem(data.kind, label(data.kind), data.kg_in, data.kg_out)
     if problem:
         raise ProductError(problem, "kg_out")
