@@ -333,6 +333,13 @@ def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     assert "HX-Request" in fragment.headers["Vary"]
     assert "Re-knit gloves" not in everything  # submitted, not approved
     assert client.get("/products/99999").status_code == 404
+    with demo_app.app_context():
+        documents = [services.search_document(v) for v in services.catalogue(services.CatalogueFilters())]
+        assert len(documents) == 15
+        crew = next(d for d in documents if d["sku"] == "KK-UE-CREW-LG")
+        assert crew["lots"] == ["USCC-2025-BKH-001"]
+        assert crew["repairable"] is True
+        assert crew["dyed"] is False
 
 
 def test_demo_content_has_complete_products(demo_app: Flask) -> None:

@@ -612,3 +612,16 @@ def lot_certificate_now(lot_ids: list[int]) -> dict[int, Lot]:
 def mnt(price_minor: int) -> int:
     """An indicative tugrik amount (MNT has no minor unit in use) for a EUR price in cents."""
     return int((Decimal(price_minor) / 100 * MNT_PER_EUR).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 100)
+
+
+def search_document(version: ProductVersion) -> dict[str, Any]:
+    """What a search index needs of a published product version (for the search port, wired at merge)."""
+    snap = version.snapshot
+    return {
+        "id": f"product-{version.product_id}", "product_id": version.product_id, "version": version.number,
+        "sku": snap["sku"], "name": snap["name"], "description": snap["description"],
+        "line": snap["line"]["name"], "organisation": snap["organisation"]["name"],
+        "fibres": sorted(snap["fibre_composition"]), "recycled": version.recycled, "dyed": version.dyed,
+        "repairable": version.repairable, "price_minor": snap["price_minor"], "currency": snap["currency"],
+        "lots": [s["lot_code"] for s in snap["sources"]],
+    }
