@@ -10,6 +10,7 @@ from marketplace.payments.models import Payment
 from marketplace.products.models import (
     ProcessingStep,
     Product,
+    ProductComponent,
     ProductImage,
     ProductLine,
     ProductSource,
@@ -20,5 +21,5 @@ __all__ = [
     "Aimag", "Certificate", "CertificationScheme", "CooperativeProfile", "Criterion", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation",
     "Passport", "PassportVersion", "PastureUserGroup", "Payment", "ProcessingStep", "Product",
-    "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Role", "Soum", "User",
+    "ProductComponent", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Role", "Soum", "User",
 ]

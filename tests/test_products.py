@@ -318,7 +318,7 @@ def test_reject_needs_a_reason_and_the_msme_sees_it(app: Flask) -> None:
 def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     client = demo_app.test_client()
     everything = text(client.get("/products"))
-    assert "15 products" in everything
+    assert "16 products" in everything
     recycled = text(client.get("/products?recycled=y"))
     assert "Second-life scarf" in recycled
     assert "Undyed crew-neck" not in recycled
@@ -335,7 +335,7 @@ def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     assert client.get("/products/99999").status_code == 404
     with demo_app.app_context():
         documents = [services.search_document(v) for v in services.catalogue(services.CatalogueFilters())]
-        assert len(documents) == 15
+        assert len(documents) == 16
         crew = next(d for d in documents if d["sku"] == "KK-UE-CREW-LG")
         assert crew["lots"] == ["USCC-2025-BKH-001"]
         assert crew["repairable"] is True
@@ -349,10 +349,42 @@ def test_demo_content_has_complete_products(demo_app: Flask) -> None:
         assert len({p.organisation_id for p in published}) >= 4
         for product in published:
             assert product.images, product.sku
-            assert product.sources, product.sku
+            assert product.sources or product.components, product.sku
             assert product.steps, product.sku
             assert all(s.energy_basis and s.co2e_kg is not None for s in product.steps), product.sku
         assert db.session.scalar(select(func.count()).where(m.Product.status == ProductStatus.submitted)) >= 1
         for lot_id in {s.lot_id for p in published for s in p.sources}:
             lot = db.session.get(m.Lot, lot_id)
             assert services.claimed_kg(lot_id) <= lot.sold_kg
+
+
+def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
+    """A knitter uses a spinner's published yarn batch: never more kg in all than the batch yielded."""
+    with demo_app.app_context():
+        yarn = db.session.scalar(select(m.Product).where(m.Product.sku == "AYS-YARN-226-WH"))
+        assert services.batch_output_kg(yarn) == Decimal("37.4")
+        yarn_id = yarn.id
+        khangai = db.session.scalar(select(m.Product).where(m.Product.sku == "KK-UE-SCARF-WH"))
+        line_id = khangai.line_id
+    line = factories.current_session().get(m.ProductLine, line_id)
+    first = factories.ProductFactory(line=line, production_date=dt.date(2026, 10, 1))
+    second = factories.ProductFactory(line=line, production_date=dt.date(2026, 10, 1))
+    client = signed_in(demo_app.test_client(), factories.user_with_role(
+        m.Role.msme_editor, factories.current_session().get(m.Organisation, line.organisation_id)))
+    csrf = token(client)
+    # The demo gloves already use 12 kg of it: 25.4 kg are left.
+    response = client.post(f"/workspace/products/{first.id}/components",
+                           data={"component_id": yarn_id, "kg": "20", "csrf_token": csrf})
+    assert response.status_code == 302
+    response = client.post(f"/workspace/products/{second.id}/components",
+                           data={"component_id": yarn_id, "kg": "10", "csrf_token": csrf})
+    assert response.status_code == 422
+    assert "has only 5.400 kg left" in text(response)
+    with demo_app.test_request_context():
+        product = db.session.get(m.Product, first.id)
+        assert services.component_claimed_kg(yarn_id) == Decimal("32")
+        # The yarn's own lots are checked for the approval, on the yarn's production date.
+        checks = services.certificate_checks(product)
+        assert [c.source.lot.code for c in checks] == ["USCC-2025-ARK-015"]
+        assert all(c.valid for c in checks)
+        assert "certified lot or yarn batch" not in " ".join(services.submission_problems(product))

@@ -160,6 +160,15 @@ class SourceForm(FlaskForm):
             raise ValidationError(_l("The quantity must be more than 0 kg."))
 
 
+class ComponentForm(FlaskForm):
+    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=int, validators=[InputRequired()])
+    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
+
+    def validate_kg(self, field: Field) -> None:
+        if field.data is not None and (not field.data.is_finite() or field.data <= 0):
+            raise ValidationError(_l("The quantity must be more than 0 kg."))
+
+
 class StepForm(FlaskForm):
     kind = SelectField(_l("Step"), choices=[SelectChoice(k.value, k.value) for k in StepKind])
     facility_id = SelectField(_l("Facility"), coerce=int, validators=[InputRequired()])
