@@ -26,6 +26,7 @@ from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Paymen
 from marketplace.products.models import (
     ProcessingStep,
     Product,
+    ProductComponent,
     ProductImage,
     ProductLine,
     ProductSource,
@@ -38,6 +39,6 @@ __all__ = [
     "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "Lot", "LotContribution",
     "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
     "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment", "ProcessingStep",
-    "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote", "QuoteRequest",
-    "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
+    "Product", "ProductComponent", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote",
+    "QuoteRequest", "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]

@@ -277,6 +277,15 @@ class ProcessingStepFactory(Base):
     kg_out = Decimal("9.2")
 
 
+class ProductComponentFactory(Base):
+    class Meta:
+        model = m.ProductComponent
+
+    product = factory.SubFactory(ProductFactory)
+    component = factory.SubFactory(ProductFactory, status=ProductStatus.published, published_number=1)
+    kg = Decimal("5")
+
+
 class ProductImageFactory(Base):
     class Meta:
         model = m.ProductImage

@@ -106,7 +106,7 @@ def test_upload_strips_metadata_auto_orients_and_names_files_by_hash(app: Flask)
 
     page = text(client.get(f"/workspace/products/{product.id}"))
     assert f"/media/{image.id}/320.webp 320w" in page
-    assert f"/media/{image.id}/1280.jpg 1280w" in page
+    assert f"/media/{image.id}/1280.jpg 1000w" in page  # never upscaled: the descriptor is the true width
     assert 'alt="A sweater, flat"' in page
     assert "originals" not in page
 

@@ -26,6 +26,7 @@ def _snapshot(app: Flask) -> dict[str, object]:
             "steps": db.session.scalar(select(func.count()).select_from(m.ProcessingStep)),
             "images": db.session.scalar(select(func.count()).select_from(m.ProductImage)),
             "removed": db.session.scalar(select(func.count()).where(m.ProductImage.removed.is_(True))),
+            "components": db.session.scalar(select(func.count()).select_from(m.ProductComponent)),
             "versions": db.session.scalar(select(func.count()).select_from(m.ProductVersion)),
         }
 
@@ -39,6 +40,7 @@ def test_every_msme_route_refuses_another_msme(demo_app: Flask) -> None:
         step_id = product.steps[0].id
         line_id = product.line_id
         other_lot = db.session.scalar(select(m.Lot.id).where(m.Lot.code == "USCC-2025-ARK-015"))
+        yarn_id = db.session.scalar(select(m.Product.id).where(m.Product.sku == "AYS-YARN-226-WH"))
     other_msme = factories.MsmeFactory(slug="rival-knits")
     intruder = factories.user_with_role(Role.msme_editor, other_msme)
     factories.ProductLineFactory(organisation=other_msme)
@@ -61,6 +63,8 @@ def test_every_msme_route_refuses_another_msme(demo_app: Flask) -> None:
         ("POST", f"{base}/steps", {"kind": "knitting", "facility_id": other_msme.id, "performed_on": "2026-01-01",
                                    "kg_in": "1", "kg_out": "1"}),
         ("POST", f"{base}/steps/{step_id}/remove", {}),
+        ("POST", f"{base}/components", {"component_id": yarn_id, "kg": "1"}),
+        ("POST", f"{base}/components/{yarn_id}/remove", {}),
         ("POST", f"{base}/submit", {}),
     ]
     for method, path, data in requests:

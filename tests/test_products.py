@@ -69,6 +69,11 @@ def test_editor_creates_a_product(app: Flask) -> None:
     ({"recycled_pct": "30", "recycled_origin": "none"}, "pre-consumer or post-consumer"),
     ({"weight_g": "0"}, "Weight"),
     ({"price_eur": "-5"}, "Consumer price"),
+    ({"price_eur": "NaN"}, "Consumer price"),
+    ({"price_eur": "12.345"}, "at most 2 decimal places"),
+    ({"weight_g": "Infinity"}, "Weight"),
+    ({"recycled_pct": "NaN"}, "Recycled content"),
+    ({"sku": "bad sku with spaces"}, "letters, digits"),
 ])
 def test_bad_product_input_gets_field_errors_and_writes_nothing(app: Flask, overrides: dict, message: str) -> None:
     w = workshop()
@@ -101,6 +106,9 @@ def _product(w, **kw):  # type: ignore[no-untyped-def]
     ("dehairing", "100", "75", "Dehairing: a yield of 75.0% is outside the possible range for dehairing, 25–70%"),
     ("knitting", "0", "0", "Kg must be more than 0"),
     ("knitting", "-3", "1", "Kg must be more than 0"),
+    ("knitting", "1e15", "1", "That is more than 1000000"),
+    ("knitting", "NaN", "1", "decimal places"),
+    ("knitting", "2", "0.0001", "at most 3 decimal places"),
 ])
 def test_impossible_yields_are_refused_naming_step_and_limit(app: Flask, kind, kg_in, kg_out, message) -> None:  # type: ignore[no-untyped-def]
     w = workshop()
@@ -134,7 +142,8 @@ def test_step_with_impact_figures(app: Flask) -> None:
 
 
 @pytest.mark.parametrize(("kg", "message"), [
-    ("0", "more than 0 kg"), ("-5", "more than 0 kg"),
+    ("0", "more than 0 kg"), ("-5", "more than 0 kg"), ("0.0001", "at most 3 decimal places"),
+    ("abc", "Not a valid decimal value"), ("1e15", "That is more than 1000000"),
     ("200.001", "has only 200.000 kg left for products"),
 ])
 def test_bad_source_kg_is_refused(app: Flask, kg: str, message: str) -> None:
@@ -223,6 +232,16 @@ def test_submit_approve_publish_and_edit_makes_a_new_version(app: Flask) -> None
     assert "Crew-neck sweater" in text(old)
     assert "Renamed sweater" not in text(old)
 
+    # Fibre a published version declares stays claimed: it cannot be unlinked or lowered.
+    csrf = token(editor)
+    response = editor.post(f"/workspace/products/{product.id}/sources/{w.lot.id}/remove", data={"csrf_token": csrf})
+    assert response.status_code == 422
+    assert "cannot be unlinked" in text(response)
+    response = editor.post(f"/workspace/products/{product.id}/sources",
+                           data={"lot_id": w.lot.id, "kg": "5", "csrf_token": csrf})
+    assert response.status_code == 422
+    assert "cannot go below it" in text(response)
+
     with app.app_context():
         version = db.session.scalar(select(m.ProductVersion).filter_by(product_id=product.id, number=1))
         version.snapshot = {"name": {"en": "tampered"}}
@@ -299,7 +318,7 @@ def test_reject_needs_a_reason_and_the_msme_sees_it(app: Flask) -> None:
 def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     client = demo_app.test_client()
     everything = text(client.get("/products"))
-    assert "15 products" in everything
+    assert "16 products" in everything
     recycled = text(client.get("/products?recycled=y"))
     assert "Second-life scarf" in recycled
     assert "Undyed crew-neck" not in recycled
@@ -314,6 +333,13 @@ def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     assert "HX-Request" in fragment.headers["Vary"]
     assert "Re-knit gloves" not in everything  # submitted, not approved
     assert client.get("/products/99999").status_code == 404
+    with demo_app.app_context():
+        documents = [services.search_document(v) for v in services.catalogue(services.CatalogueFilters())]
+        assert len(documents) == 16
+        crew = next(d for d in documents if d["sku"] == "KK-UE-CREW-LG")
+        assert crew["lots"] == ["USCC-2025-BKH-001"]
+        assert crew["repairable"] is True
+        assert crew["dyed"] is False
 
 
 def test_demo_content_has_complete_products(demo_app: Flask) -> None:
@@ -323,10 +349,42 @@ def test_demo_content_has_complete_products(demo_app: Flask) -> None:
         assert len({p.organisation_id for p in published}) >= 4
         for product in published:
             assert product.images, product.sku
-            assert product.sources, product.sku
+            assert product.sources or product.components, product.sku
             assert product.steps, product.sku
             assert all(s.energy_basis and s.co2e_kg is not None for s in product.steps), product.sku
         assert db.session.scalar(select(func.count()).where(m.Product.status == ProductStatus.submitted)) >= 1
         for lot_id in {s.lot_id for p in published for s in p.sources}:
             lot = db.session.get(m.Lot, lot_id)
             assert services.claimed_kg(lot_id) <= lot.sold_kg
+
+
+def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
+    """A knitter uses a spinner's published yarn batch: never more kg in all than the batch yielded."""
+    with demo_app.app_context():
+        yarn = db.session.scalar(select(m.Product).where(m.Product.sku == "AYS-YARN-226-WH"))
+        assert services.batch_output_kg(yarn) == Decimal("37.4")
+        yarn_id = yarn.id
+        khangai = db.session.scalar(select(m.Product).where(m.Product.sku == "KK-UE-SCARF-WH"))
+        line_id = khangai.line_id
+    line = factories.current_session().get(m.ProductLine, line_id)
+    first = factories.ProductFactory(line=line, production_date=dt.date(2026, 10, 1))
+    second = factories.ProductFactory(line=line, production_date=dt.date(2026, 10, 1))
+    client = signed_in(demo_app.test_client(), factories.user_with_role(
+        m.Role.msme_editor, factories.current_session().get(m.Organisation, line.organisation_id)))
+    csrf = token(client)
+    # The demo gloves already use 12 kg of it: 25.4 kg are left.
+    response = client.post(f"/workspace/products/{first.id}/components",
+                           data={"component_id": yarn_id, "kg": "20", "csrf_token": csrf})
+    assert response.status_code == 302
+    response = client.post(f"/workspace/products/{second.id}/components",
+                           data={"component_id": yarn_id, "kg": "10", "csrf_token": csrf})
+    assert response.status_code == 422
+    assert "has only 5.400 kg left" in text(response)
+    with demo_app.test_request_context():
+        product = db.session.get(m.Product, first.id)
+        assert services.component_claimed_kg(yarn_id) == Decimal("32")
+        # The yarn's own lots are checked for the approval, on the yarn's production date.
+        checks = services.certificate_checks(product)
+        assert [c.source.lot.code for c in checks] == ["USCC-2025-ARK-015"]
+        assert all(c.valid for c in checks)
+        assert "certified lot or yarn batch" not in " ".join(services.submission_problems(product))

@@ -67,7 +67,12 @@ def _create(item: dict[str, Any], data: dict[str, Any], line: ProductLine, orgs:
         price_minor=int(Decimal(item["price_eur"]) * 100), circular_services=item.get("services", {}),
         production_date=item["production_date"], batch_code=item.get("batch", ""),
     ))
-    for source in item["sources"]:
+    for component in item.get("components", []):
+        batch = db.session.scalar(select(Product).filter_by(sku=component["product"]))
+        if batch is None:
+            raise ValueError(f"demo product {item['sku']}: no batch {component['product']} (list it earlier)")
+        services.link_component(product, batch.id, Decimal(component["kg"]))
+    for source in item.get("sources", []):
         lot = db.session.scalar(select(Lot).filter_by(code=source["lot"]))
         if lot is None:
             raise ValueError(f"demo product {item['sku']}: no lot {source['lot']}")

@@ -37,6 +37,25 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+class Precision:
+    """At most ``places`` decimals and at most ``maximum``, as the database column stores them."""
+
+    def __init__(self, places: int, maximum: int) -> None:
+        self.places, self.maximum = places, maximum
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        value = field.data
+        if value is None:
+            return
+        if not value.is_finite() or value.as_tuple().exponent < -self.places:
+            raise ValidationError(_l("Give at most %(places)d decimal places.", places=self.places))
+        if abs(value) > self.maximum:
+            raise ValidationError(_l("That is more than %(max)s.", max=self.maximum))
+
+
+KG = Precision(3, 1_000_000)
+
+
 def _localised_fields(cls: type, prefix: str, label: Any, area: bool, max_len: int) -> None:
     for code in LOCALES:
         kind = TextAreaField if area else StringField
@@ -79,7 +98,7 @@ class ProductForm(FlaskForm):
                                 description=_l("One fibre per line, e.g. “cashmere: 95” and “silk: 5”. "
                                                "The total must be 100."))
     recycled_pct = DecimalField(_l("Recycled content (%)"), places=2, default=Decimal(0),
-                                validators=[InputRequired(), NumberRange(min=0, max=100)])
+                                validators=[InputRequired(), Precision(2, 100), NumberRange(min=0, max=100)])
     recycled_origin = SelectField(_l("Origin of the recycled content"),
                                   choices=[SelectChoice(o.value, o.value) for o in RecycledOrigin])
     dyed = SelectField(_l("Colour"), choices=[SelectChoice("undyed", _l("Undyed (natural colour)")),
@@ -89,9 +108,9 @@ class ProductForm(FlaskForm):
     sizes = StringField(_l("Sizes"), validators=[Optional(), Length(max=200)],
                         description=_l("Separated by commas, e.g. “S, M, L” or “one size”."))
     weight_g = DecimalField(_l("Weight (g)"), places=1,
-                            validators=[InputRequired(), NumberRange(min=Decimal("0.1"), max=100000)])
+                            validators=[InputRequired(), Precision(1, 100_000), NumberRange(min=Decimal("0.1"))])
     price_eur = DecimalField(_l("Consumer price (EUR)"), places=2,
-                             validators=[InputRequired(), NumberRange(min=Decimal("0.01"), max=1_000_000)])
+                             validators=[InputRequired(), Precision(2, 1_000_000), NumberRange(min=Decimal("0.01"))])
     production_date = DateField(_l("Production date"), validators=[Optional()],
                                 description=_l("The source lots' certificates must be valid on this date."))
     batch_code = StringField(_l("Production batch"), validators=[Optional(), Length(max=40)])
@@ -116,9 +135,6 @@ class ProductForm(FlaskForm):
                 result[key] = (self[f"service_{key}_terms"].data or "").strip()
         return result
 
-    def validate_price_eur(self, field: Field) -> None:
-        if field.data is not None and field.data.as_tuple().exponent < -2:  # type: ignore[operator]
-            raise ValidationError(_l("Give the price in euros and cents."))
 
 
 _localised_fields(ProductForm, "name", _l("Name"), False, 120)
@@ -138,7 +154,16 @@ class ImageForm(FlaskForm):
 
 class SourceForm(FlaskForm):
     lot_id = SelectField(_l("Certified lot"), coerce=int, validators=[InputRequired()])
-    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired()])
+    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
+
+    def validate_kg(self, field: Field) -> None:
+        if field.data is not None and (not field.data.is_finite() or field.data <= 0):
+            raise ValidationError(_l("The quantity must be more than 0 kg."))
+
+
+class ComponentForm(FlaskForm):
+    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=int, validators=[InputRequired()])
+    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
 
     def validate_kg(self, field: Field) -> None:
         if field.data is not None and (not field.data.is_finite() or field.data <= 0):
@@ -149,13 +174,16 @@ class StepForm(FlaskForm):
     kind = SelectField(_l("Step"), choices=[SelectChoice(k.value, k.value) for k in StepKind])
     facility_id = SelectField(_l("Facility"), coerce=int, validators=[InputRequired()])
     performed_on = DateField(_l("Date"), validators=[InputRequired()])
-    kg_in = DecimalField(_l("Kg in"), places=3, validators=[InputRequired()])
-    kg_out = DecimalField(_l("Kg out"), places=3, validators=[InputRequired()])
-    energy_kwh = DecimalField(_l("Energy (kWh)"), places=2, validators=[Optional(), NumberRange(min=0, max=10**9)])
+    kg_in = DecimalField(_l("Kg in"), places=3, validators=[InputRequired(), KG])
+    kg_out = DecimalField(_l("Kg out"), places=3, validators=[InputRequired(), KG])
+    energy_kwh = DecimalField(_l("Energy (kWh)"), places=2,
+                              validators=[Optional(), Precision(2, 10**9), NumberRange(min=0)])
     energy_basis = SelectField(_l("Energy figure is"), choices=BASIS_CHOICES, validators=[Optional()])
-    water_l = DecimalField(_l("Water (litres)"), places=1, validators=[Optional(), NumberRange(min=0, max=10**10)])
+    water_l = DecimalField(_l("Water (litres)"), places=1,
+                           validators=[Optional(), Precision(1, 10**10), NumberRange(min=0)])
     water_basis = SelectField(_l("Water figure is"), choices=BASIS_CHOICES, validators=[Optional()])
-    co2e_kg = DecimalField(_l("Emissions (kg CO₂e)"), places=3, validators=[Optional(), NumberRange(min=0, max=10**8)])
+    co2e_kg = DecimalField(_l("Emissions (kg CO₂e)"), places=3,
+                           validators=[Optional(), Precision(3, 10**8), NumberRange(min=0)])
     co2e_basis = SelectField(_l("Emissions figure is"), choices=BASIS_CHOICES, validators=[Optional()])
     source_note = StringField(_l("Source of the figures"), validators=[Optional(), Length(max=300)])
 

@@ -130,6 +130,10 @@ class Product(TimestampMixin, Base):
         back_populates="product", cascade="all, delete-orphan",
         order_by="(ProcessingStep.performed_on, ProcessingStep.id)",
     )
+    components: Mapped[list[ProductComponent]] = relationship(
+        back_populates="product", cascade="all, delete-orphan", foreign_keys="ProductComponent.product_id",
+        order_by="ProductComponent.component_id",
+    )
     images: Mapped[list[ProductImage]] = relationship(
         back_populates="product", order_by="(ProductImage.position, ProductImage.id)",
         primaryjoin="and_(ProductImage.product_id == Product.id, ProductImage.removed.is_(False))",
@@ -155,6 +159,23 @@ class ProductSource(Base):
 
     product: Mapped[Product] = relationship(back_populates="sources")
     lot: Mapped[Lot] = relationship()
+
+
+class ProductComponent(Base):
+    """Kg of another product's production batch (a yarn batch) that went into a product."""
+
+    __tablename__ = "product_component"
+    __table_args__ = (
+        CheckConstraint("kg > 0", name="kg_positive"),
+        CheckConstraint("product_id <> component_id", name="not_itself"),
+    )
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    component_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True, index=True)
+    kg: Mapped[Kg]
+
+    product: Mapped[Product] = relationship(back_populates="components", foreign_keys=[product_id])
+    component: Mapped[Product] = relationship(foreign_keys=[component_id])
 
 
 class ProcessingStep(TimestampMixin, Base):

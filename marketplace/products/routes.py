@@ -92,3 +92,14 @@ def care_label(code: str) -> str:
     from marketplace.products.rules import CARE_SYMBOLS
 
     return str(CARE_SYMBOLS.get(code, code))
+
+
+@bp.app_template_global()
+def variant_widths(image_width: int) -> list[tuple[int, int]]:
+    """(variant, true width) pairs for ``srcset``: variants are never upscaled, so the descriptor is the real width."""
+    pairs = []
+    for width in images.WIDTHS:
+        pairs.append((width, min(width, image_width)))
+        if width >= image_width:
+            break
+    return pairs

@@ -36,6 +36,7 @@ from marketplace.products.models import (
     DataBasis,
     ProcessingStep,
     Product,
+    ProductComponent,
     ProductImage,
     ProductLine,
     ProductSource,
@@ -48,6 +49,7 @@ from marketplace.products.rules import yield_problem
 
 # Indicative rate for showing EUR prices in tugrik too (display only; prices are set in EUR).
 MNT_PER_EUR = Decimal(3950)
+MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
 
 
@@ -225,10 +227,36 @@ def lock_lot(lot_id: int) -> Lot | None:
     )
 
 
+def published_claim(product: Product, lot_id: int) -> Decimal | None:
+    """The kg of a lot that the version consumers see now declares (None if it declares none).
+
+    Fibre declared by a published version stays claimed: the working copy may claim more, never
+    less, so that no kg shown to consumers can be claimed again by another product.
+    """
+    if product.published_number is None:
+        return None
+    version = published_version(product.id)
+    for source in (version.snapshot.get("sources", []) if version else []):
+        if source["lot_id"] == lot_id:
+            return Decimal(source["kg"])
+    return None
+
+
+def _check_kg(kg: Decimal, field: str) -> None:
+    if not kg.is_finite() or kg <= 0:
+        raise ProductError(_l("The quantity must be more than 0 kg."), field)
+    if kg.as_tuple().exponent < -3 or kg > MAX_KG:  # type: ignore[operator]
+        raise ProductError(_l("Give kg to the gram (3 decimals), at most %(max)s kg.", max=MAX_KG), field)
+
+
 def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
     """Claim ``kg`` of a lot for ``product`` (replacing its previous claim on that lot)."""
-    if not kg.is_finite() or kg <= 0:
-        raise ProductError(_l("The quantity must be more than 0 kg."), "kg")
+    _check_kg(kg, "kg")
+    floor = published_claim(product, lot_id)
+    if floor is not None and kg < floor:
+        raise ProductError(_l(
+            "The published version declares %(kg)s kg of this lot; that fibre stays claimed, so the quantity "
+            "cannot go below it.", kg=floor), "kg")
     begin_edit(product)
     lot = lock_lot(lot_id)
     if lot is None or lot.status is LotStatus.draft:
@@ -252,7 +280,97 @@ def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
     return source
 
 
+def batch_output_kg(component: Product) -> Decimal:
+    """What a published batch (e.g. a yarn batch) yielded: kg out of the last step of its published version."""
+    version = published_version(component.id)
+    steps = version.snapshot.get("steps", []) if version else []
+    return Decimal(steps[-1]["kg_out"]) if steps else Decimal(0)
+
+
+def component_claimed_kg(component_id: int, exclude_product_id: int | None = None) -> Decimal:
+    stmt = select(func.coalesce(func.sum(ProductComponent.kg), 0)).where(ProductComponent.component_id == component_id)
+    if exclude_product_id is not None:
+        stmt = stmt.where(ProductComponent.product_id != exclude_product_id)
+    return Decimal(db.session.scalar(stmt) or 0)
+
+
+@dataclass(frozen=True)
+class BatchOption:
+    product: Product
+    remaining_kg: Decimal
+
+
+def sourceable_batches(exclude_product_id: int | None = None) -> list[BatchOption]:
+    """Published batches (yarn and the like) with kg left to be used in other products."""
+    options = []
+    for product in db.session.scalars(
+        select(Product).where(Product.published_number.is_not(None)).order_by(Product.sku)
+        .options(selectinload(Product.organisation))
+    ):
+        if product.id == exclude_product_id:
+            continue
+        remaining = batch_output_kg(product) - component_claimed_kg(product.id)
+        if remaining > 0:
+            options.append(BatchOption(product, remaining))
+    return options
+
+
+def _lock_product(product_id: int) -> Product | None:
+    if db.session.get_bind().dialect.name == "sqlite":  # see lock_lot
+        db.session.execute(
+            update(Product).where(Product.id == product_id).values(id=Product.id)
+            .execution_options(synchronize_session=False)
+        )
+    return db.session.scalar(
+        select(Product).where(Product.id == product_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def link_component(product: Product, component_id: int, kg: Decimal) -> ProductComponent:
+    """Use ``kg`` of another product's published batch (a yarn batch) in ``product``.
+
+    Same mass balance as for lots: all products together never use more than the batch yielded,
+    checked under a row lock on the batch's product row.
+    """
+    _check_kg(kg, "kg")
+    if component_id == product.id:
+        raise ProductError(_l("A product cannot be made from itself."), "component_id")
+    begin_edit(product)
+    component = _lock_product(component_id)
+    if component is None or component.published_number is None:
+        raise ProductError(_l("Choose a published batch."), "component_id")
+    others = component_claimed_kg(component.id, exclude_product_id=product.id)
+    remaining = batch_output_kg(component) - others
+    if kg > remaining:
+        raise MassBalanceError(_l(
+            "Batch %(sku)s has only %(remaining)s kg left (it yielded %(out)s kg; %(claimed)s kg are used by other "
+            "products). %(kg)s kg would break the mass balance.", sku=component.sku,
+            remaining=max(remaining, Decimal(0)), out=batch_output_kg(component), claimed=others, kg=kg,
+        ), "kg")
+    link = db.session.get(ProductComponent, (product.id, component.id))
+    if link is None:
+        link = ProductComponent(product_id=product.id, component_id=component.id, kg=kg)
+        db.session.add(link)
+    else:
+        link.kg = kg
+    db.session.flush()
+    db.session.expire(product, ["components"])
+    return link
+
+
+def unlink_component(product: Product, component_id: int) -> None:
+    begin_edit(product)
+    link = db.session.get(ProductComponent, (product.id, component_id))
+    if link is not None:
+        db.session.delete(link)
+        db.session.flush()
+    db.session.expire(product, ["components"])
+
+
 def unlink_source(product: Product, lot_id: int) -> None:
+    if published_claim(product, lot_id) is not None:
+        raise ProductError(_l("The published version declares this lot; its fibre stays claimed and the lot "
+                              "cannot be unlinked."))
     begin_edit(product)
     source = db.session.get(ProductSource, (product.id, lot_id))
     if source is not None:
@@ -278,6 +396,8 @@ class StepData:
 
 
 def add_step(product: Product, data: StepData) -> ProcessingStep:
+    _check_kg(data.kg_in, "kg_in")
+    _check_kg(data.kg_out, "kg_out")
     problem = yield_problem(data.kind, label(data.kind), data.kg_in, data.kg_out)
     if problem:
         raise ProductError(problem, "kg_out")
@@ -347,8 +467,8 @@ def submission_problems(product: Product) -> list[str]:
     problems = []
     if product.production_date is None:
         problems.append(str(_l("Give the production date.")))
-    if not product.sources:
-        problems.append(str(_l("Link at least one certified lot the product was made from.")))
+    if not product.sources and not product.components:
+        problems.append(str(_l("Link at least one certified lot or yarn batch the product was made from.")))
     if not product.steps:
         problems.append(str(_l("Record at least one processing step.")))
     if not product.images:
@@ -384,9 +504,11 @@ class CertificateCheck:
 
 def certificate_checks(product: Product) -> list[CertificateCheck]:
     """For each source lot: is its certificate valid on the production date, and if not, why."""
-    day = product.production_date
     checks = []
-    for source in product.sources:
+    dated = [(source, product.production_date) for source in product.sources]
+    for link in product.components:  # a batch's own lots, checked on the batch's production date
+        dated += [(source, link.component.production_date) for source in link.component.sources]
+    for source, day in dated:
         certificate = source.lot.certificate
         if day is None:
             checks.append(CertificateCheck(source, False, str(_l("The product has no production date."))))
@@ -503,6 +625,15 @@ def snapshot(product: Product) -> dict[str, Any]:
             }
             for s in product.sources
         ],
+        "components": [
+            {
+                "product_id": c.component.id, "sku": c.component.sku, "name": dict(c.component.name),
+                "organisation": c.component.organisation.name, "batch_code": c.component.batch_code,
+                "version": c.component.published_number, "kg": _dec(c.kg),
+                "lots": [s.lot.code for s in c.component.sources],
+            }
+            for c in product.components
+        ],
         "steps": [
             {
                 "kind": s.kind.value,
@@ -583,3 +714,16 @@ def lot_certificate_now(lot_ids: list[int]) -> dict[int, Lot]:
 def mnt(price_minor: int) -> int:
     """An indicative tugrik amount (MNT has no minor unit in use) for a EUR price in cents."""
     return int((Decimal(price_minor) / 100 * MNT_PER_EUR).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 100)
+
+
+def search_document(version: ProductVersion) -> dict[str, Any]:
+    """What a search index needs of a published product version (for the search port, wired at merge)."""
+    snap = version.snapshot
+    return {
+        "id": f"product-{version.product_id}", "product_id": version.product_id, "version": version.number,
+        "sku": snap["sku"], "name": snap["name"], "description": snap["description"],
+        "line": snap["line"]["name"], "organisation": snap["organisation"]["name"],
+        "fibres": sorted(snap["fibre_composition"]), "recycled": version.recycled, "dyed": version.dyed,
+        "repairable": version.repairable, "price_minor": snap["price_minor"], "currency": snap["currency"],
+        "lots": [s["lot_code"] for s in snap["sources"]],
+    }

@@ -18,6 +18,7 @@ from marketplace.products import services
 from marketplace.products.forms import (
     SERVICES,
     ActionForm,
+    ComponentForm,
     ImageForm,
     LineForm,
     ProductForm,
@@ -56,6 +57,15 @@ def _source_choices(form: SourceForm) -> None:
                                  coop=o.lot.cooperative.name, state=label(o.lot.state), colour=label(o.lot.colour),
                                  kg=f"{o.remaining_kg:f}"))
         for o in services.sourceable_lots()
+    ]
+
+
+def _component_choices(form: ComponentForm, product: Product) -> None:
+    form.component_id.choices = [
+        SelectChoice(o.product.id, _("%(sku)s · %(maker)s · batch %(batch)s · %(kg)s kg left", sku=o.product.sku,
+                                     maker=o.product.organisation.name, batch=o.product.batch_code or "—",
+                                     kg=f"{o.remaining_kg:f}"))
+        for o in services.sourceable_batches(exclude_product_id=product.id)
     ]
 
 
@@ -158,13 +168,15 @@ def _render_product(product: Product, status: int = 200, **forms: Any):  # type:
     source_form = forms.get("source") or SourceForm(formdata=None)
     step_form = forms.get("step") or StepForm(formdata=None)
     image_form = forms.get("image") or ImageForm(formdata=None)
+    component_form = forms.get("component") or ComponentForm(formdata=None)
+    _component_choices(component_form, product)
     _source_choices(source_form)
     _step_choices(step_form)
     if step_form.performed_on.data is None and not step_form.errors:
         step_form.performed_on.data = today()
     return render_template(
         "products/workspace/product.html", product=product, details=details, source_form=source_form,
-        step_form=step_form, image_form=image_form, action=ActionForm(),
+        step_form=step_form, image_form=image_form, component_form=component_form, action=ActionForm(),
         problems=services.submission_problems(product), max_mb=MAX_BYTES // (1024 * 1024),
         locked=product.status not in services.EDITABLE, error=forms.get("error"),
     ), status
@@ -254,6 +266,37 @@ def remove_source(product_id: int, lot_id: int):  # type: ignore[no-untyped-def]
     except services.ProductError as error:
         return _render_product(product, 422, error=error.message)
     flash(_("Lot unlinked."), "success")
+    return redirect(url_for("workspace.product", product_id=product.id) + "#sources")
+
+
+@bp.route("/products/<int:product_id>/components", methods=["POST"])
+@roles(Role.msme_editor)
+def add_component(product_id: int):  # type: ignore[no-untyped-def]
+    product = _own_product(product_id)
+    form = ComponentForm()
+    _component_choices(form, product)
+    if form.validate_on_submit():
+        try:
+            services.link_component(product, form.component_id.data, form.kg.data)
+        except services.ProductError as error:
+            form[error.field if error.field in ("component_id", "kg") else "kg"].errors = [error.message]
+        else:
+            flash(_("Yarn batch linked."), "success")
+            return redirect(url_for("workspace.product", product_id=product.id) + "#sources")
+    return _render_product(product, 422, component=form)
+
+
+@bp.route("/products/<int:product_id>/components/<int:component_id>/remove", methods=["POST"])
+@roles(Role.msme_editor)
+def remove_component(product_id: int, component_id: int):  # type: ignore[no-untyped-def]
+    product = _own_product(product_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        services.unlink_component(product, component_id)
+    except services.ProductError as error:
+        return _render_product(product, 422, error=error.message)
+    flash(_("Yarn batch unlinked."), "success")
     return redirect(url_for("workspace.product", product_id=product.id) + "#sources")
 
 

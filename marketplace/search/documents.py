@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.certification.models import Certificate
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, Soum
-from marketplace.products.models import Product, ProductSource, ProductStatus
+from marketplace.products.models import Product, ProductSource
 from marketplace.search.port import Document
 
 BATCH = 2000
@@ -107,36 +107,51 @@ def _lot_options() -> list[Any]:
     ]
 
 
-def product_document(product: Product) -> Document:
+def _published_snapshot(product: Product) -> dict[str, Any] | None:
+    """What consumers see: the published version's frozen snapshot (an edit in progress is not public)."""
+    for version in product.versions:
+        if version.number == product.published_number:
+            return version.snapshot
+    return None
+
+
+def product_document(product: Product) -> Document | None:
+    snap = _published_snapshot(product)
+    if snap is None:
+        return None
+    lot_ids = {source["lot_id"] for source in snap["sources"]}
     aimags: dict[str, list[str]] = {}
     for source in product.sources:
-        aimags.setdefault(source.lot.aimag.code, [source.lot.aimag.name_en, source.lot.aimag.name_mn])
-    fibres = sorted(product.fibre_composition or {})
+        if source.lot_id in lot_ids:
+            aimags.setdefault(source.lot.aimag.code, [source.lot.aimag.name_en, source.lot.aimag.name_mn])
+    fibres = sorted(snap["fibre_composition"] or {})
+    version = next(v for v in product.versions if v.number == product.published_number)
     return {
         "id": str(product.id),
-        "sku": product.sku,
-        "name": dict(product.name or {}),
-        "names": [v for v in (product.name or {}).values() if v],
-        "descriptions": [v for v in (product.description or {}).values() if v],
+        "sku": snap["sku"],
+        "name": dict(snap["name"] or {}),
+        "names": [v for v in (snap["name"] or {}).values() if v],
+        "descriptions": [v for v in (snap["description"] or {}).values() if v],
         "msme": product.organisation.slug,
-        "msme_name": product.organisation.name,
-        "recycled": product.recycled_origin.value,
-        "recycled_pct": float(product.recycled_pct or 0),
-        "dyed": "yes" if product.dyed else "no",
+        "msme_name": snap["organisation"]["name"],
+        "recycled": snap["recycled_origin"],
+        "recycled_pct": float(snap["recycled_pct"] or 0),
+        "dyed": "yes" if snap["dyed"] else "no",
         "fibre": fibres,
         "fibres": fibres,
         "aimag": list(aimags),
         "aimag_names": [name for names in aimags.values() for name in names],
-        "price": _major(product.price_minor, product.currency),
-        "price_minor": product.price_minor,
-        "currency": product.currency,
-        "published_at": product.created_at.timestamp() if product.created_at else 0.0,
+        "price": _major(snap["price_minor"], snap["currency"]),
+        "price_minor": snap["price_minor"],
+        "currency": snap["currency"],
+        "published_at": version.published_at.timestamp(),
     }
 
 
 def _product_options() -> list[Any]:
     return [
         selectinload(Product.organisation),
+        selectinload(Product.versions),
         selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.aimag),
     ]
 
@@ -152,7 +167,7 @@ def documents_for(session: Session, index_name: str, keys: Sequence[str]) -> dic
     elif index_name == "products":
         products = session.scalars(select(Product).where(Product.id.in_(ids)).options(*_product_options()))
         for product in products:
-            found[str(product.id)] = product_document(product) if product.status is ProductStatus.published else None
+            found[str(product.id)] = product_document(product)
     return found
 
 
@@ -161,7 +176,7 @@ def count_all(session: Session, index_name: str) -> int:
 
     if index_name == "lots":
         return session.scalar(select(func.count()).where(Lot.status == LotStatus.listed)) or 0
-    return session.scalar(select(func.count()).where(Product.status == ProductStatus.published)) or 0
+    return session.scalar(select(func.count()).where(Product.published_number.is_not(None))) or 0
 
 
 def all_documents(session: Session, index_name: str) -> Iterator[Document]:
@@ -171,7 +186,7 @@ def all_documents(session: Session, index_name: str) -> Iterator[Document]:
         yield from _batched(session, select(Lot).where(Lot.status == LotStatus.listed),
                             Lot, [selectinload(Lot.contributions)], lambda lot: lot_document(lot, refs))
     else:
-        yield from _batched(session, select(Product).where(Product.status == ProductStatus.published),
+        yield from _batched(session, select(Product).where(Product.published_number.is_not(None)),
                             Product, _product_options(), product_document)
 
 
@@ -182,5 +197,7 @@ def _batched(session: Session, stmt: Any, model: Any, options: list[Any], build:
         if not batch:
             return
         for row in batch:
-            yield build(row)
+            document = build(row)
+            if document is not None:
+                yield document
         last = batch[-1].id  # the session holds clean rows weakly: each batch is freed once done
