@@ -92,7 +92,10 @@ def test_consumer_reads_a_passport_on_a_phone_and_sees_a_suspension(live_server:
     expect(desk.get_by_role("status")).to_contain_text("is now suspended")
     certifier.close()
 
-    page.reload()
+    page.reload()  # still in German: the reason is the certifier's own words
+    expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.get_by_role("alert")).to_contain_text("Stocking above the agreed plan in 2026.")
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_role("alert")).to_contain_text("Suspended.")
     expect(page.get_by_text("Version 1, issued")).to_be_visible()
     phone.close()

@@ -90,10 +90,19 @@ def test_content_pages_render_markdown(demo_client: FlaskClient) -> None:
     assert demo_client.get("/how-to-read-a-passport").status_code == 200
 
 
-def test_untranslated_content_page_falls_back_to_english_visibly(demo_client: FlaskClient) -> None:
-    html = text(demo_client.get("/about?lang=de"))
+def test_untranslated_content_page_falls_back_to_english_visibly(app: Flask, tmp_path: Path) -> None:
+    pages = tmp_path / "content" / "pages"
+    pages.mkdir(parents=True)
+    (pages / "about.en.md").write_text("# About\n\nOnly in English so far.\n", encoding="utf-8")
+    app.config["CONTENT_DIR"] = str(tmp_path / "content")
+    html = text(app.test_client().get("/about?lang=en"))
+    assert "Only in English so far." in html
+    assert "not yet translated" not in html
+    html = text(app.test_client().get("/about?lang=de"))
     assert '<html lang="de">' in html
-    assert "shown in English" in html
+    assert '<article class="prose" lang="en">' in html  # the English text is marked as English
+    assert "Only in English so far." in html
+    assert 'class="notice"' in html  # and the reader is told, in German
 
 
 def test_language_switcher_keeps_the_page_and_filters(demo_client: FlaskClient) -> None:
