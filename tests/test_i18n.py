@@ -65,3 +65,18 @@ def test_pages_follow_the_chosen_locale(demo_client: FlaskClient) -> None:
     chinese = text(fresh.get("/", headers={"Accept-Language": "zh-CN"}))
     assert '<html lang="zh">' in chinese
     assert "English" in chinese  # the language switcher names each language in itself
+
+
+@pytest.mark.parametrize("slug", ["about", "certification", "how-to-read-a-passport"])
+def test_content_pages_exist_in_every_language(demo_client: FlaskClient, slug: str) -> None:
+    english = (ROOT / "content" / "pages" / f"{slug}.en.md").read_text(encoding="utf-8")
+    for locale in LOCALES:
+        path = ROOT / "content" / "pages" / f"{slug}.{locale}.md"
+        assert path.is_file(), path
+        translated = path.read_text(encoding="utf-8")
+        title = translated.splitlines()[0]
+        assert title.startswith("# ")
+        assert translated != english, (slug, locale)
+        html = text(demo_client.get(f"/{slug}?lang={locale}"))
+        assert title[2:].strip() in html
+        assert "not yet translated" not in html
