@@ -86,3 +86,10 @@ def test_msme_creates_product_union_approves_consumer_sees_it(live_server: LiveS
     expect(page.get_by_role("img", name="A brown pullover laid flat")).to_be_visible()
     expect(page.get_by_role("row", name=re.compile("USCC-2025-ARK-015"))).to_be_visible()
     page.screenshot(path=str(tmp_path / "product.png"), full_page=True)
+
+    # ...and in search: the consumer types part of its name, with a typo, in the catalogue's search box.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Products").click()
+    page.get_by_label("Search products").fill("browser-made pulover")
+    page.get_by_label("Search products").press("Enter")
+    expect(page).to_have_url(re.compile(r"q=browser-made"))
+    expect(page.get_by_role("link", name="Browser-made pullover")).to_be_visible()
