@@ -64,12 +64,14 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
     from marketplace.payments.routes import bp as payments
+    from marketplace.pricing.routes import bp as pricing
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
     from marketplace.search.routes import bp as search_api
     from marketplace.union.routes import bp as union
 
+    app.register_blueprint(pricing)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
         products, workspace, product_review, orders, payments, union,

@@ -93,6 +93,10 @@ LABELS: dict[str, Any] = {
     "light_grey": _l("Light grey"),
     "grey": _l("Grey"),
     "brown": _l("Brown"),
+    # Micron bands of the fair-price policy
+    "ultrafine": _l("Up to 15.5 µm"),
+    "fine": _l("15.6 to 16.5 µm"),
+    "standard": _l("16.6 to 19.0 µm"),
     "greasy": _l("Greasy (combed)"),
     "scoured": _l("Scoured"),
     "dehaired": _l("Dehaired"),

@@ -23,6 +23,7 @@ from marketplace.passports.models import (
     PassportVersion,
 )
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, PremiumPayment, WebhookEvent
+from marketplace.pricing.models import GradePremium, PricePolicy
 from marketplace.products.models import (
     ProcessingStep,
     Product,
@@ -35,9 +36,10 @@ from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Certificate", "CertificationScheme",
-    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "Lot", "LotContribution",
-    "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
-    "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment", "ProcessingStep",
+    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "GradePremium", "Lot",
+    "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport",
+    "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment",
+    "PricePolicy", "ProcessingStep",
     "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote", "QuoteRequest",
     "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]

@@ -521,3 +521,26 @@ def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **k
     user = UserFactory(**kwargs)
     MembershipFactory(user=user, organisation=organisation, role=role)
     return user
+
+
+class PricePolicyFactory(Base):
+    class Meta:
+        model = m.PricePolicy
+
+    season = factory.Sequence(lambda n: 2000 + n)
+    currency = "EUR"
+    revision = 1
+    greasy_floor_minor = 3000
+    dehaired_floor_minor = 9500
+    published_on = dt.date(2026, 5, 15)
+    note = ""
+
+
+class GradePremiumFactory(Base):
+    class Meta:
+        model = m.GradePremium
+
+    policy = factory.SubFactory(PricePolicyFactory)
+    band = "fine"
+    colour = Colour.white
+    premium_minor = 400

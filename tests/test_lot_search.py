@@ -89,7 +89,8 @@ def test_htmx_fragment_updates_the_facets_out_of_band(demo_client: FlaskClient) 
     body = text(response)
     assert "<html" not in body
     assert 'id="lot-facets" hx-swap-oob="true"' in body
-    restore = demo_client.get("/lots?colour=white", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    restore = demo_client.get("/lots?colour=white",
+                              headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
     assert "<html" in text(restore)  # the back button asks htmx for the whole page
 
 

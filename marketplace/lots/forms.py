@@ -87,7 +87,8 @@ class LotFilterForm(FlaskForm):
     length_max = FiniteDecimalField(_l("Length to"), places=1, validators=[
         Optional(), NumberRange(min=0, max=200),
         ordered("length_min", _l("The upper length limit is below the lower one."))])
-    price_min = FiniteDecimalField(_l("Price from"), places=2, validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+    price_min = FiniteDecimalField(_l("Price from"), places=2,
+                                   validators=[Optional(), NumberRange(min=0, max=1_000_000)])
     price_max = FiniteDecimalField(_l("Price to"), places=2, validators=[
         Optional(), NumberRange(min=0, max=1_000_000),
         ordered("price_min", _l("The upper price limit is below the lower one."))])
@@ -97,7 +98,7 @@ class LotFilterForm(FlaskForm):
     page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
 
     FACETS = ("colour", "state", "aimag", "cooperative", "scheme", "tier", "season")
-    RANGES = {
+    RANGES = {  # noqa: RUF012 (read only)
         "micron": ("micron_min", "micron_max"),
         "length_mm": ("length_min", "length_max"),
         "price_per_kg": ("price_min", "price_max"),

@@ -195,9 +195,8 @@ def to_csv(hits: Iterable[dict[str, Any]]) -> str:
 def facet_labels() -> dict[str, dict[str, str]]:
     aimags = {code: f"{en} ({mn})" for code, en, mn in db.session.execute(
         select(Aimag.code, Aimag.name_en, Aimag.name_mn))}
-    coops = {slug: name for slug, name in db.session.execute(select(Organisation.slug, Organisation.name))}
-    schemes = {code: name for code, name in db.session.execute(
-        select(CertificationScheme.code, CertificationScheme.name))}
+    coops = dict(db.session.execute(select(Organisation.slug, Organisation.name)).tuples().all())
+    schemes = dict(db.session.execute(select(CertificationScheme.code, CertificationScheme.name)).tuples().all())
     return {"aimag": aimags, "cooperative": coops, "scheme": schemes}
 
 

@@ -46,6 +46,8 @@ CONTEXT_TERMS = (
     "currency", "value", "unit", "name", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
     "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "id", "priceBasis",
     "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
+    "pricePolicy", "policyRevision", "greasyFloorPerKg", "dehairedFloorPerKg", "gradePremiumPerKg",
+    "micronBand", "minimumPricePerKg", "pricePerKg", "publishedOn",
 )
 
 
@@ -329,6 +331,31 @@ def _certificates(certs: Iterable[Certificate | None]) -> list[Certificate]:
     return list(seen.values())
 
 
+def price_policy(lot: Lot, base_url: str) -> dict[str, Any] | None:
+    """The fair-price policy the lot was listed under, and where its price stands against it."""
+    from marketplace.pricing import services as pricing
+
+    if lot.price_policy is None:
+        return None
+    policy = lot.price_policy
+    priced = pricing.check(lot, policy)
+    assert priced is not None
+
+    def amount(minor: int) -> dict[str, Any]:
+        return {"amount": minor, "currency": policy.currency}
+
+    return {
+        "id": f"{base_url}/fair-price#policy-{policy.id}", "season": policy.season,
+        "policyRevision": policy.revision, "publishedOn": policy.published_on.isoformat(),
+        "greasyFloorPerKg": amount(policy.greasy_floor_minor),
+        "dehairedFloorPerKg": amount(policy.dehaired_floor_minor),
+        "micronBand": priced.band.value, "gradePremiumPerKg": amount(priced.grade_premium_minor),
+        "minimumPricePerKg": amount(priced.minimum_minor), "pricePerKg": amount(lot.price_minor),
+        "priceBasis": lot.price_basis.value, "basis": DataBasis.declared.value,
+        "source": f"Union fair-price policy ({base_url}/fair-price)",
+    }
+
+
 def lot_passport(
     lot: Lot, *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
     status_index: int, steps: list[ProcessingStep],
@@ -344,6 +371,9 @@ def lot_passport(
     pricing = _fair_pricing(lot, base_url)
     if pricing:
         cashmere["fairPricing"] = pricing
+    policy = price_policy(lot, base_url)
+    if policy:
+        cashmere["pricePolicy"] = policy
     subject = {
         "product": {
             "type": ["Product"], "id": f"{base_url}/lots/{lot.code}", "name": name,

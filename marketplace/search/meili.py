@@ -31,7 +31,7 @@ def quote(value: str) -> str:
 
 def _number(value: float) -> str:
     number = float(value)
-    if number != number or number in (float("inf"), float("-inf")):  # NaN or infinite
+    if number != number or number in (float("inf"), float("-inf")):  # NaN or infinite  # noqa: PLR0124
         raise ValueError("range bounds must be finite numbers")
     return repr(number)
 

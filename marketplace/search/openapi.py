@@ -108,7 +108,8 @@ def document(server: str) -> dict[str, Any]:
         "name": {"type": "object", "description": "Locale → name", "additionalProperties": {"type": "string"}},
         "msme": {"type": "string"}, "msme_name": {"type": "string"}, "recycled": {"type": "string"},
         "recycled_pct": {"type": "number"}, "dyed": {"type": "string"},
-        "fibre": {"type": "array", "items": {"type": "string"}}, "aimag": {"type": "array", "items": {"type": "string"}},
+        "fibre": {"type": "array", "items": {"type": "string"}},
+        "aimag": {"type": "array", "items": {"type": "string"}},
         "price_minor": {"type": "integer"}, "currency": {"type": "string"},
     }}
     return {
