@@ -17,9 +17,10 @@ from marketplace.lots.models import Colour, FibreState, LotStatus, PriceBasis
 from marketplace.passports import services as passports
 from marketplace.passports.untp import CONTEXT_TERMS
 from marketplace.pricing import services as pricing
+from marketplace.pricing.forms import premium_field_name
 from marketplace.pricing.models import MicronBand, PolicyError
 from tests import factories as f
-from tests.helpers import text
+from tests.helpers import csrf_token, sign_in, text
 
 ROOT = Path(__file__).resolve().parent.parent
 PREMIUMS = {(MicronBand.ultrafine, Colour.white): 600, (MicronBand.fine, Colour.brown): 100}
@@ -177,3 +178,50 @@ def test_the_lot_passport_shows_the_policy_it_was_sold_under(demo_app: Flask) ->
     assert "Fair-price policy" in page
     assert "Lowest price allowed for this lot" in page
     assert "€30.00" in page  # the greasy floor of 2025
+
+
+def _form(client, **overrides: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    data = {"csrf_token": csrf_token(client, "/union/fair-price"), "season": "2026", "currency": "EUR",
+            "greasy_floor": "31.00", "dehaired_floor": "97.00", "published_on": "2026-06-01", "note": "Revised"}
+    for band in MicronBand:
+        for colour in Colour:
+            data[premium_field_name(band, colour)] = "2.00"
+    data.update(overrides)
+    return data
+
+
+def test_union_staff_publish_a_revision_from_the_form(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    sign_in(client, "staff@demo.example", "demo-staff-2026")
+    response = client.post("/union/fair-price", data=_form(client))
+    assert response.status_code == 303
+    with demo_app.app_context():
+        policy = pricing.policy_in_force(2026, "EUR")
+        assert (policy.revision, policy.dehaired_floor_minor, policy.greasy_floor_minor) == (2, 9700, 3100)
+        assert policy.premium_for(MicronBand.fine, Colour.grey) == 200
+        assert policy.published_by.email == "staff@demo.example"
+    assert "Season 2026, EUR, revision 2" in text(client.get("/fair-price"))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"dehaired_floor": "20.00"}, "cannot be lower"),
+    ({"greasy_floor": "-1"}, "Number must be between 0.01"),
+    ({"premium_fine_white": "abc"}, "Not a valid decimal value"),
+    ({"season": "1999"}, "Number must be between 2000"),
+])
+def test_bad_policy_forms_are_refused_and_write_nothing(demo_app: Flask, overrides: dict, message: str) -> None:
+    client = demo_app.test_client()
+    sign_in(client, "staff@demo.example", "demo-staff-2026")
+    with demo_app.app_context():
+        before = db.session.scalar(select(func.count()).select_from(m.PricePolicy))
+    response = client.post("/union/fair-price", data=_form(client, **overrides))
+    assert response.status_code == 422
+    assert message in text(response)
+    with demo_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(m.PricePolicy)) == before
+
+
+def test_only_union_staff_may_publish_a_policy(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    sign_in(client, "coop@demo.example", "demo-coop-2026")
+    assert client.get("/union/fair-price").status_code == 403
