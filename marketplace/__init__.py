@@ -58,6 +58,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
     from marketplace.certification.routes import bp as certification
     from marketplace.dashboard.routes import bp as dashboard
+    from marketplace.funds.routes import bp as funds
     from marketplace.lots.routes import bp as lots
     from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
@@ -72,6 +73,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.union.routes import bp as union
 
     app.register_blueprint(pricing)
+    app.register_blueprint(funds)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
         products, workspace, product_review, orders, payments, union,

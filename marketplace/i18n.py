@@ -93,6 +93,15 @@ LABELS: dict[str, Any] = {
     "light_grey": _l("Light grey"),
     "grey": _l("Grey"),
     "brown": _l("Brown"),
+    # The cooperative funds and the premium ledger
+    "sustainable_investment": _l("Sustainable investment"),
+    "fodder": _l("Fodder"),
+    "risk_management": _l("Risk management"),
+    "pug_cofunding": _l("Pasture-user group co-funding"),
+    "social_fund": _l("Social fund"),
+    "premium_due": _l("Premium due"),
+    "payment": _l("Payment"),
+    "fund_split": _l("Fund split"),
     # Micron bands of the fair-price policy
     "ultrafine": _l("Up to 15.5 µm"),
     "fine": _l("15.6 to 16.5 µm"),

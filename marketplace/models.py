@@ -2,6 +2,7 @@
 
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.certification.models import Certificate, CertificationScheme, Criterion
+from marketplace.funds.models import FundEntry
 from marketplace.lots.models import Lot, LotContribution
 from marketplace.orders.models import (
     Allocation,
@@ -22,7 +23,7 @@ from marketplace.passports.models import (
     PassportLogHead,
     PassportVersion,
 )
-from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, PremiumPayment, WebhookEvent
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, WebhookEvent
 from marketplace.pricing.models import GradePremium, PricePolicy
 from marketplace.products.models import (
     ProcessingStep,
@@ -36,9 +37,9 @@ from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Certificate", "CertificationScheme",
-    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "GradePremium", "Lot",
+    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "FundEntry", "GradePremium", "Lot",
     "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport",
-    "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment",
+    "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
     "PricePolicy", "ProcessingStep",
     "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote", "QuoteRequest",
     "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",

@@ -502,14 +502,19 @@ class WebhookEventFactory(Base):
     created = 1_700_000_000
 
 
-class PremiumPaymentFactory(Base):
+class FundEntryFactory(Base):
+    """A payment entry in the premium ledger (the kind with the fewest required fields)."""
+
     class Meta:
-        model = m.PremiumPayment
+        model = m.FundEntry
 
     cooperative = factory.SubFactory(CooperativeFactory)
+    kind = "payment"
     amount_minor = 50000
     currency = "EUR"
     paid_on = dt.date(2026, 10, 1)
+    reference = factory.Sequence(lambda n: f"TRF-{n:05d}")
+    advance = True
 
 
 def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **kwargs: object) -> m.User:

@@ -46,7 +46,7 @@ def test_a_lot_below_its_floor_cannot_be_listed_and_nothing_changes(app: Flask) 
         lot = f.LotFactory(status=LotStatus.draft, listed_at=None, price_minor=10099,
                            mean_diameter_um=Decimal("15.5"), colour=Colour.white)  # minimum 9500 + 600
         with pytest.raises(pricing.PricingError, match="below the fair-price floor"):
-            pricing.list_lot(lot)
+            pricing.list_lot(db.session.get(m.Lot, lot.id))
         db.session.rollback()
         lot = db.session.get(m.Lot, lot.id)
         assert lot.status is LotStatus.draft
@@ -56,15 +56,17 @@ def test_a_lot_below_its_floor_cannot_be_listed_and_nothing_changes(app: Flask) 
 
 def test_a_lot_at_its_floor_is_listed_under_the_policy(app: Flask) -> None:
     with app.app_context():
-        policy = _policy()
-        lot = f.LotFactory(status=LotStatus.draft, listed_at=None, price_minor=10100,
-                           mean_diameter_um=Decimal("15.5"), colour=Colour.white)
-        result = pricing.list_lot(lot)
+        policy_id = _policy().id
+        lot_id = f.LotFactory(status=LotStatus.draft, listed_at=None, price_minor=10100,
+                              mean_diameter_um=Decimal("15.5"), colour=Colour.white).id
+        result = pricing.list_lot(db.session.get(m.Lot, lot_id))
         db.session.commit()
+        db.session.expunge_all()
+        lot = db.session.get(m.Lot, lot_id)
         assert result.minimum_minor == 10100
         assert result.ok
         assert lot.status is LotStatus.listed
-        assert lot.price_policy_id == policy.id
+        assert lot.price_policy_id == policy_id
         assert lot.listed_at
 
 

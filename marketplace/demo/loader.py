@@ -181,6 +181,10 @@ def load_demo(content: Path, report: LoadReport) -> None:
 
     load_demo_orders(report, upsert)
 
+    from marketplace.funds.demo import load_demo_funds
+
+    load_demo_funds(content, report)
+
 
 def _user(report: LoadReport, item: dict[str, Any]) -> None:
     organisation = db.session.scalar(select(Organisation).filter_by(slug=item["organisation"]))

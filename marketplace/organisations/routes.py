@@ -36,7 +36,9 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         .where(Lot.cooperative_id == organisation.id, Lot.status == LotStatus.listed)
         .order_by(Lot.code)
     ).all()
+    from marketplace.funds import services as funds
+
     return render_template(
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
-        today=today(),
+        today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
     )

@@ -48,6 +48,7 @@ CONTEXT_TERMS = (
     "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
     "pricePolicy", "policyRevision", "greasyFloorPerKg", "dehairedFloorPerKg", "gradePremiumPerKg",
     "micronBand", "minimumPricePerKg", "pricePerKg", "publishedOn",
+    "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
 )
 
 
@@ -356,6 +357,32 @@ def price_policy(lot: Lot, base_url: str) -> dict[str, Any] | None:
     }
 
 
+def premium_ledger(lot: Lot, base_url: str) -> list[dict[str, Any]]:
+    """For each cooperative behind the lot: premium due and paid (from the ledger) and its latest fund split."""
+    from marketplace.funds import services as funds
+
+    coops = {c.cooperative_id: c.cooperative for c in lot.contributions} or {lot.cooperative_id: lot.cooperative}
+    found = []
+    for coop_id, coop in sorted(coops.items()):
+        summary = funds.summary(coop_id)
+        if not summary.balances and not summary.splits:
+            continue
+        entry: dict[str, Any] = {
+            "cooperative": _party(coop, base_url),
+            "premiumDue": [{"amount": b.due_minor, "currency": b.currency} for b in summary.balances],
+            "premiumPaid": [{"amount": b.paid_minor, "currency": b.currency} for b in summary.balances],
+            "premiumOutstanding": [{"amount": b.outstanding_minor, "currency": b.currency}
+                                   for b in summary.balances],
+            "basis": DataBasis.declared.value, "source": f"Union premium ledger ({base_url}/organisations/{coop.slug})",
+        }
+        if summary.splits:
+            season, split = next(iter(summary.splits.items()))
+            entry["fundSplit"] = {"season": season, "figures": [
+                {"fund": fund.value, "share": _num(pct, 2)} for fund, pct in split.items()]}
+        found.append(entry)
+    return found
+
+
 def lot_passport(
     lot: Lot, *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
     status_index: int, steps: list[ProcessingStep],
@@ -374,6 +401,9 @@ def lot_passport(
     policy = price_policy(lot, base_url)
     if policy:
         cashmere["pricePolicy"] = policy
+    ledger = premium_ledger(lot, base_url)
+    if ledger:
+        cashmere["premiumLedger"] = ledger
     subject = {
         "product": {
             "type": ["Product"], "id": f"{base_url}/lots/{lot.code}", "name": name,

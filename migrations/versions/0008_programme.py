@@ -1,8 +1,8 @@
-"""programme
+"""programme: fair-price policy, premium and funds ledger (premium_payment moves into it)
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-11-22 05:03:51.024821
+Create Date: 2026-11-22 05:16:38.141835
 
 """
 from alembic import op
@@ -47,6 +47,55 @@ def upgrade():
     sa.ForeignKeyConstraint(['policy_id'], ['price_policy.id'], name=op.f('fk_grade_premium_policy_id_price_policy')),
     sa.PrimaryKeyConstraint('policy_id', 'band', 'colour', name=op.f('pk_grade_premium'))
     )
+    op.create_table('fund_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cooperative_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('premium_due', 'payment', 'fund_split', name='entrykind', native_enum=False, length=12), nullable=False),
+    sa.Column('season', sa.Integer(), nullable=True),
+    sa.Column('amount_minor', sa.Integer(), nullable=True),
+    sa.Column('currency', sa.String(length=3), nullable=True),
+    sa.Column('allocation_id', sa.Integer(), nullable=True),
+    sa.Column('kg', sa.Numeric(precision=12, scale=3), nullable=True),
+    sa.Column('premium_per_kg_minor', sa.Integer(), nullable=True),
+    sa.Column('paid_on', sa.Date(), nullable=True),
+    sa.Column('reference', sa.String(length=120), nullable=False),
+    sa.Column('advance', sa.Boolean(), nullable=False),
+    sa.Column('pct_sustainable_investment', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('pct_fodder', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('pct_risk_management', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('pct_pug_cofunding', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('pct_social_fund', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('corrects_id', sa.Integer(), nullable=True),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('recorded_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint("kind != 'fund_split' OR ROUND(pct_sustainable_investment + pct_fodder + pct_risk_management + pct_pug_cofunding + pct_social_fund, 2) = 100", name=op.f('ck_fund_entry_split_totals_100')),
+    sa.CheckConstraint("kind = 'fund_split' OR (amount_minor IS NOT NULL AND currency IS NOT NULL)", name=op.f('ck_fund_entry_amount_for_money')),
+    sa.CheckConstraint('amount_minor IS NULL OR amount_minor >= 0', name=op.f('ck_fund_entry_amount_not_negative')),
+    sa.CheckConstraint('kg IS NULL OR kg >= 0', name=op.f('ck_fund_entry_kg_not_negative')),
+    sa.ForeignKeyConstraint(['allocation_id'], ['allocation.id'], name=op.f('fk_fund_entry_allocation_id_allocation')),
+    sa.ForeignKeyConstraint(['cooperative_id'], ['organisation.id'], name=op.f('fk_fund_entry_cooperative_id_organisation')),
+    sa.ForeignKeyConstraint(['corrects_id'], ['fund_entry.id'], name=op.f('fk_fund_entry_corrects_id_fund_entry')),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['user_account.id'], name=op.f('fk_fund_entry_recorded_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_fund_entry')),
+    sa.UniqueConstraint('corrects_id', name=op.f('uq_fund_entry_corrects_id'))
+    )
+    with op.batch_alter_table('fund_entry', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fund_entry_allocation_id'), ['allocation_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_fund_entry_cooperative_id'), ['cooperative_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_fund_entry_kind'), ['kind'], unique=False)
+
+    # Premium payments move into the funds ledger (as advances: they were recorded unchecked).
+    op.execute(
+        "INSERT INTO fund_entry (cooperative_id, kind, amount_minor, currency, paid_on, reference, advance, reason,"
+        " recorded_by_id, created_at)"
+        " SELECT cooperative_id, 'payment', amount_minor, currency, paid_on, 'premium_payment ' || id, TRUE, note,"
+        " recorded_by_id, created_at FROM premium_payment"
+    )
+    with op.batch_alter_table('premium_payment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_premium_payment_cooperative_id'))
+
+    op.drop_table('premium_payment')
     with op.batch_alter_table('lot', schema=None) as batch_op:
         batch_op.add_column(sa.Column('price_policy_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_lot_price_policy_id_price_policy'), 'price_policy', ['price_policy_id'], ['id'])
@@ -60,6 +109,29 @@ def downgrade():
         batch_op.drop_constraint(batch_op.f('fk_lot_price_policy_id_price_policy'), type_='foreignkey')
         batch_op.drop_column('price_policy_id')
 
+    op.create_table('premium_payment',
+    sa.Column('id', sa.INTEGER(), nullable=False),
+    sa.Column('cooperative_id', sa.INTEGER(), nullable=False),
+    sa.Column('amount_minor', sa.INTEGER(), nullable=False),
+    sa.Column('currency', sa.VARCHAR(length=3), nullable=False),
+    sa.Column('paid_on', sa.DATE(), nullable=False),
+    sa.Column('recorded_by_id', sa.INTEGER(), nullable=True),
+    sa.Column('note', sa.VARCHAR(length=300), nullable=False),
+    sa.Column('created_at', sa.DATETIME(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint('amount_minor > 0', name=op.f('ck_premium_payment_amount_positive')),
+    sa.ForeignKeyConstraint(['cooperative_id'], ['organisation.id'], name=op.f('fk_premium_payment_cooperative_id_organisation')),
+    sa.ForeignKeyConstraint(['recorded_by_id'], ['user_account.id'], name=op.f('fk_premium_payment_recorded_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_premium_payment'))
+    )
+    with op.batch_alter_table('premium_payment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_premium_payment_cooperative_id'), ['cooperative_id'], unique=False)
+
+    with op.batch_alter_table('fund_entry', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fund_entry_kind'))
+        batch_op.drop_index(batch_op.f('ix_fund_entry_cooperative_id'))
+        batch_op.drop_index(batch_op.f('ix_fund_entry_allocation_id'))
+
+    op.drop_table('fund_entry')
     op.drop_table('grade_premium')
     with op.batch_alter_table('price_policy', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_price_policy_season'))
