@@ -57,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
     from marketplace.certification.routes import bp as certification
+    from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
     from marketplace.lots.routes import bp as lots
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(pricing)
     app.register_blueprint(funds)
+    app.register_blueprint(control)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
         products, workspace, product_review, orders, payments, union,

@@ -102,6 +102,18 @@ LABELS: dict[str, Any] = {
     "premium_due": _l("Premium due"),
     "payment": _l("Payment"),
     "fund_split": _l("Fund split"),
+    # Certification control
+    "self_evaluation": _l("Herder self-evaluation"),
+    "external_control": _l("External control"),
+    "passed": _l("Passed"),
+    "issue": _l("Issue"),
+    "renew": _l("Renew"),
+    "suspend": _l("Suspend"),
+    "revoke": _l("Revoke"),
+    "compliant": _l("Compliant"),
+    "minor_nonconformity": _l("Minor non-conformity"),
+    "major_nonconformity": _l("Major non-conformity"),
+    "not_applicable": _l("Not applicable"),
     # Micron bands of the fair-price policy
     "ultrafine": _l("Up to 15.5 µm"),
     "fine": _l("15.6 to 16.5 µm"),

@@ -2,6 +2,14 @@
 
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.certification.models import Certificate, CertificationScheme, Criterion
+from marketplace.control.models import (
+    Assessment,
+    CertificateEvent,
+    CriterionResult,
+    EvidenceFile,
+    Household,
+    SchemeParticipant,
+)
 from marketplace.funds.models import FundEntry
 from marketplace.lots.models import Lot, LotContribution
 from marketplace.orders.models import (
@@ -36,11 +44,11 @@ from marketplace.products.models import (
 from marketplace.search.models import SearchOutbox
 
 __all__ = [
-    "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Certificate", "CertificationScheme",
-    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "FundEntry", "GradePremium", "Lot",
-    "LotContribution", "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport",
-    "PassportLogEntry", "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment",
-    "PricePolicy", "ProcessingStep",
-    "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote", "QuoteRequest",
-    "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
+    "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Assessment", "Certificate", "CertificateEvent",
+    "CertificationScheme", "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "CriterionResult",
+    "EvidenceFile", "FundEntry", "GradePremium", "Household", "Lot", "LotContribution", "Membership", "Order",
+    "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion",
+    "PastureUserGroup", "Payment", "PricePolicy", "ProcessingStep", "Product", "ProductImage", "ProductLine",
+    "ProductSource", "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest",
+    "SchemeParticipant", "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]

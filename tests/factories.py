@@ -549,3 +549,63 @@ class GradePremiumFactory(Base):
     band = "fine"
     colour = Colour.white
     premium_minor = 400
+
+
+class SchemeParticipantFactory(Base):
+    class Meta:
+        model = m.SchemeParticipant
+
+    organisation = factory.SubFactory(CooperativeFactory)
+    scheme = factory.SubFactory(SchemeFactory)
+
+
+class HouseholdFactory(Base):
+    class Meta:
+        model = m.Household
+
+    cooperative = factory.SubFactory(CooperativeFactory)
+    reference = factory.Sequence(lambda n: f"HH-{n:04d}")
+
+
+class AssessmentFactory(Base):
+    class Meta:
+        model = m.Assessment
+
+    level = "self_evaluation"
+    scheme = factory.SubFactory(SchemeFactory)
+    cooperative = factory.SubFactory(CooperativeFactory)
+    household = factory.SubFactory(HouseholdFactory, cooperative=factory.SelfAttribute("..cooperative"))
+    actor_organisation = factory.SelfAttribute("cooperative")
+    performed_on = dt.date(2026, 5, 1)
+    outcome = "passed"
+
+
+class CriterionResultFactory(Base):
+    class Meta:
+        model = m.CriterionResult
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    criterion = factory.SubFactory(CriterionFactory, scheme=factory.SelfAttribute("..assessment.scheme"))
+    result = "compliant"
+
+
+class EvidenceFileFactory(Base):
+    class Meta:
+        model = m.EvidenceFile
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    key = factory.Sequence(lambda n: f"evidence/{n:064d}.pdf")
+    media_type = "application/pdf"
+    size_bytes = 1000
+    sha256 = factory.Sequence(lambda n: f"{n:064d}")
+
+
+class CertificateEventFactory(Base):
+    class Meta:
+        model = m.CertificateEvent
+
+    certificate = factory.SubFactory(CertificateFactory)
+    action = "renew"
+    old_status = "active"
+    new_status = "active"
+    tier = "Entry"

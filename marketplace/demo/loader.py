@@ -161,6 +161,11 @@ def load_demo(content: Path, report: LoadReport) -> None:
             report=report, holder=coop, issuer=certifier, scheme=schemes["SC"], data=item["certificate"],
             assurance=AssuranceLevel.s3c_external,
         )
+    from marketplace.control.services import enrol
+
+    enrol(certifier.id, schemes["SC"].id)  # the S3C controls the Sustainable Cashmere scheme
+    for coop_slug in certificates:
+        enrol(db.session.scalar(select(Organisation.id).filter_by(slug=coop_slug)), schemes["SC"].id)
     for item in data["msmes"]:
         msme = _organisation(report, places, OrgKind.msme, item)
         if "certificate" in item:

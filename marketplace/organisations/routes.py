@@ -41,4 +41,15 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
     return render_template(
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
+        control_counts=_control_counts(organisation),
     )
+
+
+def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:
+    """Counts and shares of pre-certified households per scheme: never the households themselves."""
+    from marketplace.control import services as control
+
+    if organisation.cooperative is None:
+        return []
+    counts = [(s.name, control.public_counts(organisation.id, s.id)) for s in control.schemes_of(organisation.id)]
+    return [(name, n) for name, n in counts if n.households]

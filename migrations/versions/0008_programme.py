@@ -1,8 +1,8 @@
-"""programme: fair-price policy, premium and funds ledger (premium_payment moves into it)
+"""programme: fair-price policy, premium and funds ledger (premium_payment moves into it), certification control
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-11-22 05:16:38.141835
+Create Date: 2026-11-22 05:28:47.956007
 
 """
 from alembic import op
@@ -47,6 +47,99 @@ def upgrade():
     sa.ForeignKeyConstraint(['policy_id'], ['price_policy.id'], name=op.f('fk_grade_premium_policy_id_price_policy')),
     sa.PrimaryKeyConstraint('policy_id', 'band', 'colour', name=op.f('pk_grade_premium'))
     )
+    op.create_table('herder_household',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('cooperative_id', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=40), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['cooperative_id'], ['organisation.id'], name=op.f('fk_herder_household_cooperative_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_herder_household')),
+    sa.UniqueConstraint('cooperative_id', 'reference', name='cooperative_reference')
+    )
+    with op.batch_alter_table('herder_household', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_herder_household_cooperative_id'), ['cooperative_id'], unique=False)
+
+    op.create_table('scheme_participant',
+    sa.Column('organisation_id', sa.Integer(), nullable=False),
+    sa.Column('scheme_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['organisation_id'], ['organisation.id'], name=op.f('fk_scheme_participant_organisation_id_organisation')),
+    sa.ForeignKeyConstraint(['scheme_id'], ['certification_scheme.id'], name=op.f('fk_scheme_participant_scheme_id_certification_scheme')),
+    sa.PrimaryKeyConstraint('organisation_id', 'scheme_id', name=op.f('pk_scheme_participant'))
+    )
+    op.create_table('control_assessment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('level', sa.Enum('self_evaluation', 'internal_control', 'external_control', name='controllevel', native_enum=False, length=20), nullable=False),
+    sa.Column('scheme_id', sa.Integer(), nullable=False),
+    sa.Column('cooperative_id', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=True),
+    sa.Column('performed_on', sa.Date(), nullable=False),
+    sa.Column('performed_by_id', sa.Integer(), nullable=True),
+    sa.Column('actor_organisation_id', sa.Integer(), nullable=False),
+    sa.Column('outcome', sa.Enum('passed', 'failed', name='outcome', native_enum=False, length=10), nullable=True),
+    sa.Column('decision', sa.Enum('issue', 'renew', 'suspend', 'revoke', name='decision', native_enum=False, length=10), nullable=True),
+    sa.Column('tier', sa.String(length=40), nullable=True),
+    sa.Column('certificate_id', sa.Integer(), nullable=True),
+    sa.Column('notes', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint("level = 'external_control' OR household_id IS NOT NULL", name=op.f('ck_control_assessment_household_for_internal')),
+    sa.ForeignKeyConstraint(['actor_organisation_id'], ['organisation.id'], name=op.f('fk_control_assessment_actor_organisation_id_organisation')),
+    sa.ForeignKeyConstraint(['certificate_id'], ['certificate.id'], name=op.f('fk_control_assessment_certificate_id_certificate')),
+    sa.ForeignKeyConstraint(['cooperative_id'], ['organisation.id'], name=op.f('fk_control_assessment_cooperative_id_organisation')),
+    sa.ForeignKeyConstraint(['household_id'], ['herder_household.id'], name=op.f('fk_control_assessment_household_id_herder_household')),
+    sa.ForeignKeyConstraint(['performed_by_id'], ['user_account.id'], name=op.f('fk_control_assessment_performed_by_id_user_account')),
+    sa.ForeignKeyConstraint(['scheme_id'], ['certification_scheme.id'], name=op.f('fk_control_assessment_scheme_id_certification_scheme')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_control_assessment'))
+    )
+    with op.batch_alter_table('control_assessment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_control_assessment_cooperative_id'), ['cooperative_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_control_assessment_household_id'), ['household_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_control_assessment_level'), ['level'], unique=False)
+
+    op.create_table('certificate_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('certificate_id', sa.Integer(), nullable=False),
+    sa.Column('action', sa.String(length=20), nullable=False),
+    sa.Column('old_status', sa.String(length=20), nullable=False),
+    sa.Column('new_status', sa.String(length=20), nullable=False),
+    sa.Column('tier', sa.String(length=40), nullable=False),
+    sa.Column('valid_to', sa.Date(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('assessment_id', sa.Integer(), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['actor_id'], ['user_account.id'], name=op.f('fk_certificate_event_actor_id_user_account')),
+    sa.ForeignKeyConstraint(['assessment_id'], ['control_assessment.id'], name=op.f('fk_certificate_event_assessment_id_control_assessment')),
+    sa.ForeignKeyConstraint(['certificate_id'], ['certificate.id'], name=op.f('fk_certificate_event_certificate_id_certificate')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_certificate_event'))
+    )
+    with op.batch_alter_table('certificate_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certificate_event_certificate_id'), ['certificate_id'], unique=False)
+
+    op.create_table('criterion_result',
+    sa.Column('assessment_id', sa.Integer(), nullable=False),
+    sa.Column('criterion_id', sa.Integer(), nullable=False),
+    sa.Column('result', sa.Enum('compliant', 'minor_nonconformity', 'major_nonconformity', 'not_applicable', name='result', native_enum=False, length=20), nullable=False),
+    sa.Column('comment', sa.String(length=500), nullable=False),
+    sa.ForeignKeyConstraint(['assessment_id'], ['control_assessment.id'], name=op.f('fk_criterion_result_assessment_id_control_assessment')),
+    sa.ForeignKeyConstraint(['criterion_id'], ['criterion.id'], name=op.f('fk_criterion_result_criterion_id_criterion')),
+    sa.PrimaryKeyConstraint('assessment_id', 'criterion_id', name=op.f('pk_criterion_result'))
+    )
+    op.create_table('evidence_file',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('assessment_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('media_type', sa.String(length=40), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('original_name', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['assessment_id'], ['control_assessment.id'], name=op.f('fk_evidence_file_assessment_id_control_assessment')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_evidence_file'))
+    )
+    with op.batch_alter_table('evidence_file', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_evidence_file_assessment_id'), ['assessment_id'], unique=False)
+
     op.create_table('fund_entry',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('cooperative_id', sa.Integer(), nullable=False),
@@ -132,6 +225,26 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_fund_entry_allocation_id'))
 
     op.drop_table('fund_entry')
+    with op.batch_alter_table('evidence_file', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evidence_file_assessment_id'))
+
+    op.drop_table('evidence_file')
+    op.drop_table('criterion_result')
+    with op.batch_alter_table('certificate_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_certificate_event_certificate_id'))
+
+    op.drop_table('certificate_event')
+    with op.batch_alter_table('control_assessment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_control_assessment_level'))
+        batch_op.drop_index(batch_op.f('ix_control_assessment_household_id'))
+        batch_op.drop_index(batch_op.f('ix_control_assessment_cooperative_id'))
+
+    op.drop_table('control_assessment')
+    op.drop_table('scheme_participant')
+    with op.batch_alter_table('herder_household', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_herder_household_cooperative_id'))
+
+    op.drop_table('herder_household')
     op.drop_table('grade_premium')
     with op.batch_alter_table('price_policy', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_price_policy_season'))
