@@ -66,6 +66,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
     from marketplace.payments.routes import bp as payments
+    from marketplace.practice.routes import bp as practice
     from marketplace.pricing.routes import bp as pricing
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
@@ -76,6 +77,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(pricing)
     app.register_blueprint(funds)
     app.register_blueprint(control)
+    app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
         products, workspace, product_review, orders, payments, union,

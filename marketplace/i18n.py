@@ -114,6 +114,12 @@ LABELS: dict[str, Any] = {
     "minor_nonconformity": _l("Minor non-conformity"),
     "major_nonconformity": _l("Major non-conformity"),
     "not_applicable": _l("Not applicable"),
+    # MSME Code of Practice
+    "labour": _l("Labour"),
+    "health_safety": _l("Occupational health and safety"),
+    "environment": _l("Environment"),
+    "ethics": _l("Anti-corruption and business ethics"),
+    "returned": _l("Returned"),
     # Micron bands of the fair-price policy
     "ultrafine": _l("Up to 15.5 µm"),
     "fine": _l("15.6 to 16.5 µm"),

@@ -32,6 +32,7 @@ from marketplace.passports.models import (
     PassportVersion,
 )
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, WebhookEvent
+from marketplace.practice.models import Commitment, PerformanceReport
 from marketplace.pricing.models import GradePremium, PricePolicy
 from marketplace.products.models import (
     ProcessingStep,
@@ -45,10 +46,11 @@ from marketplace.search.models import SearchOutbox
 
 __all__ = [
     "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Assessment", "Certificate", "CertificateEvent",
-    "CertificationScheme", "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "CriterionResult",
-    "EvidenceFile", "FundEntry", "GradePremium", "Household", "Lot", "LotContribution", "Membership", "Order",
-    "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry", "PassportLogHead", "PassportVersion",
-    "PastureUserGroup", "Payment", "PricePolicy", "ProcessingStep", "Product", "ProductImage", "ProductLine",
-    "ProductSource", "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest",
-    "SchemeParticipant", "SearchOutbox", "Soum", "User", "WebhookEvent",
+    "CertificationScheme", "Commitment", "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion",
+    "CriterionResult", "EvidenceFile", "FundEntry", "GradePremium", "Household", "Lot", "LotContribution",
+    "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
+    "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PerformanceReport", "PricePolicy",
+    "ProcessingStep", "Product", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote",
+    "QuoteRequest", "Reservation", "Role", "SampleRequest", "SchemeParticipant", "SearchOutbox", "Soum", "User",
+    "WebhookEvent",
 ]

@@ -609,3 +609,26 @@ class CertificateEventFactory(Base):
     old_status = "active"
     new_status = "active"
     tier = "Entry"
+
+
+class CommitmentFactory(Base):
+    class Meta:
+        model = m.Commitment
+
+    msme = factory.SubFactory(MsmeFactory)
+    area = "labour"
+    text = "Written contracts for every worker"
+
+
+class PerformanceReportFactory(Base):
+    class Meta:
+        model = m.PerformanceReport
+
+    msme = factory.SubFactory(MsmeFactory)
+    year = 2025
+    energy_kwh = Decimal("100000")
+    water_m3 = Decimal("3000")
+    wastewater_treated = True
+    workers_women = 20
+    workers_men = 10
+    incidents = 0

@@ -41,8 +41,20 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
     return render_template(
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
-        control_counts=_control_counts(organisation),
+        control_counts=_control_counts(organisation), practice=_practice(organisation),
     )
+
+
+def _practice(organisation: Organisation) -> dict[str, object] | None:
+    """An MSME's commitments and latest accepted Code of Practice report."""
+    from marketplace.organisations.models import OrgKind
+    from marketplace.practice import services as practice
+
+    if organisation.kind is not OrgKind.msme:
+        return None
+    commitments = {a: c for a, c in practice.commitments(organisation.id).items() if c is not None}
+    report = practice.latest_accepted(organisation.id)
+    return {"commitments": commitments, "report": report} if commitments or report else None
 
 
 def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:

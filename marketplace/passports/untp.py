@@ -48,6 +48,9 @@ CONTEXT_TERMS = (
     "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
     "pricePolicy", "policyRevision", "greasyFloorPerKg", "dehairedFloorPerKg", "gradePremiumPerKg",
     "micronBand", "minimumPricePerKg", "pricePerKg", "publishedOn",
+    "codeOfPractice", "report", "commitments", "year", "energyKwh", "waterM3", "wastewaterTreated",
+    "wastewaterNote", "chemicalsManagement", "workers", "women", "men", "total", "incidents", "incidentsNote",
+    "reviewedOn",
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
 )
 
@@ -495,6 +498,12 @@ def product_passport(
     pricing = _product_pricing(product, greasy, items, fx_mnt, base_url)
     if pricing:
         cashmere["fairPricing"] = pricing
+    from marketplace.practice.services import passport_block
+
+    practice = passport_block(product.organisation_id)
+    if practice:
+        cashmere["codeOfPractice"] = {**practice, "basis": DataBasis.declared.value,
+                                      "source": f"{product.organisation.name}, reviewed by the Union"}
     subject: dict[str, Any] = {
         "product": {
             "type": ["Product"], "id": product_subject_id(product, base_url), "name": name,

@@ -59,7 +59,14 @@ def orders_overview() -> dict[str, Any]:
         "season": season,
         "season_rows": [r for r in orders.season_view(season) if r.allocated_kg or r.fair_kg],
         "premiums": premiums(),
+        "gender": _gender(),
     }
+
+
+def _gender() -> dict[str, Any]:
+    from marketplace.practice.services import gender_figures
+
+    return gender_figures()
 
 
 def record_premium_payment(*, cooperative_id: int, amount_minor: int, currency: str, paid_on: Any,

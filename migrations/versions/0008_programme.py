@@ -1,8 +1,9 @@
-"""programme: fair-price policy, premium and funds ledger (premium_payment moves into it), certification control
+"""programme: fair-price policy, premium and funds ledger (premium_payment moves into it), certification
+control, MSME Code of Practice
 
 Revision ID: 0008
 Revises: 0006
-Create Date: 2026-11-22 05:28:47.956007
+Create Date: 2026-11-22 05:36:08.968548
 
 """
 from alembic import op
@@ -47,6 +48,50 @@ def upgrade():
     sa.ForeignKeyConstraint(['policy_id'], ['price_policy.id'], name=op.f('fk_grade_premium_policy_id_price_policy')),
     sa.PrimaryKeyConstraint('policy_id', 'band', 'colour', name=op.f('pk_grade_premium'))
     )
+    op.create_table('cop_commitment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('msme_id', sa.Integer(), nullable=False),
+    sa.Column('area', sa.Enum('labour', 'health_safety', 'environment', 'ethics', name='commitmentarea', native_enum=False, length=20), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('declared_by_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.ForeignKeyConstraint(['declared_by_id'], ['user_account.id'], name=op.f('fk_cop_commitment_declared_by_id_user_account')),
+    sa.ForeignKeyConstraint(['msme_id'], ['organisation.id'], name=op.f('fk_cop_commitment_msme_id_organisation')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cop_commitment'))
+    )
+    with op.batch_alter_table('cop_commitment', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cop_commitment_msme_id'), ['msme_id'], unique=False)
+
+    op.create_table('cop_report',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('msme_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('energy_kwh', sa.Numeric(precision=14, scale=1), nullable=False),
+    sa.Column('water_m3', sa.Numeric(precision=14, scale=1), nullable=False),
+    sa.Column('wastewater_treated', sa.Boolean(), nullable=False),
+    sa.Column('wastewater_note', sa.String(length=500), nullable=False),
+    sa.Column('chemicals_management', sa.Text(), nullable=False),
+    sa.Column('workers_women', sa.Integer(), nullable=False),
+    sa.Column('workers_men', sa.Integer(), nullable=False),
+    sa.Column('incidents', sa.Integer(), nullable=False),
+    sa.Column('incidents_note', sa.String(length=500), nullable=False),
+    sa.Column('status', sa.Enum('submitted', 'accepted', 'returned', name='reportstatus', native_enum=False, length=10), nullable=False),
+    sa.Column('submitted_by_id', sa.Integer(), nullable=True),
+    sa.Column('reviewed_by_id', sa.Integer(), nullable=True),
+    sa.Column('reviewed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('review_note', sa.String(length=500), nullable=False),
+    sa.Column('reviewed_on', sa.Date(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.CheckConstraint('energy_kwh >= 0 AND water_m3 >= 0', name=op.f('ck_cop_report_resources_not_negative')),
+    sa.CheckConstraint('workers_women >= 0 AND workers_men >= 0 AND incidents >= 0', name=op.f('ck_cop_report_counts_not_negative')),
+    sa.ForeignKeyConstraint(['msme_id'], ['organisation.id'], name=op.f('fk_cop_report_msme_id_organisation')),
+    sa.ForeignKeyConstraint(['reviewed_by_id'], ['user_account.id'], name=op.f('fk_cop_report_reviewed_by_id_user_account')),
+    sa.ForeignKeyConstraint(['submitted_by_id'], ['user_account.id'], name=op.f('fk_cop_report_submitted_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_cop_report'))
+    )
+    with op.batch_alter_table('cop_report', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_cop_report_msme_id'), ['msme_id'], unique=False)
+
     op.create_table('herder_household',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('cooperative_id', sa.Integer(), nullable=False),
@@ -210,7 +255,7 @@ def downgrade():
     sa.Column('paid_on', sa.DATE(), nullable=False),
     sa.Column('recorded_by_id', sa.INTEGER(), nullable=True),
     sa.Column('note', sa.VARCHAR(length=300), nullable=False),
-    sa.Column('created_at', sa.DATETIME(), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.CheckConstraint('amount_minor > 0', name=op.f('ck_premium_payment_amount_positive')),
     sa.ForeignKeyConstraint(['cooperative_id'], ['organisation.id'], name=op.f('fk_premium_payment_cooperative_id_organisation')),
     sa.ForeignKeyConstraint(['recorded_by_id'], ['user_account.id'], name=op.f('fk_premium_payment_recorded_by_id_user_account')),
@@ -219,6 +264,13 @@ def downgrade():
     with op.batch_alter_table('premium_payment', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_premium_payment_cooperative_id'), ['cooperative_id'], unique=False)
 
+    # Payments in force go back to premium_payment (premium due and splits have no place there).
+    op.execute(
+        "INSERT INTO premium_payment (cooperative_id, amount_minor, currency, paid_on, recorded_by_id, note, created_at)"
+        " SELECT e.cooperative_id, e.amount_minor, e.currency, e.paid_on, e.recorded_by_id, SUBSTR(e.reference, 1, 300),"
+        " e.created_at FROM fund_entry e WHERE e.kind = 'payment' AND e.amount_minor > 0"
+        " AND NOT EXISTS (SELECT 1 FROM fund_entry c WHERE c.corrects_id = e.id)"
+    )
     with op.batch_alter_table('fund_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fund_entry_kind'))
         batch_op.drop_index(batch_op.f('ix_fund_entry_cooperative_id'))
@@ -245,6 +297,14 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_herder_household_cooperative_id'))
 
     op.drop_table('herder_household')
+    with op.batch_alter_table('cop_report', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cop_report_msme_id'))
+
+    op.drop_table('cop_report')
+    with op.batch_alter_table('cop_commitment', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_cop_commitment_msme_id'))
+
+    op.drop_table('cop_commitment')
     op.drop_table('grade_premium')
     with op.batch_alter_table('price_policy', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_price_policy_season'))
