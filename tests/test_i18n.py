@@ -80,3 +80,19 @@ def test_content_pages_exist_in_every_language(demo_client: FlaskClient, slug: s
         html = text(demo_client.get(f"/{slug}?lang={locale}"))
         assert title[2:].strip() in html
         assert "not yet translated" not in html
+
+
+def test_untranslated_product_text_falls_back_to_english_visibly(demo_client: FlaskClient) -> None:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.products.models import ProductVersion
+
+    with demo_client.application.app_context():
+        version = db.session.scalars(select(ProductVersion)).all()
+        untranslated = next(v for v in version if "it" not in v.snapshot["name"])
+        english = untranslated.snapshot["name"]["en"]
+    html = text(demo_client.get(f"/products/{untranslated.product_id}?lang=it"))
+    assert f'<span lang="en">{english}</span> <span class="fallback">' in html
+    in_english = text(demo_client.get(f"/products/{untranslated.product_id}?lang=en"))
+    assert f'<span lang="en">{english}</span>' not in in_english
