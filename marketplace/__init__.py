@@ -57,19 +57,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
     from marketplace.certification.routes import bp as certification
+    from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
+    from marketplace.funds.routes import bp as funds
     from marketplace.lots.routes import bp as lots
     from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
     from marketplace.passports.routes import bp as passports
     from marketplace.payments.routes import bp as payments
+    from marketplace.practice.routes import bp as practice
+    from marketplace.pricing.routes import bp as pricing
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
     from marketplace.search.routes import bp as search_api
     from marketplace.union.routes import bp as union
 
+    app.register_blueprint(pricing)
+    app.register_blueprint(funds)
+    app.register_blueprint(control)
+    app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
         products, workspace, product_review, orders, payments, union,

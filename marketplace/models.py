@@ -2,6 +2,15 @@
 
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.certification.models import Certificate, CertificationScheme, Criterion
+from marketplace.control.models import (
+    Assessment,
+    CertificateEvent,
+    CriterionResult,
+    EvidenceFile,
+    Household,
+    SchemeParticipant,
+)
+from marketplace.funds.models import FundEntry
 from marketplace.lots.models import Lot, LotContribution
 from marketplace.orders.models import (
     Allocation,
@@ -22,7 +31,9 @@ from marketplace.passports.models import (
     PassportLogHead,
     PassportVersion,
 )
-from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, PremiumPayment, WebhookEvent
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Payment, WebhookEvent
+from marketplace.practice.models import Commitment, PerformanceReport
+from marketplace.pricing.models import GradePremium, PricePolicy
 from marketplace.products.models import (
     ProcessingStep,
     Product,
@@ -35,10 +46,12 @@ from marketplace.products.models import (
 from marketplace.search.models import SearchOutbox
 
 __all__ = [
-    "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Certificate", "CertificationScheme",
-    "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion", "Lot", "LotContribution",
+    "Aimag", "Allocation", "AllocationAudit", "AllocationShare", "Assessment", "Certificate", "CertificateEvent",
+    "CertificationScheme", "Commitment", "ConsumerOrder", "ConsumerOrderLine", "CooperativeProfile", "Criterion",
+    "CriterionResult", "EvidenceFile", "FundEntry", "GradePremium", "Household", "Lot", "LotContribution",
     "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
-    "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PremiumPayment", "ProcessingStep",
-    "Product", "ProductComponent", "ProductImage", "ProductLine", "ProductSource", "ProductVersion", "Quote",
-    "QuoteRequest", "Reservation", "Role", "SampleRequest", "SearchOutbox", "Soum", "User", "WebhookEvent",
+    "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PerformanceReport", "PricePolicy",
+    "ProcessingStep", "Product", "ProductComponent", "ProductImage", "ProductLine", "ProductSource",
+    "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest", "SchemeParticipant",
+    "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]

@@ -511,14 +511,19 @@ class WebhookEventFactory(Base):
     created = 1_700_000_000
 
 
-class PremiumPaymentFactory(Base):
+class FundEntryFactory(Base):
+    """A payment entry in the premium ledger (the kind with the fewest required fields)."""
+
     class Meta:
-        model = m.PremiumPayment
+        model = m.FundEntry
 
     cooperative = factory.SubFactory(CooperativeFactory)
+    kind = "payment"
     amount_minor = 50000
     currency = "EUR"
     paid_on = dt.date(2026, 10, 1)
+    reference = factory.Sequence(lambda n: f"TRF-{n:05d}")
+    advance = True
 
 
 def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **kwargs: object) -> m.User:
@@ -530,3 +535,109 @@ def user_with_role(role: m.Role, organisation: m.Organisation | None = None, **k
     user = UserFactory(**kwargs)
     MembershipFactory(user=user, organisation=organisation, role=role)
     return user
+
+
+class PricePolicyFactory(Base):
+    class Meta:
+        model = m.PricePolicy
+
+    season = factory.Sequence(lambda n: 2000 + n)
+    currency = "EUR"
+    revision = 1
+    greasy_floor_minor = 3000
+    dehaired_floor_minor = 9500
+    published_on = dt.date(2026, 5, 15)
+    note = ""
+
+
+class GradePremiumFactory(Base):
+    class Meta:
+        model = m.GradePremium
+
+    policy = factory.SubFactory(PricePolicyFactory)
+    band = "fine"
+    colour = Colour.white
+    premium_minor = 400
+
+
+class SchemeParticipantFactory(Base):
+    class Meta:
+        model = m.SchemeParticipant
+
+    organisation = factory.SubFactory(CooperativeFactory)
+    scheme = factory.SubFactory(SchemeFactory)
+
+
+class HouseholdFactory(Base):
+    class Meta:
+        model = m.Household
+
+    cooperative = factory.SubFactory(CooperativeFactory)
+    reference = factory.Sequence(lambda n: f"HH-{n:04d}")
+
+
+class AssessmentFactory(Base):
+    class Meta:
+        model = m.Assessment
+
+    level = "self_evaluation"
+    scheme = factory.SubFactory(SchemeFactory)
+    cooperative = factory.SubFactory(CooperativeFactory)
+    household = factory.SubFactory(HouseholdFactory, cooperative=factory.SelfAttribute("..cooperative"))
+    actor_organisation = factory.SelfAttribute("cooperative")
+    performed_on = dt.date(2026, 5, 1)
+    outcome = "passed"
+
+
+class CriterionResultFactory(Base):
+    class Meta:
+        model = m.CriterionResult
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    criterion = factory.SubFactory(CriterionFactory, scheme=factory.SelfAttribute("..assessment.scheme"))
+    result = "compliant"
+
+
+class EvidenceFileFactory(Base):
+    class Meta:
+        model = m.EvidenceFile
+
+    assessment = factory.SubFactory(AssessmentFactory)
+    key = factory.Sequence(lambda n: f"evidence/{n:064d}.pdf")
+    media_type = "application/pdf"
+    size_bytes = 1000
+    sha256 = factory.Sequence(lambda n: f"{n:064d}")
+
+
+class CertificateEventFactory(Base):
+    class Meta:
+        model = m.CertificateEvent
+
+    certificate = factory.SubFactory(CertificateFactory)
+    action = "renew"
+    old_status = "active"
+    new_status = "active"
+    tier = "Entry"
+
+
+class CommitmentFactory(Base):
+    class Meta:
+        model = m.Commitment
+
+    msme = factory.SubFactory(MsmeFactory)
+    area = "labour"
+    text = "Written contracts for every worker"
+
+
+class PerformanceReportFactory(Base):
+    class Meta:
+        model = m.PerformanceReport
+
+    msme = factory.SubFactory(MsmeFactory)
+    year = 2025
+    energy_kwh = Decimal("100000")
+    water_m3 = Decimal("3000")
+    wastewater_treated = True
+    workers_women = 20
+    workers_men = 10
+    incidents = 0

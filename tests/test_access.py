@@ -34,10 +34,13 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "number": "SC-2025-BKH-001", "purpose": "suspension", "rest": "09520123456788", "step_id": "1",
                # Demo product 1 is Khangai Knitwear's (the demo MSME editor's), published, with image 1.
                "product_id": "1", "image_id": "1", "variant": "320.webp",
-               "reference": "ORD-DEMO-2025-001", "quote_id": "1"}
+               "reference": "ORD-DEMO-2025-001", "quote_id": "1",
+               # Certification control: the demo has no herder households or evidence files yet.
+               "household_id": "1", "level": "self_evaluation", "file_id": "1"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
-MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link"}
+MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
+                  "control.evidence_file"}
 
 
 def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:

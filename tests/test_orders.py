@@ -343,8 +343,10 @@ def test_staff_record_premium_payments(app: Flask, world: dict) -> None:
     bad = staff.post("/union/premiums", data={"csrf_token": token, "cooperative_id": coop.id, "amount": "-3",
                                               "currency": "EUR", "paid_on": "2026-10-01"})
     assert bad.status_code == 422
+    # Nothing is due yet: only an advance may be paid (see tests/test_funds.py for the ledger rules).
     good = staff.post("/union/premiums", data={"csrf_token": token, "cooperative_id": coop.id, "amount": "250.00",
-                                               "currency": "EUR", "paid_on": "2026-10-01"})
+                                               "currency": "EUR", "paid_on": "2026-10-01", "reference": "TRF-1",
+                                               "advance": "y"})
     assert good.status_code == 302
     page = text(staff.get("/dashboard"))
     assert coop.name in page

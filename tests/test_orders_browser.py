@@ -82,6 +82,11 @@ def test_quote_deposit_allocation_in_the_browser(live_server: LiveServer, page: 
     staff.get_by_role("button", name="Confirm the allocation").click()
     expect(staff.locator(".flashes")).to_contain_text("Allocation confirmed")
     expect(staff.locator("main")).to_contain_text("confirmed")
+    # The sale makes the premium due to the cooperative: 200 kg × €6.00.
+    staff.goto(url + "/union/funds")
+    due = staff.locator("tr", has_text=reference)
+    expect(due).to_contain_text("Premium due")
+    expect(due).to_contain_text("€1,200.00")
     staff_context.close()
 
     # The buyer sees the stage, with dates and actors, and who supplies the order.

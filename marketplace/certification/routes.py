@@ -42,12 +42,16 @@ def manage(number: str):  # type: ignore[no-untyped-def]
     form.status.data = form.status.data or None
     status = 200
     if form.validate_on_submit():
+        old = cert.status
         try:
             services.change_status(cert, CertificateStatus(form.status.data), form.reason.data or "")
         except services.TransitionError:
             form.status.errors = [_("A %(old)s certificate cannot be changed to that status.", old=cert.status.value)]
             status = 422
         else:
+            from marketplace.control.services import log_status_change
+
+            log_status_change(cert, old, current_user, form.reason.data or "")
             flash(_("Certificate %(number)s is now %(status)s. Every passport that relies on it shows this now.",
                     number=cert.number, status=cert.status.value), "success")
             return redirect(url_for("certification.manage", number=cert.number))

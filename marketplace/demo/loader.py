@@ -29,7 +29,7 @@ from marketplace.certification.models import (
 )
 from marketplace.db import Base, utcnow
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.lots.models import Colour, Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, OrgKind, PastureUserGroup, Soum
 from marketplace.passports.services import publish_all
 
@@ -161,6 +161,11 @@ def load_demo(content: Path, report: LoadReport) -> None:
             report=report, holder=coop, issuer=certifier, scheme=schemes["SC"], data=item["certificate"],
             assurance=AssuranceLevel.s3c_external,
         )
+    from marketplace.control.services import enrol
+
+    enrol(certifier.id, schemes["SC"].id)  # the S3C controls the Sustainable Cashmere scheme
+    for coop_slug in certificates:
+        enrol(db.session.scalar(select(Organisation.id).filter_by(slug=coop_slug)), schemes["SC"].id)
     for item in data["msmes"]:
         msme = _organisation(report, places, OrgKind.msme, item)
         if "certificate" in item:
@@ -180,6 +185,10 @@ def load_demo(content: Path, report: LoadReport) -> None:
     from marketplace.orders.demo import load_demo_orders
 
     load_demo_orders(report, upsert)
+
+    from marketplace.funds.demo import load_demo_funds
+
+    load_demo_funds(content, report)
 
 
 def _user(report: LoadReport, item: dict[str, Any]) -> None:
@@ -223,7 +232,32 @@ def _lot_values(row: dict[str, str]) -> dict[str, Any]:
     return values
 
 
+def _load_price_policies(content: Path, report: LoadReport) -> None:
+    """The fair-price policy per season; a changed policy is published as a new revision."""
+    from marketplace.pricing import services as pricing
+    from marketplace.pricing.models import MicronBand, PricePolicy
+
+    path = content / "demo" / "price_policies.toml"
+    if not path.exists():
+        return
+    for item in tomllib.loads(path.read_text(encoding="utf-8"))["policy"]:
+        premiums = {(MicronBand(band), Colour(colour)): int(value)
+                    for band, colours in item["premiums"].items() for colour, value in colours.items()}
+        floors = {"greasy_floor_minor": int(item["greasy_floor_minor"]),
+                  "dehaired_floor_minor": int(item["dehaired_floor_minor"])}
+        current = pricing.policy_in_force(int(item["season"]), item["currency"])
+        if current is not None and pricing.same_policy(current, premiums=premiums, **floors):
+            report.count(PricePolicy, False)
+            continue
+        pricing.publish_policy(season=int(item["season"]), currency=item["currency"], premiums=premiums,
+                               published_on=item["published_on"], note=item.get("note", ""), **floors)
+        report.count(PricePolicy, True)
+
+
 def _load_lots(content: Path, report: LoadReport, places: _Places, certificates: dict[str, Certificate]) -> None:
+    from marketplace.pricing import services as pricing
+
+    _load_price_policies(content, report)
     coops = {o.slug: o for o in db.session.scalars(select(Organisation).filter_by(kind=OrgKind.cooperative))}
     for row in _csv(content / "demo" / "lots.csv"):
         slugs = row["cooperative"].split("|")
@@ -240,6 +274,13 @@ def _load_lots(content: Path, report: LoadReport, places: _Places, certificates:
             "listed_at": (existing.listed_at if existing and existing.listed_at else utcnow())
             if values["status"] is LotStatus.listed else None,
         })
+        if lot.status is LotStatus.listed:  # listed only at or above the fair-price floor
+            blocked = pricing.problem(lot)
+            if blocked:
+                raise pricing.PricingError(blocked)
+            priced = pricing.check(lot)
+            if priced is not None and lot.price_policy_id != priced.policy.id:
+                lot.price_policy_id = priced.policy.id
         share = (values["net_kg"] / len(slugs)).quantize(Decimal("0.001"))
         households = max(1, values["herder_households"] // len(slugs))
         for slug in slugs:

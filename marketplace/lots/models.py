@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.certification.models import Certificate
 from marketplace.db import Base, Kg, TimestampMixin, enum_column
 from marketplace.organisations.models import Aimag, Organisation, Soum
+
+if TYPE_CHECKING:
+    from marketplace.pricing.models import PricePolicy
 
 
 class Colour(enum.StrEnum):
@@ -125,11 +129,14 @@ class Lot(TimestampMixin, Base):
 
     # Certification
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)
+    # The fair-price policy the lot was priced against when it was listed.
+    price_policy_id: Mapped[int | None] = mapped_column(ForeignKey("price_policy.id"))
 
     cooperative: Mapped[Organisation] = relationship()
     aimag: Mapped[Aimag] = relationship()
     soum: Mapped[Soum] = relationship()
     certificate: Mapped[Certificate | None] = relationship()
+    price_policy: Mapped[PricePolicy | None] = relationship()
     contributions: Mapped[list[LotContribution]] = relationship(
         back_populates="lot", cascade="all, delete-orphan", order_by="LotContribution.cooperative_id"
     )

@@ -4,7 +4,16 @@ import uuid
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, DecimalField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
@@ -90,4 +99,6 @@ class PremiumPaymentForm(FlaskForm):
     currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
                            validators=[DataRequired()])
     paid_on = DateField(_l("Paid on"), validators=[InputRequired()])
+    reference = StringField(_l("Bank or transfer reference"), validators=[DataRequired(), Length(max=120)])
+    advance = BooleanField(_l("This is an advance on premium not yet due"))
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=300)])

@@ -500,6 +500,9 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
     allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", before=_snapshot(allocation),
                                             after=_snapshot(allocation)))
     record_event(order, OrderStage.allocated, staff)
+    from marketplace.funds.services import record_premium_due  # the sale makes premium due to each cooperative
+
+    record_premium_due(allocation, actor=staff)
 
 
 LATER_STAGES = [OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped, OrderStage.delivered]

@@ -36,7 +36,32 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         .where(Lot.cooperative_id == organisation.id, Lot.status == LotStatus.listed)
         .order_by(Lot.code)
     ).all()
+    from marketplace.funds import services as funds
+
     return render_template(
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
-        today=today(),
+        today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
+        control_counts=_control_counts(organisation), practice=_practice(organisation),
     )
+
+
+def _practice(organisation: Organisation) -> dict[str, object] | None:
+    """An MSME's commitments and latest accepted Code of Practice report."""
+    from marketplace.organisations.models import OrgKind
+    from marketplace.practice import services as practice
+
+    if organisation.kind is not OrgKind.msme:
+        return None
+    commitments = {a: c for a, c in practice.commitments(organisation.id).items() if c is not None}
+    report = practice.latest_accepted(organisation.id)
+    return {"commitments": commitments, "report": report} if commitments or report else None
+
+
+def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:
+    """Counts and shares of pre-certified households per scheme: never the households themselves."""
+    from marketplace.control import services as control
+
+    if organisation.cooperative is None:
+        return []
+    counts = [(s.name, control.public_counts(organisation.id, s.id)) for s in control.schemes_of(organisation.id)]
+    return [(name, n) for name, n in counts if n.households]

@@ -46,6 +46,12 @@ CONTEXT_TERMS = (
     "currency", "value", "unit", "name", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
     "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "id", "priceBasis",
     "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
+    "pricePolicy", "policyRevision", "greasyFloorPerKg", "dehairedFloorPerKg", "gradePremiumPerKg",
+    "micronBand", "minimumPricePerKg", "pricePerKg", "publishedOn",
+    "codeOfPractice", "report", "commitments", "year", "energyKwh", "waterM3", "wastewaterTreated",
+    "wastewaterNote", "chemicalsManagement", "workers", "women", "men", "total", "incidents", "incidentsNote",
+    "reviewedOn",
+    "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
 )
 
 
@@ -329,6 +335,57 @@ def _certificates(certs: Iterable[Certificate | None]) -> list[Certificate]:
     return list(seen.values())
 
 
+def price_policy(lot: Lot, base_url: str) -> dict[str, Any] | None:
+    """The fair-price policy the lot was listed under, and where its price stands against it."""
+    from marketplace.pricing import services as pricing
+
+    if lot.price_policy is None:
+        return None
+    policy = lot.price_policy
+    priced = pricing.check(lot, policy)
+    assert priced is not None
+
+    def amount(minor: int) -> dict[str, Any]:
+        return {"amount": minor, "currency": policy.currency}
+
+    return {
+        "id": f"{base_url}/fair-price#policy-{policy.id}", "season": policy.season,
+        "policyRevision": policy.revision, "publishedOn": policy.published_on.isoformat(),
+        "greasyFloorPerKg": amount(policy.greasy_floor_minor),
+        "dehairedFloorPerKg": amount(policy.dehaired_floor_minor),
+        "micronBand": priced.band.value, "gradePremiumPerKg": amount(priced.grade_premium_minor),
+        "minimumPricePerKg": amount(priced.minimum_minor), "pricePerKg": amount(lot.price_minor),
+        "priceBasis": lot.price_basis.value, "basis": DataBasis.declared.value,
+        "source": f"Union fair-price policy ({base_url}/fair-price)",
+    }
+
+
+def premium_ledger(lot: Lot, base_url: str) -> list[dict[str, Any]]:
+    """For each cooperative behind the lot: premium due and paid (from the ledger) and its latest fund split."""
+    from marketplace.funds import services as funds
+
+    coops = {c.cooperative_id: c.cooperative for c in lot.contributions} or {lot.cooperative_id: lot.cooperative}
+    found = []
+    for coop_id, coop in sorted(coops.items()):
+        summary = funds.summary(coop_id)
+        if not summary.balances and not summary.splits:
+            continue
+        entry: dict[str, Any] = {
+            "cooperative": _party(coop, base_url),
+            "premiumDue": [{"amount": b.due_minor, "currency": b.currency} for b in summary.balances],
+            "premiumPaid": [{"amount": b.paid_minor, "currency": b.currency} for b in summary.balances],
+            "premiumOutstanding": [{"amount": b.outstanding_minor, "currency": b.currency}
+                                   for b in summary.balances],
+            "basis": DataBasis.declared.value, "source": f"Union premium ledger ({base_url}/organisations/{coop.slug})",
+        }
+        if summary.splits:
+            season, split = next(iter(summary.splits.items()))
+            entry["fundSplit"] = {"season": season, "figures": [
+                {"fund": fund.value, "share": _num(pct, 2)} for fund, pct in split.items()]}
+        found.append(entry)
+    return found
+
+
 def lot_passport(
     lot: Lot, *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
     status_index: int, steps: list[ProcessingStep],
@@ -344,6 +401,12 @@ def lot_passport(
     pricing = _fair_pricing(lot, base_url)
     if pricing:
         cashmere["fairPricing"] = pricing
+    policy = price_policy(lot, base_url)
+    if policy:
+        cashmere["pricePolicy"] = policy
+    ledger = premium_ledger(lot, base_url)
+    if ledger:
+        cashmere["premiumLedger"] = ledger
     subject = {
         "product": {
             "type": ["Product"], "id": f"{base_url}/lots/{lot.code}", "name": name,
@@ -435,6 +498,12 @@ def product_passport(
     pricing = _product_pricing(product, greasy, items, fx_mnt, base_url)
     if pricing:
         cashmere["fairPricing"] = pricing
+    from marketplace.practice.services import passport_block
+
+    practice = passport_block(product.organisation_id)
+    if practice:
+        cashmere["codeOfPractice"] = {**practice, "basis": DataBasis.declared.value,
+                                      "source": f"{product.organisation.name}, reviewed by the Union"}
     subject: dict[str, Any] = {
         "product": {
             "type": ["Product"], "id": product_subject_id(product, base_url), "name": name,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, TimestampMixin, enum_column, utcnow
 from marketplace.orders.models import Order
-from marketplace.organisations.models import Organisation
 from marketplace.products.models import Product
 
 
@@ -104,20 +103,3 @@ class WebhookEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     outcome: Mapped[str] = mapped_column(String(40), default="")
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
-
-
-class PremiumPayment(TimestampMixin, Base):
-    """Sustainability premium the Union has paid to a cooperative."""
-
-    __tablename__ = "premium_payment"
-    __table_args__ = (CheckConstraint("amount_minor > 0", name="amount_positive"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cooperative_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
-    amount_minor: Mapped[int] = mapped_column(Integer)
-    currency: Mapped[str] = mapped_column(String(3))
-    paid_on: Mapped[dt.date] = mapped_column(Date)
-    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    note: Mapped[str] = mapped_column(String(300), default="")
-
-    cooperative: Mapped[Organisation] = relationship()

@@ -251,9 +251,16 @@ def record_premium():  # type: ignore[no-untyped-def]
     form = _premium_form()
     if not form.validate_on_submit():
         return _season_page(form, 422)
-    union_services.record_premium_payment(
-        cooperative_id=form.cooperative_id.data, amount_minor=_minor(form.amount.data), currency=form.currency.data,
-        paid_on=form.paid_on.data, staff=current_user, note=form.note.data or "",
-    )
+    from marketplace.funds.services import FundsError
+
+    try:
+        union_services.record_premium_payment(
+            cooperative_id=form.cooperative_id.data, amount_minor=_minor(form.amount.data),
+            currency=form.currency.data, paid_on=form.paid_on.data, staff=current_user, note=form.note.data or "",
+            reference=form.reference.data or "", advance=form.advance.data,
+        )
+    except FundsError as exc:
+        form.amount.errors = [*form.amount.errors, str(exc)]
+        return _season_page(form, 422)
     flash(_("Premium payment recorded."), "success")
     return redirect(url_for("union.season"))

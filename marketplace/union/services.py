@@ -41,41 +41,11 @@ def overview() -> dict[str, Any]:
 
 
 def premiums() -> list[dict[str, Any]]:
-    """Premium due to each cooperative (confirmed allocations × premium per kg) and premium paid, per currency."""
-    from collections import defaultdict
-    from decimal import ROUND_HALF_UP, Decimal
+    """Premium due to each cooperative and premium paid, per currency: derived from the funds ledger."""
+    from marketplace.funds import services as funds
 
-    from marketplace.orders.models import Allocation, AllocationShare, AllocationStatus, OrderLine
-    from marketplace.payments.models import PremiumPayment
-
-    due: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
-    rows = db.session.execute(
-        select(AllocationShare.cooperative_id, AllocationShare.kg, Order.currency, func.max(OrderLine.premium_minor))
-        .join(Allocation, AllocationShare.allocation_id == Allocation.id)
-        .join(Order, Allocation.order_id == Order.id)
-        .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(Allocation.status == AllocationStatus.confirmed, AllocationShare.kg > 0)
-        .group_by(AllocationShare.cooperative_id, AllocationShare.allocation_id, AllocationShare.kg, Order.currency)
-    ).all()
-    for coop_id, kg, currency, premium in rows:
-        due[(coop_id, currency)] += kg * premium
-    paid = {
-        (coop_id, currency): total for coop_id, currency, total in db.session.execute(
-            select(PremiumPayment.cooperative_id, PremiumPayment.currency, func.sum(PremiumPayment.amount_minor))
-            .group_by(PremiumPayment.cooperative_id, PremiumPayment.currency)
-        ).all()
-    }
-    keys = sorted(set(due) | set(paid))
-    names = dict(db.session.execute(
-        select(Organisation.id, Organisation.name).where(Organisation.id.in_({k[0] for k in keys}))
-    ).all())
-    result = []
-    for coop_id, currency in keys:
-        owed = int(due.get((coop_id, currency), Decimal(0)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-        settled = int(paid.get((coop_id, currency), 0) or 0)
-        result.append({"cooperative": names.get(coop_id, ""), "currency": currency, "due_minor": owed,
-                       "paid_minor": settled, "outstanding_minor": owed - settled})
-    return sorted(result, key=lambda r: (r["cooperative"], r["currency"]))
+    return [{"cooperative": b.cooperative, "currency": b.currency, "due_minor": b.due_minor,
+             "paid_minor": b.paid_minor, "outstanding_minor": b.outstanding_minor} for b in funds.balances()]
 
 
 def orders_overview() -> dict[str, Any]:
@@ -89,19 +59,23 @@ def orders_overview() -> dict[str, Any]:
         "season": season,
         "season_rows": [r for r in orders.season_view(season) if r.allocated_kg or r.fair_kg],
         "premiums": premiums(),
+        "gender": _gender(),
     }
 
 
-def record_premium_payment(*, cooperative_id: int, amount_minor: int, currency: str, paid_on: Any,
-                           staff: Any, note: str = "") -> Any:
-    """Record premium the Union has paid to a cooperative."""
-    from marketplace.payments.models import PremiumPayment
+def _gender() -> dict[str, Any]:
+    from marketplace.practice.services import gender_figures
 
-    payment = PremiumPayment(cooperative_id=cooperative_id, amount_minor=amount_minor, currency=currency,
-                             paid_on=paid_on, recorded_by_id=staff.id, note=note.strip())
-    db.session.add(payment)
-    db.session.flush()
-    return payment
+    return gender_figures()
+
+
+def record_premium_payment(*, cooperative_id: int, amount_minor: int, currency: str, paid_on: Any,
+                           staff: Any, note: str = "", reference: str = "", advance: bool = False) -> Any:
+    """Record premium the Union has paid to a cooperative, as an entry of the funds ledger."""
+    from marketplace.funds import services as funds
+
+    return funds.record_payment(cooperative_id=cooperative_id, amount_minor=amount_minor, currency=currency,
+                                paid_on=paid_on, reference=reference, advance=advance, staff=staff, note=note)
 
 
 def cooperative_choices() -> list[tuple[int, str]]:

@@ -1,0 +1,1 @@
+"""Certification control at three levels: herder self-evaluation, internal control, external control."""
