@@ -31,6 +31,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
+    # Only decorated limits are used (sign-in), and the decorator checks its own limit when the
+    # view runs; the extension's app-wide before_request check would do nothing on every request.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     htmx.init_app(app)
 
     uow.init_app(app)

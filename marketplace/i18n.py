@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from babel.numbers import format_decimal, get_currency_precision
-from flask import Flask, Response, current_app, g, has_request_context, request, url_for
+from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -38,9 +38,17 @@ def select_locale() -> str:
     cookie = request.cookies.get(COOKIE)
     if cookie in locales:
         return cookie
-    if current_user and current_user.is_authenticated and current_user.locale in locales:
+    if _may_be_signed_in() and current_user.is_authenticated and current_user.locale in locales:
         return current_user.locale
+    if "Accept-Language" not in request.headers:
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     return request.accept_languages.best_match(locales) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _may_be_signed_in() -> bool:
+    """Whether the request carries a sign-in at all: anonymous visitors (every QR scan) skip the
+    user loader, which would otherwise cost a session/cookie round on the hottest public pages."""
+    return "_user_id" in session or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
 
 
 def _remember_choice(response: Response) -> Response:

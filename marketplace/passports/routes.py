@@ -52,7 +52,10 @@ def _json(document: Any, mimetype: str = JSONLD) -> Response:
 @bp.route("/passports/<public_id>")
 @public
 def page(public_id: str):  # type: ignore[no-untyped-def]
-    wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT)
+    accept = request.headers.get("Accept", "")
+    # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
+    wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT) if (
+        "json" in accept or "jwt" in accept) else None
     if wanted:
         passport = _passport_or_404(public_id)
         version = passport.current
@@ -65,8 +68,8 @@ def page(public_id: str):  # type: ignore[no-untyped-def]
         assert key is not None
         etag = key.etag(select_locale())  # the locale code, without building a babel Locale
         if request.if_none_match.contains(etag):
-            response = make_response("", 304)  # nothing changed: no ORM objects loaded, nothing rendered
-            response.headers["Content-Length"] = "0"
+            # Nothing changed: no ORM objects loaded, nothing rendered.
+            response = Response(status=304, headers={"Content-Length": "0"})
         else:
             response = make_response(_render_page(key, etag))
         response.set_etag(etag)

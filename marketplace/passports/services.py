@@ -200,11 +200,37 @@ _PAGE_KEY_SQL = text(
 )
 
 
+_COMPILED: dict[str, tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
+    """Run the fixed page-key query on a pooled DBAPI connection.
+
+    This is the hot path of every QR scan, so it skips the Core ``Connection``/``Result`` layer:
+    the statement is compiled once per dialect (its bound parameter style included) and the value
+    is always passed as a parameter, never put into the SQL.
+    """
+    dialect = db.engine.dialect
+    compiled = _COMPILED.get(dialect.name)
+    if compiled is None:
+        statement = _PAGE_KEY_SQL.compile(dialect=dialect)
+        positions = tuple(statement.positiontup) if statement.positiontup else None
+        compiled = _COMPILED[dialect.name] = (str(statement), positions)
+    sql, positions = compiled
+    params: Any = (public_id,) * len(positions) if positions else {"public_id": public_id}
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+    finally:
+        connection.close()  # back to the pool, which rolls back the read
+
+
 def page_key(public_id: str) -> PageKey | None:
     if len(public_id) > 40:
         return None
-    with db.engine.connect() as connection:  # a plain Core connection: no ORM session to open and commit
-        rows = connection.execute(_PAGE_KEY_SQL, {"public_id": public_id}).all()
+    rows = _page_key_rows(public_id)
     if not rows:
         return None
     passport_id, revoked_reason, version_id, content_hash = rows[0][:4]
