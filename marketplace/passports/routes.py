@@ -8,7 +8,7 @@ from collections import OrderedDict
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import MIMEAccept
 
@@ -52,30 +52,28 @@ def _json(document: Any, mimetype: str = JSONLD) -> Response:
 @bp.route("/passports/<public_id>")
 @public
 def page(public_id: str):  # type: ignore[no-untyped-def]
+    # May be cached, but revalidated every time: a status change shows on the very next request.
+    headers = {"Cache-Control": "public, no-cache", "Vary": "Accept"}
     accept = request.headers.get("Accept", "")
     # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
     wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT) if (
         "json" in accept or "jwt" in accept) else None
     if wanted:
-        passport = _passport_or_404(public_id)
-        version = passport.current
+        version = _passport_or_404(public_id).current
         assert version is not None
         response = Response(version.signature, mimetype=VCJWT) if wanted == VCJWT else _json(version.credential)
-    else:
-        key = services.page_key(public_id)
-        if key is None:
-            _passport_or_404(public_id)  # raises the helpful 404
-        assert key is not None
-        etag = key.etag(select_locale())  # the locale code, without building a babel Locale
-        if request.if_none_match.contains(etag):
-            # Nothing changed: no ORM objects loaded, nothing rendered.
-            response = Response(status=304, headers={"Content-Length": "0"})
-        else:
-            response = make_response(_render_page(key, etag))
-        response.set_etag(etag)
-    response.headers["Cache-Control"] = "public, no-cache"  # may be cached, but revalidated every time
-    response.vary.add("Accept")
-    return response
+        response.headers.update(headers)
+        return response
+    key = services.page_key(public_id)
+    if key is None:
+        _passport_or_404(public_id)  # raises the helpful 404
+    assert key is not None
+    etag = key.etag(select_locale())  # the locale code, without building a babel Locale
+    headers["ETag"] = f'"{etag}"'
+    if request.if_none_match.contains(etag):
+        # Nothing changed: no ORM objects loaded, nothing rendered.
+        return Response(status=304, headers={**headers, "Content-Length": "0"})
+    return Response(_render_page(key, etag), headers=headers, mimetype="text/html")
 
 
 _RENDERED: OrderedDict[str, str] = OrderedDict()

@@ -210,7 +210,8 @@ def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
     the statement is compiled once per dialect (its bound parameter style included) and the value
     is always passed as a parameter, never put into the SQL.
     """
-    dialect = db.engine.dialect
+    engine = db.engine
+    dialect = engine.dialect
     compiled = _COMPILED.get(dialect.name)
     if compiled is None:
         statement = _PAGE_KEY_SQL.compile(dialect=dialect)
@@ -218,7 +219,7 @@ def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
         compiled = _COMPILED[dialect.name] = (str(statement), positions)
     sql, positions = compiled
     params: Any = (public_id,) * len(positions) if positions else {"public_id": public_id}
-    connection = db.engine.raw_connection()
+    connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         cursor.execute(sql, params)
@@ -234,9 +235,9 @@ def page_key(public_id: str) -> PageKey | None:
     if not rows:
         return None
     passport_id, revoked_reason, version_id, content_hash = rows[0][:4]
-    states = sorted({
-        f"{number}:{status}:{valid_to}:{hashlib.sha256((reason or '').encode()).hexdigest()[:8]}"
-        for *_, number, status, reason, valid_to in rows if number is not None
+    states = sorted({  # hashed as a whole by PageKey.etag
+        f"{number}:{status}:{valid_to}:{reason or ''}" for *_, number, status, reason, valid_to in rows
+        if number is not None
     })
     return PageKey(passport_id, version_id, f"{content_hash}|{revoked_reason}|{','.join(states)}")
 
