@@ -32,11 +32,25 @@ ENV_VARS = (
     "SEARCH_INDEX_PATH",
 )
 
+# Switches read from the environment as 1/0, true/false, yes/no or on/off.
+BOOL_ENV_VARS = (
+    "SEARCH_APPLY_AFTER_COMMIT",  # web processes apply the search outbox after their commits
+)
+
 KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
 
 
 class ConfigError(RuntimeError):
     """Raised when the configuration is unusable; the message is one line."""
+
+
+def _bool(name: str, value: str) -> bool:
+    folded = value.strip().lower()
+    if folded in ("1", "true", "yes", "on"):
+        return True
+    if folded in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, not {value!r}.")
 
 
 def _base() -> dict[str, Any]:
@@ -60,6 +74,7 @@ def _base() -> dict[str, Any]:
         "MEILISEARCH_URL": None,
         "MEILISEARCH_API_KEY": None,
         "SEARCH_INDEX_PATH": str(INSTANCE / "search"),  # embedded engine's index files
+        "SEARCH_APPLY_AFTER_COMMIT": True,
         "STRIPE_SECRET_KEY": None,
         "STRIPE_WEBHOOK_SECRET": None,
         "STRIPE_API_BASE": None,
@@ -127,6 +142,10 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
             value = os.environ.get(name)
             if value:
                 config[name] = value
+        for name in BOOL_ENV_VARS:
+            value = os.environ.get(name)
+            if value:
+                config[name] = _bool(name, value)
         if os.environ.get("DATABASE_URL"):
             config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
     config.update(overrides)

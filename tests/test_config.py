@@ -65,6 +65,21 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/a.sqlite3"
 
 
+@pytest.mark.parametrize(("value", "expected"), [("0", False), ("false", False), ("Off", False), ("yes", True)])
+def test_switches_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    assert load("dev")["SEARCH_APPLY_AFTER_COMMIT"] is True
+    monkeypatch.setenv("SEARCH_APPLY_AFTER_COMMIT", value)
+    assert load("dev")["SEARCH_APPLY_AFTER_COMMIT"] is expected
+
+
+def test_a_switch_with_a_bad_value_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEARCH_APPLY_AFTER_COMMIT", "sometimes")
+    with pytest.raises(ConfigError, match="SEARCH_APPLY_AFTER_COMMIT must be one of"):
+        load("dev")
+
+
 def test_unknown_profile_is_refused() -> None:
     with pytest.raises(ConfigError, match="MARKETPLACE_ENV"):
         load("staging")

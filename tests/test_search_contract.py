@@ -146,6 +146,14 @@ def test_facet_counts_follow_the_query(engine: SearchEngine) -> None:
     everything = engine.search(LOTS, SearchQuery())
     assert everything.facets["cooperative"] == {"jinst": 4, "uyanga": 1, "other": 1}
     assert everything.facets["scheme"] == {"SC": 4}
+    # A lot from two cooperatives counts once for each, and only while it matches the query.
+    greasy = engine.search(LOTS, SearchQuery(filters={"state": ("greasy",)}))
+    assert greasy.facets["cooperative"] == {"uyanga": 1, "jinst": 1}
+    assert greasy.facets["scheme"] == {"SC": 1}
+    grey = engine.search(LOTS, SearchQuery(filters={"colour": ("grey",)}))
+    assert grey.total == 1
+    assert grey.facets["scheme"] == {}
+    assert grey.facets["tier"] == {}
 
 
 def test_sorting_and_pagination(engine: SearchEngine) -> None:

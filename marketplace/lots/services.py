@@ -130,9 +130,11 @@ class LotResults:
 
 def find_lots(wanted: LotSearch) -> LotResults:
     """One page of lots, with facet counts where each facet ignores its own selection."""
-    result = search.search(LOTS, wanted.to_query())
+    # A selected facet is counted below without its own selection, so the main query skips it.
+    unselected = tuple(name for name in LOTS.facets if name not in wanted.facets)
+    result = search.search(LOTS, replace(wanted.to_query(), facet_names=unselected))
     if result.total and result.page > result.pages:
-        result = search.search(LOTS, wanted.to_query(page=result.pages))
+        result = search.search(LOTS, replace(wanted.to_query(page=result.pages), facet_names=unselected))
     facets = dict(result.facets)
     for name in wanted.facets:  # counts for the other values of a facet ignore its own selection
         looser = replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
