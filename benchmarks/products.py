@@ -33,7 +33,8 @@ def _timed(func, runs: int) -> tuple[float, float]:  # type: ignore[no-untyped-d
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
-                          "IMAGE_STORAGE_PATH": f"{tmp}/images"})
+                          "IMAGE_STORAGE_PATH": f"{tmp}/images", "SEARCH_INDEX_PATH": f"{tmp}/search",
+                          "PASSPORT_SIGNING_KEY": f"{tmp}/signing-key.jwk"})
         with app.app_context():
             upgrade()
             start = time.perf_counter()
