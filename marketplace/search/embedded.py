@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -160,26 +160,30 @@ class EmbeddedEngine:
     def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
         if not upserts and not deletes:
             return
-        writer = self._writer(spec)
-        try:
+
+        def write(writer: tantivy.IndexWriter) -> None:
             for key in [*deletes, *(str(d["id"]) for d in upserts)]:
                 writer.delete_documents_by_term("id", key)
             for doc in upserts:
                 writer.add_document(self._document(spec, doc))
-            writer.commit()
-        except BaseException:
-            writer.rollback()
-            raise
-        finally:
-            writer.wait_merging_threads()
+
+        self._commit(self._writer(spec), write)
 
     def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None:
         """Replace every document; readers see the old index until the single commit."""
-        writer = self._writer(spec, threads=1, heap=REBUILD_HEAP)
-        try:
+
+        def write(writer: tantivy.IndexWriter) -> None:
             writer.delete_all_documents()
             for doc in documents:
                 writer.add_document(self._document(spec, doc))
+
+        self._commit(self._writer(spec, threads=1, heap=REBUILD_HEAP), write)
+
+    @staticmethod
+    def _commit(writer: tantivy.IndexWriter, write: Callable[[tantivy.IndexWriter], None]) -> None:
+        """Run ``write`` and commit it as one change, or roll it all back; always release the writer."""
+        try:
+            write(writer)
             writer.commit()
         except BaseException:
             writer.rollback()
