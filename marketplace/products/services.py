@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, update
@@ -51,6 +51,8 @@ from marketplace.products.rules import yield_problem
 MNT_PER_EUR = Decimal(3950)
 MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
+
+T = TypeVar("T", ProductSource, ProductComponent)
 
 
 class ProductError(ValueError):
@@ -269,15 +271,20 @@ def link_source(product: Product, lot_id: int, kg: Decimal) -> ProductSource:
             "%(claimed)s kg are already claimed by products). %(kg)s kg would break the mass balance.",
             code=lot.code, remaining=max(remaining, Decimal(0)), sold=sourcing_capacity(lot), claimed=others, kg=kg,
         ), "kg")
-    source = db.session.get(ProductSource, (product.id, lot.id))
-    if source is None:
-        source = ProductSource(product_id=product.id, lot_id=lot.id, kg=kg)
-        db.session.add(source)
+    return _set_kg(product, "sources", ProductSource(product_id=product.id, lot_id=lot.id, kg=kg))
+
+
+def _set_kg(product: Product, relation: str, row: T) -> T:
+    """Insert ``row`` (a product's link with kg), or set the kg of the link already there."""
+    existing = db.session.get(type(row), tuple(db.inspect(type(row)).primary_key_from_instance(row)))
+    if existing is None:
+        db.session.add(row)
+        existing = row
     else:
-        source.kg = kg
+        existing.kg = row.kg  # type: ignore[attr-defined]
     db.session.flush()
-    db.session.expire(product, ["sources"])
-    return source
+    db.session.expire(product, [relation])
+    return existing
 
 
 def batch_output_kg(component: Product) -> Decimal:
@@ -347,15 +354,7 @@ def link_component(product: Product, component_id: int, kg: Decimal) -> ProductC
             "products). %(kg)s kg would break the mass balance.", sku=component.sku,
             remaining=max(remaining, Decimal(0)), out=batch_output_kg(component), claimed=others, kg=kg,
         ), "kg")
-    link = db.session.get(ProductComponent, (product.id, component.id))
-    if link is None:
-        link = ProductComponent(product_id=product.id, component_id=component.id, kg=kg)
-        db.session.add(link)
-    else:
-        link.kg = kg
-    db.session.flush()
-    db.session.expire(product, ["components"])
-    return link
+    return _set_kg(product, "components", ProductComponent(product_id=product.id, component_id=component.id, kg=kg))
 
 
 def unlink_component(product: Product, component_id: int) -> None:
