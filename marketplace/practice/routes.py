@@ -8,13 +8,13 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.access import roles
+from marketplace.access import require_member_of, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports.services import base_url
-from marketplace.practice import services
+from marketplace.practice import pdf, services
 from marketplace.practice.forms import CommitmentsForm, ReportForm, ReviewForm
 from marketplace.practice.models import CommitmentArea, PerformanceReport, ReportStatus
 
@@ -92,10 +92,38 @@ def report():  # type: ignore[no-untyped-def]
 @bp.route("/msme/dossier.json")
 @roles(Role.msme_editor)
 def dossier():  # type: ignore[no-untyped-def]
-    org = _own_msme()
-    body = json.dumps(services.dossier(org.id, base_url()), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="dossier-{org.slug}.json"'})
+    return _dossier(_own_msme(), "json")
+
+
+@bp.route("/msme/dossier.pdf")
+@roles(Role.msme_editor)
+def dossier_pdf():  # type: ignore[no-untyped-def]
+    return _dossier(_own_msme(), "pdf")
+
+
+@bp.route("/msme/<int:msme_id>/dossier.<any(json, pdf):fmt>")
+@roles(Role.msme_editor, *STAFF)
+def msme_dossier(msme_id: int, fmt: str):  # type: ignore[no-untyped-def]
+    """Any MSME's dossier, for Union staff and for the MSME's own members (404 for anyone else)."""
+    if not current_user.has_role(*STAFF):
+        require_member_of(msme_id, Role.msme_editor)
+    org = db.session.get(Organisation, msme_id)
+    if org is None or org.kind is not OrgKind.msme:
+        abort(404)
+    return _dossier(org, fmt)
+
+
+def _dossier(org: Organisation, fmt: str) -> Response:
+    data = services.dossier(org.id, base_url())
+    name = f"dossier-{org.slug}-{data['generatedOn']}.{fmt}"
+    if fmt == "pdf":
+        body: str | bytes = pdf.render(data)
+        mimetype = "application/pdf"
+    else:
+        body, mimetype = json.dumps(data, ensure_ascii=False, indent=2), "application/json"
+    response = Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # Union review ------------------------------------------------------------------------------
