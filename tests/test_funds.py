@@ -232,3 +232,24 @@ def test_csv_export_for_auditors(demo_app: Flask) -> None:
     assert own
     assert {r["cooperative"] for r in own} == {"Jinst Golden Fleece Cooperative"}
     assert coop.get("/union/funds/export.csv").status_code == 403
+
+
+def test_cli_records_premium_due_for_confirmed_allocations_once(app: Flask, runner) -> None:  # type: ignore[no-untyped-def]
+    from marketplace.orders.models import AllocationStatus
+
+    with app.app_context():
+        coop = f.CooperativeFactory()
+        order = f.OrderFactory(stage=OrderStage.deposit_paid)
+        f.OrderLineFactory(order=order, lot=f.LotFactory(cooperative=coop), kg=Decimal(40), premium_minor=500)
+        allocation = f.AllocationFactory(order=order, status=AllocationStatus.confirmed)
+        f.AllocationShareFactory(allocation=allocation, cooperative=coop, kg=Decimal(40))
+        f.AllocationFactory(status=AllocationStatus.proposed)  # not sold yet: nothing due
+        coop_id = coop.id
+    result = runner.invoke(args=["funds", "premiums-due"])
+    assert result.exit_code == 0, result.output
+    assert "1 premium-due entry recorded" in result.output
+    again = runner.invoke(args=["funds", "premiums-due"])
+    assert "0 premium-due entries recorded" in again.output
+    with app.app_context():
+        assert _count() == 1
+        assert funds.outstanding(coop_id, "EUR") == 20000  # 40 kg × 5.00, committed by the command
