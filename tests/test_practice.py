@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from marketplace import models as m
 from marketplace.extensions import db
+from marketplace.organisations.models import OrgKind
 from marketplace.passports import services as passports
 from marketplace.practice.models import Commitment, PracticeError, ReportStatus
 from tests.helpers import csrf_token, sign_in, text
@@ -165,7 +166,7 @@ def test_dossier_pdf_is_refused_to_everyone_else(demo_app: Flask) -> None:
     with demo_app.app_context():
         other = factories.user_with_role(m.Role.msme_editor, email="other-msme@example.com")
         assert msme_id not in other.organisation_ids(m.Role.msme_editor)
-        cooperative = db.session.scalar(select(m.Organisation.id).filter_by(kind=m.OrgKind.cooperative))
+        cooperative = db.session.scalar(select(m.Organisation.id).filter_by(kind=OrgKind.cooperative))
     other_client = demo_app.test_client()
     assert sign_in(other_client, "other-msme@example.com").status_code == 302
     assert other_client.get(f"/msme/{msme_id}/dossier.pdf").status_code == 404  # another MSME's member
