@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from marketplace import models as m
 from marketplace.extensions import db
-from marketplace.organisations.models import OrgKind
 from marketplace.passports import services as passports
 from marketplace.practice.models import Commitment, PracticeError, ReportStatus
 from tests.helpers import csrf_token, sign_in, text
@@ -130,7 +129,7 @@ def _pdf_text(data: bytes) -> str:
 
 def test_dossier_pdf_holds_the_json_facts_in_cyrillic(demo_app: Flask) -> None:
     name = "Хангай Сүлжмэл ХХК"
-    msme_id = _accepted_report(demo_app, name)
+    _accepted_report(demo_app, name)
     msme = _client(demo_app, MSME)
     response = msme.get("/msme/dossier.pdf")
     assert response.status_code == 200
@@ -150,13 +149,13 @@ def test_dossier_pdf_holds_the_json_facts_in_cyrillic(demo_app: Flask) -> None:
     assert document["reports"][0]["incidents"] == 2
     # Union staff may download any MSME's dossier, in the staff member's language.
     staff = _client(demo_app, STAFF)
-    german = staff.get(f"/msme/{msme_id}/dossier.pdf?lang=de")
+    german = staff.get(f"/msme/{SLUG}/dossier.pdf?lang=de")
     assert german.status_code == 200
     assert german.mimetype == "application/pdf"
     assert name in _pdf_text(german.data)
     assert "Energy used" not in _pdf_text(german.data)
-    assert staff.get(f"/msme/{msme_id}/dossier.json").get_json()["organisation"]["name"] == name
-    assert msme.get(f"/msme/{msme_id}/dossier.pdf").status_code == 200
+    assert staff.get(f"/msme/{SLUG}/dossier.json").get_json()["organisation"]["name"] == name
+    assert msme.get(f"/msme/{SLUG}/dossier.pdf").status_code == 200
 
 
 def test_dossier_pdf_is_refused_to_everyone_else(demo_app: Flask) -> None:
@@ -166,13 +165,12 @@ def test_dossier_pdf_is_refused_to_everyone_else(demo_app: Flask) -> None:
     with demo_app.app_context():
         other = factories.user_with_role(m.Role.msme_editor, email="other-msme@example.com")
         assert msme_id not in other.organisation_ids(m.Role.msme_editor)
-        cooperative = db.session.scalar(select(m.Organisation.id).filter_by(kind=OrgKind.cooperative))
     other_client = demo_app.test_client()
     assert sign_in(other_client, "other-msme@example.com").status_code == 302
-    assert other_client.get(f"/msme/{msme_id}/dossier.pdf").status_code == 404  # another MSME's member
+    assert other_client.get(f"/msme/{SLUG}/dossier.pdf").status_code == 404  # another MSME's member
     buyer = _client(demo_app, ("buyer@demo.example", "demo-buyer-2026"))
-    assert buyer.get(f"/msme/{msme_id}/dossier.pdf").status_code == 403  # the central check
-    assert demo_app.test_client().get(f"/msme/{msme_id}/dossier.pdf").status_code == 302  # to sign in
+    assert buyer.get(f"/msme/{SLUG}/dossier.pdf").status_code == 403  # the central check
+    assert demo_app.test_client().get(f"/msme/{SLUG}/dossier.pdf").status_code == 302  # to sign in
     staff = _client(demo_app, STAFF)
-    assert staff.get(f"/msme/{cooperative}/dossier.pdf").status_code == 404  # not an MSME
-    assert staff.get("/msme/999999/dossier.pdf").status_code == 404
+    assert staff.get("/msme/jinst-golden-fleece/dossier.pdf").status_code == 404  # not an MSME
+    assert staff.get("/msme/no-such-msme/dossier.pdf").status_code == 404

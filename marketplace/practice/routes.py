@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
 from marketplace.access import require_member_of, roles
 from marketplace.accounts.models import Role
@@ -101,16 +102,26 @@ def dossier_pdf():  # type: ignore[no-untyped-def]
     return _dossier(_own_msme(), "pdf")
 
 
-@bp.route("/msme/<int:msme_id>/dossier.<any(json, pdf):fmt>")
+@bp.route("/msme/<msme_slug>/dossier.pdf")
 @roles(Role.msme_editor, *STAFF)
-def msme_dossier(msme_id: int, fmt: str):  # type: ignore[no-untyped-def]
+def msme_dossier_pdf(msme_slug: str):  # type: ignore[no-untyped-def]
     """Any MSME's dossier, for Union staff and for the MSME's own members (404 for anyone else)."""
-    if not current_user.has_role(*STAFF):
-        require_member_of(msme_id, Role.msme_editor)
-    org = db.session.get(Organisation, msme_id)
-    if org is None or org.kind is not OrgKind.msme:
+    return _dossier(_msme_for_download(msme_slug), "pdf")
+
+
+@bp.route("/msme/<msme_slug>/dossier.json")
+@roles(Role.msme_editor, *STAFF)
+def msme_dossier_json(msme_slug: str):  # type: ignore[no-untyped-def]
+    return _dossier(_msme_for_download(msme_slug), "json")
+
+
+def _msme_for_download(slug: str) -> Organisation:
+    org = db.session.scalar(select(Organisation).filter_by(slug=slug[:80], kind=OrgKind.msme))
+    if org is None:
         abort(404)
-    return _dossier(org, fmt)
+    if not current_user.has_role(*STAFF):
+        require_member_of(org.id, Role.msme_editor)
+    return org
 
 
 def _dossier(org: Organisation, fmt: str) -> Response:
