@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.access import roles
 from marketplace.accounts.models import Role
@@ -201,11 +202,11 @@ STAFF = (Role.union_staff, Role.admin)
 
 def _participation_form(kind: OrgKind, prefix: str) -> ParticipationForm:
     form = ParticipationForm(prefix=prefix)
-    form.organisation_id.choices = [(0, _("Choose…"))] + [
-        (o.id, o.name) for o in db.session.scalars(select(Organisation).where(Organisation.kind == kind)
+    form.organisation_id.choices = [SelectChoice(0, _("Choose…"))] + [
+        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).where(Organisation.kind == kind)
                                                    .order_by(Organisation.name))]
-    form.scheme_id.choices = [(0, _("Choose…"))] + [
-        (sc.id, sc.name) for sc in db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.name))]
+    schemes = db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.name))
+    form.scheme_id.choices = [SelectChoice(0, _("Choose…"))] + [SelectChoice(sc.id, sc.name) for sc in schemes]
     return form
 
 
