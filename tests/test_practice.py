@@ -174,3 +174,11 @@ def test_dossier_pdf_is_refused_to_everyone_else(demo_app: Flask) -> None:
     staff = _client(demo_app, STAFF)
     assert staff.get("/msme/jinst-golden-fleece/dossier.pdf").status_code == 404  # not an MSME
     assert staff.get("/msme/no-such-msme/dossier.pdf").status_code == 404
+
+
+def test_dossier_pdf_without_its_font_is_a_clear_503(demo_app: Flask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _accepted_report(demo_app, "Хангай")
+    demo_app.config["PDF_FONT_DIR"] = str(tmp_path)  # an empty folder: no DejaVu files
+    response = _client(demo_app, MSME).get("/msme/dossier.pdf")
+    assert response.status_code == 503
+    assert "Traceback" not in text(response)

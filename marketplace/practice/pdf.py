@@ -44,6 +44,7 @@ class _Dossier(FPDF):
         if CJK_FONT.is_file() and _needs_cjk():
             self.add_font("NotoCJK", "", str(CJK_FONT), collection_font_number=0)
             self.set_fallback_fonts(["NotoCJK"], exact_match=False)
+        self.set_lang(_locale())
         self.set_title(title)
         self.set_creator("Union of Sustainable Cashmere Cooperatives")
         self.set_auto_page_break(auto=True, margin=18)
@@ -78,10 +79,14 @@ class _Dossier(FPDF):
         self.ln(1)
 
 
-def _needs_cjk() -> bool:
+def _locale() -> str:
     from flask_babel import get_locale
 
-    return str(get_locale()).startswith("zh")
+    return str(get_locale() or "en")
+
+
+def _needs_cjk() -> bool:
+    return _locale().startswith("zh")
 
 
 def _report(pdf: _Dossier, report: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -128,7 +128,11 @@ def _dossier(org: Organisation, fmt: str) -> Response:
     data = services.dossier(org.id, base_url())
     name = f"dossier-{org.slug}-{data['generatedOn']}.{fmt}"
     if fmt == "pdf":
-        body: str | bytes = pdf.render(data)
+        try:
+            body: str | bytes = pdf.render(data)
+        except pdf.FontMissingError:  # the server lacks fonts-dejavu-core: say so, not a traceback
+            current_app.logger.exception("The PDF dossier needs Debian's fonts-dejavu-core")
+            abort(503)
         mimetype = "application/pdf"
     else:
         body, mimetype = json.dumps(data, ensure_ascii=False, indent=2), "application/json"
