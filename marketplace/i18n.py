@@ -128,6 +128,8 @@ LABELS: dict[str, Any] = {
     "environment": _l("Environment"),
     "ethics": _l("Anti-corruption and business ethics"),
     "returned": _l("Returned"),
+    "enrolled": _l("Enrolled in the scheme"),
+    "accredited": _l("Accredited for the scheme"),
     # Micron bands of the fair-price policy
     "ultrafine": _l("Up to 15.5 µm"),
     "fine": _l("15.6 to 16.5 µm"),

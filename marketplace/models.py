@@ -8,6 +8,7 @@ from marketplace.control.models import (
     CriterionResult,
     EvidenceFile,
     Household,
+    ParticipationEvent,
     SchemeParticipant,
 )
 from marketplace.funds.models import FundEntry
@@ -55,3 +56,4 @@ __all__ = [
     "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest", "SchemeParticipant",
     "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]
+__all__ += ["ParticipationEvent"]

@@ -641,3 +641,12 @@ class PerformanceReportFactory(Base):
     workers_women = 20
     workers_men = 10
     incidents = 0
+
+
+class ParticipationEventFactory(Base):
+    class Meta:
+        model = m.ParticipationEvent
+
+    organisation = factory.SubFactory(CooperativeFactory)
+    scheme = factory.SubFactory(SchemeFactory)
+    action = "enrolled"
