@@ -37,7 +37,7 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
     if buyer is None or lot is None:
         return
     upsert(QuoteRequest, report, {"form_id": "demo-quote-request-1"}, {
-        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None, "lot_id": None,
+        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None,
         "kg": Decimal("400"), "incoterm": Incoterm.CPT, "incoterm_place": "Paris Charles de Gaulle",
         "currency": "EUR", "max_micron": Decimal("16.0"), "colour": Colour.white,
         "message": "Demo request: white fibre for a spring knitwear line.",
