@@ -94,9 +94,9 @@ def _show_errors(form: QuoteRequestForm, error: services.OrderError) -> None:
         target.errors = [*target.errors, *(str(m) for m in messages)]
 
 
-def _send_quote_request(form: QuoteRequestForm, lots: list[services.LotChoice], template: str, **context: Any):  # type: ignore[no-untyped-def]
+def _send_quote_request(form: QuoteRequestForm, choices: list[services.LotChoice], template: str, **context: Any):  # type: ignore[no-untyped-def]
     try:
-        services.request_quote(buyer_id=_buyer_id(), user=current_user, data=_quote_input(form, lots),
+        services.request_quote(buyer_id=_buyer_id(), user=current_user, data=_quote_input(form, choices),
                                form_id=form.form_id.data or "")
     except services.OrderError as error:
         db.session.rollback()
