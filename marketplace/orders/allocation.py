@@ -241,8 +241,9 @@ def _eligibility(
         elif coop.members <= 0 and coop.capacity_kg <= 0:
             reason = NO_WEIGHT
         else:
-            grams = int(Decimal(coop.capacity_kg) * 1000)
-            eligible.append((coop.id, max(coop.members, 0), max(grams, 0), cap))
+            grams = int(coop.capacity_kg * 1000)
+            members = coop.members
+            eligible.append((coop.id, members if members > 0 else 0, grams if grams > 0 else 0, cap))
         rows.append((coop.id, stock, cap, lot_ids, reason))
     return rows, eligible
 
@@ -341,6 +342,8 @@ def _keep_for_minimum(
     for k in range(len(order) - 1, -1, -1):
         kept_weight[k] = kept_weight[k + 1] + weights[order[k]]
 
+    candidates = [(rank[c], caps[c], weights[c]) for c in by_ratio]
+
     def ok(k: int) -> bool:
         """After dropping order[:k], does every free cooperative's target reach the minimum?
 
@@ -352,10 +355,9 @@ def _keep_for_minimum(
         remaining, free_weight = total, kept_weight[k]
         lightest = None
         saturating = True
-        for c in by_ratio:
-            if rank[c] < k:
+        for position, cap, weight in candidates:
+            if position < k:
                 continue
-            cap, weight = caps[c], weights[c]
             if saturating:
                 if cap * free_weight <= remaining * weight:
                     remaining -= cap
