@@ -19,6 +19,7 @@ from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm, l
 from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
+from marketplace.payments.routes import card_entry
 
 bp = Blueprint("orders", __name__)
 
@@ -253,4 +254,5 @@ def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
                                    gateway=gateway()), 502
         flash(_("Payment sent. The order moves to \u201cdeposit paid\u201d as soon as Stripe confirms it."), "success")
         return redirect(url_for("orders.detail", reference=order.reference))
-    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway())
+    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway(),
+                           **card_entry(payment, gateway()))
