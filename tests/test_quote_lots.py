@@ -204,3 +204,31 @@ def test_single_lot_requests_survive_the_migration_both_ways(app: Flask) -> None
         assert request.lot.id == lot_id
         assert [i.kg for i in request.items] == [None]
         assert not request.kg_per_lot
+
+
+def test_the_same_multi_lot_form_sent_twice_counts_once(app: Flask, world: dict) -> None:
+    buyer = _signed_in(app, "buyer@example.com")
+    codes = _codes(world, 0, 1)
+    query = "&".join(f"code={c}" for c in codes)
+    form_id = text(buyer.get(f"/quotes/lots?{query}")).split('name="form_id" type="hidden" value="')[1].split('"')[0]
+    payload = {"csrf_token": csrf_token(buyer, "/quotes"), "form_id": form_id, "code": codes, "incoterm": "FCA",
+               "incoterm_place": "Ulaanbaatar", "currency": "USD", "kg": "", "lots-0-kg": "60", "lots-1-kg": "70"}
+    assert buyer.post("/quotes/lots", data=payload).status_code == 302
+    assert buyer.post("/quotes/lots", data=payload).status_code == 302
+    assert _count(app, QuoteRequest) == 1
+    assert _count(app, QuoteRequestLot) == 2
+
+
+def test_the_union_dashboard_shows_stock_by_specification(app: Flask, world: dict) -> None:
+    coop = world["coops"][0]
+    factories.LotFactory(cooperative=coop, mean_diameter_um=Decimal("14.8"), available_kg=Decimal(321),
+                         net_kg=Decimal(1000))
+    factories.LotFactory(cooperative=coop, mean_diameter_um=Decimal("16.4"), available_kg=Decimal(654),
+                         net_kg=Decimal(1000))
+    page = text(_signed_in(app, "staff@example.com").get("/dashboard"))
+    assert "Stock of listed lots by specification" in page
+    assert "≤ 15.0" in page
+    assert "16.0" in page
+    assert "17.0" in page
+    assert "321" in page
+    assert "654" in page
