@@ -185,8 +185,9 @@ def allocate(
     weight_sum = sum(weights.values()) or 1
 
     saturated, free, remaining, free_weight = fill.saturated, fill.free, fill.remaining, fill.free_weight
-    result = []
+    result: list[Row] = []
     append = result.append
+    make_row = tuple.__new__  # a Row from its fields in order, without the keyword-handling constructor
     for cid, eligible_kg, cap, lot_ids, excluded in rows:  # already in id order
         share = shares.get(cid, 0)
         weight = weights.get(cid, 0)
@@ -202,7 +203,8 @@ def allocate(
         elif excluded is None and cid not in kept_set:
             reason = DROPPED_FOR_MINIMUM
         note = KEPT_TO_FILL if share and floor_units and share < floor_units else None
-        append(Row(cid, eligible_kg, cap, share, lot_ids, reason, note, weight, weight_sum, target_num, target_den))
+        append(make_row(Row, (cid, eligible_kg, cap, share, lot_ids, reason, note, weight, weight_sum, target_num,
+                              target_den)))
     return Allocation(order_units=order, unit_kg=unit, alpha=a, min_shipment=minimum, rows=tuple(result))
 
 
