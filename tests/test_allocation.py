@@ -162,7 +162,8 @@ def test_the_engine_does_not_import_flask() -> None:
     tree = ast.parse(Path(allocation.__file__).read_text())
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "heapq", "typing"}
+    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "heapq", "itertools",
+                        "typing"}
     assert allocate.__doc__ is not None
     assert "order_kg" in allocate.__doc__
 
@@ -227,3 +228,32 @@ def test_fixed_large_allocations_are_unchanged() -> None:
     ]
     for params, expected in cases:
         assert _digest(allocate(cooperatives=coops, **params)) == expected, params
+
+
+def _reference_water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> tuple[set, int, int]:
+    """The engine's first water-filling, in rounds (kept here to check the one-pass version against)."""
+    free = list(caps)
+    remaining, free_weight, saturated = total, sum(weights[c] for c in free), set()
+    while free:
+        newly = [c for c in free if caps[c] * free_weight <= remaining * weights[c]]
+        if not newly:
+            break
+        saturated.update(newly)
+        remaining -= sum(caps[c] for c in newly)
+        free_weight -= sum(weights[c] for c in newly)
+        free = [c for c in free if c not in saturated]
+    return saturated, remaining, free_weight
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.integers(1, 60), st.tuples(st.integers(1, 50), st.integers(1, 12)), min_size=1),
+       st.integers(0, 3000))
+def test_one_pass_water_filling_matches_the_rounds(coops: dict[int, tuple[int, int]], order: int) -> None:
+    caps = {c: cap for c, (cap, _) in coops.items()}
+    weights = {c: w for c, (_, w) in coops.items()}  # small integers: many exact ties of cap/weight
+    total = min(order, sum(caps.values()))
+    if total <= 0:
+        return
+    fill = allocation._water_fill(allocation._by_ratio(caps, weights), caps, weights, total)
+    saturated, remaining, free_weight = _reference_water_fill(caps, weights, total)
+    assert (set(fill.saturated), fill.remaining, fill.free_weight) == (saturated, remaining, free_weight)

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from itertools import islice
 from typing import NamedTuple
 
 # Exclusion reasons (keys for the staff table; the site translates them).
@@ -344,36 +345,44 @@ def _keep_for_minimum(
     for k in range(len(order) - 1, -1, -1):
         kept_weight[k] = kept_weight[k + 1] + weights[order[k]]
 
-    candidates = [(rank[c], caps[c], weights[c]) for c in by_ratio]
+    candidates = [(rank[c], caps[c], weights[c], caps[c] / weights[c]) for c in by_ratio]
+    count = len(candidates)
+
+    def exact(k: int) -> bool:
+        fill = _water_fill([c for c in by_ratio if rank[c] >= k], caps, weights, total)
+        if not fill.free:
+            return True
+        return fill.remaining * min(weights[c] for c in fill.free) >= minimum * fill.free_weight
 
     def ok(k: int) -> bool:
         """After dropping order[:k], does every free cooperative's target reach the minimum?
 
-        One pass over ``by_ratio``: saturate while cap ≤ λ·w, then look at the rest for the
-        lightest free weight. Saturated ones get their cap (≥ the minimum); free ones get
-        remaining·w/free_weight. Should the float order have put a saturating cooperative too
-        late (near-ties only), the exact :func:`_water_fill` decides instead.
+        One pass over ``by_ratio``: saturate while cap ≤ λ·w (exact integers). Saturated ones
+        get their cap (≥ the minimum); free ones get remaining·w/free_weight, so only the
+        lightest free weight matters. The float order can only misplace near-ties of the
+        cooperative where saturation stopped; if one of those should saturate after all,
+        the exact :func:`_water_fill` decides instead.
         """
         remaining, free_weight = total, kept_weight[k]
-        lightest = None
-        saturating = True
-        for position, cap, weight in candidates:
+        stop = count
+        for index, (position, cap, weight, _) in enumerate(candidates):
             if position < k:
                 continue
-            if saturating:
-                if cap * free_weight <= remaining * weight:
-                    remaining -= cap
-                    free_weight -= weight
-                    continue
-                saturating = False
-            elif cap * free_weight <= remaining * weight:
-                fill = _water_fill([c for c in by_ratio if rank[c] >= k], caps, weights, total)
-                if not fill.free:
-                    return True
-                return fill.remaining * min(weights[c] for c in fill.free) >= minimum * fill.free_weight
-            if lightest is None or weight < lightest:
-                lightest = weight
-        return lightest is None or remaining * lightest >= minimum * free_weight
+            if cap * free_weight > remaining * weight:
+                stop = index
+                break
+            remaining -= cap
+            free_weight -= weight
+        if stop == count:
+            return True
+        limit = candidates[stop][3] * (1 + 1e-9)
+        for position, cap, weight, ratio in islice(candidates, stop + 1, None):
+            if ratio > limit:
+                break
+            if position >= k and cap * free_weight <= remaining * weight:
+                return exact(k)
+        lightest = min(weight for position, _, weight, _ in islice(candidates, stop, None) if position >= k)
+        return remaining * lightest >= minimum * free_weight
 
     # Stock left after dropping the first k: suffix sums, so that "fills" is O(1).
     left = [0] * (len(order) + 1)
