@@ -239,8 +239,8 @@ def test_the_demo_has_single_lot_spec_and_multi_lot_requests(demo_app: Flask) ->
     assert sign_in(staff, "staff@demo.example", "demo-staff-2026").status_code == 302
     inbox = text(staff.get("/union/quotes"))
     assert "Specification" in inbox
-    assert "USCC-2025-BKH-002 (300" in inbox
-    assert "USCC-2025-BKH-005 (200" in inbox
+    assert "USCC-2025-GAL-013 (300" in inbox
+    assert "USCC-2025-ARK-017 (200" in inbox
     with demo_app.app_context():
         request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == "demo-quote-request-2"))
         assert request.kg_per_lot

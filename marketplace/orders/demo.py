@@ -79,13 +79,13 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
 
 def _demo_multi_lot_request(report: Any, upsert: Any, buyer: Organisation, buyer_user: User | None) -> None:
     """One open quote request on two chosen lots, with the kg wanted from each (idempotent)."""
-    lots = [db.session.scalar(select(Lot).filter_by(code=code)) for code in ("USCC-2025-BKH-002", "USCC-2025-BKH-005")]
+    lots = [db.session.scalar(select(Lot).filter_by(code=code)) for code in ("USCC-2025-GAL-013", "USCC-2025-ARK-017")]
     if any(lot is None for lot in lots):
         return
     request = upsert(QuoteRequest, report, {"form_id": "demo-quote-request-2"}, {
         "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None,
         "kg": Decimal("500"), "incoterm": Incoterm.DAP, "incoterm_place": "Biella", "currency": "EUR",
-        "message": "Demo request: grey and brown fibre from two cooperatives for a natural-colour capsule.",
+        "message": "Demo request: brown and light grey fibre from two cooperatives for a natural-colour capsule.",
     })
     if not request.items:
         request.items = [QuoteRequestLot(lot=lots[0], kg=Decimal("300")),
