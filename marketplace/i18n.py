@@ -223,6 +223,7 @@ LABELS: dict[str, Any] = {
     "no_members_or_capacity": _l("No members or declared capacity"),
     "share_below_minimum_shipment": _l("Share would be below the minimum shipment"),
     "kept_below_minimum_to_fill_order": _l("Below the minimum shipment, kept to fill the order"),
+    "lots_chosen_by_buyer": _l("Lots and kg chosen by the buyer"),
 }
 
 

@@ -22,6 +22,7 @@ from marketplace.orders.models import (
     OrderLine,
     Quote,
     QuoteRequest,
+    QuoteRequestLot,
     Reservation,
     SampleRequest,
 )
@@ -53,7 +54,9 @@ __all__ = [
     "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
     "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PerformanceReport", "PricePolicy",
     "ProcessingStep", "Product", "ProductComponent", "ProductImage", "ProductLine", "ProductSource",
-    "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest", "SchemeParticipant",
+    "ProductVersion", "Quote", "QuoteRequest",
+    "QuoteRequestLot",
+    "Reservation", "Role", "SampleRequest", "SchemeParticipant",
     "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]
 __all__ += ["ParticipationEvent"]
