@@ -90,9 +90,10 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
+    from marketplace.funds.cli import funds
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders):
+    for group in (demo, content, passports, search, orders, funds):
         app.cli.add_command(group)

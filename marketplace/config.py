@@ -24,6 +24,7 @@ ENV_VARS = (
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
+    "STRIPE_PUBLISHABLE_KEY",
     "IMAGE_STORAGE_PATH",
     "PASSPORT_SIGNING_KEY",
     "RATELIMIT_STORAGE_URI",
@@ -78,6 +79,7 @@ def _base() -> dict[str, Any]:
         "STRIPE_SECRET_KEY": None,
         "STRIPE_WEBHOOK_SECRET": None,
         "STRIPE_API_BASE": None,
+        "STRIPE_PUBLISHABLE_KEY": None,  # with Stripe itself: the buyer types the card into Stripe.js
         "DEMO_BANNER": True,
         # The public origin, used in passport URLs, QR codes and the issuer's did:web.
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",

@@ -128,6 +128,8 @@ LABELS: dict[str, Any] = {
     "environment": _l("Environment"),
     "ethics": _l("Anti-corruption and business ethics"),
     "returned": _l("Returned"),
+    "enrolled": _l("Enrolled in the scheme"),
+    "accredited": _l("Accredited for the scheme"),
     # Micron bands of the fair-price policy
     "ultrafine": _l("Up to 15.5 µm"),
     "fine": _l("15.6 to 16.5 µm"),
@@ -221,6 +223,7 @@ LABELS: dict[str, Any] = {
     "no_members_or_capacity": _l("No members or declared capacity"),
     "share_below_minimum_shipment": _l("Share would be below the minimum shipment"),
     "kept_below_minimum_to_fill_order": _l("Below the minimum shipment, kept to fill the order"),
+    "lots_chosen_by_buyer": _l("Lots and kg chosen by the buyer"),
 }
 
 

@@ -8,6 +8,7 @@ from marketplace.control.models import (
     CriterionResult,
     EvidenceFile,
     Household,
+    ParticipationEvent,
     SchemeParticipant,
 )
 from marketplace.funds.models import FundEntry
@@ -21,6 +22,7 @@ from marketplace.orders.models import (
     OrderLine,
     Quote,
     QuoteRequest,
+    QuoteRequestLot,
     Reservation,
     SampleRequest,
 )
@@ -52,6 +54,9 @@ __all__ = [
     "Membership", "Order", "OrderEvent", "OrderLine", "Organisation", "Passport", "PassportLogEntry",
     "PassportLogHead", "PassportVersion", "PastureUserGroup", "Payment", "PerformanceReport", "PricePolicy",
     "ProcessingStep", "Product", "ProductComponent", "ProductImage", "ProductLine", "ProductSource",
-    "ProductVersion", "Quote", "QuoteRequest", "Reservation", "Role", "SampleRequest", "SchemeParticipant",
+    "ProductVersion", "Quote", "QuoteRequest",
+    "QuoteRequestLot",
+    "Reservation", "Role", "SampleRequest", "SchemeParticipant",
     "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]
+__all__ += ["ParticipationEvent"]

@@ -424,6 +424,17 @@ class QuoteRequestFactory(Base):
     form_id = factory.Sequence(lambda n: f"quote-form-{n}")
 
 
+class QuoteRequestLotFactory(Base):
+    """A lot chosen in a quote request on several lots, with its own kg."""
+
+    class Meta:
+        model = m.QuoteRequestLot
+
+    request = factory.SubFactory(QuoteRequestFactory, lot=None)
+    lot = factory.SubFactory(LotFactory)
+    kg = Decimal("100")
+
+
 class QuoteFactory(Base):
     """A quote answering a request (the request is marked as quoted)."""
 
@@ -641,3 +652,12 @@ class PerformanceReportFactory(Base):
     workers_women = 20
     workers_men = 10
     incidents = 0
+
+
+class ParticipationEventFactory(Base):
+    class Meta:
+        model = m.ParticipationEvent
+
+    organisation = factory.SubFactory(CooperativeFactory)
+    scheme = factory.SubFactory(SchemeFactory)
+    action = "enrolled"

@@ -36,11 +36,13 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "product_id": "1", "image_id": "1", "variant": "320.webp",
                "reference": "ORD-DEMO-2025-001", "quote_id": "1",
                # Certification control: the demo has no herder households or evidence files yet.
-               "household_id": "1", "level": "self_evaluation", "file_id": "1"}
+               "household_id": "1", "level": "self_evaluation", "file_id": "1",
+               "msme_slug": "khangai-knitwear"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
-                  "control.evidence_file"}
+                  "control.evidence_file",
+                  "payments.payment_return"}  # needs ?payment_intent= of a payment the user may see
 
 
 def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:

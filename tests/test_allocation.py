@@ -162,6 +162,98 @@ def test_the_engine_does_not_import_flask() -> None:
     tree = ast.parse(Path(allocation.__file__).read_text())
     imported = {n.names[0].name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "typing"}
+    assert imported <= {"__future__", "collections", "dataclasses", "decimal", "fractions", "heapq", "itertools",
+                        "typing"}
     assert allocate.__doc__ is not None
     assert "order_kg" in allocate.__doc__
+
+
+# --- fixed expected allocations: speed work on the engine must not change any result ---------
+
+
+def _lot(lot_id: int, kg: str, colour: str = "white", micron: str = "15.5") -> LotStock:
+    return LotStock(lot_id, Decimal(micron), colour, Decimal(38), Decimal("0.2"), Decimal(kg))
+
+
+FIXED_COOPS = [
+    Cooperative(4, 120, Decimal(5000), (_lot(41, "900"),)),
+    Cooperative(2, 300, Decimal(12000), (_lot(21, "250.5"), _lot(22, "400", "brown"))),
+    Cooperative(9, 40, Decimal(1000), (_lot(91, "60"),)),
+    Cooperative(7, 0, Decimal(0), (_lot(71, "500"),)),
+    Cooperative(5, 80, Decimal(3000), (_lot(51, "700", micron="17.2"),)),
+    Cooperative(3, 50, Decimal(900), (_lot(31, "40"),)),
+]
+
+
+def test_fixed_small_allocations() -> None:
+    spec = Spec(max_micron=Decimal("16.5"), colour="white")
+    rows = [(r.cooperative_id, r.share, r.reason, r.note, str(r.target))
+            for r in allocate(1000, FIXED_COOPS, spec=spec, alpha="0.5", min_shipment_kg=50).rows]
+    assert rows == [
+        (2, 250, None, None, "250"), (3, 0, BELOW_MINIMUM, None, "0"), (4, 690, None, None, "690"),
+        (5, 0, NO_MATCHING_LOT, None, "0"), (7, 0, "no_members_or_capacity", None, "0"), (9, 60, None, None, "60"),
+    ]
+    rows = [(r.cooperative_id, r.share, r.reason, str(r.target), str(r.weight))
+            for r in allocate(333, FIXED_COOPS, spec=spec, alpha="0.5", min_shipment_kg=50).rows]
+    assert [row[:4] for row in rows] == [
+        (2, 236, None, "181818/769"), (3, 0, BELOW_MINIMUM, "0"), (4, 97, None, "74259/769"),
+        (5, 0, NO_MATCHING_LOT, "0"), (7, 0, "no_members_or_capacity", "0"), (9, 0, DROPPED_FOR_MINIMUM, "0"),
+    ]
+
+
+def _digest(result: allocation.Allocation) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for r in result.rows:
+        h.update(repr((r.cooperative_id, str(r.eligible_kg), r.cap, r.share, r.lot_ids, r.reason, r.note,
+                       r.weight, r.target)).encode())
+    h.update(repr((result.order_units, str(result.unit_kg), result.alpha, result.min_shipment)).encode())
+    return h.hexdigest()[:16]
+
+
+def test_fixed_large_allocations_are_unchanged() -> None:
+    """Digests of every row (weight, cap, target, share, reason) recorded before the engine was sped up."""
+    from benchmarks.allocation import cooperatives as generated
+
+    coops = generated(300, seed=7)
+    cases = [
+        ({"order_kg": 20_000, "spec": Spec(), "min_shipment_kg": 20}, "898f1c067bcf0131"),
+        ({"order_kg": 9_000, "spec": Spec(max_micron=Decimal("16.0"), colour="white"), "min_shipment_kg": 50,
+          "alpha": "0.3"}, "bfe5a539c30afbcc"),
+        ({"order_kg": 5_000, "spec": Spec(), "min_shipment_kg": 100}, "8b2bbf8bb04336d5"),
+        ({"order_kg": Decimal("12345.678"), "spec": Spec(min_length_mm=Decimal(38)), "min_shipment_kg": 0,
+          "unit_kg": 25, "alpha": 1}, "16af82d0e837115a"),
+        ({"order_kg": 10**7, "spec": Spec(), "min_shipment_kg": 10, "alpha": 0}, "58ac143314c9668b"),
+    ]
+    for params, expected in cases:
+        assert _digest(allocate(cooperatives=coops, **params)) == expected, params
+
+
+def _reference_water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> tuple[set, int, int]:
+    """The engine's first water-filling, in rounds (kept here to check the one-pass version against)."""
+    free = list(caps)
+    remaining, free_weight, saturated = total, sum(weights[c] for c in free), set()
+    while free:
+        newly = [c for c in free if caps[c] * free_weight <= remaining * weights[c]]
+        if not newly:
+            break
+        saturated.update(newly)
+        remaining -= sum(caps[c] for c in newly)
+        free_weight -= sum(weights[c] for c in newly)
+        free = [c for c in free if c not in saturated]
+    return saturated, remaining, free_weight
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.integers(1, 60), st.tuples(st.integers(1, 50), st.integers(1, 12)), min_size=1),
+       st.integers(0, 3000))
+def test_one_pass_water_filling_matches_the_rounds(coops: dict[int, tuple[int, int]], order: int) -> None:
+    caps = {c: cap for c, (cap, _) in coops.items()}
+    weights = {c: w for c, (_, w) in coops.items()}  # small integers: many exact ties of cap/weight
+    total = min(order, sum(caps.values()))
+    if total <= 0:
+        return
+    fill = allocation._water_fill(allocation._by_ratio(caps, weights), caps, weights, total)
+    saturated, remaining, free_weight = _reference_water_fill(caps, weights, total)
+    assert (set(fill.saturated), fill.remaining, fill.free_weight) == (saturated, remaining, free_weight)

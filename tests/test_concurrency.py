@@ -76,3 +76,74 @@ def test_fifty_concurrent_reservations_never_oversell(app: Flask) -> None:
         assert stored.available_kg == Decimal(STOCK - expected * KG_EACH)
         assert stored.available_kg + stored.reserved_kg == stored.net_kg
         assert db.session.scalar(select(func.count(Order.id))) == expected
+
+
+def test_concurrent_multi_lot_acceptances_reserve_all_or_nothing_and_never_oversell(app: Flask) -> None:
+    """Fifty quotes each on the same two lots (kg per lot), accepted at once.
+
+    Half the requests list the lots in the opposite order: the locks are still taken in id
+    order, so there is no deadlock. Each accepted order holds both lots; a refused one holds none.
+    """
+    brand = factories.OrganisationFactory()
+    factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    lot_a = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation,
+                                 net_kg=Decimal(500), available_kg=Decimal(500), min_order_kg=Decimal(10))
+    lot_b = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation,
+                                 net_kg=Decimal(300), available_kg=Decimal(300), min_order_kg=Decimal(10))
+    quotes = []
+    for index in range(REQUESTS):
+        quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=Decimal(50))
+        pairs = [(lot_a, Decimal(30)), (lot_b, Decimal(20))]
+        for lot, kg in pairs if index % 2 else reversed(pairs):
+            factories.QuoteRequestLotFactory(request=quote.request, lot=lot, kg=kg)
+        quotes.append(quote)
+
+    statuses, errors = _accept_all(app, [q.request_id for q in quotes])
+
+    assert errors == []
+    assert len(statuses) == REQUESTS
+    assert 500 not in statuses
+    assert set(statuses) <= {302, 409}
+    expected = min(500 // 30, 300 // 20)  # 15: lot B runs out first
+    assert statuses.count(302) == expected
+    with app.app_context():
+        a, b = db.session.get(Lot, lot_a.id), db.session.get(Lot, lot_b.id)
+        assert (a.reserved_kg, b.reserved_kg) == (Decimal(30 * expected), Decimal(20 * expected))
+        assert a.available_kg + a.reserved_kg == a.net_kg
+        assert b.available_kg + b.reserved_kg == b.net_kg
+        assert db.session.scalar(select(func.count(Order.id))) == expected
+        per_order = db.session.execute(select(Reservation.order_id, func.count(Reservation.id))
+                                       .group_by(Reservation.order_id)).all()
+        assert len(per_order) == expected
+        assert all(count == 2 for _, count in per_order)
+
+
+def _accept_all(app: Flask, request_ids: list[int]) -> tuple[list[int], list[BaseException]]:
+    first = app.test_client()
+    assert sign_in(first, "buyer@example.com").status_code == 302
+    token = csrf_token(first, "/quotes")
+    cookie = first.get_cookie("session")
+    assert cookie is not None
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(request_ids))
+    lock = threading.Lock()
+
+    def accept(quote_id: int) -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie.value)
+        try:
+            barrier.wait(timeout=60)
+            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token})
+            with lock:
+                statuses.append(response.status_code)
+        except BaseException as error:  # reported below, never swallowed
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=accept, args=(rid,)) for rid in request_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    return statuses, errors

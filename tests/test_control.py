@@ -17,6 +17,7 @@ from marketplace.certification.models import CertificateStatus
 from marketplace.control import services as control
 from marketplace.control.models import ControlError, ControlLevel, Outcome, Result
 from marketplace.extensions import db
+from marketplace.organisations.models import OrgKind
 from tests.helpers import csrf_token, sign_in, text
 
 COOP = ("coop@demo.example", "demo-coop-2026")
@@ -230,3 +231,77 @@ def test_status_changes_from_the_certificate_page_are_audited(demo_app: Flask) -
         [event] = control.certificate_events(cert.id)
         assert (event.old_status, event.new_status, event.actor.email) == ("active", "suspended",
                                                                            "certifier@demo.example")
+
+
+STAFF = ("staff@demo.example", "demo-staff-2026")
+SCHEMES = "/union/schemes"
+
+
+def _participation(app: Flask) -> tuple[int, int]:
+    return _count(app, m.SchemeParticipant), _count(app, m.ParticipationEvent)
+
+
+def _join(client: FlaskClient, action: str, organisation: object, scheme: object):  # type: ignore[no-untyped-def]
+    return client.post(f"{SCHEMES}/{action}", data={
+        "csrf_token": csrf_token(client, SCHEMES), f"{action}-organisation_id": str(organisation),
+        f"{action}-scheme_id": str(scheme)})
+
+
+def test_staff_enrol_cooperatives_and_accredit_certifiers(demo_app: Flask) -> None:
+    msme_scheme, msme_criteria = _ids(demo_app, "MSME-COP")
+    sc_scheme, _criteria = _ids(demo_app)
+    with demo_app.app_context():
+        jinst = db.session.scalar(select(m.Organisation.id).filter_by(slug=JINST))
+        certifier_org = db.session.scalar(select(m.Organisation.id).filter_by(kind=OrgKind.certifier))
+    staff = _client(demo_app, STAFF)
+    assert "Certification schemes: enrol cooperatives" in text(staff.get("/dashboard"))
+    page = staff.get(SCHEMES)
+    assert page.status_code == 200
+    assert "Sustainable Cashmere" in text(page)
+    before = _participation(demo_app)
+    for action, org, scheme, message in [
+        ("enrol", 999999, msme_scheme, "Choose one of the cooperatives."),
+        ("enrol", certifier_org, msme_scheme, "Choose one of the cooperatives."),
+        ("enrol", jinst, 999999, "Choose one of the certification schemes."),
+        ("enrol", jinst, sc_scheme, "is already enrolled in the Sustainable Cashmere"),
+        ("accredit", jinst, msme_scheme, "Choose one of the certifier organisations."),
+        ("accredit", certifier_org, sc_scheme, "is already accredited for the Sustainable Cashmere"),
+        ("enrol", "not-a-number", msme_scheme, "Organisation"),
+    ]:
+        response = _join(staff, action, org, scheme)
+        assert response.status_code == 422, (action, org, scheme)
+        assert message in text(response), (action, org, scheme)
+        assert 'aria-invalid="true"' in text(response)
+    assert _participation(demo_app) == before
+    # Without CSRF nothing is written either.
+    assert staff.post(f"{SCHEMES}/enrol", data={"enrol-organisation_id": str(jinst),
+                                                "enrol-scheme_id": str(msme_scheme)}).status_code in (400, 422)
+    assert _participation(demo_app) == before
+
+    # The certifier is refused outside its scheme until the Union accredits it.
+    assert _join(staff, "enrol", jinst, msme_scheme).status_code == 303
+    certifier = _client(demo_app, CERTIFIER)
+    path = f"/certifier/control/{JINST}?scheme={msme_scheme}"
+    valid_to = (dt.date.today() + dt.timedelta(days=365)).isoformat()  # noqa: DTZ011
+    refused = certifier.post(path, data=_form(certifier, path, msme_scheme, msme_criteria, decision="issue",
+                                              tier="Committed", valid_to=valid_to))
+    assert refused.status_code == 422
+    assert "not accredited to control" in text(refused)
+    assert _join(staff, "accredit", certifier_org, msme_scheme).status_code == 303
+    issued = certifier.post(path, data=_form(certifier, path, msme_scheme, msme_criteria, decision="issue",
+                                             tier="Committed", valid_to=valid_to))
+    # Accredited now: the certifier's decision is judged on the scheme's own rules.
+    assert "not accredited to control" not in text(issued)
+    assert "no pre-certified households" in text(issued)
+    with demo_app.app_context():
+        events = db.session.scalars(select(m.ParticipationEvent).order_by(m.ParticipationEvent.id)).all()
+        assert [(e.organisation_id, e.scheme_id, e.action.value, e.actor.email) for e in events] == [
+            (jinst, msme_scheme, "enrolled", "staff@demo.example"),
+            (certifier_org, msme_scheme, "accredited", "staff@demo.example")]
+        assert control.is_participant(certifier_org, msme_scheme)
+    audit = text(staff.get(SCHEMES))
+    assert "Accredited for the scheme" in audit
+    assert "Enrolled in the scheme" in audit
+    # Only Union staff and admins see or use the page (the central check).
+    assert certifier.get(SCHEMES).status_code == 403
+    assert _client(demo_app, COOP).post(f"{SCHEMES}/enrol", data={}).status_code in (400, 403)

@@ -232,3 +232,68 @@ def test_csv_export_for_auditors(demo_app: Flask) -> None:
     assert own
     assert {r["cooperative"] for r in own} == {"Jinst Golden Fleece Cooperative"}
     assert coop.get("/union/funds/export.csv").status_code == 403
+
+
+def test_cli_records_premium_due_for_confirmed_allocations_once(app: Flask, runner) -> None:  # type: ignore[no-untyped-def]
+    from marketplace.orders.models import AllocationStatus
+
+    with app.app_context():
+        coop = f.CooperativeFactory()
+        order = f.OrderFactory(stage=OrderStage.deposit_paid)
+        f.OrderLineFactory(order=order, lot=f.LotFactory(cooperative=coop), kg=Decimal(40), premium_minor=500)
+        allocation = f.AllocationFactory(order=order, status=AllocationStatus.confirmed)
+        f.AllocationShareFactory(allocation=allocation, cooperative=coop, kg=Decimal(40))
+        f.AllocationFactory(status=AllocationStatus.proposed)  # not sold yet: nothing due
+        coop_id = coop.id
+    result = runner.invoke(args=["funds", "premiums-due"])
+    assert result.exit_code == 0, result.output
+    assert "1 premium-due entry recorded" in result.output
+    again = runner.invoke(args=["funds", "premiums-due"])
+    assert "0 premium-due entries recorded" in again.output
+    with app.app_context():
+        assert _count() == 1
+        assert funds.outstanding(coop_id, "EUR") == 20000  # 40 kg × 5.00, committed by the command
+
+
+def test_product_passports_show_the_ledger_of_the_cooperatives_behind_them(demo_app: Flask) -> None:
+    import datetime as dt
+
+    with demo_app.app_context():
+        product = db.session.scalar(select(m.Product).where(m.Product.id.in_(select(m.Passport.product_id)))
+                                    .order_by(m.Product.id))
+        public_id = passports.passport_for(product=product).public_id
+        coop = product.sources[0].lot.contributions[0].cooperative if product.sources[0].lot.contributions else \
+            product.sources[0].lot.cooperative
+        coop_id, coop_name = coop.id, coop.name
+        paid_before = sum(b.paid_minor for b in funds.balances(coop_id) if b.currency == "EUR")
+    client = demo_app.test_client()
+    first = client.get(f"/passports/{public_id}")
+    assert first.status_code == 200
+    assert "Premium paid to the cooperatives" in text(first)
+    assert coop_name in text(first)
+    etag = first.headers["ETag"].strip('"')
+    assert client.get(f"/passports/{public_id}", headers={"If-None-Match": f'"{etag}"'}).status_code == 304
+    document = client.get(f"/passports/{public_id}.json").get_json()
+    [row] = [r for r in document["credentialSubject"]["cashmere"]["premiumLedger"] if r["cooperative"]["name"]
+             == coop_name]
+    assert set(row["entryCounts"]) == {"premiumDue", "payments"}
+    assert "household" not in str(row).lower()
+    with demo_app.app_context():
+        funds.record_payment(cooperative_id=coop_id, amount_minor=12345, currency="EUR",
+                             paid_on=dt.date.today(), reference="TRF-PASSPORT", advance=True,  # noqa: DTZ011
+                             staff=None)
+        db.session.commit()
+    # The very next request sees the payment: the new signed version changes the ETag.
+    after = client.get(f"/passports/{public_id}", headers={"If-None-Match": f'"{etag}"'})
+    assert after.status_code == 200
+    document = client.get(f"/passports/{public_id}.json").get_json()
+    [row] = [r for r in document["credentialSubject"]["cashmere"]["premiumLedger"] if r["cooperative"]["name"]
+             == coop_name]
+    assert {"amount": paid_before + 12345, "currency": "EUR"} in row["premiumPaid"]
+    assert row["entryCounts"]["payments"] >= 1
+    with demo_app.app_context():
+        from marketplace.i18n import money
+
+        with demo_app.test_request_context():
+            shown = money(paid_before + 12345, "EUR")
+    assert shown in text(after)

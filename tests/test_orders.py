@@ -348,6 +348,14 @@ def test_staff_record_premium_payments(app: Flask, world: dict) -> None:
                                                "currency": "EUR", "paid_on": "2026-10-01", "reference": "TRF-1",
                                                "advance": "y"})
     assert good.status_code == 302
+    again = staff.post("/union/premiums", data={"csrf_token": token, "cooperative_id": coop.id, "amount": "250.00",
+                                                "currency": "EUR", "paid_on": "2026-10-01", "reference": "TRF-1",
+                                                "advance": "y"})
+    assert again.status_code == 302  # the same transfer submitted twice is recorded once
+    from marketplace.funds.models import EntryKind, FundEntry
+
+    with app.app_context():
+        assert db.session.scalar(select(func.count(FundEntry.id)).where(FundEntry.kind == EntryKind.payment)) == 1
     page = text(staff.get("/dashboard"))
     assert coop.name in page
     assert "€250.00" in page

@@ -97,3 +97,23 @@ def test_quote_deposit_allocation_in_the_browser(live_server: LiveServer, page: 
     expect(page.locator(".stages li", has_text="Deposit paid")).to_contain_text("reached")
     expect(page.locator(".stages li", has_text="Quote requested")).to_contain_text("Camille Moreau")
     expect(page.locator(".stages li", has_text="Allocated")).to_contain_text("Tömörbaatar Gantulga")
+
+
+def test_one_quote_on_compared_lots_in_the_browser(live_server: LiveServer, page: Page) -> None:
+    url = live_server.url
+    _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
+    first, second = "USCC-2025-UVO-007", "USCC-2025-UVO-009"
+    page.goto(f"{url}/lots/compare?code={first}&code={second}")
+    page.get_by_role("button", name="Request one quote on these lots").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Request a quote on several lots")
+    page.get_by_label(f"Kg from lot {first}").fill("0")
+    page.get_by_label(f"Kg from lot {second}").fill("60")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".error-summary")).to_contain_text("more than 0 kg")
+    expect(page.get_by_label(f"Kg from lot {first}")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label(f"Kg from lot {first}").fill("120")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".flashes")).to_contain_text("Your quote request has been sent")
+    row = page.locator("tr", has_text=first)
+    expect(row).to_contain_text(second)
+    expect(row).to_contain_text("Requested")

@@ -118,6 +118,8 @@ def test_deposit_through_localstripe_and_the_webhook(app: Flask, accepted: dict)
         assert all(r.status is ReservationStatus.firm and r.expires_at is None for r in order.reservations)
         assert db.session.get(Payment, payment.id).status is PaymentStatus.succeeded
         assert db.session.scalar(select(func.count(WebhookEvent.id))) == 2
+    tracking = text(client.get(f"/orders/{reference}"))
+    assert "confirmed by Stripe" in tracking  # every stage says who acted
 
     # Union staff refund it, once.
     staff = app.test_client()

@@ -98,3 +98,87 @@ def test_commitments_are_written_once(demo_app: Flask) -> None:
             db.session.flush()
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(Commitment)) == 4
+
+
+def _accepted_report(app: Flask, name: str) -> int:
+    """The demo MSME renamed in Mongolian Cyrillic, with commitments and one accepted report."""
+    from decimal import Decimal
+
+    from marketplace.practice import services
+
+    with app.app_context():
+        org = db.session.scalar(select(m.Organisation).filter_by(slug=SLUG))
+        org.name = name
+        services.declare(org.id, {area: f"Бодлого: {area.value}" for area in services.CommitmentArea}, None)
+        report = services.submit_report(org.id, services.ReportInput(
+            year=dt.date.today().year - 1, energy_kwh=Decimal("120000"), water_m3=Decimal("3400.5"),  # noqa: DTZ011
+            wastewater_treated=True, wastewater_note="Тунгаах сав", chemicals_management="SDS for all dyes",
+            workers_women=31, workers_men=9, incidents=2, incidents_note="Minor cuts"), None)
+        services.review(report, accept=True, staff=None)
+        db.session.commit()
+        return org.id
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in PdfReader(io.BytesIO(data)).pages)
+
+
+def test_dossier_pdf_holds_the_json_facts_in_cyrillic(demo_app: Flask) -> None:
+    name = "Хангай Сүлжмэл ХХК"
+    _accepted_report(demo_app, name)
+    msme = _client(demo_app, MSME)
+    response = msme.get("/msme/dossier.pdf")
+    assert response.status_code == 200
+    assert response.mimetype == "application/pdf"
+    assert response.headers["Content-Disposition"].startswith(f'attachment; filename="dossier-{SLUG}-')
+    assert response.headers["Content-Disposition"].endswith('.pdf"')
+    assert response.data.startswith(b"%PDF-")
+    body = _pdf_text(response.data)
+    assert name in body
+    for expected in ("Energy used", "120,000 kWh", "3,400.5 m³", "Тунгаах сав", "31 women, 9 men (40 in all)",
+                     "Workplace incidents", "2: Minor cuts", "Бодлого: ethics", "Accepted on",
+                     "Anti-corruption and business ethics"):
+        assert expected in body, expected
+    # The same facts as the JSON dossier.
+    document = msme.get("/msme/dossier.json").get_json()
+    assert document["organisation"]["name"] == name
+    assert document["reports"][0]["incidents"] == 2
+    # Union staff may download any MSME's dossier, in the staff member's language.
+    staff = _client(demo_app, STAFF)
+    german = staff.get(f"/msme/{SLUG}/dossier.pdf?lang=de")
+    assert german.status_code == 200
+    assert german.mimetype == "application/pdf"
+    assert name in _pdf_text(german.data)
+    assert "Energy used" not in _pdf_text(german.data)
+    assert staff.get(f"/msme/{SLUG}/dossier.json").get_json()["organisation"]["name"] == name
+    assert msme.get(f"/msme/{SLUG}/dossier.pdf").status_code == 200
+
+
+def test_dossier_pdf_is_refused_to_everyone_else(demo_app: Flask) -> None:
+    from tests import factories
+
+    msme_id = _accepted_report(demo_app, "Хангай")
+    with demo_app.app_context():
+        other = factories.user_with_role(m.Role.msme_editor, email="other-msme@example.com")
+        assert msme_id not in other.organisation_ids(m.Role.msme_editor)
+    other_client = demo_app.test_client()
+    assert sign_in(other_client, "other-msme@example.com").status_code == 302
+    assert other_client.get(f"/msme/{SLUG}/dossier.pdf").status_code == 404  # another MSME's member
+    buyer = _client(demo_app, ("buyer@demo.example", "demo-buyer-2026"))
+    assert buyer.get(f"/msme/{SLUG}/dossier.pdf").status_code == 403  # the central check
+    assert demo_app.test_client().get(f"/msme/{SLUG}/dossier.pdf").status_code == 302  # to sign in
+    staff = _client(demo_app, STAFF)
+    assert staff.get("/msme/jinst-golden-fleece/dossier.pdf").status_code == 404  # not an MSME
+    assert staff.get("/msme/no-such-msme/dossier.pdf").status_code == 404
+
+
+def test_dossier_pdf_without_its_font_is_a_clear_503(demo_app: Flask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _accepted_report(demo_app, "Хангай")
+    demo_app.config["PDF_FONT_DIR"] = str(tmp_path)  # an empty folder: no DejaVu files
+    response = _client(demo_app, MSME).get("/msme/dossier.pdf")
+    assert response.status_code == 503
+    assert "Traceback" not in text(response)

@@ -27,3 +27,11 @@ class AssessmentForm(FlaskForm):
     valid_to = DateField(_l("Valid until (when issuing or renewing)"), validators=[Optional()])
     notes = TextAreaField(_l("Notes; for a suspension or revocation, the reason shown on every passport"),
                           validators=[Optional(), Length(max=2000)])
+
+
+class ParticipationForm(FlaskForm):
+    """Enrol a cooperative in a scheme, or accredit a certifier for it (choices filled by the view)."""
+
+    organisation_id = SelectField(_l("Organisation"), coerce=int, validate_choice=False, validators=[InputRequired()])
+    scheme_id = SelectField(_l("Certification scheme"), coerce=int, validate_choice=False,
+                            validators=[InputRequired()])

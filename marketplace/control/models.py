@@ -151,6 +151,29 @@ class CertificateEvent(Base):
     actor: Mapped[User | None] = relationship()
 
 
-for _model, _what in ((Assessment, "A control assessment"), (CriterionResult, "A criterion result"),
+class ParticipationAction(enum.StrEnum):
+    enrolled = "enrolled"  # a cooperative joins a scheme
+    accredited = "accredited"  # a certifier may control a scheme
+
+
+class ParticipationEvent(Base):
+    """Who enrolled a cooperative in a scheme, or accredited a certifier for it, and when (the audit)."""
+
+    __tablename__ = "scheme_participation_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("certification_scheme.id"))
+    action: Mapped[ParticipationAction] = mapped_column(enum_column(ParticipationAction, 12))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    scheme: Mapped[CertificationScheme] = relationship()
+    actor: Mapped[User | None] = relationship()
+
+
+for _model, _what in ((ParticipationEvent, "A participation event"),
+                      (Assessment, "A control assessment"), (CriterionResult, "A criterion result"),
                       (EvidenceFile, "An evidence file"), (CertificateEvent, "A certificate event")):
     immutable(_model, ControlError, _what)

@@ -6,12 +6,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.certification.models import CertificationScheme
 from marketplace.control import services
-from marketplace.control.forms import AssessmentForm, HouseholdForm
+from marketplace.control.forms import AssessmentForm, HouseholdForm, ParticipationForm
 from marketplace.control.models import Assessment, ControlLevel, Decision, EvidenceFile, Household, Outcome, Result
 from marketplace.db import today
 from marketplace.extensions import db
@@ -192,6 +193,61 @@ def external(slug: str):  # type: ignore[no-untyped-def]
     flash(_("External control recorded. Certificate %(number)s is %(status)s.", number=cert.number if cert else "",
             status=_label(cert.status) if cert else ""), "success")
     return redirect(url_for("control.certifier")), 303
+
+
+# Union staff: scheme enrolment and certifier accreditation --------------------------------
+
+STAFF = (Role.union_staff, Role.admin)
+
+
+def _participation_form(kind: OrgKind, prefix: str) -> ParticipationForm:
+    form = ParticipationForm(prefix=prefix)
+    form.organisation_id.choices = [SelectChoice(0, _("Choose…"))] + [
+        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).where(Organisation.kind == kind)
+                                                   .order_by(Organisation.name))]
+    schemes = db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.name))
+    form.scheme_id.choices = [SelectChoice(0, _("Choose…"))] + [SelectChoice(sc.id, sc.name) for sc in schemes]
+    return form
+
+
+def _schemes_page(enrol_form: ParticipationForm | None = None, accredit_form: ParticipationForm | None = None,
+                  status: int = 200):  # type: ignore[no-untyped-def]
+    schemes = list(db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.name)))
+    return render_template(
+        "control/schemes.html", schemes=schemes,
+        enrol_form=enrol_form or _participation_form(OrgKind.cooperative, "enrol"),
+        accredit_form=accredit_form or _participation_form(OrgKind.certifier, "accredit"),
+        cooperatives={sc.id: services.participants(sc.id, OrgKind.cooperative) for sc in schemes},
+        certifiers={sc.id: services.participants(sc.id, OrgKind.certifier) for sc in schemes},
+        events=services.participation_events(),
+    ), status
+
+
+@bp.route("/union/schemes")
+@roles(*STAFF)
+def schemes():  # type: ignore[no-untyped-def]
+    return _schemes_page()
+
+
+@bp.route("/union/schemes/<any(enrol, accredit):action>", methods=["POST"])
+@roles(*STAFF)
+def participate(action: str):  # type: ignore[no-untyped-def]
+    kind = OrgKind.cooperative if action == "enrol" else OrgKind.certifier
+    form = _participation_form(kind, action)
+    forms = {"enrol_form": form} if action == "enrol" else {"accredit_form": form}
+    if not form.validate_on_submit():
+        return _schemes_page(**forms, status=422)
+    join = services.enrol_cooperative if action == "enrol" else services.accredit_certifier
+    try:
+        join(form.organisation_id.data, form.scheme_id.data, current_user)
+    except services.ControlInputError as exc:
+        form.organisation_id.errors = [*form.organisation_id.errors, str(exc)]
+        return _schemes_page(**forms, status=422)
+    org, scheme = db.session.get(Organisation, form.organisation_id.data), db.session.get(
+        CertificationScheme, form.scheme_id.data)
+    flash(_("%(org)s is enrolled in the %(scheme)s scheme.", org=org.name, scheme=scheme.name) if action == "enrol"
+          else _("%(org)s is accredited for the %(scheme)s scheme.", org=org.name, scheme=scheme.name), "success")
+    return redirect(url_for("control.schemes")), 303
 
 
 # Evidence (private) ------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from marketplace.control.models import (
     EvidenceFile,
     Household,
     Outcome,
+    ParticipationAction,
+    ParticipationEvent,
     Result,
     SchemeParticipant,
 )
@@ -65,6 +67,46 @@ def enrol(organisation_id: int, scheme_id: int) -> SchemeParticipant:
         db.session.add(found)
         db.session.flush()
     return found
+
+
+def participants(scheme_id: int, kind: OrgKind) -> list[Organisation]:
+    return list(db.session.scalars(
+        select(Organisation).join(SchemeParticipant, SchemeParticipant.organisation_id == Organisation.id)
+        .where(SchemeParticipant.scheme_id == scheme_id, Organisation.kind == kind).order_by(Organisation.name)))
+
+
+def _join(organisation_id: int | None, scheme_id: int | None, kind: OrgKind, action: ParticipationAction,
+          actor: User | None) -> SchemeParticipant:
+    scheme = db.session.get(CertificationScheme, scheme_id) if scheme_id else None
+    if scheme is None:
+        raise ControlInputError(_("Choose one of the certification schemes."))
+    org = db.session.get(Organisation, organisation_id) if organisation_id else None
+    if org is None or org.kind is not kind:
+        raise ControlInputError(_("Choose one of the cooperatives.") if kind is OrgKind.cooperative
+                                else _("Choose one of the certifier organisations."))
+    if is_participant(org.id, scheme.id):
+        raise ControlInputError(
+            _("%(org)s is already enrolled in the %(scheme)s scheme.", org=org.name, scheme=scheme.name)
+            if kind is OrgKind.cooperative else
+            _("%(org)s is already accredited for the %(scheme)s scheme.", org=org.name, scheme=scheme.name))
+    participant = enrol(org.id, scheme.id)
+    db.session.add(ParticipationEvent(organisation_id=org.id, scheme_id=scheme.id, action=action, actor=actor))
+    db.session.flush()
+    return participant
+
+
+def enrol_cooperative(cooperative_id: int | None, scheme_id: int | None, actor: User | None) -> SchemeParticipant:
+    """Union staff enrol a cooperative in a scheme (audited). Raises ControlInputError."""
+    return _join(cooperative_id, scheme_id, OrgKind.cooperative, ParticipationAction.enrolled, actor)
+
+
+def accredit_certifier(certifier_id: int | None, scheme_id: int | None, actor: User | None) -> SchemeParticipant:
+    """Union staff accredit a certifier organisation to control a scheme (audited). Raises ControlInputError."""
+    return _join(certifier_id, scheme_id, OrgKind.certifier, ParticipationAction.accredited, actor)
+
+
+def participation_events(limit: int = 50) -> list[ParticipationEvent]:
+    return list(db.session.scalars(select(ParticipationEvent).order_by(ParticipationEvent.id.desc()).limit(limit)))
 
 
 def add_household(cooperative_id: int, reference: str) -> Household:

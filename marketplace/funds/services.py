@@ -150,6 +150,8 @@ def record_premium_due(allocation: Any, *, actor: User | None = None) -> list[Fu
         db.session.add(entry)
         entries.append(entry)
     db.session.flush()
+    for cooperative_id in sorted({e.cooperative_id for e in entries}):
+        _republish(cooperative_id)
     return entries
 
 
@@ -266,22 +268,30 @@ def _money(minor: int, currency: str) -> str:
 
 
 def _republish(cooperative_id: int) -> None:
-    """The passports of the cooperative's listed lots show its ledger: publish their new versions.
+    """The passports of the cooperative's listed lots, and of the published products made from any of
+    its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
 
-    Lots without a passport yet get one, with the ledger in it, when they are first published.
+    Lots and products without a passport yet get one, with the ledger in it, when they are first published.
     """
     from marketplace.lots.models import Lot, LotContribution, LotStatus
     from marketplace.passports import services as passports
     from marketplace.passports.models import Passport
+    from marketplace.products.models import Product, ProductSource, ProductStatus
 
+    own_lots = select(Lot.id).where(
+        (Lot.cooperative_id == cooperative_id)
+        | Lot.id.in_(select(LotContribution.lot_id).where(LotContribution.cooperative_id == cooperative_id)))
     lots = db.session.scalars(
-        select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id))).where(
-            (Lot.cooperative_id == cooperative_id)
-            | Lot.id.in_(select(LotContribution.lot_id).where(LotContribution.cooperative_id == cooperative_id))
-        )
-    )
+        select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
+        .order_by(Lot.id))
     for lot in lots:
         passports.publish(passports.passport_for(lot=lot))
+    products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
+                              Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
+        .order_by(Product.id))
+    for product in products:
+        passports.publish(passports.passport_for(product=product))
 
 
 def ensure_premiums_due() -> int:

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
-from flask_babel import gettext as _
+from decimal import Decimal
 
-from marketplace.access import public
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from marketplace.access import public, roles
+from marketplace.accounts.models import Role
 from marketplace.db import today
-from marketplace.lots import services
-from marketplace.lots.forms import LotFilterForm
+from marketplace.extensions import db
+from marketplace.lots import listing, services
+from marketplace.lots.forms import LotFilterForm, NewLotForm
+from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
+from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
+from marketplace.pricing.services import PricingError
 from marketplace.search.port import SearchUnavailable
 
 bp = Blueprint("lots", __name__)
@@ -83,3 +93,64 @@ def detail(code: str):  # type: ignore[no-untyped-def]
     if lot is None:
         abort(404, description=_("There is no listed lot with the id %(code)s.", code=code))
     return render_template("lots/detail.html", lot=lot, today=today())
+
+
+# Cooperative managers list their lots ------------------------------------------------------
+
+def _own_cooperative() -> Organisation:
+    ids = sorted(current_user.organisation_ids(Role.cooperative_manager))
+    coop = db.session.get(Organisation, ids[0]) if ids else None
+    if coop is None or coop.kind is not OrgKind.cooperative:
+        abort(404)
+    return coop
+
+
+def _new_lot_form(coop: Organisation) -> NewLotForm:
+    form = NewLotForm()
+    soums = select(Soum).join(Aimag).order_by(Aimag.name_en, Soum.name_en)
+    if coop.aimag_id is not None:
+        soums = soums.where(Soum.aimag_id == coop.aimag_id)
+    form.soum_id.choices = [SelectChoice(0, _("Choose…"))] + [
+        SelectChoice(s.id, f"{s.name_en}, {s.aimag.name_en}") for s in db.session.scalars(soums)]
+    form.certificate_id.choices = [SelectChoice(0, _("Choose…"))] + [
+        SelectChoice(c.id, f"{c.number} ({c.scheme.name}, {c.tier})") for c in listing.certificates_of(coop.id)]
+    return form
+
+
+def _minor(value: Decimal | None) -> int:
+    return int((value or Decimal(0)).scaleb(2).to_integral_value())  # EUR and USD have two decimals
+
+
+def _lot_input(form: NewLotForm) -> listing.LotInput:
+    names = set(listing.LotInput.__dataclass_fields__) - {"price_minor", "premium_minor", "herder_price_minor"}
+    data = {name: form[name].data for name in names}
+    for name, kind in (("colour", Colour), ("sorting", GoatSorting), ("state", FibreState),
+                       ("test_method", TestMethod), ("price_basis", PriceBasis), ("incoterm", Incoterm)):
+        data[name] = kind(data[name])
+    for name in ("lab_name", "lab_report_number", "incoterm_place"):
+        data[name] = data[name].strip()
+    return listing.LotInput(**data, price_minor=_minor(form.price.data), premium_minor=_minor(form.premium.data),
+                            herder_price_minor=form.herder_price_mnt.data * 100 if form.herder_price_mnt.data
+                            else None)
+
+
+@bp.route("/cooperative/lots/new", methods=["GET", "POST"])
+@roles(Role.cooperative_manager)
+def new():  # type: ignore[no-untyped-def]
+    coop = _own_cooperative()
+    form = _new_lot_form(coop)
+    if not form.is_submitted():
+        form.season.data, form.deposit_pct.data, form.sample_size_g.data = today().year, Decimal(30), 100
+        return render_template("lots/new.html", form=form, coop=coop)
+    if not form.validate_on_submit():
+        return render_template("lots/new.html", form=form, coop=coop), 422
+    try:
+        lot = listing.list_new_lot(coop, _lot_input(form))
+    except (listing.ListingInputError, PricingError) as exc:
+        errors = exc.errors if isinstance(exc, listing.ListingInputError) else {"price": str(exc)}
+        for name, message in errors.items():
+            form[name].errors = [*form[name].errors, message]
+        return render_template("lots/new.html", form=form, coop=coop), 422
+    flash(_("Lot %(code)s is listed at or above the fair-price floor; its passport is published.", code=lot.code),
+          "success")
+    return redirect(url_for("lots.detail", code=lot.code)), 303

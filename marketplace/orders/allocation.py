@@ -28,10 +28,12 @@ depend on the order of the input.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
+from itertools import islice
 from typing import NamedTuple
 
 # Exclusion reasons (keys for the staff table; the site translates them).
@@ -172,63 +174,85 @@ def allocate(
 
     rows, eligible = _eligibility(cooperatives, spec, unit, minimum, order)
     weights = _weights(eligible, a)  # integers on a common denominator
-    for cid, *_ in eligible:
-        if cid not in weights:
-            rows[cid]["reason"] = NO_WEIGHT
     caps = {cid: cap for cid, _, _, cap in eligible if cid in weights}
     total = min(order, sum(caps.values()))
     # A minimum larger than the order itself would exclude everyone: the order is the floor.
     floor_units = min(minimum, total)
-    kept = _keep_for_minimum(caps, weights, total, floor_units)
-    dropped = set(caps) - set(kept)
-    fill = _water_fill({c: caps[c] for c in kept}, weights, total)
-    shares = _round(fill, caps, weights, total)
-    weight_sum = sum(weights.values())
+    by_ratio = _by_ratio(caps, weights)
+    kept = _keep_for_minimum(caps, weights, total, floor_units, by_ratio)
+    kept_set = set(kept)
+    fill = _water_fill([c for c in by_ratio if c in kept_set], caps, weights, total)
+    shares = _round(fill, caps, weights)
+    weight_sum = sum(weights.values()) or 1
 
-    result = []
-    for cid in sorted(rows):
-        row = rows[cid]
-        target_num, target_den = fill.target(cid, caps, weights)
+    saturated, free, remaining, free_weight = fill.saturated, fill.free, fill.remaining, fill.free_weight
+    result: list[Row] = []
+    append = result.append
+    make_row = tuple.__new__  # a Row from its fields in order, without the keyword-handling constructor
+    for cid, eligible_kg, cap, lot_ids, excluded in rows:  # already in id order
         share = shares.get(cid, 0)
-        reason = row.pop("reason", None)
-        if cid in dropped:
+        weight = weights.get(cid, 0)
+        if cid in saturated:
+            target_num, target_den = cap, 1
+        elif cid in free and free_weight:
+            target_num, target_den = remaining * weight, free_weight
+        else:
+            target_num, target_den = 0, 1
+        reason = excluded
+        if excluded is None and cid not in caps:
+            reason = NO_WEIGHT  # eligible, but its weight is zero
+        elif excluded is None and cid not in kept_set:
             reason = DROPPED_FOR_MINIMUM
         note = KEPT_TO_FILL if share and floor_units and share < floor_units else None
-        result.append(Row(share=share, reason=reason, note=note, weight_num=weights.get(cid, 0),
-                          weight_den=weight_sum or 1, target_num=target_num, target_den=target_den, **row))
+        append(make_row(Row, (cid, eligible_kg, cap, share, lot_ids, reason, note, weight, weight_sum, target_num,
+                              target_den)))
     return Allocation(order_units=order, unit_kg=unit, alpha=a, min_shipment=minimum, rows=tuple(result))
 
 
 def _eligibility(
     cooperatives: Iterable[Cooperative], spec: Spec, unit: Decimal, minimum: int, order: int
-) -> tuple[dict[int, dict], list[tuple[int, int, int, int]]]:
-    """Each cooperative's eligible lots, stock and cap, with the reason if it cannot take part."""
-    rows: dict[int, dict] = {}
-    eligible: list[tuple[int, int, int, int]] = []  # (id, members, capacity in grams, cap)
-    check = spec != Spec()
+) -> tuple[list[tuple[int, Decimal, int, tuple[int, ...], str | None]], list[tuple[int, int, int, int]]]:
+    """Each cooperative's eligible stock, cap and lots, with the reason if it cannot take part.
+
+    Returns the rows ``(id, eligible kg, cap, lot ids, reason)`` in id order, and the eligible
+    cooperatives as ``(id, members, capacity in grams, cap)``.
+    """
+    rows: list[tuple[int, Decimal, int, tuple[int, ...], str | None]] = []
+    eligible: list[tuple[int, int, int, int]] = []
+    matches = spec.matches if spec != Spec() else None
     zero = Decimal(0)
-    for coop in sorted(cooperatives, key=lambda c: c.id):
-        lots = [lot for lot in coop.lots if spec.matches(lot)] if check else list(coop.lots)
-        stocked = [lot for lot in lots if lot.available_kg > zero]
+    whole = unit == 1
+    smallest = min(minimum, order)
+    for coop in sorted(cooperatives, key=_by_id):
+        lots = coop.lots if matches is None else [lot for lot in coop.lots if matches(lot)]
         stock = zero
-        for lot in stocked:
-            stock += lot.available_kg
-        cap = int(stock // unit)
-        row = {"cooperative_id": coop.id, "eligible_kg": stock, "cap": cap,
-               "lot_ids": tuple(sorted(lot.lot_id for lot in stocked))}
-        rows[coop.id] = row
+        stocked = []
+        for lot in lots:
+            kg = lot.available_kg
+            if kg > zero:
+                stock += kg
+                stocked.append(lot.lot_id)
+        cap = int(stock) if whole else int(stock // unit)
+        lot_ids = tuple(sorted(stocked)) if len(stocked) > 1 else tuple(stocked)
+        reason = None
         if not lots:
-            row["reason"] = NO_MATCHING_LOT
+            reason = NO_MATCHING_LOT
         elif cap <= 0:
-            row["reason"] = NO_STOCK
-        elif cap < min(minimum, order):
-            row["reason"] = BELOW_MINIMUM
+            reason = NO_STOCK
+        elif cap < smallest:
+            reason = BELOW_MINIMUM
         elif coop.members <= 0 and coop.capacity_kg <= 0:
-            row["reason"] = NO_WEIGHT
+            reason = NO_WEIGHT
         else:
-            grams = int(Decimal(coop.capacity_kg) * 1000)
-            eligible.append((coop.id, max(coop.members, 0), max(grams, 0), cap))
+            grams = int(coop.capacity_kg * 1000)
+            members = coop.members
+            eligible.append((coop.id, members if members > 0 else 0, grams if grams > 0 else 0, cap))
+        rows.append((coop.id, stock, cap, lot_ids, reason))
     return rows, eligible
+
+
+def _by_id(coop: Cooperative) -> int:
+    return coop.id
 
 
 def _weights(eligible: Sequence[tuple[int, int, int, int]], alpha: Fraction) -> dict[int, int]:
@@ -262,25 +286,36 @@ class _Fill:
     remaining: int
     free_weight: int
 
-    def target(self, cid: int, caps: dict[int, int], weights: dict[int, int]) -> tuple[int, int]:
-        """The target as (numerator, denominator)."""
-        if cid in self.saturated:
-            return caps[cid], 1
-        if cid in self.free and self.free_weight:
-            return self.remaining * weights[cid], self.free_weight
-        return 0, 1
+
+def _by_ratio(caps: dict[int, int], weights: dict[int, int]) -> list[int]:
+    """The cooperatives by cap/weight, smallest first: about the order in which water-filling
+    saturates them. A float key is fast; :func:`_water_fill` checks the exact condition itself."""
+    return sorted(caps, key=lambda c: (caps[c] / weights[c], c))
 
 
-def _water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> _Fill:
-    """Targets min(cap, λ·w) adding up to ``total`` (≤ Σcaps), in exact integer arithmetic."""
-    free = [c for c in caps if c in weights]
-    if not free or total <= 0:
+def _water_fill(by_ratio: list[int], caps: dict[int, int], weights: dict[int, int], total: int) -> _Fill:
+    """Targets min(cap, λ·w) adding up to ``total`` (≤ Σcaps), in exact integer arithmetic.
+
+    ``by_ratio`` lists the candidates by cap/weight, smallest first. λ = remaining/free_weight
+    never falls when a cooperative with cap ≤ λ·w is saturated, so one pass in that order
+    saturates the cooperatives that repeated rounds would. A final exact sweep (almost always
+    empty) catches any the float order put too late, so the result is the exact fixed point.
+    """
+    if not by_ratio or total <= 0:
         return _Fill(frozenset(), frozenset(), 0, 0)
     remaining = total
-    free_weight = sum(weights[c] for c in free)
-    saturated: set[int] = set()
+    free_weight = sum(weights[c] for c in by_ratio)
+    stop = len(by_ratio)
+    for index, c in enumerate(by_ratio):
+        cap, weight = caps[c], weights[c]
+        if cap * free_weight > remaining * weight:
+            stop = index
+            break
+        remaining -= cap
+        free_weight -= weight
+    saturated = set(by_ratio[:stop])
+    free = by_ratio[stop:]
     while free:
-        # λ = remaining / free_weight; saturate every cooperative with cap ≤ λ·w.
         newly = [c for c in free if caps[c] * free_weight <= remaining * weights[c]]
         if not newly:
             break
@@ -291,7 +326,9 @@ def _water_fill(caps: dict[int, int], weights: dict[int, int], total: int) -> _F
     return _Fill(frozenset(saturated), frozenset(free), remaining, free_weight)
 
 
-def _keep_for_minimum(caps: dict[int, int], weights: dict[int, int], total: int, minimum: int) -> list[int]:
+def _keep_for_minimum(
+    caps: dict[int, int], weights: dict[int, int], total: int, minimum: int, by_ratio: list[int]
+) -> list[int]:
     """Drop the lowest-weight cooperatives whose target is below the minimum shipment.
 
     Water-filling raises λ when a cooperative is dropped, so the dropped ones are always
@@ -303,13 +340,54 @@ def _keep_for_minimum(caps: dict[int, int], weights: dict[int, int], total: int,
     if minimum <= 1 or not order:
         return order
 
-    def ok(k: int) -> bool:
-        fill = _water_fill({c: caps[c] for c in order[k:]}, weights, total)
-        # Saturated ones get their cap (≥ the minimum); free ones remaining·w/free_weight.
-        return all(fill.remaining * weights[c] >= minimum * fill.free_weight for c in fill.free)
+    rank = {c: i for i, c in enumerate(order)}
+    kept_weight = [0] * (len(order) + 1)  # Σ weights of order[k:]
+    for k in range(len(order) - 1, -1, -1):
+        kept_weight[k] = kept_weight[k + 1] + weights[order[k]]
 
-    def fills(k: int) -> bool:
-        return sum(caps[c] for c in order[k:]) >= total
+    candidates = [(rank[c], caps[c], weights[c], caps[c] / weights[c]) for c in by_ratio]
+    count = len(candidates)
+
+    def exact(k: int) -> bool:
+        fill = _water_fill([c for c in by_ratio if rank[c] >= k], caps, weights, total)
+        if not fill.free:
+            return True
+        return fill.remaining * min(weights[c] for c in fill.free) >= minimum * fill.free_weight
+
+    def ok(k: int) -> bool:
+        """After dropping order[:k], does every free cooperative's target reach the minimum?
+
+        One pass over ``by_ratio``: saturate while cap ≤ λ·w (exact integers). Saturated ones
+        get their cap (≥ the minimum); free ones get remaining·w/free_weight, so only the
+        lightest free weight matters. The float order can only misplace near-ties of the
+        cooperative where saturation stopped; if one of those should saturate after all,
+        the exact :func:`_water_fill` decides instead.
+        """
+        remaining, free_weight = total, kept_weight[k]
+        stop = count
+        for index, (position, cap, weight, _) in enumerate(candidates):
+            if position < k:
+                continue
+            if cap * free_weight > remaining * weight:
+                stop = index
+                break
+            remaining -= cap
+            free_weight -= weight
+        if stop == count:
+            return True
+        limit = candidates[stop][3] * (1 + 1e-9)
+        for position, cap, weight, ratio in islice(candidates, stop + 1, None):
+            if ratio > limit:
+                break
+            if position >= k and cap * free_weight <= remaining * weight:
+                return exact(k)
+        lightest = min(weight for position, _, weight, _ in islice(candidates, stop, None) if position >= k)
+        return remaining * lightest >= minimum * free_weight
+
+    # Stock left after dropping the first k: suffix sums, so that "fills" is O(1).
+    left = [0] * (len(order) + 1)
+    for k in range(len(order) - 1, -1, -1):
+        left[k] = left[k + 1] + caps[order[k]]
 
     if ok(0):
         return order
@@ -321,12 +399,12 @@ def _keep_for_minimum(caps: dict[int, int], weights: dict[int, int], total: int,
         else:
             lo = mid
     k = hi
-    while k > 0 and not fills(k):  # never short-ship the buyer to honour the minimum
+    while k > 0 and left[k] < total:  # never short-ship the buyer to honour the minimum
         k -= 1
     return order[k:]
 
 
-def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int], total: int) -> dict[int, int]:
+def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int]) -> dict[int, int]:
     """Largest-remainder rounding to whole units adding up to ``total``.
 
     Saturated cooperatives already have whole units (their caps). The free ones share the
@@ -335,11 +413,18 @@ def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int], total: in
     shares = {c: caps[c] for c in fill.saturated}
     if not fill.free:
         return shares
-    remainders = {}
+    remaining, free_weight = fill.remaining, fill.free_weight
+    remainders = []
+    given = 0
     for c in fill.free:
-        shares[c], remainders[c] = divmod(fill.remaining * weights[c], fill.free_weight)
-    left = fill.remaining - sum(shares[c] for c in fill.free)
-    ranked = sorted((c for c in fill.free if remainders[c]), key=lambda c: (-remainders[c], -weights[c], c))
-    for c in ranked[:left]:
-        shares[c] += 1
+        weight = weights[c]
+        share, remainder = divmod(remaining * weight, free_weight)
+        shares[c] = share
+        given += share
+        if remainder:
+            remainders.append((-remainder, -weight, c))
+    left = remaining - given
+    if left:
+        for _, _, c in heapq.nsmallest(left, remainders):
+            shares[c] += 1
     return shares

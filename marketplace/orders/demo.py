@@ -21,6 +21,7 @@ from marketplace.orders.models import (
     OrderLine,
     OrderStage,
     QuoteRequest,
+    QuoteRequestLot,
 )
 from marketplace.organisations.models import Organisation
 from marketplace.payments.models import Payment, PaymentKind, PaymentStatus
@@ -37,11 +38,12 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
     if buyer is None or lot is None:
         return
     upsert(QuoteRequest, report, {"form_id": "demo-quote-request-1"}, {
-        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None, "lot_id": None,
+        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None,
         "kg": Decimal("400"), "incoterm": Incoterm.CPT, "incoterm_place": "Paris Charles de Gaulle",
         "currency": "EUR", "max_micron": Decimal("16.0"), "colour": Colour.white,
         "message": "Demo request: white fibre for a spring knitwear line.",
     })
+    _demo_multi_lot_request(report, upsert, buyer, buyer_user)
     if db.session.scalar(select(Order).filter_by(reference=DEMO_ORDER)) is not None:
         return
     order = upsert(Order, report, {"reference": DEMO_ORDER}, {
@@ -73,3 +75,19 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
                            amount_minor=int(order.total_minor * 30 / 100), currency="EUR",
                            provider_ref="pi_demo_ORD_DEMO_2025_001"))
     db.session.flush()
+
+
+def _demo_multi_lot_request(report: Any, upsert: Any, buyer: Organisation, buyer_user: User | None) -> None:
+    """One open quote request on two chosen lots, with the kg wanted from each (idempotent)."""
+    lots = [db.session.scalar(select(Lot).filter_by(code=code)) for code in ("USCC-2025-GAL-013", "USCC-2025-ARK-017")]
+    if any(lot is None for lot in lots):
+        return
+    request = upsert(QuoteRequest, report, {"form_id": "demo-quote-request-2"}, {
+        "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None,
+        "kg": Decimal("500"), "incoterm": Incoterm.DAP, "incoterm_place": "Biella", "currency": "EUR",
+        "message": "Demo request: brown and light grey fibre from two cooperatives for a natural-colour capsule.",
+    })
+    if not request.items:
+        request.items = [QuoteRequestLot(lot=lots[0], kg=Decimal("300")),
+                         QuoteRequestLot(lot=lots[1], kg=Decimal("200"))]
+        db.session.flush()

@@ -67,6 +67,21 @@ class QuoteRequestForm(FlaskForm):
         self.colour.choices = [SelectChoice("", _l("Any colour"))] + [SelectChoice(c.value, label(c)) for c in Colour]
 
 
+def lots_quote_form(codes: list[str], *args: object, **kwargs: object) -> QuoteRequestForm:
+    """The quote request form for chosen lots: one optional kg field per lot, and an optional total."""
+
+    class LotsQuoteRequestForm(QuoteRequestForm):
+        kg = DecimalField(_l("Total quantity (kg)"), places=3, validators=[Optional(), _positive_kg],
+                          description=_l("Leave empty when you give the kg of each lot; or give only the total "
+                                         "and the Union shares it fairly across these lots."))
+
+    for index, code in enumerate(codes):
+        setattr(LotsQuoteRequestForm, f"lots-{index}-kg", DecimalField(
+            _l("Kg from lot %(code)s", code=code), places=3, validators=[Optional()],
+        ))
+    return LotsQuoteRequestForm(*args, **kwargs)
+
+
 class AcceptForm(FlaskForm):
     pass
 

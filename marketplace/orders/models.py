@@ -6,7 +6,18 @@ import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
@@ -131,7 +142,7 @@ class QuoteStatus(enum.StrEnum):
 
 
 class QuoteRequest(TimestampMixin, Base):
-    """A buyer asking for a quote on a specification, or on one lot."""
+    """A buyer asking for a quote on a specification, or on specific lots (its ``items``)."""
 
     __tablename__ = "quote_request"
     __table_args__ = (CheckConstraint("kg > 0", name="kg_positive"),)
@@ -139,8 +150,7 @@ class QuoteRequest(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"), index=True)  # None: on a specification
-    kg: Mapped[Kg]
+    kg: Mapped[Kg]  # the total asked for (the sum of the items' kg when the buyer gives kg per lot)
     incoterm: Mapped[Incoterm] = mapped_column(enum_column(Incoterm, 3))
     incoterm_place: Mapped[str] = mapped_column(String(120))
     currency: Mapped[str] = mapped_column(String(3))
@@ -159,9 +169,48 @@ class QuoteRequest(TimestampMixin, Base):
     buyer: Mapped[Organisation] = relationship()
     requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
     answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
-    lot: Mapped[Lot | None] = relationship()
     order: Mapped[Order | None] = relationship()
     quote: Mapped[Quote | None] = relationship(back_populates="request", uselist=False)
+    # No items: a request on a specification. Items: the chosen lots.
+    items: Mapped[list[QuoteRequestLot]] = relationship(
+        back_populates="request", cascade="all, delete-orphan", order_by="QuoteRequestLot.id"
+    )
+
+    @property
+    def lots(self) -> list[Lot]:
+        return [item.lot for item in self.items]
+
+    @property
+    def lot(self) -> Lot | None:
+        """The lot of a request on exactly one lot, else None."""
+        return self.items[0].lot if len(self.items) == 1 else None
+
+    @lot.setter
+    def lot(self, lot: Lot | None) -> None:
+        self.items = [] if lot is None else [QuoteRequestLot(lot=lot)]
+
+    @property
+    def kg_per_lot(self) -> bool:
+        """The buyer gave the kg of each lot (else the total is shared fairly across the lots)."""
+        return bool(self.items) and all(item.kg is not None for item in self.items)
+
+
+class QuoteRequestLot(Base):
+    """One lot of a quote request, with the kg wanted from it (None: a share of the total)."""
+
+    __tablename__ = "quote_request_lot"
+    __table_args__ = (
+        UniqueConstraint("request_id", "lot_id", name="request_lot"),
+        CheckConstraint("kg IS NULL OR kg > 0", name="kg_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("quote_request.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    kg: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
+
+    request: Mapped[QuoteRequest] = relationship(back_populates="items")
+    lot: Mapped[Lot] = relationship()
 
 
 class Quote(TimestampMixin, Base):

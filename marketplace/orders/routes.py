@@ -15,10 +15,11 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, Incoterm, Lot, LotStatus
 from marketplace.orders import services
-from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm
+from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm, lots_quote_form
 from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
+from marketplace.payments.routes import card_entry
 
 bp = Blueprint("orders", __name__)
 
@@ -75,15 +76,35 @@ def request_sample(code: str):  # type: ignore[no-untyped-def]
     return redirect(url_for("orders.my_quotes"))
 
 
-def _quote_input(form: QuoteRequestForm, lot: Lot | None) -> services.QuoteInput:
+def _quote_input(form: QuoteRequestForm, lots: list[services.LotChoice]) -> services.QuoteInput:
+    on_spec = not lots
     return services.QuoteInput(
         kg=form.kg.data, incoterm=Incoterm(form.incoterm.data), incoterm_place=form.incoterm_place.data or "",
-        currency=form.currency.data or "", lot_id=lot.id if lot else None,
-        max_micron=None if lot else form.max_micron.data,
-        colour=None if lot or not form.colour.data else Colour(form.colour.data),
-        min_length_mm=None if lot else form.min_length_mm.data,
-        max_hair_pct=None if lot else form.max_hair_pct.data, message=form.message.data or "",
+        currency=form.currency.data or "", lots=tuple(lots),
+        max_micron=form.max_micron.data if on_spec else None,
+        colour=Colour(form.colour.data) if on_spec and form.colour.data else None,
+        min_length_mm=form.min_length_mm.data if on_spec else None,
+        max_hair_pct=form.max_hair_pct.data if on_spec else None, message=form.message.data or "",
     )
+
+
+def _show_errors(form: QuoteRequestForm, error: services.OrderError) -> None:
+    errors = error.errors if isinstance(error, services.QuoteInputError) else {error.field: [error.message]}
+    for name, messages in errors.items():
+        target = form._fields.get(name, form.kg)
+        target.errors = [*target.errors, *(str(m) for m in messages)]
+
+
+def _send_quote_request(form: QuoteRequestForm, choices: list[services.LotChoice], template: str, **context: Any):  # type: ignore[no-untyped-def]
+    try:
+        services.request_quote(buyer_id=_buyer_id(), user=current_user, data=_quote_input(form, choices),
+                               form_id=form.form_id.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        _show_errors(form, error)
+        return render_template(template, form=form, **context), error.status
+    flash(_("Your quote request has been sent. The Union will answer it here."), "success")
+    return redirect(url_for("orders.my_quotes"))
 
 
 def _quote_form_page(lot: Lot | None):  # type: ignore[no-untyped-def]
@@ -94,14 +115,8 @@ def _quote_form_page(lot: Lot | None):  # type: ignore[no-untyped-def]
         form.incoterm_place.data = lot.incoterm_place
         form.currency.data = lot.currency if lot.currency in services.CURRENCIES else "EUR"
     if form.validate_on_submit():
-        try:
-            services.request_quote(buyer_id=_buyer_id(), user=current_user, data=_quote_input(form, lot),
-                                   form_id=form.form_id.data or "")
-        except services.OrderError as error:
-            form.kg.errors = [*form.kg.errors, str(error.message)]
-            return render_template("orders/quote_request.html", form=form, lot=lot), error.status
-        flash(_("Your quote request has been sent. The Union will answer it here."), "success")
-        return redirect(url_for("orders.my_quotes"))
+        return _send_quote_request(form, [services.LotChoice(lot.code)] if lot else [],
+                                   "orders/quote_request.html", lot=lot)
     status = 422 if form.is_submitted() else 200
     return render_template("orders/quote_request.html", form=form, lot=lot), status
 
@@ -110,6 +125,32 @@ def _quote_form_page(lot: Lot | None):  # type: ignore[no-untyped-def]
 @roles(BUYER)
 def request_lot_quote(code: str):  # type: ignore[no-untyped-def]
     return _quote_form_page(_listed_lot(code))
+
+
+@bp.route("/quotes/lots", methods=["GET", "POST"])
+@roles(BUYER)
+def request_lots_quote():  # type: ignore[no-untyped-def]
+    """One quote request on several chosen lots (``?code=…&code=…``, e.g. from the lot comparison)."""
+    source = request.form if request.method == "POST" else request.args
+    codes = [c.strip()[:40] for c in source.getlist("code") if c.strip()][: services.MAX_QUOTE_LOTS + 1]
+    form = lots_quote_form(codes)
+    known = {lot.code: lot for lot in db.session.scalars(select(Lot).where(Lot.code.in_(codes)))}
+    lots = [(index, code, known.get(code)) for index, code in enumerate(codes)]
+    context = {"lots": lots, "codes": codes}
+    if request.method == "GET" and known:
+        first = known[codes[0]] if codes[0] in known else next(iter(known.values()))
+        form.incoterm.data = first.incoterm.value
+        form.incoterm_place.data = first.incoterm_place
+        form.currency.data = first.currency if first.currency in services.CURRENCIES else "EUR"
+    if request.method == "POST" and not codes:
+        form.validate_on_submit()
+        form.kg.errors = [*form.kg.errors, _("Choose at least one lot.")]
+        return render_template("orders/quote_lots.html", form=form, **context), 422
+    if form.validate_on_submit():
+        choices = [services.LotChoice(code, form[f"lots-{index}-kg"].data) for index, code in enumerate(codes)]
+        return _send_quote_request(form, choices, "orders/quote_lots.html", **context)
+    status = 422 if form.is_submitted() else 200
+    return render_template("orders/quote_lots.html", form=form, **context), status
 
 
 @bp.route("/quotes/new", methods=["GET", "POST"])
@@ -213,4 +254,5 @@ def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
                                    gateway=gateway()), 502
         flash(_("Payment sent. The order moves to \u201cdeposit paid\u201d as soon as Stripe confirms it."), "success")
         return redirect(url_for("orders.detail", reference=order.reference))
-    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway())
+    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway(),
+                           **card_entry(payment, gateway()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -36,6 +37,7 @@ from marketplace.orders.models import (
     OrderStage,
     Quote,
     QuoteRequest,
+    QuoteRequestLot,
     QuoteStatus,
     Reservation,
     ReservationStatus,
@@ -50,15 +52,30 @@ DEFAULT_ALPHA = Decimal("0.5")
 DEFAULT_MIN_SHIPMENT_KG = Decimal(20)
 DEFAULT_HOLD = dt.timedelta(hours=72)
 KG = Decimal("0.001")
+MAX_QUOTE_LOTS = 10  # lots in one quote request
+CHOSEN_BY_BUYER = "lots_chosen_by_buyer"  # note on a share the buyer fixed by choosing kg per lot
 
 
 class OrderError(Exception):
-    """A rule was broken; the message is for the user. ``status`` is the HTTP status to answer."""
+    """A rule was broken; the message is for the user. ``status`` is the HTTP status to answer.
 
-    def __init__(self, message: Any, status: int = 409) -> None:
+    ``field`` names the input at fault (``kg``, ``lots``, or ``lots-N-kg`` for the N-th chosen lot).
+    """
+
+    def __init__(self, message: Any, status: int = 409, field: str = "kg") -> None:
         super().__init__(message)  # lazy: translated when shown, in the request's locale
         self.message = message
         self.status = status
+        self.field = field
+
+
+class QuoteInputError(OrderError):
+    """Several field errors at once: ``errors`` maps a field name to its messages."""
+
+    def __init__(self, errors: dict[str, list[Any]]) -> None:
+        field, messages = next(iter(errors.items()))
+        super().__init__(messages[0], 422, field)
+        self.errors = errors
 
 
 # --- samples -------------------------------------------------------------------------------
@@ -93,12 +110,22 @@ def mark_sample_sent(sample: SampleRequest) -> None:
 
 
 @dataclass(frozen=True)
+class LotChoice:
+    """A lot the buyer picked, by its code, with the kg wanted from it (None: a share of the total)."""
+
+    code: str
+    kg: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class QuoteInput:
-    kg: Decimal
+    """``kg`` is the total; with ``lots`` all given with their kg, it may be None (the sum is used)."""
+
+    kg: Decimal | None
     incoterm: Incoterm
     incoterm_place: str
     currency: str
-    lot_id: int | None = None
+    lots: tuple[LotChoice, ...] = ()
     max_micron: Decimal | None = None
     colour: Colour | None = None
     min_length_mm: Decimal | None = None
@@ -132,34 +159,106 @@ def check_quantity(kg: Decimal | None) -> Decimal:
     return kg
 
 
-def matching_lots(spec: engine.Spec, lot_id: int | None = None) -> list[Lot]:
+def matching_lots(spec: engine.Spec, lot_ids: Iterable[int] | None = None) -> list[Lot]:
+    """Listed lots meeting ``spec``; only those among ``lot_ids`` when given (a request on chosen lots)."""
     stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)
-    if lot_id is not None:
-        stmt = stmt.where(Lot.id == lot_id)
+    if lot_ids is not None:
+        stmt = stmt.where(Lot.id.in_(list(lot_ids)))
     return [lot for lot in db.session.scalars(stmt) if spec.matches(_lot_stock(lot))]
 
 
+def _kg_text(kg: Decimal) -> str:
+    return f"{kg.normalize():f}"
+
+
+def _check_kg_field(kg: Decimal | None, field: str, errors: dict[str, list[Any]]) -> Decimal | None:
+    try:
+        return check_quantity(kg)
+    except OrderError as error:
+        errors.setdefault(field, []).append(error.message)
+        return None
+
+
+def _chosen_lots(choices: tuple[LotChoice, ...], errors: dict[str, list[Any]]) -> list[tuple[Lot, Decimal | None]]:
+    """The chosen lots, checked: known, not twice, listed with free stock, kg within stock and minimum."""
+    if len(choices) > MAX_QUOTE_LOTS:
+        errors.setdefault("lots", []).append(
+            _l("Choose at most %(n)d lots for one quote request.", n=MAX_QUOTE_LOTS))
+        return []
+    codes = [c.code.strip()[:40] for c in choices]
+    found = {lot.code: lot for lot in db.session.scalars(select(Lot).where(Lot.code.in_(codes)))}
+    given = [c.kg is not None for c in choices]
+    if any(given) and not all(given):
+        errors.setdefault("kg", []).append(_l("Give the kg for every lot, or leave them all empty and give a total."))
+    chosen: list[tuple[Lot, Decimal | None]] = []
+    seen: set[str] = set()
+    for index, (code, choice) in enumerate(zip(codes, choices, strict=True)):
+        field = f"lots-{index}-kg"
+        lot = found.get(code)
+        if code in seen:
+            errors.setdefault("lots", []).append(_l("Lot %(code)s is chosen twice.", code=code))
+            continue
+        seen.add(code)
+        if lot is None:
+            errors.setdefault("lots", []).append(_l("There is no lot with the id %(code)s.", code=code))
+            continue
+        if lot.status is not LotStatus.listed or lot.available_kg <= 0:
+            errors.setdefault(field, []).append(_l("Lot %(code)s is not available.", code=code))
+            continue
+        kg = _check_kg_field(choice.kg, field, errors) if choice.kg is not None else None
+        if kg is not None and kg > lot.available_kg:
+            errors.setdefault(field, []).append(_l("Lot %(code)s has only %(kg)s kg available.",
+                                                   code=code, kg=_kg_text(lot.available_kg)))
+        elif kg is not None and kg < lot.min_order_kg:
+            errors.setdefault(field, []).append(_l("The minimum order of lot %(code)s is %(kg)s kg.",
+                                                   code=code, kg=_kg_text(lot.min_order_kg)))
+        chosen.append((lot, kg))
+    return chosen
+
+
 def request_quote(*, buyer_id: int, user: User, data: QuoteInput, form_id: str) -> QuoteRequest:
-    """Record a quote request after checking the quantity and the minimum order."""
+    """Record a quote request on a specification or on chosen lots, after checking every input.
+
+    Raises :class:`QuoteInputError` with every field error at once; nothing is written then.
+    The same form sent twice returns the first request.
+    """
     existing = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == form_id))
     if existing is not None:
         return existing
-    kg = check_quantity(data.kg)
+    errors: dict[str, list[Any]] = {}
     if data.currency not in CURRENCIES:
-        raise OrderError(_l("Choose EUR or USD."), 422)
+        errors["currency"] = [_l("Choose EUR or USD.")]
     if not data.incoterm_place.strip():
-        raise OrderError(_l("Name the place of delivery for the Incoterm."), 422)
-    lots = matching_lots(data.spec, data.lot_id)
-    if not lots:
-        raise OrderError(_l("No listed lot meets this specification."), 422)
-    minimum = min(lot.min_order_kg for lot in lots)
-    if kg < minimum:
-        raise OrderError(_l("The minimum order is %(kg)s kg.", kg=f"{minimum.normalize():f}"), 422)
+        errors["incoterm_place"] = [_l("Name the place of delivery for the Incoterm.")]
+    chosen = _chosen_lots(data.lots, errors)
+    per_lot = bool(chosen) and all(kg is not None for _, kg in chosen)
+    if per_lot and data.kg is None:
+        kg = sum((k for _, k in chosen if k is not None), Decimal(0))
+        kg = _check_kg_field(kg, "kg", errors)
+    else:
+        kg = _check_kg_field(data.kg, "kg", errors)
+    if per_lot and kg is not None and kg != sum((k for _, k in chosen if k is not None), Decimal(0)):
+        errors.setdefault("kg", []).append(_l("The total must be the sum of the kg per lot, or left empty."))
+    if not errors and not per_lot:
+        lots = [lot for lot, _ in chosen] if data.lots else matching_lots(data.spec)
+        if not lots:
+            errors["kg"] = [_l("No listed lot meets this specification.")]
+        elif kg is not None:
+            minimum = min(lot.min_order_kg for lot in lots)
+            free = sum((lot.available_kg for lot in lots), Decimal(0))
+            if kg < minimum:
+                errors["kg"] = [_l("The minimum order is %(kg)s kg.", kg=_kg_text(minimum))]
+            elif data.lots and kg > free:
+                errors["kg"] = [_l("These lots have only %(kg)s kg available together.", kg=_kg_text(free))]
+    if errors or kg is None:
+        raise QuoteInputError(errors or {"kg": [_l("Enter the quantity in kg.")]})
+    spec = engine.Spec() if data.lots else data.spec
     request = QuoteRequest(
-        buyer_id=buyer_id, requested_by=user, lot_id=data.lot_id, kg=kg, incoterm=data.incoterm,
-        incoterm_place=data.incoterm_place.strip(), currency=data.currency, max_micron=data.max_micron,
-        colour=data.colour, min_length_mm=data.min_length_mm, max_hair_pct=data.max_hair_pct,
+        buyer_id=buyer_id, requested_by=user, kg=kg, incoterm=data.incoterm,
+        incoterm_place=data.incoterm_place.strip(), currency=data.currency, max_micron=spec.max_micron,
+        colour=None if data.lots else data.colour, min_length_mm=spec.min_length_mm, max_hair_pct=spec.max_hair_pct,
         message=data.message.strip(), form_id=form_id,
+        items=[QuoteRequestLot(lot=lot, kg=lot_kg) for lot, lot_kg in chosen],
     )
     db.session.add(request)
     db.session.flush()
@@ -333,8 +432,11 @@ def _allocate_and_reserve(
     order: Order, request: QuoteRequest, *, now: dt.datetime, hold: dt.timedelta, alpha: Decimal,
     min_shipment_kg: Decimal, actor: User,
 ) -> Allocation:
+    if request.kg_per_lot:
+        return _reserve_chosen(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
+                               actor=actor)
     spec = _spec_of(request)
-    candidate_ids = [lot.id for lot in matching_lots(spec, request.lot_id)]
+    candidate_ids = [lot.id for lot in matching_lots(spec, request_lot_ids(request))]
     release_expired(now, set(candidate_ids))
     lots = [lot for lot in lock_lots(candidate_ids) if lot.status is LotStatus.listed]
     result = engine.allocate(request.kg, _candidates(lots), spec=spec, alpha=alpha, min_shipment_kg=min_shipment_kg)
@@ -358,6 +460,65 @@ def _allocate_and_reserve(
         ))
     # The remainder of the quoted kg (below one unit) goes to the largest share.
     _reserve(order, lots, _shares_by_coop(allocation, request.kg), request, now + hold)
+    allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
+    db.session.flush()
+    return allocation
+
+
+def request_lot_ids(request: QuoteRequest | None) -> list[int] | None:
+    """The lots a request is limited to, or None for a request on a specification."""
+    if request is None or not request.items:
+        return None
+    return [item.lot_id for item in request.items]
+
+
+def _reserve_chosen(
+    order: Order, request: QuoteRequest, *, now: dt.datetime, hold: dt.timedelta, alpha: Decimal,
+    min_shipment_kg: Decimal, actor: User,
+) -> Allocation:
+    """The buyer chose the kg of each lot: reserve exactly that on every lot, or nothing at all.
+
+    All the lots are locked together (in id order) before any stock is read, so two acceptances
+    sharing lots queue up instead of overselling, and never deadlock.
+    """
+    wanted = {item.lot_id: item.kg or Decimal(0) for item in request.items}
+    release_expired(now, set(wanted))
+    lots = {lot.id: lot for lot in lock_lots(wanted)}
+    for lot_id, kg in sorted(wanted.items()):
+        lot = lots.get(lot_id)
+        if lot is None or lot.status is not LotStatus.listed or lot.available_kg < kg:
+            free = lot.available_kg if lot is not None and lot.status is LotStatus.listed else Decimal(0)
+            raise OrderError(_l(
+                "Only %(kg)s kg of lot %(code)s is free now, less than the %(asked)s kg quoted. "
+                "Nothing was reserved; ask the Union for a new quote.",
+                kg=_kg_text(free), code=lot.code if lot else lot_id, asked=_kg_text(kg),
+            ))
+    by_coop: dict[int, Decimal] = defaultdict(Decimal)
+    free_by_coop: dict[int, Decimal] = defaultdict(Decimal)
+    for lot_id, kg in wanted.items():
+        by_coop[lots[lot_id].cooperative_id] += kg
+        free_by_coop[lots[lot_id].cooperative_id] += lots[lot_id].available_kg
+    total = sum(by_coop.values(), Decimal(0))
+    allocation = Allocation(
+        order=order, season=max(lot.season for lot in lots.values()), alpha=alpha,
+        min_shipment_kg=min_shipment_kg, unit_kg=Decimal(1),
+    )
+    db.session.add(allocation)
+    for cid, kg in sorted(by_coop.items()):
+        allocation.shares.append(AllocationShare(
+            cooperative_id=cid, weight=_dec(Fraction(kg) / Fraction(total), 6), eligible_kg=free_by_coop[cid],
+            cap_kg=free_by_coop[cid], target_kg=kg, engine_kg=kg, kg=kg, note=CHOSEN_BY_BUYER,
+        ))
+    quote = request.quote
+    assert quote is not None
+    for lot_id, kg in sorted(wanted.items()):
+        lot = lots[lot_id]
+        lot.available_kg -= kg
+        lot.reserved_kg += kg
+        db.session.add(Reservation(order=order, lot=lot, kg=kg, status=ReservationStatus.held,
+                                   expires_at=now + hold))
+        order.lines.append(OrderLine(lot=lot, kg=kg, price_minor=quote.price_minor,
+                                     premium_minor=quote.premium_minor))
     allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
     db.session.flush()
     return allocation
@@ -461,7 +622,7 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
     spec = _spec_of(request) if request else engine.Spec()
     held = {r.lot_id for r in active_reservations(order)}
-    candidate_ids = {lot.id for lot in matching_lots(spec, request.lot_id if request else None)} | held
+    candidate_ids = {lot.id for lot in matching_lots(spec, request_lot_ids(request))} | held
     lots = lock_lots(candidate_ids)
     before = _snapshot(allocation)
     expires = min((r.expires_at for r in active_reservations(order) if r.expires_at), default=None)
@@ -618,14 +779,16 @@ def seasons() -> list[int]:
 def open_quote_requests() -> list[QuoteRequest]:
     return list(db.session.scalars(
         select(QuoteRequest).where(QuoteRequest.status.in_([QuoteStatus.requested, QuoteStatus.quoted]))
-        .order_by(QuoteRequest.created_at).options(selectinload(QuoteRequest.buyer), selectinload(QuoteRequest.lot))
+        .order_by(QuoteRequest.created_at)
+        .options(selectinload(QuoteRequest.buyer), selectinload(QuoteRequest.items).selectinload(QuoteRequestLot.lot))
     ))
 
 
 def buyer_quote_requests(buyer_ids: set[int]) -> list[QuoteRequest]:
     return list(db.session.scalars(
         select(QuoteRequest).where(QuoteRequest.buyer_id.in_(buyer_ids)).order_by(QuoteRequest.created_at.desc())
-        .options(selectinload(QuoteRequest.quote), selectinload(QuoteRequest.lot), selectinload(QuoteRequest.order))
+        .options(selectinload(QuoteRequest.quote), selectinload(QuoteRequest.order),
+                 selectinload(QuoteRequest.items).selectinload(QuoteRequestLot.lot))
     ))
 
 

@@ -52,6 +52,7 @@ CONTEXT_TERMS = (
     "wastewaterNote", "chemicalsManagement", "workers", "women", "men", "total", "incidents", "incidentsNote",
     "reviewedOn",
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
+    "entryCounts", "payments", "paidByFund",
 )
 
 
@@ -360,11 +361,28 @@ def price_policy(lot: Lot, base_url: str) -> dict[str, Any] | None:
     }
 
 
+def _lot_cooperatives(lot: Lot) -> dict[int, Organisation]:
+    return {c.cooperative_id: c.cooperative for c in lot.contributions} or {lot.cooperative_id: lot.cooperative}
+
+
 def premium_ledger(lot: Lot, base_url: str) -> list[dict[str, Any]]:
     """For each cooperative behind the lot: premium due and paid (from the ledger) and its latest fund split."""
-    from marketplace.funds import services as funds
+    return _ledger(_lot_cooperatives(lot), base_url)
 
-    coops = {c.cooperative_id: c.cooperative for c in lot.contributions} or {lot.cooperative_id: lot.cooperative}
+
+def product_premium_ledger(product: Product, base_url: str) -> list[dict[str, Any]]:
+    """The same, for the cooperatives behind a product's source lots, with entry counts and the paid
+    premium divided by the latest split: cooperative totals only, never household-level data."""
+    coops: dict[int, Organisation] = {}
+    for source in product.sources:
+        coops.update(_lot_cooperatives(source.lot))
+    return _ledger(coops, base_url, detail=True)
+
+
+def _ledger(coops: dict[int, Organisation], base_url: str, *, detail: bool = False) -> list[dict[str, Any]]:
+    from marketplace.funds import services as funds
+    from marketplace.funds.models import EntryKind
+
     found = []
     for coop_id, coop in sorted(coops.items()):
         summary = funds.summary(coop_id)
@@ -382,6 +400,15 @@ def premium_ledger(lot: Lot, base_url: str) -> list[dict[str, Any]]:
             season, split = next(iter(summary.splits.items()))
             entry["fundSplit"] = {"season": season, "figures": [
                 {"fund": fund.value, "share": _num(pct, 2)} for fund, pct in split.items()]}
+        if detail:
+            kinds = [e.kind for e in funds.in_force(coop_id)]
+            entry["entryCounts"] = {"premiumDue": kinds.count(EntryKind.premium_due),
+                                    "payments": kinds.count(EntryKind.payment)}
+            amounts = funds.split_amounts(summary)
+            if amounts:
+                entry["fundSplit"]["paidByFund"] = [
+                    {"fund": fund.value, "amount": minor, "currency": currency}
+                    for currency, by_fund in sorted(amounts.items()) for fund, minor in by_fund.items()]
         found.append(entry)
     return found
 
@@ -500,6 +527,9 @@ def product_passport(
         cashmere["fairPricing"] = pricing
     from marketplace.practice.services import passport_block
 
+    ledger = product_premium_ledger(product, base_url)
+    if ledger:
+        cashmere["premiumLedger"] = ledger
     practice = passport_block(product.organisation_id)
     if practice:
         cashmere["codeOfPractice"] = {**practice, "basis": DataBasis.declared.value,

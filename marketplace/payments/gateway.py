@@ -4,6 +4,11 @@ The adapter is chosen by configuration: with ``STRIPE_SECRET_KEY`` set, payments
 through an explicit ``stripe.StripeClient`` (its API base is ``STRIPE_API_BASE`` when
 set, which is localstripe in dev and tests); without it the site runs and says plainly
 that payments are unavailable.
+
+Card entry: against localstripe (dev and tests) the server confirms with Stripe's test
+card. Against Stripe itself, with ``STRIPE_PUBLISHABLE_KEY`` set, the buyer types the card
+into Stripe's Payment Element (Stripe.js from https://js.stripe.com/v3), which confirms
+in the browser and returns to ``/payments/return``; state still changes only by webhook.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ class Event:
 class PaymentGateway(Protocol):
     available: bool
     test_mode: bool
+    card_element: bool  # the buyer enters the card in Stripe's Payment Element
+    publishable_key: str | None
 
     def create_intent(self, *, amount_minor: int, currency: str, metadata: dict[str, str],
                       idempotency_key: str) -> Intent: ...
@@ -69,6 +76,8 @@ class UnavailableGateway:
 
     available = False
     test_mode = False
+    card_element = False
+    publishable_key = None
 
     def __init__(self, webhook_secret: str | None = None) -> None:
         self.webhook_secret = webhook_secret
@@ -87,12 +96,16 @@ class StripeGateway:
 
     available = True
 
-    def __init__(self, secret_key: str, *, webhook_secret: str | None, api_base: str | None = None) -> None:
+    def __init__(self, secret_key: str, *, webhook_secret: str | None, api_base: str | None = None,
+                 publishable_key: str | None = None) -> None:
         addresses = {"api": api_base} if api_base else None
         self.client = stripe.StripeClient(secret_key, base_addresses=addresses, max_network_retries=1)
         self.webhook_secret = webhook_secret
         self.api_base = api_base
         self.test_mode = secret_key.startswith("sk_test_")
+        self.publishable_key = publishable_key or None
+        # Stripe itself (no localstripe) with a publishable key: the card is typed into Stripe.js.
+        self.card_element = not api_base and bool(publishable_key) and str(publishable_key).startswith("pk_")
 
     def _intent(self, pi: Any) -> Intent:
         return Intent(pi.id, pi.client_secret, pi.status, int(pi.amount), str(pi.currency).upper())
@@ -161,7 +174,8 @@ def build(config: dict[str, Any]) -> PaymentGateway:
     if not key:
         return UnavailableGateway()
     return StripeGateway(
-        key, webhook_secret=config.get("STRIPE_WEBHOOK_SECRET"), api_base=config.get("STRIPE_API_BASE")
+        key, webhook_secret=config.get("STRIPE_WEBHOOK_SECRET"), api_base=config.get("STRIPE_API_BASE"),
+        publishable_key=config.get("STRIPE_PUBLISHABLE_KEY"),
     )
 
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import EmailField, HiddenField, IntegerField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
 
 from marketplace.access import public
+from marketplace.accounts.models import Role
 from marketplace.extensions import csrf, db
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
-from marketplace.payments.gateway import InvalidEventError, PaymentsUnavailableError, gateway
-from marketplace.payments.models import ConsumerOrder
+from marketplace.payments.gateway import InvalidEventError, PaymentGateway, PaymentsUnavailableError, gateway
+from marketplace.payments.models import ConsumerOrder, Payment
 
 bp = Blueprint("payments", __name__)
 CART = "cart"
@@ -109,6 +113,51 @@ def _last_order() -> ConsumerOrder | None:
     return db.session.scalar(select(ConsumerOrder).where(ConsumerOrder.reference == reference))
 
 
+def card_entry(payment: Payment | None, gateway_: PaymentGateway) -> dict[str, Any]:
+    """What a pay page needs for Stripe's Payment Element (empty when the card is not typed in the browser)."""
+    if payment is None or not gateway_.card_element:
+        return {}
+    cache = session.get(services.SECRETS_KEY)
+    cache = dict(cache) if isinstance(cache, dict) else {}
+    secret = services.intent_client_secret(payment, gateway_, cache)
+    session[services.SECRETS_KEY] = cache
+    return {"client_secret": secret, "publishable_key": gateway_.publishable_key,
+            "return_url": url_for("payments.payment_return", _external=True)}
+
+
+def _may_see(payment: Payment) -> bool:
+    if payment.order is not None:
+        return current_user.is_authenticated and (
+            payment.order.buyer_id in current_user.organisation_ids(Role.brand_buyer)
+            or current_user.has_role(Role.union_staff, Role.admin))
+    order = _last_order()
+    return order is not None and payment.consumer_order_id == order.id
+
+
+@bp.route("/payments/return")
+@public
+def payment_return():  # type: ignore[no-untyped-def]
+    """Where Stripe.js sends the buyer after confirming: says what the PaymentIntent's status is.
+
+    Only the webhook changes an order; this page only reads the intent. Unknown intents, and
+    intents of someone else's order, are a plain 404.
+    """
+    intent_id = request.args.get("payment_intent", "")
+    payment = services.payment_by_intent(intent_id)
+    if payment is None or not _may_see(payment):
+        abort(404, description=_("We know of no such payment."))
+    try:
+        status = services.return_status(gateway().retrieve_intent(intent_id).status)
+    except PaymentsUnavailableError:
+        status = "unknown"
+    if payment.order is not None:
+        back = url_for("orders.detail", reference=payment.order.reference)
+        retry = url_for("orders.pay_deposit", reference=payment.order.reference)
+    else:
+        back = retry = url_for("payments.purchase")
+    return render_template("payments/return.html", payment=payment, status=status, back=back, retry=retry)
+
+
 @bp.route("/cart/payment", methods=["GET", "POST"])
 @public
 def purchase():  # type: ignore[no-untyped-def]
@@ -126,4 +175,5 @@ def purchase():  # type: ignore[no-untyped-def]
             return redirect(url_for("payments.purchase")), 303
         flash(_("Payment sent. This page shows \u201cpaid\u201d as soon as Stripe confirms it."), "success")
         return redirect(url_for("payments.purchase"))
-    return render_template("payments/purchase.html", order=order, form=form, gateway=gateway())
+    return render_template("payments/purchase.html", order=order, form=form, gateway=gateway(),
+                           **card_entry(order.payments[0] if order.payments else None, gateway()))

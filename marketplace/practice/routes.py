@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 
-from marketplace.access import roles
+from marketplace.access import require_member_of, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports.services import base_url
-from marketplace.practice import services
+from marketplace.practice import pdf, services
 from marketplace.practice.forms import CommitmentsForm, ReportForm, ReviewForm
 from marketplace.practice.models import CommitmentArea, PerformanceReport, ReportStatus
 
@@ -92,10 +93,52 @@ def report():  # type: ignore[no-untyped-def]
 @bp.route("/msme/dossier.json")
 @roles(Role.msme_editor)
 def dossier():  # type: ignore[no-untyped-def]
-    org = _own_msme()
-    body = json.dumps(services.dossier(org.id, base_url()), ensure_ascii=False, indent=2)
-    return Response(body, mimetype="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="dossier-{org.slug}.json"'})
+    return _dossier(_own_msme(), "json")
+
+
+@bp.route("/msme/dossier.pdf")
+@roles(Role.msme_editor)
+def dossier_pdf():  # type: ignore[no-untyped-def]
+    return _dossier(_own_msme(), "pdf")
+
+
+@bp.route("/msme/<msme_slug>/dossier.pdf")
+@roles(Role.msme_editor, *STAFF)
+def msme_dossier_pdf(msme_slug: str):  # type: ignore[no-untyped-def]
+    """Any MSME's dossier, for Union staff and for the MSME's own members (404 for anyone else)."""
+    return _dossier(_msme_for_download(msme_slug), "pdf")
+
+
+@bp.route("/msme/<msme_slug>/dossier.json")
+@roles(Role.msme_editor, *STAFF)
+def msme_dossier_json(msme_slug: str):  # type: ignore[no-untyped-def]
+    return _dossier(_msme_for_download(msme_slug), "json")
+
+
+def _msme_for_download(slug: str) -> Organisation:
+    org = db.session.scalar(select(Organisation).filter_by(slug=slug[:80], kind=OrgKind.msme))
+    if org is None:
+        abort(404)
+    if not current_user.has_role(*STAFF):
+        require_member_of(org.id, Role.msme_editor)
+    return org
+
+
+def _dossier(org: Organisation, fmt: str) -> Response:
+    data = services.dossier(org.id, base_url())
+    name = f"dossier-{org.slug}-{data['generatedOn']}.{fmt}"
+    if fmt == "pdf":
+        try:
+            body: str | bytes = pdf.render(data)
+        except pdf.FontMissingError:  # the server lacks fonts-dejavu-core: say so, not a traceback
+            current_app.logger.exception("The PDF dossier needs Debian's fonts-dejavu-core")
+            abort(503)
+        mimetype = "application/pdf"
+    else:
+        body, mimetype = json.dumps(data, ensure_ascii=False, indent=2), "application/json"
+    response = Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # Union review ------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def _quote_request(quote_id: int) -> QuoteRequest:
 
 def _quote_page(qr: QuoteRequest, quote_form: QuoteForm, decline_form: DeclineForm, status: int = 200,
                 error: str | None = None):  # type: ignore[no-untyped-def]
-    lots = services.matching_lots(services._spec_of(qr), qr.lot_id)
+    lots = services.matching_lots(services._spec_of(qr), services.request_lot_ids(qr))
     return render_template("union/quote.html", qr=qr, quote_form=quote_form, decline_form=decline_form,
                            lots=lots, free_kg=sum((lot.available_kg for lot in lots), Decimal(0)),
                            error=error), status
