@@ -33,34 +33,7 @@ def test_fifty_concurrent_reservations_never_oversell(app: Flask) -> None:
     quotes = [factories.QuoteFactory(request__buyer=brand, request__lot=lot, request__kg=Decimal(KG_EACH))
               for _ in range(REQUESTS)]
 
-    first = app.test_client()
-    assert sign_in(first, "buyer@example.com").status_code == 302
-    token = csrf_token(first, "/quotes")
-    cookie = first.get_cookie("session")
-    assert cookie is not None
-
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(REQUESTS)
-    lock = threading.Lock()
-
-    def accept(quote_id: int) -> None:
-        client = app.test_client()
-        client.set_cookie("session", cookie.value)
-        try:
-            barrier.wait(timeout=60)
-            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token})
-            with lock:
-                statuses.append(response.status_code)
-        except BaseException as error:  # reported below, never swallowed
-            with lock:
-                errors.append(error)
-
-    threads = [threading.Thread(target=accept, args=(q.request_id,)) for q in quotes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
+    statuses, errors = _accept_all(app, [q.request_id for q in quotes])
 
     assert errors == []
     assert len(statuses) == REQUESTS
