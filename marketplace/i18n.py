@@ -28,21 +28,27 @@ COOKIE = "lang"
 
 
 def select_locale() -> str:
-    locales = current_app.config["LOCALES"]
+    config = current_app.config
     if not has_request_context():  # CLI commands and workers: the default locale
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    chosen = request.args.get("lang")
-    if chosen in locales:
-        g.set_lang_cookie = chosen
-        return chosen
-    cookie = request.cookies.get(COOKIE)
-    if cookie in locales:
-        return cookie
-    if _may_be_signed_in() and current_user.is_authenticated and current_user.locale in locales:
-        return current_user.locale
-    if "Accept-Language" not in request.headers:
-        return current_app.config["BABEL_DEFAULT_LOCALE"]
-    return request.accept_languages.best_match(locales) or current_app.config["BABEL_DEFAULT_LOCALE"]
+        return config["BABEL_DEFAULT_LOCALE"]
+    locales = config["LOCALES"]
+    environ = request.environ
+    # Each source is parsed only when the request carries it: a QR scan usually has none but
+    # Accept-Language, and this runs on every passport page, 304s included.
+    if environ.get("QUERY_STRING"):
+        chosen = request.args.get("lang")
+        if chosen in locales:
+            g.set_lang_cookie = chosen
+            return chosen
+    if environ.get("HTTP_COOKIE"):  # the language cookie, and any sign-in, ride on cookies
+        cookie = request.cookies.get(COOKIE)
+        if cookie in locales:
+            return cookie
+        if _may_be_signed_in() and current_user.is_authenticated and current_user.locale in locales:
+            return current_user.locale
+    if not environ.get("HTTP_ACCEPT_LANGUAGE"):
+        return config["BABEL_DEFAULT_LOCALE"]
+    return request.accept_languages.best_match(locales) or config["BABEL_DEFAULT_LOCALE"]
 
 
 def _may_be_signed_in() -> bool:

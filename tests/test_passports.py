@@ -6,6 +6,9 @@ import datetime as dt
 import io
 import itertools
 import json
+import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -242,6 +245,57 @@ def test_suspension_shows_at_once_in_the_page_and_the_status_list(demo_app: Flas
     revocation = status_list.decode(client.get("/passports/status/revocation").get_json()
                                     ["credentialSubject"]["encodedList"])
     assert not status_list.is_set(revocation, passport.status_index)
+
+
+def _suspend_from_another_process(database: str, number: str, reason: str) -> None:
+    """Change a certificate the way another web worker would: a separate process, its own connection."""
+    script = ("import sqlite3, sys\n"
+              "with sqlite3.connect(sys.argv[1]) as c:\n"
+              "    c.execute(\"UPDATE certificate SET status = 'suspended', status_reason = ? WHERE number = ?\","
+              " (sys.argv[3], sys.argv[2]))\n")
+    subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", script, database, number, reason], check=True, timeout=60)
+
+
+def test_cached_page_keys_see_a_commit_from_another_process(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            assert services._stamped_keys() is None  # PostgreSQL: read on every request, never cached
+            pytest.skip("the page-key cache is kept only for an SQLite database file")
+        database = db.engine.url.database
+        assert services._stamped_keys() is not None
+    client = demo_app.test_client()
+    url = f"/passports/{_lot_passport(demo_app).public_id}"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304  # answered from the cache
+
+    _suspend_from_another_process(database, "SC-2025-BKH-001", "Suspended by another worker.")
+    after = client.get(url, headers={"If-None-Match": etag})
+    assert after.status_code == 200  # the very next request
+    assert "Suspended." in text(after)
+    assert "Suspended by another worker." in text(after)
+    assert after.headers["ETag"] != etag
+
+
+def test_page_keys_are_not_cached_in_wal_mode(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("journal modes are SQLite's")
+        database = db.engine.url.database
+        keys = services._stamped_keys()
+        assert keys is not None
+        assert keys.stamp() is not None
+    with sqlite3.connect(database) as connection:  # WAL does not keep the header's change counter
+        assert connection.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    assert keys.stamp() is None
+    client = demo_app.test_client()
+    url = f"/passports/{_lot_passport(demo_app).public_id}"
+    etag = client.get(url).headers["ETag"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    _suspend_from_another_process(database, "SC-2025-BKH-001", "Suspended while in WAL mode.")
+    after = client.get(url, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert "Suspended while in WAL mode." in text(after)
 
 
 def test_certifier_acts_only_on_their_own_certificates(demo_app: Flask) -> None:

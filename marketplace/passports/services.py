@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -181,9 +182,17 @@ class PageKey:
     passport_id: int
     version_id: int
     material: str
+    _etags: dict[str, tuple[dt.date, str]] = field(default_factory=dict, compare=False, repr=False)
 
     def etag(self, locale: str) -> str:
-        return hashlib.sha256(f"{self.material}|{locale}|{today().isoformat()}".encode()).hexdigest()[:32]
+        """Changes with the material, the locale and the date (expiry is judged per day)."""
+        day = today()
+        known = self._etags.get(locale)
+        if known is not None and known[0] == day:
+            return known[1]
+        value = hashlib.sha256(f"{self.material}|{locale}|{day.isoformat()}".encode()).hexdigest()[:32]
+        self._etags[locale] = (day, value)
+        return value
 
 
 # Fixed SQL with bound parameters (never built from input). The 304 path runs on every scan of a
@@ -228,9 +237,74 @@ def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
         connection.close()  # back to the pool, which rolls back the read
 
 
+class _StampedPageKeys:
+    """Page keys kept in this process for as long as the SQLite database file is unchanged.
+
+    SQLite, in its default rollback-journal mode, increments the file change counter in the
+    database header (bytes 24-27) in every transaction that changes the file, before the commit
+    completes. So when the counter, the file's identity, size and modification time all read
+    the same as when a key was read, no transaction has changed anything since, in this process
+    or any other: a suspension committed by another worker is seen on the very next request.
+    In WAL mode the counter is not kept up to date, so nothing is cached there (nor on
+    PostgreSQL, where the key is read on every request).
+    """
+
+    MAX = 4096
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.keys: dict[str, tuple[tuple[Any, ...], PageKey]] = {}
+
+    def stamp(self) -> tuple[Any, ...] | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            info = os.fstat(fd)
+            header = os.pread(fd, 12, 16)  # bytes 16-27 of the database header
+        finally:
+            os.close(fd)
+        if len(header) < 12 or header[2] != 1:  # byte 18, the write version: 2 means WAL
+            return None
+        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header[8:12])
+
+    def get(self, public_id: str) -> PageKey | None:
+        stamp = self.stamp()
+        known = self.keys.get(public_id)
+        if stamp is not None and known is not None and known[0] == stamp:
+            return known[1]
+        key = _read_page_key(public_id)  # the stamp was read first: a commit in between shows next time
+        if stamp is not None and key is not None:
+            if len(self.keys) >= self.MAX:
+                self.keys.clear()
+            self.keys[public_id] = (stamp, key)
+        return key
+
+
+_NO_CACHE = "passport-page-keys-off"
+
+
+def _stamped_keys() -> _StampedPageKeys | None:
+    keys = current_app.extensions.get("passport_page_keys")
+    if keys is None:
+        url = db.engine.url
+        path = url.database or ""
+        on_file = url.get_backend_name() == "sqlite" and path not in ("", ":memory:") and not path.startswith("file:")
+        keys = current_app.extensions["passport_page_keys"] = (
+            _StampedPageKeys(os.path.abspath(path)) if on_file else _NO_CACHE
+        )
+    return keys if isinstance(keys, _StampedPageKeys) else None
+
+
 def page_key(public_id: str) -> PageKey | None:
     if len(public_id) > 40:
         return None
+    keys = _stamped_keys()
+    return keys.get(public_id) if keys is not None else _read_page_key(public_id)
+
+
+def _read_page_key(public_id: str) -> PageKey | None:
     rows = _page_key_rows(public_id)
     if not rows:
         return None
