@@ -35,12 +35,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def database_name() -> str:
+    url = os.environ.get("BENCH_DATABASE_URL", "")
+    return "PostgreSQL" if url.startswith("postgres") else "SQLite (a file in a temp dir)"
+
+
 @contextlib.contextmanager
 def demo_instance() -> Iterator[dict[str, str]]:
-    """Environment for a dev instance in a temp dir, migrated and loaded with the demo content."""
+    """Environment for a dev instance in a temp dir, migrated and loaded with the demo content.
+
+    The database is an SQLite file in that dir, or the empty database named by
+    ``BENCH_DATABASE_URL`` (e.g. a PostgreSQL database created for the run).
+    """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         env = {**os.environ, "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": tmp, "PYTHONPATH": str(ROOT)}
         env.pop("DATABASE_URL", None)
+        if os.environ.get("BENCH_DATABASE_URL"):
+            env["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
         for args in (["db", "upgrade"], ["demo", "load"]):
             subprocess.run([BIN / "flask", "--app", "marketplace", *args], env=env, cwd=ROOT, check=True,
                            capture_output=True)

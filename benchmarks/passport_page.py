@@ -1,6 +1,7 @@
 """Passport page throughput against a trivial Flask route, under the same gunicorn settings in one run.
 
 Run: .venv/bin/python -m benchmarks.passport_page [seconds-per-measure]
+(on SQLite; set BENCH_DATABASE_URL to an empty PostgreSQL database to measure on PostgreSQL)
 Targets: passport/trivial >= 0.6, 304 path/trivial >= 0.9, page weight (HTML+CSS+JS) <= 60 KB.
 """
 
@@ -11,7 +12,7 @@ import http.client
 import re
 import sys
 
-from benchmarks.common import LoadResult, demo_instance, gunicorn, load, machine
+from benchmarks.common import LoadResult, database_name, demo_instance, gunicorn, load, machine
 
 
 def fetch(host: str, path: str, headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
@@ -58,7 +59,7 @@ def main() -> None:
         trivial, page, not_modified = totals["trivial"], totals["page"], totals["304"]
         weight, parts = page_weight(host, passport)
     print(f"# Passport page benchmark, {dt.datetime.now(dt.UTC).date().isoformat()}")
-    print(f"machine: {machine()}; gunicorn 2 sync workers; 4 client threads; "
+    print(f"machine: {machine()}; database: {database_name()}; gunicorn 2 sync workers; 4 client threads; "
           f"{seconds:.0f} interleaved 1 s slices per measure")
     print(f"trivial route:        {trivial.rate:8.1f} req/s  statuses {trivial.statuses}")
     print(f"passport page (200):  {page.rate:8.1f} req/s  statuses {page.statuses}  "

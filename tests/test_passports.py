@@ -247,34 +247,65 @@ def test_suspension_shows_at_once_in_the_page_and_the_status_list(demo_app: Flas
     assert not status_list.is_set(revocation, passport.status_index)
 
 
-def _suspend_from_another_process(database: str, number: str, reason: str) -> None:
+def _suspend_from_another_process(app: Flask, number: str, reason: str) -> None:
     """Change a certificate the way another web worker would: a separate process, its own connection."""
-    script = ("import sqlite3, sys\n"
-              "with sqlite3.connect(sys.argv[1]) as c:\n"
-              "    c.execute(\"UPDATE certificate SET status = 'suspended', status_reason = ? WHERE number = ?\","
-              " (sys.argv[3], sys.argv[2]))\n")
+    with app.app_context():
+        url = db.engine.url
+    update = "UPDATE certificate SET status = 'suspended', status_reason = {p} WHERE number = {p}"
+    if url.get_backend_name() == "sqlite":
+        script = ("import sqlite3, sys\n"
+                  "with sqlite3.connect(sys.argv[1]) as c:\n"
+                  f"    c.execute({update.format(p='?')!r}, (sys.argv[3], sys.argv[2]))\n")
+        target = str(url.database)
+    else:
+        script = ("import psycopg, sys\n"
+                  "with psycopg.connect(sys.argv[1]) as c:\n"
+                  f"    c.execute({update.format(p='%s')!r}, (sys.argv[3], sys.argv[2]))\n")
+        target = url.set(drivername="postgresql").render_as_string(hide_password=False)
     subprocess.run(  # noqa: S603 (our own interpreter and script)
-        [sys.executable, "-c", script, database, number, reason], check=True, timeout=60)
+        [sys.executable, "-c", script, target, number, reason], check=True, timeout=60)
 
 
 def test_cached_page_keys_see_a_commit_from_another_process(demo_app: Flask) -> None:
-    with demo_app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            assert services._stamped_keys() is None  # PostgreSQL: read on every request, never cached
-            pytest.skip("the page-key cache is kept only for an SQLite database file")
-        database = db.engine.url.database
-        assert services._stamped_keys() is not None
     client = demo_app.test_client()
-    url = f"/passports/{_lot_passport(demo_app).public_id}"
+    passport = _lot_passport(demo_app)
+    url = f"/passports/{passport.public_id}"
     etag = client.get(url).headers["ETag"]
+    with demo_app.app_context():
+        keys = services._stamped_keys()  # SQLite file or PostgreSQL: both keep page keys
+        assert keys is not None
+        assert passport.public_id in keys.keys
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304  # answered from the cache
 
-    _suspend_from_another_process(database, "SC-2025-BKH-001", "Suspended by another worker.")
+    _suspend_from_another_process(demo_app, "SC-2025-BKH-001", "Suspended by another worker.")
     after = client.get(url, headers={"If-None-Match": etag})
     assert after.status_code == 200  # the very next request
     assert "Suspended." in text(after)
     assert "Suspended by another worker." in text(after)
     assert after.headers["ETag"] != etag
+    assert client.get(url, headers={"If-None-Match": after.headers["ETag"]}).status_code == 304
+
+
+def test_page_keys_read_through_the_pool_while_the_cache_is_busy_or_its_connection_is_lost(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    url = f"/passports/{_lot_passport(demo_app).public_id}"
+    etag = client.get(url).headers["ETag"]
+    with demo_app.app_context():
+        keys = services._stamped_keys()
+        assert keys is not None
+    if isinstance(keys, services._PostgresSnapshotKeys):
+        with keys.lock:  # another thread holds the cache's connection: this request uses the pool
+            assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+        with demo_app.app_context():  # the server ends the cache's session (a restart, a failover)
+            pid = keys.held[1].info.backend_pid
+            db.session.execute(sql("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            db.session.commit()
+        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304  # reconnected
+        assert keys.held[1].info.backend_pid != pid
+    _suspend_from_another_process(demo_app, "SC-2025-BKH-001", "Suspended after a reconnection.")
+    after = client.get(url, headers={"If-None-Match": etag})
+    assert after.status_code == 200
+    assert "Suspended after a reconnection." in text(after)
 
 
 def test_page_keys_are_not_cached_in_wal_mode(demo_app: Flask) -> None:
@@ -292,7 +323,7 @@ def test_page_keys_are_not_cached_in_wal_mode(demo_app: Flask) -> None:
     url = f"/passports/{_lot_passport(demo_app).public_id}"
     etag = client.get(url).headers["ETag"]
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
-    _suspend_from_another_process(database, "SC-2025-BKH-001", "Suspended while in WAL mode.")
+    _suspend_from_another_process(demo_app, "SC-2025-BKH-001", "Suspended while in WAL mode.")
     after = client.get(url, headers={"If-None-Match": etag})
     assert after.status_code == 200
     assert "Suspended while in WAL mode." in text(after)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import secrets
+import threading
+import weakref
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -212,6 +215,17 @@ _PAGE_KEY_SQL = text(
 _COMPILED: dict[str, tuple[str, tuple[str, ...] | None]] = {}
 
 
+def _compiled_page_key_sql(dialect: Any, public_id: str) -> tuple[str, Any]:
+    """The fixed page-key query for ``dialect``, compiled once, and its parameters."""
+    compiled = _COMPILED.get(dialect.name)
+    if compiled is None:
+        statement = _PAGE_KEY_SQL.compile(dialect=dialect)
+        positions = tuple(statement.positiontup) if statement.positiontup else None
+        compiled = _COMPILED[dialect.name] = (str(statement), positions)
+    sql, positions = compiled
+    return sql, (public_id,) * len(positions) if positions else {"public_id": public_id}
+
+
 def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
     """Run the fixed page-key query on a pooled DBAPI connection.
 
@@ -220,14 +234,7 @@ def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
     is always passed as a parameter, never put into the SQL.
     """
     engine = db.engine
-    dialect = engine.dialect
-    compiled = _COMPILED.get(dialect.name)
-    if compiled is None:
-        statement = _PAGE_KEY_SQL.compile(dialect=dialect)
-        positions = tuple(statement.positiontup) if statement.positiontup else None
-        compiled = _COMPILED[dialect.name] = (str(statement), positions)
-    sql, positions = compiled
-    params: Any = (public_id,) * len(positions) if positions else {"public_id": public_id}
+    sql, params = _compiled_page_key_sql(engine.dialect, public_id)
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
@@ -238,22 +245,48 @@ def _page_key_rows(public_id: str) -> list[tuple[Any, ...]]:
 
 
 class _StampedPageKeys:
-    """Page keys kept in this process for as long as the SQLite database file is unchanged.
+    """Page keys kept in this process for as long as the database reads the same "stamp".
 
-    SQLite, in its default rollback-journal mode, increments the file change counter in the
-    database header (bytes 24-27) in every transaction that changes the file, before the commit
-    completes. So when the counter, the file's identity, size and modification time all read
-    the same as when a key was read, no transaction has changed anything since, in this process
-    or any other: a suspension committed by another worker is seen on the very next request.
-    In WAL mode the counter is not kept up to date, so nothing is cached there (nor on
-    PostgreSQL, where the key is read on every request).
+    A stamp is read before the key; a key is served from memory only while the stamp read on
+    this request equals the one read with it, so a change committed by any process (a
+    suspension from another worker) is seen on the very next request. Subclasses say how a
+    stamp is read; ``None`` means "cannot tell", and the key is then read from the database.
     """
 
     MAX = 4096
 
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[Any, PageKey]] = {}
+
+    def stamp(self) -> Any:
+        raise NotImplementedError
+
+    def read(self, public_id: str) -> PageKey | None:
+        return _read_page_key(_page_key_rows(public_id))
+
+    def get(self, public_id: str) -> PageKey | None:
+        stamp = self.stamp()
+        known = self.keys.get(public_id)
+        if stamp is not None and known is not None and known[0] == stamp:
+            return known[1]
+        key = self.read(public_id)  # the stamp was read first: a commit in between shows next time
+        if stamp is not None and key is not None:
+            if len(self.keys) >= self.MAX:
+                self.keys.clear()
+            self.keys[public_id] = (stamp, key)
+        return key
+
+
+class _SqliteFileKeys(_StampedPageKeys):
+    """SQLite, in its default rollback-journal mode, increments the file change counter in the
+    database header (bytes 24-27) in every transaction that changes the file, before the commit
+    completes. When the counter, the file's identity, size and modification time all read the
+    same, nothing has been committed since. In WAL mode the counter is not kept up to date, so
+    there the stamp is ``None`` and every request reads the key."""
+
     def __init__(self, path: str) -> None:
+        super().__init__()
         self.path = path
-        self.keys: dict[str, tuple[tuple[Any, ...], PageKey]] = {}
 
     def stamp(self) -> tuple[Any, ...] | None:
         try:
@@ -269,17 +302,94 @@ class _StampedPageKeys:
             return None
         return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header[8:12])
 
-    def get(self, public_id: str) -> PageKey | None:
-        stamp = self.stamp()
-        known = self.keys.get(public_id)
-        if stamp is not None and known is not None and known[0] == stamp:
-            return known[1]
-        key = _read_page_key(public_id)  # the stamp was read first: a commit in between shows next time
-        if stamp is not None and key is not None:
-            if len(self.keys) >= self.MAX:
-                self.keys.clear()
-            self.keys[public_id] = (stamp, key)
-        return key
+
+class _PostgresSnapshotKeys(_StampedPageKeys):
+    """PostgreSQL: the stamp is ``pg_current_snapshot()``. Two equal snapshots see exactly the
+    same committed transactions (every writing transaction takes an ID, which moves ``xmax`` or
+    leaves the in-progress list when it ends), so an equal snapshot means nothing has changed.
+
+    Both the stamp and, on a miss, the key are read on one autocommit connection kept by this
+    process: no BEGIN/ROLLBACK round trips, no pool checkout or ping, and the key query stays
+    prepared (psycopg forgets prepared statements on every ROLLBACK, which a pooled connection
+    gets each time it is returned). One thread uses it at a time; another thread meanwhile reads
+    through the pool as before.
+    """
+
+    SNAPSHOT = b"SELECT pg_current_snapshot()::text"
+
+    def __init__(self, engine: Any) -> None:
+        from psycopg import pq  # only this class needs the driver
+
+        super().__init__()
+        self.engine = engine
+        self.tuples_ok = pq.ExecStatus.TUPLES_OK
+        self.lock = threading.Lock()
+        self.held: list[Any] = []  # [pid, connection] once connected
+        weakref.finalize(self, _close_held, self.held)
+
+    def _connection(self) -> Any:
+        if self.held and self.held[0] != os.getpid():  # inherited across a fork: never touch it
+            _FORKED.append(self.held[1])
+            self.held.clear()
+        if not self.held:
+            cargs, cparams = self.engine.dialect.create_connect_args(self.engine.url)
+            connection = self.engine.dialect.connect(*cargs, **cparams)
+            connection.autocommit = True
+            self.held[:] = [os.getpid(), connection]
+        return self.held[1]
+
+    def _fetch(self, sql: str, params: Any, prepare: bool) -> list[tuple[Any, ...]] | None:
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            for attempt in (1, 2):
+                try:
+                    with self._connection().cursor() as cursor:
+                        cursor.execute(sql, params, prepare=prepare)
+                        return list(cursor.fetchall())
+                except self.engine.dialect.loaded_dbapi.OperationalError:
+                    _close_held(self.held)  # the server went away: reconnect once
+                    if attempt == 2:
+                        raise
+            return None
+        finally:
+            self.lock.release()
+
+    def stamp(self) -> bytes | None:
+        """Read through libpq directly (``psycopg.pq``): on every request, a cursor's bookkeeping
+        costs as much as the round trip."""
+        if not self.lock.acquire(blocking=False):
+            return None
+        try:
+            for attempt in (1, 2):
+                try:
+                    result = self._connection().pgconn.exec_(self.SNAPSHOT)
+                except self.engine.dialect.loaded_dbapi.OperationalError:
+                    result = None
+                if result is not None and result.status == self.tuples_ok:
+                    return bytes(result.get_value(0, 0) or b"")
+                _close_held(self.held)  # the server went away: reconnect once
+                if attempt == 2:
+                    raise self.engine.dialect.loaded_dbapi.OperationalError(
+                        "cannot read pg_current_snapshot() for the passport page key")
+            return None
+        finally:
+            self.lock.release()
+
+    def read(self, public_id: str) -> PageKey | None:
+        sql, params = _compiled_page_key_sql(self.engine.dialect, public_id)
+        rows = self._fetch(sql, params, prepare=True)
+        return _read_page_key(rows if rows is not None else _page_key_rows(public_id))
+
+
+_FORKED: list[Any] = []
+
+
+def _close_held(held: list[Any]) -> None:
+    if held:
+        with contextlib.suppress(Exception):
+            held[1].close()
+        held.clear()
 
 
 _NO_CACHE = "passport-page-keys-off"
@@ -288,12 +398,16 @@ _NO_CACHE = "passport-page-keys-off"
 def _stamped_keys() -> _StampedPageKeys | None:
     keys = current_app.extensions.get("passport_page_keys")
     if keys is None:
-        url = db.engine.url
-        path = url.database or ""
-        on_file = url.get_backend_name() == "sqlite" and path not in ("", ":memory:") and not path.startswith("file:")
-        keys = current_app.extensions["passport_page_keys"] = (
-            _StampedPageKeys(os.path.abspath(path)) if on_file else _NO_CACHE
-        )
+        engine = db.engine
+        path = engine.url.database or ""
+        backend = engine.url.get_backend_name()
+        if backend == "sqlite" and path not in ("", ":memory:") and not path.startswith("file:"):
+            keys = _SqliteFileKeys(os.path.abspath(path))
+        elif backend == "postgresql" and engine.dialect.driver == "psycopg":
+            keys = _PostgresSnapshotKeys(engine)
+        else:
+            keys = _NO_CACHE
+        current_app.extensions["passport_page_keys"] = keys
     return keys if isinstance(keys, _StampedPageKeys) else None
 
 
@@ -301,11 +415,10 @@ def page_key(public_id: str) -> PageKey | None:
     if len(public_id) > 40:
         return None
     keys = _stamped_keys()
-    return keys.get(public_id) if keys is not None else _read_page_key(public_id)
+    return keys.get(public_id) if keys is not None else _read_page_key(_page_key_rows(public_id))
 
 
-def _read_page_key(public_id: str) -> PageKey | None:
-    rows = _page_key_rows(public_id)
+def _read_page_key(rows: list[tuple[Any, ...]]) -> PageKey | None:
     if not rows:
         return None
     passport_id, revoked_reason, version_id, content_hash = rows[0][:4]
