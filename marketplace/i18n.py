@@ -64,9 +64,18 @@ def _remember_choice(response: Response) -> Response:
             COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
             secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
         )
-    response.vary.add("Accept-Language")
-    response.vary.add("Cookie")
+    vary = response.headers.get("Vary")
+    if not vary:  # the usual case, without parsing a header set
+        response.headers["Vary"] = _VARY
+        return response
+    present = {name.strip().lower() for name in vary.split(",")}
+    missing = [name for name in ("Accept-Language", "Cookie") if name.lower() not in present]
+    if missing and "*" not in present:
+        response.headers["Vary"] = ", ".join([vary, *missing])
     return response
+
+
+_VARY = "Accept-Language, Cookie"  # the page's language comes from these
 
 
 def switch_url(lang: str) -> str:

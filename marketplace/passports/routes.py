@@ -53,7 +53,7 @@ def _json(document: Any, mimetype: str = JSONLD) -> Response:
 @public
 def page(public_id: str):  # type: ignore[no-untyped-def]
     # May be cached, but revalidated every time: a status change shows on the very next request.
-    headers = {"Cache-Control": "public, no-cache", "Vary": "Accept"}
+    headers = {"Cache-Control": "public, no-cache", "Vary": "Accept, Accept-Language, Cookie"}
     accept = request.headers.get("Accept", "")
     # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
     wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT) if (
@@ -74,8 +74,14 @@ def page(public_id: str):  # type: ignore[no-untyped-def]
     # A client echoing the ETag it was given (the usual case) needs no list parsing.
     if sent and (sent == quoted or request.if_none_match.contains(etag)):
         # Nothing changed: no ORM objects loaded, nothing rendered.
-        return Response(status=304, headers={**headers, "Content-Length": "0"})
+        return _NotModified(status=304, headers=headers)
     return Response(_render_page(key, etag), headers=headers, mimetype="text/html")
+
+
+class _NotModified(Response):
+    """A 304 has no body, so no Content-Type (nor length) to set and then strip again."""
+
+    default_mimetype = None
 
 
 _RENDERED: OrderedDict[str, str] = OrderedDict()

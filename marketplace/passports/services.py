@@ -280,27 +280,40 @@ class _StampedPageKeys:
 class _SqliteFileKeys(_StampedPageKeys):
     """SQLite, in its default rollback-journal mode, increments the file change counter in the
     database header (bytes 24-27) in every transaction that changes the file, before the commit
-    completes. When the counter, the file's identity, size and modification time all read the
-    same, nothing has been committed since. In WAL mode the counter is not kept up to date, so
+    completes. When the counter, the file's size and modification time all read the same,
+    nothing has been committed since. In WAL mode the counter is not kept up to date, so
     there the stamp is ``None`` and every request reads the key."""
 
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+        self.held: list[Any] = []  # [pid, file descriptor] once opened
+        weakref.finalize(self, _close_fd, self.held)
+
+    def _fd(self) -> int:
+        if not self.held or self.held[0] != os.getpid():
+            # Opened once per process, like the pool's connections: pread needs no shared offset.
+            self.held[:] = [os.getpid(), os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)]
+        fd: int = self.held[1]
+        return fd
 
     def stamp(self) -> tuple[Any, ...] | None:
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
+            fd = self._fd()
             info = os.fstat(fd)
             header = os.pread(fd, 12, 16)  # bytes 16-27 of the database header
-        finally:
-            os.close(fd)
+        except OSError:
+            return None
         if len(header) < 12 or header[2] != 1:  # byte 18, the write version: 2 means WAL
             return None
-        return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, header[8:12])
+        return (info.st_size, info.st_mtime_ns, header[8:12])
+
+
+def _close_fd(held: list[Any]) -> None:
+    if held and held[0] == os.getpid():
+        with contextlib.suppress(OSError):
+            os.close(held[1])
+    held.clear()
 
 
 class _PostgresSnapshotKeys(_StampedPageKeys):
