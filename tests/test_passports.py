@@ -302,6 +302,9 @@ def test_page_keys_read_through_the_pool_while_the_cache_is_busy_or_its_connecti
             db.session.commit()
         assert client.get(url, headers={"If-None-Match": etag}).status_code == 304  # reconnected
         assert keys.held[1].info.backend_pid != pid
+        keys.SNAPSHOT = b"SELECT no_such_function()"  # as on a server without pg_current_snapshot()
+        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+        assert keys.unsupported  # from now on every key is read from the database
     _suspend_from_another_process(demo_app, "SC-2025-BKH-001", "Suspended after a reconnection.")
     after = client.get(url, headers={"If-None-Match": etag})
     assert after.status_code == 200

@@ -336,6 +336,8 @@ class _PostgresSnapshotKeys(_StampedPageKeys):
         super().__init__()
         self.engine = engine
         self.tuples_ok = pq.ExecStatus.TUPLES_OK
+        self.connection_ok = pq.ConnStatus.OK
+        self.unsupported = False
         self.lock = threading.Lock()
         self.held: list[Any] = []  # [pid, connection] once connected
         weakref.finalize(self, _close_held, self.held)
@@ -371,16 +373,24 @@ class _PostgresSnapshotKeys(_StampedPageKeys):
     def stamp(self) -> bytes | None:
         """Read through libpq directly (``psycopg.pq``): on every request, a cursor's bookkeeping
         costs as much as the round trip."""
-        if not self.lock.acquire(blocking=False):
+        if self.unsupported or not self.lock.acquire(blocking=False):
             return None
         try:
             for attempt in (1, 2):
                 try:
-                    result = self._connection().pgconn.exec_(self.SNAPSHOT)
+                    pgconn = self._connection().pgconn
+                    result = pgconn.exec_(self.SNAPSHOT)
                 except self.engine.dialect.loaded_dbapi.OperationalError:
                     result = None
                 if result is not None and result.status == self.tuples_ok:
                     return bytes(result.get_value(0, 0) or b"")
+                if result is not None and pgconn.status == self.connection_ok:
+                    # The server answered with an error (pg_current_snapshot() is PostgreSQL 13+):
+                    # read every key from the database from now on.
+                    current_app.logger.warning("Passport page keys not cached: %s",
+                                               (result.error_message or b"").decode(errors="replace"))
+                    self.unsupported = True
+                    return None
                 _close_held(self.held)  # the server went away: reconnect once
                 if attempt == 2:
                     raise self.engine.dialect.loaded_dbapi.OperationalError(
