@@ -287,13 +287,16 @@ class _SqliteFileKeys(_StampedPageKeys):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
-        self.held: list[Any] = []  # [pid, file descriptor] once opened
+        self.held: list[Any] = []  # [pid, file descriptor] once opened, once per process
+        self.opening = threading.Lock()
         weakref.finalize(self, _close_fd, self.held)
 
     def _fd(self) -> int:
-        if not self.held or self.held[0] != os.getpid():
-            # Opened once per process, like the pool's connections: pread needs no shared offset.
-            self.held[:] = [os.getpid(), os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)]
+        held = self.held
+        if not held or held[0] != os.getpid():
+            with self.opening:  # threads of one process share it: pread needs no shared offset
+                if not self.held or self.held[0] != os.getpid():
+                    self.held[:] = [os.getpid(), os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)]
         fd: int = self.held[1]
         return fd
 
