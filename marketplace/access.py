@@ -17,6 +17,8 @@ from flask import Flask, abort, current_app, redirect, request, url_for
 from flask_login import current_user
 
 from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.organisations.models import Organisation, OrgKind
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,6 +93,16 @@ def enforce() -> Any:
         abort(401)
     abort(403)
     return None  # unreachable: abort raises
+
+
+def own_organisation(role: Role, kind: OrgKind | None = None) -> Organisation:
+    """The signed-in user's organisation in ``role`` (the lowest id when several), of ``kind``
+    if given; 404 when there is none."""
+    ids = sorted(current_user.organisation_ids(role))
+    org = db.session.get(Organisation, ids[0]) if ids else None
+    if org is None or (kind is not None and org.kind is not kind):
+        abort(404)
+    return org
 
 
 def require_member_of(organisation_id: int, *allowed: Role) -> None:

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from marketplace.access import roles
+from marketplace.access import own_organisation, roles
 from marketplace.accounts.models import Role
 from marketplace.certification.models import CertificationScheme
 from marketplace.control import services
@@ -24,19 +24,11 @@ RESULT_PREFIX = "result_"
 
 
 def _own_cooperative() -> Organisation:
-    ids = sorted(current_user.organisation_ids(Role.cooperative_manager))
-    coop = db.session.get(Organisation, ids[0]) if ids else None
-    if coop is None or coop.kind is not OrgKind.cooperative:
-        abort(404)
-    return coop
+    return own_organisation(Role.cooperative_manager, OrgKind.cooperative)
 
 
 def _own_certifier() -> Organisation:
-    ids = sorted(current_user.organisation_ids(Role.certifier))
-    org = db.session.get(Organisation, ids[0]) if ids else None
-    if org is None:
-        abort(404)
-    return org
+    return own_organisation(Role.certifier)
 
 
 def _results() -> dict[int, tuple[Result, str]]:

@@ -4,11 +4,10 @@ from decimal import Decimal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from marketplace.access import public, roles
+from marketplace.access import own_organisation, public, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
@@ -98,11 +97,7 @@ def detail(code: str):  # type: ignore[no-untyped-def]
 # Cooperative managers list their lots ------------------------------------------------------
 
 def _own_cooperative() -> Organisation:
-    ids = sorted(current_user.organisation_ids(Role.cooperative_manager))
-    coop = db.session.get(Organisation, ids[0]) if ids else None
-    if coop is None or coop.kind is not OrgKind.cooperative:
-        abort(404)
-    return coop
+    return own_organisation(Role.cooperative_manager, OrgKind.cooperative)
 
 
 def _new_lot_form(coop: Organisation) -> NewLotForm:

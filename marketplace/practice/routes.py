@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from marketplace.access import require_member_of, roles
+from marketplace.access import own_organisation, require_member_of, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
@@ -24,11 +24,7 @@ STAFF = (Role.union_staff, Role.admin)
 
 
 def _own_msme() -> Organisation:
-    ids = sorted(current_user.organisation_ids(Role.msme_editor))
-    org = db.session.get(Organisation, ids[0]) if ids else None
-    if org is None or org.kind is not OrgKind.msme:
-        abort(404)
-    return org
+    return own_organisation(Role.msme_editor, OrgKind.msme)
 
 
 def _page(org: Organisation, commitments_form: CommitmentsForm, report_form: ReportForm, status: int = 200,
