@@ -57,6 +57,9 @@ def _may_be_signed_in() -> bool:
     return "_user_id" in session or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
 
 
+_VARY = "Accept-Language, Cookie"  # the page's language comes from these
+
+
 def _remember_choice(response: Response) -> Response:
     lang = g.pop("set_lang_cookie", None)
     if lang:
@@ -73,9 +76,6 @@ def _remember_choice(response: Response) -> Response:
     if missing and "*" not in present:
         response.headers["Vary"] = ", ".join([vary, *missing])
     return response
-
-
-_VARY = "Accept-Language, Cookie"  # the page's language comes from these
 
 
 def switch_url(lang: str) -> str:

@@ -53,7 +53,7 @@ def _json(document: Any, mimetype: str = JSONLD) -> Response:
 @public
 def page(public_id: str):  # type: ignore[no-untyped-def]
     # May be cached, but revalidated every time: a status change shows on the very next request.
-    headers = {"Cache-Control": "public, no-cache", "Vary": "Accept, Accept-Language, Cookie"}
+    headers = {"Cache-Control": "public, no-cache", "Vary": "Accept"}  # i18n adds Accept-Language, Cookie
     accept = request.headers.get("Accept", "")
     # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
     wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT) if (

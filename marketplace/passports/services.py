@@ -10,6 +10,7 @@ import os
 import secrets
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -356,55 +357,48 @@ class _PostgresSnapshotKeys(_StampedPageKeys):
             self.held[:] = [os.getpid(), connection]
         return self.held[1]
 
-    def _fetch(self, sql: str, params: Any, prepare: bool) -> list[tuple[Any, ...]] | None:
+    def _on_connection(self, run: Callable[[Any], Any]) -> Any:
+        """``run(connection)`` on the kept connection, reconnecting once if the server went away;
+        ``None`` while another thread is using it."""
         if not self.lock.acquire(blocking=False):
             return None
         try:
-            for attempt in (1, 2):
-                try:
-                    with self._connection().cursor() as cursor:
-                        cursor.execute(sql, params, prepare=prepare)
-                        return list(cursor.fetchall())
-                except self.engine.dialect.loaded_dbapi.OperationalError:
-                    _close_held(self.held)  # the server went away: reconnect once
-                    if attempt == 2:
-                        raise
-            return None
+            try:
+                return run(self._connection())
+            except self.engine.dialect.loaded_dbapi.OperationalError:
+                _close_held(self.held)
+            return run(self._connection())
         finally:
             self.lock.release()
 
     def stamp(self) -> bytes | None:
         """Read through libpq directly (``psycopg.pq``): on every request, a cursor's bookkeeping
         costs as much as the round trip."""
-        if self.unsupported or not self.lock.acquire(blocking=False):
+
+        def snapshot(connection: Any) -> bytes | None:
+            result = connection.pgconn.exec_(self.SNAPSHOT)
+            if result.status == self.tuples_ok:
+                return bytes(result.get_value(0, 0) or b"")
+            if connection.pgconn.status != self.connection_ok:
+                raise self.engine.dialect.loaded_dbapi.OperationalError("the connection was lost")
+            # The server answered with an error (pg_current_snapshot() is PostgreSQL 13+): read
+            # every key from the database from now on.
+            current_app.logger.warning("Passport page keys not cached: %s",
+                                       (result.error_message or b"").decode(errors="replace"))
+            self.unsupported = True
             return None
-        try:
-            for attempt in (1, 2):
-                try:
-                    pgconn = self._connection().pgconn
-                    result = pgconn.exec_(self.SNAPSHOT)
-                except self.engine.dialect.loaded_dbapi.OperationalError:
-                    result = None
-                if result is not None and result.status == self.tuples_ok:
-                    return bytes(result.get_value(0, 0) or b"")
-                if result is not None and pgconn.status == self.connection_ok:
-                    # The server answered with an error (pg_current_snapshot() is PostgreSQL 13+):
-                    # read every key from the database from now on.
-                    current_app.logger.warning("Passport page keys not cached: %s",
-                                               (result.error_message or b"").decode(errors="replace"))
-                    self.unsupported = True
-                    return None
-                _close_held(self.held)  # the server went away: reconnect once
-                if attempt == 2:
-                    raise self.engine.dialect.loaded_dbapi.OperationalError(
-                        "cannot read pg_current_snapshot() for the passport page key")
-            return None
-        finally:
-            self.lock.release()
+
+        return None if self.unsupported else self._on_connection(snapshot)
 
     def read(self, public_id: str) -> PageKey | None:
         sql, params = _compiled_page_key_sql(self.engine.dialect, public_id)
-        rows = self._fetch(sql, params, prepare=True)
+
+        def fetch(connection: Any) -> list[tuple[Any, ...]]:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params, prepare=True)
+                return list(cursor.fetchall())
+
+        rows = self._on_connection(fetch)
         return _read_page_key(rows if rows is not None else _page_key_rows(public_id))
 
 
