@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 import meilisearch
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
@@ -22,6 +22,7 @@ TIMEOUT_S = 5
 TASK_TIMEOUT_MS = 30_000
 BATCH = 5_000
 MAX_TOTAL_HITS = 100_000
+_T = TypeVar("_T")
 _ERRORS = (MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError, OSError)
 
 
@@ -61,7 +62,8 @@ def index_settings(spec: IndexSpec, synonyms: tuple[tuple[str, ...], ...]) -> di
             table[name] = [other for other in group if other != name]
     return {
         "searchableAttributes": list(spec.searchable),
-        "filterableAttributes": [*spec.facets, *spec.numbers],
+        # ``id`` is filterable so that deletes go by filter (deleting by a list of ids is deprecated).
+        "filterableAttributes": [*spec.facets, *spec.numbers, "id"],
         "sortableAttributes": list(spec.sortable),
         "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
         "synonyms": table,
@@ -125,8 +127,8 @@ class MeilisearchEngine:
     def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
         def run() -> None:
             index = self._index(spec)
-            if deletes:
-                self._wait(index.delete_documents(ids=list(deletes)))
+            for batch in _batches(iter(deletes), 1000):
+                self._wait(index.delete_documents(filter=f"id IN [{', '.join(quote(i) for i in batch)}]"))
             if upserts:
                 self._wait(index.add_documents(upserts, primary_key="id"))
 
@@ -182,7 +184,7 @@ class MeilisearchEngine:
         self._configured.discard(spec.name)
 
 
-def _batches(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
         yield batch
