@@ -70,9 +70,15 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchEng
     factory = request.param
     engines = factory(tmp_path)
     engine = next(engines)
-    engine.apply(LOTS, [dict(d) for d in DOCS], [])
+    engine.configure(LOTS)
+    apply(engine, [dict(d) for d in DOCS], [])
     yield engine
     next(engines, None)
+
+
+def apply(engine: SearchEngine, upserts: list[dict[str, object]], deletes: list[str]) -> None:
+    """Send the changes and wait until they are indexed (Meilisearch indexes asynchronously)."""
+    engine.wait(engine.apply(LOTS, upserts, deletes).values())
 
 
 def codes(engine: SearchEngine, **query: object) -> list[str]:
@@ -179,7 +185,7 @@ def test_hits_are_the_documents(engine: SearchEngine) -> None:
 
 
 def test_upsert_replaces_and_delete_removes(engine: SearchEngine) -> None:
-    engine.apply(LOTS, [_lot(1, colour="grey", colour_words="grey")], ["2"])
+    apply(engine, [_lot(1, colour="grey", colour_words="grey")], ["2"])
     assert engine.document_ids(LOTS) == {"1", "3", "4", "5"}
     assert set(codes(engine, filters={"colour": ("grey",)})) == {"LOT-001", "LOT-004"}
     assert engine.search(LOTS, SearchQuery()).total == 4

@@ -129,29 +129,54 @@ class LotResults:
 
 
 def find_lots(wanted: LotSearch) -> LotResults:
-    """One page of lots, with facet counts where each facet ignores its own selection."""
+    """One page of lots, with facet counts where each facet ignores its own selection.
+
+    The page's searches go together (one round trip on a server engine): the main query, one count
+    per selected facet and, on such an engine, the relaxed queries that suggest what to drop when
+    nothing matches (an in-process engine runs those only when they are needed).
+    """
     # A selected facet is counted below without its own selection, so the main query skips it.
     unselected = tuple(name for name in LOTS.facets if name not in wanted.facets)
-    result = search.search(LOTS, replace(wanted.to_query(), facet_names=unselected))
+    main = replace(wanted.to_query(), facet_names=unselected)
+    counts = [replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
+              for name in wanted.facets]  # counts for the other values of a facet ignore its own selection
+    loosened = _loosened(wanted) if search.batched() else []
+    found = search.search_many(LOTS, [main, *counts, *(query for _s, query in loosened)])
+    result = found[0]
     if result.total and result.page > result.pages:
         result = search.search(LOTS, replace(wanted.to_query(page=result.pages), facet_names=unselected))
     facets = dict(result.facets)
-    for name in wanted.facets:  # counts for the other values of a facet ignore its own selection
-        looser = replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
-        facets[name] = search.search(LOTS, looser).facets.get(name, {})
-    suggestions = relax(wanted) if not result.total else []
+    for name, counted in zip(wanted.facets, found[1:1 + len(counts)], strict=True):
+        facets[name] = counted.facets.get(name, {})
+    if result.total:
+        suggestions: list[Suggestion] = []
+    elif loosened:
+        suggestions = _best(loosened, found[1 + len(counts):])
+    else:
+        suggestions = relax(wanted)
     return LotResults(result, facets, suggestions)
+
+
+def _loosened(wanted: LotSearch) -> list[tuple[Suggestion, SearchQuery]]:
+    """Each single filter dropped, with the query that counts what would then match."""
+    out = []
+    for part, value in wanted.active():
+        looser = wanted.without(part, value)
+        query = replace(looser.to_query(per_page=1, page=1), sort=None, with_facets=False)
+        out.append((Suggestion(part, value, 0, looser.args()), query))
+    return out
+
+
+def _best(loosened: list[tuple[Suggestion, SearchQuery]], found: list[SearchResult], limit: int = 3,
+          ) -> list[Suggestion]:
+    totals = [replace(s, total=r.total) for (s, _q), r in zip(loosened, found, strict=True) if r.total]
+    return sorted(totals, key=lambda s: -s.total)[:limit]
 
 
 def relax(wanted: LotSearch, limit: int = 3) -> list[Suggestion]:
     """For an empty result: which single filter to drop, and how many lots that would show."""
-    found = []
-    for part, value in wanted.active():
-        looser = wanted.without(part, value)
-        total = search.search(LOTS, replace(looser.to_query(per_page=1, page=1), sort=None, with_facets=False)).total
-        if total:
-            found.append(Suggestion(part, value, total, looser.args()))
-    return sorted(found, key=lambda s: -s.total)[:limit]
+    loosened = _loosened(wanted)
+    return _best(loosened, [search.search(LOTS, query) for _s, query in loosened], limit)
 
 
 def export_rows(wanted: LotSearch) -> Iterable[dict[str, Any]]:

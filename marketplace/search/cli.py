@@ -31,13 +31,17 @@ def reindex() -> None:
 
 
 @search.command("sync")
-@click.option("--once", is_flag=True, help="Apply the backlog once and exit (default: keep running).")
+@click.option("--once", is_flag=True, help="Apply the backlog once, wait until it is indexed, and exit.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between polls.")
 def sync(once: bool, interval: float) -> None:
-    """Apply the search outbox to the engine: a worker loop, or one pass with --once."""
+    """The search worker: send the outbox to the engine and confirm its tasks (or one pass with --once)."""
+    configured = False
     while True:
         try:
-            applied = services.drain_all()
+            if not configured:
+                services.configure_all()  # index settings come from the code, as at every deploy
+                configured = True
+            applied = services.drain_all() if once else services.sync_once()
             if applied or once:
                 click.echo(f"Applied {applied} change(s); {services.backlog()} waiting.")
         except SearchUnavailable as error:

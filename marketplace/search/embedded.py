@@ -89,6 +89,10 @@ class _Handle:
 
 
 class EmbeddedEngine:
+    """Writes apply at once (``apply`` returns no tasks to confirm); searches run in this process."""
+
+    batched = False  # searches cost no round trip: run only the ones a page needs
+
     def __init__(self, path: str | Path, synonyms: tuple[tuple[str, ...], ...]) -> None:
         self.path = Path(path)
         self.synonyms = synonyms
@@ -157,9 +161,12 @@ class EmbeddedEngine:
                 fields[name] = float(doc[name])
         return tantivy.Document.from_dict(fields, self._handle(spec).index.schema)
 
-    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
+    def configure(self, spec: IndexSpec) -> None:
+        self._handle(spec)
+
+    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> dict[str, int]:
         if not upserts and not deletes:
-            return
+            return {}
 
         def write(writer: tantivy.IndexWriter) -> None:
             for key in [*deletes, *(str(d["id"]) for d in upserts)]:
@@ -168,6 +175,16 @@ class EmbeddedEngine:
                 writer.add_document(self._document(spec, doc))
 
         self._commit(self._writer(spec), write)
+        return {}
+
+    def task_states(self, uids: Iterable[int]) -> dict[int, str]:
+        return dict.fromkeys(uids, "succeeded")
+
+    def wait(self, uids: Iterable[int]) -> None:
+        return None
+
+    def version(self) -> str:
+        return str(getattr(tantivy, "__version__", "tantivy"))
 
     def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None:
         """Replace every document; readers see the old index until the single commit."""
@@ -246,6 +263,9 @@ class EmbeddedEngine:
         facets = {name: dict(facets.get(name, {})) for name in names}
         elapsed = (time.perf_counter() - started) * 1000
         return SearchResult(hits, facets, total or 0, query.page, query.per_page, round(elapsed, 3))
+
+    def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
+        return [self.search(spec, query) for query in queries]
 
     def _facet_counts(
         self, searcher: tantivy.Searcher, schema: tantivy.Schema, tq: Query, names: tuple[str, ...]

@@ -8,22 +8,25 @@ quoted and escaped, never pasted into the expression.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, TypeVar
 
 import meilisearch
+import requests
+from meilisearch._httprequests import HttpRequests
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
 from marketplace.search.port import MAX_QUERY_TERMS, Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable
 
 TIMEOUT_S = 5
+BREAKER_S = 15  # after a timeout or a refused connection, fail fast for this long
 TASK_TIMEOUT_MS = 30_000
 BATCH = 5_000
 MAX_TOTAL_HITS = 100_000
 _T = TypeVar("_T")
-_ERRORS = (MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError, OSError)
 
 
 def quote(value: str) -> str:
@@ -92,15 +95,71 @@ def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
     return params
 
 
+class _SessionHttp(HttpRequests):
+    """The official client's HTTP layer on one ``requests.Session``, so that connections are reused.
+
+    The client calls ``requests.get``/``post``/… for every request, which opens a new connection each
+    time; this subclass sends the same requests through a session. One per thread (the client keeps
+    per-request headers on the object).
+    """
+
+    def __init__(self, config: Any, session: requests.Session) -> None:
+        super().__init__(config)
+        self.session = session
+
+    def get(self, path: str) -> Any:
+        return self.send_request(self.session.get, path)
+
+    def post(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
+             serializer: Any = None) -> Any:
+        return self.send_request(self.session.post, path, body, content_type, serializer=serializer)
+
+    def patch(self, path: str, body: Any = None, content_type: str | None = "application/json") -> Any:
+        return self.send_request(self.session.patch, path, body, content_type)
+
+    def put(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
+            serializer: Any = None) -> Any:
+        return self.send_request(self.session.put, path, body, content_type, serializer=serializer)
+
+    def delete(self, path: str, body: Any = None) -> Any:
+        return self.send_request(self.session.delete, path, body)
+
+
 class MeilisearchEngine:
-    def __init__(self, url: str, api_key: str | None, synonyms: tuple[tuple[str, ...], ...], prefix: str = "") -> None:
-        self.client = meilisearch.Client(url, api_key, timeout=TIMEOUT_S)
+    """Writes are sent without waiting for indexing (``apply`` returns the task uids; ``task_states``
+    confirms them later). After a timeout or a connection failure the engine fails fast for
+    ``BREAKER_S`` seconds, so a hung server costs searches and writes nothing, then tries again."""
+
+    batched = True  # one multi-search round trip is cheaper than several searches
+
+    def __init__(self, url: str, api_key: str | None, synonyms: tuple[tuple[str, ...], ...], prefix: str = "",
+                 timeout: float = TIMEOUT_S) -> None:
+        self.url, self.api_key, self.timeout = url, api_key, timeout
         self.synonyms = synonyms
         self.prefix = prefix
+        self._local = threading.local()
         self._configured: set[str] = set()
+        self._down_until = 0.0
 
-    def _uid(self, spec: IndexSpec) -> str:
+    @property
+    def client(self) -> meilisearch.Client:
+        """This thread's client, on this thread's session."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = meilisearch.Client(self.url, self.api_key, timeout=self.timeout)
+            self._local.http = _SessionHttp(client.config, requests.Session())
+            client.http = self._local.http
+            client.task_handler.http = self._local.http
+            self._local.client = client
+        return client
+
+    def uid(self, spec: IndexSpec) -> str:
         return f"{self.prefix}{spec.name}"
+
+    def _index(self, spec: IndexSpec, uid: str | None = None) -> Any:
+        index = self.client.index(uid or self.uid(spec))
+        index.http = self._local.http
+        return index
 
     def _wait(self, task: Any, tolerate: str = "") -> None:
         done = self.client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
@@ -110,39 +169,67 @@ class MeilisearchEngine:
     def _create(self, uid: str) -> None:
         self._wait(self.client.create_index(uid, {"primaryKey": "id"}), tolerate="index_already_exists")
 
-    def _index(self, spec: IndexSpec) -> Any:
-        index = self.client.index(self._uid(spec))
-        if spec.name not in self._configured:
-            self._create(self._uid(spec))
-            self._wait(index.update_settings(index_settings(spec, self.synonyms)))
-            self._configured.add(spec.name)
-        return index
-
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            raise SearchUnavailable("Meilisearch did not answer a moment ago; trying again shortly")
         try:
             return func(*args, **kwargs)
-        except _ERRORS as error:
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError, OSError) as error:
+            self._down_until = time.monotonic() + BREAKER_S
+            raise SearchUnavailable(f"Meilisearch: {error}") from error
+        except MeilisearchApiError as error:
             raise SearchUnavailable(f"Meilisearch: {error}") from error
 
-    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None:
-        def run() -> None:
-            index = self._index(spec)
-            for batch in _batches(iter(deletes), 1000):
-                self._wait(index.delete_documents(filter=f"id IN [{', '.join(quote(i) for i in batch)}]"))
-            if upserts:
-                self._wait(index.add_documents(upserts, primary_key="id"))
+    def configure(self, spec: IndexSpec) -> None:
+        """Create the index if needed and push its settings (the worker and the rebuild do this)."""
 
-        self._call(run)
+        def run() -> None:
+            self._create(self.uid(spec))
+            self._wait(self._index(spec).update_settings(index_settings(spec, self.synonyms)))
+            self._configured.add(spec.name)
+
+        if spec.name not in self._configured:
+            self._call(run)
+
+    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> dict[str, int]:
+        """Send the changes; returns each key's task uid. Tasks on one index run in the order sent."""
+
+        def run() -> dict[str, int]:
+            index = self._index(spec)
+            tasks: dict[str, int] = {}
+            for batch in _batches(iter(deletes), 1000):
+                task = index.delete_documents(filter=f"id IN [{', '.join(quote(i) for i in batch)}]")
+                tasks.update(dict.fromkeys(batch, task.task_uid))
+            for docs in _batches(iter(upserts), BATCH):
+                task = index.add_documents(docs, primary_key="id")
+                tasks.update(dict.fromkeys((str(d["id"]) for d in docs), task.task_uid))
+            return tasks
+
+        return self._call(run)
+
+    def task_states(self, uids: Iterable[int]) -> dict[int, str]:
+        """``succeeded``, ``failed``, ``canceled``, ``enqueued`` or ``processing`` per task; a task the
+        server no longer knows (its data was lost) counts as ``failed``, to be sent again."""
+        wanted = sorted(set(uids))
+        states: dict[int, str] = dict.fromkeys(wanted, "failed")
+        for batch in _batches(iter(wanted), 500):
+            found = self._call(lambda b=batch: self.client.get_tasks({"uids": [str(u) for u in b], "limit": len(b)}))
+            states.update({task.uid: task.status for task in found.results})
+        return states
+
+    def wait(self, uids: Iterable[int]) -> None:
+        for uid in sorted(set(uids)):
+            self._call(lambda u=uid: self.client.wait_for_task(u, timeout_in_ms=TASK_TIMEOUT_MS))
 
     def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None:
         """Build a fresh index beside the live one, then swap them, so searches never see it half-full."""
 
         def run() -> None:
-            live = self._uid(spec)
+            live = self.uid(spec)
             spare = f"{live}_rebuild"
             self._wait(self.client.delete_index(spare), tolerate="index_not_found")
             self._create(spare)
-            index = self.client.index(spare)
+            index = self._index(spec, spare)
             self._wait(index.update_settings(index_settings(spec, self.synonyms)))
             for batch in _batches(documents, BATCH):
                 self._wait(index.add_documents(batch, primary_key="id"))
@@ -154,16 +241,16 @@ class MeilisearchEngine:
         self._call(run)
 
     def search(self, spec: IndexSpec, query: SearchQuery) -> SearchResult:
+        return self.search_many(spec, [query])[0]
+
+    def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
+        """Several searches in one round trip (Meilisearch's multi-search)."""
         started = time.perf_counter()
-        text = " ".join(query.text.split()[:MAX_QUERY_TERMS])
-        found = self._call(lambda: self._index(spec).search(text, search_params(spec, query)))
-        facets: dict[str, dict[str, int]] = {name: {} for name in query.counted_facets(spec)}
-        for name, values in (found.get("facetDistribution") or {}).items():
-            if name in facets:
-                facets[name] = {str(k): int(v) for k, v in values.items()}
-        elapsed = (time.perf_counter() - started) * 1000
-        return SearchResult(found["hits"], facets, int(found.get("totalHits", 0)), query.page, query.per_page,
-                            round(elapsed, 3))
+        requests_ = [{"indexUid": self.uid(spec), "q": " ".join(q.text.split()[:MAX_QUERY_TERMS]),
+                      **search_params(spec, q)} for q in queries]
+        found = self._call(lambda: self.client.multi_search(requests_))["results"]
+        elapsed = round((time.perf_counter() - started) * 1000, 3)
+        return [_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
 
     def document_ids(self, spec: IndexSpec) -> set[str]:
         def run() -> set[str]:
@@ -178,10 +265,22 @@ class MeilisearchEngine:
 
         return self._call(run)
 
+    def version(self) -> str:
+        return str(self._call(self.client.get_version)["pkgVersion"])
+
     def drop(self, spec: IndexSpec) -> None:
         """Delete the index (tests use their own prefix and clean up)."""
-        self._call(lambda: self._wait(self.client.delete_index(self._uid(spec)), tolerate="index_not_found"))
+        self._call(lambda: self._wait(self.client.delete_index(self.uid(spec)), tolerate="index_not_found"))
         self._configured.discard(spec.name)
+
+
+def _result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elapsed: float) -> SearchResult:
+    facets: dict[str, dict[str, int]] = {name: {} for name in query.counted_facets(spec)}
+    for name, values in (found.get("facetDistribution") or {}).items():
+        if name in facets:
+            facets[name] = {str(k): int(v) for k, v in values.items()}
+    total = int(found.get("totalHits", 0)) if query.per_page else 0
+    return SearchResult(found["hits"], facets, total, query.page, query.per_page, elapsed)
 
 
 def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

@@ -63,15 +63,33 @@ class SearchResult:
 
 
 class SearchEngine(Protocol):
-    """One search engine. Writes raise ``SearchUnavailable`` when they cannot be applied now."""
+    """One search engine. Calls raise ``SearchUnavailable`` when the engine cannot answer now.
 
-    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> None: ...
+    ``apply`` either applies the changes at once (and returns ``{}``) or sends them and returns each
+    key's task uid, which ``task_states`` later confirms (``succeeded``; ``failed``/``canceled``: send
+    again; ``enqueued``/``processing``: not yet). ``batched`` engines answer ``search_many`` in one
+    round trip, so callers may add searches they might need; others run each search in turn.
+    """
+
+    batched: bool
+
+    def configure(self, spec: IndexSpec) -> None: ...
+
+    def apply(self, spec: IndexSpec, upserts: list[Document], deletes: list[str]) -> dict[str, int]: ...
+
+    def task_states(self, uids: Iterable[int]) -> dict[int, str]: ...
+
+    def wait(self, uids: Iterable[int]) -> None: ...
 
     def rebuild(self, spec: IndexSpec, documents: Iterable[Document]) -> None: ...
 
     def search(self, spec: IndexSpec, query: SearchQuery) -> SearchResult: ...
 
+    def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]: ...
+
     def document_ids(self, spec: IndexSpec) -> set[str]: ...
+
+    def version(self) -> str: ...
 
 
 # Text normalisation shared by the engines and the synonym table ------------------------

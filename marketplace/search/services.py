@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import delete, event, insert, select
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from marketplace.certification.models import Certificate
@@ -54,6 +54,22 @@ def engine(app: Flask | None = None) -> SearchEngine:
 
 def search(spec: IndexSpec, query: SearchQuery) -> SearchResult:
     return engine().search(spec, query)
+
+
+def search_many(spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
+    """Several searches: one round trip on a server engine."""
+    return engine().search_many(spec, queries)
+
+
+def batched() -> bool:
+    """Whether extra searches are cheap when sent with others (a server engine's multi-search)."""
+    return bool(engine().batched)
+
+
+def configure_all() -> None:
+    """Create each index if needed and push its settings (the worker does this when it starts)."""
+    for spec in SPECS.values():
+        engine().configure(spec)
 
 
 # Outbox: record in the flush, apply after the commit --------------------------------------
@@ -103,7 +119,9 @@ def _apply_after_commit(session: Session) -> None:
         return
     try:
         drain()
-    except Exception:  # the write is committed and the outbox keeps it; never fail the request
+    except SearchUnavailable as error:  # the write is committed and the outbox keeps it
+        log.warning("Search outbox not sent after commit (%s); `flask search sync` will retry", error)
+    except Exception:  # never fail the request
         log.exception("Applying the search outbox after commit failed; `flask search sync` will retry")
 
 
@@ -142,7 +160,12 @@ def _drain_lock(app: Flask) -> Iterator[bool]:
 
 
 def drain(limit: int = DRAIN_BATCH) -> int:
-    """Apply up to ``limit`` outbox rows; returns how many were applied. Raises SearchUnavailable."""
+    """Send up to ``limit`` outbox rows not yet sent; returns how many. Raises SearchUnavailable.
+
+    An engine that applies at once (embedded) has its rows deleted here. An engine that indexes
+    asynchronously (Meilisearch) returns task uids: the rows keep them until ``confirm`` sees the
+    tasks succeed, so nothing here waits for indexing.
+    """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with _drain_lock(app) as locked:
         if not locked:
@@ -150,20 +173,14 @@ def drain(limit: int = DRAIN_BATCH) -> int:
         with Session(db.engine) as session:
             rows = session.execute(
                 select(SearchOutbox.id, SearchOutbox.index_name, SearchOutbox.key)
-                .order_by(SearchOutbox.id).limit(limit)
+                .where(SearchOutbox.task_uid.is_(None)).order_by(SearchOutbox.id).limit(limit)
             ).all()
             done = 0
             for name, spec in SPECS.items():
                 mine = [r for r in rows if r.index_name == name]
-                if not mine:
-                    continue
-                docs = documents_for(session, name, [r.key for r in mine])
-                upserts = [d for d in docs.values() if d is not None]
-                deletes = [k for k, d in docs.items() if d is None]
-                engine(app).apply(spec, upserts, deletes)
-                session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_([r.id for r in mine])))
-                session.commit()
-                done += len(mine)
+                if mine:
+                    _send(session, app, spec, mine)
+                    done += len(mine)
             stray = [r.id for r in rows if r.index_name not in SPECS]
             if stray:
                 session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(stray)))
@@ -171,16 +188,70 @@ def drain(limit: int = DRAIN_BATCH) -> int:
             return done
 
 
-def drain_all() -> int:
+def _send(session: Session, app: Flask, spec: IndexSpec, rows: list[Any]) -> None:
+    docs = documents_for(session, spec.name, [r.key for r in rows])
+    upserts = [d for d in docs.values() if d is not None]
+    deletes = [k for k, d in docs.items() if d is None]
+    tasks = engine(app).apply(spec, upserts, deletes)
+    by_task: dict[int | None, list[int]] = {}
+    for row in rows:
+        by_task.setdefault(tasks.get(row.key), []).append(row.id)
+    for task_uid, ids in by_task.items():
+        if task_uid is None:
+            session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(ids)))
+        else:
+            session.execute(update(SearchOutbox).where(SearchOutbox.id.in_(ids)).values(task_uid=task_uid))
+    session.commit()
+
+
+def confirm(wait: bool = False) -> int:
+    """Delete the rows whose tasks succeeded; rows whose task failed are sent again by the next drain.
+
+    Returns how many rows were confirmed. With ``wait``, first waits for the tasks to finish.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with Session(db.engine) as session:
+        uids = session.scalars(
+            select(SearchOutbox.task_uid).where(SearchOutbox.task_uid.is_not(None)).distinct()
+        ).all()
+        if not uids:
+            return 0
+        if wait:
+            engine(app).wait(uids)
+        states = engine(app).task_states(uids)
+        succeeded = [u for u, state in states.items() if state == "succeeded"]
+        failed = [u for u, state in states.items() if state in ("failed", "canceled")]
+        confirmed = session.execute(delete(SearchOutbox).where(SearchOutbox.task_uid.in_(succeeded))).rowcount
+        if failed:
+            log.warning("Search tasks %s failed; their changes will be sent again", failed)
+            session.execute(update(SearchOutbox).where(SearchOutbox.task_uid.in_(failed)).values(task_uid=None))
+        session.commit()
+        return int(confirmed or 0)
+
+
+def sync_once() -> int:
+    """One pass of the worker: confirm what was sent, then send the rest. Returns rows sent."""
+    confirm()
     total = 0
-    while applied := drain():
-        total += applied
+    while sent := drain():
+        total += sent
+    return total
+
+
+def drain_all() -> int:
+    """Send every waiting change and wait until the engine has applied it (CLI ``--once`` and tests)."""
+    total = 0
+    for _ in range(3):  # a failed task is sent again, at most twice
+        while sent := drain():
+            total += sent
+        confirm(wait=True)
+        if not backlog():
+            break
     return total
 
 
 def backlog() -> int:
-    from sqlalchemy import func
-
+    """Changes not yet confirmed in the index (waiting to be sent, or sent and not yet applied)."""
     with Session(db.engine) as session:
         return session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
 
