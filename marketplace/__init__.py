@@ -45,6 +45,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from marketplace.search import services as search_services
 
     search_services.init_app(app)
+    if not app.testing:
+        search_services.report_engine(app)
+        search_services.refuse_master_key(app)
 
     from marketplace.orders import locking
     from marketplace.payments import gateway

@@ -21,6 +21,8 @@ ENV_VARS = (
     "SECRET_KEY",
     "MEILISEARCH_URL",
     "MEILISEARCH_API_KEY",
+    "MEILISEARCH_SEARCH_KEY",
+    "MEILISEARCH_INDEX_PREFIX",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_API_BASE",
@@ -73,7 +75,9 @@ def _base() -> dict[str, Any]:
         "CONTENT_DIR": str(ROOT / "content"),
         "SHARED_DIR": str(ROOT.parent / "shared"),
         "MEILISEARCH_URL": None,
-        "MEILISEARCH_API_KEY": None,
+        "MEILISEARCH_API_KEY": None,  # the indexing key (writes); the master key only for `search keys`
+        "MEILISEARCH_SEARCH_KEY": None,  # a search-only key for searches (defaults to MEILISEARCH_API_KEY)
+        "MEILISEARCH_INDEX_PREFIX": "",  # lets several sites share one server
         "SEARCH_INDEX_PATH": str(INSTANCE / "search"),  # embedded engine's index files
         "SEARCH_APPLY_AFTER_COMMIT": True,
         "STRIPE_SECRET_KEY": None,

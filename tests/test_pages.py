@@ -146,7 +146,23 @@ def test_each_role_dashboard_shows_its_own_data(demo_client: FlaskClient) -> Non
 def test_healthz_reports_the_database(demo_client: FlaskClient) -> None:
     response = demo_client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    found = response.get_json()
+    assert (found["status"], found["database"], found["search"]["status"]) == ("ok", "ok", "ok")
+    assert found["search"]["engine"] == "embedded"
+    lots = found["search"]["documents"]["lots"]
+    assert lots["index"] == lots["database"] > 0
+
+
+def test_healthz_says_when_the_index_differs_from_the_database(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        from marketplace.search import services as search_services
+        from marketplace.search.schema import LOTS
+
+        search_services.engine().apply(LOTS, [], ["1"])
+    found = demo_app.test_client().get("/healthz").get_json()
+    assert found["status"] == "degraded"
+    assert found["search"]["status"] == "degraded"
+    assert "reindex" in found["search"]["action"]
 
 
 def test_healthz_with_the_database_unreachable(tmp_path: Path) -> None:

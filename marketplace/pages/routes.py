@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from marketplace.access import public
 from marketplace.extensions import db
 from marketplace.pages import services
+from marketplace.search.services import health as search_health
 
 bp = Blueprint("pages", __name__)
 
@@ -61,4 +62,6 @@ def healthz():  # type: ignore[no-untyped-def]
     except SQLAlchemyError:
         db.session.rollback()
         return jsonify(status="error", database="error"), 503
-    return jsonify(status="ok", database="ok")
+    found = search_health()
+    # The site serves its pages without search (they say search is unavailable): degraded, not down.
+    return jsonify(status="ok" if found["status"] == "ok" else "degraded", database="ok", search=found)

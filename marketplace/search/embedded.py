@@ -183,6 +183,15 @@ class EmbeddedEngine:
     def wait(self, uids: Iterable[int]) -> None:
         return None
 
+    def document_count(self, spec: IndexSpec) -> int | None:
+        return int(self._handle(spec).fresh_searcher().num_docs)
+
+    def retry_now(self) -> None:
+        return None
+
+    def probe(self) -> dict[str, Any]:
+        return {"reachable": True, "key": "ok", "version": self.version(), "supported": True}
+
     def version(self) -> str:
         return str(getattr(tantivy, "__version__", "tantivy"))
 

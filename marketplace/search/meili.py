@@ -23,6 +23,18 @@ from marketplace.search.port import MAX_QUERY_TERMS, Document, IndexSpec, Search
 
 TIMEOUT_S = 5
 BREAKER_S = 15  # after a timeout or a refused connection, fail fast for this long
+PROBE_TIMEOUT_S = 2
+SUPPORTED_MAJOR = 1  # the adapter speaks the Meilisearch v1 API (tested against 1.50)
+KEY_ACTIONS = {
+    "search": ["search"],
+    "indexing": ["documents.add", "documents.get", "documents.delete", "indexes.create", "indexes.get",
+                 "indexes.delete", "indexes.swap", "settings.get", "settings.update", "tasks.get", "stats.get"],
+}
+
+
+def supported(version: str) -> bool:
+    major = version.split(".", 1)[0]
+    return major.isdigit() and int(major) == SUPPORTED_MAJOR
 TASK_TIMEOUT_MS = 30_000
 BATCH = 5_000
 MAX_TOTAL_HITS = 100_000
@@ -132,33 +144,44 @@ class MeilisearchEngine:
 
     batched = True  # one multi-search round trip is cheaper than several searches
 
-    def __init__(self, url: str, api_key: str | None, synonyms: tuple[tuple[str, ...], ...], prefix: str = "",
-                 timeout: float = TIMEOUT_S) -> None:
+    def __init__(self, url: str, api_key: str | None, synonyms: tuple[tuple[str, ...], ...], *, prefix: str = "",
+                 timeout: float = TIMEOUT_S, search_key: str | None = None) -> None:
         self.url, self.api_key, self.timeout = url, api_key, timeout
+        self.search_key = search_key or api_key  # web processes may search with a search-only key
         self.synonyms = synonyms
         self.prefix = prefix
         self._local = threading.local()
         self._configured: set[str] = set()
         self._down_until = 0.0
 
+    def _thread_client(self, name: str, key: str | None) -> meilisearch.Client:
+        """This thread's client for ``key``, on this thread's session (connections are reused)."""
+        client = getattr(self._local, name, None)
+        if client is None:
+            if getattr(self._local, "session", None) is None:
+                self._local.session = requests.Session()
+            client = meilisearch.Client(self.url, key, timeout=self.timeout)
+            client.http = _SessionHttp(client.config, self._local.session)
+            client.task_handler.http = client.http
+            setattr(self._local, name, client)
+        return client
+
     @property
     def client(self) -> meilisearch.Client:
-        """This thread's client, on this thread's session."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = meilisearch.Client(self.url, self.api_key, timeout=self.timeout)
-            self._local.http = _SessionHttp(client.config, requests.Session())
-            client.http = self._local.http
-            client.task_handler.http = self._local.http
-            self._local.client = client
-        return client
+        """The client with the indexing key: writes, tasks, settings."""
+        return self._thread_client("client", self.api_key)
+
+    @property
+    def searcher(self) -> meilisearch.Client:
+        """The client with the search key."""
+        return self._thread_client("searcher", self.search_key)
 
     def uid(self, spec: IndexSpec) -> str:
         return f"{self.prefix}{spec.name}"
 
     def _index(self, spec: IndexSpec, uid: str | None = None) -> Any:
         index = self.client.index(uid or self.uid(spec))
-        index.http = self._local.http
+        index.http = self.client.http
         return index
 
     def _wait(self, task: Any, tolerate: str = "") -> None:
@@ -168,6 +191,10 @@ class MeilisearchEngine:
 
     def _create(self, uid: str) -> None:
         self._wait(self.client.create_index(uid, {"primaryKey": "id"}), tolerate="index_already_exists")
+
+    def retry_now(self) -> None:
+        """Forget a recent failure (the worker tries at every poll; pages fail fast meanwhile)."""
+        self._down_until = 0.0
 
     def _call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
         if time.monotonic() < self._down_until:
@@ -248,7 +275,7 @@ class MeilisearchEngine:
         started = time.perf_counter()
         requests_ = [{"indexUid": self.uid(spec), "q": " ".join(q.text.split()[:MAX_QUERY_TERMS]),
                       **search_params(spec, q)} for q in queries]
-        found = self._call(lambda: self.client.multi_search(requests_))["results"]
+        found = self._call(lambda: self.searcher.multi_search(requests_))["results"]
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return [_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
 
@@ -257,7 +284,12 @@ class MeilisearchEngine:
             ids: set[str] = set()
             offset = 0
             while True:
-                page = self._index(spec).get_documents({"fields": ["id"], "limit": 1000, "offset": offset})
+                try:
+                    page = self._index(spec).get_documents({"fields": ["id"], "limit": 1000, "offset": offset})
+                except MeilisearchApiError as error:
+                    if error.code == "index_not_found":
+                        return ids
+                    raise
                 ids.update(str(d.id) for d in page.results)
                 offset += 1000
                 if offset >= page.total:
@@ -267,6 +299,61 @@ class MeilisearchEngine:
 
     def version(self) -> str:
         return str(self._call(self.client.get_version)["pkgVersion"])
+
+    def document_count(self, spec: IndexSpec) -> int | None:
+        """Documents in the index; None when the index does not exist (a fresh server)."""
+
+        def run() -> int | None:
+            try:
+                return int(self._index(spec).get_stats().number_of_documents)
+            except MeilisearchApiError as error:
+                if error.code == "index_not_found":
+                    return None
+                raise
+
+        return self._call(run)
+
+    def probe(self) -> dict[str, Any]:
+        """Whether the server answers, whether the key works, its version and whether it is supported.
+
+        Bypasses the fail-fast pause, with a short timeout: for ``/healthz`` and the start-up log.
+        """
+        client = meilisearch.Client(self.url, self.api_key, timeout=PROBE_TIMEOUT_S)
+        unreachable = (MeilisearchCommunicationError, MeilisearchTimeoutError, OSError)
+        try:
+            client.health()
+            client.get_indexes({"limit": 1})  # any key of this site may list its indexes
+        except MeilisearchApiError as error:
+            return {"reachable": True, "key": "refused" if error.status_code in (401, 403) else "error"}
+        except unreachable:
+            return {"reachable": False, "key": "unknown"}
+        try:
+            version: str | None = str(client.get_version()["pkgVersion"])
+        except MeilisearchApiError:  # an index-scoped key may not read the version (a global action)
+            version = None
+        except unreachable:
+            return {"reachable": False, "key": "unknown"}
+        return {"reachable": True, "key": "ok", "version": version,
+                "supported": None if version is None else supported(version)}
+
+    def can_manage_keys(self) -> bool:
+        """Whether this key may list API keys: only the master key (or an admin key) can."""
+        try:
+            self.client.get_keys({"limit": 1})
+        except (MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError, OSError):
+            return False  # refused, or no answer (the start-up report says so)
+        return True
+
+    def create_keys(self) -> dict[str, str]:
+        """A search-only key for web processes and an indexing key for the worker, on this site's indexes."""
+        indexes = [f"{self.prefix}*"] if self.prefix else ["*"]
+        made = {}
+        for name, actions in KEY_ACTIONS.items():
+            key = self._call(lambda a=actions, n=name: self.client.create_key({
+                "description": f"marketplace {n} ({self.prefix or 'no prefix'})",
+                "actions": a, "indexes": indexes, "expiresAt": None}))
+            made[name] = key.key
+        return made
 
     def drop(self, spec: IndexSpec) -> None:
         """Delete the index (tests use their own prefix and clean up)."""

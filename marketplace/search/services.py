@@ -40,7 +40,7 @@ def make_engine(config: dict[str, Any]) -> SearchEngine:
     if config.get("MEILISEARCH_URL"):
         return MeilisearchEngine(
             config["MEILISEARCH_URL"], config.get("MEILISEARCH_API_KEY"), synonyms,
-            prefix=config.get("MEILISEARCH_INDEX_PREFIX", ""),
+            prefix=config.get("MEILISEARCH_INDEX_PREFIX") or "", search_key=config.get("MEILISEARCH_SEARCH_KEY"),
         )
     return EmbeddedEngine(config["SEARCH_INDEX_PATH"], synonyms)
 
@@ -231,6 +231,7 @@ def confirm(wait: bool = False) -> int:
 
 def sync_once() -> int:
     """One pass of the worker: confirm what was sent, then send the rest. Returns rows sent."""
+    engine().retry_now()  # the worker always tries; pages skip a failing server for a while
     confirm()
     total = 0
     while sent := drain():
@@ -240,6 +241,7 @@ def sync_once() -> int:
 
 def drain_all() -> int:
     """Send every waiting change and wait until the engine has applied it (CLI ``--once`` and tests)."""
+    engine().retry_now()
     total = 0
     for _ in range(3):  # a failed task is sent again, at most twice
         while sent := drain():
@@ -280,6 +282,78 @@ def reindex(wrap: Wrap | None = None) -> dict[str, int]:
             session.execute(delete(SearchOutbox).where(SearchOutbox.id <= high))
             session.commit()
     return counts
+
+
+# Operations: health, differences, start-up report ------------------------------------------
+
+def _engine_name(app: Flask) -> str:
+    return "meilisearch" if app.config.get("MEILISEARCH_URL") else "embedded"
+
+
+def health() -> dict[str, Any]:
+    """The search part of ``/healthz``: reachable, key accepted, index counts equal to the database's."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    report: dict[str, Any] = {"engine": _engine_name(app), **engine(app).probe()}
+    if not report["reachable"]:
+        return {**report, "status": "error", "action": "Start the search server or correct MEILISEARCH_URL."}
+    if report["key"] != "ok":
+        return {**report, "status": "error",
+                "action": "Correct MEILISEARCH_API_KEY / MEILISEARCH_SEARCH_KEY (`flask search keys` creates them)."}
+    pending = backlog()
+    try:
+        with Session(db.engine) as session:
+            counts = {name: {"index": engine(app).document_count(spec), "database": count_all(session, name)}
+                      for name, spec in SPECS.items()}
+    except SearchUnavailable:
+        return {**report, "status": "error", "action": "The search engine did not answer; try again shortly."}
+    report.update(documents=counts, pending=pending, status="ok")
+    if any(c["index"] != c["database"] for c in counts.values()) and not pending:
+        report.update(status="degraded",
+                      action="The index differs from the database: run `flask --app marketplace search reindex`.")
+    return report
+
+
+def differences() -> dict[str, dict[str, list[str]]]:
+    """Per index: ids in the database but not in the index (``missing``), and the reverse (``extra``)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    out: dict[str, dict[str, list[str]]] = {}
+    with Session(db.engine) as session:
+        for name, spec in SPECS.items():
+            wanted = {str(doc["id"]) for doc in all_documents(session, name)}
+            held = engine(app).document_ids(spec)
+            out[name] = {"missing": sorted(wanted - held, key=_natural),
+                         "extra": sorted(held - wanted, key=_natural)}
+    return out
+
+
+def _natural(key: str) -> tuple[int, str]:
+    return (int(key), "") if key.isdigit() else (0, key)
+
+
+def report_engine(app: Flask) -> None:
+    """At start-up: which engine, the server's version and whether the adapter supports it."""
+    if not app.config.get("MEILISEARCH_URL"):
+        log.info("Search engine: embedded (%s)", app.config.get("SEARCH_INDEX_PATH"))
+        return
+    found = engine(app).probe()
+    if not found["reachable"]:
+        log.warning("Search engine: Meilisearch at %s does not answer", app.config["MEILISEARCH_URL"])
+    elif found["key"] != "ok":
+        log.warning("Search engine: Meilisearch at %s refuses the API key", app.config["MEILISEARCH_URL"])
+    else:
+        log.log(logging.INFO if found["supported"] else logging.WARNING,
+                "Search engine: Meilisearch %s at %s (%s)", found["version"], app.config["MEILISEARCH_URL"],
+                "supported" if found["supported"] else "NOT a version this adapter supports (1.x)")
+
+
+def refuse_master_key(app: Flask) -> None:
+    """Production web processes must not hold a key that can manage keys (the master key)."""
+    if app.config.get("ENV") != "production" or not app.config.get("MEILISEARCH_URL"):
+        return
+    found = engine(app)
+    if isinstance(found, MeilisearchEngine) and found.can_manage_keys():
+        raise SystemExit("Refusing to start in production: MEILISEARCH_API_KEY is the master key (or an admin "
+                         "key). Give web processes the keys `flask search keys` prints.")
 
 
 def init_app(app: Flask) -> None:

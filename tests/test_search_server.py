@@ -1,0 +1,297 @@
+"""The site on a real Meilisearch server: pages, the API, the worker, outages, keys and health.
+
+``./dev test`` starts a throwaway server when it finds a binary (``MEILISEARCH_BIN``, as CI sets it,
+or ``meilisearch`` on PATH) and exports ``MEILISEARCH_URL`` with its master key. Each test uses its
+own index prefix on that server; the outage test starts (and kills) a server of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.lots.models import Colour, Lot, LotStatus
+from marketplace.search import services
+from marketplace.search.meili import MeilisearchEngine
+from marketplace.search.models import SearchOutbox
+from marketplace.search.port import SearchQuery, SearchUnavailable
+from marketplace.search.schema import LOTS, SPECS
+from tests.conftest import Databases, make_app
+from tests.helpers import text
+
+MEILI = os.environ.get("MEILISEARCH_URL")
+MASTER = os.environ.get("MEILISEARCH_API_KEY")
+pytestmark = pytest.mark.skipif(not MEILI, reason="MEILISEARCH_URL is not set: these tests need a Meilisearch server")
+
+
+def _meili_app(databases: Databases, tmp_path: Path, url: str | None = MEILI, key: str | None = MASTER,
+               **extra: Any) -> Flask:
+    return make_app(databases.clone(True, tmp_path), tmp_path, MEILISEARCH_URL=url, MEILISEARCH_API_KEY=key,
+                    MEILISEARCH_INDEX_PREFIX=f"t{uuid.uuid4().hex[:10]}_", **extra)
+
+
+def _drop(app: Flask) -> None:
+    with app.app_context():
+        engine = services.engine()
+        for spec in SPECS.values():
+            with contextlib.suppress(SearchUnavailable):
+                engine.drop(spec)
+
+
+@pytest.fixture
+def meili_app(databases: Databases, tmp_path: Path) -> Iterator[Flask]:
+    """The demo site searching through the test run's Meilisearch server, its indexes built."""
+    app = _meili_app(databases, tmp_path)
+    with app.app_context():
+        services.reindex()
+    yield app
+    _drop(app)
+
+
+def _outbox(app: Flask) -> list[tuple[str, int | None]]:
+    with app.app_context():
+        return [(r.key, r.task_uid) for r in db.session.execute(select(SearchOutbox.key, SearchOutbox.task_uid))]
+
+
+def _codes(response: Any) -> set[str]:
+    return {hit["code"] for hit in response.get_json()["hits"]}
+
+
+def test_lots_page_and_api_answer_as_the_embedded_engine_does(meili_app: Flask, demo_client: Any) -> None:
+    client = meili_app.test_client()
+    for query in ("q=bayanhongr&colour=white", "colour=white&state=dehaired", "q=Жинст", "micron_max=15.5",
+                  "q=nothing-like-this"):
+        through_meili = client.get(f"/api/v1/lots?{query}")
+        embedded = demo_client.get(f"/api/v1/lots?{query}")
+        assert through_meili.status_code == embedded.status_code == 200, query
+        assert through_meili.get_json()["total"] == embedded.get_json()["total"], query
+        assert _codes(through_meili) == _codes(embedded), query
+        assert through_meili.get_json()["facets"] == embedded.get_json()["facets"], query
+    page = client.get("/lots?colour=white&state=dehaired")
+    assert page.status_code == 200
+    shown = _codes(demo_client.get("/api/v1/lots?colour=white&state=dehaired"))
+    assert shown
+    assert all(code in text(page) for code in shown)
+    empty = client.get("/lots?q=bayankhongor&colour=brown&state=greasy&season=2024")
+    assert empty.status_code == 200  # nothing matches: the suggestions came in the same multi-search
+
+
+def test_a_write_is_sent_without_waiting_and_the_worker_confirms_it(meili_app: Flask) -> None:
+    with meili_app.app_context():
+        engine = services.engine()
+        assert isinstance(engine, MeilisearchEngine)
+        ballast = engine.client.index(f"{meili_app.config['MEILISEARCH_INDEX_PREFIX']}ballast")
+        # A big task ahead in the server's queue: our change is surely not indexed when the commit returns.
+        ballast.add_documents([{"id": i, "text": f"ballast {i} " * 20} for i in range(40_000)], primary_key="id")
+        lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-001"))
+        lot.colour = Colour.brown
+        db.session.commit()
+        lot_id = str(lot.id)
+        rows = _outbox(meili_app)
+        assert rows
+        assert all(task is not None for _key, task in rows)  # sent, with its task to confirm later
+        states = engine.task_states(task for _key, task in rows)
+        assert set(states.values()) <= {"enqueued", "processing"}  # the commit did not wait for indexing
+        engine._wait(engine.client.delete_index(ballast.uid))
+    result = meili_app.test_cli_runner().invoke(args=["search", "sync", "--once"])
+    assert result.exit_code == 0, result.output
+    assert _outbox(meili_app) == []  # the worker confirmed the task
+    with meili_app.app_context():
+        found = services.search(LOTS, SearchQuery(filters={"colour": ("brown",)}, per_page=100))
+        assert lot_id in {hit["id"] for hit in found.hits}
+
+
+def test_a_failed_task_is_sent_again(meili_app: Flask) -> None:
+    with meili_app.app_context():
+        lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-001"))
+        lot.available_kg = Decimal("11.5")
+        db.session.commit()
+        db.session.execute(SearchOutbox.__table__.update().values(task_uid=2**31))  # a task the server never had
+        db.session.commit()
+        assert services.confirm() == 0
+        assert [task for _key, task in _outbox(meili_app)] == [None]  # to be sent again
+        services.drain_all()
+        assert _outbox(meili_app) == []
+        hit = services.search(LOTS, SearchQuery(text="USCC-2025-BKH-001")).hits[0]
+        assert hit["available_kg"] == 11.5
+
+
+def test_a_rebuild_under_live_searches_never_gives_an_incomplete_answer(meili_app: Flask) -> None:
+    with meili_app.app_context():
+        total = services.search(LOTS, SearchQuery()).total
+        engine = services.engine()
+    assert total > 20
+    answers: list[int] = []
+    stop = threading.Event()
+
+    def search_meanwhile() -> None:
+        while not stop.is_set():
+            answers.append(engine.search(LOTS, SearchQuery(per_page=1)).total)
+
+    searcher = threading.Thread(target=search_meanwhile)
+    searcher.start()
+    try:
+        with meili_app.app_context():
+            for _ in range(3):
+                services.reindex()
+    finally:
+        stop.set()
+        searcher.join(timeout=30)
+    assert len(answers) > 3
+    assert set(answers) == {total}
+
+
+def test_a_fresh_server_is_reported_until_reindexed(databases: Databases, tmp_path: Path) -> None:
+    app = _meili_app(databases, tmp_path)
+    try:
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "degraded"
+        assert health["search"]["status"] == "degraded"
+        assert health["search"]["documents"]["lots"]["index"] is None
+        assert health["search"]["documents"]["lots"]["database"] > 0
+        assert "reindex" in health["search"]["action"]
+        check = app.test_cli_runner().invoke(args=["search", "check"])
+        assert check.exit_code == 1
+        assert "reindex" in check.output
+        assert app.test_cli_runner().invoke(args=["search", "reindex"]).exit_code == 0
+        health = app.test_client().get("/healthz").get_json()
+        assert health["status"] == "ok", health
+        assert health["search"]["version"].startswith("1.")
+        assert health["search"]["supported"] is True
+        check = app.test_cli_runner().invoke(args=["search", "check"])
+        assert check.exit_code == 0, check.output
+    finally:
+        _drop(app)
+
+
+def test_check_lists_a_document_missing_from_the_index(meili_app: Flask) -> None:
+    with meili_app.app_context():
+        lot_id = str(db.session.scalar(select(Lot.id).where(Lot.status == LotStatus.listed).order_by(Lot.id)))
+        engine = services.engine()
+        engine.wait(engine.apply(LOTS, [], [lot_id]).values())
+    result = meili_app.test_cli_runner().invoke(args=["search", "check"])
+    assert result.exit_code == 1
+    assert f"lots: 1 in the database, not in the index: {lot_id}" in result.output
+
+
+def test_a_wrong_key_is_reported_and_searches_say_unavailable(databases: Databases, tmp_path: Path) -> None:
+    app = _meili_app(databases, tmp_path, key="not-the-key")
+    health = app.test_client().get("/healthz").get_json()
+    assert health["search"] == {"engine": "meilisearch", "reachable": True, "key": "refused", "status": "error",
+                                "action": health["search"]["action"]}
+    assert "MEILISEARCH_API_KEY" in health["search"]["action"]
+    assert health["status"] == "degraded"
+    page = app.test_client().get("/lots?q=white")
+    assert page.status_code == 503
+    assert "unavailable" in text(page).lower()
+
+
+def test_keys_command_makes_a_search_only_and_an_indexing_key(meili_app: Flask, monkeypatch: Any) -> None:
+    monkeypatch.setenv("MEILI_MASTER_KEY", MASTER or "")
+    result = meili_app.test_cli_runner().invoke(args=["search", "keys"])
+    assert result.exit_code == 0, result.output
+    made = dict(line.split("   #")[0].split("=", 1) for line in result.output.splitlines())
+    prefix = meili_app.config["MEILISEARCH_INDEX_PREFIX"]
+    assert MEILI
+    searching = MeilisearchEngine(MEILI, made["MEILISEARCH_SEARCH_KEY"], (), prefix=prefix)
+    assert searching.search(LOTS, SearchQuery()).total > 0
+    with pytest.raises(SearchUnavailable):
+        searching.apply(LOTS, [{"id": "1"}], [])  # a search key cannot write
+    assert not searching.can_manage_keys()
+    indexing = MeilisearchEngine(MEILI, made["MEILISEARCH_API_KEY"], (), prefix=prefix)
+    indexing.wait(indexing.apply(LOTS, [{"id": "999999", "code": "X"}], []).values())
+    assert not indexing.can_manage_keys()
+    other = MeilisearchEngine(MEILI, made["MEILISEARCH_SEARCH_KEY"], (), prefix="someone_else_")
+    with pytest.raises(SearchUnavailable):
+        other.search(LOTS, SearchQuery())  # the keys reach this site's indexes only
+
+
+# A server of our own, to stop and restart -------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class OwnServer:
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.binary, self.folder = binary, folder
+        self.port, self.key = _free_port(), secrets.token_hex(16)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 (the test run's own binary, fixed arguments)
+            [self.binary, "--db-path", str(self.folder / "data.ms"), "--http-addr", f"127.0.0.1:{self.port}",
+             "--master-key", self.key, "--no-analytics"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the Meilisearch server did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+    binary = os.environ.get("MEILISEARCH_BIN")
+    if not binary:
+        pytest.skip("MEILISEARCH_BIN is not set: the outage test starts a server of its own")
+    server = OwnServer(binary, tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+def test_an_outage_loses_nothing_and_costs_writes_nothing(databases: Databases, tmp_path: Path,
+                                                          own_server: OwnServer) -> None:
+    app = _meili_app(databases, tmp_path, url=own_server.url, key=own_server.key)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["search", "reindex"]).exit_code == 0
+    own_server.kill()  # the server goes away
+    with app.app_context():
+        codes = ["USCC-2025-BKH-001", "USCC-2025-BKH-002", "USCC-2025-UVO-007"]
+        for code in codes:  # each write commits; the first one trips the fail-fast pause
+            lot = db.session.scalar(select(Lot).where(Lot.code == code))
+            lot.available_kg = Decimal("7.5")
+            db.session.commit()
+        assert services.engine()._down_until > time.monotonic()  # later writes did not wait for the server
+        assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 3
+    with app.app_context(), pytest.raises(SearchUnavailable):  # searches fail fast meanwhile
+        services.search(LOTS, SearchQuery())
+    down = runner.invoke(args=["search", "sync", "--once"])
+    assert down.exit_code == 1
+    assert "3 change(s) kept" in down.output
+    own_server.start()  # the same data folder: the server comes back
+    result = runner.invoke(args=["search", "sync", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Applied 3 change(s); 0 waiting." in result.output
+    check = runner.invoke(args=["search", "check"])
+    assert check.exit_code == 0, check.output
+    with app.app_context():
+        engine = MeilisearchEngine(own_server.url, own_server.key, (), prefix=app.config["MEILISEARCH_INDEX_PREFIX"])
+        for code in codes:
+            assert engine.search(LOTS, SearchQuery(text=code)).hits[0]["available_kg"] == 7.5
