@@ -16,7 +16,7 @@ import pytest
 from marketplace.search.embedded import EmbeddedEngine
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable
-from marketplace.search.schema import LOTS, place_synonyms
+from marketplace.search.schema import LOTS, PRODUCTS, place_synonyms
 
 REFERENCE = str(Path(__file__).resolve().parent.parent / "content" / "reference")
 MEILI = os.environ.get("MEILISEARCH_URL")
@@ -227,3 +227,25 @@ def test_facet_counts_without_hits(engine: SearchEngine) -> None:
     result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}, per_page=0, facet_names=("colour",)))
     assert result.hits == []
     assert result.facets == {"colour": {"white": 2, "brown": 1}}
+
+
+def test_query_syntax_is_words_only_on_every_engine(engine: SearchEngine) -> None:
+    """No engine reads `-word` as an exclusion or quotes as a phrase: the words must all match."""
+    assert codes(engine, text="white -brown") == codes(engine, text="white brown") == []
+    assert sorted(codes(engine, text='"jinst white"')) == sorted(codes(engine, text="jinst white"))
+    assert codes(engine, text='"jinst white"')
+
+
+def test_place_synonyms_cover_products(engine: SearchEngine) -> None:
+    engine.configure(PRODUCTS)
+    product = {"id": "1", "sku": "KK-1", "names": ["Undyed scarf"], "descriptions": ["Warm."], "msme": "kk",
+               "msme_name": "Khangai Knitwear", "fibres": ["cashmere"], "fibre": ["cashmere"], "recycled": "none",
+               "dyed": "no", "aimag": ["BKH"], "aimag_names": ["Bayankhongor", "Баянхонгор"],
+               "soum_names": ["Jinst", "Жинст"], "price": 180.0, "recycled_pct": 0.0, "published_at": 1.0}
+    try:
+        engine.wait(engine.apply(PRODUCTS, [product], []).values())
+        for text in ("Жинст", "jinst", "Баянхонгор", "bayanhongor scarf"):
+            assert [h["sku"] for h in engine.search(PRODUCTS, SearchQuery(text=text)).hits] == ["KK-1"], text
+    finally:
+        if isinstance(engine, MeilisearchEngine):
+            engine.drop(PRODUCTS)

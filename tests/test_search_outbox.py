@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from marketplace.db import utcnow
@@ -167,3 +168,10 @@ def test_meilisearch_down_pages_say_so_and_writes_still_succeed(demo_app: Flask,
     result = demo_app.test_cli_runner().invoke(args=["search", "sync", "--once"])  # the embedded engine is up
     assert result.exit_code == 0, result.output
     _index_equals_database(demo_app)
+
+
+def test_products_are_found_by_the_soum_of_their_fibre_in_either_script(demo_client: FlaskClient) -> None:
+    latin = demo_client.get("/api/v1/products?q=jinst").get_json()
+    cyrillic = demo_client.get("/api/v1/products?q=Жинст").get_json()
+    assert latin["total"] > 0
+    assert {h["sku"] for h in latin["hits"]} == {h["sku"] for h in cyrillic["hits"]}

@@ -83,6 +83,11 @@ def test_lots_page_and_api_answer_as_the_embedded_engine_does(meili_app: Flask, 
         assert through_meili.get_json()["total"] == embedded.get_json()["total"], query
         assert _codes(through_meili) == _codes(embedded), query
         assert through_meili.get_json()["facets"] == embedded.get_json()["facets"], query
+    for query in ("q=Жинст", "q=jinst", "q=bayanhongor"):
+        through_meili = client.get(f"/api/v1/products?{query}").get_json()
+        embedded = demo_client.get(f"/api/v1/products?{query}").get_json()
+        assert {h["sku"] for h in through_meili["hits"]} == {h["sku"] for h in embedded["hits"]}, query
+        assert embedded["total"] > 0, query
     page = client.get("/lots?colour=white&state=dehaired")
     assert page.status_code == 200
     shown = _codes(demo_client.get("/api/v1/lots?colour=white&state=dehaired"))

@@ -121,9 +121,11 @@ def product_document(product: Product) -> Document | None:
         return None
     lot_ids = {source["lot_id"] for source in snap["sources"]}
     aimags: dict[str, list[str]] = {}
+    soums: dict[int, list[str]] = {}
     for source in product.sources:
         if source.lot_id in lot_ids:
             aimags.setdefault(source.lot.aimag.code, [source.lot.aimag.name_en, source.lot.aimag.name_mn])
+            soums.setdefault(source.lot.soum_id, [source.lot.soum.name_en, source.lot.soum.name_mn])
     fibres = sorted(snap["fibre_composition"] or {})
     version = next(v for v in product.versions if v.number == product.published_number)
     return {
@@ -141,6 +143,7 @@ def product_document(product: Product) -> Document | None:
         "fibres": fibres,
         "aimag": list(aimags),
         "aimag_names": [name for names in aimags.values() for name in names],
+        "soum_names": [name for names in soums.values() for name in names],
         "price": _major(snap["price_minor"], snap["currency"]),
         "price_minor": snap["price_minor"],
         "currency": snap["currency"],
@@ -153,6 +156,7 @@ def _product_options() -> list[Any]:
         selectinload(Product.organisation),
         selectinload(Product.versions),
         selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.aimag),
+        selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.soum),
     ]
 
 

@@ -19,7 +19,7 @@ import requests
 from meilisearch._httprequests import HttpRequests
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 
-from marketplace.search.port import MAX_QUERY_TERMS, Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable
+from marketplace.search.port import Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable, query_words
 
 TIMEOUT_S = 5
 BREAKER_S = 15  # after a timeout or a refused connection, fail fast for this long
@@ -273,7 +273,8 @@ class MeilisearchEngine:
     def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
         """Several searches in one round trip (Meilisearch's multi-search)."""
         started = time.perf_counter()
-        requests_ = [{"indexUid": self.uid(spec), "q": " ".join(q.text.split()[:MAX_QUERY_TERMS]),
+        # The words only, as the embedded engine reads them: no `-word` exclusions, no "phrases".
+        requests_ = [{"indexUid": self.uid(spec), "q": " ".join(query_words(q.text)),
                       **search_params(spec, q)} for q in queries]
         found = self._call(lambda: self.searcher.multi_search(requests_))["results"]
         elapsed = round((time.perf_counter() - started) * 1000, 3)

@@ -22,11 +22,11 @@ LOTS = IndexSpec(
 
 PRODUCTS = IndexSpec(
     name="products",
-    searchable=("names", "sku", "msme_name", "fibres", "aimag_names", "descriptions"),
+    searchable=("names", "sku", "msme_name", "fibres", "aimag_names", "soum_names", "descriptions"),
     facets=("msme", "recycled", "dyed", "fibre", "aimag"),
     numbers=("price", "recycled_pct", "published_at"),
     sortable=("price", "published_at"),
-    place_fields=("aimag_names",),
+    place_fields=("aimag_names", "soum_names"),
 )
 
 SPECS = {spec.name: spec for spec in (LOTS, PRODUCTS)}
