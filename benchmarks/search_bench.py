@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/search_bench.py            # 100,000 lots, 500 queries
     .venv/bin/python benchmarks/search_bench.py --lots 5000 --queries 100   # a quick run
+    .venv/bin/python benchmarks/search_bench.py --engine meilisearch        # the same through Meilisearch
+
+With ``--engine meilisearch`` the server is ``MEILISEARCH_URL`` (key ``MEILISEARCH_API_KEY``), or, when
+that is unset, a throwaway server started from ``MEILISEARCH_BIN``, whose memory and disk use are
+then reported too.
 
 It builds a SQLite database (reference and demo content plus the synthetic lots) in a temp
 dir, times ``search reindex`` (documents built from the database, written to the embedded
@@ -43,12 +48,18 @@ STATES = ["greasy", "scoured", "dehaired"]
 
 
 def make_app(db_path: Path, index_path: Path) -> Any:
+    """The app in the test profile; the engine from BENCH_MEILISEARCH_* (set by ``main``), else embedded."""
     from marketplace import create_app
 
+    meili = {"MEILISEARCH_URL": os.environ["BENCH_MEILISEARCH_URL"],
+             "MEILISEARCH_API_KEY": os.environ.get("BENCH_MEILISEARCH_KEY"),
+             "MEILISEARCH_INDEX_PREFIX": os.environ.get("BENCH_MEILISEARCH_PREFIX", "")
+             } if os.environ.get("BENCH_MEILISEARCH_URL") else {}
     return create_app({
         "ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "SEARCH_INDEX_PATH": str(index_path),
         "IMAGE_STORAGE_PATH": str(db_path.parent / "images"), "SEARCH_APPLY_AFTER_COMMIT": False,
         "PASSPORT_SIGNING_KEY": str(db_path.parent / "signing-key.jwk"),  # made on first use, like dev
+        **meili,
     })
 
 
@@ -149,13 +160,16 @@ def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], l
             if not form.validate():
                 raise SystemExit(f"benchmark query not valid: {form.errors}")
             wanted_all.append(lots.LotSearch.from_form(form.data))
+        cold = getattr(engine, "_handle", None)  # the embedded engine's facet cache
         for wanted in wanted_all:  # the engine alone, cold: its facet cache is emptied before each query
-            engine._handle(LOTS).facet_cache.clear()
+            if cold:
+                cold(LOTS).facet_cache.clear()
             started, cpu = time.perf_counter(), time.thread_time()
             engine.search(LOTS, wanted.to_query())
             engine_ms.append((time.perf_counter() - started) * 1000)
             engine_cpu.append((time.thread_time() - cpu) * 1000)
-        engine._handle(LOTS).facet_cache.clear()
+        if cold:
+            cold(LOTS).facet_cache.clear()
         for wanted in wanted_all:  # the lot search service, in sequence as a web process would run them
             started = time.perf_counter()
             lots.find_lots(wanted)
@@ -222,39 +236,79 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lots", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--engine", choices=("embedded", "meilisearch"), default="embedded")
     parser.add_argument("--serve", nargs=3, metavar=("DB", "INDEX", "PORT"), help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve:
         serve(options.serve[0], options.serve[1], int(options.serve[2]))
         return
     os.environ.setdefault("MARKETPLACE_ENV", "test")
-    rng = random.Random(20261122)
     with tempfile.TemporaryDirectory(prefix="search-bench-") as tmp:
-        db_path, index_path = Path(tmp) / "bench.sqlite3", Path(tmp) / "search"
-        app = make_app(db_path, index_path)
-        started = time.perf_counter()
-        build_database(app, options.lots, rng)
-        insert_s = time.perf_counter() - started
+        server = None
+        if options.engine == "meilisearch":
+            server = _meilisearch(Path(tmp))
+        try:
+            run(options, Path(tmp), server)
+        finally:
+            if server is not None:
+                server.kill()
 
-        from marketplace.search import services
 
+def _meilisearch(tmp: Path) -> Any:
+    """Point the benchmark at MEILISEARCH_URL, or start a throwaway server from MEILISEARCH_BIN."""
+    from benchmarks.meili_server import MeilisearchServer
+
+    os.environ["BENCH_MEILISEARCH_PREFIX"] = f"bench{os.getpid()}_"
+    if os.environ.get("MEILISEARCH_URL"):
+        os.environ["BENCH_MEILISEARCH_URL"] = os.environ["MEILISEARCH_URL"]
+        os.environ["BENCH_MEILISEARCH_KEY"] = os.environ.get("MEILISEARCH_API_KEY", "")
+        return None
+    if not os.environ.get("MEILISEARCH_BIN"):
+        raise SystemExit("--engine meilisearch needs MEILISEARCH_URL (and MEILISEARCH_API_KEY) or MEILISEARCH_BIN")
+    server = MeilisearchServer(os.environ["MEILISEARCH_BIN"], tmp)
+    server.start()
+    os.environ["BENCH_MEILISEARCH_URL"], os.environ["BENCH_MEILISEARCH_KEY"] = server.url, server.key
+    return server
+
+
+def run(options: argparse.Namespace, tmp: Path, server: Any) -> None:
+    rng = random.Random(20261122)
+    db_path, index_path = tmp / "bench.sqlite3", tmp / "search"
+    app = make_app(db_path, index_path)
+    started = time.perf_counter()
+    build_database(app, options.lots, rng)
+    insert_s = time.perf_counter() - started
+
+    from marketplace.search import services
+    from marketplace.search.schema import SPECS
+
+    with app.app_context():
+        started, cpu = time.perf_counter(), time.process_time()
+        counts = services.reindex()
+        reindex_s, reindex_cpu = time.perf_counter() - started, time.process_time() - cpu
+        version = services.engine().version()
+    queries = mixed_queries(options.queries, rng)
+    load_before = os.getloadavg()[0]
+    engine_ms, engine_cpu, service_ms = time_engine(app, queries)
+    http_ms, http_cpu_ms, web_rss_kb = time_http(db_path, index_path, queries, mixed_queries(20, random.Random(1)))
+    own_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if server is None and options.engine == "embedded":
+        where = f"index on disk {sum(f.stat().st_size for f in index_path.rglob('*') if f.is_file()) / 1e6:.0f} MB"
+    elif server is not None:
+        now_mb, peak_mb = server.memory_mb()
+        where = f"server data {server.disk_mb():.0f} MB; server RSS {now_mb:.0f} MB now, {peak_mb:.0f} MB peak"
+    else:
+        where = "server at MEILISEARCH_URL (memory and disk not measured)"
+    if options.engine == "meilisearch":
         with app.app_context():
-            started, cpu = time.perf_counter(), time.process_time()
-            counts = services.reindex()
-            reindex_s, reindex_cpu = time.perf_counter() - started, time.process_time() - cpu
-        queries = mixed_queries(options.queries, rng)
-        load_before = os.getloadavg()[0]
-        engine_ms, engine_cpu, service_ms = time_engine(app, queries)
-        http_ms, http_cpu_ms, web_rss_kb = time_http(db_path, index_path, queries,
-                                                     mixed_queries(20, random.Random(1)))
-        own_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        index_mb = sum(f.stat().st_size for f in index_path.rglob("*") if f.is_file()) / 1e6
+            for spec in SPECS.values():
+                services.engine().drop(spec)  # type: ignore[attr-defined]
 
     print(f"Search benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs, engine {options.engine} ({version})")
     print(f"lots indexed: {counts['lots']} (+{counts['products']} products); database built in {insert_s:.1f} s")
-    print(f"reindex (documents from the database → embedded index): {reindex_s:.1f} s wall, {reindex_cpu:.1f} s CPU; "
-          f"index on disk {index_mb:.0f} MB")
+    print(f"reindex (documents from the database → {options.engine} index): {reindex_s:.1f} s wall, "
+          f"{reindex_cpu:.1f} s CPU; {where}")
     for name, values in (("engine only, main query", engine_ms), ("lot search service (+facet counts)", service_ms),
                          ("HTTP GET /api/v1/lots", http_ms)):
         print(f"{name:38s} p50 {statistics.median(values):7.2f} ms   p95 {percentile(values, 95):7.2f} ms   "

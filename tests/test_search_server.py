@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import signal
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -25,6 +21,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from benchmarks.meili_server import MeilisearchServer
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, Lot, LotStatus
 from marketplace.search import services
@@ -229,50 +226,19 @@ def test_keys_command_makes_a_search_only_and_an_indexing_key(meili_app: Flask, 
 
 # A server of our own, to stop and restart -------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class OwnServer:
-    def __init__(self, binary: str, folder: Path) -> None:
-        self.binary, self.folder = binary, folder
-        self.port, self.key = _free_port(), secrets.token_hex(16)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: S603 (the test run's own binary, fixed arguments)
-            [self.binary, "--db-path", str(self.folder / "data.ms"), "--http-addr", f"127.0.0.1:{self.port}",
-             "--master-key", self.key, "--no-analytics"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.05)
-        raise RuntimeError("the Meilisearch server did not start")
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.fixture
-def own_server(tmp_path: Path) -> Iterator[OwnServer]:
+def own_server(tmp_path: Path) -> Iterator[MeilisearchServer]:
     binary = os.environ.get("MEILISEARCH_BIN")
     if not binary:
         pytest.skip("MEILISEARCH_BIN is not set: the outage test starts a server of its own")
-    server = OwnServer(binary, tmp_path)
+    server = MeilisearchServer(binary, tmp_path)
     server.start()
     yield server
     server.kill()
 
 
 def test_an_outage_loses_nothing_and_costs_writes_nothing(databases: Databases, tmp_path: Path,
-                                                          own_server: OwnServer) -> None:
+                                                          own_server: MeilisearchServer) -> None:
     app = _meili_app(databases, tmp_path, url=own_server.url, key=own_server.key)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["search", "reindex"]).exit_code == 0

@@ -135,16 +135,11 @@ def find_lots(wanted: LotSearch) -> LotResults:
     per selected facet and, on such an engine, the relaxed queries that suggest what to drop when
     nothing matches (an in-process engine runs those only when they are needed).
     """
-    # A selected facet is counted below without its own selection, so the main query skips it.
-    unselected = tuple(name for name in LOTS.facets if name not in wanted.facets)
-    main = replace(wanted.to_query(), facet_names=unselected)
-    counts = [replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
-              for name in wanted.facets]  # counts for the other values of a facet ignore its own selection
-    loosened = _loosened(wanted) if search.batched() else []
+    main, counts, loosened = page_queries(wanted, speculative=search.batched())
     found = search.search_many(LOTS, [main, *counts, *(query for _s, query in loosened)])
     result = found[0]
     if result.total and result.page > result.pages:
-        result = search.search(LOTS, replace(wanted.to_query(page=result.pages), facet_names=unselected))
+        result = search.search(LOTS, replace(main, page=result.pages))
     facets = dict(result.facets)
     for name, counted in zip(wanted.facets, found[1:1 + len(counts)], strict=True):
         facets[name] = counted.facets.get(name, {})
@@ -155,6 +150,18 @@ def find_lots(wanted: LotSearch) -> LotResults:
     else:
         suggestions = relax(wanted)
     return LotResults(result, facets, suggestions)
+
+
+def page_queries(wanted: LotSearch, speculative: bool,
+                 ) -> tuple[SearchQuery, list[SearchQuery], list[tuple[Suggestion, SearchQuery]]]:
+    """The searches of a lot page: the main query, a count per selected facet and (``speculative``) the
+    relaxed queries behind the suggestions, which an empty result shows."""
+    # A selected facet is counted without its own selection, so the main query skips it.
+    unselected = tuple(name for name in LOTS.facets if name not in wanted.facets)
+    main = replace(wanted.to_query(), facet_names=unselected)
+    counts = [replace(wanted.without(name).to_query(per_page=0, page=1), sort=None, facet_names=(name,))
+              for name in wanted.facets]  # counts for the other values of a facet ignore its own selection
+    return main, counts, _loosened(wanted) if speculative else []
 
 
 def _loosened(wanted: LotSearch) -> list[tuple[Suggestion, SearchQuery]]:

@@ -107,6 +107,12 @@ def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
     return params
 
 
+def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) -> list[dict[str, Any]]:
+    """The body of one multi-search: the words of each query only, as the embedded engine reads them
+    (no ``-word`` exclusions, no "phrases"), with its filters, facets, sort and page."""
+    return [{"indexUid": uid, "q": " ".join(query_words(q.text)), **search_params(spec, q)} for q in queries]
+
+
 class _SessionHttp(HttpRequests):
     """The official client's HTTP layer on one ``requests.Session``, so that connections are reused.
 
@@ -273,9 +279,7 @@ class MeilisearchEngine:
     def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
         """Several searches in one round trip (Meilisearch's multi-search)."""
         started = time.perf_counter()
-        # The words only, as the embedded engine reads them: no `-word` exclusions, no "phrases".
-        requests_ = [{"indexUid": self.uid(spec), "q": " ".join(query_words(q.text)),
-                      **search_params(spec, q)} for q in queries]
+        requests_ = multi_search_queries(self.uid(spec), spec, queries)
         found = self._call(lambda: self.searcher.multi_search(requests_))["results"]
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return [_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]

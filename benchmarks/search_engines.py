@@ -1,0 +1,154 @@
+"""Both search engines at demo size, in one run: write latency, and throughput through the site against
+Meilisearch's own for the same searches.
+
+Run: MEILISEARCH_BIN=$(../shared/tools/meilisearch/install) .venv/bin/python -m benchmarks.search_engines [seconds]
+
+It builds a dev instance with the demo content in a temp dir and starts a throwaway Meilisearch server
+from MEILISEARCH_BIN. Then:
+- write latency: the wall time of committing one lot edit (the search outbox applied after the commit,
+  as web processes do), 60 times per engine, in a subprocess per engine;
+- throughput with wrk (Debian's package), 16 connections, for ``seconds`` (default 10) per case, the
+  site under gunicorn (2 workers, 4 threads each): ``GET /api/v1/lots?q=bayanhongr&colour=white`` through
+  each engine and, for the same search, the multi-search request the site sends, straight to
+  Meilisearch; and ``GET /lots`` with two facets ticked through each engine.
+Goals (issue 25): a commit adds at most 20 ms (p50) with Meilisearch; the API through Meilisearch keeps
+at least 50 % of Meilisearch's own throughput; /lots through Meilisearch reaches at least half of embedded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.common import BIN, ROOT, demo_instance, gunicorn, machine
+from benchmarks.meili_server import MeilisearchServer
+
+API = "/api/v1/lots?q=bayanhongr&colour=white"
+PAGE = "/lots?colour=white&state=dehaired"
+WRITES = 60
+
+
+def wrk(url: str, seconds: float, script: Path | None = None) -> float:
+    """Requests per second, from wrk (2 threads, 16 connections) after a 3 s warm-up; fails on any error."""
+    args = ["wrk", "-t2", "-c16", "--timeout", "10s", url, *(["-s", str(script)] if script else [])]
+    subprocess.run([*args, "-d3s"], check=True, capture_output=True)  # warm up: caches, connections
+    out = subprocess.run([*args, f"-d{seconds:.0f}s"], check=True, capture_output=True, text=True).stdout
+    if "Non-2xx" in out or "Socket errors" in out or "Requests/sec:" not in out:
+        raise SystemExit(f"{url} gave errors:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+
+def flask(env: dict[str, str], *args: str) -> str:
+    return subprocess.run([BIN / "flask", "--app", "marketplace", *args], env=env, cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+
+
+def write_latency(env: dict[str, str]) -> list[float]:
+    done = subprocess.run([sys.executable, "-m", "benchmarks.search_engines", "--writes"], env=env, cwd=ROOT,
+                          check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(done.stderr[-3000:])
+    return [float(v) for v in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def _writes() -> None:
+    """In a subprocess: commit WRITES lot edits and print their wall times (ms) as JSON."""
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from marketplace import create_app
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot, LotStatus
+
+    app = create_app()
+    times = []
+    with app.app_context():
+        lot_ids = db.session.scalars(select(Lot.id).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
+        for n in range(WRITES):
+            lot = db.session.get(Lot, lot_ids[n % len(lot_ids)])
+            lot.available_kg = lot.available_kg + Decimal("0.1") * (-1 if (n // len(lot_ids)) % 2 == 0 else 1)
+            started = time.perf_counter()
+            db.session.commit()  # the search outbox is applied (sent) after the commit, as in a web request
+            times.append((time.perf_counter() - started) * 1000)
+    print(json.dumps(times))
+
+
+def meili_body(prefix: str) -> str:
+    """The multi-search the site sends for API (the same queries, built by the same code)."""
+    from marketplace.lots.services import LotSearch, page_queries
+    from marketplace.search.meili import multi_search_queries
+    from marketplace.search.schema import LOTS
+
+    main, counts, loosened = page_queries(LotSearch(q="bayanhongr", facets={"colour": ("white",)}), speculative=True)
+    return json.dumps({"queries": multi_search_queries(f"{prefix}lots", LOTS,
+                                                        [main, *counts, *(q for _s, q in loosened)])})
+
+
+def main() -> None:
+    if "--writes" in sys.argv:
+        _writes()
+        return
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    if not os.environ.get("MEILISEARCH_BIN") or not shutil.which("wrk"):
+        raise SystemExit("Needs MEILISEARCH_BIN (../shared/tools/meilisearch/install) and wrk (apt-get install wrk)")
+    with demo_instance() as env, tempfile.TemporaryDirectory(prefix="bench-meili-") as tmp:
+        server = MeilisearchServer(os.environ["MEILISEARCH_BIN"], Path(tmp))
+        server.start()
+        try:
+            meili_env = {**env, "MEILISEARCH_URL": server.url, "MEILISEARCH_API_KEY": server.key,
+                         "MEILISEARCH_INDEX_PREFIX": "bench_"}
+            flask(env, "search", "reindex")
+            flask(meili_env, "search", "reindex")
+            request = urllib.request.Request(f"{server.url}/version",  # noqa: S310 (our own server on loopback)
+                                             headers={"Authorization": f"Bearer {server.key}"})
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                version = json.loads(answer.read())["pkgVersion"]
+            writes = {"embedded": write_latency(env), "meilisearch": write_latency(meili_env)}
+            script = Path(tmp) / "multi-search.lua"
+            body = json.dumps(meili_body("bench_"))
+            script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                              f'wrk.headers["Authorization"] = "Bearer {server.key}"\nwrk.body = {body}\n')
+            rates: dict[str, float] = {}
+            rates["meilisearch alone: the same multi-search"] = wrk(f"{server.url}/multi-search", seconds, script)
+            with gunicorn(env, threads=4) as host:
+                rates["site, embedded: API"] = wrk(f"http://{host}{API}", seconds)
+                rates["site, embedded: /lots, 2 facets"] = wrk(f"http://{host}{PAGE}", seconds)
+            with gunicorn(meili_env, threads=4) as host:
+                rates["site, meilisearch: API"] = wrk(f"http://{host}{API}", seconds)
+                rates["site, meilisearch: /lots, 2 facets"] = wrk(f"http://{host}{PAGE}", seconds)
+            memory = server.memory_mb()
+        finally:
+            server.kill()
+    report(version, writes, rates, memory, seconds)
+
+
+def report(version: str, writes: dict[str, list[float]], rates: dict[str, float], memory: tuple[float, float],
+           seconds: float) -> None:
+    print(f"Search engines at demo size, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}; "
+          f"Meilisearch {version} (RSS {memory[0]:.0f} MB, peak {memory[1]:.0f} MB)")
+    for name, times in writes.items():
+        print(f"commit of one lot edit, {name:11s}: p50 {statistics.median(times):6.1f} ms   "
+              f"p95 {sorted(times)[int(len(times) * 0.95) - 1]:6.1f} ms   max {max(times):6.1f} ms   (n={len(times)})")
+    added = statistics.median(writes["meilisearch"]) - statistics.median(writes["embedded"])
+    print(f"Meilisearch adds {added:.1f} ms to a commit (p50; goal <= 20 ms)")
+    for name, rate in rates.items():
+        print(f"{name:42s} {rate:8.0f} req/s   (wrk, 16 connections, {seconds:.0f} s)")
+    api = rates["site, meilisearch: API"] / rates["meilisearch alone: the same multi-search"]
+    page = rates["site, meilisearch: /lots, 2 facets"] / rates["site, embedded: /lots, 2 facets"]
+    print(f"API through Meilisearch / Meilisearch alone: {api:.2f} (goal >= 0.50)")
+    print(f"/lots through Meilisearch / embedded:        {page:.2f} (goal >= 0.50)")
+
+
+if __name__ == "__main__":
+    main()
