@@ -271,8 +271,19 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
-    step = services.processing_step(int(step_id))
+    from flask_login import current_user
+
+    from marketplace.accounts.models import Role
+    from marketplace.products.services import step_public
+
+    signed = current_user.is_authenticated
+    step = services.processing_step(
+        int(step_id), list(current_user.organisation_ids(Role.msme_editor)) if signed else [],
+        signed and current_user.has_role(Role.union_staff, Role.admin))
     if step is None:
         abort(404)
     name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    return _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
+        response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -82,7 +82,9 @@ def media(image_id: int, variant: str):  # type: ignore[no-untyped-def]
     if path is None:
         abort(404)
     response = send_file(path, mimetype="image/webp" if match["fmt"] == "webp" else "image/jpeg", max_age=31536000)
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    # Public and immutable once a published version shows it; a working-copy picture is never cached for others.
+    response.headers["Cache-Control"] = ("public, max-age=31536000, immutable" if services.image_public(image)
+                                         else "private, no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
