@@ -686,6 +686,13 @@ def catalogue(filters: CatalogueFilters) -> list[ProductVersion]:
     return list(db.session.scalars(stmt.order_by(ProductVersion.line_id, Product.sku)))
 
 
+def current_versions(product_ids: list[int]) -> list[ProductVersion]:
+    """The version consumers see now of each of these products (products never published have none)."""
+    if not product_ids:
+        return []
+    return list(db.session.scalars(_current_versions().where(ProductVersion.product_id.in_(product_ids))))
+
+
 def published_version(product_id: int, number: int | None = None) -> ProductVersion | None:
     """The current published version of a product, or an earlier one by ``number``."""
     if number is None:
