@@ -296,13 +296,74 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     (Role.certifier, "POST", "/certificates/SC-2025-BKH-001/manage",
      {"status": "revoked", "reason": "Taking over another certifier's certificate"}),
     (Role.certifier, "POST", "/certifier/control/jinst-golden-fleece", {"decision": "suspend"}),
+
+
+    (Role.cooperative_manager, "GET", "/control/evidence/{evidence}", {}),
 ]
+
+# Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.
+NOT_OWNED = {
+    "orders.request_lot_quote": "a listed lot is public: any buyer may ask for a quote",
+    "orders.request_sample": "a listed lot is public: any buyer may ask for a sample",
+}
+
+
+def _endpoint(app: Flask, method: str, path: str) -> str:
+    endpoint, _args = app.url_map.bind("localhost").match(path.split("?", maxsplit=1)[0], method=method)
+    return endpoint
+
+
+def test_every_object_route_is_tried_by_a_second_organisation(app: Flask) -> None:
+    """An endpoint with an object in its URL, open to a role whose users belong to different organisations, is in
+    OBJECT_ROUTES (or documented in NOT_OWNED)."""
+    tried = {_endpoint(app, method, path.format(household=1, evidence=1)) for _r, method, path, _d in OBJECT_ROUTES}
+    needed = set()
+    for rule in app.url_map.iter_rules():
+        expected = EXPECTED[rule.endpoint]
+        if not rule.arguments or isinstance(expected, str) or expected <= STAFF:
+            continue
+        needed.add(rule.endpoint)
+    assert needed - tried - set(NOT_OWNED) == set()
+
+
+def _evidence(app: Flask, household_id: int) -> int:
+    """A real evidence file (stored) on an assessment of Jinst's household."""
+    import io
+
+    from pypdf import PdfWriter
+
+    from marketplace.control import evidence
+
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    with app.test_request_context():
+        media, key, stored = evidence.check(out.getvalue())
+        evidence.save(db.session(), stored)
+        household = db.session.get(m.Household, household_id)
+        scheme = db.session.scalar(select(m.CertificationScheme).filter_by(code="SC"))
+        assessment = m.Assessment(level="self_evaluation", scheme_id=scheme.id, cooperative_id=household.cooperative_id,
+                                  household_id=household.id, actor_organisation_id=household.cooperative_id,
+                                  performed_on=household.created_at.date(), outcome="passed")
+        db.session.add(assessment)
+        db.session.flush()
+        found = m.EvidenceFile(assessment_id=assessment.id, key=key, media_type=media, size_bytes=out.tell(),
+                               sha256=stored.sha256, original_name="agreement.pdf")
+        db.session.add(found)
+        db.session.commit()
+        return found.id
 
 
 def test_a_second_organisation_of_the_same_role_never_touches_the_first_ones_objects(demo_app: Flask) -> None:
     clients = _second_organisations(demo_app)
     with demo_app.app_context():
         household = db.session.scalar(select(m.Household.id).filter_by(reference="HH-JINST-1"))
+    evidence_id = _evidence(demo_app, household)
+    owner = _client(demo_app, Role.cooperative_manager)  # the objects exist: their owners reach them
+    assert _send(owner, "GET", f"/control/evidence/{evidence_id}").status_code == 200
+    assert _send(owner, "GET", f"/cooperative/control/households/{household}/self_evaluation").status_code == 200
+    with demo_app.app_context():
         scheme = db.session.scalar(select(m.CertificationScheme).filter_by(code="SC"))
         results = {f"result_{c.id}": "compliant" for c in scheme.criteria}
     import datetime as dt
@@ -312,7 +373,7 @@ def test_a_second_organisation_of_the_same_role_never_touches_the_first_ones_obj
     before = _row_counts(demo_app)
     for role, method, template, extra in OBJECT_ROUTES:
         client = clients[role]
-        path = template.format(household=household)
+        path = template.format(household=household, evidence=evidence_id)
         data = {"csrf_token": _token(client, True), **extra, **(control if "control" in path else {})} \
             if method == "POST" else None
         with _writes(demo_app) as writes:
