@@ -10,6 +10,7 @@ from typing import Any
 import segno
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from werkzeug.datastructures import MIMEAccept
 
 from marketplace.access import public
@@ -271,15 +272,9 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
-    from flask_login import current_user
+    from marketplace.products.services import step_public, viewer_scope
 
-    from marketplace.accounts.models import Role
-    from marketplace.products.services import step_public
-
-    signed = current_user.is_authenticated
-    step = services.processing_step(
-        int(step_id), list(current_user.organisation_ids(Role.msme_editor)) if signed else [],
-        signed and current_user.has_role(Role.union_staff, Role.admin))
+    step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
     name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")

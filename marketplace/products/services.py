@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import selectinload
 
+from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Lot, LotStatus
@@ -732,6 +733,13 @@ def published_image_ids(product_id: int) -> set[int]:
     """The pictures that a published version of the product shows."""
     snapshots = db.session.scalars(select(ProductVersion.snapshot).where(ProductVersion.product_id == product_id))
     return {int(image["id"]) for snap in snapshots for image in (snap.get("images") or []) if "id" in image}
+
+
+def viewer_scope(user: Any) -> tuple[list[int], bool]:
+    """(MSME organisation ids, is Union staff) of a viewer, for the working-copy rules below."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return [], False
+    return sorted(user.organisation_ids(Role.msme_editor)), user.has_role(Role.union_staff, Role.admin)
 
 
 def _working_copy_viewer(product: Product, organisation_ids: list[int], staff: bool) -> bool:
