@@ -309,6 +309,15 @@ class ProductVersionFactory(Base):
     snapshot = factory.LazyFunction(lambda: {"name": {"en": "Crew-neck sweater"}})
 
 
+def product_for_sale(**kwargs: object) -> m.Product:
+    """A published product with its current version (what consumers can buy): snapshot of name, maker, price."""
+    product = ProductFactory(status=ProductStatus.published, published_number=1, **kwargs)
+    ProductVersionFactory(product=product, snapshot={
+        "name": dict(product.name), "organisation": {"name": product.organisation.name},
+        "price_minor": product.price_minor, "currency": product.currency})
+    return product
+
+
 class PassportFactory(Base):
     class Meta:
         model = m.Passport

@@ -175,7 +175,7 @@ def test_a_webhook_for_an_unknown_payment_is_stored_and_ignored(app: Flask) -> N
 
 
 def test_consumer_buys_published_products(app: Flask) -> None:
-    product = factories.ProductFactory(status=ProductStatus.published, price_minor=29000)
+    product = factories.product_for_sale(price_minor=29000)
     draft = factories.ProductFactory(status=ProductStatus.draft)
     client = app.test_client()
     token = csrf_token(client)
@@ -234,7 +234,7 @@ def test_without_stripe_the_site_says_payments_are_unavailable(databases, tmp_pa
         assert response.status_code == 303
         assert "Payments are unavailable" in text(client.get(f"/orders/{reference}"))
         assert client.post(WEBHOOK, data=b"{}", headers={"Stripe-Signature": "t=1,v1=x"}).status_code == 400
-        product = factories.ProductFactory(status=ProductStatus.published)
+        product = factories.product_for_sale()
         token = csrf_token(client)
         client.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1})
         assert "Online payments are unavailable" in text(client.get("/cart"))

@@ -17,7 +17,6 @@ from marketplace.orders.models import Order, OrderStage
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import gateway
 from marketplace.payments.models import Payment, PaymentKind
-from marketplace.products.models import ProductStatus
 from tests import factories
 from tests.conftest import make_app
 from tests.helpers import csrf_token, sign_in, text
@@ -127,7 +126,7 @@ def test_the_return_page_reads_the_intent_through_localstripe(app: Flask) -> Non
 
 
 def test_the_return_page_for_a_consumer_purchase(app: Flask) -> None:
-    product = factories.ProductFactory(status=ProductStatus.published, price_minor=29000)
+    product = factories.product_for_sale(price_minor=29000)
     client = app.test_client()
     token = csrf_token(client)
     assert client.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1}).status_code \

@@ -122,8 +122,12 @@ def test_variants_are_private_until_published_and_originals_never_served(app: Fl
     assert anonymous.get(f"/media/{image_id}/640.webp").status_code == 404  # a draft's picture
     assert anonymous.get(f"/media/{image_id}/original").status_code == 404
     assert anonymous.get(f"/media/{image_id}/640.png").status_code == 404
-    with app.app_context():
-        db.session.get(m.Product, product.id).published_number = 1
+    with app.test_request_context():  # published: a version shows the picture
+        row = db.session.get(m.Product, product.id)
+        row.published_number = 1
+        db.session.add(m.ProductVersion(product_id=row.id, number=1, organisation_id=row.organisation_id,
+                                        line_id=row.line_id, published_at=row.created_at,
+                                        snapshot=services.snapshot(row)))
         db.session.commit()
     served = anonymous.get(f"/media/{image_id}/640.webp")
     served.close()

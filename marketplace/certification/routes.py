@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.access import public, require_member_of, roles
+from marketplace.access import public, roles
 from marketplace.accounts.models import Role
 from marketplace.certification import services
 from marketplace.certification.forms import StatusForm
@@ -34,19 +34,25 @@ def conformity_credential(number: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/certificates/<number>/manage", methods=["GET", "POST"])
-@roles(Role.certifier)
+@roles(Role.certifier, Role.admin)
 def manage(number: str):  # type: ignore[no-untyped-def]
+    """The issuing certifier, or a Union admin with an audit reason, changes a certificate's status."""
     cert = _certificate_or_404(number)
-    require_member_of(cert.issuer_id, Role.certifier)  # a certifier acts only on what it issued
+    if not services.may_change(cert, current_user):
+        abort(404)  # a certifier sees only what it issued
     form = StatusForm()
     form.status.data = form.status.data or None
     status = 200
     if form.validate_on_submit():
         old = cert.status
         try:
+            services.authorise_change(cert, current_user, form.reason.data or "")
             services.change_status(cert, CertificateStatus(form.status.data), form.reason.data or "")
         except services.TransitionError:
             form.status.errors = [_("A %(old)s certificate cannot be changed to that status.", old=cert.status.value)]
+            status = 422
+        except services.AuditReasonError as exc:
+            form.reason.errors = [str(exc)]
             status = 422
         else:
             from marketplace.control.services import log_status_change

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
+
+MIN_AUDIT_REASON = 10
 
 # Which status a certifier may move a certificate to, from each status.
 TRANSITIONS = {
@@ -19,6 +25,36 @@ TRANSITIONS = {
 
 class TransitionError(ValueError):
     pass
+
+
+class CertificateAccessError(PermissionError):
+    """The actor may not change this certificate: it was issued by another organisation."""
+
+
+class AuditReasonError(ValueError):
+    """A Union admin changing a certificate must give the reason recorded in its audit trail."""
+
+
+def may_change(cert: Certificate, actor: Any) -> bool:
+    """Whether ``actor`` may change ``cert`` at all: a certifier of its issuer, or a Union admin."""
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return False
+    return cert.issuer_id in actor.organisation_ids(Role.certifier) or actor.has_role(Role.admin)
+
+
+def authorise_change(cert: Certificate, actor: Any, reason: str) -> None:
+    """The one rule for changing a certificate (suspend, reinstate, revoke, renew).
+
+    Only a certifier of the organisation that issued it may change it, or a Union admin who gives the reason
+    recorded in the audit trail. Raises CertificateAccessError or AuditReasonError; every entry point that
+    changes a certificate calls this first.
+    """
+    if not may_change(cert, actor):
+        raise CertificateAccessError(cert.number)
+    if cert.issuer_id not in actor.organisation_ids(Role.certifier) and len(
+            (reason or "").strip()) < MIN_AUDIT_REASON:
+        raise AuditReasonError(_("Give the reason for the change (at least %(n)s characters): it is "
+                                    "recorded in the certificate's audit trail.", n=MIN_AUDIT_REASON))
 
 
 def get_certificate(number: str) -> Certificate | None:

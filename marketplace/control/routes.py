@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 from marketplace.access import own_organisation, roles
 from marketplace.accounts.models import Role
 from marketplace.certification.models import CertificationScheme
+from marketplace.certification.services import CertificateAccessError
 from marketplace.control import services
 from marketplace.control.forms import AssessmentForm, HouseholdForm, ParticipationForm
 from marketplace.control.models import Assessment, ControlLevel, Decision, EvidenceFile, Household, Outcome, Result
@@ -181,6 +182,8 @@ def external(slug: str):  # type: ignore[no-untyped-def]
         )
     except services.ControlInputError as exc:
         return _assessment_page(form, scheme, level, request.path, coop=coop, error=str(exc), status=422)
+    except CertificateAccessError:
+        abort(403)  # another certifier's certificate: nothing was written (the request rolls back)
     cert = assessment.certificate
     flash(_("External control recorded. Certificate %(number)s is %(status)s.", number=cert.number if cert else "",
             status=_label(cert.status) if cert else ""), "success")

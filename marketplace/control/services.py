@@ -312,6 +312,18 @@ def _change(cert: Certificate, decision: Decision, reason: str) -> None:
                                   old=cert.status.value)) from None
 
 
+def _authorise(cert: Certificate, actor: User | None, reason: str) -> None:
+    """Renew, suspend and revoke go through the certificate's one ownership rule.
+
+    Raises CertificateAccessError (the caller answers 403) or ControlInputError (an admin without a reason)."""
+    from marketplace.certification import services as certification
+
+    try:
+        certification.authorise_change(cert, actor, reason)
+    except certification.AuditReasonError as exc:
+        raise ControlInputError(str(exc)) from None
+
+
 def _decide(
     assessment: Assessment, *, scheme: CertificationScheme, cooperative: Organisation, decision: Decision,
     tier: str, valid_to: dt.date | None, actor: User | None, reason: str,
@@ -319,19 +331,21 @@ def _decide(
     """Issue, renew, suspend or revoke the cooperative's certificate; the audit event to record."""
     current = _current_certificate(cooperative.id, scheme.id)
     old = current.status.value if current is not None else ""
+    if decision is not Decision.issue:
+        if current is None:
+            raise ControlInputError(_("The cooperative holds no certificate of this scheme: issue one first."))
+        _authorise(current, actor, reason)
     if decision in (Decision.issue, Decision.renew):
         valid_to = _check_grant(scheme, cooperative, tier, valid_to, assessment.performed_on)
     if decision is Decision.issue:
         cert = _issue(assessment, scheme, cooperative, tier=tier, valid_to=valid_to,  # type: ignore[arg-type]
                       current=current)
-    elif current is None:
-        raise ControlInputError(_("The cooperative holds no certificate of this scheme: issue one first."))
     elif decision is Decision.renew:
+        assert current is not None
         if current.status is CertificateStatus.revoked:
             raise ControlInputError(_("A revoked certificate cannot be renewed: issue a new one."))
-        cert = current
+        cert = current  # the issuer stays: only the issuing certifier may renew (see _authorise)
         cert.tier, cert.valid_to, cert.status, cert.status_reason = tier, valid_to, CertificateStatus.active, ""
-        cert.issuer_id = assessment.actor_organisation_id
     else:
         cert = current
         _change(cert, decision, reason)

@@ -19,6 +19,9 @@ class OrgKind(enum.StrEnum):
     certifier = "certifier"
 
 
+PUBLIC_PROFILE_KINDS = frozenset({OrgKind.union, OrgKind.cooperative, OrgKind.msme, OrgKind.certifier})
+
+
 class Aimag(Base):
     """A province of Mongolia (or the capital), from shared/data/aimags.csv."""
 
@@ -82,6 +85,12 @@ class Organisation(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Organisation {self.slug} ({self.kind})>"
+
+    @property
+    def has_public_profile(self) -> bool:
+        """Whether anyone may see the organisation's profile page: the Union, cooperatives, MSMEs and certifiers
+        appear on passports and lots; brand buyers are customers and stay private."""
+        return self.kind in PUBLIC_PROFILE_KINDS
 
 
 class CooperativeProfile(Base):

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.access import public
+from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate
 from marketplace.db import today
 from marketplace.extensions import db
@@ -12,6 +14,15 @@ from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import CooperativeProfile, Organisation, PastureUserGroup
 
 bp = Blueprint("organisations", __name__)
+
+
+def profile_visible(organisation: Organisation) -> bool:
+    """Public profiles are for anyone; a private one (a brand buyer's) only for its own members and Union staff."""
+    if organisation.has_public_profile:
+        return True
+    if not current_user.is_authenticated:
+        return False
+    return organisation.id in current_user.organisation_ids() or current_user.has_role(Role.union_staff, Role.admin)
 
 
 @bp.route("/organisations/<slug>")
@@ -26,7 +37,7 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
             .selectinload(PastureUserGroup.soum)
         )
     )
-    if organisation is None:
+    if organisation is None or not profile_visible(organisation):
         abort(404)
     certificates = db.session.scalars(
         select(Certificate).where(Certificate.holder_id == organisation.id).order_by(Certificate.valid_to.desc())

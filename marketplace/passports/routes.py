@@ -10,6 +10,7 @@ from typing import Any
 import segno
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from werkzeug.datastructures import MIMEAccept
 
 from marketplace.access import public
@@ -271,8 +272,13 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
-    step = services.processing_step(int(step_id))
+    from marketplace.products.services import step_public, viewer_scope
+
+    step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
     name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    return _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
+        response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -641,12 +641,13 @@ def verify_all() -> list[str]:
     return problems
 
 
-def processing_step(step_id: int) -> ProcessingStep | None:
-    """A step that is part of a published passport (steps of drafts stay private)."""
+def processing_step(step_id: int, organisation_ids: list[int] | None = None, staff: bool = False
+                    ) -> ProcessingStep | None:
+    """A step a published passport links to; a working-copy step only for its MSME and Union staff."""
+    from marketplace.products.services import step_visible
+
     step = db.session.get(ProcessingStep, step_id)
-    if step is None:
-        return None
-    if step.product is not None and step.product.published_number is None:
+    if step is None or not step_visible(step, organisation_ids or [], staff):
         return None
     return step
 

@@ -31,7 +31,7 @@ from marketplace.payments.models import (
     PaymentStatus,
     WebhookEvent,
 )
-from marketplace.products.models import Product, ProductStatus
+from marketplace.products.models import Product, ProductVersion
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
 MAX_CART_QUANTITY = 20
@@ -79,33 +79,57 @@ def start_deposit(order: Order, gateway: PaymentGateway) -> Payment:
 
 @dataclass(frozen=True)
 class CartLine:
+    """A product in the cart, sold as its published version (never as a working copy under edit)."""
+
     product: Product
+    version: ProductVersion
     quantity: int
 
     @property
+    def name(self) -> dict[str, str]:
+        return dict(self.version.snapshot.get("name") or {})
+
+    @property
+    def maker(self) -> str:
+        return str((self.version.snapshot.get("organisation") or {}).get("name", ""))
+
+    @property
+    def price_minor(self) -> int:
+        return int(self.version.snapshot["price_minor"])
+
+    @property
+    def currency(self) -> str:
+        return str(self.version.snapshot["currency"])
+
+    @property
     def total_minor(self) -> int:
-        return self.product.price_minor * self.quantity
+        return self.price_minor * self.quantity
+
+
+def for_sale(product_ids: list[int]) -> dict[int, ProductVersion]:
+    """The one rule for what consumers can buy: a product's current published version, whatever the state of
+    its working copy (the product page offers exactly this version)."""
+    from marketplace.products.services import current_versions
+
+    return {version.product_id: version for version in current_versions(product_ids)}
 
 
 def cart_lines(cart: dict[str, int]) -> list[CartLine]:
-    """The session cart (product id → quantity) as lines of products still published."""
+    """The session cart (product id → quantity) as lines of products still for sale."""
     ids = [int(pid) for pid in cart if pid.isdigit()]
-    products = {p.id: p for p in db.session.scalars(
-        select(Product).where(Product.id.in_(ids), Product.status == ProductStatus.published)
-    )}
-    return [CartLine(products[int(pid)], qty) for pid, qty in sorted(cart.items())
-            if pid.isdigit() and int(pid) in products and 0 < qty <= MAX_CART_QUANTITY]
+    versions = for_sale(ids)
+    return [CartLine(versions[int(pid)].product, versions[int(pid)], qty) for pid, qty in sorted(cart.items())
+            if pid.isdigit() and int(pid) in versions and 0 < qty <= MAX_CART_QUANTITY]
 
 
 def add_to_cart(cart: dict[str, int], product_id: int, quantity: int) -> dict[str, int]:
-    product = db.session.get(Product, product_id)
-    if product is None or product.status is not ProductStatus.published:
+    if product_id not in for_sale([product_id]):
         raise OrderError(_l("That product is not for sale."), 404)
     if not 0 < quantity <= MAX_CART_QUANTITY:
         raise OrderError(_l("Choose between 1 and %(max)d items.", max=MAX_CART_QUANTITY), 422)
     cart = dict(cart)
     cart[str(product_id)] = min(MAX_CART_QUANTITY, cart.get(str(product_id), 0) + quantity)
-    currencies = {line.product.currency for line in cart_lines(cart)}
+    currencies = {line.currency for line in cart_lines(cart)}
     if len(currencies) > 1:
         raise OrderError(_l("Products priced in different currencies must be bought separately."), 422)
     return cart
@@ -119,12 +143,12 @@ def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: Payment
     lines = cart_lines(cart)
     if not lines:
         raise OrderError(_l("Your cart is empty."), 422)
-    currency = lines[0].product.currency
+    currency = lines[0].currency
     order = ConsumerOrder(
         reference=secrets.token_urlsafe(12), email=email.strip(), currency=currency,
         total_minor=sum(line.total_minor for line in lines), form_id=form_id,
         lines=[ConsumerOrderLine(product=line.product, quantity=line.quantity,
-                                 unit_price_minor=line.product.price_minor) for line in lines],
+                                 unit_price_minor=line.price_minor) for line in lines],
     )
     db.session.add(order)
     db.session.flush()

@@ -127,8 +127,9 @@ class Product(TimestampMixin, Base):
         back_populates="product", cascade="all, delete-orphan", order_by="ProductSource.lot_id"
     )
     steps: Mapped[list[ProcessingStep]] = relationship(
-        back_populates="product", cascade="all, delete-orphan",
-        order_by="(ProcessingStep.performed_on, ProcessingStep.id)",
+        back_populates="product", order_by="(ProcessingStep.performed_on, ProcessingStep.id)",
+        primaryjoin="and_(ProcessingStep.product_id == Product.id, ProcessingStep.removed.is_(False))",
+        viewonly=True,
     )
     components: Mapped[list[ProductComponent]] = relationship(
         back_populates="product", cascade="all, delete-orphan", foreign_keys="ProductComponent.product_id",
@@ -202,6 +203,8 @@ class ProcessingStep(TimestampMixin, Base):
     co2e_kg: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
     co2e_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
     source_note: Mapped[str] = mapped_column(String(300), default="")
+    # Taken off the working copy, but kept (unchanged) because a published version links to it.
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     product: Mapped[Product | None] = relationship(back_populates="steps")
     lot: Mapped[Lot | None] = relationship()

@@ -7,7 +7,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from marketplace.access import public
-from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.passports.models import Passport
@@ -73,16 +72,15 @@ def media(image_id: int, variant: str):  # type: ignore[no-untyped-def]
     image = db.session.get(ProductImage, image_id)
     if match is None or image is None:
         abort(404)
-    signed = current_user.is_authenticated
-    org_ids = list(current_user.organisation_ids(Role.msme_editor)) if signed else []
-    staff = signed and current_user.has_role(Role.union_staff, Role.admin)
-    if not services.image_visible(image, org_ids, staff):
+    if not services.image_visible(image, *services.viewer_scope(current_user)):
         abort(404)
     path = images.get_store().path(images.variant_key(image.sha256, int(match["width"]), match["fmt"]))
     if path is None:
         abort(404)
     response = send_file(path, mimetype="image/webp" if match["fmt"] == "webp" else "image/jpeg", max_age=31536000)
-    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    # Public and immutable once a published version shows it; a working-copy picture is never cached for others.
+    response.headers["Cache-Control"] = ("public, max-age=31536000, immutable" if services.image_public(image)
+                                         else "private, no-store")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -19,6 +19,7 @@ so two editors linking the same lot at the same moment are serialised.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import selectinload
 
+from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Lot, LotStatus
@@ -423,11 +425,16 @@ def add_step(product: Product, data: StepData) -> ProcessingStep:
 
 
 def remove_step(product: Product, step_id: int) -> None:
+    """Take a step off the working copy. A step a published version links to is kept, unchanged, and only
+    marked as removed; a step no published version shows is deleted."""
     step = db.session.get(ProcessingStep, step_id)
-    if step is None or step.product_id != product.id:
+    if step is None or step.product_id != product.id or step.removed:
         raise ProductError(_l("There is no such step on this product."))
     begin_edit(product)
-    db.session.delete(step)
+    if step.id in published_step_ids(product.id):
+        step.removed = True
+    else:
+        db.session.delete(step)
     db.session.flush()
     db.session.expire(product, ["steps"])
 
@@ -680,6 +687,13 @@ def catalogue(filters: CatalogueFilters) -> list[ProductVersion]:
     return list(db.session.scalars(stmt.order_by(ProductVersion.line_id, Product.sku)))
 
 
+def current_versions(product_ids: list[int]) -> list[ProductVersion]:
+    """The version consumers see now of each of these products (products never published have none)."""
+    if not product_ids:
+        return []
+    return list(db.session.scalars(_current_versions().where(ProductVersion.product_id.in_(product_ids))))
+
+
 def published_version(product_id: int, number: int | None = None) -> ProductVersion | None:
     """The current published version of a product, or an earlier one by ``number``."""
     if number is None:
@@ -696,12 +710,71 @@ def version_history(product_id: int) -> list[tuple[int, dt.datetime]]:
     )]
 
 
+_STEP_LINK = re.compile(r"/events/steps/(\d+)\.json$")
+
+
+def published_step_ids(product_id: int) -> set[int]:
+    """The processing steps that a published passport version of the product links to."""
+    from marketplace.passports.models import Passport, PassportVersion  # passports read products: import late
+
+    found: set[int] = set()
+    credentials = db.session.scalars(select(PassportVersion.credential).join(
+        Passport, Passport.id == PassportVersion.passport_id).where(Passport.product_id == product_id))
+    for credential in credentials:
+        for info in (credential.get("credentialSubject") or {}).get("traceabilityInformation") or []:
+            for link in info.get("traceabilityEvent") or []:
+                match = _STEP_LINK.search(str(link.get("linkURL", "")))
+                if match:
+                    found.add(int(match[1]))
+    return found
+
+
+def published_image_ids(product_id: int) -> set[int]:
+    """The pictures that a published version of the product shows."""
+    snapshots = db.session.scalars(select(ProductVersion.snapshot).where(ProductVersion.product_id == product_id))
+    return {int(image["id"]) for snap in snapshots for image in (snap.get("images") or []) if "id" in image}
+
+
+def viewer_scope(user: Any) -> tuple[list[int], bool]:
+    """(MSME organisation ids, is Union staff) of a viewer, for the working-copy rules below."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return [], False
+    return sorted(user.organisation_ids(Role.msme_editor)), user.has_role(Role.union_staff, Role.admin)
+
+
+def _working_copy_viewer(product: Product, organisation_ids: list[int], staff: bool) -> bool:
+    """Who may see a product's working copy before the Union approves it: its MSME and Union staff."""
+    return staff or product.organisation_id in organisation_ids
+
+
+def image_public(image: ProductImage) -> bool:
+    """A picture is public once a published version shows it, and stays so (versions are immutable)."""
+    return image.id in published_image_ids(image.product_id)
+
+
 def image_visible(image: ProductImage, organisation_ids: list[int], staff: bool) -> bool:
-    """Images of a product ever published are public; others only to their MSME and Union staff."""
+    """Pictures a published version shows are public; others (working copy, removed) only to their MSME and
+    Union staff."""
     product = db.session.get(Product, image.product_id)
     if product is None:
         return False
-    return product.published_number is not None or staff or product.organisation_id in organisation_ids
+    return image_public(image) or _working_copy_viewer(product, organisation_ids, staff)
+
+
+def step_public(step: ProcessingStep) -> bool:
+    """A product's processing step is public once a published passport version links to it; a lot's steps are
+    public with the lot's passport."""
+    if step.product_id is None:
+        return True
+    return step.id in published_step_ids(step.product_id)
+
+
+def step_visible(step: ProcessingStep, organisation_ids: list[int], staff: bool) -> bool:
+    """Published steps are public; working-copy steps only to their MSME and Union staff."""
+    if step_public(step):
+        return True
+    product = db.session.get(Product, step.product_id)
+    return product is not None and not step.removed and _working_copy_viewer(product, organisation_ids, staff)
 
 
 def lot_certificate_now(lot_ids: list[int]) -> dict[int, Lot]:
