@@ -1,7 +1,7 @@
 """processing steps: a step removed from a working copy is only marked when a published version shows it
 
-Revision ID: 0011_h14b
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-28 08:00:00
 
 """
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "0011_h14b"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
