@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 
 import meilisearch
 import requests
+import urllib3
 from meilisearch._httprequests import HttpRequests
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
+from requests.structures import CaseInsensitiveDict
 
 from marketplace.search.port import Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable, query_words
 
@@ -113,34 +115,58 @@ def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) 
     return [{"indexUid": uid, "q": " ".join(query_words(q.text)), **search_params(spec, q)} for q in queries]
 
 
-class _SessionHttp(HttpRequests):
-    """The official client's HTTP layer on one ``requests.Session``, so that connections are reused.
+class _PooledHttp(HttpRequests):
+    """The official client's HTTP layer on one urllib3 pool: connections are reused, and a response
+    is read in one piece.
 
-    The client calls ``requests.get``/``post``/… for every request, which opens a new connection each
-    time; this subclass sends the same requests through a session. One per thread (the client keeps
-    per-request headers on the object).
+    The client calls ``requests.get``/``post``/… for each request: a new connection every time, and
+    requests' chunked reading of the answer cost about 40 ms per search on loopback (measured: a
+    search answered in 1 ms by urllib3 or http.client took 45 ms through requests). The answer is
+    handed back as a ``requests.Response``, which is what the client's error handling reads. One
+    object per thread (the client keeps per-request headers on it); the pool is shared.
     """
 
-    def __init__(self, config: Any, session: requests.Session) -> None:
+    def __init__(self, config: Any, pool: urllib3.PoolManager) -> None:
         super().__init__(config)
-        self.session = session
+        self.pool = pool
+
+    def _via_pool(self, method: str) -> Any:
+        def call(url: str, timeout: float | None = None, headers: dict[str, str] | None = None,
+                 data: str | bytes | None = None) -> requests.Response:
+            body = data.encode() if isinstance(data, str) else data
+            try:
+                answer = self.pool.request(method.upper(), url, body=body, headers=headers, timeout=timeout,
+                                           retries=False)
+            except urllib3.exceptions.TimeoutError as error:
+                raise requests.exceptions.Timeout(str(error)) from error
+            except urllib3.exceptions.HTTPError as error:
+                raise requests.exceptions.ConnectionError(str(error)) from error
+            response = requests.Response()
+            response.status_code, response.reason, response.url = answer.status, answer.reason or "", url
+            response.headers = CaseInsensitiveDict(answer.headers)
+            response._content = answer.data
+            response.encoding = "utf-8"
+            return response
+
+        call.__name__ = method  # the client tells a GET (no body) by the function's name
+        return call
 
     def get(self, path: str) -> Any:
-        return self.send_request(self.session.get, path)
+        return self.send_request(self._via_pool("get"), path)
 
     def post(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
              serializer: Any = None) -> Any:
-        return self.send_request(self.session.post, path, body, content_type, serializer=serializer)
+        return self.send_request(self._via_pool("post"), path, body, content_type, serializer=serializer)
 
     def patch(self, path: str, body: Any = None, content_type: str | None = "application/json") -> Any:
-        return self.send_request(self.session.patch, path, body, content_type)
+        return self.send_request(self._via_pool("patch"), path, body, content_type)
 
     def put(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
             serializer: Any = None) -> Any:
-        return self.send_request(self.session.put, path, body, content_type, serializer=serializer)
+        return self.send_request(self._via_pool("put"), path, body, content_type, serializer=serializer)
 
     def delete(self, path: str, body: Any = None) -> Any:
-        return self.send_request(self.session.delete, path, body)
+        return self.send_request(self._via_pool("delete"), path, body)
 
 
 class MeilisearchEngine:
@@ -157,17 +183,16 @@ class MeilisearchEngine:
         self.synonyms = synonyms
         self.prefix = prefix
         self._local = threading.local()
+        self._pool = urllib3.PoolManager(maxsize=16)
         self._configured: set[str] = set()
         self._down_until = 0.0
 
     def _thread_client(self, name: str, key: str | None) -> meilisearch.Client:
-        """This thread's client for ``key``, on this thread's session (connections are reused)."""
+        """This thread's client for ``key``, on the engine's connection pool."""
         client = getattr(self._local, name, None)
         if client is None:
-            if getattr(self._local, "session", None) is None:
-                self._local.session = requests.Session()
             client = meilisearch.Client(self.url, key, timeout=self.timeout)
-            client.http = _SessionHttp(client.config, self._local.session)
+            client.http = _PooledHttp(client.config, self._pool)
             client.task_handler.http = client.http
             setattr(self._local, name, client)
         return client
