@@ -70,7 +70,8 @@ def test_real_stripe_keys_render_the_payment_element(databases, tmp_path: Path) 
         assert 'data-publishable-key="pk_test_example"' in page
         assert '<script src="https://js.stripe.com/v3/"' in page
         assert "/static/js/stripe_card.js" in page
-        assert "/payments/return" in page
+        # Stripe sends the buyer back to the public origin, whatever Host the page was asked for with.
+        assert 'data-return-url="http://127.0.0.1:5000/payments/return"' in page
         # Without JavaScript: a plain sentence and the alternative, and the card form stays hidden.
         assert "Card payment needs JavaScript" in page
         assert "bank transfer" in page

@@ -12,6 +12,7 @@ from marketplace.lots.forms import LotFilterForm
 from marketplace.search import catalogue
 from marketplace.search.openapi import document
 from marketplace.search.port import SearchResult, SearchUnavailable
+from marketplace.urls import public_base_url
 
 bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
 ALWAYS_ALLOWED = {"lang"}
@@ -67,4 +68,4 @@ def products_api():  # type: ignore[no-untyped-def]
 @bp.route("/openapi.json")
 @public
 def openapi():  # type: ignore[no-untyped-def]
-    return jsonify(document(request.host_url.rstrip("/")))
+    return jsonify(document(public_base_url()))
