@@ -20,6 +20,7 @@ from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.routes import card_entry
+from marketplace.security import stripe_js
 from marketplace.urls import absolute_url
 
 bp = Blueprint("orders", __name__)
@@ -235,6 +236,7 @@ def start_deposit(reference: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/orders/<reference>/pay", methods=["GET", "POST"])
+@stripe_js
 @roles(BUYER)
 def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
     order = services.buyer_order(reference[:30], _buyer_ids())

@@ -21,6 +21,7 @@ from marketplace.orders.services import OrderError
 from marketplace.payments import services
 from marketplace.payments.gateway import InvalidEventError, PaymentGateway, PaymentsUnavailableError, gateway
 from marketplace.payments.models import ConsumerOrder, Payment
+from marketplace.security import stripe_js
 from marketplace.urls import absolute_url
 
 bp = Blueprint("payments", __name__)
@@ -160,6 +161,7 @@ def payment_return():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cart/payment", methods=["GET", "POST"])
+@stripe_js
 @public
 def purchase():  # type: ignore[no-untyped-def]
     order = _last_order()
