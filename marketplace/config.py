@@ -7,10 +7,13 @@ variable of the same name; tests pass a mapping to ``create_app``.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("MARKETPLACE_INSTANCE", ROOT / "instance"))
@@ -41,6 +44,13 @@ BOOL_ENV_VARS = (
 )
 
 KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
+# A production SECRET_KEY: at least this long, with at least this many distinct characters and this
+# much Shannon entropy over its characters (secrets.token_hex(16) scores 90+ bits; 32×"a" scores 0).
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 8
+SECRET_MIN_BITS = 80
+# Hosts always accepted in the Host header outside production (the dev server, tests, live test servers).
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
 
 
 class ConfigError(RuntimeError):
@@ -162,7 +172,20 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
             config["SQLALCHEMY_ENGINE_OPTIONS"] = {**config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
     if profile == "production":
         _check_production(config)
+    config.setdefault("TRUSTED_HOSTS", trusted_hosts(config["PUBLIC_BASE_URL"], production=profile == "production"))
     return config
+
+
+def trusted_hosts(public_base_url: str, *, production: bool) -> list[str]:
+    """The Host header values the site answers: PUBLIC_BASE_URL's host (plus loopback outside production).
+
+    Flask answers any other Host with 400, so no URL, link or webhook can be re-pointed by a forged Host.
+    """
+    host = urlsplit(public_base_url).hostname
+    hosts = [host] if host else []
+    if not production:
+        hosts += [h for h in LOCAL_HOSTS if h not in hosts]
+    return hosts
 
 
 def normalise_database_url(url: str) -> str:
@@ -173,11 +196,36 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def secret_is_strong(secret: str) -> bool:
+    """Long enough and not guessable by pattern: no known weak value, no repeated block, enough entropy."""
+    if secret.lower() in KNOWN_WEAK_SECRETS or len(secret) < SECRET_MIN_LENGTH:
+        return False
+    if (secret + secret).find(secret, 1) < len(secret):  # a block repeated, e.g. "ab" * 16
+        return False
+    counts = Counter(secret)
+    if len(counts) < SECRET_MIN_DISTINCT:
+        return False
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    return bits >= SECRET_MIN_BITS
+
+
 def _check_production(config: dict[str, Any]) -> None:
-    secret = config.get("SECRET_KEY") or ""
-    if secret.lower() in KNOWN_WEAK_SECRETS or len(secret) < 32:
-        raise ConfigError(
-            "Refusing to start in production: set SECRET_KEY to a random value of at least 32 characters."
-        )
-    if not config.get("SQLALCHEMY_DATABASE_URI"):
-        raise ConfigError("Refusing to start in production: set DATABASE_URL.")
+    """Refuse, in one line each, every setting that is unsafe on the public site."""
+    refuse = "Refusing to start in production: "
+    if not secret_is_strong(config.get("SECRET_KEY") or ""):
+        raise ConfigError(refuse + "set SECRET_KEY to a random value of at least 32 characters "
+                          "(e.g. python -c 'import secrets; print(secrets.token_hex(32))').")
+    database = config.get("SQLALCHEMY_DATABASE_URI") or ""
+    if not database:
+        raise ConfigError(refuse + "set DATABASE_URL.")
+    if database.startswith("sqlite"):
+        raise ConfigError(refuse + "DATABASE_URL is SQLite; use PostgreSQL (postgresql://...).")
+    if config.get("STRIPE_API_BASE"):
+        raise ConfigError(refuse + "unset STRIPE_API_BASE (it sends payments to a test server such as localstripe).")
+    if config.get("STRIPE_SECRET_KEY") and not config.get("STRIPE_WEBHOOK_SECRET"):
+        raise ConfigError(refuse + "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET, "
+                          "so Stripe's payment confirmations could not be verified.")
+    base = urlsplit(config.get("PUBLIC_BASE_URL") or "")
+    if base.scheme != "https" or not base.hostname or base.username or base.path not in ("", "/") \
+            or base.query or base.fragment:
+        raise ConfigError(refuse + "set PUBLIC_BASE_URL to the site's https:// origin, e.g. https://market.example.org.")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 MESSAGES = {
     400: _l("The request could not be understood. Please check what you entered and try again."),
@@ -25,6 +25,9 @@ def _wants_json() -> bool:
 
 def render_error(error: HTTPException):  # type: ignore[no-untyped-def]
     code = error.code or 500
+    if isinstance(error, SecurityError):
+        # A Host header outside TRUSTED_HOSTS: no URL can be built for it, so no page layout either.
+        return Response(str(MESSAGES[400]), code, mimetype="text/plain")
     message = MESSAGES.get(code, error.description)
     if isinstance(error, CSRFError):
         message = _l("Your form expired or was sent from another site. Please reload the page and try again.")

@@ -65,7 +65,7 @@ AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "ax
 ])
 def test_the_lot_search_pages_pass_axe(live_server: LiveServer, page: Page, path: str) -> None:
     page.goto(live_server.url + path)
-    page.add_script_tag(path=str(AXE))
+    page.evaluate(AXE.read_text())  # not a <script> tag: the CSP refuses inline scripts
     result = page.evaluate(
         "async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']})"
     )

@@ -6,9 +6,73 @@ from pathlib import Path
 import pytest
 
 from marketplace import create_app
-from marketplace.config import ConfigError, load, normalise_database_url
+from marketplace.config import ConfigError, load, normalise_database_url, secret_is_strong
 
 ROOT = Path(__file__).resolve().parent.parent
+STRONG_SECRET = "f3Q9v-Lr0tXw2bYk8NsZp1MjHc6DaE4u"  # 32 characters, 32 distinct
+
+
+def _production_env(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None:
+    """A production environment that starts; ``overrides`` change (or, with None, remove) one variable."""
+    values: dict[str, str | None] = {
+        "SECRET_KEY": STRONG_SECRET, "DATABASE_URL": "postgres://user:pw@db.internal/marketplace",
+        "PUBLIC_BASE_URL": "https://market.example.org", "STRIPE_API_BASE": None, "STRIPE_SECRET_KEY": None,
+        "STRIPE_WEBHOOK_SECRET": None, **overrides,
+    }
+    for name, value in values.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def test_a_complete_production_environment_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    _production_env(monkeypatch, STRIPE_SECRET_KEY="sk_live_abc", STRIPE_WEBHOOK_SECRET="whsec_abc")
+    config = load("production")
+    assert config["PUBLIC_BASE_URL"] == "https://market.example.org"
+    assert config["TRUSTED_HOSTS"] == ["market.example.org"]
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"SECRET_KEY": "a" * 32}, "SECRET_KEY"),
+    ({"SECRET_KEY": "x" * 64}, "SECRET_KEY"),
+    ({"SECRET_KEY": "ab" * 20}, "SECRET_KEY"),
+    ({"SECRET_KEY": "0123456789abcdef" * 2}, "SECRET_KEY"),  # 16 distinct, 128 bits, but one block twice
+    ({"SECRET_KEY": "0000000000000000000000000000000000000001"}, "SECRET_KEY"),
+    ({"SECRET_KEY": "a" * 40 + "bcdefghijk"}, "SECRET_KEY"),  # 11 distinct characters, 33 bits
+    ({"SECRET_KEY": "gfedcbaabcdefgbadcfeggfedcbaabcdefgcbafedg"}, "SECRET_KEY"),  # 7 distinct, 118 bits
+    ({"SECRET_KEY": STRONG_SECRET[:31]}, "SECRET_KEY"),
+    ({"DATABASE_URL": "sqlite:////srv/marketplace.sqlite3"}, "SQLite"),
+    ({"STRIPE_API_BASE": "http://127.0.0.1:8420"}, "STRIPE_API_BASE"),
+    ({"STRIPE_SECRET_KEY": "sk_live_abc"}, "STRIPE_WEBHOOK_SECRET"),
+    ({"PUBLIC_BASE_URL": None}, "PUBLIC_BASE_URL"),
+    ({"PUBLIC_BASE_URL": "http://market.example.org"}, "PUBLIC_BASE_URL"),
+    ({"PUBLIC_BASE_URL": "https://market.example.org/shop"}, "PUBLIC_BASE_URL"),
+    ({"PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL"),
+])
+def test_production_refuses_each_unsafe_setting_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str | None], named: str
+) -> None:
+    _production_env(monkeypatch, **overrides)
+    with pytest.raises(ConfigError) as refused:
+        load("production")
+    message = str(refused.value)
+    assert named in message
+    assert message.startswith("Refusing to start in production: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("secret", [
+    STRONG_SECRET, "9c1f0b4e8a7d2c6b5e3f1a0d9c8b7a6e",  # 32 hex digits, the shortest random key accepted
+    "correct horse battery staple, then some",
+])
+def test_random_and_long_secrets_are_strong(secret: str) -> None:
+    assert secret_is_strong(secret)
+
+
+def test_trusted_hosts_add_loopback_outside_production() -> None:
+    assert load("test", {"PUBLIC_BASE_URL": "https://market.example.org"})["TRUSTED_HOSTS"] == [
+        "market.example.org", "127.0.0.1", "localhost"]
 
 
 def test_production_refuses_without_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,8 +105,7 @@ def test_production_refusal_is_one_line_on_the_command_line(tmp_path: Path) -> N
 
 
 def test_production_profile_uses_secure_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SECRET_KEY", "x" * 40)
-    monkeypatch.setenv("DATABASE_URL", "postgres://user:pw@db.internal/marketplace")
+    _production_env(monkeypatch)
     config = load("production")
     assert config["SESSION_COOKIE_SECURE"] is True
     assert config["REMEMBER_COOKIE_SECURE"] is True

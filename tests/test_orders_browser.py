@@ -35,6 +35,8 @@ def _reload_until(page: Page, text: str, tries: int = 40) -> None:
 
 def test_quote_deposit_allocation_in_the_browser(live_server: LiveServer, page: Page, chromium) -> None:  # type: ignore[no-untyped-def]
     url = live_server.url
+    # localstripe's webhook goes to the site's public origin, never to the request's Host: here, this server.
+    live_server.server.app.config["PUBLIC_BASE_URL"] = url
     _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
 
     # The buyer asks for a quote on a lot.

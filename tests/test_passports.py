@@ -413,7 +413,9 @@ def test_qr_codes_and_hang_tags(demo_app: Flask) -> None:
     assert b"<svg" in svg.data
     labels = text(client.get(f"/passports/{passport.public_id}/labels"))
     assert labels.count("<svg") == 8
-    assert "size: A4" in labels
+    assert "/static/css/labels.css" in labels  # the A4 layout; no inline style under the CSP
+    with client.get("/static/css/labels.css") as stylesheet:
+        assert b"size: A4" in stylesheet.data
     assert "Монгол ноолуур" in labels
 
 

@@ -63,13 +63,16 @@ def test_real_stripe_keys_render_the_payment_element(databases, tmp_path: Path) 
         client = _signed_in(app, "buyer@example.com")
         with client.session_transaction() as browser_session:
             browser_session[payments.SECRETS_KEY] = {"pi_real_123": "pi_real_123_secret_abc"}
-        page = text(client.get(f"/orders/{reference}/pay"))
+        response = client.get(f"/orders/{reference}/pay")
+        assert "https://js.stripe.com" in response.headers["Content-Security-Policy"]  # only the pay pages allow it
+        page = text(response)
         assert 'id="payment-element"' in page
         assert 'data-client-secret="pi_real_123_secret_abc"' in page
         assert 'data-publishable-key="pk_test_example"' in page
         assert '<script src="https://js.stripe.com/v3/"' in page
         assert "/static/js/stripe_card.js" in page
-        assert "/payments/return" in page
+        # Stripe sends the buyer back to the public origin, whatever Host the page was asked for with.
+        assert 'data-return-url="http://127.0.0.1:5000/payments/return"' in page
         # Without JavaScript: a plain sentence and the alternative, and the card form stays hidden.
         assert "Card payment needs JavaScript" in page
         assert "bank transfer" in page

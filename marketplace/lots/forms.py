@@ -82,8 +82,9 @@ class LotFilterForm(FlaskForm):
         csrf = False
 
     q = SearchField(_l("Search lots"), validators=[Optional(), Length(max=MAX_QUERY_LENGTH)])
-    colour = CheckboxList(_l("Colour"), choices=[SelectChoice(c.value) for c in Colour], validate_choice=True)
-    state = CheckboxList(_l("State"), choices=[SelectChoice(s.value) for s in FibreState])
+    colour = CheckboxList(_l("Colour"), choices=[SelectChoice(c.value) for c in Colour], validate_choice=True,
+                          validators=[short_values])
+    state = CheckboxList(_l("State"), choices=[SelectChoice(s.value) for s in FibreState], validators=[short_values])
     aimag = FacetList(_l("Aimag"))
     cooperative = FacetList(_l("Cooperative"))
     scheme = FacetList(_l("Certification scheme"))

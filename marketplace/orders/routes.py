@@ -20,6 +20,8 @@ from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.routes import card_entry
+from marketplace.security import stripe_js
+from marketplace.urls import absolute_url
 
 bp = Blueprint("orders", __name__)
 
@@ -222,7 +224,7 @@ def start_deposit(reference: str):  # type: ignore[no-untyped-def]
     if not AcceptForm().validate_on_submit():
         abort(400)
     try:
-        gateway().register_local_webhook(url_for("payments.stripe_webhook", _external=True))
+        gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
         payments.start_deposit(order, gateway())
     except PaymentsUnavailableError:
         flash(_("Payments are unavailable at the moment. Nothing was charged; please try again later."), "error")
@@ -234,6 +236,7 @@ def start_deposit(reference: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/orders/<reference>/pay", methods=["GET", "POST"])
+@stripe_js
 @roles(BUYER)
 def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
     order = services.buyer_order(reference[:30], _buyer_ids())

@@ -29,12 +29,13 @@ from marketplace.passports import untp
 from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
+from marketplace.urls import public_base_url
 
 GENESIS = "0" * 64
 
 
 def base_url() -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return public_base_url()
 
 
 def fx_rates() -> dict[str, Decimal]:

@@ -21,6 +21,8 @@ from marketplace.orders.services import OrderError
 from marketplace.payments import services
 from marketplace.payments.gateway import InvalidEventError, PaymentGateway, PaymentsUnavailableError, gateway
 from marketplace.payments.models import ConsumerOrder, Payment
+from marketplace.security import stripe_js
+from marketplace.urls import absolute_url
 
 bp = Blueprint("payments", __name__)
 CART = "cart"
@@ -93,7 +95,7 @@ def checkout():  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available), 422
     try:
-        gateway().register_local_webhook(url_for("payments.stripe_webhook", _external=True))
+        gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
         order = services.checkout(_cart(), email=form.email.data or "", form_id=form.form_id.data or "",
                                   gateway=gateway())
     except PaymentsUnavailableError:
@@ -122,7 +124,7 @@ def card_entry(payment: Payment | None, gateway_: PaymentGateway) -> dict[str, A
     secret = services.intent_client_secret(payment, gateway_, cache)
     session[services.SECRETS_KEY] = cache
     return {"client_secret": secret, "publishable_key": gateway_.publishable_key,
-            "return_url": url_for("payments.payment_return", _external=True)}
+            "return_url": absolute_url("payments.payment_return")}
 
 
 def _may_see(payment: Payment) -> bool:
@@ -159,6 +161,7 @@ def payment_return():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/cart/payment", methods=["GET", "POST"])
+@stripe_js
 @public
 def purchase():  # type: ignore[no-untyped-def]
     order = _last_order()

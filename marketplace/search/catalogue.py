@@ -11,7 +11,8 @@ from wtforms import IntegerField, SearchField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from marketplace.lots.forms import FacetList, FiniteDecimalField, ordered
+from marketplace.lots.forms import CheckboxList, FacetList, FiniteDecimalField, ordered, short_values
+from marketplace.products.models import RecycledOrigin
 from marketplace.search import services
 from marketplace.search.port import MAX_QUERY_LENGTH, SearchQuery, SearchResult
 from marketplace.search.schema import PRODUCTS
@@ -29,8 +30,9 @@ class ProductSearchForm(FlaskForm):
 
     q = SearchField(_l("Search products"), validators=[Optional(), Length(max=MAX_QUERY_LENGTH)])
     msme = FacetList(_l("Maker"))
-    recycled = FacetList(_l("Recycled content"))
-    dyed = FacetList(_l("Dyed"))
+    recycled = CheckboxList(_l("Recycled content"), choices=[SelectChoice(r.value) for r in RecycledOrigin],
+                            validators=[short_values])
+    dyed = CheckboxList(_l("Dyed"), choices=[SelectChoice("yes"), SelectChoice("no")], validators=[short_values])
     fibre = FacetList(_l("Fibre"))
     aimag = FacetList(_l("Origin of the fibre"))
     price_min = FiniteDecimalField(_l("Price from"), places=2, validators=[Optional(), NumberRange(0, 1_000_000)])

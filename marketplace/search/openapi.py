@@ -18,11 +18,14 @@ def _number(name: str, description: str, minimum: float, maximum: float) -> dict
     return _param(name, {"type": "number", "minimum": minimum, "maximum": maximum}, description)
 
 
-TEXT = {"type": "string", "maxLength": 80}
+NO_NUL = "^[^\\u0000]*$"  # the site refuses NUL characters anywhere in a request (guards.reject_nul_bytes)
+TEXT = {"type": "string", "maxLength": 80, "pattern": NO_NUL}
 COMMON = [
-    _param("q", {"type": "string", "maxLength": 512},
+    _param("q", {"type": "string", "maxLength": 512, "pattern": NO_NUL},
            "Search words: typos (1–2 edits), prefixes, Latin and Cyrillic place names are understood."),
-    _param("page", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1}, "Page, from 1."),
+    # Digits only: the wire value is text, and "2.0" or "1e1" are refused although JSON Schema calls them integers.
+    _param("page", {"type": "string", "pattern": "^(10000|[1-9][0-9]{0,3})$", "default": "1"},
+           "Page, from 1 to 10000."),
 ]
 
 LOT_PARAMS = [
@@ -37,9 +40,9 @@ LOT_PARAMS = [
     _number("micron_min", "Lowest mean fibre diameter, µm.", 10, 25),
     _number("micron_max", "Highest mean fibre diameter, µm (not below micron_min).", 10, 25),
     _number("length_min", "Shortest mean length, mm.", 0, 200),
-    _number("length_max", "Longest mean length, mm.", 0, 200),
+    _number("length_max", "Longest mean length, mm (not below length_min).", 0, 200),
     _number("price_min", "Lowest price per kg, in the lot's currency.", 0, 1_000_000),
-    _number("price_max", "Highest price per kg, in the lot's currency.", 0, 1_000_000),
+    _number("price_max", "Highest price per kg, in the lot's currency (not below price_min).", 0, 1_000_000),
     _number("available_min", "Least available quantity, kg.", 0, 10_000_000),
     _param("sort", {"type": "string", "enum": ["", "price", "-price", "micron", "newest"]},
            "Order: best match (default with q), price, -price, micron, newest (default without q)."),
@@ -54,7 +57,7 @@ PRODUCT_PARAMS = [
     _param("fibre", TEXT, "Fibre in the composition.", True),
     _param("aimag", TEXT, "Aimag the fibre came from.", True),
     _number("price_min", "Lowest price, in the product's currency.", 0, 1_000_000),
-    _number("price_max", "Highest price, in the product's currency.", 0, 1_000_000),
+    _number("price_max", "Highest price, in the product's currency (not below price_min).", 0, 1_000_000),
     _param("sort", {"type": "string", "enum": ["", "price", "-price", "newest"]}, "Order."),
 ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
+from wtforms import DecimalField, IntegerField, SelectMultipleField
 
 from marketplace.access import public
 from marketplace.lots import services as lots
@@ -12,6 +13,7 @@ from marketplace.lots.forms import LotFilterForm
 from marketplace.search import catalogue
 from marketplace.search.openapi import document
 from marketplace.search.port import SearchResult, SearchUnavailable
+from marketplace.urls import public_base_url
 
 bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
 ALWAYS_ALLOWED = {"lang"}
@@ -25,6 +27,16 @@ def _checked(form: FlaskForm):  # type: ignore[no-untyped-def]
     unknown = sorted(set(request.args) - set(form._fields) - ALWAYS_ALLOWED)
     if unknown:
         return _problem(_("Unknown parameter: %(names)s", names=", ".join(unknown)), 400)
+    # Only list parameters (colour=white&colour=brown) may be repeated; a repeated single value is ambiguous.
+    repeated = sorted(name for name in set(request.args) & set(form._fields)
+                      if len(request.args.getlist(name)) > 1 and not isinstance(form[name], SelectMultipleField))
+    if repeated:
+        return _problem(_("Give each of these parameters once: %(names)s", names=", ".join(repeated)), 400)
+    # A number left empty (?page=) is malformed in an API call (the site's own search forms are lenient).
+    empty = sorted(name for name in set(request.args) & set(form._fields)
+                   if isinstance(form[name], IntegerField | DecimalField) and not request.args[name].strip())
+    if empty:
+        return _problem(_("These parameters need a number: %(names)s", names=", ".join(empty)), 400)
     if request.args and not form.validate():
         fields = {name: [str(e) for e in errors] for name, errors in form.errors.items()}
         return _problem(_("Some parameters are not valid."), 400, fields)
@@ -67,4 +79,4 @@ def products_api():  # type: ignore[no-untyped-def]
 @bp.route("/openapi.json")
 @public
 def openapi():  # type: ignore[no-untyped-def]
-    return jsonify(document(request.host_url.rstrip("/")))
+    return jsonify(document(public_base_url()))
