@@ -12,7 +12,6 @@ import pytest
 from flask import Flask
 
 from marketplace import create_app
-from marketplace.products.models import ProductStatus
 from tests import factories
 from tests.helpers import csrf_token, text
 from tests.test_config import STRONG_SECRET
@@ -87,7 +86,7 @@ def test_localstripe_webhook_goes_to_public_base_url_whatever_the_host(
     public, attacker = listeners
     app.config["PUBLIC_BASE_URL"] = public.url
     attacker_host = attacker.url.removeprefix("http://")
-    product = factories.ProductFactory(status=ProductStatus.published, price_minor=29000)
+    product = factories.product_for_sale(price_minor=29000)
     client = app.test_client()
     client.environ_base["HTTP_HOST"] = attacker_host  # every request of this shopper names the attacker's host
     token = csrf_token(client)
