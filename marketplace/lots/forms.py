@@ -5,6 +5,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     DecimalField,
     Field,
@@ -106,6 +107,8 @@ class LotFilterForm(FlaskForm):
         _l("At least (kg)"), places=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)])
     sort = SelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
     page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
+    include_invalid = BooleanField(_l("Also show lots whose certificate is suspended, revoked or expired"),
+                                   false_values=("false", "", "0", "no", "off"))
 
 
 
