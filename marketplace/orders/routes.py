@@ -70,8 +70,13 @@ def request_sample(code: str):  # type: ignore[no-untyped-def]
     form = SampleForm()
     if not form.validate_on_submit():
         return render_template("orders/sample.html", lot=lot, form=form), 422
-    services.request_sample(lot=lot, buyer_id=_buyer_id(), user=current_user, address=form.address.data or "",
-                            form_id=form.form_id.data or "")
+    try:
+        services.request_sample(lot=lot, buyer_id=_buyer_id(), user=current_user, address=form.address.data or "",
+                                form_id=form.form_id.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        form.address.errors = [*form.address.errors, str(error.message)]
+        return render_template("orders/sample.html", lot=lot, form=form), error.status
     flash(_("Your sample request for lot %(code)s has been sent to the Union.", code=lot.code), "success")
     return redirect(url_for("orders.my_quotes"))
 
