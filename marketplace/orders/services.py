@@ -576,17 +576,12 @@ def _reserve_chosen(
     assert quote is not None
     for lot_id, kg in sorted(wanted.items()):
         lot = lots.get(lot_id)
-        if lot is None or lot.status is not LotStatus.listed or lot.available_kg < kg:
-            free = lot.available_kg if lot is not None and lot.status is LotStatus.listed else Decimal(0)
-            raise OrderError(_l(
-                "Only %(kg)s kg of lot %(code)s is free now, less than the %(asked)s kg quoted. "
-                "Nothing was reserved; ask the Union for a new quote.",
-                kg=_kg_text(free), code=lot.code if lot else lot_id, asked=_kg_text(kg),
-            ))
+        if lot is None:
+            raise OrderError(_l("Lot %(code)s is not available. Nothing was reserved.", code=lot_id))
         problem = (rules.certificate_problem(lot, day) or rules.quantity_problem(lot, kg)
                    or rules.price_problem(lot, quote.price_minor, quote.currency))
         if problem is not None:
-            raise OrderError(_l("%(problem)s Nothing was reserved.", problem=problem))
+            raise OrderError(_l("%(problem)s Nothing was reserved; ask the Union for a new quote.", problem=problem))
     if (problem := rules.mixed_kinds(lots.values())) is not None:
         raise OrderError(problem)
     by_coop: dict[int, Decimal] = defaultdict(Decimal)
@@ -688,14 +683,12 @@ def _takes(lots: list[Lot], kg: Decimal) -> list[tuple[Lot, Decimal]] | None:
     for index, lot in enumerate(lots):
         if left <= 0:
             break
-        if left < lot.min_order_kg:
-            continue
         take = min(left, lot.available_kg)
         rest = left - take
         later = [other.min_order_kg for other in lots[index + 1:] if other.available_kg >= other.min_order_kg]
         if rest > 0 and later and rest < min(later):
             take -= min(later) - rest  # leave the next lot at least its minimum order
-        if take <= 0 or rules.quantity_problem(lot, take) is not None:
+        if rules.quantity_problem(lot, take) is not None:
             continue
         takes.append((lot, take))
         left -= take
