@@ -65,6 +65,15 @@ def standing(
     return CertificateStanding.valid
 
 
+_STATUS_OF_STANDING = {
+    CertificateStanding.valid: CertificateStatus.active,
+    CertificateStanding.not_yet_valid: CertificateStatus.active,
+    CertificateStanding.suspended: CertificateStatus.suspended,
+    CertificateStanding.revoked: CertificateStatus.revoked,
+    CertificateStanding.expired: CertificateStatus.expired,
+}
+
+
 class CertificationScheme(Base):
     __tablename__ = "certification_scheme"
 
@@ -126,12 +135,8 @@ class Certificate(TimestampMixin, Base):
     issuer: Mapped[Organisation] = relationship(foreign_keys=[issuer_id])
 
     def status_on(self, day: dt.date) -> CertificateStatus:
-        """The status in force on ``day``: suspension and revocation win, then the validity window."""
-        if self.status in (CertificateStatus.suspended, CertificateStatus.revoked):
-            return self.status
-        if day > self.valid_to or self.status is CertificateStatus.expired:
-            return CertificateStatus.expired
-        return CertificateStatus.active
+        """The status in force on ``day`` (from :func:`standing`; a certificate not yet in force reads active)."""
+        return _STATUS_OF_STANDING[self.standing_on(day)]
 
     def standing_on(self, day: dt.date) -> CertificateStanding:
         return standing(self.status, self.valid_from, self.valid_to, day)

@@ -165,6 +165,9 @@ def with_status(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     root = base_url()
     for hit in hits:
         hit["certificate_status"] = certificate_status_of(hit, day).value
+        for internal in ("certificate_record_status", "certificate_active", "certificate_from_day",
+                         "certificate_to_day"):
+            hit.pop(internal, None)  # the index's form of the rule; certificate_status is the answer
         public_id = passports.get(int(hit["id"])) if str(hit.get("id", "")).isdigit() else None
         hit["passport_url"] = f"{root}/passports/{public_id}" if public_id else None
     return hits
