@@ -403,3 +403,25 @@ def test_accepting_a_declined_or_accepted_quote_is_refused(app: Flask, world: di
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Reservation)) == 0
         assert ReservationStatus  # the enum is importable for the counts above
+
+
+def test_api_hits_carry_status_and_passport_and_the_lot_page_links_to_it(demo_client: FlaskClient) -> None:
+    from marketplace.passports.models import Passport
+
+    hits = demo_client.get("/api/v1/lots?q=USCC-2026-UVO-033&include_invalid=1").get_json()["hits"]
+    suspended = next(h for h in hits if h["code"] == "USCC-2026-UVO-033")
+    assert suspended["certificate_status"] == "suspended"
+    assert "certificate_active" not in suspended  # the index's own fields stay inside
+    assert not any(h["code"] == "USCC-2026-UVO-033"
+                   for h in demo_client.get("/api/v1/lots?q=USCC-2026-UVO-033").get_json()["hits"])
+    valid = demo_client.get("/api/v1/lots?q=USCC-2025-BKH-001").get_json()["hits"][0]
+    assert valid["certificate_status"] == "valid"
+    with demo_client.application.app_context():
+        lot_id = db.session.scalar(select(Lot.id).where(Lot.code == "USCC-2025-BKH-001"))
+        public_id = db.session.scalar(select(Passport.public_id).where(Passport.lot_id == lot_id))
+    assert valid["passport_url"].endswith(f"/passports/{public_id}")
+    assert f'href="/passports/{public_id}"' in text(demo_client.get("/lots/USCC-2025-BKH-001"))
+    assert demo_client.get(f"/passports/{public_id}").status_code == 200
+    bad = demo_client.get("/api/v1/lots?include_invalid=maybe")
+    assert bad.status_code == 400
+    assert "include_invalid" in bad.get_json()["fields"]
