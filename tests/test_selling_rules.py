@@ -425,3 +425,24 @@ def test_api_hits_carry_status_and_passport_and_the_lot_page_links_to_it(demo_cl
     bad = demo_client.get("/api/v1/lots?include_invalid=maybe")
     assert bad.status_code == 400
     assert "include_invalid" in bad.get_json()["fields"]
+
+
+def test_a_certifiers_suspension_reaches_the_lot_browser_at_once(demo_client: FlaskClient) -> None:
+    """The certifier's own page suspends and reinstates; the search outbox carries it to the index."""
+    code = "USCC-2025-BKH-001"
+
+    def codes(query: str = "") -> set[str]:
+        return {h["code"] for h in demo_client.get(f"/api/v1/lots?q={code}{query}").get_json()["hits"]}
+
+    assert code in codes()
+    certifier = demo_client.application.test_client()
+    assert sign_in(certifier, "certifier@demo.example", "demo-certifier-2026").status_code == 302
+    path = "/certificates/SC-2025-BKH-001/manage"
+    for status, visible in (("suspended", False), ("active", True)):
+        response = certifier.post(path, data={"csrf_token": csrf_token(certifier, path), "status": status,
+                                              "reason": "External control follow-up visit"})
+        assert response.status_code in (302, 303), text(response)[:300]
+        assert (code in codes()) is visible
+        hit = next(h for h in demo_client.get(f"/api/v1/lots?q={code}&include_invalid=1").get_json()["hits"]
+                   if h["code"] == code)
+        assert hit["certificate_status"] == ("valid" if visible else "suspended")
