@@ -96,7 +96,7 @@ def detail(code: str):  # type: ignore[no-untyped-def]
     if lot is None:
         abort(404, description=_("There is no listed lot with the id %(code)s.", code=code))
     day = today()
-    problem = rules.certificate_problem(lot, day)
+    problem = rules.offer_problem(lot, day)
     passport = db.session.scalar(select(Passport).where(Passport.lot_id == lot.id))
     return render_template("lots/detail.html", lot=lot, today=day, passport=passport,
                            standing=rules.certificate_standing(lot, day),

@@ -135,6 +135,12 @@ def mixed_kinds(lots: Iterable[Lot]) -> Any | None:
 
 # All rules at once ---------------------------------------------------------------------------
 
+def offer_problem(lot: Lot, day: dt.date) -> Any | None:
+    """Why the lot cannot be offered to buyers (sampled or quoted) on ``day``: its certificate, or its
+    listed price now below the season's floor plus grade premium (after a policy revision)."""
+    return certificate_problem(lot, day) or price_problem(lot, lot.price_minor, lot.currency)
+
+
 def sellable(
     lot: Lot, spec: engine.Spec, *, day: dt.date, price_minor: int | None = None, currency: str | None = None,
     extra_kg: Decimal = Decimal(0),

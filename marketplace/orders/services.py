@@ -87,7 +87,7 @@ def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id
     existing = db.session.scalar(select(SampleRequest).where(SampleRequest.form_id == form_id))
     if existing is not None:
         return existing
-    if (problem := rules.certificate_problem(lot, today())) is not None:
+    if (problem := rules.offer_problem(lot, today())) is not None:
         raise OrderError(problem, 409, "address")
     sample = SampleRequest(lot=lot, buyer_id=buyer_id, requested_by=user, address=address.strip(), form_id=form_id)
     db.session.add(sample)
@@ -230,7 +230,7 @@ def _chosen_lots(choices: tuple[LotChoice, ...], errors: dict[str, list[Any]]) -
         if lot.status is not LotStatus.listed or lot.available_kg <= 0:
             errors.setdefault(field, []).append(_l("Lot %(code)s is not available.", code=code))
             continue
-        if (problem := rules.certificate_problem(lot, today())) is not None:
+        if (problem := rules.offer_problem(lot, today())) is not None:
             errors.setdefault(field, []).append(problem)
             continue
         kg = _check_kg_field(choice.kg, field, errors) if choice.kg is not None else None
