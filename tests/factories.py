@@ -458,6 +458,14 @@ class QuoteFactory(Base):
     valid_until = factory.LazyFunction(lambda: today() + dt.timedelta(days=30))
     deposit_pct = 30
 
+    @factory.post_generation
+    def fair_price(obj: m.Quote, create: bool, extracted: object, **_kwargs: object) -> None:  # noqa: N805
+        """A quote is only ever sent under a published fair-price policy: make sure one is in force
+        (floors 30.00 and 95.00, no grade premium) for its lots' seasons (or the lot factory's season)."""
+        if create and extracted is not False:
+            for season in {lot.season for lot in obj.request.lots} or {LotFactory.season}:
+                ensure_policy(season, obj.currency)
+
 
 class ReservationFactory(Base):
     class Meta:
@@ -568,6 +576,15 @@ class PricePolicyFactory(Base):
     dehaired_floor_minor = 9500
     published_on = dt.date(2026, 5, 15)
     note = ""
+
+
+def ensure_policy(season: int = 2026, currency: str = "EUR", **kwargs: object) -> m.PricePolicy:
+    """The fair-price policy for ``season`` in ``currency``: the one published, or a new one."""
+    from sqlalchemy import select
+
+    found = current_session().scalar(select(m.PricePolicy).filter_by(season=season, currency=currency)
+                                     .order_by(m.PricePolicy.revision.desc()).limit(1))
+    return found or PricePolicyFactory(season=season, currency=currency, **kwargs)
 
 
 class GradePremiumFactory(Base):

@@ -1,4 +1,6 @@
-"""The lot browser and the search API, over the demo content (46 lots, 44 listed)."""
+"""The lot browser and the search API, over the demo content (46 lots, 44 listed; 39 of them under
+a certificate valid today: the five lots under the suspended SC-2024-UVO-002 are left out unless
+``include_invalid=1``)."""
 
 from __future__ import annotations
 
@@ -39,8 +41,8 @@ def test_every_spelling_of_an_aimag_finds_its_lots(demo_client: FlaskClient, spe
 
 def test_facets_count_each_facet_without_its_own_selection(demo_client: FlaskClient) -> None:
     everything = _api(demo_client, "")
-    assert everything["total"] == 44
-    assert sum(everything["facets"]["colour"].values()) == 44
+    assert everything["total"] == 39
+    assert sum(everything["facets"]["colour"].values()) == 39
     white = _api(demo_client, "colour=white")
     assert white["total"] == everything["facets"]["colour"]["white"]
     assert white["facets"]["colour"] == everything["facets"]["colour"]  # still offers the other colours
@@ -66,10 +68,10 @@ def test_ranges_sort_and_pages(demo_client: FlaskClient) -> None:
     assert [h["price_per_kg"] for h in dear] == sorted((h["price_per_kg"] for h in dear), reverse=True)
     newest = _api(demo_client, "sort=newest")["hits"]
     assert [h["listed_at"] for h in newest] == sorted((h["listed_at"] for h in newest), reverse=True)
-    page1, page3 = _api(demo_client, "page=1"), _api(demo_client, "page=3")
+    page1, page2 = _api(demo_client, "page=1"), _api(demo_client, "page=2")
     assert len(page1["hits"]) == 20
-    assert len(page3["hits"]) == 4
-    assert not {h["code"] for h in page1["hits"]} & {h["code"] for h in page3["hits"]}
+    assert len(page2["hits"]) == 19
+    assert not {h["code"] for h in page1["hits"]} & {h["code"] for h in page2["hits"]}
 
 
 def test_the_page_keeps_its_state_in_the_url(demo_client: FlaskClient) -> None:
@@ -179,7 +181,7 @@ def test_odd_values_get_a_normal_response(demo_client: FlaskClient, query: str) 
 
 def test_filter_values_with_operators_match_nothing(demo_client: FlaskClient) -> None:
     assert _api(demo_client, "scheme=SC%22+OR+scheme+%3D+%22x")["total"] == 0
-    assert _api(demo_client, "scheme=SC")["total"] == 44
+    assert _api(demo_client, "scheme=SC")["total"] == 39
 
 
 def test_api_refuses_unknown_parameters(demo_client: FlaskClient) -> None:

@@ -32,6 +32,7 @@ from tests.helpers import csrf_token, sign_in, text
 @pytest.fixture
 def world(app: Flask) -> dict:
     union = factories.OrganisationFactory(kind="union", slug="union-test", country="MN")
+    factories.ensure_policy(2026, "EUR")  # floors 30.00 greasy and 95.00 dehaired
     staff = factories.user_with_role(Role.union_staff, union, email="staff@example.com", name="Staff Member")
     brand = factories.OrganisationFactory(name="Maison Test")
     buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com", name="Buyer One")
@@ -308,7 +309,7 @@ def test_minimum_order_on_a_specification(app: Flask, world: dict) -> None:
     path, payload = _quote_form(buyer, "/quotes/new", kg="100", colour=Colour.brown.value)
     response = buyer.post(path, data=payload)
     assert response.status_code == 422
-    assert "No listed lot meets this specification" in text(response)
+    assert "No lot on sale meets this specification" in text(response)
 
 
 def test_staff_decline_with_a_reason(app: Flask, world: dict) -> None:

@@ -104,12 +104,12 @@ def test_quote_deposit_allocation_in_the_browser(live_server: LiveServer, page: 
 def test_one_quote_on_compared_lots_in_the_browser(live_server: LiveServer, page: Page) -> None:
     url = live_server.url
     _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
-    first, second = "USCC-2025-UVO-007", "USCC-2025-UVO-009"
+    first, second = "USCC-2025-UVO-007", "USCC-2025-GAL-013"  # two greasy lots under valid certificates
     page.goto(f"{url}/lots/compare?code={first}&code={second}")
     page.get_by_role("button", name="Request one quote on these lots").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Request a quote on several lots")
     page.get_by_label(f"Kg from lot {first}").fill("0")
-    page.get_by_label(f"Kg from lot {second}").fill("60")
+    page.get_by_label(f"Kg from lot {second}").fill("150")
     page.get_by_role("button", name="Send the quote request").click()
     expect(page.locator(".error-summary")).to_contain_text("more than 0 kg")
     expect(page.get_by_label(f"Kg from lot {first}")).to_have_attribute("aria-invalid", "true")
@@ -119,3 +119,59 @@ def test_one_quote_on_compared_lots_in_the_browser(live_server: LiveServer, page
     row = page.locator("tr", has_text=first)
     expect(row).to_contain_text(second)
     expect(row).to_contain_text("Requested")
+
+
+SUSPENDED = "USCC-2026-UVO-033"  # under SC-2024-UVO-002: suspended, and expired since 2026-04-30
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_certificate_status_and_refusals_as_the_buyer_sees_them(live_server: LiveServer, page: Page, chromium,  # type: ignore[no-untyped-def]
+                                                                 width: int) -> None:
+    url = live_server.url
+    page.set_viewport_size({"width": width, "height": 900})
+    _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
+
+    # The lot browser hides the lot under a suspended certificate, and shows it with its status on request.
+    page.goto(f"{url}/lots?q={SUSPENDED}")
+    expect(page.locator("main")).to_contain_text("0 lots")
+    page.goto(f"{url}/lots?q={SUSPENDED}&include_invalid=1")
+    row = page.locator("tr", has_text=SUSPENDED)
+    expect(row).to_contain_text("Suspended")
+    expect(page.get_by_label("Also show lots whose certificate is suspended, revoked or expired")).to_be_checked()
+    page.goto(f"{url}/lots?q=USCC-2026-BKH-020")
+    expect(page.locator("tr", has_text="USCC-2026-BKH-020")).to_contain_text("Valid")
+
+    # Its page says why it cannot be bought, offers no quote, and links to its passport.
+    page.goto(f"{url}/lots/{SUSPENDED}")
+    expect(page.locator(".buyer-actions")).to_contain_text("It cannot be sampled, quoted or ordered.")
+    expect(page.get_by_role("link", name="Request a quote on this lot")).to_have_count(0)
+    page.get_by_role("link", name="Digital product passport of this lot").click()
+    expect(page).to_have_url(re.compile(r"/passports/[0-9a-f]+$"))
+
+    # A specification leaving the fibre state open is refused while its lots mix states.
+    page.goto(f"{url}/quotes/new")
+    page.get_by_label("Quantity (kg)").fill("400")
+    page.get_by_label("Named place").fill("Paris")
+    page.get_by_label("Colour").select_option("white")
+    page.get_by_label("Maximum mean fibre diameter (µm)").fill("16.0")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".error-summary")).to_contain_text("different fibre states")
+    page.get_by_label("Fibre state").select_option("dehaired")
+    page.get_by_label("Price basis").select_option("clean")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".flashes")).to_contain_text("Your quote request has been sent")
+    expect(page.locator("tr", has_text="Dehaired").first).to_contain_text("Requested")
+
+    # Staff cannot quote under the fair-price floor: the refusal names it.
+    staff_context = chromium.new_context(locale="en-GB", viewport={"width": width, "height": 900})
+    staff = staff_context.new_page()
+    _sign_in(staff, url, "staff@demo.example", "demo-staff-2026")
+    staff.goto(url + "/union/quotes")
+    staff.locator("tr", has_text="Dehaired").first.get_by_role("link").click()
+    staff.get_by_label("Price per kg").fill("10.00")
+    staff.get_by_label("Sustainability premium per kg").fill("6.00")
+    staff.get_by_label("Valid until").fill("2099-12-31")
+    staff.get_by_role("button", name="Send the quote").click()
+    expect(staff.locator(".error-summary")).to_contain_text("below the fair-price floor of €")
+    expect(staff.locator(".error-summary")).to_contain_text("Nothing was sent to the buyer")
+    staff_context.close()

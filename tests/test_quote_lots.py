@@ -23,6 +23,7 @@ from tests.helpers import csrf_token, sign_in, text
 @pytest.fixture
 def world(app: Flask) -> dict:
     union = factories.OrganisationFactory(kind="union", slug="union-test", country="MN")
+    factories.ensure_policy(2026, "EUR")  # floors 30.00 greasy and 95.00 dehaired
     factories.user_with_role(Role.union_staff, union, email="staff@example.com", name="Staff Member")
     brand = factories.OrganisationFactory(name="Maison Test")
     factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com", name="Buyer One")
@@ -171,13 +172,14 @@ def test_acceptance_reserves_nothing_when_one_chosen_lot_ran_out(app: Flask, wor
     staff = _signed_in(app, "staff@example.com")
     with app.app_context():
         request_id = db.session.scalar(select(QuoteRequest.id))
-        lot = db.session.get(Lot, world["lots"][1].id)
-        lot.available_kg, lot.reserved_kg = Decimal(800), Decimal(200)  # another order took some
-        db.session.commit()
     answer = {"csrf_token": csrf_token(staff, f"/union/quotes/{request_id}"), "price": "120.00", "premium": "9.00",
               "valid_until": (dt.date.today() + dt.timedelta(days=5)).isoformat(),  # noqa: DTZ011
               "deposit_pct": "30"}
     assert staff.post(f"/union/quotes/{request_id}/answer", data=answer).status_code == 302
+    with app.app_context():
+        lot = db.session.get(Lot, world["lots"][1].id)
+        lot.available_kg, lot.reserved_kg = Decimal(800), Decimal(200)  # another order took some meanwhile
+        db.session.commit()
     refused = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
     assert refused.status_code == 409
     assert "Nothing was reserved" in text(refused)

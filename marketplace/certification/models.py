@@ -32,6 +32,48 @@ class CertificateStatus(enum.StrEnum):
     expired = "expired"
 
 
+class CertificateStanding(enum.StrEnum):
+    """Where a certificate stands on a given day, as buyers and the API see it."""
+
+    valid = "valid"
+    suspended = "suspended"
+    revoked = "revoked"
+    expired = "expired"
+    not_yet_valid = "not_yet_valid"  # its validity starts later
+    uncertified = "uncertified"  # no certificate at all (a lot listed without one)
+
+
+def standing(
+    status: CertificateStatus | str | None, valid_from: dt.date | None, valid_to: dt.date | None, day: dt.date
+) -> CertificateStanding:
+    """The one rule for a certificate's standing on ``day``, from its stored status and validity dates.
+
+    Suspension and revocation win; then a certificate past its ``valid_to`` is expired on ``day``
+    even while its stored status still says active (expiry is a date, not an event).
+    """
+    if status is None or valid_from is None or valid_to is None:
+        return CertificateStanding.uncertified
+    stored = CertificateStatus(status)
+    if stored is CertificateStatus.revoked:
+        return CertificateStanding.revoked
+    if stored is CertificateStatus.suspended:
+        return CertificateStanding.suspended
+    if stored is CertificateStatus.expired or day > valid_to:
+        return CertificateStanding.expired
+    if day < valid_from:
+        return CertificateStanding.not_yet_valid
+    return CertificateStanding.valid
+
+
+_STATUS_OF_STANDING = {
+    CertificateStanding.valid: CertificateStatus.active,
+    CertificateStanding.not_yet_valid: CertificateStatus.active,
+    CertificateStanding.suspended: CertificateStatus.suspended,
+    CertificateStanding.revoked: CertificateStatus.revoked,
+    CertificateStanding.expired: CertificateStatus.expired,
+}
+
+
 class CertificationScheme(Base):
     __tablename__ = "certification_scheme"
 
@@ -93,12 +135,11 @@ class Certificate(TimestampMixin, Base):
     issuer: Mapped[Organisation] = relationship(foreign_keys=[issuer_id])
 
     def status_on(self, day: dt.date) -> CertificateStatus:
-        """The status in force on ``day``: suspension and revocation win, then the validity window."""
-        if self.status in (CertificateStatus.suspended, CertificateStatus.revoked):
-            return self.status
-        if day > self.valid_to or self.status is CertificateStatus.expired:
-            return CertificateStatus.expired
-        return CertificateStatus.active
+        """The status in force on ``day`` (from :func:`standing`; a certificate not yet in force reads active)."""
+        return _STATUS_OF_STANDING[self.standing_on(day)]
+
+    def standing_on(self, day: dt.date) -> CertificateStanding:
+        return standing(self.status, self.valid_from, self.valid_to, day)
 
     def valid_on(self, day: dt.date) -> bool:
-        return self.valid_from <= day and self.status_on(day) is CertificateStatus.active
+        return self.standing_on(day) is CertificateStanding.valid

@@ -5,6 +5,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     DateField,
     DecimalField,
     Field,
@@ -75,6 +76,16 @@ def ordered(low_name: str, message: Any) -> Any:
     return check
 
 
+FLAG_FALSE = ("false", "", "0", "no", "off")
+FLAG_TRUE = ("true", "1", "yes", "on", "y")
+
+
+def _flag(_form: FlaskForm, field: Field) -> None:
+    raw = str(field.raw_data[0]).strip().lower() if field.raw_data else ""
+    if raw not in FLAG_FALSE + FLAG_TRUE:
+        raise ValidationError(_l("Give 1 to include these lots, or 0 to leave them out."))
+
+
 class LotFilterForm(FlaskForm):
     """The lot search, read from the query string (GET, so no CSRF token). Also used by the API."""
 
@@ -107,6 +118,8 @@ class LotFilterForm(FlaskForm):
         _l("At least (kg)"), places=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)])
     sort = SelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
     page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
+    include_invalid = BooleanField(_l("Also show lots whose certificate is suspended, revoked or expired"),
+                                   false_values=FLAG_FALSE, validators=[_flag])
 
 
 

@@ -14,7 +14,9 @@ from marketplace.extensions import db
 from marketplace.lots import listing, services
 from marketplace.lots.forms import LotFilterForm, NewLotForm
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
+from marketplace.orders import rules
 from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
+from marketplace.passports.models import Passport
 from marketplace.pricing.services import PricingError
 from marketplace.search.port import SearchUnavailable
 
@@ -80,7 +82,9 @@ def compare():  # type: ignore[no-untyped-def]
     lots = services.listed_by_codes(c for c in codes if len(c) <= 40)
     message = "" if lots else _("Choose lots to compare from the list: tick up to %(n)d of them.",
                                 n=services.MAX_COMPARE)
-    return render_template("lots/compare.html", lots=lots, message=message, today=today())
+    day = today()
+    return render_template("lots/compare.html", lots=lots, message=message, today=day,
+                           standing=lambda lot: rules.certificate_standing(lot, day))
 
 
 @bp.route("/lots/<code>")
@@ -91,7 +95,12 @@ def detail(code: str):  # type: ignore[no-untyped-def]
     lot = services.get_listed(code)
     if lot is None:
         abort(404, description=_("There is no listed lot with the id %(code)s.", code=code))
-    return render_template("lots/detail.html", lot=lot, today=today())
+    day = today()
+    problem = rules.offer_problem(lot, day)
+    passport = db.session.scalar(select(Passport).where(Passport.lot_id == lot.id))
+    return render_template("lots/detail.html", lot=lot, today=day, passport=passport,
+                           standing=rules.certificate_standing(lot, day),
+                           sale_problem=str(problem) if problem is not None else None)
 
 
 # Cooperative managers list their lots ------------------------------------------------------

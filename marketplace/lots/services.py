@@ -14,10 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.certification.models import CertificationScheme
+from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.i18n import label
 from marketplace.lots.models import Colour, FibreState, Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Aimag, Organisation
 from marketplace.search import services as search
+from marketplace.search.documents import certificate_ranges, certificate_status_of
 from marketplace.search.port import SearchQuery, SearchResult
 from marketplace.search.schema import LOTS
 
@@ -43,6 +46,7 @@ class LotSearch:
     bounds: Mapping[str, Decimal | None] = field(default_factory=dict)  # URL name → value
     sort: str = ""
     page: int = 1
+    include_invalid: bool = False  # also lots whose certificate is not valid today (hidden by default)
 
     @classmethod
     def from_form(cls, data: Mapping[str, Any]) -> LotSearch:
@@ -52,10 +56,13 @@ class LotSearch:
             q=(data.get("q") or "").strip(), facets={k: v for k, v in facets.items() if v},
             bounds={k: v for k, v in bounds.items() if v is not None},
             sort=data.get("sort") or "", page=data.get("page") or 1,
+            include_invalid=bool(data.get("include_invalid")),
         )
 
     def to_query(self, per_page: int = PAGE_SIZE, page: int | None = None) -> SearchQuery:
         ranges: dict[str, tuple[float | None, float | None]] = {}
+        if not self.include_invalid:  # the certificate rule: only lots that can be sold today
+            ranges.update(certificate_ranges(today()))
         for name, (low, high) in RANGES.items():
             lo = self.bounds.get(low)
             hi = self.bounds.get(high) if high else None
@@ -94,6 +101,8 @@ class LotSearch:
         out.update({k: str(v) for k, v in self.bounds.items()})
         if self.sort:
             out["sort"] = self.sort
+        if self.include_invalid:
+            out["include_invalid"] = "1"
         return out
 
 
@@ -149,6 +158,7 @@ def find_lots(wanted: LotSearch) -> LotResults:
         suggestions = _best(loosened, found[1 + len(counts):])
     else:
         suggestions = relax(wanted)
+    with_status(result.hits)
     return LotResults(result, facets, suggestions)
 
 
@@ -180,6 +190,26 @@ def _best(loosened: list[tuple[Suggestion, SearchQuery]], found: list[SearchResu
     return sorted(totals, key=lambda s: -s.total)[:limit]
 
 
+def with_status(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each lot hit its certificate status today (computed, never the indexed one) and its passport URL."""
+    from marketplace.passports.models import Passport
+    from marketplace.passports.services import base_url
+
+    day = today()
+    ids = [int(hit["id"]) for hit in hits if str(hit.get("id", "")).isdigit()]
+    passports = dict(db.session.execute(
+        select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(ids))).all()) if ids else {}
+    root = base_url()
+    for hit in hits:
+        hit["certificate_status"] = certificate_status_of(hit, day).value
+        for internal in ("certificate_record_status", "certificate_active", "certificate_from_day",
+                         "certificate_to_day"):
+            hit.pop(internal, None)  # the index's form of the rule; certificate_status is the answer
+        public_id = passports.get(int(hit["id"])) if str(hit.get("id", "")).isdigit() else None
+        hit["passport_url"] = f"{root}/passports/{public_id}" if public_id else None
+    return hits
+
+
 def relax(wanted: LotSearch, limit: int = 3) -> list[Suggestion]:
     """For an empty result: which single filter to drop, and how many lots that would show."""
     loosened = _loosened(wanted)
@@ -188,7 +218,7 @@ def relax(wanted: LotSearch, limit: int = 3) -> list[Suggestion]:
 
 def export_rows(wanted: LotSearch) -> Iterable[dict[str, Any]]:
     query = replace(wanted.to_query(per_page=EXPORT_LIMIT, page=1), with_facets=False)
-    return search.search(LOTS, query).hits
+    return with_status(search.search(LOTS, query).hits)
 
 
 CSV_COLUMNS = [
@@ -200,7 +230,8 @@ CSV_COLUMNS = [
     ("price_per_kg", _l("Price (currency per kg)")), ("currency", _l("Currency (ISO 4217)")),
     ("price_basis", _l("Price basis")), ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
     ("scheme_name", _l("Certification scheme")), ("tier", _l("Certification tier")),
-    ("certificate_number", _l("Certificate")),
+    ("certificate_number", _l("Certificate")), ("certificate_status", _l("Certificate status")),
+    ("passport_url", _l("Passport")),
 ]
 
 
@@ -220,6 +251,7 @@ def to_csv(hits: Iterable[dict[str, Any]]) -> str:
         row = dict(hit)
         row["aimag_names"] = (hit.get("aimag_names") or [""])[0]
         row["soum_names"] = (hit.get("soum_names") or [""])[0]
+        row["certificate_status"] = label(hit["certificate_status"]) if hit.get("certificate_status") else ""
         writer.writerow([_cell(row.get(key)) for key, _ in CSV_COLUMNS])
     return out.getvalue()
 

@@ -6,7 +6,7 @@ database and stores the result; tests and the benchmark call :func:`allocate` di
 The rule, in order:
 
 1. **Eligibility.** A cooperative takes part if at least one of its lots meets the
-   specification (maximum micron, colour, minimum length, maximum hair %) and has
+   specification (micron, colour, length, hair %, fibre state, season, tier, price basis) and has
    unreserved stock. Its *cap* is that eligible stock, in whole units (kg or bags).
    A cooperative whose cap is below the minimum shipment, or whose weight is zero,
    is excluded with its reason.
@@ -48,12 +48,20 @@ KEPT_TO_FILL = "kept_below_minimum_to_fill_order"
 
 @dataclass(frozen=True)
 class Spec:
-    """What the buyer asked for. ``None`` means "any"."""
+    """What the buyer asked for. ``None`` means "any".
+
+    :meth:`matches` is the one specification rule: every entry point (quote request, staff
+    answer, acceptance, allocation, adjustment) selects lots through it.
+    """
 
     max_micron: Decimal | None = None
     colour: str | None = None
     min_length_mm: Decimal | None = None
     max_hair_pct: Decimal | None = None
+    state: str | None = None  # fibre state: greasy, scoured, dehaired
+    season: int | None = None  # combing season (year)
+    tier: str | None = None  # certification tier
+    basis: str | None = None  # price basis: greasy or clean
 
     def matches(self, lot: LotStock) -> bool:
         return (
@@ -61,12 +69,16 @@ class Spec:
             and (self.colour is None or lot.colour == self.colour)
             and (self.min_length_mm is None or lot.length_mm >= self.min_length_mm)
             and (self.max_hair_pct is None or lot.hair_pct <= self.max_hair_pct)
+            and (self.state is None or lot.state == self.state)
+            and (self.season is None or lot.season == self.season)
+            and (self.tier is None or lot.tier == self.tier)
+            and (self.basis is None or lot.basis == self.basis)
         )
 
 
 @dataclass(frozen=True)
 class LotStock:
-    """One lot a cooperative offers: its lab values and its unreserved kg."""
+    """One lot a cooperative offers: its lab values, kind and its unreserved kg."""
 
     lot_id: int
     micron: Decimal
@@ -74,6 +86,10 @@ class LotStock:
     length_mm: Decimal
     hair_pct: Decimal
     available_kg: Decimal
+    state: str | None = None
+    season: int | None = None
+    tier: str | None = None
+    basis: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
-from marketplace.lots.models import Colour, Incoterm, Lot
+from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, PriceBasis
 from marketplace.orders.models import (
     Allocation,
     AllocationAudit,
@@ -41,6 +41,7 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
         "buyer_id": buyer.id, "requested_by_id": buyer_user.id if buyer_user else None,
         "kg": Decimal("400"), "incoterm": Incoterm.CPT, "incoterm_place": "Paris Charles de Gaulle",
         "currency": "EUR", "max_micron": Decimal("16.0"), "colour": Colour.white,
+        "fibre_state": FibreState.dehaired, "price_basis": PriceBasis.clean,
         "message": "Demo request: white fibre for a spring knitwear line.",
     })
     _demo_multi_lot_request(report, upsert, buyer, buyer_user)

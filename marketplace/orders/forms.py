@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from marketplace.lots.models import Colour, Incoterm
+from marketplace.lots.models import Colour, FibreState, Incoterm, PriceBasis
 from marketplace.orders.services import MAX_ORDER_KG
 
 FORM_ID = {"validators": [DataRequired(), Length(max=40)], "default": lambda: uuid.uuid4().hex}
@@ -58,6 +58,11 @@ class QuoteRequestForm(FlaskForm):
                                  validators=[Optional(), NumberRange(min=1, max=100)])
     max_hair_pct = DecimalField(_l("Maximum hair content (%)"), places=2,
                                 validators=[Optional(), NumberRange(min=0, max=100)])
+    fibre_state = SelectField(_l("Fibre state"), validators=[Optional()], choices=[])
+    price_basis = SelectField(_l("Price basis"), validators=[Optional()], choices=[],
+                              description=_l("Greasy: per kg of combed fibre. Clean: per kg of dehaired fibre."))
+    season = IntegerField(_l("Combing season (year)"), validators=[Optional(), NumberRange(min=2000, max=2100)])
+    tier = SelectField(_l("Certification tier"), validators=[Optional()], choices=[])
     message = TextAreaField(_l("Message to the Union (optional)"), validators=[Optional(), Length(max=2000)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -65,6 +70,25 @@ class QuoteRequestForm(FlaskForm):
         from marketplace.i18n import label
 
         self.colour.choices = [SelectChoice("", _l("Any colour"))] + [SelectChoice(c.value, label(c)) for c in Colour]
+        self.fibre_state.choices = [SelectChoice("", _l("Any state"))] + [
+            SelectChoice(s.value, label(s)) for s in FibreState]
+        self.price_basis.choices = [SelectChoice("", _l("Any basis"))] + [
+            SelectChoice(b.value, label(b)) for b in PriceBasis]
+        self.tier.choices = [SelectChoice("", _l("Any tier"))] + [SelectChoice(t, t) for t in _tiers()]
+
+
+def _tiers() -> list[str]:
+    """The tiers of the lot certification schemes (in each scheme's order)."""
+    from sqlalchemy import select
+
+    from marketplace.certification.models import CertificationScheme
+    from marketplace.extensions import db
+
+    seen: dict[str, None] = {}
+    for scheme in db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.id)):
+        for tier in scheme.tier_list:
+            seen.setdefault(tier, None)
+    return list(seen)
 
 
 def lots_quote_form(codes: list[str], *args: object, **kwargs: object) -> QuoteRequestForm:

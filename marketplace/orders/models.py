@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
 from marketplace.db import Base, Kg, TimestampMixin, enum_column, utcnow
-from marketplace.lots.models import Colour, Incoterm, Lot
+from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, PriceBasis
 from marketplace.organisations.models import Organisation
 
 
@@ -158,6 +158,10 @@ class QuoteRequest(TimestampMixin, Base):
     colour: Mapped[Colour | None] = mapped_column(enum_column(Colour, 20))
     min_length_mm: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     max_hair_pct: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    fibre_state: Mapped[FibreState | None] = mapped_column(enum_column(FibreState, 20))
+    season: Mapped[int | None] = mapped_column(Integer)
+    tier: Mapped[str | None] = mapped_column(String(40))
+    price_basis: Mapped[PriceBasis | None] = mapped_column(enum_column(PriceBasis, 10))
     message: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[QuoteStatus] = mapped_column(enum_column(QuoteStatus, 10), default=QuoteStatus.requested)
     decline_reason: Mapped[str] = mapped_column(Text, default="")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
-from marketplace.lots.models import Colour, Incoterm, Lot, LotStatus
+from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, LotStatus, PriceBasis
 from marketplace.orders import services
 from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm, lots_quote_form
 from marketplace.orders.models import Order
@@ -72,8 +72,13 @@ def request_sample(code: str):  # type: ignore[no-untyped-def]
     form = SampleForm()
     if not form.validate_on_submit():
         return render_template("orders/sample.html", lot=lot, form=form), 422
-    services.request_sample(lot=lot, buyer_id=_buyer_id(), user=current_user, address=form.address.data or "",
-                            form_id=form.form_id.data or "")
+    try:
+        services.request_sample(lot=lot, buyer_id=_buyer_id(), user=current_user, address=form.address.data or "",
+                                form_id=form.form_id.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        form.address.errors = [*form.address.errors, str(error.message)]
+        return render_template("orders/sample.html", lot=lot, form=form), error.status
     flash(_("Your sample request for lot %(code)s has been sent to the Union.", code=lot.code), "success")
     return redirect(url_for("orders.my_quotes"))
 
@@ -86,7 +91,11 @@ def _quote_input(form: QuoteRequestForm, lots: list[services.LotChoice]) -> serv
         max_micron=form.max_micron.data if on_spec else None,
         colour=Colour(form.colour.data) if on_spec and form.colour.data else None,
         min_length_mm=form.min_length_mm.data if on_spec else None,
-        max_hair_pct=form.max_hair_pct.data if on_spec else None, message=form.message.data or "",
+        max_hair_pct=form.max_hair_pct.data if on_spec else None,
+        state=FibreState(form.fibre_state.data) if on_spec and form.fibre_state.data else None,
+        basis=PriceBasis(form.price_basis.data) if on_spec and form.price_basis.data else None,
+        season=form.season.data if on_spec else None, tier=(form.tier.data or None) if on_spec else None,
+        message=form.message.data or "",
     )
 
 

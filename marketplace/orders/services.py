@@ -10,7 +10,7 @@ import datetime as dt
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -22,8 +22,9 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import User
 from marketplace.db import BUSINESS_TZ, today, utcnow
 from marketplace.extensions import db
-from marketplace.lots.models import Colour, Incoterm, Lot, LotStatus
+from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, LotStatus, PriceBasis
 from marketplace.orders import allocation as engine
+from marketplace.orders import rules
 from marketplace.orders.locking import lock_lots
 from marketplace.orders.models import (
     STAGE_ORDER,
@@ -86,6 +87,8 @@ def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id
     existing = db.session.scalar(select(SampleRequest).where(SampleRequest.form_id == form_id))
     if existing is not None:
         return existing
+    if (problem := rules.offer_problem(lot, today())) is not None:
+        raise OrderError(problem, 409, "address")
     sample = SampleRequest(lot=lot, buyer_id=buyer_id, requested_by=user, address=address.strip(), form_id=form_id)
     db.session.add(sample)
     db.session.flush()
@@ -130,6 +133,10 @@ class QuoteInput:
     colour: Colour | None = None
     min_length_mm: Decimal | None = None
     max_hair_pct: Decimal | None = None
+    state: FibreState | None = None
+    season: int | None = None
+    tier: str | None = None
+    basis: PriceBasis | None = None
     message: str = ""
 
     @property
@@ -137,6 +144,8 @@ class QuoteInput:
         return engine.Spec(
             max_micron=self.max_micron, colour=self.colour.value if self.colour else None,
             min_length_mm=self.min_length_mm, max_hair_pct=self.max_hair_pct,
+            state=self.state.value if self.state else None, season=self.season, tier=self.tier or None,
+            basis=self.basis.value if self.basis else None,
         )
 
 
@@ -144,7 +153,14 @@ def _spec_of(request: QuoteRequest) -> engine.Spec:
     return engine.Spec(
         max_micron=request.max_micron, colour=request.colour.value if request.colour else None,
         min_length_mm=request.min_length_mm, max_hair_pct=request.max_hair_pct,
+        state=request.fibre_state.value if request.fibre_state else None, season=request.season,
+        tier=request.tier or None, basis=request.price_basis.value if request.price_basis else None,
     )
+
+
+def spec_of(request: QuoteRequest) -> engine.Spec:
+    """The specification a request asks for (every field None on a request on chosen lots)."""
+    return _spec_of(request)
 
 
 def check_quantity(kg: Decimal | None) -> Decimal:
@@ -159,12 +175,21 @@ def check_quantity(kg: Decimal | None) -> Decimal:
     return kg
 
 
-def matching_lots(spec: engine.Spec, lot_ids: Iterable[int] | None = None) -> list[Lot]:
-    """Listed lots meeting ``spec``; only those among ``lot_ids`` when given (a request on chosen lots)."""
-    stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)
+def matching_lots(
+    spec: engine.Spec, lot_ids: Iterable[int] | None = None, *, day: dt.date | None = None,
+    price_minor: int | None = None, currency: str | None = None, extra_kg: dict[int, Decimal] | None = None,
+) -> list[Lot]:
+    """The lots that may be sold on ``spec`` on ``day``, in id order: listed, matching, certificate valid,
+    at least their minimum order free (plus ``extra_kg`` already held by the order) and, with a price,
+    at or above their floor. Only those among ``lot_ids`` when given (a request on chosen lots)."""
+    day = day or today()
+    extra_kg = extra_kg or {}
+    stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id).options(selectinload(Lot.certificate))
     if lot_ids is not None:
         stmt = stmt.where(Lot.id.in_(list(lot_ids)))
-    return [lot for lot in db.session.scalars(stmt) if spec.matches(_lot_stock(lot))]
+    return [lot for lot in db.session.scalars(stmt)
+            if rules.sellable(lot, spec, day=day, price_minor=price_minor, currency=currency,
+                              extra_kg=extra_kg.get(lot.id, Decimal(0)))]
 
 
 def _kg_text(kg: Decimal) -> str:
@@ -205,14 +230,15 @@ def _chosen_lots(choices: tuple[LotChoice, ...], errors: dict[str, list[Any]]) -
         if lot.status is not LotStatus.listed or lot.available_kg <= 0:
             errors.setdefault(field, []).append(_l("Lot %(code)s is not available.", code=code))
             continue
+        if (problem := rules.offer_problem(lot, today())) is not None:
+            errors.setdefault(field, []).append(problem)
+            continue
         kg = _check_kg_field(choice.kg, field, errors) if choice.kg is not None else None
-        if kg is not None and kg > lot.available_kg:
-            errors.setdefault(field, []).append(_l("Lot %(code)s has only %(kg)s kg available.",
-                                                   code=code, kg=_kg_text(lot.available_kg)))
-        elif kg is not None and kg < lot.min_order_kg:
-            errors.setdefault(field, []).append(_l("The minimum order of lot %(code)s is %(kg)s kg.",
-                                                   code=code, kg=_kg_text(lot.min_order_kg)))
+        if kg is not None and (problem := rules.quantity_problem(lot, kg)) is not None:
+            errors.setdefault(field, []).append(problem)
         chosen.append((lot, kg))
+    if chosen and (problem := rules.mixed_kinds(lot for lot, _ in chosen)) is not None:
+        errors.setdefault("lots", []).append(problem)
     return chosen
 
 
@@ -239,30 +265,51 @@ def request_quote(*, buyer_id: int, user: User, data: QuoteInput, form_id: str) 
         kg = _check_kg_field(data.kg, "kg", errors)
     if per_lot and kg is not None and kg != sum((k for _, k in chosen if k is not None), Decimal(0)):
         errors.setdefault("kg", []).append(_l("The total must be the sum of the kg per lot, or left empty."))
-    if not errors and not per_lot:
-        lots = [lot for lot, _ in chosen] if data.lots else matching_lots(data.spec)
-        if not lots:
-            errors["kg"] = [_l("No listed lot meets this specification.")]
-        elif kg is not None:
-            minimum = min(lot.min_order_kg for lot in lots)
-            free = sum((lot.available_kg for lot in lots), Decimal(0))
-            if kg < minimum:
-                errors["kg"] = [_l("The minimum order is %(kg)s kg.", kg=_kg_text(minimum))]
-            elif data.lots and kg > free:
-                errors["kg"] = [_l("These lots have only %(kg)s kg available together.", kg=_kg_text(free))]
+    spec = _check_lots_for_total(data, chosen, kg, errors) if not errors and not per_lot else data.spec
     if errors or kg is None:
         raise QuoteInputError(errors or {"kg": [_l("Enter the quantity in kg.")]})
-    spec = engine.Spec() if data.lots else data.spec
+    spec = engine.Spec() if data.lots else spec
     request = QuoteRequest(
         buyer_id=buyer_id, requested_by=user, kg=kg, incoterm=data.incoterm,
         incoterm_place=data.incoterm_place.strip(), currency=data.currency, max_micron=spec.max_micron,
         colour=None if data.lots else data.colour, min_length_mm=spec.min_length_mm, max_hair_pct=spec.max_hair_pct,
+        fibre_state=FibreState(spec.state) if spec.state else None, season=spec.season, tier=spec.tier,
+        price_basis=PriceBasis(spec.basis) if spec.basis else None,
         message=data.message.strip(), form_id=form_id,
         items=[QuoteRequestLot(lot=lot, kg=lot_kg) for lot, lot_kg in chosen],
     )
     db.session.add(request)
     db.session.flush()
     return request
+
+
+def _check_lots_for_total(
+    data: QuoteInput, chosen: list[tuple[Lot, Decimal | None]], kg: Decimal | None, errors: dict[str, list[Any]],
+) -> engine.Spec:
+    """A request for a total: some lot on sale must meet it, in one fibre state and price basis.
+
+    Returns the specification to store: pinned to the state and basis its lots have now, so that
+    a lot listed later in another state or basis is never mixed into the order.
+    """
+    spec = data.spec
+    lots = [lot for lot, _ in chosen] if data.lots else matching_lots(spec)
+    if not lots:
+        errors["kg"] = [_l("No lot on sale meets this specification (listed, with a valid certificate and "
+                           "at least its minimum order free). Nothing was requested.")]
+        return spec
+    if not data.lots:
+        if (problem := rules.mixed_kinds(lots)) is not None:
+            errors["fibre_state"] = [problem, _l("Choose the fibre state and the price basis.")]
+            return spec
+        spec = replace(spec, state=lots[0].state.value, basis=lots[0].price_basis.value)
+    if kg is not None:
+        minimum = min(lot.min_order_kg for lot in lots)
+        free = sum((lot.available_kg for lot in lots), Decimal(0))
+        if kg < minimum:
+            errors["kg"] = [_l("The minimum order is %(kg)s kg.", kg=_kg_text(minimum))]
+        elif data.lots and kg > free:
+            errors["kg"] = [_l("These lots have only %(kg)s kg available together.", kg=_kg_text(free))]
+    return spec
 
 
 def answer_quote(
@@ -277,6 +324,7 @@ def answer_quote(
         raise OrderError(_l("The deposit is a percentage between 0 and 100."), 422)
     if valid_until < (day or today()):
         raise OrderError(_l("The quote must be valid until today or later."), 422)
+    _check_offer(request, price_minor=price_minor, day=day or today())
     quote = Quote(
         request=request, price_minor=price_minor, premium_minor=premium_minor, currency=request.currency,
         valid_until=valid_until, deposit_pct=deposit_pct, note=note.strip(), quoted_by=staff,
@@ -287,6 +335,39 @@ def answer_quote(
     db.session.add(quote)
     db.session.flush()
     return quote
+
+
+def _check_offer(request: QuoteRequest, *, price_minor: int, day: dt.date) -> None:
+    """The staff answer: the lots behind the request can be sold today (certificate, stock, minimum
+    order, one state and basis) and the price is at or above the floor of every one of them."""
+    lots = matching_lots(_spec_of(request), request_lot_ids(request), day=day)
+    wanted = {item.lot_id: item.kg for item in request.items}
+    if request.items:
+        for item in request.items:
+            lot = item.lot
+            problem = rules.certificate_problem(lot, day)
+            if problem is None and item.kg is not None:
+                problem = rules.quantity_problem(lot, item.kg)
+            if problem is None and lot not in lots:
+                problem = _l("Lot %(code)s cannot supply its minimum order now.", code=lot.code)
+            if problem is not None:
+                raise OrderError(problem, 409, "price")
+    if not lots:
+        raise OrderError(_l("No lot on sale meets this request any more (listed, with a valid certificate and "
+                            "at least its minimum order free). Decline it with a reason."), 409, "price")
+    if (problem := rules.mixed_kinds(lots)) is not None:
+        raise OrderError(problem, 409, "price")
+    free = sum((lot.available_kg if lot.id not in wanted or wanted[lot.id] is None else wanted[lot.id]
+                for lot in lots), Decimal(0))
+    if free < request.kg:
+        raise OrderError(_l("Only %(kg)s kg that can be sold meets this request, less than the %(asked)s kg asked.",
+                            kg=_kg_text(free), asked=_kg_text(request.kg)), 409, "price")
+    below = [(rules.minimum_price(lot, request.currency)[0], lot) for lot in lots
+             if rules.price_problem(lot, price_minor, request.currency) is not None]
+    if below:
+        _, lot = max(below, key=lambda pair: (pair[0] is not None, pair[0] or 0))
+        problem = rules.price_problem(lot, price_minor, request.currency)
+        raise OrderError(_l("%(problem)s Nothing was sent to the buyer.", problem=problem), 422, "price")
 
 
 def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
@@ -328,6 +409,8 @@ def accept_quote(
         raise OrderError(_l("There is no such quote."), 404)
     if request.status is QuoteStatus.accepted:
         raise OrderError(_l("This quote has already been accepted."))
+    if request.status is QuoteStatus.declined:
+        raise OrderError(_l("The Union declined this request, so there is nothing to accept."))
     if request.status is not QuoteStatus.quoted or request.quote is None:
         raise OrderError(_l("Only a quote the Union has answered can be accepted."))
     quote = request.quote
@@ -358,10 +441,7 @@ def _reference() -> str:
 
 
 def _lot_stock(lot: Lot) -> engine.LotStock:
-    return engine.LotStock(
-        lot_id=lot.id, micron=lot.mean_diameter_um, colour=lot.colour.value, length_mm=lot.mean_length_mm,
-        hair_pct=lot.hair_content_pct, available_kg=lot.available_kg,
-    )
+    return rules.stock_of(lot)
 
 
 def _candidates(lots: list[Lot], extra_kg: dict[int, Decimal] | None = None) -> list[engine.Cooperative]:
@@ -369,10 +449,7 @@ def _candidates(lots: list[Lot], extra_kg: dict[int, Decimal] | None = None) -> 
     extra_kg = extra_kg or {}
     by_coop: dict[int, list[engine.LotStock]] = defaultdict(list)
     for lot in lots:
-        stock = _lot_stock(lot)
-        if lot.id in extra_kg:
-            stock = engine.LotStock(stock.lot_id, stock.micron, stock.colour, stock.length_mm, stock.hair_pct,
-                                    stock.available_kg + extra_kg[lot.id])
+        stock = rules.stock_of(lot, extra_kg.get(lot.id, Decimal(0)))
         by_coop[lot.cooperative_id].append(stock)
     profiles = {
         p.organisation_id: p
@@ -436,9 +513,19 @@ def _allocate_and_reserve(
         return _reserve_chosen(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
                                actor=actor)
     spec = _spec_of(request)
-    candidate_ids = [lot.id for lot in matching_lots(spec, request_lot_ids(request))]
+    day = now.astimezone(BUSINESS_TZ).date()
+    quote = request.quote
+    assert quote is not None
+    candidate_ids = [lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day)]
     release_expired(now, set(candidate_ids))
-    lots = [lot for lot in lock_lots(candidate_ids) if lot.status is LotStatus.listed]
+    locked = lock_lots(candidate_ids)  # read again under the locks: every rule on fresh rows
+    lots = [lot for lot in locked
+            if rules.sellable(lot, spec, day=day, price_minor=quote.price_minor, currency=quote.currency)]
+    if not lots:
+        raise OrderError(_l("No lot that can be sold today meets this quote (certificate, stock, minimum order or "
+                            "price floor). Nothing was reserved; ask the Union for a new quote."))
+    if (problem := rules.mixed_kinds(lots)) is not None:
+        raise OrderError(problem)
     result = engine.allocate(request.kg, _candidates(lots), spec=spec, alpha=alpha, min_shipment_kg=min_shipment_kg)
     if result.total < result.order_units:
         raise OrderError(_l(
@@ -459,7 +546,7 @@ def _allocate_and_reserve(
             engine_kg=kg, kg=kg, reason=row.reason, note=row.note,
         ))
     # The remainder of the quoted kg (below one unit) goes to the largest share.
-    _reserve(order, lots, _shares_by_coop(allocation, request.kg), request, now + hold)
+    _reserve(order, lots, _shares_by_coop(allocation, request.kg), request, now + hold, day=day)
     allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
     db.session.flush()
     return allocation
@@ -484,15 +571,19 @@ def _reserve_chosen(
     wanted = {item.lot_id: item.kg or Decimal(0) for item in request.items}
     release_expired(now, set(wanted))
     lots = {lot.id: lot for lot in lock_lots(wanted)}
+    day = now.astimezone(BUSINESS_TZ).date()
+    quote = request.quote
+    assert quote is not None
     for lot_id, kg in sorted(wanted.items()):
         lot = lots.get(lot_id)
-        if lot is None or lot.status is not LotStatus.listed or lot.available_kg < kg:
-            free = lot.available_kg if lot is not None and lot.status is LotStatus.listed else Decimal(0)
-            raise OrderError(_l(
-                "Only %(kg)s kg of lot %(code)s is free now, less than the %(asked)s kg quoted. "
-                "Nothing was reserved; ask the Union for a new quote.",
-                kg=_kg_text(free), code=lot.code if lot else lot_id, asked=_kg_text(kg),
-            ))
+        if lot is None:
+            raise OrderError(_l("Lot %(code)s is not available. Nothing was reserved.", code=lot_id))
+        problem = (rules.certificate_problem(lot, day) or rules.quantity_problem(lot, kg)
+                   or rules.price_problem(lot, quote.price_minor, quote.currency))
+        if problem is not None:
+            raise OrderError(_l("%(problem)s Nothing was reserved; ask the Union for a new quote.", problem=problem))
+    if (problem := rules.mixed_kinds(lots.values())) is not None:
+        raise OrderError(problem)
     by_coop: dict[int, Decimal] = defaultdict(Decimal)
     free_by_coop: dict[int, Decimal] = defaultdict(Decimal)
     for lot_id, kg in wanted.items():
@@ -509,8 +600,6 @@ def _reserve_chosen(
             cooperative_id=cid, weight=_dec(Fraction(kg) / Fraction(total), 6), eligible_kg=free_by_coop[cid],
             cap_kg=free_by_coop[cid], target_kg=kg, engine_kg=kg, kg=kg, note=CHOSEN_BY_BUYER,
         ))
-    quote = request.quote
-    assert quote is not None
     for lot_id, kg in sorted(wanted.items()):
         lot = lots[lot_id]
         lot.available_kg -= kg
@@ -522,6 +611,13 @@ def _reserve_chosen(
     allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
     db.session.flush()
     return allocation
+
+
+def _order_price(order: Order, request: QuoteRequest | None) -> int:
+    """The price per kg the buyer agreed to (the quote's, else the order lines')."""
+    if request is not None and request.quote is not None:
+        return request.quote.price_minor
+    return order.lines[0].price_minor if order.lines else 0
 
 
 def _dec(value: Fraction, places: int) -> Decimal:
@@ -543,32 +639,60 @@ def _shares_by_coop(allocation: Allocation, total: Decimal) -> dict[int, Decimal
 
 def _reserve(
     order: Order, lots: list[Lot], shares: dict[int, Decimal], request: QuoteRequest | None,
-    expires_at: dt.datetime | None,
+    expires_at: dt.datetime | None, *, day: dt.date | None = None,
 ) -> None:
-    """Reserve each cooperative's share on its matching lots (lowest id first). Lots are locked."""
+    """Reserve each cooperative's share on its lots (lowest id first). Lots are locked.
+
+    Every lot taken must pass the selling rules (specification, certificate, price floor) and
+    give at least its minimum order and at most its free kg.
+    """
     quote = request.quote if request else None
     price = quote.price_minor if quote else (order.lines[0].price_minor if order.lines else 0)
     premium = quote.premium_minor if quote else (order.lines[0].premium_minor if order.lines else 0)
     spec = _spec_of(request) if request else engine.Spec()
+    day = day or today()
     status = ReservationStatus.held if order.stage is OrderStage.accepted else ReservationStatus.firm
     order.lines.clear()
     db.session.flush()
     for cid, kg in sorted(shares.items()):
-        left = kg
-        for lot in lots:
-            if left <= 0:
-                break
-            if lot.cooperative_id != cid or not spec.matches(_lot_stock(lot)) or lot.available_kg <= 0:
-                continue
-            take = min(left, lot.available_kg)
+        usable = [lot for lot in lots if lot.cooperative_id == cid
+                  and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)]
+        takes = _takes(usable, kg)
+        if takes is None:
+            name = db.session.get(Organisation, cid)
+            raise OrderError(_l(
+                "%(name)s cannot supply %(kg)s kg from its lots without going below a lot's minimum order or "
+                "above its free stock. Nothing was changed.", name=name.name if name else cid, kg=_kg_text(kg)))
+        for lot, take in takes:
             lot.available_kg -= take
             lot.reserved_kg += take
-            left -= take
             db.session.add(Reservation(order=order, lot=lot, kg=take, status=status,
                                        expires_at=expires_at if status is ReservationStatus.held else None))
             order.lines.append(OrderLine(lot=lot, kg=take, price_minor=price, premium_minor=premium))
-        if left > 0:
-            raise OrderError(_l("Not enough free stock at one of the cooperatives. Nothing was changed."))
+
+
+def _takes(lots: list[Lot], kg: Decimal) -> list[tuple[Lot, Decimal]] | None:
+    """Kg to take from each lot so that they add up to ``kg``, each between the lot's minimum order
+    and its free kg (the quantity rule); None when that cannot be done.
+
+    Lots are filled in id order; a take is shortened when what would be left for the next lots
+    is below their smallest minimum order.
+    """
+    takes: list[tuple[Lot, Decimal]] = []
+    left = kg
+    for index, lot in enumerate(lots):
+        if left <= 0:
+            break
+        take = min(left, lot.available_kg)
+        rest = left - take
+        later = [other.min_order_kg for other in lots[index + 1:] if other.available_kg >= other.min_order_kg]
+        if rest > 0 and later and rest < min(later):
+            take -= min(later) - rest  # leave the next lot at least its minimum order
+        if rules.quantity_problem(lot, take) is not None:
+            continue
+        takes.append((lot, take))
+        left -= take
+    return takes if left == 0 else None
 
 
 def _snapshot(allocation: Allocation) -> dict[str, str]:
@@ -621,8 +745,13 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
         raise OrderError(_l("The shares must add up to the order, %(kg)s kg.", kg=f"{total.normalize():f}"), 422)
     request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
     spec = _spec_of(request) if request else engine.Spec()
-    held = {r.lot_id for r in active_reservations(order)}
-    candidate_ids = {lot.id for lot in matching_lots(spec, request_lot_ids(request))} | held
+    price = _order_price(order, request)
+    day = today()
+    held: dict[int, Decimal] = defaultdict(Decimal)
+    for r in active_reservations(order):
+        held[r.lot_id] += r.kg
+    candidate_ids = {lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day, price_minor=price,
+                                                     currency=order.currency, extra_kg=held)} | set(held)
     lots = lock_lots(candidate_ids)
     before = _snapshot(allocation)
     expires = min((r.expires_at for r in active_reservations(order) if r.expires_at), default=None)
@@ -633,13 +762,13 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     for cid, kg in kg_by_coop.items():
         if cid not in shares:
             raise OrderError(_l("That cooperative has no matching stock for this order."), 422)
-        free = sum((lot.available_kg for lot in lots if lot.cooperative_id == cid and spec.matches(_lot_stock(lot))),
-                   Decimal(0))
+        free = sum((lot.available_kg for lot in lots if lot.cooperative_id == cid
+                    and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)), Decimal(0))
         if kg > free:
             raise OrderError(_l("%(name)s has only %(kg)s kg of matching stock free.",
                                 name=shares[cid].cooperative.name, kg=f"{free.normalize():f}"), 422)
         shares[cid].kg = kg
-    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires)
+    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires, day=day)
     allocation.audit.append(AllocationAudit(actor=staff, action="adjusted", reason=reason.strip(),
                                             before=before, after=_snapshot(allocation)))
     db.session.flush()
@@ -652,6 +781,15 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
     no_deposit = order.deposit_pct == 0 and order.stage is OrderStage.accepted
     if order.stage is not OrderStage.deposit_paid and not no_deposit:
         raise OrderError(_l("The allocation can be confirmed once the deposit is paid."))
+    day = today()
+    prices = {line.lot_id: line.price_minor for line in order.lines}
+    for reservation in active_reservations(order):
+        lot = reservation.lot
+        problem = (rules.certificate_problem(lot, day)
+                   or rules.quantity_problem(lot, reservation.kg, extra_kg=reservation.kg)
+                   or rules.price_problem(lot, prices.get(lot.id, 0), order.currency))
+        if problem is not None:
+            raise OrderError(_l("%(problem)s The allocation was not confirmed; adjust it first.", problem=problem))
     allocation.status = AllocationStatus.confirmed
     allocation.confirmed_by = staff
     allocation.confirmed_at = utcnow()

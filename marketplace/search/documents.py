@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,7 +12,8 @@ from babel.numbers import get_currency_precision
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from marketplace.certification.models import Certificate
+from marketplace.certification.models import Certificate, CertificateStanding, CertificateStatus, standing
+from marketplace.db import today
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, Soum
 from marketplace.products.models import Product, ProductSource
@@ -93,10 +95,37 @@ def lot_document(lot: Lot, refs: References | None = None) -> Document:
     }
     if cert is not None:
         doc.update(
-            scheme=cert.scheme.code, scheme_name=cert.scheme.name, tier=cert.tier,
-            certificate_number=cert.number, certificate_status=cert.status.value,
+            scheme=cert.scheme.code, scheme_name=cert.scheme.name, tier=cert.tier, certificate_number=cert.number,
+            certificate_record_status=cert.status.value, certificate_valid_from=cert.valid_from.isoformat(),
+            certificate_valid_to=cert.valid_to.isoformat(),
+            # The index form of the certificate rule: see certificate_ranges.
+            certificate_active=1.0 if cert.status is CertificateStatus.active else 0.0,
+            certificate_from_day=float(cert.valid_from.toordinal()),
+            certificate_to_day=float(cert.valid_to.toordinal()),
         )
+    doc["certificate_status"] = certificate_status_of(doc, today()).value
     return doc
+
+
+def certificate_status_of(doc: Document, day: dt.date) -> CertificateStanding:
+    """A lot document's certificate standing on ``day`` (the one rule, from the stored status and dates)."""
+    valid_from, valid_to = doc.get("certificate_valid_from"), doc.get("certificate_valid_to")
+    return standing(
+        doc.get("certificate_record_status"), dt.date.fromisoformat(valid_from) if valid_from else None,
+        dt.date.fromisoformat(valid_to) if valid_to else None, day,
+    )
+
+
+def certificate_ranges(day: dt.date) -> dict[str, tuple[float | None, float | None]]:
+    """The search filter keeping only lots whose certificate is valid on ``day``.
+
+    The same rule as :func:`marketplace.certification.models.standing` returning ``valid``: stored
+    status active (not suspended, revoked or marked expired) and ``valid_from <= day <= valid_to``.
+    A lot without a certificate has none of these fields, so it is left out too.
+    """
+    ordinal = float(day.toordinal())
+    return {"certificate_active": (1.0, 1.0), "certificate_from_day": (None, ordinal),
+            "certificate_to_day": (ordinal, None)}
 
 
 def _lot_options() -> list[Any]:

@@ -29,7 +29,7 @@ from marketplace.search.port import (
 )
 from marketplace.search.schema import expand_place
 
-SCHEMA_VERSION = 2  # a new version is a new folder: run `flask search reindex` after upgrading
+SCHEMA_VERSION = 3  # a new version is a new folder: run `flask search reindex` after upgrading
 WRITER_HEAP = 16_000_000  # small batches from the outbox; keeps web processes lean
 REBUILD_HEAP = 256_000_000  # one thread, big enough that 100k lots make one segment (faster searches)
 EXACT_BOOST = 4.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from marketplace.certification.models import CertificateStanding
 from marketplace.lots.models import Colour, FibreState
 
 
@@ -46,6 +47,8 @@ LOT_PARAMS = [
     _number("available_min", "Least available quantity, kg.", 0, 10_000_000),
     _param("sort", {"type": "string", "enum": ["", "price", "-price", "micron", "newest"]},
            "Order: best match (default with q), price, -price, micron, newest (default without q)."),
+    _param("include_invalid", {"type": "string", "enum": ["0", "1"]},
+           "1: also lots whose certificate is not valid today (suspended, revoked, expired). Left out by default."),
 ]
 
 PRODUCT_PARAMS = [
@@ -103,7 +106,14 @@ def document(server: str) -> dict[str, Any]:
         "premium_minor": {"type": "integer"}, "clean_price_minor": {"type": "integer"},
         "currency": {"type": "string", "description": "ISO 4217"}, "price_basis": {"type": "string"},
         "scheme": {"type": "string"}, "scheme_name": {"type": "string"}, "tier": {"type": "string"},
-        "certificate_number": {"type": "string"}, "certificate_status": {"type": "string"},
+        "certificate_number": {"type": "string"},
+        "certificate_status": {"type": "string", "enum": [s.value for s in CertificateStanding],
+                               "description": "The certificate's standing today, from its status and validity dates "
+                                              "(valid, suspended, revoked, expired; not_yet_valid or uncertified in "
+                                              "rare cases)."},
+        "certificate_valid_from": {"type": "string", "format": "date"},
+        "certificate_valid_to": {"type": "string", "format": "date"},
+        "passport_url": {"type": ["string", "null"], "description": "The lot's digital product passport."},
         "listed_at": {"type": "number", "description": "Unix time."},
     }}
     product = {"type": "object", "required": ["id", "sku"], "properties": {

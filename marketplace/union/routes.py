@@ -13,7 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
-from marketplace.orders import services
+from marketplace.orders import rules, services
 from marketplace.orders.forms import (
     AcceptForm,
     AdjustForm,
@@ -69,10 +69,11 @@ def _quote_request(quote_id: int) -> QuoteRequest:
 
 def _quote_page(qr: QuoteRequest, quote_form: QuoteForm, decline_form: DeclineForm, status: int = 200,
                 error: str | None = None):  # type: ignore[no-untyped-def]
-    lots = services.matching_lots(services._spec_of(qr), services.request_lot_ids(qr))
+    lots = services.matching_lots(services.spec_of(qr), services.request_lot_ids(qr))
+    minimums = [m for m in (rules.minimum_price(lot, qr.currency)[0] for lot in lots) if m is not None]
     return render_template("union/quote.html", qr=qr, quote_form=quote_form, decline_form=decline_form,
                            lots=lots, free_kg=sum((lot.available_kg for lot in lots), Decimal(0)),
-                           error=error), status
+                           floor_minor=max(minimums) if minimums else None, error=error), status
 
 
 @bp.route("/quotes/<int:quote_id>")

@@ -1,0 +1,117 @@
+"""Three guards that worked without a test to notice their loss.
+
+- the quote lock: ten parallel accepts of one quote make exactly one order;
+- declared capacity: live allocation weighs members *and* declared capacity (ratios that differ);
+- the webhook's amount check: a signed ``payment_intent.succeeded`` for another amount changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.lots.models import Lot
+from marketplace.orders import services as orders
+from marketplace.orders.models import Order, OrderStage, QuoteRequest, QuoteStatus, Reservation
+from marketplace.payments.models import Payment, PaymentStatus
+from tests import factories
+from tests.helpers import csrf_token, sign_in, text
+from tests.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
+
+PARALLEL = 10
+
+
+def test_ten_parallel_accepts_of_one_quote_make_one_order(app: Flask) -> None:
+    brand = factories.OrganisationFactory()
+    factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    lot = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation,
+                               net_kg=Decimal(1000), available_kg=Decimal(1000), min_order_kg=Decimal(10))
+    quote = factories.QuoteFactory(request__buyer=brand, request__lot=lot, request__kg=Decimal(100))
+
+    first = app.test_client()
+    assert sign_in(first, "buyer@example.com").status_code == 302
+    token = csrf_token(first, "/quotes")
+    cookie = first.get_cookie("session")
+    assert cookie is not None
+    statuses: list[int] = []
+    bodies: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(PARALLEL)
+    lock = threading.Lock()
+
+    def accept() -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie.value)
+        try:
+            barrier.wait(timeout=60)
+            response = client.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": token})
+            with lock:
+                statuses.append(response.status_code)
+                bodies.append(text(response))
+        except BaseException as error:  # reported below, never swallowed
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=accept) for _ in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+
+    assert errors == []
+    assert sorted(statuses) == [302] + [409] * (PARALLEL - 1)
+    assert sum("already been accepted" in body for body in bodies) == PARALLEL - 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Order.id))) == 1
+        order = db.session.scalar(select(Order))
+        assert db.session.get(QuoteRequest, quote.request_id).order_id == order.id
+        assert db.session.get(QuoteRequest, quote.request_id).status is QuoteStatus.accepted
+        assert {r.order_id for r in db.session.scalars(select(Reservation))} == {order.id}
+        stored = db.session.get(Lot, lot.id)
+        assert (stored.available_kg, stored.reserved_kg) == (Decimal(900), Decimal(100))
+
+
+def test_live_allocation_weighs_members_and_declared_capacity(app: Flask) -> None:
+    """Members 100 : 300 but declared capacity 9,000 : 1,000 kg, α = 0.5.
+
+    Weights: A = ½·100/400 + ½·9000/10000 = 0.575, B = ½·300/400 + ½·1000/10000 = 0.425, so
+    1,000 kg go 575 / 425. Members alone would give 250 / 750; capacity alone 900 / 100.
+    """
+    brand = factories.OrganisationFactory()
+    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    coop_a = factories.CooperativeProfileFactory(members=100, declared_capacity_kg=Decimal(9000)).organisation
+    coop_b = factories.CooperativeProfileFactory(members=300, declared_capacity_kg=Decimal(1000)).organisation
+    for coop in (coop_a, coop_b):
+        factories.LotFactory(cooperative=coop, net_kg=Decimal(2000), available_kg=Decimal(2000),
+                             min_order_kg=Decimal(50))
+    quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=Decimal(1000))
+    with app.app_context():
+        order = orders.accept_quote(quote.request_id, buyer_ids={brand.id}, user=db.session.merge(buyer))
+        db.session.commit()
+        shares = {s.cooperative_id: s.kg for s in order.allocation.shares}
+        assert shares == {coop_a.id: Decimal(575), coop_b.id: Decimal(425)}
+        held = {r.lot.cooperative_id: r.kg for r in order.reservations}
+        assert held == shares
+
+
+def test_a_webhook_for_another_amount_changes_nothing(app: Flask, accepted: dict) -> None:  # noqa: F811
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    assert payment.amount_minor == 399000
+    response = _post(client, _event("evt_short", "payment_intent.succeeded", {"id": payment.provider_ref,
+                                                                              "amount": 100}))
+    assert response.status_code == 200
+    assert response.json["outcome"] == "amount_mismatch"
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.accepted
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.pending
+    exact = _post(client, _event("evt_exact", "payment_intent.succeeded", {"id": payment.provider_ref,
+                                                                           "amount": 399000}))
+    assert exact.json["outcome"] == "applied:succeeded"
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.deposit_paid
