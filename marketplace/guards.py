@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, abort, request
 from flask_babel import lazy_gettext as _l
+from werkzeug.routing import IntegerConverter, Map
 
 NUL = "\x00"
+MAX_ID = 2**63 - 1  # the largest value of a BIGINT primary key
+
+
+class BoundedIntConverter(IntegerConverter):
+    """``<int:…>`` that matches only ids a database column can hold: a larger number is a 404,
+    not an overflow in the query."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def reject_nul_bytes() -> None:
@@ -20,4 +33,6 @@ def reject_nul_bytes() -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Call before any blueprint is registered: its rules take the converters in place then."""
+    app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(reject_nul_bytes)

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SearchField, SelectField
+from wtforms import SearchField, SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from marketplace.lots.forms import FacetList, FiniteDecimalField, ordered
+from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField
+from marketplace.lots.forms import FacetList, ordered
 from marketplace.search import services
 from marketplace.search.port import MAX_QUERY_LENGTH, SearchQuery, SearchResult
 from marketplace.search.schema import PRODUCTS
@@ -41,7 +42,7 @@ class ProductSearchForm(FlaskForm):
         SelectChoice("", _l("Best match")), SelectChoice("newest", _l("Newest first")),
         SelectChoice("price", _l("Price, low to high")), SelectChoice("-price", _l("Price, high to low")),
     ])
-    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
+    page = BoundedIntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
 
 
 def to_query(data: Mapping[str, Any], per_page: int = PAGE_SIZE) -> SearchQuery:
