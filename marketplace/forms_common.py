@@ -14,10 +14,10 @@ from typing import Any
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, Field, IntegerField
+from wtforms import DecimalField, Field, IntegerField, RadioField, SelectField
 from wtforms.validators import ValidationError
 
-from marketplace.guards import MAX_ID
+from marketplace.guards import MAX_ID, as_id
 from marketplace.money import AmountPrecisionError, check_places
 
 MAX_INT = MAX_ID  # a BIGINT column; also the largest <int:> URL argument
@@ -75,8 +75,32 @@ class MoneyPlaces:
 
 
 def int_arg(name: str) -> int | None:
-    """An integer query parameter, or None when it is missing, not a whole number or beyond 64 bits."""
-    value = request.args.get(name, type=int)
-    if value is None or abs(value) > MAX_INT:
-        return None
-    return value
+    """A whole-number query parameter (a year, an id, a version), or None when it is missing, not
+    digits or beyond 64 bits."""
+    return as_id(request.args.get(name, ""))
+
+
+def bounded_int(value: Any) -> int:
+    """``coerce`` for choice fields of ids: like ``int``, but a value beyond 64 bits is not a choice."""
+    number = int(value)
+    if abs(number) > MAX_INT:
+        raise ValueError("out of range")
+    return number
+
+
+class _BlankIsNoChoice:
+    """A choice whose blank or whitespace-only value means "none chosen" (data ``""``): a value of
+    spaces must not slip past ``Optional()`` into an enum conversion."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        if valuelist and isinstance(valuelist[0], str) and not valuelist[0].strip():
+            valuelist = [""]
+        super().process_formdata(valuelist)  # type: ignore[misc]
+
+
+class OptionalSelectField(_BlankIsNoChoice, SelectField):
+    """A select with a blank "none" choice; use with ``Optional()``."""
+
+
+class OptionalRadioField(_BlankIsNoChoice, RadioField):
+    """Radio buttons that may be left unchosen; use with ``Optional()``."""

@@ -12,6 +12,15 @@ NUL = "\x00"
 MAX_ID = 2**63 - 1  # the largest value of a BIGINT primary key
 
 
+def as_id(value: object) -> int | None:
+    """``value`` as a database id: ASCII digits only, at most ``MAX_ID``; else None (never an exception)."""
+    text = str(value) if isinstance(value, int | str) else ""
+    if not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
+
 class BoundedIntConverter(IntegerConverter):
     """``<int:…>`` that matches only ids a database column can hold: a larger number is a 404,
     not an overflow in the query."""

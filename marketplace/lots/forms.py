@@ -16,7 +16,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
+from marketplace.forms_common import (
+    BoundedIntegerField,
+    FiniteDecimalField,
+    MoneyPlaces,
+    OptionalSelectField,
+    bounded_int,
+)
 from marketplace.i18n import LABELS
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
 from marketplace.search.port import MAX_QUERY_LENGTH
@@ -93,7 +99,7 @@ class LotFilterForm(FlaskForm):
         ordered("price_min", _l("The upper price limit is below the lower one."))])
     available_min = FiniteDecimalField(
         _l("At least (kg)"), places=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)])
-    sort = SelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
+    sort = OptionalSelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
     page = BoundedIntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
 
 
@@ -110,7 +116,7 @@ class NewLotForm(FlaskForm):
 
     season = BoundedIntegerField(_l("Combing season (year)"),
                                  validators=[InputRequired(), NumberRange(min=2000, max=2100)])
-    soum_id = SelectField(_l("Soum"), coerce=int, validate_choice=False, validators=[InputRequired()])
+    soum_id = SelectField(_l("Soum"), coerce=bounded_int, validate_choice=False, validators=[InputRequired()])
     herder_households = BoundedIntegerField(_l("Herder households"),
                                             validators=[InputRequired(), NumberRange(min=1, max=10_000)])
     colour = SelectField(_l("Colour"), choices=_choices(Colour))
@@ -158,4 +164,5 @@ class NewLotForm(FlaskForm):
                                            validators=[Optional(), NumberRange(min=1, max=10_000_000)])
     premium_to_herders_pct = FiniteDecimalField(_l("Share of the premium passed to herders (%, optional)"), places=2,
                                                 validators=[Optional(), NumberRange(min=0, max=100)])
-    certificate_id = SelectField(_l("Certificate"), coerce=int, validate_choice=False, validators=[InputRequired()])
+    certificate_id = SelectField(_l("Certificate"), coerce=bounded_int, validate_choice=False,
+                                 validators=[InputRequired()])

@@ -15,7 +15,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
+from marketplace.forms_common import (
+    BoundedIntegerField,
+    FiniteDecimalField,
+    MoneyPlaces,
+    OptionalSelectField,
+    bounded_int,
+)
 from marketplace.lots.models import Colour, Incoterm
 from marketplace.orders.services import MAX_ORDER_KG
 
@@ -52,7 +58,7 @@ class QuoteRequestForm(FlaskForm):
                            validators=[DataRequired()])
     max_micron = FiniteDecimalField(_l("Maximum mean fibre diameter (µm)"), places=1,
                                     validators=[Optional(), NumberRange(min=10, max=19)])
-    colour = SelectField(_l("Colour"), validators=[Optional()], choices=[])
+    colour = OptionalSelectField(_l("Colour"), validators=[Optional()], choices=[])
     min_length_mm = FiniteDecimalField(_l("Minimum mean length (mm)"), places=1,
                                        validators=[Optional(), NumberRange(min=1, max=100)])
     max_hair_pct = FiniteDecimalField(_l("Maximum hair content (%)"), places=2,
@@ -109,7 +115,7 @@ class NoteForm(FlaskForm):
 
 
 class PremiumPaymentForm(FlaskForm):
-    cooperative_id = SelectField(_l("Cooperative"), coerce=int, validators=[InputRequired()], choices=[])
+    cooperative_id = SelectField(_l("Cooperative"), coerce=bounded_int, validators=[InputRequired()], choices=[])
     amount = FiniteDecimalField(_l("Amount paid"), places=2,
                                 validators=[InputRequired(), NumberRange(min=0.01, max=10_000_000), MoneyPlaces()])
     currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],

@@ -214,7 +214,12 @@ def verify():  # type: ignore[no-untyped-def]
             form.document.errors = [_("The document is larger than 2 MB.")]
             status_code = 422
         else:
-            verdict = services.verify_document(text)
+            try:
+                verdict = services.verify_document(text)
+            except services.UnreadableDocumentError:
+                form.document.errors = [_("This document cannot be read: it is nested too deeply or holds "
+                                          "characters that are not valid Unicode.")]
+                status_code = 400
     elif form.is_submitted():
         status_code = 422
     return render_template("passports/verify.html", form=form, verdict=verdict), status_code

@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from marketplace.forms_common import FiniteDecimalField, MoneyPlaces
+from marketplace.forms_common import FiniteDecimalField, MoneyPlaces, OptionalSelectField, bounded_int
 from marketplace.products.models import DataBasis, RecycledOrigin, StepKind
 from marketplace.products.rules import CARE_SYMBOLS, gtin_is_valid, parse_composition
 
@@ -87,7 +87,7 @@ _localised_fields(LineForm, "description", _l("Description"), True, 2000)
 
 
 class ProductForm(FlaskForm):
-    line_id = SelectField(_l("Product line"), coerce=int, validators=[InputRequired()])
+    line_id = SelectField(_l("Product line"), coerce=bounded_int, validators=[InputRequired()])
     sku = StringField(_l("SKU"), validators=[
         DataRequired(), Length(max=40),
         Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", message=_l("Use letters, digits, dots, hyphens and underscores.")),
@@ -154,7 +154,7 @@ class ImageForm(FlaskForm):
 
 
 class SourceForm(FlaskForm):
-    lot_id = SelectField(_l("Certified lot"), coerce=int, validators=[InputRequired()])
+    lot_id = SelectField(_l("Certified lot"), coerce=bounded_int, validators=[InputRequired()])
     kg = FiniteDecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
 
     def validate_kg(self, field: Field) -> None:
@@ -163,7 +163,7 @@ class SourceForm(FlaskForm):
 
 
 class ComponentForm(FlaskForm):
-    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=int, validators=[InputRequired()])
+    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=bounded_int, validators=[InputRequired()])
     kg = FiniteDecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
 
     def validate_kg(self, field: Field) -> None:
@@ -173,19 +173,19 @@ class ComponentForm(FlaskForm):
 
 class StepForm(FlaskForm):
     kind = SelectField(_l("Step"), choices=[SelectChoice(k.value, k.value) for k in StepKind])
-    facility_id = SelectField(_l("Facility"), coerce=int, validators=[InputRequired()])
+    facility_id = SelectField(_l("Facility"), coerce=bounded_int, validators=[InputRequired()])
     performed_on = DateField(_l("Date"), validators=[InputRequired()])
     kg_in = FiniteDecimalField(_l("Kg in"), places=3, validators=[InputRequired(), KG])
     kg_out = FiniteDecimalField(_l("Kg out"), places=3, validators=[InputRequired(), KG])
     energy_kwh = FiniteDecimalField(_l("Energy (kWh)"), places=2,
                                     validators=[Optional(), Precision(2, 10**9), NumberRange(min=0)])
-    energy_basis = SelectField(_l("Energy figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    energy_basis = OptionalSelectField(_l("Energy figure is"), choices=BASIS_CHOICES, validators=[Optional()])
     water_l = FiniteDecimalField(_l("Water (litres)"), places=1,
                                  validators=[Optional(), Precision(1, 10**10), NumberRange(min=0)])
-    water_basis = SelectField(_l("Water figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    water_basis = OptionalSelectField(_l("Water figure is"), choices=BASIS_CHOICES, validators=[Optional()])
     co2e_kg = FiniteDecimalField(_l("Emissions (kg CO₂e)"), places=3,
                                  validators=[Optional(), Precision(3, 10**8), NumberRange(min=0)])
-    co2e_basis = SelectField(_l("Emissions figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    co2e_basis = OptionalSelectField(_l("Emissions figure is"), choices=BASIS_CHOICES, validators=[Optional()])
     source_note = StringField(_l("Source of the figures"), validators=[Optional(), Length(max=300)])
 
     def _positive(self, field: Field) -> None:
