@@ -39,8 +39,12 @@ def render_error(error: HTTPException):  # type: ignore[no-untyped-def]
         return render_template("errors/error.html", code=code, message=message), code, headers
     except Exception as failure:  # the layout itself failed: a bare page of our own, never the framework's
         current_app.logger.error("The error page failed on %s %s", request.method, request.path, exc_info=failure)
+        try:
+            text = str(message)
+        except Exception:  # the translations themselves failed
+            text = f"Error {code}"
         body = (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{code}</title>'
-                f"<h1>{code}</h1><p>{escape(str(message))}</p><p><a href=\"/\">/</a></p></html>")
+                f"<h1>{code}</h1><p>{escape(text)}</p><p><a href=\"/\">/</a></p></html>")
         return body, code, [*headers, ("Content-Type", "text/html; charset=utf-8")]
 
 

@@ -21,7 +21,7 @@ from marketplace.guards import MAX_ID, as_id
 from marketplace.money import AmountPrecisionError, check_places
 
 MAX_INT = MAX_ID  # a BIGINT column; also the largest <int:> URL argument
-MAX_DECIMAL = Decimal(10) ** 15  # beyond every range the site accepts, and displayable with any places
+MAX_DECIMAL = Decimal(10) ** 18  # beyond every range the site accepts; with 3 places, within the 28 digits of Decimal
 
 
 class FiniteDecimalField(DecimalField):

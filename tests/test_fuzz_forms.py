@@ -44,7 +44,7 @@ GENERAL = [
     "²",
 ]
 NUMERIC = ["sNaN", "NaN", "-NaN", "Infinity", "-Infinity", "1e999", str(2**70), "-" + str(2**70), "-0.5", "120.019",
-           "0", "1E+16"]
+           "0", "1E+18", "9.99E+17"]
 PER_FIELD = 3  # general values per field, chosen from the field's name
 NUMBER_KINDS = {"number", "range"}
 HIDDEN_ID_HINTS = ("_id", "id", "quantity", "season", "scheme")  # hidden fields and choices holding numbers
