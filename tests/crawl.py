@@ -171,13 +171,14 @@ def crawl(app: Flask, client: FlaskClient) -> Crawl:
         parsed = parse(url, response.get_data(as_text=True))
         result.forms.extend(parsed.forms)
         for link in parsed.links:
-            path = urlsplit(link).path
+            parts = urlsplit(link)
+            target = parts.path + (f"?{parts.query}" if parts.query else "")  # the page as linked, query kept
             endpoint = endpoint_of(app, link)
-            if endpoint is None or endpoint in SKIPPED_ENDPOINTS or path in seen:
+            if endpoint is None or endpoint in SKIPPED_ENDPOINTS or target in seen:
                 continue
             rule_examples = examples.setdefault(endpoint, [])
             rule = next(app.url_map.iter_rules(endpoint))
-            if rule.arguments and len(rule_examples) < MAX_EXAMPLES_PER_ENDPOINT and path not in rule_examples:
-                rule_examples.append(path)
-                queue.append(path)
+            if rule.arguments and len(rule_examples) < MAX_EXAMPLES_PER_ENDPOINT and target not in rule_examples:
+                rule_examples.append(target)
+                queue.append(target)
     return result

@@ -141,6 +141,10 @@ def _refused(client: FlaskClient, response) -> tuple[bool, bool]:  # type: ignor
     return marked, marked
 
 
+def _post_endpoints(app: Flask) -> set[str | None]:
+    return {rule.endpoint for rule in app.url_map.iter_rules() if "POST" in (rule.methods or ())}
+
+
 def _restore(client: FlaskClient, cookie) -> None:  # type: ignore[no-untyped-def]
     client.delete_cookie("remember_token")
     if cookie is None:
@@ -202,7 +206,8 @@ def test_hostile_values_in_every_form_never_cause_a_5xx_or_a_write(demo_app: Fla
         f"\nform fuzzer: {tally.forms} forms ({len(endpoints)} endpoints, {len(clients)} roles), "
           f"{tally.inputs} inputs tried, {len(tally.server_errors)} 5xx seen, {tally.refused} refused, "
           f"{tally.accepted} accepted, {len(tally.writes_on_refusal)} writes on refused input, "
-          f"statuses {dict(sorted(tally.statuses.items()))}")
+          f"statuses {dict(sorted(tally.statuses.items()))}; POST endpoints without a rendered form here: "
+          f"{sorted(_post_endpoints(demo_app) - endpoints - SKIPPED_ENDPOINTS)}")
     assert len(endpoints) >= 25  # the crawl found the forms of every role
     assert tally.inputs > 1_000
     assert tally.server_errors == []

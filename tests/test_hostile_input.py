@@ -295,3 +295,36 @@ def _signed_raw(payload: bytes) -> tuple[bytes, dict]:
     stamp = int(time.time())
     signature = hmac.new(STRIPE_WEBHOOK_SECRET.encode(), f"{stamp}.".encode() + payload, hashlib.sha256).hexdigest()
     return payload, {"Stripe-Signature": f"t={stamp},v1={signature}", "Content-Type": "application/json"}
+
+
+def test_a_checkout_sent_twice_at_once_makes_one_order_without_an_error(app: Flask) -> None:
+    from marketplace.payments.models import ConsumerOrder
+    from marketplace.products.models import ProductStatus
+    from tests import factories
+
+    product = factories.ProductFactory(status=ProductStatus.published, price_minor=29000)
+    first = app.test_client()
+    token = csrf_token(first)
+    assert first.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1}).status_code \
+        == 302
+    form = next(f for f in parse("/cart", text(first.get("/cart"))).forms if f.action == "/cart/checkout")
+    data = dict(form.fields) | {"email": "shopper@example.com"}
+    cookie = first.get_cookie("session")
+    assert cookie is not None
+    statuses: list[int] = []
+    barrier = threading.Barrier(3)
+
+    def send() -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie.value)
+        barrier.wait(timeout=30)
+        statuses.append(client.post("/cart/checkout", data=data).status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [302] * 3
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ConsumerOrder)) == 1
