@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 MESSAGES = {
@@ -33,16 +34,26 @@ def render_error(error: HTTPException):  # type: ignore[no-untyped-def]
         message = _l("Your form expired or was sent from another site. Please reload the page and try again.")
     elif code in (400, 404) and error.description != type(error).description:
         message = error.description  # a specific message set by the view
+    # The exception's own headers (Allow on a 405, Retry-After, WWW-Authenticate), not its body's type.
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
     if _wants_json():
-        return jsonify(error=str(message), status=code), code
-    return render_template("errors/error.html", code=code, message=message), code
+        return jsonify(error=str(message), status=code), code, headers
+    try:
+        return render_template("errors/error.html", code=code, message=message), code, headers
+    except Exception as failure:  # the layout itself failed: a bare page of our own, never the framework's
+        current_app.logger.error("The error page failed on %s %s", request.method, request.path, exc_info=failure)
+        try:
+            text = str(message)
+        except Exception:  # the translations themselves failed
+            text = f"Error {code}"
+        body = (f'<!doctype html><html lang="en"><meta charset="utf-8"><title>{code}</title>'
+                f"<h1>{code}</h1><p>{escape(text)}</p><p><a href=\"/\">/</a></p></html>")
+        return body, code, [*headers, ("Content-Type", "text/html; charset=utf-8")]
 
 
 def render_unexpected(error: Exception):  # type: ignore[no-untyped-def]
     if isinstance(error, HTTPException):
         return render_error(error)
-    from flask import current_app
-
     current_app.logger.error("Unhandled error on %s %s", request.method, request.path, exc_info=error)
     return render_error(InternalServerError())
 

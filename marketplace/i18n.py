@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.numbers import format_decimal, get_currency_precision
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.routing import BuildError
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -79,11 +81,21 @@ def _remember_choice(response: Response) -> Response:
 
 
 def switch_url(lang: str) -> str:
-    """The current page, with its query string, in another language."""
-    args = request.args.to_dict(flat=False)
-    args["lang"] = [lang]
-    endpoint = request.endpoint or "pages.home"
-    return url_for(endpoint, **(request.view_args or {}), **args)
+    """The current page, with its query string, in another language.
+
+    The query string is encoded here, never handed to ``url_for`` as keyword arguments: a visitor's
+    ``?endpoint=``, ``?_method=``, ``?_external=`` or a parameter named like one of the page's URL
+    arguments would otherwise steer (or break) the URL building.
+    """
+    home = url_for("pages.home") + "?" + urlencode({"lang": lang})
+    if not request.endpoint:  # an error page for an address that matched no rule
+        return home
+    try:
+        path = url_for(request.endpoint, **(request.view_args or {}))
+    except BuildError:
+        return home
+    query = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+    return path + "?" + urlencode([*query, ("lang", lang)])
 
 
 def money(minor: int | None, currency: str) -> str:

@@ -107,7 +107,7 @@ def _product(w, **kw):  # type: ignore[no-untyped-def]
     ("knitting", "0", "0", "Kg must be more than 0"),
     ("knitting", "-3", "1", "Kg must be more than 0"),
     ("knitting", "1e15", "1", "That is more than 1000000"),
-    ("knitting", "NaN", "1", "decimal places"),
+    ("knitting", "NaN", "1", "Not a valid decimal value"),
     ("knitting", "2", "0.0001", "at most 3 decimal places"),
 ])
 def test_impossible_yields_are_refused_naming_step_and_limit(app: Flask, kind, kg_in, kg_out, message) -> None:  # type: ignore[no-untyped-def]

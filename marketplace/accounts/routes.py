@@ -11,15 +11,15 @@ from marketplace.accounts import services
 from marketplace.accounts.forms import SignInForm, SignUpForm
 from marketplace.accounts.models import Role, User
 from marketplace.extensions import db, limiter, login_manager
+from marketplace.guards import as_id
 
 bp = Blueprint("accounts", __name__)
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    number = as_id(user_id)
+    return db.session.get(User, number) if number is not None else None
 
 
 def _safe_next(target: str | None) -> str:

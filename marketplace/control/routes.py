@@ -17,6 +17,7 @@ from marketplace.control.forms import AssessmentForm, HouseholdForm, Participati
 from marketplace.control.models import Assessment, ControlLevel, Decision, EvidenceFile, Household, Outcome, Result
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.guards import as_id
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.products.images import get_store
 
@@ -36,13 +37,13 @@ def _results() -> dict[int, tuple[Result, str]]:
     """Criterion results from the form; unknown values are dropped (and then reported as missing)."""
     found: dict[int, tuple[Result, str]] = {}
     for name, value in request.form.items():
-        if not name.startswith(RESULT_PREFIX) or not name[len(RESULT_PREFIX):].isdigit():
+        criterion_id = as_id(name[len(RESULT_PREFIX):]) if name.startswith(RESULT_PREFIX) else None
+        if criterion_id is None:
             continue
         try:
             result = Result(value)
         except ValueError:
             continue
-        criterion_id = int(name[len(RESULT_PREFIX):])
         found[criterion_id] = (result, request.form.get(f"comment_{criterion_id}", ""))
     return found
 
@@ -52,7 +53,8 @@ def _uploads() -> list[services.Upload]:
 
 
 def _scheme_or_404(value: str | int | None) -> CertificationScheme:
-    scheme = db.session.get(CertificationScheme, int(value)) if str(value or "").isdigit() else None
+    scheme_id = as_id(value)
+    scheme = db.session.get(CertificationScheme, scheme_id) if scheme_id is not None else None
     if scheme is None:
         abort(404)
     return scheme

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,14 +13,11 @@ from marketplace.extensions import db
 from marketplace.funds import services
 from marketplace.funds.forms import CorrectionForm, SplitForm
 from marketplace.funds.models import EntryKind, Fund, FundEntry
+from marketplace.money import to_minor
 from marketplace.organisations.models import Organisation, OrgKind
 
 bp = Blueprint("funds", __name__)
 STAFF = (Role.union_staff, Role.admin)
-
-
-def _minor(value: Decimal | None) -> int:
-    return int((value or Decimal(0)) * 100)  # EUR and USD have two decimals
 
 
 def _csv(entries: list[FundEntry], name: str) -> Response:
@@ -58,11 +53,13 @@ def correct(entry_id: int):  # type: ignore[no-untyped-def]
     if original is None or original.kind is EntryKind.fund_split:
         abort(404)
     form = CorrectionForm()
+    form.currency_code = original.currency
     if not form.validate_on_submit():
         return _ledger_page(form, entry_id, 422)
     try:
-        services.correct_money_entry(original, amount_minor=_minor(form.amount.data), reason=form.reason.data,
-                                     staff=current_user, advance=form.advance.data or original.advance)
+        services.correct_money_entry(original, amount_minor=to_minor(form.amount.data, original.currency),
+                                     reason=form.reason.data, staff=current_user,
+                                     advance=form.advance.data or original.advance)
     except services.FundsError as exc:
         form.amount.errors = [*form.amount.errors, str(exc)]
         return _ledger_page(form, entry_id, 422)

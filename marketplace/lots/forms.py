@@ -7,9 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     Field,
-    IntegerField,
     SearchField,
     SelectField,
     SelectMultipleField,
@@ -19,6 +17,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from marketplace.forms_common import (
+    BoundedIntegerField,
+    FiniteDecimalField,
+    MoneyPlaces,
+    OptionalSelectField,
+    bounded_int,
+)
 from marketplace.i18n import LABELS
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
 from marketplace.search.port import MAX_QUERY_LENGTH
@@ -47,16 +52,6 @@ class FacetList(CheckboxList):
         kwargs.setdefault("validate_choice", False)
         kwargs.setdefault("validators", [short_values])
         super().__init__(*args, **kwargs)
-
-
-class FiniteDecimalField(DecimalField):
-    """A decimal that refuses NaN and infinities (they cannot be compared or indexed)."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        super().process_formdata(valuelist)
-        if self.data is not None and not self.data.is_finite():
-            self.data = None
-            raise ValueError(_l("Not a valid decimal value."))
 
 
 def short_values(form: FlaskForm, field: Field) -> None:
@@ -110,14 +105,14 @@ class LotFilterForm(FlaskForm):
         Optional(), NumberRange(min=0, max=200),
         ordered("length_min", _l("The upper length limit is below the lower one."))])
     price_min = FiniteDecimalField(_l("Price from"), places=2,
-                                   validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+                                         validators=[Optional(), NumberRange(min=0, max=1_000_000)])
     price_max = FiniteDecimalField(_l("Price to"), places=2, validators=[
         Optional(), NumberRange(min=0, max=1_000_000),
         ordered("price_min", _l("The upper price limit is below the lower one."))])
     available_min = FiniteDecimalField(
         _l("At least (kg)"), places=0, validators=[Optional(), NumberRange(min=0, max=10_000_000)])
-    sort = SelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
-    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
+    sort = OptionalSelectField(_l("Sort by"), choices=SORTS, default="", validators=[Optional()])
+    page = BoundedIntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
     include_invalid = BooleanField(_l("Also show lots whose certificate is suspended, revoked or expired"),
                                    false_values=FLAG_FALSE, validators=[_flag])
 
@@ -133,50 +128,55 @@ class NewLotForm(FlaskForm):
     Ranges here catch typing mistakes; ``listing.list_new_lot`` checks the rules (certificate, floor price).
     """
 
-    season = IntegerField(_l("Combing season (year)"), validators=[InputRequired(), NumberRange(min=2000, max=2100)])
-    soum_id = SelectField(_l("Soum"), coerce=int, validate_choice=False, validators=[InputRequired()])
-    herder_households = IntegerField(_l("Herder households"),
-                                     validators=[InputRequired(), NumberRange(min=1, max=10_000)])
+    season = BoundedIntegerField(_l("Combing season (year)"),
+                                 validators=[InputRequired(), NumberRange(min=2000, max=2100)])
+    soum_id = SelectField(_l("Soum"), coerce=bounded_int, validate_choice=False, validators=[InputRequired()])
+    herder_households = BoundedIntegerField(_l("Herder households"),
+                                            validators=[InputRequired(), NumberRange(min=1, max=10_000)])
     colour = SelectField(_l("Colour"), choices=_choices(Colour))
     sorting = SelectField(_l("Goat sorting"), choices=_choices(GoatSorting))
     state = SelectField(_l("State"), choices=_choices(FibreState))
-    mean_diameter_um = DecimalField(_l("Mean fibre diameter (µm)"), places=1, validators=[
+    mean_diameter_um = FiniteDecimalField(_l("Mean fibre diameter (µm)"), places=1, validators=[
         InputRequired(), NumberRange(min=10, max=19, message=_l("Cashmere is 10 to 19 µm; check the lab report."))])
-    diameter_cv_pct = DecimalField(_l("Coefficient of variation of diameter (%)"), places=1,
-                                   validators=[InputRequired(), NumberRange(min=0, max=99.9)])
-    fibres_over_30um_pct = DecimalField(_l("Fibres over 30 µm (%)"), places=2,
-                                        validators=[InputRequired(), NumberRange(min=0, max=100)])
-    mean_length_mm = DecimalField(_l("Mean length (mm)"), places=1,
-                                  validators=[InputRequired(), NumberRange(min=1, max=150)])
-    hair_content_pct = DecimalField(_l("Hair content (%)"), places=2,
-                                    validators=[InputRequired(), NumberRange(min=0, max=100)])
-    dehairing_yield_pct = DecimalField(_l("Dehairing yield (%)"), places=1, validators=[
+    diameter_cv_pct = FiniteDecimalField(_l("Coefficient of variation of diameter (%)"), places=1,
+                                         validators=[InputRequired(), NumberRange(min=0, max=99.9)])
+    fibres_over_30um_pct = FiniteDecimalField(_l("Fibres over 30 µm (%)"), places=2,
+                                              validators=[InputRequired(), NumberRange(min=0, max=100)])
+    mean_length_mm = FiniteDecimalField(_l("Mean length (mm)"), places=1,
+                                        validators=[InputRequired(), NumberRange(min=1, max=150)])
+    hair_content_pct = FiniteDecimalField(_l("Hair content (%)"), places=2,
+                                          validators=[InputRequired(), NumberRange(min=0, max=100)])
+    dehairing_yield_pct = FiniteDecimalField(_l("Dehairing yield (%)"), places=1, validators=[
         Optional(), NumberRange(min=1, max=100)], description=_l("Required for greasy fibre."))
-    vegetable_matter_pct = DecimalField(_l("Vegetable matter (%)"), places=2,
-                                        validators=[InputRequired(), NumberRange(min=0, max=100)])
-    moisture_regain_pct = DecimalField(_l("Moisture regain (%)"), places=1,
-                                       validators=[InputRequired(), NumberRange(min=0, max=99.9)])
+    vegetable_matter_pct = FiniteDecimalField(_l("Vegetable matter (%)"), places=2,
+                                              validators=[InputRequired(), NumberRange(min=0, max=100)])
+    moisture_regain_pct = FiniteDecimalField(_l("Moisture regain (%)"), places=1,
+                                             validators=[InputRequired(), NumberRange(min=0, max=99.9)])
     test_method = SelectField(_l("Test method"), choices=[SelectChoice(t.value, t.value) for t in TestMethod])
     lab_name = StringField(_l("Laboratory"), validators=[DataRequired(), Length(max=200)])
     lab_report_number = StringField(_l("Lab report number"), validators=[DataRequired(), Length(max=60)])
     tested_on = DateField(_l("Tested on"), validators=[InputRequired()])
-    net_kg = DecimalField(_l("Net weight (kg)"), places=3, validators=[
+    net_kg = FiniteDecimalField(_l("Net weight (kg)"), places=3, validators=[
         InputRequired(), NumberRange(min=1, max=50_000, message=_l("A lot weighs from 1 to 50,000 kg."))])
-    bags = IntegerField(_l("Bags"), validators=[InputRequired(), NumberRange(min=1, max=5_000)])
-    min_order_kg = DecimalField(_l("Minimum order (kg)"), places=3,
-                                validators=[InputRequired(), NumberRange(min=1, max=50_000)])
-    sample_size_g = IntegerField(_l("Sample size (g)"), validators=[InputRequired(), NumberRange(min=10, max=5_000)])
+    bags = BoundedIntegerField(_l("Bags"), validators=[InputRequired(), NumberRange(min=1, max=5_000)])
+    min_order_kg = FiniteDecimalField(_l("Minimum order (kg)"), places=3,
+                                      validators=[InputRequired(), NumberRange(min=1, max=50_000)])
+    sample_size_g = BoundedIntegerField(_l("Sample size (g)"),
+                                        validators=[InputRequired(), NumberRange(min=10, max=5_000)])
     currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")])
-    price = DecimalField(_l("Price per kg"), places=2,
-                         validators=[InputRequired(), NumberRange(min=0.01, max=100_000)])
-    premium = DecimalField(_l("Premium per kg"), places=2, validators=[InputRequired(), NumberRange(min=0, max=10_000)])
+    price = FiniteDecimalField(_l("Price per kg"), places=2,
+                               validators=[InputRequired(), NumberRange(min=0.01, max=100_000), MoneyPlaces()])
+    premium = FiniteDecimalField(_l("Premium per kg"), places=2,
+                                 validators=[InputRequired(), NumberRange(min=0, max=10_000), MoneyPlaces()])
     price_basis = SelectField(_l("Price basis"), choices=_choices(PriceBasis))
     incoterm = SelectField(_l("Incoterm"), choices=[SelectChoice(i.value, i.value) for i in Incoterm])
     incoterm_place = StringField(_l("Incoterm place"), validators=[DataRequired(), Length(max=120)])
-    deposit_pct = DecimalField(_l("Deposit (%)"), places=2, validators=[InputRequired(), NumberRange(min=0, max=100)])
+    deposit_pct = FiniteDecimalField(_l("Deposit (%)"), places=2,
+                                     validators=[InputRequired(), NumberRange(min=0, max=100)])
     price_valid_until = DateField(_l("Price valid until"), validators=[InputRequired()])
-    herder_price_mnt = IntegerField(_l("Price paid to herders (MNT per kg, optional)"),
-                                    validators=[Optional(), NumberRange(min=1, max=10_000_000)])
-    premium_to_herders_pct = DecimalField(_l("Share of the premium passed to herders (%, optional)"), places=2,
-                                          validators=[Optional(), NumberRange(min=0, max=100)])
-    certificate_id = SelectField(_l("Certificate"), coerce=int, validate_choice=False, validators=[InputRequired()])
+    herder_price_mnt = BoundedIntegerField(_l("Price paid to herders (MNT per kg, optional)"),
+                                           validators=[Optional(), NumberRange(min=1, max=10_000_000)])
+    premium_to_herders_pct = FiniteDecimalField(_l("Share of the premium passed to herders (%, optional)"), places=2,
+                                                validators=[Optional(), NumberRange(min=0, max=100)])
+    certificate_id = SelectField(_l("Certificate"), coerce=bounded_int, validate_choice=False,
+                                 validators=[InputRequired()])

@@ -14,6 +14,7 @@ from marketplace.extensions import db
 from marketplace.lots import listing, services
 from marketplace.lots.forms import LotFilterForm, NewLotForm
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
+from marketplace.money import to_minor
 from marketplace.orders import rules
 from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
 from marketplace.passports.models import Passport
@@ -121,10 +122,6 @@ def _new_lot_form(coop: Organisation) -> NewLotForm:
     return form
 
 
-def _minor(value: Decimal | None) -> int:
-    return int((value or Decimal(0)).scaleb(2).to_integral_value())  # EUR and USD have two decimals
-
-
 def _lot_input(form: NewLotForm) -> listing.LotInput:
     names = set(listing.LotInput.__dataclass_fields__) - {"price_minor", "premium_minor", "herder_price_minor"}
     data = {name: form[name].data for name in names}
@@ -133,8 +130,9 @@ def _lot_input(form: NewLotForm) -> listing.LotInput:
         data[name] = kind(data[name])
     for name in ("lab_name", "lab_report_number", "incoterm_place"):
         data[name] = data[name].strip()
-    return listing.LotInput(**data, price_minor=_minor(form.price.data), premium_minor=_minor(form.premium.data),
-                            herder_price_minor=form.herder_price_mnt.data * 100 if form.herder_price_mnt.data
+    return listing.LotInput(**data, price_minor=to_minor(form.price.data, form.currency.data),
+                            premium_minor=to_minor(form.premium.data, form.currency.data),
+                            herder_price_minor=to_minor(form.herder_price_mnt.data, "MNT") if form.herder_price_mnt.data
                             else None)
 
 

@@ -7,9 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     HiddenField,
-    IntegerField,
     SelectField,
     StringField,
     TextAreaField,
@@ -17,13 +15,20 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from marketplace.forms_common import (
+    BoundedIntegerField,
+    FiniteDecimalField,
+    MoneyPlaces,
+    OptionalSelectField,
+    bounded_int,
+)
 from marketplace.lots.models import Colour, FibreState, Incoterm, PriceBasis
 from marketplace.orders.services import MAX_ORDER_KG
 
 FORM_ID = {"validators": [DataRequired(), Length(max=40)], "default": lambda: uuid.uuid4().hex}
 
 
-def _positive_kg(_form: FlaskForm, field: DecimalField) -> None:
+def _positive_kg(_form: FlaskForm, field: FiniteDecimalField) -> None:
     if field.data is None:
         return
     if not field.data.is_finite() or field.data <= 0:
@@ -39,8 +44,8 @@ class SampleForm(FlaskForm):
 
 class QuoteRequestForm(FlaskForm):
     form_id = HiddenField(**FORM_ID)
-    kg = DecimalField(_l("Quantity (kg)"), places=3, validators=[InputRequired(_l("Enter the quantity in kg.")),
-                                                                  _positive_kg])
+    kg = FiniteDecimalField(_l("Quantity (kg)"), places=3, validators=[InputRequired(_l("Enter the quantity in kg.")),
+                                                                        _positive_kg])
     incoterm = SelectField(
         _l("Incoterm"), validators=[DataRequired()],
         choices=[SelectChoice(Incoterm.FCA.value, _l("FCA: free carrier")),
@@ -51,18 +56,19 @@ class QuoteRequestForm(FlaskForm):
                                  description=_l("For example: Ulaanbaatar, Milan Malpensa, Biella."))
     currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
                            validators=[DataRequired()])
-    max_micron = DecimalField(_l("Maximum mean fibre diameter (µm)"), places=1,
-                              validators=[Optional(), NumberRange(min=10, max=19)])
-    colour = SelectField(_l("Colour"), validators=[Optional()], choices=[])
-    min_length_mm = DecimalField(_l("Minimum mean length (mm)"), places=1,
-                                 validators=[Optional(), NumberRange(min=1, max=100)])
-    max_hair_pct = DecimalField(_l("Maximum hair content (%)"), places=2,
-                                validators=[Optional(), NumberRange(min=0, max=100)])
-    fibre_state = SelectField(_l("Fibre state"), validators=[Optional()], choices=[])
-    price_basis = SelectField(_l("Price basis"), validators=[Optional()], choices=[],
-                              description=_l("Greasy: per kg of combed fibre. Clean: per kg of dehaired fibre."))
-    season = IntegerField(_l("Combing season (year)"), validators=[Optional(), NumberRange(min=2000, max=2100)])
-    tier = SelectField(_l("Certification tier"), validators=[Optional()], choices=[])
+    max_micron = FiniteDecimalField(_l("Maximum mean fibre diameter (µm)"), places=1,
+                                    validators=[Optional(), NumberRange(min=10, max=19)])
+    colour = OptionalSelectField(_l("Colour"), validators=[Optional()], choices=[])
+    min_length_mm = FiniteDecimalField(_l("Minimum mean length (mm)"), places=1,
+                                       validators=[Optional(), NumberRange(min=1, max=100)])
+    max_hair_pct = FiniteDecimalField(_l("Maximum hair content (%)"), places=2,
+                                      validators=[Optional(), NumberRange(min=0, max=100)])
+    fibre_state = OptionalSelectField(_l("Fibre state"), validators=[Optional()], choices=[])
+    price_basis = OptionalSelectField(
+        _l("Price basis"), validators=[Optional()], choices=[],
+        description=_l("Greasy: per kg of combed fibre. Clean: per kg of dehaired fibre."))
+    season = BoundedIntegerField(_l("Combing season (year)"), validators=[Optional(), NumberRange(min=2000, max=2100)])
+    tier = OptionalSelectField(_l("Certification tier"), validators=[Optional()], choices=[])
     message = TextAreaField(_l("Message to the Union (optional)"), validators=[Optional(), Length(max=2000)])
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -95,12 +101,12 @@ def lots_quote_form(codes: list[str], *args: object, **kwargs: object) -> QuoteR
     """The quote request form for chosen lots: one optional kg field per lot, and an optional total."""
 
     class LotsQuoteRequestForm(QuoteRequestForm):
-        kg = DecimalField(_l("Total quantity (kg)"), places=3, validators=[Optional(), _positive_kg],
-                          description=_l("Leave empty when you give the kg of each lot; or give only the total "
-                                         "and the Union shares it fairly across these lots."))
+        kg = FiniteDecimalField(_l("Total quantity (kg)"), places=3, validators=[Optional(), _positive_kg],
+                                description=_l("Leave empty when you give the kg of each lot; or give only the total "
+                                               "and the Union shares it fairly across these lots."))
 
     for index, code in enumerate(codes):
-        setattr(LotsQuoteRequestForm, f"lots-{index}-kg", DecimalField(
+        setattr(LotsQuoteRequestForm, f"lots-{index}-kg", FiniteDecimalField(
             _l("Kg from lot %(code)s", code=code), places=3, validators=[Optional()],
         ))
     return LotsQuoteRequestForm(*args, **kwargs)
@@ -111,11 +117,13 @@ class AcceptForm(FlaskForm):
 
 
 class QuoteForm(FlaskForm):
-    price = DecimalField(_l("Price per kg"), places=2, validators=[InputRequired(), NumberRange(min=0.01, max=100000)])
-    premium = DecimalField(_l("Sustainability premium per kg"), places=2,
-                           validators=[InputRequired(), NumberRange(min=0, max=100000)])
+    price = FiniteDecimalField(_l("Price per kg"), places=2,
+                               validators=[InputRequired(), NumberRange(min=0.01, max=100000), MoneyPlaces()])
+    premium = FiniteDecimalField(_l("Sustainability premium per kg"), places=2,
+                                 validators=[InputRequired(), NumberRange(min=0, max=100000), MoneyPlaces()])
     valid_until = DateField(_l("Valid until"), validators=[InputRequired()])
-    deposit_pct = IntegerField(_l("Deposit (%)"), default=30, validators=[InputRequired(), NumberRange(min=0, max=100)])
+    deposit_pct = BoundedIntegerField(_l("Deposit (%)"), default=30,
+                                      validators=[InputRequired(), NumberRange(min=0, max=100)])
     note = TextAreaField(_l("Note to the buyer (optional)"), validators=[Optional(), Length(max=2000)])
 
 
@@ -132,9 +140,9 @@ class NoteForm(FlaskForm):
 
 
 class PremiumPaymentForm(FlaskForm):
-    cooperative_id = SelectField(_l("Cooperative"), coerce=int, validators=[InputRequired()], choices=[])
-    amount = DecimalField(_l("Amount paid"), places=2,
-                          validators=[InputRequired(), NumberRange(min=0.01, max=10_000_000)])
+    cooperative_id = SelectField(_l("Cooperative"), coerce=bounded_int, validators=[InputRequired()], choices=[])
+    amount = FiniteDecimalField(_l("Amount paid"), places=2,
+                                validators=[InputRequired(), NumberRange(min=0.01, max=10_000_000), MoneyPlaces()])
     currency = SelectField(_l("Currency"), choices=[SelectChoice("EUR", "EUR"), SelectChoice("USD", "USD")],
                            validators=[DataRequired()])
     paid_on = DateField(_l("Paid on"), validators=[InputRequired()])

@@ -11,12 +11,13 @@ database's write lock *before* the rows are read again; a second writer waits fo
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import event, select, update
+from sqlalchemy import event, false, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -38,6 +39,21 @@ def lock_lots(ids: Iterable[int]) -> list[Lot]:
     stmt = (select(Lot).where(Lot.id.in_(ids)).order_by(Lot.id).with_for_update()
             .execution_options(populate_existing=True))
     return list(db.session.scalars(stmt))
+
+
+def serialise_form(table: Any, form_id: str) -> None:
+    """Make requests carrying the same ``form_id`` (a form sent twice at once) run one after the other,
+    so the second one finds the first one's row instead of failing on the unique ``form_id``.
+
+    Call it before looking for the existing row. PostgreSQL: a transaction-scoped advisory lock on the
+    form id. SQLite: a no-op ``UPDATE`` takes the database's write lock (see the module's notes).
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(table).where(false()).values(id=table.id)
+                           .execution_options(synchronize_session=False))
+        return
+    key = int.from_bytes(hashlib.sha256(f"{table.__tablename__}:{form_id}".encode()).digest()[:8], "big", signed=True)
+    db.session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:

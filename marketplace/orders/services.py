@@ -25,7 +25,7 @@ from marketplace.extensions import db
 from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, LotStatus, PriceBasis
 from marketplace.orders import allocation as engine
 from marketplace.orders import rules
-from marketplace.orders.locking import lock_lots
+from marketplace.orders.locking import lock_lots, serialise_form
 from marketplace.orders.models import (
     STAGE_ORDER,
     Allocation,
@@ -84,6 +84,7 @@ class QuoteInputError(OrderError):
 
 def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id: str) -> SampleRequest:
     """Ask for a sample of ``lot``; the same form sent twice returns the first request."""
+    serialise_form(SampleRequest, form_id)
     existing = db.session.scalar(select(SampleRequest).where(SampleRequest.form_id == form_id))
     if existing is not None:
         return existing
@@ -248,6 +249,7 @@ def request_quote(*, buyer_id: int, user: User, data: QuoteInput, form_id: str) 
     Raises :class:`QuoteInputError` with every field error at once; nothing is written then.
     The same form sent twice returns the first request.
     """
+    serialise_form(QuoteRequest, form_id)
     existing = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == form_id))
     if existing is not None:
         return existing

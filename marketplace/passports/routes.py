@@ -6,6 +6,7 @@ import io
 import json
 from collections import OrderedDict
 from typing import Any
+from urllib.parse import urlencode
 
 import segno
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
@@ -214,7 +215,12 @@ def verify():  # type: ignore[no-untyped-def]
             form.document.errors = [_("The document is larger than 2 MB.")]
             status_code = 422
         else:
-            verdict = services.verify_document(text)
+            try:
+                verdict = services.verify_document(text)
+            except services.UnreadableDocumentError:
+                form.document.errors = [_("This document cannot be read: it is nested too deeply or holds "
+                                          "characters that are not valid Unicode.")]
+                status_code = 400
     elif form.is_submitted():
         status_code = 422
     return render_template("passports/verify.html", form=form, verdict=verdict), status_code
@@ -265,7 +271,12 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
                                                        "title": "Signed passport (VC-JOSE)"}],
             "https://gs1.org/voc/defaultLink": [{"href": target}],
         }]}, LINKSET)
-    return redirect(url_for("passports.page", public_id=passport.public_id, **request.args), code=307)
+    # The query string is carried over as it came, never fed to url_for (whose keyword arguments
+    # such as _external, _anchor or public_id a visitor must not steer).
+    location = url_for("passports.page", public_id=passport.public_id)
+    if request.args:
+        location += "?" + urlencode(list(request.args.items(multi=True)))
+    return redirect(location, code=307)
 
 
 @bp.route("/events/steps/<int:step_id>.json")

@@ -543,8 +543,37 @@ class Verdict:
     version: PassportVersion | None = None
 
 
+MAX_DOCUMENT_DEPTH = 64  # a passport credential nests about ten levels
+
+
+class UnreadableDocumentError(ValueError):
+    """JSON the site will not read: nested beyond ``MAX_DOCUMENT_DEPTH`` or carrying a lone surrogate."""
+
+
+def _check_readable(document: Any) -> None:
+    """Walk ``document`` without recursion: bounded depth, and text that UTF-8 can encode."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise UnreadableDocumentError("nested too deeply")
+        if isinstance(value, dict):
+            pending.extend((key, depth) for key in value)
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnreadableDocumentError("a lone surrogate") from None
+
+
 def verify_document(text: str) -> Verdict:
-    """Check a pasted passport: a signed JWS (vc+jwt), an enveloped credential or the credential JSON-LD."""
+    """Check a pasted passport: a signed JWS (vc+jwt), an enveloped credential or the credential JSON-LD.
+
+    Raises :class:`UnreadableDocumentError` for JSON nested too deeply or holding a lone surrogate.
+    """
     text = text.strip()
     if not text:
         return Verdict(False, reasons=["The document is empty."])
@@ -562,8 +591,11 @@ def _version_by_content(document: dict[str, Any]) -> PassportVersion | None:
 def _version_from_json(text: str) -> tuple[PassportVersion | None, str]:
     try:
         document = json.loads(text)
+    except RecursionError:
+        raise UnreadableDocumentError("nested too deeply") from None
     except ValueError:
         return None, "The document is not valid JSON."
+    _check_readable(document)
     if not isinstance(document, dict):
         return None, "The document is not a JSON object."
     enveloped = str(document.get("id", ""))

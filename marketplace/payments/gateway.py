@@ -151,12 +151,18 @@ class StripeGateway:
             # Checks the HMAC and that the timestamp is within five minutes (no replays).
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, self.webhook_secret, 300)
             data = json.loads(payload)
-        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
+        except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError, RecursionError) as error:
             raise InvalidEventError(str(error)) from error
         try:
-            return Event(str(data["id"]), str(data["type"]), int(data["created"]), dict(data["data"]["object"]))
-        except (KeyError, TypeError, ValueError) as error:
+            event = Event(str(data["id"]), str(data["type"]), int(data["created"]), dict(data["data"]["object"]))
+        except (KeyError, TypeError, ValueError, OverflowError) as error:
             raise InvalidEventError("The event is missing its id, type, created time or object.") from error
+        if not 0 <= event.created < 2**63:
+            raise InvalidEventError("The event's created time is out of range.")
+        amount = event.object.get("amount")
+        if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) >= 2**63):
+            raise InvalidEventError("The event's amount is not a whole number of minor units.")
+        return event
 
     def register_local_webhook(self, url: str) -> None:
         """localstripe only: tell it where to send signed events (Stripe itself is set up in its dashboard)."""

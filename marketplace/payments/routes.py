@@ -10,12 +10,13 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, HiddenField, IntegerField
+from wtforms import EmailField, HiddenField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
 
 from marketplace.access import public
 from marketplace.accounts.models import Role
 from marketplace.extensions import csrf, db
+from marketplace.forms_common import BoundedIntegerField
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
@@ -30,9 +31,9 @@ LAST_ORDER = "consumer_order"
 
 
 class AddToCartForm(FlaskForm):
-    product_id = IntegerField(validators=[InputRequired()])
-    quantity = IntegerField(_l("Quantity"), default=1,
-                            validators=[InputRequired(), NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
+    product_id = BoundedIntegerField(validators=[InputRequired()])
+    quantity = BoundedIntegerField(_l("Quantity"), default=1,
+                                   validators=[InputRequired(), NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
 
 
 class CheckoutForm(FlaskForm):

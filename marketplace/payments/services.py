@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
+from marketplace.orders.locking import serialise_form
 from marketplace.orders.models import Order, OrderStage
 from marketplace.orders.services import OrderError, mark_deposit_paid
 from marketplace.payments.gateway import Event, PaymentGateway, PaymentsUnavailableError
@@ -137,6 +138,7 @@ def add_to_cart(cart: dict[str, int], product_id: int, quantity: int) -> dict[st
 
 def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: PaymentGateway) -> ConsumerOrder:
     """Turn the cart into a consumer order and its PaymentIntent (the same form twice: one order)."""
+    serialise_form(ConsumerOrder, form_id)
     existing = db.session.scalar(select(ConsumerOrder).where(ConsumerOrder.form_id == form_id))
     if existing is not None:
         return existing

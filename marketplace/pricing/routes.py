@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,6 +10,7 @@ from marketplace.access import public, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.lots.models import Colour
+from marketplace.money import from_minor, to_minor
 from marketplace.pricing import services
 from marketplace.pricing.forms import PolicyForm, premium_field_name
 from marketplace.pricing.models import MicronBand
@@ -32,10 +31,6 @@ def _policy_page(form: PolicyForm, status: int = 200, error: str = ""):  # type:
                            policies=services.history()), status
 
 
-def _minor(value: Decimal | None) -> int:
-    return int((value or Decimal(0)) * 100)  # EUR and USD have two decimals
-
-
 @bp.route("/union/fair-price", methods=["GET", "POST"])
 @roles(Role.union_staff, Role.admin)
 def publish():  # type: ignore[no-untyped-def]
@@ -46,20 +41,22 @@ def publish():  # type: ignore[no-untyped-def]
         if current:  # start from the latest policy
             latest = current[0]
             form.season.data, form.currency.data = latest.season, latest.currency
-            form.greasy_floor.data = Decimal(latest.greasy_floor_minor) / 100
-            form.dehaired_floor.data = Decimal(latest.dehaired_floor_minor) / 100
+            form.greasy_floor.data = from_minor(latest.greasy_floor_minor, latest.currency)
+            form.dehaired_floor.data = from_minor(latest.dehaired_floor_minor, latest.currency)
             for band in MicronBand:
                 for colour in Colour:
-                    form[premium_field_name(band, colour)].data = Decimal(latest.premium_for(band, colour)) / 100
+                    form[premium_field_name(band, colour)].data = from_minor(latest.premium_for(band, colour),
+                                                                           latest.currency)
         return _policy_page(form)
     if not form.validate_on_submit():
         return _policy_page(form, 422)
-    premiums = {(band, colour): _minor(form[premium_field_name(band, colour)].data)
+    premiums = {(band, colour): to_minor(form[premium_field_name(band, colour)].data, form.currency.data)
                 for band in MicronBand for colour in Colour}
     try:
         policy = services.publish_policy(
-            season=form.season.data, currency=form.currency.data, greasy_floor_minor=_minor(form.greasy_floor.data),
-            dehaired_floor_minor=_minor(form.dehaired_floor.data), premiums=premiums,
+            season=form.season.data, currency=form.currency.data,
+            greasy_floor_minor=to_minor(form.greasy_floor.data, form.currency.data),
+            dehaired_floor_minor=to_minor(form.dehaired_floor.data, form.currency.data), premiums=premiums,
             published_on=form.published_on.data, note=form.note.data or "", staff=current_user,
         )
     except services.PricingError as exc:

@@ -21,6 +21,7 @@ from marketplace.db import utcnow
 from marketplace.demo.loader import LoadReport, upsert
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
+from marketplace.money import to_minor
 from marketplace.organisations.models import Organisation
 from marketplace.products import services
 from marketplace.products.models import DataBasis, Product, ProductLine, RecycledOrigin, StepKind
@@ -64,7 +65,7 @@ def _create(item: dict[str, Any], data: dict[str, Any], line: ProductLine, orgs:
         recycled_pct=Decimal(item.get("recycled_pct", "0")),
         recycled_origin=RecycledOrigin(item.get("recycled_origin", "none")), dyed=item["dyed"],
         care_codes=item["care"], sizes=item["sizes"], weight_g=Decimal(item["weight_g"]),
-        price_minor=int(Decimal(item["price_eur"]) * 100), circular_services=item.get("services", {}),
+        price_minor=to_minor(Decimal(str(item["price_eur"])), "EUR"), circular_services=item.get("services", {}),
         production_date=item["production_date"], batch_code=item.get("batch", ""),
     ))
     for component in item.get("components", []):

@@ -10,7 +10,6 @@ from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     Field,
     SearchField,
     SelectField,
@@ -22,6 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from marketplace.forms_common import FiniteDecimalField, MoneyPlaces, OptionalSelectField, bounded_int
 from marketplace.products.models import DataBasis, RecycledOrigin, StepKind
 from marketplace.products.rules import CARE_SYMBOLS, gtin_is_valid, parse_composition
 
@@ -87,7 +87,7 @@ _localised_fields(LineForm, "description", _l("Description"), True, 2000)
 
 
 class ProductForm(FlaskForm):
-    line_id = SelectField(_l("Product line"), coerce=int, validators=[InputRequired()])
+    line_id = SelectField(_l("Product line"), coerce=bounded_int, validators=[InputRequired()])
     sku = StringField(_l("SKU"), validators=[
         DataRequired(), Length(max=40),
         Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", message=_l("Use letters, digits, dots, hyphens and underscores.")),
@@ -97,8 +97,8 @@ class ProductForm(FlaskForm):
     composition = TextAreaField(_l("Fibre composition (%)"), validators=[DataRequired()],
                                 description=_l("One fibre per line, e.g. “cashmere: 95” and “silk: 5”. "
                                                "The total must be 100."))
-    recycled_pct = DecimalField(_l("Recycled content (%)"), places=2, default=Decimal(0),
-                                validators=[InputRequired(), Precision(2, 100), NumberRange(min=0, max=100)])
+    recycled_pct = FiniteDecimalField(_l("Recycled content (%)"), places=2, default=Decimal(0),
+                                      validators=[InputRequired(), Precision(2, 100), NumberRange(min=0, max=100)])
     recycled_origin = SelectField(_l("Origin of the recycled content"),
                                   choices=[SelectChoice(o.value, o.value) for o in RecycledOrigin])
     dyed = SelectField(_l("Colour"), choices=[SelectChoice("undyed", _l("Undyed (natural colour)")),
@@ -107,10 +107,11 @@ class ProductForm(FlaskForm):
                               choices=[SelectChoice(code, text) for code, text in CARE_SYMBOLS.items()])
     sizes = StringField(_l("Sizes"), validators=[Optional(), Length(max=200)],
                         description=_l("Separated by commas, e.g. “S, M, L” or “one size”."))
-    weight_g = DecimalField(_l("Weight (g)"), places=1,
-                            validators=[InputRequired(), Precision(1, 100_000), NumberRange(min=Decimal("0.1"))])
-    price_eur = DecimalField(_l("Consumer price (EUR)"), places=2,
-                             validators=[InputRequired(), Precision(2, 1_000_000), NumberRange(min=Decimal("0.01"))])
+    weight_g = FiniteDecimalField(_l("Weight (g)"), places=1,
+                                  validators=[InputRequired(), Precision(1, 100_000), NumberRange(min=Decimal("0.1"))])
+    price_eur = FiniteDecimalField(_l("Consumer price (EUR)"), places=2,
+                                   validators=[InputRequired(), MoneyPlaces("EUR"),
+                                               NumberRange(min=Decimal("0.01"), max=1_000_000)])
     production_date = DateField(_l("Production date"), validators=[Optional()],
                                 description=_l("The source lots' certificates must be valid on this date."))
     batch_code = StringField(_l("Production batch"), validators=[Optional(), Length(max=40)])
@@ -153,8 +154,8 @@ class ImageForm(FlaskForm):
 
 
 class SourceForm(FlaskForm):
-    lot_id = SelectField(_l("Certified lot"), coerce=int, validators=[InputRequired()])
-    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
+    lot_id = SelectField(_l("Certified lot"), coerce=bounded_int, validators=[InputRequired()])
+    kg = FiniteDecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
 
     def validate_kg(self, field: Field) -> None:
         if field.data is not None and (not field.data.is_finite() or field.data <= 0):
@@ -162,8 +163,8 @@ class SourceForm(FlaskForm):
 
 
 class ComponentForm(FlaskForm):
-    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=int, validators=[InputRequired()])
-    kg = DecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
+    component_id = SelectField(_l("Yarn batch (a published batch)"), coerce=bounded_int, validators=[InputRequired()])
+    kg = FiniteDecimalField(_l("Quantity used (kg)"), places=3, validators=[InputRequired(), KG])
 
     def validate_kg(self, field: Field) -> None:
         if field.data is not None and (not field.data.is_finite() or field.data <= 0):
@@ -172,19 +173,19 @@ class ComponentForm(FlaskForm):
 
 class StepForm(FlaskForm):
     kind = SelectField(_l("Step"), choices=[SelectChoice(k.value, k.value) for k in StepKind])
-    facility_id = SelectField(_l("Facility"), coerce=int, validators=[InputRequired()])
+    facility_id = SelectField(_l("Facility"), coerce=bounded_int, validators=[InputRequired()])
     performed_on = DateField(_l("Date"), validators=[InputRequired()])
-    kg_in = DecimalField(_l("Kg in"), places=3, validators=[InputRequired(), KG])
-    kg_out = DecimalField(_l("Kg out"), places=3, validators=[InputRequired(), KG])
-    energy_kwh = DecimalField(_l("Energy (kWh)"), places=2,
-                              validators=[Optional(), Precision(2, 10**9), NumberRange(min=0)])
-    energy_basis = SelectField(_l("Energy figure is"), choices=BASIS_CHOICES, validators=[Optional()])
-    water_l = DecimalField(_l("Water (litres)"), places=1,
-                           validators=[Optional(), Precision(1, 10**10), NumberRange(min=0)])
-    water_basis = SelectField(_l("Water figure is"), choices=BASIS_CHOICES, validators=[Optional()])
-    co2e_kg = DecimalField(_l("Emissions (kg CO₂e)"), places=3,
-                           validators=[Optional(), Precision(3, 10**8), NumberRange(min=0)])
-    co2e_basis = SelectField(_l("Emissions figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    kg_in = FiniteDecimalField(_l("Kg in"), places=3, validators=[InputRequired(), KG])
+    kg_out = FiniteDecimalField(_l("Kg out"), places=3, validators=[InputRequired(), KG])
+    energy_kwh = FiniteDecimalField(_l("Energy (kWh)"), places=2,
+                                    validators=[Optional(), Precision(2, 10**9), NumberRange(min=0)])
+    energy_basis = OptionalSelectField(_l("Energy figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    water_l = FiniteDecimalField(_l("Water (litres)"), places=1,
+                                 validators=[Optional(), Precision(1, 10**10), NumberRange(min=0)])
+    water_basis = OptionalSelectField(_l("Water figure is"), choices=BASIS_CHOICES, validators=[Optional()])
+    co2e_kg = FiniteDecimalField(_l("Emissions (kg CO₂e)"), places=3,
+                                 validators=[Optional(), Precision(3, 10**8), NumberRange(min=0)])
+    co2e_basis = OptionalSelectField(_l("Emissions figure is"), choices=BASIS_CHOICES, validators=[Optional()])
     source_note = StringField(_l("Source of the figures"), validators=[Optional(), Length(max=300)])
 
     def _positive(self, field: Field) -> None:

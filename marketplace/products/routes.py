@@ -9,6 +9,7 @@ from sqlalchemy import select
 from marketplace.access import public
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.forms_common import int_arg
 from marketplace.passports.models import Passport
 from marketplace.products import images, services
 from marketplace.products.forms import CatalogueFilterForm
@@ -50,7 +51,7 @@ def catalogue():  # type: ignore[no-untyped-def]
 @bp.route("/products/<int:product_id>")
 @public
 def detail(product_id: int):  # type: ignore[no-untyped-def]
-    number = request.args.get("version", type=int)
+    number = int_arg("version")
     version = services.published_version(product_id, number)
     if version is None:
         abort(404)

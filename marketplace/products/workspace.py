@@ -14,6 +14,7 @@ from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.db import today, utcnow
 from marketplace.i18n import label
+from marketplace.money import from_minor, to_minor
 from marketplace.products import services
 from marketplace.products.forms import (
     SERVICES,
@@ -111,7 +112,7 @@ def _product_data(form: ProductForm) -> services.ProductData:
         fibre_composition=form.parsed_composition, recycled_pct=form.recycled_pct.data,
         recycled_origin=RecycledOrigin(form.recycled_origin.data), dyed=form.dyed.data == "dyed",
         care_codes=list(form.care_codes.data or []), sizes=form.sizes_list(), weight_g=form.weight_g.data,
-        price_minor=int(form.price_eur.data * 100), circular_services=form.services(),
+        price_minor=to_minor(form.price_eur.data, "EUR"), circular_services=form.services(),
         production_date=form.production_date.data, batch_code=(form.batch_code.data or "").strip(),
     )
 
@@ -133,7 +134,7 @@ def _product_form(product: Product | None) -> ProductForm:
         form.care_codes.data = list(product.care_codes or [])
         form.sizes.data = ", ".join(product.sizes or [])
         form.weight_g.data = product.weight_g
-        form.price_eur.data = product.price_minor / 100
+        form.price_eur.data = from_minor(product.price_minor, "EUR")
         form.production_date.data = product.production_date
         form.batch_code.data = product.batch_code
         for key in SERVICES:

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SearchField, SelectField
+from wtforms import SearchField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from marketplace.lots.forms import CheckboxList, FacetList, FiniteDecimalField, ordered, short_values
+from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, OptionalSelectField
+from marketplace.lots.forms import CheckboxList, FacetList, ordered, short_values
 from marketplace.products.models import RecycledOrigin
 from marketplace.search import services
 from marketplace.search.port import MAX_QUERY_LENGTH, SearchQuery, SearchResult
@@ -39,11 +40,11 @@ class ProductSearchForm(FlaskForm):
     price_max = FiniteDecimalField(_l("Price to"), places=2, validators=[
         Optional(), NumberRange(0, 1_000_000),
         ordered("price_min", _l("The upper price limit is below the lower one."))])
-    sort = SelectField(_l("Sort by"), default="", validators=[Optional()], choices=[
+    sort = OptionalSelectField(_l("Sort by"), default="", validators=[Optional()], choices=[
         SelectChoice("", _l("Best match")), SelectChoice("newest", _l("Newest first")),
         SelectChoice("price", _l("Price, low to high")), SelectChoice("-price", _l("Price, high to low")),
     ])
-    page = IntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
+    page = BoundedIntegerField(_l("Page"), default=1, validators=[Optional(), NumberRange(min=1, max=10_000)])
 
 
 def to_query(data: Mapping[str, Any], per_page: int = PAGE_SIZE) -> SearchQuery:

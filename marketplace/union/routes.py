@@ -13,6 +13,8 @@ from wtforms.fields.choices import SelectChoice
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
+from marketplace.forms_common import int_arg
+from marketplace.money import from_minor, to_minor
 from marketplace.orders import rules, services
 from marketplace.orders.forms import (
     AcceptForm,
@@ -30,10 +32,6 @@ from marketplace.union import services as union_services
 
 bp = Blueprint("union", __name__, url_prefix="/union")
 STAFF = (Role.union_staff, Role.admin)
-
-
-def _minor(value: Decimal | None) -> int:
-    return int((value or Decimal(0)) * 100)  # EUR and USD have two decimals
 
 
 @bp.route("/quotes")
@@ -82,8 +80,8 @@ def quote(quote_id: int):  # type: ignore[no-untyped-def]
     qr = _quote_request(quote_id)
     form = QuoteForm()
     if qr.lot is not None:
-        form.price.data = Decimal(qr.lot.price_minor) / 100
-        form.premium.data = Decimal(qr.lot.premium_minor) / 100
+        form.price.data = from_minor(qr.lot.price_minor, qr.lot.currency)
+        form.premium.data = from_minor(qr.lot.premium_minor, qr.lot.currency)
         form.deposit_pct.data = int(qr.lot.deposit_pct)
         form.valid_until.data = qr.lot.price_valid_until
     return _quote_page(qr, form, DeclineForm())
@@ -94,11 +92,12 @@ def quote(quote_id: int):  # type: ignore[no-untyped-def]
 def answer(quote_id: int):  # type: ignore[no-untyped-def]
     qr = _quote_request(quote_id)
     form = QuoteForm()
+    form.currency_code = qr.currency
     if not form.validate_on_submit():
         return _quote_page(qr, form, DeclineForm(formdata=None), 422)
     try:
-        services.answer_quote(qr, staff=current_user, price_minor=_minor(form.price.data),
-                              premium_minor=_minor(form.premium.data), valid_until=form.valid_until.data,
+        services.answer_quote(qr, staff=current_user, price_minor=to_minor(form.price.data, qr.currency),
+                              premium_minor=to_minor(form.premium.data, qr.currency), valid_until=form.valid_until.data,
                               deposit_pct=form.deposit_pct.data, note=form.note.data or "")
     except services.OrderError as error:
         return _quote_page(qr, form, DeclineForm(formdata=None), error.status, str(error.message))
@@ -233,7 +232,7 @@ def _premium_form() -> PremiumPaymentForm:
 
 def _season_page(form: PremiumPaymentForm, status: int = 200):  # type: ignore[no-untyped-def]
     years = services.seasons()
-    year = request.args.get("season", type=int) or years[0]
+    year = int_arg("season") or years[0]
     if year not in years:
         abort(404, description=_("There are no allocations for the season %(year)s.", year=year))
     return render_template("union/season.html", rows=services.season_view(year), season=year, seasons=years,
@@ -256,7 +255,7 @@ def record_premium():  # type: ignore[no-untyped-def]
 
     try:
         union_services.record_premium_payment(
-            cooperative_id=form.cooperative_id.data, amount_minor=_minor(form.amount.data),
+            cooperative_id=form.cooperative_id.data, amount_minor=to_minor(form.amount.data, form.currency.data),
             currency=form.currency.data, paid_on=form.paid_on.data, staff=current_user, note=form.note.data or "",
             reference=form.reference.data or "", advance=form.advance.data,
         )
