@@ -31,8 +31,8 @@ class FiniteDecimalField(DecimalField):
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         super().process_formdata(valuelist)
-        if self.data is None:
-            return
+        if not valuelist or self.data is None:
+            return  # nothing submitted: the default (possibly an int such as 0) stands
         if not self.data.is_finite():
             self.data = None
             raise ValueError(_l("Not a valid decimal value."))
