@@ -65,6 +65,20 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     })
 
 
+# The Meilisearch server of the run (./dev test exports it) is read once, here and by the search test
+# modules at import; apps under test never see it through the environment (a production-profile app
+# reads the environment, and must not pick up the run's server and master key).
+SEARCH_SERVER_VARS = ("MEILISEARCH_URL", "MEILISEARCH_API_KEY", "MEILISEARCH_SEARCH_KEY", "MEILISEARCH_INDEX_PREFIX")
+MEILISEARCH_URL = os.environ.get("MEILISEARCH_URL")
+MEILISEARCH_API_KEY = os.environ.get("MEILISEARCH_API_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _no_search_server_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SEARCH_SERVER_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def localstripe() -> Iterator[str]:
     """localstripe's URL: the one ./dev test started, or one started here on a free port."""

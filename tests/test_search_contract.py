@@ -6,7 +6,6 @@ Run it against a Meilisearch server with
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +16,10 @@ from marketplace.search.embedded import EmbeddedEngine
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable
 from marketplace.search.schema import LOTS, PRODUCTS, place_synonyms
+from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL
 
 REFERENCE = str(Path(__file__).resolve().parent.parent / "content" / "reference")
-MEILI = os.environ.get("MEILISEARCH_URL")
+MEILI = MEILISEARCH_URL
 
 
 def _lot(id_: int, **values: object) -> dict[str, object]:
@@ -52,7 +52,7 @@ def _embedded(tmp_path: Path) -> Iterator[SearchEngine]:
 
 def _meilisearch(tmp_path: Path) -> Iterator[SearchEngine]:
     assert MEILI
-    engine = MeilisearchEngine(MEILI, os.environ.get("MEILISEARCH_API_KEY"), place_synonyms(REFERENCE),
+    engine = MeilisearchEngine(MEILI, MEILISEARCH_API_KEY, place_synonyms(REFERENCE),
                                prefix=f"test_{uuid.uuid4().hex[:8]}_")
     yield engine
     engine.drop(LOTS)

@@ -29,11 +29,11 @@ from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.models import SearchOutbox
 from marketplace.search.port import SearchQuery, SearchUnavailable
 from marketplace.search.schema import LOTS, SPECS
-from tests.conftest import Databases, make_app
+from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, make_app
 from tests.helpers import text
 
-MEILI = os.environ.get("MEILISEARCH_URL")
-MASTER = os.environ.get("MEILISEARCH_API_KEY")
+MEILI = MEILISEARCH_URL
+MASTER = MEILISEARCH_API_KEY
 pytestmark = pytest.mark.skipif(not MEILI, reason="MEILISEARCH_URL is not set: these tests need a Meilisearch server")
 
 

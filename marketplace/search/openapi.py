@@ -47,8 +47,10 @@ LOT_PARAMS = [
     _number("available_min", "Least available quantity, kg.", 0, 10_000_000),
     _param("sort", {"type": "string", "enum": ["", "price", "-price", "micron", "newest"]},
            "Order: best match (default with q), price, -price, micron, newest (default without q)."),
-    _param("include_invalid", {"type": "string", "enum": ["0", "1"]},
-           "1: also lots whose certificate is not valid today (suspended, revoked, expired). Left out by default."),
+    _param("include_invalid",
+           {"type": "string", "enum": ["0", "1", "", "true", "false", "yes", "no", "on", "off", "y"]},
+           "1: also lots whose certificate is not valid today (suspended, revoked, expired). Left out by default "
+           "(0 or empty). The lot browser's checkbox sends y."),
 ]
 
 PRODUCT_PARAMS = [
