@@ -115,3 +115,22 @@ def test_a_webhook_for_another_amount_changes_nothing(app: Flask, accepted: dict
     assert exact.json["outcome"] == "applied:succeeded"
     with app.app_context():
         assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.deposit_paid
+
+
+def test_a_specification_quote_split_below_the_lots_minimum_orders_is_still_accepted(app: Flask) -> None:
+    """Three cooperatives, one lot each with a 100 kg minimum order, and 240 kg quoted: an equal split
+    would give 80 kg each, which no lot may give. The allocation leaves one cooperative out instead."""
+    brand = factories.OrganisationFactory()
+    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    for _ in range(3):
+        coop = factories.CooperativeProfileFactory(members=100, declared_capacity_kg=Decimal(1000)).organisation
+        factories.LotFactory(cooperative=coop, net_kg=Decimal(1000), available_kg=Decimal(1000),
+                             min_order_kg=Decimal(100))
+    quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=Decimal(240))
+    with app.app_context():
+        order = orders.accept_quote(quote.request_id, buyer_ids={brand.id}, user=db.session.merge(buyer))
+        db.session.commit()
+        shares = sorted(s.kg for s in order.allocation.shares if s.kg)
+        assert shares == [Decimal(120), Decimal(120)]
+        assert sum(r.kg for r in order.reservations) == Decimal(240)
+        assert all(r.kg >= r.lot.min_order_kg for r in order.reservations)

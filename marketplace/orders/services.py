@@ -528,6 +528,9 @@ def _allocate_and_reserve(
                             "price floor). Nothing was reserved; ask the Union for a new quote."))
     if (problem := rules.mixed_kinds(lots)) is not None:
         raise OrderError(problem)
+    # No share may be smaller than what its cooperative's lots can give (each lot's minimum order):
+    # the engine then leaves such a cooperative out and shares its kg among the others.
+    min_shipment_kg = max(min_shipment_kg, _smallest_takeable(lots))
     result = engine.allocate(request.kg, _candidates(lots), spec=spec, alpha=alpha, min_shipment_kg=min_shipment_kg)
     if result.total < result.order_units:
         raise OrderError(_l(
@@ -552,6 +555,14 @@ def _allocate_and_reserve(
     allocation.audit.append(AllocationAudit(actor=actor, action="proposed", after=_snapshot(allocation)))
     db.session.flush()
     return allocation
+
+
+def _smallest_takeable(lots: list[Lot]) -> Decimal:
+    """The largest, over the cooperatives, of the smallest minimum order among each one's lots."""
+    smallest: dict[int, Decimal] = {}
+    for lot in lots:
+        smallest[lot.cooperative_id] = min(smallest.get(lot.cooperative_id, lot.min_order_kg), lot.min_order_kg)
+    return max(smallest.values(), default=Decimal(0))
 
 
 def request_lot_ids(request: QuoteRequest | None) -> list[int] | None:
