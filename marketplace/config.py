@@ -89,7 +89,7 @@ def _base() -> dict[str, Any]:
         "MEILISEARCH_SEARCH_KEY": None,  # a search-only key for searches (defaults to MEILISEARCH_API_KEY)
         "MEILISEARCH_INDEX_PREFIX": "",  # lets several sites share one server
         "SEARCH_INDEX_PATH": str(INSTANCE / "search"),  # embedded engine's index files
-        "SEARCH_APPLY_AFTER_COMMIT": True,
+        "SEARCH_APPLY_AFTER_COMMIT": None,  # None: yes with the embedded engine, no with Meilisearch
         "STRIPE_SECRET_KEY": None,
         "STRIPE_WEBHOOK_SECRET": None,
         "STRIPE_API_BASE": None,
@@ -165,6 +165,10 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
         if os.environ.get("DATABASE_URL"):
             config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
     config.update(overrides)
+    if config.get("SEARCH_APPLY_AFTER_COMMIT") is None:
+        # With Meilisearch only the worker sends the outbox: one sender keeps the changes in order
+        # (two senders could deliver an older copy of a document last), and no request waits on it.
+        config["SEARCH_APPLY_AFTER_COMMIT"] = not config.get("MEILISEARCH_URL")
     if "SQLALCHEMY_DATABASE_URI" in config:
         config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

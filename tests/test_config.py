@@ -158,3 +158,10 @@ def test_test_profile_does_not_read_production_env(monkeypatch: pytest.MonkeyPat
     app = create_app({"ENV": "test"})
     assert app.config["STRIPE_SECRET_KEY"] is None
     assert app.config["TESTING"] is True
+
+
+def test_web_processes_leave_the_meilisearch_outbox_to_the_worker_unless_told_otherwise() -> None:
+    assert load("dev", {"MEILISEARCH_URL": None})["SEARCH_APPLY_AFTER_COMMIT"] is True
+    assert load("dev", {"MEILISEARCH_URL": "http://127.0.0.1:7700"})["SEARCH_APPLY_AFTER_COMMIT"] is False
+    assert load("dev", {"MEILISEARCH_URL": "http://127.0.0.1:7700",
+                        "SEARCH_APPLY_AFTER_COMMIT": True})["SEARCH_APPLY_AFTER_COMMIT"] is True

@@ -95,21 +95,24 @@ def test_lots_page_and_api_answer_as_the_embedded_engine_does(meili_app: Flask, 
 
 
 def test_a_write_is_sent_without_waiting_and_the_worker_confirms_it(meili_app: Flask) -> None:
+    assert meili_app.config["SEARCH_APPLY_AFTER_COMMIT"] is False  # with Meilisearch the worker sends
     with meili_app.app_context():
         engine = services.engine()
         assert isinstance(engine, MeilisearchEngine)
-        ballast = engine.client.index(f"{meili_app.config['MEILISEARCH_INDEX_PREFIX']}ballast")
-        # A big task ahead in the server's queue: our change is surely not indexed when the commit returns.
-        ballast.add_documents([{"id": i, "text": f"ballast {i} " * 20} for i in range(40_000)], primary_key="id")
         lot = db.session.scalar(select(Lot).where(Lot.code == "USCC-2025-BKH-001"))
         lot.colour = Colour.brown
         db.session.commit()
         lot_id = str(lot.id)
+        assert [task for _key, task in _outbox(meili_app)] == [None]  # recorded with the write, not sent
+        ballast = engine.client.index(f"{meili_app.config['MEILISEARCH_INDEX_PREFIX']}ballast")
+        # A big task ahead in the server's queue: our change is surely not indexed when the send returns.
+        ballast.add_documents([{"id": i, "text": f"ballast {i} " * 20} for i in range(40_000)], primary_key="id")
+        assert services.sync_once() == 1  # one pass of the worker
         rows = _outbox(meili_app)
         assert rows
         assert all(task is not None for _key, task in rows)  # sent, with its task to confirm later
         states = engine.task_states(task for _key, task in rows)
-        assert set(states.values()) <= {"enqueued", "processing"}  # the commit did not wait for indexing
+        assert set(states.values()) <= {"enqueued", "processing"}  # the send did not wait for indexing
         engine._wait(engine.client.delete_index(ballast.uid))
     result = meili_app.test_cli_runner().invoke(args=["search", "sync", "--once"])
     assert result.exit_code == 0, result.output
@@ -117,6 +120,27 @@ def test_a_write_is_sent_without_waiting_and_the_worker_confirms_it(meili_app: F
     with meili_app.app_context():
         found = services.search(LOTS, SearchQuery(filters={"colour": ("brown",)}, per_page=100))
         assert lot_id in {hit["id"] for hit in found.hits}
+
+
+def test_a_change_sent_during_a_rebuild_reaches_the_new_index(meili_app: Flask) -> None:
+    with meili_app.app_context():
+        lot_id = db.session.scalar(select(Lot.id).where(Lot.status == LotStatus.listed).order_by(Lot.id))
+        done = []
+
+        def meanwhile(name: str, _total: int, docs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            yield from docs  # the rebuild has read every lot
+            if name == "lots" and not done:  # then a lot is withdrawn, and the change sent...
+                with meili_app.app_context():
+                    db.session.get(Lot, lot_id).status = LotStatus.withdrawn
+                    db.session.commit()
+                    assert services.sync_once() == 1  # ...to the index that the swap is about to replace
+                done.append(True)
+
+        services.reindex(meanwhile)
+    result = meili_app.test_cli_runner().invoke(args=["search", "sync", "--once"])
+    assert result.exit_code == 0, result.output
+    check = meili_app.test_cli_runner().invoke(args=["search", "check"])
+    assert check.exit_code == 0, check.output  # the withdrawn lot left the new index too
 
 
 def test_a_failed_task_is_sent_again(meili_app: Flask) -> None:
@@ -245,14 +269,15 @@ def test_an_outage_loses_nothing_and_costs_writes_nothing(databases: Databases, 
     own_server.kill()  # the server goes away
     with app.app_context():
         codes = ["USCC-2025-BKH-001", "USCC-2025-BKH-002", "USCC-2025-UVO-007"]
-        for code in codes:  # each write commits; the first one trips the fail-fast pause
+        for code in codes:  # each write commits, whatever the search server's state
             lot = db.session.scalar(select(Lot).where(Lot.code == code))
             lot.available_kg = Decimal("7.5")
             db.session.commit()
-        assert services.engine()._down_until > time.monotonic()  # later writes did not wait for the server
         assert db.session.scalar(select(func.count()).select_from(SearchOutbox)) == 3
-    with app.app_context(), pytest.raises(SearchUnavailable):  # searches fail fast meanwhile
-        services.search(LOTS, SearchQuery())
+    with app.app_context():
+        with pytest.raises(SearchUnavailable):
+            services.search(LOTS, SearchQuery())
+        assert services.engine()._down_until > time.monotonic()  # the next searches fail fast, for a while
     down = runner.invoke(args=["search", "sync", "--once"])
     assert down.exit_code == 1
     assert "3 change(s) kept" in down.output

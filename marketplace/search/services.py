@@ -280,6 +280,9 @@ def reindex(wrap: Wrap | None = None) -> dict[str, int]:
                     docs = wrap(name, counts[name], iter(docs))
                 engine(app).rebuild(spec, docs)
             session.execute(delete(SearchOutbox).where(SearchOutbox.id <= high))
+            # A change committed while the rebuild read the database may have gone to the index that
+            # the swap replaced: send every later change again, to the new index.
+            session.execute(update(SearchOutbox).where(SearchOutbox.id > high).values(task_uid=None))
             session.commit()
     return counts
 
