@@ -177,6 +177,9 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
     if profile == "production":
         _check_production(config)
     config.setdefault("TRUSTED_HOSTS", trusted_hosts(config["PUBLIC_BASE_URL"], production=profile == "production"))
+    if profile != "test" and os.environ.get("TRUSTED_HOSTS"):  # e.g. the address a load balancer's probe uses
+        config["TRUSTED_HOSTS"] = [*config["TRUSTED_HOSTS"],
+                                   *(h.strip() for h in os.environ["TRUSTED_HOSTS"].split(",") if h.strip())]
     return config
 
 

@@ -165,3 +165,9 @@ def test_web_processes_leave_the_meilisearch_outbox_to_the_worker_unless_told_ot
     assert load("dev", {"MEILISEARCH_URL": "http://127.0.0.1:7700"})["SEARCH_APPLY_AFTER_COMMIT"] is False
     assert load("dev", {"MEILISEARCH_URL": "http://127.0.0.1:7700",
                         "SEARCH_APPLY_AFTER_COMMIT": True})["SEARCH_APPLY_AFTER_COMMIT"] is True
+
+
+def test_operators_can_add_trusted_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_HOSTS", "10.0.0.5, healthcheck.internal")
+    hosts = load("dev", {"PUBLIC_BASE_URL": "https://market.example.org"})["TRUSTED_HOSTS"]
+    assert {"market.example.org", "10.0.0.5", "healthcheck.internal"} <= set(hosts)
