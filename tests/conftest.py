@@ -81,8 +81,13 @@ def _no_search_server_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture(scope="session", autouse=True)
 def localstripe() -> Iterator[str]:
-    """localstripe's URL: the one ./dev test started, or one started here on a free port."""
-    if os.environ.get("STRIPE_API_BASE"):
+    """localstripe's URL: the one ./dev test started, or one started here on a free port.
+
+    Under pytest-xdist every worker starts its own: localstripe keeps one webhook endpoint
+    (``marketplace``), which each live server under test points at itself, so two workers sharing
+    one localstripe would receive each other's payment events.
+    """
+    if os.environ.get("STRIPE_API_BASE") and not os.environ.get("PYTEST_XDIST_WORKER"):
         yield os.environ["STRIPE_API_BASE"]
         return
     import socket
@@ -102,11 +107,15 @@ def localstripe() -> Iterator[str]:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
         time.sleep(0.1)
+    shared = os.environ.get("STRIPE_API_BASE")
     os.environ["STRIPE_API_BASE"] = f"http://127.0.0.1:{port}"
     try:
         yield os.environ["STRIPE_API_BASE"]
     finally:
-        del os.environ["STRIPE_API_BASE"]
+        if shared:
+            os.environ["STRIPE_API_BASE"] = shared
+        else:
+            del os.environ["STRIPE_API_BASE"]
         process.terminate()
         process.wait(timeout=10)
 
