@@ -12,7 +12,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,28 +37,37 @@ MASTER = MEILISEARCH_API_KEY
 pytestmark = pytest.mark.skipif(not MEILI, reason="MEILISEARCH_URL is not set: these tests need a Meilisearch server")
 
 
-def _meili_app(databases: Databases, tmp_path: Path, url: str | None = MEILI, key: str | None = MASTER,
-               **extra: Any) -> Flask:
-    return make_app(databases.clone(True, tmp_path), tmp_path, MEILISEARCH_URL=url, MEILISEARCH_API_KEY=key,
-                    MEILISEARCH_INDEX_PREFIX=f"t{uuid.uuid4().hex[:10]}_", **extra)
+@pytest.fixture
+def meili_site(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Makes the demo site on a fresh database searching through a Meilisearch server (this run's by
+    default), with its own index prefix; afterwards drops the indexes, the pool and the database."""
+    made: list[tuple[Flask, str]] = []
 
+    def make(url: str | None = MEILI, key: str | None = MASTER) -> Flask:
+        database = databases.clone(True, tmp_path)
+        app = make_app(database, tmp_path, MEILISEARCH_URL=url, MEILISEARCH_API_KEY=key,
+                       MEILISEARCH_INDEX_PREFIX=f"t{uuid.uuid4().hex[:10]}_")
+        made.append((app, database))
+        return app
 
-def _drop(app: Flask) -> None:
-    with app.app_context():
-        engine = services.engine()
-        for spec in SPECS.values():
-            with contextlib.suppress(SearchUnavailable):
-                engine.drop(spec)
+    yield make
+    for app, database in made:
+        with app.app_context():
+            engine = services.engine()
+            for spec in SPECS.values():
+                with contextlib.suppress(SearchUnavailable):
+                    engine.drop(spec)
+            db.engine.dispose()
+        databases.drop(database)
 
 
 @pytest.fixture
-def meili_app(databases: Databases, tmp_path: Path) -> Iterator[Flask]:
+def meili_app(meili_site: Callable[..., Flask]) -> Flask:
     """The demo site searching through the test run's Meilisearch server, its indexes built."""
-    app = _meili_app(databases, tmp_path)
+    app = meili_site()
     with app.app_context():
         services.reindex()
-    yield app
-    _drop(app)
+    return app
 
 
 def _outbox(app: Flask) -> list[tuple[str, int | None]]:
@@ -183,27 +192,24 @@ def test_a_rebuild_under_live_searches_never_gives_an_incomplete_answer(meili_ap
     assert set(answers) == {total}
 
 
-def test_a_fresh_server_is_reported_until_reindexed(databases: Databases, tmp_path: Path) -> None:
-    app = _meili_app(databases, tmp_path)
-    try:
-        health = app.test_client().get("/healthz").get_json()
-        assert health["status"] == "degraded"
-        assert health["search"]["status"] == "degraded"
-        assert health["search"]["documents"]["lots"]["index"] is None
-        assert health["search"]["documents"]["lots"]["database"] > 0
-        assert "reindex" in health["search"]["action"]
-        check = app.test_cli_runner().invoke(args=["search", "check"])
-        assert check.exit_code == 1
-        assert "reindex" in check.output
-        assert app.test_cli_runner().invoke(args=["search", "reindex"]).exit_code == 0
-        health = app.test_client().get("/healthz").get_json()
-        assert health["status"] == "ok", health
-        assert health["search"]["version"].startswith("1.")
-        assert health["search"]["supported"] is True
-        check = app.test_cli_runner().invoke(args=["search", "check"])
-        assert check.exit_code == 0, check.output
-    finally:
-        _drop(app)
+def test_a_fresh_server_is_reported_until_reindexed(meili_site: Callable[..., Flask]) -> None:
+    app = meili_site()
+    health = app.test_client().get("/healthz").get_json()
+    assert health["status"] == "degraded"
+    assert health["search"]["status"] == "degraded"
+    assert health["search"]["documents"]["lots"]["index"] is None
+    assert health["search"]["documents"]["lots"]["database"] > 0
+    assert "reindex" in health["search"]["action"]
+    check = app.test_cli_runner().invoke(args=["search", "check"])
+    assert check.exit_code == 1
+    assert "reindex" in check.output
+    assert app.test_cli_runner().invoke(args=["search", "reindex"]).exit_code == 0
+    health = app.test_client().get("/healthz").get_json()
+    assert health["status"] == "ok", health
+    assert health["search"]["version"].startswith("1.")
+    assert health["search"]["supported"] is True
+    check = app.test_cli_runner().invoke(args=["search", "check"])
+    assert check.exit_code == 0, check.output
 
 
 def test_check_lists_a_document_missing_from_the_index(meili_app: Flask) -> None:
@@ -216,8 +222,8 @@ def test_check_lists_a_document_missing_from_the_index(meili_app: Flask) -> None
     assert f"lots: 1 in the database, not in the index: {lot_id}" in result.output
 
 
-def test_a_wrong_key_is_reported_and_searches_say_unavailable(databases: Databases, tmp_path: Path) -> None:
-    app = _meili_app(databases, tmp_path, key="not-the-key")
+def test_a_wrong_key_is_reported_and_searches_say_unavailable(meili_site: Callable[..., Flask]) -> None:
+    app = meili_site(key="not-the-key")
     health = app.test_client().get("/healthz").get_json()
     assert health["search"] == {"engine": "meilisearch", "reachable": True, "key": "refused", "status": "error",
                                 "action": health["search"]["action"]}
@@ -261,9 +267,9 @@ def own_server(tmp_path: Path) -> Iterator[MeilisearchServer]:
     server.kill()
 
 
-def test_an_outage_loses_nothing_and_costs_writes_nothing(databases: Databases, tmp_path: Path,
+def test_an_outage_loses_nothing_and_costs_writes_nothing(meili_site: Callable[..., Flask],
                                                           own_server: MeilisearchServer) -> None:
-    app = _meili_app(databases, tmp_path, url=own_server.url, key=own_server.key)
+    app = meili_site(url=own_server.url, key=own_server.key)
     runner = app.test_cli_runner()
     assert runner.invoke(args=["search", "reindex"]).exit_code == 0
     own_server.kill()  # the server goes away
