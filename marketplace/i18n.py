@@ -11,12 +11,14 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.numbers import format_decimal, get_currency_precision
+from babel.numbers import format_decimal
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
+
+from marketplace.money import from_minor
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -102,8 +104,7 @@ def money(minor: int | None, currency: str) -> str:
     """Format an amount held in minor units (ISO 4217) for the current locale."""
     if minor is None:
         return ""
-    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
-    return format_currency(amount, currency)
+    return format_currency(from_minor(minor, currency), currency)
 
 
 def number(value: Decimal | int | float | None, places: int | None = None) -> str:

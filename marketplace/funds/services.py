@@ -23,6 +23,7 @@ from marketplace.accounts.models import User
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.funds.models import SPLIT_COLUMNS, EntryKind, Fund, FundEntry
+from marketplace.money import from_minor
 from marketplace.organisations.models import Organisation, OrgKind
 
 HUNDRED = Decimal(100)
@@ -328,7 +329,7 @@ def to_csv(entries: Iterable[FundEntry]) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
     for e in entries:
-        amount = "" if e.amount_minor is None else f"{Decimal(e.amount_minor).scaleb(-2):.2f}"
+        amount = "" if e.amount_minor is None else str(from_minor(e.amount_minor, str(e.currency)))
         writer.writerow([_cell(v) for v in [
             e.id, e.created_at.isoformat() if e.created_at else "", e.cooperative.name, e.kind.value, e.season,
             amount, e.currency, e.amount_minor, e.kg, e.premium_per_kg_minor, e.reference,

@@ -8,22 +8,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.certification.models import Certificate, CertificateStanding, CertificateStatus, standing
 from marketplace.db import today
 from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.money import from_minor
 from marketplace.organisations.models import Aimag, Organisation, Soum
 from marketplace.products.models import Product, ProductSource
 from marketplace.search.port import Document
 
 BATCH = 2000
-
-
-def _major(minor: int, currency: str) -> float:
-    return float(Decimal(minor).scaleb(-get_currency_precision(currency)))
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -88,8 +84,8 @@ def lot_document(lot: Lot, refs: References | None = None) -> Document:
         "clean_price_minor": lot.clean_price_minor,
         "currency": lot.currency,
         "price_basis": lot.price_basis.value,
-        "price_per_kg": _major(lot.price_minor, lot.currency),
-        "premium_per_kg": _major(lot.premium_minor, lot.currency),
+        "price_per_kg": float(from_minor(lot.price_minor, lot.currency)),
+        "premium_per_kg": float(from_minor(lot.premium_minor, lot.currency)),
         "listed_at": lot.listed_at.timestamp() if lot.listed_at else 0.0,
         "herder_households": lot.herder_households,
     }
@@ -173,7 +169,7 @@ def product_document(product: Product) -> Document | None:
         "aimag": list(aimags),
         "aimag_names": [name for names in aimags.values() for name in names],
         "soum_names": [name for names in soums.values() for name in names],
-        "price": _major(snap["price_minor"], snap["currency"]),
+        "price": float(from_minor(snap["price_minor"], snap["currency"])),
         "price_minor": snap["price_minor"],
         "currency": snap["currency"],
         "published_at": version.published_at.timestamp(),
