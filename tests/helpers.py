@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -26,3 +28,39 @@ def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestRe
 
 def text(response: TestResponse) -> str:
     return response.get_data(as_text=True)
+
+
+def accept_in_parallel(app: Flask, email: str, request_ids: list[int],
+                       ) -> tuple[list[int], list[str], list[BaseException]]:
+    """``email`` (signed in once) accepts each of ``request_ids`` from its own thread, all released
+    together; returns the statuses, the page texts and any exception (never swallowed)."""
+    first = app.test_client()
+    assert sign_in(first, email).status_code == 302
+    token = csrf_token(first, "/quotes")
+    cookie = first.get_cookie("session")
+    assert cookie is not None
+    statuses: list[int] = []
+    bodies: list[str] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(request_ids))
+    lock = threading.Lock()
+
+    def accept(quote_id: int) -> None:
+        client = app.test_client()
+        client.set_cookie("session", cookie.value)
+        try:
+            barrier.wait(timeout=60)
+            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token})
+            with lock:
+                statuses.append(response.status_code)
+                bodies.append(text(response))
+        except BaseException as error:  # reported to the caller, never swallowed
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=accept, args=(rid,)) for rid in request_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=240)
+    return statuses, bodies, errors

@@ -6,7 +6,6 @@ connection) at the same time as the others; the suite runs this on SQLite and on
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 from flask import Flask
@@ -17,7 +16,7 @@ from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.orders.models import Order, Reservation, ReservationStatus
 from tests import factories
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import accept_in_parallel
 
 REQUESTS = 50
 KG_EACH = 30
@@ -92,31 +91,5 @@ def test_concurrent_multi_lot_acceptances_reserve_all_or_nothing_and_never_overs
 
 
 def _accept_all(app: Flask, request_ids: list[int]) -> tuple[list[int], list[BaseException]]:
-    first = app.test_client()
-    assert sign_in(first, "buyer@example.com").status_code == 302
-    token = csrf_token(first, "/quotes")
-    cookie = first.get_cookie("session")
-    assert cookie is not None
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(request_ids))
-    lock = threading.Lock()
-
-    def accept(quote_id: int) -> None:
-        client = app.test_client()
-        client.set_cookie("session", cookie.value)
-        try:
-            barrier.wait(timeout=60)
-            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token})
-            with lock:
-                statuses.append(response.status_code)
-        except BaseException as error:  # reported below, never swallowed
-            with lock:
-                errors.append(error)
-
-    threads = [threading.Thread(target=accept, args=(rid,)) for rid in request_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
+    statuses, _bodies, errors = accept_in_parallel(app, "buyer@example.com", request_ids)
     return statuses, errors

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 from flask import Flask
@@ -18,9 +17,10 @@ from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.orders import services as orders
 from marketplace.orders.models import Order, OrderStage, QuoteRequest, QuoteStatus, Reservation
+from marketplace.organisations.models import Organisation
 from marketplace.payments.models import Payment, PaymentStatus
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import accept_in_parallel
 from tests.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
 
 PARALLEL = 10
@@ -33,35 +33,7 @@ def test_ten_parallel_accepts_of_one_quote_make_one_order(app: Flask) -> None:
                                net_kg=Decimal(1000), available_kg=Decimal(1000), min_order_kg=Decimal(10))
     quote = factories.QuoteFactory(request__buyer=brand, request__lot=lot, request__kg=Decimal(100))
 
-    first = app.test_client()
-    assert sign_in(first, "buyer@example.com").status_code == 302
-    token = csrf_token(first, "/quotes")
-    cookie = first.get_cookie("session")
-    assert cookie is not None
-    statuses: list[int] = []
-    bodies: list[str] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(PARALLEL)
-    lock = threading.Lock()
-
-    def accept() -> None:
-        client = app.test_client()
-        client.set_cookie("session", cookie.value)
-        try:
-            barrier.wait(timeout=60)
-            response = client.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": token})
-            with lock:
-                statuses.append(response.status_code)
-                bodies.append(text(response))
-        except BaseException as error:  # reported below, never swallowed
-            with lock:
-                errors.append(error)
-
-    threads = [threading.Thread(target=accept) for _ in range(PARALLEL)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=240)
+    statuses, bodies, errors = accept_in_parallel(app, "buyer@example.com", [quote.request_id] * PARALLEL)
 
     assert errors == []
     assert sorted(statuses) == [302] + [409] * (PARALLEL - 1)
@@ -82,17 +54,9 @@ def test_live_allocation_weighs_members_and_declared_capacity(app: Flask) -> Non
     Weights: A = ½·100/400 + ½·9000/10000 = 0.575, B = ½·300/400 + ½·1000/10000 = 0.425, so
     1,000 kg go 575 / 425. Members alone would give 250 / 750; capacity alone 900 / 100.
     """
-    brand = factories.OrganisationFactory()
-    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
-    coop_a = factories.CooperativeProfileFactory(members=100, declared_capacity_kg=Decimal(9000)).organisation
-    coop_b = factories.CooperativeProfileFactory(members=300, declared_capacity_kg=Decimal(1000)).organisation
-    for coop in (coop_a, coop_b):
-        factories.LotFactory(cooperative=coop, net_kg=Decimal(2000), available_kg=Decimal(2000),
-                             min_order_kg=Decimal(50))
-    quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=Decimal(1000))
+    coop_a, coop_b = _cooperatives_with_a_lot((100, 9000), (300, 1000), net_kg=2000, min_order_kg=50)
     with app.app_context():
-        order = orders.accept_quote(quote.request_id, buyer_ids={brand.id}, user=db.session.merge(buyer))
-        db.session.commit()
+        order = _accept_specification_quote(Decimal(1000))
         shares = {s.cooperative_id: s.kg for s in order.allocation.shares}
         assert shares == {coop_a.id: Decimal(575), coop_b.id: Decimal(425)}
         held = {r.lot.cooperative_id: r.kg for r in order.reservations}
@@ -120,17 +84,32 @@ def test_a_webhook_for_another_amount_changes_nothing(app: Flask, accepted: dict
 def test_a_specification_quote_split_below_the_lots_minimum_orders_is_still_accepted(app: Flask) -> None:
     """Three cooperatives, one lot each with a 100 kg minimum order, and 240 kg quoted: an equal split
     would give 80 kg each, which no lot may give. The allocation leaves one cooperative out instead."""
-    brand = factories.OrganisationFactory()
-    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
-    for _ in range(3):
-        coop = factories.CooperativeProfileFactory(members=100, declared_capacity_kg=Decimal(1000)).organisation
-        factories.LotFactory(cooperative=coop, net_kg=Decimal(1000), available_kg=Decimal(1000),
-                             min_order_kg=Decimal(100))
-    quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=Decimal(240))
+    _cooperatives_with_a_lot((100, 1000), (100, 1000), (100, 1000), net_kg=1000, min_order_kg=100)
     with app.app_context():
-        order = orders.accept_quote(quote.request_id, buyer_ids={brand.id}, user=db.session.merge(buyer))
-        db.session.commit()
+        order = _accept_specification_quote(Decimal(240))
         shares = sorted(s.kg for s in order.allocation.shares if s.kg)
         assert shares == [Decimal(120), Decimal(120)]
         assert sum(r.kg for r in order.reservations) == Decimal(240)
         assert all(r.kg >= r.lot.min_order_kg for r in order.reservations)
+
+
+def _cooperatives_with_a_lot(*members_and_capacity: tuple[int, int], net_kg: int, min_order_kg: int,
+                             ) -> list[Organisation]:
+    """One cooperative per (members, declared capacity kg), each with one listed lot of ``net_kg``."""
+    coops = []
+    for members, capacity in members_and_capacity:
+        coop = factories.CooperativeProfileFactory(members=members, declared_capacity_kg=Decimal(capacity)).organisation
+        factories.LotFactory(cooperative=coop, net_kg=Decimal(net_kg), available_kg=Decimal(net_kg),
+                             min_order_kg=Decimal(min_order_kg))
+        coops.append(coop)
+    return coops
+
+
+def _accept_specification_quote(kg: Decimal) -> Order:
+    """A brand buyer accepts a quote for ``kg`` on a specification (no lot chosen); committed."""
+    brand = factories.OrganisationFactory()
+    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    quote = factories.QuoteFactory(request__buyer=brand, request__lot=None, request__kg=kg)
+    order = orders.accept_quote(quote.request_id, buyer_ids={brand.id}, user=db.session.merge(buyer))
+    db.session.commit()
+    return order
