@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from flask import g, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -46,11 +47,24 @@ class PriceCheck:
 
 
 def policy_in_force(season: int, currency: str) -> PricePolicy | None:
-    """The latest revision of the policy for ``season`` in ``currency``."""
-    return db.session.scalar(
+    """The latest revision of the policy for ``season`` in ``currency``.
+
+    Read once per request or command (an allocation checks the floor of every candidate lot);
+    ``publish_policy`` forgets what was read.
+    """
+    known = g.setdefault(_IN_FORCE, {}) if has_app_context() else {}
+    if (season, currency) in known:
+        return known[season, currency]
+    policy = db.session.scalar(
         select(PricePolicy).where(PricePolicy.season == season, PricePolicy.currency == currency)
         .order_by(PricePolicy.revision.desc()).limit(1)
     )
+    if policy is not None:  # "none yet" is read again: a policy may be published meanwhile
+        known[season, currency] = policy
+    return policy
+
+
+_IN_FORCE = "pricing_policies_in_force"
 
 
 def history() -> list[PricePolicy]:
@@ -142,6 +156,8 @@ def publish_policy(
     )
     db.session.add(policy)
     db.session.flush()
+    if has_app_context():
+        g.pop(_IN_FORCE, None)  # this revision is now the one in force
     for band in MicronBand:
         for colour in Colour:
             db.session.add(GradePremium(policy_id=policy.id, band=band, colour=colour,
