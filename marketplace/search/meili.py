@@ -130,13 +130,20 @@ class _PooledHttp(HttpRequests):
         super().__init__(config)
         self.pool = pool
 
+    def _send(self, method: str, url: str, body: bytes | None, headers: Any, timeout: float | None) -> Any:
+        """One request; sent again once on a new connection when a kept-alive one turns out to have
+        been closed by the server meanwhile (it closes idle connections). Timeouts are not retried."""
+        try:
+            return self.pool.request(method, url, body=body, headers=headers, timeout=timeout, retries=False)
+        except urllib3.exceptions.ProtocolError:
+            return self.pool.request(method, url, body=body, headers=headers, timeout=timeout, retries=False)
+
     def _via_pool(self, method: str) -> Any:
         def call(url: str, timeout: float | None = None, headers: dict[str, str] | None = None,
                  data: str | bytes | None = None) -> requests.Response:
             body = data.encode() if isinstance(data, str) else data
             try:
-                answer = self.pool.request(method.upper(), url, body=body, headers=headers, timeout=timeout,
-                                           retries=False)
+                answer = self._send(method.upper(), url, body, headers, timeout)
             except urllib3.exceptions.TimeoutError as error:
                 raise requests.exceptions.Timeout(str(error)) from error
             except urllib3.exceptions.HTTPError as error:
