@@ -257,3 +257,14 @@ def test_one_pass_water_filling_matches_the_rounds(coops: dict[int, tuple[int, i
     fill = allocation._water_fill(allocation._by_ratio(caps, weights), caps, weights, total)
     saturated, remaining, free_weight = _reference_water_fill(caps, weights, total)
     assert (set(fill.saturated), fill.remaining, fill.free_weight) == (saturated, remaining, free_weight)
+
+
+def test_a_heavier_small_share_is_dropped_when_the_lightest_cannot_be() -> None:
+    # Found by Hypothesis: the lightest cooperative (1) cannot go without short-shipping the 69 kg,
+    # but the heavier one (5, target 40 < 42) can, because 1 alone holds 109 kg.
+    light = Cooperative(1, 0, Decimal("0.001"), (LotStock(1, Decimal(13), "white", Decimal(28), Decimal(0),
+                                                           Decimal("109.68")),))
+    heavy = Cooperative(5, 1, Decimal(0), (LotStock(2, Decimal(13), "white", Decimal(28), Decimal(0), Decimal(42)),))
+    result = allocate(69, [light, heavy], alpha=Fraction(11, 19), min_shipment_kg=42)
+    assert result.shares() == {1: 69}
+    assert {r.cooperative_id: r.reason for r in result.rows} == {1: None, 5: DROPPED_FOR_MINIMUM}

@@ -17,7 +17,9 @@ The rule, in order:
 4. **Minimum shipment.** While some target is below the minimum shipment, the
    cooperative with the lowest weight (ties: the higher id) is dropped and the targets
    are recomputed, as long as the others can still fill the order. When they cannot,
-   the small share is kept and flagged, so that the buyer's order is never short.
+   the next-lightest cooperative whose target is below the minimum is dropped instead,
+   if the others can fill the order without it; a small share that no one can replace
+   is kept and flagged, so that the buyer's order is never short.
 5. **Rounding.** Largest remainder to whole units: everyone gets the floor of the
    target; the units left go to the largest remainders (ties: higher weight, then
    lower id). No share exceeds its cap, and every share is within one unit of its target.
@@ -417,7 +419,33 @@ def _keep_for_minimum(
     k = hi
     while k > 0 and left[k] < total:  # never short-ship the buyer to honour the minimum
         k -= 1
-    return order[k:]
+    if k == hi:
+        return order[k:]
+    return _drop_heavier_below_minimum(order[k:], caps, weights, total=total, minimum=minimum, by_ratio=by_ratio)
+
+
+def _drop_heavier_below_minimum(
+    kept: list[int], caps: dict[int, int], weights: dict[int, int], *, total: int, minimum: int, by_ratio: list[int]
+) -> list[int]:
+    """When the lightest cooperative cannot be dropped without short-shipping the buyer, a heavier
+    one whose target is below the minimum may still be: drop each such cooperative, lightest first,
+    whenever the rest can still fill the order, and recompute the targets after each drop.
+
+    Rare (only after the back-off in :func:`_keep_for_minimum`), so the plain exact fill is used.
+    A target only rises when another cooperative is dropped, and the stock left only falls, so
+    one pass in weight order settles every cooperative.
+    """
+    kept_set = set(kept)
+    stock = sum(caps[c] for c in kept)
+    for c in list(kept):  # lightest first
+        if stock - caps[c] < total:
+            continue  # the order cannot be filled without it: kept, and flagged when its share is small
+        fill = _water_fill([x for x in by_ratio if x in kept_set], caps, weights, total)
+        if c in fill.saturated or fill.remaining * weights[c] >= minimum * fill.free_weight:
+            continue  # its target reaches the minimum
+        kept_set.discard(c)
+        stock -= caps[c]
+    return [c for c in kept if c in kept_set]
 
 
 def _round(fill: _Fill, caps: dict[int, int], weights: dict[int, int]) -> dict[int, int]:
