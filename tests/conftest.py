@@ -21,6 +21,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -31,6 +32,12 @@ from marketplace.demo.loader import load_all
 from marketplace.extensions import db
 from marketplace.search import services as search_services
 from tests import factories
+
+# Hypothesis: the test command explores a fixed set of examples (a random find would fail an unrelated
+# change's CI run); `HYPOTHESIS_PROFILE=explore` searches afresh and reports a seed to reproduce.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", max_examples=5000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL")
