@@ -17,6 +17,7 @@ from marketplace.funds import services as funds
 from marketplace.funds.models import EntryKind, Fund, LedgerError
 from marketplace.orders import services as orders
 from marketplace.orders.models import OrderStage
+from marketplace.organisations.models import OrgKind
 from marketplace.passports import services as passports
 from tests import factories as f
 from tests.helpers import csrf_token, sign_in, text
@@ -218,6 +219,14 @@ def test_staff_correct_an_entry_from_the_ledger_page(demo_app: Flask) -> None:
 
 
 def test_csv_export_for_auditors(demo_app: Flask) -> None:
+    # A second cooperative with a ledger row, so that "own rows only" below can fail.
+    with demo_app.app_context():
+        other = db.session.scalar(select(m.Organisation).where(
+            m.Organisation.kind == OrgKind.cooperative, m.Organisation.slug != JINST).order_by(m.Organisation.id))
+        funds.record_payment(cooperative_id=other.id, amount_minor=5000, currency="EUR", paid_on=funds.today(),
+                             reference="TEST-OTHER-1", advance=True, staff=None)
+        db.session.commit()
+        other_name = other.name
     staff = _client(demo_app, STAFF)
     response = staff.get("/union/funds/export.csv")
     assert response.status_code == 200
@@ -225,6 +234,7 @@ def test_csv_export_for_auditors(demo_app: Flask) -> None:
     rows = list(csv.DictReader(io.StringIO(text(response))))
     kinds = {r["kind"] for r in rows}
     assert kinds == {"premium_due", "payment", "fund_split"}
+    assert {"Jinst Golden Fleece Cooperative", other_name} <= {r["cooperative"] for r in rows}
     due = next(r for r in rows if r["kind"] == "premium_due")
     assert (due["amount"], due["currency"], due["in_force"]) == ("1200.00", "EUR", "yes")
     coop = _client(demo_app, COOP)
