@@ -6,6 +6,8 @@ connection) at the same time as the others; the suite runs this on SQLite and on
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 from flask import Flask
@@ -14,6 +16,7 @@ from sqlalchemy import func, select
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
+from marketplace.orders.locking import lock_lots
 from marketplace.orders.models import Order, Reservation, ReservationStatus
 from tests import factories
 from tests.helpers import accept_in_parallel
@@ -93,3 +96,38 @@ def test_concurrent_multi_lot_acceptances_reserve_all_or_nothing_and_never_overs
 def _accept_all(app: Flask, request_ids: list[int]) -> tuple[list[int], list[BaseException]]:
     statuses, _bodies, errors = accept_in_parallel(app, "buyer@example.com", request_ids)
     return statuses, errors
+
+
+def test_the_lot_lock_alone_serialises_read_modify_write(app: Flask) -> None:
+    """``lock_lots`` is the first thing each transaction does, so nothing else serialises the writers:
+    eight threads each read the lot, wait, and take 10 kg. With the lock they run one after the other
+    and all 80 kg are taken; without it they read the same stock (PostgreSQL: lost updates; SQLite:
+    the later writers fail with "database is locked" on upgrading a stale read)."""
+    lot = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation,
+                               net_kg=Decimal(100), available_kg=Decimal(100))
+    lot_id, threads_n = lot.id, 8
+    barrier = threading.Barrier(threads_n)
+    errors: list[BaseException] = []
+
+    def take() -> None:
+        try:
+            with app.app_context():
+                barrier.wait(timeout=60)
+                (locked,) = lock_lots([lot_id])
+                stock = locked.available_kg
+                time.sleep(0.05)  # widen the window between the read and the write
+                locked.available_kg = stock - Decimal(10)
+                locked.reserved_kg = locked.reserved_kg + Decimal(10)
+                db.session.commit()
+        except BaseException as error:  # reported, never swallowed
+            errors.append(error)
+
+    workers = [threading.Thread(target=take) for _ in range(threads_n)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert errors == []
+    with app.app_context():
+        stored = db.session.get(Lot, lot_id)
+        assert (stored.available_kg, stored.reserved_kg) == (Decimal(20), Decimal(80))
