@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from babel.numbers import format_decimal
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
-from flask_babel import format_currency, get_locale
+from flask_babel import format_currency, get_locale, lazy_pgettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
@@ -150,6 +150,14 @@ LABELS: dict[str, Any] = {
     "minor_nonconformity": _l("Minor non-conformity"),
     "major_nonconformity": _l("Major non-conformity"),
     "not_applicable": _l("Not applicable"),
+    # Certification schemes and their tiers, keyed by the name the scheme file gives (content/schemes)
+    "Sustainable Cashmere": _l("Sustainable Cashmere"),
+    "MSME Voluntary Code of Practice": _l("MSME Voluntary Code of Practice"),
+    "Entry": lazy_pgettext("certification tier", "Entry"),
+    "Advanced": lazy_pgettext("certification tier", "Advanced"),
+    "Committed": lazy_pgettext("certification tier", "Committed"),
+    "Reporting": lazy_pgettext("certification tier", "Reporting"),
+    "Verified": lazy_pgettext("certification tier", "Verified"),
     # MSME Code of Practice
     "labour": _l("Labour"),
     "health_safety": _l("Occupational health and safety"),

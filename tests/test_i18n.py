@@ -23,7 +23,7 @@ def template(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     pot = tmp_path_factory.mktemp("i18n") / "messages.pot"
     subprocess.run(  # noqa: S603 (our own interpreter and fixed arguments)
         [sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
-         "-k", "lazy_gettext", "--no-location", "-o", str(pot), "."],
+         "-k", "lazy_gettext", "-k", "lazy_pgettext:1c,2", "--no-location", "-o", str(pot), "."],
         cwd=ROOT, check=True, capture_output=True,
     )
     with pot.open("rb") as handle:
@@ -39,7 +39,7 @@ def test_catalogue_is_complete(template, locale: str) -> None:  # type: ignore[n
     for message in template:
         if not message.id:
             continue
-        translated = catalogue.get(message.id)
+        translated = catalogue.get(message.id, message.context)
         if translated is None:
             missing.append(message.id)
             continue

@@ -18,6 +18,7 @@ from marketplace.control.models import Assessment, ControlLevel, Decision, Evide
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.guards import as_id
+from marketplace.i18n import label
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.products.images import get_store
 
@@ -99,7 +100,7 @@ def cooperative():  # type: ignore[no-untyped-def]
 def _assessment_page(form: AssessmentForm, scheme: CertificationScheme, level: ControlLevel, action: str, *,
                      coop: Organisation, household: Household | None = None, error: str = "",
                      status: int = 200):  # type: ignore[no-untyped-def]
-    form.tier.choices = [(t, t) for t in scheme.tier_list]
+    form.tier.choices = [(t, label(t)) for t in scheme.tier_list]
     return render_template("control/assess.html", form=form, scheme=scheme, level=level, action=action, coop=coop,
                            household=household, error=error, results=list(Result),
                            chosen=_results() if request.method == "POST" else {}), status
@@ -203,7 +204,7 @@ def _participation_form(kind: OrgKind, prefix: str) -> ParticipationForm:
         SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).where(Organisation.kind == kind)
                                                    .order_by(Organisation.name))]
     schemes = db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.name))
-    form.scheme_id.choices = [SelectChoice(0, _("Choose…"))] + [SelectChoice(sc.id, sc.name) for sc in schemes]
+    form.scheme_id.choices = [SelectChoice(0, _("Choose…"))] + [SelectChoice(sc.id, label(sc.name)) for sc in schemes]
     return form
 
 

@@ -183,7 +183,8 @@ def _files(uploads: Sequence[Upload]) -> list[tuple[Upload, str, str, object]]:
         try:
             media, key, stored = evidence.check(upload.data)
         except evidence.EvidenceRejected as exc:
-            raise ControlInputError(f"{upload.filename or _('File')}: {exc}") from None
+            name = upload.filename or _("File")
+            raise ControlInputError(_("%(file)s: %(problem)s", file=name, problem=exc)) from None
         checked.append((upload, media, key, stored))
     return checked
 

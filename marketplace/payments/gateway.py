@@ -20,6 +20,7 @@ from typing import Any, Protocol
 import requests
 import stripe
 from flask import Flask, current_app
+from flask_babel import gettext as _
 
 EXTENSION = "payment_gateway"
 
@@ -83,7 +84,7 @@ class UnavailableGateway:
         self.webhook_secret = webhook_secret
 
     def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
-        raise PaymentsUnavailableError("Payments are not configured on this site.")
+        raise PaymentsUnavailableError(_("Payments are not configured on this site."))
 
     create_intent = retrieve_intent = pay_with_test_card = refund = register_local_webhook = _refuse
 
@@ -129,7 +130,7 @@ class StripeGateway:
     def pay_with_test_card(self, intent_id: str) -> Intent:
         """Test mode only: pay with Stripe's test Visa card (``pm_card_visa``)."""
         if not self.test_mode:
-            raise PaymentsUnavailableError("The test card is only accepted with a test-mode key.")
+            raise PaymentsUnavailableError(_("The test card is only accepted with a test-mode key."))
         pi = self._call(self.client.v1.payment_intents.retrieve, intent_id)
         if pi.status == "requires_payment_method":
             pi = self._call(self.client.v1.payment_intents.update, intent_id, {"payment_method": "pm_card_visa"})
