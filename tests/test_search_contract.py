@@ -249,3 +249,43 @@ def test_place_synonyms_cover_products(engine: SearchEngine) -> None:
     finally:
         if isinstance(engine, MeilisearchEngine):
             engine.drop(PRODUCTS)
+
+
+def test_ties_follow_the_stated_rule_on_every_page(engine: SearchEngine) -> None:
+    """Exact matches first, then the sort, then newer first (to the second), then the higher id: the
+    same pages on every engine, however the pages cut through a group of equal values."""
+    apply(engine, [_lot(10 + n, code=f"TIE-{n}", price_per_kg=price, listed_at=listed)
+                   for n, (price, listed) in enumerate([(80.0, 100.2), (80.0, 100.9), (80.0, 300.0), (90.0, 50.0),
+                                                        (80.0, 200.0), (90.0, 400.0), (70.0, 100.5)])], [])
+    # price ascending; 80.0 four times: 300.0 s, 200.0 s, then 100.x s twice (ids 14 > 11 > 10)
+    expected = ["TIE-6", "TIE-2", "TIE-4", "TIE-1", "TIE-0", "TIE-5", "TIE-3"]
+    for per_page in (1, 2, 3, 4, 7):
+        pages = []
+        for page in range(1, 8 // per_page + 2):
+            found = engine.search(LOTS, SearchQuery(text="tie", sort="price_per_kg", page=page, per_page=per_page))
+            pages += [h["code"] for h in found.hits]
+        assert pages == expected, per_page
+    descending = codes(engine, text="tie", sort="-price_per_kg")
+    assert descending == ["TIE-5", "TIE-3", "TIE-2", "TIE-4", "TIE-1", "TIE-0", "TIE-6"]
+    # Without a sort: newest first, then the higher id.
+    assert codes(engine, text="tie")[:3] == ["TIE-5", "TIE-2", "TIE-4"]
+    assert codes(engine, per_page=3) == ["TIE-5", "TIE-2", "TIE-4"]
+    # The same second: the higher id first.
+    apply(engine, [_lot(30, code="SAME-30", listed_at=5000.1), _lot(31, code="SAME-31", listed_at=5000.9)], [])
+    assert codes(engine, per_page=2) == ["SAME-31", "SAME-30"]
+
+
+def test_exact_matches_come_before_typos_then_newest_first(engine: SearchEngine) -> None:
+    """The stated order (``port``): an attribute (all its values) equal to the query, then one that
+    starts with it, then every word exact, then the last word as a prefix, then typos; ties newest first."""
+    apply(engine, [_lot(20, code="AAA-20", soum_names=["Jinsk"], listed_at=1.0),
+                   _lot(21, code="AAA-21", soum_names=["Jinst"], listed_at=900.0),
+                   _lot(22, code="AAA-22", soum_names=["Dzhinsk", "Jinsk"], listed_at=800.0),
+                   _lot(23, code="AAA-23", soum_names=["Jinskaya"], listed_at=950.0)], [])
+    found = codes(engine, text="jinsk")
+    # AAA-20 equals; JINSK-5 starts with it ("jinsk жинск", and its code); AAA-22 has the word exactly;
+    # AAA-23 as a prefix; then the typo matches, newest first (AAA-21 at 900 s, then LOT-004 … LOT-001).
+    assert found[:5] == ["AAA-20", "JINSK-5", "AAA-22", "AAA-23", "AAA-21"]
+    paged = [h["code"] for page in range(1, 8) for h in engine.search(
+        LOTS, SearchQuery(text="jinsk", page=page, per_page=2)).hits]
+    assert paged == found

@@ -34,7 +34,8 @@ def test_settings_come_from_the_spec() -> None:
     settings = index_settings(LOTS, place_synonyms(REFERENCE))
     assert settings["searchableAttributes"][0] == "code"
     assert set(settings["filterableAttributes"]) == {*LOTS.facets, *LOTS.numbers, "id"}
-    assert settings["sortableAttributes"] == ["micron", "price_per_kg", "listed_at", "available_kg"]
+    assert settings["sortableAttributes"] == ["micron", "price_per_kg", "listed_at", "available_kg", "tie_s", "tie_id"]
+    assert settings["rankingRules"][:4] == ["words", "typo", "exactness", "sort"]  # the stated order (port)
     assert settings["rankingRules"].index("typo") < settings["rankingRules"].index("sort")
     assert settings["typoTolerance"]["minWordSizeForTypos"] == {"oneTypo": 5, "twoTypos": 9}
     assert settings["faceting"]["maxValuesPerFacet"] >= 100
@@ -72,11 +73,11 @@ def test_any_value_round_trips_through_quoting(value: str) -> None:
 
 def test_search_params() -> None:
     params = search_params(LOTS, SearchQuery(text="x", sort="-price_per_kg", page=3, per_page=20))
-    assert params["sort"] == ["price_per_kg:desc"]
+    assert params["sort"] == ["price_per_kg:desc", "tie_s:desc", "tie_id:desc"]
     assert params["page"] == 3
     assert params["hitsPerPage"] == 20
     assert params["facets"] == list(LOTS.facets)
-    assert "sort" not in search_params(LOTS, SearchQuery(sort="code"))  # not sortable: relevance
+    assert search_params(LOTS, SearchQuery(sort="code"))["sort"] == ["tie_s:desc", "tie_id:desc"]  # not sortable
 
 
 def test_the_client_has_a_timeout() -> None:

@@ -19,17 +19,20 @@ import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
 from marketplace.search.port import (
+    MAX_QUERY_TERMS,
+    TIE_ID_LIMIT,
     Document,
     IndexSpec,
     SearchQuery,
     SearchResult,
     SearchUnavailable,
     query_words,
+    tie_key,
     tokens,
 )
 from marketplace.search.schema import expand_place
 
-SCHEMA_VERSION = 3  # a new version is a new folder: run `flask search reindex` after upgrading
+SCHEMA_VERSION = 4  # a new version is a new folder: run `flask search reindex` after upgrading
 WRITER_HEAP = 16_000_000  # small batches from the outbox; keeps web processes lean
 REBUILD_HEAP = 256_000_000  # one thread, big enough that 100k lots make one segment (faster searches)
 EXACT_BOOST = 4.0
@@ -43,6 +46,13 @@ FACET_CACHE_SIZE = 256
 # the few documents with several, counted separately over just those documents).
 NONE = "\u2205"
 MULTI = "multi"  # names of the facets that have several values in a document
+TIE = "tie"  # the tie-break as one number: recency seconds × 2**24 + id (port.tie_key)
+# Meilisearch's exactness rule, mirrored: an attribute (all its values, in order) that equals the query
+# ranks first, then one that starts with it. Each attribute is kept as one folded term, and its first
+# words (up to the most words a query may have) as terms of their own.
+WHOLE = "whole"
+STARTS = "starts"
+TIERS = 5  # whole, starts, every word exact, the last word a prefix, typos (see _query)
 
 
 def _first(name: str) -> str:
@@ -107,6 +117,9 @@ class EmbeddedEngine:
         builder.add_text_field("text", stored=False, tokenizer_name="default", index_option="freq")
         builder.add_bytes_field("doc", stored=True)
         builder.add_text_field(MULTI, stored=False, tokenizer_name="raw", index_option="basic")
+        builder.add_unsigned_field(TIE, stored=False, indexed=False, fast=True)
+        builder.add_text_field(WHOLE, stored=False, tokenizer_name="raw", index_option="basic")
+        builder.add_text_field(STARTS, stored=False, tokenizer_name="raw", index_option="basic")
         for name in spec.facets:
             builder.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
             builder.add_text_field(_first(name), stored=False, tokenizer_name="raw", index_option="basic", fast=True)
@@ -136,7 +149,7 @@ class EmbeddedEngine:
     # Writes --------------------------------------------------------------------------
 
     def _document(self, spec: IndexSpec, doc: Document) -> tantivy.Document:
-        fields: dict[str, Any] = {"id": str(doc["id"]), "doc": json.dumps(doc).encode()}
+        fields: dict[str, Any] = {"id": str(doc["id"]), "doc": json.dumps(doc).encode(), TIE: _tie(spec, doc)}
         words: list[str] = []
         for name in spec.searchable:
             for value in _as_list(doc.get(name)):
@@ -145,6 +158,14 @@ class EmbeddedEngine:
                 else:
                     words.append(str(value))
         fields["text"] = " ".join(token for w in words for token in tokens(w))
+        whole, starts = [], []
+        for name in spec.searchable:
+            attribute = [token for value in _as_list(doc.get(name)) for token in tokens(str(value))]
+            if attribute:
+                whole.append(" ".join(attribute))
+                starts += [" ".join(attribute[:n]) for n in range(1, min(len(attribute), MAX_QUERY_TERMS) + 1)]
+        fields[WHOLE] = list(dict.fromkeys(whole))
+        fields[STARTS] = list(dict.fromkeys(starts))
         multi = []
         for name in spec.facets:
             values = list(dict.fromkeys(str(v) for v in _as_list(doc.get(name))))
@@ -219,14 +240,26 @@ class EmbeddedEngine:
 
     # Reads ---------------------------------------------------------------------------
 
-    def _query(self, spec: IndexSpec, schema: tantivy.Schema, query: SearchQuery) -> Query:
+    def _query(self, spec: IndexSpec, schema: tantivy.Schema, query: SearchQuery, *, tier: int = TIERS - 1
+               ) -> Query:
+        """The query's words, filters and ranges. ``tier`` narrows the words to the documents of one rank
+        and those before it (``port``): 0, an attribute equals the whole query; 1, an attribute starts
+        with it; 2, every word matches exactly; 3, the last word may be a prefix; 4 (the full query),
+        each word may also be within its typo budget."""
         clauses: list[tuple[Occur, Query]] = []
         words = query_words(query.text)
-        for position, word in enumerate(words):
+        if words and tier < 2:
+            clauses.append((Occur.Must, Query.term_query(schema, WHOLE if tier == 0 else STARTS, " ".join(words))))
+        for position, word in enumerate(words if tier >= 2 else []):
             last = position == len(words) - 1
-            exact = Query.boost_query(Query.term_query(schema, "text", word), EXACT_BOOST)
+            if tier < TIERS - 1:
+                match = Query.fuzzy_term_query(schema, "text", word, 0, True, True) if last and tier == 3 else \
+                    Query.term_query(schema, "text", word)
+                clauses.append((Occur.Must, match))
+                continue
+            strict = Query.boost_query(Query.term_query(schema, "text", word), EXACT_BOOST)
             loose = Query.fuzzy_term_query(schema, "text", word, typo_budget(word), True, last)
-            clauses.append((Occur.Must, Query.boolean_query([(Occur.Should, exact), (Occur.Should, loose)])))
+            clauses.append((Occur.Must, Query.boolean_query([(Occur.Should, strict), (Occur.Should, loose)])))
         for name, values in query.filters.items():
             if name in spec.facets and values:
                 clauses.append((Occur.Must, Query.term_set_query(schema, name, list(values))))
@@ -237,24 +270,40 @@ class EmbeddedEngine:
             return Query.all_query()
         return Query.boolean_query(clauses)
 
+    def _page(self, spec: IndexSpec, searcher: tantivy.Searcher, schema: tantivy.Schema, query: SearchQuery,
+              tq: Query) -> tuple[list[Document], int]:
+        """One page of hits in the stated order (``port``): by tier, then the sort, then the tie-break."""
+        offset = (query.page - 1) * query.per_page
+        order = _sort_of(spec, query)
+        total = searcher.search(tq, limit=1, count=True).count or 0
+        if not query_words(query.text):
+            return _ordered(spec, searcher, schema, tq, order=order, offset=offset, limit=query.per_page), total
+        hits: list[Document] = []
+        seen = 0  # documents in the tiers before this one
+        previous: Query | None = None
+        for tier in range(TIERS):
+            if len(hits) >= query.per_page or seen >= total:
+                break
+            wider = tq if tier == TIERS - 1 else self._query(spec, schema, query, tier=tier)
+            this = wider if previous is None else Query.boolean_query([(Occur.Must, wider),
+                                                                       (Occur.MustNot, previous)])
+            size = searcher.search(this, limit=1, count=True).count or 0
+            if size and offset + len(hits) < seen + size:
+                hits += _ordered(spec, searcher, schema, this, order=order, offset=max(0, offset - seen),
+                                 limit=query.per_page - len(hits))
+            seen += size
+            previous = wider
+        return hits, total
+
     def search(self, spec: IndexSpec, query: SearchQuery) -> SearchResult:
         started = time.perf_counter()
         handle = self._handle(spec)
         searcher = handle.fresh_searcher()
         tq = self._query(spec, handle.index.schema, query)
-        offset = (query.page - 1) * query.per_page
-        options: dict[str, Any] = {"limit": query.per_page, "count": True, "offset": offset}
-        if query.sort:
-            name = query.sort.lstrip("-")
-            if name in spec.sortable:
-                options["order_by_field"] = name
-                options["order"] = Order.Desc if query.sort.startswith("-") else Order.Asc
         hits: list[Document] = []
         total = None  # per_page 0: facet counts only, no hits and no total
         if query.per_page:
-            found = searcher.search(tq, **options)
-            hits = [json.loads(bytes(searcher.doc(address)["doc"][0])) for _score, address in found.hits]
-            total = found.count or 0
+            hits, total = self._page(spec, searcher, handle.index.schema, query, tq)
         names = query.counted_facets(spec)
         facets: dict[str, dict[str, int]] = {}
         if names and total != 0:
@@ -304,6 +353,70 @@ class EmbeddedEngine:
             return set()
         found = searcher.search(Query.all_query(), limit=total)
         return {str(json.loads(bytes(searcher.doc(a)["doc"][0]))["id"]) for _s, a in found.hits}
+
+
+def _tie(spec: IndexSpec, doc: Document) -> int:
+    seconds, ident = tie_key(spec, doc)
+    return seconds * TIE_ID_LIMIT + ident
+
+
+def _sort_of(spec: IndexSpec, query: SearchQuery) -> tuple[str, bool] | None:
+    """The chosen sort as (field, descending), or None."""
+    if query.sort and query.sort.lstrip("-") in spec.sortable:
+        return query.sort.lstrip("-"), query.sort.startswith("-")
+    return None
+
+
+def _load(searcher: tantivy.Searcher, hits: list[tuple[Any, Any]]) -> list[Document]:
+    return [json.loads(bytes(searcher.doc(address)["doc"][0])) for _key, address in hits]
+
+
+def _by_tie(searcher: tantivy.Searcher, tq: Query, offset: int, limit: int) -> list[Document]:
+    if limit <= 0:
+        return []
+    return _load(searcher, searcher.search(tq, limit=limit, offset=offset, count=False, order_by_field=TIE,
+                                           order=Order.Desc).hits)
+
+
+def _ordered(spec: IndexSpec, searcher: tantivy.Searcher, schema: tantivy.Schema, tq: Query, *,
+             order: tuple[str, bool] | None, offset: int, limit: int) -> list[Document]:
+    """``limit`` matches of ``tq`` from ``offset``, by ``order`` and then the tie-break.
+
+    Tantivy orders by one field only. Without a sort, that field is the tie-break. With one, the page
+    is taken by the sort field; values strictly inside the page are complete there and only need
+    their ties ordered, while the first and last values of the page may continue outside it: those
+    two groups are fetched again in tie-break order, skipping the members that belong to the pages
+    before (counted by a range query).
+    """
+    if limit <= 0:
+        return []
+    if order is None:
+        return _by_tie(searcher, tq, offset, limit)
+    name, descending = order
+    found = searcher.search(tq, limit=limit, offset=offset, count=False, order_by_field=name,
+                            order=Order.Desc if descending else Order.Asc)
+    docs = _load(searcher, found.hits)
+    values = [doc.get(name) for doc in docs]
+    if not docs or any(not isinstance(v, int | float) for v in values):
+        return docs  # a document without the value: no tie-break (the schema's sortable fields are always set)
+    first, last = float(values[0]), float(values[-1])
+
+    def group(value: float, skip: int, take: int) -> list[Document]:
+        same = Query.range_query(schema, name, FieldType.Float, value, value)
+        return _by_tie(searcher, Query.boolean_query([(Occur.Must, tq), (Occur.Must, same)]), skip, take)
+
+    ahead = (Query.range_query(schema, name, FieldType.Float, first, None, include_lower=False) if descending
+             else Query.range_query(schema, name, FieldType.Float, None, first, include_upper=False))
+    before = searcher.search(Query.boolean_query([(Occur.Must, tq), (Occur.Must, ahead)]), limit=1,
+                             count=True).count or 0
+    if first == last:
+        return group(first, offset - before, limit)
+    middle = [doc for doc, value in zip(docs, values, strict=True) if float(value) not in (first, last)]
+    middle.sort(key=lambda doc: _tie(spec, doc), reverse=True)
+    middle.sort(key=lambda doc: float(doc[name]), reverse=descending)  # stable: ties keep the tie order
+    head = group(first, offset - before, sum(1 for v in values if float(v) == first))
+    tail = group(last, 0, sum(1 for v in values if float(v) == last))
+    return head + middle + tail
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -21,7 +21,17 @@ from meilisearch._httprequests import HttpRequests
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
 from requests.structures import CaseInsensitiveDict
 
-from marketplace.search.port import Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable, query_words
+from marketplace.search.port import (
+    TIE_ID,
+    TIE_SECOND,
+    Document,
+    IndexSpec,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    query_words,
+    tie_key,
+)
 
 TIMEOUT_S = 5
 BREAKER_S = 15  # after a timeout or a refused connection, fail fast for this long
@@ -81,8 +91,11 @@ def index_settings(spec: IndexSpec, synonyms: tuple[tuple[str, ...], ...]) -> di
         "searchableAttributes": list(spec.searchable),
         # ``id`` is filterable so that deletes go by filter (deleting by a list of ids is deprecated).
         "filterableAttributes": [*spec.facets, *spec.numbers, "id"],
-        "sortableAttributes": list(spec.sortable),
-        "rankingRules": ["words", "typo", "proximity", "attribute", "sort", "exactness"],
+        "sortableAttributes": [*spec.sortable, TIE_SECOND, TIE_ID],
+        # The stated order (``port``): fewer typos first, then exactness (a value equal to the query, then
+        # every word exact, then a prefix), then the sort, which always ends with the tie-break; proximity
+        # and attribute never get to decide.
+        "rankingRules": ["words", "typo", "exactness", "sort", "proximity", "attribute"],
         "synonyms": table,
         "typoTolerance": {
             "enabled": True,
@@ -103,10 +116,17 @@ def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
     }
     if query.counted_facets(spec):
         params["facets"] = list(query.counted_facets(spec))
+    params["sort"] = [f"{TIE_SECOND}:desc", f"{TIE_ID}:desc"]
     if query.sort and query.sort.lstrip("-") in spec.sortable:
         name = query.sort.lstrip("-")
-        params["sort"] = [f"{name}:{'desc' if query.sort.startswith('-') else 'asc'}"]
+        params["sort"].insert(0, f"{name}:{'desc' if query.sort.startswith('-') else 'asc'}")
     return params
+
+
+def with_tie(spec: IndexSpec, doc: Document) -> Document:
+    """The document as sent: with its two tie-break fields (``port.tie_key``), taken off again in hits."""
+    seconds, ident = tie_key(spec, doc)
+    return {**doc, TIE_SECOND: seconds, TIE_ID: ident}
 
 
 def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) -> list[dict[str, Any]]:
@@ -266,7 +286,7 @@ class MeilisearchEngine:
                 task = index.delete_documents(filter=f"id IN [{', '.join(quote(i) for i in batch)}]")
                 tasks.update(dict.fromkeys(batch, task.task_uid))
             for docs in _batches(iter(upserts), BATCH):
-                task = index.add_documents(docs, primary_key="id")
+                task = index.add_documents([with_tie(spec, d) for d in docs], primary_key="id")
                 tasks.update(dict.fromkeys((str(d["id"]) for d in docs), task.task_uid))
             return tasks
 
@@ -297,7 +317,7 @@ class MeilisearchEngine:
             index = self._index(spec, spare)
             self._wait(index.update_settings(index_settings(spec, self.synonyms)))
             for batch in _batches(documents, BATCH):
-                self._wait(index.add_documents(batch, primary_key="id"))
+                self._wait(index.add_documents([with_tie(spec, d) for d in batch], primary_key="id"))
             self._create(live)
             self._wait(self.client.swap_indexes([{"indexes": [live, spare]}]))
             self._wait(self.client.delete_index(spare))
@@ -404,7 +424,11 @@ def _result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elapsed:
         if name in facets:
             facets[name] = {str(k): int(v) for k, v in values.items()}
     total = int(found.get("totalHits", 0)) if query.per_page else 0
-    return SearchResult(found["hits"], facets, total, query.page, query.per_page, elapsed)
+    hits = found["hits"]
+    for hit in hits:
+        hit.pop(TIE_SECOND, None)
+        hit.pop(TIE_ID, None)
+    return SearchResult(hits, facets, total, query.page, query.per_page, elapsed)
 
 
 def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

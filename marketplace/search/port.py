@@ -29,6 +29,7 @@ class IndexSpec:
     numbers: tuple[str, ...]  # float values: range filters and sorting
     sortable: tuple[str, ...]  # a subset of ``numbers``
     place_fields: tuple[str, ...] = ()  # searchable fields holding place names, expanded by synonyms
+    recency: str = ""  # the numeric field (seconds since 1970) that breaks ties: newer first
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,26 @@ class SearchResult:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page)) if self.per_page else 1
+
+
+# The order of results, the same on every engine (stated in the README, "Search"):
+# 1. with words: documents that match every word exactly (a place name through its synonyms, the last
+#    word also as a prefix) come before those that need a typo;
+# 2. within that, the chosen sort, if any;
+# 3. ties: the newer document first (its ``recency`` field, to the second), then the higher id.
+TIE_SECOND = "tie_s"
+TIE_ID = "tie_id"
+TIE_ID_LIMIT = 1 << 24  # ids at or above this share the last value (they still sort, newest second first)
+
+
+def tie_key(spec: IndexSpec, doc: Mapping[str, Any]) -> tuple[int, int]:
+    """The two tie-break values of a document: its recency in whole seconds and its numeric id."""
+    try:
+        seconds = int(float(doc.get(spec.recency) or 0)) if spec.recency else 0
+    except (TypeError, ValueError):
+        seconds = 0
+    ident = str(doc.get("id", ""))
+    return max(seconds, 0), min(int(ident), TIE_ID_LIMIT - 1) if ident.isdigit() else 0
 
 
 class SearchEngine(Protocol):

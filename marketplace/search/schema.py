@@ -19,6 +19,7 @@ LOTS = IndexSpec(
              "certificate_active", "certificate_from_day", "certificate_to_day"),
     sortable=("micron", "price_per_kg", "listed_at", "available_kg"),
     place_fields=("aimag_names", "soum_names"),
+    recency="listed_at",
 )
 
 PRODUCTS = IndexSpec(
@@ -28,6 +29,7 @@ PRODUCTS = IndexSpec(
     numbers=("price", "recycled_pct", "published_at"),
     sortable=("price", "published_at"),
     place_fields=("aimag_names", "soum_names"),
+    recency="published_at",
 )
 
 SPECS = {spec.name: spec for spec in (LOTS, PRODUCTS)}
