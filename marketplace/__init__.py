@@ -56,9 +56,20 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     locking.init_app(app)
     gateway.init_app(app)
 
+    _connect_subscribers()
     _register_blueprints(app)
     _register_cli(app)
     return app
+
+
+def _connect_subscribers() -> None:
+    """Domains announce (marketplace/events.py); these packages listen. Connecting twice is harmless."""
+    from marketplace.control import subscribers as control
+    from marketplace.funds import subscribers as funds
+    from marketplace.passports import subscribers as passports
+
+    for package in (control, funds, passports):
+        package.connect()
 
 
 def _register_blueprints(app: Flask) -> None:

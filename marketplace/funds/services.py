@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.db import today
 from marketplace.extensions import db
@@ -152,7 +153,7 @@ def record_premium_due(allocation: Any, *, actor: User | None = None) -> list[Fu
         entries.append(entry)
     db.session.flush()
     for cooperative_id in sorted({e.cooperative_id for e in entries}):
-        _republish(cooperative_id)
+        _announce(cooperative_id, [e for e in entries if e.cooperative_id == cooperative_id])
     return entries
 
 
@@ -182,7 +183,7 @@ def record_payment(
     )
     db.session.add(entry)
     db.session.flush()
-    _republish(cooperative_id)
+    _announce(cooperative_id, [entry])
     return entry
 
 
@@ -222,7 +223,7 @@ def record_split(
                       **{SPLIT_COLUMNS[f]: v for f, v in values.items()})
     db.session.add(entry)
     db.session.flush()
-    _republish(cooperative_id)
+    _announce(cooperative_id, [entry])
     return entry
 
 
@@ -252,7 +253,7 @@ def correct_money_entry(original: FundEntry, *, amount_minor: int, reason: str, 
     )
     db.session.add(entry)
     db.session.flush()
-    _republish(original.cooperative_id)
+    _announce(original.cooperative_id, [entry])
     return entry
 
 
@@ -268,31 +269,9 @@ def _money(minor: int, currency: str) -> str:
     return money(minor, currency)
 
 
-def _republish(cooperative_id: int) -> None:
-    """The passports of the cooperative's listed lots, and of the published products made from any of
-    its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
-
-    Lots and products without a passport yet get one, with the ledger in it, when they are first published.
-    """
-    from marketplace.lots.models import Lot, LotContribution, LotStatus
-    from marketplace.passports import services as passports
-    from marketplace.passports.models import Passport
-    from marketplace.products.models import Product, ProductSource, ProductStatus
-
-    own_lots = select(Lot.id).where(
-        (Lot.cooperative_id == cooperative_id)
-        | Lot.id.in_(select(LotContribution.lot_id).where(LotContribution.cooperative_id == cooperative_id)))
-    lots = db.session.scalars(
-        select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
-        .order_by(Lot.id))
-    for lot in lots:
-        passports.publish(passports.passport_for(lot=lot))
-    products = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
-                              Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
-        .order_by(Product.id))
-    for product in products:
-        passports.publish(passports.passport_for(product=product))
+def _announce(cooperative_id: int, entries: list[FundEntry]) -> None:
+    """The ledger changed: passports that show it publish new versions (passports/subscribers.py)."""
+    events.ledger_entry_recorded.send(cooperative_id, entries=entries)
 
 
 def ensure_premiums_due() -> int:

@@ -23,6 +23,7 @@ from marketplace.search import services as search
 from marketplace.search.documents import certificate_ranges, certificate_status_of
 from marketplace.search.port import SearchQuery, SearchResult
 from marketplace.search.schema import LOTS
+from marketplace.urls import public_base_url
 
 PAGE_SIZE = 20
 MAX_COMPARE = 4
@@ -193,13 +194,12 @@ def _best(loosened: list[tuple[Suggestion, SearchQuery]], found: list[SearchResu
 def with_status(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give each lot hit its certificate status today (computed, never the indexed one) and its passport URL."""
     from marketplace.passports.models import Passport
-    from marketplace.passports.services import base_url
 
     day = today()
     ids = [int(hit["id"]) for hit in hits if str(hit.get("id", "")).isdigit()]
     passports = dict(db.session.execute(
         select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(ids))).all()) if ids else {}
-    root = base_url()
+    root = public_base_url()
     for hit in hits:
         hit["certificate_status"] = certificate_status_of(hit, day).value
         for internal in ("certificate_record_status", "certificate_active", "certificate_from_day",

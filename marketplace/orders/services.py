@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.db import BUSINESS_TZ, today, utcnow
 from marketplace.extensions import db
@@ -812,9 +813,7 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
     allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", before=_snapshot(allocation),
                                             after=_snapshot(allocation)))
     record_event(order, OrderStage.allocated, staff)
-    from marketplace.funds.services import record_premium_due  # the sale makes premium due to each cooperative
-
-    record_premium_due(allocation, actor=staff)
+    events.allocation_confirmed.send(allocation, actor=staff)  # funds: premium becomes due to each cooperative
 
 
 LATER_STAGES = [OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped, OrderStage.delivered]

@@ -9,6 +9,7 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
@@ -103,17 +104,7 @@ def review(report: PerformanceReport, *, accept: bool, staff: User | None, note:
     report.review_note = (note or "").strip()[:500]
     db.session.flush()
     if accept:
-        _republish(report.msme_id)
-
-
-def _republish(msme_id: int) -> None:
-    from marketplace.passports import services as passports
-    from marketplace.passports.models import Passport
-    from marketplace.products.models import Product
-
-    for product in db.session.scalars(select(Product).where(Product.organisation_id == msme_id,
-                                                            Product.id.in_(select(Passport.product_id)))):
-        passports.publish(passports.passport_for(product=product))
+        events.practice_report_accepted.send(report.msme_id, report=report)  # passports republish
 
 
 def reports(msme_id: int | None = None, status: ReportStatus | None = None) -> list[PerformanceReport]:

@@ -28,6 +28,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import selectinload
 
+from marketplace import events
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.i18n import label
@@ -575,9 +576,7 @@ def publish(product: Product, approver_id: int | None, now: dt.datetime) -> Prod
     product.rejection_reason = ""
     db.session.flush()
     db.session.expire(product, ["versions"])
-    from marketplace.passports import services as passports  # passports read products: import late
-
-    passports.publish(passports.passport_for(product=product))
+    events.product_published.send(product, version=version)  # passports publish the product's passport
     return version
 
 
