@@ -18,6 +18,7 @@ from marketplace.control.models import Assessment, ControlLevel, Decision, Evide
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.guards import as_id
+from marketplace.i18n import label
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.products.images import get_store
 
@@ -138,8 +139,6 @@ def assess(household_id: int, level: str):  # type: ignore[no-untyped-def]
 
 
 def _label(value: object) -> str:
-    from marketplace.i18n import label
-
     return label(value)
 
 

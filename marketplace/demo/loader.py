@@ -27,11 +27,16 @@ from marketplace.certification.models import (
     Criterion,
     CustodyModel,
 )
+from marketplace.control.services import enrol
 from marketplace.db import Base, utcnow
 from marketplace.extensions import db
+from marketplace.funds.demo import load_demo_funds
 from marketplace.lots.models import Colour, Lot, LotContribution, LotStatus
+from marketplace.orders.demo import load_demo_orders
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, OrgKind, PastureUserGroup, Soum
 from marketplace.passports.services import publish_all
+from marketplace.pricing import services as pricing
+from marketplace.pricing.models import MicronBand, PricePolicy
 
 M = TypeVar("M", bound=Base)
 
@@ -161,8 +166,6 @@ def load_demo(content: Path, report: LoadReport) -> None:
             report=report, holder=coop, issuer=certifier, scheme=schemes["SC"], data=item["certificate"],
             assurance=AssuranceLevel.s3c_external,
         )
-    from marketplace.control.services import enrol
-
     enrol(certifier.id, schemes["SC"].id)  # the S3C controls the Sustainable Cashmere scheme
     for coop_slug in certificates:
         enrol(db.session.scalar(select(Organisation.id).filter_by(slug=coop_slug)), schemes["SC"].id)
@@ -178,15 +181,11 @@ def load_demo(content: Path, report: LoadReport) -> None:
     for item in data["users"]:
         _user(report, item)
     _load_lots(content, report, places, certificates)
-    from marketplace.products.demo import load_products  # imports this module: a cycle at import time
+    from marketplace.products.demo import load_products  # noqa: PLC0415 (products.demo imports this module)
 
     load_products(content, report)
 
-    from marketplace.orders.demo import load_demo_orders
-
     load_demo_orders(report, upsert)
-
-    from marketplace.funds.demo import load_demo_funds
 
     load_demo_funds(content, report)
 
@@ -234,9 +233,6 @@ def _lot_values(row: dict[str, str]) -> dict[str, Any]:
 
 def _load_price_policies(content: Path, report: LoadReport) -> None:
     """The fair-price policy per season; a changed policy is published as a new revision."""
-    from marketplace.pricing import services as pricing
-    from marketplace.pricing.models import MicronBand, PricePolicy
-
     path = content / "demo" / "price_policies.toml"
     if not path.exists():
         return
@@ -255,8 +251,6 @@ def _load_price_policies(content: Path, report: LoadReport) -> None:
 
 
 def _load_lots(content: Path, report: LoadReport, places: _Places, certificates: dict[str, Certificate]) -> None:
-    from marketplace.pricing import services as pricing
-
     _load_price_policies(content, report)
     coops = {o.slug: o for o in db.session.scalars(select(Organisation).filter_by(kind=OrgKind.cooperative))}
     for row in _csv(content / "demo" / "lots.csv"):

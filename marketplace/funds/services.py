@@ -7,8 +7,6 @@ never stored: they are summed from the entries in force each time.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,12 +17,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
-from marketplace import events
+from marketplace import csv_export, events
 from marketplace.accounts.models import User
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.funds.models import SPLIT_COLUMNS, EntryKind, Fund, FundEntry
+from marketplace.i18n import money
 from marketplace.money import from_minor
+from marketplace.orders.models import Allocation, AllocationStatus
 from marketplace.organisations.models import Organisation, OrgKind
 
 HUNDRED = Decimal(100)
@@ -264,8 +264,6 @@ def _check_cooperative(cooperative_id: int) -> None:
 
 
 def _money(minor: int, currency: str) -> str:
-    from marketplace.i18n import money
-
     return money(minor, currency)
 
 
@@ -276,8 +274,6 @@ def _announce(cooperative_id: int, entries: list[FundEntry]) -> None:
 
 def ensure_premiums_due() -> int:
     """Premium due for every confirmed allocation not yet in the ledger (for the demo and upgrades)."""
-    from marketplace.orders.models import Allocation, AllocationStatus
-
     created = 0
     for allocation in db.session.scalars(select(Allocation).where(Allocation.status == AllocationStatus.confirmed)):
         created += len(record_premium_due(allocation))
@@ -294,29 +290,22 @@ CSV_HEADER = [
 ]
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # never a formula in a spreadsheet
-    return "" if value is None else value
-
-
 def to_csv(entries: Iterable[FundEntry]) -> str:
     """Every entry, corrected ones included, for auditors (amounts in major and minor units)."""
     entries = list(entries)
     corrected_by = {e.corrects_id: e.id for e in entries if e.corrects_id}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    for e in entries:
+
+    def row(e: FundEntry) -> list[Any]:
         amount = "" if e.amount_minor is None else str(from_minor(e.amount_minor, str(e.currency)))
-        writer.writerow([_cell(v) for v in [
+        return [
             e.id, e.created_at.isoformat() if e.created_at else "", e.cooperative.name, e.kind.value, e.season,
             amount, e.currency, e.amount_minor, e.kg, e.premium_per_kg_minor, e.reference,
             e.paid_on.isoformat() if e.paid_on else "", "yes" if e.advance else "no",
             *[getattr(e, SPLIT_COLUMNS[f]) for f in Fund], e.corrects_id, corrected_by.get(e.id),
             "no" if e.id in corrected_by else "yes", e.reason, e.recorded_by.name if e.recorded_by else "",
-        ]])
-    return out.getvalue()
+        ]
+
+    return csv_export.to_csv(CSV_HEADER, (row(e) for e in entries))
 
 
 def split_amounts(summary: FundsSummary) -> dict[str, dict[Fund, int]]:

@@ -31,6 +31,7 @@ from marketplace.lots.models import (
     TestMethod,
 )
 from marketplace.organisations.models import Organisation, Soum
+from marketplace.pricing import services as pricing
 
 
 class ListingInputError(ValueError):
@@ -126,8 +127,6 @@ def _next_code(season: int, aimag_code: str) -> str:
 
 def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     """Create and list the cooperative's lot, with its passport. Raises ListingInputError, writing nothing."""
-    from marketplace.pricing import services as pricing
-
     errors, soum = _check(cooperative, data)
     if errors:
         raise ListingInputError(errors)

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace import events
@@ -388,8 +388,6 @@ def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
     """The request, locked so that it can be accepted only once (second writers wait, then see it)."""
     if db.session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy import update
-
         db.session.execute(
             update(QuoteRequest).where(QuoteRequest.id == request_id).values(id=QuoteRequest.id)
             .execution_options(synchronize_session=False)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
@@ -34,6 +34,7 @@ from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.passports.models import Passport, PassportVersion
 from marketplace.products import images as image_files
 from marketplace.products.models import (
     DataBasis,
@@ -51,7 +52,6 @@ from marketplace.products.models import (
 from marketplace.products.rules import yield_problem
 
 # Indicative rate for showing EUR prices in tugrik too (display only; prices are set in EUR).
-MNT_PER_EUR = Decimal(3950)
 MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
 
@@ -714,8 +714,6 @@ _STEP_LINK = re.compile(r"/events/steps/(\d+)\.json$")
 
 def published_step_ids(product_id: int) -> set[int]:
     """The processing steps that a published passport version of the product links to."""
-    from marketplace.passports.models import Passport, PassportVersion  # passports read products: import late
-
     found: set[int] = set()
     credentials = db.session.scalars(select(PassportVersion.credential).join(
         Passport, Passport.id == PassportVersion.passport_id).where(Passport.product_id == product_id))
@@ -780,21 +778,3 @@ def lot_certificate_now(lot_ids: list[int]) -> dict[int, Lot]:
     """The source lots as they are now (a certificate suspended since publication shows at once)."""
     lots = db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(selectinload(Lot.certificate)))
     return {lot.id: lot for lot in lots}
-
-
-def mnt(price_minor: int) -> int:
-    """An indicative tugrik amount (MNT has no minor unit in use) for a EUR price in cents."""
-    return int((Decimal(price_minor) / 100 * MNT_PER_EUR).quantize(Decimal(1), rounding=ROUND_HALF_UP) * 100)
-
-
-def search_document(version: ProductVersion) -> dict[str, Any]:
-    """What a search index needs of a published product version (for the search port, wired at merge)."""
-    snap = version.snapshot
-    return {
-        "id": f"product-{version.product_id}", "product_id": version.product_id, "version": version.number,
-        "sku": snap["sku"], "name": snap["name"], "description": snap["description"],
-        "line": snap["line"]["name"], "organisation": snap["organisation"]["name"],
-        "fibres": sorted(snap["fibre_composition"]), "recycled": version.recycled, "dyed": version.dyed,
-        "repairable": version.repairable, "price_minor": snap["price_minor"], "currency": snap["currency"],
-        "lots": [s["lot_code"] for s in snap["sources"]],
-    }
