@@ -10,10 +10,9 @@ import csv
 import datetime as dt
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
@@ -28,7 +27,8 @@ from marketplace.certification.models import (
     CustodyModel,
 )
 from marketplace.control.services import enrol
-from marketplace.db import Base, utcnow
+from marketplace.db import utcnow
+from marketplace.demo.rows import LoadReport, upsert
 from marketplace.extensions import db
 from marketplace.funds.demo import load_demo_funds
 from marketplace.lots.models import Colour, Lot, LotContribution, LotStatus
@@ -37,37 +37,7 @@ from marketplace.organisations.models import Aimag, CooperativeProfile, Organisa
 from marketplace.passports.services import publish_all
 from marketplace.pricing import services as pricing
 from marketplace.pricing.models import MicronBand, PricePolicy
-
-M = TypeVar("M", bound=Base)
-
-
-@dataclass
-class LoadReport:
-    created: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
-
-    def count(self, model: type[Base], created: bool) -> None:
-        target = self.created if created else self.updated
-        target[model.__name__] = target.get(model.__name__, 0) + 1
-
-    def summary(self) -> str:
-        names = sorted(set(self.created) | set(self.updated))
-        return ", ".join(f"{n}: {self.created.get(n, 0)} new, {self.updated.get(n, 0)} kept" for n in names)
-
-
-def upsert(model: type[M], report: LoadReport, key: dict[str, Any], values: dict[str, Any]) -> M:
-    """The row of ``model`` matching ``key``, created or updated with ``values``."""
-    instance = db.session.scalar(select(model).filter_by(**key))
-    created = instance is None
-    if instance is None:
-        instance = model(**key)
-        db.session.add(instance)
-    for name, value in values.items():
-        if getattr(instance, name, None) != value:
-            setattr(instance, name, value)
-    report.count(model, created)
-    db.session.flush()
-    return instance
+from marketplace.products.demo import load_products
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -181,8 +151,6 @@ def load_demo(content: Path, report: LoadReport) -> None:
     for item in data["users"]:
         _user(report, item)
     _load_lots(content, report, places, certificates)
-    from marketplace.products.demo import load_products  # noqa: PLC0415 (products.demo imports this module)
-
     load_products(content, report)
 
     load_demo_orders(report, upsert)
