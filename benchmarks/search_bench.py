@@ -147,8 +147,8 @@ def time_engine(app: Any, queries: list[dict[str, Any]]) -> tuple[list[float], l
 
     from marketplace.lots import services as lots
     from marketplace.lots.forms import LotFilterForm
+    from marketplace.lots.search import LOTS
     from marketplace.search import services
-    from marketplace.search.schema import LOTS
 
     engine_ms, engine_cpu, service_ms = [], [], []
     with app.test_request_context():
@@ -280,7 +280,7 @@ def run(options: argparse.Namespace, tmp: Path, server: Any) -> None:
     insert_s = time.perf_counter() - started
 
     from marketplace.search import services
-    from marketplace.search.schema import SPECS
+    from marketplace.search.sources import specs
 
     with app.app_context():
         started, cpu = time.perf_counter(), time.process_time()
@@ -301,7 +301,7 @@ def run(options: argparse.Namespace, tmp: Path, server: Any) -> None:
         where = "server at MEILISEARCH_URL (memory and disk not measured)"
     if options.engine == "meilisearch":
         with app.app_context():
-            for spec in SPECS.values():
+            for spec in specs().values():
                 services.engine().drop(spec)  # type: ignore[attr-defined]
 
     print(f"Search benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, "

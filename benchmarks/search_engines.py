@@ -86,9 +86,9 @@ def _writes() -> None:
 
 def meili_body(prefix: str) -> str:
     """The multi-search the site sends for API (the same queries, built by the same code)."""
+    from marketplace.lots.search import LOTS
     from marketplace.lots.services import LotSearch, page_queries
     from marketplace.search.meili import multi_search_queries
-    from marketplace.search.schema import LOTS
 
     main, counts, loosened = page_queries(LotSearch(q="bayanhongr", facets={"colour": ("white",)}), speculative=True)
     return json.dumps({"queries": multi_search_queries(f"{prefix}lots", LOTS,

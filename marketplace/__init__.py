@@ -43,9 +43,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.before_request(access.enforce)
 
+    from marketplace.lots import search as lots_search
+    from marketplace.products import search as products_search
     from marketplace.search import services as search_services
 
-    search_services.init_app(app)
+    search_services.init_app(app, (lots_search.SOURCE, products_search.SOURCE))  # each domain's index
     if not app.testing:
         search_services.report_engine(app)
         search_services.refuse_master_key(app)
@@ -56,13 +58,25 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     locking.init_app(app)
     gateway.init_app(app)
 
+    _connect_subscribers()
     _register_blueprints(app)
     _register_cli(app)
     return app
 
 
+def _connect_subscribers() -> None:
+    """Domains announce (marketplace/events.py); these packages listen. Connecting twice is harmless."""
+    from marketplace.control import subscribers as control
+    from marketplace.funds import subscribers as funds
+    from marketplace.passports import subscribers as passports
+
+    for package in (control, funds, passports):
+        package.connect()
+
+
 def _register_blueprints(app: Flask) -> None:
     from marketplace.accounts.routes import bp as accounts
+    from marketplace.api.routes import bp as api
     from marketplace.certification.routes import bp as certification
     from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
@@ -78,7 +92,6 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
-    from marketplace.search.routes import bp as search_api
     from marketplace.union.routes import bp as union
 
     app.register_blueprint(pricing)
@@ -86,7 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(control)
     app.register_blueprint(practice)
     for blueprint in (
-        pages, accounts, lots, organisations, dashboard, passports, certification, search_api,
+        pages, accounts, lots, organisations, dashboard, passports, certification, api,
         products, workspace, product_review, orders, payments, union,
     ):
         app.register_blueprint(blueprint)

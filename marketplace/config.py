@@ -99,6 +99,7 @@ def _base() -> dict[str, Any]:
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).
         "FX_MNT_PER_UNIT": {"EUR": "3900", "USD": "3450", "MNT": "1"},
+        "FX_RATES_AS_OF": "2026-11-01",  # the day the Union declared them (marketplace/fx.py)
     }
 
 

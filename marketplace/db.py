@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import DateTime, Enum, MetaData, Numeric, String, func
+from sqlalchemy import DateTime, Enum, MetaData, Numeric, String, event, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -60,8 +60,6 @@ def today() -> dt.date:
 
 def immutable(model: type[Base], error: type[Exception], what: str) -> None:
     """Refuse any UPDATE or DELETE of ``model`` rows through the ORM: they are written once."""
-    from sqlalchemy import event
-
     def refuse_update(mapper: object, connection: object, target: object) -> None:
         raise error(f"{what} cannot change once written; record a new one instead.")
 

@@ -155,8 +155,8 @@ def test_healthz_reports_the_database(demo_client: FlaskClient) -> None:
 
 def test_healthz_says_when_the_index_differs_from_the_database(demo_app: Flask) -> None:
     with demo_app.app_context():
+        from marketplace.lots.search import LOTS
         from marketplace.search import services as search_services
-        from marketplace.search.schema import LOTS
 
         search_services.engine().apply(LOTS, [], ["1"])
     found = demo_app.test_client().get("/healthz").get_json()

@@ -15,6 +15,7 @@ from marketplace.extensions import db
 from marketplace.products import services
 from marketplace.products.models import ImmutableProductVersionError, ProductStatus, StepKind
 from marketplace.products.rules import gtin_is_valid, parse_composition
+from marketplace.products.search import product_document
 from tests import factories
 from tests.helpers import text
 from tests.products_helpers import jpeg_bytes, product_form, signed_in, staff, token, workshop
@@ -334,12 +335,14 @@ def test_catalogue_filters_on_demo_content(demo_app: Flask) -> None:
     assert "Re-knit gloves" not in everything  # submitted, not approved
     assert client.get("/products/99999").status_code == 404
     with demo_app.app_context():
-        documents = [services.search_document(v) for v in services.catalogue(services.CatalogueFilters())]
-        assert len(documents) == 16
-        crew = next(d for d in documents if d["sku"] == "KK-UE-CREW-LG")
-        assert crew["lots"] == ["USCC-2025-BKH-001"]
-        assert crew["repairable"] is True
-        assert crew["dyed"] is False
+        versions = services.catalogue(services.CatalogueFilters())
+        assert len(versions) == 16
+        crew = next(v for v in versions if v.snapshot["sku"] == "KK-UE-CREW-LG")
+        assert [s["lot_code"] for s in crew.snapshot["sources"]] == ["USCC-2025-BKH-001"]
+        assert crew.repairable is True
+        assert crew.dyed is False
+        document = product_document(db.session.get(m.Product, crew.product_id))  # what the search index holds
+        assert (document["sku"], document["dyed"]) == ("KK-UE-CREW-LG", "no")
 
 
 def test_demo_content_has_complete_products(demo_app: Flask) -> None:

@@ -85,7 +85,13 @@ def test_msme_creates_product_union_approves_consumer_sees_it(live_server: LiveS
     expect(page.get_by_role("heading", level=1)).to_have_text("Browser-made pullover")
     expect(page.get_by_role("img", name="A brown pullover laid flat")).to_be_visible()
     expect(page.get_by_role("row", name=re.compile("USCC-2025-ARK-015"))).to_be_visible()
+    # The price in tugriks at the Union's one reference rate (fx.py: 3,900 MNT per EUR, as the passport).
+    expect(page.get_by_text(re.compile(r"about .*776,100"))).to_be_visible()
     page.screenshot(path=str(tmp_path / "product.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(page.get_by_text(re.compile(r"about .*776,100"))).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 800})
 
     # ...and in search: the consumer types part of its name, with a typo, in the catalogue's search box.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Products").click()

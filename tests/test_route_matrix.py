@@ -40,7 +40,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.did_document", "passports.digital_link", "passports.context", "passports.traceability_event",
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
-        "passports.verify", "search_api.lots_api", "search_api.openapi", "search_api.products_api",
+        "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
         "payments.stripe_webhook", "certification.conformity_credential", "pricing.history", "lots.index",
         "lots.detail", "lots.compare", "lots.export", "products.media", "products.catalogue", "products.detail",

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from marketplace.lots.search import LOTS
+from marketplace.products.search import PRODUCTS
 from marketplace.search.embedded import EmbeddedEngine
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable
-from marketplace.search.schema import LOTS, PRODUCTS, place_synonyms
+from marketplace.search.schema import place_synonyms
 from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL
 
 REFERENCE = str(Path(__file__).resolve().parent.parent / "content" / "reference")

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from marketplace.lots.search import LOTS
+from marketplace.products.search import PRODUCTS
 from marketplace.search.meili import (
     TIMEOUT_S,
     MeilisearchEngine,
@@ -18,7 +20,7 @@ from marketplace.search.meili import (
     search_params,
 )
 from marketplace.search.port import SearchQuery
-from marketplace.search.schema import LOTS, PRODUCTS, place_synonyms
+from marketplace.search.schema import place_synonyms
 
 REFERENCE = str(Path(__file__).resolve().parent.parent / "content" / "reference")
 # A Meilisearch double-quoted string: no bare quote inside, backslashes only as escapes.

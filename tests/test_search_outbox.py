@@ -12,20 +12,21 @@ from sqlalchemy import func, select
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, Lot, LotStatus
+from marketplace.lots.search import LOTS
 from marketplace.products import services as product_services
 from marketplace.products.models import Product, ProductStatus
+from marketplace.products.search import PRODUCTS
 from marketplace.search import services
-from marketplace.search.documents import all_documents
 from marketplace.search.models import SearchOutbox
 from marketplace.search.port import SearchQuery
-from marketplace.search.schema import LOTS, PRODUCTS
+from marketplace.search.sources import sources
 from tests import factories
 
 
 def _index_equals_database(app: Flask) -> None:
     with app.app_context():
         for spec in (LOTS, PRODUCTS):
-            expected = {d["id"]: d for d in all_documents(db.session, spec.name)}
+            expected = {d["id"]: d for d in sources()[spec.name].all_documents(db.session)}
             engine = services.engine()
             assert engine.document_ids(spec) == set(expected), spec.name
             hits = engine.search(spec, SearchQuery(per_page=1000, with_facets=False)).hits

@@ -24,11 +24,12 @@ from sqlalchemy import func, select
 from benchmarks.meili_server import MeilisearchServer
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, Lot, LotStatus
+from marketplace.lots.search import LOTS
 from marketplace.search import services
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.models import SearchOutbox
 from marketplace.search.port import SearchQuery, SearchUnavailable
-from marketplace.search.schema import LOTS, SPECS
+from marketplace.search.sources import specs
 from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, make_app
 from tests.helpers import text
 
@@ -54,7 +55,7 @@ def meili_site(databases: Databases, tmp_path: Path) -> Iterator[Callable[..., F
     for app, database in made:
         with app.app_context():
             engine = services.engine()
-            for spec in SPECS.values():
+            for spec in specs().values():
                 with contextlib.suppress(SearchUnavailable):
                     engine.drop(spec)
             db.engine.dispose()

@@ -10,10 +10,10 @@ from marketplace.certification import services
 from marketplace.certification.forms import StatusForm
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today
-from marketplace.passports import services as passport_services
 from marketplace.passports import untp
 from marketplace.passports.routes import _json
 from marketplace.passports.signing import get_signer
+from marketplace.urls import public_base_url
 
 bp = Blueprint("certification", __name__)
 
@@ -30,7 +30,7 @@ def _certificate_or_404(number: str) -> Certificate:
 def conformity_credential(number: str):  # type: ignore[no-untyped-def]
     """The certificate as a UNTP Digital Conformity Credential."""
     cert = _certificate_or_404(number)
-    return _json(untp.conformity_credential(cert, passport_services.base_url(), get_signer().did))
+    return _json(untp.conformity_credential(cert, public_base_url(), get_signer().did))
 
 
 @bp.route("/certificates/<number>/manage", methods=["GET", "POST"])
@@ -44,10 +44,10 @@ def manage(number: str):  # type: ignore[no-untyped-def]
     form.status.data = form.status.data or None
     status = 200
     if form.validate_on_submit():
-        old = cert.status
         try:
             services.authorise_change(cert, current_user, form.reason.data or "")
-            services.change_status(cert, CertificateStatus(form.status.data), form.reason.data or "")
+            services.change_status_from_page(cert, CertificateStatus(form.status.data), form.reason.data or "",
+                                             current_user)
         except services.TransitionError:
             form.status.errors = [_("A %(old)s certificate cannot be changed to that status.", old=cert.status.value)]
             status = 422
@@ -55,9 +55,6 @@ def manage(number: str):  # type: ignore[no-untyped-def]
             form.reason.errors = [str(exc)]
             status = 422
         else:
-            from marketplace.control.services import log_status_change
-
-            log_status_change(cert, old, current_user, form.reason.data or "")
             flash(_("Certificate %(number)s is now %(status)s. Every passport that relies on it shows this now.",
                     number=cert.number, status=cert.status.value), "success")
             return redirect(url_for("certification.manage", number=cert.number))

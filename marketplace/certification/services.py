@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace import events
 from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
@@ -73,3 +74,12 @@ def change_status(cert: Certificate, new: CertificateStatus, reason: str) -> Non
     cert.status = new
     cert.status_reason = reason.strip()
     db.session.flush()
+
+
+def change_status_from_page(cert: Certificate, new: CertificateStatus, reason: str, actor: Any) -> None:
+    """The certificate page's change: checks the transition, changes the status and announces it (control
+    records it in the certificate's audit trail). Control's own decisions call change_status and record their
+    decision themselves."""
+    old = cert.status
+    change_status(cert, new, reason)
+    events.certificate_status_changed.send(cert, old=old, actor=actor, reason=reason)

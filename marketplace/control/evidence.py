@@ -7,6 +7,8 @@ import io
 import logging
 
 from flask_babel import lazy_gettext as _l
+from pypdf import PdfReader
+from pypdf.errors import PdfReadError
 from sqlalchemy.orm import Session
 
 from marketplace.products import images
@@ -20,9 +22,6 @@ class EvidenceRejected(ValueError):  # noqa: N818 (the evidence was rejected)
 
 
 def _check_pdf(data: bytes) -> None:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
     if not data.startswith(b"%PDF-"):
         raise EvidenceRejected(str(_l("The file is not a PDF we can read.")))
     logging.getLogger("pypdf").setLevel(logging.ERROR)

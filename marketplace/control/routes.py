@@ -139,8 +139,6 @@ def assess(household_id: int, level: str):  # type: ignore[no-untyped-def]
 
 
 def _label(value: object) -> str:
-    from marketplace.i18n import label
-
     return label(value)
 
 

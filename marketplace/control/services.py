@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import User
+from marketplace.certification import services as certification
 from marketplace.certification.models import (
     AssuranceLevel,
     Certificate,
@@ -301,8 +302,6 @@ def _issue(assessment: Assessment, scheme: CertificationScheme, cooperative: Org
 
 
 def _change(cert: Certificate, decision: Decision, reason: str) -> None:
-    from marketplace.certification import services as certification
-
     new = CertificateStatus.suspended if decision is Decision.suspend else CertificateStatus.revoked
     if len((reason or "").strip()) < 10:
         raise ControlInputError(_("Give the reason (at least 10 characters): it is shown on every passport."))
@@ -317,8 +316,6 @@ def _authorise(cert: Certificate, actor: User | None, reason: str) -> None:
     """Renew, suspend and revoke go through the certificate's one ownership rule.
 
     Raises CertificateAccessError (the caller answers 403) or ControlInputError (an admin without a reason)."""
-    from marketplace.certification import services as certification
-
     try:
         certification.authorise_change(cert, actor, reason)
     except certification.AuditReasonError as exc:

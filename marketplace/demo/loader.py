@@ -10,10 +10,9 @@ import csv
 import datetime as dt
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,42 +26,18 @@ from marketplace.certification.models import (
     Criterion,
     CustodyModel,
 )
-from marketplace.db import Base, utcnow
+from marketplace.control.services import enrol
+from marketplace.db import utcnow
+from marketplace.demo.rows import LoadReport, upsert
 from marketplace.extensions import db
+from marketplace.funds.demo import load_demo_funds
 from marketplace.lots.models import Colour, Lot, LotContribution, LotStatus
+from marketplace.orders.demo import load_demo_orders
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, OrgKind, PastureUserGroup, Soum
 from marketplace.passports.services import publish_all
-
-M = TypeVar("M", bound=Base)
-
-
-@dataclass
-class LoadReport:
-    created: dict[str, int] = field(default_factory=dict)
-    updated: dict[str, int] = field(default_factory=dict)
-
-    def count(self, model: type[Base], created: bool) -> None:
-        target = self.created if created else self.updated
-        target[model.__name__] = target.get(model.__name__, 0) + 1
-
-    def summary(self) -> str:
-        names = sorted(set(self.created) | set(self.updated))
-        return ", ".join(f"{n}: {self.created.get(n, 0)} new, {self.updated.get(n, 0)} kept" for n in names)
-
-
-def upsert(model: type[M], report: LoadReport, key: dict[str, Any], values: dict[str, Any]) -> M:
-    """The row of ``model`` matching ``key``, created or updated with ``values``."""
-    instance = db.session.scalar(select(model).filter_by(**key))
-    created = instance is None
-    if instance is None:
-        instance = model(**key)
-        db.session.add(instance)
-    for name, value in values.items():
-        if getattr(instance, name, None) != value:
-            setattr(instance, name, value)
-    report.count(model, created)
-    db.session.flush()
-    return instance
+from marketplace.pricing import services as pricing
+from marketplace.pricing.models import MicronBand, PricePolicy
+from marketplace.products.demo import load_products
 
 
 def _csv(path: Path) -> list[dict[str, str]]:
@@ -161,8 +136,6 @@ def load_demo(content: Path, report: LoadReport) -> None:
             report=report, holder=coop, issuer=certifier, scheme=schemes["SC"], data=item["certificate"],
             assurance=AssuranceLevel.s3c_external,
         )
-    from marketplace.control.services import enrol
-
     enrol(certifier.id, schemes["SC"].id)  # the S3C controls the Sustainable Cashmere scheme
     for coop_slug in certificates:
         enrol(db.session.scalar(select(Organisation.id).filter_by(slug=coop_slug)), schemes["SC"].id)
@@ -178,15 +151,9 @@ def load_demo(content: Path, report: LoadReport) -> None:
     for item in data["users"]:
         _user(report, item)
     _load_lots(content, report, places, certificates)
-    from marketplace.products.demo import load_products  # imports this module: a cycle at import time
-
     load_products(content, report)
 
-    from marketplace.orders.demo import load_demo_orders
-
     load_demo_orders(report, upsert)
-
-    from marketplace.funds.demo import load_demo_funds
 
     load_demo_funds(content, report)
 
@@ -234,9 +201,6 @@ def _lot_values(row: dict[str, str]) -> dict[str, Any]:
 
 def _load_price_policies(content: Path, report: LoadReport) -> None:
     """The fair-price policy per season; a changed policy is published as a new revision."""
-    from marketplace.pricing import services as pricing
-    from marketplace.pricing.models import MicronBand, PricePolicy
-
     path = content / "demo" / "price_policies.toml"
     if not path.exists():
         return
@@ -255,8 +219,6 @@ def _load_price_policies(content: Path, report: LoadReport) -> None:
 
 
 def _load_lots(content: Path, report: LoadReport, places: _Places, certificates: dict[str, Certificate]) -> None:
-    from marketplace.pricing import services as pricing
-
     _load_price_policies(content, report)
     coops = {o.slug: o for o in db.session.scalars(select(Organisation).filter_by(kind=OrgKind.cooperative))}
     for row in _csv(content / "demo" / "lots.csv"):

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from marketplace.access import roles
+from marketplace.access import own_organisation, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
@@ -69,14 +69,6 @@ def correct(entry_id: int):  # type: ignore[no-untyped-def]
 
 # Cooperative managers ----------------------------------------------------------------------
 
-def _own_cooperative() -> Organisation:
-    ids = current_user.organisation_ids(Role.cooperative_manager)
-    coop = next((db.session.get(Organisation, i) for i in sorted(ids)), None)
-    if coop is None or coop.kind is not OrgKind.cooperative:
-        abort(404)
-    return coop
-
-
 def _coop_page(coop: Organisation, form: SplitForm, status: int = 200):  # type: ignore[no-untyped-def]
     return render_template("funds/cooperative.html", coop=coop, form=form, funds=list(Fund),
                            summary=services.summary(coop.id), entries=services.history(coop.id)), status
@@ -85,7 +77,7 @@ def _coop_page(coop: Organisation, form: SplitForm, status: int = 200):  # type:
 @bp.route("/cooperative/funds", methods=["GET", "POST"])
 @roles(Role.cooperative_manager)
 def cooperative():  # type: ignore[no-untyped-def]
-    coop = _own_cooperative()
+    coop = own_organisation(Role.cooperative_manager, OrgKind.cooperative)
     form = SplitForm()
     if not form.is_submitted():
         form.season.data = today().year
@@ -107,5 +99,5 @@ def cooperative():  # type: ignore[no-untyped-def]
 @bp.route("/cooperative/funds/export.csv")
 @roles(Role.cooperative_manager)
 def cooperative_export():  # type: ignore[no-untyped-def]
-    coop = _own_cooperative()
+    coop = own_organisation(Role.cooperative_manager, OrgKind.cooperative)
     return _csv(services.history(coop.id), f"premium-ledger-{coop.slug}-{today().isoformat()}.csv")

@@ -7,8 +7,6 @@ never stored: they are summed from the entries in force each time.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,11 +17,14 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
+from marketplace import csv_export, events
 from marketplace.accounts.models import User
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.funds.models import SPLIT_COLUMNS, EntryKind, Fund, FundEntry
+from marketplace.i18n import money
 from marketplace.money import from_minor
+from marketplace.orders.models import Allocation, AllocationStatus
 from marketplace.organisations.models import Organisation, OrgKind
 
 HUNDRED = Decimal(100)
@@ -152,7 +153,7 @@ def record_premium_due(allocation: Any, *, actor: User | None = None) -> list[Fu
         entries.append(entry)
     db.session.flush()
     for cooperative_id in sorted({e.cooperative_id for e in entries}):
-        _republish(cooperative_id)
+        _announce(cooperative_id, [e for e in entries if e.cooperative_id == cooperative_id])
     return entries
 
 
@@ -182,7 +183,7 @@ def record_payment(
     )
     db.session.add(entry)
     db.session.flush()
-    _republish(cooperative_id)
+    _announce(cooperative_id, [entry])
     return entry
 
 
@@ -222,7 +223,7 @@ def record_split(
                       **{SPLIT_COLUMNS[f]: v for f, v in values.items()})
     db.session.add(entry)
     db.session.flush()
-    _republish(cooperative_id)
+    _announce(cooperative_id, [entry])
     return entry
 
 
@@ -252,7 +253,7 @@ def correct_money_entry(original: FundEntry, *, amount_minor: int, reason: str, 
     )
     db.session.add(entry)
     db.session.flush()
-    _republish(original.cooperative_id)
+    _announce(original.cooperative_id, [entry])
     return entry
 
 
@@ -263,42 +264,16 @@ def _check_cooperative(cooperative_id: int) -> None:
 
 
 def _money(minor: int, currency: str) -> str:
-    from marketplace.i18n import money
-
     return money(minor, currency)
 
 
-def _republish(cooperative_id: int) -> None:
-    """The passports of the cooperative's listed lots, and of the published products made from any of
-    its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
-
-    Lots and products without a passport yet get one, with the ledger in it, when they are first published.
-    """
-    from marketplace.lots.models import Lot, LotContribution, LotStatus
-    from marketplace.passports import services as passports
-    from marketplace.passports.models import Passport
-    from marketplace.products.models import Product, ProductSource, ProductStatus
-
-    own_lots = select(Lot.id).where(
-        (Lot.cooperative_id == cooperative_id)
-        | Lot.id.in_(select(LotContribution.lot_id).where(LotContribution.cooperative_id == cooperative_id)))
-    lots = db.session.scalars(
-        select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
-        .order_by(Lot.id))
-    for lot in lots:
-        passports.publish(passports.passport_for(lot=lot))
-    products = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
-                              Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
-        .order_by(Product.id))
-    for product in products:
-        passports.publish(passports.passport_for(product=product))
+def _announce(cooperative_id: int, entries: list[FundEntry]) -> None:
+    """The ledger changed: passports that show it publish new versions (passports/subscribers.py)."""
+    events.ledger_entry_recorded.send(cooperative_id, entries=entries)
 
 
 def ensure_premiums_due() -> int:
     """Premium due for every confirmed allocation not yet in the ledger (for the demo and upgrades)."""
-    from marketplace.orders.models import Allocation, AllocationStatus
-
     created = 0
     for allocation in db.session.scalars(select(Allocation).where(Allocation.status == AllocationStatus.confirmed)):
         created += len(record_premium_due(allocation))
@@ -315,29 +290,22 @@ CSV_HEADER = [
 ]
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # never a formula in a spreadsheet
-    return "" if value is None else value
-
-
 def to_csv(entries: Iterable[FundEntry]) -> str:
     """Every entry, corrected ones included, for auditors (amounts in major and minor units)."""
     entries = list(entries)
     corrected_by = {e.corrects_id: e.id for e in entries if e.corrects_id}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    for e in entries:
+
+    def row(e: FundEntry) -> list[Any]:
         amount = "" if e.amount_minor is None else str(from_minor(e.amount_minor, str(e.currency)))
-        writer.writerow([_cell(v) for v in [
+        return [
             e.id, e.created_at.isoformat() if e.created_at else "", e.cooperative.name, e.kind.value, e.season,
             amount, e.currency, e.amount_minor, e.kg, e.premium_per_kg_minor, e.reference,
             e.paid_on.isoformat() if e.paid_on else "", "yes" if e.advance else "no",
             *[getattr(e, SPLIT_COLUMNS[f]) for f in Fund], e.corrects_id, corrected_by.get(e.id),
             "no" if e.id in corrected_by else "yes", e.reason, e.recorded_by.name if e.recorded_by else "",
-        ]])
-    return out.getvalue()
+        ]
+
+    return csv_export.to_csv(CSV_HEADER, (row(e) for e in entries))
 
 
 def split_amounts(summary: FundsSummary) -> dict[str, dict[Fund, int]]:

@@ -14,6 +14,7 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from marketplace import events
 from marketplace.certification.models import Certificate
 from marketplace.db import today
 from marketplace.extensions import db
@@ -30,6 +31,7 @@ from marketplace.lots.models import (
     TestMethod,
 )
 from marketplace.organisations.models import Organisation, Soum
+from marketplace.pricing import services as pricing
 
 
 class ListingInputError(ValueError):
@@ -125,9 +127,6 @@ def _next_code(season: int, aimag_code: str) -> str:
 
 def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     """Create and list the cooperative's lot, with its passport. Raises ListingInputError, writing nothing."""
-    from marketplace.passports import services as passports
-    from marketplace.pricing import services as pricing
-
     errors, soum = _check(cooperative, data)
     if errors:
         raise ListingInputError(errors)
@@ -147,5 +146,5 @@ def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     db.session.add(lot)
     db.session.flush()
     pricing.list_lot(lot)
-    passports.publish(passports.passport_for(lot=lot))
+    events.lot_listed.send(lot)  # passports publish the lot's passport
     return lot

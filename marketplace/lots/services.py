@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -13,16 +11,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace import csv_export
 from marketplace.certification.models import CertificationScheme
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Colour, FibreState, Lot, LotContribution, LotStatus
+from marketplace.lots.search import LOTS, certificate_ranges, certificate_status_of
 from marketplace.organisations.models import Aimag, Organisation
-from marketplace.search import services as search
-from marketplace.search.documents import certificate_ranges, certificate_status_of
+from marketplace.passports.models import Passport
+from marketplace.search import engine as search
 from marketplace.search.port import SearchQuery, SearchResult
-from marketplace.search.schema import LOTS
+from marketplace.urls import public_base_url
 
 PAGE_SIZE = 20
 MAX_COMPARE = 4
@@ -192,14 +192,11 @@ def _best(loosened: list[tuple[Suggestion, SearchQuery]], found: list[SearchResu
 
 def with_status(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give each lot hit its certificate status today (computed, never the indexed one) and its passport URL."""
-    from marketplace.passports.models import Passport
-    from marketplace.passports.services import base_url
-
     day = today()
     ids = [int(hit["id"]) for hit in hits if str(hit.get("id", "")).isdigit()]
     passports = dict(db.session.execute(
         select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(ids))).all()) if ids else {}
-    root = base_url()
+    root = public_base_url()
     for hit in hits:
         hit["certificate_status"] = certificate_status_of(hit, day).value
         for internal in ("certificate_record_status", "certificate_active", "certificate_from_day",
@@ -235,25 +232,15 @@ CSV_COLUMNS = [
 ]
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        value = "; ".join(str(v) for v in value if v)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value  # never a formula in a spreadsheet
-    return "" if value is None else value
-
-
 def to_csv(hits: Iterable[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([str(label) for _key, label in CSV_COLUMNS])
-    for hit in hits:
-        row = dict(hit)
-        row["aimag_names"] = (hit.get("aimag_names") or [""])[0]
-        row["soum_names"] = (hit.get("soum_names") or [""])[0]
-        row["certificate_status"] = label(hit["certificate_status"]) if hit.get("certificate_status") else ""
-        writer.writerow([_cell(row.get(key)) for key, _ in CSV_COLUMNS])
-    return out.getvalue()
+    def row(hit: dict[str, Any]) -> list[Any]:
+        values = dict(hit)
+        values["aimag_names"] = (hit.get("aimag_names") or [""])[0]
+        values["soum_names"] = (hit.get("soum_names") or [""])[0]
+        values["certificate_status"] = label(hit["certificate_status"]) if hit.get("certificate_status") else ""
+        return [values.get(key) for key, _ in CSV_COLUMNS]
+
+    return csv_export.to_csv([str(label) for _key, label in CSV_COLUMNS], (row(hit) for hit in hits))
 
 
 # Labels for facet values ----------------------------------------------------------------

@@ -4,6 +4,7 @@ import uuid
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from wtforms import (
     BooleanField,
     DateField,
@@ -15,6 +16,8 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
+from marketplace.certification.models import CertificationScheme
+from marketplace.extensions import db
 from marketplace.forms_common import (
     BoundedIntegerField,
     FiniteDecimalField,
@@ -22,6 +25,7 @@ from marketplace.forms_common import (
     OptionalSelectField,
     bounded_int,
 )
+from marketplace.i18n import label
 from marketplace.lots.models import Colour, FibreState, Incoterm, PriceBasis
 from marketplace.orders.services import MAX_ORDER_KG
 
@@ -73,8 +77,6 @@ class QuoteRequestForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        from marketplace.i18n import label
-
         self.colour.choices = [SelectChoice("", _l("Any colour"))] + [SelectChoice(c.value, label(c)) for c in Colour]
         self.fibre_state.choices = [SelectChoice("", _l("Any state"))] + [
             SelectChoice(s.value, label(s)) for s in FibreState]
@@ -85,11 +87,6 @@ class QuoteRequestForm(FlaskForm):
 
 def _tiers() -> list[str]:
     """The tiers of the lot certification schemes (in each scheme's order)."""
-    from sqlalchemy import select
-
-    from marketplace.certification.models import CertificationScheme
-    from marketplace.extensions import db
-
     seen: dict[str, None] = {}
     for scheme in db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.id)):
         for tier in scheme.tier_list:

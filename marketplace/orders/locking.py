@@ -20,7 +20,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, false, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import ServiceUnavailable
 
+from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
 
@@ -63,10 +65,6 @@ def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
 
 def _busy(error: OperationalError):  # type: ignore[no-untyped-def]
     """A database too busy to answer is a 503 with a plain message, never a traceback."""
-    from werkzeug.exceptions import ServiceUnavailable
-
-    from marketplace.errors import render_error
-
     db.session.rollback()
     message = _l("The site is busy right now and nothing was changed. Please try again in a moment.")
     response = render_error(ServiceUnavailable(description=str(message)))

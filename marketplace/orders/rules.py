@@ -27,8 +27,10 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from marketplace.certification.models import CertificateStanding
+from marketplace.i18n import label, money
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.orders import allocation as engine
+from marketplace.pricing import services as pricing
 
 
 def _kg(kg: Decimal) -> str:
@@ -36,8 +38,6 @@ def _kg(kg: Decimal) -> str:
 
 
 def _money(minor: int, currency: str) -> str:
-    from marketplace.i18n import money
-
     return money(minor, currency)
 
 
@@ -53,8 +53,6 @@ def certificate_standing(lot: Lot, day: dt.date) -> CertificateStanding:
 
 def certificate_problem(lot: Lot, day: dt.date) -> Any | None:
     """Why the lot cannot be offered, quoted, reserved or allocated on ``day``, or None."""
-    from marketplace.i18n import label
-
     if lot.status is not LotStatus.listed:
         return _l("Lot %(code)s is not available.", code=lot.code)
     standing = certificate_standing(lot, day)
@@ -71,8 +69,6 @@ def certificate_problem(lot: Lot, day: dt.date) -> Any | None:
 
 def minimum_price(lot: Lot, currency: str) -> tuple[int | None, int]:
     """(floor plus grade premium per kg for ``lot`` in ``currency``, season) — None when no policy is published."""
-    from marketplace.pricing import services as pricing
-
     policy = pricing.policy_in_force(lot.season, currency)
     if policy is None:
         return None, lot.season

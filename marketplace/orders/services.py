@@ -16,9 +16,10 @@ from fractions import Fraction
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.db import BUSINESS_TZ, today, utcnow
 from marketplace.extensions import db
@@ -387,8 +388,6 @@ def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
     """The request, locked so that it can be accepted only once (second writers wait, then see it)."""
     if db.session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy import update
-
         db.session.execute(
             update(QuoteRequest).where(QuoteRequest.id == request_id).values(id=QuoteRequest.id)
             .execution_options(synchronize_session=False)
@@ -812,9 +811,7 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
     allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", before=_snapshot(allocation),
                                             after=_snapshot(allocation)))
     record_event(order, OrderStage.allocated, staff)
-    from marketplace.funds.services import record_premium_due  # the sale makes premium due to each cooperative
-
-    record_premium_due(allocation, actor=staff)
+    events.allocation_confirmed.send(allocation, actor=staff)  # funds: premium becomes due to each cooperative
 
 
 LATER_STAGES = [OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped, OrderStage.delivered]

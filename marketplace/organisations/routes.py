@@ -8,10 +8,13 @@ from sqlalchemy.orm import selectinload
 from marketplace.access import public
 from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate
+from marketplace.control import services as control
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.funds import services as funds
 from marketplace.lots.models import Lot, LotStatus
-from marketplace.organisations.models import CooperativeProfile, Organisation, PastureUserGroup
+from marketplace.organisations.models import CooperativeProfile, Organisation, OrgKind, PastureUserGroup
+from marketplace.practice import services as practice
 
 bp = Blueprint("organisations", __name__)
 
@@ -47,8 +50,6 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         .where(Lot.cooperative_id == organisation.id, Lot.status == LotStatus.listed)
         .order_by(Lot.code)
     ).all()
-    from marketplace.funds import services as funds
-
     return render_template(
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
@@ -58,9 +59,6 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
 
 def _practice(organisation: Organisation) -> dict[str, object] | None:
     """An MSME's commitments and latest accepted Code of Practice report."""
-    from marketplace.organisations.models import OrgKind
-    from marketplace.practice import services as practice
-
     if organisation.kind is not OrgKind.msme:
         return None
     commitments = {a: c for a, c in practice.commitments(organisation.id).items() if c is not None}
@@ -70,8 +68,6 @@ def _practice(organisation: Organisation) -> dict[str, object] | None:
 
 def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:
     """Counts and shares of pre-certified households per scheme: never the households themselves."""
-    from marketplace.control import services as control
-
     if organisation.cooperative is None:
         return []
     counts = [(s.name, control.public_counts(organisation.id, s.id)) for s in control.schemes_of(organisation.id)]

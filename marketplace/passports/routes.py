@@ -22,6 +22,7 @@ from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLinkError, parse_path
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import get_signer
+from marketplace.products.services import step_public, viewer_scope
 
 bp = Blueprint("passports", __name__)
 
@@ -283,8 +284,6 @@ def digital_link(rest: str):  # type: ignore[no-untyped-def]
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
-    from marketplace.products.services import step_public, viewer_scope
-
     step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
+from marketplace import fx
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
@@ -29,6 +30,7 @@ from marketplace.passports import untp
 from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
+from marketplace.products.services import step_visible
 from marketplace.urls import public_base_url
 
 GENESIS = "0" * 64
@@ -39,7 +41,7 @@ def base_url() -> str:
 
 
 def fx_rates() -> dict[str, Decimal]:
-    return {code: Decimal(str(rate)) for code, rate in current_app.config["FX_MNT_PER_UNIT"].items()}
+    return fx.reference_rates().mnt_per_unit
 
 
 # ---- publishing -------------------------------------------------------------------------------
@@ -336,7 +338,7 @@ class _PostgresSnapshotKeys(_StampedPageKeys):
     SNAPSHOT = b"SELECT pg_current_snapshot()::text"
 
     def __init__(self, engine: Any) -> None:
-        from psycopg import pq  # only this class needs the driver
+        from psycopg import pq  # noqa: PLC0415 (only PostgreSQL needs the driver)
 
         super().__init__()
         self.engine = engine
@@ -677,8 +679,6 @@ def verify_all() -> list[str]:
 def processing_step(step_id: int, organisation_ids: list[int] | None = None, staff: bool = False
                     ) -> ProcessingStep | None:
     """A step a published passport links to; a working-copy step only for its MSME and Union staff."""
-    from marketplace.products.services import step_visible
-
     step = db.session.get(ProcessingStep, step_id)
     if step is None or not step_visible(step, organisation_ids or [], staff):
         return None

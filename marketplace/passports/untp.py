@@ -15,9 +15,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from marketplace.certification.models import AssuranceLevel, Certificate
+from marketplace.funds import services as funds
+from marketplace.funds.models import EntryKind
 from marketplace.lots.models import FibreState, Lot
 from marketplace.organisations.models import Organisation
 from marketplace.passports.signing import canonical_json
+from marketplace.practice.services import passport_block
+from marketplace.pricing import services as pricing
 from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -338,8 +342,6 @@ def _certificates(certs: Iterable[Certificate | None]) -> list[Certificate]:
 
 def price_policy(lot: Lot, base_url: str) -> dict[str, Any] | None:
     """The fair-price policy the lot was listed under, and where its price stands against it."""
-    from marketplace.pricing import services as pricing
-
     if lot.price_policy is None:
         return None
     policy = lot.price_policy
@@ -380,9 +382,6 @@ def product_premium_ledger(product: Product, base_url: str) -> list[dict[str, An
 
 
 def _ledger(coops: dict[int, Organisation], base_url: str, *, detail: bool = False) -> list[dict[str, Any]]:
-    from marketplace.funds import services as funds
-    from marketplace.funds.models import EntryKind
-
     found = []
     for coop_id, coop in sorted(coops.items()):
         summary = funds.summary(coop_id)
@@ -525,8 +524,6 @@ def product_passport(
     pricing = _product_pricing(product, greasy, items, fx_mnt, base_url)
     if pricing:
         cashmere["fairPricing"] = pricing
-    from marketplace.practice.services import passport_block
-
     ledger = product_premium_ledger(product, base_url)
     if ledger:
         cashmere["premiumLedger"] = ledger

@@ -14,6 +14,7 @@ in the browser and returns to ``/payments/return``; state still changes only by 
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -194,7 +195,5 @@ def init_app(app: Flask) -> None:
     if app.config.get("STRIPE_API_BASE") and app.config.get("STRIPE_SECRET_KEY") \
             and not app.config.get("STRIPE_WEBHOOK_SECRET"):
         # localstripe in dev: a per-process secret that the app registers with localstripe itself.
-        import secrets
-
         app.config["STRIPE_WEBHOOK_SECRET"] = "whsec_dev_" + secrets.token_hex(16)
     app.extensions[EXTENSION] = build(app.config)

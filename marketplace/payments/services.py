@@ -14,13 +14,13 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.orders.locking import serialise_form
-from marketplace.orders.models import Order, OrderStage
+from marketplace.orders.models import Order, OrderEvent, OrderStage
 from marketplace.orders.services import OrderError, mark_deposit_paid
 from marketplace.payments.gateway import Event, PaymentGateway, PaymentsUnavailableError
 from marketplace.payments.models import (
@@ -33,6 +33,7 @@ from marketplace.payments.models import (
     WebhookEvent,
 )
 from marketplace.products.models import Product, ProductVersion
+from marketplace.products.services import current_versions
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
 MAX_CART_QUANTITY = 20
@@ -110,8 +111,6 @@ class CartLine:
 def for_sale(product_ids: list[int]) -> dict[int, ProductVersion]:
     """The one rule for what consumers can buy: a product's current published version, whatever the state of
     its working copy (the product page offers exactly this version)."""
-    from marketplace.products.services import current_versions
-
     return {version.product_id: version for version in current_versions(product_ids)}
 
 
@@ -170,8 +169,6 @@ def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: Payment
 def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
     """Refund a succeeded payment in full, once. The payment row is locked while Stripe is asked."""
     if db.session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy import update
-
         db.session.execute(update(Payment).where(Payment.id == payment_id).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     payment = db.session.scalar(
@@ -200,8 +197,6 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
 
 
 def _refund_event(order: Order, staff: User) -> Any:
-    from marketplace.orders.models import OrderEvent
-
     return OrderEvent(stage=order.stage, actor=staff, note="deposit_refunded")
 
 
@@ -227,8 +222,6 @@ def handle_event(event: Event) -> str:
 
 def _lock_payment(provider_ref: str) -> Payment | None:
     if db.session.get_bind().dialect.name == "sqlite":
-        from sqlalchemy import update
-
         db.session.execute(update(Payment).where(Payment.provider_ref == provider_ref).values(id=Payment.id)
                            .execution_options(synchronize_session=False))
     return db.session.scalar(

@@ -7,11 +7,12 @@ when it is installed.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -80,8 +81,6 @@ class _Dossier(FPDF):
 
 
 def _locale() -> str:
-    from flask_babel import get_locale
-
     return str(get_locale() or "en")
 
 
@@ -110,8 +109,6 @@ def _report(pdf: _Dossier, report: dict[str, Any]) -> None:
 
 
 def _date(iso: str) -> Any:
-    import datetime as dt
-
     return dt.date.fromisoformat(iso)
 
 

@@ -14,10 +14,10 @@ from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
-from marketplace.passports.services import base_url
 from marketplace.practice import pdf, services
 from marketplace.practice.forms import CommitmentsForm, ReportForm, ReviewForm
 from marketplace.practice.models import CommitmentArea, PerformanceReport, ReportStatus
+from marketplace.urls import public_base_url
 
 bp = Blueprint("practice", __name__)
 STAFF = (Role.union_staff, Role.admin)
@@ -121,7 +121,7 @@ def _msme_for_download(slug: str) -> Organisation:
 
 
 def _dossier(org: Organisation, fmt: str) -> Response:
-    data = services.dossier(org.id, base_url())
+    data = services.dossier(org.id, public_base_url())
     name = f"dossier-{org.slug}-{data['generatedOn']}.{fmt}"
     if fmt == "pdf":
         try:

@@ -7,12 +7,14 @@ from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
-from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.i18n import label
+from marketplace.organisations.models import CooperativeProfile, Organisation, OrgKind
 from marketplace.practice.models import Commitment, CommitmentArea, PerformanceReport, ReportStatus
 
 
@@ -88,8 +90,6 @@ def submit_report(msme_id: int, data: ReportInput, user: User | None) -> Perform
 
 
 def _label(value: Any) -> str:
-    from marketplace.i18n import label
-
     return label(value)
 
 
@@ -103,17 +103,7 @@ def review(report: PerformanceReport, *, accept: bool, staff: User | None, note:
     report.review_note = (note or "").strip()[:500]
     db.session.flush()
     if accept:
-        _republish(report.msme_id)
-
-
-def _republish(msme_id: int) -> None:
-    from marketplace.passports import services as passports
-    from marketplace.passports.models import Passport
-    from marketplace.products.models import Product
-
-    for product in db.session.scalars(select(Product).where(Product.organisation_id == msme_id,
-                                                            Product.id.in_(select(Passport.product_id)))):
-        passports.publish(passports.passport_for(product=product))
+        events.practice_report_accepted.send(report.msme_id, report=report)  # passports republish
 
 
 def reports(msme_id: int | None = None, status: ReportStatus | None = None) -> list[PerformanceReport]:
@@ -157,10 +147,6 @@ def dossier(msme_id: int, base_url: str) -> dict[str, Any]:
 
 def gender_figures() -> dict[str, Any]:
     """What the Union dashboard aggregates: women members, women-led MSMEs, women workers."""
-    from sqlalchemy import func
-
-    from marketplace.organisations.models import CooperativeProfile
-
     members, women = db.session.execute(select(func.coalesce(func.sum(CooperativeProfile.members), 0),
                                                func.coalesce(func.sum(CooperativeProfile.women_members), 0))).one()
     msmes = list(db.session.scalars(select(Organisation).where(Organisation.kind == OrgKind.msme)))

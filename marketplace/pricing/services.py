@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import User
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
+from marketplace.i18n import money
 from marketplace.lots.models import Colour, FibreState, Lot, LotStatus, PriceBasis
 from marketplace.pricing.models import GradePremium, MicronBand, PricePolicy
 
@@ -109,8 +110,6 @@ def problem(lot: Lot) -> str | None:
 
 
 def _money(minor: int, currency: str) -> str:
-    from marketplace.i18n import money
-
     return money(minor, currency)
 
 

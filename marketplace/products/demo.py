@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import User
 from marketplace.db import utcnow
-from marketplace.demo.loader import LoadReport, upsert
+from marketplace.demo.rows import LoadReport, upsert
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.money import to_minor

@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from marketplace import fx
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.db import utcnow
@@ -29,7 +30,7 @@ def _render(product: Product, status: int = 200, reject_form: RejectForm | None 
         "products/review/product.html", product=product, checks=services.certificate_checks(product),
         problems=services.approval_problems(product), action=ActionForm(),
         reject_form=reject_form or RejectForm(formdata=None), error=error,
-        mnt=services.mnt(product.price_minor),
+        mnt=fx.to_mnt_minor(product.price_minor, product.currency),
     ), status
 
 

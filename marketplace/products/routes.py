@@ -6,15 +6,17 @@ from flask import Blueprint, abort, render_template, request, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
+from marketplace import fx
 from marketplace.access import public
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.forms_common import int_arg
 from marketplace.passports.models import Passport
 from marketplace.products import images, services
+from marketplace.products import search as search_catalogue
 from marketplace.products.forms import CatalogueFilterForm
 from marketplace.products.models import ProductImage
-from marketplace.search import catalogue as search_catalogue
+from marketplace.products.rules import CARE_SYMBOLS
 from marketplace.search.port import SearchUnavailable
 
 bp = Blueprint("products", __name__)
@@ -60,7 +62,7 @@ def detail(product_id: int):  # type: ignore[no-untyped-def]
     passport_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product_id))
     return render_template(
         "products/detail.html", version=version, p=snap, lots_now=lots_now, today=today(),
-        history=services.version_history(product_id), mnt=services.mnt(snap["price_minor"]),
+        history=services.version_history(product_id), mnt=fx.to_mnt_minor(snap["price_minor"], snap["currency"]),
         passport_id=passport_id, latest=number is None,
     )
 
@@ -88,8 +90,6 @@ def media(image_id: int, variant: str):  # type: ignore[no-untyped-def]
 
 @bp.app_template_global()
 def care_label(code: str) -> str:
-    from marketplace.products.rules import CARE_SYMBOLS
-
     return str(CARE_SYMBOLS.get(code, code))
 
 

@@ -1,4 +1,4 @@
-"""The two indexes, lots and published products, and the place-name synonyms both engines use."""
+"""The place-name synonyms both engines use (each index's spec is in its domain's search.py)."""
 
 from __future__ import annotations
 
@@ -6,33 +6,7 @@ import csv
 import functools
 from pathlib import Path
 
-from marketplace.search.port import IndexSpec, fold
-
-LOTS = IndexSpec(
-    name="lots",
-    searchable=(
-        "code", "aimag_names", "soum_names", "colour_words", "state", "micron_class", "cooperative_names",
-        "scheme_name", "tier", "season_text", "certificate_number", "sorting",
-    ),
-    facets=("colour", "state", "aimag", "cooperative", "scheme", "tier", "season"),
-    numbers=("micron", "length_mm", "price_per_kg", "available_kg", "listed_at",
-             "certificate_active", "certificate_from_day", "certificate_to_day"),
-    sortable=("micron", "price_per_kg", "listed_at", "available_kg"),
-    place_fields=("aimag_names", "soum_names"),
-    recency="listed_at",
-)
-
-PRODUCTS = IndexSpec(
-    name="products",
-    searchable=("names", "sku", "msme_name", "fibres", "aimag_names", "soum_names", "descriptions"),
-    facets=("msme", "recycled", "dyed", "fibre", "aimag"),
-    numbers=("price", "recycled_pct", "published_at"),
-    sortable=("price", "published_at"),
-    place_fields=("aimag_names", "soum_names"),
-    recency="published_at",
-)
-
-SPECS = {spec.name: spec for spec in (LOTS, PRODUCTS)}
+from marketplace.search.port import fold
 
 
 def _csv(path: Path) -> list[dict[str, str]]:

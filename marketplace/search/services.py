@@ -15,17 +15,12 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from marketplace.certification.models import Certificate
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotContribution
-from marketplace.organisations.models import Organisation
-from marketplace.products.models import Product, ProductSource
-from marketplace.search.documents import all_documents, count_all, documents_for
-from marketplace.search.embedded import EmbeddedEngine
+from marketplace.search.engine import batched, engine, make_engine, search, search_many  # noqa: F401 (the CLI, tests and benchmarks use them here)
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.models import SearchOutbox
-from marketplace.search.port import IndexSpec, SearchEngine, SearchQuery, SearchResult, SearchUnavailable
-from marketplace.search.schema import SPECS, place_synonyms
+from marketplace.search.port import IndexSpec, SearchUnavailable
+from marketplace.search.sources import IndexSource, register, sources, specs
 
 log = logging.getLogger(__name__)
 PENDING = "search_outbox_pending"
@@ -33,69 +28,26 @@ DRAIN_BATCH = 500
 LOCK_WAIT_S = 2.0
 
 
-# Engine ---------------------------------------------------------------------------------
-
-def make_engine(config: dict[str, Any]) -> SearchEngine:
-    synonyms = place_synonyms(str(Path(config["CONTENT_DIR"]) / "reference"))
-    if config.get("MEILISEARCH_URL"):
-        return MeilisearchEngine(
-            config["MEILISEARCH_URL"], config.get("MEILISEARCH_API_KEY"), synonyms,
-            prefix=config.get("MEILISEARCH_INDEX_PREFIX") or "", search_key=config.get("MEILISEARCH_SEARCH_KEY"),
-        )
-    return EmbeddedEngine(config["SEARCH_INDEX_PATH"], synonyms)
-
-
-def engine(app: Flask | None = None) -> SearchEngine:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    if "search_engine" not in app.extensions:
-        app.extensions["search_engine"] = make_engine(app.config)
-    return app.extensions["search_engine"]
-
-
-def search(spec: IndexSpec, query: SearchQuery) -> SearchResult:
-    return engine().search(spec, query)
-
-
-def search_many(spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
-    """Several searches: one round trip on a server engine."""
-    return engine().search_many(spec, queries)
-
-
-def batched() -> bool:
-    """Whether extra searches are cheap when sent with others (a server engine's multi-search)."""
-    return bool(engine().batched)
-
+# Engine (chosen in search/engine.py) -------------------------------------------------------
 
 def configure_all() -> None:
     """Create each index if needed and push its settings (the worker does this when it starts)."""
-    for spec in SPECS.values():
+    for spec in specs().values():
         engine().configure(spec)
 
 
 # Outbox: record in the flush, apply after the commit --------------------------------------
 
 def _changed_keys(session: Session) -> set[tuple[str, str]]:
+    """The (index, key) pairs whose documents the flushed rows make stale: each index's source decides."""
     keys: set[tuple[str, str]] = set()
     conn = session.connection()
     for obj in chain(session.new, session.dirty, session.deleted):
-        if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+        dirty = obj in session.dirty
+        if dirty and not session.is_modified(obj, include_collections=False):
             continue
-        if isinstance(obj, Lot):
-            keys.add(("lots", str(obj.id)))
-        elif isinstance(obj, LotContribution):
-            keys.add(("lots", str(obj.lot_id)))
-        elif isinstance(obj, Product):
-            keys.add(("products", str(obj.id)))
-        elif isinstance(obj, ProductSource):
-            keys.add(("products", str(obj.product_id)))
-        elif isinstance(obj, Certificate) and obj.id is not None:
-            ids = conn.scalars(select(Lot.id).where(Lot.certificate_id == obj.id))
-            keys.update(("lots", str(i)) for i in ids)
-        elif isinstance(obj, Organisation) and obj in session.dirty:
-            ids = conn.scalars(select(Lot.id).where(Lot.cooperative_id == obj.id))
-            keys.update(("lots", str(i)) for i in ids)
-            ids = conn.scalars(select(Product.id).where(Product.organisation_id == obj.id))
-            keys.update(("products", str(i)) for i in ids)
+        for name, source in sources().items():
+            keys.update((name, key) for key in source.changed_keys(obj, conn, dirty))
     return keys
 
 
@@ -176,12 +128,12 @@ def drain(limit: int = DRAIN_BATCH) -> int:
                 .where(SearchOutbox.task_uid.is_(None)).order_by(SearchOutbox.id).limit(limit)
             ).all()
             done = 0
-            for name, spec in SPECS.items():
+            for name, spec in specs().items():
                 mine = [r for r in rows if r.index_name == name]
                 if mine:
                     _send(session, app, spec, mine)
                     done += len(mine)
-            stray = [r.id for r in rows if r.index_name not in SPECS]
+            stray = [r.id for r in rows if r.index_name not in specs()]
             if stray:
                 session.execute(delete(SearchOutbox).where(SearchOutbox.id.in_(stray)))
                 session.commit()
@@ -189,7 +141,7 @@ def drain(limit: int = DRAIN_BATCH) -> int:
 
 
 def _send(session: Session, app: Flask, spec: IndexSpec, rows: list[Any]) -> None:
-    docs = documents_for(session, spec.name, [r.key for r in rows])
+    docs = sources()[spec.name].documents_for(session, [r.key for r in rows])
     upserts = [d for d in docs.values() if d is not None]
     deletes = [k for k, d in docs.items() if d is None]
     tasks = engine(app).apply(spec, upserts, deletes)
@@ -273,9 +225,9 @@ def reindex(wrap: Wrap | None = None) -> dict[str, int]:
             raise SearchUnavailable("another process is applying the search outbox")
         with Session(db.engine) as session:
             high = session.scalar(select(SearchOutbox.id).order_by(SearchOutbox.id.desc()).limit(1)) or 0
-            for name, spec in SPECS.items():
-                counts[name] = count_all(session, name)
-                docs: Iterable[dict[str, Any]] = all_documents(session, name)
+            for name, spec in specs().items():
+                counts[name] = sources()[name].count_all(session)
+                docs: Iterable[dict[str, Any]] = sources()[name].all_documents(session)
                 if wrap is not None:
                     docs = wrap(name, counts[name], iter(docs))
                 engine(app).rebuild(spec, docs)
@@ -305,8 +257,8 @@ def health() -> dict[str, Any]:
     pending = backlog()
     try:
         with Session(db.engine) as session:
-            counts = {name: {"index": engine(app).document_count(spec), "database": count_all(session, name)}
-                      for name, spec in SPECS.items()}
+            counts = {name: {"index": engine(app).document_count(spec), "database": sources()[name].count_all(session)}
+                      for name, spec in specs().items()}
     except SearchUnavailable:
         return {**report, "status": "error", "action": "The search engine did not answer; try again shortly."}
     report.update(documents=counts, pending=pending, status="ok")
@@ -321,8 +273,8 @@ def differences() -> dict[str, dict[str, list[str]]]:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     out: dict[str, dict[str, list[str]]] = {}
     with Session(db.engine) as session:
-        for name, spec in SPECS.items():
-            wanted = {str(doc["id"]) for doc in all_documents(session, name)}
+        for name, spec in specs().items():
+            wanted = {str(doc["id"]) for doc in sources()[name].all_documents(session)}
             held = engine(app).document_ids(spec)
             out[name] = {"missing": sorted(wanted - held, key=_natural),
                          "extra": sorted(held - wanted, key=_natural)}
@@ -359,7 +311,9 @@ def refuse_master_key(app: Flask) -> None:
                          "key). Give web processes the keys `flask search keys` prints.")
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, index_sources: Iterable[IndexSource] = ()) -> None:
+    """Register the domains' indexes (lots/search.py, products/search.py) and record changes in the outbox."""
+    register(*index_sources)
     app.config.setdefault("SEARCH_INDEX_PATH", str(Path(app.instance_path) / "search"))
     if not app.config.get("SEARCH_INDEX_PATH"):
         app.config["SEARCH_INDEX_PATH"] = str(Path(app.instance_path) / "search")

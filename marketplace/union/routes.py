@@ -14,6 +14,8 @@ from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.forms_common import int_arg
+from marketplace.funds.services import FundsError
+from marketplace.i18n import label
 from marketplace.money import from_minor, to_minor
 from marketplace.orders import rules, services
 from marketplace.orders.forms import (
@@ -197,8 +199,6 @@ def advance(reference: str):  # type: ignore[no-untyped-def]
         stage = services.advance(order, staff=current_user, note=form.note.data or "")
     except services.OrderError as error:
         return _order_page(order, error.status, str(error.message))
-    from marketplace.i18n import label
-
     flash(_("Order %(ref)s: %(stage)s.", ref=order.reference, stage=label(stage)), "success")
     return redirect(url_for("union.order", reference=order.reference))
 
@@ -251,8 +251,6 @@ def record_premium():  # type: ignore[no-untyped-def]
     form = _premium_form()
     if not form.validate_on_submit():
         return _season_page(form, 422)
-    from marketplace.funds.services import FundsError
-
     try:
         union_services.record_premium_payment(
             cooperative_id=form.cooperative_id.data, amount_minor=to_minor(form.amount.data, form.currency.data),

@@ -7,10 +7,15 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
+from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.funds import services as funds
+from marketplace.funds.models import EntryKind, FundEntry
 from marketplace.lots.models import Lot, LotStatus
+from marketplace.orders import services as orders
 from marketplace.orders.models import OPEN_STAGES, Order
 from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.practice.services import gender_figures
 from marketplace.products.models import Product, ProductStatus
 
 MICRON_BANDS = (15, 16, 17)  # upper bounds (µm) of the fineness bands; above the last: coarser
@@ -48,17 +53,12 @@ def overview() -> dict[str, Any]:
 
 def premiums() -> list[dict[str, Any]]:
     """Premium due to each cooperative and premium paid, per currency: derived from the funds ledger."""
-    from marketplace.funds import services as funds
-
     return [{"cooperative": b.cooperative, "currency": b.currency, "due_minor": b.due_minor,
              "paid_minor": b.paid_minor, "outstanding_minor": b.outstanding_minor} for b in funds.balances()]
 
 
 def orders_overview() -> dict[str, Any]:
     """What the Union dashboard adds for quotes and allocations."""
-    from marketplace.db import today
-    from marketplace.orders import services as orders
-
     season = today().year
     return {
         "open_quotes": orders.open_quote_requests(),
@@ -70,8 +70,6 @@ def orders_overview() -> dict[str, Any]:
 
 
 def _gender() -> dict[str, Any]:
-    from marketplace.practice.services import gender_figures
-
     return gender_figures()
 
 
@@ -82,9 +80,6 @@ def record_premium_payment(*, cooperative_id: int, amount_minor: int, currency: 
     The same transfer sent twice (a double-submitted form: same cooperative, bank reference,
     amount, currency and date) is recorded once: the first entry is returned.
     """
-    from marketplace.funds import services as funds
-    from marketplace.funds.models import EntryKind, FundEntry
-
     same = db.session.scalar(select(FundEntry).where(
         FundEntry.cooperative_id == cooperative_id, FundEntry.kind == EntryKind.payment,
         FundEntry.reference == (reference or "").strip()[:120], FundEntry.amount_minor == amount_minor,

@@ -1,14 +1,17 @@
-"""Search documents built from the database: listed lots and published products."""
+"""The lots index: its spec, a listed lot's search document, and which changes make documents stale.
+
+Registered with the search package by ``create_app`` (``SOURCE``); the lot page's queries are in services.py.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from marketplace.certification.models import Certificate, CertificateStanding, CertificateStatus, standing
@@ -16,10 +19,22 @@ from marketplace.db import today
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.money import from_minor
 from marketplace.organisations.models import Aimag, Organisation, Soum
-from marketplace.products.models import Product, ProductSource
-from marketplace.search.port import Document
+from marketplace.search.port import Document, IndexSpec
+from marketplace.search.sources import IndexSource, batched
 
-BATCH = 2000
+LOTS = IndexSpec(
+    name="lots",
+    searchable=(
+        "code", "aimag_names", "soum_names", "colour_words", "state", "micron_class", "cooperative_names",
+        "scheme_name", "tier", "season_text", "certificate_number", "sorting",
+    ),
+    facets=("colour", "state", "aimag", "cooperative", "scheme", "tier", "season"),
+    numbers=("micron", "length_mm", "price_per_kg", "available_kg", "listed_at",
+             "certificate_active", "certificate_from_day", "certificate_to_day"),
+    sortable=("micron", "price_per_kg", "listed_at", "available_kg"),
+    place_fields=("aimag_names", "soum_names"),
+    recency="listed_at",
+)
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -132,101 +147,36 @@ def _lot_options() -> list[Any]:
     ]
 
 
-def _published_snapshot(product: Product) -> dict[str, Any] | None:
-    """What consumers see: the published version's frozen snapshot (an edit in progress is not public)."""
-    for version in product.versions:
-        if version.number == product.published_number:
-            return version.snapshot
-    return None
-
-
-def product_document(product: Product) -> Document | None:
-    snap = _published_snapshot(product)
-    if snap is None:
-        return None
-    lot_ids = {source["lot_id"] for source in snap["sources"]}
-    aimags: dict[str, list[str]] = {}
-    soums: dict[int, list[str]] = {}
-    for source in product.sources:
-        if source.lot_id in lot_ids:
-            aimags.setdefault(source.lot.aimag.code, [source.lot.aimag.name_en, source.lot.aimag.name_mn])
-            soums.setdefault(source.lot.soum_id, [source.lot.soum.name_en, source.lot.soum.name_mn])
-    fibres = sorted(snap["fibre_composition"] or {})
-    version = next(v for v in product.versions if v.number == product.published_number)
-    return {
-        "id": str(product.id),
-        "sku": snap["sku"],
-        "name": dict(snap["name"] or {}),
-        "names": [v for v in (snap["name"] or {}).values() if v],
-        "descriptions": [v for v in (snap["description"] or {}).values() if v],
-        "msme": product.organisation.slug,
-        "msme_name": snap["organisation"]["name"],
-        "recycled": snap["recycled_origin"],
-        "recycled_pct": float(snap["recycled_pct"] or 0),
-        "dyed": "yes" if snap["dyed"] else "no",
-        "fibre": fibres,
-        "fibres": fibres,
-        "aimag": list(aimags),
-        "aimag_names": [name for names in aimags.values() for name in names],
-        "soum_names": [name for names in soums.values() for name in names],
-        "price": float(from_minor(snap["price_minor"], snap["currency"])),
-        "price_minor": snap["price_minor"],
-        "currency": snap["currency"],
-        "published_at": version.published_at.timestamp(),
-    }
-
-
-def _product_options() -> list[Any]:
-    return [
-        selectinload(Product.organisation),
-        selectinload(Product.versions),
-        selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.aimag),
-        selectinload(Product.sources).selectinload(ProductSource.lot).selectinload(Lot.soum),
-    ]
-
-
-def documents_for(session: Session, index_name: str, keys: Sequence[str]) -> dict[str, Document | None]:
-    """The current document for each key, or None when the row is gone or not searchable."""
+def documents_for(session: Session, keys: Sequence[str]) -> dict[str, Document | None]:
     ids = sorted({int(k) for k in keys if k.isdigit()})
     found: dict[str, Document | None] = dict.fromkeys(keys)
-    if index_name == "lots":
-        rows = session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*_lot_options()))
-        for lot in rows:
-            found[str(lot.id)] = lot_document(lot) if lot.status is LotStatus.listed else None
-    elif index_name == "products":
-        products = session.scalars(select(Product).where(Product.id.in_(ids)).options(*_product_options()))
-        for product in products:
-            found[str(product.id)] = product_document(product)
+    for lot in session.scalars(select(Lot).where(Lot.id.in_(ids)).options(*_lot_options())):
+        found[str(lot.id)] = lot_document(lot) if lot.status is LotStatus.listed else None
     return found
 
 
-def count_all(session: Session, index_name: str) -> int:
-    from sqlalchemy import func
-
-    if index_name == "lots":
-        return session.scalar(select(func.count()).where(Lot.status == LotStatus.listed)) or 0
-    return session.scalar(select(func.count()).where(Product.published_number.is_not(None))) or 0
+def count_all(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Lot.status == LotStatus.listed)) or 0
 
 
-def all_documents(session: Session, index_name: str) -> Iterator[Document]:
-    """Every searchable document, in batches (so 100k lots never sit in memory at once)."""
-    if index_name == "lots":
-        refs = References.load(session)
-        yield from _batched(session, select(Lot).where(Lot.status == LotStatus.listed),
-                            Lot, [selectinload(Lot.contributions)], lambda lot: lot_document(lot, refs))
-    else:
-        yield from _batched(session, select(Product).where(Product.published_number.is_not(None)),
-                            Product, _product_options(), product_document)
+def all_documents(session: Session) -> Iterator[Document]:
+    refs = References.load(session)
+    yield from batched(session, select(Lot).where(Lot.status == LotStatus.listed),
+                       Lot, [selectinload(Lot.contributions)], lambda lot: lot_document(lot, refs))
 
 
-def _batched(session: Session, stmt: Any, model: Any, options: list[Any], build: Any) -> Iterator[Document]:
-    last = 0
-    while True:
-        batch = session.scalars(stmt.where(model.id > last).order_by(model.id).limit(BATCH).options(*options)).all()
-        if not batch:
-            return
-        for row in batch:
-            document = build(row)
-            if document is not None:
-                yield document
-        last = batch[-1].id  # the session holds clean rows weakly: each batch is freed once done
+def changed_keys(obj: Any, conn: Connection, dirty: bool) -> Iterable[str]:
+    """A lot document shows the lot, its contributions, its certificate and its cooperatives' names."""
+    if isinstance(obj, Lot):
+        return [str(obj.id)]
+    if isinstance(obj, LotContribution):
+        return [str(obj.lot_id)]
+    if isinstance(obj, Certificate) and obj.id is not None:
+        return [str(i) for i in conn.scalars(select(Lot.id).where(Lot.certificate_id == obj.id))]
+    if isinstance(obj, Organisation) and dirty:
+        return [str(i) for i in conn.scalars(select(Lot.id).where(Lot.cooperative_id == obj.id))]
+    return []
+
+
+SOURCE = IndexSource(spec=LOTS, documents_for=documents_for, all_documents=all_documents, count_all=count_all,
+                     changed_keys=changed_keys)

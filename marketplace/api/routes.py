@@ -8,14 +8,14 @@ from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectMultipleField
 
 from marketplace.access import public
+from marketplace.api.openapi import document
 from marketplace.lots import services as lots
 from marketplace.lots.forms import LotFilterForm
-from marketplace.search import catalogue
-from marketplace.search.openapi import document
+from marketplace.products import search as catalogue
 from marketplace.search.port import SearchResult, SearchUnavailable
 from marketplace.urls import public_base_url
 
-bp = Blueprint("search_api", __name__, url_prefix="/api/v1")
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
 ALWAYS_ALLOWED = {"lang"}
 
 

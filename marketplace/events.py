@@ -1,0 +1,44 @@
+"""Domain events: a domain announces what happened; other packages subscribe to it.
+
+The announcing domain imports only this module, never its subscribers. Each subscribing package keeps
+its receivers in its own ``subscribers.py`` with a ``connect()`` that ``create_app`` calls.
+
+Receivers run synchronously, inside the announcer's unit of work: they may add and flush, never commit,
+and an exception in a receiver rolls the whole request (or CLI command) back, as if the announcer
+had raised it. A receiver that needs slow work done should record it for a worker instead.
+
+Every signal's sender is the changed object; the keyword arguments are listed beside it.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_events = Namespace()
+
+#: A cooperative's lot was listed (status ``listed``, flushed). Subscribers: passports (publish its passport).
+lot_listed = _events.signal("lot-listed")
+
+#: The Union approved a product: a new ProductVersion is published. Subscribers: passports (publish).
+product_published = _events.signal("product-published")
+
+#: A cooperative's premium ledger changed (premium due, payment, fund split or correction).
+#: Sender: the cooperative's id; ``entries``: the new FundEntry rows. Subscribers: passports (republish the
+#: passports of its listed lots and of the published products made from them, which show the ledger).
+ledger_entry_recorded = _events.signal("ledger-entry-recorded")
+
+#: Union staff accepted an MSME's practice report. Sender: the MSME's organisation id; ``report``.
+#: Subscribers: passports (republish the MSME's products, whose passports show the report).
+practice_report_accepted = _events.signal("practice-report-accepted")
+
+#: A certificate's status was changed on the certificate's own page (suspend, reinstate, revoke).
+#: Sender: the Certificate; ``old``: the previous CertificateStatus, ``actor``, ``reason``.
+#: Subscribers: control (audit trail). Passports and search read the status live and need no event.
+certificate_status_changed = _events.signal("certificate-status-changed")
+
+#: Union staff confirmed an allocation: the sale is firm. Sender: the Allocation; ``actor``: the staff member.
+#: Subscribers: funds (premium becomes due to each contributing cooperative).
+allocation_confirmed = _events.signal("allocation-confirmed")
+
+ALL = (lot_listed, product_published, ledger_entry_recorded, practice_report_accepted,
+       certificate_status_changed, allocation_confirmed)

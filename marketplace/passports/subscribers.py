@@ -1,0 +1,59 @@
+"""The passport listens to the domains (marketplace/events.py): a change its credentials show publishes a
+new version, in the announcer's unit of work (flush, never commit). Connected by ``create_app``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from marketplace import events
+from marketplace.extensions import db
+from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.passports.models import Passport
+from marketplace.passports.services import passport_for, publish
+from marketplace.products.models import Product, ProductSource, ProductStatus
+
+
+def publish_lot(lot: Lot, **_: Any) -> None:
+    publish(passport_for(lot=lot))
+
+
+def publish_product(product: Product, **_: Any) -> None:
+    publish(passport_for(product=product))
+
+
+def republish_for_ledger(cooperative_id: int, **_: Any) -> None:
+    """The passports of the cooperative's listed lots, and of the published products made from any of
+    its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
+
+    Lots and products without a passport yet get one, with the ledger in it, when they are first published.
+    """
+    own_lots = select(Lot.id).where(
+        (Lot.cooperative_id == cooperative_id)
+        | Lot.id.in_(select(LotContribution.lot_id).where(LotContribution.cooperative_id == cooperative_id)))
+    lots = db.session.scalars(
+        select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
+        .order_by(Lot.id))
+    for lot in lots:
+        publish(passport_for(lot=lot))
+    products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
+                              Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
+        .order_by(Product.id))
+    for product in products:
+        publish(passport_for(product=product))
+
+
+def republish_for_practice(msme_id: int, **_: Any) -> None:
+    """The MSME's products' passports show its latest accepted practice report."""
+    for product in db.session.scalars(select(Product).where(Product.organisation_id == msme_id,
+                                                            Product.id.in_(select(Passport.product_id)))):
+        publish(passport_for(product=product))
+
+
+def connect() -> None:
+    events.lot_listed.connect(publish_lot, weak=False)
+    events.product_published.connect(publish_product, weak=False)
+    events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)
+    events.practice_report_accepted.connect(republish_for_practice, weak=False)

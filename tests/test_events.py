@@ -1,0 +1,80 @@
+"""Domain events: domains announce, subscribers run in the announcer's unit of work and never commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from marketplace import events
+from marketplace import models as m
+from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.funds import services as funds
+from marketplace.orders import services as orders
+from marketplace.orders.models import OrderStage
+from tests import factories as f
+from tests.conftest import make_app
+
+EXPECTED = {
+    events.lot_listed: {"publish_lot"},
+    events.product_published: {"publish_product"},
+    events.ledger_entry_recorded: {"republish_for_ledger"},
+    events.practice_report_accepted: {"republish_for_practice"},
+    events.certificate_status_changed: {"audit_status_change"},
+    events.allocation_confirmed: {"premium_due_on_sale"},
+}
+
+
+def _names(signal) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(receiver.__name__ for receiver in signal.receivers_for(object()))
+
+
+def test_create_app_connects_each_subscriber_once(app: Flask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)  # a second app connects nothing twice
+    assert set(EXPECTED) == set(events.ALL)
+    for signal, names in EXPECTED.items():
+        found = _names(signal)
+        assert names <= set(found), signal.name
+        assert len(found) == len(set(found)), signal.name
+
+
+def _versions() -> int:
+    return db.session.scalar(select(func.count()).select_from(m.PassportVersion)) or 0
+
+
+def test_the_passport_is_published_in_the_announcers_unit_of_work(demo_app: Flask) -> None:
+    """A ledger entry republishes the passports that show it, and a rollback takes both back (no commit)."""
+    with demo_app.app_context():
+        lot = db.session.scalar(select(m.Lot).where(m.Lot.id.in_(select(m.Passport.lot_id))).order_by(m.Lot.id))
+        coop_id = lot.cooperative_id
+        versions, entries = _versions(), db.session.scalar(select(func.count()).select_from(m.FundEntry))
+        funds.record_payment(cooperative_id=coop_id, amount_minor=5000, currency="EUR", paid_on=dt.date.today(),  # noqa: DTZ011
+                             reference="TRF-EVENT", advance=True, staff=None)
+        assert _versions() > versions  # the subscriber published, in this transaction
+        db.session.rollback()
+        assert _versions() == versions
+        assert db.session.scalar(select(func.count()).select_from(m.FundEntry)) == entries
+
+
+def test_a_failing_subscriber_fails_the_announcer_and_writes_nothing(app: Flask) -> None:
+    with app.app_context():
+        staff = f.user_with_role(Role.union_staff)
+        coop = f.CooperativeFactory()
+        order = f.OrderFactory(stage=OrderStage.deposit_paid)
+        f.OrderLineFactory(order=order, lot=f.LotFactory(cooperative=coop), kg=Decimal(10), premium_minor=800)
+        allocation = f.AllocationFactory(order=order)
+        f.AllocationShareFactory(allocation=allocation, cooperative=coop, kg=Decimal(10))
+        order_id, staff_id = order.id, staff.id
+
+        def refuse(_sender, **_kw) -> None:  # type: ignore[no-untyped-def]
+            raise RuntimeError("subscriber failed")
+
+        with events.allocation_confirmed.connected_to(refuse), pytest.raises(RuntimeError):
+            orders.confirm_allocation(db.session.get(m.Order, order_id), staff=db.session.get(m.User, staff_id))
+        db.session.rollback()
+        assert db.session.get(m.Order, order_id).stage is OrderStage.deposit_paid
+        assert db.session.scalar(select(func.count()).select_from(m.FundEntry)) == 0
