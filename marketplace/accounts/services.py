@@ -127,10 +127,12 @@ def sign_up(
         kind=kind,
         country=country,
         registration_number=number,
-        verified_at=None,  # until Union staff check it (organisations.services.verify)
     )
     db.session.add(organisation)
     user = create_user(email, name, password, organisation, role)
+    # Both columns default to "now" for accounts the Union makes; a sign-up starts with neither
+    # (set after the insert: SQLAlchemy applies a column default over an explicit None).
+    organisation.verified_at = None  # until Union staff check it (organisations.services.verify)
     user.email_verified_at = None
     user.locale = locale
     db.session.flush()
