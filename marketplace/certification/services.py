@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
+from marketplace.notifications import notify
 
 MIN_AUDIT_REASON = 10
 
@@ -73,3 +74,4 @@ def change_status(cert: Certificate, new: CertificateStatus, reason: str) -> Non
     cert.status = new
     cert.status_reason = reason.strip()
     db.session.flush()
+    notify.certificate_status(cert)

@@ -102,13 +102,13 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           _l("A customer asked for a repair or take-back of %(product)s."), _l("Message: %(message)s"),
           action=_l("See the product"), group="repairs"),
     # Certificates (holders, MSMEs relying on them, buyers with open orders)
-    _kind("certificate_status", _l("Certificate %(number)s is %(status)s"),
-          _l("Certificate %(number)s (%(holder)s) is now %(status)s."), _l("Reason: %(reason)s"),
+    _kind("certificate_status", _l("Certificate %(number)s: %(status)s"),
+          _l("The status of certificate %(number)s (%(holder)s) is now: %(status)s."), _l("Reason: %(reason)s"),
           _l("Products and lots that rely on it may no longer be offered with its claim."),
-          action=_l("See the certificate"), essential=True),
+          action=_l("Open my dashboard"), essential=True),
     _kind("certificate_expiring", _l("Certificate %(number)s expires on %(until)s"),
           _l("Certificate %(number)s (%(holder)s) expires on %(until)s. Plan its renewal."),
-          action=_l("See the certificate"), group="certificates"),
+          action=_l("Open my dashboard"), group="certificates"),
     # Consumers (by address: no account)
     _kind("consumer_receipt", _l("Your order %(ref)s: receipt"),
           _l("Thank you for your purchase. We received %(amount)s for order %(ref)s."),

@@ -5,13 +5,19 @@ parameters, and hands them to ``services.notify`` / ``services.enqueue`` in the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from marketplace.accounts.models import User
+from marketplace.accounts.models import Role, User
 from marketplace.notifications.services import enqueue, link, locale_of, members, notify, notify_all, staff
 
 if TYPE_CHECKING:
+    from marketplace.certification.models import Certificate
+    from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, SampleRequest
     from marketplace.organisations.models import Organisation
+    from marketplace.payments.models import ConsumerOrder
+    from marketplace.practice.models import PerformanceReport
+    from marketplace.products.models import Product
 
 
 # Accounts ------------------------------------------------------------------------------------------------
@@ -44,3 +50,167 @@ def organisation_to_verify(organisation: Organisation) -> None:
 def organisation_verified(organisation: Organisation) -> None:
     notify_all(members(organisation.id), "organisation_verified", params={"organisation": organisation.name},
                url=link("dashboard.index"))
+
+
+# Quotes, samples, orders and payments -----------------------------------------------------------------------
+
+def _buyers(organisation_id: int) -> list[User]:
+    return members(organisation_id, Role.brand_buyer)
+
+
+def _money(minor: int, currency: str) -> Callable[[], str]:
+    from marketplace.i18n import money
+
+    return lambda: money(minor, currency)
+
+
+def _label(value: object) -> Callable[[], str]:
+    from marketplace.i18n import label
+
+    return lambda: label(value)
+
+
+def quote_requested(request: QuoteRequest) -> None:
+    notify_all(staff(), "quote_requested", params={"ref": f"#{request.id}", "organisation": request.buyer.name},
+               url=link("union.quote", quote_id=request.id))
+
+
+def quote_answered(quote: Quote) -> None:
+    request = quote.request
+    notify_all(_buyers(request.buyer_id), "quote_answered",
+               params={"ref": f"#{request.id}", "price": _money(quote.price_minor, quote.currency),
+                       "until": quote.valid_until.isoformat()},
+               url=link("orders.my_quotes"))
+
+
+def quote_declined(request: QuoteRequest) -> None:
+    notify_all(_buyers(request.buyer_id), "quote_declined",
+               params={"ref": f"#{request.id}", "reason": request.decline_reason}, url=link("orders.my_quotes"))
+
+
+def sample_sent(sample: SampleRequest) -> None:
+    notify_all(_buyers(sample.buyer_id), "sample_sent", params={"lot": sample.lot.code},
+               url=link("orders.my_quotes"))
+
+
+def order_stage(order: Order, stage: OrderStage) -> None:
+    """A stage recorded on an order: the deposit's arrival is a receipt, the others are progress."""
+    from marketplace.orders.models import OrderStage
+
+    url = link("orders.detail", reference=order.reference)
+    if stage is OrderStage.deposit_paid:
+        from marketplace.payments.services import deposit_minor
+
+        notify_all(_buyers(order.buyer_id), "deposit_received",
+                   params={"ref": order.reference, "amount": _money(deposit_minor(order), order.currency)}, url=url)
+        return
+    notify_all(_buyers(order.buyer_id), "order_stage", params={"ref": order.reference, "stage": _label(stage)},
+               url=url)
+
+
+def balance_received(order: Order, amount_minor: int) -> None:
+    notify_all(_buyers(order.buyer_id), "balance_received",
+               params={"ref": order.reference, "amount": _money(amount_minor, order.currency)},
+               url=link("orders.detail", reference=order.reference))
+
+
+def invoice_issued(order: Order, amount_minor: int, url: str | None = None) -> None:
+    notify_all(_buyers(order.buyer_id), "invoice_issued",
+               params={"ref": order.reference, "amount": _money(amount_minor, order.currency)},
+               url=url or link("orders.detail", reference=order.reference))
+
+
+# Products and the Code of Practice --------------------------------------------------------------------------
+
+def _product_name(product: Product) -> Callable[[], str]:
+    from flask_babel import get_locale
+
+    return lambda: product.display_name(str(get_locale()))
+
+
+def product_submitted(product: Product) -> None:
+    notify_all(staff(), "product_submitted",
+               params={"product": _product_name(product), "organisation": product.organisation.name},
+               url=link("product_review.product", product_id=product.id))
+
+
+def product_approved(product: Product) -> None:
+    notify_all(members(product.organisation_id, Role.msme_editor), "product_approved",
+               params={"product": _product_name(product)}, url=link("products.detail", product_id=product.id))
+
+
+def product_rejected(product: Product) -> None:
+    notify_all(members(product.organisation_id, Role.msme_editor), "product_rejected",
+               params={"product": _product_name(product), "reason": product.rejection_reason},
+               url=link("workspace.product", product_id=product.id))
+
+
+def report_reviewed(report: PerformanceReport) -> None:
+    notify_all(members(report.msme_id, Role.msme_editor), "report_reviewed",
+               params={"period": str(report.year), "outcome": _label(report.status), "note": report.review_note},
+               url=link("practice.msme"))
+
+
+def repair_request(product: Product, message: str) -> None:
+    """A consumer asks for a repair or take-back (to the MSME's editors)."""
+    notify_all(members(product.organisation_id, Role.msme_editor), "repair_request",
+               params={"product": _product_name(product), "message": message},
+               url=link("workspace.product", product_id=product.id))
+
+
+# Certificates -------------------------------------------------------------------------------------------------
+
+def certificate_affected(cert: Certificate) -> list[User]:
+    """Who must hear about a change of ``cert``: its holder, the MSMEs whose products source lots under
+    it, and the buyers with open orders reserving such lots."""
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot
+    from marketplace.orders.models import Order, OrderStage, Reservation
+    from marketplace.products.models import Product, ProductSource
+
+    lots = select(Lot.id).where(Lot.certificate_id == cert.id)
+    msmes = db.session.scalars(select(Product.organisation_id).join(ProductSource)
+                               .where(ProductSource.lot_id.in_(lots)).distinct())
+    closed = (OrderStage.delivered, OrderStage.cancelled)
+    buyers = db.session.scalars(select(Order.buyer_id).join(Reservation).where(
+        Reservation.lot_id.in_(lots), Order.stage.not_in(closed)).distinct())
+    people = members(cert.holder_id)
+    for msme_id in sorted(set(msmes)):
+        people += members(msme_id, Role.msme_editor)
+    for buyer_id in sorted(set(buyers)):
+        people += _buyers(buyer_id)
+    return people
+
+
+def certificate_status(cert: Certificate) -> None:
+    """A certificate was suspended or revoked (reinstatement tells no one: nothing to act on)."""
+    if cert.status.value not in ("suspended", "revoked"):
+        return
+    notify_all(certificate_affected(cert), "certificate_status",
+               params={"number": cert.number, "holder": cert.holder.name, "status": _label(cert.status),
+                       "reason": cert.status_reason},
+               url=link("dashboard.index"))
+
+
+def certificate_expiring(cert: Certificate) -> None:
+    notify_all(certificate_affected(cert), "certificate_expiring",
+               params={"number": cert.number, "holder": cert.holder.name, "until": cert.valid_to.isoformat()},
+               url=link("dashboard.index"))
+
+
+# Consumers (an address, no account) ---------------------------------------------------------------------------
+
+def _consumer(order: ConsumerOrder, kind: str) -> None:
+    enqueue(kind, to_address=order.email, locale=locale_of(None, getattr(order, "locale", None)),
+            params={"ref": order.reference, "amount": _money(order.total_minor, order.currency)},
+            url=link("products.catalogue"))
+
+
+def consumer_receipt(order: ConsumerOrder) -> None:
+    _consumer(order, "consumer_receipt")
+
+
+def consumer_shipped(order: ConsumerOrder) -> None:
+    _consumer(order, "consumer_shipped")

@@ -99,8 +99,8 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
 def render(kind: Kind, *, locale: str, name: str, params: Mapping[str, Any], url: str,
            unsubscribe_url: str | None) -> tuple[str, str, str]:
     """(subject, text, html) of ``kind`` in ``locale``. Parameters are escaped in the HTML part."""
-    plain = {key: clean_header(value, 500) for key, value in params.items()}
     with force_locale(locale):
+        plain = values(params)
         subject = clean_header(str(kind.subject) % plain)
         shown = [str(line) for line in kind.lines if _has_values(str(line), plain)]
         lines = [line % plain for line in shown]
@@ -116,6 +116,12 @@ def render(kind: Kind, *, locale: str, name: str, params: Mapping[str, Any], url
         text = render_template("email/message.txt", **context)
         html = render_template("email/message.html", **context)
     return subject, text, html
+
+
+def values(params: Mapping[str, Any]) -> dict[str, str]:
+    """Parameters as one-line text, in the locale in force: a callable (an amount, a stage's label, a
+    product's name) is called here, so that each recipient reads it in their own language."""
+    return {key: clean_header(value() if callable(value) else value, 500) for key, value in params.items()}
 
 
 def _has_values(msgid: str, params: Mapping[str, str]) -> bool:
@@ -164,7 +170,7 @@ def notify(user: User | None, kind_name: str, *, params: Mapping[str, Any], url:
     kind = KINDS[kind_name]
     locale = locale_of(user)
     with force_locale(locale):
-        title = clean_header(str(kind.subject) % {k: clean_header(v, 500) for k, v in params.items()})
+        title = clean_header(str(kind.subject) % values(params))
     path = urlsplit(url)._replace(scheme="", netloc="").geturl() or "/"
     db.session.add(Notification(user_id=user.id, kind=kind_name, title=title, url=path))
     if wants(user, kind):

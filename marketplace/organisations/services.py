@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from sqlalchemy import select
 
@@ -102,11 +103,13 @@ def verify(organisation: Organisation) -> None:
         notify.organisation_verified(organisation)
 
 
-def require_verified(organisation: Organisation | None) -> None:
-    """The one check for what unverified organisations may not do (order samples, accept quotes)."""
-    if organisation is None or organisation.verified_at is None:
-        raise UnverifiedOrganisationError()
+def verification_problem(organisation_id: int) -> Any | None:
+    """The one check for what an unverified organisation may not do (order samples, accept quotes):
+    None when it may, else the message to show."""
+    from flask_babel import lazy_gettext as _l
 
-
-class UnverifiedOrganisationError(PermissionError):
-    """The organisation is not verified by the Union yet."""
+    verified = db.session.scalar(select(Organisation.verified_at).where(Organisation.id == organisation_id))
+    if verified is None:
+        return _l("The Union has not verified your organisation yet. You can browse and request quotes; "
+                  "ordering samples and accepting quotes open once it is verified (usually within two working days).")
+    return None

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
 from marketplace.extensions import db
+from marketplace.notifications import notify
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.models import Order, OrderStage
 from marketplace.orders.services import OrderError, mark_deposit_paid
@@ -266,6 +267,7 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
             mark_deposit_paid(payment.order)
         if payment.consumer_order is not None:
             payment.consumer_order.status = ConsumerOrderStatus.paid
+            notify.consumer_receipt(payment.consumer_order)
     if status is PaymentStatus.refunded and payment.consumer_order is not None:
         payment.consumer_order.status = ConsumerOrderStatus.refunded
     return f"applied:{status.value}"

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from marketplace.accounts.models import User
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
+from marketplace.notifications import notify
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.practice.models import Commitment, CommitmentArea, PerformanceReport, ReportStatus
 
@@ -102,6 +103,7 @@ def review(report: PerformanceReport, *, accept: bool, staff: User | None, note:
     report.reviewed_by, report.reviewed_at, report.reviewed_on = staff, utcnow(), today()
     report.review_note = (note or "").strip()[:500]
     db.session.flush()
+    notify.report_reviewed(report)
     if accept:
         _republish(report.msme_id)
 

@@ -32,6 +32,7 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Lot, LotStatus
+from marketplace.notifications import notify
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.products import images as image_files
 from marketplace.products.models import (
@@ -492,6 +493,7 @@ def submit(product: Product, now: dt.datetime) -> None:
     product.submitted_at = now
     product.rejection_reason = ""
     db.session.flush()
+    notify.product_submitted(product)
 
 
 def awaiting_approval() -> list[Product]:
@@ -558,6 +560,7 @@ def approve(product: Product, approver_id: int | None, now: dt.datetime) -> Prod
         raise ProductError(" ".join(problems))
     product.status = ProductStatus.approved
     version = publish(product, approver_id, now)
+    notify.product_approved(product)
     return version
 
 
@@ -590,6 +593,7 @@ def reject(product: Product, reason: str) -> None:
     product.status = ProductStatus.rejected
     product.rejection_reason = reason
     db.session.flush()
+    notify.product_rejected(product)
 
 
 def _dec(value: Decimal | None) -> str | None:
