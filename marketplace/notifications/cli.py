@@ -15,6 +15,8 @@ from marketplace.extensions import db
 from marketplace.notifications import services
 from marketplace.uow import transactional
 
+REMINDER_INTERVAL = 3600.0
+
 
 @click.group("mail")
 def mail() -> None:
@@ -44,8 +46,15 @@ def worker(interval: float) -> None:
     signal.signal(signal.SIGTERM, stop)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"Mail worker: SMTP {app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}, every {interval}s")
+    next_reminders = 0.0
     while not stopping:
         try:
+            if time.monotonic() >= next_reminders:  # hourly: quotes, reservations, certificates expiring
+                from marketplace.notifications import notify
+
+                notify.reminders()
+                db.session.commit()
+                next_reminders = time.monotonic() + REMINDER_INTERVAL
             counts = services.deliver()
         finally:
             db.session.remove()
@@ -53,6 +62,16 @@ def worker(interval: float) -> None:
             click.echo(", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
         else:
             time.sleep(interval)
+
+
+@mail.command("reminders")
+@with_appcontext
+@transactional
+def reminders() -> None:
+    """Remind of quotes, reservations and certificates about to expire (each once)."""
+    from marketplace.notifications import notify
+
+    click.echo(f"{notify.reminders()} reminders.")
 
 
 @mail.command("outbox")

@@ -5,6 +5,7 @@ parameters, and hands them to ``services.notify`` / ``services.enqueue`` in the 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -194,12 +195,6 @@ def certificate_status(cert: Certificate) -> None:
                url=link("dashboard.index"))
 
 
-def certificate_expiring(cert: Certificate) -> None:
-    notify_all(certificate_affected(cert), "certificate_expiring",
-               params={"number": cert.number, "holder": cert.holder.name, "until": cert.valid_to.isoformat()},
-               url=link("dashboard.index"))
-
-
 # Consumers (an address, no account) ---------------------------------------------------------------------------
 
 def _consumer(order: ConsumerOrder, kind: str) -> None:
@@ -214,3 +209,67 @@ def consumer_receipt(order: ConsumerOrder) -> None:
 
 def consumer_shipped(order: ConsumerOrder) -> None:
     _consumer(order, "consumer_shipped")
+
+
+# Reminders (run by `flask mail reminders` and hourly by the mail worker) -------------------------------------
+
+QUOTE_WARNING = dt.timedelta(days=2)
+RESERVATION_WARNING = dt.timedelta(hours=24)
+CERTIFICATE_WARNING = dt.timedelta(days=30)
+
+
+def _already_told(kind: str, url: str) -> bool:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.notifications.models import Notification
+
+    path = "/" + url.split("://", 1)[-1].partition("/")[2]
+    return db.session.scalar(select(Notification.id).where(Notification.kind == kind, Notification.url == path)
+                             .limit(1)) is not None
+
+
+def reminders(now: dt.datetime | None = None) -> int:
+    """Tell buyers about quotes and reservations about to expire, and certificate holders (and those
+    relying on them) about certificates about to expire; each once. Returns how many reminders."""
+    from sqlalchemy import select
+
+    from marketplace.certification.models import Certificate, CertificateStatus
+    from marketplace.db import BUSINESS_TZ, utcnow
+    from marketplace.extensions import db
+    from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, QuoteStatus, Reservation
+    from marketplace.orders.models import ReservationStatus as Held
+
+    now = now or utcnow()
+    day = now.astimezone(BUSINESS_TZ).date()
+    sent = 0
+    quotes = db.session.scalars(select(Quote).join(QuoteRequest).where(
+        QuoteRequest.status == QuoteStatus.quoted, Quote.valid_until >= day, Quote.valid_until <= day + QUOTE_WARNING))
+    for quote in quotes:
+        url = link("orders.my_quotes", _anchor=f"quote-{quote.request.id}")
+        if not _already_told("quote_expiring", url):
+            notify_all(_buyers(quote.request.buyer_id), "quote_expiring",
+                       params={"ref": f"#{quote.request.id}", "until": quote.valid_until.isoformat()}, url=url)
+            sent += 1
+    orders = db.session.scalars(select(Order).where(Order.stage == OrderStage.accepted, Order.id.in_(
+        select(Reservation.order_id).where(Reservation.status == Held.held, Reservation.expires_at > now,
+                                           Reservation.expires_at <= now + RESERVATION_WARNING))))
+    for order in orders:
+        url = link("orders.detail", reference=order.reference)
+        held = [r.expires_at for r in order.reservations if r.status is Held.held and r.expires_at]
+        if held and not _already_told("reservation_expiring", url):
+            until = min(held).replace(tzinfo=min(held).tzinfo or dt.UTC).astimezone(dt.UTC)
+            notify_all(_buyers(order.buyer_id), "reservation_expiring",
+                       params={"ref": order.reference, "until": until.strftime("%Y-%m-%d %H:%M UTC")}, url=url)
+            sent += 1
+    certificates = db.session.scalars(select(Certificate).where(
+        Certificate.status == CertificateStatus.active, Certificate.valid_to >= day,
+        Certificate.valid_to <= day + CERTIFICATE_WARNING))
+    for cert in certificates:
+        url = link("dashboard.index", _anchor=f"certificate-{cert.number}-{cert.valid_to.isoformat()}")
+        if not _already_told("certificate_expiring", url):
+            notify_all(certificate_affected(cert), "certificate_expiring",
+                       params={"number": cert.number, "holder": cert.holder.name,
+                               "until": cert.valid_to.isoformat()}, url=url)
+            sent += 1
+    return sent

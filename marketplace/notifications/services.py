@@ -216,7 +216,7 @@ def _permanent(error: BaseException) -> bool:
 
 
 def _message(row: OutgoingMail, connection: Any) -> EmailMultiAlternatives:
-    headers = {"Content-Language": row.locale, "Auto-Submitted": "auto-generated"}
+    headers = {"Content-Language": row.locale, "Auto-Submitted": "auto-generated", "X-Notification-Kind": row.kind}
     if row.unsubscribe_url:
         headers["List-Unsubscribe"] = f"<{row.unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
