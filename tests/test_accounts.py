@@ -141,6 +141,26 @@ def test_sign_up_with_a_taken_email_looks_the_same_and_tells_the_owner_by_email(
     assert mailbox.messages[-1]["Subject"] == "Someone tried to create an account with your address"
 
 
+def test_an_expired_confirmation_link_is_refused_and_a_new_one_can_be_asked_for(app: Flask, mailbox) -> None:
+    client = app.test_client()
+    client.post("/signup", data={**GOOD_SIGNUP, "csrf_token": csrf_token(client, "/signup")})
+    link = _confirmation_link(app, mailbox)
+    app.config["EMAIL_VERIFY_MAX_AGE"] = -1
+    response = client.get(link)
+    assert response.status_code == 400
+    assert "no longer works" in text(response)
+    with app.app_context():
+        assert db.session.scalar(select(User.email_verified_at).where(User.email == "giulia@filati.example")) is None
+    app.config["EMAIL_VERIFY_MAX_AGE"] = 3600
+    statuses = []
+    for _ in range(6):
+        fresh = app.test_client()
+        token = csrf_token(fresh, "/verify")
+        statuses.append(fresh.post("/verify", data={"email": "giulia@filati.example", "csrf_token": token}).status_code)
+    assert statuses == [200] * 5 + [429]  # rate-limited per address
+    assert client.get(_confirmation_link(app, mailbox)).status_code == 302
+
+
 def test_sign_up_is_rate_limited(app: Flask) -> None:
     client = app.test_client()
     statuses = []

@@ -117,7 +117,8 @@ def test_the_message_is_in_the_recipients_language(app: Flask, mailbox, locale: 
     assert f'lang="{locale}"' in _body(message, "html")
 
 
-def test_an_smtp_outage_loses_nothing_and_everything_is_delivered_afterwards(app: Flask, mailbox) -> None:
+def test_an_smtp_outage_loses_nothing_and_everything_is_delivered_afterwards(app: Flask, mailbox,
+                                                                            record_property) -> None:  # type: ignore[no-untyped-def]
     users = [_buyer(email=f"buyer{n}@maison.example") for n in range(5)]
     with app.test_request_context():
         for user in users:
@@ -140,6 +141,7 @@ def test_an_smtp_outage_loses_nothing_and_everything_is_delivered_afterwards(app
     assert _deliver(app, now=_later(5)) == {"sent": 5}
     assert sorted(rcpt[0] for _, rcpt in mailbox.envelopes) == sorted(u.email for u in users)
     assert _deliver(app, now=_later(60)) == {}
+    record_property("outage", f"{len(users)} messages written during the outage, {len(mailbox.messages)} delivered")
 
 
 def test_a_server_refusing_with_4xx_is_retried_and_5xx_recipients_fail_for_good(app: Flask, mailbox) -> None:
@@ -152,6 +154,21 @@ def test_a_server_refusing_with_4xx_is_retried_and_5xx_recipients_fail_for_good(
     mailbox.refuse = False
     assert _deliver(app, now=_later(1)) == {"sent": 1}
     assert len(mailbox.messages) == 1
+
+
+def test_a_recipient_the_server_does_not_know_fails_at_once_and_the_others_go(app: Flask, mailbox) -> None:
+    gone = _buyer(email="gone@maison.example")
+    fine = _buyer(email="fine@maison.example")
+    with app.test_request_context():
+        notify.password_changed(db.session.get(User, gone.id))
+        notify.password_changed(db.session.get(User, fine.id))
+        db.session.commit()
+    mailbox.unknown.add("gone@maison.example")
+    assert _deliver(app) == {"failed": 1, "sent": 1}
+    failed = _outbox(app)[0]
+    assert failed.status is MailStatus.failed
+    assert "550" in failed.last_error
+    assert [rcpt for _, rcpt in mailbox.envelopes] == [["fine@maison.example"]]
 
 
 def test_after_the_last_attempt_a_message_is_kept_as_failed_and_can_be_queued_again(app: Flask, mailbox) -> None:
@@ -214,3 +231,17 @@ def mailbox_port() -> int:
     from tests.conftest import SMTP
 
     return int(SMTP["port"])
+
+
+def test_a_request_never_waits_for_or_fails_on_smtp(app: Flask) -> None:
+    from tests.helpers import csrf_token
+
+    _buyer(email="camille@maison.example")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        app.config["MAIL_PORT"] = s.getsockname()[1]  # nothing listens: SMTP is down
+    client = app.test_client()
+    response = client.post("/password/reset", data={"email": "camille@maison.example",
+                                                    "csrf_token": csrf_token(client, "/password/reset")})
+    assert response.status_code == 200
+    assert [(m.kind, m.status) for m in _outbox(app)] == [("password_reset", MailStatus.pending)]

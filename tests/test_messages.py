@@ -74,6 +74,11 @@ def unverified_brand(app: Flask) -> m.Organisation:
     return brand
 
 
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive UTC datetimes back, PostgreSQL aware ones."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def _client(app: Flask, email: str) -> FlaskClient:
     client = app.test_client()
     assert sign_in(client, email).status_code == 302, email
@@ -139,7 +144,7 @@ def test_quote_messages_and_order_stages_in_the_recipients_languages(app: Flask,
     assert accept.status_code == 302
     with app.app_context():
         order = db.session.scalar(select(m.Order))
-        expires = min(r.expires_at for r in order.reservations).replace(tzinfo=dt.UTC)
+        expires = _utc(min(r.expires_at for r in order.reservations))
         assert notify.reminders(now=expires - dt.timedelta(hours=2)) == 1
         orders.mark_deposit_paid(order)
         orders.confirm_allocation(order, staff=db.session.get(User, world["staff"][0].id))

@@ -20,6 +20,11 @@ EMAIL = "camille@maison.example"
 NEW_PASSWORD = "walnut orbit lantern quietly"
 
 
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive UTC datetimes back, PostgreSQL aware ones."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def _remembered(client: FlaskClient, email: str = EMAIL) -> None:
     response = client.post("/signin", data={"email": email, "password": factories.PASSWORD, "remember": "y",
                                             "csrf_token": csrf_token(client)})
@@ -78,7 +83,7 @@ def test_remember_me_is_bounded_rotates_and_an_old_cookie_is_refused(app: Flask)
     with app.app_context():
         row = db.session.scalar(select(UserSession))
         assert row.remember
-        lifetime = row.expires_at.replace(tzinfo=dt.UTC) - row.created_at.replace(tzinfo=dt.UTC)
+        lifetime = _utc(row.expires_at) - _utc(row.created_at)
         assert dt.timedelta(days=29) < lifetime <= dt.timedelta(days=30, minutes=1)
     # A new browser session with only the remember cookie: signed in, with a new (rotated) cookie.
     browser = _with_cookie(app, "remember_token", remember)

@@ -283,7 +283,8 @@ def deliver(*, limit: int = 50, now: dt.datetime | None = None) -> Counter[str]:
             except (OSError, smtplib.SMTPException) as error:
                 counts[_failed(row, error, now, permanent=_permanent(error))] += 1
                 db.session.commit()
-                if isinstance(error, OSError | smtplib.SMTPServerDisconnected):
+                # (smtplib's errors are OSErrors too: only a lost connection, not an answer, stops the batch)
+                if isinstance(error, smtplib.SMTPServerDisconnected) or not isinstance(error, smtplib.SMTPException):
                     # The connection is gone: the rest wait for the next run (their lease expires).
                     for rest in ids[position + 1:]:
                         db.session.execute(update(OutgoingMail).where(OutgoingMail.id == rest)

@@ -26,17 +26,26 @@ class Inbox:
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     refuse: bool = False  # answer 451 to every message (a server that is up but refusing)
+    unknown: set[str] = field(default_factory=set)  # addresses answered with 550 (no such mailbox)
 
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
             self.envelopes.clear()
+            self.unknown.clear()
 
 
 class Handler:
     def __init__(self, inbox: Inbox, maildir: Path | None = None) -> None:
         self.inbox = inbox
         self.maildir = mailbox.Maildir(maildir, create=True) if maildir else None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802
+                          rcpt_options: list[str]) -> str:
+        if address.lower() in self.inbox.unknown:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
         if self.inbox.refuse:
