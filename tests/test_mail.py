@@ -245,3 +245,9 @@ def test_a_request_never_waits_for_or_fails_on_smtp(app: Flask) -> None:
                                                     "csrf_token": csrf_token(client, "/password/reset")})
     assert response.status_code == 200
     assert [(m.kind, m.status) for m in _outbox(app)] == [("password_reset", MailStatus.pending)]
+
+
+def test_the_demo_content_tells_no_one(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        assert db.session.scalar(select(func.count(OutgoingMail.id))) == 0
+        assert db.session.scalar(select(func.count(Notification.id))) == 0

@@ -11,7 +11,9 @@ import logging
 import re
 import smtplib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
@@ -142,6 +144,8 @@ def enqueue(kind_name: str, *, to_address: str, params: Mapping[str, Any], url: 
     """Render one message into the outbox (flushed with the caller's change). A malformed address is
     logged and skipped: it must never fail the change that caused the message."""
     kind = KINDS[kind_name]
+    if _QUIET.get():
+        return None
     try:
         address = checked_address(to_address)
     except MailAddressError as error:
@@ -160,12 +164,25 @@ def enqueue(kind_name: str, *, to_address: str, params: Mapping[str, Any], url: 
     return row
 
 
+_QUIET: ContextVar[bool] = ContextVar("notifications_quiet", default=False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """Record changes without telling anyone (loading the demo's history, say)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
+
+
 def notify(user: User | None, kind_name: str, *, params: Mapping[str, Any], url: str) -> None:
     """Tell ``user``: a line in their notification list and, unless they switched it off, an e-mail.
 
     ``url`` is an absolute link on the site (``link(...)``). Deleted or closed accounts get nothing.
     """
-    if user is None or not user.active:
+    if user is None or not user.active or _QUIET.get():
         return
     kind = KINDS[kind_name]
     locale = locale_of(user)
