@@ -23,7 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         raise SystemExit(str(error)) from None  # one line, no traceback
 
     from marketplace import access, errors, guards, i18n, models, security, uow  # noqa: F401 (models: complete metadata)
-    from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # view runs; the extension's app-wide before_request check would do nothing on every request.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     htmx.init_app(app)
+    mail.init_app(app)
 
     uow.init_app(app)
     errors.init_app(app)
@@ -68,9 +69,10 @@ def _connect_subscribers() -> None:
     """Domains announce (marketplace/events.py); these packages listen. Connecting twice is harmless."""
     from marketplace.control import subscribers as control
     from marketplace.funds import subscribers as funds
+    from marketplace.notifications import subscribers as notifications
     from marketplace.passports import subscribers as passports
 
-    for package in (control, funds, passports):
+    for package in (control, funds, notifications, passports):
         package.connect()
 
 
@@ -82,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
     from marketplace.lots.routes import bp as lots
+    from marketplace.notifications.routes import bp as notifications
     from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
     from marketplace.pages.routes import bp as pages
@@ -100,7 +103,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union,
+        products, workspace, product_review, orders, payments, union, notifications,
     ):
         app.register_blueprint(blueprint)
 
@@ -108,9 +111,10 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
     from marketplace.funds.cli import funds
+    from marketplace.notifications.cli import mail
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds):
+    for group in (demo, content, passports, search, orders, funds, mail):
         app.cli.add_command(group)

@@ -11,6 +11,7 @@ import math
 import os
 import secrets
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,11 +37,19 @@ ENV_VARS = (
     "SHARED_DIR",
     "PUBLIC_BASE_URL",
     "SEARCH_INDEX_PATH",
+    "MAIL_SERVER",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
 )
+# Whole numbers read from the environment.
+INT_ENV_VARS = ("MAIL_PORT",)
 
 # Switches read from the environment as 1/0, true/false, yes/no or on/off.
 BOOL_ENV_VARS = (
     "SEARCH_APPLY_AFTER_COMMIT",  # web processes apply the search outbox after their commits
+    "MAIL_USE_TLS",  # STARTTLS on the SMTP connection
+    "MAIL_USE_SSL",  # SMTP over TLS from the first byte (port 465)
 )
 
 KNOWN_WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "test"}
@@ -100,6 +109,25 @@ def _base() -> dict[str, Any]:
         # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).
         "FX_MNT_PER_UNIT": {"EUR": "3900", "USD": "3450", "MNT": "1"},
         "FX_RATES_AS_OF": "2026-11-01",  # the day the Union declared them (marketplace/fx.py)
+        # Transactional e-mail (Flask-Mailman over SMTP, sent by `flask mail worker` from the mail outbox).
+        # Always the SMTP backend, in tests too: they read what a real SMTP server on loopback received.
+        "MAIL_BACKEND": "smtp",
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": 8025,  # the local server `./dev run` starts (`flask mail smtpd`)
+        "MAIL_USE_TLS": False,
+        "MAIL_USE_SSL": False,
+        "MAIL_USERNAME": None,
+        "MAIL_PASSWORD": None,
+        "MAIL_DEFAULT_SENDER": "Union of Sustainable Cashmere Cooperatives <no-reply@uscc.example>",
+        "MAIL_TIMEOUT": 10,
+        "MAIL_MAX_ATTEMPTS": 12,  # then the message is kept as failed (`flask mail retry` sends it again)
+        "SITE_NAME": "Union of Sustainable Cashmere Cooperatives",
+        # Sessions: a server-side row per sign-in (revoked by sign-out); remember-me is bounded.
+        "SESSION_LIFETIME_HOURS": 12,
+        "REMEMBER_DAYS": 30,
+        "PASSWORD_RESET_MAX_AGE": 3600,  # seconds a reset link works
+        "EMAIL_VERIFY_MAX_AGE": 3 * 24 * 3600,
+        "ACCOUNT_RATE_LIMIT": "5 per hour",  # sign-up, reset and verification resend, per address of the client
     }
 
 
@@ -145,6 +173,26 @@ def _dev_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def _read_environment(config: dict[str, Any]) -> None:
+    for name in ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            config[name] = value
+    for name in INT_ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            try:
+                config[name] = int(value)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, not {value!r}.") from None
+    for name in BOOL_ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            config[name] = _bool(name, value)
+    if os.environ.get("DATABASE_URL"):
+        config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
+
+
 def load(profile: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the configuration for ``profile`` from defaults, environment and overrides."""
     overrides = dict(overrides or {})
@@ -155,16 +203,7 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
     config.update(PROFILES[profile]())
     config["ENV"] = profile
     if profile != "test":
-        for name in ENV_VARS:
-            value = os.environ.get(name)
-            if value:
-                config[name] = value
-        for name in BOOL_ENV_VARS:
-            value = os.environ.get(name)
-            if value:
-                config[name] = _bool(name, value)
-        if os.environ.get("DATABASE_URL"):
-            config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
+        _read_environment(config)
     config.update(overrides)
     if config.get("SEARCH_APPLY_AFTER_COMMIT") is None:
         # With Meilisearch only the worker sends the outbox: one sender keeps the changes in order
@@ -175,6 +214,10 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
             # A local file cannot drop the connection: skip the extra round trip on every checkout.
             config["SQLALCHEMY_ENGINE_OPTIONS"] = {**config["SQLALCHEMY_ENGINE_OPTIONS"], "pool_pre_ping": False}
+    if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
+        raise ConfigError("Set MAIL_USE_TLS (STARTTLS, usually port 587) or MAIL_USE_SSL (port 465), not both.")
+    # The remember-me cookie lasts as long as the server-side session row it names (accounts/sessions.py).
+    config["REMEMBER_COOKIE_DURATION"] = timedelta(days=config["REMEMBER_DAYS"])
     if profile == "production":
         _check_production(config)
     config.setdefault("TRUSTED_HOSTS", trusted_hosts(config["PUBLIC_BASE_URL"], production=profile == "production"))

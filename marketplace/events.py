@@ -12,7 +12,7 @@ Every signal's sender is the changed object; the keyword arguments are listed be
 
 from __future__ import annotations
 
-from blinker import Namespace
+from blinker import NamedSignal, Namespace
 
 _events = Namespace()
 
@@ -42,3 +42,51 @@ allocation_confirmed = _events.signal("allocation-confirmed")
 
 ALL = (lot_listed, product_published, ledger_entry_recorded, practice_report_accepted,
        certificate_status_changed, allocation_confirmed)
+
+
+# Things people are told about (e-mail in their language and a line on /notifications). The sender is the
+# object the notice is about; ``args`` holds the rest of the arguments of the function of the same name in
+# ``notifications/notify.py``, which ``notifications/subscribers.py`` connects to each signal.
+
+
+def _notice(name: str) -> NamedSignal:
+    return _events.signal(f"notice:{name}")
+
+
+verify_email = _notice("verify_email")
+signup_existing = _notice("signup_existing")
+password_reset = _notice("password_reset")
+password_changed = _notice("password_changed")
+organisation_to_verify = _notice("organisation_to_verify")
+organisation_verified = _notice("organisation_verified")
+quote_requested = _notice("quote_requested")
+quote_answered = _notice("quote_answered")
+quote_declined = _notice("quote_declined")
+sample_sent = _notice("sample_sent")
+order_stage = _notice("order_stage")
+product_submitted = _notice("product_submitted")
+product_approved = _notice("product_approved")
+product_rejected = _notice("product_rejected")
+report_reviewed = _notice("report_reviewed")
+certificate_status = _notice("certificate_status")
+consumer_receipt = _notice("consumer_receipt")
+
+NOTICES = (
+    verify_email,
+    signup_existing,
+    password_reset,
+    password_changed,
+    organisation_to_verify,
+    organisation_verified,
+    quote_requested,
+    quote_answered,
+    quote_declined,
+    sample_sent,
+    order_stage,
+    product_submitted,
+    product_approved,
+    product_rejected,
+    report_reviewed,
+    certificate_status,
+    consumer_receipt,
+)

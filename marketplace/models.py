@@ -1,6 +1,6 @@
 """Imports every domain's models so that the metadata is complete (for Alembic and tests)."""
 
-from marketplace.accounts.models import Membership, Role, User
+from marketplace.accounts.models import Membership, Role, User, UserSession
 from marketplace.certification.models import Certificate, CertificationScheme, Criterion
 from marketplace.control.models import (
     Assessment,
@@ -13,6 +13,7 @@ from marketplace.control.models import (
 )
 from marketplace.funds.models import FundEntry
 from marketplace.lots.models import Lot, LotContribution
+from marketplace.notifications.models import MailPreference, Notification, OutgoingMail
 from marketplace.orders.models import (
     Allocation,
     AllocationAudit,
@@ -60,3 +61,4 @@ __all__ = [
     "SearchOutbox", "Soum", "User", "WebhookEvent",
 ]
 __all__ += ["ParticipationEvent"]
+__all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]

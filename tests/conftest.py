@@ -53,6 +53,10 @@ STRIPE_TEST_KEY = "sk_test_localstripe"
 STRIPE_WEBHOOK_SECRET = "whsec_test_marketplace"
 
 
+# The test SMTP server of this worker (``smtp_server``): every app under test sends to it.
+SMTP: dict[str, Any] = {}
+
+
 def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     """The app in the test profile. One signing key per test session, as one key per deployment."""
     # The test profile ignores the environment: Stripe (localstripe, started by ./dev test or by
@@ -67,6 +71,9 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         "PASSPORT_SIGNING_KEY": str(key),
         "MARKETPLACE_TMP": str(tmp_path),
         "SEARCH_INDEX_PATH": str(tmp_path / "search"),
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": SMTP.get("port", 9),  # 9 (discard) is closed: sending before the server starts fails
+        "MAIL_TIMEOUT": 5,
         **stripe,
         **extra,
     })
@@ -125,6 +132,36 @@ def localstripe() -> Iterator[str]:
             del os.environ["STRIPE_API_BASE"]
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free loopback port for this test worker; what it receives is
+    in ``mailbox`` (cleared for each test that asks for it)."""
+    import socket
+
+    from marketplace.notifications.smtpd import start
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller, inbox = start("127.0.0.1", port)
+    SMTP.update(port=port, inbox=inbox)
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+        SMTP.clear()
+
+
+@pytest.fixture
+def mailbox(smtp_server: Any) -> Iterator[Any]:
+    """The messages the test SMTP server received during this test."""
+    smtp_server.clear()
+    smtp_server.refuse = False
+    yield smtp_server
+    smtp_server.refuse = False
+    smtp_server.clear()
 
 
 def _migrate(url: str, tmp_path: Path, demo: bool, search_path: Path) -> None:

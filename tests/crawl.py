@@ -25,8 +25,8 @@ DEMO_USERS = {
     "brand_buyer": ("buyer@demo.example", "demo-buyer-2026"),
     "certifier": ("certifier@demo.example", "demo-certifier-2026"),
 }
-# Not pages: static files, the webhook (signed POSTs only), sign-out (ends the crawl's session).
-SKIPPED_ENDPOINTS = {"static", "payments.stripe_webhook", "accounts.signout"}
+# Not pages: static files, the webhook (signed POSTs only), sign-out and sign-out everywhere (end the crawl's session).
+SKIPPED_ENDPOINTS = {"static", "payments.stripe_webhook", "accounts.signout", "accounts.signout_everywhere"}
 MAX_EXAMPLES_PER_ENDPOINT = 2
 
 

@@ -171,3 +171,33 @@ def test_operators_can_add_trusted_hosts(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("TRUSTED_HOSTS", "10.0.0.5, healthcheck.internal")
     hosts = load("dev", {"PUBLIC_BASE_URL": "https://market.example.org"})["TRUSTED_HOSTS"]
     assert {"market.example.org", "10.0.0.5", "healthcheck.internal"} <= set(hosts)
+
+
+def test_the_smtp_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (load("dev")["MAIL_SERVER"], load("dev")["MAIL_PORT"]) == ("127.0.0.1", 8025)
+    monkeypatch.setenv("MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("MAIL_PORT", "587")
+    monkeypatch.setenv("MAIL_USE_TLS", "1")
+    monkeypatch.setenv("MAIL_USERNAME", "site")
+    monkeypatch.setenv("MAIL_DEFAULT_SENDER", "Union <mail@example.org>")
+    config = load("dev")
+    assert (config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_USE_TLS"]) == ("smtp.example.org", 587, True)
+    assert (config["MAIL_USERNAME"], config["MAIL_DEFAULT_SENDER"]) == ("site", "Union <mail@example.org>")
+    assert config["MAIL_BACKEND"] == "smtp"  # never a fake backend
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"MAIL_PORT": "submission"}, "MAIL_PORT must be a whole number"),
+    ({"MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, "not both"),
+])
+def test_bad_smtp_settings_are_refused_in_one_line(monkeypatch: pytest.MonkeyPatch, env: dict, message: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load("dev")
+
+
+def test_remember_me_is_bounded() -> None:
+    import datetime as dt
+
+    assert load("dev")["REMEMBER_COOKIE_DURATION"] == dt.timedelta(days=30)

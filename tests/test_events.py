@@ -78,3 +78,13 @@ def test_a_failing_subscriber_fails_the_announcer_and_writes_nothing(app: Flask)
         db.session.rollback()
         assert db.session.get(m.Order, order_id).stage is OrderStage.deposit_paid
         assert db.session.scalar(select(func.count()).select_from(m.FundEntry)) == 0
+
+
+def test_every_notice_has_one_receiver_that_tells_someone(app: Flask, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Domains announce notices (events.NOTICES); notifications answers each with notify.<name>, once."""
+    from marketplace.notifications import notify
+
+    make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
+    for signal in events.NOTICES:
+        assert len(list(signal.receivers_for(object()))) == 1, signal.name
+        assert callable(getattr(notify, signal.name.removeprefix("notice:"), None)), signal.name

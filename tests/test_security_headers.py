@@ -104,7 +104,10 @@ EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
 
 
-TEMPLATES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*.html"))
+# E-mail bodies (templates/email/) are never served by the site, so its CSP does not reach them, and mail
+# clients drop <style> and stylesheets: their HTML needs inline styles.
+TEMPLATES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "templates").rglob("*.html")
+                   if not p.relative_to(ROOT / "templates").as_posix().startswith("email/"))
 
 
 @pytest.mark.parametrize("template", TEMPLATES)

@@ -30,8 +30,8 @@ class SignUpForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     password = PasswordField(
         _l("Password"),
-        validators=[DataRequired(), Length(min=10, max=200, message=_l("Use at least 10 characters."))],
-        description=_l("At least 10 characters."),
+        validators=[DataRequired(), Length(min=12, max=200, message=_l("Use at least 12 characters."))],
+        description=_l("At least 12 characters, not a common password: a few unrelated words work well."),
     )
     confirm = PasswordField(
         _l("Repeat the password"),
@@ -47,3 +47,31 @@ class SignUpForm(FlaskForm):
     )
     organisation = StringField(_l("Organisation name"), validators=[DataRequired(), Length(min=2, max=200)])
     country = SelectField(_l("Country"), choices=COUNTRIES, validators=[DataRequired()])
+    registration_number = StringField(
+        _l("VAT or registration number"), validators=[DataRequired(), Length(max=40)],
+        description=_l("EU buyers: the VAT number (e.g. IT00743110157). Mongolian companies: the 7-digit "
+                       "state registration number. The Union checks it before you can order samples or "
+                       "accept quotes."),
+    )
+
+
+class EmailForm(FlaskForm):
+    """Password reset and confirmation resend: one address."""
+
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(min=12, max=200, message=_l("Use at least 12 characters."))],
+        description=_l("At least 12 characters, not a common password: a few unrelated words work well."),
+    )
+    confirm = PasswordField(
+        _l("Repeat the new password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])

@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, TimestampMixin, enum_column
+from marketplace.db import Base, TimestampMixin, enum_column, utcnow
 from marketplace.organisations.models import Organisation, OrgKind
 
 
@@ -43,6 +43,10 @@ class User(UserMixin, TimestampMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_sign_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Accounts made by the Union or the demo are confirmed; a sign-up is not until its link is followed.
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The sign-in this request came with (set by the session loader, never stored): Flask-Login's id.
+    session_token = None  # str | None; a plain attribute, not a column
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan", order_by="Membership.id"
@@ -51,6 +55,11 @@ class User(UserMixin, TimestampMixin, Base):
     @property
     def is_active(self) -> bool:  # Flask-Login
         return self.active
+
+    def get_id(self) -> str | None:  # Flask-Login keeps this in the session and the remember-me cookie
+        """The server-side session's token, never the user id: a revoked session row ends every copy
+        of the cookie that names it (accounts/sessions.py)."""
+        return self.session_token
 
     @property
     def roles(self) -> set[Role]:
@@ -85,3 +94,24 @@ class Membership(TimestampMixin, Base):
 
     user: Mapped[User] = relationship(back_populates="memberships")
     organisation: Mapped[Organisation] = relationship()
+
+
+class UserSession(TimestampMixin, Base):
+    """One sign-in on one device. The cookie holds ``<id>.<secret>``; only the secret's SHA-256 is kept.
+
+    Sign-out, "sign out everywhere" and a password change set ``revoked_at``; a replayed cookie then
+    names a revoked row and is refused. A remember-me row is replaced by a new one each time the
+    cookie brings the user back (rotation), so a stolen old cookie stops working.
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    remember: Mapped[bool] = mapped_column(Boolean, default=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+
+    user: Mapped[User] = relationship()

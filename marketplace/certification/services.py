@@ -74,6 +74,7 @@ def change_status(cert: Certificate, new: CertificateStatus, reason: str) -> Non
     cert.status = new
     cert.status_reason = reason.strip()
     db.session.flush()
+    events.certificate_status.send(cert)
 
 
 def change_status_from_page(cert: Certificate, new: CertificateStatus, reason: str, actor: Any) -> None:

@@ -47,6 +47,7 @@ from marketplace.orders.models import (
     SampleStatus,
 )
 from marketplace.organisations.models import CooperativeProfile, Organisation
+from marketplace.organisations.services import verification_problem
 
 MAX_ORDER_KG = Decimal(100_000)  # more than ten times the Union's certified output: a typo
 CURRENCIES = ("EUR", "USD")
@@ -91,6 +92,8 @@ def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id
         return existing
     if (problem := rules.offer_problem(lot, today())) is not None:
         raise OrderError(problem, 409, "address")
+    if (problem := verification_problem(buyer_id)) is not None:
+        raise OrderError(problem, 403, "address")
     sample = SampleRequest(lot=lot, buyer_id=buyer_id, requested_by=user, address=address.strip(), form_id=form_id)
     db.session.add(sample)
     db.session.flush()
@@ -109,6 +112,7 @@ def mark_sample_sent(sample: SampleRequest) -> None:
         raise OrderError(_l("This sample has already been sent."))
     sample.status = SampleStatus.sent
     db.session.flush()
+    events.sample_sent.send(sample)
 
 
 # --- quote requests and quotes -----------------------------------------------------------
@@ -283,6 +287,7 @@ def request_quote(*, buyer_id: int, user: User, data: QuoteInput, form_id: str) 
     )
     db.session.add(request)
     db.session.flush()
+    events.quote_requested.send(request)
     return request
 
 
@@ -337,6 +342,7 @@ def answer_quote(
     request.answered_at = utcnow()
     db.session.add(quote)
     db.session.flush()
+    events.quote_answered.send(quote)
     return quote
 
 
@@ -383,6 +389,7 @@ def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
     request.answered_by = staff
     request.answered_at = utcnow()
     db.session.flush()
+    events.quote_declined.send(request)
 
 
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
@@ -408,6 +415,8 @@ def accept_quote(
     request = lock_quote_request(request_id)
     if request is None or request.buyer_id not in buyer_ids:
         raise OrderError(_l("There is no such quote."), 404)
+    if (problem := verification_problem(request.buyer_id)) is not None:
+        raise OrderError(problem, 403)
     if request.status is QuoteStatus.accepted:
         raise OrderError(_l("This quote has already been accepted."))
     if request.status is QuoteStatus.declined:
@@ -719,6 +728,7 @@ def record_event(order: Order, stage: OrderStage, actor: User | None, note: str 
     order.stage = stage
     order.events.append(OrderEvent(stage=stage, at=at or utcnow(), actor=actor, note=note))
     db.session.flush()
+    events.order_stage.send(order, args=(stage,))
 
 
 def mark_deposit_paid(order: Order, at: dt.datetime | None = None) -> bool:

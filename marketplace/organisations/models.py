@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import Base, Kg, TimestampMixin, enum_column
+from marketplace.db import Base, Kg, TimestampMixin, enum_column, utcnow
 
 
 class OrgKind(enum.StrEnum):
@@ -78,6 +79,11 @@ class Organisation(TimestampMixin, Base):
     website: Mapped[str] = mapped_column(String(200), default="")
     women_led: Mapped[bool] = mapped_column(Boolean, default=False)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # VAT number (EU brand buyers) or state registration number (Mongolian MSMEs), given at sign-up.
+    registration_number: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    # Set by Union staff (organisations.services.verify). Organisations made by the Union or the demo
+    # are verified when made; a self-service sign-up starts unverified.
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     aimag: Mapped[Aimag | None] = relationship()
     soum: Mapped[Soum | None] = relationship()
@@ -85,6 +91,10 @@ class Organisation(TimestampMixin, Base):
 
     def __repr__(self) -> str:
         return f"<Organisation {self.slug} ({self.kind})>"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None
 
     @property
     def has_public_profile(self) -> bool:

@@ -62,6 +62,7 @@ class ConsumerOrder(TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(30), unique=True)
     email: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str | None] = mapped_column(String(5))  # the language of the receipt and shipping e-mails
     currency: Mapped[str] = mapped_column(String(3))
     total_minor: Mapped[int] = mapped_column(Integer)
     status: Mapped[ConsumerOrderStatus] = mapped_column(

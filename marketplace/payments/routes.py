@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -99,6 +100,7 @@ def checkout():  # type: ignore[no-untyped-def]
         gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
         order = services.checkout(_cart(), email=form.email.data or "", form_id=form.form_id.data or "",
                                   gateway=gateway())
+        order.locale = str(get_locale())  # the receipt is written in the language the consumer bought in
     except PaymentsUnavailableError:
         return render_template("payments/cart.html", lines=lines, form=form, available=False), 503
     except OrderError as error:

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import events
 from marketplace.accounts.models import User
 from marketplace.extensions import db
 from marketplace.orders.locking import serialise_form
@@ -259,6 +260,7 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
             mark_deposit_paid(payment.order)
         if payment.consumer_order is not None:
             payment.consumer_order.status = ConsumerOrderStatus.paid
+            events.consumer_receipt.send(payment.consumer_order)
     if status is PaymentStatus.refunded and payment.consumer_order is not None:
         payment.consumer_order.status = ConsumerOrderStatus.refunded
     return f"applied:{status.value}"

@@ -102,6 +102,7 @@ def review(report: PerformanceReport, *, accept: bool, staff: User | None, note:
     report.reviewed_by, report.reviewed_at, report.reviewed_on = staff, utcnow(), today()
     report.review_note = (note or "").strip()[:500]
     db.session.flush()
+    events.report_reviewed.send(report)
     if accept:
         events.practice_report_accepted.send(report.msme_id, report=report)  # passports republish
 

@@ -47,6 +47,7 @@ def submit(product: Product, now: dt.datetime) -> None:
     product.submitted_at = now
     product.rejection_reason = ""
     db.session.flush()
+    events.product_submitted.send(product)
 
 
 def awaiting_approval() -> list[Product]:
@@ -113,6 +114,7 @@ def approve(product: Product, approver_id: int | None, now: dt.datetime) -> Prod
         raise ProductError(" ".join(problems))
     product.status = ProductStatus.approved
     version = publish(product, approver_id, now)
+    events.product_approved.send(product)
     return version
 
 
@@ -143,6 +145,7 @@ def reject(product: Product, reason: str) -> None:
     product.status = ProductStatus.rejected
     product.rejection_reason = reason
     db.session.flush()
+    events.product_rejected.send(product)
 
 
 def _dec(value: Decimal | None) -> str | None:
