@@ -158,9 +158,10 @@ def get_passport(public_id: str) -> Passport | None:
 
 
 def passport_for_gtin(gtin: str, lot_code: str | None) -> Passport | None:
-    candidates = [gtin, gtin.lstrip("0")]
-    stmt = select(Product).where(Product.gtin.in_(candidates), Product.status == ProductStatus.published)
-    products = db.session.scalars(stmt).all()
+    """The passport of the published product with this GTIN-14 (and batch, when one is asked for).
+    GTINs are stored as GTIN-14 (products.services normalises them at input; migration 0014 the rest)."""
+    stmt = select(Product).where(Product.gtin == gtin, Product.status == ProductStatus.published)
+    products = db.session.scalars(stmt.order_by(Product.id)).all()
     if lot_code:
         products = [p for p in products if p.batch_code == lot_code]
     if not products:
@@ -178,6 +179,15 @@ def claimed_certificates(passport: Passport) -> list[Certificate]:
                 .where(ProductSource.product_id == passport.product_id))
     return list(db.session.scalars(stmt.distinct().options(selectinload(Certificate.scheme),
                                                          selectinload(Certificate.issuer))))
+
+
+def passport_certificates(passport: Passport) -> list[Certificate]:
+    """Every certificate a passport claims: those of its lots and, for a product, its maker's."""
+    found = {cert.number: cert for cert in claimed_certificates(passport)}
+    if passport.product is not None:
+        for cert in _msme_certificates(passport.product):
+            found.setdefault(cert.number, cert)
+    return list(found.values())
 
 
 @dataclass(frozen=True)
