@@ -32,6 +32,34 @@ VCJWT = "application/vc+jwt"
 LINKSET = "application/linkset+json"
 
 
+# Machine-readable endpoints a verifier running in a browser on another site must be able to read: the
+# trust documents, the credentials, the status lists, the log and the GS1 resolver. Read-only (GET, HEAD
+# and the preflight OPTIONS); no credentials are ever allowed, so a signed-in visitor's cookies are not
+# sent with such a request and a working-copy event stays private.
+CORS_ENDPOINTS = frozenset({
+    "passports.did_document", "passports.context", "passports.page", "passports.credential_json",
+    "passports.credential_jwt", "passports.version_json", "passports.status", "passports.log",
+    "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
+    "certification.conformity_credential",
+})
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Accept-Language, If-None-Match",
+    "Access-Control-Expose-Headers": "Link, Location, ETag, Content-Language",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@bp.after_app_request
+def _cors(response: Response) -> Response:
+    """CORS and ``Vary: Accept`` (the content may be negotiated) on every machine-readable endpoint."""
+    if request.endpoint in CORS_ENDPOINTS and request.method in ("GET", "HEAD", "OPTIONS"):
+        response.headers.update(CORS_HEADERS)
+        response.vary.add("Accept")
+    return response
+
+
 def _passport_or_404(public_id: str) -> Passport:
     passport = services.get_passport(public_id)
     if passport is None or passport.current is None:
