@@ -320,3 +320,46 @@ def test_migration_pads_stored_gtins_to_14_digits(app: Flask) -> None:
         upgrade()
         assert db.session.get(Product, product.id).gtin == "08650001000015"
         assert db.session.get(Product, other.id).gtin == "not-a-gtin"
+
+
+# ---- QR codes and hang tags carry the Digital Link -----------------------------------------------------------
+
+def _decode_qr(png: bytes) -> str:
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)).convert("L"))
+    assert len(found) == 1
+    return str(found[0].text)
+
+
+def test_qr_of_a_gtin_product_decodes_to_its_digital_link_and_resolves(demo_app: Flask, demo: Demo) -> None:
+    client = demo_app.test_client()
+    uri = _decode_qr(client.get(f"/passports/{demo.passport}/qr.png").data)
+    assert uri == f"{demo.base}/01/{demo.gtin}/10/{demo.batch}"
+    response = client.get(uri.removeprefix(demo.base))  # what a phone does with it
+    assert response.status_code == 307
+    assert response.headers["Location"] == f"/passports/{demo.passport}"
+    # The hang tags print the same code (the same modules, drawn at the labels' scale).
+    import io
+
+    import segno
+
+    labels = text(client.get(f"/passports/{demo.passport}/labels"))
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=4, border=2)
+    svg = buffer.getvalue().decode()
+    assert svg[svg.index(' d="'):].split('"')[1] in labels
+
+
+def test_qr_leaves_out_a_batch_gs1_cannot_carry_and_a_lot_qr_gives_the_passport_url(
+        demo_app: Flask, demo: Demo) -> None:
+    with demo_app.app_context():
+        db.session.get(Product, demo.product_id).batch_code = "Batch 2026 (spring)"  # spaces: not GS1 characters
+        db.session.commit()
+        lot_passport = db.session.scalar(select(Passport.public_id).where(Passport.lot_id.is_not(None)).limit(1))
+    client = demo_app.test_client()
+    assert _decode_qr(client.get(f"/passports/{demo.passport}/qr.png").data) == f"{demo.base}/01/{demo.gtin}"
+    assert _decode_qr(client.get(f"/passports/{lot_passport}/qr.png").data) == f"{demo.base}/passports/{lot_passport}"

@@ -22,8 +22,8 @@ _CSET82 = re.compile(r"^[!%-?A-Z_a-z\"]+$")  # GS1 AI encodable character set 82
 # everything else, the slash included, is percent-encoded.
 _SAFE = "!'()*+,-.:;=_~"
 
-__all__ = ["AI_NAMES", "DigitalLink", "DigitalLinkError", "gtin_check_digit", "is_valid_gtin", "normalise_gtin",
-           "parse_path"]
+__all__ = ["AI_NAMES", "DigitalLink", "DigitalLinkError", "gtin_check_digit", "is_valid_gtin", "is_valid_qualifier",
+           "normalise_gtin", "parse_path"]
 
 
 class DigitalLinkError(ValueError):
@@ -91,6 +91,15 @@ def _check_qualifier(ai: str, value: str) -> None:
         raise DigitalLinkError(f"The {AI_NAMES[ai]} is longer than the standard allows ({limit} characters).")
     if not _CSET82.match(value):
         raise DigitalLinkError(f"The {AI_NAMES[ai]} holds characters outside the GS1 character set.")
+
+
+def is_valid_qualifier(ai: str, value: str) -> bool:
+    """Whether ``value`` may stand as the value of key qualifier ``ai`` (22, 10 or 21) in a Digital Link."""
+    try:
+        _check_qualifier(ai, value)
+    except DigitalLinkError:
+        return False
+    return True
 
 
 def parse_path(path: str) -> DigitalLink:

@@ -21,7 +21,7 @@ from marketplace.extensions import db
 from marketplace.i18n import select_locale
 from marketplace.passports import geo, resolver, services, untp
 from marketplace.passports.forms import VerifyForm
-from marketplace.passports.gs1 import DigitalLinkError, parse_path
+from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import get_signer
 
@@ -171,8 +171,20 @@ def version_json(public_id: str, number: int):  # type: ignore[no-untyped-def]
     return None
 
 
+def qr_target(passport: Passport) -> str:
+    """What a passport's QR code and hang tags carry: the GS1 Digital Link URI (with the batch) when the
+    product has a GTIN, so that any GS1 scanner app reads the GTIN and our resolver answers it; otherwise
+    the passport's own address."""
+    product = passport.product
+    if product is not None and product.gtin:
+        # A batch code the GS1 syntax cannot carry (over 20 characters, outside its character set) is left out.
+        batch = product.batch_code if is_valid_qualifier("10", product.batch_code) else None
+        return services.base_url() + DigitalLink(product.gtin, batch).path()
+    return passport_url(passport)
+
+
 def _qr(passport: Passport) -> segno.QRCode:
-    return segno.make(passport_url(passport), error="m")
+    return segno.make(qr_target(passport), error="m")
 
 
 @bp.route("/passports/<public_id>/qr.svg")
