@@ -132,7 +132,7 @@ def test_a_change_makes_a_new_version_and_the_old_one_stays(demo_app: Flask) -> 
 def test_lot_passport_validates_against_the_untp_dpp_schema(demo_app: Flask) -> None:
     validator = _schema("untp-dpp/untp-dpp-schema.json")
     passport = _lot_passport(demo_app)
-    response = demo_app.test_client().get(f"/passports/{passport.public_id}.json")
+    response = demo_app.test_client().get(f"/passports/{passport.public_id}.json?untp=0.6.1")
     assert response.mimetype == "application/ld+json"
     document = response.get_json(force=True)
     assert _errors(validator, document) == []
@@ -170,7 +170,7 @@ def test_certificates_and_steps_validate_as_dcc_and_dte(demo_app: Flask) -> None
     dte = _schema("untp-dte/untp-dte-schema.json")
     _published_product(demo_app)
     client = demo_app.test_client()
-    certificate = client.get("/certificates/SC-2025-BKH-001.json").get_json(force=True)
+    certificate = client.get("/certificates/SC-2025-BKH-001.json?untp=0.6.1").get_json(force=True)
     assert _errors(dcc, certificate) == []
     with demo_app.app_context():
         from marketplace.products.models import ProcessingStep

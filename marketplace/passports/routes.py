@@ -68,6 +68,27 @@ def _passport_or_404(public_id: str) -> Passport:
     return passport
 
 
+UNTP_VERSIONS = ("0.7.0", "0.6.1")
+
+
+def untp_version() -> str:
+    """The UNTP version asked for with ``?untp=`` (0.7.0, the published form, by default); a 400 naming
+    the versions served for any other value."""
+    asked = request.args.get("untp", "0.7.0")
+    if asked not in UNTP_VERSIONS:
+        abort(400, description=_("This passport is published in UNTP %(versions)s; there is no version "
+                                 "%(asked)s.", versions=" and ".join(UNTP_VERSIONS), asked=asked[:20]))
+    return asked
+
+
+def _form(version: PassportVersion, untp_asked: str) -> tuple[dict[str, Any], str]:
+    """The credential and its signed JWT in the UNTP version asked for. Versions published before 0.7.0
+    have only the 0.6.1 form, which is then what they serve."""
+    if untp_asked == "0.7.0" and version.credential_070 is not None:
+        return version.credential_070, version.signature_070 or ""
+    return version.credential, version.signature
+
+
 def _prefers(accept: MIMEAccept, *types: str) -> str | None:
     best = accept.best_match([*types, "text/html"], default="text/html")
     return best if best in types else None
@@ -93,7 +114,8 @@ def page(public_id: str):  # type: ignore[no-untyped-def]
     if wanted:
         version = _passport_or_404(public_id).current
         assert version is not None
-        response = Response(version.signature, mimetype=VCJWT) if wanted == VCJWT else _json(version.credential)
+        credential, signature = _form(version, untp_version())
+        response = Response(signature, mimetype=VCJWT) if wanted == VCJWT else _json(credential)
         response.headers.update(headers)
         return response
     key = services.page_key(public_id)
@@ -147,26 +169,33 @@ def _render_page(key: services.PageKey, etag: str) -> str:
 @bp.route("/passports/<public_id>.json")
 @public
 def credential_json(public_id: str):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
-    response = _json(passport.current.credential)  # type: ignore[union-attr]
-    response.headers["Link"] = f'<{passport_url(passport)}.jwt>; rel="alternate"; type="{VCJWT}"'
+    credential, _signature = _form(passport.current, asked)  # type: ignore[arg-type]
+    response = _json(credential)
+    url = passport_url(passport)
+    other = "0.6.1" if asked == "0.7.0" else "0.7.0"
+    response.headers["Link"] = (f'<{url}.jwt?untp={asked}>; rel="alternate"; type="{VCJWT}", '
+                                f'<{url}.json?untp={other}>; rel="alternate"; type="{JSONLD}"')
     return response
 
 
 @bp.route("/passports/<public_id>.jwt")
 @public
 def credential_jwt(public_id: str):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
-    return Response(passport.current.signature, mimetype=VCJWT)  # type: ignore[union-attr]
+    return Response(_form(passport.current, asked)[1], mimetype=VCJWT)  # type: ignore[arg-type]
 
 
 @bp.route("/passports/<public_id>/versions/<int:number>")
 @public
 def version_json(public_id: str, number: int):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
     for version in passport.versions:
         if version.number == number:
-            return _json(version.credential)
+            return _json(_form(version, asked)[0])
     abort(404)
     return None
 
@@ -282,10 +311,11 @@ def did_document():  # type: ignore[no-untyped-def]
     }, "application/did+json")
 
 
-@bp.route("/contexts/cashmere/v1.jsonld")
+@bp.route("/contexts/cashmere/v1.jsonld", defaults={"version": 1})
+@bp.route("/contexts/cashmere/v2.jsonld", defaults={"version": 2})
 @public
-def context():  # type: ignore[no-untyped-def]
-    response = _json(untp.context_document(services.base_url()))
+def context(version: int):  # type: ignore[no-untyped-def]
+    response = _json(untp.context_document(services.base_url(), version))
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
 

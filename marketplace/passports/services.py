@@ -25,7 +25,7 @@ from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag
 from marketplace.passports import status as status_list
-from marketplace.passports import untp
+from marketplace.passports import untp, untp070
 from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
@@ -88,6 +88,23 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
     )
 
 
+def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, Any]:
+    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url())
+
+
+def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
+    """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
+    the 0.7.0 conformity credentials and the traceability events."""
+    digests = {untp.certificate_url(cert, base_url()): untp070.digest_multibase(conformity_credential_070(cert, signer))
+               for cert in passport_certificates(passport)}
+    if passport.product is not None:
+        name = passport.product.name.get("en") or passport.product.sku
+        for step in passport.product.steps:
+            url = f"{base_url()}/events/steps/{step.id}.json"
+            digests[url] = untp070.digest_multibase(untp.traceability_event(step, base_url(), signer.did, name))
+    return digests
+
+
 def publish(passport: Passport) -> PassportVersion | None:
     """Publish a new version if the passport's content changed; None when it is unchanged."""
     signer = get_signer()
@@ -99,9 +116,12 @@ def publish(passport: Passport) -> PassportVersion | None:
         credential["credentialSubject"]
     ):
         return None
+    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer))
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
         content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
+        credential_070=published, content_hash_070=hashlib.sha256(canonical_json(published)).hexdigest(),
+        signature_070=signer.sign(published),
     )
     db.session.add(version)
     db.session.flush()
@@ -594,8 +614,10 @@ def verify_document(text: str) -> Verdict:
 
 
 def _version_by_content(document: dict[str, Any]) -> PassportVersion | None:
+    """The version whose 0.6.1 or 0.7.0 form is exactly this document."""
     digest = hashlib.sha256(canonical_json(document)).hexdigest()
-    return db.session.scalar(select(PassportVersion).where(PassportVersion.content_hash == digest))
+    return db.session.scalar(select(PassportVersion).where(
+        (PassportVersion.content_hash == digest) | (PassportVersion.content_hash_070 == digest)).limit(1))
 
 
 def _version_from_json(text: str) -> tuple[PassportVersion | None, str]:
@@ -641,6 +663,23 @@ def _judge(version: PassportVersion) -> Verdict:
     return verdict
 
 
+def _signature_problems(version: PassportVersion, signer: Signer, label: str) -> list[str]:
+    """Each form of a version (0.6.1, and 0.7.0 when it has one) is signed over exactly its content."""
+    problems = []
+    forms = [("", version.credential, version.signature)]
+    if version.credential_070 is not None:
+        forms.append((" (UNTP 0.7.0)", version.credential_070, version.signature_070 or ""))
+        if hashlib.sha256(canonical_json(version.credential_070)).hexdigest() != version.content_hash_070:
+            problems.append(f"{label}: its UNTP 0.7.0 form does not match its hash")
+    for form, credential, signature in forms:
+        try:
+            if signer.verify(signature) != credential:
+                problems.append(f"{label}{form}: the signature covers different content")
+        except SignatureInvalidError:
+            problems.append(f"{label}{form}: the signature does not verify")
+    return problems
+
+
 def verify_all() -> list[str]:
     """Check every signature, status entry and the whole log chain. Returns the problems found."""
     signer = get_signer()
@@ -672,11 +711,7 @@ def verify_all() -> list[str]:
             problems.append(f"{label}: missing from the public log")
         if hashlib.sha256(canonical_json(version.credential)).hexdigest() != version.content_hash:
             problems.append(f"{label}: content does not match its hash")
-        try:
-            if signer.verify(version.signature) != version.credential:
-                problems.append(f"{label}: the signature covers different content")
-        except SignatureInvalidError:
-            problems.append(f"{label}: the signature does not verify")
+        problems.extend(_signature_problems(version, signer, label))
         entries_ = version.credential.get("credentialStatus", [])
         indexes = {e.get("statusListIndex") for e in entries_}
         if indexes != {str(version.passport.status_index)}:

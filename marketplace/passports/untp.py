@@ -78,15 +78,17 @@ UNTP_GAPS = {
 }
 
 
-def context_document(base_url: str) -> dict[str, Any]:
-    """The site's JSON-LD context: every cashmere term by name (no @vocab), and the UNTP 0.6.1 terms
-    its contexts leave undefined."""
+def context_document(base_url: str, version: int = 1) -> dict[str, Any]:
+    """The site's JSON-LD context: every cashmere term by name (no @vocab). Version 1 (cited by the
+    0.6.1 form) also names the UNTP 0.6.1 terms its contexts leave undefined; version 2 (cited by the
+    0.7.0 form) leaves them to the UNTP 0.7.0 context. Both share the cashmere vocabulary IRIs."""
     vocab = f"{base_url}/contexts/cashmere/v1#"
     terms: dict[str, Any] = {"@version": 1.1, "@protected": True}
     for term in CONTEXT_TERMS:
         terms[term] = {"@id": vocab + term}
-    for term, iri in UNTP_GAPS.items():
-        terms[term] = {"@id": iri}
+    if version == 1:
+        for term, iri in UNTP_GAPS.items():
+            terms[term] = {"@id": iri}
     return {"@context": terms}
 
 
