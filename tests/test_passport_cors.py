@@ -27,6 +27,7 @@ def _urls(app: Flask) -> dict[str, str]:
     return {
         "passports.did_document": "/.well-known/did.json",
         "passports.context": "/contexts/cashmere/v1.jsonld",
+        "passports.context_v2": "/contexts/cashmere/v2.jsonld",
         "passports.page": f"/passports/{public_id}",
         "passports.credential_json": f"/passports/{public_id}.json",
         "passports.credential_jwt": f"/passports/{public_id}.jwt",

@@ -37,8 +37,9 @@ LINKSET = "application/linkset+json"
 # and the preflight OPTIONS); no credentials are ever allowed, so a signed-in visitor's cookies are not
 # sent with such a request and a working-copy event stays private.
 CORS_ENDPOINTS = frozenset({
-    "passports.did_document", "passports.context", "passports.page", "passports.credential_json",
-    "passports.credential_jwt", "passports.version_json", "passports.status", "passports.log",
+    "passports.did_document", "passports.context", "passports.context_v2", "passports.page",
+    "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
+    "passports.log",
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
     "certification.conformity_credential",
 })
@@ -311,10 +312,21 @@ def did_document():  # type: ignore[no-untyped-def]
     }, "application/did+json")
 
 
-@bp.route("/contexts/cashmere/v1.jsonld", defaults={"version": 1})
-@bp.route("/contexts/cashmere/v2.jsonld", defaults={"version": 2})
+@bp.route("/contexts/cashmere/v1.jsonld")
 @public
-def context(version: int):  # type: ignore[no-untyped-def]
+def context():  # type: ignore[no-untyped-def]
+    """The cashmere terms and the UNTP 0.6.1 gap terms (cited by the 0.6.1 form)."""
+    return _context(1)
+
+
+@bp.route("/contexts/cashmere/v2.jsonld")
+@public
+def context_v2():  # type: ignore[no-untyped-def]
+    """The cashmere terms alone (cited by the UNTP 0.7.0 form)."""
+    return _context(2)
+
+
+def _context(version: int) -> Response:
     response = _json(untp.context_document(services.base_url(), version))
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
