@@ -215,8 +215,8 @@ def test_our_context_defines_every_term_and_no_vocab(demo_app: Flask) -> None:
     walk({k: v for k, v in lot_document["credentialSubject"]["product"]["characteristics"].items() if k != "type"})
     # The rest are defined (and protected) by the W3C VC 2.0 context or UNTP's Party context; we never
     # redefine them (test_passport_jsonld.py expands every credential with all the contexts).
-    assert used - set(context) == {"id", "type", "name", "registeredId"}
-    assert not {"id", "type", "name", "description", "registeredId"} & set(context)
+    assert used - set(context) == {"id", "type", "name", "registeredId", "idScheme"}
+    assert not {"id", "type", "name", "description", "registeredId", "idScheme"} & set(context)
 
 
 def test_signature_verifies_with_the_published_did_key(demo_app: Flask) -> None:

@@ -128,3 +128,31 @@ def test_digest_multibase_is_a_sha256_multihash_in_base58btc() -> None:
     digest = untp070.digest_multibase({"a": 1})
     assert digest.startswith("zQm")
     assert len(digest) == 47  # "z" + the 46 characters of a base58 SHA-256 multihash (as in an IPFS CIDv0)
+
+
+def test_parties_facilities_and_the_issuer_carry_register_identifiers(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    with demo_app.app_context():
+        from marketplace.products.models import Product, ProductStatus
+
+        product_id = db.session.scalar(select(Product.id).where(Product.status == ProductStatus.published).limit(1))
+        public_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product_id))
+    current = client.get(f"/passports/{public_id}.json").get_json(force=True)
+    legacy = client.get(f"/passports/{public_id}.json?untp=0.6.1").get_json(force=True)
+    subject = current["credentialSubject"]
+    maker = subject["relatedParty"][0]["party"]
+    assert maker["registeredId"].isdigit()
+    assert len(maker["registeredId"]) == 7  # the Mongolian state registration number
+    assert maker["idScheme"]["id"] == "https://burtgel.gov.mn/"
+    assert legacy["credentialSubject"]["product"]["producedByParty"]["registeredId"] == maker["registeredId"]
+    facility = subject["producedAtFacility"]
+    assert facility["type"] == ["Facility"]
+    assert facility["registeredId"].endswith("/site-1")
+    assert facility["idScheme"]["name"].endswith("register of processing facilities")
+    union = current["issuer"]["issuerAlsoKnownAs"][0]
+    assert union["registeredId"].isdigit()
+    assert union["idScheme"]["id"] == "https://burtgel.gov.mn/"
+    for origin in legacy["credentialSubject"]["cashmere"]["origins"]:  # cooperatives behind the fibre
+        for coop in origin["cooperative"]:
+            assert "registeredId" not in coop or coop["registeredId"].isdigit()
+    assert subject["productCategory"][0]["schemeName"] == "Harmonized System"  # the HS code of the product

@@ -76,6 +76,9 @@ class Organisation(TimestampMixin, Base):
     soum_id: Mapped[int | None] = mapped_column(ForeignKey("soum.id"))
     description: Mapped[str] = mapped_column(Text, default="")
     website: Mapped[str] = mapped_column(String(200), default="")
+    # The operator's number in its country's register of legal entities (in Mongolia the 7-digit state
+    # registration number); shown in the passports as the party's registeredId.
+    registration_number: Mapped[str] = mapped_column(String(20), default="")
     women_led: Mapped[bool] = mapped_column(Boolean, default=False)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
 

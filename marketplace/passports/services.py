@@ -88,8 +88,18 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
     )
 
 
+def union_party() -> dict[str, Any] | None:
+    """The Union as a UNTP party (its register entry), named beside the issuer's DID; None before it exists."""
+    from marketplace.organisations.models import Organisation, OrgKind
+
+    union = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.union).order_by(
+        Organisation.id).limit(1))
+    return untp.party(union, base_url()) if union is not None else None
+
+
 def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, Any]:
-    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url())
+    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url(),
+                                         union_party())
 
 
 def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
@@ -116,7 +126,8 @@ def publish(passport: Passport) -> PassportVersion | None:
         credential["credentialSubject"]
     ):
         return None
-    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer))
+    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
+                                         union_party())
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
         content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),

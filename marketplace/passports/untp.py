@@ -119,9 +119,29 @@ def _issuer(did: str) -> dict[str, Any]:
     return {"type": ["CredentialIssuer"], "id": did, "name": "Union of Sustainable Cashmere Cooperatives"}
 
 
+# The register a party's registeredId belongs to: Mongolia's state register of legal entities when the
+# organisation has its number, otherwise the Union's own register of members and partners.
+MN_REGISTER = {"type": ["IdentifierScheme"], "id": "https://burtgel.gov.mn/",
+               "name": "State registration number of legal entities (Mongolia, General Authority for State "
+                       "Registration)"}
+
+
+def party_identifier(org: Organisation, base_url: str) -> tuple[str, dict[str, Any]]:
+    """(registeredId, idScheme) of an organisation."""
+    if org.registration_number and org.country == "MN":
+        return org.registration_number, MN_REGISTER
+    return org.slug, {"type": ["IdentifierScheme"], "id": f"{base_url}/organisations/",
+                      "name": "Union of Sustainable Cashmere Cooperatives, register of members and partners"}
+
+
+def party(org: Organisation, base_url: str) -> dict[str, Any]:
+    return _party(org, base_url)
+
+
 def _party(org: Organisation, base_url: str) -> dict[str, Any]:
+    registered_id, scheme = party_identifier(org, base_url)
     return {"type": ["Party"], "id": f"{base_url}/organisations/{org.slug}", "name": org.name,
-            "registeredId": org.slug}
+            "registeredId": registered_id, "idScheme": scheme}
 
 
 def _date_time(day: dt.date | dt.datetime) -> str:

@@ -48,10 +48,11 @@ def _country(code: str) -> dict[str, str]:
     return MONGOLIA if code == "MN" else {"countryCode": code}
 
 
-def _issuer(issuer: dict[str, Any], base_url: str) -> dict[str, Any]:
-    return {**issuer, "issuerAlsoKnownAs": [{
-        "type": ["Party"], "id": f"{base_url}/about", "name": issuer["name"], "registrationCountry": MONGOLIA,
-    }]}
+def _issuer(issuer: dict[str, Any], base_url: str, union: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The issuer (the Union's DID), also known by its register entry when the Union organisation is given."""
+    known = _party(union) if union else {"type": ["Party"], "id": f"{base_url}/about", "name": issuer["name"],
+                                         "registrationCountry": MONGOLIA}
+    return {**issuer, "issuerAlsoKnownAs": [known]}
 
 
 def _party(party: dict[str, Any]) -> dict[str, Any]:
@@ -59,11 +60,14 @@ def _party(party: dict[str, Any]) -> dict[str, Any]:
     return {"type": ["Party"], **found, "registrationCountry": MONGOLIA}
 
 
-def _facility(party: dict[str, Any]) -> dict[str, Any]:
-    facility: dict[str, Any] = {"type": ["Facility"], "id": party["id"] + "#facility", "name": party["name"]}
-    if party.get("registeredId"):
-        facility["registeredId"] = party["registeredId"]
-    return facility
+def _facility(party: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """The processing site of an operator, identified in the Union's register of facilities by the
+    operator's register path (one site per operator today)."""
+    slug = party["id"].rsplit("/", 1)[-1]
+    return {"type": ["Facility"], "id": f"{party['id']}#facility", "name": party["name"],
+            "registeredId": f"{slug}/site-1",
+            "idScheme": {"type": ["IdentifierScheme"], "id": f"{base_url}/organisations/",
+                         "name": "Union of Sustainable Cashmere Cooperatives, register of processing facilities"}}
 
 
 def _classification(category: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +165,11 @@ def _scorecard_claims(subject: dict[str, Any], passport_url: str, day: str, base
     return claims
 
 
-def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping[str, str]) -> dict[str, Any]:
+def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping[str, str],
+                     union: dict[str, Any] | None = None) -> dict[str, Any]:
     """The 0.7.0 form of a 0.6.1 product or lot passport built by ``untp.py``. ``digests`` maps the URL of
-    each linked credential to the digestMultibase of the form that URL serves."""
+    each linked credential to the digestMultibase of the form that URL serves; ``union`` is the Union's
+    party (``untp.party``), named as the issuer's register entry."""
     subject = credential["credentialSubject"]
     product = subject["product"]
     cashmere = subject["cashmere"]
@@ -191,7 +197,7 @@ def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping
         "idGranularity": subject["granularityLevel"],
         "productCategory": [_classification(c) for c in product["productCategory"]],
         "relatedParty": related,
-        "producedAtFacility": _facility(steps[-1]["facility"] if steps else maker),
+        "producedAtFacility": _facility(steps[-1]["facility"] if steps else maker, base_url),
         "countryOfProduction": _country(product["countryOfProduction"]),
         "dimensions": product["dimensions"],
         "materialProvenance": [_material(m) for m in subject["materialsProvenance"]],
@@ -209,7 +215,7 @@ def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping
         "type": ["DigitalProductPassport", "VerifiableCredential"],
         "@context": [VC_CONTEXT, CONTEXT, cashmere_context_url(base_url)],
         "id": credential["id"],
-        "issuer": _issuer(credential["issuer"], base_url),
+        "issuer": _issuer(credential["issuer"], base_url, union),
         "validFrom": credential["validFrom"],
         "name": f"Digital Product Passport: {product['name']}",
         "credentialStatus": {**revocation, "statusListIndex": int(revocation["statusListIndex"])},
@@ -217,7 +223,8 @@ def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping
     }
 
 
-def conformity_credential(credential: dict[str, Any], base_url: str) -> dict[str, Any]:
+def conformity_credential(credential: dict[str, Any], base_url: str,
+                          union: dict[str, Any] | None = None) -> dict[str, Any]:
     """The 0.7.0 form of a 0.6.1 conformity credential (``untp.conformity_credential``)."""
     subject = credential["credentialSubject"]
     assessment = subject["assessment"][0]
@@ -226,7 +233,7 @@ def conformity_credential(credential: dict[str, Any], base_url: str) -> dict[str
         "type": ["DigitalConformityCredential", "VerifiableCredential"],
         "@context": [VC_CONTEXT, CONTEXT],
         "id": credential["id"],
-        "issuer": _issuer(credential["issuer"], base_url),
+        "issuer": _issuer(credential["issuer"], base_url, union),
         "validFrom": credential["validFrom"],
         "validUntil": credential["validUntil"],
         "name": subject["name"],
