@@ -11,11 +11,12 @@ from flask import Flask
 from joserfc import jws
 from joserfc.jwk import OKPKey
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 
 from marketplace.certification.models import Certificate
 from marketplace.extensions import db
 from marketplace.passports import services, untp070
-from marketplace.passports.models import Passport
+from marketplace.passports.models import Passport, PassportVersion
 from tests.helpers import text
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
@@ -156,3 +157,24 @@ def test_parties_facilities_and_the_issuer_carry_register_identifiers(demo_app: 
         for coop in origin["cooperative"]:
             assert "registeredId" not in coop or coop["registeredId"].isdigit()
     assert subject["productCategory"][0]["schemeName"] == "Harmonized System"  # the HS code of the product
+
+
+def test_a_version_published_before_070_is_republished_with_it(demo_app: Flask) -> None:
+    public_id = _public_ids(demo_app)[0]
+    with demo_app.app_context():
+        passport = services.get_passport(public_id)
+        current = passport.current
+        number = current.number
+        # As a version published before migration 0015 is (the ORM refuses to change a version).
+        db.session.execute(sql_update(PassportVersion).where(PassportVersion.id == current.id).values(
+            credential_070=None, content_hash_070=None, signature_070=None))
+        db.session.commit()
+        db.session.expire_all()
+        assert demo_app.test_client().get(f"/passports/{public_id}.json").get_json(force=True)["credentialSubject"][
+            "type"] == ["ProductPassport"]  # only the 0.6.1 form until then
+        version = services.publish(services.get_passport(public_id))
+        assert version is not None
+        assert version.number == number + 1
+        assert version.credential_070 is not None
+        assert services.publish(services.get_passport(public_id)) is None  # and then nothing more
+        db.session.commit()

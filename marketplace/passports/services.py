@@ -122,9 +122,10 @@ def publish(passport: Passport) -> PassportVersion | None:
     issued_at = utcnow().replace(microsecond=0)
     number = current.number + 1 if current else 1
     credential = build_credential(passport, number, issued_at, signer)
-    if current is not None and untp.sha256(current.credential["credentialSubject"]) == untp.sha256(
-        credential["credentialSubject"]
-    ):
+    # Unchanged content publishes nothing, unless the current version predates the 0.7.0 form.
+    if current is not None and current.credential_070 is not None and untp.sha256(
+        current.credential["credentialSubject"]
+    ) == untp.sha256(credential["credentialSubject"]):
         return None
     published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
                                          union_party())
