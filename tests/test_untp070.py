@@ -92,7 +92,7 @@ def test_both_forms_by_content_negotiation_and_signed(demo_app: Flask) -> None:
 
 
 @pytest.mark.parametrize("path", ["/passports/{id}.json", "/passports/{id}.jwt", "/passports/{id}/versions/1",
-                                  "/certificates/{cert}.json"])
+                                  "/certificates/{cert}.json", "/events/steps/1.json"])
 def test_an_unknown_untp_version_is_a_clear_400(demo_app: Flask, path: str) -> None:
     with demo_app.app_context():
         cert = db.session.scalar(select(Certificate.number).limit(1))
@@ -178,3 +178,26 @@ def test_a_version_published_before_070_is_republished_with_it(demo_app: Flask) 
         assert version.credential_070 is not None
         assert services.publish(services.get_passport(public_id)) is None  # and then nothing more
         db.session.commit()
+
+
+def test_traceability_events_in_070_are_make_events_linked_by_digest(demo_app: Flask) -> None:
+    client = demo_app.test_client()
+    found = 0
+    for public_id in _public_ids(demo_app):
+        document = client.get(f"/passports/{public_id}.json").get_json(force=True)
+        for link in document["credentialSubject"].get("relatedDocument", []):
+            if not link["linkType"].endswith("/dte"):
+                continue
+            path = "/" + link["linkURL"].split("//", 1)[1].split("/", 1)[1]
+            event = client.get(path).get_json(force=True)
+            assert link["digestMultibase"] == untp070.digest_multibase(event)
+            assert event["@context"] == ["https://www.w3.org/ns/credentials/v2", untp070.CONTEXT]
+            subject = event["credentialSubject"][0]
+            assert subject["type"] == ["MakeEvent", "Event"]
+            assert subject["inputProduct"][0]["type"] == ["EventProduct"]
+            assert subject["outputProduct"][0]["quantity"]["unit"] == "KGM"
+            assert subject["relatedParty"][0]["role"] == "processor"
+            legacy = client.get(path + "?untp=0.6.1").get_json(force=True)
+            assert legacy["credentialSubject"][0]["type"] == ["TransformationEvent", "Event"]
+            found += 1
+    assert found > 0

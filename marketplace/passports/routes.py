@@ -435,11 +435,16 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
     from marketplace.products.services import step_public, viewer_scope
 
+    asked = untp_version()  # 0.7.0 (a MakeEvent) by default; ?untp=0.6.1 for the TransformationEvent
     step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
-    name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    # The same name the passport used when it hashed this event.
+    name = (step.product.name.get("en") or step.product.sku) if step.product else (step.lot.code if step.lot else "")
+    if asked == "0.6.1":
+        response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    else:
+        response = _json(services.traceability_event_070(step, get_signer(), name))
     if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
         response.headers["Cache-Control"] = "private, no-store"
     return response

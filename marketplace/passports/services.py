@@ -102,6 +102,11 @@ def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, An
                                          union_party())
 
 
+def traceability_event_070(step: ProcessingStep, signer: Signer, product_name: str) -> dict[str, Any]:
+    return untp070.traceability_event(untp.traceability_event(step, base_url(), signer.did, product_name),
+                                      untp.party(step.facility, base_url()), base_url(), union_party())
+
+
 def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
     """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
     the 0.7.0 conformity credentials and the traceability events."""
@@ -111,7 +116,7 @@ def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signe
         name = passport.product.name.get("en") or passport.product.sku
         for step in passport.product.steps:
             url = f"{base_url()}/events/steps/{step.id}.json"
-            digests[url] = untp070.digest_multibase(untp.traceability_event(step, base_url(), signer.did, name))
+            digests[url] = untp070.digest_multibase(traceability_event_070(step, signer, name))
     return digests
 
 

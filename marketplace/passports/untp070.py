@@ -254,3 +254,38 @@ def conformity_credential(credential: dict[str, Any], base_url: str,
             }],
         },
     }
+
+
+def traceability_event(credential: dict[str, Any], facility: dict[str, Any], base_url: str,
+                       union: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The 0.7.0 form of a 0.6.1 traceability event (``untp.traceability_event``): the processing step, a
+    TransformationEvent in 0.6, is a MakeEvent with its input and output as EventProducts. ``facility``
+    is the processor (``untp.party``)."""
+    event = credential["credentialSubject"][0]
+
+    def products(quantities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"type": ["EventProduct"],
+                 "product": {"type": ["Product"], "id": q["productId"], "name": q["productName"]},
+                 "quantity": {"value": q["quantity"], "unit": q["uom"]}} for q in quantities]
+
+    step = event["processType"]
+    return {
+        "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
+        "@context": [VC_CONTEXT, CONTEXT],
+        "id": credential["id"],
+        "issuer": _issuer(credential["issuer"], base_url, union),
+        "validFrom": credential["validFrom"],
+        "name": f"{step} at {facility['name']}",
+        "credentialSubject": [{
+            "type": ["MakeEvent", "Event"],
+            "id": event["id"],
+            "name": f"{step}: {event['outputQuantityList'][0]['productName']}",
+            "eventDate": event["eventTime"],
+            "activityType": {"code": step.lower(), "name": step,
+                             "schemeId": f"{base_url}/how-to-read-a-passport#processing-steps",
+                             "schemeName": "Union of Sustainable Cashmere Cooperatives, processing steps"},
+            "relatedParty": [{"role": "processor", "party": _party(facility)}],
+            "inputProduct": products(event["inputQuantityList"]),
+            "outputProduct": products(event["outputQuantityList"]),
+        }],
+    }
