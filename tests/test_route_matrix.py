@@ -37,7 +37,8 @@ CERTIFIER = frozenset({Role.certifier})
 EXPECTED: dict[str, str | frozenset[Role]] = {
     **dict.fromkeys((
         "static", "pages.home", "pages.about", "pages.certification", "pages.healthz", "pages.passport_guide",
-        "passports.did_document", "passports.digital_link", "passports.context", "passports.traceability_event",
+        "passports.did_document", "passports.digital_link", "passports.gs1_resolver_description",
+        "passports.context", "passports.context_v2", "passports.traceability_event",
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
         "passports.verify", "api.lots_api", "api.openapi", "api.products_api",

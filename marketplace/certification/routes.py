@@ -10,8 +10,9 @@ from marketplace.certification import services
 from marketplace.certification.forms import StatusForm
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today
+from marketplace.passports import services as passport_services
 from marketplace.passports import untp
-from marketplace.passports.routes import _json
+from marketplace.passports.routes import _json, untp_version
 from marketplace.passports.signing import get_signer
 from marketplace.urls import public_base_url
 
@@ -29,8 +30,11 @@ def _certificate_or_404(number: str) -> Certificate:
 @public
 def conformity_credential(number: str):  # type: ignore[no-untyped-def]
     """The certificate as a UNTP Digital Conformity Credential."""
+    asked = untp_version()  # 0.7.0 by default; ?untp=0.6.1 for the earlier form
     cert = _certificate_or_404(number)
-    return _json(untp.conformity_credential(cert, public_base_url(), get_signer().did))
+    if asked == "0.6.1":
+        return _json(untp.conformity_credential(cert, public_base_url(), get_signer().did))
+    return _json(passport_services.conformity_credential_070(cert, get_signer()))
 
 
 @bp.route("/certificates/<number>/manage", methods=["GET", "POST"])

@@ -94,6 +94,7 @@ def _organisation(report: LoadReport, places: _Places, kind: OrgKind, data: dict
         "city": data.get("city", "Ulaanbaatar" if kind in (OrgKind.msme, OrgKind.union) else ""),
         "aimag": aimag or (places.aimags["ULN"] if kind is OrgKind.msme else None), "soum": soum,
         "description": data.get("description", ""), "women_led": data.get("women_led", False), "is_demo": True,
+        "registration_number": data.get("registration_number", ""),
     })
 
 

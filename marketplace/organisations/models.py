@@ -79,7 +79,9 @@ class Organisation(TimestampMixin, Base):
     website: Mapped[str] = mapped_column(String(200), default="")
     women_led: Mapped[bool] = mapped_column(Boolean, default=False)
     is_demo: Mapped[bool] = mapped_column(Boolean, default=False)
-    # VAT number (EU brand buyers) or state registration number (Mongolian MSMEs), given at sign-up.
+    # The operator's number in its country's register of legal entities: VAT number (EU brand buyers) or
+    # the 7-digit state registration number (Mongolian MSMEs and cooperatives), given at sign-up; shown in
+    # the passports as the party's registeredId.
     registration_number: Mapped[str] = mapped_column(String(40), default="", server_default="")
     # Set by Union staff (organisations.services.verify). Organisations made by the Union or the demo
     # are verified when made; a self-service sign-up starts unverified.

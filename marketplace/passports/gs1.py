@@ -1,34 +1,50 @@
-"""GTIN check digits and GS1 Digital Link paths (pure functions)."""
+"""GTIN check digits and GS1 Digital Link URI paths (pure functions).
+
+The syntax follows the GS1 Digital Link URI standard: ``/01/{gtin}[/22/{cpv}][/10/{batch}][/21/{serial}]``,
+each value percent-encoded, so a batch holding a slash arrives as ``%2F`` and is decoded here, after the
+path has been split into its segments.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-# Application identifiers we resolve, in the order GS1 Digital Link requires.
-AI_NAMES = {"01": "GTIN", "10": "batch/lot", "21": "serial number"}  # for code; messages name them via _()
-_ALLOWED_CHARS = re.compile(r"^[!%-?A-Z_a-z\"]{1,20}$")  # GS1 AI encodable character set 82
+from marketplace.products.rules import gtin14, gtin_check_digit, gtin_is_valid
+
+# Application identifiers we resolve, in the order GS1 Digital Link requires (01, then its key qualifiers).
+AI_NAMES = {"01": "GTIN", "22": "consumer product variant", "10": "batch/lot", "21": "serial number"}
+AI_ORDER = ("01", "22", "10", "21")
+MAX_LENGTH = {"22": 20, "10": 20, "21": 20}
+_CSET82 = re.compile(r"^[!%-?A-Z_a-z\"]+$")  # GS1 AI encodable character set 82
+# Characters left as they are in a Digital Link path segment (RFC 3986 unreserved and a few sub-delims);
+# everything else, the slash included, is percent-encoded.
+_SAFE = "!'()*+,-.:;=_~"
+
+__all__ = ["AI_NAMES", "DigitalLink", "DigitalLinkError", "gtin_check_digit", "is_valid_gtin", "is_valid_qualifier",
+           "normalise_gtin", "parse_path"]
+
+
+# The names the error messages use, translated.
+AI_LABELS = {"01": _l("GTIN"), "22": _l("consumer product variant"), "10": _l("batch or lot number"),
+             "21": _l("serial number")}
 
 
 class DigitalLinkError(ValueError):
     """A malformed Digital Link path; the message names the problem."""
 
 
-def gtin_check_digit(body: str) -> int:
-    """The check digit for the digits of a GTIN without its last digit (GS1 mod-10)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
-
-
 def is_valid_gtin(gtin: str) -> bool:
-    return gtin.isdigit() and len(gtin) in (8, 12, 13, 14) and gtin_check_digit(gtin[:-1]) == int(gtin[-1])
+    return gtin_is_valid(gtin)
 
 
 def normalise_gtin(gtin: str) -> str:
-    """GTIN-8/12/13/14 as the 14-digit form used in Digital Link URIs."""
-    return gtin.zfill(14)
+    """GTIN-8/12/13/14 as the 14-digit form used in Digital Link URIs and stored by the site."""
+    return gtin14(gtin)
 
 
 @dataclass(frozen=True)
@@ -36,23 +52,26 @@ class DigitalLink:
     gtin: str  # 14 digits
     lot: str | None = None
     serial: str | None = None
+    variant: str | None = None
 
     def path(self) -> str:
+        """The canonical path: GTIN-14, qualifiers in order, each value percent-encoded."""
         parts = [f"/01/{self.gtin}"]
-        if self.lot:
-            parts.append(f"/10/{self.lot}")
-        if self.serial:
-            parts.append(f"/21/{self.serial}")
+        for ai, value in (("22", self.variant), ("10", self.lot), ("21", self.serial)):
+            if value:
+                parts.append(f"/{ai}/{quote(value, safe=_SAFE)}")
         return "".join(parts)
 
 
-def parse_path(path: str) -> DigitalLink:
-    """Parse ``/01/{gtin}[/10/{lot}][/21/{serial}]``; raise DigitalLinkError naming what is wrong."""
-    segments = path.strip("/").split("/")
-    if len(segments) % 2:
-        raise DigitalLinkError(_("Each GS1 application identifier must be followed by a value."))
-    pairs = list(zip(segments[::2], segments[1::2], strict=True))
-    keys = [ai for ai, _ in pairs]
+def _decode(value: str, ai: str) -> str:
+    try:
+        return unquote(value, errors="strict")
+    except UnicodeDecodeError:
+        message = _("The %(name)s holds a percent-encoding that is not UTF-8.", name=AI_LABELS[ai])
+        raise DigitalLinkError(message) from None
+
+
+def _check_keys(keys: list[str]) -> None:
     for ai in keys:
         if ai not in AI_NAMES:
             raise DigitalLinkError(_("Unknown or unsupported GS1 application identifier (%(ai)s).", ai=ai[:8]))
@@ -60,20 +79,51 @@ def parse_path(path: str) -> DigitalLink:
         raise DigitalLinkError(_("A Digital Link path must start with the GTIN (01)."))
     if len(set(keys)) != len(keys):
         raise DigitalLinkError(_("An application identifier appears twice."))
-    order = ["01", "10", "21"]
-    if keys != [k for k in order if k in keys]:
-        raise DigitalLinkError(_("The qualifiers are in the wrong order: it must be 01, then 10, then 21."))
-    values = dict(pairs)
-    gtin = values["01"]
-    if not gtin.isdigit():
+    if keys != [k for k in AI_ORDER if k in keys]:
+        raise DigitalLinkError(_("The qualifiers are in the wrong order: it must be 01, then 22, 10 and 21."))
+
+
+def _check_gtin(gtin: str) -> None:
+    if not gtin.isdigit() or not gtin.isascii():
         raise DigitalLinkError(_("The GTIN must contain digits only."))
     if len(gtin) not in (8, 12, 13, 14):
         raise DigitalLinkError(_("The GTIN must have 8, 12, 13 or 14 digits."))
     if not is_valid_gtin(gtin):
-        expected = gtin_check_digit(gtin[:-1])
-        raise DigitalLinkError(_("The GTIN check digit is wrong (expected %(digit)s).", digit=expected))
-    for ai in ("10", "21"):
-        if ai in values and not _ALLOWED_CHARS.match(values[ai]):
-            raise DigitalLinkError(_("The batch or lot number must be 1 to 20 GS1 characters.") if ai == "10"
-                                   else _("The serial number must be 1 to 20 GS1 characters."))
-    return DigitalLink(normalise_gtin(gtin), values.get("10"), values.get("21"))
+        raise DigitalLinkError(_("The GTIN check digit is wrong (expected %(digit)s).",
+                                 digit=gtin_check_digit(gtin[:-1])))
+
+
+def _check_qualifier(ai: str, value: str) -> None:
+    limit = MAX_LENGTH[ai]
+    if not value:
+        raise DigitalLinkError(_("The %(name)s is empty.", name=AI_LABELS[ai]))
+    if len(value) > limit:
+        raise DigitalLinkError(_("The %(name)s is longer than the standard allows (%(n)s characters).",
+                                 name=AI_LABELS[ai], n=limit))
+    if not _CSET82.match(value):
+        raise DigitalLinkError(_("The %(name)s holds characters outside the GS1 character set.", name=AI_LABELS[ai]))
+
+
+def is_valid_qualifier(ai: str, value: str) -> bool:
+    """Whether ``value`` may stand as the value of key qualifier ``ai`` (22, 10 or 21) in a Digital Link."""
+    try:
+        _check_qualifier(ai, value)
+    except DigitalLinkError:
+        return False
+    return True
+
+
+def parse_path(path: str) -> DigitalLink:
+    """Parse a raw (still percent-encoded) ``/01/{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}]``;
+    raise DigitalLinkError naming what is wrong."""
+    segments = path.strip("/").split("/")
+    if len(segments) % 2:
+        raise DigitalLinkError(_("Each GS1 application identifier must be followed by a value."))
+    pairs = list(zip(segments[::2], segments[1::2], strict=True))
+    _check_keys([ai for ai, _ in pairs])
+    values = {ai: _decode(value, ai) for ai, value in pairs}
+    _check_gtin(values["01"])
+    for ai in MAX_LENGTH:
+        if ai in values:
+            _check_qualifier(ai, values[ai])
+    return DigitalLink(normalise_gtin(values["01"]), values.get("10"), values.get("21"), values.get("22"))

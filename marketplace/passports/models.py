@@ -63,6 +63,11 @@ class PassportVersion(Base):
     credential: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))  # sha-256 of the canonical credential
     signature: Mapped[str] = mapped_column(Text, default="")
+    # The published UNTP 0.7.0 form, derived from ``credential`` (the 0.6.1 form, which the log chains),
+    # with its own hash and signature. None on versions published before 0.7.0 was.
+    credential_070: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    content_hash_070: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    signature_070: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     passport: Mapped[Passport] = relationship(back_populates="versions")
 

@@ -6,20 +6,22 @@ import io
 import json
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
 from marketplace.access import public
+from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
-from marketplace.passports import geo, services, untp
+from marketplace.passports import geo, resolver, services, untp
 from marketplace.passports.forms import VerifyForm
-from marketplace.passports.gs1 import DigitalLinkError, parse_path
+from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import get_signer
 from marketplace.products.services import step_public, viewer_scope
@@ -31,12 +33,62 @@ VCJWT = "application/vc+jwt"
 LINKSET = "application/linkset+json"
 
 
+# Machine-readable endpoints a verifier running in a browser on another site must be able to read: the
+# trust documents, the credentials, the status lists, the log and the GS1 resolver. Read-only (GET, HEAD
+# and the preflight OPTIONS); no credentials are ever allowed, so a signed-in visitor's cookies are not
+# sent with such a request and a working-copy event stays private.
+CORS_ENDPOINTS = frozenset({
+    "passports.did_document", "passports.context", "passports.context_v2", "passports.page",
+    "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
+    "passports.log",
+    "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
+    "certification.conformity_credential",
+})
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Accept, Accept-Language, If-None-Match",
+    "Access-Control-Expose-Headers": "Link, Location, ETag, Content-Language",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@bp.after_app_request
+def _cors(response: Response) -> Response:
+    """CORS and ``Vary: Accept`` (the content may be negotiated) on every machine-readable endpoint."""
+    if request.endpoint in CORS_ENDPOINTS and request.method in ("GET", "HEAD", "OPTIONS"):
+        response.headers.update(CORS_HEADERS)
+        response.vary.add("Accept")
+    return response
+
+
 def _passport_or_404(public_id: str) -> Passport:
     passport = services.get_passport(public_id)
     if passport is None or passport.current is None:
         abort(404, description=_("There is no passport with the id %(id)s. Check the code printed on the label.",
                                  id=public_id[:40]))
     return passport
+
+
+UNTP_VERSIONS = ("0.7.0", "0.6.1")
+
+
+def untp_version() -> str:
+    """The UNTP version asked for with ``?untp=`` (0.7.0, the published form, by default); a 400 naming
+    the versions served for any other value."""
+    asked = request.args.get("untp", "0.7.0")
+    if asked not in UNTP_VERSIONS:
+        abort(400, description=_("This passport is published in UNTP %(versions)s; there is no version "
+                                 "%(asked)s.", versions=" and ".join(UNTP_VERSIONS), asked=asked[:20]))
+    return asked
+
+
+def _form(version: PassportVersion, untp_asked: str) -> tuple[dict[str, Any], str]:
+    """The credential and its signed JWT in the UNTP version asked for. Versions published before 0.7.0
+    have only the 0.6.1 form, which is then what they serve."""
+    if untp_asked == "0.7.0" and version.credential_070 is not None:
+        return version.credential_070, version.signature_070 or ""
+    return version.credential, version.signature
 
 
 def _prefers(accept: MIMEAccept, *types: str) -> str | None:
@@ -64,7 +116,8 @@ def page(public_id: str):  # type: ignore[no-untyped-def]
     if wanted:
         version = _passport_or_404(public_id).current
         assert version is not None
-        response = Response(version.signature, mimetype=VCJWT) if wanted == VCJWT else _json(version.credential)
+        credential, signature = _form(version, untp_version())
+        response = Response(signature, mimetype=VCJWT) if wanted == VCJWT else _json(credential)
         response.headers.update(headers)
         return response
     key = services.page_key(public_id)
@@ -118,32 +171,51 @@ def _render_page(key: services.PageKey, etag: str) -> str:
 @bp.route("/passports/<public_id>.json")
 @public
 def credential_json(public_id: str):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
-    response = _json(passport.current.credential)  # type: ignore[union-attr]
-    response.headers["Link"] = f'<{passport_url(passport)}.jwt>; rel="alternate"; type="{VCJWT}"'
+    credential, _signature = _form(passport.current, asked)  # type: ignore[arg-type]
+    response = _json(credential)
+    url = passport_url(passport)
+    other = "0.6.1" if asked == "0.7.0" else "0.7.0"
+    response.headers["Link"] = (f'<{url}.jwt?untp={asked}>; rel="alternate"; type="{VCJWT}", '
+                                f'<{url}.json?untp={other}>; rel="alternate"; type="{JSONLD}"')
     return response
 
 
 @bp.route("/passports/<public_id>.jwt")
 @public
 def credential_jwt(public_id: str):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
-    return Response(passport.current.signature, mimetype=VCJWT)  # type: ignore[union-attr]
+    return Response(_form(passport.current, asked)[1], mimetype=VCJWT)  # type: ignore[arg-type]
 
 
 @bp.route("/passports/<public_id>/versions/<int:number>")
 @public
 def version_json(public_id: str, number: int):  # type: ignore[no-untyped-def]
+    asked = untp_version()
     passport = _passport_or_404(public_id)
     for version in passport.versions:
         if version.number == number:
-            return _json(version.credential)
+            return _json(_form(version, asked)[0])
     abort(404)
     return None
 
 
+def qr_target(passport: Passport) -> str:
+    """What a passport's QR code and hang tags carry: the GS1 Digital Link URI (with the batch) when the
+    product has a GTIN, so that any GS1 scanner app reads the GTIN and our resolver answers it; otherwise
+    the passport's own address."""
+    product = passport.product
+    if product is not None and product.gtin:
+        # A batch code the GS1 syntax cannot carry (over 20 characters, outside its character set) is left out.
+        batch = product.batch_code if is_valid_qualifier("10", product.batch_code) else None
+        return services.base_url() + DigitalLink(product.gtin, batch).path()
+    return passport_url(passport)
+
+
 def _qr(passport: Passport) -> segno.QRCode:
-    return segno.make(passport_url(passport), error="m")
+    return segno.make(qr_target(passport), error="m")
 
 
 @bp.route("/passports/<public_id>/qr.svg")
@@ -244,51 +316,134 @@ def did_document():  # type: ignore[no-untyped-def]
 @bp.route("/contexts/cashmere/v1.jsonld")
 @public
 def context():  # type: ignore[no-untyped-def]
-    response = _json(untp.context_document(services.base_url()))
+    """The cashmere terms and the UNTP 0.6.1 gap terms (cited by the 0.6.1 form)."""
+    return _context(1)
+
+
+@bp.route("/contexts/cashmere/v2.jsonld")
+@public
+def context_v2():  # type: ignore[no-untyped-def]
+    """The cashmere terms alone (cited by the UNTP 0.7.0 form)."""
+    return _context(2)
+
+
+def _context(version: int) -> Response:
+    response = _json(untp.context_document(services.base_url(), version))
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+def _raw_digital_link_path() -> str:
+    """The request path as sent, still percent-encoded, so that ``%2F`` inside a batch stays one value.
+    Taken from the server's raw URI (gunicorn, Werkzeug) when it decodes to the routed path; otherwise
+    the decoded path (where a slash in a value cannot be told from a separator)."""
+    raw = str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "").split("?", 1)[0]
+    start = raw.find("/01/")
+    if start >= 0 and unquote(raw[start:]) == request.path:
+        return raw[start:]
+    return request.path
+
+
+def _resolver_error(code: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    error = {400: BadRequest, 404: NotFound, 406: NotAcceptable}[code](description=message)
+    response = make_response(render_error(error))
+    response.headers.update(headers or {})
+    response.headers["Vary"] = "Accept"
+    return response
+
+
+def _links(passport: Passport) -> list[resolver.Link]:
+    product = passport.product
+    base = services.base_url()
+    return resolver.product_links(
+        passport_url=passport_url(passport),
+        product_url=f"{base}/products/{product.id}" if product is not None else None,
+        certificate_urls=[(cert.number, untp.certificate_url(cert, base))
+                          for cert in services.passport_certificates(passport)],
+        care=bool(product and product.care_codes), repair=bool(product and product.circular_services.get("repair")),
+        verify_url=f"{base}/passports/verify",
+    )
+
+
+def _decide(anchor: str, links: list[resolver.Link], headers: dict[str, str]) -> resolver.Decision | Response:
+    """The resolver's decision for this request, or the 4xx answer to a bad linkType or Accept header."""
+    accept_header = request.headers.get("Accept", "").strip()
+    try:
+        decision = resolver.decide(request.args.get("linkType"), request.accept_mimetypes, bool(accept_header), links)
+    except resolver.MalformedLinkTypeError:
+        return _resolver_error(400, _("The linkType is malformed: use a GS1 link type such as gs1:pip, or "
+                                      "linkset for the list of links."), headers)
+    except resolver.UnknownLinkTypeError as unknown:
+        return _resolver_error(404, _("This product has no link of type %(type)s. The list of its links is at "
+                                      "%(url)s", type=str(unknown)[:80], url=f"{anchor}?linkType=linkset"), headers)
+    if decision.kind == "not acceptable":
+        return _resolver_error(406, _("None of the links of this product is in a format your Accept header asks "
+                                      "for. The list of its links is at %(url)s", url=f"{anchor}?linkType=linkset"),
+                               headers)
+    return decision
 
 
 @bp.route("/01/<path:rest>")
 @public
 def digital_link(rest: str):  # type: ignore[no-untyped-def]
+    """GS1 Digital Link resolution (GS1-Conformant resolver standard 1.2); HEAD is answered like GET."""
     try:
-        link = parse_path("01/" + rest)
+        link = parse_path(_raw_digital_link_path())
     except DigitalLinkError as error:
-        abort(400, description=_("This GS1 Digital Link is malformed: %(problem)s", problem=str(error)))
+        return _resolver_error(400, _("This GS1 Digital Link is malformed: %(problem)s", problem=str(error)))
     passport = services.passport_for_gtin(link.gtin, link.lot)
     if passport is None:
-        abort(404, description=_("No published product has this GTIN%(lot)s.",
-                                 lot=_(" and batch") if link.lot else ""))
-    target = passport_url(passport)
-    if request.args.get("linkType") == "all" or _prefers(request.accept_mimetypes, LINKSET):
-        anchor = f"{services.base_url()}{link.path()}"
-        return _json({"linkset": [{
-            "anchor": anchor,
-            "https://gs1.org/voc/pip": [{"href": target, "title": _("Digital product passport"), "type": "text/html"}],
-            "https://gs1.org/voc/sustainabilityInfo": [{"href": target + ".json", "type": JSONLD,
-                                                        "title": "UNTP Digital Product Passport"}],
-            "https://gs1.org/voc/certificationInfo": [{"href": target + ".jwt", "type": VCJWT,
-                                                       "title": "Signed passport (VC-JOSE)"}],
-            "https://gs1.org/voc/defaultLink": [{"href": target}],
-        }]}, LINKSET)
-    # The query string is carried over as it came, never fed to url_for (whose keyword arguments
-    # such as _external, _anchor or public_id a visitor must not steer).
-    location = url_for("passports.page", public_id=passport.public_id)
+        return _resolver_error(404, _("No published product has this GTIN%(lot)s.",
+                                      lot=_(" and batch") if link.lot else ""))
+    anchor = f"{services.base_url()}{link.path()}"
+    links = _links(passport)
+    headers = {"Link": resolver.link_header(anchor, links), "Vary": "Accept"}
+    decision = _decide(anchor, links, headers)
+    if isinstance(decision, Response):
+        return decision
+    if decision.kind == "linkset":
+        response = _json(resolver.linkset(anchor, links), LINKSET)
+        response.headers.update(headers)
+        return response
+    assert decision.link is not None
+    # Every target is on this site: the Location is its path, and the query string is carried over as it
+    # came (never fed to url_for, whose keyword arguments such as _external or _anchor a visitor must not
+    # steer).
+    location = decision.link.href.removeprefix(services.base_url())
     if request.args:
-        location += "?" + urlencode(list(request.args.items(multi=True)))
-    return redirect(location, code=307)
+        path, _sep, fragment = location.partition("#")
+        location = path + "?" + urlencode(list(request.args.items(multi=True))) + (f"#{fragment}" if fragment else "")
+    response = redirect(location, code=307)
+    response.headers.update(headers)
+    return response
+
+
+@bp.route("/.well-known/gs1resolver")
+@public
+def gs1_resolver_description():  # type: ignore[no-untyped-def]
+    """The resolver description file every GS1-Conformant resolver publishes."""
+    sample = resolver.product_links(passport_url="", product_url="", certificate_urls=[("", "")], care=True,
+                                    repair=True, verify_url="")
+    response = _json(resolver.description(services.base_url(), sorted({link.rel for link in sample})),
+                     "application/json")
+    response.headers["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 @bp.route("/events/steps/<int:step_id>.json")
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     """A processing step as a UNTP Digital Traceability Event (TransformationEvent: kg in → kg out)."""
+    asked = untp_version()  # 0.7.0 (a MakeEvent) by default; ?untp=0.6.1 for the TransformationEvent
     step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
-    name = step.product.name.get("en", step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    # The same name the passport used when it hashed this event.
+    name = (step.product.name.get("en") or step.product.sku) if step.product else (step.lot.code if step.lot else "")
+    if asked == "0.6.1":
+        response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
+    else:
+        response = _json(services.traceability_event_070(step, get_signer(), name))
     if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
         response.headers["Cache-Control"] = "private, no-store"
     return response

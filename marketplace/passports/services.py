@@ -24,9 +24,9 @@ from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
-from marketplace.organisations.models import Aimag
+from marketplace.organisations.models import Aimag, Organisation, OrgKind
 from marketplace.passports import status as status_list
-from marketplace.passports import untp
+from marketplace.passports import untp, untp070
 from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
@@ -90,6 +90,37 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
     )
 
 
+def union_party() -> dict[str, Any] | None:
+    """The Union as a UNTP party (its register entry), named beside the issuer's DID; None before it exists."""
+
+    union = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.union).order_by(
+        Organisation.id).limit(1))
+    return untp.party(union, base_url()) if union is not None else None
+
+
+def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, Any]:
+    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url(),
+                                         union_party())
+
+
+def traceability_event_070(step: ProcessingStep, signer: Signer, product_name: str) -> dict[str, Any]:
+    return untp070.traceability_event(untp.traceability_event(step, base_url(), signer.did, product_name),
+                                      untp.party(step.facility, base_url()), base_url(), union_party())
+
+
+def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
+    """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
+    the 0.7.0 conformity credentials and the traceability events."""
+    digests = {untp.certificate_url(cert, base_url()): untp070.digest_multibase(conformity_credential_070(cert, signer))
+               for cert in passport_certificates(passport)}
+    if passport.product is not None:
+        name = passport.product.name.get("en") or passport.product.sku
+        for step in passport.product.steps:
+            url = f"{base_url()}/events/steps/{step.id}.json"
+            digests[url] = untp070.digest_multibase(traceability_event_070(step, signer, name))
+    return digests
+
+
 def publish(passport: Passport) -> PassportVersion | None:
     """Publish a new version if the passport's content changed; None when it is unchanged."""
     signer = get_signer()
@@ -97,13 +128,18 @@ def publish(passport: Passport) -> PassportVersion | None:
     issued_at = utcnow().replace(microsecond=0)
     number = current.number + 1 if current else 1
     credential = build_credential(passport, number, issued_at, signer)
-    if current is not None and untp.sha256(current.credential["credentialSubject"]) == untp.sha256(
-        credential["credentialSubject"]
-    ):
+    # Unchanged content publishes nothing, unless the current version predates the 0.7.0 form.
+    if current is not None and current.credential_070 is not None and untp.sha256(
+        current.credential["credentialSubject"]
+    ) == untp.sha256(credential["credentialSubject"]):
         return None
+    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
+                                         union_party())
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
         content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
+        credential_070=published, content_hash_070=hashlib.sha256(canonical_json(published)).hexdigest(),
+        signature_070=signer.sign(published),
     )
     db.session.add(version)
     db.session.flush()
@@ -160,9 +196,10 @@ def get_passport(public_id: str) -> Passport | None:
 
 
 def passport_for_gtin(gtin: str, lot_code: str | None) -> Passport | None:
-    candidates = [gtin, gtin.lstrip("0")]
-    stmt = select(Product).where(Product.gtin.in_(candidates), Product.status == ProductStatus.published)
-    products = db.session.scalars(stmt).all()
+    """The passport of the published product with this GTIN-14 (and batch, when one is asked for).
+    GTINs are stored as GTIN-14 (products.services normalises them at input; migration 0014 the rest)."""
+    stmt = select(Product).where(Product.gtin == gtin, Product.status == ProductStatus.published)
+    products = db.session.scalars(stmt.order_by(Product.id)).all()
     if lot_code:
         products = [p for p in products if p.batch_code == lot_code]
     if not products:
@@ -180,6 +217,15 @@ def claimed_certificates(passport: Passport) -> list[Certificate]:
                 .where(ProductSource.product_id == passport.product_id))
     return list(db.session.scalars(stmt.distinct().options(selectinload(Certificate.scheme),
                                                          selectinload(Certificate.issuer))))
+
+
+def passport_certificates(passport: Passport) -> list[Certificate]:
+    """Every certificate a passport claims: those of its lots and, for a product, its maker's."""
+    found = {cert.number: cert for cert in claimed_certificates(passport)}
+    if passport.product is not None:
+        for cert in _msme_certificates(passport.product):
+            found.setdefault(cert.number, cert)
+    return list(found.values())
 
 
 @dataclass(frozen=True)
@@ -586,8 +632,10 @@ def verify_document(text: str) -> Verdict:
 
 
 def _version_by_content(document: dict[str, Any]) -> PassportVersion | None:
+    """The version whose 0.6.1 or 0.7.0 form is exactly this document."""
     digest = hashlib.sha256(canonical_json(document)).hexdigest()
-    return db.session.scalar(select(PassportVersion).where(PassportVersion.content_hash == digest))
+    return db.session.scalar(select(PassportVersion).where(
+        (PassportVersion.content_hash == digest) | (PassportVersion.content_hash_070 == digest)).limit(1))
 
 
 def _version_from_json(text: str) -> tuple[PassportVersion | None, str]:
@@ -633,6 +681,23 @@ def _judge(version: PassportVersion) -> Verdict:
     return verdict
 
 
+def _signature_problems(version: PassportVersion, signer: Signer, label: str) -> list[str]:
+    """Each form of a version (0.6.1, and 0.7.0 when it has one) is signed over exactly its content."""
+    problems = []
+    forms = [("", version.credential, version.signature)]
+    if version.credential_070 is not None:
+        forms.append((" (UNTP 0.7.0)", version.credential_070, version.signature_070 or ""))
+        if hashlib.sha256(canonical_json(version.credential_070)).hexdigest() != version.content_hash_070:
+            problems.append(f"{label}: its UNTP 0.7.0 form does not match its hash")
+    for form, credential, signature in forms:
+        try:
+            if signer.verify(signature) != credential:
+                problems.append(f"{label}{form}: the signature covers different content")
+        except SignatureInvalidError:
+            problems.append(f"{label}{form}: the signature does not verify")
+    return problems
+
+
 def verify_all() -> list[str]:
     """Check every signature, status entry and the whole log chain. Returns the problems found."""
     signer = get_signer()
@@ -664,11 +729,7 @@ def verify_all() -> list[str]:
             problems.append(f"{label}: missing from the public log")
         if hashlib.sha256(canonical_json(version.credential)).hexdigest() != version.content_hash:
             problems.append(f"{label}: content does not match its hash")
-        try:
-            if signer.verify(version.signature) != version.credential:
-                problems.append(f"{label}: the signature covers different content")
-        except SignatureInvalidError:
-            problems.append(f"{label}: the signature does not verify")
+        problems.extend(_signature_problems(version, signer, label))
         entries_ = version.credential.get("credentialStatus", [])
         indexes = {e.get("statusListIndex") for e in entries_}
         if indexes != {str(version.passport.status_index)}:

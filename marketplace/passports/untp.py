@@ -25,9 +25,12 @@ from marketplace.pricing import services as pricing
 from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/working/"
-DCC_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dcc/working/"
-DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/working/"
+# The versioned (frozen) UNTP 0.6.1 contexts, never the moving ``working`` ones.
+DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/0.6.1/context/"
+DCC_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/context/"
+DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/0.6.1/context/"
+# Where each is found in the UNTP 0.6.1 release files (``shared/untp/<folder>/context.jsonld``).
+CONTEXTS_061 = {DPP_CONTEXT: "untp-dpp", DCC_CONTEXT: "untp-dcc", DTE_CONTEXT: "untp-dte"}
 LINK_TYPES = "https://test.uncefact.org/vocabulary/linkTypes/"
 HS = "https://www.wcoomd.org/en/topics/nomenclature/instrument-and-tools/hs-nomenclature-2022-edition.aspx"
 # A dehairing yield assumed when a source lot was bought already dehaired (no greasy yield known).
@@ -47,9 +50,9 @@ CONTEXT_TERMS = (
     "kgIn", "kgOut", "yieldRatio", "energyKwh", "waterLitres", "co2eKg", "basis", "source", "overallYield",
     "greasyKg", "outputKg", "impactPerItem", "itemsInBatch", "fairPricing", "herderPricePerKg",
     "premiumPerKg", "premiumToHerders", "premiumToCooperativeFunds", "herderShareOfPrice", "amount",
-    "currency", "value", "unit", "name", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
-    "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "id", "priceBasis",
-    "retailPrice", "referenceRate", "note", "registeredId", "take_back", "repair", "resale",
+    "currency", "value", "unit", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
+    "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "priceBasis",
+    "retailPrice", "referenceRate", "note", "take_back", "repair", "resale",
     "pricePolicy", "policyRevision", "greasyFloorPerKg", "dehairedFloorPerKg", "gradePremiumPerKg",
     "micronBand", "minimumPricePerKg", "pricePerKg", "publishedOn",
     "codeOfPractice", "report", "commitments", "year", "energyKwh", "waterM3", "wastewaterTreated",
@@ -60,15 +63,41 @@ CONTEXT_TERMS = (
 )
 
 
-def context_document(base_url: str) -> dict[str, Any]:
+# UNTP 0.6.1 types (and one property, ``characteristics``) that its JSON Schemas describe but its
+# JSON-LD contexts leave undefined where our credentials use them, so that a processor would drop
+# them or keep them as relative IRIs: each is named here with the IRI of its UNTP vocabulary. Terms
+# the W3C VC 2.0 or UNTP contexts define (``id``, ``name``, ``registeredId`` …) are never redefined:
+# they are protected.
+UNTP_CORE = "https://test.uncefact.org/vocabulary/untp/core/working/"
+UNTP_DPP = "https://test.uncefact.org/vocabulary/untp/dpp/working/"
+UNTP_DTE = "https://test.uncefact.org/vocabulary/untp/dte/working/"
+UNTP_GAPS = {
+    "Link": UNTP_CORE + "Link", "SecureLink": UNTP_CORE + "SecureLink",
+    "Characteristics": UNTP_DPP + "Characteristics", "Material": UNTP_DPP + "Material",
+    "TraceabilityPerformance": UNTP_DPP + "TraceabilityPerformance",
+    "CircularityPerformance": UNTP_DPP + "CircularityPerformance",
+    "EmissionsPerformance": UNTP_DPP + "EmissionsPerformance",
+    "QuantityElement": UNTP_DTE + "QuantityElement",
+    "characteristics": UNTP_DPP + "characteristics",
+}
+
+
+def context_document(base_url: str, version: int = 1) -> dict[str, Any]:
+    """The site's JSON-LD context: every cashmere term by name (no @vocab). Version 1 (cited by the
+    0.6.1 form) also names the UNTP 0.6.1 terms its contexts leave undefined; version 2 (cited by the
+    0.7.0 form) leaves them to the UNTP 0.7.0 context. Both share the cashmere vocabulary IRIs."""
     vocab = f"{base_url}/contexts/cashmere/v1#"
     terms: dict[str, Any] = {"@version": 1.1, "@protected": True}
     for term in CONTEXT_TERMS:
-        if term == "id":
-            terms[term] = "@id"
-        else:
-            terms[term] = {"@id": vocab + term}
+        terms[term] = {"@id": vocab + term}
+    if version == 1:
+        for term, iri in UNTP_GAPS.items():
+            terms[term] = {"@id": iri}
     return {"@context": terms}
+
+
+def context_url(base_url: str) -> str:
+    return f"{base_url}/contexts/cashmere/v1.jsonld"
 
 
 def sha256(document: Any) -> str:
@@ -94,8 +123,29 @@ def _issuer(did: str) -> dict[str, Any]:
     return {"type": ["CredentialIssuer"], "id": did, "name": "Union of Sustainable Cashmere Cooperatives"}
 
 
+# The register a party's registeredId belongs to: Mongolia's state register of legal entities when the
+# organisation has its number, otherwise the Union's own register of members and partners.
+MN_REGISTER = {"type": ["IdentifierScheme"], "id": "https://burtgel.gov.mn/",
+               "name": "State registration number of legal entities (Mongolia, General Authority for State "
+                       "Registration)"}
+
+
+def party_identifier(org: Organisation, base_url: str) -> tuple[str, dict[str, Any]]:
+    """(registeredId, idScheme) of an organisation."""
+    if org.registration_number and org.country == "MN":
+        return org.registration_number, MN_REGISTER
+    return org.slug, {"type": ["IdentifierScheme"], "id": f"{base_url}/organisations/",
+                      "name": "Union of Sustainable Cashmere Cooperatives, register of members and partners"}
+
+
+def party(org: Organisation, base_url: str) -> dict[str, Any]:
+    return _party(org, base_url)
+
+
 def _party(org: Organisation, base_url: str) -> dict[str, Any]:
-    return {"id": f"{base_url}/organisations/{org.slug}", "name": org.name, "registeredId": org.slug}
+    registered_id, scheme = party_identifier(org, base_url)
+    return {"type": ["Party"], "id": f"{base_url}/organisations/{org.slug}", "name": org.name,
+            "registeredId": registered_id, "idScheme": scheme}
 
 
 def _date_time(day: dt.date | dt.datetime) -> str:
@@ -284,7 +334,7 @@ def traceability_event(step: ProcessingStep, base_url: str, issuer_did: str, pro
     subject_id = f"{base_url}/products/{step.product_id}" if step.product_id else f"{base_url}/lots/{step.lot_id}"
     return {
         "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
-        "@context": [VC_CONTEXT, DTE_CONTEXT],
+        "@context": [VC_CONTEXT, DTE_CONTEXT, context_url(base_url)],
         "id": event_id + ".json",
         "issuer": _issuer(issuer_did),
         "validFrom": _date_time(step.performed_on),
@@ -314,7 +364,7 @@ def _credential(
     passport_url = f"{base_url}/passports/{public_id}"
     return {
         "type": ["DigitalProductPassport", "VerifiableCredential"],
-        "@context": [VC_CONTEXT, DPP_CONTEXT, f"{base_url}/contexts/cashmere/v1.jsonld"],
+        "@context": [VC_CONTEXT, DPP_CONTEXT, context_url(base_url)],
         "id": f"{passport_url}/versions/{version}",
         "issuer": _issuer(issuer_did),
         "validFrom": _date_time(issued_at),

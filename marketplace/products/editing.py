@@ -30,7 +30,7 @@ from marketplace.products.models import (
     RecycledOrigin,
     StepKind,
 )
-from marketplace.products.rules import yield_problem
+from marketplace.products.rules import gtin14, gtin_is_valid, yield_problem
 
 MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
@@ -135,6 +135,18 @@ class ProductData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _normalise_gtin(data: ProductData) -> None:
+    """A GTIN is checked and stored as GTIN-14, whatever its length as typed (8, 12, 13 or 14 digits),
+    so that a GS1 Digital Link, which always carries 14 digits, finds it."""
+    if not data.gtin:
+        data.gtin = None
+        return
+    gtin = data.gtin.strip()
+    if not gtin_is_valid(gtin):
+        raise ProductError(_l("This GTIN's check digit is wrong, or it is not 8, 12, 13 or 14 digits."), "gtin")
+    data.gtin = gtin14(gtin)
+
+
 def _check_unique(product: Product | None, data: ProductData) -> None:
     own = product.id if product is not None else -1
     if db.session.scalar(select(Product.id).where(Product.sku == data.sku, Product.id != own)) is not None:
@@ -155,6 +167,7 @@ def save_product(product: Product | None, organisation_id: int, data: ProductDat
                            "recycled_origin")
     if data.recycled_pct == 0:
         data.recycled_origin = RecycledOrigin.none
+    _normalise_gtin(data)
     _check_unique(product, data)
     if product is None:
         product = Product(organisation_id=organisation_id, status=ProductStatus.draft, version=1)

@@ -50,14 +50,23 @@ FIBRES = {
 DEHAIRING_YIELD_RANGE = (Decimal(25), Decimal(70))
 
 
+def gtin_check_digit(body: str) -> int:
+    """The check digit for the digits of a GTIN without its last digit (GS1 mod-10)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
 def gtin_is_valid(value: str) -> bool:
     """GS1 check digit for GTIN-8, -12, -13 and -14."""
-    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+    if not value.isascii() or not value.isdigit() or len(value) not in (8, 12, 13, 14):
         return False
-    digits = [int(c) for c in value]
-    body, check = digits[:-1], digits[-1]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
+    return gtin_check_digit(value[:-1]) == int(value[-1])
+
+
+def gtin14(value: str) -> str:
+    """A valid GTIN-8, -12, -13 or -14 as the 14-digit GTIN the site stores and GS1 Digital Link uses
+    (padded with leading zeros, which keeps the check digit right)."""
+    return value.zfill(14)
 
 
 def parse_composition(text: str) -> dict[str, str]:
