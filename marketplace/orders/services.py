@@ -179,10 +179,12 @@ def check_quantity(kg: Decimal | None) -> Decimal:
 def matching_lots(
     spec: engine.Spec, lot_ids: Iterable[int] | None = None, *, day: dt.date | None = None,
     price_minor: int | None = None, currency: str | None = None, extra_kg: dict[int, Decimal] | None = None,
+    quoted_at: dt.datetime | None = None,
 ) -> list[Lot]:
     """The lots that may be sold on ``spec`` on ``day``, in id order: listed, matching, certificate valid,
     at least their minimum order free (plus ``extra_kg`` already held by the order) and, with a price,
-    at or above their floor. Only those among ``lot_ids`` when given (a request on chosen lots)."""
+    at or above their floor (the one in force at ``quoted_at``, else today's). Only those among ``lot_ids``
+    when given (a request on chosen lots)."""
     day = day or today()
     extra_kg = extra_kg or {}
     stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id).options(selectinload(Lot.certificate))
@@ -190,7 +192,7 @@ def matching_lots(
         stmt = stmt.where(Lot.id.in_(list(lot_ids)))
     return [lot for lot in db.session.scalars(stmt)
             if rules.sellable(lot, spec, day=day, price_minor=price_minor, currency=currency,
-                              extra_kg=extra_kg.get(lot.id, Decimal(0)))]
+                              extra_kg=extra_kg.get(lot.id, Decimal(0)), quoted_at=quoted_at)]
 
 
 def _kg_text(kg: Decimal) -> str:
@@ -339,10 +341,38 @@ def answer_quote(
     return quote
 
 
+def pin_kind(request: QuoteRequest, lots: list[Lot], order: Order | None = None) -> None:
+    """Give an older specification request (from before migration 0013: fibre state and price basis
+    NULL) one state and basis, so that an order never mixes them.
+
+    An order keeps the kind of the lots it holds; otherwise the kind with the most free kg among
+    ``lots`` (its matching lots) is taken. Requests on chosen lots, and pinned ones, are left alone.
+    """
+    if request.items or (request.fibre_state is not None and request.price_basis is not None):
+        return
+    held = [line.lot for line in order.lines] if order is not None and order.lines else []
+    if held:
+        state, basis = held[0].state, held[0].price_basis
+    else:
+        free: dict[tuple[FibreState, PriceBasis], Decimal] = defaultdict(Decimal)
+        for lot in lots:
+            if request.fibre_state in (None, lot.state) and request.price_basis in (None, lot.price_basis):
+                free[lot.state, lot.price_basis] += lot.available_kg
+        if not free:
+            return
+        state, basis = max(free, key=lambda kind: (free[kind], kind[0].value, kind[1].value))
+    request.fibre_state = request.fibre_state or state
+    request.price_basis = request.price_basis or basis
+    db.session.flush()
+
+
 def _check_offer(request: QuoteRequest, *, price_minor: int, day: dt.date) -> None:
     """The staff answer: the lots behind the request can be sold today (certificate, stock, minimum
     order, one state and basis) and the price is at or above the floor of every one of them."""
     lots = matching_lots(_spec_of(request), request_lot_ids(request), day=day)
+    if not request.items and (request.fibre_state is None or request.price_basis is None):
+        pin_kind(request, lots)
+        lots = matching_lots(_spec_of(request), None, day=day)
     wanted = {item.lot_id: item.kg for item in request.items}
     if request.items:
         for item in request.items:
@@ -514,15 +544,18 @@ def _allocate_and_reserve(
     if request.kg_per_lot:
         return _reserve_chosen(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
                                actor=actor)
-    spec = _spec_of(request)
     day = now.astimezone(BUSINESS_TZ).date()
+    if not request.items and (request.fibre_state is None or request.price_basis is None):
+        pin_kind(request, matching_lots(_spec_of(request), None, day=day))
+    spec = _spec_of(request)
     quote = request.quote
     assert quote is not None
     candidate_ids = [lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day)]
     release_expired(now, set(candidate_ids))
     locked = lock_lots(candidate_ids)  # read again under the locks: every rule on fresh rows
     lots = [lot for lot in locked
-            if rules.sellable(lot, spec, day=day, price_minor=quote.price_minor, currency=quote.currency)]
+            if rules.sellable(lot, spec, day=day, price_minor=quote.price_minor, currency=quote.currency,
+                              quoted_at=quote.created_at)]
     if not lots:
         raise OrderError(_l("No lot that can be sold today meets this quote (certificate, stock, minimum order or "
                             "price floor). Nothing was reserved; ask the Union for a new quote."))
@@ -592,7 +625,7 @@ def _reserve_chosen(
         if lot is None:
             raise OrderError(_l("Lot %(code)s is not available. Nothing was reserved.", code=lot_id))
         problem = (rules.certificate_problem(lot, day) or rules.quantity_problem(lot, kg)
-                   or rules.price_problem(lot, quote.price_minor, quote.currency))
+                   or rules.price_problem(lot, quote.price_minor, quote.currency, quote.created_at))
         if problem is not None:
             raise OrderError(_l("%(problem)s Nothing was reserved; ask the Union for a new quote.", problem=problem))
     if (problem := rules.mixed_kinds(lots.values())) is not None:
@@ -626,6 +659,13 @@ def _reserve_chosen(
     return allocation
 
 
+def quoted_at(order: Order, request: QuoteRequest | None) -> dt.datetime:
+    """When the order's price was quoted: the fair-price floor in force then binds the order."""
+    if request is not None and request.quote is not None and request.quote.created_at is not None:
+        return request.quote.created_at
+    return order.created_at or utcnow()
+
+
 def _order_price(order: Order, request: QuoteRequest | None) -> int:
     """The price per kg the buyer agreed to (the quote's, else the order lines')."""
     if request is not None and request.quote is not None:
@@ -652,9 +692,11 @@ def _shares_by_coop(allocation: Allocation, total: Decimal) -> dict[int, Decimal
 
 def _reserve(
     order: Order, lots: list[Lot], shares: dict[int, Decimal], request: QuoteRequest | None,
-    expires_at: dt.datetime | None, *, day: dt.date | None = None,
+    expires_at: dt.datetime | None, *, day: dt.date | None = None, for_staff: bool = False,
 ) -> None:
     """Reserve each cooperative's share on its lots (lowest id first). Lots are locked.
+
+    ``for_staff``: the refusal may name the cooperative (staff adjusting); a buyer's never does.
 
     Every lot taken must pass the selling rules (specification, certificate, price floor) and
     give at least its minimum order and at most its free kg.
@@ -669,9 +711,14 @@ def _reserve(
     db.session.flush()
     for cid, kg in sorted(shares.items()):
         usable = [lot for lot in lots if lot.cooperative_id == cid
-                  and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)]
+                  and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency,
+                                     quoted_at=quoted_at(order, request))]
         takes = _takes(usable, kg)
         if takes is None:
+            if not for_staff:  # the buyer is never told which cooperative could not supply
+                raise OrderError(_l(
+                    "The matching lots cannot make up %(kg)s kg without going below a lot's minimum order. "
+                    "Nothing was reserved; ask the Union for a new quote.", kg=_kg_text(sum(shares.values()))))
             name = db.session.get(Organisation, cid)
             raise OrderError(_l(
                 "%(name)s cannot supply %(kg)s kg from its lots without going below a lot's minimum order or "
@@ -757,14 +804,18 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     if sum(kg_by_coop.values(), Decimal(0)) != total:
         raise OrderError(_l("The shares must add up to the order, %(kg)s kg.", kg=f"{total.normalize():f}"), 422)
     request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    if request is not None:
+        pin_kind(request, [], order)  # an older request: the kind of the lots the order holds
     spec = _spec_of(request) if request else engine.Spec()
     price = _order_price(order, request)
     day = today()
     held: dict[int, Decimal] = defaultdict(Decimal)
     for r in active_reservations(order):
         held[r.lot_id] += r.kg
+    when = quoted_at(order, request)
     candidate_ids = {lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day, price_minor=price,
-                                                     currency=order.currency, extra_kg=held)} | set(held)
+                                                     currency=order.currency, extra_kg=held, quoted_at=when)}
+    candidate_ids |= set(held)
     lots = lock_lots(candidate_ids)
     before = _snapshot(allocation)
     expires = min((r.expires_at for r in active_reservations(order) if r.expires_at), default=None)
@@ -776,12 +827,13 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
         if cid not in shares:
             raise OrderError(_l("That cooperative has no matching stock for this order."), 422)
         free = sum((lot.available_kg for lot in lots if lot.cooperative_id == cid
-                    and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)), Decimal(0))
+                    and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency,
+                                       quoted_at=when)), Decimal(0))
         if kg > free:
             raise OrderError(_l("%(name)s has only %(kg)s kg of matching stock free.",
                                 name=shares[cid].cooperative.name, kg=f"{free.normalize():f}"), 422)
         shares[cid].kg = kg
-    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires, day=day)
+    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires, day=day, for_staff=True)
     allocation.audit.append(AllocationAudit(actor=staff, action="adjusted", reason=reason.strip(),
                                             before=before, after=_snapshot(allocation)))
     db.session.flush()
@@ -796,11 +848,13 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
         raise OrderError(_l("The allocation can be confirmed once the deposit is paid."))
     day = today()
     prices = {line.lot_id: line.price_minor for line in order.lines}
+    request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    when = quoted_at(order, request)  # the floor the buyer was quoted under binds, not a later revision
     for reservation in active_reservations(order):
         lot = reservation.lot
         problem = (rules.certificate_problem(lot, day)
                    or rules.quantity_problem(lot, reservation.kg, extra_kg=reservation.kg)
-                   or rules.price_problem(lot, prices.get(lot.id, 0), order.currency))
+                   or rules.price_problem(lot, prices.get(lot.id, 0), order.currency, when))
         if problem is not None:
             raise OrderError(_l("%(problem)s The allocation was not confirmed; adjust it first.", problem=problem))
     allocation.status = AllocationStatus.confirmed

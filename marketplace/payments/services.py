@@ -248,6 +248,14 @@ def _apply(event: Event) -> str:
     return "ignored"
 
 
+def currency_matches(sent: Any, stored: str) -> bool:
+    """Whether an event's currency (Stripe writes ``eur``) is the stored payment's; an event without one
+    (some older event types) is judged on its amount alone."""
+    if sent is None:
+        return True
+    return isinstance(sent, str) and sent.upper() == stored.upper()
+
+
 def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
     if not isinstance(provider_ref, str) or not provider_ref:
         return "no_object"
@@ -259,6 +267,8 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
     amount = event.object.get("amount")
     if status is PaymentStatus.succeeded and amount is not None and int(amount) != payment.amount_minor:
         return "amount_mismatch"
+    if not currency_matches(event.object.get("currency"), payment.currency):
+        return "currency_mismatch"
     payment.status = status
     payment.last_event_at = event.created
     if status is PaymentStatus.succeeded:
