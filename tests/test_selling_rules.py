@@ -99,7 +99,7 @@ def _answer(staff: FlaskClient, request_id: int, price: str = "125.00"):  # type
 
 
 def _accept(buyer: FlaskClient, request_id: int):  # type: ignore[no-untyped-def]
-    return buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    return buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"), "confirm": "y"})
 
 
 def _counts(app: Flask) -> dict[str, object]:

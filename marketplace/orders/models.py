@@ -58,6 +58,11 @@ class Order(TimestampMixin, Base):
     incoterm_place: Mapped[str] = mapped_column(String(120))
     deposit_pct: Mapped[int] = mapped_column(Integer, default=30)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Shipping, entered by Union staff before the order moves to "shipped".
+    carrier: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    tracking_number: Mapped[str] = mapped_column(String(80), default="", server_default="")  # or the AWB number
+    shipped_on: Mapped[dt.date | None] = mapped_column(Date)
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
 
     buyer: Mapped[Organisation] = relationship()
     placed_by: Mapped[User | None] = relationship()
@@ -71,6 +76,11 @@ class Order(TimestampMixin, Base):
     @property
     def total_minor(self) -> int:
         return sum(line.total_minor for line in self.lines)
+
+    @property
+    def kg(self) -> Decimal:
+        """The kg the order holds (its lines follow every reservation and adjustment; kept once delivered)."""
+        return sum((line.kg for line in self.lines), Decimal(0))
 
 
 class OrderLine(Base):

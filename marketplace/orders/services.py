@@ -414,6 +414,64 @@ def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
     db.session.flush()
 
 
+@dataclass(frozen=True)
+class QuoteSummary:
+    """What the buyer reviews before accepting: every figure the order will be made of."""
+
+    request: QuoteRequest
+    quote: Quote
+    lines: list[tuple[Lot, Decimal | None]]  # the chosen lots and their kg (None: a share of the total)
+    total_minor: int  # indicative: kg × (price + premium)
+    deposit_minor: int
+    balance_minor: int
+    expired: bool
+
+    @property
+    def unit_minor(self) -> int:
+        return self.quote.price_minor + self.quote.premium_minor
+
+    @property
+    def basis(self) -> PriceBasis | None:
+        if self.request.price_basis is not None:
+            return self.request.price_basis
+        return self.lines[0][0].price_basis if self.lines else None
+
+
+def quote_summary(request: QuoteRequest, day: dt.date | None = None) -> QuoteSummary | None:
+    """The summary of an answered quote (None while the Union has not answered)."""
+    from decimal import ROUND_HALF_UP
+
+    quote = request.quote
+    if quote is None:
+        return None
+    total = int((request.kg * (quote.price_minor + quote.premium_minor)).to_integral_value())
+    deposit = int((Decimal(total) * quote.deposit_pct / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return QuoteSummary(
+        request=request, quote=quote, lines=[(item.lot, item.kg) for item in request.items], total_minor=total,
+        deposit_minor=deposit, balance_minor=total - deposit, expired=quote.valid_until < (day or today()),
+    )
+
+
+def buyer_quote_request(request_id: int, buyer_ids: set[int]) -> QuoteRequest | None:
+    request = db.session.get(QuoteRequest, request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        return None
+    return request
+
+
+def decline_by_buyer(request_id: int, *, buyer_ids: set[int], reason: str) -> QuoteRequest:
+    """The buyer turns an answered quote down; it can no longer be accepted."""
+    request = lock_quote_request(request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        raise OrderError(_l("There is no such quote."), 404)
+    if request.status is not QuoteStatus.quoted:
+        raise OrderError(_l("Only a quote the Union has answered, and not yet accepted, can be declined."))
+    request.status = QuoteStatus.declined
+    request.decline_reason = str(_l("Declined by the buyer.")) + (f" {reason.strip()}" if reason.strip() else "")
+    db.session.flush()
+    return request
+
+
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
     """The request, locked so that it can be accepted only once (second writers wait, then see it)."""
     if db.session.get_bind().dialect.name == "sqlite":
@@ -788,7 +846,11 @@ def active_reservations(order: Order) -> list[Reservation]:
 
 
 def order_kg(order: Order) -> Decimal:
-    return sum((r.kg for r in active_reservations(order)), Decimal(0))
+    """The kg of the order: what its lines hold (kept after collection and delivery, when the reservations
+    are released); none once cancelled."""
+    if order.stage is OrderStage.cancelled:
+        return sum((r.kg for r in active_reservations(order)), Decimal(0))
+    return order.kg
 
 
 def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decimal], reason: str) -> None:
@@ -804,6 +866,8 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     if sum(kg_by_coop.values(), Decimal(0)) != total:
         raise OrderError(_l("The shares must add up to the order, %(kg)s kg.", kg=f"{total.normalize():f}"), 422)
     request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    if request is not None and request.kg_per_lot:
+        raise OrderError(_l("The buyer chose the kg of each lot: this allocation cannot be changed."), 409)
     if request is not None:
         pin_kind(request, [], order)  # an older request: the kind of the lots the order holds
     spec = _spec_of(request) if request else engine.Spec()
@@ -880,6 +944,13 @@ def advance(order: Order, *, staff: User, note: str = "") -> OrderStage:
     if order.stage not in (OrderStage.allocated, *LATER_STAGES[:-1]):
         raise OrderError(_l("This order cannot move on from its current stage."))
     stage = STAGE_ORDER[position + 1]
+    if stage is OrderStage.shipped:
+        from marketplace.payments.services import final_invoice
+
+        if not (order.carrier and order.tracking_number and order.shipped_on):
+            raise OrderError(_l("Enter the carrier, the tracking or AWB number and the shipping date first."))
+        if final_invoice(order) is None:
+            raise OrderError(_l("Issue the final invoice before the order is shipped."))
     if stage is OrderStage.collected:  # the fibre leaves the cooperatives: reserved becomes sold
         lock_lots(r.lot_id for r in active_reservations(order))
         for reservation in active_reservations(order):
@@ -888,6 +959,24 @@ def advance(order: Order, *, staff: User, note: str = "") -> OrderStage:
             reservation.released_at = utcnow()
     record_event(order, stage, staff, note.strip())
     return stage
+
+
+SHIPPING_STAGES = (OrderStage.allocated, *LATER_STAGES[:-1])
+
+
+def set_shipping(order: Order, *, carrier: str, tracking_number: str, shipped_on: dt.date | None,
+                 expected_on: dt.date | None) -> None:
+    """Staff enter how the order travels: carrier, tracking or AWB number, shipping and expected dates."""
+    if order.stage not in SHIPPING_STAGES:
+        raise OrderError(_l("Shipping details can be entered from allocation until the order is shipped."))
+    carrier, tracking_number = carrier.strip(), tracking_number.strip()
+    if not carrier or not tracking_number:
+        raise OrderError(_l("Give the carrier and the tracking or AWB number."), 422)
+    if shipped_on is not None and expected_on is not None and expected_on < shipped_on:
+        raise OrderError(_l("The expected delivery cannot be before the shipping date."), 422)
+    order.carrier, order.tracking_number = carrier[:80], tracking_number[:80]
+    order.shipped_on, order.expected_on = shipped_on, expected_on
+    db.session.flush()
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -973,6 +1062,81 @@ def season_view(season: int, alpha: Decimal = DEFAULT_ALPHA) -> list[SeasonRow]:
         for cid, w in weights.items()
     ]
     return sorted(rows, key=lambda r: r.cooperative.name)
+
+
+@dataclass(frozen=True)
+class LotWhy:
+    lot: Lot
+    standing: Any  # the certificate's standing today
+    kg_in_order: Decimal
+    excluded: Any | None  # why the lot could not take part (None: eligible)
+
+
+@dataclass(frozen=True)
+class ShareWhy:
+    cooperative: Organisation
+    members: int
+    capacity_kg: Decimal
+    lots: list[LotWhy]
+
+
+def explain_allocation(order: Order) -> list[ShareWhy]:
+    """For each cooperative of the allocation: its members and declared capacity (the weights' inputs), and
+    every lot of it with its state, certificate standing and price, and why a lot was excluded."""
+    allocation = order.allocation
+    if allocation is None:
+        return []
+    request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    spec = _spec_of(request) if request else engine.Spec()
+    chosen = set(request_lot_ids(request) or [])
+    price = _order_price(order, request)
+    when = quoted_at(order, request)
+    day = today()
+    in_order: dict[int, Decimal] = defaultdict(Decimal)
+    for line in order.lines:
+        in_order[line.lot_id] += line.kg
+    coop_ids = [s.cooperative_id for s in allocation.shares]
+    profiles = {p.organisation_id: p for p in db.session.scalars(
+        select(CooperativeProfile).where(CooperativeProfile.organisation_id.in_(coop_ids)))}
+    lots_by_coop: dict[int, list[Lot]] = defaultdict(list)
+    for lot in db.session.scalars(select(Lot).where(Lot.cooperative_id.in_(coop_ids),
+                                                    (Lot.status == LotStatus.listed) | Lot.id.in_(list(in_order)))
+                                  .order_by(Lot.id)):
+        lots_by_coop[lot.cooperative_id].append(lot)
+    rows = []
+    for share in allocation.shares:
+        profile = profiles.get(share.cooperative_id)
+        whys = []
+        for lot in lots_by_coop.get(share.cooperative_id, []):
+            held = in_order.get(lot.id, Decimal(0))
+            excluded = None
+            if not held:
+                if chosen and lot.id not in chosen:
+                    excluded = _l("Not among the lots the buyer chose.")
+                elif not spec.matches(rules.stock_of(lot)):
+                    excluded = _l("Does not meet the specification.")
+                else:
+                    excluded = (rules.certificate_problem(lot, day)
+                                or rules.quantity_problem(lot, lot.min_order_kg)
+                                or rules.price_problem(lot, price, order.currency, when))
+            whys.append(LotWhy(lot, rules.certificate_standing(lot, day), held, excluded))
+        rows.append(ShareWhy(share.cooperative, profile.members if profile else 0,
+                             profile.declared_capacity_kg if profile else Decimal(0), whys))
+    return rows
+
+
+def staff_orders(stage: OrderStage | None = None, query: str = "") -> list[Order]:
+    """Every order (newest first) for the staff list: of one stage, and matching a reference or buyer name."""
+    stmt = (select(Order).join(Organisation, Order.buyer_id == Organisation.id)
+            .options(selectinload(Order.buyer), selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id.desc()))
+    if stage is not None:
+        stmt = stmt.where(Order.stage == stage)
+    query = query.strip()[:80]
+    if query:
+        pattern = f"%{query.lower()}%"
+        stmt = stmt.where(func.lower(Order.reference).like(pattern) | func.lower(Organisation.name).like(pattern))
+    return list(db.session.scalars(stmt.limit(500)))
 
 
 def seasons() -> list[int]:

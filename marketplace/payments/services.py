@@ -8,6 +8,7 @@ of order cannot undo a later one.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.accounts.models import User
+from marketplace.db import BUSINESS_TZ, utcnow
 from marketplace.extensions import db
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.models import Order, OrderStage
@@ -27,6 +29,8 @@ from marketplace.payments.models import (
     ConsumerOrder,
     ConsumerOrderLine,
     ConsumerOrderStatus,
+    Invoice,
+    InvoiceKind,
     Payment,
     PaymentKind,
     PaymentStatus,
@@ -71,6 +75,141 @@ def start_deposit(order: Order, gateway: PaymentGateway) -> Payment:
     payment = Payment(order=order, kind=PaymentKind.deposit, amount_minor=amount, currency=order.currency,
                       provider_ref=intent.id)
     db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+# --- invoices, the balance and what an order has paid ------------------------------------------
+
+BANK = "bank"  # Payment.provider of a bank transfer recorded by staff
+INVOICED_STAGES = (OrderStage.allocated, OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped,
+                   OrderStage.delivered)
+
+
+def order_payments(order: Order) -> list[Payment]:
+    return list(db.session.scalars(select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)))
+
+
+def paid_minor(order: Order, kinds: tuple[PaymentKind, ...] = (PaymentKind.deposit, PaymentKind.balance)) -> int:
+    """What the buyer has paid on the order (payments of ``kinds`` that succeeded, less their refunds)."""
+    paid = 0
+    for payment in order_payments(order):
+        if payment.kind in kinds and payment.status in (PaymentStatus.succeeded, PaymentStatus.refunded):
+            paid += payment.amount_minor
+        if payment.kind is PaymentKind.refund and payment.refund_of is not None and payment.refund_of.kind in kinds \
+                and payment.status is PaymentStatus.succeeded:
+            paid -= payment.amount_minor
+    return paid
+
+
+def outstanding_minor(order: Order) -> int:
+    """What the buyer still owes: the order's total less what was paid (0 on a cancelled order)."""
+    if order.stage is OrderStage.cancelled:
+        return 0
+    return max(0, order.total_minor - paid_minor(order))
+
+
+def invoices(order: Order) -> list[Invoice]:
+    return list(db.session.scalars(select(Invoice).where(Invoice.order_id == order.id).order_by(Invoice.id)))
+
+
+def final_invoice(order: Order) -> Invoice | None:
+    return db.session.scalar(select(Invoice).where(Invoice.order_id == order.id, Invoice.kind == InvoiceKind.final))
+
+
+def _issue(order: Order, kind: InvoiceKind, amount_minor: int, *, staff: User | None, payment: Payment | None = None,
+           note: str = "") -> Invoice:
+    """Number the next invoice of the year (INV-2026-0001): numbers are taken one writer at a time."""
+    year = utcnow().astimezone(BUSINESS_TZ).year
+    serialise_form(Invoice, f"invoice-number-{year}")
+    last = db.session.scalar(select(func.max(Invoice.sequence)).where(Invoice.year == year)) or 0
+    invoice = Invoice(number=f"INV-{year}-{last + 1:04d}", year=year, sequence=last + 1, order=order, kind=kind,
+                      amount_minor=amount_minor, currency=order.currency, issued_by=staff, payment=payment,
+                      note=note)
+    db.session.add(invoice)
+    db.session.flush()
+    return invoice
+
+
+def issue_final_invoice(order: Order, *, staff: User) -> Invoice:
+    """The final invoice: the order's total less the deposit paid. Once, and only on an allocated order."""
+    if order.stage is OrderStage.cancelled:
+        raise OrderError(_l("Order %(ref)s is cancelled: it cannot be invoiced.", ref=order.reference))
+    if order.stage not in INVOICED_STAGES:
+        raise OrderError(_l("The final invoice is issued once the allocation is confirmed."))
+    if final_invoice(order) is not None:
+        raise OrderError(_l("The final invoice of this order has already been issued."))
+    amount = order.total_minor - paid_minor(order, (PaymentKind.deposit,))
+    if amount <= 0:
+        raise OrderError(_l("Nothing is left to invoice: the deposit covers the order."))
+    return _issue(order, InvoiceKind.final, amount, staff=staff)
+
+
+def _payable_balance(order: Order) -> int:
+    if order.stage is OrderStage.cancelled:
+        raise OrderError(_l("Order %(ref)s is cancelled: nothing is due.", ref=order.reference))
+    if final_invoice(order) is None:
+        raise OrderError(_l("The balance can be paid once the Union has issued the final invoice."))
+    amount = outstanding_minor(order)
+    if amount <= 0:
+        raise OrderError(_l("This order is paid in full."))
+    return amount
+
+
+def balance_payment(order: Order) -> Payment | None:
+    return db.session.scalar(
+        select(Payment).where(Payment.order_id == order.id, Payment.kind == PaymentKind.balance,
+                              Payment.provider != BANK).order_by(Payment.id.desc())
+    )
+
+
+def start_balance(order: Order, gateway: PaymentGateway) -> Payment:
+    """The balance's PaymentIntent for what is outstanding (a second click reuses a pending one)."""
+    existing = balance_payment(order)
+    if existing is not None and existing.status is PaymentStatus.pending:
+        return existing
+    amount = _payable_balance(order)
+    attempt = 1 + db.session.scalar(
+        select(func.count(Payment.id)).where(Payment.order_id == order.id, Payment.kind == PaymentKind.balance)
+    )
+    intent = gateway.create_intent(
+        amount_minor=amount, currency=order.currency, metadata={"kind": "balance", "order": order.reference},
+        idempotency_key=f"balance-{order.reference}-{attempt}",
+    )
+    payment = Payment(order=order, kind=PaymentKind.balance, amount_minor=amount, currency=order.currency,
+                      provider_ref=intent.id)
+    db.session.add(payment)
+    db.session.flush()
+    return payment
+
+
+def record_bank_transfer(order: Order, *, staff: User, amount_minor: int, reference: str,
+                         received_on: dt.date) -> Payment:
+    """Staff record the balance (or part of it) received by bank transfer, with the bank's reference."""
+    reference = reference.strip()
+    if not reference:
+        raise OrderError(_l("Give the bank's reference of the transfer."), 422)
+    outstanding = _payable_balance(order)
+    if amount_minor <= 0:
+        raise OrderError(_l("The amount must be more than zero."), 422)
+    if amount_minor > outstanding:
+        from marketplace.i18n import money
+
+        raise OrderError(_l("%(amount)s is more than the %(due)s outstanding. Nothing was recorded.",
+                            amount=money(amount_minor, order.currency), due=money(outstanding, order.currency)),
+                         422)
+    if received_on > utcnow().astimezone(BUSINESS_TZ).date():
+        raise OrderError(_l("The transfer cannot have been received in the future."), 422)
+    ref = f"{BANK}:{reference[:100]}"
+    if db.session.scalar(select(Payment.id).where(Payment.provider_ref == ref)) is not None:
+        raise OrderError(_l("A transfer with the reference %(ref)s is already recorded.", ref=reference), 422)
+    payment = Payment(order=order, kind=PaymentKind.balance, status=PaymentStatus.succeeded,
+                      amount_minor=amount_minor, currency=order.currency, provider=BANK, provider_ref=ref)
+    db.session.add(payment)
+    from marketplace.orders.models import OrderEvent
+
+    order.events.append(OrderEvent(stage=order.stage, actor=staff, note="bank_transfer_recorded",
+                                   at=dt.datetime.combine(received_on, dt.time(12), BUSINESS_TZ)))
     db.session.flush()
     return payment
 
@@ -167,8 +306,9 @@ def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: Payment
 # --- refunds -------------------------------------------------------------------------------
 
 
-def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
-    """Refund a succeeded payment in full, once. The payment row is locked while Stripe is asked."""
+def refund(payment_id: int, *, staff: User, gateway: PaymentGateway, reason: str = "") -> Payment:
+    """Refund a succeeded payment in full, once, for a reason. The payment row is locked while Stripe is
+    asked. A payment on a B2B order gets a credit note."""
     if db.session.get_bind().dialect.name == "sqlite":
         from sqlalchemy import update
 
@@ -184,6 +324,10 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
         raise OrderError(_l("This payment has already been refunded."))
     if payment.status is not PaymentStatus.succeeded or not payment.provider_ref:
         raise OrderError(_l("Only a payment that has succeeded can be refunded."))
+    if payment.order is not None and not reason.strip():
+        raise OrderError(_l("Give the reason for the refund."), 422)
+    if payment.provider == BANK:
+        raise OrderError(_l("A bank transfer is refunded by bank transfer, outside the site."))
     result = gateway.refund(intent_id=payment.provider_ref, idempotency_key=f"refund-{payment.id}")
     payment.status = PaymentStatus.refunded
     record = Payment(order_id=payment.order_id, consumer_order_id=payment.consumer_order_id, kind=PaymentKind.refund,
@@ -195,6 +339,9 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
         payment.consumer_order.status = ConsumerOrderStatus.refunded
     if payment.order is not None:
         payment.order.events.append(_refund_event(payment.order, staff))
+        db.session.flush()
+        _issue(payment.order, InvoiceKind.credit_note, record.amount_minor, staff=staff, payment=record,
+               note=reason.strip())
     db.session.flush()
     return record
 
@@ -202,7 +349,7 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway) -> Payment:
 def _refund_event(order: Order, staff: User) -> Any:
     from marketplace.orders.models import OrderEvent
 
-    return OrderEvent(stage=order.stage, actor=staff, note="deposit_refunded")
+    return OrderEvent(stage=order.stage, actor=staff, note="payment_refunded")
 
 
 # --- webhooks ------------------------------------------------------------------------------
@@ -272,8 +419,9 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
     payment.status = status
     payment.last_event_at = event.created
     if status is PaymentStatus.succeeded:
-        if payment.order is not None:
-            mark_deposit_paid(payment.order)
+        if payment.order is not None and payment.kind is PaymentKind.deposit and mark_deposit_paid(payment.order):
+            db.session.flush()
+            _issue(payment.order, InvoiceKind.deposit, payment.amount_minor, staff=None, payment=None)
         if payment.consumer_order is not None:
             payment.consumer_order.status = ConsumerOrderStatus.paid
     if status is PaymentStatus.refunded and payment.consumer_order is not None:
