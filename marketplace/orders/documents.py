@@ -136,7 +136,7 @@ def packing_list(order: Order) -> bytes:
     ])
     lot_ids = [line.lot_id for line in order.lines]
     passports = dict(db.session.execute(
-        select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(lot_ids))))
+        select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(lot_ids))).tuples().all())
     rows = []
     for line in order.lines:
         lot = line.lot
