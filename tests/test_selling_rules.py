@@ -515,3 +515,21 @@ def test_an_older_request_without_state_or_basis_is_answered_and_accepted_in_one
         assert {line.lot.state for line in order.lines} == {request.fibre_state}
         assert {line.lot.price_basis for line in order.lines} == {request.price_basis}
         assert sum(line.kg for line in order.lines) == Decimal(600)
+
+
+def test_a_certificate_refusal_is_a_whole_translated_sentence(app: Flask, world: dict) -> None:
+    """German keeps its nouns' capitals: the refusal is one translated sentence per standing, never a
+    translated status label lower-cased into an English frame."""
+    from flask_babel import force_locale
+
+    from marketplace.i18n import label
+    from marketplace.orders import rules
+
+    _break(app, world, suspend)
+    with app.test_request_context("/"), force_locale("de"):
+        lot = db.session.get(Lot, world["b"].id)
+        message = str(rules.certificate_problem(lot, dt.date.today()))  # noqa: DTZ011
+        assert message.startswith(f"Das Zertifikat des Loses {lot.code}")
+        assert "ist am" in message
+        assert "ausgesetzt" in message
+        assert label("suspended") not in message  # no label ("Ausgesetzt") set into a sentence
