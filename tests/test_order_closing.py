@@ -162,7 +162,14 @@ def test_the_balance_by_bank_transfer_and_its_bad_inputs(app: Flask, accepted: d
     with app.app_context():
         order = db.session.scalar(select(Order))
         assert (payments.paid_minor(order), payments.outstanding_minor(order)) == (TOTAL, 0)
+        rows, totals = payments.sales()
+        assert [(t.orders, t.kg, t.revenue_minor, t.deposits_minor, t.balances_minor, t.outstanding_minor)
+                for t in totals] == [(1, Decimal(100), TOTAL, DEPOSIT, BALANCE, 0)]
+        assert [(r.kg, r.revenue_minor) for r in rows] == [(Decimal(100), TOTAL)]
     assert "paid in full" in text(buyer.get(f"/orders/{reference}"))
+    sales = text(staff.get("/union/sales"))
+    assert "€13,300.00" in sales
+    assert "€9,310.00" in sales
     refused = staff.post(f"{path}/bank-transfer", data={**transfer, "amount": "1.00", "reference": "X"})
     assert refused.status_code == 409
     assert "paid in full" in text(refused)

@@ -89,6 +89,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "pricing.publish": STAFF,
     "union.order": STAFF,
     "union.orders": STAFF,
+    "union.sales": STAFF,
     "union.shipping": STAFF,
     "union.invoice": STAFF,
     "union.bank_transfer": STAFF,

@@ -214,6 +214,59 @@ def record_bank_transfer(order: Order, *, staff: User, amount_minor: int, refere
     return payment
 
 
+@dataclass(frozen=True)
+class SalesRow:
+    season: int
+    currency: str
+    cooperative: str
+    kg: Decimal
+    revenue_minor: int
+
+
+@dataclass(frozen=True)
+class SalesTotal:
+    season: int
+    currency: str
+    orders: int
+    kg: Decimal
+    revenue_minor: int
+    deposits_minor: int
+    balances_minor: int
+    outstanding_minor: int
+
+
+SOLD_STAGES = (OrderStage.allocated, OrderStage.collected, OrderStage.dehaired_tested, OrderStage.shipped,
+               OrderStage.delivered)
+
+
+def sales() -> tuple[list[SalesRow], list[SalesTotal]]:
+    """B2B sales of allocated orders: revenue and kg by season and cooperative, and per season the
+    deposits and balances received and what is still outstanding (each currency apart)."""
+    from collections import defaultdict
+
+    orders = list(db.session.scalars(select(Order).where(Order.stage.in_(SOLD_STAGES))))
+    by_coop: dict[tuple[int, str, str], list] = defaultdict(lambda: [Decimal(0), 0])
+    totals: dict[tuple[int, str], list] = defaultdict(lambda: [0, Decimal(0), 0, 0, 0, 0])
+    for order in orders:
+        season = order.allocation.season if order.allocation else order.created_at.year
+        for line in order.lines:
+            row = by_coop[season, order.currency, line.lot.cooperative.name]
+            row[0] += line.kg
+            row[1] += line.total_minor
+        total = totals[season, order.currency]
+        total[0] += 1
+        total[1] += order.kg
+        total[2] += order.total_minor
+        total[3] += paid_minor(order, (PaymentKind.deposit,))
+        total[4] += paid_minor(order, (PaymentKind.balance,))
+        total[5] += outstanding_minor(order)
+    rows = [SalesRow(season, currency, name, kg, revenue)
+            for (season, currency, name), (kg, revenue) in sorted(by_coop.items(), key=lambda i: (-i[0][0], i[0][1:]))]
+    summary = [SalesTotal(season, currency, *values)
+               for (season, currency), values in sorted(totals.items(), key=lambda i: (-i[0][0], i[0][1]))]
+    return rows, summary
+
+
 # --- consumer cart -----------------------------------------------------------------------
 
 

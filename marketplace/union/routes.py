@@ -172,6 +172,14 @@ def orders():  # type: ignore[no-untyped-def]
     return render_template("union/orders.html", rows=rows, stage=stage, query=query, stages=list(OrderStage))
 
 
+@bp.route("/sales")
+@roles(*STAFF)
+def sales():  # type: ignore[no-untyped-def]
+    """B2B revenue, deposits and balances outstanding, by season and cooperative."""
+    rows, totals = payments.sales()
+    return render_template("union/sales.html", rows=rows, totals=totals)
+
+
 @bp.route("/orders/<reference>/shipping", methods=["POST"])
 @roles(*STAFF)
 def shipping(reference: str):  # type: ignore[no-untyped-def]
