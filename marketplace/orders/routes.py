@@ -364,7 +364,7 @@ def pay_balance(reference: str):  # type: ignore[no-untyped-def]
         abort(404)
     payment = payments.balance_payment(order)
     if payment is None:
-        return redirect(url_for("orders.detail", reference=order.reference))
+        abort(404, description=_("No card payment of the balance has been started for this order."))
     return _pay(order, payment, _("Pay the balance of order %(ref)s", ref=order.reference))
 
 
