@@ -259,3 +259,45 @@ def test_the_allocation_is_explained_to_staff(app: Flask, accepted: dict) -> Non
     assert "Why each cooperative got its share" in page
     assert "members, declared capacity" in page
     assert "Certificate status" in page
+
+
+def test_a_counter_offer_declines_the_quote_and_asks_again(app: Flask) -> None:
+    """Negative, absurd or over-precise kg and prices are refused with nothing written; a good counter-offer
+    declines the quote and opens a linked request that staff see with the proposed price."""
+    brand = factories.OrganisationFactory(name="Maison Test")
+    factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    union = factories.OrganisationFactory(kind="union", slug="union-test")
+    factories.user_with_role(Role.union_staff, union, email="staff@example.com")
+    lot = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation)
+    quote = factories.QuoteFactory(request__buyer=brand, request__lot=lot, request__kg=Decimal(100))
+    buyer = _buyer(app)
+    path = f"/quotes/{quote.request_id}"
+
+    def counts() -> tuple:
+        with app.app_context():
+            return (db.session.scalar(select(func.count(QuoteRequest.id))),
+                    db.session.get(QuoteRequest, quote.request_id).status)
+
+    before = counts()
+    for bad in ({"kg": "-5"}, {"kg": "0"}, {"kg": "1e9"}, {"kg": "100.0001"}, {"kg": "abc"},
+                {"kg": "80", "price": "-1"}, {"kg": "80", "price": "120.001"}, {"kg": "80", "price": "1000000"}):
+        response = buyer.post(f"{path}/counter", data={"csrf_token": csrf_token(buyer, path), "form_id": "c1",
+                                                       "message": "", **bad})
+        assert response.status_code == 422, (bad, response.status_code)
+        assert counts() == before, bad
+    response = buyer.post(f"{path}/counter", data={"csrf_token": csrf_token(buyer, path), "form_id": "c2",
+                                                   "kg": "80", "price": "118.50", "message": "Smaller lot"})
+    assert response.status_code == 302
+    with app.app_context():
+        old = db.session.get(QuoteRequest, quote.request_id)
+        counter = db.session.scalar(select(QuoteRequest).where(QuoteRequest.counter_to_id == old.id))
+        assert old.status is QuoteStatus.declined
+        assert (counter.kg, counter.target_price_minor, counter.status) == (Decimal(80), 11850, QuoteStatus.requested)
+        assert [item.lot_id for item in counter.items] == [lot.id]
+        counter_id = counter.id
+    again = buyer.post(f"{path}/counter", data={"csrf_token": csrf_token(buyer, path), "form_id": "c3", "kg": "70"})
+    assert again.status_code == 409  # the quote is declined now
+    staff = _staff(app)
+    page = text(staff.get(f"/union/quotes/{counter_id}"))
+    assert "the buyer proposes €118.50 per kg" in page
+    assert f"On quote #{quote.request_id}" in page

@@ -181,3 +181,11 @@ class RefundForm(FlaskForm):
     reason = TextAreaField(_l("Reason for the refund"), validators=[DataRequired(), Length(max=2000)])
     confirm = BooleanField(_l("I confirm the refund of the full amount to the buyer's card."),
                            validators=[DataRequired(_l("Tick the box to confirm the refund."))])
+
+
+class CounterOfferForm(FlaskForm):
+    form_id = HiddenField(**FORM_ID)
+    kg = FiniteDecimalField(_l("Quantity you want (kg)"), places=3, validators=[InputRequired(), _positive_kg])
+    price = FiniteDecimalField(_l("Price per kg you propose (optional)"), places=2,
+                               validators=[Optional(), NumberRange(min=0.01, max=100_000), MoneyPlaces()])
+    message = TextAreaField(_l("Message to the Union (optional)"), validators=[Optional(), Length(max=2000)])

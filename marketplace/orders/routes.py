@@ -18,6 +18,7 @@ from marketplace.orders import services
 from marketplace.orders.forms import (
     AcceptForm,
     BuyerDeclineForm,
+    CounterOfferForm,
     QuoteRequestForm,
     ReviewedAcceptForm,
     SampleForm,
@@ -213,10 +214,44 @@ def _own_request(quote_id: int):  # type: ignore[no-untyped-def]
     return found
 
 
-def _quote_page(qr, form: ReviewedAcceptForm | None = None, status: int = 200, error: str | None = None):  # type: ignore[no-untyped-def]
+def _quote_page(qr, form: ReviewedAcceptForm | None = None, status: int = 200, error: str | None = None,  # type: ignore[no-untyped-def]
+                counter: CounterOfferForm | None = None):
+    if counter is None:
+        counter = CounterOfferForm(formdata=None, kg=qr.kg)
+        counter.currency_code = qr.currency
     return render_template("orders/quote.html", qr=qr, summary=services.quote_summary(qr),
                            form=form or ReviewedAcceptForm(), decline_form=BuyerDeclineForm(formdata=None),
-                           error=error), status
+                           counter_form=counter, error=error), status
+
+
+@bp.route("/quotes/<int:quote_id>/counter", methods=["POST"])
+@roles(BUYER)
+def counter(quote_id: int):  # type: ignore[no-untyped-def]
+    """A counter-offer: other kg, perhaps a price; the quote is declined and a new request goes to the Union."""
+    from marketplace.money import to_minor
+
+    qr = _own_request(quote_id)
+    form = CounterOfferForm()
+    form.currency_code = qr.currency
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _quote_page(qr, status=422, counter=form)
+    try:
+        created = services.counter_offer(
+            quote_id, buyer_ids=_buyer_ids(), user=current_user, kg=form.kg.data,
+            price_minor=to_minor(form.price.data, qr.currency) if form.price.data is not None else None,
+            message=form.message.data or "", form_id=form.form_id.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404)
+        if isinstance(error, services.QuoteInputError):
+            _show_errors(form, error)  # type: ignore[arg-type]
+            return _quote_page(_own_request(quote_id), status=error.status, counter=form)
+        return _quote_page(_own_request(quote_id), status=error.status, counter=form, error=str(error.message))
+    flash(_("Your counter-offer has been sent to the Union as request #%(id)s.", id=created.id), "success")
+    return redirect(url_for("orders.my_quotes"))
 
 
 @bp.route("/quotes/<int:quote_id>")

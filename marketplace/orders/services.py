@@ -472,6 +472,47 @@ def decline_by_buyer(request_id: int, *, buyer_ids: set[int], reason: str) -> Qu
     return request
 
 
+MAX_PRICE_MINOR = 10_000_000  # 100,000 per kg: far above any cashmere price, a typo
+
+
+def counter_offer(
+    request_id: int, *, buyer_ids: set[int], user: User, kg: Decimal | None, price_minor: int | None,
+    message: str, form_id: str,
+) -> QuoteRequest:
+    """The buyer answers a quote with other kg (and perhaps a price per kg they would pay): the quote is
+    declined and a new request, linked to it, goes to the Union. The same form sent twice counts once."""
+    serialise_form(QuoteRequest, form_id)
+    existing = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == form_id))
+    if existing is not None:
+        return existing
+    errors: dict[str, list[Any]] = {}
+    checked = _check_kg_field(kg, "kg", errors)
+    if price_minor is not None and not 0 < price_minor <= MAX_PRICE_MINOR:
+        errors["price"] = [_l("The price you propose must be more than zero and a price per kg.")]
+    if errors or checked is None:
+        raise QuoteInputError(errors or {"kg": [_l("Enter the quantity in kg.")]})
+    request = lock_quote_request(request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        raise OrderError(_l("There is no such quote."), 404)
+    if request.status is not QuoteStatus.quoted:
+        raise OrderError(_l("Only a quote the Union has answered, and not yet accepted, can be declined."))
+    counter = QuoteRequest(
+        buyer_id=request.buyer_id, requested_by=user, kg=checked, incoterm=request.incoterm,
+        incoterm_place=request.incoterm_place, currency=request.currency, max_micron=request.max_micron,
+        colour=request.colour, min_length_mm=request.min_length_mm, max_hair_pct=request.max_hair_pct,
+        fibre_state=request.fibre_state, season=request.season, tier=request.tier, price_basis=request.price_basis,
+        message=message.strip(), form_id=form_id, counter_to=request, target_price_minor=price_minor,
+        # The chosen lots stay chosen; their kg become a share of the new total.
+        items=[QuoteRequestLot(lot_id=item.lot_id) for item in request.items],
+    )
+    db.session.add(counter)
+    request.status = QuoteStatus.declined
+    db.session.flush()
+    request.decline_reason = str(_l("Declined by the buyer with a counter-offer (request #%(id)s).", id=counter.id))
+    db.session.flush()
+    return counter
+
+
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
     """The request, locked so that it can be accepted only once (second writers wait, then see it)."""
     if db.session.get_bind().dialect.name == "sqlite":

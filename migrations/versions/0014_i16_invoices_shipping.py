@@ -1,4 +1,4 @@
-"""invoices and credit notes numbered per year; an order's shipping details
+"""invoices and credit notes numbered per year; an order's shipping details; buyers' counter-offers
 
 Revision ID: 0014_i16
 Revises: 0013
@@ -46,9 +46,21 @@ def upgrade():
         batch_op.add_column(sa.Column('tracking_number', sa.String(length=80), server_default='', nullable=False))
         batch_op.add_column(sa.Column('shipped_on', sa.Date(), nullable=True))
         batch_op.add_column(sa.Column('expected_on', sa.Date(), nullable=True))
+    with op.batch_alter_table('quote_request', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('counter_to_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('target_price_minor', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_quote_request_counter_to_id_quote_request'), 'quote_request',
+                                    ['counter_to_id'], ['id'])
+        batch_op.create_check_constraint(batch_op.f('ck_quote_request_target_price_positive'),
+                                         'target_price_minor IS NULL OR target_price_minor > 0')
 
 
 def downgrade():
+    with op.batch_alter_table('quote_request', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_quote_request_target_price_positive'), type_='check')
+        batch_op.drop_constraint(batch_op.f('fk_quote_request_counter_to_id_quote_request'), type_='foreignkey')
+        batch_op.drop_column('target_price_minor')
+        batch_op.drop_column('counter_to_id')
     with op.batch_alter_table('purchase_order', schema=None) as batch_op:
         batch_op.drop_column('expected_on')
         batch_op.drop_column('shipped_on')
