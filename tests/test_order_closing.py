@@ -204,6 +204,9 @@ def test_accepting_is_a_reviewed_step(app: Flask) -> None:
         assert figure in page, figure
     proforma = _pdf_text(buyer.get(f"/quotes/{quote.request_id}.pdf"))
     assert "13,300.00" in proforma
+    for lang, title in (("mn", "проформа"), ("zh", "形式发票")):  # Cyrillic and Chinese set in their fonts
+        assert title in _pdf_text(buyer.get(f"/quotes/{quote.request_id}.pdf?lang={lang}")).replace("\x00", ""), lang
+    buyer.get(f"/quotes/{quote.request_id}?lang=en")  # the choice of language is remembered: back to English
     unticked = buyer.post(f"/quotes/{quote.request_id}/accept",
                           data={"csrf_token": csrf_token(buyer, f"/quotes/{quote.request_id}")})
     assert unticked.status_code == 422

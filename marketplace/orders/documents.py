@@ -7,10 +7,11 @@ in the reader's locale. Every date carries its time zone (the Union's, Ulaanbaat
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from flask import Response
+from flask import Response, abort, current_app
 from flask_babel import format_date, format_datetime
 from flask_babel import gettext as _
 from fpdf.fonts import FontFace
@@ -18,7 +19,7 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.i18n import label, money, with_unit
-from marketplace.practice.pdf import _Dossier
+from marketplace.practice.pdf import FontMissingError, _Dossier
 from marketplace.urls import absolute_url
 
 if TYPE_CHECKING:
@@ -150,7 +151,13 @@ def packing_list(order: Order) -> bytes:
     return bytes(pdf.output())
 
 
-def pdf_response(render: bytes, name: str) -> Response:
+def pdf_response(build: Callable[[], bytes], name: str) -> Response:
+    """The document as a download; a server without its font answers 503 with a plain message."""
+    try:
+        render = build()
+    except FontMissingError:
+        current_app.logger.exception("Order documents need Debian's fonts-dejavu-core")
+        abort(503)
     response = Response(render, mimetype="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
     response.headers["Cache-Control"] = "private, no-store"

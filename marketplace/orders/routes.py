@@ -270,7 +270,7 @@ def quote_pdf(quote_id: int):  # type: ignore[no-untyped-def]
     summary = services.quote_summary(qr)
     if summary is None:
         abort(404, description=_("The Union has not answered this request yet."))
-    return documents.pdf_response(documents.proforma(summary), f"proforma-{qr.id}.pdf")
+    return documents.pdf_response(lambda: documents.proforma(summary), f"proforma-{qr.id}.pdf")
 
 
 @bp.route("/quotes/<int:quote_id>/accept", methods=["POST"])
@@ -355,8 +355,8 @@ def invoice_pdf(reference: str, number: str):  # type: ignore[no-untyped-def]
     invoice = next((i for i in payments.invoices(order) if i.number == number[:20]), None)
     if invoice is None:
         abort(404)
-    return documents.pdf_response(documents.invoice(invoice, order, payments.paid_minor(order)),
-                                  f"{invoice.number}.pdf")
+    paid = payments.paid_minor(order)
+    return documents.pdf_response(lambda: documents.invoice(invoice, order, paid), f"{invoice.number}.pdf")
 
 
 @bp.route("/orders/<reference>/packing-list.pdf")
@@ -367,7 +367,7 @@ def packing_list(reference: str):  # type: ignore[no-untyped-def]
     order = _order_for_current_user(reference)
     if not order.lines or order.allocation is None or order.allocation.status.value != "confirmed":
         abort(404, description=_("The packing list exists once the allocation is confirmed."))
-    return documents.pdf_response(documents.packing_list(order), f"packing-list-{order.reference}.pdf")
+    return documents.pdf_response(lambda: documents.packing_list(order), f"packing-list-{order.reference}.pdf")
 
 
 @bp.route("/orders/<reference>/balance", methods=["POST"])
