@@ -184,11 +184,25 @@ def test_quote_to_allocated_order(app: Flask, world: dict) -> None:
         "csrf_token": token, "reason": "Cooperative 1 had a late delivery last season",
         f"share-{coop_ids[0]}": "150", f"share-{coop_ids[1]}": "150", f"share-{coop_ids[2]}": "300"})
     assert good.status_code == 302, text(good)
+    # The change is only proposed: the buyer sees it and consents before anything moves.
+    with app.app_context():
+        assert {lot.cooperative_id: lot.reserved_kg for lot in db.session.scalars(select(Lot))}[coop_ids[0]] \
+            == Decimal(100)
+    confirm_early = staff.post(f"/union/orders/{reference}/confirm", data={"csrf_token": token})
+    assert confirm_early.status_code == 409
+    assert "waits for the buyer" in text(confirm_early)
+    proposal = text(buyer.get(f"/orders/{reference}"))
+    assert "The Union proposes a change to your order" in proposal
+    assert "Cooperative 1 had a late delivery last season" in proposal
+    answer = buyer.post(f"/orders/{reference}/change", data={
+        "csrf_token": csrf_token(buyer, f"/orders/{reference}"), "answer": "accept"})
+    assert answer.status_code == 302
     with app.app_context():
         allocation = db.session.scalar(select(Allocation))
-        assert [a.action for a in allocation.audit] == ["proposed", "adjusted"]
-        adjusted = allocation.audit[1]
-        assert adjusted.actor.email == "staff@example.com"
+        assert [a.action for a in allocation.audit] == ["proposed", "change_proposed", "adjusted", "change_accepted"]
+        assert allocation.audit[1].actor.email == "staff@example.com"
+        adjusted = allocation.audit[2]
+        assert adjusted.actor.email == "buyer@example.com"
         assert adjusted.before[str(coop_ids[0])] == "100"
         assert adjusted.after[str(coop_ids[0])] == "150"
         assert adjusted.reason.startswith("Cooperative 1")

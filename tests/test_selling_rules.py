@@ -335,7 +335,12 @@ def test_a_floor_raised_after_the_quote_does_not_strand_the_order(app: Flask, wo
         reference = order.reference
     response = _adjust(staff, world, reference, "200", "400")
     assert response.status_code == 302, text(response)[:400]
+    answer = buyer.post(f"/orders/{reference}/change", data={
+        "csrf_token": csrf_token(buyer, f"/orders/{reference}"), "answer": "accept"})
+    assert answer.status_code == 302
     with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert sorted(r.kg for r in services.active_reservations(order)) == [Decimal(200), Decimal(400)]
         assert services.mark_deposit_paid(db.session.scalar(select(Order)))
         db.session.commit()
     response = staff.post(f"/union/orders/{reference}/confirm",
@@ -533,3 +538,24 @@ def test_a_certificate_refusal_is_a_whole_translated_sentence(app: Flask, world:
         assert "ist am" in message
         assert "ausgesetzt" in message
         assert label("suspended") not in message  # no label ("Ausgesetzt") set into a sentence
+
+
+def test_a_staff_change_waits_for_the_buyer_and_a_rejection_changes_nothing(app: Flask, world: dict) -> None:
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    assert _adjust(staff, world, reference, "200", "400").status_code == 302
+    before = _counts(app)
+    second = _adjust(staff, world, reference, "250", "350")
+    assert second.status_code == 409
+    assert "already waits for the buyer" in text(second)
+    path = f"/orders/{reference}"
+    assert buyer.post(f"{path}/change", data={"csrf_token": csrf_token(buyer, path),
+                                              "answer": "reject"}).status_code == 302
+    assert _counts(app) == before  # nothing moved
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert sorted(r.kg for r in services.active_reservations(order)) == [Decimal(300), Decimal(300)]
+        assert [a.action for a in order.allocation.audit] == ["proposed", "change_proposed", "change_rejected"]
+    refused = buyer.post(f"{path}/change", data={"csrf_token": csrf_token(buyer, path), "answer": "accept"})
+    assert refused.status_code == 303  # nothing waits any more
+    assert "No change waits for your answer" in text(buyer.get(path))

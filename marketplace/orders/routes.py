@@ -341,7 +341,10 @@ def detail(reference: str):  # type: ignore[no-untyped-def]
 
 def _money_context(order: Order) -> dict[str, Any]:
     """What an order page shows of its money at every stage: paid, outstanding, invoices, the balance."""
+    change = services.pending_change(order)
+    names = {str(s.cooperative_id): s.cooperative.name for s in (order.allocation.shares if order.allocation else [])}
     return {"paid_minor": payments.paid_minor(order), "outstanding_minor": payments.outstanding_minor(order),
+            "pending_change": change, "names": names,
             "invoices": payments.invoices(order), "final_invoice": payments.final_invoice(order),
             "balance": payments.balance_payment(order)}
 
@@ -368,6 +371,30 @@ def packing_list(reference: str):  # type: ignore[no-untyped-def]
     if not order.lines or order.allocation is None or order.allocation.status.value != "confirmed":
         abort(404, description=_("The packing list exists once the allocation is confirmed."))
     return documents.pdf_response(lambda: documents.packing_list(order), f"packing-list-{order.reference}.pdf")
+
+
+@bp.route("/orders/<reference>/change", methods=["POST"])
+@roles(BUYER)
+def answer_change(reference: str):  # type: ignore[no-untyped-def]
+    """The buyer accepts or rejects a change the Union proposed to the order's lots."""
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    answer = request.form.get("answer", "")
+    if answer not in ("accept", "reject"):
+        flash(_("Choose to accept or to reject the change."), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    try:
+        services.answer_change(order, buyer=current_user, accept=answer == "accept")
+    except services.OrderError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("orders.detail", reference=reference[:30])), 303
+    flash(_("Change accepted: the order now takes these lots.") if answer == "accept"
+          else _("Change rejected: the order stays as it was."), "success")
+    return redirect(url_for("orders.detail", reference=order.reference))
 
 
 @bp.route("/orders/<reference>/balance", methods=["POST"])

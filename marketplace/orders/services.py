@@ -944,10 +944,68 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     db.session.flush()
 
 
+CHANGE_PROPOSED, CHANGE_ACCEPTED, CHANGE_REJECTED = "change_proposed", "change_accepted", "change_rejected"
+
+
+def pending_change(order: Order) -> AllocationAudit | None:
+    """The change staff proposed that the buyer has not answered yet, or None."""
+    allocation = order.allocation
+    if allocation is None:
+        return None
+    pending = None
+    for entry in allocation.audit:
+        if entry.action == CHANGE_PROPOSED:
+            pending = entry
+        elif entry.action in (CHANGE_ACCEPTED, CHANGE_REJECTED):
+            pending = None
+    return pending
+
+
+def propose_change(order: Order, *, staff: User, kg_by_coop: dict[int, Decimal], reason: str) -> AllocationAudit:
+    """Staff want other shares (other lots) for an accepted order: the buyer consents first.
+
+    The change is tried now and undone (every rule is checked: a change that could not be made is refused
+    at once); it is made only when the buyer accepts it (:func:`answer_change`).
+    """
+    if pending_change(order) is not None:
+        raise OrderError(_l("A change already waits for the buyer's answer."))
+    allocation = order.allocation
+    before = _snapshot(allocation) if allocation is not None else {}
+    savepoint = db.session.begin_nested()
+    try:
+        adjust_allocation(order, staff=staff, kg_by_coop=kg_by_coop, reason=reason)
+    finally:
+        savepoint.rollback()
+    assert order.allocation is not None
+    entry = AllocationAudit(actor=staff, action=CHANGE_PROPOSED, reason=reason.strip(), before=before,
+                            after={str(cid): f"{kg.normalize():f}" for cid, kg in kg_by_coop.items() if kg > 0})
+    order.allocation.audit.append(entry)
+    db.session.flush()
+    return entry
+
+
+def answer_change(order: Order, *, buyer: User, accept: bool) -> None:
+    """The buyer accepts (the change is made, under every rule) or rejects (nothing changes) a proposal."""
+    proposal = pending_change(order)
+    if proposal is None:
+        raise OrderError(_l("No change waits for your answer."))
+    allocation = order.allocation
+    assert allocation is not None
+    if accept:
+        kg_by_coop = {s.cooperative_id: Decimal(proposal.after.get(str(s.cooperative_id), "0"))
+                      for s in allocation.shares}
+        adjust_allocation(order, staff=buyer, kg_by_coop=kg_by_coop, reason=proposal.reason)
+    allocation.audit.append(AllocationAudit(actor=buyer, action=CHANGE_ACCEPTED if accept else CHANGE_REJECTED,
+                                            reason=proposal.reason, before=proposal.before, after=proposal.after))
+    db.session.flush()
+
+
 def confirm_allocation(order: Order, *, staff: User) -> None:
     allocation = order.allocation
     if allocation is None or allocation.status is AllocationStatus.confirmed:
         raise OrderError(_l("This allocation is already confirmed."))
+    if pending_change(order) is not None:
+        raise OrderError(_l("A proposed change waits for the buyer's answer: confirm once the buyer has answered."))
     no_deposit = order.deposit_pct == 0 and order.stage is OrderStage.accepted
     if order.stage is not OrderStage.deposit_paid and not no_deposit:
         raise OrderError(_l("The allocation can be confirmed once the deposit is paid."))

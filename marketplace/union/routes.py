@@ -154,7 +154,8 @@ def _order_page(order: Order, status: int = 200, error: str | None = None, adjus
         kg=services.order_kg(order), payments=order_payments, form=AcceptForm(), adjust=adjust or AdjustForm(),
         note_form=NoteForm(), error=error, paid_minor=payments.paid_minor(order),
         outstanding_minor=payments.outstanding_minor(order), invoices=payments.invoices(order),
-        final_invoice=payments.final_invoice(order), explained=services.explain_allocation(order), **context,
+        final_invoice=payments.final_invoice(order), explained=services.explain_allocation(order),
+        pending_change=services.pending_change(order), **context,
     ), status
 
 
@@ -260,11 +261,11 @@ def adjust(reference: str):  # type: ignore[no-untyped-def]
     except InvalidOperation:
         return _order_page(order, 422, _("Each share must be a number of kg."), form)
     try:
-        services.adjust_allocation(order, staff=current_user, kg_by_coop=kg_by_coop, reason=form.reason.data or "")
+        services.propose_change(order, staff=current_user, kg_by_coop=kg_by_coop, reason=form.reason.data or "")
     except services.OrderError as error:
         db.session.rollback()
         return _order_page(_order(reference), error.status, str(error.message), form)
-    flash(_("Allocation adjusted; the change is in the audit trail."), "success")
+    flash(_("Change proposed to the buyer; it is made when the buyer accepts it."), "success")
     return redirect(url_for("union.order", reference=order.reference))
 
 
