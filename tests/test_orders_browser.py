@@ -35,7 +35,14 @@ def _reload_until(page: Page, text: str, tries: int = 40) -> None:
 
 def _fits(page: Page, width: int) -> None:
     """Nothing on the page makes the screen scroll sideways."""
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, page.url
+    wide = page.evaluate("""(width) => {
+        const clipped = (e) => { for (let a = e.parentElement; a; a = a.parentElement) {
+            if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return true; } return false; };
+        return [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > width + 1 && !clipped(e))
+            .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ':'
+                             + Math.round(e.getBoundingClientRect().width)); }""", width)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, wide)
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -238,3 +245,79 @@ def test_certificate_status_and_refusals_as_the_buyer_sees_them(live_server: Liv
     expect(staff.locator(".error-summary")).to_contain_text("below the fair-price floor of €")
     expect(staff.locator(".error-summary")).to_contain_text("Nothing was sent to the buyer")
     staff_context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_counter_offer_and_consent_to_a_change_in_the_browser(live_server: LiveServer, page: Page, chromium,  # type: ignore[no-untyped-def]
+                                                              width: int) -> None:
+    """The buyer counters a quote; staff answer the counter-offer; the buyer reviews and accepts; a change
+    staff propose to the shares waits for the buyer, who accepts it."""
+    url = live_server.url
+    page.set_viewport_size({"width": width, "height": 900})
+    _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
+    page.goto(f"{url}/quotes/new")
+    page.get_by_label("Quantity (kg)").fill("400")
+    page.get_by_label("Named place").fill("Lyon Saint-Exupéry")
+    page.get_by_label("Colour").select_option("white")
+    page.get_by_label("Maximum mean fibre diameter (µm)").fill("16.0")
+    page.get_by_label("Fibre state").select_option("dehaired")
+    page.get_by_label("Price basis").select_option("clean")
+    page.get_by_role("button", name="Send the quote request").click()
+    expect(page.locator(".flashes")).to_contain_text("Your quote request has been sent")
+
+    staff_context = chromium.new_context(locale="en-GB", viewport={"width": width, "height": 900})
+    staff = staff_context.new_page()
+    _sign_in(staff, url, "staff@demo.example", "demo-staff-2026")
+
+    def answer(row: str, price: str) -> None:
+        staff.goto(url + "/union/quotes")
+        staff.locator("tr", has_text=row).filter(has_text="Requested").first.get_by_role("link").click()
+        staff.get_by_label("Price per kg").fill(price)
+        staff.get_by_label("Sustainability premium per kg").fill("6.00")
+        staff.get_by_label("Valid until").fill("2099-12-31")
+        staff.get_by_role("button", name="Send the quote").click()
+        expect(staff.locator(".flashes")).to_contain_text("Quote sent to Maison Lune")
+
+    answer("Lyon Saint-Exupéry", "180.00")
+    # The buyer counters: a negative quantity is refused on the page, then 300 kg at €170.00.
+    page.goto(url + "/quotes")
+    page.get_by_role("link", name=re.compile("Review quote")).first.click()
+    page.get_by_label("Quantity you want (kg)").fill("-5")
+    page.get_by_role("button", name="Send the counter-offer").click()
+    expect(page.locator(".error-summary")).to_contain_text("more than 0 kg")
+    page.get_by_label("Quantity you want (kg)").fill("300")
+    page.get_by_label("Price per kg you propose (optional)").fill("170.00")
+    page.get_by_role("button", name="Send the counter-offer").click()
+    expect(page.locator(".flashes")).to_contain_text("Your counter-offer has been sent")
+    _fits(page, width)
+
+    staff.goto(url + "/union/quotes")
+    staff.locator("tr", has_text="Counter-offer").first.get_by_role("link").click()
+    expect(staff.locator("main")).to_contain_text("the buyer proposes €170.00 per kg")
+    answer("Counter-offer", "175.00")
+
+    # The buyer reviews and accepts the answer: 300 kg × €181.00 = €54,300.00.
+    page.goto(url + "/quotes")
+    page.get_by_role("link", name=re.compile("Review quote")).first.click()
+    expect(page.locator("main")).to_contain_text("€54,300.00")
+    page.get_by_label(re.compile("I have reviewed the lots")).check()
+    page.get_by_role("button", name=re.compile("Accept and reserve")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Order ORD-")
+    reference = page.get_by_role("heading", level=1).inner_text().removeprefix("Order ")
+
+    # Staff propose a change to the shares: nothing moves until the buyer accepts it.
+    staff.goto(f"{url}/union/orders/{reference}")
+    staff.get_by_label("Reason for the adjustment").fill("Balance the season across cooperatives")
+    staff.get_by_role("button", name="Propose the adjusted shares to the buyer").click()
+    expect(staff.locator(".flashes")).to_contain_text("Change proposed to the buyer")
+    expect(staff.locator("main")).to_contain_text("waits for the buyer's answer")
+    _fits(staff, width)
+    staff_context.close()
+    page.reload()
+    expect(page.get_by_role("heading", name="The Union proposes a change to your order")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("Balance the season across cooperatives")
+    _fits(page, width)
+    page.get_by_role("button", name="Accept the change").click()
+    expect(page.locator(".flashes")).to_contain_text("Change accepted")
+    expect(page.get_by_role("heading", name="The Union proposes a change to your order")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("Stage: Accepted · 300 kg")
