@@ -50,7 +50,7 @@ def accept_in_parallel(app: Flask, email: str, request_ids: list[int],
         client.set_cookie("session", cookie.value)
         try:
             barrier.wait(timeout=60)
-            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token})
+            response = client.post(f"/quotes/{quote_id}/accept", data={"csrf_token": token, "confirm": "y"})
             with lock:
                 statuses.append(response.status_code)
                 bodies.append(text(response))

@@ -170,6 +170,7 @@ def _forms_by_role(app: Flask, clients: dict[str, FlaskClient]) -> list[tuple[st
     return found
 
 
+@pytest.mark.timeout(1200)  # every form of the site, as every role: minutes on a busy 2-core machine
 def test_hostile_values_in_every_form_never_cause_a_5xx_or_a_write(demo_app: Flask) -> None:
     clients = {"anonymous": demo_app.test_client(), **{role: sign_in_demo(demo_app, role) for role in DEMO_USERS}}
     forms = _forms_by_role(demo_app, clients)

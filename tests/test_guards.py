@@ -81,6 +81,46 @@ def test_a_webhook_for_another_amount_changes_nothing(app: Flask, accepted: dict
         assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.deposit_paid
 
 
+def test_a_webhook_in_another_currency_changes_nothing(app: Flask, accepted: dict) -> None:  # noqa: F811
+    """The right amount in the wrong currency (399,000 JPY cents are not €3,990.00) is not the deposit."""
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    assert payment.currency == "EUR"
+    response = _post(client, _event("evt_yen", "payment_intent.succeeded", {
+        "id": payment.provider_ref, "amount": payment.amount_minor, "currency": "jpy"}))
+    assert response.status_code == 200
+    assert response.json["outcome"] == "currency_mismatch"
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.accepted
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.pending
+    exact = _post(client, _event("evt_eur", "payment_intent.succeeded", {
+        "id": payment.provider_ref, "amount": payment.amount_minor, "currency": "eur"}))
+    assert exact.json["outcome"] == "applied:succeeded"
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.deposit_paid
+
+
+def test_a_refused_acceptance_does_not_name_a_cooperative(app: Flask) -> None:
+    """One cooperative, two lots of 100 kg with a 100 kg minimum order each, 150 kg quoted: the lots cannot
+    make it up. The buyer is told so without learning which cooperative could not supply."""
+    coop = factories.CooperativeProfileFactory(members=100, declared_capacity_kg=Decimal(1000)).organisation
+    for _ in range(2):
+        factories.LotFactory(cooperative=coop, net_kg=Decimal(100), available_kg=Decimal(100),
+                             min_order_kg=Decimal(100))
+    with app.app_context():
+        name = db.session.get(Organisation, coop.id).name
+        try:
+            _accept_specification_quote(Decimal(150))
+        except orders.OrderError as error:
+            message = str(error.message)
+        else:
+            raise AssertionError("the acceptance should have been refused")
+        db.session.rollback()
+        assert "Nothing was reserved" in message
+        assert name not in message
+        assert db.session.scalar(select(func.count(Reservation.id))) == 0
+
+
 def test_a_specification_quote_split_below_the_lots_minimum_orders_is_still_accepted(app: Flask) -> None:
     """Three cooperatives, one lot each with a 100 kg minimum order, and 240 kg quoted: an equal split
     would give 80 kg each, which no lot may give. The allocation leaves one cooperative out instead."""

@@ -140,7 +140,8 @@ def test_quote_messages_and_order_stages_in_the_recipients_languages(app: Flask,
     assert "Sold out" in declined.get_body(preferencelist=("plain",)).get_content()
     check_language(app, got["buyer@example.com"][-1], "quote_declined", "de")
     # The first quote accepted: the reservation's expiry is reminded, then the deposit's arrival is a receipt.
-    accept = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    accept = buyer.post(f"/quotes/{request_id}/accept",
+                        data={"csrf_token": csrf_token(buyer, "/quotes"), "confirm": "y"})
     assert accept.status_code == 302
     with app.app_context():
         order = db.session.scalar(select(m.Order))
@@ -194,7 +195,8 @@ def test_an_unverified_buyer_cannot_accept_a_quote(app: Flask, world: dict) -> N
     factories.user_with_role(Role.brand_buyer, unverified, email="new@example.com")
     quote = factories.QuoteFactory(request__buyer=unverified, request__lot=world["lots"][0], request__kg=Decimal(100))
     client = _client(app, "new@example.com")
-    response = client.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(client, "/quotes")})
+    response = client.post(f"/quotes/{quote.request_id}/accept",
+                           data={"csrf_token": csrf_token(client, "/quotes"), "confirm": "y"})
     assert response.status_code == 403
     with app.app_context():
         assert db.session.scalar(select(func.count(m.Order.id))) == 0

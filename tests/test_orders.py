@@ -136,7 +136,7 @@ def test_quote_to_allocated_order(app: Flask, world: dict) -> None:
     assert _answer(app, staff, quote_id).status_code == 302
     assert _answer(app, staff, quote_id).status_code == 409  # answered already
 
-    accept = {"csrf_token": csrf_token(buyer, "/quotes")}
+    accept = {"csrf_token": csrf_token(buyer, "/quotes"), "confirm": "y"}
     response = buyer.post(f"/quotes/{quote_id}/accept", data=accept)
     assert response.status_code == 302
     again = buyer.post(f"/quotes/{quote_id}/accept", data=accept)
@@ -184,11 +184,25 @@ def test_quote_to_allocated_order(app: Flask, world: dict) -> None:
         "csrf_token": token, "reason": "Cooperative 1 had a late delivery last season",
         f"share-{coop_ids[0]}": "150", f"share-{coop_ids[1]}": "150", f"share-{coop_ids[2]}": "300"})
     assert good.status_code == 302, text(good)
+    # The change is only proposed: the buyer sees it and consents before anything moves.
+    with app.app_context():
+        assert {lot.cooperative_id: lot.reserved_kg for lot in db.session.scalars(select(Lot))}[coop_ids[0]] \
+            == Decimal(100)
+    confirm_early = staff.post(f"/union/orders/{reference}/confirm", data={"csrf_token": token})
+    assert confirm_early.status_code == 409
+    assert "waits for the buyer" in text(confirm_early)
+    proposal = text(buyer.get(f"/orders/{reference}"))
+    assert "The Union proposes a change to your order" in proposal
+    assert "Cooperative 1 had a late delivery last season" in proposal
+    answer = buyer.post(f"/orders/{reference}/change", data={
+        "csrf_token": csrf_token(buyer, f"/orders/{reference}"), "answer": "accept"})
+    assert answer.status_code == 302
     with app.app_context():
         allocation = db.session.scalar(select(Allocation))
-        assert [a.action for a in allocation.audit] == ["proposed", "adjusted"]
-        adjusted = allocation.audit[1]
-        assert adjusted.actor.email == "staff@example.com"
+        assert [a.action for a in allocation.audit] == ["proposed", "change_proposed", "adjusted", "change_accepted"]
+        assert allocation.audit[1].actor.email == "staff@example.com"
+        adjusted = allocation.audit[2]
+        assert adjusted.actor.email == "buyer@example.com"
         assert adjusted.before[str(coop_ids[0])] == "100"
         assert adjusted.after[str(coop_ids[0])] == "150"
         assert adjusted.reason.startswith("Cooperative 1")
@@ -205,7 +219,24 @@ def test_quote_to_allocated_order(app: Flask, world: dict) -> None:
         db.session.commit()
     assert staff.post(f"/union/orders/{reference}/confirm", data={"csrf_token": token}).status_code == 302
     assert staff.post(f"/union/orders/{reference}/confirm", data={"csrf_token": token}).status_code == 409
-    for _ in range(4):
+    for _ in range(2):  # collected, dehaired and tested
+        assert staff.post(f"/union/orders/{reference}/advance", data={"csrf_token": token}).status_code == 302
+    # Shipping needs the shipping details and the final invoice.
+    refused = staff.post(f"/union/orders/{reference}/advance", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "tracking or AWB number" in text(refused)
+    assert staff.post(f"/union/orders/{reference}/shipping", data={
+        "csrf_token": token, "carrier": "DHL", "tracking_number": "AWB 123-45678901", "shipped_on": "2026-11-20",
+        "expected_on": "2026-11-19"}).status_code == 422  # expected before shipped
+    assert staff.post(f"/union/orders/{reference}/shipping", data={
+        "csrf_token": token, "carrier": "DHL", "tracking_number": "AWB 123-45678901", "shipped_on": "2026-11-20",
+        "expected_on": "2026-11-27"}).status_code == 302
+    refused = staff.post(f"/union/orders/{reference}/advance", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert "final invoice" in text(refused)
+    assert staff.post(f"/union/orders/{reference}/invoice", data={"csrf_token": token}).status_code == 302
+    assert staff.post(f"/union/orders/{reference}/invoice", data={"csrf_token": token}).status_code == 409
+    for _ in range(2):  # shipped, delivered
         assert staff.post(f"/union/orders/{reference}/advance", data={"csrf_token": token}).status_code == 302
     assert staff.post(f"/union/orders/{reference}/advance", data={"csrf_token": token}).status_code == 409
     with app.app_context():
@@ -230,7 +261,8 @@ def test_accepting_an_expired_quote_is_refused(app: Flask, world: dict) -> None:
     quote = factories.QuoteFactory(request__buyer=world["brand"], request__lot=world["lots"][0],
                                    valid_until=dt.date(2020, 1, 1))
     buyer = _signed_in(app, "buyer@example.com")
-    response = buyer.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    response = buyer.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
+        "confirm": "y"})
     assert response.status_code == 409
     assert "expired" in text(response)
     assert _count(app, Order) == 0
@@ -241,7 +273,8 @@ def test_accepting_an_expired_quote_is_refused(app: Flask, world: dict) -> None:
 def test_another_buyer_cannot_accept_a_quote(app: Flask, world: dict) -> None:
     quote = factories.QuoteFactory(request__buyer=world["brand"], request__lot=world["lots"][0])
     other = _signed_in(app, "other@example.com")
-    response = other.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(other, "/quotes")})
+    response = other.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(other, "/quotes"),
+        "confirm": "y"})
     assert response.status_code == 404
     assert _count(app, Order) == 0
 
@@ -250,7 +283,8 @@ def test_not_enough_stock_reserves_nothing(app: Flask, world: dict) -> None:
     quote = factories.QuoteFactory(request__buyer=world["brand"], request__lot=world["lots"][0],
                                    request__kg=Decimal(1500))
     buyer = _signed_in(app, "buyer@example.com")
-    response = buyer.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    response = buyer.post(f"/quotes/{quote.request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
+        "confirm": "y"})
     assert response.status_code == 409
     assert "Nothing was reserved" in text(response)
     with app.app_context():
@@ -321,7 +355,8 @@ def test_staff_decline_with_a_reason(app: Flask, world: dict) -> None:
     assert staff.post(f"/union/quotes/{quote_id}/decline",
                       data={"csrf_token": token, "reason": "Sold out for this season"}).status_code == 302
     assert "Sold out for this season" in text(buyer.get("/quotes"))
-    response = buyer.post(f"/quotes/{quote_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    response = buyer.post(f"/quotes/{quote_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
+        "confirm": "y"})
     assert response.status_code == 409
 
 

@@ -125,8 +125,18 @@ def test_deposit_through_localstripe_and_the_webhook(app: Flask, accepted: dict)
     staff = app.test_client()
     sign_in(staff, "staff@example.com")
     token = csrf_token(staff, f"/union/orders/{reference}")
-    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token}).status_code == 302
-    again = staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token})
+    # A refund needs a reason and a confirmation; without them nothing is refunded.
+    unconfirmed = staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token,
+                                                                          "reason": "Order cancelled"})
+    assert unconfirmed.status_code == 422
+    assert "Tick the box to confirm the refund" in text(unconfirmed)
+    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token,
+                                                                   "confirm": "y"}).status_code == 422
+    with app.app_context():
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.succeeded
+    refund = {"csrf_token": token, "reason": "Order cancelled by the buyer", "confirm": "y"}
+    assert staff.post(f"/union/payments/{payment.id}/refund", data=refund).status_code == 302
+    again = staff.post(f"/union/payments/{payment.id}/refund", data=refund)
     assert again.status_code == 303
     assert "already been refunded" in text(staff.get(f"/union/orders/{reference}"))
     with app.app_context():
@@ -135,6 +145,14 @@ def test_deposit_through_localstripe_and_the_webhook(app: Flask, accepted: dict)
         assert refunds[0].amount_minor == 399000
         assert refunds[0].provider_ref.startswith("re_")
         assert db.session.get(Payment, payment.id).status is PaymentStatus.refunded
+        # The deposit had its invoice; the refund has its credit note, with the reason.
+        from marketplace.payments.models import Invoice, InvoiceKind
+
+        issued = {i.kind: i for i in db.session.scalars(select(Invoice))}
+        assert issued[InvoiceKind.deposit].amount_minor == 399000
+        assert issued[InvoiceKind.credit_note].amount_minor == 399000
+        assert issued[InvoiceKind.credit_note].note == "Order cancelled by the buyer"
+        assert issued[InvoiceKind.deposit].number.startswith("INV-")
     # A refund webhook after the refund changes nothing more.
     assert _post(client, _event("evt_refund_1", "charge.refunded",
                                 {"id": "ch_x", "payment_intent": payment.provider_ref})).json["outcome"] == "stale"

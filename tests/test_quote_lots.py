@@ -68,7 +68,8 @@ def _quote_and_accept(app: Flask, buyer: FlaskClient) -> str:
               "valid_until": (dt.date.today() + dt.timedelta(days=5)).isoformat(),  # noqa: DTZ011
               "deposit_pct": "30"}
     assert staff.post(f"/union/quotes/{request_id}/answer", data=answer).status_code == 302
-    accepted = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    accepted = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
+        "confirm": "y"})
     assert accepted.status_code == 302, text(accepted)
     with app.app_context():
         return db.session.scalar(select(Order.reference)), page
@@ -180,7 +181,8 @@ def test_acceptance_reserves_nothing_when_one_chosen_lot_ran_out(app: Flask, wor
         lot = db.session.get(Lot, world["lots"][1].id)
         lot.available_kg, lot.reserved_kg = Decimal(800), Decimal(200)  # another order took some meanwhile
         db.session.commit()
-    refused = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    refused = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
+        "confirm": "y"})
     assert refused.status_code == 409
     assert "Nothing was reserved" in text(refused)
     with app.app_context():

@@ -99,7 +99,7 @@ def _answer(staff: FlaskClient, request_id: int, price: str = "125.00"):  # type
 
 
 def _accept(buyer: FlaskClient, request_id: int):  # type: ignore[no-untyped-def]
-    return buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes")})
+    return buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"), "confirm": "y"})
 
 
 def _counts(app: Flask) -> dict[str, object]:
@@ -298,10 +298,56 @@ def raise_floor(lot: Lot) -> None:
                            premiums={(MicronBand.ultrafine, Colour.white): 5000}, published_on=dt.date(2026, 6, 1))
 
 
-@pytest.mark.parametrize("entry", [lot_page, quote_request, staff_answer, acceptance, allocation, adjustment,
-                                   confirmation], ids=lambda f: f.__name__)
-def test_price_floor_at_every_entry_point(app: Flask, world: dict, entry: Callable) -> None:
+def raise_floor_before_the_quote(lot: Lot) -> None:
+    """The same raise, recorded before the quote was given: the floor in force at quote time is €145.00."""
+    from sqlalchemy import update
+
+    from marketplace.pricing.models import PricePolicy
+
+    raise_floor(lot)
+    db.session.flush()
+    db.session.execute(update(PricePolicy).where(PricePolicy.revision == 2)
+                       .values(created_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)))
+
+
+@pytest.mark.parametrize("entry", [lot_page, quote_request, staff_answer], ids=lambda f: f.__name__)
+def test_price_floor_at_every_entry_point_before_the_quote(app: Flask, world: dict, entry: Callable) -> None:
     entry(app, world, raise_floor, ("fair-price floor of €145.00",))
+
+
+@pytest.mark.parametrize("entry", [acceptance, allocation, adjustment, confirmation], ids=lambda f: f.__name__)
+def test_price_floor_in_force_at_quote_time_binds_every_later_entry_point(app: Flask, world: dict,
+                                                                          entry: Callable) -> None:
+    entry(app, world, raise_floor_before_the_quote, ("fair-price floor of €145.00",))
+
+
+def test_a_floor_raised_after_the_quote_does_not_strand_the_order(app: Flask, world: dict) -> None:
+    """The quote binds: acceptance, adjustment and confirmation check the floor in force when it was given."""
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    assert _request_spec(app, buyer).status_code == 302
+    request_id = _last_request(app)
+    assert _answer(staff, request_id).status_code == 302  # €125.00 ≥ €98.00, the floor in force now
+    _break(app, world, raise_floor)  # lot B now owes €145.00 to new buyers
+    assert _accept(buyer, request_id).status_code == 302
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert sorted(r.kg for r in services.active_reservations(order)) == [Decimal(300), Decimal(300)]
+        reference = order.reference
+    response = _adjust(staff, world, reference, "200", "400")
+    assert response.status_code == 302, text(response)[:400]
+    answer = buyer.post(f"/orders/{reference}/change", data={
+        "csrf_token": csrf_token(buyer, f"/orders/{reference}"), "answer": "accept"})
+    assert answer.status_code == 302
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert sorted(r.kg for r in services.active_reservations(order)) == [Decimal(200), Decimal(400)]
+        assert services.mark_deposit_paid(db.session.scalar(select(Order)))
+        db.session.commit()
+    response = staff.post(f"/union/orders/{reference}/confirm",
+                          data={"csrf_token": csrf_token(staff, f"/union/orders/{reference}")})
+    assert response.status_code == 302, text(response)[:400]
+    with app.app_context():
+        assert db.session.scalar(select(Allocation)).status is AllocationStatus.confirmed
 
 
 def test_staff_quote_under_the_floor_is_refused_naming_the_floor(app: Flask, world: dict) -> None:
@@ -447,3 +493,69 @@ def test_a_certifiers_suspension_reaches_the_lot_browser_at_once(demo_client: Fl
         hit = next(h for h in demo_client.get(f"/api/v1/lots?q={code}&include_invalid=1").get_json()["hits"]
                    if h["code"] == code)
         assert hit["certificate_status"] == ("valid" if visible else "suspended")
+
+
+def test_an_older_request_without_state_or_basis_is_answered_and_accepted_in_one_kind(app: Flask,
+                                                                                       world: dict) -> None:
+    """Requests made before migration 0013 have no fibre state or price basis (NULL). While their lots mix
+    states, the staff answer pins the request to one kind and the order holds only that kind."""
+    from sqlalchemy import update
+
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    assert _request_spec(app, buyer).status_code == 302
+    request_id = _last_request(app)
+    with app.app_context():
+        db.session.execute(update(QuoteRequest).where(QuoteRequest.id == request_id)
+                           .values(fibre_state=None, price_basis=None))
+        db.session.commit()
+    _break(app, world, make_greasy)  # lot A dehaired, lot B greasy: the request alone matches both
+    response = _answer(staff, request_id)
+    assert response.status_code == 302, text(response)[:400]
+    assert _accept(buyer, request_id).status_code == 302
+    with app.app_context():
+        request = db.session.get(QuoteRequest, request_id)
+        assert request.fibre_state is not None
+        assert request.price_basis is not None
+        order = db.session.scalar(select(Order))
+        assert {line.lot.state for line in order.lines} == {request.fibre_state}
+        assert {line.lot.price_basis for line in order.lines} == {request.price_basis}
+        assert sum(line.kg for line in order.lines) == Decimal(600)
+
+
+def test_a_certificate_refusal_is_a_whole_translated_sentence(app: Flask, world: dict) -> None:
+    """German keeps its nouns' capitals: the refusal is one translated sentence per standing, never a
+    translated status label lower-cased into an English frame."""
+    from flask_babel import force_locale
+
+    from marketplace.i18n import label
+    from marketplace.orders import rules
+
+    _break(app, world, suspend)
+    with app.test_request_context("/"), force_locale("de"):
+        lot = db.session.get(Lot, world["b"].id)
+        message = str(rules.certificate_problem(lot, dt.date.today()))  # noqa: DTZ011
+        assert message.startswith(f"Das Zertifikat des Loses {lot.code}")
+        assert "ist am" in message
+        assert "ausgesetzt" in message
+        assert label("suspended") not in message  # no label ("Ausgesetzt") set into a sentence
+
+
+def test_a_staff_change_waits_for_the_buyer_and_a_rejection_changes_nothing(app: Flask, world: dict) -> None:
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    assert _adjust(staff, world, reference, "200", "400").status_code == 302
+    before = _counts(app)
+    second = _adjust(staff, world, reference, "250", "350")
+    assert second.status_code == 409
+    assert "already waits for the buyer" in text(second)
+    path = f"/orders/{reference}"
+    assert buyer.post(f"{path}/change", data={"csrf_token": csrf_token(buyer, path),
+                                              "answer": "reject"}).status_code == 302
+    assert _counts(app) == before  # nothing moved
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert sorted(r.kg for r in services.active_reservations(order)) == [Decimal(300), Decimal(300)]
+        assert [a.action for a in order.allocation.audit] == ["proposed", "change_proposed", "change_rejected"]
+    refused = buyer.post(f"{path}/change", data={"csrf_token": csrf_token(buyer, path), "answer": "accept"})
+    assert refused.status_code == 303  # nothing waits any more
+    assert "No change waits for your answer" in text(buyer.get(path))

@@ -24,7 +24,7 @@ from marketplace.orders.models import (
     QuoteRequestLot,
 )
 from marketplace.organisations.models import Organisation
-from marketplace.payments.models import Payment, PaymentKind, PaymentStatus
+from marketplace.payments.models import Invoice, InvoiceKind, Payment, PaymentKind, PaymentStatus
 
 DEMO_ORDER = "ORD-DEMO-2025-001"
 _UTC = dt.UTC
@@ -72,9 +72,22 @@ def load_demo_orders(report: Any, upsert: Any) -> None:
     allocation.audit.append(AllocationAudit(actor=staff, action="confirmed", at=start + dt.timedelta(days=16),
                                             after={str(lot.cooperative_id): "300"}))
     db.session.add(allocation)
+    deposit = int(order.total_minor * 30 / 100)
     db.session.add(Payment(order=order, kind=PaymentKind.deposit, status=PaymentStatus.succeeded,
-                           amount_minor=int(order.total_minor * 30 / 100), currency="EUR",
-                           provider_ref="pi_demo_ORD_DEMO_2025_001"))
+                           amount_minor=deposit, currency="EUR", provider_ref="pi_demo_ORD_DEMO_2025_001"))
+    # Closed: shipped with its documents, invoiced, and the balance received by bank transfer.
+    order.carrier, order.tracking_number = "DHL Global Forwarding", "AWB 176-20251030"
+    order.shipped_on, order.expected_on = dt.date(2025, 11, 3), dt.date(2025, 11, 7)
+    db.session.add_all([
+        Invoice(number="INV-2025-0001", year=2025, sequence=1, order=order, kind=InvoiceKind.deposit,
+                amount_minor=deposit, currency="EUR", issued_at=start + dt.timedelta(days=12)),
+        Invoice(number="INV-2025-0002", year=2025, sequence=2, order=order, kind=InvoiceKind.final,
+                amount_minor=order.total_minor - deposit, currency="EUR", issued_at=start + dt.timedelta(days=24),
+                issued_by=staff),
+        Payment(order=order, kind=PaymentKind.balance, status=PaymentStatus.succeeded,
+                amount_minor=order.total_minor - deposit, currency="EUR", provider="bank",
+                provider_ref="bank:DEMO-SEPA-2025-001"),
+    ])
     db.session.flush()
 
 

@@ -146,3 +146,43 @@ class PremiumPaymentForm(FlaskForm):
     reference = StringField(_l("Bank or transfer reference"), validators=[DataRequired(), Length(max=120)])
     advance = BooleanField(_l("This is an advance on premium not yet due"))
     note = StringField(_l("Note (optional)"), validators=[Optional(), Length(max=300)])
+
+
+class ReviewedAcceptForm(FlaskForm):
+    """Accepting a quote: the buyer confirms having reviewed the summary."""
+
+    confirm = BooleanField(_l("I have reviewed the lots, quantities, prices, deposit, balance and terms above, "
+                              "and accept this quote for my organisation."),
+                           validators=[DataRequired(_l("Tick the box to confirm that you accept the quote."))])
+
+
+class BuyerDeclineForm(FlaskForm):
+    reason = TextAreaField(_l("Why are you declining? (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class ShippingForm(FlaskForm):
+    carrier = StringField(_l("Carrier"), validators=[DataRequired(), Length(max=80)])
+    tracking_number = StringField(_l("Tracking or AWB number"), validators=[DataRequired(), Length(max=80)])
+    shipped_on = DateField(_l("Shipped on"), validators=[Optional()])
+    expected_on = DateField(_l("Expected delivery"), validators=[Optional()])
+
+
+class BankTransferForm(FlaskForm):
+    amount = FiniteDecimalField(_l("Amount received"), places=2,
+                                validators=[InputRequired(), NumberRange(min=0.01, max=100_000_000), MoneyPlaces()])
+    reference = StringField(_l("Bank reference of the transfer"), validators=[DataRequired(), Length(max=100)])
+    received_on = DateField(_l("Received on"), validators=[InputRequired()])
+
+
+class RefundForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for the refund"), validators=[DataRequired(), Length(max=2000)])
+    confirm = BooleanField(_l("I confirm the refund of the full amount to the buyer's card."),
+                           validators=[DataRequired(_l("Tick the box to confirm the refund."))])
+
+
+class CounterOfferForm(FlaskForm):
+    form_id = HiddenField(**FORM_ID)
+    kg = FiniteDecimalField(_l("Quantity you want (kg)"), places=3, validators=[InputRequired(), _positive_kg])
+    price = FiniteDecimalField(_l("Price per kg you propose (optional)"), places=2,
+                               validators=[Optional(), NumberRange(min=0.01, max=100_000), MoneyPlaces()])
+    message = TextAreaField(_l("Message to the Union (optional)"), validators=[Optional(), Length(max=2000)])

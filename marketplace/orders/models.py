@@ -58,6 +58,11 @@ class Order(TimestampMixin, Base):
     incoterm_place: Mapped[str] = mapped_column(String(120))
     deposit_pct: Mapped[int] = mapped_column(Integer, default=30)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Shipping, entered by Union staff before the order moves to "shipped".
+    carrier: Mapped[str] = mapped_column(String(80), default="", server_default="")
+    tracking_number: Mapped[str] = mapped_column(String(80), default="", server_default="")  # or the AWB number
+    shipped_on: Mapped[dt.date | None] = mapped_column(Date)
+    expected_on: Mapped[dt.date | None] = mapped_column(Date)
 
     buyer: Mapped[Organisation] = relationship()
     placed_by: Mapped[User | None] = relationship()
@@ -71,6 +76,11 @@ class Order(TimestampMixin, Base):
     @property
     def total_minor(self) -> int:
         return sum(line.total_minor for line in self.lines)
+
+    @property
+    def kg(self) -> Decimal:
+        """The kg the order holds (its lines follow every reservation and adjustment; kept once delivered)."""
+        return sum((line.kg for line in self.lines), Decimal(0))
 
 
 class OrderLine(Base):
@@ -145,7 +155,10 @@ class QuoteRequest(TimestampMixin, Base):
     """A buyer asking for a quote on a specification, or on specific lots (its ``items``)."""
 
     __tablename__ = "quote_request"
-    __table_args__ = (CheckConstraint("kg > 0", name="kg_positive"),)
+    __table_args__ = (
+        CheckConstraint("kg > 0", name="kg_positive"),
+        CheckConstraint("target_price_minor IS NULL OR target_price_minor > 0", name="target_price_positive"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     buyer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
@@ -169,8 +182,12 @@ class QuoteRequest(TimestampMixin, Base):
     answered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     order_id: Mapped[int | None] = mapped_column(ForeignKey("purchase_order.id"), unique=True)
     form_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # A counter-offer: the quote request it answers, and the price per kg the buyer proposes (or None).
+    counter_to_id: Mapped[int | None] = mapped_column(ForeignKey("quote_request.id"))
+    target_price_minor: Mapped[int | None] = mapped_column(Integer)
 
     buyer: Mapped[Organisation] = relationship()
+    counter_to: Mapped[QuoteRequest | None] = relationship(remote_side="QuoteRequest.id")
     requested_by: Mapped[User | None] = relationship(foreign_keys=[requested_by_id])
     answered_by: Mapped[User | None] = relationship(foreign_keys=[answered_by_id])
     order: Mapped[Order | None] = relationship()

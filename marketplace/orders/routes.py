@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
+from babel.dates import format_date, format_datetime, get_timezone_name
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from marketplace.access import roles
 from marketplace.accounts.models import Role
+from marketplace.db import BUSINESS_TZ
 from marketplace.extensions import db
 from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, LotStatus, PriceBasis
-from marketplace.orders import services
-from marketplace.orders.forms import AcceptForm, QuoteRequestForm, SampleForm, lots_quote_form
+from marketplace.money import to_minor
+from marketplace.orders import documents, services
+from marketplace.orders.forms import (
+    AcceptForm,
+    BuyerDeclineForm,
+    CounterOfferForm,
+    QuoteRequestForm,
+    ReviewedAcceptForm,
+    SampleForm,
+    lots_quote_form,
+)
 from marketplace.orders.models import Order
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
@@ -36,6 +49,23 @@ def release_expired_on_read() -> None:
     endpoint = request.endpoint or ""
     if endpoint in CHECK_ON_READ or endpoint.startswith(("orders.", "union.")):
         services.release_expired()
+
+
+@bp.app_template_filter("zoned")
+def zoned(value: Any) -> str:
+    """A date and time, or a date (a deadline: the end of that day), in the Union's time zone, naming it."""
+
+
+
+    if value is None:
+        return ""
+    locale = get_locale() or "en"
+    if isinstance(value, dt.datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return format_datetime(moment, "medium", tzinfo=BUSINESS_TZ, locale=locale) + " (" + get_timezone_name(
+            moment.astimezone(BUSINESS_TZ), locale=locale) + ")"
+    noon = dt.datetime.combine(value, dt.time(12), BUSINESS_TZ)
+    return format_date(value, "medium", locale=locale) + " (" + get_timezone_name(noon, locale=locale) + ")"
 
 
 @bp.app_context_processor
@@ -178,25 +208,109 @@ def my_quotes():  # type: ignore[no-untyped-def]
                            samples=services.buyer_samples(ids), form=AcceptForm())
 
 
+def _own_request(quote_id: int):  # type: ignore[no-untyped-def]
+    found = services.buyer_quote_request(quote_id, _buyer_ids())
+    if found is None:
+        abort(404)
+    return found
+
+
+def _quote_page(qr, form: ReviewedAcceptForm | None = None, status: int = 200, error: str | None = None,  # type: ignore[no-untyped-def]
+                counter: CounterOfferForm | None = None):
+    if counter is None:
+        counter = CounterOfferForm(formdata=None, kg=qr.kg)
+        counter.currency_code = qr.currency
+    return render_template("orders/quote.html", qr=qr, summary=services.quote_summary(qr),
+                           form=form or ReviewedAcceptForm(), decline_form=BuyerDeclineForm(formdata=None),
+                           counter_form=counter, error=error), status
+
+
+@bp.route("/quotes/<int:quote_id>/counter", methods=["POST"])
+@roles(BUYER)
+def counter(quote_id: int):  # type: ignore[no-untyped-def]
+    """A counter-offer: other kg, perhaps a price; the quote is declined and a new request goes to the Union."""
+
+    qr = _own_request(quote_id)
+    form = CounterOfferForm()
+    form.currency_code = qr.currency
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _quote_page(qr, status=422, counter=form)
+    try:
+        created = services.counter_offer(
+            quote_id, buyer_ids=_buyer_ids(), user=current_user, kg=form.kg.data,
+            price_minor=to_minor(form.price.data, qr.currency) if form.price.data is not None else None,
+            message=form.message.data or "", form_id=form.form_id.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404)
+        if isinstance(error, services.QuoteInputError):
+            _show_errors(form, error)  # type: ignore[arg-type]
+            return _quote_page(_own_request(quote_id), status=error.status, counter=form)
+        return _quote_page(_own_request(quote_id), status=error.status, counter=form, error=str(error.message))
+    flash(_("Your counter-offer has been sent to the Union as request #%(id)s.", id=created.id), "success")
+    return redirect(url_for("orders.my_quotes"))
+
+
+@bp.route("/quotes/<int:quote_id>")
+@roles(BUYER)
+def quote(quote_id: int):  # type: ignore[no-untyped-def]
+    """The quote as a document, and the reviewed step to accept it."""
+    return _quote_page(_own_request(quote_id))
+
+
+@bp.route("/quotes/<int:quote_id>.pdf")
+@roles(BUYER)
+def quote_pdf(quote_id: int):  # type: ignore[no-untyped-def]
+
+    qr = _own_request(quote_id)
+    summary = services.quote_summary(qr)
+    if summary is None:
+        abort(404, description=_("The Union has not answered this request yet."))
+    return documents.pdf_response(lambda: documents.proforma(summary), f"proforma-{qr.id}.pdf")
+
+
 @bp.route("/quotes/<int:quote_id>/accept", methods=["POST"])
 @roles(BUYER)
 def accept(quote_id: int):  # type: ignore[no-untyped-def]
-    form = AcceptForm()
+    form = ReviewedAcceptForm()
     if not form.validate_on_submit():
-        abort(400)
+        if form.csrf_token.errors:
+            abort(400)
+        return _quote_page(_own_request(quote_id), form, 422)
     hold = current_app.config.get("RESERVATION_HOLD")
     try:
         order = services.accept_quote(quote_id, buyer_ids=_buyer_ids(), user=current_user,
                                       **({"hold": hold} if hold else {}))
     except services.OrderError as error:
-        db.session.rollback()  # show the quotes as they are, not as the failed attempt left them
+        db.session.rollback()  # show the quote as it is, not as the failed attempt left it
         if error.status == 404:
             abort(404)
-        ids = _buyer_ids()
-        return _error(error, "orders/quotes.html", requests=services.buyer_quote_requests(ids),
-                      samples=services.buyer_samples(ids), form=AcceptForm())
+        return _quote_page(_own_request(quote_id), ReviewedAcceptForm(formdata=None), error.status,
+                           str(error.message))
     flash(_("Quote accepted: order %(ref)s is reserved for you.", ref=order.reference), "success")
     return redirect(url_for("orders.detail", reference=order.reference))
+
+
+@bp.route("/quotes/<int:quote_id>/decline", methods=["POST"])
+@roles(BUYER)
+def decline(quote_id: int):  # type: ignore[no-untyped-def]
+    form = BuyerDeclineForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _quote_page(_own_request(quote_id), status=422)
+    try:
+        services.decline_by_buyer(quote_id, buyer_ids=_buyer_ids(), reason=form.reason.data or "")
+    except services.OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404)
+        return _quote_page(_own_request(quote_id), status=error.status, error=str(error.message))
+    flash(_("You declined the quote. The Union has been told."), "success")
+    return redirect(url_for("orders.my_quotes"))
 
 
 def _order_for_current_user(reference: str) -> Order:
@@ -220,8 +334,114 @@ def detail(reference: str):  # type: ignore[no-untyped-def]
         template, order=order, stages=services.tracking(order), supply=supply, households=households,
         reservations=services.active_reservations(order), kg=services.order_kg(order),
         deposit=payments.deposit_payment(order), deposit_minor=payments.deposit_minor(order),
-        payments_available=gateway().available, form=AcceptForm(),
+        payments_available=gateway().available, form=AcceptForm(), **_money_context(order),
     ), {"Vary": "HX-Request"}
+
+
+def _money_context(order: Order) -> dict[str, Any]:
+    """What an order page shows of its money at every stage: paid, outstanding, invoices, the balance."""
+    change = services.pending_change(order)
+    names = {str(s.cooperative_id): s.cooperative.name for s in (order.allocation.shares if order.allocation else [])}
+    return {"paid_minor": payments.paid_minor(order), "outstanding_minor": payments.outstanding_minor(order),
+            "pending_change": change, "names": names,
+            "invoices": payments.invoices(order), "final_invoice": payments.final_invoice(order),
+            "balance": payments.balance_payment(order)}
+
+
+@bp.route("/orders/<reference>/invoices/<number>.pdf")
+@roles(BUYER, *STAFF)
+def invoice_pdf(reference: str, number: str):  # type: ignore[no-untyped-def]
+
+    order = _order_for_current_user(reference)
+    invoice = next((i for i in payments.invoices(order) if i.number == number[:20]), None)
+    if invoice is None:
+        abort(404)
+    paid = payments.paid_minor(order)
+    return documents.pdf_response(lambda: documents.invoice(invoice, order, paid), f"{invoice.number}.pdf")
+
+
+@bp.route("/orders/<reference>/packing-list.pdf")
+@roles(BUYER, *STAFF)
+def packing_list(reference: str):  # type: ignore[no-untyped-def]
+
+    order = _order_for_current_user(reference)
+    if not order.lines or order.allocation is None or order.allocation.status.value != "confirmed":
+        abort(404, description=_("The packing list exists once the allocation is confirmed."))
+    return documents.pdf_response(lambda: documents.packing_list(order), f"packing-list-{order.reference}.pdf")
+
+
+@bp.route("/orders/<reference>/change", methods=["POST"])
+@roles(BUYER)
+def answer_change(reference: str):  # type: ignore[no-untyped-def]
+    """The buyer accepts or rejects a change the Union proposed to the order's lots."""
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    answer = request.form.get("answer", "")
+    if answer not in ("accept", "reject"):
+        flash(_("Choose to accept or to reject the change."), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    try:
+        services.answer_change(order, buyer=current_user, accept=answer == "accept")
+    except services.OrderError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("orders.detail", reference=reference[:30])), 303
+    flash(_("Change accepted: the order now takes these lots.") if answer == "accept"
+          else _("Change rejected: the order stays as it was."), "success")
+    return redirect(url_for("orders.detail", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/balance", methods=["POST"])
+@roles(BUYER)
+def start_balance(reference: str):  # type: ignore[no-untyped-def]
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    try:
+        gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
+        payments.start_balance(order, gateway())
+    except PaymentsUnavailableError:
+        flash(_("Payments are unavailable at the moment. Nothing was charged; please try again later."), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    except services.OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("orders.detail", reference=order.reference)), 303
+    return redirect(url_for("orders.pay_balance", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/balance/pay", methods=["GET", "POST"])
+@stripe_js
+@roles(BUYER)
+def pay_balance(reference: str):  # type: ignore[no-untyped-def]
+    order = services.buyer_order(reference[:30], _buyer_ids())
+    if order is None:
+        abort(404)
+    payment = payments.balance_payment(order)
+    if payment is None:
+        abort(404, description=_("No card payment of the balance has been started for this order."))
+    return _pay(order, payment, _("Pay the balance of order %(ref)s", ref=order.reference))
+
+
+def _pay(order: Order, payment: Any, title: str):  # type: ignore[no-untyped-def]
+    form = AcceptForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            gateway().pay_with_test_card(payment.provider_ref or "")
+        except PaymentsUnavailableError as error:
+            flash(_("The payment did not go through: %(reason)s", reason=str(error)), "error")
+            return render_template("payments/pay.html", order=order, payment=payment, form=form,
+                                   gateway=gateway(), title=title), 502
+        flash(_("Payment sent. The order page shows it as soon as Stripe confirms it."), "success")
+        return redirect(url_for("orders.detail", reference=order.reference))
+    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway(),
+                           title=title, **card_entry(payment, gateway()))
 
 
 @bp.route("/orders/<reference>/deposit", methods=["POST"])

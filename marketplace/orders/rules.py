@@ -27,7 +27,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from marketplace.certification.models import CertificateStanding
-from marketplace.i18n import label, money
+from marketplace.i18n import money
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.orders import allocation as engine
 from marketplace.pricing import services as pricing
@@ -60,16 +60,33 @@ def certificate_problem(lot: Lot, day: dt.date) -> Any | None:
         return None
     if standing is CertificateStanding.uncertified:
         return _l("Lot %(code)s has no certificate, so it cannot be sold.", code=lot.code)
-    return _l("The certificate of lot %(code)s (%(number)s) is %(status)s on %(date)s, so the lot cannot be sold.",
-              code=lot.code, number=lot.certificate.number if lot.certificate else "", status=label(standing).lower(),
-              date=day.isoformat())
+    # One whole sentence per standing: a translated label cannot be lower-cased into a sentence
+    # (German nouns keep their capital).
+    args = {"code": lot.code, "number": lot.certificate.number if lot.certificate else "", "date": day.isoformat()}
+    sentences = {
+        CertificateStanding.suspended: _l("The certificate of lot %(code)s (%(number)s) is suspended on %(date)s, "
+                                          "so the lot cannot be sold.", **args),
+        CertificateStanding.revoked: _l("The certificate of lot %(code)s (%(number)s) is revoked on %(date)s, so "
+                                        "the lot cannot be sold.", **args),
+        CertificateStanding.expired: _l("The certificate of lot %(code)s (%(number)s) has expired by %(date)s, so "
+                                        "the lot cannot be sold.", **args),
+    }
+    return sentences.get(standing) or _l(
+        "The certificate of lot %(code)s (%(number)s) is not yet valid on %(date)s, so the lot cannot be sold.",
+        **args)
 
 
 # 2. Price floor -------------------------------------------------------------------------------
 
-def minimum_price(lot: Lot, currency: str) -> tuple[int | None, int]:
-    """(floor plus grade premium per kg for ``lot`` in ``currency``, season) — None when no policy is published."""
-    policy = pricing.policy_in_force(lot.season, currency)
+def minimum_price(lot: Lot, currency: str, at: dt.datetime | None = None) -> tuple[int | None, int]:
+    """(floor plus grade premium per kg for ``lot`` in ``currency``, season) — None when no policy is published.
+
+    ``at``: the time the price was quoted; the policy revision in force then binds (None: the one in force now).
+    """
+    if at is None:
+        policy = pricing.policy_in_force(lot.season, currency)
+    else:
+        policy = pricing.policy_at(lot.season, currency, at)
     if policy is None:
         return None, lot.season
     result = pricing.check(lot, policy)
@@ -77,9 +94,12 @@ def minimum_price(lot: Lot, currency: str) -> tuple[int | None, int]:
     return result.minimum_minor, lot.season
 
 
-def price_problem(lot: Lot, price_minor: int, currency: str) -> Any | None:
-    """Why ``price_minor`` per kg (in ``currency``, on the lot's price basis) cannot reach a buyer for ``lot``."""
-    minimum, season = minimum_price(lot, currency)
+def price_problem(lot: Lot, price_minor: int, currency: str, at: dt.datetime | None = None) -> Any | None:
+    """Why ``price_minor`` per kg (in ``currency``, on the lot's price basis) cannot reach a buyer for ``lot``.
+
+    ``at``: when the price was quoted to the buyer (the floor in force then binds); None: now.
+    """
+    minimum, season = minimum_price(lot, currency, at)
     if minimum is None:
         return _l("The Union has published no fair-price policy for season %(season)s in %(currency)s, so lot "
                   "%(code)s cannot be priced in %(currency)s.", season=season, currency=currency, code=lot.code)
@@ -139,12 +159,13 @@ def offer_problem(lot: Lot, day: dt.date) -> Any | None:
 
 def sellable(
     lot: Lot, spec: engine.Spec, *, day: dt.date, price_minor: int | None = None, currency: str | None = None,
-    extra_kg: Decimal = Decimal(0),
+    extra_kg: Decimal = Decimal(0), quoted_at: dt.datetime | None = None,
 ) -> bool:
     """Whether the lot may take part: matches ``spec``, certificate valid on ``day``, at least its minimum
-    order free (counting ``extra_kg`` this order holds on it), and ``price_minor`` at or above its floor."""
+    order free (counting ``extra_kg`` this order holds on it), and ``price_minor`` at or above its floor
+    (the floor in force at ``quoted_at`` when the price was quoted then, else today's)."""
     if certificate_problem(lot, day) is not None or not spec.matches(stock_of(lot)):
         return False
     if not can_supply_minimum(lot, extra_kg):
         return False
-    return price_minor is None or price_problem(lot, price_minor, currency or lot.currency) is None
+    return price_minor is None or price_problem(lot, price_minor, currency or lot.currency, quoted_at) is None

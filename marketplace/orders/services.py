@@ -11,7 +11,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -48,6 +48,7 @@ from marketplace.orders.models import (
 )
 from marketplace.organisations.models import CooperativeProfile, Organisation
 from marketplace.organisations.services import verification_problem
+from marketplace.payments.models import Invoice, InvoiceKind  # shipping needs the final invoice
 
 MAX_ORDER_KG = Decimal(100_000)  # more than ten times the Union's certified output: a typo
 CURRENCIES = ("EUR", "USD")
@@ -184,10 +185,12 @@ def check_quantity(kg: Decimal | None) -> Decimal:
 def matching_lots(
     spec: engine.Spec, lot_ids: Iterable[int] | None = None, *, day: dt.date | None = None,
     price_minor: int | None = None, currency: str | None = None, extra_kg: dict[int, Decimal] | None = None,
+    quoted_at: dt.datetime | None = None,
 ) -> list[Lot]:
     """The lots that may be sold on ``spec`` on ``day``, in id order: listed, matching, certificate valid,
     at least their minimum order free (plus ``extra_kg`` already held by the order) and, with a price,
-    at or above their floor. Only those among ``lot_ids`` when given (a request on chosen lots)."""
+    at or above their floor (the one in force at ``quoted_at``, else today's). Only those among ``lot_ids``
+    when given (a request on chosen lots)."""
     day = day or today()
     extra_kg = extra_kg or {}
     stmt = select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id).options(selectinload(Lot.certificate))
@@ -195,7 +198,7 @@ def matching_lots(
         stmt = stmt.where(Lot.id.in_(list(lot_ids)))
     return [lot for lot in db.session.scalars(stmt)
             if rules.sellable(lot, spec, day=day, price_minor=price_minor, currency=currency,
-                              extra_kg=extra_kg.get(lot.id, Decimal(0)))]
+                              extra_kg=extra_kg.get(lot.id, Decimal(0)), quoted_at=quoted_at)]
 
 
 def _kg_text(kg: Decimal) -> str:
@@ -346,10 +349,38 @@ def answer_quote(
     return quote
 
 
+def pin_kind(request: QuoteRequest, lots: list[Lot], order: Order | None = None) -> None:
+    """Give an older specification request (from before migration 0013: fibre state and price basis
+    NULL) one state and basis, so that an order never mixes them.
+
+    An order keeps the kind of the lots it holds; otherwise the kind with the most free kg among
+    ``lots`` (its matching lots) is taken. Requests on chosen lots, and pinned ones, are left alone.
+    """
+    if request.items or (request.fibre_state is not None and request.price_basis is not None):
+        return
+    held = [line.lot for line in order.lines] if order is not None and order.lines else []
+    if held:
+        state, basis = held[0].state, held[0].price_basis
+    else:
+        free: dict[tuple[FibreState, PriceBasis], Decimal] = defaultdict(Decimal)
+        for lot in lots:
+            if request.fibre_state in (None, lot.state) and request.price_basis in (None, lot.price_basis):
+                free[lot.state, lot.price_basis] += lot.available_kg
+        if not free:
+            return
+        state, basis = max(free, key=lambda kind: (free[kind], kind[0].value, kind[1].value))
+    request.fibre_state = request.fibre_state or state
+    request.price_basis = request.price_basis or basis
+    db.session.flush()
+
+
 def _check_offer(request: QuoteRequest, *, price_minor: int, day: dt.date) -> None:
     """The staff answer: the lots behind the request can be sold today (certificate, stock, minimum
     order, one state and basis) and the price is at or above the floor of every one of them."""
     lots = matching_lots(_spec_of(request), request_lot_ids(request), day=day)
+    if not request.items and (request.fibre_state is None or request.price_basis is None):
+        pin_kind(request, lots)
+        lots = matching_lots(_spec_of(request), None, day=day)
     wanted = {item.lot_id: item.kg for item in request.items}
     if request.items:
         for item in request.items:
@@ -390,6 +421,104 @@ def decline_quote(request: QuoteRequest, *, staff: User, reason: str) -> None:
     request.answered_at = utcnow()
     db.session.flush()
     events.quote_declined.send(request)
+
+
+@dataclass(frozen=True)
+class QuoteSummary:
+    """What the buyer reviews before accepting: every figure the order will be made of."""
+
+    request: QuoteRequest
+    quote: Quote
+    lines: list[tuple[Lot, Decimal | None]]  # the chosen lots and their kg (None: a share of the total)
+    total_minor: int  # indicative: kg × (price + premium)
+    deposit_minor: int
+    balance_minor: int
+    expired: bool
+
+    @property
+    def unit_minor(self) -> int:
+        return self.quote.price_minor + self.quote.premium_minor
+
+    @property
+    def basis(self) -> PriceBasis | None:
+        if self.request.price_basis is not None:
+            return self.request.price_basis
+        return self.lines[0][0].price_basis if self.lines else None
+
+
+def quote_summary(request: QuoteRequest, day: dt.date | None = None) -> QuoteSummary | None:
+    """The summary of an answered quote (None while the Union has not answered)."""
+
+    quote = request.quote
+    if quote is None:
+        return None
+    total = int((request.kg * (quote.price_minor + quote.premium_minor)).to_integral_value())
+    deposit = int((Decimal(total) * quote.deposit_pct / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return QuoteSummary(
+        request=request, quote=quote, lines=[(item.lot, item.kg) for item in request.items], total_minor=total,
+        deposit_minor=deposit, balance_minor=total - deposit, expired=quote.valid_until < (day or today()),
+    )
+
+
+def buyer_quote_request(request_id: int, buyer_ids: set[int]) -> QuoteRequest | None:
+    request = db.session.get(QuoteRequest, request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        return None
+    return request
+
+
+def decline_by_buyer(request_id: int, *, buyer_ids: set[int], reason: str) -> QuoteRequest:
+    """The buyer turns an answered quote down; it can no longer be accepted."""
+    request = lock_quote_request(request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        raise OrderError(_l("There is no such quote."), 404)
+    if request.status is not QuoteStatus.quoted:
+        raise OrderError(_l("Only a quote the Union has answered, and not yet accepted, can be declined."))
+    request.status = QuoteStatus.declined
+    request.decline_reason = str(_l("Declined by the buyer.")) + (f" {reason.strip()}" if reason.strip() else "")
+    db.session.flush()
+    return request
+
+
+MAX_PRICE_MINOR = 10_000_000  # 100,000 per kg: far above any cashmere price, a typo
+
+
+def counter_offer(
+    request_id: int, *, buyer_ids: set[int], user: User, kg: Decimal | None, price_minor: int | None,
+    message: str, form_id: str,
+) -> QuoteRequest:
+    """The buyer answers a quote with other kg (and perhaps a price per kg they would pay): the quote is
+    declined and a new request, linked to it, goes to the Union. The same form sent twice counts once."""
+    serialise_form(QuoteRequest, form_id)
+    existing = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == form_id))
+    if existing is not None:
+        return existing
+    errors: dict[str, list[Any]] = {}
+    checked = _check_kg_field(kg, "kg", errors)
+    if price_minor is not None and not 0 < price_minor <= MAX_PRICE_MINOR:
+        errors["price"] = [_l("The price you propose must be more than zero and a price per kg.")]
+    if errors or checked is None:
+        raise QuoteInputError(errors or {"kg": [_l("Enter the quantity in kg.")]})
+    request = lock_quote_request(request_id)
+    if request is None or request.buyer_id not in buyer_ids:
+        raise OrderError(_l("There is no such quote."), 404)
+    if request.status is not QuoteStatus.quoted:
+        raise OrderError(_l("Only a quote the Union has answered, and not yet accepted, can be declined."))
+    counter = QuoteRequest(
+        buyer_id=request.buyer_id, requested_by=user, kg=checked, incoterm=request.incoterm,
+        incoterm_place=request.incoterm_place, currency=request.currency, max_micron=request.max_micron,
+        colour=request.colour, min_length_mm=request.min_length_mm, max_hair_pct=request.max_hair_pct,
+        fibre_state=request.fibre_state, season=request.season, tier=request.tier, price_basis=request.price_basis,
+        message=message.strip(), form_id=form_id, counter_to=request, target_price_minor=price_minor,
+        # The chosen lots stay chosen; their kg become a share of the new total.
+        items=[QuoteRequestLot(lot_id=item.lot_id) for item in request.items],
+    )
+    db.session.add(counter)
+    request.status = QuoteStatus.declined
+    db.session.flush()
+    request.decline_reason = str(_l("Declined by the buyer with a counter-offer (request #%(id)s).", id=counter.id))
+    db.session.flush()
+    return counter
 
 
 def lock_quote_request(request_id: int) -> QuoteRequest | None:
@@ -522,15 +651,18 @@ def _allocate_and_reserve(
     if request.kg_per_lot:
         return _reserve_chosen(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
                                actor=actor)
-    spec = _spec_of(request)
     day = now.astimezone(BUSINESS_TZ).date()
+    if not request.items and (request.fibre_state is None or request.price_basis is None):
+        pin_kind(request, matching_lots(_spec_of(request), None, day=day))
+    spec = _spec_of(request)
     quote = request.quote
     assert quote is not None
     candidate_ids = [lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day)]
     release_expired(now, set(candidate_ids))
     locked = lock_lots(candidate_ids)  # read again under the locks: every rule on fresh rows
     lots = [lot for lot in locked
-            if rules.sellable(lot, spec, day=day, price_minor=quote.price_minor, currency=quote.currency)]
+            if rules.sellable(lot, spec, day=day, price_minor=quote.price_minor, currency=quote.currency,
+                              quoted_at=quote.created_at)]
     if not lots:
         raise OrderError(_l("No lot that can be sold today meets this quote (certificate, stock, minimum order or "
                             "price floor). Nothing was reserved; ask the Union for a new quote."))
@@ -600,7 +732,7 @@ def _reserve_chosen(
         if lot is None:
             raise OrderError(_l("Lot %(code)s is not available. Nothing was reserved.", code=lot_id))
         problem = (rules.certificate_problem(lot, day) or rules.quantity_problem(lot, kg)
-                   or rules.price_problem(lot, quote.price_minor, quote.currency))
+                   or rules.price_problem(lot, quote.price_minor, quote.currency, quote.created_at))
         if problem is not None:
             raise OrderError(_l("%(problem)s Nothing was reserved; ask the Union for a new quote.", problem=problem))
     if (problem := rules.mixed_kinds(lots.values())) is not None:
@@ -634,6 +766,13 @@ def _reserve_chosen(
     return allocation
 
 
+def quoted_at(order: Order, request: QuoteRequest | None) -> dt.datetime:
+    """When the order's price was quoted: the fair-price floor in force then binds the order."""
+    if request is not None and request.quote is not None and request.quote.created_at is not None:
+        return request.quote.created_at
+    return order.created_at or utcnow()
+
+
 def _order_price(order: Order, request: QuoteRequest | None) -> int:
     """The price per kg the buyer agreed to (the quote's, else the order lines')."""
     if request is not None and request.quote is not None:
@@ -660,9 +799,11 @@ def _shares_by_coop(allocation: Allocation, total: Decimal) -> dict[int, Decimal
 
 def _reserve(
     order: Order, lots: list[Lot], shares: dict[int, Decimal], request: QuoteRequest | None,
-    expires_at: dt.datetime | None, *, day: dt.date | None = None,
+    expires_at: dt.datetime | None, *, day: dt.date | None = None, for_staff: bool = False,
 ) -> None:
     """Reserve each cooperative's share on its lots (lowest id first). Lots are locked.
+
+    ``for_staff``: the refusal may name the cooperative (staff adjusting); a buyer's never does.
 
     Every lot taken must pass the selling rules (specification, certificate, price floor) and
     give at least its minimum order and at most its free kg.
@@ -677,9 +818,14 @@ def _reserve(
     db.session.flush()
     for cid, kg in sorted(shares.items()):
         usable = [lot for lot in lots if lot.cooperative_id == cid
-                  and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)]
+                  and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency,
+                                     quoted_at=quoted_at(order, request))]
         takes = _takes(usable, kg)
         if takes is None:
+            if not for_staff:  # the buyer is never told which cooperative could not supply
+                raise OrderError(_l(
+                    "The matching lots cannot make up %(kg)s kg without going below a lot's minimum order. "
+                    "Nothing was reserved; ask the Union for a new quote.", kg=_kg_text(sum(shares.values()))))
             name = db.session.get(Organisation, cid)
             raise OrderError(_l(
                 "%(name)s cannot supply %(kg)s kg from its lots without going below a lot's minimum order or "
@@ -750,7 +896,11 @@ def active_reservations(order: Order) -> list[Reservation]:
 
 
 def order_kg(order: Order) -> Decimal:
-    return sum((r.kg for r in active_reservations(order)), Decimal(0))
+    """The kg of the order: what its lines hold (kept after collection and delivery, when the reservations
+    are released); none once cancelled."""
+    if order.stage is OrderStage.cancelled:
+        return sum((r.kg for r in active_reservations(order)), Decimal(0))
+    return order.kg
 
 
 def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decimal], reason: str) -> None:
@@ -766,14 +916,20 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
     if sum(kg_by_coop.values(), Decimal(0)) != total:
         raise OrderError(_l("The shares must add up to the order, %(kg)s kg.", kg=f"{total.normalize():f}"), 422)
     request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    if request is not None and request.kg_per_lot:
+        raise OrderError(_l("The buyer chose the kg of each lot: this allocation cannot be changed."), 409)
+    if request is not None:
+        pin_kind(request, [], order)  # an older request: the kind of the lots the order holds
     spec = _spec_of(request) if request else engine.Spec()
     price = _order_price(order, request)
     day = today()
     held: dict[int, Decimal] = defaultdict(Decimal)
     for r in active_reservations(order):
         held[r.lot_id] += r.kg
+    when = quoted_at(order, request)
     candidate_ids = {lot.id for lot in matching_lots(spec, request_lot_ids(request), day=day, price_minor=price,
-                                                     currency=order.currency, extra_kg=held)} | set(held)
+                                                     currency=order.currency, extra_kg=held, quoted_at=when)}
+    candidate_ids |= set(held)
     lots = lock_lots(candidate_ids)
     before = _snapshot(allocation)
     expires = min((r.expires_at for r in active_reservations(order) if r.expires_at), default=None)
@@ -785,14 +941,71 @@ def adjust_allocation(order: Order, *, staff: User, kg_by_coop: dict[int, Decima
         if cid not in shares:
             raise OrderError(_l("That cooperative has no matching stock for this order."), 422)
         free = sum((lot.available_kg for lot in lots if lot.cooperative_id == cid
-                    and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency)), Decimal(0))
+                    and rules.sellable(lot, spec, day=day, price_minor=price, currency=order.currency,
+                                       quoted_at=when)), Decimal(0))
         if kg > free:
             raise OrderError(_l("%(name)s has only %(kg)s kg of matching stock free.",
                                 name=shares[cid].cooperative.name, kg=f"{free.normalize():f}"), 422)
         shares[cid].kg = kg
-    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires, day=day)
+    _reserve(order, lots, {c: k for c, k in kg_by_coop.items() if k > 0}, request, expires, day=day, for_staff=True)
     allocation.audit.append(AllocationAudit(actor=staff, action="adjusted", reason=reason.strip(),
                                             before=before, after=_snapshot(allocation)))
+    db.session.flush()
+
+
+CHANGE_PROPOSED, CHANGE_ACCEPTED, CHANGE_REJECTED = "change_proposed", "change_accepted", "change_rejected"
+
+
+def pending_change(order: Order) -> AllocationAudit | None:
+    """The change staff proposed that the buyer has not answered yet, or None."""
+    allocation = order.allocation
+    if allocation is None:
+        return None
+    pending = None
+    for entry in allocation.audit:
+        if entry.action == CHANGE_PROPOSED:
+            pending = entry
+        elif entry.action in (CHANGE_ACCEPTED, CHANGE_REJECTED):
+            pending = None
+    return pending
+
+
+def propose_change(order: Order, *, staff: User, kg_by_coop: dict[int, Decimal], reason: str) -> AllocationAudit:
+    """Staff want other shares (other lots) for an accepted order: the buyer consents first.
+
+    The change is tried now and undone (every rule is checked: a change that could not be made is refused
+    at once); it is made only when the buyer accepts it (:func:`answer_change`).
+    """
+    if pending_change(order) is not None:
+        raise OrderError(_l("A change already waits for the buyer's answer."))
+    allocation = order.allocation
+    before = _snapshot(allocation) if allocation is not None else {}
+    savepoint = db.session.begin_nested()
+    try:
+        adjust_allocation(order, staff=staff, kg_by_coop=kg_by_coop, reason=reason)
+    finally:
+        savepoint.rollback()
+    assert order.allocation is not None
+    entry = AllocationAudit(actor=staff, action=CHANGE_PROPOSED, reason=reason.strip(), before=before,
+                            after={str(cid): f"{kg.normalize():f}" for cid, kg in kg_by_coop.items() if kg > 0})
+    order.allocation.audit.append(entry)
+    db.session.flush()
+    return entry
+
+
+def answer_change(order: Order, *, buyer: User, accept: bool) -> None:
+    """The buyer accepts (the change is made, under every rule) or rejects (nothing changes) a proposal."""
+    proposal = pending_change(order)
+    if proposal is None:
+        raise OrderError(_l("No change waits for your answer."))
+    allocation = order.allocation
+    assert allocation is not None
+    if accept:
+        kg_by_coop = {s.cooperative_id: Decimal(proposal.after.get(str(s.cooperative_id), "0"))
+                      for s in allocation.shares}
+        adjust_allocation(order, staff=buyer, kg_by_coop=kg_by_coop, reason=proposal.reason)
+    allocation.audit.append(AllocationAudit(actor=buyer, action=CHANGE_ACCEPTED if accept else CHANGE_REJECTED,
+                                            reason=proposal.reason, before=proposal.before, after=proposal.after))
     db.session.flush()
 
 
@@ -800,16 +1013,20 @@ def confirm_allocation(order: Order, *, staff: User) -> None:
     allocation = order.allocation
     if allocation is None or allocation.status is AllocationStatus.confirmed:
         raise OrderError(_l("This allocation is already confirmed."))
+    if pending_change(order) is not None:
+        raise OrderError(_l("A proposed change waits for the buyer's answer: confirm once the buyer has answered."))
     no_deposit = order.deposit_pct == 0 and order.stage is OrderStage.accepted
     if order.stage is not OrderStage.deposit_paid and not no_deposit:
         raise OrderError(_l("The allocation can be confirmed once the deposit is paid."))
     day = today()
     prices = {line.lot_id: line.price_minor for line in order.lines}
+    request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    when = quoted_at(order, request)  # the floor the buyer was quoted under binds, not a later revision
     for reservation in active_reservations(order):
         lot = reservation.lot
         problem = (rules.certificate_problem(lot, day)
                    or rules.quantity_problem(lot, reservation.kg, extra_kg=reservation.kg)
-                   or rules.price_problem(lot, prices.get(lot.id, 0), order.currency))
+                   or rules.price_problem(lot, prices.get(lot.id, 0), order.currency, when))
         if problem is not None:
             raise OrderError(_l("%(problem)s The allocation was not confirmed; adjust it first.", problem=problem))
     allocation.status = AllocationStatus.confirmed
@@ -833,6 +1050,12 @@ def advance(order: Order, *, staff: User, note: str = "") -> OrderStage:
     if order.stage not in (OrderStage.allocated, *LATER_STAGES[:-1]):
         raise OrderError(_l("This order cannot move on from its current stage."))
     stage = STAGE_ORDER[position + 1]
+    if stage is OrderStage.shipped:
+        if not (order.carrier and order.tracking_number and order.shipped_on):
+            raise OrderError(_l("Enter the carrier, the tracking or AWB number and the shipping date first."))
+        if db.session.scalar(select(Invoice.id).where(Invoice.order_id == order.id,
+                                                      Invoice.kind == InvoiceKind.final)) is None:
+            raise OrderError(_l("Issue the final invoice before the order is shipped."))
     if stage is OrderStage.collected:  # the fibre leaves the cooperatives: reserved becomes sold
         lock_lots(r.lot_id for r in active_reservations(order))
         for reservation in active_reservations(order):
@@ -841,6 +1064,24 @@ def advance(order: Order, *, staff: User, note: str = "") -> OrderStage:
             reservation.released_at = utcnow()
     record_event(order, stage, staff, note.strip())
     return stage
+
+
+SHIPPING_STAGES = (OrderStage.allocated, *LATER_STAGES[:-1])
+
+
+def set_shipping(order: Order, *, carrier: str, tracking_number: str, shipped_on: dt.date | None,
+                 expected_on: dt.date | None) -> None:
+    """Staff enter how the order travels: carrier, tracking or AWB number, shipping and expected dates."""
+    if order.stage not in SHIPPING_STAGES:
+        raise OrderError(_l("Shipping details can be entered from allocation until the order is shipped."))
+    carrier, tracking_number = carrier.strip(), tracking_number.strip()
+    if not carrier or not tracking_number:
+        raise OrderError(_l("Give the carrier and the tracking or AWB number."), 422)
+    if shipped_on is not None and expected_on is not None and expected_on < shipped_on:
+        raise OrderError(_l("The expected delivery cannot be before the shipping date."), 422)
+    order.carrier, order.tracking_number = carrier[:80], tracking_number[:80]
+    order.shipped_on, order.expected_on = shipped_on, expected_on
+    db.session.flush()
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -926,6 +1167,81 @@ def season_view(season: int, alpha: Decimal = DEFAULT_ALPHA) -> list[SeasonRow]:
         for cid, w in weights.items()
     ]
     return sorted(rows, key=lambda r: r.cooperative.name)
+
+
+@dataclass(frozen=True)
+class LotWhy:
+    lot: Lot
+    standing: Any  # the certificate's standing today
+    kg_in_order: Decimal
+    excluded: Any | None  # why the lot could not take part (None: eligible)
+
+
+@dataclass(frozen=True)
+class ShareWhy:
+    cooperative: Organisation
+    members: int
+    capacity_kg: Decimal
+    lots: list[LotWhy]
+
+
+def explain_allocation(order: Order) -> list[ShareWhy]:
+    """For each cooperative of the allocation: its members and declared capacity (the weights' inputs), and
+    every lot of it with its state, certificate standing and price, and why a lot was excluded."""
+    allocation = order.allocation
+    if allocation is None:
+        return []
+    request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.order_id == order.id))
+    spec = _spec_of(request) if request else engine.Spec()
+    chosen = set(request_lot_ids(request) or [])
+    price = _order_price(order, request)
+    when = quoted_at(order, request)
+    day = today()
+    in_order: dict[int, Decimal] = defaultdict(Decimal)
+    for line in order.lines:
+        in_order[line.lot_id] += line.kg
+    coop_ids = [s.cooperative_id for s in allocation.shares]
+    profiles = {p.organisation_id: p for p in db.session.scalars(
+        select(CooperativeProfile).where(CooperativeProfile.organisation_id.in_(coop_ids)))}
+    lots_by_coop: dict[int, list[Lot]] = defaultdict(list)
+    for lot in db.session.scalars(select(Lot).where(Lot.cooperative_id.in_(coop_ids),
+                                                    (Lot.status == LotStatus.listed) | Lot.id.in_(list(in_order)))
+                                  .order_by(Lot.id)):
+        lots_by_coop[lot.cooperative_id].append(lot)
+    rows = []
+    for share in allocation.shares:
+        profile = profiles.get(share.cooperative_id)
+        whys = []
+        for lot in lots_by_coop.get(share.cooperative_id, []):
+            held = in_order.get(lot.id, Decimal(0))
+            excluded = None
+            if not held:
+                if chosen and lot.id not in chosen:
+                    excluded = _l("Not among the lots the buyer chose.")
+                elif not spec.matches(rules.stock_of(lot)):
+                    excluded = _l("Does not meet the specification.")
+                else:
+                    excluded = (rules.certificate_problem(lot, day)
+                                or rules.quantity_problem(lot, lot.min_order_kg)
+                                or rules.price_problem(lot, price, order.currency, when))
+            whys.append(LotWhy(lot, rules.certificate_standing(lot, day), held, excluded))
+        rows.append(ShareWhy(share.cooperative, profile.members if profile else 0,
+                             profile.declared_capacity_kg if profile else Decimal(0), whys))
+    return rows
+
+
+def staff_orders(stage: OrderStage | None = None, query: str = "") -> list[Order]:
+    """Every order (newest first) for the staff list: of one stage, and matching a reference or buyer name."""
+    stmt = (select(Order).join(Organisation, Order.buyer_id == Organisation.id)
+            .options(selectinload(Order.buyer), selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id.desc()))
+    if stage is not None:
+        stmt = stmt.where(Order.stage == stage)
+    query = query.strip()[:80]
+    if query:
+        pattern = f"%{query.lower()}%"
+        stmt = stmt.where(func.lower(Order.reference).like(pattern) | func.lower(Organisation.name).like(pattern))
+    return list(db.session.scalars(stmt.limit(500)))
 
 
 def seasons() -> list[int]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from marketplace.accounts.models import User
 from marketplace.db import Base, TimestampMixin, enum_column, utcnow
 from marketplace.orders.models import Order
 from marketplace.products.models import Product
@@ -15,6 +16,7 @@ from marketplace.products.models import Product
 
 class PaymentKind(enum.StrEnum):
     deposit = "deposit"
+    balance = "balance"  # the rest of an order, once the final invoice is issued
     purchase = "purchase"
     refund = "refund"
 
@@ -104,3 +106,36 @@ class WebhookEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     outcome: Mapped[str] = mapped_column(String(40), default="")
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class InvoiceKind(enum.StrEnum):
+    deposit = "deposit"
+    final = "final"  # the balance: the order's total less the deposit
+    credit_note = "credit_note"  # a refund
+
+
+class Invoice(Base):
+    """An invoice or credit note on an order, numbered per calendar year (INV-2026-0001). Written once."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        UniqueConstraint("year", "sequence", name="year_sequence"),
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    sequence: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[int] = mapped_column(ForeignKey("purchase_order.id"), index=True)
+    kind: Mapped[InvoiceKind] = mapped_column(enum_column(InvoiceKind, 12))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))  # the refund of a credit note
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    order: Mapped[Order] = relationship()
+    issued_by: Mapped[User | None] = relationship()
+    payment: Mapped[Payment | None] = relationship()

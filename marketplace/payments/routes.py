@@ -157,7 +157,8 @@ def payment_return():  # type: ignore[no-untyped-def]
         status = "unknown"
     if payment.order is not None:
         back = url_for("orders.detail", reference=payment.order.reference)
-        retry = url_for("orders.pay_deposit", reference=payment.order.reference)
+        retry = url_for("orders.pay_balance" if payment.kind.value == "balance" else "orders.pay_deposit",
+                        reference=payment.order.reference)
     else:
         back = retry = url_for("payments.purchase")
     return render_template("payments/return.html", payment=payment, status=status, back=back, retry=retry)

@@ -68,6 +68,16 @@ def policy_in_force(season: int, currency: str) -> PricePolicy | None:
 _IN_FORCE = "pricing_policies_in_force"
 
 
+def policy_at(season: int, currency: str, at: dt.datetime) -> PricePolicy | None:
+    """The revision of the policy for ``season`` in ``currency`` that was in force at ``at`` (the latest
+    one recorded by then): a quote stays bound by the floor it was given under. A quote recorded before
+    any revision (older data) is held to the first one."""
+    same = (PricePolicy.season == season, PricePolicy.currency == currency)
+    return db.session.scalar(
+        select(PricePolicy).where(*same, PricePolicy.created_at <= at).order_by(PricePolicy.revision.desc()).limit(1)
+    ) or db.session.scalar(select(PricePolicy).where(*same).order_by(PricePolicy.revision).limit(1))
+
+
 def history() -> list[PricePolicy]:
     """Every policy ever published, newest season first, each revision in turn."""
     return list(db.session.scalars(

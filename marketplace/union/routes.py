@@ -15,18 +15,21 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.forms_common import int_arg
 from marketplace.funds.services import FundsError
-from marketplace.i18n import label
+from marketplace.i18n import label, money
 from marketplace.money import from_minor, to_minor
 from marketplace.orders import rules, services
 from marketplace.orders.forms import (
     AcceptForm,
     AdjustForm,
+    BankTransferForm,
     DeclineForm,
     NoteForm,
     PremiumPaymentForm,
     QuoteForm,
+    RefundForm,
+    ShippingForm,
 )
-from marketplace.orders.models import Order, QuoteRequest, SampleRequest
+from marketplace.orders.models import Order, OrderStage, QuoteRequest, SampleRequest
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.models import Payment
@@ -129,17 +132,110 @@ def _order(reference: str) -> Order:
     return order
 
 
-def _order_page(order: Order, status: int = 200, error: str | None = None, adjust: AdjustForm | None = None):  # type: ignore[no-untyped-def]
+def _shipping_form(order: Order, formdata: bool = False) -> ShippingForm:
+    if formdata:
+        return ShippingForm()
+    return ShippingForm(formdata=None, carrier=order.carrier, tracking_number=order.tracking_number,
+                        shipped_on=order.shipped_on, expected_on=order.expected_on)
+
+
+def _order_page(order: Order, status: int = 200, error: str | None = None, adjust: AdjustForm | None = None,  # type: ignore[no-untyped-def]
+                **forms: object):
     supply, households = services.supply(order)
     order_payments = db.session.scalars(select(Payment).where(Payment.order_id == order.id).order_by(Payment.id)).all()
     shares = order.allocation.shares if order.allocation else []
     names = {str(s.cooperative_id): s.cooperative.name for s in shares}
+    transfer = BankTransferForm(formdata=None)
+    transfer.currency_code = order.currency
+    context = {"shipping_form": _shipping_form(order), "transfer_form": transfer,
+               "refund_form": RefundForm(formdata=None), **forms}
     return render_template(
         "union/order.html", order=order, names=names, stages=services.tracking(order), supply=supply,
         households=households,
         kg=services.order_kg(order), payments=order_payments, form=AcceptForm(), adjust=adjust or AdjustForm(),
-        note_form=NoteForm(), error=error,
+        note_form=NoteForm(), error=error, paid_minor=payments.paid_minor(order),
+        outstanding_minor=payments.outstanding_minor(order), invoices=payments.invoices(order),
+        final_invoice=payments.final_invoice(order), explained=services.explain_allocation(order),
+        pending_change=services.pending_change(order), **context,
     ), status
+
+
+@bp.route("/orders")
+@roles(*STAFF)
+def orders():  # type: ignore[no-untyped-def]
+    """Every order, of every stage: filter by stage, search by reference or buyer."""
+    raw = request.args.get("stage", "")
+    if raw and raw not in OrderStage.__members__:
+        abort(400, description=_("Unknown stage %(stage)s.", stage=raw[:30]))
+    stage = OrderStage(raw) if raw else None
+    query = request.args.get("q", "")[:80]
+    rows = [(order, payments.paid_minor(order), payments.outstanding_minor(order))
+            for order in services.staff_orders(stage, query)]
+    return render_template("union/orders.html", rows=rows, stage=stage, query=query, stages=list(OrderStage))
+
+
+@bp.route("/sales")
+@roles(*STAFF)
+def sales():  # type: ignore[no-untyped-def]
+    """B2B revenue, deposits and balances outstanding, by season and cooperative."""
+    rows, totals = payments.sales()
+    return render_template("union/sales.html", rows=rows, totals=totals)
+
+
+@bp.route("/orders/<reference>/shipping", methods=["POST"])
+@roles(*STAFF)
+def shipping(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    form = ShippingForm()
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _order_page(order, 422, shipping_form=form)
+    try:
+        services.set_shipping(order, carrier=form.carrier.data or "", tracking_number=form.tracking_number.data or "",
+                              shipped_on=form.shipped_on.data, expected_on=form.expected_on.data)
+    except services.OrderError as error:
+        db.session.rollback()
+        return _order_page(_order(reference), error.status, str(error.message), shipping_form=form)
+    flash(_("Shipping details saved."), "success")
+    return redirect(url_for("union.order", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/invoice", methods=["POST"])
+@roles(*STAFF)
+def invoice(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    if not AcceptForm().validate_on_submit():
+        abort(400)
+    try:
+        issued = payments.issue_final_invoice(order, staff=current_user)
+    except services.OrderError as error:
+        db.session.rollback()
+        return _order_page(_order(reference), error.status, str(error.message))
+    flash(_("Final invoice %(number)s issued for %(amount)s.", number=issued.number,
+            amount=money(issued.amount_minor, issued.currency)), "success")
+    return redirect(url_for("union.order", reference=order.reference))
+
+
+@bp.route("/orders/<reference>/bank-transfer", methods=["POST"])
+@roles(*STAFF)
+def bank_transfer(reference: str):  # type: ignore[no-untyped-def]
+    order = _order(reference)
+    form = BankTransferForm()
+    form.currency_code = order.currency
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        return _order_page(order, 422, transfer_form=form)
+    try:
+        payments.record_bank_transfer(order, staff=current_user,
+                                      amount_minor=to_minor(form.amount.data, order.currency),
+                                      reference=form.reference.data or "", received_on=form.received_on.data)
+    except services.OrderError as error:
+        db.session.rollback()
+        return _order_page(_order(reference), error.status, str(error.message), transfer_form=form)
+    flash(_("Bank transfer recorded."), "success")
+    return redirect(url_for("union.order", reference=order.reference))
 
 
 @bp.route("/orders/<reference>")
@@ -166,11 +262,11 @@ def adjust(reference: str):  # type: ignore[no-untyped-def]
     except InvalidOperation:
         return _order_page(order, 422, _("Each share must be a number of kg."), form)
     try:
-        services.adjust_allocation(order, staff=current_user, kg_by_coop=kg_by_coop, reason=form.reason.data or "")
+        services.propose_change(order, staff=current_user, kg_by_coop=kg_by_coop, reason=form.reason.data or "")
     except services.OrderError as error:
         db.session.rollback()
         return _order_page(_order(reference), error.status, str(error.message), form)
-    flash(_("Allocation adjusted; the change is in the audit trail."), "success")
+    flash(_("Change proposed to the buyer; it is made when the buyer accepts it."), "success")
     return redirect(url_for("union.order", reference=order.reference))
 
 
@@ -206,10 +302,19 @@ def advance(reference: str):  # type: ignore[no-untyped-def]
 @bp.route("/payments/<int:payment_id>/refund", methods=["POST"])
 @roles(*STAFF)
 def refund(payment_id: int):  # type: ignore[no-untyped-def]
-    if not AcceptForm().validate_on_submit():
-        abort(400)
+    form = RefundForm()
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        abort(404)
+    if not form.validate_on_submit():
+        if form.csrf_token.errors:
+            abort(400)
+        if payment.order is not None:
+            return _order_page(payment.order, 422, refund_form=form, refund_for=payment.id)
+        flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
+        return redirect(url_for("dashboard.index")), 303
     try:
-        record = payments.refund(payment_id, staff=current_user, gateway=gateway())
+        record = payments.refund(payment_id, staff=current_user, gateway=gateway(), reason=form.reason.data or "")
     except PaymentsUnavailableError as error:
         flash(_("Stripe could not refund the payment: %(reason)s. Nothing was changed.", reason=str(error)), "error")
         return redirect(request.referrer or url_for("union.quotes")), 303
