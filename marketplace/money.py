@@ -7,7 +7,7 @@ calls :func:`check_places`; routes convert with :func:`to_minor`, which applies 
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from babel.numbers import get_currency_precision
 
@@ -44,3 +44,24 @@ def to_minor(amount: Decimal | int, currency: str) -> int:
 def from_minor(minor: int, currency: str) -> Decimal:
     """Integer minor units as a major-unit decimal (12001 EUR → 120.01), to fill a form."""
     return Decimal(minor).scaleb(-minor_places(currency))
+
+
+# Conversion: the Union's declared reference rates (config ``FX_MNT_PER_UNIT``) are the one source.
+
+COMPARISON_CURRENCY = "EUR"
+
+
+def fx_rates() -> dict[str, Decimal]:
+    """MNT per unit of each currency, as declared by the Union (not live rates)."""
+    from flask import current_app
+
+    return {code: Decimal(str(rate)) for code, rate in current_app.config["FX_MNT_PER_UNIT"].items()}
+
+
+def convert_minor(minor: int, currency: str, to: str, rates: dict[str, Decimal] | None = None) -> int:
+    """``minor`` units of ``currency`` in minor units of ``to``, at the reference rates (half up)."""
+    if currency == to:
+        return minor
+    rates = rates if rates is not None else fx_rates()
+    major = from_minor(minor, currency) * rates[currency] / rates[to]
+    return int(major.scaleb(minor_places(to)).quantize(Decimal(1), rounding=ROUND_HALF_UP))

@@ -56,8 +56,9 @@ def test_facets_count_each_facet_without_its_own_selection(demo_client: FlaskCli
 def test_ranges_sort_and_pages(demo_client: FlaskClient) -> None:
     ranged = _api(demo_client, "micron_min=15&micron_max=16&length_min=36&price_max=150&available_min=500&sort=price")
     assert ranged["total"] > 0
-    prices = [h["price_per_kg"] for h in ranged["hits"]]
+    prices = [h["price_eur_clean"] for h in ranged["hits"]]  # one basis: EUR per clean kg
     assert prices == sorted(prices)
+    assert max(prices) <= 150
     for hit in ranged["hits"]:
         assert 15 <= hit["micron"] <= 16
         assert hit["length_mm"] >= 36
@@ -65,7 +66,7 @@ def test_ranges_sort_and_pages(demo_client: FlaskClient) -> None:
     finest = _api(demo_client, "sort=micron")["hits"]
     assert [h["micron"] for h in finest] == sorted(h["micron"] for h in finest)
     dear = _api(demo_client, "sort=-price")["hits"]
-    assert [h["price_per_kg"] for h in dear] == sorted((h["price_per_kg"] for h in dear), reverse=True)
+    assert [h["price_eur_clean"] for h in dear] == sorted((h["price_eur_clean"] for h in dear), reverse=True)
     newest = _api(demo_client, "sort=newest")["hits"]
     assert [h["listed_at"] for h in newest] == sorted((h["listed_at"] for h in newest), reverse=True)
     page1, page2 = _api(demo_client, "page=1"), _api(demo_client, "page=2")
@@ -209,3 +210,24 @@ def test_openapi_describes_the_api(demo_client: FlaskClient) -> None:
     assert "/api/v1/products" in spec["paths"]
     assert set(spec["components"]["schemas"]["LotResults"]["required"]) == {"hits", "facets", "total", "page",
                                                                              "query_ms"}
+
+
+def test_price_is_sorted_on_one_basis_eur_per_clean_kg(demo_client: FlaskClient) -> None:
+    """Greasy and clean prices in EUR and USD sort together once each is EUR per kg of clean fibre."""
+    from decimal import Decimal
+
+    rates = {code: Decimal(rate) for code, rate in demo_client.application.config["FX_MNT_PER_UNIT"].items()}
+    hits = _api(demo_client, "sort=price&include_invalid=1&page=1")["hits"] + \
+        _api(demo_client, "sort=price&include_invalid=1&page=2")["hits"] + \
+        _api(demo_client, "sort=price&include_invalid=1&page=3")["hits"]
+    assert {h["currency"] for h in hits} == {"EUR", "USD"}
+    assert {h["price_basis"] for h in hits} == {"greasy", "clean"}
+    for hit in hits:
+        expected = (Decimal(hit["clean_price_minor"]) * rates[hit["currency"]] / rates["EUR"]).quantize(Decimal(1))
+        assert abs(hit["price_eur_clean_minor"] - expected) <= 1, hit["code"]
+    comparable = [h["price_eur_clean_minor"] for h in hits]
+    assert comparable == sorted(comparable)
+    assert [h["price_per_kg"] for h in hits] != sorted(h["price_per_kg"] for h in hits)  # the listed prices mix
+    html = text(demo_client.get("/lots?sort=price"))
+    assert "Price per clean kg" in html
+    assert "Listed:" in html

@@ -14,7 +14,7 @@ from marketplace.extensions import db
 from marketplace.lots import listing, services
 from marketplace.lots.forms import LotFilterForm, NewLotForm
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
-from marketplace.money import to_minor
+from marketplace.money import fx_rates, to_minor
 from marketplace.orders import rules
 from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
 from marketplace.passports.models import Passport
@@ -51,7 +51,7 @@ def index():  # type: ignore[no-untyped-def]
         headers["HX-Push-Url"] = url_for("lots.index", **wanted.args(), **page)
     return render_template(
         template, form=form, wanted=wanted, result=results, options=options,
-        labels=services.facet_labels(), oob=_wants_fragment(),
+        labels=services.facet_labels(), oob=_wants_fragment(), rates=fx_rates(),
     ), status, headers
 
 

@@ -31,10 +31,10 @@ FACETS = ("colour", "state", "aimag", "cooperative", "scheme", "tier", "season")
 RANGES: dict[str, tuple[str, str | None]] = {
     "micron": ("micron_min", "micron_max"),
     "length_mm": ("length_min", "length_max"),
-    "price_per_kg": ("price_min", "price_max"),
+    "price_eur_clean": ("price_min", "price_max"),  # EUR per clean kg: one basis for every lot
     "available_kg": ("available_min", None),
 }
-SORTS = {"price": "price_per_kg", "-price": "-price_per_kg", "micron": "micron", "newest": "-listed_at"}
+SORTS = {"price": "price_eur_clean", "-price": "-price_eur_clean", "micron": "micron", "newest": "-listed_at"}
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,8 @@ CSV_COLUMNS = [
     ("hair_pct", _l("Hair content (%)")), ("yield_pct", _l("Dehairing yield (%)")),
     ("available_kg", _l("Available (kg)")), ("min_order_kg", _l("Minimum order (kg)")),
     ("price_per_kg", _l("Price (currency per kg)")), ("currency", _l("Currency (ISO 4217)")),
-    ("price_basis", _l("Price basis")), ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
+    ("price_basis", _l("Price basis")), ("price_eur_clean", _l("Comparable price (EUR per clean kg)")),
+    ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
     ("scheme_name", _l("Certification scheme")), ("tier", _l("Certification tier")),
     ("certificate_number", _l("Certificate")), ("certificate_status", _l("Certificate status")),
     ("passport_url", _l("Passport")),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.certification.models import Certificate, CertificateStanding, CertificateStatus, standing
 from marketplace.db import today
 from marketplace.lots.models import Lot, LotContribution, LotStatus
-from marketplace.money import from_minor
+from marketplace.money import COMPARISON_CURRENCY, convert_minor, from_minor
 from marketplace.organisations.models import Aimag, Organisation, Soum
 from marketplace.products.models import Product, ProductSource
 from marketplace.search.port import Document
@@ -85,6 +85,9 @@ def lot_document(lot: Lot, refs: References | None = None) -> Document:
         "currency": lot.currency,
         "price_basis": lot.price_basis.value,
         "price_per_kg": float(from_minor(lot.price_minor, lot.currency)),
+        # The comparable price: EUR per kg of clean fibre, at the Union's reference rates.
+        "price_eur_clean_minor": (eur := convert_minor(lot.clean_price_minor, lot.currency, COMPARISON_CURRENCY)),
+        "price_eur_clean": float(from_minor(eur, COMPARISON_CURRENCY)),
         "premium_per_kg": float(from_minor(lot.premium_minor, lot.currency)),
         "listed_at": lot.listed_at.timestamp() if lot.listed_at else 0.0,
         "herder_households": lot.herder_households,

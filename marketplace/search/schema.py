@@ -15,9 +15,9 @@ LOTS = IndexSpec(
         "scheme_name", "tier", "season_text", "certificate_number", "sorting",
     ),
     facets=("colour", "state", "aimag", "cooperative", "scheme", "tier", "season"),
-    numbers=("micron", "length_mm", "price_per_kg", "available_kg", "listed_at",
+    numbers=("micron", "length_mm", "price_per_kg", "price_eur_clean", "available_kg", "listed_at",
              "certificate_active", "certificate_from_day", "certificate_to_day"),
-    sortable=("micron", "price_per_kg", "listed_at", "available_kg"),
+    sortable=("micron", "price_per_kg", "price_eur_clean", "listed_at", "available_kg"),
     place_fields=("aimag_names", "soum_names"),
 )
 
