@@ -231,3 +231,20 @@ def test_price_is_sorted_on_one_basis_eur_per_clean_kg(demo_client: FlaskClient)
     html = text(demo_client.get("/lots?sort=price"))
     assert "Price per clean kg" in html
     assert "Listed:" in html
+
+
+def test_each_lot_links_to_its_passport_qr_and_json(demo_client: FlaskClient) -> None:
+    import re
+
+    rows = text(demo_client.get("/lots"))
+    passports = re.findall(r'href="[^"]*(/passports/[0-9a-f]+)" aria-label="Passport of lot ([^"]+)"', rows)
+    assert len(passports) == 20  # one per row of the first page
+    path, code = passports[0]
+    page = text(demo_client.get(f"/lots/{code}"))
+    assert f'href="{path}"' in page
+    for suffix, kind in (("/qr.svg", "image/svg+xml"), ("/qr.png", "image/png"), (".json", "json")):
+        assert f'href="{path}{suffix}"' in page
+        response = demo_client.get(path + suffix)
+        assert response.status_code == 200
+        assert kind in response.content_type
+    assert demo_client.get(path).status_code == 200
