@@ -248,3 +248,23 @@ def test_each_lot_links_to_its_passport_qr_and_json(demo_client: FlaskClient) ->
         assert response.status_code == 200
         assert kind in response.content_type
     assert demo_client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(("typed", "check"), [
+    ("white 15 micron", lambda h: h["colour"] == "white" and 15 <= h["micron"] < 16),
+    ("15µm", lambda h: 15 <= h["micron"] < 16),
+    ("15-16 µm", lambda h: 15 <= h["micron"] < 17),
+    ("≤16", lambda h: h["micron"] <= 16),
+    ("16.3", lambda h: h["micron"] == 16.3),
+    ("цагаан", lambda h: h["colour"] == "white"),
+    ("бор", lambda h: h["colour"] == "brown"),
+    ("gris clair 15", lambda h: h["colour"] == "light_grey" and 15 <= h["micron"] < 16),
+])
+def test_the_search_box_reads_numbers_units_and_colour_words(demo_client: FlaskClient, typed: str, check) -> None:
+    from urllib.parse import quote
+
+    found = _api(demo_client, f"q={quote(typed)}&include_invalid=1")
+    assert found["total"] > 0, typed
+    assert all(check(hit) for hit in found["hits"]), typed
+    page = text(demo_client.get(f"/lots?q={quote(typed)}"))
+    assert "No lot matches these filters." not in page

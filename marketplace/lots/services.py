@@ -18,6 +18,7 @@ from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Colour, FibreState, Lot, LotContribution, LotStatus
+from marketplace.lots.query import intersect, parse_text
 from marketplace.organisations.models import Aimag, Organisation
 from marketplace.search import services as search
 from marketplace.search.documents import certificate_ranges, certificate_status_of
@@ -68,9 +69,12 @@ class LotSearch:
             hi = self.bounds.get(high) if high else None
             if lo is not None or hi is not None:
                 ranges[name] = (None if lo is None else float(lo), None if hi is None else float(hi))
-        sort = SORTS.get(self.sort) or (None if self.q else SORTS["newest"])
+        typed = parse_text(self.q)  # numbers, units and colour words of any language → words and ranges
+        for name, bounds in typed.ranges.items():
+            intersect(ranges, name, bounds)
+        sort = SORTS.get(self.sort) or (None if typed.text else SORTS["newest"])
         return SearchQuery(
-            text=self.q, filters=dict(self.facets), ranges=ranges, sort=sort,
+            text=typed.text, filters=dict(self.facets), ranges=ranges, sort=sort,
             page=page or self.page, per_page=per_page,
         )
 
