@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from marketplace.money import from_minor
+from marketplace.money import convert_minor, from_minor, fx_rates
 
 LANGUAGE_NAMES = {
     "en": "English",
@@ -115,6 +115,23 @@ def number(value: Decimal | int | float | None, places: int | None = None) -> st
         fmt = "#,##0." + "0" * places if places else "#,##0"
         return format_decimal(value, format=fmt, locale=str(get_locale()))
     return format_decimal(value, locale=str(get_locale()))
+
+
+def significant(value: Decimal | int | float | None, digits: int = 3) -> str:
+    """A quantity with ``digits`` significant figures (0.42 → 0.420, 1250 → 1,250): small yields stay visible."""
+    if value is None:
+        return ""
+    exact = Decimal(str(value))
+    if not exact:
+        return number(exact, 0)
+    return number(exact, max(0, digits - 1 - exact.adjusted()))
+
+
+def converted(minor: int | None, currency: str, to: str) -> str:
+    """An amount shown in another currency, at the Union's reference rates (money.convert_minor)."""
+    if minor is None:
+        return ""
+    return money(convert_minor(minor, currency, to), to)
 
 
 def with_unit(value: Decimal | int | None, unit: str, places: int | None = None) -> str:
@@ -265,7 +282,9 @@ def label(value: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.after_request(_remember_choice)
-    app.jinja_env.filters.update(money=money, number=number, unit=with_unit, label=label)
+    app.jinja_env.filters.update(money=money, number=number, unit=with_unit, label=label, significant=significant,
+                                 converted=converted)
     app.jinja_env.globals.update(
-        switch_url=switch_url, LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=lambda: str(get_locale())
+        switch_url=switch_url, LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=lambda: str(get_locale()),
+        fx_rate=lambda code: fx_rates()[code],
     )
