@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from babel.numbers import format_decimal
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale
@@ -138,6 +139,19 @@ def with_unit(value: Decimal | int | None, unit: str, places: int | None = None)
     if value is None:
         return "—"
     return f"{number(value, places)}\u00a0{unit}"
+
+
+# Countries: every ISO 3166-1 alpha-2 code (249), named in the page's language from Babel's CLDR data.
+NOT_ISO_3166 = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "XK", "ZZ"}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(code, name) for every country, Mongolia first, then by name in the current language."""
+    english = Locale("en").territories
+    names = (get_locale() or Locale("en")).territories
+    codes = [c for c in english if len(c) == 2 and c.isalpha() and c.isupper() and c not in NOT_ISO_3166]
+    rest = sorted((c for c in codes if c != "MN"), key=lambda c: names.get(c, english[c]).casefold())
+    return [(c, names.get(c, english[c])) for c in ["MN", *rest]]
 
 
 # Labels of enum values, translated in one place.

@@ -6,16 +6,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-COUNTRIES = [
-    SelectChoice("MN", _l("Mongolia")),
-    SelectChoice("FR", _l("France")),
-    SelectChoice("IT", _l("Italy")),
-    SelectChoice("DE", _l("Germany")),
-    SelectChoice("GB", _l("United Kingdom")),
-    SelectChoice("CN", _l("China")),
-    SelectChoice("JP", _l("Japan")),
-    SelectChoice("US", _l("United States")),
-]
+from marketplace.i18n import country_choices
 
 
 class SignInForm(FlaskForm):
@@ -46,4 +37,4 @@ class SignUpForm(FlaskForm):
         validators=[DataRequired()],
     )
     organisation = StringField(_l("Organisation name"), validators=[DataRequired(), Length(min=2, max=200)])
-    country = SelectField(_l("Country"), choices=COUNTRIES, validators=[DataRequired()])
+    country = SelectField(_l("Country"), choices=country_choices, validators=[DataRequired()])  # all of ISO 3166
