@@ -51,3 +51,35 @@ def test_ticking_a_facet_right_after_typing_never_loses_the_tick(live_server: Li
         _settle(page)
         expect(state).not_to_be_checked()
         expect(page).not_to_have_url(re.compile("state="))
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_lot_list_reads_at_a_glance_on_a_phone_and_a_laptop(live_server: LiveServer, chromium, width: int) -> None:  # type: ignore[no-untyped-def]
+    context = chromium.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    page.goto(live_server.url + "/lots")
+    first = page.locator("table.lots tbody tr").first
+    expect(first).to_be_visible()
+    expect(first.locator(".status")).to_have_text(re.compile("Valid"))
+    expect(first.get_by_role("link", name=re.compile("^Passport of lot"))).to_be_visible()
+    expect(first).to_contain_text("Listed:")
+    panel = page.locator("#filter-panel")
+    state = page.get_by_role("group", name="State")
+    if width == 390:
+        # Results first: the first card starts on the first screen, the filters wait behind one control.
+        assert first.bounding_box()["y"] < 900  # type: ignore[index]
+        expect(state).to_be_hidden()
+        panel.locator("summary").click()
+        expect(state).to_be_visible()
+    else:
+        # A sidebar of filters beside a table that fits: price and certification in view, no sideways scroll.
+        expect(state).to_be_visible()
+        for heading in ("Price per clean kg", "Certification"):
+            box = page.get_by_role("columnheader", name=heading).bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= width
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    first.get_by_role("link", name=re.compile("^Passport of lot")).click()
+    expect(page).to_have_url(re.compile(r"/passports/[0-9a-f]+$"))
+    expect(page.locator(".passport-summary h1")).to_contain_text("lot USCC-")
+    context.close()
