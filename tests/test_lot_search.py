@@ -268,3 +268,21 @@ def test_the_search_box_reads_numbers_units_and_colour_words(demo_client: FlaskC
     assert all(check(hit) for hit in found["hits"]), typed
     page = text(demo_client.get(f"/lots?q={quote(typed)}"))
     assert "No lot matches these filters." not in page
+
+
+def test_the_way_back_from_compare_keeps_the_filters_and_ticks(demo_client: FlaskClient) -> None:
+    import html as entities
+    import re
+
+    page = text(demo_client.get("/lots?q=bayankhongor&colour=light_grey&sort=price"))
+    form = page[page.index('<form id="compare-form"'):page.index("</form>", page.index('<form id="compare-form"'))]
+    assert '<input type="hidden" name="q" value="bayankhongor">' in form
+    assert '<input type="hidden" name="colour" value="light_grey">' in form
+    compare = text(demo_client.get("/lots/compare?q=bayankhongor&colour=light_grey&sort=price&endpoint=x&_external=1"
+                                   "&code=USCC-2025-BKH-001&code=USCC-2025-BKH-006"))
+    back = entities.unescape(compare.split("Back to the lots, with your filters and ticks")[0].rsplit('href="', 1)[1])
+    assert back == ("/lots?q=bayankhongor&colour=light_grey&sort=price&code=USCC-2025-BKH-001&code=USCC-2025-BKH-006"
+                    '">')
+    again = text(demo_client.get(back.removesuffix('">')))
+    assert re.search(r'value="USCC-2025-BKH-001" form="compare-form" id="compare-\d+" checked>', again)
+    assert not re.search(r'value="USCC-2025-BKH-00[2-5]" form="compare-form" id="compare-\d+" checked>', again)
