@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     except config_module.ConfigError as error:
         raise SystemExit(str(error)) from None  # one line, no traceback
 
-    from marketplace import access, errors, guards, i18n, models, security, uow  # noqa: F401 (models: complete metadata)
+    from marketplace import access, errors, guards, i18n, models, security, seo, uow  # noqa: F401 (models: complete metadata)
     from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
@@ -40,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     uow.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
+    seo.init_app(app)
     guards.init_app(app)
     security.init_app(app)
     app.before_request(access.enforce)

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 
-from marketplace.money import minor_places
+from marketplace.money import from_minor, minor_places
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,22 @@ def to_mnt_minor(amount_minor: int, currency: str) -> int | None:
         return None
     major = Decimal(amount_minor).scaleb(-minor_places(currency)) * rate
     return int(major.quantize(Decimal(1), rounding=ROUND_HALF_UP)) * 10 ** minor_places("MNT")
+
+
+# Conversion between currencies (the lot browser compares prices in EUR per clean kg).
+
+COMPARISON_CURRENCY = "EUR"
+
+
+def fx_rates() -> dict[str, Decimal]:
+    """MNT per unit of each currency, as declared by the Union (not live rates)."""
+    return reference_rates().mnt_per_unit
+
+
+def convert_minor(minor: int, currency: str, to: str, rates: dict[str, Decimal] | None = None) -> int:
+    """``minor`` units of ``currency`` in minor units of ``to``, at the reference rates (half up)."""
+    if currency == to:
+        return minor
+    rates = rates if rates is not None else fx_rates()
+    major = from_minor(minor, currency) * rates[currency] / rates[to]
+    return int(major.scaleb(minor_places(to)).quantize(Decimal(1), rounding=ROUND_HALF_UP))

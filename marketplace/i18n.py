@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from babel import Locale
 from babel.numbers import format_decimal
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale, lazy_pgettext
@@ -18,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from marketplace.fx import convert_minor, fx_rates
 from marketplace.money import from_minor
 
 LANGUAGE_NAMES = {
@@ -117,10 +119,40 @@ def number(value: Decimal | int | float | None, places: int | None = None) -> st
     return format_decimal(value, locale=str(get_locale()))
 
 
+def significant(value: Decimal | int | float | None, digits: int = 3) -> str:
+    """A quantity with ``digits`` significant figures (0.42 → 0.420, 1250 → 1,250): small yields stay visible."""
+    if value is None:
+        return ""
+    exact = Decimal(str(value))
+    if not exact:
+        return number(exact, 0)
+    return number(exact, max(0, digits - 1 - exact.adjusted()))
+
+
+def converted(minor: int | None, currency: str, to: str) -> str:
+    """An amount shown in another currency, at the Union's reference rates (money.convert_minor)."""
+    if minor is None:
+        return ""
+    return money(convert_minor(minor, currency, to), to)
+
+
 def with_unit(value: Decimal | int | None, unit: str, places: int | None = None) -> str:
     if value is None:
         return "—"
     return f"{number(value, places)}\u00a0{unit}"
+
+
+# Countries: every ISO 3166-1 alpha-2 code (249), named in the page's language from Babel's CLDR data.
+NOT_ISO_3166 = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN", "XA", "XB", "XK", "ZZ"}
+
+
+def country_choices() -> list[tuple[str, str]]:
+    """(code, name) for every country, Mongolia first, then by name in the current language."""
+    english = Locale("en").territories
+    names = (get_locale() or Locale("en")).territories
+    codes = [c for c in english if len(c) == 2 and c.isalpha() and c.isupper() and c not in NOT_ISO_3166]
+    rest = sorted((c for c in codes if c != "MN"), key=lambda c: names.get(c, english[c]).casefold())
+    return [(c, names.get(c, english[c])) for c in ["MN", *rest]]
 
 
 # Labels of enum values, translated in one place.
@@ -281,7 +313,9 @@ def label(value: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.after_request(_remember_choice)
-    app.jinja_env.filters.update(money=money, number=number, unit=with_unit, label=label)
+    app.jinja_env.filters.update(money=money, number=number, unit=with_unit, label=label, significant=significant,
+                                 converted=converted)
     app.jinja_env.globals.update(
-        switch_url=switch_url, LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=lambda: str(get_locale())
+        switch_url=switch_url, LANGUAGE_NAMES=LANGUAGE_NAMES, current_locale=lambda: str(get_locale()),
+        fx_rate=lambda code: fx_rates()[code],
     )

@@ -49,6 +49,7 @@ def test_the_lot_filters_work_without_javascript(live_server: LiveServer, chromi
     context = chromium.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(live_server.url + "/lots")
+    page.locator("#filter-panel > summary").click()  # the filters wait behind one control (a <details>)
     page.get_by_role("group", name="State").get_by_label("Dehaired").check()
     page.get_by_role("button", name="Apply filters").click()
     expect(page).to_have_url(re.compile(r"state=dehaired"))

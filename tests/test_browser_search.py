@@ -42,7 +42,7 @@ def test_buyer_searches_with_a_typo_filters_opens_a_lot_and_goes_back(live_serve
     expect(row).to_contain_text("Bayankhongor")
     filtered_url = page.url
 
-    row.locator("th a").click()
+    row.locator("th a").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Lot USCC-"))
 
     page.go_back()

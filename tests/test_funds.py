@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -201,9 +202,12 @@ def test_staff_correct_an_entry_from_the_ledger_page(demo_app: Flask) -> None:
         payment = db.session.scalar(select(m.FundEntry).filter_by(reference="DEMO-TRF-2025-0001"))
         entry_id = payment.id
     token = csrf_token(client, "/union/funds")
+    page = text(client.get("/union/funds"))
+    assert page.count('<details class="correction">') == len(re.findall(r'action="/union/funds/\d+/correct"', page)) > 0
     bad = client.post(f"/union/funds/{entry_id}/correct", data={"csrf_token": token, "amount": "5000", "reason": "x"})
     assert bad.status_code == 422
     assert "larger than what is due" in text(bad)
+    assert text(bad).count('<details class="correction" open>') == 1  # the one with the error stays open
     no_reason = client.post(f"/union/funds/{entry_id}/correct", data={"csrf_token": token, "amount": "1"})
     assert no_reason.status_code == 422
     good = client.post(f"/union/funds/{entry_id}/correct",

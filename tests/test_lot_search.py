@@ -56,8 +56,9 @@ def test_facets_count_each_facet_without_its_own_selection(demo_client: FlaskCli
 def test_ranges_sort_and_pages(demo_client: FlaskClient) -> None:
     ranged = _api(demo_client, "micron_min=15&micron_max=16&length_min=36&price_max=150&available_min=500&sort=price")
     assert ranged["total"] > 0
-    prices = [h["price_per_kg"] for h in ranged["hits"]]
+    prices = [h["price_eur_clean"] for h in ranged["hits"]]  # one basis: EUR per clean kg
     assert prices == sorted(prices)
+    assert max(prices) <= 150
     for hit in ranged["hits"]:
         assert 15 <= hit["micron"] <= 16
         assert hit["length_mm"] >= 36
@@ -65,7 +66,7 @@ def test_ranges_sort_and_pages(demo_client: FlaskClient) -> None:
     finest = _api(demo_client, "sort=micron")["hits"]
     assert [h["micron"] for h in finest] == sorted(h["micron"] for h in finest)
     dear = _api(demo_client, "sort=-price")["hits"]
-    assert [h["price_per_kg"] for h in dear] == sorted((h["price_per_kg"] for h in dear), reverse=True)
+    assert [h["price_eur_clean"] for h in dear] == sorted((h["price_eur_clean"] for h in dear), reverse=True)
     newest = _api(demo_client, "sort=newest")["hits"]
     assert [h["listed_at"] for h in newest] == sorted((h["listed_at"] for h in newest), reverse=True)
     page1, page2 = _api(demo_client, "page=1"), _api(demo_client, "page=2")
@@ -209,3 +210,79 @@ def test_openapi_describes_the_api(demo_client: FlaskClient) -> None:
     assert "/api/v1/products" in spec["paths"]
     assert set(spec["components"]["schemas"]["LotResults"]["required"]) == {"hits", "facets", "total", "page",
                                                                              "query_ms"}
+
+
+def test_price_is_sorted_on_one_basis_eur_per_clean_kg(demo_client: FlaskClient) -> None:
+    """Greasy and clean prices in EUR and USD sort together once each is EUR per kg of clean fibre."""
+    from decimal import Decimal
+
+    rates = {code: Decimal(rate) for code, rate in demo_client.application.config["FX_MNT_PER_UNIT"].items()}
+    hits = _api(demo_client, "sort=price&include_invalid=1&page=1")["hits"] + \
+        _api(demo_client, "sort=price&include_invalid=1&page=2")["hits"] + \
+        _api(demo_client, "sort=price&include_invalid=1&page=3")["hits"]
+    assert {h["currency"] for h in hits} == {"EUR", "USD"}
+    assert {h["price_basis"] for h in hits} == {"greasy", "clean"}
+    for hit in hits:
+        expected = (Decimal(hit["clean_price_minor"]) * rates[hit["currency"]] / rates["EUR"]).quantize(Decimal(1))
+        assert abs(hit["price_eur_clean_minor"] - expected) <= 1, hit["code"]
+    comparable = [h["price_eur_clean_minor"] for h in hits]
+    assert comparable == sorted(comparable)
+    assert [h["price_per_kg"] for h in hits] != sorted(h["price_per_kg"] for h in hits)  # the listed prices mix
+    html = text(demo_client.get("/lots?sort=price"))
+    assert "Price per clean kg" in html
+    assert "Listed:" in html
+
+
+def test_each_lot_links_to_its_passport_qr_and_json(demo_client: FlaskClient) -> None:
+    import re
+
+    rows = text(demo_client.get("/lots"))
+    passports = re.findall(r'href="(/passports/[0-9a-f]+)" aria-label="Passport of lot ([^"]+)"', rows)
+    assert len(passports) == 20  # one per row of the first page
+    path, code = passports[0]
+    page = text(demo_client.get(f"/lots/{code}"))
+    assert f'href="{path}"' in page
+    for suffix, kind in (("/qr.svg", "image/svg+xml"), ("/qr.png", "image/png"), (".json", "json")):
+        assert f'href="{path}{suffix}"' in page
+        response = demo_client.get(path + suffix)
+        assert response.status_code == 200
+        assert kind in response.content_type
+    assert demo_client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(("typed", "check"), [
+    ("white 15 micron", lambda h: h["colour"] == "white" and 15 <= h["micron"] < 16),
+    ("15µm", lambda h: 15 <= h["micron"] < 16),
+    ("15-16 µm", lambda h: 15 <= h["micron"] < 17),
+    ("≤16", lambda h: h["micron"] <= 16),
+    ("16.3", lambda h: h["micron"] == 16.3),
+    ("цагаан", lambda h: h["colour"] == "white"),
+    ("бор", lambda h: h["colour"] == "brown"),
+    ("gris clair 15", lambda h: h["colour"] == "light_grey" and 15 <= h["micron"] < 16),
+])
+def test_the_search_box_reads_numbers_units_and_colour_words(demo_client: FlaskClient, typed: str, check) -> None:
+    from urllib.parse import quote
+
+    found = _api(demo_client, f"q={quote(typed)}&include_invalid=1")
+    assert found["total"] > 0, typed
+    assert all(check(hit) for hit in found["hits"]), typed
+    page = text(demo_client.get(f"/lots?q={quote(typed)}"))
+    assert "No lot matches these filters." not in page
+
+
+def test_the_way_back_from_compare_keeps_the_filters_and_ticks(demo_client: FlaskClient) -> None:
+    import html as entities
+    import re
+
+    page = text(demo_client.get("/lots?q=bayankhongor&colour=light_grey&sort=price"))
+    form = page[page.index('<form id="compare-form"'):page.index("</form>", page.index('<form id="compare-form"'))]
+    assert '<input type="hidden" name="q" value="bayankhongor">' in form
+    assert '<input type="hidden" name="colour" value="light_grey">' in form
+    compare = text(demo_client.get("/lots/compare?q=bayankhongor&colour=light_grey&sort=price&endpoint=x&_external=1"
+                                   "&code=USCC-2025-BKH-001&code=USCC-2025-BKH-006"))
+    back = entities.unescape(compare.split("Back to the lots, with your filters and ticks")[0].rsplit('href="', 1)[1])
+    assert back == ("/lots?q=bayankhongor&colour=light_grey&sort=price&code=USCC-2025-BKH-001&code=USCC-2025-BKH-006"
+                    '">')
+    again = text(demo_client.get(back.removesuffix('">')))
+    assert re.search(r'value="USCC-2025-BKH-001" form="compare-form" id="compare-\d+" checked>', again)
+    assert not re.search(r'value="USCC-2025-BKH-00[2-5]" form="compare-form" id="compare-\d+" checked>', again)

@@ -291,3 +291,48 @@ def test_exact_matches_come_before_typos_then_newest_first(engine: SearchEngine)
     paged = [h["code"] for page in range(1, 8) for h in engine.search(
         LOTS, SearchQuery(text="jinsk", page=page, per_page=2)).hits]
     assert paged == found
+
+
+WHITE = {"LOT-001", "LOT-003", "JINSK-5"}
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("white 15 micron", {"LOT-001", "JINSK-5"}),
+    ("15µm", {"LOT-001", "LOT-004", "JINSK-5"}),
+    ("15 µm", {"LOT-001", "LOT-004", "JINSK-5"}),
+    ("15 μm", {"LOT-001", "LOT-004", "JINSK-5"}),  # Greek mu, not the micro sign
+    ("15mic", {"LOT-001", "LOT-004", "JINSK-5"}),
+    ("15 microns", {"LOT-001", "LOT-004", "JINSK-5"}),
+    ("15", {"LOT-001", "LOT-004", "JINSK-5"}),
+    ("15-16 µm", {"LOT-001", "LOT-003", "LOT-004", "JINSK-5"}),
+    ("15–16", {"LOT-001", "LOT-003", "LOT-004", "JINSK-5"}),
+    ("≤16", {"LOT-001", "LOT-002", "LOT-004", "JINSK-5"}),
+    ("<=15", {"LOT-002"}),
+    ("<15.5", {"LOT-002", "LOT-004"}),
+    (">16", {"LOT-003"}),
+    ("≥15.5 white", {"LOT-001", "LOT-003", "JINSK-5"}),
+    ("16.4", {"LOT-003"}),
+    ("16,4", {"LOT-003"}),
+    ("14.6 brown", {"LOT-002"}),
+    ("16.3", set()),
+    ("bayankhongor brown 14", {"LOT-002"}),
+    ("38 mm", {"LOT-001", "LOT-002", "LOT-003", "LOT-004", "JINSK-5"}),
+    ("40mm", set()),
+    ("цагаан", WHITE),
+    ("бор", {"LOT-002"}),
+    ("Цагаан 15мкм", {"LOT-001", "JINSK-5"}),
+    ("саарал", {"LOT-004"}),
+    ("түүхий", {"LOT-003"}),
+    ("blanc", WHITE),
+    ("Weiß", WHITE),
+    ("bianco", WHITE),
+    ("白色", WHITE),
+    ("白色 15微米", {"LOT-001", "JINSK-5"}),
+    ("LOT-002", {"LOT-002"}),
+])
+def test_typed_numbers_units_and_colour_words(engine: SearchEngine, typed: str, expected: set[str]) -> None:
+    """The lot search reads the box (marketplace.lots.query) before any engine: each engine answers the same."""
+    from marketplace.lots.query import parse_text
+
+    parsed = parse_text(typed)
+    assert set(codes(engine, text=parsed.text, ranges=parsed.ranges)) == expected, parsed

@@ -36,7 +36,8 @@ def test_settings_come_from_the_spec() -> None:
     settings = index_settings(LOTS, place_synonyms(REFERENCE))
     assert settings["searchableAttributes"][0] == "code"
     assert set(settings["filterableAttributes"]) == {*LOTS.facets, *LOTS.numbers, "id"}
-    assert settings["sortableAttributes"] == ["micron", "price_per_kg", "listed_at", "available_kg", "tie_s", "tie_id"]
+    assert settings["sortableAttributes"] == ["micron", "price_per_kg", "price_eur_clean", "listed_at", "available_kg",
+                                              "tie_s", "tie_id"]
     assert settings["rankingRules"][:4] == ["words", "typo", "exactness", "sort"]  # the stated order (port)
     assert settings["rankingRules"].index("typo") < settings["rankingRules"].index("sort")
     assert settings["typoTolerance"]["minWordSizeForTypos"] == {"oneTypo": 5, "twoTypos": 9}

@@ -6,16 +6,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, RadioF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-COUNTRIES = [
-    SelectChoice("MN", _l("Mongolia")),
-    SelectChoice("FR", _l("France")),
-    SelectChoice("IT", _l("Italy")),
-    SelectChoice("DE", _l("Germany")),
-    SelectChoice("GB", _l("United Kingdom")),
-    SelectChoice("CN", _l("China")),
-    SelectChoice("JP", _l("Japan")),
-    SelectChoice("US", _l("United States")),
-]
+from marketplace.i18n import country_choices
 
 
 class SignInForm(FlaskForm):
@@ -46,7 +37,7 @@ class SignUpForm(FlaskForm):
         validators=[DataRequired()],
     )
     organisation = StringField(_l("Organisation name"), validators=[DataRequired(), Length(min=2, max=200)])
-    country = SelectField(_l("Country"), choices=COUNTRIES, validators=[DataRequired()])
+    country = SelectField(_l("Country"), choices=country_choices, validators=[DataRequired()])  # all of ISO 3166
     registration_number = StringField(
         _l("VAT or registration number"), validators=[DataRequired(), Length(max=40)],
         description=_l("EU buyers: the VAT number (e.g. IT00743110157). Mongolian companies: the 7-digit "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -11,6 +12,7 @@ from marketplace.access import own_organisation, public, roles
 from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.fx import fx_rates
 from marketplace.lots import listing, services
 from marketplace.lots.forms import LotFilterForm, NewLotForm
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
@@ -51,7 +53,8 @@ def index():  # type: ignore[no-untyped-def]
         headers["HX-Push-Url"] = url_for("lots.index", **wanted.args(), **page)
     return render_template(
         template, form=form, wanted=wanted, result=results, options=options,
-        labels=services.facet_labels(), oob=_wants_fragment(),
+        labels=services.facet_labels(), oob=_wants_fragment(), rates=fx_rates(),
+        ticked=set(request.args.getlist("code")),  # back from the comparison: the lots stay ticked
     ), status, headers
 
 
@@ -79,13 +82,21 @@ def compare():  # type: ignore[no-untyped-def]
     codes = [c for c in request.args.getlist("code") if c][: services.MAX_COMPARE + 1]
     if len(codes) > services.MAX_COMPARE:
         message = _("You can compare up to %(n)d lots at a time. Please choose fewer.", n=services.MAX_COMPARE)
-        return render_template("lots/compare.html", lots=[], message=message), 400
+        return render_template("lots/compare.html", lots=[], message=message, back=_back_to_list([])), 400
     lots = services.listed_by_codes(c for c in codes if len(c) <= 40)
     message = "" if lots else _("Choose lots to compare from the list: tick up to %(n)d of them.",
                                 n=services.MAX_COMPARE)
     day = today()
-    return render_template("lots/compare.html", lots=lots, message=message, today=day,
+    return render_template("lots/compare.html", lots=lots, message=message, today=day, back=_back_to_list(codes),
                            standing=lambda lot: rules.certificate_standing(lot, day))
+
+
+def _back_to_list(codes: list[str]) -> str:
+    """The lot list as the buyer left it: its filters (only the search's own fields) and the ticked lots."""
+    fields = set(LotFilterForm(meta={"csrf": False})._fields) - {"page"}
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k in fields and len(v) <= 512]
+    query = urlencode(kept + [("code", c) for c in codes if len(c) <= 40])
+    return url_for("lots.index") + (f"?{query}" if query else "")
 
 
 @bp.route("/lots/<code>")

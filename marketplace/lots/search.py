@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from marketplace.certification.models import Certificate, CertificateStanding, CertificateStatus, standing
 from marketplace.db import today
+from marketplace.fx import COMPARISON_CURRENCY, convert_minor
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.money import from_minor
 from marketplace.organisations.models import Aimag, Organisation, Soum
@@ -29,9 +30,9 @@ LOTS = IndexSpec(
         "scheme_name", "tier", "season_text", "certificate_number", "sorting",
     ),
     facets=("colour", "state", "aimag", "cooperative", "scheme", "tier", "season"),
-    numbers=("micron", "length_mm", "price_per_kg", "available_kg", "listed_at",
+    numbers=("micron", "length_mm", "price_per_kg", "price_eur_clean", "available_kg", "listed_at",
              "certificate_active", "certificate_from_day", "certificate_to_day"),
-    sortable=("micron", "price_per_kg", "listed_at", "available_kg"),
+    sortable=("micron", "price_per_kg", "price_eur_clean", "listed_at", "available_kg"),
     place_fields=("aimag_names", "soum_names"),
     recency="listed_at",
 )
@@ -100,6 +101,9 @@ def lot_document(lot: Lot, refs: References | None = None) -> Document:
         "currency": lot.currency,
         "price_basis": lot.price_basis.value,
         "price_per_kg": float(from_minor(lot.price_minor, lot.currency)),
+        # The comparable price: EUR per kg of clean fibre, at the Union's reference rates.
+        "price_eur_clean_minor": (eur := convert_minor(lot.clean_price_minor, lot.currency, COMPARISON_CURRENCY)),
+        "price_eur_clean": float(from_minor(eur, COMPARISON_CURRENCY)),
         "premium_per_kg": float(from_minor(lot.premium_minor, lot.currency)),
         "listed_at": lot.listed_at.timestamp() if lot.listed_at else 0.0,
         "herder_households": lot.herder_households,

@@ -17,6 +17,7 @@ from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots.models import Colour, FibreState, Lot, LotContribution, LotStatus
+from marketplace.lots.query import intersect, parse_text
 from marketplace.lots.search import LOTS, certificate_ranges, certificate_status_of
 from marketplace.organisations.models import Aimag, Organisation
 from marketplace.passports.models import Passport
@@ -31,10 +32,10 @@ FACETS = ("colour", "state", "aimag", "cooperative", "scheme", "tier", "season")
 RANGES: dict[str, tuple[str, str | None]] = {
     "micron": ("micron_min", "micron_max"),
     "length_mm": ("length_min", "length_max"),
-    "price_per_kg": ("price_min", "price_max"),
+    "price_eur_clean": ("price_min", "price_max"),  # EUR per clean kg: one basis for every lot
     "available_kg": ("available_min", None),
 }
-SORTS = {"price": "price_per_kg", "-price": "-price_per_kg", "micron": "micron", "newest": "-listed_at"}
+SORTS = {"price": "price_eur_clean", "-price": "-price_eur_clean", "micron": "micron", "newest": "-listed_at"}
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,12 @@ class LotSearch:
             hi = self.bounds.get(high) if high else None
             if lo is not None or hi is not None:
                 ranges[name] = (None if lo is None else float(lo), None if hi is None else float(hi))
-        sort = SORTS.get(self.sort) or (None if self.q else SORTS["newest"])
+        typed = parse_text(self.q)  # numbers, units and colour words of any language → words and ranges
+        for name, bounds in typed.ranges.items():
+            intersect(ranges, name, bounds)
+        sort = SORTS.get(self.sort) or (None if typed.text else SORTS["newest"])
         return SearchQuery(
-            text=self.q, filters=dict(self.facets), ranges=ranges, sort=sort,
+            text=typed.text, filters=dict(self.facets), ranges=ranges, sort=sort,
             page=page or self.page, per_page=per_page,
         )
 
@@ -225,7 +229,8 @@ CSV_COLUMNS = [
     ("hair_pct", _l("Hair content (%)")), ("yield_pct", _l("Dehairing yield (%)")),
     ("available_kg", _l("Available (kg)")), ("min_order_kg", _l("Minimum order (kg)")),
     ("price_per_kg", _l("Price (currency per kg)")), ("currency", _l("Currency (ISO 4217)")),
-    ("price_basis", _l("Price basis")), ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
+    ("price_basis", _l("Price basis")), ("price_eur_clean", _l("Comparable price (EUR per clean kg)")),
+    ("premium_per_kg", _l("Sustainability premium (currency per kg)")),
     ("scheme_name", _l("Certification scheme")), ("tier", _l("Certification tier")),
     ("certificate_number", _l("Certificate")), ("certificate_status", _l("Certificate status")),
     ("passport_url", _l("Passport")),

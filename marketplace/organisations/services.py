@@ -45,6 +45,7 @@ def get_by_slug(slug: str) -> Organisation | None:
 # Mongolian legal entities carry a 7-digit state registration number (python-stdnum has no Mongolian
 # module and the register publishes no check digit, so the format is checked here and staff check the
 # number against the state register before verifying).
+_OTHER_REGISTRATION = re.compile(r"[A-Z0-9]{4,30}")
 _MN_REGISTRATION = re.compile(r"\d{7}")
 EU_COUNTRIES = frozenset(["AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
                           "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"])
@@ -85,7 +86,12 @@ def check_registration_number(number: str, country: str, kind: OrgKind) -> str:
         raise RegistrationNumberError("checksum") from None
     except exceptions.ValidationError:
         raise RegistrationNumberError("format") from None
-    raise RegistrationNumberError("country")
+    # Elsewhere (python-stdnum has no check for that country's register): letters, digits and the usual
+    # separators, checked by the Union's staff before the organisation is verified.
+    compact = re.sub(r"[\s.\-/]", "", raw).upper()
+    if not _OTHER_REGISTRATION.fullmatch(compact):
+        raise RegistrationNumberError("format")
+    return compact
 
 
 def unverified(kinds: tuple[OrgKind, ...] = (OrgKind.brand, OrgKind.msme)) -> list[Organisation]:
