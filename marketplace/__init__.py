@@ -81,6 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
+    from marketplace.lots.import_routes import bp as lot_import
     from marketplace.lots.routes import bp as lots
     from marketplace.orders.routes import bp as orders
     from marketplace.organisations.routes import bp as organisations
@@ -99,7 +100,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(control)
     app.register_blueprint(practice)
     for blueprint in (
-        pages, accounts, lots, organisations, dashboard, passports, certification, api,
+        pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
         products, workspace, product_review, orders, payments, union,
     ):
         app.register_blueprint(blueprint)

@@ -61,6 +61,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "funds.correct": STAFF,
     "funds.export": STAFF,
     "lots.new": COOP,
+    **dict.fromkeys(("lot_import.upload", "lot_import.confirm", "lot_import.template_xlsx",
+                     "lot_import.template_csv"), COOP | STAFF),
     "orders.request_lot_quote": BUYER,
     "orders.request_sample": BUYER,
     "orders.request_lots_quote": BUYER,

@@ -12,9 +12,7 @@ from marketplace.accounts.models import Role
 from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.lots import listing, services
-from marketplace.lots.forms import LotFilterForm, NewLotForm
-from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
-from marketplace.money import to_minor
+from marketplace.lots.forms import LotFilterForm, NewLotForm, lot_input
 from marketplace.orders import rules
 from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
 from marketplace.passports.models import Passport
@@ -123,17 +121,7 @@ def _new_lot_form(coop: Organisation) -> NewLotForm:
 
 
 def _lot_input(form: NewLotForm) -> listing.LotInput:
-    names = set(listing.LotInput.__dataclass_fields__) - {"price_minor", "premium_minor", "herder_price_minor"}
-    data = {name: form[name].data for name in names}
-    for name, kind in (("colour", Colour), ("sorting", GoatSorting), ("state", FibreState),
-                       ("test_method", TestMethod), ("price_basis", PriceBasis), ("incoterm", Incoterm)):
-        data[name] = kind(data[name])
-    for name in ("lab_name", "lab_report_number", "incoterm_place"):
-        data[name] = data[name].strip()
-    return listing.LotInput(**data, price_minor=to_minor(form.price.data, form.currency.data),
-                            premium_minor=to_minor(form.premium.data, form.currency.data),
-                            herder_price_minor=to_minor(form.herder_price_mnt.data, "MNT") if form.herder_price_mnt.data
-                            else None)
+    return lot_input(form)
 
 
 @bp.route("/cooperative/lots/new", methods=["GET", "POST"])
