@@ -53,21 +53,34 @@ def index():  # type: ignore[no-untyped-def]
     ), status, headers
 
 
-@bp.route("/lots/export.csv")
-@public
-def export():  # type: ignore[no-untyped-def]
+def _export_hits():  # type: ignore[no-untyped-def]
+    """The lots of the search on screen, for a download (400 on bad filters, 503 without search)."""
     form, wanted, status = _read_search()
     if status != 200:
         abort(400, description=_("Some filters are not valid: %(errors)s",
                                  errors="; ".join(f"{form[k].label.text}: {' '.join(map(str, v))}"
                                                   for k, v in form.errors.items())))
     try:
-        hits = services.export_rows(wanted)
+        return services.export_rows(wanted)
     except SearchUnavailable:
         abort(503)
+
+
+@bp.route("/lots/export.csv")
+@public
+def export():  # type: ignore[no-untyped-def]
     return Response(
-        services.to_csv(hits), mimetype="text/csv",
+        services.to_csv(_export_hits()), mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="lots.csv"'},
+    )
+
+
+@bp.route("/lots/export.xlsx")
+@public
+def export_xlsx():  # type: ignore[no-untyped-def]
+    return Response(
+        services.to_xlsx(_export_hits()), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="lots.xlsx"'},
     )
 
 

@@ -1,0 +1,77 @@
+"""Downloads as CSV and XLSX: the same rows, filtered as on screen, no cell ever a formula (issue 22)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Flask
+from flask.testing import FlaskClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from marketplace import models as m
+from marketplace.extensions import db
+from marketplace.funds import services as funds
+from marketplace.organisations.models import OrgKind
+from tests.helpers import sign_in, text
+
+STAFF = ("staff@demo.example", "demo-staff-2026")
+COOP = ("coop@demo.example", "demo-coop-2026")
+FORMULA = "=HYPERLINK(\"http://evil.example\",\"click\")"
+
+
+def _sheet(data: bytes) -> list[list[object]]:
+    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+    assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)  # never a formula
+    return [[c.value for c in row] for row in sheet.iter_rows()]
+
+
+def test_lots_xlsx_has_the_csv_rows_filtered_as_on_screen(demo_client: FlaskClient) -> None:
+    query = "colour=white&sort=micron"
+    rows = list(csv.reader(io.StringIO(text(demo_client.get(f"/lots/export.csv?{query}")))))
+    response = demo_client.get(f"/lots/export.xlsx?{query}")
+    assert response.status_code == 200
+    assert response.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in response.headers["Content-Disposition"]
+    sheet = _sheet(response.data)
+    assert sheet[0] == rows[0]
+    assert [r[0] for r in sheet[1:]] == [r[0] for r in rows[1:]]  # the same lots in the same order
+    colour = rows[0].index("Colour")
+    assert {r[colour] for r in sheet[1:]} == {"white"}
+    assert demo_client.get("/lots/export.xlsx?micron_min=oops").status_code == 400
+    assert "Download these lots as CSV" in text(demo_client.get("/lots?colour=white"))
+    assert "/lots/export.xlsx?colour=white" in text(demo_client.get("/lots?colour=white"))
+
+
+def _client(app: Flask, who: tuple[str, str]) -> FlaskClient:
+    client = app.test_client()
+    assert sign_in(client, *who).status_code == 302
+    return client
+
+
+def test_ledger_xlsx_matches_the_csv_and_escapes_formulas(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        jinst = db.session.scalar(select(m.Organisation).filter_by(slug="jinst-golden-fleece"))
+        assert jinst.kind is OrgKind.cooperative
+        funds.record_payment(cooperative_id=jinst.id, amount_minor=5000, currency="EUR", paid_on=funds.today(),
+                             reference=FORMULA, advance=True, staff=None)
+        db.session.commit()
+    staff = _client(demo_app, STAFF)
+    rows = list(csv.reader(io.StringIO(text(staff.get("/union/funds/export.csv")))))
+    response = staff.get("/union/funds/export.xlsx")
+    assert response.status_code == 200
+    sheet = _sheet(response.data)
+    assert sheet[0] == rows[0]
+    assert len(sheet) == len(rows)
+    reference = rows[0].index("order_reference_or_payment_reference")
+    assert "'" + FORMULA in [r[reference] for r in sheet[1:]]
+    assert "'" + FORMULA in [r[reference] for r in rows[1:]]  # the one helper, for both formats
+    assert "/union/funds/export.xlsx" in text(staff.get("/union/funds"))
+
+    coop = _client(demo_app, COOP)
+    own = _sheet(coop.get("/cooperative/funds/export.xlsx").data)
+    cooperative = own[0].index("cooperative")
+    assert {r[cooperative] for r in own[1:]} == {"Jinst Golden Fleece Cooperative"}
+    assert coop.get("/union/funds/export.xlsx").status_code == 403
+    assert "/cooperative/funds/export.xlsx" in text(coop.get("/cooperative/funds"))
