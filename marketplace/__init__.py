@@ -93,6 +93,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
+    from marketplace.union.export_routes import bp as union_export
     from marketplace.union.routes import bp as union
 
     app.register_blueprint(pricing)
@@ -101,7 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union,
+        products, workspace, product_review, orders, payments, union, union_export,
     ):
         app.register_blueprint(blueprint)
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from marketplace import models as m
 from marketplace.extensions import db
 from marketplace.funds import services as funds
+from marketplace.orders.models import OPEN_STAGES
 from marketplace.organisations.models import OrgKind
 from tests.helpers import sign_in, text
 
@@ -75,3 +76,26 @@ def test_ledger_xlsx_matches_the_csv_and_escapes_formulas(demo_app: Flask) -> No
     assert {r[cooperative] for r in own[1:]} == {"Jinst Golden Fleece Cooperative"}
     assert coop.get("/union/funds/export.xlsx").status_code == 403
     assert "/cooperative/funds/export.xlsx" in text(coop.get("/cooperative/funds"))
+
+
+def test_orders_and_consumer_sales_as_csv_and_xlsx_for_staff_only(demo_app: Flask) -> None:
+    staff = _client(demo_app, STAFF)
+    dashboard = text(staff.get("/dashboard"))
+    assert "/union/orders/export.xlsx?stage=open" in dashboard
+    assert "/union/sales/export.csv" in dashboard
+    with demo_app.app_context():
+        references = set(db.session.scalars(select(m.Order.reference)))
+        open_references = set(db.session.scalars(select(m.Order.reference).where(m.Order.stage.in_(OPEN_STAGES))))
+        sales = set(db.session.scalars(select(m.ConsumerOrder.reference)))
+    everything = list(csv.DictReader(io.StringIO(text(staff.get("/union/orders/export.csv")))))
+    assert {r["reference"] for r in everything} == references
+    sheet = _sheet(staff.get("/union/orders/export.xlsx?stage=open").data)
+    assert {r[0] for r in sheet[1:]} == open_references  # filtered as the dashboard's open orders
+    assert sheet[0][0] == "reference"
+    sold = _sheet(staff.get("/union/sales/export.xlsx").data)
+    assert {r[0] for r in sold[1:]} == sales
+    assert staff.get("/union/orders/export.csv?stage=nonsense").status_code == 400
+    assert staff.get("/union/sales/export.xlsx?status=nonsense").status_code == 400
+    coop = _client(demo_app, COOP)
+    assert coop.get("/union/orders/export.csv").status_code == 403
+    assert coop.get("/union/sales/export.xlsx").status_code == 403

@@ -63,6 +63,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "funds.correct": STAFF,
     "funds.export": STAFF,
     "funds.export_xlsx": STAFF,
+    "union_export.orders": STAFF,
+    "union_export.sales": STAFF,
     "lots.new": COOP,
     **dict.fromkeys(("lot_import.upload", "lot_import.confirm", "lot_import.template_xlsx",
                      "lot_import.template_csv"), COOP | STAFF),

@@ -1,0 +1,44 @@
+"""Union staff download orders and consumer sales as CSV or XLSX (issue 22)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+from flask_babel import gettext as _
+
+from marketplace.access import roles
+from marketplace.accounts.models import Role
+from marketplace.db import today
+from marketplace.union import exports
+
+bp = Blueprint("union_export", __name__, url_prefix="/union")
+STAFF = (Role.union_staff, Role.admin)
+MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def _download(body: bytes, name: str, fmt: str) -> Response:
+    return Response(body, mimetype=MIMETYPES[fmt],
+                    headers={"Content-Disposition": f'attachment; filename="{name}-{today().isoformat()}.{fmt}"'})
+
+
+@bp.route("/orders/export.csv", defaults={"fmt": "csv"})
+@bp.route("/orders/export.xlsx", defaults={"fmt": "xlsx"})
+@roles(*STAFF)
+def orders(fmt: str):  # type: ignore[no-untyped-def]
+    stage = request.args.get("stage", "")[:40]
+    try:
+        rows = exports.order_rows(exports.orders(stage))
+    except exports.ExportFilterError:
+        abort(400, description=_("There is no order stage %(stage)s.", stage=stage))
+    return _download(exports.render(fmt, exports.ORDER_HEADER, rows, "orders"), "orders", fmt)
+
+
+@bp.route("/sales/export.csv", defaults={"fmt": "csv"})
+@bp.route("/sales/export.xlsx", defaults={"fmt": "xlsx"})
+@roles(*STAFF)
+def sales(fmt: str):  # type: ignore[no-untyped-def]
+    status = request.args.get("status", "")[:40]
+    try:
+        rows = exports.sales_rows(exports.consumer_sales(status))
+    except exports.ExportFilterError:
+        abort(400, description=_("There is no sale status %(status)s.", status=status))
+    return _download(exports.render(fmt, exports.SALES_HEADER, rows, "sales"), "consumer-sales", fmt)
