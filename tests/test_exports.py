@@ -99,3 +99,18 @@ def test_orders_and_consumer_sales_as_csv_and_xlsx_for_staff_only(demo_app: Flas
     coop = _client(demo_app, COOP)
     assert coop.get("/union/orders/export.csv").status_code == 403
     assert coop.get("/union/sales/export.xlsx").status_code == 403
+
+
+def test_passports_list_as_csv_and_xlsx(demo_app: Flask) -> None:
+    staff = _client(demo_app, STAFF)
+    assert "/union/passports/export.xlsx" in text(staff.get("/dashboard"))
+    with demo_app.app_context():
+        lots = set(db.session.scalars(select(m.Passport.public_id).where(m.Passport.lot_id.is_not(None))))
+        every = set(db.session.scalars(select(m.Passport.public_id)))
+    rows = list(csv.DictReader(io.StringIO(text(staff.get("/union/passports/export.csv")))))
+    assert {r["public_id"] for r in rows} == every
+    assert all(r["url"].endswith("/passports/" + r["public_id"]) for r in rows)
+    sheet = _sheet(staff.get("/union/passports/export.xlsx?kind=lot").data)
+    assert {r[0] for r in sheet[1:]} == lots
+    assert staff.get("/union/passports/export.csv?kind=herd").status_code == 400
+    assert _client(demo_app, COOP).get("/union/passports/export.csv").status_code == 403

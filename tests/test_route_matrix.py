@@ -65,6 +65,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "funds.export_xlsx": STAFF,
     "union_export.orders": STAFF,
     "union_export.sales": STAFF,
+    "union_export.passports": STAFF,
     "lots.new": COOP,
     **dict.fromkeys(("lot_import.upload", "lot_import.confirm", "lot_import.template_xlsx",
                      "lot_import.template_csv"), COOP | STAFF),

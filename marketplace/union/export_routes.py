@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort, current_app, request
 from flask_babel import gettext as _
 
 from marketplace.access import roles
@@ -42,3 +42,15 @@ def sales(fmt: str):  # type: ignore[no-untyped-def]
     except exports.ExportFilterError:
         abort(400, description=_("There is no sale status %(status)s.", status=status))
     return _download(exports.render(fmt, exports.SALES_HEADER, rows, "sales"), "consumer-sales", fmt)
+
+
+@bp.route("/passports/export.csv", defaults={"fmt": "csv"})
+@bp.route("/passports/export.xlsx", defaults={"fmt": "xlsx"})
+@roles(*STAFF)
+def passports(fmt: str):  # type: ignore[no-untyped-def]
+    kind = request.args.get("kind", "")[:40]
+    try:
+        rows = exports.passport_rows(exports.passports(kind), current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
+    except exports.ExportFilterError:
+        abort(400, description=_("Choose lot or product passports, not %(kind)s.", kind=kind))
+    return _download(exports.render(fmt, exports.PASSPORT_HEADER, rows, "passports"), "passports", fmt)

@@ -16,11 +16,15 @@ from marketplace import csv_export
 from marketplace.extensions import db
 from marketplace.money import from_minor
 from marketplace.orders.models import OPEN_STAGES, Order, OrderStage
+from marketplace.passports.models import Passport
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus
 
 ORDER_HEADER = ["reference", "placed_at", "buyer", "stage", "currency", "incoterm", "incoterm_place", "deposit_pct",
                 "kg", "total", "lots"]
 SALES_HEADER = ["reference", "created_at", "status", "currency", "total", "items"]
+PASSPORT_HEADER = ["public_id", "kind", "subject", "granularity", "versions", "current_version", "issued_at",
+                   "revoked_reason", "url"]
+PASSPORT_KINDS = ("lot", "product")
 FORMATS = ("csv", "xlsx")
 
 
@@ -47,6 +51,30 @@ def consumer_sales(status: str = "") -> list[ConsumerOrder]:
             raise ExportFilterError(status)
         query = query.where(ConsumerOrder.status == ConsumerOrderStatus(status))
     return list(db.session.scalars(query))
+
+
+def passports(kind: str = "") -> list[Passport]:
+    query = select(Passport).options(selectinload(Passport.versions)).order_by(Passport.id)
+    if kind == "lot":
+        query = query.where(Passport.lot_id.is_not(None))
+    elif kind == "product":
+        query = query.where(Passport.product_id.is_not(None))
+    elif kind:
+        raise ExportFilterError(kind)
+    return list(db.session.scalars(query))
+
+
+def passport_rows(items: Iterable[Passport], base_url: str) -> list[list[Any]]:
+    rows = []
+    for p in items:
+        current = p.current
+        subject = p.lot.code if p.lot else (p.product.sku if p.product else "")
+        rows.append([
+            p.public_id, "lot" if p.lot_id else "product", subject,
+            p.granularity.value, len(p.versions), current.number if current else "",
+            current.issued_at.isoformat() if current else "", p.revoked_reason, f"{base_url}/passports/{p.public_id}",
+        ])
+    return rows
 
 
 def order_rows(items: Iterable[Order]) -> list[list[Any]]:
