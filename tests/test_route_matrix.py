@@ -63,9 +63,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "funds.correct": STAFF,
     "funds.export": STAFF,
     "funds.export_xlsx": STAFF,
-    "union_export.orders": STAFF,
-    "union_export.sales": STAFF,
-    "union_export.passports": STAFF,
+    **dict.fromkeys((f"union_export.{name}_{fmt}" for name in ("orders", "sales", "passports")
+                     for fmt in ("csv", "xlsx")), STAFF),
     "lots.new": COOP,
     **dict.fromkeys(("lot_import.upload", "lot_import.confirm", "lot_import.template_xlsx",
                      "lot_import.template_csv"), COOP | STAFF),

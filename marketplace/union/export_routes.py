@@ -20,10 +20,19 @@ def _download(body: bytes, name: str, fmt: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}-{today().isoformat()}.{fmt}"'})
 
 
-@bp.route("/orders/export.csv", defaults={"fmt": "csv"})
-@bp.route("/orders/export.xlsx", defaults={"fmt": "xlsx"})
+@bp.route("/orders/export.csv")
 @roles(*STAFF)
-def orders(fmt: str):  # type: ignore[no-untyped-def]
+def orders_csv():  # type: ignore[no-untyped-def]
+    return _orders("csv")
+
+
+@bp.route("/orders/export.xlsx")
+@roles(*STAFF)
+def orders_xlsx():  # type: ignore[no-untyped-def]
+    return _orders("xlsx")
+
+
+def _orders(fmt: str) -> Response:
     stage = request.args.get("stage", "")[:40]
     try:
         rows = exports.order_rows(exports.orders(stage))
@@ -32,10 +41,19 @@ def orders(fmt: str):  # type: ignore[no-untyped-def]
     return _download(exports.render(fmt, exports.ORDER_HEADER, rows, "orders"), "orders", fmt)
 
 
-@bp.route("/sales/export.csv", defaults={"fmt": "csv"})
-@bp.route("/sales/export.xlsx", defaults={"fmt": "xlsx"})
+@bp.route("/sales/export.csv")
 @roles(*STAFF)
-def sales(fmt: str):  # type: ignore[no-untyped-def]
+def sales_csv():  # type: ignore[no-untyped-def]
+    return _sales("csv")
+
+
+@bp.route("/sales/export.xlsx")
+@roles(*STAFF)
+def sales_xlsx():  # type: ignore[no-untyped-def]
+    return _sales("xlsx")
+
+
+def _sales(fmt: str) -> Response:
     status = request.args.get("status", "")[:40]
     try:
         rows = exports.sales_rows(exports.consumer_sales(status))
@@ -44,10 +62,19 @@ def sales(fmt: str):  # type: ignore[no-untyped-def]
     return _download(exports.render(fmt, exports.SALES_HEADER, rows, "sales"), "consumer-sales", fmt)
 
 
-@bp.route("/passports/export.csv", defaults={"fmt": "csv"})
-@bp.route("/passports/export.xlsx", defaults={"fmt": "xlsx"})
+@bp.route("/passports/export.csv")
 @roles(*STAFF)
-def passports(fmt: str):  # type: ignore[no-untyped-def]
+def passports_csv():  # type: ignore[no-untyped-def]
+    return _passports("csv")
+
+
+@bp.route("/passports/export.xlsx")
+@roles(*STAFF)
+def passports_xlsx():  # type: ignore[no-untyped-def]
+    return _passports("xlsx")
+
+
+def _passports(fmt: str) -> Response:
     kind = request.args.get("kind", "")[:40]
     try:
         rows = exports.passport_rows(exports.passports(kind), current_app.config["PUBLIC_BASE_URL"].rstrip("/"))
