@@ -142,7 +142,11 @@ def check_new_lot(cooperative: Organisation, data: LotInput) -> dict[str, str]:
         return errors
     assert soum is not None
     # The floor is checked on an unsaved lot, so a refusal writes nothing at all.
-    problem = pricing.problem(_unsaved_lot(cooperative, data, soum, code=_next_code(data.season, soum.aimag.code)))
+    lot = _unsaved_lot(cooperative, data, soum, code="")
+    if pricing.problem(lot) is None:
+        return {}
+    lot.code = _next_code(data.season, soum.aimag.code)  # the message names the code the lot would get
+    problem = pricing.problem(lot)
     return {"price": problem} if problem else {}
 
 
