@@ -84,6 +84,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
+    from marketplace.lots.import_routes import bp as lot_import
     from marketplace.lots.routes import bp as lots
     from marketplace.notifications.routes import bp as notifications
     from marketplace.orders.routes import bp as orders
@@ -96,6 +97,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
+    from marketplace.union.export_routes import bp as union_export
     from marketplace.union.routes import bp as union
 
     app.register_blueprint(pricing)
@@ -103,8 +105,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(control)
     app.register_blueprint(practice)
     for blueprint in (
-        pages, accounts, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union, notifications,
+        pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
+        products, workspace, product_review, orders, payments, union, union_export, notifications,
     ):
         app.register_blueprint(blueprint)
 

@@ -29,6 +29,8 @@ def test_demo_load_twice_does_not_duplicate(app: Flask) -> None:
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "load"])
     assert first.exit_code == 0, first.output
+    assert "[1/4] reference data…" in first.output  # progress of the long command
+    assert "[4/4] passports…" in first.output
     with app.app_context():
         after_first = _counts()
     second = runner.invoke(args=["demo", "load"])

@@ -26,7 +26,7 @@ TEMPLATES = ROOT / "templates"
 PACKAGE = ROOT / "marketplace"
 VISIBLE_ATTRIBUTES = {"alt", "title", "aria-label", "placeholder", "aria-description", "aria-roledescription"}
 # Units, acronyms and names that are the same in every language.
-UNTRANSLATED_WORDS = {"kg", "kWh", "CO", "e", "PDF", "JSON", "Incoterms", "CSV", "QR", "GTIN", "URL", "API",
+UNTRANSLATED_WORDS = {"kg", "kWh", "CO", "e", "PDF", "JSON", "XLSX", "Incoterms", "CSV", "QR", "GTIN", "URL", "API",
                       "ISO", "µm", "mm", "DID", "JWT", "UTC"}
 # Exceptions whose message goes to an operator's terminal or log, or to a machine, never to a person
 # using the site: start-up configuration, Stripe's webhook calls, and library errors.

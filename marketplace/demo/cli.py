@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from marketplace import progress
 from marketplace.demo.loader import load_all
 from marketplace.uow import transactional
 
@@ -21,7 +22,7 @@ def load_demo() -> None:
     """Load the reference data, schemes and fictional demo content (idempotent)."""
     if current_app.config["ENV"] == "production":
         raise click.ClickException("Refusing to load demo content in production.")
-    report = load_all(Path(current_app.config["CONTENT_DIR"]))
+    report = load_all(Path(current_app.config["CONTENT_DIR"]), announce=progress.steps)
     click.echo(f"Demo content loaded. {report.summary()}")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -253,13 +253,20 @@ def _load_lots(content: Path, report: LoadReport, places: _Places, certificates:
             })
 
 
-def load_all(content: Path, *, demo: bool = True) -> LoadReport:
+def load_all(content: Path, *, demo: bool = True, announce: Callable[[list[str]], Iterable[str]] | None = None,
+             ) -> LoadReport:
+    """Load the content; ``announce(step names)`` yields each step as it starts (progress on the command line)."""
     report = LoadReport()
-    load_reference(content, report)
-    load_schemes(content, report)
-    if demo:
-        with quiet():  # the demo's history (products submitted and approved) tells no one
-            load_demo(content, report)
-        published, _unchanged = publish_all()
-        report.created["PassportVersion"] = published
+    names = ["reference data", "certification schemes"] + (["demo content", "passports"] if demo else [])
+    for name in (announce or iter)(names):
+        if name == "reference data":
+            load_reference(content, report)
+        elif name == "certification schemes":
+            load_schemes(content, report)
+        elif name == "demo content":
+            with quiet():  # the demo's history (products submitted and approved) tells no one
+                load_demo(content, report)
+        else:
+            published, _unchanged = publish_all()
+            report.created["PassportVersion"] = published
     return report

@@ -18,10 +18,16 @@ from marketplace.organisations.models import Organisation, OrgKind
 
 bp = Blueprint("funds", __name__)
 STAFF = (Role.union_staff, Role.admin)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _csv(entries: list[FundEntry], name: str) -> Response:
     return Response(services.to_csv(entries), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def _xlsx(entries: list[FundEntry], name: str) -> Response:
+    return Response(services.to_xlsx(entries), mimetype=XLSX,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -44,6 +50,12 @@ def ledger():  # type: ignore[no-untyped-def]
 @roles(*STAFF)
 def export():  # type: ignore[no-untyped-def]
     return _csv(services.history(), f"premium-ledger-{today().isoformat()}.csv")
+
+
+@bp.route("/union/funds/export.xlsx")
+@roles(*STAFF)
+def export_xlsx():  # type: ignore[no-untyped-def]
+    return _xlsx(services.history(), f"premium-ledger-{today().isoformat()}.xlsx")
 
 
 @bp.route("/union/funds/<int:entry_id>/correct", methods=["POST"])
@@ -101,3 +113,10 @@ def cooperative():  # type: ignore[no-untyped-def]
 def cooperative_export():  # type: ignore[no-untyped-def]
     coop = own_organisation(Role.cooperative_manager, OrgKind.cooperative)
     return _csv(services.history(coop.id), f"premium-ledger-{coop.slug}-{today().isoformat()}.csv")
+
+
+@bp.route("/cooperative/funds/export.xlsx")
+@roles(Role.cooperative_manager)
+def cooperative_export_xlsx():  # type: ignore[no-untyped-def]
+    coop = own_organisation(Role.cooperative_manager, OrgKind.cooperative)
+    return _xlsx(services.history(coop.id), f"premium-ledger-{coop.slug}-{today().isoformat()}.xlsx")

@@ -25,7 +25,9 @@ from marketplace.forms_common import (
     bounded_int,
 )
 from marketplace.i18n import LABELS
+from marketplace.lots import listing
 from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
+from marketplace.money import to_minor
 from marketplace.search.port import MAX_QUERY_LENGTH
 
 SORTS = [
@@ -180,3 +182,18 @@ class NewLotForm(FlaskForm):
                                                 validators=[Optional(), NumberRange(min=0, max=100)])
     certificate_id = SelectField(_l("Certificate"), coerce=bounded_int, validate_choice=False,
                                  validators=[InputRequired()])
+
+
+def lot_input(form: NewLotForm) -> listing.LotInput:
+    """A validated lot form as the listing service's input (the form page and the spreadsheet import)."""
+    names = set(listing.LotInput.__dataclass_fields__) - {"price_minor", "premium_minor", "herder_price_minor"}
+    data = {name: form[name].data for name in names}
+    for name, kind in (("colour", Colour), ("sorting", GoatSorting), ("state", FibreState),
+                       ("test_method", TestMethod), ("price_basis", PriceBasis), ("incoterm", Incoterm)):
+        data[name] = kind(data[name])
+    for name in ("lab_name", "lab_report_number", "incoterm_place"):
+        data[name] = data[name].strip()
+    return listing.LotInput(**data, price_minor=to_minor(form.price.data, form.currency.data),
+                            premium_minor=to_minor(form.premium.data, form.currency.data),
+                            herder_price_minor=to_minor(form.herder_price_mnt.data, "MNT") if form.herder_price_mnt.data
+                            else None)

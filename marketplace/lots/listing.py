@@ -125,22 +125,39 @@ def _next_code(season: int, aimag_code: str) -> str:
     return f"{prefix}{n:03d}"
 
 
-def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
-    """Create and list the cooperative's lot, with its passport. Raises ListingInputError, writing nothing."""
-    errors, soum = _check(cooperative, data)
-    if errors:
-        raise ListingInputError(errors)
-    assert soum is not None
+def _unsaved_lot(cooperative: Organisation, data: LotInput, soum: Soum, code: str) -> Lot:
     values = {k: v for k, v in data.__dict__.items() if k != "soum_id"}
-    lot = Lot(
-        code=_next_code(data.season, soum.aimag.code), cooperative_id=cooperative.id, aimag_id=soum.aimag_id,
+    return Lot(
+        code=code, cooperative_id=cooperative.id, aimag_id=soum.aimag_id,
         soum_id=soum.id, status=LotStatus.draft, available_kg=data.net_kg, reserved_kg=Decimal(0),
         herder_price_currency="MNT", **values,
     )
-    # The floor is checked on the unsaved lot, so a refusal writes nothing at all.
+
+
+def check_new_lot(cooperative: Organisation, data: LotInput) -> dict[str, str]:
+    """Every rule a new lot must meet (certificate, soum, dates, weights, fair-price floor): a message per field,
+    empty when the lot may be listed. Writes nothing; the form and the spreadsheet import both call it."""
+    errors, soum = _check(cooperative, data)
+    if errors:
+        return errors
+    assert soum is not None
+    # The floor is checked on an unsaved lot, so a refusal writes nothing at all.
+    lot = _unsaved_lot(cooperative, data, soum, code="")
+    if pricing.problem(lot) is None:
+        return {}
+    lot.code = _next_code(data.season, soum.aimag.code)  # the message names the code the lot would get
     problem = pricing.problem(lot)
-    if problem:
-        raise ListingInputError({"price": problem})
+    return {"price": problem} if problem else {}
+
+
+def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
+    """Create and list the cooperative's lot, with its passport. Raises ListingInputError, writing nothing."""
+    errors = check_new_lot(cooperative, data)
+    if errors:
+        raise ListingInputError(errors)
+    soum = db.session.get(Soum, data.soum_id)
+    assert soum is not None
+    lot = _unsaved_lot(cooperative, data, soum, code=_next_code(data.season, soum.aimag.code))
     lot.contributions.append(LotContribution(cooperative_id=cooperative.id, kg=data.net_kg,
                                              herder_households=data.herder_households))
     db.session.add(lot)

@@ -14,9 +14,7 @@ from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.fx import fx_rates
 from marketplace.lots import listing, services
-from marketplace.lots.forms import LotFilterForm, NewLotForm
-from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, PriceBasis, TestMethod
-from marketplace.money import to_minor
+from marketplace.lots.forms import LotFilterForm, NewLotForm, lot_input
 from marketplace.orders import rules
 from marketplace.organisations.models import Aimag, Organisation, OrgKind, Soum
 from marketplace.passports.models import Passport
@@ -58,21 +56,34 @@ def index():  # type: ignore[no-untyped-def]
     ), status, headers
 
 
-@bp.route("/lots/export.csv")
-@public
-def export():  # type: ignore[no-untyped-def]
+def _export_hits():  # type: ignore[no-untyped-def]
+    """The lots of the search on screen, for a download (400 on bad filters, 503 without search)."""
     form, wanted, status = _read_search()
     if status != 200:
         abort(400, description=_("Some filters are not valid: %(errors)s",
                                  errors="; ".join(f"{form[k].label.text}: {' '.join(map(str, v))}"
                                                   for k, v in form.errors.items())))
     try:
-        hits = services.export_rows(wanted)
+        return services.export_rows(wanted)
     except SearchUnavailable:
         abort(503)
+
+
+@bp.route("/lots/export.csv")
+@public
+def export():  # type: ignore[no-untyped-def]
     return Response(
-        services.to_csv(hits), mimetype="text/csv",
+        services.to_csv(_export_hits()), mimetype="text/csv",
         headers={"Content-Disposition": 'attachment; filename="lots.csv"'},
+    )
+
+
+@bp.route("/lots/export.xlsx")
+@public
+def export_xlsx():  # type: ignore[no-untyped-def]
+    return Response(
+        services.to_xlsx(_export_hits()), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="lots.xlsx"'},
     )
 
 
@@ -134,17 +145,7 @@ def _new_lot_form(coop: Organisation) -> NewLotForm:
 
 
 def _lot_input(form: NewLotForm) -> listing.LotInput:
-    names = set(listing.LotInput.__dataclass_fields__) - {"price_minor", "premium_minor", "herder_price_minor"}
-    data = {name: form[name].data for name in names}
-    for name, kind in (("colour", Colour), ("sorting", GoatSorting), ("state", FibreState),
-                       ("test_method", TestMethod), ("price_basis", PriceBasis), ("incoterm", Incoterm)):
-        data[name] = kind(data[name])
-    for name in ("lab_name", "lab_report_number", "incoterm_place"):
-        data[name] = data[name].strip()
-    return listing.LotInput(**data, price_minor=to_minor(form.price.data, form.currency.data),
-                            premium_minor=to_minor(form.premium.data, form.currency.data),
-                            herder_price_minor=to_minor(form.herder_price_mnt.data, "MNT") if form.herder_price_mnt.data
-                            else None)
+    return lot_input(form)
 
 
 @bp.route("/cooperative/lots/new", methods=["GET", "POST"])

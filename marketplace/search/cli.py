@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from marketplace import progress
 from marketplace.search import services
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.port import SearchUnavailable
@@ -19,8 +20,7 @@ search = AppGroup("search", help="Search indexes: rebuild them, or apply the out
 
 
 def _bar(name: str, total: int, docs: Iterator[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    with click.progressbar(docs, length=total, label=f"Indexing {name}") as bar:
-        yield from bar
+    return progress.track(docs, total, f"Indexing {name}")
 
 
 @search.command("reindex")

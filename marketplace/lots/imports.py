@@ -1,0 +1,563 @@
+"""Lots imported from a laboratory's spreadsheet (XLSX or CSV).
+
+Each row is read into the lot form (:class:`NewLotForm`: its ranges and types) and then checked by
+``listing.check_new_lot``: the very rules of the form page (certificate, soum, dates, weights, fair-price
+floor). Nothing is written until the person confirms; the import then lists every accepted row through
+``listing.list_new_lot`` in the request's one transaction. A row whose lab report number (or lot code) is
+already a lot of the cooperative is "already imported" and changes nothing, so importing a file twice
+changes nothing the second time.
+
+Files are read, never run: formulas are refused cell by cell, workbooks with macros, password-protected or
+damaged ones as a whole, with a message naming the row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
+from openpyxl import load_workbook
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from marketplace.certification.models import Certificate
+from marketplace.csv_export import to_csv, to_xlsx
+from marketplace.extensions import db
+from marketplace.i18n import LABELS
+from marketplace.lots import listing
+from marketplace.lots.forms import NewLotForm, lot_input
+from marketplace.lots.models import Colour, FibreState, GoatSorting, Incoterm, Lot, PriceBasis, TestMethod
+from marketplace.organisations.models import Organisation, Soum
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_UNPACKED_BYTES = 60 * 1024 * 1024  # an XLSX is a zip: refuse "zip bombs" before opening
+MAX_ROWS = 2000
+MAX_CELL = 200
+LOCALES = ("en", "mn", "fr", "de", "it", "zh")
+
+# Columns that are not fields of the lot form.
+EXTRA_LABELS: dict[str, Any] = {
+    "lot_code": _l("Lot code (leave empty for a new lot)"),
+    "cooperative": _l("Cooperative"),
+    "soum": _l("Soum"),
+    "certificate": _l("Certificate number"),
+}
+COLUMNS = (
+    "lot_code", "cooperative", "lab_report_number", "lab_name", "test_method", "tested_on", "season", "soum",
+    "herder_households", "colour", "sorting", "state", "mean_diameter_um", "diameter_cv_pct",
+    "fibres_over_30um_pct", "mean_length_mm", "hair_content_pct", "dehairing_yield_pct", "vegetable_matter_pct",
+    "moisture_regain_pct", "net_kg", "bags", "min_order_kg", "sample_size_g", "currency", "price", "premium",
+    "price_basis", "incoterm", "incoterm_place", "deposit_pct", "price_valid_until", "herder_price_mnt",
+    "premium_to_herders_pct", "certificate",
+)
+OPTIONAL = frozenset({"lot_code", "cooperative", "dehairing_yield_pct", "herder_price_mnt",
+                      "premium_to_herders_pct"})
+FORM_FIELD = {"soum": "soum_id", "certificate": "certificate_id"}
+COLUMN_OF = {v: k for k, v in FORM_FIELD.items()}
+ENUMS: dict[str, Any] = {"colour": Colour, "sorting": GoatSorting, "state": FibreState, "price_basis": PriceBasis}
+CODES: dict[str, tuple[str, ...]] = {
+    "test_method": tuple(t.value for t in TestMethod), "incoterm": tuple(i.value for i in Incoterm),
+    "currency": ("EUR", "USD"),
+}
+# Units a value may carry, and the factor to the form's unit.
+UNITS: dict[str, dict[str, Decimal]] = {
+    "mean_diameter_um": {"": Decimal(1), "µm": Decimal(1), "μm": Decimal(1), "um": Decimal(1),
+                         "micron": Decimal(1), "microns": Decimal(1), "mm": Decimal(1000)},
+    "mean_length_mm": {"": Decimal(1), "mm": Decimal(1), "cm": Decimal(10)},
+    "net_kg": {"": Decimal(1), "kg": Decimal(1), "t": Decimal(1000)},
+    "min_order_kg": {"": Decimal(1), "kg": Decimal(1), "t": Decimal(1000)},
+    "sample_size_g": {"": Decimal(1), "g": Decimal(1), "kg": Decimal(1000)},
+}
+PERCENT = frozenset({"diameter_cv_pct", "fibres_over_30um_pct", "hair_content_pct", "dehairing_yield_pct",
+                     "vegetable_matter_pct", "moisture_regain_pct", "deposit_pct", "premium_to_herders_pct"})
+NUMBERS = PERCENT | frozenset(UNITS) | {"season", "herder_households", "bags", "price", "premium",
+                                         "herder_price_mnt"}
+DATES = frozenset({"tested_on", "price_valid_until"})
+DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y", "%d/%m/%Y", "%Y/%m/%d", "%Y.%m.%d", "%d-%m-%Y", "%Y年%m月%d日",
+                "%d %b %Y", "%d %B %Y", "%Y%m%d")
+_NUMBER = re.compile(r"^\s*([+-]?\d[\d\s\u00a0\u202f']*(?:[.,]\d+)?)\s*([^\d\s]*)\s*$")
+_KEY = re.compile(r"\[([a-z0-9_]+)\]\s*$")
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported (not a spreadsheet, too large, wrong columns): nothing is read."""
+
+
+def column_label(key: str) -> str:
+    if key in EXTRA_LABELS:
+        return str(EXTRA_LABELS[key])
+    return str(getattr(NewLotForm, key).args[0])
+
+
+def column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
+
+
+# Reading the file ------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(int(value)) if value.is_integer() else repr(value)
+    return str(value).strip()
+
+
+def _xlsx_rows(data: bytes) -> Iterator[list[Any]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+        unpacked = sum(i.file_size for i in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise ImportFileError(_("The file is damaged: it cannot be opened as an XLSX workbook.")) from error
+    if any(n.lower().endswith("vbaproject.bin") for n in names):
+        raise ImportFileError(_("The workbook contains macros. Macros are never run: save it as an .xlsx "
+                                "workbook without macros and upload it again."))
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ImportFileError(_("The workbook is too large once unpacked: split it into smaller files."))
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
+        sheet = workbook.worksheets[0]
+        yield from (list(row) for row in sheet.iter_rows(values_only=True))
+    except ImportFileError:
+        raise
+    except Exception as error:  # openpyxl raises many kinds of error on a damaged workbook
+        raise ImportFileError(_("The file is damaged: it cannot be read as an XLSX workbook.")) from error
+
+
+def _csv_rows(data: bytes) -> Iterator[list[Any]]:
+    for encoding in ("utf-8-sig", "utf-16"):
+        try:
+            content = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise ImportFileError(_("The CSV file is not in UTF-8: save it as “CSV UTF-8” and upload it again."))
+    if "\x00" in content:
+        raise ImportFileError(_("This is not a spreadsheet: upload an .xlsx workbook or a .csv file."))
+    first = content.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first.count)
+    try:
+        yield from csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    except csv.Error as error:
+        raise ImportFileError(_("The CSV file cannot be read: %(error)s", error=str(error))) from error
+
+
+@dataclass
+class Table:
+    columns: list[str]  # the column keys, in the file's order
+    rows: list[tuple[int, dict[str, str]]]  # spreadsheet row number, raw text by column key
+    formulas: dict[int, list[str]] = field(default_factory=dict)  # row number → columns holding a formula
+
+
+def _suffix(filename: str) -> str:
+    return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+
+
+def read_file(filename: str, data: bytes) -> Table:
+    """The rows of an uploaded file, as text. Raises ImportFileError with a message for the person."""
+    if not data:
+        raise ImportFileError(_("The file is empty."))
+    if len(data) > MAX_BYTES:
+        raise ImportFileError(_("The file is larger than %(mb)d MB: split it into smaller files.",
+                                mb=MAX_BYTES // (1024 * 1024)))
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ImportFileError(_("The workbook is password-protected or in the old .xls format: save it as an "
+                                ".xlsx workbook without a password and upload it again."))
+    if data.startswith(b"PK\x03\x04"):
+        source = _xlsx_rows(data)
+    elif filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise ImportFileError(_("The file is damaged: it cannot be opened as an XLSX workbook."))
+    elif b"\x00" in data[:4096] or _suffix(filename) not in ("csv", "txt", "tsv", ""):
+        raise ImportFileError(_("This is not a spreadsheet: upload an .xlsx workbook or a .csv file."))
+    else:
+        source = _csv_rows(data)
+    return _table(source)
+
+
+def _header_key(cell: str) -> str | None:
+    match = _KEY.search(cell)
+    if match:
+        key = match.group(1)
+    else:
+        key = re.sub(r"[^a-z0-9]+", "_", cell.strip().lower()).strip("_")
+    return key if key in COLUMNS else None
+
+
+def _table(source: Iterable[list[Any]]) -> Table:
+    columns: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    formulas: dict[int, list[str]] = {}
+    for number, cells in enumerate(source, start=1):
+        texts = [_text(c) for c in cells]
+        if not any(texts):
+            continue
+        if columns is None:
+            columns = _columns(texts)
+            continue
+        if len(rows) >= MAX_ROWS:
+            raise ImportFileError(_("The file has more than %(n)d rows: split it into smaller files.", n=MAX_ROWS))
+        values: dict[str, str] = {}
+        for key, cell in zip(columns, texts, strict=False):
+            if not key:
+                continue
+            if cell.startswith("="):  # kept out of the rows: a formula is never run nor stored
+                formulas.setdefault(number, []).append(key)
+            values[key] = "" if cell.startswith("=") else cell[: MAX_CELL + 1]
+        rows.append((number, values))
+    if columns is None:
+        raise ImportFileError(_("The file has no header row: start from the template."))
+    if not rows:
+        raise ImportFileError(_("The file has a header row but no lots."))
+    return Table([c for c in columns if c], rows, formulas)
+
+
+def _columns(header: list[str]) -> list[str]:
+    keys: list[str] = []
+    for index, cell in enumerate(header):
+        if not cell:
+            keys.append("")
+            continue
+        key = _header_key(cell)
+        if key is None:
+            raise ImportFileError(_("Column %(column)s, “%(name)s”, is not one of the template's columns: "
+                                    "start from the template.", column=column_letter(index), name=cell[:60]))
+        if key in keys:
+            raise ImportFileError(_("Column %(column)s, “%(name)s”, appears twice.",
+                                    column=column_letter(index), name=cell[:60]))
+        keys.append(key)
+    missing = [column_label(k) for k in COLUMNS if k not in OPTIONAL and k not in keys]
+    if missing:
+        raise ImportFileError(_("The file lacks these columns: %(names)s. Start from the template.",
+                                names="; ".join(missing)))
+    return keys
+
+
+# Reading a cell --------------------------------------------------------------------------------
+
+
+class CellError(ValueError):
+    pass
+
+
+def _number(key: str, raw: str) -> str:
+    match = _NUMBER.match(raw.replace("%", "") if key in PERCENT else raw)
+    if not match:
+        raise CellError(_("“%(value)s” is not a number.", value=raw))
+    digits, unit = match.groups()
+    digits = re.sub(r"[\s\u00a0\u202f']", "", digits)
+    if "," in digits and "." not in digits:
+        digits = digits.replace(",", ".")
+    units = UNITS.get(key, {"": Decimal(1)})
+    factor = units.get(unit) or units.get(unit.lower())
+    if factor is None:
+        raise CellError(_("Unknown unit “%(unit)s”: use %(units)s.", unit=unit,
+                          units=", ".join(u for u in units if u)) if len(units) > 1
+                        else _("“%(value)s” is not a number.", value=raw))
+    try:
+        value = Decimal(digits) * factor
+    except InvalidOperation as error:
+        raise CellError(_("“%(value)s” is not a number.", value=raw)) from error
+    return format(value.normalize(), "f")
+
+
+def _date(raw: str) -> str:
+    for pattern in DATE_FORMATS:
+        try:
+            return dt.datetime.strptime(raw, pattern).date().isoformat()  # noqa: DTZ007 (a calendar day)
+        except ValueError:
+            continue
+    raise CellError(_("“%(value)s” is not a date: write it as 2026-03-31 or 31.03.2026.", value=raw))
+
+
+_LABEL_LOOKUP: dict[str, dict[str, str]] = {}
+
+
+def _enum_lookup(key: str) -> dict[str, str]:
+    if key not in _LABEL_LOOKUP:
+        names: dict[str, str] = {}
+        for member in ENUMS[key]:
+            names[member.value.lower()] = member.value
+            names[member.value.replace("_", " ").lower()] = member.value
+            for locale in LOCALES:
+                with force_locale(locale):
+                    names[str(LABELS.get(member.value, member.value)).strip().lower()] = member.value
+        _LABEL_LOOKUP[key] = names
+    return _LABEL_LOOKUP[key]
+
+
+def _choice(key: str, raw: str) -> str:
+    if key in ENUMS:
+        value = _enum_lookup(key).get(raw.strip().lower())
+        if value is None:
+            raise CellError(_("“%(value)s” is not one of: %(choices)s.", value=raw,
+                              choices=", ".join(m.value for m in ENUMS[key])))
+        return value
+    folded = raw.strip().upper()
+    for code in CODES[key]:
+        if folded == code.upper():
+            return code
+    raise CellError(_("“%(value)s” is not one of: %(choices)s.", value=raw, choices=", ".join(CODES[key])))
+
+
+# Checking rows ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    number: int
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    existing: str | None = None  # the lot code when the row is already imported
+    skipped: bool = False
+    data: listing.LotInput | None = None
+
+    @property
+    def status(self) -> str:
+        if self.existing:
+            return "unchanged"
+        if self.skipped:
+            return "skipped"
+        return "error" if self.errors else "new"
+
+
+@dataclass
+class Preview:
+    cooperative: Organisation
+    columns: list[str]
+    rows: list[Row]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.rows if r.status == status)
+
+    @property
+    def blocking(self) -> list[Row]:
+        return [r for r in self.rows if r.status == "error"]
+
+
+def _soums() -> dict[str, int]:
+    found: dict[str, int] = {}
+    for soum in db.session.scalars(select(Soum)):
+        found.setdefault(soum.name_en.strip().lower(), soum.id)
+        found.setdefault(soum.name_mn.strip().lower(), soum.id)
+    return found
+
+
+def check_rows(cooperative: Organisation, rows: list[tuple[int, dict[str, str]]], columns: list[str],
+               skip: Iterable[int] = (), formulas: dict[int, list[str]] | None = None) -> Preview:
+    """Every row checked by the lot form and ``listing.check_new_lot``; nothing is written."""
+    skipped = set(skip)
+    formulas = formulas or {}
+    existing = {code: (report, coop) for code, report, coop in db.session.execute(
+        select(Lot.code, Lot.lab_report_number, Lot.cooperative_id))}
+    by_report = {report: code for code, (report, coop) in existing.items() if coop == cooperative.id}
+    soums = _soums()
+    certificates = {n.strip().upper(): i for n, i in db.session.execute(select(Certificate.number, Certificate.id))}
+    names = {cooperative.name.strip().lower(), cooperative.slug.lower()}
+    seen: dict[str, int] = {}
+    checked: list[Row] = []
+    for number, values in rows:
+        row = Row(number, dict(values), skipped=number in skipped)
+        checked.append(row)
+        for key in formulas.get(number, []):
+            row.errors[key] = _("A formula: formulas are never run. Type the value itself.")
+        code = values.get("lot_code", "").strip()
+        report = values.get("lab_report_number", "").strip()
+        if code:
+            if code in existing and existing[code][1] == cooperative.id:
+                row.existing = code
+                continue
+            row.errors["lot_code"] = _("There is no lot %(code)s of your cooperative: leave the lot code empty for a "
+                                       "new lot.", code=code)
+        elif report in by_report:
+            row.existing = by_report[report]
+            continue
+        if report:
+            if report in seen:
+                row.errors["lab_report_number"] = _("The same lab report number as row %(row)d.", row=seen[report])
+            seen.setdefault(report, number)
+        coop = values.get("cooperative", "").strip()
+        if coop and coop.lower() not in names:
+            row.errors["cooperative"] = _("This row is for another cooperative (%(name)s): only %(own)s's lots can "
+                                          "be imported here.", name=coop, own=cooperative.name)
+        if row.skipped:
+            continue
+        _check_row(cooperative, row, soums, certificates)
+    return Preview(cooperative, columns, checked)
+
+
+def _cell_value(key: str, raw: str, soums: dict[str, int], certificates: dict[str, int]) -> str:
+    """A cell as the lot form would receive it (units converted, names to ids). Raises CellError."""
+    if not raw:
+        return ""
+    if len(raw) > MAX_CELL:
+        raise CellError(_("Longer than %(n)d characters.", n=MAX_CELL))
+    if key in NUMBERS:
+        return _number(key, raw)
+    if key in DATES:
+        return _date(raw)
+    if key in ENUMS or key in CODES:
+        return _choice(key, raw)
+    if key in ("soum", "certificate"):
+        return _reference(key, raw, soums, certificates)
+    return raw
+
+
+def _reference(key: str, raw: str, soums: dict[str, int], certificates: dict[str, int]) -> str:
+    if key == "soum":
+        if raw.lower() not in soums:
+            raise CellError(_("There is no soum called “%(name)s”.", name=raw))
+        return str(soums[raw.lower()])
+    if raw.upper() not in certificates:
+        raise CellError(_("There is no certificate %(number)s.", number=raw))
+    return str(certificates[raw.upper()])
+
+
+def _check_row(cooperative: Organisation, row: Row, soums: dict[str, int], certificates: dict[str, int]) -> None:
+    formdata: MultiDict[str, str] = MultiDict()
+    for key in COLUMNS:
+        if key in ("lot_code", "cooperative") or key in row.errors:
+            continue
+        try:
+            formdata[FORM_FIELD.get(key, key)] = _cell_value(key, row.values.get(key, "").strip(), soums,
+                                                             certificates)
+        except CellError as error:
+            row.errors[key] = str(error)
+    if row.errors:
+        return
+    form = NewLotForm(formdata=formdata, meta={"csrf": False})
+    form.soum_id.choices = []
+    form.certificate_id.choices = []
+    if not form.validate():
+        for name, messages in form.errors.items():
+            row.errors[COLUMN_OF.get(name, name)] = " ".join(str(m) for m in messages)
+        return
+    data = lot_input(form)
+    problems = listing.check_new_lot(cooperative, data)
+    for name, message in problems.items():
+        row.errors[COLUMN_OF.get(name, name)] = message
+    if not problems:
+        row.data = data
+
+
+def import_rows(preview: Preview) -> list[Lot]:
+    """List every new row's lot in the current transaction. Refuses (ImportFileError) while a row has errors."""
+    if preview.blocking:
+        raise ImportFileError(_("Fix or skip the rows with errors before importing."))
+    lots = []
+    for row in preview.rows:
+        if row.status == "new":
+            assert row.data is not None
+            lots.append(listing.list_new_lot(preview.cooperative, row.data))
+    return lots
+
+
+# Carrying the rows from the preview to the confirmation ----------------------------------------
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="lot-import")
+
+
+def pack(user_id: int, cooperative_id: int, filename: str, table: Table) -> str:
+    return _serializer().dumps({
+        "u": user_id, "c": cooperative_id, "f": filename[:120], "k": table.columns,
+        "r": [[n, v] for n, v in table.rows], "x": {str(n): ks for n, ks in table.formulas.items()},
+    })
+
+
+def unpack(token: str, user_id: int) -> tuple[int, str, Table]:
+    """The cooperative id, file name and rows of a preview this person made; ImportFileError when not."""
+    try:
+        payload = _serializer().loads(token)
+    except BadSignature as error:
+        raise ImportFileError(_("The preview has expired or was changed: upload the file again.")) from error
+    if payload.get("u") != user_id:
+        raise ImportFileError(_("The preview has expired or was changed: upload the file again."))
+    table = Table(list(payload["k"]), [(int(n), dict(v)) for n, v in payload["r"]],
+                  {int(n): list(ks) for n, ks in payload["x"].items()})
+    return int(payload["c"]), str(payload["f"]), table
+
+
+# The template ----------------------------------------------------------------------------------
+
+
+def template_header() -> list[str]:
+    return [f"{column_label(k)} [{k}]" for k in COLUMNS if k != "cooperative"]
+
+
+def template_example(cooperative: Organisation | None) -> list[str]:
+    today = dt.date.today()  # noqa: DTZ011 (an example only)
+    soum = ""
+    certificate = ""
+    if cooperative is not None:
+        if cooperative.aimag_id is not None:
+            soum = db.session.scalar(select(Soum.name_en).where(Soum.aimag_id == cooperative.aimag_id)
+                                     .order_by(Soum.name_en)) or ""
+        certs = listing.certificates_of(cooperative.id)
+        certificate = certs[0].number if certs else ""
+    example = {
+        "lot_code": "", "lab_report_number": "LAB-2026-0001", "lab_name": "Fibre Testing Laboratory",
+        "test_method": "IWTO-8", "tested_on": (today - dt.timedelta(days=14)).isoformat(),
+        "season": str(today.year), "soum": soum, "herder_households": "20", "colour": "white",
+        "sorting": "unsorted", "state": "greasy", "mean_diameter_um": "15.8", "diameter_cv_pct": "21.5",
+        "fibres_over_30um_pct": "0.8", "mean_length_mm": "38", "hair_content_pct": "41.5",
+        "dehairing_yield_pct": "45", "vegetable_matter_pct": "1.2", "moisture_regain_pct": "15",
+        "net_kg": "600", "bags": "12", "min_order_kg": "100", "sample_size_g": "100", "currency": "EUR",
+        "price": "48.00", "premium": "4.00", "price_basis": "greasy", "incoterm": "CPT",
+        "incoterm_place": "Ulaanbaatar", "deposit_pct": "30",
+        "price_valid_until": (today + dt.timedelta(days=120)).isoformat(), "herder_price_mnt": "",
+        "premium_to_herders_pct": "60", "certificate": certificate,
+    }
+    return [example[k] for k in COLUMNS if k != "cooperative"]
+
+
+def _accepted(key: str) -> str:
+    if key in ENUMS:
+        return ", ".join(f"{m.value} ({LABELS.get(m.value, m.value)})" for m in ENUMS[key])
+    if key in CODES:
+        return ", ".join(CODES[key])
+    if key in UNITS:
+        return _("a number; units: %(units)s", units=", ".join(u for u in UNITS[key] if u))
+    if key in DATES:
+        return _("a date: 2026-03-31, 31.03.2026 or 31/03/2026")
+    if key in NUMBERS:
+        return _("a number")
+    return _("text")
+
+
+def template_help() -> list[list[str]]:
+    return [[f"{column_label(k)} [{k}]", _("optional") if k in OPTIONAL else _("required"), _accepted(k)]
+            for k in COLUMNS]
+
+
+def template_xlsx(cooperative: Organisation | None) -> bytes:
+    return to_xlsx(template_header(), [template_example(cooperative)], title=str(_("Lots")),
+                   more=[(str(_("Columns")), [_("Column"), _("Required"), _("Accepted values")], template_help())])
+
+
+def template_csv(cooperative: Organisation | None) -> str:
+    return to_csv(template_header(), [template_example(cooperative)])
