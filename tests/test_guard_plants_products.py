@@ -75,3 +75,40 @@ def test_a_product_is_never_its_own_component_nor_made_from_an_unpublished_batch
             services.link_component(p, unpublished.id, Decimal("1"))
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(m.ProductComponent)) == 0
+
+
+def test_png_originals_keep_no_text_exif_or_colour_profile(app: Flask) -> None:
+    """Issue 21's named gap: metadata in PNG originals (JPEG is covered by test_product_images.py)."""
+    import io
+    from pathlib import Path
+
+    from PIL import Image, ImageCms, PngImagePlugin
+
+    from tests.test_product_images import _files, _upload
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Herder Bat-Erdene")
+    info.add_text("Comment", "GPS 47.9212 N 106.9186 E")
+    info.add_itxt("Description", "Хонин хашаа", lang="mn")
+    exif = Image.Exif()
+    exif[0x010F] = "Workshop camera"
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    out = io.BytesIO()
+    Image.new("RGB", (900, 600), (180, 160, 140)).save(out, "PNG", pnginfo=info, exif=exif, icc_profile=profile)
+    data = out.getvalue()
+    with Image.open(io.BytesIO(data)) as upload:  # the upload really carries the metadata
+        assert upload.text["Author"] == "Herder Bat-Erdene"
+        assert upload.getexif()
+        assert "icc_profile" in upload.info
+    response, _product_row, _client = _upload(app, data, "flat.png", "image/png")
+    assert response.status_code == 302, text(response)
+    stored = _files(app)
+    originals = [p for p in stored if p.parent.name == "originals"]
+    assert [p.suffix for p in originals] == [".png"]
+    for path in stored:
+        with Image.open(path) as image:
+            assert not getattr(image, "text", {}), path
+            assert not image.getexif(), path
+            assert "icc_profile" not in image.info, path
+            assert not {"Author", "Comment", "Description", "exif"} & set(image.info), path
+    assert Path(originals[0]).read_bytes().find(b"Bat-Erdene") == -1
