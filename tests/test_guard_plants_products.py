@@ -57,8 +57,11 @@ def test_a_draft_lot_is_no_source(app: Flask) -> None:
     client = signed_in(app.test_client(), w.editor)
     response = client.post(f"/workspace/products/{product.id}/sources",
                            data={"lot_id": w.lot.id, "kg": "10", "csrf_token": token(client)})
-    assert response.status_code == 422
-    with app.app_context():
+    assert response.status_code == 422  # the form offers no draft lot
+    with app.test_request_context():  # and the service refuses one on its own (a CLI or import path)
+        with pytest.raises(services.ProductError, match="Choose a listed lot"):
+            services.link_source(db.session.get(m.Product, product.id), w.lot.id, Decimal("10"))
+        db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(m.ProductSource)) == 0
 
 
