@@ -230,6 +230,7 @@ def test_a_passport_revoked_by_the_union_sets_its_revocation_bit_only(demo_app: 
     verdict = _verify(client, credential)
     assert "Authentic, but revoked" in verdict
     assert "Authentic and current" not in verdict
+    assert 'class="verdict status status-revoked"' in verdict  # never styled as current
 
 
 def test_a_product_passport_carries_the_status_of_its_lots_certificates(demo_app: Flask) -> None:
