@@ -76,3 +76,24 @@ def test_an_adjustment_may_reuse_the_kg_the_order_already_holds(app: Flask, worl
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
     with app.app_context():
         assert [a.action for a in db.session.scalar(select(Allocation)).audit] == ["proposed", "adjusted"]
+
+
+def test_confirmation_counts_the_kg_the_order_already_holds(app: Flask, world: dict) -> None:  # noqa: F811
+    """Lot A's free stock is gone to others; this order's own 300 kg are still there to confirm."""
+    from marketplace.orders import services
+    from marketplace.orders.models import AllocationStatus, Order
+    from tests.helpers import csrf_token
+
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    with app.app_context():
+        assert services.mark_deposit_paid(db.session.scalar(select(Order)))
+        lot = db.session.get(Lot, world["a"].id)
+        lot.reserved_kg += lot.available_kg
+        lot.available_kg = Decimal(0)
+        db.session.commit()
+    response = staff.post(f"/union/orders/{reference}/confirm",
+                          data={"csrf_token": csrf_token(staff, f"/union/orders/{reference}")})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    with app.app_context():
+        assert db.session.scalar(select(Allocation)).status is AllocationStatus.confirmed
