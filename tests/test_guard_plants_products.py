@@ -115,3 +115,12 @@ def test_png_originals_keep_no_text_exif_or_colour_profile(app: Flask) -> None:
             assert "icc_profile" not in image.info, path
             assert not {"Author", "Comment", "Description", "exif"} & set(image.info), path
     assert Path(originals[0]).read_bytes().find(b"Bat-Erdene") == -1
+
+
+@pytest.mark.parametrize("text_", ["cashmere: 120\nwool: -20", "cashmere: 100\nwool: 0"])
+def test_each_fibre_share_is_above_zero_and_at_most_100(text_: str) -> None:
+    """The total alone is not enough: 120% and −20% also add up to 100%."""
+    from marketplace.products.rules import parse_composition
+
+    with pytest.raises(ValueError, match="above 0 and at most 100"):
+        parse_composition(text_)
