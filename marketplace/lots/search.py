@@ -177,8 +177,10 @@ def changed_keys(obj: Any, conn: Connection, dirty: bool) -> Iterable[str]:
         return [str(obj.lot_id)]
     if isinstance(obj, Certificate) and obj.id is not None:
         return [str(i) for i in conn.scalars(select(Lot.id).where(Lot.certificate_id == obj.id))]
-    if isinstance(obj, Organisation) and dirty:
-        return [str(i) for i in conn.scalars(select(Lot.id).where(Lot.cooperative_id == obj.id))]
+    if isinstance(obj, Organisation) and dirty:  # its name shows on its own lots and on lots it contributed to
+        partnered = select(LotContribution.lot_id).where(LotContribution.cooperative_id == obj.id)
+        return [str(i) for i in conn.scalars(
+            select(Lot.id).where((Lot.cooperative_id == obj.id) | Lot.id.in_(partnered)))]
     return []
 
 

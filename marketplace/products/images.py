@@ -159,6 +159,7 @@ def process(data: bytes) -> ProcessedImage:
         raise ImageRejected(str(DAMAGED)) from None
     image = ImageOps.exif_transpose(image)  # auto-orient, then the EXIF is dropped by re-encoding
     rgb = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") and ext != "jpg" else "RGB")
+    rgb.info.clear()  # convert() copies info, and the PNG encoder writes its icc_profile back: pixels only
     sha = hashlib.sha256(data).hexdigest()
     files = {original_key(sha, ext): _encode(rgb, ext)}
     scaled = rgb

@@ -1,0 +1,99 @@
+"""Selling-rule edges that the rule-per-entry-point tests did not pin (issue 21; see tests/MUTATIONS.md).
+
+The world is the one of ``test_selling_rules.py``: lot B's floor is €98.00 per kg, each lot holds
+1,000 kg with a 50 kg minimum order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.lots.models import Lot
+from marketplace.orders.models import Allocation
+from tests.test_selling_rules import (
+    _adjust,
+    _answer,
+    _client,
+    _counts,
+    _last_request,
+    _order_on_both,
+    _refused,
+    _request_lots,
+    quote_request,
+    staff_answer,
+    world,  # noqa: F401 (fixture)
+)
+
+
+def not_yet_valid(lot: Lot) -> None:
+    assert lot.certificate is not None
+    lot.certificate.valid_from = dt.date.today() + dt.timedelta(days=5)  # noqa: DTZ011
+
+
+def uncertified(lot: Lot) -> None:
+    lot.certificate_id = None
+
+
+@pytest.mark.parametrize(("breaker", "words"), [
+    (not_yet_valid, "certificate of lot"), (uncertified, "has no certificate"),
+], ids=["not-yet-valid", "uncertified"])
+@pytest.mark.parametrize("entry", [quote_request, staff_answer], ids=lambda f: f.__name__)
+def test_a_certificate_not_yet_valid_or_missing_stops_the_sale(app: Flask, world: dict,  # noqa: F811
+                                                               entry, breaker, words: str) -> None:  # type: ignore[no-untyped-def]
+    entry(app, world, breaker, (words,))
+
+
+def test_one_cent_under_the_floor_is_refused(app: Flask, world: dict) -> None:  # noqa: F811
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    assert _request_lots(buyer, {world["b"].code: "300"}).status_code == 302
+    request_id = _last_request(app)
+    before = _counts(app)
+    _refused(app, before, _answer(staff, request_id, price="97.99"), "below the fair-price floor of €98.00 per kg")
+
+
+def test_half_a_kilogram_more_than_available_is_refused(app: Flask, world: dict) -> None:  # noqa: F811
+    buyer = _client(app, "buyer@example.com")
+    before = _counts(app)
+    _refused(app, before, _request_lots(buyer, {world["b"].code: "1000.5"}), "only 1000 kg available")
+
+
+def test_an_adjustment_may_reuse_the_kg_the_order_already_holds(app: Flask, world: dict) -> None:  # noqa: F811
+    """300 kg of lot A are held by this order and only 100 kg more are free: 350 kg is still possible."""
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    with app.app_context():
+        lot = db.session.get(Lot, world["a"].id)
+        lot.reserved_kg += lot.available_kg - Decimal(100)
+        lot.available_kg = Decimal(100)
+        db.session.commit()
+    response = _adjust(staff, world, reference, "350", "250")
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    with app.app_context():
+        assert [a.action for a in db.session.scalar(select(Allocation)).audit] == ["proposed", "adjusted"]
+
+
+def test_confirmation_counts_the_kg_the_order_already_holds(app: Flask, world: dict) -> None:  # noqa: F811
+    """Lot A's free stock is gone to others; this order's own 300 kg are still there to confirm."""
+    from marketplace.orders import services
+    from marketplace.orders.models import AllocationStatus, Order
+    from tests.helpers import csrf_token
+
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    with app.app_context():
+        assert services.mark_deposit_paid(db.session.scalar(select(Order)))
+        lot = db.session.get(Lot, world["a"].id)
+        lot.reserved_kg += lot.available_kg
+        lot.available_kg = Decimal(0)
+        db.session.commit()
+    response = staff.post(f"/union/orders/{reference}/confirm",
+                          data={"csrf_token": csrf_token(staff, f"/union/orders/{reference}")})
+    assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
+    with app.app_context():
+        assert db.session.scalar(select(Allocation)).status is AllocationStatus.confirmed

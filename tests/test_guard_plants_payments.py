@@ -1,0 +1,107 @@
+"""Payment guards, each on its own (issue 21): webhook ordering, refunds, the cart and the return page.
+
+Each test fails when the one guard it names is removed (see tests/MUTATIONS.md).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from marketplace.extensions import db
+from marketplace.orders.models import Order, OrderStage
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus, Payment, PaymentKind, PaymentStatus
+from tests import factories
+from tests.helpers import csrf_token, sign_in, text
+from tests.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
+
+
+def _staff(app: Flask):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    assert sign_in(client, "staff@example.com").status_code == 302
+    return client
+
+
+def test_a_second_success_with_another_event_id_is_stale(app: Flask, accepted: dict) -> None:  # noqa: F811
+    """RANK guard: the same state reported again (a new event id, so not a duplicate) changes nothing."""
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    ok = {"id": payment.provider_ref, "amount": payment.amount_minor}
+    assert _post(client, _event("evt_a", "payment_intent.succeeded", ok)).json["outcome"] == "applied:succeeded"
+    assert _post(client, _event("evt_b", "payment_intent.succeeded", ok)).json["outcome"] == "stale"
+    with app.app_context():
+        order = db.session.get(Order, accepted["order_id"])
+        assert [e.stage for e in order.events].count(OrderStage.deposit_paid) == 1
+
+
+def test_a_pending_payment_cannot_be_refunded(app: Flask, accepted: dict) -> None:  # noqa: F811
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    staff = _staff(app)
+    token = csrf_token(staff, f"/union/orders/{accepted['reference']}")
+    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token}).status_code == 303
+    assert "Only a payment that has succeeded can be refunded." in text(
+        staff.get(f"/union/orders/{accepted['reference']}"))
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 0
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.pending
+
+
+def test_a_refund_record_cannot_itself_be_refunded(app: Flask, accepted: dict) -> None:  # noqa: F811
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    pay_token = csrf_token(client, f"/orders/{accepted['reference']}/pay")
+    assert client.post(f"/orders/{accepted['reference']}/pay", data={"csrf_token": pay_token}).status_code == 302
+    ok = {"id": payment.provider_ref, "amount": payment.amount_minor}
+    assert _post(client, _event("evt_paid", "payment_intent.succeeded", ok)).json["outcome"] == "applied:succeeded"
+    staff = _staff(app)
+    token = csrf_token(staff, f"/union/orders/{accepted['reference']}")
+    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        record = db.session.scalar(select(Payment).where(Payment.kind == PaymentKind.refund))
+        assert record is not None
+        record_id = record.id
+        if record.status is not PaymentStatus.succeeded:  # localstripe may answer "pending"
+            record.status = PaymentStatus.succeeded
+            db.session.commit()
+    assert staff.post(f"/union/payments/{record_id}/refund", data={"csrf_token": token}).status_code == 404
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 1
+
+
+def test_a_consumer_refund_webhook_marks_the_purchase_refunded(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=29000)
+    client = app.test_client()
+    token = csrf_token(client)
+    assert client.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1}
+                       ).status_code == 302
+    cart = text(client.get("/cart"))
+    form_id = cart.split('name="form_id" type="hidden" value="')[1].split('"')[0]
+    assert client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
+                                               "email": "shopper@example.com"}).status_code == 302
+    with app.app_context():
+        pi = db.session.scalar(select(ConsumerOrder)).payments[0].provider_ref
+    assert _post(client, _event("evt_buy", "payment_intent.succeeded", {"id": pi, "amount": 29000})).json[
+        "outcome"] == "applied:succeeded"
+    assert _post(client, _event("evt_back", "charge.refunded", {"id": "ch_1", "payment_intent": pi})).json[
+        "outcome"] == "applied:refunded"
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.refunded
+
+    # The return page of that purchase is the shopper's own: another browser gets a 404.
+    stranger = app.test_client()
+    assert stranger.get(f"/payments/return?payment_intent={pi}").status_code == 404
+
+
+def test_products_in_two_currencies_cannot_share_a_cart(app: Flask) -> None:
+    eur = factories.product_for_sale(price_minor=29000)
+    usd = factories.product_for_sale(price_minor=31000, currency="USD")
+    client = app.test_client()
+    token = csrf_token(client)
+    assert client.post("/cart/add", data={"csrf_token": token, "product_id": eur.id, "quantity": 1}
+                       ).status_code == 302
+    refused = client.post("/cart/add", data={"csrf_token": token, "product_id": usd.id, "quantity": 1})
+    assert refused.status_code == 303
+    cart = text(client.get("/cart"))
+    assert "Products priced in different currencies must be bought separately." in cart
+    assert "310.00" not in cart
