@@ -304,3 +304,21 @@ def test_a_counter_offer_declines_the_quote_and_asks_again(app: Flask) -> None:
     page = text(staff.get(f"/union/quotes/{counter_id}"))
     assert "the buyer proposes €118.50 per kg" in page
     assert f"On quote #{quote.request_id}" in page
+
+
+def test_the_staff_order_list_pages_through_every_order_and_searches_literally(app: Flask) -> None:
+    factories.user_with_role(Role.union_staff, email="staff@example.com")
+    buyer = factories.OrganisationFactory(name="Filati 100% Lana")
+    for n in range(orders.STAFF_ORDERS_PER_PAGE + 7):
+        factories.OrderFactory(reference=f"ORD-PAGE-{n:03d}", buyer=buyer)
+    staff = _staff(app)
+    first = text(staff.get("/union/orders"))
+    assert first.count(">ORD-PAGE-") == orders.STAFF_ORDERS_PER_PAGE
+    assert "page 1 of 2" in first
+    second = staff.get("/union/orders?page=2")
+    assert second.status_code == 200
+    assert text(second).count(">ORD-PAGE-") == 7
+    assert staff.get("/union/orders?page=3").status_code == 404
+    # "%" and "_" are the buyer's characters, not patterns: "0%" matches the buyer, "_" matches nothing.
+    assert text(staff.get("/union/orders?q=100%25")).count(">ORD-PAGE-") == orders.STAFF_ORDERS_PER_PAGE
+    assert "No order matches." in text(staff.get("/union/orders?q=_"))

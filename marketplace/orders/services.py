@@ -1230,18 +1230,26 @@ def explain_allocation(order: Order) -> list[ShareWhy]:
     return rows
 
 
-def staff_orders(stage: OrderStage | None = None, query: str = "") -> list[Order]:
-    """Every order (newest first) for the staff list: of one stage, and matching a reference or buyer name."""
-    stmt = (select(Order).join(Organisation, Order.buyer_id == Organisation.id)
-            .options(selectinload(Order.buyer), selectinload(Order.lines))
-            .order_by(Order.created_at.desc(), Order.id.desc()))
+STAFF_ORDERS_PER_PAGE = 50
+
+
+def staff_orders(stage: OrderStage | None = None, query: str = "", page: int = 1) -> tuple[list[Order], int]:
+    """One page of every order (newest first) for the staff list: of one stage, and matching a reference or
+    buyer name (the text is matched literally, ``%`` and ``_`` included). Returns the page and the count."""
+    stmt = select(Order).join(Organisation, Order.buyer_id == Organisation.id)
     if stage is not None:
         stmt = stmt.where(Order.stage == stage)
     query = query.strip()[:80]
     if query:
-        pattern = f"%{query.lower()}%"
-        stmt = stmt.where(func.lower(Order.reference).like(pattern) | func.lower(Organisation.name).like(pattern))
-    return list(db.session.scalars(stmt.limit(500)))
+        literal = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal}%"
+        stmt = stmt.where(func.lower(Order.reference).like(pattern, escape="\\")
+                          | func.lower(Organisation.name).like(pattern, escape="\\"))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    stmt = (stmt.options(selectinload(Order.buyer), selectinload(Order.lines))
+            .order_by(Order.created_at.desc(), Order.id.desc())
+            .offset((max(page, 1) - 1) * STAFF_ORDERS_PER_PAGE).limit(STAFF_ORDERS_PER_PAGE))
+    return list(db.session.scalars(stmt)), total
 
 
 def seasons() -> list[int]:

@@ -169,9 +169,14 @@ def orders():  # type: ignore[no-untyped-def]
         abort(400, description=_("Unknown stage %(stage)s.", stage=raw[:30]))
     stage = OrderStage(raw) if raw else None
     query = request.args.get("q", "")[:80]
-    rows = [(order, payments.paid_minor(order), payments.outstanding_minor(order))
-            for order in services.staff_orders(stage, query)]
-    return render_template("union/orders.html", rows=rows, stage=stage, query=query, stages=list(OrderStage))
+    page = int_arg("page") or 1
+    found, total = services.staff_orders(stage, query, page)
+    pages = max(1, -(-total // services.STAFF_ORDERS_PER_PAGE))
+    if page > pages:
+        abort(404)
+    rows = [(order, payments.paid_minor(order), payments.outstanding_minor(order)) for order in found]
+    return render_template("union/orders.html", rows=rows, stage=stage, query=query, stages=list(OrderStage),
+                           page=page, pages=pages, total=total)
 
 
 @bp.route("/sales")
