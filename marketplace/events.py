@@ -70,6 +70,8 @@ product_rejected = _notice("product_rejected")
 report_reviewed = _notice("report_reviewed")
 certificate_status = _notice("certificate_status")
 consumer_receipt = _notice("consumer_receipt")
+balance_received = _notice("balance_received")
+invoice_issued = _notice("invoice_issued")
 
 NOTICES = (
     verify_email,
@@ -89,4 +91,6 @@ NOTICES = (
     report_reviewed,
     certificate_status,
     consumer_receipt,
+    balance_received,
+    invoice_issued,
 )

@@ -159,6 +159,12 @@ def test_the_balance_by_bank_transfer_and_its_bad_inputs(app: Flask, accepted: d
     assert "already recorded" in text(twice)
     assert staff.post(f"{path}/bank-transfer", data={**transfer, "amount": "310.00",
                                                      "reference": "SEPA-2026-119"}).status_code == 302
+    with app.app_context():  # the buyer is told of the final invoice and of each transfer received
+        from marketplace.notifications.models import Notification
+
+        kinds = list(db.session.scalars(select(Notification.kind).order_by(Notification.id)))
+        assert kinds.count("balance_received") == 2
+        assert "invoice_issued" in kinds
     with app.app_context():
         order = db.session.scalar(select(Order))
         assert (payments.paid_minor(order), payments.outstanding_minor(order)) == (TOTAL, 0)

@@ -132,6 +132,8 @@ def _issue(order: Order, kind: InvoiceKind, amount_minor: int, *, staff: User | 
                       note=note)
     db.session.add(invoice)
     db.session.flush()
+    if kind in (InvoiceKind.deposit, InvoiceKind.final):
+        events.invoice_issued.send(order, args=(amount_minor,))
     return invoice
 
 
@@ -197,7 +199,6 @@ def record_bank_transfer(order: Order, *, staff: User, amount_minor: int, refere
     if amount_minor <= 0:
         raise OrderError(_l("The amount must be more than zero."), 422)
     if amount_minor > outstanding:
-
         raise OrderError(_l("%(amount)s is more than the %(due)s outstanding. Nothing was recorded.",
                             amount=money(amount_minor, order.currency), due=money(outstanding, order.currency)),
                          422)
@@ -209,10 +210,10 @@ def record_bank_transfer(order: Order, *, staff: User, amount_minor: int, refere
     payment = Payment(order=order, kind=PaymentKind.balance, status=PaymentStatus.succeeded,
                       amount_minor=amount_minor, currency=order.currency, provider=BANK, provider_ref=ref)
     db.session.add(payment)
-
     order.events.append(OrderEvent(stage=order.stage, actor=staff, note="bank_transfer_recorded",
                                    at=dt.datetime.combine(received_on, dt.time(12), BUSINESS_TZ)))
     db.session.flush()
+    events.balance_received.send(order, args=(amount_minor,))
     return payment
 
 
@@ -468,6 +469,8 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
         if payment.order is not None and payment.kind is PaymentKind.deposit and mark_deposit_paid(payment.order):
             db.session.flush()
             _issue(payment.order, InvoiceKind.deposit, payment.amount_minor, staff=None, payment=None)
+        if payment.order is not None and payment.kind is PaymentKind.balance:
+            events.balance_received.send(payment.order, args=(payment.amount_minor,))
         if payment.consumer_order is not None:
             payment.consumer_order.status = ConsumerOrderStatus.paid
             events.consumer_receipt.send(payment.consumer_order)
