@@ -17,7 +17,7 @@ from marketplace.lots.models import Colour, FibreState, Incoterm, LotStatus, Pri
 from marketplace.orders.models import OrderStage, QuoteStatus
 from marketplace.organisations.models import OrgKind
 from marketplace.passports.models import Granularity
-from marketplace.payments.models import PaymentKind
+from marketplace.payments.models import InvoiceKind, PaymentKind
 from marketplace.products.models import ProductStatus, StepKind
 
 _state: dict[str, Session | None] = {"session": None}
@@ -687,3 +687,54 @@ class ParticipationEventFactory(Base):
     organisation = factory.SubFactory(CooperativeFactory)
     scheme = factory.SubFactory(SchemeFactory)
     action = "enrolled"
+
+
+class UserSessionFactory(Base):
+    class Meta:
+        model = m.UserSession
+
+    user = factory.SubFactory(UserFactory)
+    secret_hash = factory.Sequence(lambda n: f"{n:064x}")
+    expires_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=12))
+
+
+class OutgoingMailFactory(Base):
+    class Meta:
+        model = m.OutgoingMail
+
+    kind = "password_changed"
+    to_address = factory.Sequence(lambda n: f"person{n}@example.com")
+    subject = "Your password was changed"
+    text_body = "Your password was changed."
+    html_body = "<p>Your password was changed.</p>"
+
+
+class NotificationFactory(Base):
+    class Meta:
+        model = m.Notification
+
+    user_id = factory.LazyFunction(lambda: UserFactory().id)
+    kind = "password_changed"
+    title = "Your password was changed"
+
+
+class MailPreferenceFactory(Base):
+    class Meta:
+        model = m.MailPreference
+
+    user_id = factory.LazyFunction(lambda: UserFactory().id)
+    kind = "quote_reminder"
+    enabled = False
+
+
+class InvoiceFactory(Base):
+    class Meta:
+        model = m.Invoice
+
+    order = factory.SubFactory(OrderFactory)
+    year = 2026
+    sequence = factory.Sequence(lambda n: n + 1)
+    number = factory.LazyAttribute(lambda o: f"INV-{o.year}-{o.sequence:04d}")
+    kind = InvoiceKind.deposit
+    amount_minor = 10000
+    currency = "EUR"

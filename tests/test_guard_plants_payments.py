@@ -15,6 +15,8 @@ from tests import factories
 from tests.helpers import csrf_token, sign_in, text
 from tests.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
 
+REFUND = {"reason": "Buyer cancelled", "confirm": "y"}
+
 
 def _staff(app: Flask):  # type: ignore[no-untyped-def]
     client = app.test_client()
@@ -39,7 +41,7 @@ def test_a_pending_payment_cannot_be_refunded(app: Flask, accepted: dict) -> Non
     payment = _start_deposit(app, client, accepted["reference"])
     staff = _staff(app)
     token = csrf_token(staff, f"/union/orders/{accepted['reference']}")
-    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token}).status_code == 303
+    assert staff.post(f"/union/payments/{payment.id}/refund", data=dict(REFUND, csrf_token=token)).status_code == 303
     assert "Only a payment that has succeeded can be refunded." in text(
         staff.get(f"/union/orders/{accepted['reference']}"))
     with app.app_context():
@@ -56,7 +58,7 @@ def test_a_refund_record_cannot_itself_be_refunded(app: Flask, accepted: dict) -
     assert _post(client, _event("evt_paid", "payment_intent.succeeded", ok)).json["outcome"] == "applied:succeeded"
     staff = _staff(app)
     token = csrf_token(staff, f"/union/orders/{accepted['reference']}")
-    assert staff.post(f"/union/payments/{payment.id}/refund", data={"csrf_token": token}).status_code == 302
+    assert staff.post(f"/union/payments/{payment.id}/refund", data=dict(REFUND, csrf_token=token)).status_code == 302
     with app.app_context():
         record = db.session.scalar(select(Payment).where(Payment.kind == PaymentKind.refund))
         assert record is not None
@@ -64,7 +66,7 @@ def test_a_refund_record_cannot_itself_be_refunded(app: Flask, accepted: dict) -
         if record.status is not PaymentStatus.succeeded:  # localstripe may answer "pending"
             record.status = PaymentStatus.succeeded
             db.session.commit()
-    assert staff.post(f"/union/payments/{record_id}/refund", data={"csrf_token": token}).status_code == 404
+    assert staff.post(f"/union/payments/{record_id}/refund", data=dict(REFUND, csrf_token=token)).status_code == 404
     with app.app_context():
         assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 1
 
