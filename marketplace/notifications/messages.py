@@ -76,7 +76,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           _l("We received your deposit of %(amount)s for order %(ref)s. Thank you."),
           action=_l("Follow the order"), essential=True),
     _kind("balance_received", _l("Balance received for order %(ref)s"),
-          _l("We received the balance of %(amount)s for order %(ref)s. The order is paid in full."),
+          _l("We received %(amount)s towards the balance of order %(ref)s. The order page shows what is left to "
+             "pay, if anything."),
           action=_l("Follow the order"), essential=True),
     _kind("invoice_issued", _l("Invoice for order %(ref)s"),
           _l("An invoice of %(amount)s was issued for order %(ref)s."),

@@ -73,12 +73,10 @@ def _buyers(organisation_id: int) -> list[User]:
 
 
 def _money(minor: int, currency: str) -> Callable[[], str]:
-
     return lambda: money(minor, currency)
 
 
 def _label(value: object) -> Callable[[], str]:
-
     return lambda: label(value)
 
 
@@ -110,7 +108,6 @@ def order_stage(order: Order, stage: OrderStage) -> None:
 
     url = link("orders.detail", reference=order.reference)
     if stage is OrderStage.deposit_paid:
-
         notify_all(_buyers(order.buyer_id), "deposit_received",
                    params={"ref": order.reference, "amount": _money(deposit_minor(order), order.currency)}, url=url)
         return
@@ -133,7 +130,6 @@ def invoice_issued(order: Order, amount_minor: int, url: str | None = None) -> N
 # Products and the Code of Practice --------------------------------------------------------------------------
 
 def _product_name(product: Product) -> Callable[[], str]:
-
     return lambda: product.display_name(str(get_locale()))
 
 

@@ -330,7 +330,6 @@ def retry_failed() -> int:
 
 
 def outbox_counts() -> dict[str, int]:
-
     rows = db.session.execute(select(OutgoingMail.status, func.count()).group_by(OutgoingMail.status))
     return {str(status): count for status, count in rows}
 
@@ -338,7 +337,6 @@ def outbox_counts() -> dict[str, int]:
 # In-app list -----------------------------------------------------------------------------------------
 
 def unread_count(user_id: int) -> int:
-
     return int(db.session.scalar(select(func.count(Notification.id)).where(
         Notification.user_id == user_id, Notification.read_at.is_(None))) or 0)
 

@@ -394,9 +394,8 @@ def answer_change(reference: str):  # type: ignore[no-untyped-def]
     return redirect(url_for("orders.detail", reference=order.reference))
 
 
-@bp.route("/orders/<reference>/balance", methods=["POST"])
-@roles(BUYER)
-def start_balance(reference: str):  # type: ignore[no-untyped-def]
+def _start_card_payment(reference: str, start: Any, pay_endpoint: str):  # type: ignore[no-untyped-def]
+    """Start a card payment (deposit or balance) on the buyer's own order, then go to the card page."""
     order = services.buyer_order(reference[:30], _buyer_ids())
     if order is None:
         abort(404)
@@ -404,14 +403,20 @@ def start_balance(reference: str):  # type: ignore[no-untyped-def]
         abort(400)
     try:
         gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
-        payments.start_balance(order, gateway())
+        start(order, gateway())
     except PaymentsUnavailableError:
         flash(_("Payments are unavailable at the moment. Nothing was charged; please try again later."), "error")
         return redirect(url_for("orders.detail", reference=order.reference)), 303
     except services.OrderError as error:
         flash(str(error.message), "error")
         return redirect(url_for("orders.detail", reference=order.reference)), 303
-    return redirect(url_for("orders.pay_balance", reference=order.reference))
+    return redirect(url_for(pay_endpoint, reference=order.reference))
+
+
+@bp.route("/orders/<reference>/balance", methods=["POST"])
+@roles(BUYER)
+def start_balance(reference: str):  # type: ignore[no-untyped-def]
+    return _start_card_payment(reference, payments.start_balance, "orders.pay_balance")
 
 
 @bp.route("/orders/<reference>/balance/pay", methods=["GET", "POST"])
@@ -424,10 +429,12 @@ def pay_balance(reference: str):  # type: ignore[no-untyped-def]
     payment = payments.balance_payment(order)
     if payment is None:
         abort(404, description=_("No card payment of the balance has been started for this order."))
-    return _pay(order, payment, _("Pay the balance of order %(ref)s", ref=order.reference))
+    return _pay(order, payment, _("Pay the balance of order %(ref)s", ref=order.reference),
+                _("Payment sent. The order page shows it as soon as Stripe confirms it."))
 
 
-def _pay(order: Order, payment: Any, title: str):  # type: ignore[no-untyped-def]
+def _pay(order: Order, payment: Any, title: str | None, sent: str):  # type: ignore[no-untyped-def]
+    """The card page of a started payment; a POST pays with the test card (test mode only)."""
     form = AcceptForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -438,7 +445,7 @@ def _pay(order: Order, payment: Any, title: str):  # type: ignore[no-untyped-def
             flash(_("The payment did not go through: %(reason)s", reason=str(error)), "error")
             return render_template("payments/pay.html", order=order, payment=payment, form=form,
                                    gateway=gateway(), title=title), 502
-        flash(_("Payment sent. The order page shows it as soon as Stripe confirms it."), "success")
+        flash(sent, "success")
         return redirect(url_for("orders.detail", reference=order.reference))
     return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway(),
                            title=title, **card_entry(payment, gateway()))
@@ -447,21 +454,7 @@ def _pay(order: Order, payment: Any, title: str):  # type: ignore[no-untyped-def
 @bp.route("/orders/<reference>/deposit", methods=["POST"])
 @roles(BUYER)
 def start_deposit(reference: str):  # type: ignore[no-untyped-def]
-    order = services.buyer_order(reference[:30], _buyer_ids())
-    if order is None:
-        abort(404)
-    if not AcceptForm().validate_on_submit():
-        abort(400)
-    try:
-        gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
-        payments.start_deposit(order, gateway())
-    except PaymentsUnavailableError:
-        flash(_("Payments are unavailable at the moment. Nothing was charged; please try again later."), "error")
-        return redirect(url_for("orders.detail", reference=order.reference)), 303
-    except services.OrderError as error:
-        flash(str(error.message), "error")
-        return redirect(url_for("orders.detail", reference=order.reference)), 303
-    return redirect(url_for("orders.pay_deposit", reference=order.reference))
+    return _start_card_payment(reference, payments.start_deposit, "orders.pay_deposit")
 
 
 @bp.route("/orders/<reference>/pay", methods=["GET", "POST"])
@@ -474,17 +467,5 @@ def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
     payment = payments.deposit_payment(order)
     if payment is None:
         return redirect(url_for("orders.detail", reference=order.reference))
-    form = AcceptForm()
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
-        try:
-            gateway().pay_with_test_card(payment.provider_ref or "")
-        except PaymentsUnavailableError as error:
-            flash(_("The payment did not go through: %(reason)s", reason=str(error)), "error")
-            return render_template("payments/pay.html", order=order, payment=payment, form=form,
-                                   gateway=gateway()), 502
-        flash(_("Payment sent. The order moves to \u201cdeposit paid\u201d as soon as Stripe confirms it."), "success")
-        return redirect(url_for("orders.detail", reference=order.reference))
-    return render_template("payments/pay.html", order=order, payment=payment, form=form, gateway=gateway(),
-                           **card_entry(payment, gateway()))
+    return _pay(order, payment, None,
+                _("Payment sent. The order moves to \u201cdeposit paid\u201d as soon as Stripe confirms it."))
