@@ -17,7 +17,6 @@ from flask_babel import lazy_gettext as _l
 from marketplace.products.rules import gtin14, gtin_check_digit, gtin_is_valid
 
 # Application identifiers we resolve, in the order GS1 Digital Link requires (01, then its key qualifiers).
-AI_NAMES = {"01": "GTIN", "22": "consumer product variant", "10": "batch/lot", "21": "serial number"}
 AI_ORDER = ("01", "22", "10", "21")
 MAX_LENGTH = {"22": 20, "10": 20, "21": 20}
 _CSET82 = re.compile(r"^[!%-?A-Z_a-z\"]+$")  # GS1 AI encodable character set 82
@@ -25,7 +24,7 @@ _CSET82 = re.compile(r"^[!%-?A-Z_a-z\"]+$")  # GS1 AI encodable character set 82
 # everything else, the slash included, is percent-encoded.
 _SAFE = "!'()*+,-.:;=_~"
 
-__all__ = ["AI_NAMES", "DigitalLink", "DigitalLinkError", "gtin_check_digit", "is_valid_gtin", "is_valid_qualifier",
+__all__ = ["AI_LABELS", "DigitalLink", "DigitalLinkError", "gtin_check_digit", "is_valid_gtin", "is_valid_qualifier",
            "normalise_gtin", "parse_path"]
 
 
@@ -73,7 +72,7 @@ def _decode(value: str, ai: str) -> str:
 
 def _check_keys(keys: list[str]) -> None:
     for ai in keys:
-        if ai not in AI_NAMES:
+        if ai not in AI_ORDER:
             raise DigitalLinkError(_("Unknown or unsupported GS1 application identifier (%(ai)s).", ai=ai[:8]))
     if keys[0] != "01":
         raise DigitalLinkError(_("A Digital Link path must start with the GTIN (01)."))

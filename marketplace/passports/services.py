@@ -12,7 +12,6 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from flask import current_app
@@ -38,10 +37,6 @@ GENESIS = "0" * 64
 
 def base_url() -> str:
     return public_base_url()
-
-
-def fx_rates() -> dict[str, Decimal]:
-    return fx.reference_rates().mnt_per_unit
 
 
 # ---- publishing -------------------------------------------------------------------------------
@@ -86,7 +81,7 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
         return untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
     assert passport.product is not None
     return untp.product_passport(
-        passport.product, fx_mnt=fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
+        passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
     )
 
 
