@@ -7,6 +7,7 @@ Quantities (kg, µm) keep their units in every locale; only the number format ch
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -148,11 +149,16 @@ NOT_ISO_3166 = {"AC", "CP", "CQ", "DG", "EA", "EU", "EZ", "IC", "QO", "TA", "UN"
 
 def country_choices() -> list[tuple[str, str]]:
     """(code, name) for every country, Mongolia first, then by name in the current language."""
+    return list(_countries(str(get_locale() or "en")))
+
+
+@functools.lru_cache(maxsize=16)
+def _countries(locale: str) -> tuple[tuple[str, str], ...]:  # sorted once per language, not per request
     english = Locale("en").territories
-    names = (get_locale() or Locale("en")).territories
+    names = Locale.parse(locale).territories
     codes = [c for c in english if len(c) == 2 and c.isalpha() and c.isupper() and c not in NOT_ISO_3166]
     rest = sorted((c for c in codes if c != "MN"), key=lambda c: names.get(c, english[c]).casefold())
-    return [(c, names.get(c, english[c])) for c in ["MN", *rest]]
+    return tuple((c, names.get(c, english[c])) for c in ["MN", *rest])
 
 
 # Labels of enum values, translated in one place.
