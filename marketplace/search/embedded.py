@@ -275,6 +275,10 @@ class EmbeddedEngine:
         """One page of hits in the stated order (``port``): by tier, then the sort, then the tie-break."""
         offset = (query.page - 1) * query.per_page
         order = _sort_of(spec, query)
+        if not query_words(query.text) and order is None:  # browsing: one search gives the page and the count
+            found = searcher.search(tq, limit=query.per_page, offset=offset, count=True, order_by_field=TIE,
+                                    order=Order.Desc)
+            return _load(searcher, found.hits), found.count or 0
         total = searcher.search(tq, limit=1, count=True).count or 0
         if not query_words(query.text):
             return _ordered(spec, searcher, schema, tq, order=order, offset=offset, limit=query.per_page), total
