@@ -31,7 +31,12 @@ def _sign_in(page: Page, url: str, email: str, password: str) -> None:
 
 
 def _all_compliant(page: Page) -> None:
-    for radio in page.locator("input[type=radio][value=compliant]").all():
+    # The control form may still be loading after the click that opened it:
+    # wait for it, or `.all()` would see the previous page's zero radios.
+    expect(page.get_by_role("button", name="Record the control")).to_be_visible()
+    radios = page.locator("input[type=radio][value=compliant]")
+    expect(radios.first).to_be_visible()
+    for radio in radios.all():
         radio.check()
 
 
