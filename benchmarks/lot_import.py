@@ -1,15 +1,17 @@
 """Benchmark: import a 1,000-row lab spreadsheet (targets: preview <= 10 s, import <= 20 s), then import it again
 (nothing changes).
 
-Run: .venv/bin/python -m benchmarks.lot_import [ROWS]
+Run: .venv/bin/python -m benchmarks.lot_import [ROWS]   (BENCH_PROFILE=1: cProfile of each import, top 40)
 (on SQLite in a temp dir; set BENCH_DATABASE_URL to an empty PostgreSQL database to measure on PostgreSQL)
 """
 
 from __future__ import annotations
 
+import cProfile
 import datetime as dt
 import io
 import os
+import pstats
 import re
 import sys
 import time
@@ -73,9 +75,17 @@ def main(rows: int = 1000) -> None:
             rows_token = re.search(r'name="rows" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
             summary = re.findall(r"<li>((?:New lots|Already imported|Rows with errors)[^<]*)</li>", body)
             start = time.perf_counter()
+            profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
+            if profiler:
+                profiler.enable()
             done = client.post("/lots/import/confirm", data={"csrf_token": token, "rows": rows_token,
                                                              "action": "import"})
             imported = time.perf_counter() - start
+            if profiler:
+                profiler.disable()
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+                if os.environ["BENCH_PROFILE"] != "1":
+                    profiler.dump_stats(f"{os.environ['BENCH_PROFILE']}.{attempt.split()[0]}")
             with app.app_context():
                 count = db.session.scalar(select(func.count()).select_from(Lot).where(
                     Lot.lab_report_number.like("BENCH-%")))

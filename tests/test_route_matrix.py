@@ -110,6 +110,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "union.order": STAFF,
     "union.orders": STAFF,
     "union.sales": STAFF,
+    "union.charts": STAFF,
     "union.shipping": STAFF,
     "union.invoice": STAFF,
     "union.bank_transfer": STAFF,

@@ -15,6 +15,7 @@ from marketplace.lots.models import Lot
 from marketplace.orders.models import OPEN_STAGES, Order
 from marketplace.organisations.models import Organisation
 from marketplace.products.models import Product, ProductStatus
+from marketplace.union import charts
 
 
 def buyer(organisation_id: int) -> dict[str, Any]:
@@ -32,7 +33,7 @@ def msme(organisation_id: int) -> dict[str, Any]:
     by_status: dict[ProductStatus, int] = dict.fromkeys(ProductStatus, 0)
     for product in products:
         by_status[product.status] += 1
-    return {"products": products, "by_status": by_status}
+    return {"products": products, "by_status": by_status, "charts": charts.msme_sales(organisation_id)}
 
 
 def cooperative(organisation_id: int, today: dt.date) -> dict[str, Any]:

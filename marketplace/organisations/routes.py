@@ -15,6 +15,7 @@ from marketplace.funds import services as funds
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import CooperativeProfile, Organisation, OrgKind, PastureUserGroup
 from marketplace.practice import services as practice
+from marketplace.union import charts
 
 bp = Blueprint("organisations", __name__)
 
@@ -54,6 +55,7 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         "organisations/profile.html", organisation=organisation, certificates=certificates, lots=lots,
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
         control_counts=_control_counts(organisation), practice=_practice(organisation),
+        charts=charts.cooperative(organisation.cooperative) if organisation.cooperative else [],
     )
 
 

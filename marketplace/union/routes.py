@@ -33,6 +33,7 @@ from marketplace.orders.models import Order, OrderStage, QuoteRequest, SampleReq
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.models import Payment
+from marketplace.union import charts as union_charts
 from marketplace.union import services as union_services
 
 bp = Blueprint("union", __name__, url_prefix="/union")
@@ -185,6 +186,14 @@ def sales():  # type: ignore[no-untyped-def]
     """B2B revenue, deposits and balances outstanding, by season and cooperative."""
     rows, totals = payments.sales()
     return render_template("union/sales.html", rows=rows, totals=totals)
+
+
+@bp.route("/charts")
+@roles(*STAFF)
+def charts():  # type: ignore[no-untyped-def]
+    """Stock, sales and premiums drawn as charts, each with its numbers in a table."""
+    return render_template("union/charts.html", stock=union_charts.stock(), sales=union_charts.sales(),
+                           premiums=union_charts.premiums())
 
 
 @bp.route("/orders/<reference>/shipping", methods=["POST"])
