@@ -62,17 +62,19 @@ class Chart:
 
 
 def bar(title: str, description: str, labels: Sequence[str], series: Sequence[Series], *,
-        fmt: Callable[[float], str], stacked: bool = False, horizontal: bool = False,
-        label_heading: str = "") -> Chart:
-    """A bar chart of ``series`` over ``labels`` (grouped, or stacked); ``fmt`` formats a value for the table."""
+        fmt: Callable[[float], str], axis_fmt: Callable[[float], str] | None = None, stacked: bool = False,
+        horizontal: bool = False, label_heading: str = "") -> Chart:
+    """A bar chart of ``series`` over ``labels`` (grouped, or stacked); ``fmt`` formats a value for the table,
+    ``axis_fmt`` (by default ``fmt``) for the value axis."""
     kind = {(False, False): pygal.Bar, (True, False): pygal.StackedBar,
             (False, True): pygal.HorizontalBar, (True, True): pygal.HorizontalStackedBar}[stacked, horizontal]
     height = max(300, 60 + 34 * len(labels) * (1 if stacked else max(1, len(series)))) if horizontal else 320
+    slanted = not horizontal and (len(labels) >= 5 or max(map(len, labels), default=0) >= 12)
     chart = kind(
         style=_STYLE, width=480, height=height, js=[], no_prefix=True, disable_xml_declaration=True,
-        legend_at_bottom=True, legend_at_bottom_columns=2, truncate_legend=40, truncate_label=20,
-        print_values=False, show_minor_x_labels=True, x_label_rotation=0 if horizontal or len(labels) < 5 else 30,
-        value_formatter=fmt, margin=8, spacing=8, tooltip_border_radius=0,
+        legend_at_bottom=True, legend_at_bottom_columns=1 if len(series) > 2 else 2, truncate_legend=40,
+        truncate_label=20, print_values=False, show_minor_x_labels=True, x_label_rotation=25 if slanted else 0,
+        value_formatter=axis_fmt or fmt, min_scale=3, max_scale=6, margin=8, margin_bottom=24, spacing=8,
     )
     chart.x_labels = list(labels)
     for one in series:

@@ -117,7 +117,7 @@ def premiums() -> list[Chart]:
             [b.cooperative for b in mine],
             [Series(_("Premium due"), [_major(b.due_minor, currency) for b in mine]),
              Series(_("Premium paid"), [_major(b.paid_minor, currency) for b in mine])],
-            fmt=_money(currency), horizontal=True, label_heading=_("Cooperative")))
+            fmt=_money(currency), label_heading=_("Cooperative")))
         charts.append(_premium_over_time(currency, by_season.get(currency, {})))
     return charts
 
@@ -146,8 +146,8 @@ def cooperative(profile: CooperativeProfile) -> list[Chart]:
             [g.name for g in groups],
             [Series(_("Carrying capacity"), [g.carrying_capacity_su for g in groups]),
              Series(_("Actual stocking"), [g.actual_stocking_su for g in groups])],
-            fmt=lambda v: _("%(n)s sheep units", n=number(Decimal(str(round(v))), 0)), horizontal=True,
-            label_heading=_("Pasture-user group")))
+            fmt=lambda v: _("%(n)s sheep units", n=number(Decimal(str(round(v))), 0)),
+            axis_fmt=lambda v: number(Decimal(str(round(v))), 0), label_heading=_("Pasture-user group")))
     for currency, seasons in sorted(_premium_by_season(profile.organisation_id).items()):
         years = sorted(y for y in seasons if seasons[y][1])
         if years:
