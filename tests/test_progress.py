@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 
 from flask import Flask
+from sqlalchemy import func, select
 
 from marketplace import progress
+from marketplace.extensions import db
+from marketplace.lots.models import Lot, LotStatus
+from marketplace.products.models import Product, ProductStatus
 
 
 class Terminal(io.StringIO):
@@ -44,3 +48,16 @@ def test_search_reindex_prints_counts_in_a_log(demo_app: Flask) -> None:
     assert "Indexing lots: 0/44" in result.output
     assert "Indexing lots: 44/44 done" in result.output
     assert "Indexing products: 16/16 done" in result.output
+
+
+def test_passports_publish_prints_counts_in_a_log(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        lots = db.session.scalar(select(func.count()).select_from(Lot).where(Lot.status == LotStatus.listed))
+        products = db.session.scalar(
+            select(func.count()).select_from(Product).where(Product.status == ProductStatus.published))
+    total = lots + products
+    result = demo_app.test_cli_runner().invoke(args=["passports", "publish"])
+    assert result.exit_code == 0, result.output
+    assert f"Publishing passports: 0/{total}" in result.output
+    assert f"Publishing passports: {total}/{total} done" in result.output
+    assert f"0 new versions published, {total} unchanged" in result.output

@@ -69,11 +69,19 @@ class Balance:
 
 def balances(cooperative_id: int | None = None) -> list[Balance]:
     """Premium due, paid and outstanding per cooperative and currency, derived from the entries."""
+    return _balances(in_force(cooperative_id), cooperative_id)
+
+
+def _balances(entries: list[FundEntry], cooperative_id: int | None) -> list[Balance]:
     found: dict[tuple[int, str], Balance] = {}
-    names = dict(db.session.execute(
-        select(Organisation.id, Organisation.name).where(Organisation.kind == OrgKind.cooperative)
-    ).tuples().all())
-    for entry in in_force(cooperative_id):
+    if cooperative_id is not None:  # one cooperative: its name is usually in the session already
+        organisation = db.session.get(Organisation, cooperative_id)
+        names = {cooperative_id: organisation.name} if organisation is not None else {}
+    else:
+        names = dict(db.session.execute(
+            select(Organisation.id, Organisation.name).where(Organisation.kind == OrgKind.cooperative)
+        ).tuples().all())
+    for entry in entries:
         if entry.kind is EntryKind.fund_split or entry.currency is None:
             continue
         key = (entry.cooperative_id, entry.currency)
@@ -99,15 +107,21 @@ class FundsSummary:
 
 def splits(cooperative_id: int) -> dict[int, dict[Fund, Decimal]]:
     """The split in force for each season, newest season first."""
+    return _splits(in_force(cooperative_id))
+
+
+def _splits(entries: list[FundEntry]) -> dict[int, dict[Fund, Decimal]]:
     found: dict[int, dict[Fund, Decimal]] = {}
-    for entry in in_force(cooperative_id):
+    for entry in entries:
         if entry.kind is EntryKind.fund_split and entry.season is not None:
             found[entry.season] = entry.split()  # the latest entry for a season wins
     return dict(sorted(found.items(), reverse=True))
 
 
 def summary(cooperative_id: int) -> FundsSummary:
-    return FundsSummary(balances(cooperative_id), splits(cooperative_id))
+    """Balances and splits from one read of the cooperative's entries (each lot's passport asks for it)."""
+    entries = in_force(cooperative_id)
+    return FundsSummary(_balances(entries, cooperative_id), _splits(entries))
 
 
 # Writing -----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from marketplace import progress
 from marketplace.passports import services
 from marketplace.uow import transactional
 
@@ -14,8 +15,10 @@ passports = AppGroup("passports", help="Digital product passports.")
 @passports.command("publish")
 @transactional
 def publish() -> None:
-    """Publish a passport version for every listed lot and published product whose content changed."""
-    published, unchanged = services.publish_all()
+    """Publish a passport version for every listed lot and published product whose content changed, with a
+    progress bar (plain counts when the output is not a terminal)."""
+    published, unchanged = services.publish_all(
+        lambda subjects, total: progress.track(subjects, total, "Publishing passports"))
     click.echo(f"Passports: {published} new versions published, {unchanged} unchanged.")
 
 

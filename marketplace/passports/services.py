@@ -10,7 +10,7 @@ import os
 import secrets
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,14 +164,17 @@ def _append_to_log(version: PassportVersion) -> PassportLogEntry:
     return entry
 
 
-def publish_all() -> tuple[int, int]:
-    """Make sure every listed lot and published product has a current passport. (published, unchanged)"""
+def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -> tuple[int, int]:
+    """Make sure every listed lot and published product has a current passport. (published, unchanged)
+
+    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
     published = unchanged = 0
     lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
     ).all()
-    for subject in [*lots, *products]:
+    subjects: list[Any] = [*lots, *products]
+    for subject in wrap(subjects, len(subjects)) if wrap is not None else subjects:
         passport = passport_for(lot=subject) if isinstance(subject, Lot) else passport_for(product=subject)
         if publish(passport) is None:
             unchanged += 1
