@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
+from marketplace import memo
 from marketplace import models as m
 from marketplace.csv_export import to_csv, to_xlsx
 from marketplace.extensions import db
@@ -290,3 +291,33 @@ def test_xlsx_export_never_writes_a_formula() -> None:
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values == [["'=name", "n"], ["'=HYPERLINK(\"http://x\")", 3], ["'+1", None], ["'@SUM(A1)", "ab"]]
     assert all(c.data_type != "f" for row in sheet.iter_rows() for c in row)
+
+
+def test_passports_published_in_an_import_batch_are_those_published_one_by_one(demo_app: Flask) -> None:
+    """The import reads the ledger, certificate and Union party once for all its lots (marketplace.memo): the
+    passports it publishes must be exactly what publishing each lot alone gives (nothing to republish)."""
+    client = _client(demo_app)
+    preview = _upload(client, _xlsx([_row(lab_report_number="MEMO-1"), _row(lab_report_number="MEMO-2")]))
+    assert _confirm(client, text(preview), "import").status_code == 200
+    with demo_app.app_context():
+        lots = db.session.scalars(select(m.Lot).where(m.Lot.lab_report_number.like("MEMO-%"))).all()
+        assert len(lots) == 2
+        for lot in lots:
+            passport = passports.passport_for(lot=lot)
+            assert passport.current is not None
+            assert passports.publish(passport) is None  # the same content, built without the batch
+
+
+def test_a_batch_computes_once_and_outside_a_batch_every_time() -> None:
+    calls: list[int] = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+    assert memo.once("k", compute) == 1
+    assert memo.once("k", compute) == 2
+    with memo.batch():
+        assert memo.once("k", compute) == 3
+        assert memo.once("k", compute) == 3
+        assert memo.once("other", compute) == 4
+    assert memo.once("k", compute) == 5

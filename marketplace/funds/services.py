@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
-from marketplace import csv_export, events
+from marketplace import csv_export, events, memo
 from marketplace.accounts.models import User
 from marketplace.db import today
 from marketplace.extensions import db
@@ -119,7 +119,11 @@ def _splits(entries: list[FundEntry]) -> dict[int, dict[Fund, Decimal]]:
 
 
 def summary(cooperative_id: int) -> FundsSummary:
-    """Balances and splits from one read of the cooperative's entries (each lot's passport asks for it)."""
+    """Balances and splits from one read of the cooperative's entries; once per batch (a lot import)."""
+    return memo.once(("funds.summary", cooperative_id), lambda: _summary(cooperative_id))
+
+
+def _summary(cooperative_id: int) -> FundsSummary:
     entries = in_force(cooperative_id)
     return FundsSummary(_balances(entries, cooperative_id), _splits(entries))
 

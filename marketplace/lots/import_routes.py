@@ -17,6 +17,7 @@ from sqlalchemy import select
 from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 
+from marketplace import memo
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
@@ -150,7 +151,8 @@ def confirm():  # type: ignore[no-untyped-def]
     if preview.blocking:
         return _preview_page(preview, token, filename, 422, message=_(
             "%(n)d rows still have errors: fix them or tick “Skip” on them, then import.", n=len(preview.blocking)))
-    lots = imports.import_rows(preview)
+    with memo.batch():  # each lot's passport reads the same ledger, certificate and Union party: once
+        lots = imports.import_rows(preview)
     return render_template("lots/import/done.html", preview=preview, lots=lots, filename=filename, coop=coop)
 
 

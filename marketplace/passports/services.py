@@ -18,7 +18,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import selectinload
 
-from marketplace import fx
+from marketplace import fx, memo
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today, utcnow
 from marketplace.extensions import db
@@ -87,6 +87,10 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
 
 def union_party() -> dict[str, Any] | None:
     """The Union as a UNTP party (its register entry), named beside the issuer's DID; None before it exists."""
+    return memo.once("union_party", _union_party)
+
+
+def _union_party() -> dict[str, Any] | None:
 
     union = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.union).order_by(
         Organisation.id).limit(1))
@@ -106,8 +110,10 @@ def traceability_event_070(step: ProcessingStep, signer: Signer, product_name: s
 def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
     """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
     the 0.7.0 conformity credentials and the traceability events."""
-    digests = {untp.certificate_url(cert, base_url()): untp070.digest_multibase(conformity_credential_070(cert, signer))
-               for cert in passport_certificates(passport)}
+    digests = {untp.certificate_url(cert, base_url()): memo.once(
+        ("conformity070", cert.id, signer.did),
+        lambda cert=cert: untp070.digest_multibase(conformity_credential_070(cert, signer)))
+        for cert in passport_certificates(passport)}
     if passport.product is not None:
         name = passport.product.name.get("en") or passport.product.sku
         for step in passport.product.steps:

@@ -1,0 +1,36 @@
+"""Work done once per batch: a bulk operation (a lot import) publishes hundreds of passports that each read the
+same cooperative ledger, certificate and Union party. Inside ``with memo.batch():`` a value computed by
+``memo.once(key, compute)`` is kept and reused until the block ends; outside a batch ``once`` simply computes.
+
+Use a batch only around work that changes none of the memoised inputs (importing lots writes lots, passports
+and the log, never a ledger entry, a certificate or an organisation), so values read once stay true.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Hashable, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_kept: ContextVar[dict[Hashable, Any] | None] = ContextVar("memo_batch", default=None)
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    token = _kept.set({})
+    try:
+        yield
+    finally:
+        _kept.reset(token)
+
+
+def once(key: Hashable, compute: Callable[[], T]) -> T:
+    kept = _kept.get()
+    if kept is None:
+        return compute()
+    if key not in kept:
+        kept[key] = compute()
+    return kept[key]
