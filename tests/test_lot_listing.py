@@ -11,8 +11,10 @@ from sqlalchemy import func, select
 
 from marketplace import models as m
 from marketplace.extensions import db
+from marketplace.lots import listing
 from marketplace.lots.models import LotStatus
 from marketplace.passports import services as passports
+from tests import factories
 from tests.helpers import csrf_token, sign_in, text
 
 COOP = ("coop@demo.example", "demo-coop-2026")
@@ -126,3 +128,12 @@ def test_only_cooperative_managers_list_lots(demo_app: Flask) -> None:
     assert sign_in(buyer, "buyer@demo.example", "demo-buyer-2026").status_code == 302
     assert buyer.get(PAGE).status_code == 403
     assert demo_app.test_client().get(PAGE).status_code == 302
+
+
+def test_the_next_lot_code_follows_the_count_and_fills_a_gap(app: Flask) -> None:
+    with app.app_context():
+        first = factories.LotFactory(code="USCC-2025-ZZ-001")
+        assert listing._next_code(2025, "ZZ") == "USCC-2025-ZZ-002"
+        factories.LotFactory(code="USCC-2025-ZZ-003", cooperative=first.cooperative)  # a gap: 002 is free
+        assert listing._next_code(2025, "ZZ") == "USCC-2025-ZZ-002"
+        assert listing._next_code(2024, "ZZ") == "USCC-2024-ZZ-001"

@@ -30,6 +30,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from openpyxl import load_workbook
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 
 from marketplace.certification.models import Certificate
@@ -349,6 +350,9 @@ class Preview:
     cooperative: Organisation
     columns: list[str]
     rows: list[Row]
+    # The soums (with their aimags) and certificates the rows name, held so that the session's identity map
+    # (weak references) keeps them: each row's check and listing then finds them without a query.
+    loaded: list[object] = field(default_factory=list, repr=False)
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.rows if r.status == status)
@@ -358,11 +362,20 @@ class Preview:
         return [r for r in self.rows if r.status == "error"]
 
 
-def _soums() -> dict[str, int]:
+def _soums(loaded: list[object]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for soum in db.session.scalars(select(Soum)):
+    for soum in db.session.scalars(select(Soum).options(joinedload(Soum.aimag))):
+        loaded.append(soum)
         found.setdefault(soum.name_en.strip().lower(), soum.id)
         found.setdefault(soum.name_mn.strip().lower(), soum.id)
+    return found
+
+
+def _certificates(loaded: list[object]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for certificate in db.session.scalars(select(Certificate)):
+        loaded.append(certificate)
+        found[certificate.number.strip().upper()] = certificate.id
     return found
 
 
@@ -374,8 +387,9 @@ def check_rows(cooperative: Organisation, rows: list[tuple[int, dict[str, str]]]
     existing = {code: (report, coop) for code, report, coop in db.session.execute(
         select(Lot.code, Lot.lab_report_number, Lot.cooperative_id))}
     by_report = {report: code for code, (report, coop) in existing.items() if coop == cooperative.id}
-    soums = _soums()
-    certificates = {n.strip().upper(): i for n, i in db.session.execute(select(Certificate.number, Certificate.id))}
+    loaded: list[object] = []
+    soums = _soums(loaded)
+    certificates = _certificates(loaded)
     names = {cooperative.name.strip().lower(), cooperative.slug.lower()}
     seen: dict[str, int] = {}
     checked: list[Row] = []
@@ -406,7 +420,7 @@ def check_rows(cooperative: Organisation, rows: list[tuple[int, dict[str, str]]]
         if row.skipped:
             continue
         _check_row(cooperative, row, soums, certificates)
-    return Preview(cooperative, columns, checked)
+    return Preview(cooperative, columns, checked, loaded)
 
 
 def _cell_value(key: str, raw: str, soums: dict[str, int], certificates: dict[str, int]) -> str:

@@ -225,6 +225,8 @@ def claimed_certificates(passport: Passport) -> list[Certificate]:
 
 def passport_certificates(passport: Passport) -> list[Certificate]:
     """Every certificate a passport claims: those of its lots and, for a product, its maker's."""
+    if passport.lot is not None:  # a lot's claims are its certificate's: read once per batch (a lot import)
+        return memo.once(("lot_certificates", passport.lot.certificate_id), lambda: claimed_certificates(passport))
     found = {cert.number: cert for cert in claimed_certificates(passport)}
     if passport.product is not None:
         for cert in _msme_certificates(passport.product):
