@@ -363,6 +363,50 @@ def test_fibre_claimed_by_products_never_exceeds_a_lots_sold_kg_at_every_entry_p
                  m.ProductVersion) == 2
 
 
+# A product passport is approved only while its lots' certificates are valid on its production date ---------------
+# One function: products.workflow.approval_problems (certificate_checks, on Certificate.valid_on), through approve.
+
+def test_a_product_is_approved_only_under_certificates_valid_on_its_production_date_at_every_entry_point(
+    demo_app: Flask, tmp_path: Path,
+) -> None:
+    staff = _client(demo_app, STAFF)
+    with demo_app.app_context():
+        product = db.session.scalar(select(m.Product).filter_by(sku="KK-RR-VEST-WH"))
+        assert product.status.value == "submitted"
+        product.production_date = dt.date(2020, 1, 1)  # before any demo certificate
+        product_id = product.id
+        db.session.commit()
+
+    def staff_screen() -> None:
+        response = staff.post(f"/union/products/{product_id}/approve",
+                              data={"csrf_token": csrf_token(staff, "/union/products")})
+        assert response.status_code == 422
+        assert "was not yet valid on 2020-01-01" in text(response)
+        with demo_app.app_context():
+            assert db.session.get(m.Product, product_id).status.value == "submitted"
+
+    def demo_loader() -> None:
+        content = _content(tmp_path)
+        _demo_product(content, "KK-INVARIANT-3", **{"production_date = 2026-03-20": "production_date = 2020-01-01"})
+        with demo_app.app_context():
+            with pytest.raises(ProductError, match="was not yet valid on 2020-01-01"):
+                load_products(content, LoadReport())
+            db.session.rollback()
+
+    assert _walk({"staff approval": staff_screen, "demo loader": demo_loader}, demo_app, m.ProductVersion,
+                 m.Passport, m.PassportVersion) == 2
+
+
+# Lab values: a lot is cashmere, at most 19 µm ---------------------------------------------------------------------
+# One function: the range of NewLotForm.mean_diameter_um (the form page and every spreadsheet row are this form).
+
+def test_a_lot_over_19_micron_is_refused_at_every_entry_point(demo_app: Flask) -> None:
+    """The database CHECK ``cashmere_micron`` backs the rule; the entry points must refuse first, clearly."""
+    entry_points = _listing_entry_points(demo_app, {"mean_diameter_um": "19.1"}, {"mean_diameter_um": "19.1"},
+                                         "Cashmere is 10 to 19 µm")
+    assert _walk(entry_points, demo_app, *LISTED) == 3
+
+
 # The table itself ---------------------------------------------------------------------------------------------------
 
 def test_the_invariants_table_names_tests_that_exist() -> None:
