@@ -251,13 +251,15 @@ def test_every_endpoint_has_an_expected_rule_and_declares_exactly_it(app: Flask)
 
 @pytest.mark.parametrize("role", USERS, ids=lambda r: r.value if r else "anonymous")
 def test_role_matrix_over_every_method(demo_app: Flask, role: Role | None) -> None:
-    """Refused users get 401, 403 or the sign-in redirect, with a valid CSRF token, and nothing is written;
-    allowed users are never refused by the role check."""
+    """Refused users get 401, 403 or the sign-in redirect, and nothing is written (state-changing methods: the
+    next test); allowed users are never refused by the role check."""
     client = _client(demo_app, role)
     token = _token(client, role is not None)
     refused = allowed = 0
     for endpoint, method, path in _cases(demo_app):
         data = {"csrf_token": token} if method in STATE_CHANGING else None
+        if not _allowed(endpoint, role) and method in STATE_CHANGING:
+            continue  # test_every_state_changing_rule_refuses_every_role_it_does_not_name
         if not _allowed(endpoint, role):
             with _writes(demo_app) as writes:
                 response = _send(client, method, path, data)
@@ -290,6 +292,81 @@ def test_matrix_size(app: Flask, record_property) -> None:  # type: ignore[no-un
     assert rules > 90
     assert len(cases) >= rules
     record_property("matrix", f"{rules} rules, {len(cases)} rule-methods × {len(USERS)} users")
+
+
+# Role checks on every state-changing rule ------------------------------------------------------------------------
+
+# Every endpoint that answers POST, PUT, PATCH or DELETE (all of them POST today), written down: a state-changing
+# route added without an entry here fails, and so does one that stops changing state. Who may call each is EXPECTED.
+STATE_CHANGING_ENDPOINTS = frozenset({
+    "accounts.password_change", "accounts.password_reset", "accounts.password_reset_confirm",
+    "accounts.resend_confirmation", "accounts.signin", "accounts.signout", "accounts.signout_everywhere",
+    "accounts.signup", "accounts.verify_organisation", "certification.manage", "control.assess",
+    "control.cooperative", "control.external", "control.participate", "funds.cooperative", "funds.correct",
+    "lot_import.confirm", "lot_import.upload", "lots.new", "notifications.mark_read", "notifications.preferences",
+    "notifications.unsubscribe", "orders.accept", "orders.answer_change", "orders.counter", "orders.decline",
+    "orders.pay_balance", "orders.pay_deposit", "orders.request_lot_quote", "orders.request_lots_quote",
+    "orders.request_sample", "orders.request_spec_quote", "orders.start_balance", "orders.start_deposit",
+    "passports.verify", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.stripe_webhook",
+    "practice.commitments", "practice.report", "practice.review", "pricing.publish", "product_review.approve",
+    "product_review.reject", "union.adjust", "union.advance", "union.answer", "union.bank_transfer", "union.confirm",
+    "union.decline", "union.invoice", "union.record_premium", "union.refund", "union.sample_sent", "union.shipping",
+    "workspace.add_component", "workspace.add_image", "workspace.add_source", "workspace.add_step",
+    "workspace.new_line", "workspace.new_product", "workspace.product", "workspace.remove_component",
+    "workspace.remove_image", "workspace.remove_source", "workspace.remove_step", "workspace.submit",
+})
+
+
+def _snapshot(app: Flask) -> dict[str, tuple[int, int]]:
+    """Every table's row count and a digest of its rows: a refused request must leave all of it as it was."""
+    import hashlib
+
+    with app.app_context():
+        found = {}
+        for name in inspect(db.engine).get_table_names():
+            rows = sorted(repr(tuple(row)) for row in db.session.execute(text(f'SELECT * FROM "{name}"')))
+            found[name] = (len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest())
+        return found
+
+
+def _state_changing_cases(app: Flask) -> list[tuple[str, str, str]]:
+    return [case for case in _cases(app) if case[1] in STATE_CHANGING]
+
+
+def test_the_state_changing_table_lists_every_such_endpoint(app: Flask) -> None:
+    found = {endpoint for endpoint, _method, _path in _state_changing_cases(app)}
+    assert found - STATE_CHANGING_ENDPOINTS == set(), "add the new state-changing endpoints to STATE_CHANGING_ENDPOINTS"
+    assert STATE_CHANGING_ENDPOINTS - found == set(), "STATE_CHANGING_ENDPOINTS lists endpoints that change nothing"
+
+
+def test_every_state_changing_rule_refuses_every_role_it_does_not_name(demo_app: Flask,
+                                                                       record_property) -> None:  # type: ignore[no-untyped-def]
+    """Every state-changing rule-method, called with a valid CSRF token (so that CSRF cannot answer first) by every
+    role that must be refused — and by a signed-out visitor: 403 (401 signed out), never a 400 from a form that
+    answered before the role check, never a 500; no statement writes, and every table is as it was."""
+    cases = _state_changing_cases(demo_app)
+    clients = {role: _client(demo_app, role) for role in USERS}  # signed in first: a sign-in writes its session row
+    tokens = {role: _token(client, role is not None) for role, client in clients.items()}
+    before = _snapshot(demo_app)
+    checked: dict[str, int] = {}
+    for endpoint, method, path in cases:
+        for role in USERS:
+            if _allowed(endpoint, role):
+                continue
+            with _writes(demo_app) as writes:
+                response = _send(clients[role], method, path, {"csrf_token": tokens[role]})
+            expected = 401 if role is None else 403
+            assert response.status_code == expected, (endpoint, method, role, response.status_code)
+            assert CSRF_REFUSAL not in response.get_data(as_text=True), (endpoint, method, role, "CSRF answered")
+            assert writes == [], (endpoint, method, role, writes)
+            checked[endpoint] = checked.get(endpoint, 0) + 1
+    assert _snapshot(demo_app) == before
+    # Every endpoint that some role may not call was called by each such role.
+    restricted = {endpoint for endpoint, _m, _p in cases if EXPECTED[endpoint] != "public"}
+    assert set(checked) == restricted
+    assert sum(checked.values()) >= 290  # 294 on 2026-11-28: 57 restricted endpoints
+    record_property("state_changing", f"{len(cases)} state-changing rule-methods, {len(restricted)} restricted, "
+                                      f"{sum(checked.values())} rule-method × role refusals checked")
 
 
 # A second organisation of the same role -------------------------------------------------------------------------

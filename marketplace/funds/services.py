@@ -175,6 +175,18 @@ def record_premium_due(allocation: Any, *, actor: User | None = None) -> list[Fu
     return entries
 
 
+def above_due(cooperative_id: int, currency: str, amount_minor: int, *, advance: bool,
+              replacing_minor: int = 0) -> int | None:
+    """The premium rule for payments: the Union pays a cooperative at most what is outstanding, more only as a
+    flagged advance. Returns the outstanding amount when ``amount_minor`` is above it without the flag (the
+    payment is refused), else None. ``replacing_minor``: the payment being corrected, which no longer counts.
+    Every way a payment is written calls it: the staff form, a correction, the demo loader."""
+    if advance:
+        return None
+    due = outstanding(cooperative_id, currency) + replacing_minor
+    return due if amount_minor > due else None
+
+
 def record_payment(
     *, cooperative_id: int, amount_minor: int, currency: str, paid_on: Any, reference: str,
     advance: bool = False, staff: User | None, note: str = "",
@@ -188,8 +200,8 @@ def record_payment(
     reference = (reference or "").strip()
     if not reference:
         raise FundsError(_("Give the payment's bank or transfer reference."))
-    due = outstanding(cooperative_id, currency)
-    if amount_minor > due and not advance:
+    due = above_due(cooperative_id, currency, amount_minor, advance=advance)
+    if due is not None:
         raise FundsError(_(
             "This payment is larger than the %(due)s outstanding in %(currency)s. Tick \u201cadvance\u201d if the "
             "Union is paying premium ahead of sales; otherwise correct the amount.",
@@ -258,10 +270,10 @@ def correct_money_entry(original: FundEntry, *, amount_minor: int, reason: str, 
     if amount_minor < 0:
         raise FundsError(_("The corrected amount cannot be negative."))
     flagged = original.advance if advance is None else advance
-    if original.kind is EntryKind.payment and not flagged:
-        due = outstanding(original.cooperative_id, original.currency or "") + (original.amount_minor or 0)
-        if amount_minor > due:
-            raise FundsError(_("The corrected payment is larger than what is due; flag it as an advance."))
+    if original.kind is EntryKind.payment and above_due(original.cooperative_id, original.currency or "",
+                                                        amount_minor, advance=flagged,
+                                                        replacing_minor=original.amount_minor or 0) is not None:
+        raise FundsError(_("The corrected payment is larger than what is due; flag it as an advance."))
     entry = FundEntry(
         cooperative_id=original.cooperative_id, kind=original.kind, season=original.season,
         amount_minor=amount_minor, currency=original.currency, allocation_id=original.allocation_id,

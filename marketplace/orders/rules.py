@@ -78,35 +78,39 @@ def certificate_problem(lot: Lot, day: dt.date) -> Any | None:
 
 # 2. Price floor -------------------------------------------------------------------------------
 
+def _floor_check(lot: Lot, currency: str, at: dt.datetime | None) -> pricing.PriceCheck | None:
+    """The lot against the policy for its season in ``currency`` in force at ``at`` (None: now); None when no
+    policy is published."""
+    if at is None:
+        policy = pricing.policy_in_force(lot.season, currency)
+    else:
+        policy = pricing.policy_at(lot.season, currency, at)
+    return pricing.check(lot, policy) if policy is not None else None
+
+
 def minimum_price(lot: Lot, currency: str, at: dt.datetime | None = None) -> tuple[int | None, int]:
     """(floor plus grade premium per kg for ``lot`` in ``currency``, season) — None when no policy is published.
 
     ``at``: the time the price was quoted; the policy revision in force then binds (None: the one in force now).
     """
-    if at is None:
-        policy = pricing.policy_in_force(lot.season, currency)
-    else:
-        policy = pricing.policy_at(lot.season, currency, at)
-    if policy is None:
-        return None, lot.season
-    result = pricing.check(lot, policy)
-    assert result is not None
-    return result.minimum_minor, lot.season
+    result = _floor_check(lot, currency, at)
+    return (result.minimum_minor if result is not None else None), lot.season
 
 
 def price_problem(lot: Lot, price_minor: int, currency: str, at: dt.datetime | None = None) -> Any | None:
     """Why ``price_minor`` per kg (in ``currency``, on the lot's price basis) cannot reach a buyer for ``lot``.
 
-    ``at``: when the price was quoted to the buyer (the floor in force then binds); None: now.
+    ``at``: when the price was quoted to the buyer (the floor in force then binds); None: now. The comparison is
+    :meth:`marketplace.pricing.services.PriceCheck.allows`, the one the listing rule uses.
     """
-    minimum, season = minimum_price(lot, currency, at)
-    if minimum is None:
+    result = _floor_check(lot, currency, at)
+    if result is None:
         return _l("The Union has published no fair-price policy for season %(season)s in %(currency)s, so lot "
-                  "%(code)s cannot be priced in %(currency)s.", season=season, currency=currency, code=lot.code)
-    if price_minor < minimum:
+                  "%(code)s cannot be priced in %(currency)s.", season=lot.season, currency=currency, code=lot.code)
+    if not result.allows(price_minor):
         return _l("%(price)s per kg is below the fair-price floor of %(floor)s per kg (floor plus grade premium, "
                   "season %(season)s policy) for lot %(code)s.", price=_money(price_minor, currency),
-                  floor=_money(minimum, currency), season=season, code=lot.code)
+                  floor=_money(result.minimum_minor, currency), season=lot.season, code=lot.code)
     return None
 
 

@@ -38,9 +38,13 @@ class PriceCheck:
     def minimum_minor(self) -> int:
         return self.floor_minor + self.grade_premium_minor
 
+    def allows(self, price_minor: int) -> bool:
+        """The floor rule, the one comparison for listing and selling: at least floor plus grade premium."""
+        return price_minor >= self.minimum_minor
+
     @property
     def ok(self) -> bool:
-        return self.price_minor >= self.minimum_minor
+        return self.allows(self.price_minor)
 
     @property
     def margin_minor(self) -> int:
