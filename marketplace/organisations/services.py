@@ -16,6 +16,7 @@ from stdnum.jp import cn as jp_cn
 from stdnum.us import ein
 
 from marketplace import events
+from marketplace.accounts.models import Role
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
@@ -127,8 +128,6 @@ VERIFIED_KINDS = (OrgKind.brand, OrgKind.msme)
 def may_edit_registration(user: Any, organisation: Organisation) -> bool:
     """Who may change an organisation's registration number: Union staff and admins, and the organisation's
     own members (its manager: the cooperative manager, MSME editor or brand buyer of that organisation)."""
-    from marketplace.accounts.models import Role
-
     if not getattr(user, "is_authenticated", False):
         return False
     return user.has_role(Role.union_staff, Role.admin) or organisation.id in user.organisation_ids()
