@@ -15,8 +15,8 @@ from typing import Any
 from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, Field, IntegerField, RadioField, SelectField
-from wtforms.validators import ValidationError
+from wtforms import DecimalField, Field, IntegerField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length, Optional, ValidationError
 
 from marketplace.guards import MAX_ID, as_id
 from marketplace.money import AmountPrecisionError, check_places
@@ -105,3 +105,24 @@ class OptionalSelectField(_BlankIsNoChoice, SelectField):
 
 class OptionalRadioField(_BlankIsNoChoice, RadioField):
     """Radio buttons that may be left unchosen; use with ``Optional()``."""
+
+
+# Translations of a text a person enters in English (shown on passports in the page's language) ----------------
+
+TRANSLATED_LOCALES = ("mn", "fr", "de", "it", "zh")
+_LANGUAGE_NAMES = {"mn": _l("Mongolian"), "fr": _l("French"), "de": _l("German"), "it": _l("Italian"),
+                   "zh": _l("Chinese")}
+
+
+def add_translation_fields(cls: type, prefix: str, label: Any, max_len: int, *, area: bool = False) -> None:
+    """Optional ``<prefix>_<locale>`` fields for the text's translations, one per locale besides English."""
+    for code in TRANSLATED_LOCALES:
+        kind = TextAreaField if area else StringField
+        setattr(cls, f"{prefix}_{code}", kind(_l("%(what)s (%(language)s)", what=label, language=_LANGUAGE_NAMES[code]),
+                                               validators=[Optional(), Length(max=max_len)]))
+
+
+def translations(form: FlaskForm, prefix: str) -> dict[str, str]:
+    """The translations typed into ``add_translation_fields`` fields (locale → text, empty ones left out)."""
+    values = {code: (form[f"{prefix}_{code}"].data or "").strip() for code in TRANSLATED_LOCALES}
+    return {code: text for code, text in values.items() if text}

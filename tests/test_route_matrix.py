@@ -56,6 +56,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "accounts.password_change": "signed_in",
     "accounts.verification_queue": STAFF,
     "accounts.verify_organisation": STAFF,
+    "organisations.registration": STAFF | COOP | MSME | BUYER,
     "notifications.index": "signed_in",
     "notifications.mark_read": "signed_in",
     "notifications.preferences": "signed_in",
@@ -426,6 +427,14 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
 
 
     (Role.cooperative_manager, "GET", "/control/evidence/{evidence}", {}),
+    (Role.cooperative_manager, "GET", "/organisations/jinst-golden-fleece/registration", {}),
+    (Role.cooperative_manager, "POST", "/organisations/jinst-golden-fleece/registration",
+     {"registration_number": "7654321"}),
+    (Role.msme_editor, "GET", "/organisations/khangai-knitwear/registration", {}),
+    (Role.msme_editor, "POST", "/organisations/khangai-knitwear/registration", {"registration_number": "7654321"}),
+    (Role.brand_buyer, "GET", "/organisations/maison-lune/registration", {}),
+    (Role.brand_buyer, "POST", "/organisations/maison-lune/registration",
+     {"registration_number": "FR40303265045"}),
 ]
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.

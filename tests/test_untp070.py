@@ -193,8 +193,9 @@ def test_traceability_events_in_070_are_make_events_linked_by_digest(demo_app: F
             assert link["digestMultibase"] == untp070.digest_multibase(event)
             assert event["@context"] == ["https://www.w3.org/ns/credentials/v2", untp070.CONTEXT]
             subject = event["credentialSubject"][0]
-            assert subject["type"] == ["MakeEvent", "Event"]
-            assert subject["inputProduct"][0]["type"] == ["EventProduct"]
+            assert subject["type"] == ["MakeEvent", "LifecycleEvent"]
+            assert subject["inputProduct"][0]["product"]["idGranularity"] == "batch"
+            assert subject["madeAtFacility"]["type"] == ["Facility"]
             assert subject["outputProduct"][0]["quantity"]["unit"] == "KGM"
             assert subject["relatedParty"][0]["role"] == "processor"
             legacy = client.get(path + "?untp=0.6.1").get_json(force=True)

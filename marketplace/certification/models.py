@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.db import Base, TimestampMixin, enum_column
@@ -128,11 +128,18 @@ class Certificate(TimestampMixin, Base):
     status: Mapped[CertificateStatus] = mapped_column(
         enum_column(CertificateStatus), default=CertificateStatus.active
     )
-    status_reason: Mapped[str] = mapped_column(Text, default="")
+    status_reason: Mapped[str] = mapped_column(Text, default="")  # in English, as the credentials carry it
+    # The reason in the other locales the certifier translated it into (locale → text).
+    status_reason_translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
 
     scheme: Mapped[CertificationScheme] = relationship()
     holder: Mapped[Organisation] = relationship(foreign_keys=[holder_id])
     issuer: Mapped[Organisation] = relationship(foreign_keys=[issuer_id])
+
+    @property
+    def status_reason_i18n(self) -> dict[str, str]:
+        """The reason by locale, English included (for ``loc_shown``)."""
+        return {**(self.status_reason_translations or {}), "en": self.status_reason}
 
     def status_on(self, day: dt.date) -> CertificateStatus:
         """The status in force on ``day`` (from :func:`standing`; a certificate not yet in force reads active)."""

@@ -10,6 +10,7 @@ from marketplace.certification import services
 from marketplace.certification.forms import StatusForm
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today
+from marketplace.forms_common import translations
 from marketplace.passports import services as passport_services
 from marketplace.passports import untp
 from marketplace.passports.routes import _json, untp_version
@@ -51,7 +52,7 @@ def manage(number: str):  # type: ignore[no-untyped-def]
         try:
             services.authorise_change(cert, current_user, form.reason.data or "")
             services.change_status_from_page(cert, CertificateStatus(form.status.data), form.reason.data or "",
-                                             current_user)
+                                             current_user, translations=translations(form, "reason"))
         except services.TransitionError:
             form.status.errors = [_("A %(old)s certificate cannot be changed to that status.", old=cert.status.value)]
             status = 422

@@ -67,20 +67,26 @@ def get_certificate(number: str) -> Certificate | None:
     )
 
 
-def change_status(cert: Certificate, new: CertificateStatus, reason: str) -> None:
-    """Suspend, reinstate or revoke. Passports read the status live, so they show it at once."""
+def change_status(cert: Certificate, new: CertificateStatus, reason: str,
+                  translations: dict[str, str] | None = None) -> None:
+    """Suspend, reinstate or revoke. Passports read the status live, so they show it at once. ``reason`` is
+    in English; ``translations`` (locale → text) are its translations, and a new reason drops those of the
+    previous one (they would say something else)."""
     if new not in TRANSITIONS[cert.status]:
         raise TransitionError(f"A {cert.status.value} certificate cannot become {new.value}.")
     cert.status = new
     cert.status_reason = reason.strip()
+    cert.status_reason_translations = {code: text.strip() for code, text in (translations or {}).items()
+                                       if code != "en" and text.strip()}
     db.session.flush()
     events.certificate_status.send(cert)
 
 
-def change_status_from_page(cert: Certificate, new: CertificateStatus, reason: str, actor: Any) -> None:
+def change_status_from_page(cert: Certificate, new: CertificateStatus, reason: str, actor: Any,
+                            translations: dict[str, str] | None = None) -> None:
     """The certificate page's change: checks the transition, changes the status and announces it (control
     records it in the certificate's audit trail). Control's own decisions call change_status and record their
     decision themselves."""
     old = cert.status
-    change_status(cert, new, reason)
+    change_status(cert, new, reason, translations)
     events.certificate_status_changed.send(cert, old=old, actor=actor, reason=reason)

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from marketplace.access import public
+from marketplace.access import public, roles
 from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate
 from marketplace.control import services as control
@@ -13,7 +14,10 @@ from marketplace.db import today
 from marketplace.extensions import db
 from marketplace.funds import services as funds
 from marketplace.lots.models import Lot, LotStatus
+from marketplace.organisations import services
+from marketplace.organisations.forms import RegistrationNumberForm
 from marketplace.organisations.models import CooperativeProfile, Organisation, OrgKind, PastureUserGroup
+from marketplace.organisations.services import RegistrationNumberError
 from marketplace.practice import services as practice
 from marketplace.union import charts
 
@@ -56,6 +60,7 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
         control_counts=_control_counts(organisation), practice=_practice(organisation),
         charts=charts.cooperative(organisation.cooperative) if organisation.cooperative else [],
+        can_edit_registration=services.may_edit_registration(current_user, organisation),
     )
 
 
@@ -74,3 +79,36 @@ def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:
         return []
     counts = [(s.name, control.public_counts(organisation.id, s.id)) for s in control.schemes_of(organisation.id)]
     return [(name, n) for name, n in counts if n.households]
+
+
+@bp.route("/organisations/<slug>/registration", methods=["GET", "POST"])
+@roles(Role.union_staff, Role.admin, Role.cooperative_manager, Role.msme_editor, Role.brand_buyer)
+def registration(slug: str):  # type: ignore[no-untyped-def]
+    """The organisation's registration number, changed by its own manager or by Union staff."""
+    organisation = services.get_by_slug(slug)
+    if organisation is None or not services.may_edit_registration(current_user, organisation):
+        abort(404)
+    by_staff = current_user.has_role(Role.union_staff, Role.admin)
+    form = RegistrationNumberForm()
+    if request.method == "GET":
+        form.registration_number.data = organisation.registration_number
+    if form.validate_on_submit():
+        try:
+            changed = services.change_registration_number(organisation, form.registration_number.data or "",
+                                                          by_staff=by_staff)
+        except RegistrationNumberError:
+            form.registration_number.errors = [
+                _("This number does not have the right format or check digit for the country chosen.")]
+        else:
+            db.session.commit()
+            if not changed:
+                flash(_("The registration number is unchanged."), "info")
+            elif organisation.verified_at is None and organisation.kind in services.VERIFIED_KINDS:
+                flash(_("The registration number is saved. The Union checks it again before you can order "
+                        "samples or accept quotes."), "success")
+            else:
+                flash(_("The registration number is saved."), "success")
+            return redirect(url_for("organisations.registration", slug=organisation.slug))
+    status = 422 if form.is_submitted() else 200
+    return render_template("organisations/registration.html", organisation=organisation, form=form,
+                           by_staff=by_staff), status

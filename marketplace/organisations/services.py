@@ -16,6 +16,7 @@ from stdnum.jp import cn as jp_cn
 from stdnum.us import ein
 
 from marketplace import events
+from marketplace.accounts.models import Role
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
@@ -118,3 +119,32 @@ def verification_problem(organisation_id: int) -> Any | None:
         return _l("The Union has not verified your organisation yet. You can browse and request quotes; "
                   "ordering samples and accepting quotes open once it is verified (usually within two working days).")
     return None
+
+
+# Kinds whose registration number the Union checks before verifying them (the verification queue's kinds).
+VERIFIED_KINDS = (OrgKind.brand, OrgKind.msme)
+
+
+def may_edit_registration(user: Any, organisation: Organisation) -> bool:
+    """Who may change an organisation's registration number: Union staff and admins, and the organisation's
+    own members (its manager: the cooperative manager, MSME editor or brand buyer of that organisation)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.has_role(Role.union_staff, Role.admin) or organisation.id in user.organisation_ids()
+
+
+def change_registration_number(organisation: Organisation, number: str, *, by_staff: bool) -> bool:
+    """The one rule for changing a registration number after sign-up (the organisation's page and the staff
+    screen): the number is checked as at sign-up (``check_registration_number``, RegistrationNumberError
+    and nothing changed when wrong). A number changed by the organisation itself needs the Union's check
+    again: a verified brand or MSME goes back to the verification queue. Staff checked the number they
+    enter, so their change keeps the verification. True when the number changed."""
+
+    compact = check_registration_number(number, organisation.country, organisation.kind)
+    if compact == organisation.registration_number:
+        return False
+    organisation.registration_number = compact
+    if not by_staff and organisation.kind in VERIFIED_KINDS:
+        organisation.verified_at = None
+    db.session.flush()
+    return True

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from marketplace.passports.untp import LINK_TYPES
 
@@ -27,6 +28,17 @@ OTHER_NAMESPACES = ("https://ref.gs1.org/voc/", "http://gs1.org/voc/")  # the sa
 _LINK_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,200}$")
 # What the passport page itself can answer (it negotiates), so what the default link may be asked for.
 PAGE_TYPES = (HTML, "application/xhtml+xml", JSONLD, "application/json", VCJWT)
+
+
+def parse_accept(header: str) -> MIMEAccept:
+    """The ``Accept`` header's media ranges without their parameters (other than the quality): a client
+    asking for ``application/ld+json; profile="https://www.w3.org/ns/credentials/v2"`` or
+    ``application/json; charset=utf-8`` asks for JSON-LD or JSON, which werkzeug alone would not match
+    against the bare types the site serves. The one parser for every negotiating route."""
+    if not (header or "").strip():  # no header: anything is acceptable, as werkzeug answers without one
+        return MIMEAccept(None)
+    ranges = parse_accept_header(header, MIMEAccept)
+    return MIMEAccept([(value.split(";", 1)[0].strip().lower(), quality) for value, quality in ranges])
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,9 @@ def _json(document: Any, mimetype: str = JSONLD) -> Response:
 def page(public_id: str):  # type: ignore[no-untyped-def]
     # May be cached, but revalidated every time: a status change shows on the very next request.
     headers = {"Cache-Control": "public, no-cache", "Vary": "Accept"}  # i18n adds Accept-Language, Cookie
-    accept = request.headers.get("Accept", "")
+    accept = request.headers.get("Accept", "").lower()  # media types are case-insensitive
     # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
-    wanted = _prefers(request.accept_mimetypes, JSONLD, "application/json", VCJWT) if (
+    wanted = _prefers(resolver.parse_accept(accept), JSONLD, "application/json", VCJWT) if (
         "json" in accept or "jwt" in accept) else None
     if wanted:
         version = _passport_or_404(public_id).current
@@ -369,7 +369,8 @@ def _decide(anchor: str, links: list[resolver.Link], headers: dict[str, str]) ->
     """The resolver's decision for this request, or the 4xx answer to a bad linkType or Accept header."""
     accept_header = request.headers.get("Accept", "").strip()
     try:
-        decision = resolver.decide(request.args.get("linkType"), request.accept_mimetypes, bool(accept_header), links)
+        decision = resolver.decide(request.args.get("linkType"), resolver.parse_accept(accept_header),
+                                   bool(accept_header), links)
     except resolver.MalformedLinkTypeError:
         return _resolver_error(400, _("The linkType is malformed: use a GS1 link type such as gs1:pip, or "
                                       "linkset for the list of links."), headers)

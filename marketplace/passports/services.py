@@ -257,7 +257,8 @@ class PageKey:
 # Fixed SQL with bound parameters (never built from input). The 304 path runs on every scan of a
 # QR code, so it reads the current version and every certificate behind it in one Core query.
 _PAGE_KEY_SQL = text(
-    "SELECT p.id, p.revoked_reason, v.id, v.content_hash, c.number, c.status, c.status_reason, c.valid_to"
+    "SELECT p.id, p.revoked_reason, v.id, v.content_hash, c.number, c.status,"
+    " c.status_reason || ' ' || CAST(c.status_reason_translations AS TEXT), c.valid_to"
     " FROM passport p"
     " JOIN passport_version v ON v.passport_id = p.id"
     " LEFT JOIN product_source s ON s.product_id = p.product_id"

@@ -22,6 +22,14 @@ VERSION = "0.7.0"
 CONTEXT = "https://vocabulary.uncefact.org/untp/0.7.0/context/"
 MONGOLIA = {"countryCode": "MN", "countryName": "Mongolia"}
 JSONLD = "application/ld+json"
+# The 0.6.1 assurance codes in their 0.7.0 spelling (the 0.7.0 DCC schema's enumerations). 0.7.0 names the
+# endorsement behind the assessment: none for a self-declaration, the scheme itself for the Union's internal
+# control, a body the scheme recognises for external and accredited audits (no authority benchmark or
+# mutual recognition is claimed).
+ASSESSOR_LEVEL = {"Self": "self", "Commercial": "commercial", "Buyer": "buyer", "Membership": "membership",
+                  "Unspecified": "unspecified", "3rdParty": "3rdParty", "Hybrid": "hybrid"}
+ASSESSMENT_LEVEL = {"Unspecified": "no-endorsement", "Validated": "scheme-self", "Verified": "scheme-cab",
+                    "Accredited": "scheme-cab"}
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -103,20 +111,28 @@ def _link(url: str, name: str, link_type: str, digests: Mapping[str, str]) -> di
     return link
 
 
+def _criteria(standard: dict[str, Any]) -> dict[str, Any]:
+    """The criteria a certificate attests: all those of its standard."""
+    return {"type": ["Criterion"], "id": standard["id"] + "-criteria",
+            "name": f"{standard['name']}: all criteria of the standard"}
+
+
+def _conformance(base_url: str) -> dict[str, Any]:
+    """The performance a certificate attests (and a passport claims from it): conformance with the standard."""
+    return {"metric": {"type": ["PerformanceMetric"], "id": f"{base_url}/how-to-read-a-passport#metric-conformance",
+                       "name": "Conformance with the standard"},
+            "score": {"code": "conformant", "definition": "Certified as conforming to the standard"}}
+
+
 def _certificate_claim(claim: dict[str, Any], base_url: str, digests: Mapping[str, str]) -> dict[str, Any]:
     standard = claim["referenceStandard"]
     evidence = claim["conformityEvidence"]
     return {
         "type": ["Claim"], "id": claim["id"], "name": standard["name"], "description": claim["description"],
         "referenceStandard": [{"type": ["Standard"], "id": standard["id"], "name": standard["name"]}],
-        "referenceCriteria": [{"type": ["Criterion"], "id": standard["id"] + "-criteria",
-                               "name": f"{standard['name']}: all criteria of the standard"}],
+        "referenceCriteria": [_criteria(standard)],
         "claimDate": claim["assessmentDate"],
-        "claimedPerformance": [{
-            "metric": {"type": ["PerformanceMetric"], "id": f"{base_url}/how-to-read-a-passport#metric-conformance",
-                       "name": "Conformance with the standard"},
-            "score": {"code": "conformant", "definition": "Certified as conforming to the standard"},
-        }],
+        "claimedPerformance": [_conformance(base_url)],
         "evidence": [_link(evidence["linkURL"], evidence["linkName"], "dcc", digests)],
         "conformityTopic": [_topic(claim["conformityTopic"], base_url)],
     }
@@ -240,14 +256,19 @@ def conformity_credential(credential: dict[str, Any], base_url: str,
         "credentialSubject": {
             "type": ["ConformityAttestation"], "id": subject["id"], "name": subject["name"],
             "description": subject["description"],
-            "assessorLevel": subject["assessorLevel"], "assessmentLevel": subject["assessmentLevel"],
+            "assessorLevel": ASSESSOR_LEVEL[subject["assessorLevel"]],
+            "assessmentLevel": ASSESSMENT_LEVEL[subject["assessmentLevel"]],
             "attestationType": subject["attestationType"],
             "issuedToParty": _party(subject["issuedToParty"]),
             "referenceScheme": {"type": ["ConformityScheme"], "id": standard["id"], "name": standard["name"],
                                 "owner": standard["issuingParty"]},
             "conformityAssessment": [{
                 "type": ["ConformityAssessment"], "id": assessment["id"], "name": assessment["name"],
+                "assessmentCriteria": [_criteria(standard)],
                 "assessmentDate": assessment["assessmentDate"],
+                "assessedPerformance": [_conformance(base_url)],
+                "assessedOrganisation": {"type": ["Party"], "id": subject["issuedToParty"]["id"],
+                                         "name": subject["issuedToParty"]["name"]},
                 "referenceStandard": [{"type": ["Standard"], "id": standard["id"], "name": standard["name"]}],
                 "conformityTopic": [_topic(assessment["conformityTopic"], base_url)],
                 "conformance": assessment["conformance"],
@@ -264,8 +285,8 @@ def traceability_event(credential: dict[str, Any], facility: dict[str, Any], bas
     event = credential["credentialSubject"][0]
 
     def products(quantities: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"type": ["EventProduct"],
-                 "product": {"type": ["Product"], "id": q["productId"], "name": q["productName"]},
+        return [{"product": {"type": ["Product"], "id": q["productId"], "name": q["productName"],
+                             "idGranularity": "batch"},
                  "quantity": {"value": q["quantity"], "unit": q["uom"]}} for q in quantities]
 
     step = event["processType"]
@@ -277,7 +298,7 @@ def traceability_event(credential: dict[str, Any], facility: dict[str, Any], bas
         "validFrom": credential["validFrom"],
         "name": f"{step} at {facility['name']}",
         "credentialSubject": [{
-            "type": ["MakeEvent", "Event"],
+            "type": ["MakeEvent", "LifecycleEvent"],
             "id": event["id"],
             "name": f"{step}: {event['outputQuantityList'][0]['productName']}",
             "eventDate": event["eventTime"],
@@ -287,5 +308,6 @@ def traceability_event(credential: dict[str, Any], facility: dict[str, Any], bas
             "relatedParty": [{"role": "processor", "party": _party(facility)}],
             "inputProduct": products(event["inputQuantityList"]),
             "outputProduct": products(event["outputQuantityList"]),
+            "madeAtFacility": _facility(facility, base_url),
         }],
     }

@@ -34,6 +34,16 @@ COLOURS = {
 BACKGROUNDS = [(214, 226, 222), (232, 222, 206), (206, 214, 228), (226, 214, 214)]
 
 
+# The method note of a demo step without one of its own, with the translations an MSME would enter.
+DEMO_NOTE = "Demo figures derived from typical intensities per kg."
+DEMO_NOTE_TRANSLATIONS = {
+    "mn": "Кг тутмын ердийн эрчмээс тооцсон жишээ тоон мэдээлэл.",
+    "fr": "Chiffres de démonstration tirés des intensités types par kg.",
+    "de": "Demo-Zahlen, abgeleitet aus typischen Intensitäten pro kg.",
+    "it": "Dati dimostrativi ricavati dalle intensità tipiche per kg.",
+    "zh": "根据每公斤典型强度推算的演示数据。",
+}
+
 def load_products(content: Path, report: LoadReport) -> None:
     path = content / "demo" / "products.toml"
     if not path.exists():
@@ -92,7 +102,8 @@ def _create(item: dict[str, Any], data: dict[str, Any], line: ProductLine, orgs:
             energy_kwh=kwh, energy_basis=DataBasis(intensity["kwh_basis"]),
             water_l=water if water else None, water_basis=DataBasis(intensity["water_basis"]) if water else None,
             co2e_kg=(kwh * grid).quantize(Decimal("0.1")), co2e_basis=DataBasis.estimated,
-            source_note=step.get("note", "Demo figures derived from typical intensities per kg."),
+            source_note=step.get("note", DEMO_NOTE),
+            source_note_translations=step.get("note_translations", {}) if "note" in step else DEMO_NOTE_TRANSLATIONS,
         ))
     picture = item["picture"]
     name = item["name"]["en"]

@@ -197,7 +197,8 @@ class StepData:
     water_basis: DataBasis | None = None
     co2e_kg: Decimal | None = None
     co2e_basis: DataBasis | None = None
-    source_note: str = ""
+    source_note: str = ""  # in English
+    source_note_translations: dict[str, str] = field(default_factory=dict)  # locale → text
 
 
 def add_step(product: Product, data: StepData) -> ProcessingStep:

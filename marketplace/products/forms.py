@@ -21,7 +21,13 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from marketplace.forms_common import FiniteDecimalField, MoneyPlaces, OptionalSelectField, bounded_int
+from marketplace.forms_common import (
+    FiniteDecimalField,
+    MoneyPlaces,
+    OptionalSelectField,
+    add_translation_fields,
+    bounded_int,
+)
 from marketplace.products.models import DataBasis, RecycledOrigin, StepKind
 from marketplace.products.rules import CARE_SYMBOLS, gtin_is_valid, parse_composition
 
@@ -209,6 +215,9 @@ class StepForm(FlaskForm):
 
     def validate_co2e_basis(self, field: Field) -> None:
         self._basis("co2e_kg", field)
+
+
+add_translation_fields(StepForm, "source_note", _l("Source of the figures"), 300)
 
 
 class RejectForm(FlaskForm):

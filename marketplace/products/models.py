@@ -202,7 +202,9 @@ class ProcessingStep(TimestampMixin, Base):
     water_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
     co2e_kg: Mapped[Decimal | None] = mapped_column(Numeric(12, 3))
     co2e_basis: Mapped[DataBasis | None] = mapped_column(enum_column(DataBasis, 10))
-    source_note: Mapped[str] = mapped_column(String(300), default="")
+    source_note: Mapped[str] = mapped_column(String(300), default="")  # the method note, in English
+    # The method note in the other locales the MSME translated it into (locale → text).
+    source_note_translations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default="{}")
     # Taken off the working copy, but kept (unchanged) because a published version links to it.
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
 

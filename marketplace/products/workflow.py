@@ -206,6 +206,7 @@ def snapshot(product: Product) -> dict[str, Any]:
                 "water_l": _dec(s.water_l), "water_basis": s.water_basis.value if s.water_basis else None,
                 "co2e_kg": _dec(s.co2e_kg), "co2e_basis": s.co2e_basis.value if s.co2e_basis else None,
                 "source_note": s.source_note,
+                "source_note_translations": s.source_note_translations or {},
             }
             for s in product.steps
         ],

@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.db import today, utcnow
+from marketplace.forms_common import translations
 from marketplace.i18n import label
 from marketplace.money import from_minor, to_minor
 from marketplace.products import services
@@ -310,6 +311,7 @@ def _step_data(form: StepForm) -> services.StepData:
         kg_in=form.kg_in.data, kg_out=form.kg_out.data, energy_kwh=form.energy_kwh.data,
         energy_basis=basis("energy_basis"), water_l=form.water_l.data, water_basis=basis("water_basis"),
         co2e_kg=form.co2e_kg.data, co2e_basis=basis("co2e_basis"), source_note=(form.source_note.data or "").strip(),
+        source_note_translations=translations(form, "source_note"),
     )
 
 
