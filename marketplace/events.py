@@ -70,6 +70,8 @@ product_rejected = _notice("product_rejected")
 report_reviewed = _notice("report_reviewed")
 certificate_status = _notice("certificate_status")
 consumer_receipt = _notice("consumer_receipt")
+consumer_shipped = _notice("consumer_shipped")  # sender: the ConsumerOrder; args: (the ConsumerShipment,)
+repair_request = _notice("repair_request")  # sender: the ServiceRequest
 balance_received = _notice("balance_received")
 invoice_issued = _notice("invoice_issued")
 
@@ -91,6 +93,8 @@ NOTICES = (
     report_reviewed,
     certificate_status,
     consumer_receipt,
+    consumer_shipped,
+    repair_request,
     balance_received,
     invoice_issued,
 )

@@ -17,7 +17,7 @@ from marketplace.payments.models import ConsumerOrder
 from marketplace.products import services
 from marketplace.products.models import ProductStatus, StepKind
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 
 
 def test_only_the_union_cooperatives_msmes_and_certifiers_have_public_profiles(demo_app: Flask) -> None:
@@ -74,7 +74,7 @@ def test_a_product_under_edit_is_sold_at_its_published_version(demo_app: Flask) 
     cart = text(client.get("/cart"))
     form_id = cart.split('name="form_id" type="hidden" value="')[1].split('"')[0]
     response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
-                                                    "email": "shopper@example.com"})
+                                                    "email": "shopper@example.com", **ADDRESS})
     assert response.status_code == 302
     with demo_app.app_context():
         order = db.session.scalar(select(ConsumerOrder))

@@ -11,13 +11,14 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, HiddenField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
+from wtforms import EmailField, HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 from marketplace.access import public
 from marketplace.accounts.models import Role
 from marketplace.extensions import csrf, db
 from marketplace.forms_common import BoundedIntegerField
+from marketplace.i18n import country_choices
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
@@ -27,19 +28,47 @@ from marketplace.security import stripe_js
 from marketplace.urls import absolute_url
 
 bp = Blueprint("payments", __name__)
+bp.add_app_template_global(services.duties_note, "duties_note")
+bp.add_app_template_global(services.order_token, "order_token")
+
+
+@bp.app_template_global()
+def country_name(code: str) -> str:
+    return dict(country_choices()).get(code, code)
 CART = "cart"
 LAST_ORDER = "consumer_order"
 
 
 class AddToCartForm(FlaskForm):
     product_id = BoundedIntegerField(validators=[InputRequired()])
+    variant_id = BoundedIntegerField(_l("Size"), validators=[Optional()])
     quantity = BoundedIntegerField(_l("Quantity"), default=1,
                                    validators=[InputRequired(), NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
+
+
+class CartLineForm(FlaskForm):
+    key = HiddenField(validators=[DataRequired(), Length(max=30)])
+    quantity = BoundedIntegerField(_l("Quantity"), validators=[Optional(),
+                                                               NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
 
 
 class CheckoutForm(FlaskForm):
     form_id = HiddenField(**FORM_ID)
     email = EmailField(_l("E-mail for the receipt"), validators=[DataRequired(), Email(), Length(max=254)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
+    street = StringField(_l("Street and number"), validators=[Length(max=300)])
+    city = StringField(_l("Town or city"), validators=[Length(max=120)])
+    postcode = StringField(_l("Postcode"), validators=[Length(max=20)])
+    area = StringField(_l("State, province or region (where the country has them)"), validators=[Length(max=120)])
+    country = SelectField(_l("Country"), choices=country_choices, validators=[DataRequired()])
+
+    def address(self) -> services.Address:
+        return services.Address(self.name.data or "", self.street.data or "", self.city.data or "",
+                                self.postcode.data or "", self.area.data or "", self.country.data or "")
+
+
+class CancelForm(FlaskForm):
+    pass
 
 
 class PayForm(FlaskForm):
@@ -61,14 +90,46 @@ def stripe_webhook():  # type: ignore[no-untyped-def]
 
 def _cart() -> dict[str, int]:
     raw = session.get(CART) or {}
-    return {str(k): int(v) for k, v in raw.items() if str(k).isdigit() and isinstance(v, int)}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): int(v) for k, v in raw.items()
+            if str(k).replace(":", "", 1).isdigit() and isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _cart_page(form: CheckoutForm, status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+    lines = services.cart_lines(_cart())
+    return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available,
+                           line_form=CartLineForm(), **extra), status
 
 
 @bp.route("/cart")
 @public
 def cart():  # type: ignore[no-untyped-def]
-    lines = services.cart_lines(_cart())
-    return render_template("payments/cart.html", lines=lines, form=CheckoutForm(), available=gateway().available)
+    return _cart_page(CheckoutForm())
+
+
+@bp.route("/cart/update", methods=["POST"])
+@public
+def update_cart():  # type: ignore[no-untyped-def]
+    """Change a line's quantity, or remove it (the "Remove" button)."""
+    form = CartLineForm()
+    if not form.validate_on_submit():
+        flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
+        return redirect(url_for("payments.cart")), 303
+    try:
+        if "remove" in request.form:
+            session[CART] = services.remove_from_cart(_cart(), form.key.data or "")
+            flash(_("Removed from your cart."), "success")
+        else:
+            if form.quantity.data is None:
+                flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
+                return redirect(url_for("payments.cart")), 303
+            session[CART] = services.update_cart(_cart(), form.key.data or "", form.quantity.data)
+            flash(_("Your cart is updated."), "success")
+    except OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.cart")), 303
+    return redirect(url_for("payments.cart")), 303
 
 
 @bp.route("/cart/add", methods=["POST"])
@@ -79,12 +140,15 @@ def add_to_cart():  # type: ignore[no-untyped-def]
         flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
         return redirect(url_for("payments.cart")), 303
     try:
-        session[CART] = services.add_to_cart(_cart(), form.product_id.data, form.quantity.data)
+        session[CART] = services.add_to_cart(_cart(), form.product_id.data, form.quantity.data,
+                                             form.variant_id.data)
     except OrderError as error:
         if error.status == 404:
             abort(404, description=str(error.message))
         flash(str(error.message), "error")
-        return redirect(url_for("payments.cart")), 303
+        back = url_for("products.detail", product_id=form.product_id.data) \
+            if services.for_sale([form.product_id.data]) else url_for("payments.cart")
+        return redirect(back), 303
     flash(_("Added to your cart."), "success")
     return redirect(url_for("payments.cart"))
 
@@ -93,19 +157,25 @@ def add_to_cart():  # type: ignore[no-untyped-def]
 @public
 def checkout():  # type: ignore[no-untyped-def]
     form = CheckoutForm()
-    lines = services.cart_lines(_cart())
     if not form.validate_on_submit():
-        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available), 422
+        return _cart_page(form, 422)
+    data = services.Checkout(email=form.email.data or "", address=form.address(), form_id=form.form_id.data or "",
+                             locale=str(get_locale()),  # the receipt is written in the language bought in
+                             countries={code for code, _name in country_choices()})
     try:
         gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
-        order = services.checkout(_cart(), email=form.email.data or "", form_id=form.form_id.data or "",
-                                  gateway=gateway())
-        order.locale = str(get_locale())  # the receipt is written in the language the consumer bought in
+        order = services.checkout(_cart(), data, gateway=gateway())
     except PaymentsUnavailableError:
-        return render_template("payments/cart.html", lines=lines, form=form, available=False), 503
+        db.session.rollback()
+        return _cart_page(form, 503, unavailable=True)
+    except services.AddressError as error:
+        db.session.rollback()
+        for name, message in error.errors.items():
+            form[name].errors = [*form[name].errors, message]
+        return _cart_page(form, 422)
     except OrderError as error:
-        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available,
-                               error=str(error.message)), error.status
+        db.session.rollback()
+        return _cart_page(form, error.status, error=str(error.message))
     session[LAST_ORDER] = order.reference
     session.pop(CART, None)
     return redirect(url_for("payments.purchase"))
@@ -184,3 +254,37 @@ def purchase():  # type: ignore[no-untyped-def]
         return redirect(url_for("payments.purchase"))
     return render_template("payments/purchase.html", order=order, form=form, gateway=gateway(),
                            **card_entry(order.payments[0] if order.payments else None, gateway()))
+
+
+@bp.route("/shop/orders/<token>")
+@public
+def consumer_order(token: str):  # type: ignore[no-untyped-def]
+    """The consumer's order (number, items, shipments and tracking): reached by the signed link in the receipt."""
+    order = services.order_by_token(token)
+    if order is None:
+        abort(404, description=_("This order link is not valid. Use the link in your receipt e-mail."))
+    return render_template("payments/consumer_order.html", order=order, token=token, form=CancelForm(),
+                           cancellable=services.cancellable(order), note=services.duties_note(order.ship_country))
+
+
+@bp.route("/shop/orders/<token>/cancel", methods=["POST"])
+@public
+def cancel_consumer_order(token: str):  # type: ignore[no-untyped-def]
+    order = services.order_by_token(token)
+    if order is None:
+        abort(404, description=_("This order link is not valid. Use the link in your receipt e-mail."))
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.cancel_consumer_order(order, gateway=gateway())
+    except PaymentsUnavailableError as error:
+        db.session.rollback()
+        flash(_("The refund did not go through, so nothing was cancelled: %(reason)s", reason=str(error)), "error")
+        return redirect(url_for("payments.consumer_order", token=token)), 303
+    except OrderError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.consumer_order", token=token)), 303
+    flash(_("Your order is cancelled and the full amount is refunded to your card."), "success")
+    return redirect(url_for("payments.consumer_order", token=token)), 303

@@ -1,0 +1,270 @@
+"""The consumer shop (issue 17): sizes with stock, the cart, addresses by country, shipments per maker,
+the order page by signed link, cancellation with refund, and checkouts racing for the last items."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from marketplace import models as m
+from marketplace.extensions import db
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus, PaymentStatus
+from marketplace.payments.services import order_token
+from tests import factories
+from tests.helpers import ADDRESS, csrf_token, text
+from tests.test_payments import _event, _post
+
+
+def _form_id(client: FlaskClient) -> str:
+    return text(client.get("/cart")).split('name="form_id" type="hidden" value="')[1].split('"')[0]
+
+
+def _add(client: FlaskClient, token: str, product_id: int, variant_id: int | None = None, quantity: object = 1):  # type: ignore[no-untyped-def]
+    data = {"csrf_token": token, "product_id": product_id, "quantity": quantity}
+    if variant_id is not None:
+        data["variant_id"] = variant_id
+    return client.post("/cart/add", data=data)
+
+
+def _counts(app: Flask) -> tuple[int, int, int]:
+    with app.app_context():
+        return (db.session.scalar(select(func.count(m.ConsumerOrder.id))),
+                db.session.scalar(select(func.count(m.Payment.id))),
+                db.session.scalar(select(func.sum(m.ProductVariant.stock))) or 0)
+
+
+def _stock(app: Flask, variant_id: int) -> int:
+    with app.app_context():
+        return db.session.get(m.ProductVariant, variant_id).stock
+
+
+def test_sizes_are_offered_as_variant_id_and_bad_choices_change_nothing(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=29000)
+    xs, s, sold_out = factories.variants_for(product, {"XS": 1, "S": 5, "M": 0})
+    other = factories.product_for_sale(price_minor=15000)
+    (foreign,) = factories.variants_for(other, {"L": 4})
+    client = app.test_client()
+    token = csrf_token(client)
+    cases = {
+        "no size": (None, 1, "Choose a size."),
+        "another product's size": (foreign.id, 1, "That size is not offered for this product."),
+        "sold out": (sold_out.id, 1, "Size M is sold out."),
+        "more than in stock": (xs.id, 2, "Only 1 left in size XS."),
+        "zero": (s.id, 0, "Choose between 1 and 20 items."),
+        "negative": (s.id, -3, "Choose between 1 and 20 items."),
+        "huge": (s.id, 10**30, "Choose between 1 and 20 items."),
+    }
+    for name, (variant, quantity, message) in cases.items():
+        response = _add(client, token, product.id, variant, quantity)
+        assert response.status_code == 303, name
+        page = text(client.get("/cart"))  # the message is flashed on the next page shown
+        assert message in page, name
+        assert "Your cart is empty." in page, name
+    assert _add(client, token, product.id, s.id, 2).status_code == 302
+    cart = text(client.get("/cart"))
+    assert "size S" in cart
+    assert "€580.00" in cart
+
+
+def test_demo_products_offer_sizes_xs_to_xl_with_stock(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        crew = db.session.scalar(select(m.Product).filter_by(sku="KK-UE-CREW-LG"))
+        assert [(v.size, v.stock > 0) for v in crew.variants] == [(s, True) for s in ("XS", "S", "M", "L", "XL")]
+        product_id = crew.id
+    page = text(demo_app.test_client().get(f"/products/{product_id}"))
+    assert 'name="variant_id"' in page
+    assert ">XL" in page
+
+
+def test_the_cart_changes_quantities_and_removes_items(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=10000)
+    (m_size,) = factories.variants_for(product, {"M": 3})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, m_size.id, 1)
+    key = f"{product.id}:{m_size.id}"
+    assert client.post("/cart/update", data={"csrf_token": token, "key": key, "quantity": 3}).status_code == 303
+    assert "€300.00" in text(client.get("/cart"))
+    refused = client.post("/cart/update", data={"csrf_token": token, "key": key, "quantity": 4})
+    assert "Only 3 left in size M." in text(client.get(refused.location))
+    for bad in ("0", "-1", "abc", "99999999999999999999999"):
+        client.post("/cart/update", data={"csrf_token": token, "key": key, "quantity": bad})
+        assert "€300.00" in text(client.get("/cart")), bad
+    assert "no longer in your cart" in text(client.get(client.post(
+        "/cart/update", data={"csrf_token": token, "key": "999:1", "quantity": 1}).location))
+    client.post("/cart/update", data={"csrf_token": token, "key": key, "remove": "1"})
+    assert "Your cart is empty." in text(client.get("/cart"))
+
+
+def test_addresses_are_checked_by_their_country_and_nothing_is_written(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 2})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 1)
+    before = _counts(app)
+    cases = {
+        "German postcode of four digits": ({"postcode": "1234"}, "This is not a postcode of the country chosen."),
+        "British address without postcode": ({"country": "GB", "postcode": ""}, "This country needs a postcode."),
+        "US address without state": ({"country": "US", "postcode": "10001", "area": ""},
+                                     "This country needs a state, province or region."),
+        "no street": ({"street": ""}, "Enter the street and number."),
+        "no such country": ({"country": "XX"}, "Not a valid choice"),
+        "no name": ({"name": ""}, "This field is required."),
+    }
+    for name, (change, message) in cases.items():
+        response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                                       "email": "a@example.com", **ADDRESS, **change})
+        assert response.status_code == 422, name
+        assert message in text(response), name
+        assert _counts(app) == before, name
+
+
+def test_a_country_the_maker_does_not_ship_to_is_refused(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=29000)
+    with app.app_context():
+        zone = db.session.scalar(select(m.ShippingZone).filter_by(organisation_id=product.organisation_id))
+        zone.rest_of_world, zone.countries = False, ["MN"]
+        db.session.commit()
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id)
+    before = _counts(app)
+    response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                                   "email": "a@example.com", **ADDRESS})
+    assert response.status_code == 422
+    assert "does not ship to this country" in text(response)
+    assert _counts(app) == before
+
+
+def test_two_makers_make_two_shipments_at_their_rates_and_a_tampered_price_is_ignored(app: Flask) -> None:
+    first = factories.product_for_sale(price_minor=29000)
+    second = factories.product_for_sale(price_minor=10000)
+    with app.app_context():
+        for product, rate in ((first, 1800), (second, 900)):
+            zone = db.session.scalar(select(m.ShippingZone).filter_by(organisation_id=product.organisation_id))
+            zone.rate_minor = rate
+        db.session.commit()
+    assert first.organisation_id != second.organisation_id
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, first.id)
+    _add(client, token, second.id, quantity=2)
+    response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                                   "email": "a@example.com", "price_minor": "1",
+                                                   "total_minor": "1", **ADDRESS})
+    assert response.status_code == 302
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert [s.shipping_minor for s in order.shipments] == [1800, 900]
+        assert (order.goods_minor, order.shipping_minor, order.total_minor) == (49000, 2700, 51700)
+        assert order.payments[0].amount_minor == 51700
+        assert order.reference.startswith("CO-")
+    page = text(client.get("/cart/payment"))
+    assert "€517.00" in page
+    assert "import VAT" in page
+
+
+def test_stock_is_taken_at_checkout_given_back_on_cancel_and_the_order_page_needs_its_signed_link(
+        app: Flask, mailbox) -> None:  # type: ignore[no-untyped-def]
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 2})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 2)
+    assert client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                               "email": "shopper@example.com", **ADDRESS}).status_code == 302
+    assert _stock(app, s.id) == 0
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        intent, signed = order.payments[0].provider_ref, None
+        with app.test_request_context():
+            signed = order_token(order)
+    assert client.post("/cart/payment", data={"csrf_token": token}).status_code == 302
+    assert _post(client, _event("evt_paid", "payment_intent.succeeded", {"id": intent, "amount": 58000})
+                 ).json["outcome"] == "applied:succeeded"
+    # The same event again, and another "succeeded" for the paid order, change nothing.
+    assert _post(client, _event("evt_paid", "payment_intent.succeeded", {"id": intent, "amount": 58000})
+                 ).json["outcome"] == "duplicate"
+    assert _post(client, _event("evt_again", "payment_intent.succeeded", {"id": intent, "amount": 58000})
+                 ).json["outcome"] == "stale"
+    assert client.get("/shop/orders/forged-token").status_code == 404
+    assert client.get(f"/shop/orders/{signed}x").status_code == 404
+    page = text(client.get(f"/shop/orders/{signed}"))
+    assert "Paid" in page
+    assert "size S" in page
+    assert "Cancel this order" in page
+    cancelled = client.post(f"/shop/orders/{signed}/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 303
+    assert "refunded" in text(client.get(cancelled.location))
+    assert _stock(app, s.id) == 2
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert order.status is ConsumerOrderStatus.refunded
+        assert order.payments[0].status is PaymentStatus.refunded
+    again = client.post(f"/shop/orders/{signed}/cancel", data={"csrf_token": token})
+    assert "Only a paid order can be cancelled." in text(client.get(again.location))
+    assert _stock(app, s.id) == 2
+
+
+def test_a_cancelled_payment_gives_the_stock_back(app: Flask) -> None:
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 1})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 1)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "a@example.com", **ADDRESS})
+    assert _stock(app, s.id) == 0
+    with app.app_context():
+        intent = db.session.scalar(select(m.Payment)).provider_ref
+    _post(client, _event("evt_cancel", "payment_intent.canceled", {"id": intent}))
+    assert _stock(app, s.id) == 1
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.cancelled
+
+
+BUYERS = 8
+STOCK = 3
+
+
+def test_concurrent_checkouts_never_oversell_a_size(app: Flask) -> None:
+    """Eight shoppers each hold the last items of one size in their carts and check out at once."""
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": STOCK})
+    clients = []
+    for _ in range(BUYERS):
+        client = app.test_client()
+        token = csrf_token(client)
+        assert _add(client, token, product.id, s.id, 1).status_code == 302
+        clients.append((client, {"csrf_token": token, "form_id": _form_id(client), "email": "a@example.com",
+                                 **ADDRESS}))
+    barrier = threading.Barrier(BUYERS)
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def go(client: FlaskClient, data: dict) -> None:
+        try:
+            barrier.wait(timeout=60)
+            status = client.post("/cart/checkout", data=data).status_code
+            with lock:
+                statuses.append(status)
+        except BaseException as error:  # reported, never swallowed
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=go, args=pair) for pair in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(statuses) == [302] * STOCK + [409] * (BUYERS - STOCK)
+    assert _stock(app, s.id) == 0
+    with app.app_context():
+        assert db.session.scalar(select(func.count(ConsumerOrder.id))) == STOCK
+        assert db.session.scalar(select(func.count(m.Payment.id))) == STOCK
