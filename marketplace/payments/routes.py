@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,11 +14,12 @@ from sqlalchemy import select
 from wtforms import EmailField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from marketplace.access import public
+from marketplace.access import public, roles
 from marketplace.accounts.models import Role
+from marketplace.csv_export import to_csv
 from marketplace.extensions import csrf, db
 from marketplace.forms_common import BoundedIntegerField
-from marketplace.i18n import country_choices
+from marketplace.i18n import country_choices, label
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
@@ -288,3 +289,55 @@ def cancel_consumer_order(token: str):  # type: ignore[no-untyped-def]
         return redirect(url_for("payments.consumer_order", token=token)), 303
     flash(_("Your order is cancelled and the full amount is refunded to your card."), "success")
     return redirect(url_for("payments.consumer_order", token=token)), 303
+
+
+# --- the MSME's order inbox ---------------------------------------------------------------------------------
+
+
+class ShipmentForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired(), Length(max=10)])
+    carrier = StringField(_l("Carrier"), validators=[Optional(), Length(max=60)])
+    tracking = StringField(_l("Tracking number"), validators=[Optional(), Length(max=60)])
+
+
+def _msme_ids() -> list[int]:
+    return sorted(current_user.organisation_ids(Role.msme_editor))
+
+
+@bp.route("/workspace/orders")
+@roles(Role.msme_editor)
+def inbox():  # type: ignore[no-untyped-def]
+    """Paid consumer orders to pack and send, then delivered and returned."""
+    return render_template("payments/inbox.html", shipments=services.inbox(_msme_ids()), form=ShipmentForm())
+
+
+@bp.route("/workspace/orders.csv")
+@roles(Role.msme_editor)
+def inbox_csv():  # type: ignore[no-untyped-def]
+    rows = services.inbox_csv_rows(services.inbox(_msme_ids()))
+    return Response(to_csv(services.INBOX_CSV_HEADER, rows), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+
+
+@bp.route("/workspace/orders/<int:shipment_id>", methods=["POST"])
+@roles(Role.msme_editor)
+def move_shipment(shipment_id: int):  # type: ignore[no-untyped-def]
+    form = ShipmentForm()
+    if not form.validate_on_submit():
+        flash(_("Check the form: the carrier and tracking number are at most 60 characters."), "error")
+        return redirect(url_for("payments.inbox")), 303
+    try:
+        shipment = services.shipment_of(shipment_id, _msme_ids())
+        if form.action.data == "ship":
+            services.ship(shipment, carrier=form.carrier.data or "", tracking=form.tracking.data or "")
+        else:
+            services.move_shipment(shipment, form.action.data or "")
+    except OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404, description=str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.inbox")), 303
+    flash(_("Parcel for order %(ref)s: %(status)s.", ref=shipment.order.reference, status=label(shipment.status)),
+          "success")
+    return redirect(url_for("payments.inbox")), 303

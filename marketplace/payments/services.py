@@ -30,6 +30,7 @@ from marketplace.payments.gateway import Event, PaymentGateway, PaymentsUnavaila
 from marketplace.payments.models import (
     ConsumerOrder,
     ConsumerOrderStatus,
+    ConsumerShipment,
     Invoice,
     InvoiceKind,
     Payment,
@@ -38,6 +39,7 @@ from marketplace.payments.models import (
     WebhookEvent,
 )
 from marketplace.payments.shop import (
+    INBOX_CSV_HEADER,
     MAX_CART_QUANTITY,
     Address,
     AddressError,
@@ -51,12 +53,16 @@ from marketplace.payments.shop import (
     duties_note,
     for_sale,
     give_back_stock,
+    inbox,
+    inbox_csv_rows,
     mark_paid,
+    move_shipment,
     order_by_token,
     order_token,
     payment_cancelled,
     purchase_payment,
     remove_from_cart,
+    shipment_of,
     shipments_for,
     shipped_any,
     take_stock,
@@ -292,10 +298,36 @@ def sales() -> tuple[list[SalesRow], list[SalesTotal]]:
 # --- consumer cart: the rules are in shop.py, reached through this module -------------------------------
 
 
-__all__ = ["MAX_CART_QUANTITY", "Address", "AddressError", "CartLine", "Checkout", "add_to_cart", "cancellable",
-           "cart_lines", "check_address", "checkout", "duties_note", "for_sale", "give_back_stock", "mark_paid",
-           "order_by_token", "order_token", "payment_cancelled", "purchase_payment", "remove_from_cart",
-           "shipments_for", "shipped_any", "take_stock", "update_cart"]
+__all__ = [
+    "INBOX_CSV_HEADER",
+    "MAX_CART_QUANTITY",
+    "Address",
+    "AddressError",
+    "CartLine",
+    "Checkout",
+    "add_to_cart",
+    "cancellable",
+    "cart_lines",
+    "check_address",
+    "checkout",
+    "duties_note",
+    "for_sale",
+    "give_back_stock",
+    "inbox",
+    "inbox_csv_rows",
+    "mark_paid",
+    "move_shipment",
+    "order_by_token",
+    "order_token",
+    "payment_cancelled",
+    "purchase_payment",
+    "remove_from_cart",
+    "shipment_of",
+    "shipments_for",
+    "shipped_any",
+    "take_stock",
+    "update_cart",
+]
 
 
 def cancel_consumer_order(order: ConsumerOrder, *, gateway: PaymentGateway) -> Payment:
@@ -311,6 +343,12 @@ def cancel_consumer_order(order: ConsumerOrder, *, gateway: PaymentGateway) -> P
     record = refund(payment.id, staff=None, gateway=gateway)
     order.cancelled_at = utcnow()
     return record
+
+
+def ship(shipment: ConsumerShipment, *, carrier: str, tracking: str) -> None:
+    """The MSME sends its parcel: the consumer is told, with the carrier and tracking number."""
+    move_shipment(shipment, "ship", carrier=carrier, tracking=tracking)
+    events.consumer_shipped.send(shipment.order, args=(shipment,))
 
 
 # --- refunds -------------------------------------------------------------------------------

@@ -472,3 +472,65 @@ def cancellable(order: ConsumerOrder) -> bool:
     payment = purchase_payment(order)
     return (order.status is ConsumerOrderStatus.paid and not shipped_any(order) and payment is not None
             and payment.status is PaymentStatus.succeeded)
+
+
+# --- the MSME's order inbox ------------------------------------------------------------------------------
+
+SHIPMENT_FLOW = {
+    "ship": (ShipmentStatus.to_pack, ShipmentStatus.shipped),
+    "deliver": (ShipmentStatus.shipped, ShipmentStatus.delivered),
+    "return": (ShipmentStatus.delivered, ShipmentStatus.returned),
+}
+
+
+def inbox(organisation_ids: list[int]) -> list[ConsumerShipment]:
+    """The MSMEs' parcels of paid (and refunded) orders, those to pack first, newest first within each."""
+    rows = db.session.scalars(
+        select(ConsumerShipment).join(ConsumerOrder)
+        .where(ConsumerShipment.organisation_id.in_(organisation_ids),
+               ConsumerOrder.status.in_((ConsumerOrderStatus.paid, ConsumerOrderStatus.refunded)))
+        .order_by(ConsumerOrder.paid_at.desc(), ConsumerShipment.id.desc()))
+    order = list(ShipmentStatus)
+    return sorted(rows, key=lambda s: order.index(s.status))
+
+
+def shipment_of(shipment_id: int, organisation_ids: list[int]) -> ConsumerShipment:
+    shipment = db.session.get(ConsumerShipment, shipment_id)
+    if shipment is None or shipment.organisation_id not in organisation_ids:
+        raise OrderError(_l("There is no such parcel in your orders."), 404)
+    return shipment
+
+
+def move_shipment(shipment: ConsumerShipment, action: str, *, carrier: str = "", tracking: str = "") -> None:
+    """Ship (with carrier and tracking number), mark delivered, or record a return; in that order only."""
+    if action not in SHIPMENT_FLOW:
+        raise OrderError(_l("Unknown action."), 400)
+    before, after = SHIPMENT_FLOW[action]
+    if shipment.order.status is not ConsumerOrderStatus.paid:
+        raise OrderError(_l("This order was cancelled and refunded: do not send it."), 409)
+    if shipment.status is not before:
+        raise OrderError(_l("This parcel is already %(status)s.", status=shipment.status.value), 409)
+    if action == "ship":
+        if not carrier.strip() or not tracking.strip():
+            raise OrderError(_l("Give the carrier and the tracking number."), 422)
+        shipment.carrier, shipment.tracking = carrier.strip()[:60], tracking.strip()[:60]
+        shipment.shipped_at = utcnow()
+    elif action == "deliver":
+        shipment.delivered_at = utcnow()
+    else:
+        shipment.returned_at = utcnow()
+    shipment.status = after
+
+
+def inbox_csv_rows(shipments: list[ConsumerShipment]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for s in shipments:
+        for line in s.lines:
+            rows.append([s.order.reference, s.order.paid_at.isoformat() if s.order.paid_at else "", s.status.value,
+                         line.product.sku, line.size, line.quantity, line.unit_price_minor / 100, s.order.currency,
+                         s.order.ship_name, s.order.ship_country, s.carrier, s.tracking])
+    return rows
+
+
+INBOX_CSV_HEADER = ["order", "paid_at_utc", "status", "sku", "size", "quantity", "unit_price", "currency",
+                    "ship_to", "country", "carrier", "tracking"]
