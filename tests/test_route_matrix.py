@@ -352,6 +352,8 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
 
 
     (Role.cooperative_manager, "GET", "/control/evidence/{evidence}", {}),
+    # Another MSME's parcel (its ownership with a real parcel: tests/test_shop.py).
+    (Role.msme_editor, "POST", "/workspace/orders/1", {"action": "ship", "carrier": "DHL", "tracking": "JD0001"}),
 ]
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.

@@ -268,3 +268,55 @@ def test_concurrent_checkouts_never_oversell_a_size(app: Flask) -> None:
     with app.app_context():
         assert db.session.scalar(select(func.count(ConsumerOrder.id))) == STOCK
         assert db.session.scalar(select(func.count(m.Payment.id))) == STOCK
+
+
+def test_the_msme_ships_from_its_inbox_and_the_consumer_is_told_with_the_tracking_number(
+        app: Flask, mailbox) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers import sign_in
+
+    product = factories.product_for_sale(price_minor=29000)
+    factories.user_with_role(m.Role.msme_editor, product.organisation, email="maker@example.com")
+    stranger = factories.MsmeFactory()
+    factories.user_with_role(m.Role.msme_editor, stranger, email="other@example.com")
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "shopper@example.com", **ADDRESS})
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        intent, shipment_id = order.payments[0].provider_ref, order.shipments[0].id
+        with app.test_request_context():
+            signed = order_token(order)
+    _post(client, _event("evt_pay", "payment_intent.succeeded", {"id": intent, "amount": 29000}))
+    other = app.test_client()
+    sign_in(other, "other@example.com")
+    other_token = csrf_token(other, "/workspace/orders")
+    assert "No paid orders yet." in text(other.get("/workspace/orders"))
+    assert other.post(f"/workspace/orders/{shipment_id}", data={
+        "csrf_token": other_token, "action": "ship", "carrier": "DHL", "tracking": "JD1"}).status_code == 404
+    maker = app.test_client()
+    sign_in(maker, "maker@example.com")
+    maker_token = csrf_token(maker, "/workspace/orders")
+    inbox = text(maker.get("/workspace/orders"))
+    assert "Erika Mustermann" in inbox
+    assert "To pack" in inbox
+    assert "Give the carrier and the tracking number." in text(maker.get(maker.post(
+        f"/workspace/orders/{shipment_id}", data={"csrf_token": maker_token, "action": "ship"}).location))
+    assert maker.post(f"/workspace/orders/{shipment_id}", data={
+        "csrf_token": maker_token, "action": "ship", "carrier": "DHL", "tracking": "JD014600006"}).status_code == 303
+    csv = text(maker.get("/workspace/orders.csv"))
+    assert "JD014600006" in csv
+    assert "shipped" in csv
+    page = text(client.get(f"/shop/orders/{signed}"))
+    assert "tracking number JD014600006" in page
+    assert "Cancel this order" not in page  # shipped: no more cancelling
+    assert maker.post(f"/workspace/orders/{shipment_id}", data={
+        "csrf_token": maker_token, "action": "deliver"}).status_code == 303
+    with app.app_context():
+        assert db.session.get(m.ConsumerShipment, shipment_id).status.value == "delivered"
+        mails = {mail.kind: mail for mail in db.session.scalars(select(m.OutgoingMail).filter_by(
+            to_address="shopper@example.com"))}
+        assert f"/shop/orders/{signed}" in mails["consumer_receipt"].text_body
+        assert "JD014600006" in mails["consumer_shipped"].text_body
+        assert "DHL" in mails["consumer_shipped"].text_body
