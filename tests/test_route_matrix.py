@@ -44,7 +44,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
         "payments.stripe_webhook", "payments.update_cart", "payments.consumer_order",
-        "payments.cancel_consumer_order", "certification.conformity_credential", "pricing.history", "lots.index",
+        "payments.cancel_consumer_order", "payments.request_service",
+        "certification.conformity_credential", "pricing.history", "lots.index",
         "lots.detail", "lots.compare", "lots.export", "lots.export_xlsx", "products.media", "products.catalogue",
         "products.detail",
         "organisations.profile", "accounts.signin", "accounts.signup", "accounts.verify_email",
@@ -54,6 +55,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "payments.inbox": MSME,
     "payments.inbox_csv": MSME,
     "payments.move_shipment": MSME,
+    "payments.service_inbox": MSME,
+    "payments.move_service": MSME,
     "accounts.signout": "signed_in",
     "accounts.signout_everywhere": "signed_in",
     "accounts.account": "signed_in",
@@ -151,7 +154,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1, "shipment_id": 1}
+               "organisation_id": 1, "shipment_id": 1, "request_id": 1}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)
@@ -354,6 +357,7 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     (Role.cooperative_manager, "GET", "/control/evidence/{evidence}", {}),
     # Another MSME's parcel (its ownership with a real parcel: tests/test_shop.py).
     (Role.msme_editor, "POST", "/workspace/orders/1", {"action": "ship", "carrier": "DHL", "tracking": "JD0001"}),
+    (Role.msme_editor, "POST", "/workspace/services/1", {"action": "accept"}),
 ]
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.

@@ -320,3 +320,58 @@ def test_the_msme_ships_from_its_inbox_and_the_consumer_is_told_with_the_trackin
         assert f"/shop/orders/{signed}" in mails["consumer_receipt"].text_body
         assert "JD014600006" in mails["consumer_shipped"].text_body
         assert "DHL" in mails["consumer_shipped"].text_body
+
+
+def test_service_requests_from_the_passport_reach_the_maker_and_a_closed_one_is_a_new_passport_version(
+        demo_app: Flask) -> None:
+    from marketplace.passports.models import Passport, PassportVersion
+    from tests.helpers import sign_in
+
+    with demo_app.app_context():
+        sweater = db.session.scalar(select(m.Product).filter_by(sku="KK-UE-CREW-LG"))  # repair and take-back
+        beanie = db.session.scalar(select(m.Product).filter_by(sku="KK-UE-BEANIE-BR"))  # take-back only
+        passport = db.session.scalar(select(Passport).where(Passport.product_id == sweater.id))
+        versions_before = db.session.scalar(select(func.count(PassportVersion.id)).where(
+            PassportVersion.passport_id == passport.id))
+        sweater_id, beanie_id, public_id = sweater.id, beanie.id, passport.public_id
+    client = demo_app.test_client()
+    assert f"/shop/services/{sweater_id}" in text(client.get(f"/passports/{public_id}"))
+    token = csrf_token(client, f"/shop/services/{sweater_id}")
+    before = demo_app.app_context
+    with before():
+        requests_before = db.session.scalar(select(func.count(m.ServiceRequest.id)))
+    refused = client.post(f"/shop/services/{beanie_id}", data={"csrf_token": token, "kind": "repair",
+                                                               "email": "a@example.com", "message": "Hole"})
+    assert refused.status_code == 422  # the beanie offers no repair: not even a tampered form gets one
+    assert client.post("/shop/services/999999", data={"csrf_token": token, "kind": "repair",
+                                                      "email": "a@example.com"}).status_code == 404
+    with before():
+        assert db.session.scalar(select(func.count(m.ServiceRequest.id))) == requests_before
+    made = client.post(f"/shop/services/{sweater_id}", data={"csrf_token": token, "kind": "repair",
+                                                             "email": "a@example.com", "message": "Hole in a sleeve"})
+    assert made.status_code == 303
+    assert "has reached the maker" in text(client.get(made.location))
+    with before():
+        request = db.session.scalar(select(m.ServiceRequest).order_by(m.ServiceRequest.id.desc()))
+        request_id = request.id
+        assert db.session.scalar(select(m.OutgoingMail.kind).where(m.OutgoingMail.kind == "repair_request"))
+    maker = demo_app.test_client()
+    sign_in(maker, "msme@demo.example", "demo-msme-2026")
+    maker_token = csrf_token(maker, "/workspace/services")
+    assert "Hole in a sleeve" in text(maker.get("/workspace/services"))
+    step = f"/workspace/services/{request_id}"
+    assert "that step is not possible now" in text(maker.get(maker.post(step, data={
+        "csrf_token": maker_token, "action": "close", "outcome": "Mended"}).location))
+    maker.post(step, data={"csrf_token": maker_token, "action": "accept"})
+    maker.post(step, data={"csrf_token": maker_token, "action": "schedule", "on": "2026-12-03"})
+    assert "Say what was done" in text(maker.get(maker.post(step, data={
+        "csrf_token": maker_token, "action": "close", "outcome": " "}).location))
+    maker.post(step, data={"csrf_token": maker_token, "action": "close", "outcome": "Sleeve mended by hand"})
+    with before():
+        assert db.session.get(m.ServiceRequest, request_id).status.value == "closed"
+        assert db.session.scalar(select(func.count(PassportVersion.id)).where(
+            PassportVersion.passport_id == db.session.scalar(select(Passport.id).where(
+                Passport.public_id == public_id)))) == versions_before + 1
+    page = text(client.get(f"/passports/{public_id}"))
+    assert "Service history" in page
+    assert "Sleeve mended by hand" in page

@@ -160,7 +160,7 @@ def repair_request(product: Product, message: str) -> None:
     """A consumer asks for a repair or take-back (to the MSME's editors)."""
     notify_all(members(product.organisation_id, Role.msme_editor), "repair_request",
                params={"product": _product_name(product), "message": message},
-               url=link("workspace.product", product_id=product.id))
+               url=link("payments.service_inbox"))
 
 
 # Certificates -------------------------------------------------------------------------------------------------

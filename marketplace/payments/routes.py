@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, HiddenField, SelectField, StringField
+from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
 from marketplace.access import public, roles
@@ -341,3 +341,75 @@ def move_shipment(shipment_id: int):  # type: ignore[no-untyped-def]
     flash(_("Parcel for order %(ref)s: %(status)s.", ref=shipment.order.reference, status=label(shipment.status)),
           "success")
     return redirect(url_for("payments.inbox")), 303
+
+
+# --- circular services: the consumer's request (from the passport) and the MSME's list ----------------------
+
+
+class ServiceRequestForm(FlaskForm):
+    kind = SelectField(_l("Service"), choices=[], validators=[DataRequired()])
+    email = EmailField(_l("Your e-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    message = TextAreaField(_l("What needs doing (for a repair: where and what the damage is)"),
+                            validators=[Optional(), Length(max=2000)])
+
+
+class ServiceStepForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired(), Length(max=10)])
+    on = DateField(_l("Date"), validators=[Optional()])
+    outcome = TextAreaField(_l("What was done (shown on the item's passport)"),
+                            validators=[Optional(), Length(max=500)])
+
+
+@bp.route("/shop/services/<int:product_id>", methods=["GET", "POST"])
+@public
+def request_service(product_id: int):  # type: ignore[no-untyped-def]
+    """Ask the maker for a repair, take-back or resale of an item (linked from its passport)."""
+    offered = services.offered_services(product_id)
+    product = services.for_sale([product_id]).get(product_id)
+    if product is None:
+        abort(404, description=_("That product is not for sale."))
+    form = ServiceRequestForm()
+    form.kind.choices = [(kind.value, label(kind)) for kind in offered]
+    name = product.product.display_name(str(get_locale()))
+    if not offered:
+        return render_template("payments/service_request.html", form=form, name=name, offered=offered), 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("payments/service_request.html", form=form, name=name, offered=offered), 422
+        try:
+            made = services.request_service(product_id, form.kind.data or "", email=form.email.data or "",
+                                            message=form.message.data or "", locale=str(get_locale()))
+        except OrderError as error:
+            db.session.rollback()
+            return render_template("payments/service_request.html", form=form, name=name, offered=offered,
+                                   error=str(error.message)), error.status
+        flash(_("Your request %(ref)s has reached the maker, who will write to you.", ref=made.reference), "success")
+        return redirect(url_for("payments.request_service", product_id=product_id)), 303
+    return render_template("payments/service_request.html", form=form, name=name, offered=offered)
+
+
+@bp.route("/workspace/services")
+@roles(Role.msme_editor)
+def service_inbox():  # type: ignore[no-untyped-def]
+    return render_template("payments/service_inbox.html", requests=services.service_requests(_msme_ids()),
+                           form=ServiceStepForm())
+
+
+@bp.route("/workspace/services/<int:request_id>", methods=["POST"])
+@roles(Role.msme_editor)
+def move_service(request_id: int):  # type: ignore[no-untyped-def]
+    form = ServiceStepForm()
+    if not form.validate_on_submit():
+        flash(_("Check the form: the date must be a date and the note at most 500 characters."), "error")
+        return redirect(url_for("payments.service_inbox")), 303
+    try:
+        made = services.service_request_of(request_id, _msme_ids())
+        services.move_service(made, form.action.data or "", on=form.on.data, outcome=form.outcome.data or "")
+    except OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404, description=str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.service_inbox")), 303
+    flash(_("Request %(ref)s: %(status)s.", ref=made.reference, status=label(made.status)), "success")
+    return redirect(url_for("payments.service_inbox")), 303

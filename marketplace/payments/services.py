@@ -26,6 +26,15 @@ from marketplace.i18n import money
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.models import Order, OrderEvent, OrderStage
 from marketplace.orders.services import OrderError, mark_deposit_paid
+from marketplace.payments.circular import (
+    move_service,
+    offer_of,
+    offered_services,
+    request_service,
+    service_history,
+    service_request_of,
+    service_requests,
+)
 from marketplace.payments.gateway import Event, PaymentGateway, PaymentsUnavailableError
 from marketplace.payments.models import (
     ConsumerOrder,
@@ -316,12 +325,19 @@ __all__ = [
     "inbox",
     "inbox_csv_rows",
     "mark_paid",
+    "move_service",
     "move_shipment",
+    "offer_of",
+    "offered_services",
     "order_by_token",
     "order_token",
     "payment_cancelled",
     "purchase_payment",
     "remove_from_cart",
+    "request_service",
+    "service_history",
+    "service_request_of",
+    "service_requests",
     "shipment_of",
     "shipments_for",
     "shipped_any",
