@@ -56,6 +56,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "payments.inbox_csv": MSME,
     "payments.move_shipment": MSME,
     "payments.service_inbox": MSME,
+    "payments.service_terms": MSME,
     "payments.move_service": MSME,
     "accounts.signout": "signed_in",
     "accounts.signout_everywhere": "signed_in",
@@ -154,7 +155,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1, "shipment_id": 1, "request_id": 1}
+               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)
@@ -362,6 +363,7 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.
 NOT_OWNED = {
+    "payments.service_terms": "the terms edited are always the signed-in MSME's own; the URL names a kind of service",
     "orders.request_lot_quote": "a listed lot is public: any buyer may ask for a quote",
     "orders.request_sample": "a listed lot is public: any buyer may ask for a sample",
 }

@@ -375,3 +375,29 @@ def test_service_requests_from_the_passport_reach_the_maker_and_a_closed_one_is_
     page = text(client.get(f"/passports/{public_id}"))
     assert "Service history" in page
     assert "Sleeve mended by hand" in page
+
+
+def test_service_terms_are_structured_and_shown_per_language_with_the_fallback_marked(demo_app: Flask) -> None:
+    from tests.helpers import sign_in
+
+    with demo_app.app_context():
+        sweater_id = db.session.scalar(select(m.Product.id).filter_by(sku="KK-UE-CREW-LG"))
+    maker = demo_app.test_client()
+    sign_in(maker, "msme@demo.example", "demo-msme-2026")
+    token = csrf_token(maker, "/workspace/services/terms/repair")
+    good = {"csrf_token": token, "what_en": "Holes and seams mended by hand", "what_fr": "Trous et coutures reprisés",
+            "where_en": "Our Ulaanbaatar workshop", "where_fr": "Notre atelier d'Oulan-Bator", "cost_eur": "",
+            "days": "10"}
+    for bad in ({"days": "0"}, {"days": "9999"}, {"cost_eur": "-5"}, {"cost_eur": "1.234"}, {"where_en": ""}):
+        assert maker.post("/workspace/services/terms/repair", data={**good, **bad}).status_code == 422, bad
+        with demo_app.app_context():
+            assert db.session.scalar(select(func.count(m.ServiceOffer.id))) == 0, bad
+    assert maker.get("/workspace/services/terms/nonsense").status_code == 404
+    assert maker.post("/workspace/services/terms/repair", data=good).status_code == 303
+    consumer = demo_app.test_client()
+    french = text(consumer.get(f"/shop/services/{sweater_id}?lang=fr"))
+    assert "Trous et coutures reprisés" in french
+    assert "(in English)" not in french.split("Trous et coutures")[0][-300:]
+    german = text(consumer.get(f"/shop/services/{sweater_id}?lang=de"))
+    assert "Holes and seams mended by hand" in german
+    assert '<span lang="en">Holes and seams mended by hand</span>' in german  # the fallback is marked

@@ -102,3 +102,27 @@ def service_history(product_id: int) -> list[ServiceRequest]:
 def offer_of(organisation_id: int, kind: ServiceKind) -> ServiceOffer | None:
     return db.session.scalar(select(ServiceOffer).where(ServiceOffer.organisation_id == organisation_id,
                                                         ServiceOffer.kind == kind))
+
+
+def save_offer(organisation_id: int, kind: ServiceKind, *, what: dict[str, str], where: dict[str, str],
+               cost_minor: int | None, days: int) -> ServiceOffer:
+    """An MSME's terms for one service: what, where (texts per language), cost (None: free) and time in days."""
+    if not what.get("en") or not where.get("en"):
+        raise OrderError(_l("Describe the service and where it is done, at least in English."), 422)
+    if cost_minor is not None and cost_minor < 0:
+        raise OrderError(_l("The cost cannot be negative."), 422)
+    if not 1 <= days <= 365:
+        raise OrderError(_l("The time must be between 1 and 365 days."), 422)
+    offer = offer_of(organisation_id, kind)
+    if offer is None:
+        offer = ServiceOffer(organisation_id=organisation_id, kind=kind)
+        db.session.add(offer)
+    offer.what, offer.where, offer.cost_minor, offer.days, offer.currency = dict(what), dict(where), cost_minor, \
+        days, "EUR"
+    db.session.flush()
+    return offer
+
+
+def offers_for(organisation_id: int) -> dict[str, ServiceOffer]:
+    return {offer.kind.value: offer for offer in db.session.scalars(
+        select(ServiceOffer).where(ServiceOffer.organisation_id == organisation_id))}

@@ -18,13 +18,15 @@ from marketplace.access import public, roles
 from marketplace.accounts.models import Role
 from marketplace.csv_export import to_csv
 from marketplace.extensions import csrf, db
-from marketplace.forms_common import BoundedIntegerField
+from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
 from marketplace.i18n import country_choices, label
+from marketplace.money import to_minor
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
 from marketplace.payments.gateway import InvalidEventError, PaymentGateway, PaymentsUnavailableError, gateway
-from marketplace.payments.models import ConsumerOrder, Payment
+from marketplace.payments.models import ConsumerOrder, Payment, ServiceKind
+from marketplace.products.forms import _localised_fields, fill_localised, localised
 from marketplace.security import stripe_js
 from marketplace.urls import absolute_url
 
@@ -371,21 +373,23 @@ def request_service(product_id: int):  # type: ignore[no-untyped-def]
     form = ServiceRequestForm()
     form.kind.choices = [(kind.value, label(kind)) for kind in offered]
     name = product.product.display_name(str(get_locale()))
+    terms = services.offers_for(product.organisation_id)
     if not offered:
-        return render_template("payments/service_request.html", form=form, name=name, offered=offered), 200
+        return render_template("payments/service_request.html", form=form, name=name, offered=offered, terms=terms), 200
     if request.method == "POST":
         if not form.validate_on_submit():
-            return render_template("payments/service_request.html", form=form, name=name, offered=offered), 422
+            return render_template("payments/service_request.html", form=form, name=name, offered=offered,
+                                   terms=terms), 422
         try:
             made = services.request_service(product_id, form.kind.data or "", email=form.email.data or "",
                                             message=form.message.data or "", locale=str(get_locale()))
         except OrderError as error:
             db.session.rollback()
             return render_template("payments/service_request.html", form=form, name=name, offered=offered,
-                                   error=str(error.message)), error.status
+                                   terms=terms, error=str(error.message)), error.status
         flash(_("Your request %(ref)s has reached the maker, who will write to you.", ref=made.reference), "success")
         return redirect(url_for("payments.request_service", product_id=product_id)), 303
-    return render_template("payments/service_request.html", form=form, name=name, offered=offered)
+    return render_template("payments/service_request.html", form=form, name=name, offered=offered, terms=terms)
 
 
 @bp.route("/workspace/services")
@@ -413,3 +417,44 @@ def move_service(request_id: int):  # type: ignore[no-untyped-def]
         return redirect(url_for("payments.service_inbox")), 303
     flash(_("Request %(ref)s: %(status)s.", ref=made.reference, status=label(made.status)), "success")
     return redirect(url_for("payments.service_inbox")), 303
+
+
+class ServiceTermsForm(FlaskForm):
+    cost_eur = FiniteDecimalField(_l("Cost to the customer in EUR (leave empty if free)"),
+                                  validators=[Optional(), NumberRange(min=0, max=100_000), MoneyPlaces("EUR")])
+    days = BoundedIntegerField(_l("Time it takes, in days"), default=14,
+                               validators=[InputRequired(), NumberRange(min=1, max=365)])
+
+
+_localised_fields(ServiceTermsForm, "what", _l("What is offered"), True, 500)
+_localised_fields(ServiceTermsForm, "where", _l("Where it is done"), False, 200)
+
+
+@bp.route("/workspace/services/terms/<kind>", methods=["GET", "POST"])
+@roles(Role.msme_editor)
+def service_terms(kind: str):  # type: ignore[no-untyped-def]
+    """The MSME's terms for one service (what, where, cost, time), written in each language it can."""
+    if kind not in {k.value for k in ServiceKind}:
+        abort(404)
+    organisation_id = _msme_ids()[0]
+    offer = services.offers_for(organisation_id).get(kind)
+    form = ServiceTermsForm()
+    if request.method == "GET" and offer is not None:
+        fill_localised(form, "what", offer.what)
+        fill_localised(form, "where", offer.where)
+        form.cost_eur.data = None if offer.cost_minor is None else offer.cost_minor / 100
+        form.days.data = offer.days
+    if form.validate_on_submit():
+        try:
+            services.save_offer(organisation_id, ServiceKind(kind), what=localised(form, "what"),
+                                where=localised(form, "where"),
+                                cost_minor=None if form.cost_eur.data is None else to_minor(form.cost_eur.data, "EUR"),
+                                days=form.days.data or 0)
+        except OrderError as error:
+            db.session.rollback()
+            return render_template("payments/service_terms.html", form=form, kind=kind,
+                                   error=str(error.message)), error.status
+        flash(_("Your terms for %(service)s are saved.", service=label(kind)), "success")
+        return redirect(url_for("payments.service_inbox")), 303
+    status = 422 if form.errors else 200
+    return render_template("payments/service_terms.html", form=form, kind=kind), status
