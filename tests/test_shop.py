@@ -401,3 +401,26 @@ def test_service_terms_are_structured_and_shown_per_language_with_the_fallback_m
     german = text(consumer.get(f"/shop/services/{sweater_id}?lang=de"))
     assert "Holes and seams mended by hand" in german
     assert '<span lang="en">Holes and seams mended by hand</span>' in german  # the fallback is marked
+
+
+def test_union_staff_see_consumer_sales_by_maker_and_month(app: Flask) -> None:
+    from tests.helpers import sign_in
+
+    product = factories.product_for_sale(price_minor=29000)
+    union = factories.OrganisationFactory(kind="union", slug="union-test")
+    factories.user_with_role(m.Role.union_staff, union, email="staff@example.com")
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, quantity=2)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "a@example.com", **ADDRESS})
+    staff = app.test_client()
+    sign_in(staff, "staff@example.com")
+    assert "No paid consumer order yet." in text(staff.get("/union/sales"))  # pending: not a sale
+    with app.app_context():
+        intent = db.session.scalar(select(m.Payment)).provider_ref
+    _post(client, _event("evt_sale", "payment_intent.succeeded", {"id": intent, "amount": 58000}))
+    page = text(staff.get("/union/sales"))
+    row = page[page.index('id="consumer-sales-caption"'):]
+    assert product.organisation.name in row
+    assert "€580.00" in row

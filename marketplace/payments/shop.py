@@ -534,3 +534,31 @@ def inbox_csv_rows(shipments: list[ConsumerShipment]) -> list[list[object]]:
 
 INBOX_CSV_HEADER = ["order", "paid_at_utc", "status", "sku", "size", "quantity", "unit_price", "currency",
                     "ship_to", "country", "carrier", "tracking"]
+
+
+@dataclass(frozen=True)
+class ConsumerSales:
+    month: str  # YYYY-MM, in UTC
+    maker: str
+    currency: str
+    orders: int
+    items: int
+    goods_minor: int
+    shipping_minor: int
+
+
+def consumer_sales() -> list[ConsumerSales]:
+    """Paid consumer sales (refunded ones left out) by MSME and month, newest month first."""
+    shipments = db.session.scalars(
+        select(ConsumerShipment).join(ConsumerOrder).where(ConsumerOrder.status == ConsumerOrderStatus.paid))
+    totals: dict[tuple[str, str, str], list[int]] = {}
+    for s in shipments:
+        month = s.order.paid_at.strftime("%Y-%m") if s.order.paid_at else "—"
+        row = totals.setdefault((month, s.organisation.name, s.order.currency), [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += sum(line.quantity for line in s.lines)
+        row[2] += sum(line.quantity * line.unit_price_minor for line in s.lines)
+        row[3] += s.shipping_minor
+    ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1]))
+    ordered.sort(key=lambda item: item[0][0], reverse=True)
+    return [ConsumerSales(month, maker, currency, *values) for (month, maker, currency), values in ordered]
