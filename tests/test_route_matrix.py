@@ -138,7 +138,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "product_review.reject": STAFF,
     **{f"workspace.{e}": MSME for e in (
         "new_line", "index", "product", "add_component", "remove_component", "add_image", "remove_image",
-        "add_source", "remove_source", "add_step", "remove_step", "submit", "new_product")},
+        "add_source", "remove_source", "add_step", "remove_step", "submit", "new_product", "stock")},
 }
 
 # Rules that accept a state-changing request without a CSRF token, and why.
@@ -326,7 +326,7 @@ def _second_organisations(app: Flask) -> dict[Role, FlaskClient]:
 # Object routes of the demo's organisations, tried by a second organisation of the same role: (role, method, path).
 OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     *[(Role.msme_editor, "POST", f"/workspace/products/1{suffix}", {}) for suffix in (
-        "", "/components", "/components/18/remove", "/images", "/images/1/remove", "/sources",
+        "", "/stock", "/components", "/components/18/remove", "/images", "/images/1/remove", "/sources",
         "/sources/1/remove", "/steps", "/steps/1/remove", "/submit")],
     (Role.msme_editor, "GET", "/workspace/products/1", {}),
     (Role.msme_editor, "GET", "/msme/khangai-knitwear/dossier.json", {}),

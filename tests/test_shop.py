@@ -424,3 +424,29 @@ def test_union_staff_see_consumer_sales_by_maker_and_month(app: Flask) -> None:
     row = page[page.index('id="consumer-sales-caption"'):]
     assert product.organisation.name in row
     assert "€580.00" in row
+
+
+def test_the_msme_keeps_sizes_stock_and_gtins_and_bad_values_change_nothing(demo_app: Flask) -> None:
+    from tests.helpers import sign_in
+
+    with demo_app.app_context():
+        crew = db.session.scalar(select(m.Product).filter_by(sku="KK-UE-CREW-LG"))
+        product_id, medium = crew.id, next(v for v in crew.variants if v.size == "M")
+        medium_id, medium_stock = medium.id, medium.stock
+    maker = demo_app.test_client()
+    sign_in(maker, "msme@demo.example", "demo-msme-2026")
+    path = f"/workspace/products/{product_id}/stock"
+    token = csrf_token(maker, path)
+    base = {"csrf_token": token, "variant_id": medium_id, "size": "M", "colour": "", "stock": "7", "gtin": ""}
+    for bad in ({"stock": "-1"}, {"stock": "1000001"}, {"stock": "x"}, {"gtin": "4006381333932"},
+                {"size": ""}, {"size": "L"}, {"variant_id": "999999"}):
+        assert maker.post(path, data={**base, **bad}).status_code == 422, bad
+        assert _stock(demo_app, medium_id) == medium_stock, bad
+    assert maker.post(path, data={**base, "gtin": "4006381333931"}).status_code == 303
+    assert _stock(demo_app, medium_id) == 7
+    added = maker.post(path, data={**base, "variant_id": "", "size": "XXL", "stock": "2", "gtin": ""})
+    assert added.status_code == 303
+    with demo_app.app_context():
+        sizes = [v.size for v in db.session.get(m.Product, product_id).variants]
+        assert sizes == ["XS", "S", "M", "L", "XL", "XXL"]
+        assert db.session.get(m.ProductVariant, medium_id).gtin == "04006381333931"
