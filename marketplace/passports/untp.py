@@ -61,6 +61,7 @@ CONTEXT_TERMS = (
     "reviewedOn",
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
     "entryCounts", "payments", "paidByFund",
+    "serviceHistory", "service", "closedOn", "outcome", "performedBy",
 )
 
 
@@ -579,7 +580,7 @@ def product_passport(
     if ledger:
         cashmere["premiumLedger"] = ledger
     history = [{"service": r.kind.value, "closedOn": r.closed_at.date().isoformat() if r.closed_at else None,
-                "outcome": r.outcome, "by": product.organisation.name}
+                "outcome": r.outcome, "performedBy": product.organisation.name}
                for r in service_history(product.id)]
     if history:
         cashmere["serviceHistory"] = history  # repairs done, take-backs received (closed requests)
