@@ -41,6 +41,22 @@ def test_scan_buy_a_size_pay_receipt_ship_and_track(live_server: LiveServer, pag
     expect(page.locator(".flashes")).to_contain_text("Added to your cart.")
     expect(page.locator("main")).to_contain_text("size M")
     _fits(page, width)
+    # Change the quantity, then back to one; a second size added by mistake is removed.
+    row = page.locator("tr", has_text="size M")
+    row.get_by_role("spinbutton", name="Quantity").fill("2")
+    row.get_by_role("button", name="Update").click()
+    expect(page.locator(".flashes")).to_contain_text("Your cart is updated.")
+    expect(page.locator("tr", has_text="size M")).to_contain_text("€490.00")  # 2 × €245.00
+    page.locator("tr", has_text="size M").get_by_role("spinbutton", name="Quantity").fill("1")
+    page.locator("tr", has_text="size M").get_by_role("button", name="Update").click()
+    expect(page.locator("tr", has_text="size M")).not_to_contain_text("€490.00")
+    page.goto(f"{url}/products/{product.id}")
+    page.get_by_label("Size").select_option(label="S")
+    page.get_by_role("button", name="Add to cart").click()
+    page.locator("tr", has_text="size S").get_by_role("button", name="Remove").click()
+    expect(page.locator(".flashes")).to_contain_text("Removed from your cart.")
+    expect(page.locator("tr", has_text="size S")).to_have_count(0)
+    expect(page.locator("tr", has_text="size M")).to_have_count(1)
 
     # Guest checkout: an e-mail and a German address (its postcode checked by Germany's rules).
     page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
