@@ -40,8 +40,12 @@ certificate_status_changed = _events.signal("certificate-status-changed")
 #: Subscribers: funds (premium becomes due to each contributing cooperative).
 allocation_confirmed = _events.signal("allocation-confirmed")
 
+#: An MSME closed a repair, take-back or resale request. Sender: the Product; ``request``: the ServiceRequest.
+#: Subscribers: passports (publish the product's passport, which shows its service history).
+service_closed = _events.signal("service-closed")
+
 ALL = (lot_listed, product_published, ledger_entry_recorded, practice_report_accepted,
-       certificate_status_changed, allocation_confirmed)
+       certificate_status_changed, allocation_confirmed, service_closed)
 
 
 # Things people are told about (e-mail in their language and a line on /notifications). The sender is the
@@ -70,6 +74,8 @@ product_rejected = _notice("product_rejected")
 report_reviewed = _notice("report_reviewed")
 certificate_status = _notice("certificate_status")
 consumer_receipt = _notice("consumer_receipt")
+consumer_shipped = _notice("consumer_shipped")  # sender: the ConsumerOrder; args: (the ConsumerShipment,)
+repair_request = _notice("repair_request")  # sender: the ServiceRequest
 balance_received = _notice("balance_received")
 invoice_issued = _notice("invoice_issued")
 
@@ -91,6 +97,8 @@ NOTICES = (
     report_reviewed,
     certificate_status,
     consumer_receipt,
+    consumer_shipped,
+    repair_request,
     balance_received,
     invoice_issued,
 )

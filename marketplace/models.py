@@ -34,7 +34,17 @@ from marketplace.passports.models import (
     PassportLogHead,
     PassportVersion,
 )
-from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Invoice, Payment, WebhookEvent
+from marketplace.payments.models import (
+    ConsumerOrder,
+    ConsumerOrderLine,
+    ConsumerShipment,
+    Invoice,
+    Payment,
+    ServiceOffer,
+    ServiceRequest,
+    ShippingZone,
+    WebhookEvent,
+)
 from marketplace.practice.models import Commitment, PerformanceReport
 from marketplace.pricing.models import GradePremium, PricePolicy
 from marketplace.products.models import (
@@ -44,6 +54,7 @@ from marketplace.products.models import (
     ProductImage,
     ProductLine,
     ProductSource,
+    ProductVariant,
     ProductVersion,
 )
 from marketplace.search.models import SearchOutbox
@@ -60,6 +71,7 @@ __all__ = [
     "Commitment",
     "ConsumerOrder",
     "ConsumerOrderLine",
+    "ConsumerShipment",
     "CooperativeProfile",
     "Criterion",
     "CriterionResult",
@@ -89,6 +101,7 @@ __all__ = [
     "ProductImage",
     "ProductLine",
     "ProductSource",
+    "ProductVariant",
     "ProductVersion",
     "Quote",
     "QuoteRequest",
@@ -98,6 +111,9 @@ __all__ = [
     "SampleRequest",
     "SchemeParticipant",
     "SearchOutbox",
+    "ServiceOffer",
+    "ServiceRequest",
+    "ShippingZone",
     "Soum",
     "User",
     "WebhookEvent",

@@ -312,10 +312,25 @@ class ProductVersionFactory(Base):
 def product_for_sale(**kwargs: object) -> m.Product:
     """A published product with its current version (what consumers can buy): snapshot of name, maker, price."""
     product = ProductFactory(status=ProductStatus.published, published_number=1, **kwargs)
+    session = current_session()
+    if not session.query(m.ShippingZone).filter_by(organisation_id=product.organisation_id).count():
+        session.add(m.ShippingZone(organisation_id=product.organisation_id, name="Everywhere", rest_of_world=True,
+                                   rate_minor=0, currency=product.currency))
+        session.commit()
     ProductVersionFactory(product=product, snapshot={
         "name": dict(product.name), "organisation": {"name": product.organisation.name},
         "price_minor": product.price_minor, "currency": product.currency})
     return product
+
+
+def variants_for(product: m.Product, stock: dict[str, int]) -> list[m.ProductVariant]:
+    """Sizes of ``product`` with their stock (``{"S": 2, "M": 0}``)."""
+    session = current_session()
+    rows = [m.ProductVariant(product_id=product.id, size=size, stock=count, position=n)
+            for n, (size, count) in enumerate(stock.items())]
+    session.add_all(rows)
+    session.commit()
+    return rows
 
 
 class PassportFactory(Base):

@@ -64,3 +64,8 @@ def accept_in_parallel(app: Flask, email: str, request_ids: list[int],
     for thread in threads:
         thread.join(timeout=240)
     return statuses, bodies, errors
+
+
+# A shipping address that meets Germany's rules (a five-digit postcode), for checkout forms.
+ADDRESS = {"name": "Erika Mustermann", "street": "Hauptstraße 5", "city": "Berlin", "postcode": "10115",
+           "area": "", "country": "DE"}

@@ -12,7 +12,7 @@ from marketplace.extensions import db
 from marketplace.orders.models import Order, OrderStage
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus, Payment, PaymentKind, PaymentStatus
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 from tests.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
 
 REFUND = {"reason": "Buyer cancelled", "confirm": "y"}
@@ -80,7 +80,7 @@ def test_a_consumer_refund_webhook_marks_the_purchase_refunded(app: Flask) -> No
     cart = text(client.get("/cart"))
     form_id = cart.split('name="form_id" type="hidden" value="')[1].split('"')[0]
     assert client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
-                                               "email": "shopper@example.com"}).status_code == 302
+                                               "email": "shopper@example.com", **ADDRESS}).status_code == 302
     with app.app_context():
         pi = db.session.scalar(select(ConsumerOrder)).payments[0].provider_ref
     assert _post(client, _event("evt_buy", "payment_intent.succeeded", {"id": pi, "amount": 29000})).json[

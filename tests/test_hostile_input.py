@@ -19,7 +19,7 @@ from marketplace.forms_common import FiniteDecimalField
 from marketplace.money import AmountPrecisionError, to_minor
 from marketplace.orders.models import QuoteRequest
 from tests.crawl import DEMO_USERS, crawl, parse, sign_in_demo
-from tests.helpers import csrf_token, text
+from tests.helpers import ADDRESS, csrf_token, text
 
 HOSTILE_PARAMS = ["endpoint=x", "_method=x", "_anchor=x", "_scheme=x", "_external=1", "_scheme=javascript&_external=1",
                   "public_id=x", "code=x", "slug=x", "product_id=1", "rest=x", "lang=fr&endpoint=x"]
@@ -312,7 +312,7 @@ def test_a_checkout_sent_twice_at_once_makes_one_order_without_an_error(app: Fla
     assert first.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1}).status_code \
         == 302
     form = next(f for f in parse("/cart", text(first.get("/cart"))).forms if f.action == "/cart/checkout")
-    data = dict(form.fields) | {"email": "shopper@example.com"}
+    data = dict(form.fields) | {"email": "shopper@example.com", **ADDRESS}
     cookie = first.get_cookie("session")
     assert cookie is not None
     statuses: list[int] = []

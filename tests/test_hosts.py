@@ -13,7 +13,7 @@ from flask import Flask
 
 from marketplace import create_app
 from tests import factories
-from tests.helpers import csrf_token, text
+from tests.helpers import ADDRESS, csrf_token, text
 from tests.test_config import STRONG_SECRET
 
 
@@ -93,7 +93,7 @@ def test_localstripe_webhook_goes_to_public_base_url_whatever_the_host(
     client.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1})
     form_id = text(client.get("/cart")).split('name="form_id" type="hidden" value="')[1].split('"')[0]
     response = client.post("/cart/checkout",
-                           data={"csrf_token": token, "form_id": form_id, "email": "shopper@example.com"})
+                           data={"csrf_token": token, "form_id": form_id, "email": "shopper@example.com", **ADDRESS})
     assert response.status_code == 302, text(response)
     assert client.post("/cart/payment", data={"csrf_token": token}).status_code == 302
     deadline = time.monotonic() + 10

@@ -23,7 +23,7 @@ from marketplace.orders import services as orders
 from marketplace.orders.models import SampleRequest
 from marketplace.organisations.models import OrgKind
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 from tests.products_helpers import jpeg_bytes, token, workshop
 from tests.test_orders import _answer, _quote_form
 
@@ -320,7 +320,7 @@ def test_consumer_receipt_in_the_language_of_the_purchase(app: Flask, mailbox) -
         cart = text(client.get("/cart"))
         form_id = cart.split('name="form_id" type="hidden" value="')[1].split('"')[0]
         assert client.post("/cart/checkout", data={"csrf_token": token_, "form_id": form_id,
-                                                   "email": f"shopper{n}@example.com"}).status_code == 302
+                                                   "email": f"shopper{n}@example.com", **ADDRESS}).status_code == 302
         with app.app_context():
             order = db.session.scalar(select(m.ConsumerOrder).filter_by(email=f"shopper{n}@example.com"))
             assert order.locale == locale

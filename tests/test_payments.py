@@ -31,7 +31,7 @@ from marketplace.payments.models import (
 from marketplace.products.models import ProductStatus
 from tests import factories
 from tests.conftest import STRIPE_WEBHOOK_SECRET, make_app
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 
 WEBHOOK = "/payments/stripe/webhook"
 
@@ -210,7 +210,7 @@ def test_consumer_buys_published_products(app: Flask) -> None:
     assert client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id, "email": "nope"}).status_code \
         == 422
     response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
-                                                    "email": "shopper@example.com"})
+                                                    "email": "shopper@example.com", **ADDRESS})
     assert response.status_code == 302
     with app.app_context():
         order = db.session.scalar(select(ConsumerOrder))

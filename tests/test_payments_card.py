@@ -19,7 +19,7 @@ from marketplace.payments.gateway import gateway
 from marketplace.payments.models import Payment, PaymentKind
 from tests import factories
 from tests.conftest import make_app
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 
 
 def _accepted_order(app: Flask, email: str = "buyer@example.com") -> str:
@@ -136,7 +136,7 @@ def test_the_return_page_for_a_consumer_purchase(app: Flask) -> None:
         == 302
     form_id = text(client.get("/cart")).split('name="form_id" type="hidden" value="')[1].split('"')[0]
     assert client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
-                                                "email": "shopper@example.com"}).status_code == 302
+                                                "email": "shopper@example.com", **ADDRESS}).status_code == 302
     with app.app_context():
         intent_id = db.session.scalar(select(Payment.provider_ref))
     assert "did not go through" in text(client.get(f"/payments/return?payment_intent={intent_id}"))

@@ -17,7 +17,7 @@ from marketplace.payments.models import ConsumerOrder
 from marketplace.products import services
 from marketplace.products.models import ProductStatus, StepKind
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, text
 
 
 def test_only_the_union_cooperatives_msmes_and_certifiers_have_public_profiles(demo_app: Flask) -> None:
@@ -69,17 +69,20 @@ def test_a_product_under_edit_is_sold_at_its_published_version(demo_app: Flask) 
     page = text(client.get("/products/1"))
     assert 'action="/cart/add"' in page  # the page offers it …
     token = csrf_token(client, "/products/1")
-    added = client.post("/cart/add", data={"csrf_token": token, "product_id": "1", "quantity": "2"})
+    variant = page.split('name="variant_id"')[1].split('<option value="')[1].split('"')[0]  # its first size
+    added = client.post("/cart/add", data={"csrf_token": token, "product_id": "1", "variant_id": variant,
+                                           "quantity": "2"})
     assert added.status_code == 302  # … and the cart takes it
     cart = text(client.get("/cart"))
     form_id = cart.split('name="form_id" type="hidden" value="')[1].split('"')[0]
     response = client.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
-                                                    "email": "shopper@example.com"})
+                                                    "email": "shopper@example.com", **ADDRESS})
     assert response.status_code == 302
     with demo_app.app_context():
         order = db.session.scalar(select(ConsumerOrder))
         assert [(line.product_id, line.unit_price_minor) for line in order.lines] == [(1, published_price)]
-        assert order.total_minor == 2 * published_price
+        assert order.goods_minor == 2 * published_price
+        assert order.total_minor == 2 * published_price + order.shipping_minor
 
 
 def test_a_product_never_published_is_neither_offered_nor_sold(demo_app: Flask) -> None:

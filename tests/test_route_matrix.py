@@ -43,13 +43,21 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
         "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
-        "payments.stripe_webhook", "certification.conformity_credential", "pricing.history", "lots.index",
+        "payments.stripe_webhook", "payments.update_cart", "payments.consumer_order",
+        "payments.cancel_consumer_order", "payments.request_service",
+        "certification.conformity_credential", "pricing.history", "lots.index",
         "lots.detail", "lots.compare", "lots.export", "lots.export_xlsx", "products.media", "products.catalogue",
         "products.detail",
         "organisations.profile", "accounts.signin", "accounts.signup", "accounts.verify_email",
         "accounts.resend_confirmation", "accounts.password_reset", "accounts.password_reset_confirm",
         "notifications.unsubscribe"), "public"),
     "dashboard.index": "signed_in",
+    "payments.inbox": MSME,
+    "payments.inbox_csv": MSME,
+    "payments.move_shipment": MSME,
+    "payments.service_inbox": MSME,
+    "payments.service_terms": MSME,
+    "payments.move_service": MSME,
     "accounts.signout": "signed_in",
     "accounts.signout_everywhere": "signed_in",
     "accounts.account": "signed_in",
@@ -132,7 +140,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "product_review.reject": STAFF,
     **{f"workspace.{e}": MSME for e in (
         "new_line", "index", "product", "add_component", "remove_component", "add_image", "remove_image",
-        "add_source", "remove_source", "add_step", "remove_step", "submit", "new_product")},
+        "add_source", "remove_source", "add_step", "remove_step", "submit", "new_product", "stock")},
 }
 
 # Rules that accept a state-changing request without a CSRF token, and why.
@@ -149,7 +157,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1}
+               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)
@@ -397,7 +405,7 @@ def _second_organisations(app: Flask) -> dict[Role, FlaskClient]:
 # Object routes of the demo's organisations, tried by a second organisation of the same role: (role, method, path).
 OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     *[(Role.msme_editor, "POST", f"/workspace/products/1{suffix}", {}) for suffix in (
-        "", "/components", "/components/18/remove", "/images", "/images/1/remove", "/sources",
+        "", "/stock", "/components", "/components/18/remove", "/images", "/images/1/remove", "/sources",
         "/sources/1/remove", "/steps", "/steps/1/remove", "/submit")],
     (Role.msme_editor, "GET", "/workspace/products/1", {}),
     (Role.msme_editor, "GET", "/msme/khangai-knitwear/dossier.json", {}),
@@ -435,10 +443,14 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     (Role.brand_buyer, "GET", "/organisations/maison-lune/registration", {}),
     (Role.brand_buyer, "POST", "/organisations/maison-lune/registration",
      {"registration_number": "FR40303265045"}),
+    # Another MSME's parcel (its ownership with a real parcel: tests/test_shop.py).
+    (Role.msme_editor, "POST", "/workspace/orders/1", {"action": "ship", "carrier": "DHL", "tracking": "JD0001"}),
+    (Role.msme_editor, "POST", "/workspace/services/1", {"action": "accept"}),
 ]
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.
 NOT_OWNED = {
+    "payments.service_terms": "the terms edited are always the signed-in MSME's own; the URL names a kind of service",
     "orders.request_lot_quote": "a listed lot is public: any buyer may ask for a quote",
     "orders.request_sample": "a listed lot is public: any buyer may ask for a sample",
 }

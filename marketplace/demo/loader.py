@@ -36,6 +36,7 @@ from marketplace.notifications.services import quiet
 from marketplace.orders.demo import load_demo_orders
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, OrgKind, PastureUserGroup, Soum
 from marketplace.passports.services import publish_all
+from marketplace.payments.demo import load_shop
 from marketplace.pricing import services as pricing
 from marketplace.pricing.models import MicronBand, PricePolicy
 from marketplace.products.demo import load_products
@@ -154,6 +155,7 @@ def load_demo(content: Path, report: LoadReport) -> None:
         _user(report, item)
     _load_lots(content, report, places, certificates)
     load_products(content, report)
+    load_shop(report)
 
     load_demo_orders(report, upsert)
 

@@ -114,9 +114,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     _kind("consumer_receipt", _l("Your order %(ref)s: receipt"),
           _l("Thank you for your purchase. We received %(amount)s for order %(ref)s."),
           _l("We will write again when it ships."),
-          action=_l("See the product passports"), essential=True),
+          action=_l("See your order"), essential=True),
     _kind("consumer_shipped", _l("Your order %(ref)s has shipped"),
-          _l("Your order %(ref)s is on its way."), action=_l("See the product passports"), essential=True),
+          _l("Your order %(ref)s is on its way."),
+          _l("Parcel from %(maker)s, sent with %(carrier)s, tracking number %(tracking)s."),
+          action=_l("See your order"), essential=True),
 )}
 
 # The preferences a person may switch off, each covering one or more non-essential kinds.

@@ -22,14 +22,14 @@ from marketplace.notifications.models import Notification
 from marketplace.notifications.services import enqueue, link, locale_of, members, notify, notify_all, staff
 from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, QuoteStatus, Reservation
 from marketplace.orders.models import ReservationStatus as Held
-from marketplace.payments.services import deposit_minor
+from marketplace.payments.services import deposit_minor, order_token
 from marketplace.products.models import Product, ProductSource
 
 if TYPE_CHECKING:
     from marketplace.certification.models import Certificate
     from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, SampleRequest
     from marketplace.organisations.models import Organisation
-    from marketplace.payments.models import ConsumerOrder
+    from marketplace.payments.models import ConsumerOrder, ConsumerShipment
     from marketplace.practice.models import PerformanceReport
     from marketplace.products.models import Product
 
@@ -160,7 +160,7 @@ def repair_request(product: Product, message: str) -> None:
     """A consumer asks for a repair or take-back (to the MSME's editors)."""
     notify_all(members(product.organisation_id, Role.msme_editor), "repair_request",
                params={"product": _product_name(product), "message": message},
-               url=link("workspace.product", product_id=product.id))
+               url=link("payments.service_inbox"))
 
 
 # Certificates -------------------------------------------------------------------------------------------------
@@ -196,18 +196,20 @@ def certificate_status(cert: Certificate) -> None:
 
 # Consumers (an address, no account) ---------------------------------------------------------------------------
 
-def _consumer(order: ConsumerOrder, kind: str) -> None:
+def _consumer(order: ConsumerOrder, kind: str, **extra: str) -> None:
+    """To the consumer's address, with the signed link to their order's page (no account needed)."""
     enqueue(kind, to_address=order.email, locale=locale_of(None, getattr(order, "locale", None)),
-            params={"ref": order.reference, "amount": _money(order.total_minor, order.currency)},
-            url=link("products.catalogue"))
+            params={"ref": order.reference, "amount": _money(order.total_minor, order.currency), **extra},
+            url=link("payments.consumer_order", token=order_token(order)))
 
 
 def consumer_receipt(order: ConsumerOrder) -> None:
     _consumer(order, "consumer_receipt")
 
 
-def consumer_shipped(order: ConsumerOrder) -> None:
-    _consumer(order, "consumer_shipped")
+def consumer_shipped(order: ConsumerOrder, shipment: ConsumerShipment | None = None) -> None:
+    _consumer(order, "consumer_shipped", maker=shipment.organisation.name if shipment else "",
+              carrier=shipment.carrier if shipment else "", tracking=shipment.tracking if shipment else "")
 
 
 # Reminders (run by `flask mail reminders` and hourly by the mail worker) -------------------------------------

@@ -52,8 +52,15 @@ def republish_for_practice(msme_id: int, **_: Any) -> None:
         publish(passport_for(product=product))
 
 
+def republish_for_service(product: Product, **_: Any) -> None:
+    """A closed repair or take-back is part of the item's history: its passport gets a new version."""
+    if db.session.scalar(select(Passport.id).where(Passport.product_id == product.id)) is not None:
+        publish(passport_for(product=product))
+
+
 def connect() -> None:
     events.lot_listed.connect(publish_lot, weak=False)
     events.product_published.connect(publish_product, weak=False)
     events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)
     events.practice_report_accepted.connect(republish_for_practice, weak=False)
+    events.service_closed.connect(republish_for_service, weak=False)

@@ -20,6 +20,7 @@ from marketplace.funds.models import EntryKind
 from marketplace.lots.models import FibreState, Lot
 from marketplace.organisations.models import Organisation
 from marketplace.passports.signing import canonical_json
+from marketplace.payments.services import service_history
 from marketplace.practice.services import passport_block
 from marketplace.pricing import services as pricing
 from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
@@ -60,6 +61,7 @@ CONTEXT_TERMS = (
     "reviewedOn",
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
     "entryCounts", "payments", "paidByFund",
+    "serviceHistory", "service", "closedOn", "outcome", "performedBy",
 )
 
 
@@ -577,6 +579,11 @@ def product_passport(
     ledger = product_premium_ledger(product, base_url)
     if ledger:
         cashmere["premiumLedger"] = ledger
+    history = [{"service": r.kind.value, "closedOn": r.closed_at.date().isoformat() if r.closed_at else None,
+                "outcome": r.outcome, "performedBy": product.organisation.name}
+               for r in service_history(product.id)]
+    if history:
+        cashmere["serviceHistory"] = history  # repairs done, take-backs received (closed requests)
     practice = passport_block(product.organisation_id)
     if practice:
         cashmere["codeOfPractice"] = {**practice, "basis": DataBasis.declared.value,

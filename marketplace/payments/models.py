@@ -5,13 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.accounts.models import User
 from marketplace.db import Base, TimestampMixin, enum_column, utcnow
 from marketplace.orders.models import Order
-from marketplace.products.models import Product
+from marketplace.organisations.models import Organisation
+from marketplace.products.models import Product, ProductVariant
 
 
 class PaymentKind(enum.StrEnum):
@@ -53,6 +65,7 @@ class ConsumerOrderStatus(enum.StrEnum):
     pending = "pending"
     paid = "paid"
     refunded = "refunded"
+    cancelled = "cancelled"  # never paid (the payment failed or the consumer gave up): its stock is back
 
 
 class ConsumerOrder(TimestampMixin, Base):
@@ -71,11 +84,26 @@ class ConsumerOrder(TimestampMixin, Base):
         enum_column(ConsumerOrderStatus, 10), default=ConsumerOrderStatus.pending
     )
     form_id: Mapped[str] = mapped_column(String(40), unique=True)
+    # Where it goes (checked against the country's rules by ``payments.shop.check_address``).
+    ship_name: Mapped[str] = mapped_column(String(120), default="")
+    ship_street: Mapped[str] = mapped_column(String(300), default="")
+    ship_city: Mapped[str] = mapped_column(String(120), default="")
+    ship_postcode: Mapped[str] = mapped_column(String(20), default="")
+    ship_area: Mapped[str] = mapped_column(String(120), default="")
+    ship_country: Mapped[str] = mapped_column(String(2), default="")
+    goods_minor: Mapped[int] = mapped_column(Integer, default=0)
+    shipping_minor: Mapped[int] = mapped_column(Integer, default=0)
+    stock_held: Mapped[bool] = mapped_column(Boolean, default=False)  # its variants' stock is taken
+    paid_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     lines: Mapped[list[ConsumerOrderLine]] = relationship(
-        back_populates="order", cascade="all, delete-orphan", order_by="ConsumerOrderLine.product_id"
+        back_populates="order", cascade="all, delete-orphan", order_by="ConsumerOrderLine.id"
     )
     payments: Mapped[list[Payment]] = relationship(back_populates="consumer_order")
+    shipments: Mapped[list[ConsumerShipment]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="ConsumerShipment.id"
+    )
 
 
 class ConsumerOrderLine(Base):
@@ -85,13 +113,70 @@ class ConsumerOrderLine(Base):
         CheckConstraint("unit_price_minor > 0", name="price_positive"),
     )
 
-    order_id: Mapped[int] = mapped_column(ForeignKey("consumer_order.id"), primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("consumer_order.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("product_variant.id"), index=True)
+    shipment_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_shipment.id"), index=True)
+    size: Mapped[str] = mapped_column(String(70), default="")  # the variant's label when bought
     quantity: Mapped[int] = mapped_column(Integer)
     unit_price_minor: Mapped[int] = mapped_column(Integer)
 
     order: Mapped[ConsumerOrder] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
+    variant: Mapped[ProductVariant | None] = relationship()
+    shipment: Mapped[ConsumerShipment | None] = relationship(back_populates="lines")
+
+
+class ShipmentStatus(enum.StrEnum):
+    to_pack = "to_pack"
+    shipped = "shipped"
+    delivered = "delivered"
+    returned = "returned"
+
+
+class ConsumerShipment(Base):
+    """The part of a consumer order one MSME sends: a cart from two MSMEs makes two shipments."""
+
+    __tablename__ = "consumer_shipment"
+    __table_args__ = (
+        UniqueConstraint("order_id", "organisation_id", name="uq_consumer_shipment_order_msme"),
+        CheckConstraint("shipping_minor >= 0", name="shipping_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("consumer_order.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    shipping_minor: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[ShipmentStatus] = mapped_column(enum_column(ShipmentStatus, 10), default=ShipmentStatus.to_pack)
+    carrier: Mapped[str] = mapped_column(String(60), default="")
+    tracking: Mapped[str] = mapped_column(String(60), default="")
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    order: Mapped[ConsumerOrder] = relationship(back_populates="shipments")
+    organisation: Mapped[Organisation] = relationship()
+    lines: Mapped[list[ConsumerOrderLine]] = relationship(back_populates="shipment", order_by="ConsumerOrderLine.id")
+
+
+class ShippingZone(Base):
+    """One MSME's rate to a set of countries (or to every country its other zones leave out)."""
+
+    __tablename__ = "shipping_zone"
+    __table_args__ = (CheckConstraint("rate_minor >= 0", name="rate_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 3166-1 alpha-2 codes
+    rest_of_world: Mapped[bool] = mapped_column(Boolean, default=False)
+    rate_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    days_min: Mapped[int] = mapped_column(Integer, default=3)
+    days_max: Mapped[int] = mapped_column(Integer, default=10)
+
+    organisation: Mapped[Organisation] = relationship()
 
 
 class WebhookEvent(Base):
@@ -139,3 +224,60 @@ class Invoice(Base):
     order: Mapped[Order] = relationship()
     issued_by: Mapped[User | None] = relationship()
     payment: Mapped[Payment | None] = relationship()
+
+
+class ServiceKind(enum.StrEnum):
+    repair = "repair"
+    take_back = "take_back"
+    resale = "resale"
+
+
+class ServiceOffer(Base):
+    """An MSME's terms for one circular service: what, where, cost and time; texts per language."""
+
+    __tablename__ = "service_offer"
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "kind", name="uq_service_offer_msme_kind"),
+        CheckConstraint("cost_minor IS NULL OR cost_minor >= 0", name="cost_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    kind: Mapped[ServiceKind] = mapped_column(enum_column(ServiceKind, 10))
+    what: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # locale → text
+    where: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    cost_minor: Mapped[int | None] = mapped_column(Integer)  # None: free of charge
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    days: Mapped[int] = mapped_column(Integer, default=14)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class ServiceStatus(enum.StrEnum):
+    requested = "requested"
+    accepted = "accepted"
+    scheduled = "scheduled"
+    closed = "closed"
+    declined = "declined"
+
+
+class ServiceRequest(TimestampMixin, Base):
+    """A consumer's repair, take-back or resale request from a passport, and what the MSME did."""
+
+    __tablename__ = "service_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(30), unique=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    kind: Mapped[ServiceKind] = mapped_column(enum_column(ServiceKind, 10))
+    email: Mapped[str] = mapped_column(String(254))
+    locale: Mapped[str | None] = mapped_column(String(5))
+    message: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ServiceStatus] = mapped_column(enum_column(ServiceStatus, 10), default=ServiceStatus.requested)
+    scheduled_for: Mapped[dt.date | None] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    product: Mapped[Product] = relationship()
+    organisation: Mapped[Organisation] = relationship()

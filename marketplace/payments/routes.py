@@ -4,42 +4,74 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, HiddenField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
+from wtforms import DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from marketplace.access import public
+from marketplace.access import public, roles
 from marketplace.accounts.models import Role
+from marketplace.csv_export import to_csv
 from marketplace.extensions import csrf, db
-from marketplace.forms_common import BoundedIntegerField
+from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
+from marketplace.i18n import country_choices, label
+from marketplace.money import to_minor
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
 from marketplace.payments.gateway import InvalidEventError, PaymentGateway, PaymentsUnavailableError, gateway
-from marketplace.payments.models import ConsumerOrder, Payment
+from marketplace.payments.models import ConsumerOrder, Payment, ServiceKind
+from marketplace.products.forms import _localised_fields, fill_localised, localised
 from marketplace.security import stripe_js
 from marketplace.urls import absolute_url
 
 bp = Blueprint("payments", __name__)
+bp.add_app_template_global(services.duties_note, "duties_note")
+bp.add_app_template_global(services.order_token, "order_token")
+
+
+@bp.app_template_global()
+def country_name(code: str) -> str:
+    return dict(country_choices()).get(code, code)
 CART = "cart"
 LAST_ORDER = "consumer_order"
 
 
 class AddToCartForm(FlaskForm):
     product_id = BoundedIntegerField(validators=[InputRequired()])
+    variant_id = BoundedIntegerField(_l("Size"), validators=[Optional()])
     quantity = BoundedIntegerField(_l("Quantity"), default=1,
                                    validators=[InputRequired(), NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
+
+
+class CartLineForm(FlaskForm):
+    key = HiddenField(validators=[DataRequired(), Length(max=30)])
+    quantity = BoundedIntegerField(_l("Quantity"), validators=[Optional(),
+                                                               NumberRange(min=1, max=services.MAX_CART_QUANTITY)])
 
 
 class CheckoutForm(FlaskForm):
     form_id = HiddenField(**FORM_ID)
     email = EmailField(_l("E-mail for the receipt"), validators=[DataRequired(), Email(), Length(max=254)])
+    name = StringField(_l("Full name"), validators=[DataRequired(), Length(max=120)])
+    street = StringField(_l("Street and number"), validators=[Length(max=300)])
+    city = StringField(_l("Town or city"), validators=[Length(max=120)])
+    postcode = StringField(_l("Postcode"), validators=[Length(max=20)])
+    area = StringField(_l("State, province or region (where the country has them)"), validators=[Length(max=120)])
+    country = SelectField(_l("Country"), choices=country_choices, validators=[DataRequired()])
+
+    def address(self) -> services.Address:
+        return services.Address(self.name.data or "", self.street.data or "", self.city.data or "",
+                                self.postcode.data or "", self.area.data or "", self.country.data or "")
+
+
+class CancelForm(FlaskForm):
+    pass
 
 
 class PayForm(FlaskForm):
@@ -61,14 +93,46 @@ def stripe_webhook():  # type: ignore[no-untyped-def]
 
 def _cart() -> dict[str, int]:
     raw = session.get(CART) or {}
-    return {str(k): int(v) for k, v in raw.items() if str(k).isdigit() and isinstance(v, int)}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(k): int(v) for k, v in raw.items()
+            if str(k).replace(":", "", 1).isdigit() and isinstance(v, int) and not isinstance(v, bool)}
+
+
+def _cart_page(form: CheckoutForm, status: int = 200, **extra: Any):  # type: ignore[no-untyped-def]
+    lines = services.cart_lines(_cart())
+    return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available,
+                           line_form=CartLineForm(), **extra), status
 
 
 @bp.route("/cart")
 @public
 def cart():  # type: ignore[no-untyped-def]
-    lines = services.cart_lines(_cart())
-    return render_template("payments/cart.html", lines=lines, form=CheckoutForm(), available=gateway().available)
+    return _cart_page(CheckoutForm())
+
+
+@bp.route("/cart/update", methods=["POST"])
+@public
+def update_cart():  # type: ignore[no-untyped-def]
+    """Change a line's quantity, or remove it (the "Remove" button)."""
+    form = CartLineForm()
+    if not form.validate_on_submit():
+        flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
+        return redirect(url_for("payments.cart")), 303
+    try:
+        if "remove" in request.form:
+            session[CART] = services.remove_from_cart(_cart(), form.key.data or "")
+            flash(_("Removed from your cart."), "success")
+        else:
+            if form.quantity.data is None:
+                flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
+                return redirect(url_for("payments.cart")), 303
+            session[CART] = services.update_cart(_cart(), form.key.data or "", form.quantity.data)
+            flash(_("Your cart is updated."), "success")
+    except OrderError as error:
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.cart")), 303
+    return redirect(url_for("payments.cart")), 303
 
 
 @bp.route("/cart/add", methods=["POST"])
@@ -79,12 +143,15 @@ def add_to_cart():  # type: ignore[no-untyped-def]
         flash(_("Choose between 1 and %(max)d items.", max=services.MAX_CART_QUANTITY), "error")
         return redirect(url_for("payments.cart")), 303
     try:
-        session[CART] = services.add_to_cart(_cart(), form.product_id.data, form.quantity.data)
+        session[CART] = services.add_to_cart(_cart(), form.product_id.data, form.quantity.data,
+                                             form.variant_id.data)
     except OrderError as error:
         if error.status == 404:
             abort(404, description=str(error.message))
         flash(str(error.message), "error")
-        return redirect(url_for("payments.cart")), 303
+        back = url_for("products.detail", product_id=form.product_id.data) \
+            if services.for_sale([form.product_id.data]) else url_for("payments.cart")
+        return redirect(back), 303
     flash(_("Added to your cart."), "success")
     return redirect(url_for("payments.cart"))
 
@@ -93,19 +160,25 @@ def add_to_cart():  # type: ignore[no-untyped-def]
 @public
 def checkout():  # type: ignore[no-untyped-def]
     form = CheckoutForm()
-    lines = services.cart_lines(_cart())
     if not form.validate_on_submit():
-        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available), 422
+        return _cart_page(form, 422)
+    data = services.Checkout(email=form.email.data or "", address=form.address(), form_id=form.form_id.data or "",
+                             locale=str(get_locale()),  # the receipt is written in the language bought in
+                             countries={code for code, _name in country_choices()})
     try:
         gateway().register_local_webhook(absolute_url("payments.stripe_webhook"))
-        order = services.checkout(_cart(), email=form.email.data or "", form_id=form.form_id.data or "",
-                                  gateway=gateway())
-        order.locale = str(get_locale())  # the receipt is written in the language the consumer bought in
+        order = services.checkout(_cart(), data, gateway=gateway())
     except PaymentsUnavailableError:
-        return render_template("payments/cart.html", lines=lines, form=form, available=False), 503
+        db.session.rollback()
+        return _cart_page(form, 503, unavailable=True)
+    except services.AddressError as error:
+        db.session.rollback()
+        for name, message in error.errors.items():
+            form[name].errors = [*form[name].errors, message]
+        return _cart_page(form, 422)
     except OrderError as error:
-        return render_template("payments/cart.html", lines=lines, form=form, available=gateway().available,
-                               error=str(error.message)), error.status
+        db.session.rollback()
+        return _cart_page(form, error.status, error=str(error.message))
     session[LAST_ORDER] = order.reference
     session.pop(CART, None)
     return redirect(url_for("payments.purchase"))
@@ -184,3 +257,204 @@ def purchase():  # type: ignore[no-untyped-def]
         return redirect(url_for("payments.purchase"))
     return render_template("payments/purchase.html", order=order, form=form, gateway=gateway(),
                            **card_entry(order.payments[0] if order.payments else None, gateway()))
+
+
+@bp.route("/shop/orders/<token>")
+@public
+def consumer_order(token: str):  # type: ignore[no-untyped-def]
+    """The consumer's order (number, items, shipments and tracking): reached by the signed link in the receipt."""
+    order = services.order_by_token(token)
+    if order is None:
+        abort(404, description=_("This order link is not valid. Use the link in your receipt e-mail."))
+    return render_template("payments/consumer_order.html", order=order, token=token, form=CancelForm(),
+                           cancellable=services.cancellable(order), note=services.duties_note(order.ship_country))
+
+
+@bp.route("/shop/orders/<token>/cancel", methods=["POST"])
+@public
+def cancel_consumer_order(token: str):  # type: ignore[no-untyped-def]
+    order = services.order_by_token(token)
+    if order is None:
+        abort(404, description=_("This order link is not valid. Use the link in your receipt e-mail."))
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        services.cancel_consumer_order(order, gateway=gateway())
+    except PaymentsUnavailableError as error:
+        db.session.rollback()
+        flash(_("The refund did not go through, so nothing was cancelled: %(reason)s", reason=str(error)), "error")
+        return redirect(url_for("payments.consumer_order", token=token)), 303
+    except OrderError as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.consumer_order", token=token)), 303
+    flash(_("Your order is cancelled and the full amount is refunded to your card."), "success")
+    return redirect(url_for("payments.consumer_order", token=token)), 303
+
+
+# --- the MSME's order inbox ---------------------------------------------------------------------------------
+
+
+class ShipmentForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired(), Length(max=10)])
+    carrier = StringField(_l("Carrier"), validators=[Optional(), Length(max=60)])
+    tracking = StringField(_l("Tracking number"), validators=[Optional(), Length(max=60)])
+
+
+def _msme_ids() -> list[int]:
+    return sorted(current_user.organisation_ids(Role.msme_editor))
+
+
+@bp.route("/workspace/orders")
+@roles(Role.msme_editor)
+def inbox():  # type: ignore[no-untyped-def]
+    """Paid consumer orders to pack and send, then delivered and returned."""
+    return render_template("payments/inbox.html", shipments=services.inbox(_msme_ids()), form=ShipmentForm())
+
+
+@bp.route("/workspace/orders.csv")
+@roles(Role.msme_editor)
+def inbox_csv():  # type: ignore[no-untyped-def]
+    rows = services.inbox_csv_rows(services.inbox(_msme_ids()))
+    return Response(to_csv(services.INBOX_CSV_HEADER, rows), mimetype="text/csv",
+                    headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
+
+
+@bp.route("/workspace/orders/<int:shipment_id>", methods=["POST"])
+@roles(Role.msme_editor)
+def move_shipment(shipment_id: int):  # type: ignore[no-untyped-def]
+    form = ShipmentForm()
+    if not form.validate_on_submit():
+        flash(_("Check the form: the carrier and tracking number are at most 60 characters."), "error")
+        return redirect(url_for("payments.inbox")), 303
+    try:
+        shipment = services.shipment_of(shipment_id, _msme_ids())
+        if form.action.data == "ship":
+            services.ship(shipment, carrier=form.carrier.data or "", tracking=form.tracking.data or "")
+        else:
+            services.move_shipment(shipment, form.action.data or "")
+    except OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404, description=str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.inbox")), 303
+    flash(_("Parcel for order %(ref)s: %(status)s.", ref=shipment.order.reference, status=label(shipment.status)),
+          "success")
+    return redirect(url_for("payments.inbox")), 303
+
+
+# --- circular services: the consumer's request (from the passport) and the MSME's list ----------------------
+
+
+class ServiceRequestForm(FlaskForm):
+    kind = SelectField(_l("Service"), choices=[], validators=[DataRequired()])
+    email = EmailField(_l("Your e-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    message = TextAreaField(_l("What needs doing (for a repair: where and what the damage is)"),
+                            validators=[Optional(), Length(max=2000)])
+
+
+class ServiceStepForm(FlaskForm):
+    action = HiddenField(validators=[DataRequired(), Length(max=10)])
+    on = DateField(_l("Date"), validators=[Optional()])
+    outcome = TextAreaField(_l("What was done (shown on the item's passport)"),
+                            validators=[Optional(), Length(max=500)])
+
+
+@bp.route("/shop/services/<int:product_id>", methods=["GET", "POST"])
+@public
+def request_service(product_id: int):  # type: ignore[no-untyped-def]
+    """Ask the maker for a repair, take-back or resale of an item (linked from its passport)."""
+    offered = services.offered_services(product_id)
+    product = services.for_sale([product_id]).get(product_id)
+    if product is None:
+        abort(404, description=_("That product is not for sale."))
+    form = ServiceRequestForm()
+    form.kind.choices = [(kind.value, label(kind)) for kind in offered]
+    name = product.product.display_name(str(get_locale()))
+    terms = services.offers_for(product.organisation_id)
+    if not offered:
+        return render_template("payments/service_request.html", form=form, name=name, offered=offered, terms=terms), 200
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("payments/service_request.html", form=form, name=name, offered=offered,
+                                   terms=terms), 422
+        try:
+            made = services.request_service(product_id, form.kind.data or "", email=form.email.data or "",
+                                            message=form.message.data or "", locale=str(get_locale()))
+        except OrderError as error:
+            db.session.rollback()
+            return render_template("payments/service_request.html", form=form, name=name, offered=offered,
+                                   terms=terms, error=str(error.message)), error.status
+        flash(_("Your request %(ref)s has reached the maker, who will write to you.", ref=made.reference), "success")
+        return redirect(url_for("payments.request_service", product_id=product_id)), 303
+    return render_template("payments/service_request.html", form=form, name=name, offered=offered, terms=terms)
+
+
+@bp.route("/workspace/services")
+@roles(Role.msme_editor)
+def service_inbox():  # type: ignore[no-untyped-def]
+    return render_template("payments/service_inbox.html", requests=services.service_requests(_msme_ids()),
+                           form=ServiceStepForm())
+
+
+@bp.route("/workspace/services/<int:request_id>", methods=["POST"])
+@roles(Role.msme_editor)
+def move_service(request_id: int):  # type: ignore[no-untyped-def]
+    form = ServiceStepForm()
+    if not form.validate_on_submit():
+        flash(_("Check the form: the date must be a date and the note at most 500 characters."), "error")
+        return redirect(url_for("payments.service_inbox")), 303
+    try:
+        made = services.service_request_of(request_id, _msme_ids())
+        services.move_service(made, form.action.data or "", on=form.on.data, outcome=form.outcome.data or "")
+    except OrderError as error:
+        db.session.rollback()
+        if error.status == 404:
+            abort(404, description=str(error.message))
+        flash(str(error.message), "error")
+        return redirect(url_for("payments.service_inbox")), 303
+    flash(_("Request %(ref)s: %(status)s.", ref=made.reference, status=label(made.status)), "success")
+    return redirect(url_for("payments.service_inbox")), 303
+
+
+class ServiceTermsForm(FlaskForm):
+    cost_eur = FiniteDecimalField(_l("Cost to the customer in EUR (leave empty if free)"),
+                                  validators=[Optional(), NumberRange(min=0, max=100_000), MoneyPlaces("EUR")])
+    days = BoundedIntegerField(_l("Time it takes, in days"), default=14,
+                               validators=[InputRequired(), NumberRange(min=1, max=365)])
+
+
+_localised_fields(ServiceTermsForm, "what", _l("What is offered"), True, 500)
+_localised_fields(ServiceTermsForm, "where", _l("Where it is done"), False, 200)
+
+
+@bp.route("/workspace/services/terms/<kind>", methods=["GET", "POST"])
+@roles(Role.msme_editor)
+def service_terms(kind: str):  # type: ignore[no-untyped-def]
+    """The MSME's terms for one service (what, where, cost, time), written in each language it can."""
+    if kind not in {k.value for k in ServiceKind}:
+        abort(404)
+    organisation_id = _msme_ids()[0]
+    offer = services.offers_for(organisation_id).get(kind)
+    form = ServiceTermsForm()
+    if request.method == "GET" and offer is not None:
+        fill_localised(form, "what", offer.what)
+        fill_localised(form, "where", offer.where)
+        form.cost_eur.data = None if offer.cost_minor is None else offer.cost_minor / 100
+        form.days.data = offer.days
+    if form.validate_on_submit():
+        try:
+            services.save_offer(organisation_id, ServiceKind(kind), what=localised(form, "what"),
+                                where=localised(form, "where"),
+                                cost_minor=None if form.cost_eur.data is None else to_minor(form.cost_eur.data, "EUR"),
+                                days=form.days.data or 0)
+        except OrderError as error:
+            db.session.rollback()
+            return render_template("payments/service_terms.html", form=form, kind=kind,
+                                   error=str(error.message)), error.status
+        flash(_("Your terms for %(service)s are saved.", service=label(kind)), "success")
+        return redirect(url_for("payments.service_inbox")), 303
+    status = 422 if form.errors else 200
+    return render_template("payments/service_terms.html", form=form, kind=kind), status

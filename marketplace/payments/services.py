@@ -9,7 +9,6 @@ of order cannot undo a later one.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,11 +26,22 @@ from marketplace.i18n import money
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.models import Order, OrderEvent, OrderStage
 from marketplace.orders.services import OrderError, mark_deposit_paid
+from marketplace.payments.circular import (
+    move_service,
+    offer_of,
+    offered_services,
+    offers_for,
+    request_service,
+    save_offer,
+    service_history,
+    service_request_of,
+    service_requests,
+)
 from marketplace.payments.gateway import Event, PaymentGateway, PaymentsUnavailableError
 from marketplace.payments.models import (
     ConsumerOrder,
-    ConsumerOrderLine,
     ConsumerOrderStatus,
+    ConsumerShipment,
     Invoice,
     InvoiceKind,
     Payment,
@@ -39,11 +49,39 @@ from marketplace.payments.models import (
     PaymentStatus,
     WebhookEvent,
 )
-from marketplace.products.models import Product, ProductVersion
-from marketplace.products.services import current_versions
+from marketplace.payments.shop import (
+    INBOX_CSV_HEADER,
+    MAX_CART_QUANTITY,
+    Address,
+    AddressError,
+    CartLine,
+    Checkout,
+    add_to_cart,
+    cancellable,
+    cart_lines,
+    check_address,
+    checkout,
+    consumer_sales,
+    duties_note,
+    for_sale,
+    give_back_stock,
+    inbox,
+    inbox_csv_rows,
+    mark_paid,
+    move_shipment,
+    order_by_token,
+    order_token,
+    payment_cancelled,
+    purchase_payment,
+    remove_from_cart,
+    shipment_of,
+    shipments_for,
+    shipped_any,
+    take_stock,
+    update_cart,
+)
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
-MAX_CART_QUANTITY = 20
 
 
 def deposit_minor(order: Order) -> int:
@@ -269,97 +307,76 @@ def sales() -> tuple[list[SalesRow], list[SalesTotal]]:
     return rows, summary
 
 
-# --- consumer cart -----------------------------------------------------------------------
+# --- consumer cart: the rules are in shop.py, reached through this module -------------------------------
 
 
-@dataclass(frozen=True)
-class CartLine:
-    """A product in the cart, sold as its published version (never as a working copy under edit)."""
-
-    product: Product
-    version: ProductVersion
-    quantity: int
-
-    @property
-    def name(self) -> dict[str, str]:
-        return dict(self.version.snapshot.get("name") or {})
-
-    @property
-    def maker(self) -> str:
-        return str((self.version.snapshot.get("organisation") or {}).get("name", ""))
-
-    @property
-    def price_minor(self) -> int:
-        return int(self.version.snapshot["price_minor"])
-
-    @property
-    def currency(self) -> str:
-        return str(self.version.snapshot["currency"])
-
-    @property
-    def total_minor(self) -> int:
-        return self.price_minor * self.quantity
-
-
-def for_sale(product_ids: list[int]) -> dict[int, ProductVersion]:
-    """The one rule for what consumers can buy: a product's current published version, whatever the state of
-    its working copy (the product page offers exactly this version)."""
-    return {version.product_id: version for version in current_versions(product_ids)}
-
-
-def cart_lines(cart: dict[str, int]) -> list[CartLine]:
-    """The session cart (product id → quantity) as lines of products still for sale."""
-    ids = [int(pid) for pid in cart if pid.isdigit()]
-    versions = for_sale(ids)
-    return [CartLine(versions[int(pid)].product, versions[int(pid)], qty) for pid, qty in sorted(cart.items())
-            if pid.isdigit() and int(pid) in versions and 0 < qty <= MAX_CART_QUANTITY]
-
-
-def add_to_cart(cart: dict[str, int], product_id: int, quantity: int) -> dict[str, int]:
-    if product_id not in for_sale([product_id]):
-        raise OrderError(_l("That product is not for sale."), 404)
-    if not 0 < quantity <= MAX_CART_QUANTITY:
-        raise OrderError(_l("Choose between 1 and %(max)d items.", max=MAX_CART_QUANTITY), 422)
-    cart = dict(cart)
-    cart[str(product_id)] = min(MAX_CART_QUANTITY, cart.get(str(product_id), 0) + quantity)
-    currencies = {line.currency for line in cart_lines(cart)}
-    if len(currencies) > 1:
-        raise OrderError(_l("Products priced in different currencies must be bought separately."), 422)
-    return cart
+__all__ = [
+    "INBOX_CSV_HEADER",
+    "MAX_CART_QUANTITY",
+    "Address",
+    "AddressError",
+    "CartLine",
+    "Checkout",
+    "add_to_cart",
+    "cancellable",
+    "cart_lines",
+    "check_address",
+    "checkout",
+    "consumer_sales",
+    "duties_note",
+    "for_sale",
+    "give_back_stock",
+    "inbox",
+    "inbox_csv_rows",
+    "mark_paid",
+    "move_service",
+    "move_shipment",
+    "offer_of",
+    "offered_services",
+    "offers_for",
+    "order_by_token",
+    "order_token",
+    "payment_cancelled",
+    "purchase_payment",
+    "remove_from_cart",
+    "request_service",
+    "save_offer",
+    "service_history",
+    "service_request_of",
+    "service_requests",
+    "shipment_of",
+    "shipments_for",
+    "shipped_any",
+    "take_stock",
+    "update_cart",
+]
 
 
-def checkout(cart: dict[str, int], *, email: str, form_id: str, gateway: PaymentGateway) -> ConsumerOrder:
-    """Turn the cart into a consumer order and its PaymentIntent (the same form twice: one order)."""
-    serialise_form(ConsumerOrder, form_id)
-    existing = db.session.scalar(select(ConsumerOrder).where(ConsumerOrder.form_id == form_id))
-    if existing is not None:
-        return existing
-    lines = cart_lines(cart)
-    if not lines:
-        raise OrderError(_l("Your cart is empty."), 422)
-    currency = lines[0].currency
-    order = ConsumerOrder(
-        reference=secrets.token_urlsafe(12), email=email.strip(), currency=currency,
-        total_minor=sum(line.total_minor for line in lines), form_id=form_id,
-        lines=[ConsumerOrderLine(product=line.product, quantity=line.quantity,
-                                 unit_price_minor=line.price_minor) for line in lines],
-    )
-    db.session.add(order)
-    db.session.flush()
-    intent = gateway.create_intent(
-        amount_minor=order.total_minor, currency=currency, metadata={"kind": "purchase", "order": order.reference},
-        idempotency_key=f"purchase-{order.reference}",
-    )
-    db.session.add(Payment(consumer_order=order, kind=PaymentKind.purchase, amount_minor=order.total_minor,
-                           currency=currency, provider_ref=intent.id))
-    db.session.flush()
-    return order
+def cancel_consumer_order(order: ConsumerOrder, *, gateway: PaymentGateway) -> Payment:
+    """The consumer cancels a paid order before anything has shipped: refunded in full through Stripe, stock back."""
+    if order.status is not ConsumerOrderStatus.paid:
+        raise OrderError(_l("Only a paid order can be cancelled."), 409)
+    if shipped_any(order):
+        raise OrderError(_l("Part of this order has already shipped, so it can no longer be cancelled: "
+                            "return it when it arrives."), 409)
+    payment = purchase_payment(order)
+    if payment is None or payment.status is not PaymentStatus.succeeded:
+        raise OrderError(_l("This order's payment has not gone through, so there is nothing to refund."), 409)
+    record = refund(payment.id, staff=None, gateway=gateway)
+    order.cancelled_at = utcnow()
+    return record
+
+
+def ship(shipment: ConsumerShipment, *, carrier: str, tracking: str) -> None:
+    """The MSME sends its parcel: the consumer is told, with the carrier and tracking number."""
+    move_shipment(shipment, "ship", carrier=carrier, tracking=tracking)
+    events.consumer_shipped.send(shipment.order, args=(shipment,))
 
 
 # --- refunds -------------------------------------------------------------------------------
 
 
-def refund(payment_id: int, *, staff: User, gateway: PaymentGateway, reason: str = "") -> Payment:
+def refund(payment_id: int, *, staff: User | None, gateway: PaymentGateway, reason: str = "") -> Payment:
     """Refund a succeeded payment in full, once, for a reason. The payment row is locked while Stripe is
     asked. A payment on a B2B order gets a credit note."""
     if db.session.get_bind().dialect.name == "sqlite":
@@ -388,7 +405,10 @@ def refund(payment_id: int, *, staff: User, gateway: PaymentGateway, reason: str
     db.session.add(record)
     if payment.consumer_order is not None:
         payment.consumer_order.status = ConsumerOrderStatus.refunded
+        if not shipped_any(payment.consumer_order):
+            give_back_stock(payment.consumer_order)  # nothing left the workshop: the sizes can be sold again
     if payment.order is not None:
+        assert staff is not None, "a refund on a business order is made by Union staff"
         payment.order.events.append(_refund_event(payment.order, staff))
         db.session.flush()
         _issue(payment.order, InvoiceKind.credit_note, record.amount_minor, staff=staff, payment=record,
@@ -472,10 +492,12 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
         if payment.order is not None and payment.kind is PaymentKind.balance:
             events.balance_received.send(payment.order, args=(payment.amount_minor,))
         if payment.consumer_order is not None:
-            payment.consumer_order.status = ConsumerOrderStatus.paid
+            mark_paid(payment.consumer_order)
             events.consumer_receipt.send(payment.consumer_order)
     if status is PaymentStatus.refunded and payment.consumer_order is not None:
         payment.consumer_order.status = ConsumerOrderStatus.refunded
+    if event.type == "payment_intent.canceled" and payment.consumer_order is not None:
+        payment_cancelled(payment.consumer_order)
     return f"applied:{status.value}"
 
 

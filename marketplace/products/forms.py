@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.forms_common import (
+    BoundedIntegerField,
     FiniteDecimalField,
     MoneyPlaces,
     OptionalSelectField,
@@ -239,3 +240,13 @@ class CatalogueFilterForm(FlaskForm):
     undyed = BooleanField(_l("Undyed (natural colour)"))
     repairable = BooleanField(_l("Repair service"))
     line = StringField(_l("Product line"), validators=[Optional(), Length(max=80)])
+
+
+class VariantForm(FlaskForm):
+    """One size of a product: its stock and, if it has one, its GTIN (``variant_id`` empty: a new size)."""
+
+    variant_id = BoundedIntegerField(validators=[Optional()])
+    size = StringField(_l("Size"), validators=[DataRequired(), Length(max=20)])
+    colour = StringField(_l("Colour (where the line has several)"), validators=[Optional(), Length(max=40)])
+    stock = BoundedIntegerField(_l("In stock"), validators=[InputRequired(), NumberRange(min=0, max=100_000)])
+    gtin = StringField(_l("GTIN (optional)"), validators=[Optional(), Length(max=14)])

@@ -143,9 +143,40 @@ class Product(TimestampMixin, Base):
     versions: Mapped[list[ProductVersion]] = relationship(
         back_populates="product", order_by="ProductVersion.number", viewonly=True
     )
+    variants: Mapped[list[ProductVariant]] = relationship(
+        back_populates="product", order_by="ProductVariant.position", cascade="all, delete-orphan"
+    )
 
     def display_name(self, locale: str) -> str:
         return localised(self.name, locale)[0]
+
+
+class ProductVariant(Base):
+    """A size (and colour, where a line has several) of a product, with its own stock and, if set, GTIN.
+
+    ``stock`` is what can still be sold: checkout takes from it in one conditional ``UPDATE``
+    (``stock >= quantity``), so two buyers of the last item can never both have it.
+    """
+
+    __tablename__ = "product_variant"
+    __table_args__ = (
+        UniqueConstraint("product_id", "size", "colour", name="uq_product_variant_size_colour"),
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("product.id"), index=True)
+    size: Mapped[str] = mapped_column(String(20))
+    colour: Mapped[str] = mapped_column(String(40), default="")
+    gtin: Mapped[str | None] = mapped_column(String(14), unique=True)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    product: Mapped[Product] = relationship(back_populates="variants")
+
+    @property
+    def label(self) -> str:
+        return f"{self.size} · {self.colour}" if self.colour else self.size
 
 
 class ProductSource(Base):

@@ -15,7 +15,7 @@ from marketplace.passports.models import Passport
 from marketplace.products import images, services
 from marketplace.products import search as search_catalogue
 from marketplace.products.forms import CatalogueFilterForm
-from marketplace.products.models import ProductImage
+from marketplace.products.models import ProductImage, ProductVariant
 from marketplace.products.rules import CARE_SYMBOLS
 from marketplace.search.port import SearchUnavailable
 
@@ -64,6 +64,8 @@ def detail(product_id: int):  # type: ignore[no-untyped-def]
         "products/detail.html", version=version, p=snap, lots_now=lots_now, today=today(),
         history=services.version_history(product_id), mnt=fx.to_mnt_minor(snap["price_minor"], snap["currency"]),
         passport_id=passport_id, latest=number is None,
+        variants=list(db.session.scalars(select(ProductVariant).where(ProductVariant.product_id == product_id)
+                                         .order_by(ProductVariant.position, ProductVariant.id))),
     )
 
 

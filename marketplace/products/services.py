@@ -60,6 +60,7 @@ from marketplace.products.sourcing import (
     unlink_component,
     unlink_source,
 )
+from marketplace.products.stock import MAX_STOCK, save_variant
 from marketplace.products.workflow import (
     CertificateCheck,
     approval_problems,
@@ -76,6 +77,7 @@ from marketplace.products.workflow import (
 __all__ = [
     "EDITABLE",
     "MAX_KG",
+    "MAX_STOCK",
     "BatchOption",
     "CatalogueFilters",
     "CertificateCheck",
@@ -116,6 +118,7 @@ __all__ = [
     "remove_image",
     "remove_step",
     "save_product",
+    "save_variant",
     "snapshot",
     "sourceable_batches",
     "sourceable_lots",

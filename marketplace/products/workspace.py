@@ -26,6 +26,7 @@ from marketplace.products.forms import (
     ProductForm,
     SourceForm,
     StepForm,
+    VariantForm,
     fill_localised,
     localised,
 )
@@ -360,3 +361,23 @@ def submit(product_id: int):  # type: ignore[no-untyped-def]
     flash(_("Submitted. The Union will check the certificates of the source lots and approve or reject it."), "success")
     return redirect(url_for("workspace.product", product_id=product.id))
 
+
+
+@bp.route("/products/<int:product_id>/stock", methods=["GET", "POST"])
+@roles(Role.msme_editor)
+def stock(product_id: int):  # type: ignore[no-untyped-def]
+    """The product's sizes with their stock and GTINs; a new size is added with the empty row."""
+    product = _own_product(product_id)
+    form = VariantForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render_template("products/workspace/stock.html", product=product, form=form), 422
+        try:
+            services.save_variant(product, form.variant_id.data, size=form.size.data or "",
+                                  colour=form.colour.data or "", stock=form.stock.data or 0, gtin=form.gtin.data)
+        except services.ProductError as error:
+            return render_template("products/workspace/stock.html", product=product, form=form,
+                                   error=error.message), 422
+        flash(_("Stock saved."), "success")
+        return redirect(url_for("workspace.stock", product_id=product.id)), 303
+    return render_template("products/workspace/stock.html", product=product, form=form)

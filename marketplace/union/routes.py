@@ -185,7 +185,7 @@ def orders():  # type: ignore[no-untyped-def]
 def sales():  # type: ignore[no-untyped-def]
     """B2B revenue, deposits and balances outstanding, by season and cooperative."""
     rows, totals = payments.sales()
-    return render_template("union/sales.html", rows=rows, totals=totals)
+    return render_template("union/sales.html", rows=rows, totals=totals, consumer=payments.consumer_sales())
 
 
 @bp.route("/charts")

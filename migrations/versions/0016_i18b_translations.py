@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "0016_i18b"
-down_revision = "0014_i16"
+down_revision = "0016_i17"
 branch_labels = None
 depends_on = None
 
