@@ -78,7 +78,7 @@ def test_every_proof_verifies_and_every_tampering_fails() -> None:
                 assert not merkle.verify_inclusion(leaves[i], i, n, proof[:-1], roots[n])
                 flipped = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
                 assert not merkle.verify_inclusion(leaves[i], i, n, flipped, roots[n])
-        for m in range(0, n + 1):
+        for m in range(n + 1):
             proof = merkle.consistency_proof(leaves[:n], m)
             assert merkle.verify_consistency(m, n, roots[m], roots[n], proof)
             if 0 < m < n:
@@ -89,9 +89,9 @@ def test_every_proof_verifies_and_every_tampering_fails() -> None:
 
 
 def test_out_of_range_requests_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="outside"):
         merkle.inclusion_proof(HASHES, 8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="outside"):
         merkle.consistency_proof(HASHES[:3], 4)
     assert not merkle.verify_inclusion(HASHES[5], 8, 8, [], bytes.fromhex(ROOTS[8]))
     assert not merkle.verify_consistency(8, 6, bytes.fromhex(ROOTS[8]), bytes.fromhex(ROOTS[6]), [])

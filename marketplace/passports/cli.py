@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from marketplace.passports import log as merkle_log
 from marketplace.passports import services
 from marketplace.uow import transactional
 
@@ -22,10 +23,26 @@ def publish() -> None:
 @passports.command("verify")
 def verify() -> None:
     """Check every signature, every status entry and the whole log chain; exit 1 on any mismatch."""
-    problems = services.verify_all()
+    problems = services.verify_all() + merkle_log.verify_log()
     count = len(services.log_entries())
     if problems:
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"OK: {count} log entries chain end to end; every signature and status entry verifies.")
+    latest = merkle_log.latest_checkpoint()
+    if latest is not None:
+        click.echo(f"OK: the Merkle log's {latest.tree_size} entries match every signed checkpoint, each consistent "
+                   "with the one before; every status change is logged.")
+
+
+@passports.command("checkpoint")
+@transactional
+def checkpoint() -> None:
+    """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
+    changed = merkle_log.record_status()
+    signed = merkle_log.sign_checkpoint()
+    latest = merkle_log.latest_checkpoint()
+    size = latest.tree_size if latest is not None else 0
+    click.echo(f"Passport log: {changed} status changes logged; {'new' if signed else 'latest'} checkpoint "
+               f"covers {size} entries.")
