@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask.cli import AppGroup
 
+from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import log as merkle_log
 from marketplace.passports import services
 from marketplace.uow import transactional
@@ -46,3 +49,17 @@ def checkpoint() -> None:
     size = latest.tree_size if latest is not None else 0
     click.echo(f"Passport log: {changed} status changes logged; {'new' if signed else 'latest'} checkpoint "
                f"covers {size} entries.")
+
+
+@passports.command("bundle")
+@click.argument("public_id")
+@click.argument("out", type=click.Path(dir_okay=True, writable=True))
+def bundle(public_id: str, out: str) -> None:
+    """Write the offline bundle of a passport (the zip /passports/<id>/bundle serves) to OUT (a file or folder)."""
+    passport = services.get_passport(public_id)
+    if passport is None or passport.current is None:
+        raise click.ClickException(f"There is no published passport {public_id[:40]}.")
+    name, data = passport_bundle.build(passport)
+    target = Path(out) / name if Path(out).is_dir() else Path(out)
+    target.write_bytes(data)
+    click.echo(f"Wrote {target} ({len(data)} bytes).")

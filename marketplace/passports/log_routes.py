@@ -7,6 +7,7 @@ from flask import Response, abort, jsonify, request
 
 from marketplace.access import public
 from marketplace.extensions import db
+from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import log as merkle_log
 from marketplace.passports import services
 from marketplace.passports.routes import bp
@@ -69,3 +70,18 @@ def version_inclusion(public_id: str, number: int) -> Response:
         db.session.rollback()
         abort(404)
     raise AssertionError("unreachable")
+
+
+@bp.route("/passports/<public_id>/bundle")
+@public
+def bundle(public_id: str) -> Response:
+    """The passport's offline bundle (a zip; ``verifier/`` checks it without a network)."""
+    passport = services.get_passport(public_id)
+    if passport is None or passport.current is None:
+        abort(404)
+    try:
+        name, data = passport_bundle.build(passport)
+    except passport_bundle.BundleError:
+        abort(503)
+    return Response(data, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-cache"})
