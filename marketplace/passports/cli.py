@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from marketplace.passports import bundle as passport_bundle
+from marketplace.passports import export as passport_export
 from marketplace.passports import log as merkle_log
 from marketplace.passports import services
 from marketplace.uow import transactional
@@ -63,3 +64,15 @@ def bundle(public_id: str, out: str) -> None:
     target = Path(out) / name if Path(out).is_dir() else Path(out)
     target.write_bytes(data)
     click.echo(f"Wrote {target} ({len(data)} bytes).")
+
+
+@passports.command("export")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def export(target: Path) -> None:
+    """Write every passport (pages in six languages, JSON-LD, JWT, QR, bundle), the status lists, the log, the
+    DID documents and the contexts as static files into TARGET, for any web server or CDN to serve."""
+    if target.exists() and any(target.iterdir()) and not (target / "export.json").is_file():
+        raise click.ClickException(f"{target} is not empty and holds no earlier export; choose an empty folder.")
+    passport_export.clear(target)
+    counts = passport_export.export(target)
+    click.echo(f"Exported {counts['passports']} passports as {counts['files']} files into {target}.")
