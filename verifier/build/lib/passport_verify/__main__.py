@@ -1,3 +1,0 @@
-from passport_verify.cli import main
-
-raise SystemExit(main())
