@@ -66,7 +66,11 @@ def test_checkpoint_and_proofs_verify(demo_app: Flask) -> None:
     assert client.get("/passports/log").get_json()["merkle"]["checkpoint"].endswith("/passports/log/checkpoint")
     # Bad requests: a clear 4xx, never a 500.
     assert client.get(f"/passports/log/consistency?first=2&second={size + 1}").status_code == 400
-    assert client.get("/passports/log/consistency?first=x&second=2").status_code == 400
+    bad = client.get("/passports/log/consistency?first=x&second=2")
+    assert bad.status_code == 400
+    assert "first must be a tree size (a whole number)." in bad.get_data(as_text=True)
+    assert f"The log has {size} entries" in client.get(
+        "/passports/log/consistency?first=5&second=4").get_data(as_text=True)
     assert client.get(f"/passports/{public_id}/versions/999/inclusion").status_code == 404
 
 

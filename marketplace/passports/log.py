@@ -198,7 +198,11 @@ def _hashes(size: int) -> list[bytes]:
 
 
 class ProofError(ValueError):
-    """A proof was asked for sizes or entries the log does not have."""
+    """A proof was asked for sizes or entries the log does not have (``size``: the log's size)."""
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def inclusion(version: PassportVersion, checkpoint: PassportCheckpoint | None = None) -> dict[str, Any]:
@@ -215,7 +219,7 @@ def inclusion(version: PassportVersion, checkpoint: PassportCheckpoint | None = 
 def consistency(first: int, second: int) -> dict[str, Any]:
     size = db.session.scalar(select(func.count()).select_from(PassportLogLeaf)) or 0
     if not 0 <= first <= second <= size:
-        raise ProofError(f"sizes must satisfy 0 ≤ first ≤ second ≤ {size}")
+        raise ProofError(f"sizes must satisfy 0 ≤ first ≤ second ≤ {size}", size)
     hashes = _hashes(second)
     return {"first": first, "second": second, "firstRoot": merkle.root(hashes[:first]).hex(),
             "secondRoot": merkle.root(hashes).hex(),

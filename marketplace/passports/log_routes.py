@@ -4,6 +4,7 @@ consistency proofs (registered on the passports blueprint)."""
 from __future__ import annotations
 
 from flask import Response, abort, jsonify, request
+from flask_babel import gettext as _
 
 from marketplace.access import public
 from marketplace.extensions import db
@@ -40,7 +41,7 @@ def log_entries():  # type: ignore[no-untyped-def]
 def _size_arg(name: str) -> int:
     value = request.args.get(name, "")
     if not value.isdigit() or len(value) > 12:
-        abort(400, description=f"{name} must be a tree size (a whole number).")
+        abort(400, description=_("%(name)s must be a tree size (a whole number).", name=name))
     return int(value)
 
 
@@ -52,7 +53,8 @@ def log_consistency():  # type: ignore[no-untyped-def]
     try:
         return jsonify(merkle_log.consistency(first, second))
     except merkle_log.ProofError as error:
-        abort(400, description=str(error))
+        abort(400, description=_("The log has %(size)s entries: ask for sizes with 0 ≤ first ≤ second ≤ %(size)s.",
+                                 size=error.size))
     return None
 
 
