@@ -115,3 +115,16 @@ def test_export_refuses_a_folder_holding_something_else(demo_app: Flask, tmp_pat
     assert result.exit_code != 0
     assert "not empty" in result.output
     assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_the_mirror_writes_only_inside_its_folder(app: Flask, tmp_path: Path) -> None:
+    from marketplace.passports.export import ExportError, _Mirror
+
+    with app.test_request_context():
+        mirror = _Mirror(tmp_path / "mirror", "http://example.test")
+        for bad in ("../outside.txt", "/etc/passwd", "a/../../outside.txt", ""):
+            with pytest.raises(ExportError, match="not a path inside the mirror"):
+                mirror.write(bad, b"x")
+        mirror.write("passports/inside.txt", b"x")
+    assert (tmp_path / "mirror" / "passports" / "inside.txt").read_bytes() == b"x"
+    assert not (tmp_path / "outside.txt").exists()

@@ -143,12 +143,15 @@ def checkpoint_payload(size: int, root_hash: bytes, moment: dt.datetime) -> dict
             "timestamp": _timestamp(moment)}
 
 
-def sign_checkpoint() -> PassportCheckpoint | None:
-    """Sign the tree as it stands, unless the latest checkpoint already covers it."""
-    tree = db.session.get(PassportLogTree, 1)
+def sign_checkpoint(session: Session | None = None) -> PassportCheckpoint | None:
+    """Sign the tree as it stands in ``session`` (the app's by default), unless the latest checkpoint
+    already covers it."""
+    session = session or db.session()
+    tree = session.get(PassportLogTree, 1)
     if tree is None:
         return None
-    latest = latest_checkpoint()
+    latest = session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
+                                                                PassportCheckpoint.id.desc()).limit(1))
     if latest is not None and latest.tree_size == tree.size:
         return None
     root_hash = merkle.Frontier.from_json(tree.frontier).root()
@@ -156,14 +159,14 @@ def sign_checkpoint() -> PassportCheckpoint | None:
     payload = checkpoint_payload(tree.size, root_hash, moment)
     checkpoint = PassportCheckpoint(tree_size=tree.size, root_hash=root_hash.hex(), timestamp=moment,
                                     jws=get_signer().sign(payload))
-    db.session.add(checkpoint)
-    db.session.flush()
+    session.add(checkpoint)
+    session.flush()
     return checkpoint
 
 
 def _checkpoint_at_commit(session: Session) -> None:
     if session.info.pop(PENDING, False):
-        sign_checkpoint()
+        sign_checkpoint(session)
 
 
 def connect() -> None:
