@@ -95,3 +95,26 @@ def test_out_of_range_requests_are_refused() -> None:
         merkle.consistency_proof(HASHES[:3], 4)
     assert not merkle.verify_inclusion(HASHES[5], 8, 8, [], bytes.fromhex(ROOTS[8]))
     assert not merkle.verify_consistency(8, 6, bytes.fromhex(ROOTS[8]), bytes.fromhex(ROOTS[6]), [])
+
+
+def test_the_standalone_verifier_agrees_with_the_reference_and_the_writer() -> None:
+    """``verifier/passport_verify/merkle.py`` is written apart from the log writer: both agree with the
+    reference vectors and with each other on every proof of trees up to 40 leaves."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "verifier"))
+    from passport_verify import merkle as independent
+
+    assert [independent.leaf_hash(leaf) for leaf in LEAVES] == HASHES
+    for index, size, proof in INCLUSION:
+        assert independent.verify_inclusion(HASHES[index], index, size, [bytes.fromhex(p) for p in proof],
+                                            bytes.fromhex(ROOTS[size]))
+    leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(40)]
+    for n in range(1, 41):
+        root = merkle.root(leaves[:n])
+        for i in range(n):
+            proof = merkle.inclusion_proof(leaves[:n], i)
+            assert independent.verify_inclusion(leaves[i], i, n, proof, root)
+            assert not independent.verify_inclusion(leaves[i], i, n, proof, merkle.root(leaves[:n - 1]))
+            assert not independent.verify_inclusion(leaves[i], i + 1, n, proof, root)  # wrong position
