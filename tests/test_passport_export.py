@@ -77,8 +77,12 @@ def test_passports_verify_from_a_plain_static_server(mirror: tuple[str, Path, st
     verified = 0
     for public_id in index["passports"]:
         page = f"{url}/passports/{public_id}"
-        for locale in LOCALES:
-            assert f'lang="{locale}"' in _get(f"{page}/{locale}.html").decode()
+        pages = {locale: _get(f"{page}/{locale}.html").decode() for locale in LOCALES}
+        for locale, html in pages.items():
+            assert f'lang="{locale}"' in html
+        assert "Digital product passport" in pages["en"]
+        assert "Digital product passport" not in pages["fr"]  # each page in its own language
+        assert len(set(pages.values())) == len(LOCALES)
         assert _get(f"{page}/").startswith(b"<!DOCTYPE html>") or b"<html" in _get(f"{page}/")
         assert _get(f"{page}/qr.svg").lstrip().startswith(b"<")
         credential = json.loads(_get(f"{page}.json"))

@@ -112,8 +112,11 @@ class _Builder:
     def fetch(self, url: str, accept: str | None = None) -> tuple[bytes, str] | None:
         if not url.startswith(self.base + "/"):
             return None
-        response = self.client.get(url.removeprefix(self.base), base_url=self.base,
-                                   headers={"Accept": accept} if accept else {})
+        # A fresh application context per request: one pushed inside the current request would share its
+        # ``g`` (locale, signed-in user) and database session.
+        with current_app.app_context():
+            response = self.client.get(url.removeprefix(self.base), base_url=self.base,
+                                       headers={"Accept": accept} if accept else {})
         if response.status_code != 200:
             return None
         return response.get_data(), response.mimetype

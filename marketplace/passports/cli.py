@@ -27,7 +27,7 @@ def publish() -> None:
 @passports.command("verify")
 def verify() -> None:
     """Check every signature, every status entry and the whole log chain; exit 1 on any mismatch."""
-    problems = services.verify_all() + merkle_log.verify_log()
+    problems = services.verify_all() + merkle_log.verify_log(services.status_indexes())
     count = len(services.log_entries())
     if problems:
         for problem in problems:
@@ -44,7 +44,7 @@ def verify() -> None:
 @transactional
 def checkpoint() -> None:
     """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
-    changed = merkle_log.record_status()
+    changed = merkle_log.record_status(services.status_indexes())
     signed = merkle_log.sign_checkpoint()
     latest = merkle_log.latest_checkpoint()
     size = latest.tree_size if latest is not None else 0

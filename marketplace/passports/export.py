@@ -55,7 +55,10 @@ class _Mirror:
 
     def get(self, path: str, accept: str | None = None, language: str | None = None) -> bytes:
         headers = {k: v for k, v in (("Accept", accept), ("Accept-Language", language)) if v}
-        response = self.client.get(path, base_url=self.base, headers=headers)
+        # A fresh application context per request: a request pushed inside the current one would share
+        # its ``g`` (the locale Flask-Babel chose for the first page, the signed-in user) and its session.
+        with current_app.app_context():
+            response = self.client.get(path, base_url=self.base, headers=headers)
         if response.status_code != 200:
             raise ExportError(f"{path} answered {response.status_code}")
         return response.get_data()

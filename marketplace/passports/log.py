@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.passports import merkle
-from marketplace.passports import services as passport_services  # (a cycle: read at call time)
 from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogTree
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
@@ -110,18 +109,18 @@ def logged_status() -> dict[str, tuple[bool, bool]]:
     return latest
 
 
-def live_status_bits() -> dict[str, tuple[bool, bool]]:
-    """Each passport's bits in the status lists as served now."""
-    flagged = passport_services.status_indexes()
+def live_status_bits(flagged: dict[str, set[int]]) -> dict[str, tuple[bool, bool]]:
+    """Each passport's bits in the status lists as served now (``flagged``: ``services.status_indexes()``)."""
     return {public_id: (index in flagged["revocation"], index in flagged["suspension"])
             for public_id, index in db.session.execute(select(Passport.public_id, Passport.status_index))}
 
 
-def record_status() -> int:
-    """Append a status entry for every passport whose status-list bits differ from the last logged ones.
-    Called when a certificate's status changes, after publishing, and by ``flask passports checkpoint``."""
+def record_status(flagged: dict[str, set[int]]) -> int:
+    """Append a status entry for every passport whose status-list bits (``flagged``, from
+    ``services.status_indexes()``) differ from the last logged ones. Called when a certificate's status
+    changes, after publishing, and by ``flask passports checkpoint``."""
     logged = logged_status()
-    changed = [(public_id, bits) for public_id, bits in sorted(live_status_bits().items())
+    changed = [(public_id, bits) for public_id, bits in sorted(live_status_bits(flagged).items())
                if bits != logged.get(public_id, (False, False))]
     if not changed:
         return 0
@@ -255,8 +254,9 @@ def _checkpoint_claim(checkpoint: PassportCheckpoint, signer: Signer) -> tuple[C
     return claim, ""
 
 
-def verify_log() -> list[str]:
-    """Check the Merkle log on its own terms; each failed check is named. An empty list: all good."""
+def verify_log(flagged: dict[str, set[int]]) -> list[str]:
+    """Check the Merkle log, its checkpoints, and the status lists as served (``flagged``, from
+    ``services.status_indexes()``) against it; each failed check is named. An empty list: all good."""
     signer = get_signer()
     problems: list[str] = []
     rows = leaves()
@@ -294,7 +294,7 @@ def verify_log() -> list[str]:
         previous = (claim.tree_size, signed_root)
     if rows and previous is None and not problems:
         problems.append("Merkle log: no signed checkpoint covers it")
-    problems.extend(_status_problems())
+    problems.extend(_status_problems(flagged))
     return problems
 
 
@@ -329,7 +329,7 @@ def _version_leaf_problems(rows: list[PassportLogLeaf]) -> list[str]:
     return problems
 
 
-def _status_problems() -> list[str]:
+def _status_problems(flagged: dict[str, set[int]]) -> list[str]:
     """The status lists served now must say what the log last said of each passport; a revocation is final."""
     problems = []
     logged = logged_status()
@@ -338,7 +338,7 @@ def _status_problems() -> list[str]:
         entry = json.loads(data)
         if entry.get("revoked"):
             ever_revoked.add(entry["passport"])
-    for public_id, (revoked, suspended) in sorted(live_status_bits().items()):
+    for public_id, (revoked, suspended) in sorted(live_status_bits(flagged).items()):
         if public_id in ever_revoked and not revoked:
             problems.append(f"passport {public_id}: the log records its revocation, but the status list no longer "
                             "shows it revoked (status rolled back)")

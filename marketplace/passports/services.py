@@ -179,7 +179,7 @@ def publish_all() -> tuple[int, int]:
             unchanged += 1
         else:
             published += 1
-    merkle_log.record_status()
+    merkle_log.record_status(status_indexes())
     return published, unchanged
 
 

@@ -12,7 +12,7 @@ from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import Passport
-from marketplace.passports.services import passport_for, publish
+from marketplace.passports.services import passport_for, publish, status_indexes
 from marketplace.products.models import Product, ProductSource, ProductStatus
 
 
@@ -55,7 +55,7 @@ def republish_for_practice(msme_id: int, **_: Any) -> None:
 
 def log_status_change(*_: Any, **__: Any) -> None:
     """A certificate's status change changes passports' status-list bits: log each change."""
-    merkle_log.record_status()
+    merkle_log.record_status(status_indexes())
 
 
 def connect() -> None:
