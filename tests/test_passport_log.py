@@ -199,3 +199,20 @@ def test_verify_names_a_forged_checkpoint(demo_app: Flask) -> None:
     assert code == 1
     assert "its signature does not verify with the Union's key" in output
     assert "its stored size or root differs from what was signed" in output
+
+
+def test_a_log_deleted_whole_is_named_and_an_older_database_is_backfilled(demo_app: Flask) -> None:
+    """The Merkle log and its checkpoints wiped (or a database from before the Merkle log): every version
+    is named missing; ``flask passports checkpoint`` logs them all, and verify passes again."""
+    with demo_app.app_context():
+        versions = db.session.scalar(sql("SELECT COUNT(*) FROM passport_version"))
+        for table in ("passport_checkpoint", "passport_log_leaf", "passport_log_tree"):
+            db.session.execute(sql(f"DELETE FROM {table}"))
+        db.session.commit()
+    code, output = _verify(demo_app)
+    assert code == 1
+    assert output.count("missing from the Merkle log") == versions
+    result = demo_app.test_cli_runner().invoke(args=["passports", "checkpoint"])
+    assert result.exit_code == 0, result.output
+    assert f"{versions} earlier versions" in result.output
+    assert _verify(demo_app)[0] == 0, _verify(demo_app)[1]

@@ -44,12 +44,13 @@ def verify() -> None:
 @transactional
 def checkpoint() -> None:
     """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
+    backfilled = merkle_log.backfill()
     changed = merkle_log.record_status(services.status_indexes())
     signed = merkle_log.sign_checkpoint()
     latest = merkle_log.latest_checkpoint()
     size = latest.tree_size if latest is not None else 0
-    click.echo(f"Passport log: {changed} status changes logged; {'new' if signed else 'latest'} checkpoint "
-               f"covers {size} entries.")
+    click.echo(f"Passport log: {backfilled} earlier versions and {changed} status changes logged; "
+               f"{'new' if signed else 'latest'} checkpoint covers {size} entries.")
 
 
 @passports.command("bundle")

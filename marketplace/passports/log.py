@@ -90,6 +90,15 @@ def _backfill(tree: PassportLogTree) -> None:
         _append(tree, version_leaf(version), version.passport.public_id, version.id)
 
 
+def backfill() -> int:
+    """Log every version not yet in the log (a database published before the Merkle log existed)."""
+    tree = _tree()
+    before = tree.size
+    _backfill(tree)
+    db.session.flush()
+    return tree.size - before
+
+
 def append_version(version: PassportVersion) -> None:
     """Log a newly published version (called by ``services.publish``)."""
     tree = _tree()
@@ -321,11 +330,10 @@ def _version_leaf_problems(rows: list[PassportLogLeaf]) -> list[str]:
         elif data["contentHash"] != hashlib.sha256(canonical_json(
                 version.credential_070 if version.content_hash_070 else version.credential)).hexdigest():
             problems.append(f"Merkle log entry {leaf.index}: the logged hash does not match the published credential")
-    if rows:
-        for version in versions.values():
-            if version.id not in seen:
-                problems.append(f"passport {version.passport.public_id} version {version.number}: "
-                                "missing from the Merkle log")
+    for version in versions.values():
+        if version.id not in seen:
+            problems.append(f"passport {version.passport.public_id} version {version.number}: "
+                            "missing from the Merkle log")
     return problems
 
 
