@@ -28,6 +28,7 @@ from marketplace.orders.models import (
     SampleRequest,
 )
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogTree
 from marketplace.passports.models import (
     Passport,
     PassportLogEntry,
@@ -120,3 +121,4 @@ __all__ = [
 ]
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
+__all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogTree"]

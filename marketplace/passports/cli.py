@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask.cli import AppGroup
 
 from marketplace import progress
+from marketplace.passports import bundle as passport_bundle
+from marketplace.passports import export as passport_export
+from marketplace.passports import log as merkle_log
 from marketplace.passports import services
 from marketplace.uow import transactional
 
@@ -25,10 +30,53 @@ def publish() -> None:
 @passports.command("verify")
 def verify() -> None:
     """Check every signature, every status entry and the whole log chain; exit 1 on any mismatch."""
-    problems = services.verify_all()
+    problems = services.verify_all() + merkle_log.verify_log(services.status_indexes())
     count = len(services.log_entries())
     if problems:
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"OK: {count} log entries chain end to end; every signature and status entry verifies.")
+    latest = merkle_log.latest_checkpoint()
+    if latest is not None:
+        click.echo(f"OK: the Merkle log's {latest.tree_size} entries match every signed checkpoint, each consistent "
+                   "with the one before; every status change is logged.")
+
+
+@passports.command("checkpoint")
+@transactional
+def checkpoint() -> None:
+    """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
+    backfilled = merkle_log.backfill()
+    changed = merkle_log.record_status(services.status_indexes())
+    signed = merkle_log.sign_checkpoint()
+    latest = merkle_log.latest_checkpoint()
+    size = latest.tree_size if latest is not None else 0
+    click.echo(f"Passport log: {backfilled} earlier versions and {changed} status changes logged; "
+               f"{'new' if signed else 'latest'} checkpoint covers {size} entries.")
+
+
+@passports.command("bundle")
+@click.argument("public_id")
+@click.argument("out", type=click.Path(dir_okay=True, writable=True))
+def bundle(public_id: str, out: str) -> None:
+    """Write the offline bundle of a passport (the zip /passports/<id>/bundle serves) to OUT (a file or folder)."""
+    passport = services.get_passport(public_id)
+    if passport is None or passport.current is None:
+        raise click.ClickException(f"There is no published passport {public_id[:40]}.")
+    name, data = passport_bundle.build(passport)
+    target = Path(out) / name if Path(out).is_dir() else Path(out)
+    target.write_bytes(data)
+    click.echo(f"Wrote {target} ({len(data)} bytes).")
+
+
+@passports.command("export")
+@click.argument("target", type=click.Path(file_okay=False, path_type=Path))
+def export(target: Path) -> None:
+    """Write every passport (pages in six languages, JSON-LD, JWT, QR, bundle), the status lists, the log, the
+    DID documents and the contexts as static files into TARGET, for any web server or CDN to serve."""
+    if target.exists() and any(target.iterdir()) and not (target / "export.json").is_file():
+        raise click.ClickException(f"{target} is not empty and holds no earlier export; choose an empty folder.")
+    passport_export.clear(target)
+    counts = passport_export.export(target)
+    click.echo(f"Exported {counts['passports']} passports as {counts['files']} files into {target}.")

@@ -40,7 +40,8 @@ LINKSET = "application/linkset+json"
 CORS_ENDPOINTS = frozenset({
     "passports.did_document", "passports.context", "passports.context_v2", "passports.page",
     "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
-    "passports.log",
+    "passports.log", "passports.log_checkpoint", "passports.log_entries", "passports.log_consistency",
+    "passports.version_inclusion", "passports.bundle",
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
     "certification.conformity_credential",
 })
@@ -259,6 +260,8 @@ def log():  # type: ignore[no-untyped-def]
         description="Public, append-only log of published passport versions. entryHash = SHA-256 of "
                     "'prevHash|seq|passport|version|contentHash'; the first prevHash is 64 zeros.",
         entries=entries, head=entries[-1]["entryHash"] if entries else services.GENESIS,
+        merkle={"entries": f"{services.base_url()}/passports/log/entries",
+                "checkpoint": f"{services.base_url()}/passports/log/checkpoint"},
     )
 
 
@@ -448,3 +451,6 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+from marketplace.passports import log_routes  # noqa: E402, F401 (the log's routes, on this blueprint)

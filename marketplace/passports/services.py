@@ -24,6 +24,7 @@ from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, OrgKind
+from marketplace.passports import log as merkle_log
 from marketplace.passports import status as status_list
 from marketplace.passports import untp, untp070
 from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
@@ -145,6 +146,7 @@ def publish(passport: Passport) -> PassportVersion | None:
     db.session.add(version)
     db.session.flush()
     _append_to_log(version)
+    merkle_log.append_version(version)
     return version
 
 
@@ -186,6 +188,7 @@ def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -
             unchanged += 1
         else:
             published += 1
+    merkle_log.record_status(status_indexes())
     return published, unchanged
 
 

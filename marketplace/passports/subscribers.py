@@ -10,8 +10,9 @@ from sqlalchemy import select
 from marketplace import events
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.passports import log as merkle_log
 from marketplace.passports.models import Passport
-from marketplace.passports.services import passport_for, publish
+from marketplace.passports.services import passport_for, publish, status_indexes
 from marketplace.products.models import Product, ProductSource, ProductStatus
 
 
@@ -58,7 +59,14 @@ def republish_for_service(product: Product, **_: Any) -> None:
         publish(passport_for(product=product))
 
 
+def log_status_change(*_: Any, **__: Any) -> None:
+    """A certificate's status change changes passports' status-list bits: log each change."""
+    merkle_log.record_status(status_indexes())
+
+
 def connect() -> None:
+    merkle_log.connect()
+    events.certificate_status.connect(log_status_change, weak=False)  # sent on every status change
     events.lot_listed.connect(publish_lot, weak=False)
     events.product_published.connect(publish_product, weak=False)
     events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)

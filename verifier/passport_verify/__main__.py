@@ -1,0 +1,3 @@
+from passport_verify.cli import main
+
+raise SystemExit(main())
