@@ -70,11 +70,14 @@ def _connect_subscribers() -> None:
     """Domains announce (marketplace/events.py); these packages listen. Connecting twice is harmless."""
     from marketplace.control import subscribers as control
     from marketplace.funds import subscribers as funds
+    from marketplace.jobs import services as jobs
     from marketplace.notifications import subscribers as notifications
+    from marketplace.orders import subscribers as orders
     from marketplace.passports import subscribers as passports
 
-    for package in (control, funds, notifications, passports):
-        package.connect()
+    for package in (control, funds, notifications, orders, passports):
+        package.connect()  # also registers each package's job handlers and schedules (marketplace/jobs)
+    jobs.connect()
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -84,6 +87,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
+    from marketplace.jobs.routes import bp as jobs
     from marketplace.lots.import_routes import bp as lot_import
     from marketplace.lots.routes import bp as lots
     from marketplace.notifications.routes import bp as notifications
@@ -106,7 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union, union_export, notifications,
+        products, workspace, product_review, orders, payments, union, union_export, notifications, jobs,
     ):
         app.register_blueprint(blueprint)
 
@@ -114,10 +118,11 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
     from marketplace.funds.cli import funds
+    from marketplace.jobs.cli import jobs, worker
     from marketplace.notifications.cli import mail
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds, mail):
+    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker):
         app.cli.add_command(group)

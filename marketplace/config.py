@@ -127,7 +127,15 @@ def _base() -> dict[str, Any]:
         "REMEMBER_DAYS": 30,
         "PASSWORD_RESET_MAX_AGE": 3600,  # seconds a reset link works
         "EMAIL_VERIFY_MAX_AGE": 3 * 24 * 3600,
+        "UNSUBSCRIBE_MAX_AGE": 90 * 24 * 3600,  # seconds an e-mail's unsubscribe link works
         "ACCOUNT_RATE_LIMIT": "5 per hour",  # sign-up, reset and verification resend, per address of the client
+        # Background jobs (marketplace/jobs): `flask worker` runs them.
+        "JOBS_MAX_ATTEMPTS": 8,  # then the job is dead (the staff page /union/jobs lists it, with a retry button)
+        "JOBS_BACKOFF_FIRST_SECONDS": 10,  # doubled on each failure, at most JOBS_BACKOFF_MAX_SECONDS
+        "JOBS_BACKOFF_MAX_SECONDS": 3600,
+        "JOBS_LEASE_SECONDS": 600,  # a claimed job whose worker died runs again after this
+        "JOBS_STALE_SECONDS": 300,  # /healthz says "stalled" when a due job waited longer (no worker running)
+        "JOBS_KEEP_DONE_DAYS": 7,
     }
 
 
