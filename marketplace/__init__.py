@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     except config_module.ConfigError as error:
         raise SystemExit(str(error)) from None  # one line, no traceback
 
-    from marketplace import access, errors, guards, i18n, models, security, seo, uow  # noqa: F401 (models: complete metadata)
+    from marketplace import access, errors, guards, i18n, models, observability, security, seo, uow  # noqa: F401 (models: complete metadata)
     from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     mail.init_app(app)
 
+    observability.init_app(app)  # first: the request id and the timer start before any other hook
     uow.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)

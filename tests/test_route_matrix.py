@@ -36,7 +36,8 @@ CERTIFIER = frozenset({Role.certifier})
 # Who may call each endpoint: "public", "signed_in" or the set of roles. The specification the decorators implement.
 EXPECTED: dict[str, str | frozenset[Role]] = {
     **dict.fromkeys((
-        "static", "pages.home", "pages.about", "pages.certification", "pages.healthz", "pages.passport_guide",
+        "static", "pages.home", "pages.about", "pages.certification", "pages.healthz", "pages.metrics",
+        "pages.passport_guide",
         "passports.did_document", "passports.digital_link", "passports.gs1_resolver_description",
         "passports.context", "passports.context_v2", "passports.traceability_event",
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",

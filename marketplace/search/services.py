@@ -229,6 +229,15 @@ def backlog() -> int:
         return session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
 
 
+def outbox_stats() -> dict[str, float]:
+    """The backlog and the age of its oldest change in seconds (for /metrics)."""
+    with Session(db.engine) as session:
+        count, oldest = session.execute(select(func.count(), func.min(SearchOutbox.created_at))).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return {"backlog": count or 0, "oldest_seconds": max((utcnow() - oldest).total_seconds(), 0.0) if oldest else 0.0}
+
+
 Wrap = Callable[[str, int, Iterator[dict[str, Any]]], Iterable[dict[str, Any]]]
 
 
