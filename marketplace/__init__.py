@@ -121,9 +121,10 @@ def _register_cli(app: Flask) -> None:
     from marketplace.funds.cli import funds
     from marketplace.jobs.cli import jobs, worker
     from marketplace.notifications.cli import mail
+    from marketplace.ops_cli import storage
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker):
+    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker, storage):
         app.cli.add_command(group)

@@ -144,3 +144,42 @@ def local_health(root: str | os.PathLike[str] | None) -> dict[str, Any]:
         return {"adapter": "local", "status": "error", "error": f"{type(error).__name__}: {error.strerror}",
                 "action": "Make IMAGE_STORAGE_PATH a folder the site's user can write."}
     return {"adapter": "local", "status": "ok"}
+
+
+# Backups: every stored file to a folder and back (deploy/backup.sh, deploy/restore.sh) -------------------
+
+def export_files(store: Any, target: str | os.PathLike[str]) -> int:
+    """Copy every file of ``store`` (local folder or bucket) under ``target``; returns how many."""
+    import shutil  # noqa: PLC0415
+
+    out = Path(target)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(store, S3Store):
+        keys = store.keys()
+        for key in keys:
+            source = store.path(key)
+            if source is not None:
+                (out / key).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, out / key)
+        return len(keys)
+    root = Path(store.root)
+    count = 0
+    for source in sorted(root.rglob("*")) if root.exists() else []:
+        if source.is_file() and not source.name.startswith("."):
+            (out / source.relative_to(root)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, out / source.relative_to(root))
+            count += 1
+    return count
+
+
+def import_files(store: Any, source: str | os.PathLike[str]) -> int:
+    """Write every file under ``source`` into ``store`` (existing keys are kept: content-addressed)."""
+    folder = Path(source)
+    count = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            key = path.relative_to(folder).as_posix()
+            if not store.exists(key):
+                store.write(key, path.read_bytes())
+            count += 1
+    return count

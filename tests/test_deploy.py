@@ -66,3 +66,65 @@ def test_forwarded_headers_are_trusted_only_with_proxy_fix_hops(app: Flask, tmp_
     behind_nginx = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, PROXY_FIX_HOPS=1)
     assert behind_nginx.test_client().get("/metrics", headers=forwarded).status_code == 404  # the client's address
     assert behind_nginx.test_client().get("/metrics").status_code == 200  # a scrape on the machine itself
+
+
+def test_a_backup_restores_into_an_empty_database_and_storage(app: Flask, tmp_path: Path) -> None:
+    """deploy/backup.sh then deploy/restore.sh against the run's PostgreSQL: the same rows and files."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    import pytest
+    from sqlalchemy import create_engine, func, select, text
+
+    from marketplace import models as m
+    from marketplace.extensions import db
+    from marketplace.products.images import get_store
+    from tests import factories
+
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if not url.startswith("postgresql"):
+        pytest.skip("pg_dump and pg_restore: PostgreSQL")
+    with app.app_context():
+        factories.user_with_role(m.Role.brand_buyer, email="kept@backup.example")
+        db.session.commit()
+        get_store().write("originals/abc.jpg", b"original bytes")
+        counts = {name: db.session.scalar(select(func.count()).select_from(table))
+                  for name, table in (("users", m.User), ("organisations", m.Organisation))}
+    server, _, _name = url.rpartition("/")
+    restored_db = f"restore_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    flask_bin = str(Path(sys.executable).parent / "flask")
+    base = {**{k: v for k, v in os.environ.items() if not k.startswith(("MEILISEARCH", "TEST_"))},
+            "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": str(tmp_path / "instance"), "FLASK": flask_bin,
+            "SECRET_KEY": app.config["SECRET_KEY"], "SEARCH_INDEX_PATH": str(tmp_path / "search"),
+            "PASSPORT_SIGNING_KEY": app.config["PASSPORT_SIGNING_KEY"]}
+    backup = subprocess.run(  # noqa: S603 (our own script)
+        [str(DEPLOY / "backup.sh"), str(tmp_path / "backups")], check=False, capture_output=True, text=True,
+        timeout=300,
+        env={**base, "DATABASE_URL": url, "IMAGE_STORAGE_PATH": app.config["IMAGE_STORAGE_PATH"]})
+    assert backup.returncode == 0, backup.stderr
+    folder = Path(backup.stdout.strip().splitlines()[-1])
+    assert (folder / "database.dump").stat().st_size > 0
+    assert (folder / "files" / "originals" / "abc.jpg").read_bytes() == b"original bytes"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{restored_db}"'))
+    try:
+        restored_url = f"{server}/{restored_db}"
+        restore = subprocess.run(  # noqa: S603 (our own script)
+            [str(DEPLOY / "restore.sh"), str(folder)], check=False, capture_output=True, text=True,
+            timeout=300,
+            env={**base, "DATABASE_URL": restored_url, "IMAGE_STORAGE_PATH": str(tmp_path / "restored-images")})
+        assert restore.returncode == 0, restore.stderr
+        assert (tmp_path / "restored-images" / "originals" / "abc.jpg").read_bytes() == b"original bytes"
+        engine = create_engine(restored_url)
+        with engine.connect() as connection:
+            assert connection.scalar(text("SELECT count(*) FROM user_account")) == counts["users"]
+            assert connection.scalar(text("SELECT count(*) FROM organisation")) == counts["organisations"]
+            assert connection.scalar(text("SELECT count(*) FROM user_account WHERE email = 'kept@backup.example'")) == 1
+        engine.dispose()
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{restored_db}" WITH (FORCE)'))
+        admin.dispose()

@@ -303,3 +303,49 @@ def test_two_mail_workers_at_once_send_each_message_once_on_postgresql(app: Flas
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutgoingMail)
                                  .where(OutgoingMail.status == MailStatus.sent)) == messages
+
+
+def test_a_mail_sender_that_loses_the_race_sends_nothing_twice(app: Flask, mailbox: Any) -> None:
+    """The mail outbox's claim, forced into the race: sender A has read the due messages, then sender B
+    claims and sends them all before A's claim; A's claim must find nothing left (SQLite and PostgreSQL)."""
+    from sqlalchemy import event
+
+    from marketplace.notifications import services as mail
+
+    with app.app_context():
+        for n in range(3):
+            mail.enqueue("password_changed", to_address=f"race{n}@example.com", params={}, url="https://x.example/",
+                         locale="en")
+        db.session.commit()
+        engine = db.engine
+    paused, b_done = threading.Event(), threading.Event()
+    a_thread: list[int] = []
+
+    def pause_a(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        if threading.get_ident() in a_thread and statement.lstrip().upper().startswith("UPDATE OUTGOING_MAIL"):
+            paused.set()
+            b_done.wait(30)
+
+    counts: dict[str, Any] = {}
+
+    def sender_a() -> None:
+        a_thread.append(threading.get_ident())
+        with app.app_context():
+            counts["a"] = dict(mail.deliver())
+            db.session.remove()
+
+    event.listen(engine, "before_cursor_execute", pause_a)
+    try:
+        thread = threading.Thread(target=sender_a)
+        thread.start()
+        assert paused.wait(30)  # A has read the three due messages and is about to claim them
+        with app.app_context():
+            counts["b"] = dict(mail.deliver())
+            db.session.remove()
+        b_done.set()
+        thread.join(30)
+    finally:
+        event.remove(engine, "before_cursor_execute", pause_a)
+    assert counts["b"] == {"sent": 3}
+    assert counts["a"] == {}  # lost the race: claimed nothing, sent nothing
+    assert sorted(str(message["To"]) for message in mailbox.messages) == [f"race{n}@example.com" for n in range(3)]
