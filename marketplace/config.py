@@ -53,7 +53,7 @@ ENV_VARS = (
     "MAIL_DEFAULT_SENDER",
 )
 # Whole numbers read from the environment.
-INT_ENV_VARS = ("MAIL_PORT", "PROXY_FIX_HOPS")
+INT_ENV_VARS = ("MAIL_PORT", "PROXY_FIX_HOPS", "JOBS_MAX_ATTEMPTS", "JOBS_LEASE_SECONDS", "JOBS_STALE_SECONDS")
 
 # Switches read from the environment as 1/0, true/false, yes/no or on/off.
 BOOL_ENV_VARS = (

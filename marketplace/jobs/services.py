@@ -33,6 +33,7 @@ from marketplace.jobs.models import Job, JobSchedule, JobStatus
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
+SCHEDULE_POLL = 15.0  # seconds between two looks at the schedules in one worker
 CLAIM_TRIES = 5  # another worker took the job between our read and our update: look again
 
 
@@ -239,9 +240,12 @@ def run_pending(limit: int = 1000, *, schedules: bool = False) -> dict[str, int]
 def work(*, interval: float = 1.0, stopping: Callable[[], bool] = lambda: False, burst: bool = False) -> None:
     """The worker loop: offer the schedules, then run jobs until none is due, then sleep ``interval``."""
     name = worker_name()
+    next_offer = 0.0
     while not stopping():
         try:
-            offer_schedules()
+            if time.monotonic() >= next_offer:  # the schedules are minutes apart: look every SCHEDULE_POLL
+                offer_schedules()
+                next_offer = time.monotonic() + SCHEDULE_POLL
             ran = False
             while not stopping() and work_once(name) is not None:
                 ran = True
