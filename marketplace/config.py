@@ -133,7 +133,7 @@ def _base() -> dict[str, Any]:
         # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).
         "FX_MNT_PER_UNIT": {"EUR": "3900", "USD": "3450", "MNT": "1"},
         "FX_RATES_AS_OF": "2026-11-01",  # the day the Union declared them (marketplace/fx.py)
-        # Transactional e-mail (Flask-Mailman over SMTP, sent by `flask mail worker` from the mail outbox).
+        # Transactional e-mail (Flask-Mailman over SMTP, sent by the job worker, `flask worker`, from the mail outbox).
         # Always the SMTP backend, in tests too: they read what a real SMTP server on loopback received.
         "MAIL_BACKEND": "smtp",
         "MAIL_SERVER": "127.0.0.1",

@@ -210,7 +210,7 @@ def consumer_shipped(order: ConsumerOrder) -> None:
     _consumer(order, "consumer_shipped")
 
 
-# Reminders (run by `flask mail reminders` and hourly by the mail worker) -------------------------------------
+# Reminders (run by `flask mail reminders` and hourly by the job worker) -------------------------------------
 
 QUOTE_WARNING = dt.timedelta(days=2)
 RESERVATION_WARNING = dt.timedelta(hours=24)

@@ -73,7 +73,9 @@ def healthz():  # type: ignore[no-untyped-def]
         db.session.execute(text("SELECT 1"))
     except SQLAlchemyError:
         db.session.rollback()
-        return jsonify(status="error", database="error"), 503
+        # Search counts and the queue live in the database: unknown while it is down; storage is its own.
+        return jsonify(status="error", database="error", search={"status": "unknown"}, jobs={"status": "unknown"},
+                       storage=images.storage_health()), 503
     found = search_health()
     queue = jobs.health()
     storage = images.storage_health()

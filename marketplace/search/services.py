@@ -80,9 +80,9 @@ def _apply_after_commit(session: Session) -> None:
     try:
         drain()
     except SearchUnavailable as error:  # the write is committed and the outbox keeps it
-        log.warning("Search outbox not sent after commit (%s); `flask search sync` will retry", error)
+        log.warning("Search outbox not sent after commit (%s); the job worker (search.sync) will retry", error)
     except Exception:  # never fail the request
-        log.exception("Applying the search outbox after commit failed; `flask search sync` will retry")
+        log.exception("Applying the search outbox after commit failed; the job worker (search.sync) will retry")
 
 
 def register_listeners() -> None:
