@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     except config_module.ConfigError as error:
         raise SystemExit(str(error)) from None  # one line, no traceback
 
-    from marketplace import access, errors, guards, i18n, models, security, seo, uow  # noqa: F401 (models: complete metadata)
+    from marketplace import access, errors, guards, i18n, models, observability, security, seo, uow  # noqa: F401 (models: complete metadata)
     from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
 
     db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     htmx.init_app(app)
     mail.init_app(app)
 
+    observability.init_app(app)  # first: the request id and the timer start before any other hook
     uow.init_app(app)
     errors.init_app(app)
     i18n.init_app(app)
@@ -70,11 +71,14 @@ def _connect_subscribers() -> None:
     """Domains announce (marketplace/events.py); these packages listen. Connecting twice is harmless."""
     from marketplace.control import subscribers as control
     from marketplace.funds import subscribers as funds
+    from marketplace.jobs import services as jobs
     from marketplace.notifications import subscribers as notifications
+    from marketplace.orders import subscribers as orders
     from marketplace.passports import subscribers as passports
 
-    for package in (control, funds, notifications, passports):
-        package.connect()
+    for package in (control, funds, notifications, orders, passports):
+        package.connect()  # also registers each package's job handlers and schedules (marketplace/jobs)
+    jobs.connect()
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -84,6 +88,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.control.routes import bp as control
     from marketplace.dashboard.routes import bp as dashboard
     from marketplace.funds.routes import bp as funds
+    from marketplace.jobs.routes import bp as jobs
     from marketplace.lots.import_routes import bp as lot_import
     from marketplace.lots.routes import bp as lots
     from marketplace.notifications.routes import bp as notifications
@@ -106,7 +111,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union, union_export, notifications,
+        products, workspace, product_review, orders, payments, union, union_export, notifications, jobs,
     ):
         app.register_blueprint(blueprint)
 
@@ -114,10 +119,12 @@ def _register_blueprints(app: Flask) -> None:
 def _register_cli(app: Flask) -> None:
     from marketplace.demo.cli import content, demo
     from marketplace.funds.cli import funds
+    from marketplace.jobs.cli import jobs, worker
     from marketplace.notifications.cli import mail
+    from marketplace.ops_cli import storage
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds, mail):
+    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker, storage):
         app.cli.add_command(group)

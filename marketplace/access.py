@@ -116,3 +116,11 @@ def undeclared_endpoints(app: Flask) -> Iterable[str]:
     for rule in app.url_map.iter_rules():
         if rule_for(rule.endpoint, app) is None:
             yield rule.endpoint
+
+
+def may_edit_registration(user: Any, organisation: Organisation) -> bool:
+    """Who may change an organisation's registration number: Union staff and admins, and the organisation's
+    own members (its manager: the cooperative manager, MSME editor or brand buyer of that organisation)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.has_role(Role.union_staff, Role.admin) or organisation.id in user.organisation_ids()

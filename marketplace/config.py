@@ -34,6 +34,16 @@ ENV_VARS = (
     "IMAGE_STORAGE_PATH",
     "PASSPORT_SIGNING_KEY",
     "RATELIMIT_STORAGE_URI",
+    "REDIS_URL",
+    "S3_BUCKET",
+    "S3_ENDPOINT_URL",
+    "S3_REGION",
+    "S3_ACCESS_KEY_ID",
+    "S3_SECRET_ACCESS_KEY",
+    "S3_PREFIX",
+    "IMAGE_CACHE_PATH",
+    "LOG_FORMAT",
+    "METRICS_TOKEN",
     "SHARED_DIR",
     "PUBLIC_BASE_URL",
     "SEARCH_INDEX_PATH",
@@ -43,7 +53,7 @@ ENV_VARS = (
     "MAIL_DEFAULT_SENDER",
 )
 # Whole numbers read from the environment.
-INT_ENV_VARS = ("MAIL_PORT",)
+INT_ENV_VARS = ("MAIL_PORT", "PROXY_FIX_HOPS", "JOBS_MAX_ATTEMPTS", "JOBS_LEASE_SECONDS", "JOBS_STALE_SECONDS")
 
 # Switches read from the environment as 1/0, true/false, yes/no or on/off.
 BOOL_ENV_VARS = (
@@ -88,7 +98,21 @@ def _base() -> dict[str, Any]:
         "BABEL_DEFAULT_LOCALE": "en",
         "BABEL_TRANSLATION_DIRECTORIES": str(ROOT / "marketplace" / "translations"),
         "LOCALES": ["en", "mn", "fr", "de", "it", "zh"],
-        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_STORAGE_URI": "memory://",  # REDIS_URL, when set, replaces it: limits shared by every process
+        "REDIS_URL": None,
+        # Object storage for images and documents (marketplace/storage.py): S3-compatible when S3_BUCKET is set.
+        "S3_BUCKET": None,
+        "S3_ENDPOINT_URL": None,  # e.g. a MinIO or Ceph server; empty for AWS
+        "S3_REGION": None,
+        "S3_ACCESS_KEY_ID": None,
+        "S3_SECRET_ACCESS_KEY": None,
+        "S3_PREFIX": "",
+        "IMAGE_CACHE_PATH": None,  # each machine's read-through copy of served files (default instance/image-cache)
+        # Observability (marketplace/observability.py)
+        "LOG_FORMAT": "text",  # "json": one JSON object per line with the request id (production default)
+        "METRICS_TOKEN": None,
+        # Proxies in front that set X-Forwarded-For/-Proto/-Host (nginx in deploy/: 1). 0 trusts none.
+        "PROXY_FIX_HOPS": 0,  # /metrics wants "Authorization: Bearer <token>"; unset: loopback clients only
         "RATELIMIT_HEADERS_ENABLED": True,
         "SIGNIN_RATE_LIMIT": "10 per minute",
         "CONTENT_DIR": str(ROOT / "content"),
@@ -109,7 +133,7 @@ def _base() -> dict[str, Any]:
         # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).
         "FX_MNT_PER_UNIT": {"EUR": "3900", "USD": "3450", "MNT": "1"},
         "FX_RATES_AS_OF": "2026-11-01",  # the day the Union declared them (marketplace/fx.py)
-        # Transactional e-mail (Flask-Mailman over SMTP, sent by `flask mail worker` from the mail outbox).
+        # Transactional e-mail (Flask-Mailman over SMTP, sent by the job worker, `flask worker`, from the mail outbox).
         # Always the SMTP backend, in tests too: they read what a real SMTP server on loopback received.
         "MAIL_BACKEND": "smtp",
         "MAIL_SERVER": "127.0.0.1",
@@ -127,7 +151,15 @@ def _base() -> dict[str, Any]:
         "REMEMBER_DAYS": 30,
         "PASSWORD_RESET_MAX_AGE": 3600,  # seconds a reset link works
         "EMAIL_VERIFY_MAX_AGE": 3 * 24 * 3600,
+        "UNSUBSCRIBE_MAX_AGE": 90 * 24 * 3600,  # seconds an e-mail's unsubscribe link works
         "ACCOUNT_RATE_LIMIT": "5 per hour",  # sign-up, reset and verification resend, per address of the client
+        # Background jobs (marketplace/jobs): `flask worker` runs them.
+        "JOBS_MAX_ATTEMPTS": 8,  # then the job is dead (the staff page /union/jobs lists it, with a retry button)
+        "JOBS_BACKOFF_FIRST_SECONDS": 10,  # doubled on each failure, at most JOBS_BACKOFF_MAX_SECONDS
+        "JOBS_BACKOFF_MAX_SECONDS": 3600,
+        "JOBS_LEASE_SECONDS": 600,  # a claimed job whose worker died runs again after this
+        "JOBS_STALE_SECONDS": 300,  # /healthz says "stalled" when a due job waited longer (no worker running)
+        "JOBS_KEEP_DONE_DAYS": 7,
     }
 
 
@@ -159,6 +191,7 @@ def _production() -> dict[str, Any]:
         "REMEMBER_COOKIE_SECURE": True,
         "PREFERRED_URL_SCHEME": "https",
         "DEMO_BANNER": False,
+        "LOG_FORMAT": "json",
     }
 
 
@@ -209,6 +242,9 @@ def load(profile: str | None = None, overrides: dict[str, Any] | None = None) ->
         # With Meilisearch only the worker sends the outbox: one sender keeps the changes in order
         # (two senders could deliver an older copy of a document last), and no request waits on it.
         config["SEARCH_APPLY_AFTER_COMMIT"] = not config.get("MEILISEARCH_URL")
+    if config.get("REDIS_URL") and config["RATELIMIT_STORAGE_URI"] == "memory://":
+        # Several web processes count sign-in attempts together; Redis down fails closed (errors.py).
+        config["RATELIMIT_STORAGE_URI"] = config["REDIS_URL"]
     if "SQLALCHEMY_DATABASE_URI" in config:
         config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(config["SQLALCHEMY_DATABASE_URI"])
         if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

@@ -12,6 +12,7 @@ from marketplace.control.models import (
     SchemeParticipant,
 )
 from marketplace.funds.models import FundEntry
+from marketplace.jobs.models import Job, JobSchedule
 from marketplace.lots.models import Lot, LotContribution
 from marketplace.notifications.models import MailPreference, Notification, OutgoingMail
 from marketplace.orders.models import (
@@ -122,3 +123,4 @@ __all__ = [
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
 __all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogTree"]
+__all__ += ["Job", "JobSchedule"]

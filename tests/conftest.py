@@ -30,6 +30,7 @@ from marketplace import create_app
 from marketplace.config import normalise_database_url
 from marketplace.demo.loader import load_all
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.search import services as search_services
 from tests import factories
 
@@ -172,6 +173,7 @@ def _migrate(url: str, tmp_path: Path, demo: bool, search_path: Path) -> None:
             load_all(Path(app.config["CONTENT_DIR"]))
             db.session.commit()
             search_services.drain_all()  # the search index matches the template database
+            jobs.run_pending(limit=100_000)  # and no background job waits (the worker's part, done here)
         db.engine.dispose()
 
 

@@ -38,3 +38,9 @@ def test_passport_benchmark_runs() -> None:
     out = _run("-m", "benchmarks.passport_page", "1")
     assert "statuses {304:" in out
     assert "page weight" in out
+
+
+def test_ledger_jobs_benchmark_runs() -> None:
+    out = _run("-m", "benchmarks.ledger_jobs", "5", "3")
+    assert "republish jobs pending after the requests: 1" in out
+    assert "5 new passport versions" in out

@@ -14,6 +14,7 @@ from marketplace import models as m
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.funds import services as funds
+from marketplace.jobs import services as jobs
 from marketplace.orders import services as orders
 from marketplace.orders.models import OrderStage
 from tests import factories as f
@@ -47,18 +48,34 @@ def _versions() -> int:
     return db.session.scalar(select(func.count()).select_from(m.PassportVersion)) or 0
 
 
-def test_the_passport_is_published_in_the_announcers_unit_of_work(demo_app: Flask) -> None:
-    """A ledger entry republishes the passports that show it, and a rollback takes both back (no commit)."""
+def _jobs(kind: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(m.Job).where(m.Job.kind == kind)) or 0
+
+
+def test_the_republish_job_is_enqueued_in_the_announcers_unit_of_work(demo_app: Flask) -> None:
+    """A ledger entry enqueues the republishing of the passports that show it (the request does not sign
+    them), and a rollback takes both back (no commit). The worker then publishes the new versions."""
     with demo_app.app_context():
         lot = db.session.scalar(select(m.Lot).where(m.Lot.id.in_(select(m.Passport.lot_id))).order_by(m.Lot.id))
         coop_id = lot.cooperative_id
+        jobs.run_pending()  # what loading the demo left in the queue
         versions, entries = _versions(), db.session.scalar(select(func.count()).select_from(m.FundEntry))
-        funds.record_payment(cooperative_id=coop_id, amount_minor=5000, currency="EUR", paid_on=dt.date.today(),  # noqa: DTZ011
-                             reference="TRF-EVENT", advance=True, staff=None)
-        assert _versions() > versions  # the subscriber published, in this transaction
+        queued = _jobs("passports.republish_ledger")
+        record = {"cooperative_id": coop_id, "amount_minor": 5000, "currency": "EUR",
+                  "paid_on": dt.date.today(), "advance": True, "staff": None}  # noqa: DTZ011
+        funds.record_payment(reference="TRF-EVENT", **record)
+        assert _jobs("passports.republish_ledger") == queued + 1  # in this transaction
+        assert _versions() == versions  # nothing signed in the request
         db.session.rollback()
-        assert _versions() == versions
+        assert _jobs("passports.republish_ledger") == queued
         assert db.session.scalar(select(func.count()).select_from(m.FundEntry)) == entries
+
+        funds.record_payment(reference="TRF-EVENT-1", **record)
+        funds.record_payment(reference="TRF-EVENT-2", **record)
+        db.session.commit()
+        assert _jobs("passports.republish_ledger") == queued + 1  # two entries, one pending job
+        assert jobs.run_pending()["done"] >= 1
+        assert _versions() > versions  # the worker published them
 
 
 def test_a_failing_subscriber_fails_the_announcer_and_writes_nothing(app: Flask) -> None:

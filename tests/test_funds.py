@@ -16,6 +16,7 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.funds import services as funds
 from marketplace.funds.models import EntryKind, Fund, LedgerError
+from marketplace.jobs import services as jobs
 from marketplace.orders import services as orders
 from marketplace.orders.models import OrderStage
 from marketplace.organisations.models import OrgKind
@@ -155,6 +156,7 @@ def test_the_cooperative_records_its_split_and_the_profile_and_passport_show_it(
         assert latest.corrects_id is not None  # it replaces the demo's split of 2025
         lot = db.session.scalar(select(m.Lot).filter_by(code="USCC-2025-BKH-001"))
         public_id = passports.passport_for(lot=lot).public_id
+        jobs.run_pending()  # the worker republishes the passports showing the ledger (issue 20)
     profile = text(demo_app.test_client().get(f"/organisations/{JINST}"))
     assert "How the cooperative split its 2025 premium" in profile
     assert "€1,200.00" in profile
@@ -297,7 +299,8 @@ def test_product_passports_show_the_ledger_of_the_cooperatives_behind_them(demo_
                              paid_on=dt.date.today(), reference="TRF-PASSPORT", advance=True,  # noqa: DTZ011
                              staff=None)
         db.session.commit()
-    # The very next request sees the payment: the new signed version changes the ETag.
+        jobs.run_pending()  # the worker republishes the passports showing the ledger (issue 20)
+    # The next request after the worker's run sees the payment: the new signed version changes the ETag.
     after = client.get(f"/passports/{public_id}", headers={"If-None-Match": f'"{etag}"'})
     assert after.status_code == 200
     document = client.get(f"/passports/{public_id}.json").get_json()

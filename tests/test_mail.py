@@ -4,6 +4,7 @@ loopback), retried through an outage, in the recipient's language, safe against 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import socket
 from typing import Any
 
@@ -93,6 +94,34 @@ def test_non_essential_mail_carries_list_unsubscribe_that_works_in_one_click(app
     with app.app_context():  # … but the in-app line is still there
         assert db.session.scalar(select(func.count(Notification.id)).where(Notification.user_id == user.id)) == 2
     assert client.post(path[:-3] + "xyz").status_code == 404  # a forged token changes nothing
+
+
+def test_an_expired_unsubscribe_link_changes_nothing_and_offers_the_preferences_after_sign_in(app: Flask) -> None:
+    """Issue 15: unsubscribe links are signed with their time and stop working after UNSUBSCRIBE_MAX_AGE."""
+    import time
+
+    from tests.helpers import PASSWORD, csrf_token
+
+    user = _buyer(email="old.mail@filati.example")
+    with app.test_request_context():
+        path = f"/notifications/unsubscribe/{services.unsubscribe_token(user.id, 'orders')}"
+    app.config["UNSUBSCRIBE_MAX_AGE"] = 1
+    client = app.test_client()
+    assert client.get(path).status_code == 200  # fresh: it works
+    time.sleep(2.2)
+    for response in (client.get(path), client.post(path, data={"List-Unsubscribe": "One-Click"})):
+        assert response.status_code == 410
+        page = response.get_data(as_text=True)
+        assert "This link has expired" in page
+        assert "Sign in and manage e-mail preferences" in page
+    with app.app_context():
+        assert services.preferences(user.id)["orders"] is True  # nothing changed
+    [signin] = re.findall(r'href="([^"]*/signin\?next=[^"]*)"', page)
+    assert "preferences" in signin
+    done = client.post(signin, data={"email": "old.mail@filati.example", "password": PASSWORD,
+                                     "csrf_token": csrf_token(client), "next": "/notifications/preferences"})
+    assert done.status_code == 302
+    assert done.headers["Location"].endswith("/notifications/preferences")
 
 
 @pytest.mark.parametrize(("locale", "subject", "greeting"), [

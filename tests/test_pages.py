@@ -169,7 +169,10 @@ def test_healthz_with_the_database_unreachable(tmp_path: Path) -> None:
     app = make_app(f"sqlite:///{tmp_path}/missing-dir/db.sqlite3", tmp_path)
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "error", "database": "error"}
+    found = response.get_json()
+    assert (found["status"], found["database"]) == ("error", "error")
+    assert found["search"] == found["jobs"] == {"status": "unknown"}  # they live in the database
+    assert found["storage"]["status"] == "ok"
 
 
 def test_unexpected_errors_show_a_friendly_page_without_traceback(app: Flask) -> None:

@@ -36,7 +36,8 @@ CERTIFIER = frozenset({Role.certifier})
 # Who may call each endpoint: "public", "signed_in" or the set of roles. The specification the decorators implement.
 EXPECTED: dict[str, str | frozenset[Role]] = {
     **dict.fromkeys((
-        "static", "pages.home", "pages.about", "pages.certification", "pages.healthz", "pages.passport_guide",
+        "static", "pages.home", "pages.about", "pages.certification", "pages.healthz", "pages.metrics",
+        "pages.passport_guide",
         "passports.did_document", "passports.digital_link", "passports.gs1_resolver_description",
         "passports.context", "passports.context_v2", "passports.traceability_event",
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",
@@ -133,6 +134,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "union.answer": STAFF,
     "union.decline": STAFF,
     "union.sample_sent": STAFF,
+    "jobs.dead_letters": STAFF,
+    "jobs.retry": STAFF,
+    "jobs.retry_mail": STAFF,
     "union.season": STAFF,
     "product_review.queue": STAFF,
     "product_review.product": STAFF,
@@ -157,7 +161,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair"}
+               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair", "job_id": 1}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)

@@ -1,22 +1,17 @@
-"""``flask mail``: the outbox worker, and a local SMTP server for development."""
+"""``flask mail``: send or inspect the outbox by hand, and a local SMTP server for development. The job
+worker (``flask worker``, marketplace/jobs) sends the outbox continuously."""
 
 from __future__ import annotations
 
-import signal
-import time
 from pathlib import Path
-from types import FrameType
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from marketplace.extensions import db
 from marketplace.notifications import notify, services
 from marketplace.notifications.smtpd import serve
 from marketplace.uow import transactional
-
-REMINDER_INTERVAL = 3600.0
 
 
 @click.group("mail")
@@ -31,37 +26,6 @@ def send(limit: int) -> None:
     """Send the due messages once and report."""
     counts = services.deliver(limit=limit)
     click.echo(", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "Nothing to send.")
-
-
-@mail.command("worker")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds between two looks at the outbox.")
-@with_appcontext
-def worker(interval: float) -> None:
-    """Send the outbox continuously, retrying with backoff while the SMTP server is unreachable."""
-    stopping = False
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    click.echo(f"Mail worker: SMTP {app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}, every {interval}s")
-    next_reminders = 0.0
-    while not stopping:
-        try:
-            if time.monotonic() >= next_reminders:  # hourly: quotes, reservations, certificates expiring
-
-                notify.reminders()
-                db.session.commit()
-                next_reminders = time.monotonic() + REMINDER_INTERVAL
-            counts = services.deliver()
-        finally:
-            db.session.remove()
-        if counts:
-            click.echo(", ".join(f"{n} {what}" for what, n in sorted(counts.items())))
-        else:
-            time.sleep(interval)
 
 
 @mail.command("reminders")

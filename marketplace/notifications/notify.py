@@ -212,7 +212,7 @@ def consumer_shipped(order: ConsumerOrder, shipment: ConsumerShipment | None = N
               carrier=shipment.carrier if shipment else "", tracking=shipment.tracking if shipment else "")
 
 
-# Reminders (run by `flask mail reminders` and hourly by the mail worker) -------------------------------------
+# Reminders (run by `flask mail reminders` and hourly by the job worker) -------------------------------------
 
 QUOTE_WARNING = dt.timedelta(days=2)
 RESERVATION_WARNING = dt.timedelta(hours=24)

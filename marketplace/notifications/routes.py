@@ -52,7 +52,11 @@ def preferences():  # type: ignore[no-untyped-def]
 @public
 @csrf.exempt  # RFC 8058 one-click unsubscribe: mail clients POST without a form; the signed token is the proof
 def unsubscribe(token: str):  # type: ignore[no-untyped-def]
-    found = services.read_unsubscribe_token(token)
+    try:
+        found = services.read_unsubscribe_token(token)
+    except services.UnsubscribeLinkExpired:
+        # An old e-mail: no change through it; the person chooses after signing in (410: gone for good).
+        return render_template("notifications/unsubscribe_expired.html"), 410
     if found is None:
         abort(404)
     user_id, group = found

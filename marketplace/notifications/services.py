@@ -22,13 +22,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_request_context, render_template, url_for
 from flask_babel import force_locale
 from flask_mailman import EmailMultiAlternatives
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 
 from marketplace.accounts.models import Membership, Role, User
 from marketplace.db import utcnow
 from marketplace.extensions import db, mail
+from marketplace.jobs import services as jobs
 from marketplace.notifications.messages import GROUPS, KINDS, Kind
 from marketplace.notifications.models import MailPreference, MailStatus, Notification, OutgoingMail
 
@@ -38,6 +39,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 LEASE = dt.timedelta(minutes=10)  # a claimed message is not picked again by another worker meanwhile
 BACKOFF_FIRST = 30  # seconds before the first retry; doubled each time, at most BACKOFF_MAX
 BACKOFF_MAX = 3600
+DELIVER_JOB = "mail.deliver"
 
 
 class MailAddressError(ValueError):
@@ -80,8 +82,12 @@ def locale_of(user: User | None, fallback: str | None = None) -> str:
     return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="mail-unsubscribe")
+class UnsubscribeLinkExpired(Exception):  # noqa: N818 (a kind of link, like BadSignature)
+    """A genuine unsubscribe link older than UNSUBSCRIBE_MAX_AGE: the person manages preferences after sign-in."""
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="mail-unsubscribe")
 
 
 def unsubscribe_token(user_id: int, group: str) -> str:
@@ -89,8 +95,12 @@ def unsubscribe_token(user_id: int, group: str) -> str:
 
 
 def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    """(user id, group) of a valid link; None for a forged or malformed one; UnsubscribeLinkExpired for a
+    genuine link past UNSUBSCRIBE_MAX_AGE seconds (signed with its time, so an old e-mail stops working)."""
     try:
-        data = _serializer().loads(token)
+        data = _serializer().loads(token, max_age=current_app.config["UNSUBSCRIBE_MAX_AGE"])
+    except SignatureExpired:
+        raise UnsubscribeLinkExpired from None
     except BadSignature:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int) or data.get("g") not in GROUPS:
@@ -161,6 +171,8 @@ def enqueue(kind_name: str, *, to_address: str, params: Mapping[str, Any], url: 
                        next_attempt_at=utcnow())
     db.session.add(row)
     db.session.flush()
+    # The job that sends the outbox, in the same transaction (one pending job serves every new message).
+    jobs.enqueue(DELIVER_JOB, key=DELIVER_JOB)
     return row
 
 
@@ -319,6 +331,15 @@ def deliver(*, limit: int = 50, now: dt.datetime | None = None) -> Counter[str]:
         except (OSError, smtplib.SMTPException):
             log.info("SMTP connection closed uncleanly")
     return counts
+
+
+def next_due() -> dt.datetime | None:
+    """When the earliest pending message is due (for the job that sends the outbox), or None."""
+    found = db.session.scalar(select(func.min(OutgoingMail.next_attempt_at))
+                              .where(OutgoingMail.status == MailStatus.pending))
+    if found is not None and found.tzinfo is None:
+        found = found.replace(tzinfo=dt.UTC)
+    return found
 
 
 def retry_failed() -> int:

@@ -6,7 +6,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from marketplace.access import public, roles
+from marketplace.access import may_edit_registration, public, roles
 from marketplace.accounts.models import Role
 from marketplace.certification.models import Certificate
 from marketplace.control import services as control
@@ -60,7 +60,7 @@ def profile(slug: str):  # type: ignore[no-untyped-def]
         today=today(), summary=funds.summary(organisation.id) if organisation.cooperative else None,
         control_counts=_control_counts(organisation), practice=_practice(organisation),
         charts=charts.cooperative(organisation.cooperative) if organisation.cooperative else [],
-        can_edit_registration=services.may_edit_registration(current_user, organisation),
+        can_edit_registration=may_edit_registration(current_user, organisation),
     )
 
 
@@ -86,7 +86,7 @@ def _control_counts(organisation: Organisation) -> list[tuple[str, object]]:
 def registration(slug: str):  # type: ignore[no-untyped-def]
     """The organisation's registration number, changed by its own manager or by Union staff."""
     organisation = services.get_by_slug(slug)
-    if organisation is None or not services.may_edit_registration(current_user, organisation):
+    if organisation is None or not may_edit_registration(current_user, organisation):
         abort(404)
     by_staff = current_user.has_role(Role.union_staff, Role.admin)
     form = RegistrationNumberForm()

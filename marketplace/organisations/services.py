@@ -16,7 +16,6 @@ from stdnum.jp import cn as jp_cn
 from stdnum.us import ein
 
 from marketplace import events
-from marketplace.accounts.models import Role
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
@@ -123,14 +122,6 @@ def verification_problem(organisation_id: int) -> Any | None:
 
 # Kinds whose registration number the Union checks before verifying them (the verification queue's kinds).
 VERIFIED_KINDS = (OrgKind.brand, OrgKind.msme)
-
-
-def may_edit_registration(user: Any, organisation: Organisation) -> bool:
-    """Who may change an organisation's registration number: Union staff and admins, and the organisation's
-    own members (its manager: the cooperative manager, MSME editor or brand buyer of that organisation)."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.has_role(Role.union_staff, Role.admin) or organisation.id in user.organisation_ids()
 
 
 def change_registration_number(organisation: Organisation, number: str, *, by_staff: bool) -> bool:

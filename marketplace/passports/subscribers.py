@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from marketplace import events
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import Passport
@@ -24,8 +25,23 @@ def publish_product(product: Product, **_: Any) -> None:
     publish(passport_for(product=product))
 
 
+LEDGER_JOB = "passports.republish_ledger"
+PRACTICE_JOB = "passports.republish_practice"
+
+
 def republish_for_ledger(cooperative_id: int, **_: Any) -> None:
-    """The passports of the cooperative's listed lots, and of the published products made from any of
+    """A ledger entry enqueues the republishing of the passports that show it, in the same transaction: the
+    web request stays fast whatever the passport count (issue 20); ``flask worker`` publishes them."""
+    jobs.enqueue(LEDGER_JOB, {"cooperative_id": cooperative_id}, key=f"{LEDGER_JOB}:{cooperative_id}")
+
+
+def republish_for_practice(msme_id: int, **_: Any) -> None:
+    """An accepted practice report enqueues the republishing of the MSME's products' passports."""
+    jobs.enqueue(PRACTICE_JOB, {"msme_id": msme_id}, key=f"{PRACTICE_JOB}:{msme_id}")
+
+
+def republish_ledger_passports(cooperative_id: int) -> None:
+    """(The job.) The passports of the cooperative's listed lots, and of the published products made from any of
     its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
 
     Lots and products without a passport yet get one, with the ledger in it, when they are first published.
@@ -46,8 +62,8 @@ def republish_for_ledger(cooperative_id: int, **_: Any) -> None:
         publish(passport_for(product=product))
 
 
-def republish_for_practice(msme_id: int, **_: Any) -> None:
-    """The MSME's products' passports show its latest accepted practice report."""
+def republish_practice_passports(msme_id: int) -> None:
+    """(The job.) The MSME's products' passports show its latest accepted practice report."""
     for product in db.session.scalars(select(Product).where(Product.organisation_id == msme_id,
                                                             Product.id.in_(select(Passport.product_id)))):
         publish(passport_for(product=product))
@@ -72,3 +88,5 @@ def connect() -> None:
     events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)
     events.practice_report_accepted.connect(republish_for_practice, weak=False)
     events.service_closed.connect(republish_for_service, weak=False)
+    jobs.register(LEDGER_JOB, republish_ledger_passports)
+    jobs.register(PRACTICE_JOB, republish_practice_passports)

@@ -28,6 +28,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from marketplace import storage
+
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: more than any camera a workshop uses; bombs are far larger
 WIDTHS = (320, 640, 1280)
@@ -93,10 +95,20 @@ class LocalFolderStore:
 
 
 def get_store() -> ImageStore:
+    """The S3-compatible bucket when ``S3_BUCKET`` is set (marketplace/storage.py), else the local folder."""
+    if storage.s3_configured():
+        return storage.s3_store()
     root = current_app.config.get("IMAGE_STORAGE_PATH")
     if not root:
         raise RuntimeError("IMAGE_STORAGE_PATH is not set")
     return LocalFolderStore(root)
+
+
+def storage_health() -> dict[str, Any]:
+    """The storage part of ``/healthz``: the configured adapter can be written."""
+    if storage.s3_configured():
+        return storage.s3_store().health()
+    return storage.local_health(current_app.config.get("IMAGE_STORAGE_PATH"))
 
 
 def original_key(sha256: str, ext: str) -> str:

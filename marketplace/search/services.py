@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import time
@@ -15,7 +16,9 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from marketplace.db import utcnow
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.search.engine import batched, engine, make_engine, search, search_many  # noqa: F401 (the CLI, tests and benchmarks use them here)
 from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.models import SearchOutbox
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 PENDING = "search_outbox_pending"
 DRAIN_BATCH = 500
 LOCK_WAIT_S = 2.0
+SYNC_JOB = "search.sync"
+CONFIRM_AGAIN_S = 2.0
+_CONFIGURED: dict[int, bool] = {}
 
 
 # Engine (chosen in search/engine.py) -------------------------------------------------------
@@ -58,6 +64,8 @@ def _record(session: Session, _context: Any) -> None:
             insert(SearchOutbox.__table__), [{"index_name": i, "key": k} for i, k in sorted(keys)]
         )
         session.info[PENDING] = True
+        # The worker's job that sends them, in the same transaction (one pending job serves every change).
+        jobs.enqueue_on(session.connection(), SYNC_JOB, key=SYNC_JOB)
 
 
 def _forget(session: Session, *_args: Any) -> None:
@@ -72,9 +80,9 @@ def _apply_after_commit(session: Session) -> None:
     try:
         drain()
     except SearchUnavailable as error:  # the write is committed and the outbox keeps it
-        log.warning("Search outbox not sent after commit (%s); `flask search sync` will retry", error)
+        log.warning("Search outbox not sent after commit (%s); the job worker (search.sync) will retry", error)
     except Exception:  # never fail the request
-        log.exception("Applying the search outbox after commit failed; `flask search sync` will retry")
+        log.exception("Applying the search outbox after commit failed; the job worker (search.sync) will retry")
 
 
 def register_listeners() -> None:
@@ -191,6 +199,17 @@ def sync_once() -> int:
     return total
 
 
+def sync_job() -> None:
+    """(The job ``search.sync``.) One pass of the worker; while changes wait for the engine to confirm them,
+    come back shortly. An engine that is down raises: the job retries with backoff, the outbox keeps all."""
+    if not _CONFIGURED.get(id(current_app._get_current_object())):  # type: ignore[attr-defined]
+        configure_all()  # index settings come from the code, as at every deploy (once per worker process)
+        _CONFIGURED[id(current_app._get_current_object())] = True  # type: ignore[attr-defined]
+    sync_once()
+    if backlog():
+        raise jobs.RetryLater(utcnow() + dt.timedelta(seconds=CONFIRM_AGAIN_S))
+
+
 def drain_all() -> int:
     """Send every waiting change and wait until the engine has applied it (CLI ``--once`` and tests)."""
     engine().retry_now()
@@ -208,6 +227,15 @@ def backlog() -> int:
     """Changes not yet confirmed in the index (waiting to be sent, or sent and not yet applied)."""
     with Session(db.engine) as session:
         return session.scalar(select(func.count()).select_from(SearchOutbox)) or 0
+
+
+def outbox_stats() -> dict[str, float]:
+    """The backlog and the age of its oldest change in seconds (for /metrics)."""
+    with Session(db.engine) as session:
+        count, oldest = session.execute(select(func.count(), func.min(SearchOutbox.created_at))).one()
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=dt.UTC)
+    return {"backlog": count or 0, "oldest_seconds": max((utcnow() - oldest).total_seconds(), 0.0) if oldest else 0.0}
 
 
 Wrap = Callable[[str, int, Iterator[dict[str, Any]]], Iterable[dict[str, Any]]]
@@ -314,6 +342,8 @@ def refuse_master_key(app: Flask) -> None:
 def init_app(app: Flask, index_sources: Iterable[IndexSource] = ()) -> None:
     """Register the domains' indexes (lots/search.py, products/search.py) and record changes in the outbox."""
     register(*index_sources)
+    jobs.register(SYNC_JOB, sync_job)
+    jobs.schedule(SYNC_JOB, SYNC_JOB, dt.timedelta(minutes=5))  # a safety net after an engine outage
     app.config.setdefault("SEARCH_INDEX_PATH", str(Path(app.instance_path) / "search"))
     if not app.config.get("SEARCH_INDEX_PATH"):
         app.config["SEARCH_INDEX_PATH"] = str(Path(app.instance_path) / "search")

@@ -1,0 +1,89 @@
+"""A ledger entry for a cooperative with many passports: the staff request's time, and the worker's time to
+republish them (issue 20). Recording the entry only enqueues the republish job, so the request does not
+grow with the passport count.
+
+Run: .venv/bin/python -m benchmarks.ledger_jobs [passports] [requests]   (defaults 1000 and 40; SQLite file)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from benchmarks.common import machine
+
+
+def main() -> None:
+    passports = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    from flask_migrate import upgrade
+
+    from marketplace import create_app
+    from marketplace import models as m
+    from marketplace.accounts.models import Role
+    from marketplace.extensions import db
+    from marketplace.jobs import services as jobs
+    from marketplace.jobs.models import JobStatus
+    from marketplace.passports import services as passports_services
+    from tests import factories
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
+                          "IMAGE_STORAGE_PATH": f"{tmp}/images", "PASSPORT_SIGNING_KEY": f"{tmp}/key.jwk",
+                          "SEARCH_INDEX_PATH": f"{tmp}/search", "MAIL_PORT": 9, "ACCESS_LOG": False,
+                          "SIGNIN_RATE_LIMIT": "1000 per minute"})
+        with app.app_context():
+            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+            factories.use_session(db.session)
+            factories.user_with_role(Role.union_staff, email="staff@bench.example")
+            coop = factories.CooperativeProfileFactory().organisation
+            started = time.perf_counter()
+            for _ in range(passports):
+                lot = factories.LotFactory(cooperative=coop)
+                passports_services.publish(passports_services.passport_for(lot=lot))
+            db.session.commit()
+            setup = time.perf_counter() - started
+            versions_before = db.session.scalar(select(func.count()).select_from(m.PassportVersion))
+            coop_id = coop.id
+        client = app.test_client()
+        page = client.get("/signin").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        client.post("/signin", data={"email": "staff@bench.example", "password": factories.PASSWORD,
+                                     "csrf_token": token})
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',  # type: ignore[union-attr]
+                          client.get("/union/season").get_data(as_text=True)).group(1)
+        times = []
+        for number in range(requests):
+            began = time.perf_counter()
+            response = client.post("/union/premiums", data={
+                "csrf_token": token, "cooperative_id": str(coop_id), "amount": "10.00", "currency": "EUR",
+                "paid_on": dt.date.today().isoformat(), "reference": f"BENCH-{number}", "advance": "y"})  # noqa: DTZ011
+            times.append(time.perf_counter() - began)
+            assert response.status_code in (302, 303), response.status_code
+        with app.app_context():
+            pending = db.session.scalar(select(func.count()).select_from(m.Job).where(
+                m.Job.kind == "passports.republish_ledger", m.Job.status == JobStatus.pending))
+            began = time.perf_counter()
+            outcome = jobs.run_pending(limit=10_000)
+            worker = time.perf_counter() - began
+            republished = db.session.scalar(select(func.count()).select_from(m.PassportVersion)) - versions_before
+    times.sort()
+    p95 = times[max(int(len(times) * 0.95) - 1, 0)]
+    print(f"# Ledger entry with {passports} passports, {dt.datetime.now(dt.UTC).date().isoformat()}")
+    print(f"machine: {machine()}; database: SQLite (a file in a temp dir); Flask test client, one process")
+    print(f"setup: {passports} lots published in {setup:.1f} s")
+    print(f"request (record a premium payment, {requests} times): median {statistics.median(times) * 1000:.1f} ms, "
+          f"p95 {p95 * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms (target p95 <= 200 ms)")
+    print(f"republish jobs pending after the requests: {pending} (coalesced by cooperative)")
+    print(f"worker: {outcome} in {worker:.1f} s; {republished} new passport versions")
+
+
+if __name__ == "__main__":
+    main()

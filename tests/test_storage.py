@@ -1,0 +1,127 @@
+"""Object storage for images (issue 20): the S3-compatible adapter, chosen by S3_BUCKET, against moto's
+server mode (a real HTTP S3 on loopback, started by ./dev test or here; nothing is mocked in-process).
+An upload lands in the bucket, variants are served by the site, originals never; a rolled-back upload
+leaves no orphan object; the object store down is a 503 on /healthz naming "storage"."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from PIL import Image
+from sqlalchemy import select
+
+from marketplace import storage
+from marketplace.extensions import db
+from marketplace.products import images
+from tests.conftest import make_app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """The run's moto server (./dev test exports TEST_S3_ENDPOINT), or one started here."""
+    shared = os.environ.get("TEST_S3_ENDPOINT")
+    if shared:
+        yield shared
+        return
+    port = _free_port()
+    process = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+S3_KEYS = {"S3_ACCESS_KEY_ID": "testing", "S3_SECRET_ACCESS_KEY": "testing", "S3_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_app(app: Flask, s3_endpoint: str, tmp_path: Path) -> Flask:
+    bucket = f"images-{uuid.uuid4().hex[:12]}"
+    app.config.update(S3_BUCKET=bucket, S3_ENDPOINT_URL=s3_endpoint, IMAGE_CACHE_PATH=str(tmp_path / "cache"),
+                      IMAGE_STORAGE_PATH=str(tmp_path / "not-used"), **S3_KEYS)
+    with app.app_context():
+        storage.s3_store().client.create_bucket(Bucket=bucket)
+    return app
+
+
+def _jpeg(colour: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (800, 600), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def test_the_bucket_is_chosen_by_configuration_and_keeps_what_is_written(s3_app: Flask) -> None:
+    with s3_app.app_context():
+        store = images.get_store()
+        assert isinstance(store, storage.S3Store)
+        assert not store.exists("variants/abc-320.webp")
+        store.write("variants/abc-320.webp", b"picture")
+        assert store.exists("variants/abc-320.webp")
+        served = store.path("variants/abc-320.webp")
+        assert served is not None
+        assert served.read_bytes() == b"picture"
+        assert store.keys() == ["variants/abc-320.webp"]
+        store.delete("variants/abc-320.webp")
+        assert not store.exists("variants/abc-320.webp")
+        assert store.path("variants/abc-320.webp") is None
+        with pytest.raises(ValueError, match="outside"):
+            store.write("../escape", b"x")
+    assert not (Path(s3_app.config["IMAGE_STORAGE_PATH"])).exists()  # nothing went to the local folder
+
+
+def test_an_upload_goes_to_the_bucket_and_a_rolled_back_one_leaves_no_orphan(s3_app: Flask) -> None:
+    with s3_app.app_context():
+        store = images.get_store()
+        processed = images.process(_jpeg("blue"))
+        db.session.execute(select(1))
+        images.save_files(db.session, processed)
+        db.session.commit()
+        kept = store.keys()
+        assert any(key.startswith("originals/") for key in kept)
+        assert any(key.startswith("variants/") for key in kept)
+        db.session.execute(select(1))  # the upload's transaction (its rows are the products' business)
+        images.save_files(db.session, images.process(_jpeg("green")))
+        db.session.rollback()  # the upload's transaction failed: its files are deleted again
+        assert store.keys() == kept
+
+
+def test_healthz_names_the_object_store_when_it_is_down(app: Flask, tmp_path: Path) -> None:
+    down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, S3_BUCKET="images",
+                    S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}", **S3_KEYS)
+    response = down.test_client().get("/healthz")
+    assert response.status_code == 503
+    found = response.get_json()
+    assert found["database"] == "ok"
+    assert found["storage"]["status"] == "error"
+    assert found["storage"]["adapter"] == "s3"
+    assert "S3" in found["storage"]["action"]
+
+
+def test_healthz_reports_the_bucket_when_it_works(s3_app: Flask) -> None:
+    found = s3_app.test_client().get("/healthz").get_json()
+    assert found["storage"] == {"adapter": "s3", "bucket": s3_app.config["S3_BUCKET"], "status": "ok"}
