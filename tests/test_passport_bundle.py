@@ -268,3 +268,24 @@ def test_a_replayed_checkpoint_is_named(demo_app: Flask, lot_passport: str, tmp_
     report = _check(tmp_path, _zip(old, rehash=False), known_checkpoint=str(known))
     assert "is older than a checkpoint already seen" in _failed(report)["log/checkpoint.json"]
     assert _check(tmp_path, _zip(new, rehash=False), known_checkpoint=str(known)).failures == []
+
+
+def test_a_suspended_passport_reads_suspended_offline(demo_app: Flask, lot_passport: str, tmp_path: Path) -> None:
+    """The 0.7.0 form names the revocation list only; the signed 0.6.1 form of the same version in the
+    bundle names the suspension list, so a suspension shows offline too."""
+    with demo_app.app_context():
+        cert = db.session.scalar(select(Certificate).join(Lot, Lot.certificate_id == Certificate.id)
+                                 .where(Lot.code == "USCC-2025-BKH-001"))
+        change_status(cert, CertificateStatus.suspended, "Audit pending")
+        db.session.commit()
+    members = _members(_bundle(demo_app, lot_passport))
+    assert "passport/credential-0.6.1.jwt" in members
+    report = _check(tmp_path, _zip(members, rehash=False))
+    assert report.status == "suspended", report.lines()
+    assert not report.valid
+    # The 0.6.1 form of another passport, passed off as this one's: refused.
+    with demo_app.app_context():
+        other = db.session.scalar(select(Passport.public_id).where(Passport.public_id != lot_passport).limit(1))
+    foreign = _members(_bundle(demo_app, other))["passport/credential-0.6.1.jwt"]
+    report = _check(tmp_path, _zip({**members, "passport/credential-0.6.1.jwt": foreign}))
+    assert "is not a form of the same passport version" in _failed(report)["passport/credential-0.6.1.jwt"]

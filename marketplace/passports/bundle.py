@@ -155,6 +155,12 @@ def build(passport: Passport) -> tuple[str, bytes]:
 
     documents: list[Any] = [json.loads(credential_bytes)]
     links = _add_links(b, documents)
+    if version.credential_070 is not None:
+        # The signed 0.6.1 form of the same version points at both status lists (the 0.7.0 form at the
+        # revocation list only): the verifier reads the passport's status from both.
+        token_061, _media = b.need(f"{url}.jwt?untp=0.6.1")
+        b.add("passport/credential-0.6.1.jwt", token_061, VCJWT, f"{url}.jwt?untp=0.6.1")
+        documents.append(_jwt_payload(token_061))
     statuses = _add_status_lists(b, documents)
     dids = _add_dids(b, documents)
     contexts, schemas, external = _add_contexts(b, documents)

@@ -183,7 +183,7 @@ def verify_bundle(path: str | Path, trusted: list[str] | None = None, known_chec
             report.fail("passport/credential.json", "differs from the signed credential (passport/credential.jwt)")
         _check_links(bundle, manifest, credential)
         checkpoint = _check_log(bundle, manifest, payload_bytes, known_checkpoint)
-        _check_status(bundle, manifest, credential, now, max_status_age_hours)
+        _check_status(bundle, manifest, _status_entries(bundle, credential), now, max_status_age_hours)
         if report.valid:
             issuer = credential.get("issuer")
             issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
@@ -313,14 +313,37 @@ def _parse_time(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _check_status(bundle: _Bundle, manifest: dict[str, Any], credential: Any, now: dt.datetime,
+def _entries(credential: Any) -> list[Any]:
+    entries = credential.get("credentialStatus", []) if isinstance(credential, dict) else []
+    return entries if isinstance(entries, list) else [entries]
+
+
+def _status_entries(bundle: _Bundle, credential: Any) -> list[Any]:
+    """The passport's status entries: those of its signed credential, and of the signed other form of the
+    same version when the bundle holds one (UNTP 0.6.1, which also names the suspension list)."""
+    entries = _entries(credential)
+    other = "passport/credential-0.6.1.jwt"
+    if other in bundle.names:
+        issuer = credential.get("issuer")
+        issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
+        signed = bundle.jws(other, issuer=issuer if isinstance(issuer, str) else None)
+        if signed is not None and signed[0].get("id") != credential.get("id"):
+            bundle.report.fail(other, "is not a form of the same passport version")
+        elif signed is not None:
+            seen = {(e.get("statusListCredential"), str(e.get("statusListIndex"))) for e in entries
+                    if isinstance(e, dict)}
+            entries += [e for e in _entries(signed[0]) if isinstance(e, dict) and
+                        (e.get("statusListCredential"), str(e.get("statusListIndex"))) not in seen]
+    return entries
+
+
+def _check_status(bundle: _Bundle, manifest: dict[str, Any], entries: list[Any], now: dt.datetime,
                   max_age_hours: float) -> None:
     report = bundle.report
     snapshots = manifest.get("statusLists") or {}
     flags: set[str] = set()
     stale: list[dt.datetime] = []
-    entries = credential.get("credentialStatus", []) if isinstance(credential, dict) else []
-    for entry in entries if isinstance(entries, list) else [entries]:
+    for entry in entries:
         url = entry.get("statusListCredential") if isinstance(entry, dict) else None
         snapshot = snapshots.get(url) if isinstance(url, str) else None
         if not isinstance(snapshot, dict):
