@@ -1,8 +1,8 @@
 """The UNTP 0.7.0 forms (DPP, DCC, DTE) expand as JSON-LD offline with nothing dropped.
 
 Every remote context comes from a local copy and the loader refuses anything else (no network): the
-W3C VC 2.0 context pyld bundles, the UNTP 0.7.0 context vendored in ``tests/fixtures/untp-0.7.0`` (source
-and licence in its README) and the site's own context, read from the app. The checks are those of
+W3C VC 2.0 context pyld bundles, the UNTP 0.7.0 context from ``UNTP070_DIR`` (tests/UNTP070.md: source
+and licence) and the site's own context, read from the app. The checks are those of
 ``test_passport_jsonld.expand_safely``: a dropped property, a type or property only the VC catch-all
 vocabulary names, an id left relative, or any processing error (a protected term redefined) fails.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,21 @@ from marketplace.products.models import ProcessingStep
 from tests.test_passport_jsonld import DroppedTermError, expand_safely
 
 pyld = pytest.importorskip("pyld")
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "untp-0.7.0"
+ROOT = Path(__file__).resolve().parent.parent
+UNTP070_FILES = ("untp-context-0.7.0.jsonld", "DigitalConformityCredential-schema-0.7.0.json",
+                  "DigitalTraceabilityEvent-schema-0.7.0.json")
 # SHA-256 of the context's JSON with keys sorted and no whitespace, as recorded for the v0.7.0 tag.
 CONTEXT_SHA256 = "3c0f6d7e6fdd4e54fc167c98a8ae232739c582fab845522bf81e7c67c881714f"
+
+
+def fixtures() -> Path:
+    """The UNTP 0.7.0 context and DCC/DTE schemas: UN/CEFACT's files, which this repository may not hold
+    (fetched upstream files stay out of commits). Looked for in ``UNTP070_DIR`` or ``../shared/untp-0.7/``;
+    without them these tests are skipped with the reason (tests/UNTP070.md says where the files come from)."""
+    for folder in (os.environ.get("UNTP070_DIR"), str(ROOT.parent / "shared" / "untp-0.7")):
+        if folder and all((Path(folder) / name).is_file() for name in UNTP070_FILES):
+            return Path(folder)
+    pytest.skip("UNTP 0.7.0 context and DCC/DTE schemas not found (set UNTP070_DIR; see tests/UNTP070.md)")
 
 
 class NetworkRefusedError(RuntimeError):
@@ -37,7 +50,7 @@ class NetworkRefusedError(RuntimeError):
 
 
 def vendored_context() -> dict[str, Any]:
-    document = json.loads((FIXTURES / "untp-context-0.7.0.jsonld").read_text())
+    document = json.loads((fixtures() / "untp-context-0.7.0.jsonld").read_text())
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     assert hashlib.sha256(canonical).hexdigest() == CONTEXT_SHA256, "the vendored UNTP 0.7.0 context was altered"
     return document

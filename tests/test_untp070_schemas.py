@@ -1,6 +1,6 @@
 """Every 0.7.0 conformity credential (DCC) and traceability event (DTE) the site publishes validates
-against UNTP's own 0.7.0 JSON Schemas (draft 2020-12, formats checked), vendored in
-``tests/fixtures/untp-0.7.0`` with their source and licence (README there). The DPP schema is checked
+against UNTP's own 0.7.0 JSON Schemas (draft 2020-12, formats checked), read from
+``UNTP070_DIR`` (tests/UNTP070.md: source and licence; skipped without them). The DPP schema is checked
 in ``test_untp070.py`` (with dppvalidator)."""
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ import pytest
 from flask import Flask
 from jsonschema import Draft202012Validator
 
-from tests.test_untp070_jsonld import demo_credentials_070
+from tests.test_untp070_jsonld import demo_credentials_070, fixtures
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "untp-0.7.0"
 # SHA-256 of the JSON with keys sorted and no whitespace (the DCC's as recorded for the v0.7.0 tag).
 DCC_SHA256 = "10869cc870bdf9e1d499c46a319c78fcdae7b1a4f37d837a84d34a4aaffb0883"
 DTE_SHA256 = "84b56cebf8ae724add5c37d8889a3cb01bf740ce3c415b6320e5c4ff95d69168"
 
 
 def _validator(name: str, digest: str) -> Draft202012Validator:
-    schema = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    schema = json.loads((fixtures() / name).read_text(encoding="utf-8"))
     canonical = json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()
     assert hashlib.sha256(canonical).hexdigest() == digest, f"the vendored {name} was altered"
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
