@@ -93,7 +93,8 @@ def main(rows: int = 1000) -> None:
                 count = db.session.scalar(select(func.count()).select_from(Lot).where(
                     Lot.lab_report_number.like("BENCH-%")))
             print(f"  {attempt}: preview {checked:.1f} s (target <= 10 s) [{'; '.join(summary)}], "
-                  f"import {imported:.1f} s (CPU {imported_cpu:.1f} s; target <= 20 s), status {done.status_code}, lots in the database: {count}")
+                  f"import {imported:.1f} s (CPU {imported_cpu:.1f} s; target <= 20 s), status {done.status_code}, "
+                  f"lots in the database: {count}")
 
 
 if __name__ == "__main__":
