@@ -55,10 +55,11 @@ class Chart:
     header: list[str]
     rows: list[list[str]]
     as_of: dt.datetime = field(default_factory=utcnow)
+    drawn: bool = True  # False when every value is empty or zero: nothing to look at
 
     @property
     def empty(self) -> bool:
-        return not self.rows
+        return not self.rows or not self.drawn
 
 
 def bar(title: str, description: str, labels: Sequence[str], series: Sequence[Series], *,
@@ -82,7 +83,8 @@ def bar(title: str, description: str, labels: Sequence[str], series: Sequence[Se
     rows = [[label, *(fmt(s.values[i]) if s.values[i] is not None else "" for s in series)]
             for i, label in enumerate(labels)]
     return Chart(title, description, _accessible(chart.render(is_unicode=True), title, description),
-                 [label_heading, *(s.name for s in series)], rows)
+                 [label_heading, *(s.name for s in series)], rows,
+                 drawn=any(value for one in series for value in one.values))
 
 
 def _accessible(svg: str, title: str, description: str) -> Markup:

@@ -7,6 +7,7 @@ import re
 from flask import Flask
 
 from marketplace.charts import PALETTE, Series, bar
+from marketplace.union import charts as union_charts
 from tests.crawl import sign_in_demo
 
 
@@ -70,3 +71,11 @@ def test_a_cooperative_profile_shows_stocking_and_premium_charts(demo_app: Flask
 def test_an_msme_sees_its_sales_chart_or_why_not(demo_app: Flask) -> None:
     html = sign_in_demo(demo_app, "msme_editor").get("/dashboard").get_data(as_text=True)
     assert "Your consumer sales by month" in html or "No paid consumer sale of your products yet" in html
+
+
+def test_with_no_stock_the_page_says_so_instead_of_an_empty_chart(app: Flask) -> None:
+    with app.test_request_context():
+        assert union_charts.stock().empty
+        assert union_charts.sales() == []
+        assert union_charts.premiums() == []
+        assert union_charts.msme_sales(1) == []

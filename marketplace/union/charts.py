@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal_column, select
 
 from marketplace.charts import Chart, Series, bar
 from marketplace.extensions import db
@@ -162,8 +162,9 @@ def cooperative(profile: CooperativeProfile) -> list[Chart]:
 
 def msme_sales(organisation_id: int) -> list[Chart]:
     """An MSME's paid consumer sales of its products by month, per currency."""
-    month = func.strftime("%Y-%m", ConsumerOrder.created_at) if db.engine.dialect.name == "sqlite" else func.to_char(
-        ConsumerOrder.created_at, "YYYY-MM")
+    # The format as a literal, not a bound parameter: PostgreSQL must see the same expression in GROUP BY.
+    month = (func.strftime(literal_column("'%Y-%m'"), ConsumerOrder.created_at) if db.engine.dialect.name == "sqlite"
+             else func.to_char(ConsumerOrder.created_at, literal_column("'YYYY-MM'")))
     found = db.session.execute(
         select(ConsumerOrder.currency, month, func.sum(ConsumerOrderLine.quantity * ConsumerOrderLine.unit_price_minor),
                func.sum(ConsumerOrderLine.quantity))
