@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 from marketplace import config as config_module
+from marketplace.extensions import db
 from tests.conftest import ROOT, make_app
 
 DEPLOY = ROOT / "deploy"
@@ -66,6 +67,8 @@ def test_forwarded_headers_are_trusted_only_with_proxy_fix_hops(app: Flask, tmp_
     behind_nginx = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, PROXY_FIX_HOPS=1)
     assert behind_nginx.test_client().get("/metrics", headers=forwarded).status_code == 404  # the client's address
     assert behind_nginx.test_client().get("/metrics").status_code == 200  # a scrape on the machine itself
+    with behind_nginx.app_context():
+        db.engine.dispose()  # a second app's pool: closed here, not by the garbage collector
 
 
 def test_a_backup_restores_into_an_empty_database_and_storage(app: Flask, tmp_path: Path) -> None:
@@ -79,7 +82,6 @@ def test_a_backup_restores_into_an_empty_database_and_storage(app: Flask, tmp_pa
     from sqlalchemy import create_engine, func, select, text
 
     from marketplace import models as m
-    from marketplace.extensions import db
     from marketplace.products.images import get_store
     from tests import factories
 

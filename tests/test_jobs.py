@@ -5,6 +5,7 @@ PostgreSQL (each job runs once; SKIP LOCKED never waits for another worker's row
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -349,3 +350,37 @@ def test_a_mail_sender_that_loses_the_race_sends_nothing_twice(app: Flask, mailb
     assert counts["b"] == {"sent": 3}
     assert counts["a"] == {}  # lost the race: claimed nothing, sent nothing
     assert sorted(str(message["To"]) for message in mailbox.messages) == [f"race{n}@example.com" for n in range(3)]
+
+
+def test_an_smtp_outage_loses_nothing_the_backlog_is_sent_when_it_returns(app: Flask, mailbox: Any) -> None:
+    """The mail job during an outage: every message waits (its own attempts and backoff), the job comes back
+    when the first is due, never dead-letters; when SMTP returns the whole backlog is delivered."""
+    from marketplace.notifications import services as mail
+    from marketplace.notifications.models import MailStatus, OutgoingMail
+
+    port = app.config["MAIL_PORT"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        app.config["MAIL_PORT"] = s.getsockname()[1]  # nothing listens there: SMTP is down
+    with app.app_context():
+        for n in range(10):
+            mail.enqueue("password_changed", to_address=f"outage{n}@example.com", params={}, url="https://x.example/",
+                         locale="en")
+        db.session.commit()
+        assert jobs.run_pending() == {"later": 1}
+        job = db.session.scalar(select(Job).where(Job.kind == "mail.deliver"))
+        assert job.status is JobStatus.pending
+        assert job.attempts == 0  # waiting is not failing
+        waiting = db.session.scalars(select(OutgoingMail)).all()
+        assert {row.status for row in waiting} == {MailStatus.pending}
+        assert {row.attempts for row in waiting} == {1}
+        assert mailbox.messages == []
+        app.config["MAIL_PORT"] = port  # SMTP is back; time passes to the retry
+        db.session.execute(update(OutgoingMail).values(next_attempt_at=utcnow()))
+        db.session.execute(update(Job).values(run_at=utcnow()))
+        db.session.commit()
+        assert jobs.run_pending() == {"done": 1}
+        sent = db.session.scalar(select(func.count()).select_from(OutgoingMail)
+                                 .where(OutgoingMail.status == MailStatus.sent))
+    assert sent == 10
+    assert sorted(str(m["To"]) for m in mailbox.messages) == sorted(f"outage{n}@example.com" for n in range(10))

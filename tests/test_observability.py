@@ -100,6 +100,8 @@ def test_healthz_is_503_naming_the_storage_when_the_image_folder_cannot_be_writt
     blocker.write_text("not a folder")
     broken = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, IMAGE_STORAGE_PATH=str(blocker / "images"))
     response = broken.test_client().get("/healthz")
+    with broken.app_context():
+        db.engine.dispose()  # a second app's pool: closed here, not by the garbage collector
     assert response.status_code == 503
     found = response.get_json()
     assert found["status"] == "error"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -81,13 +82,26 @@ def _web_process(app: Flask, tmp_path: Path, name: str, redis: str | None) -> tu
     with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
             [sys.executable, "-m", "gunicorn", "--preload", "-w", "1", "-b", f"127.0.0.1:{port}",
-             "marketplace:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+             "marketplace:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+            start_new_session=True)  # its own process group: the master and its worker are stopped together
     try:
         _wait(port, process)
     except RuntimeError:
-        process.kill()
+        _stop(process)
         raise RuntimeError((tmp_path / f"{name}.log").read_text()[-3000:]) from None
     return process, f"http://127.0.0.1:{port}"
+
+
+def _stop(*processes: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if a process has not exited within 20 s: no server outlives the test."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # the master and its worker
+            process.wait(10)
 
 
 def _attempt(base: str, http: requests.Session) -> requests.Response:
@@ -112,9 +126,7 @@ def test_two_web_processes_count_sign_in_attempts_together_in_redis(app: Flask, 
         assert _attempt(first_url, http).status_code == 429  # the eleventh, whichever process gets it
         assert _attempt(second_url, http).status_code == 429
     finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(10)
+        _stop(first, second)
 
 
 def test_without_redis_each_process_counts_alone_and_with_redis_down_sign_in_fails_closed(
@@ -131,6 +143,4 @@ def test_without_redis_each_process_counts_alone_and_with_redis_down_sign_in_fai
         assert "Signing in is unavailable for a moment" in refused.text
         assert "Traceback" not in refused.text
     finally:
-        for process in (alone, down):
-            process.terminate()
-            process.wait(10)
+        _stop(alone, down)

@@ -114,6 +114,8 @@ def test_healthz_names_the_object_store_when_it_is_down(app: Flask, tmp_path: Pa
     down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, S3_BUCKET="images",
                     S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}", **S3_KEYS)
     response = down.test_client().get("/healthz")
+    with down.app_context():
+        db.engine.dispose()  # a second app's pool: closed here, not by the garbage collector
     assert response.status_code == 503
     found = response.get_json()
     assert found["database"] == "ok"

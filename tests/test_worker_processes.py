@@ -39,6 +39,16 @@ def _worker(app: Flask, tmp_path: Path, name: str, **settings: str) -> subproces
             stdout=log, stderr=subprocess.STDOUT)
 
 
+def _wait(process: subprocess.Popen) -> int | None:
+    """The exit code after SIGTERM (the current job finishes first); killed if it hangs: no worker outlives the test."""
+    try:
+        return process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+        return None
+
+
 def test_two_worker_processes_send_a_backlog_each_message_once(app: Flask, tmp_path: Path, mailbox: Any) -> None:
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("several worker processes need PostgreSQL (SQLite: one worker)")
@@ -57,7 +67,7 @@ def test_two_worker_processes_send_a_backlog_each_message_once(app: Flask, tmp_p
     finally:
         for process in workers:
             process.send_signal(signal.SIGTERM)
-        codes = [process.wait(60) for process in workers]
+        codes = [_wait(process) for process in workers]
     logs = "".join((tmp_path / f"{name}.log").read_text() for name in ("one", "two"))
     assert codes == [0, 0], logs[-3000:]
     recipients = sorted(str(message["To"]) for message in mailbox.messages)
@@ -124,7 +134,7 @@ def test_a_worker_killed_mid_job_loses_nothing_another_runs_the_job_after_the_le
                 time.sleep(0.2)
     finally:
         second.send_signal(signal.SIGTERM)
-        second.wait(60)
+        _wait(second)
     with app.app_context():
         job = db.session.get(Job, job_id)
         assert job.status is JobStatus.done, (tmp_path / "second.log").read_text()[-2000:]

@@ -10,6 +10,7 @@ from typing import Any
 from blinker import NamedSignal
 
 from marketplace import events
+from marketplace.db import utcnow
 from marketplace.jobs import services as jobs
 from marketplace.notifications import notify, services
 
@@ -32,8 +33,8 @@ def deliver_outbox() -> None:
     while services.deliver(limit=200):
         pass
     due = services.next_due()
-    if due is not None:
-        raise jobs.RetryLater(due)
+    if due is not None:  # never sooner than a second from now: no busy loop
+        raise jobs.RetryLater(max(due, utcnow() + dt.timedelta(seconds=1)))
 
 
 def send_reminders() -> None:
