@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -310,7 +311,11 @@ def test_the_msme_ships_from_its_inbox_and_the_consumer_is_told_with_the_trackin
     assert "shipped" in csv
     page = text(client.get(f"/shop/orders/{signed}"))
     assert "tracking number JD014600006" in page
-    assert "Cancel this order" not in page  # shipped: no more cancelling
+    assert "Cancel this order" not in page  # shipped: no more cancelling …
+    refused = client.post(f"/shop/orders/{signed}/cancel", data={"csrf_token": token})  # … not even by a crafted form
+    assert "already shipped" in text(client.get(refused.location))
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.paid
     assert maker.post(f"/workspace/orders/{shipment_id}", data={
         "csrf_token": maker_token, "action": "deliver"}).status_code == 303
     with app.app_context():
@@ -345,6 +350,14 @@ def test_service_requests_from_the_passport_reach_the_maker_and_a_closed_one_is_
     assert refused.status_code == 422  # the beanie offers no repair: not even a tampered form gets one
     assert client.post("/shop/services/999999", data={"csrf_token": token, "kind": "repair",
                                                       "email": "a@example.com"}).status_code == 404
+    with demo_app.test_request_context():  # the service's own rule, whatever the entry point's form offers
+        from marketplace.orders.services import OrderError
+        from marketplace.payments import services as payments
+
+        with pytest.raises(OrderError) as refused_here:
+            payments.request_service(beanie_id, "repair", email="a@example.com", message="", locale="en")
+        assert refused_here.value.status == 422
+        db.session.rollback()
     with before():
         assert db.session.scalar(select(func.count(m.ServiceRequest.id))) == requests_before
     made = client.post(f"/shop/services/{sweater_id}", data={"csrf_token": token, "kind": "repair",
