@@ -117,7 +117,8 @@ def _register_cli(app: Flask) -> None:
     from marketplace.notifications.cli import mail
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
+    from marketplace.payments.cli import shop
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds, mail):
+    for group in (demo, content, passports, search, orders, funds, mail, shop):
         app.cli.add_command(group)

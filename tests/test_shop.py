@@ -463,3 +463,37 @@ def test_the_msme_keeps_sizes_stock_and_gtins_and_bad_values_change_nothing(demo
         sizes = [v.size for v in db.session.get(m.Product, product_id).variants]
         assert sizes == ["XS", "S", "M", "L", "XL", "XXL"]
         assert db.session.get(m.ProductVariant, medium_id).gtin == "04006381333931"
+
+
+def test_an_order_left_unpaid_is_cancelled_at_stripe_and_its_stock_returns(app: Flask, runner) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from marketplace.payments.gateway import gateway
+
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 1})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 1)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "a@example.com", **ADDRESS})
+    assert _stock(app, s.id) == 0
+    result = runner.invoke(args=["shop", "release-stale", "--minutes", "60"])
+    assert "0 unpaid order(s) released." in result.output  # too recent
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        order.created_at = order.created_at - dt.timedelta(hours=2)
+        db.session.commit()
+    result = runner.invoke(args=["shop", "release-stale", "--minutes", "60"])
+    assert "1 unpaid order(s) released." in result.output, result.output
+    assert _stock(app, s.id) == 1
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert order.status is ConsumerOrderStatus.cancelled
+        assert gateway().retrieve_intent(order.payments[0].provider_ref).status == "canceled"
+    # Stripe never pays a cancelled intent; a "succeeded" event for it anyway leaves the order cancelled.
+    late = _post(client, _event("evt_late", "payment_intent.succeeded",
+                                {"id": order.payments[0].provider_ref, "amount": 29000}))
+    assert late.json["outcome"] == "order_cancelled"
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.cancelled

@@ -73,6 +73,7 @@ from marketplace.payments.shop import (
     order_token,
     payment_cancelled,
     purchase_payment,
+    release_stale,
     remove_from_cart,
     shipment_of,
     shipments_for,
@@ -338,6 +339,7 @@ __all__ = [
     "order_token",
     "payment_cancelled",
     "purchase_payment",
+    "release_stale",
     "remove_from_cart",
     "request_service",
     "save_offer",
@@ -470,12 +472,8 @@ def currency_matches(sent: Any, stored: str) -> bool:
     return isinstance(sent, str) and sent.upper() == stored.upper()
 
 
-def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
-    if not isinstance(provider_ref, str) or not provider_ref:
-        return "no_object"
-    payment = _lock_payment(provider_ref)
-    if payment is None:
-        return "unknown_payment"
+def _refusal(payment: Payment, status: PaymentStatus, event: Event) -> str | None:
+    """Why ``event`` must not move ``payment`` to ``status`` (None: it may)."""
     if RANK[status] <= RANK[payment.status]:
         return "stale"  # out of order: a later state is already recorded
     amount = event.object.get("amount")
@@ -483,6 +481,21 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
         return "amount_mismatch"
     if not currency_matches(event.object.get("currency"), payment.currency):
         return "currency_mismatch"
+    if (status is PaymentStatus.succeeded and payment.consumer_order is not None
+            and payment.consumer_order.status is ConsumerOrderStatus.cancelled):
+        return "order_cancelled"  # its stock went back when it was cancelled: never mark it paid
+    return None
+
+
+def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
+    if not isinstance(provider_ref, str) or not provider_ref:
+        return "no_object"
+    payment = _lock_payment(provider_ref)
+    if payment is None:
+        return "unknown_payment"
+    refused = _refusal(payment, status, event)
+    if refused:
+        return refused
     payment.status = status
     payment.last_event_at = event.created
     if status is PaymentStatus.succeeded:

@@ -11,6 +11,7 @@ The rules live here once and every entry point (cart, checkout, webhook, the MSM
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
@@ -562,3 +563,34 @@ def consumer_sales() -> list[ConsumerSales]:
     ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1]))
     ordered.sort(key=lambda item: item[0][0], reverse=True)
     return [ConsumerSales(month, maker, currency, *values) for (month, maker, currency), values in ordered]
+
+
+
+# --- carts abandoned at the payment step ----------------------------------------------------------------
+
+STALE_AFTER = dt.timedelta(minutes=60)
+
+
+def release_stale(gateway: PaymentGateway, *, older_than: dt.timedelta = STALE_AFTER) -> int:
+    """Cancel the PaymentIntents of orders left unpaid for ``older_than`` and give their stock back.
+
+    Stripe is asked first: an intent that it reports paid (its webhook still on the way) is left alone, and
+    one it has cancelled can never be paid, so the stock can be sold again without being sold twice.
+    Returns how many orders were released. Run by ``flask shop release-stale`` (hourly, say).
+    """
+    cutoff = utcnow() - older_than
+    orders = list(db.session.scalars(select(ConsumerOrder).where(
+        ConsumerOrder.status == ConsumerOrderStatus.pending, ConsumerOrder.stock_held.is_(True),
+        ConsumerOrder.created_at < cutoff).order_by(ConsumerOrder.id)))
+    released = 0
+    for order in orders:
+        payment = purchase_payment(order)
+        if payment is None or not payment.provider_ref:
+            continue
+        if gateway.cancel_intent(payment.provider_ref).status != "canceled":
+            continue
+        payment.status = PaymentStatus.failed
+        payment_cancelled(order)
+        released += 1
+    db.session.flush()
+    return released
