@@ -497,3 +497,28 @@ def test_an_order_left_unpaid_is_cancelled_at_stripe_and_its_stock_returns(app: 
     assert late.json["outcome"] == "order_cancelled"
     with app.app_context():
         assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.cancelled
+
+
+def test_the_msme_sets_its_shipping_zones_and_bad_zones_change_nothing(demo_app: Flask) -> None:
+    from tests.helpers import sign_in
+
+    maker = demo_app.test_client()
+    sign_in(maker, "msme@demo.example", "demo-msme-2026")
+    token = csrf_token(maker, "/workspace/shipping")
+
+    def zones() -> list[tuple[str, list[str], bool, int]]:
+        with demo_app.app_context():
+            org = db.session.scalar(select(m.Organisation.id).filter_by(slug="khangai-knitwear"))
+            return [(z.name, z.countries, z.rest_of_world, z.rate_minor) for z in db.session.scalars(
+                select(m.ShippingZone).filter_by(organisation_id=org).order_by(m.ShippingZone.id))]
+
+    before = zones()
+    new = {"csrf_token": token, "name": "Japan", "countries": "jp", "rate_eur": "25.00", "days_min": "5",
+           "days_max": "12"}
+    for bad in ({"countries": "JP, XX"}, {"countries": "DE"}, {"countries": "", "rest_of_world": "y"},
+                {"countries": ""}, {"rate_eur": "-1"}, {"days_min": "9", "days_max": "3"}, {"name": ""},
+                {"zone_id": "999999"}):
+        assert maker.post("/workspace/shipping", data={**new, **bad}).status_code in (404, 422), bad
+        assert zones() == before, bad
+    assert maker.post("/workspace/shipping", data=new).status_code == 303
+    assert zones()[-1] == ("Japan", ["JP"], False, 2500)

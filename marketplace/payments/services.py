@@ -75,11 +75,13 @@ from marketplace.payments.shop import (
     purchase_payment,
     release_stale,
     remove_from_cart,
+    save_zone,
     shipment_of,
     shipments_for,
     shipped_any,
     take_stock,
     update_cart,
+    zones_of,
 )
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
@@ -343,6 +345,7 @@ __all__ = [
     "remove_from_cart",
     "request_service",
     "save_offer",
+    "save_zone",
     "service_history",
     "service_request_of",
     "service_requests",
@@ -351,6 +354,7 @@ __all__ = [
     "shipped_any",
     "take_stock",
     "update_cart",
+    "zones_of",
 ]
 
 
