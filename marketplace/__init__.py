@@ -75,8 +75,9 @@ def _connect_subscribers() -> None:
     from marketplace.notifications import subscribers as notifications
     from marketplace.orders import subscribers as orders
     from marketplace.passports import subscribers as passports
+    from marketplace.payments import subscribers as payments
 
-    for package in (control, funds, notifications, orders, passports):
+    for package in (control, funds, notifications, orders, passports, payments):
         package.connect()  # also registers each package's job handlers and schedules (marketplace/jobs)
     jobs.connect()
 
@@ -124,7 +125,8 @@ def _register_cli(app: Flask) -> None:
     from marketplace.ops_cli import storage
     from marketplace.orders.cli import orders
     from marketplace.passports.cli import passports
+    from marketplace.payments.cli import shop
     from marketplace.search.cli import search
 
-    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker, storage):
+    for group in (demo, content, passports, search, orders, funds, mail, jobs, worker, storage, shop):
         app.cli.add_command(group)

@@ -59,6 +59,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "payments.inbox_csv": MSME,
     "payments.move_shipment": MSME,
     "payments.service_inbox": MSME,
+    "payments.shipping_zones": MSME,
     "payments.service_terms": MSME,
     "payments.move_service": MSME,
     "accounts.signout": "signed_in",

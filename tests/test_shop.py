@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -310,7 +311,11 @@ def test_the_msme_ships_from_its_inbox_and_the_consumer_is_told_with_the_trackin
     assert "shipped" in csv
     page = text(client.get(f"/shop/orders/{signed}"))
     assert "tracking number JD014600006" in page
-    assert "Cancel this order" not in page  # shipped: no more cancelling
+    assert "Cancel this order" not in page  # shipped: no more cancelling …
+    refused = client.post(f"/shop/orders/{signed}/cancel", data={"csrf_token": token})  # … not even by a crafted form
+    assert "already shipped" in text(client.get(refused.location))
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.paid
     assert maker.post(f"/workspace/orders/{shipment_id}", data={
         "csrf_token": maker_token, "action": "deliver"}).status_code == 303
     with app.app_context():
@@ -345,6 +350,14 @@ def test_service_requests_from_the_passport_reach_the_maker_and_a_closed_one_is_
     assert refused.status_code == 422  # the beanie offers no repair: not even a tampered form gets one
     assert client.post("/shop/services/999999", data={"csrf_token": token, "kind": "repair",
                                                       "email": "a@example.com"}).status_code == 404
+    with demo_app.test_request_context():  # the service's own rule, whatever the entry point's form offers
+        from marketplace.orders.services import OrderError
+        from marketplace.payments import services as payments
+
+        with pytest.raises(OrderError) as refused_here:
+            payments.request_service(beanie_id, "repair", email="a@example.com", message="", locale="en")
+        assert refused_here.value.status == 422
+        db.session.rollback()
     with before():
         assert db.session.scalar(select(func.count(m.ServiceRequest.id))) == requests_before
     made = client.post(f"/shop/services/{sweater_id}", data={"csrf_token": token, "kind": "repair",
@@ -450,3 +463,89 @@ def test_the_msme_keeps_sizes_stock_and_gtins_and_bad_values_change_nothing(demo
         sizes = [v.size for v in db.session.get(m.Product, product_id).variants]
         assert sizes == ["XS", "S", "M", "L", "XL", "XXL"]
         assert db.session.get(m.ProductVariant, medium_id).gtin == "04006381333931"
+
+
+def test_an_order_left_unpaid_is_cancelled_at_stripe_and_its_stock_returns(app: Flask, runner) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from marketplace.payments.gateway import gateway
+
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 1})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 1)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "a@example.com", **ADDRESS})
+    assert _stock(app, s.id) == 0
+    result = runner.invoke(args=["shop", "release-stale", "--minutes", "60"])
+    assert "0 unpaid order(s) released." in result.output  # too recent
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        order.created_at = order.created_at - dt.timedelta(hours=2)
+        db.session.commit()
+    result = runner.invoke(args=["shop", "release-stale", "--minutes", "60"])
+    assert "1 unpaid order(s) released." in result.output, result.output
+    assert _stock(app, s.id) == 1
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert order.status is ConsumerOrderStatus.cancelled
+        assert gateway().retrieve_intent(order.payments[0].provider_ref).status == "canceled"
+    # Stripe never pays a cancelled intent; a "succeeded" event for it anyway leaves the order cancelled.
+    late = _post(client, _event("evt_late", "payment_intent.succeeded",
+                                {"id": order.payments[0].provider_ref, "amount": 29000}))
+    assert late.json["outcome"] == "order_cancelled"
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.cancelled
+
+
+def test_the_worker_releases_unpaid_orders_on_its_schedule(app: Flask) -> None:
+    """The same release as the CLI, as the job worker's scheduled job (no cron needed)."""
+    import datetime as dt
+
+    from marketplace.jobs import services as jobs
+    from marketplace.payments.subscribers import RELEASE_JOB
+
+    assert jobs.SCHEDULES[RELEASE_JOB].kind == RELEASE_JOB
+    product = factories.product_for_sale(price_minor=29000)
+    (s,) = factories.variants_for(product, {"S": 1})
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id, s.id, 1)
+    client.post("/cart/checkout", data={"csrf_token": token, "form_id": _form_id(client),
+                                        "email": "a@example.com", **ADDRESS})
+    assert _stock(app, s.id) == 0
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        order.created_at = order.created_at - dt.timedelta(hours=2)
+        jobs.enqueue(RELEASE_JOB)
+        db.session.commit()
+        jobs.run_pending()
+    assert _stock(app, s.id) == 1
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.cancelled
+
+
+def test_the_msme_sets_its_shipping_zones_and_bad_zones_change_nothing(demo_app: Flask) -> None:
+    from tests.helpers import sign_in
+
+    maker = demo_app.test_client()
+    sign_in(maker, "msme@demo.example", "demo-msme-2026")
+    token = csrf_token(maker, "/workspace/shipping")
+
+    def zones() -> list[tuple[str, list[str], bool, int]]:
+        with demo_app.app_context():
+            org = db.session.scalar(select(m.Organisation.id).filter_by(slug="khangai-knitwear"))
+            return [(z.name, z.countries, z.rest_of_world, z.rate_minor) for z in db.session.scalars(
+                select(m.ShippingZone).filter_by(organisation_id=org).order_by(m.ShippingZone.id))]
+
+    before = zones()
+    new = {"csrf_token": token, "name": "Japan", "countries": "jp", "rate_eur": "25.00", "days_min": "5",
+           "days_max": "12"}
+    for bad in ({"countries": "JP, XX"}, {"countries": "DE"}, {"countries": "", "rest_of_world": "y"},
+                {"countries": ""}, {"rate_eur": "-1"}, {"days_min": "9", "days_max": "3"}, {"name": ""},
+                {"zone_id": "999999"}):
+        assert maker.post("/workspace/shipping", data={**new, **bad}).status_code in (404, 422), bad
+        assert zones() == before, bad
+    assert maker.post("/workspace/shipping", data=new).status_code == 303
+    assert zones()[-1] == ("Japan", ["JP"], False, 2500)

@@ -69,6 +69,7 @@ class PaymentGateway(Protocol):
     def retrieve_intent(self, intent_id: str) -> Intent: ...
     def pay_with_test_card(self, intent_id: str) -> Intent: ...
     def refund(self, *, intent_id: str, idempotency_key: str) -> RefundResult: ...
+    def cancel_intent(self, intent_id: str) -> Intent: ...
     def verify_event(self, payload: bytes, signature: str | None) -> Event: ...
     def register_local_webhook(self, url: str) -> None: ...
 
@@ -87,7 +88,7 @@ class UnavailableGateway:
     def _refuse(self, *_args: Any, **_kwargs: Any) -> Any:
         raise PaymentsUnavailableError(_("Payments are not configured on this site."))
 
-    create_intent = retrieve_intent = pay_with_test_card = refund = register_local_webhook = _refuse
+    create_intent = retrieve_intent = pay_with_test_card = refund = register_local_webhook = cancel_intent = _refuse
 
     def verify_event(self, payload: bytes, signature: str | None) -> Event:
         raise InvalidEventError("Webhooks are not configured on this site.")
@@ -143,6 +144,10 @@ class StripeGateway:
         refund = self._call(self.client.v1.refunds.create, {"payment_intent": intent_id},
                             {"idempotency_key": idempotency_key})
         return RefundResult(refund.id, refund.status, int(refund.amount))
+
+    def cancel_intent(self, intent_id: str) -> Intent:
+        """Cancel an unpaid PaymentIntent; a cancelled intent can never be paid."""
+        return self._intent(self._call(self.client.v1.payment_intents.cancel, intent_id))
 
     def verify_event(self, payload: bytes, signature: str | None) -> Event:
         if not self.webhook_secret:

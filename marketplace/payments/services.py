@@ -73,12 +73,15 @@ from marketplace.payments.shop import (
     order_token,
     payment_cancelled,
     purchase_payment,
+    release_stale,
     remove_from_cart,
+    save_zone,
     shipment_of,
     shipments_for,
     shipped_any,
     take_stock,
     update_cart,
+    zones_of,
 )
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
@@ -338,9 +341,11 @@ __all__ = [
     "order_token",
     "payment_cancelled",
     "purchase_payment",
+    "release_stale",
     "remove_from_cart",
     "request_service",
     "save_offer",
+    "save_zone",
     "service_history",
     "service_request_of",
     "service_requests",
@@ -349,6 +354,7 @@ __all__ = [
     "shipped_any",
     "take_stock",
     "update_cart",
+    "zones_of",
 ]
 
 
@@ -470,12 +476,8 @@ def currency_matches(sent: Any, stored: str) -> bool:
     return isinstance(sent, str) and sent.upper() == stored.upper()
 
 
-def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
-    if not isinstance(provider_ref, str) or not provider_ref:
-        return "no_object"
-    payment = _lock_payment(provider_ref)
-    if payment is None:
-        return "unknown_payment"
+def _refusal(payment: Payment, status: PaymentStatus, event: Event) -> str | None:
+    """Why ``event`` must not move ``payment`` to ``status`` (None: it may)."""
     if RANK[status] <= RANK[payment.status]:
         return "stale"  # out of order: a later state is already recorded
     amount = event.object.get("amount")
@@ -483,6 +485,21 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
         return "amount_mismatch"
     if not currency_matches(event.object.get("currency"), payment.currency):
         return "currency_mismatch"
+    if (status is PaymentStatus.succeeded and payment.consumer_order is not None
+            and payment.consumer_order.status is ConsumerOrderStatus.cancelled):
+        return "order_cancelled"  # its stock went back when it was cancelled: never mark it paid
+    return None
+
+
+def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
+    if not isinstance(provider_ref, str) or not provider_ref:
+        return "no_object"
+    payment = _lock_payment(provider_ref)
+    if payment is None:
+        return "unknown_payment"
+    refused = _refusal(payment, status, event)
+    if refused:
+        return refused
     payment.status = status
     payment.last_event_at = event.created
     if status is PaymentStatus.succeeded:

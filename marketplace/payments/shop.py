@@ -11,6 +11,7 @@ The rules live here once and every entry point (cart, checkout, webhook, the MSM
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from dataclasses import dataclass, field
 
@@ -562,3 +563,72 @@ def consumer_sales() -> list[ConsumerSales]:
     ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1]))
     ordered.sort(key=lambda item: item[0][0], reverse=True)
     return [ConsumerSales(month, maker, currency, *values) for (month, maker, currency), values in ordered]
+
+
+
+# --- carts abandoned at the payment step ----------------------------------------------------------------
+
+STALE_AFTER = dt.timedelta(minutes=60)
+
+
+def release_stale(gateway: PaymentGateway, *, older_than: dt.timedelta = STALE_AFTER) -> int:
+    """Cancel the PaymentIntents of orders left unpaid for ``older_than`` and give their stock back.
+
+    Stripe is asked first: an intent that it reports paid (its webhook still on the way) is left alone, and
+    one it has cancelled can never be paid, so the stock can be sold again without being sold twice.
+    Returns how many orders were released. Run by ``flask shop release-stale`` (hourly, say).
+    """
+    cutoff = utcnow() - older_than
+    orders = list(db.session.scalars(select(ConsumerOrder).where(
+        ConsumerOrder.status == ConsumerOrderStatus.pending, ConsumerOrder.stock_held.is_(True),
+        ConsumerOrder.created_at < cutoff).order_by(ConsumerOrder.id)))
+    released = 0
+    for order in orders:
+        payment = purchase_payment(order)
+        if payment is None or not payment.provider_ref:
+            continue
+        if gateway.cancel_intent(payment.provider_ref).status != "canceled":
+            continue
+        payment.status = PaymentStatus.failed
+        payment_cancelled(order)
+        released += 1
+    db.session.flush()
+    return released
+
+
+def zones_of(organisation_id: int) -> list[ShippingZone]:
+    return list(db.session.scalars(select(ShippingZone).where(ShippingZone.organisation_id == organisation_id)
+                                   .order_by(ShippingZone.id)))
+
+
+def save_zone(organisation_id: int, zone_id: int | None, *, name: str, countries: list[str], rest_of_world: bool,
+              rate_minor: int, days_min: int, days_max: int, known: set[str]) -> ShippingZone:
+    """Add or change one of the MSME's shipping zones; refused (nothing written) when a rule is broken."""
+    if not name.strip() or len(name.strip()) > 80:
+        raise OrderError(_l("Name the zone, in at most 80 characters."), 422)
+    unknown = sorted(set(countries) - known)
+    if unknown:
+        raise OrderError(_l("Not ISO 3166 country codes: %(codes)s.", codes=", ".join(unknown)[:100]), 422)
+    if not countries and not rest_of_world:
+        raise OrderError(_l("List the zone's countries, or make it the zone for the rest of the world."), 422)
+    if not 0 <= rate_minor <= 100_000_00 or not 0 <= days_min <= days_max <= 120:
+        raise OrderError(_l("Check the rate and the delivery days (from at most until, both 0 to 120)."), 422)
+    zones = zones_of(organisation_id)
+    zone = None
+    if zone_id is not None:
+        zone = next((z for z in zones if z.id == zone_id), None)
+        if zone is None:
+            raise OrderError(_l("There is no such zone among yours."), 404)
+    others = [z for z in zones if z is not zone]
+    taken = sorted({c for z in others for c in (z.countries or [])} & set(countries))
+    if taken:
+        raise OrderError(_l("Already in another of your zones: %(codes)s.", codes=", ".join(taken)), 422)
+    if rest_of_world and any(z.rest_of_world for z in others):
+        raise OrderError(_l("Another of your zones is already the rest of the world."), 422)
+    if zone is None:
+        zone = ShippingZone(organisation_id=organisation_id)
+        db.session.add(zone)
+    zone.name, zone.countries, zone.rest_of_world = name.strip(), sorted(set(countries)), rest_of_world
+    zone.rate_minor, zone.currency, zone.days_min, zone.days_max = rate_minor, "EUR", days_min, days_max
+    db.session.flush()
+    return zone
