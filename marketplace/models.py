@@ -29,6 +29,8 @@ from marketplace.orders.models import (
 )
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
 from marketplace.passports.models import (
+    IssuedDocument,
+    OrganisationKey,
     Passport,
     PassportLogEntry,
     PassportLogHead,
@@ -104,3 +106,4 @@ __all__ = [
 ]
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
+__all__ += ["IssuedDocument", "OrganisationKey"]

@@ -41,7 +41,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.context", "passports.context_v2", "passports.traceability_event",
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
-        "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
+        "passports.verify", "passports.org_did_document", "passports.org_identity",
+        "passports.org_identity_version", "passports.traceability_event_version",
+        "certification.conformity_credential_version", "api.lots_api", "api.openapi", "api.products_api",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
         "payments.stripe_webhook", "certification.conformity_credential", "pricing.history", "lots.index",
         "lots.detail", "lots.compare", "lots.export", "lots.export_xlsx", "products.media", "products.catalogue",
@@ -147,7 +149,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1}
+               "organisation_id": 1, "version": 1, "fmt": "json"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)

@@ -19,7 +19,7 @@ from marketplace.access import public
 from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
-from marketplace.passports import geo, resolver, services, untp
+from marketplace.passports import documents, geo, resolver, services, untp
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion
@@ -42,7 +42,9 @@ CORS_ENDPOINTS = frozenset({
     "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
     "passports.log",
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
-    "certification.conformity_credential",
+    "certification.conformity_credential", "certification.conformity_credential_version",
+    "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
+    "passports.traceability_event_version",
 })
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -155,7 +157,7 @@ def _render_page(key: services.PageKey, etag: str) -> str:
     version = db.session.get(PassportVersion, key.version_id)
     assert passport is not None
     assert version is not None
-    certificates = services.claimed_certificates(passport)
+    certificates = services.passport_certificates(passport)
     html = render_template(
         "passports/page.html", passport=passport, version=version, c=version.credential,
         subject=version.credential["credentialSubject"], state=services.live_status(passport, None, certificates),
@@ -438,12 +440,12 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
-    # The same name the passport used when it hashed this event.
-    name = (step.product.name.get("en") or step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    if asked == "0.6.1":
-        response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
-    else:
-        response = _json(services.traceability_event_070(step, get_signer(), name))
+    # The latest issued version while it is current (a passport links to its versioned URL).
+    response = Response(documents.served_bytes("dte", str(step.id), lambda url: documents.event_forms(step, url),
+                                               asked), mimetype=JSONLD)
     if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
         response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+from marketplace.passports import issuer_routes  # noqa: E402, F401  (its routes are on this blueprint)

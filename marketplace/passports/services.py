@@ -24,9 +24,16 @@ from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, OrgKind
+from marketplace.passports import documents, untp, untp070
 from marketplace.passports import status as status_list
-from marketplace.passports import untp, untp070
-from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
+from marketplace.passports.models import (
+    Granularity,
+    IssuedDocument,
+    Passport,
+    PassportLogEntry,
+    PassportLogHead,
+    PassportVersion,
+)
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
 from marketplace.products.services import step_visible
@@ -93,27 +100,50 @@ def union_party() -> dict[str, Any] | None:
     return untp.party(union, base_url()) if union is not None else None
 
 
-def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, Any]:
-    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url(),
-                                         union_party())
+def conformity_credential_070(cert: Certificate, signer: Signer | None = None) -> dict[str, Any]:
+    """The certificate's conformity credential as its certifier issues it (``signer`` is not used: the
+    certifier signs, never the Union)."""
+    return documents.conformity_forms(cert)[0]
 
 
-def traceability_event_070(step: ProcessingStep, signer: Signer, product_name: str) -> dict[str, Any]:
-    return untp070.traceability_event(untp.traceability_event(step, base_url(), signer.did, product_name),
-                                      untp.party(step.facility, base_url()), base_url(), union_party())
+def traceability_event_070(step: ProcessingStep, signer: Signer | None = None,
+                           product_name: str = "") -> dict[str, Any]:
+    """The step's traceability event as the organisation that performed it issues it."""
+    return documents.event_forms(step)[0]
 
 
-def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
-    """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
-    the 0.7.0 conformity credentials and the traceability events."""
-    digests = {untp.certificate_url(cert, base_url()): untp070.digest_multibase(conformity_credential_070(cert, signer))
-               for cert in passport_certificates(passport)}
+def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
+    """The issued version of each credential the passport links to (issued now when its content changed),
+    by the unversioned URL the 0.6.1 form names: the certificates' conformity credentials (signed by their
+    certifiers) and the processing steps' traceability events (signed by whoever performed them)."""
+    linked = {untp.certificate_url(cert, base_url()): documents.issue_conformity(cert)
+              for cert in passport_certificates(passport)}
     if passport.product is not None:
-        name = passport.product.name.get("en") or passport.product.sku
         for step in passport.product.steps:
-            url = f"{base_url()}/events/steps/{step.id}.json"
-            digests[url] = untp070.digest_multibase(traceability_event_070(step, signer, name))
-    return digests
+            linked[f"{base_url()}/events/steps/{step.id}.json"] = documents.issue_event(step)
+    return linked
+
+
+def linked_digests(passport: Passport, credential: dict[str, Any] | None = None, signer: Signer | None = None
+                   ) -> dict[str, tuple[str, str]]:
+    """For each credential the 0.7.0 passport links to: (its immutable, versioned URL, the digestMultibase
+    of the exact bytes served there)."""
+    return {url: (documents.document_url(doc), doc.digest) for url, doc in linked_documents(passport).items()}
+
+
+def _links_of(document: Any) -> list[tuple[str, str]]:
+    """Every (linkURL, digestMultibase) in a credential."""
+    found: list[tuple[str, str]] = []
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "linkURL" in node:
+                found.append((str(node["linkURL"]), str(node.get("digestMultibase", ""))))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(found)
 
 
 def publish(passport: Passport) -> PassportVersion | None:
@@ -123,13 +153,15 @@ def publish(passport: Passport) -> PassportVersion | None:
     issued_at = utcnow().replace(microsecond=0)
     number = current.number + 1 if current else 1
     credential = build_credential(passport, number, issued_at, signer)
-    # Unchanged content publishes nothing, unless the current version predates the 0.7.0 form.
-    if current is not None and current.credential_070 is not None and untp.sha256(
-        current.credential["credentialSubject"]
-    ) == untp.sha256(credential["credentialSubject"]):
-        return None
     published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
                                          union_party())
+    # Unchanged content (and the same linked versions) publishes nothing, unless the current version
+    # predates the 0.7.0 form.
+    if current is not None and current.credential_070 is not None and untp.sha256(
+        current.credential["credentialSubject"]
+    ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
+        "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
+        return None
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
         content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
@@ -251,7 +283,8 @@ _PAGE_KEY_SQL = text(
     " JOIN passport_version v ON v.passport_id = p.id"
     " LEFT JOIN product_source s ON s.product_id = p.product_id"
     " LEFT JOIN lot l ON l.id = COALESCE(p.lot_id, s.lot_id)"
-    " LEFT JOIN certificate c ON c.id = l.certificate_id"
+    " LEFT JOIN product pr ON pr.id = p.product_id"
+    " LEFT JOIN certificate c ON c.id = l.certificate_id OR c.holder_id = pr.organisation_id"
     " WHERE p.public_id = :public_id"
     " AND v.number = (SELECT MAX(number) FROM passport_version WHERE passport_id = p.id)"
 )
@@ -497,13 +530,14 @@ def _read_page_key(rows: list[tuple[Any, ...]]) -> PageKey | None:
 class LiveStatus:
     revoked: bool = False
     suspended: bool = False
+    expired: bool = False
     reasons: list[str] = field(default_factory=list)
     certificates: dict[str, CertificateStatus] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """Changes whenever anything shown about the status changes (for ETags)."""
-        return json.dumps([self.revoked, self.suspended, sorted(self.certificates.items())])
+        return json.dumps([self.revoked, self.suspended, self.expired, sorted(self.certificates.items())])
 
 
 def live_status(
@@ -514,7 +548,7 @@ def live_status(
     if passport.revoked_reason:
         result.revoked = True
         result.reasons.append(passport.revoked_reason)
-    for cert in claimed_certificates(passport) if certificates is None else certificates:
+    for cert in passport_certificates(passport) if certificates is None else certificates:
         state = cert.status_on(day)
         result.certificates[cert.number] = state
         if state is CertificateStatus.revoked:
@@ -523,6 +557,9 @@ def live_status(
         elif state is CertificateStatus.suspended:
             result.suspended = True
             result.reasons.append(f"Certificate {cert.number} is suspended. {cert.status_reason}".strip())
+        elif state is CertificateStatus.expired:
+            result.expired = True
+            result.reasons.append(f"Certificate {cert.number} expired on {cert.valid_to.isoformat()}.")
     return result
 
 
@@ -540,6 +577,11 @@ def status_indexes() -> dict[str, set[int]]:
         .join(ProductSource, ProductSource.product_id == Passport.product_id)
         .join(Lot, Lot.id == ProductSource.lot_id)
     ).all()
+    rows += db.session.execute(  # the maker's own certificates (the MSME Code of Practice …)
+        select(Passport.status_index, Passport.revoked_reason, Certificate.id)
+        .join(Product, Product.id == Passport.product_id)
+        .join(Certificate, Certificate.holder_id == Product.organisation_id)
+    ).all()
     rows += db.session.execute(
         select(Passport.status_index, Passport.revoked_reason, None).where(Passport.revoked_reason != "")
     ).all()
@@ -554,14 +596,18 @@ def status_indexes() -> dict[str, set[int]]:
 
 
 def status_list_credential(purpose: str) -> dict[str, Any]:
+    """The status list as it stands now, valid for ``STATUS_LIST_VALIDITY`` seconds: a verifier holding an
+    older one knows it must fetch it again (each request re-issues it from the live state)."""
     signer = get_signer()
     url = f"{base_url()}/passports/status/{purpose}"
+    now = utcnow().replace(microsecond=0)
     return {
         "@context": [untp.VC_CONTEXT],
         "id": url,
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": signer.did,
-        "validFrom": untp._date_time(utcnow().replace(microsecond=0)),
+        "validFrom": untp._date_time(now),
+        "validUntil": untp._date_time(now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))),
         "credentialSubject": {
             "id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
             "encodedList": status_list.encode(status_indexes()[purpose]),
@@ -729,6 +775,8 @@ def verify_all() -> list[str]:
         indexes = {e.get("statusListIndex") for e in entries_}
         if indexes != {str(version.passport.status_index)}:
             problems.append(f"{label}: status entries do not point at the passport's status index")
+    for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
+        problems.extend(documents.verify_document(document))
     return problems
 
 
