@@ -35,6 +35,7 @@ from marketplace.passports.models import (
     PassportLogEntry,
     PassportLogHead,
     PassportVersion,
+    StatusListVersion,
 )
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, Invoice, Payment, WebhookEvent
 from marketplace.practice.models import Commitment, PerformanceReport
@@ -106,4 +107,4 @@ __all__ = [
 ]
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
-__all__ += ["IssuedDocument", "OrganisationKey"]
+__all__ += ["IssuedDocument", "OrganisationKey", "StatusListVersion"]

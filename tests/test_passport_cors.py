@@ -47,6 +47,7 @@ def _urls(app: Flask) -> dict[str, str]:
         "passports.gs1_resolver_description": "/.well-known/gs1resolver",
         "passports.traceability_event": f"/events/steps/{step}.json",
         "certification.conformity_credential": f"/certificates/{number}.json",
+        "passports.status_version": "/passports/status/revocation/versions/1",  # issued by the list above
     }
 
 

@@ -387,3 +387,33 @@ def test_status_lists_are_short_lived_and_signed(demo_app: Flask) -> None:
     payload, _did = _verify_with_did(client, token)
     assert payload["credentialSubject"] == listing["credentialSubject"]
     assert payload["validUntil"] > payload["validFrom"]
+
+
+def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays(
+        demo_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = demo_app.test_client()
+    first = client.get("/passports/status/suspension").get_data()
+    assert client.get("/passports/status/suspension").get_data() == first  # unchanged and valid: the same issue
+    with demo_app.app_context():
+        number = services.latest_status_list("suspension").number
+        cert_services.change_status(cert_services.get_certificate(LOT_CERT), CertificateStatus.suspended,
+                                    "Audit finding.")
+        db.session.commit()
+    changed = client.get("/passports/status/suspension").get_data()
+    assert changed != first
+    with demo_app.app_context():
+        assert services.latest_status_list("suspension").number == number + 1
+    old = client.get(f"/passports/status/suspension/versions/{number}")
+    assert old.get_data() == first
+    assert "immutable" in old.headers["Cache-Control"]
+    token = client.get(f"/passports/status/suspension/versions/{number}",
+                       headers={"Accept": "application/vc+jwt"}).get_data(as_text=True)
+    assert _verify_with_did(client, token)[0] == json.loads(first)
+    # Past its validUntil, the same list is issued again with a new validity.
+    later = services.utcnow() + dt.timedelta(seconds=demo_app.config["STATUS_LIST_VALIDITY"] + 1)
+    monkeypatch.setattr(services, "utcnow", lambda: later)
+    renewed = client.get("/passports/status/suspension").get_json()
+    assert renewed["credentialSubject"] == json.loads(changed)["credentialSubject"]
+    assert renewed["validFrom"] >= json.loads(changed)["validUntil"]
+    assert client.get("/passports/status/suspension/versions/999").status_code == 404
+    assert client.get("/passports/status/nothing/versions/1").status_code == 404

@@ -42,7 +42,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.page", "passports.credential_json", "passports.credential_jwt", "passports.labels",
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
         "passports.verify", "passports.org_did_document", "passports.org_identity",
-        "passports.org_identity_version", "passports.traceability_event_version",
+        "passports.org_identity_version", "passports.traceability_event_version", "passports.status_version",
         "certification.conformity_credential_version", "api.lots_api", "api.openapi", "api.products_api",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
         "payments.stripe_webhook", "certification.conformity_credential", "pricing.history", "lots.index",

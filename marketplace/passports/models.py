@@ -150,3 +150,23 @@ class IssuedDocument(Base):
 
 
 immutable(IssuedDocument, ImmutableVersionError, "An issued credential")
+
+
+class StatusListVersion(Base):
+    """One signed issue of a status list (revocation or suspension). A new one is issued when the list
+    changes or the latest has passed its short ``valid_until``; every issue stays published."""
+
+    __tablename__ = "status_list_version"
+    __table_args__ = (UniqueConstraint("purpose", "number", name="uq_status_list_version_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    encoded_list: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)  # the credential, exactly as served
+    jwt: Mapped[str] = mapped_column(Text)
+
+
+immutable(StatusListVersion, ImmutableVersionError, "An issued status list")

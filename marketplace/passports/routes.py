@@ -12,6 +12,7 @@ import segno
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
@@ -22,7 +23,7 @@ from marketplace.i18n import select_locale
 from marketplace.passports import documents, geo, resolver, services, untp
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
-from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
 from marketplace.passports.signing import get_signer
 from marketplace.products.services import step_public, viewer_scope
 
@@ -40,7 +41,7 @@ LINKSET = "application/linkset+json"
 CORS_ENDPOINTS = frozenset({
     "passports.did_document", "passports.context", "passports.context_v2", "passports.page",
     "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
-    "passports.log",
+    "passports.log", "passports.status_version",
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
     "certification.conformity_credential", "certification.conformity_credential_version",
     "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
@@ -267,13 +268,30 @@ def log():  # type: ignore[no-untyped-def]
 @bp.route("/passports/status/<purpose>")
 @public
 def status(purpose: str):  # type: ignore[no-untyped-def]
+    """The status list in force (re-issued when it changes or expires), as JSON or as its signed JWT."""
     if purpose not in ("revocation", "suspension"):
         abort(404)
-    credential = services.status_list_credential(purpose)
+    return _status_list_response(services.current_status_list(purpose), "no-cache")
+
+
+@bp.route("/passports/status/<purpose>/versions/<int:version>")
+@public
+def status_version(purpose: str, version: int):  # type: ignore[no-untyped-def]
+    """Every issue of a status list stays published, byte for byte, with its signed JWT."""
+    found = db.session.scalar(select(StatusListVersion).where(StatusListVersion.purpose == purpose[:20],
+                                                              StatusListVersion.number == version))
+    if found is None:
+        abort(404)
+    return _status_list_response(found, "public, max-age=31536000, immutable")
+
+
+def _status_list_response(issued: StatusListVersion, cache: str) -> Response:
     if _prefers(request.accept_mimetypes, VCJWT):
-        return Response(get_signer().sign(credential), mimetype=VCJWT, headers={"Cache-Control": "no-cache"})
-    response = _json(credential, "application/json")
-    response.headers["Cache-Control"] = "no-cache"
+        response = Response(issued.jwt, mimetype=VCJWT)
+    else:
+        response = Response(issued.body.encode(), mimetype="application/json")
+    response.headers["Cache-Control"] = cache
+    response.vary.add("Accept")
     return response
 
 

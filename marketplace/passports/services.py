@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from marketplace import fx
@@ -33,6 +34,7 @@ from marketplace.passports.models import (
     PassportLogEntry,
     PassportLogHead,
     PassportVersion,
+    StatusListVersion,
 )
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
@@ -595,24 +597,54 @@ def status_indexes() -> dict[str, set[int]]:
     return flagged
 
 
-def status_list_credential(purpose: str) -> dict[str, Any]:
-    """The status list as it stands now, valid for ``STATUS_LIST_VALIDITY`` seconds: a verifier holding an
-    older one knows it must fetch it again (each request re-issues it from the live state)."""
-    signer = get_signer()
-    url = f"{base_url()}/passports/status/{purpose}"
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def latest_status_list(purpose: str) -> StatusListVersion | None:
+    return db.session.scalar(select(StatusListVersion).where(StatusListVersion.purpose == purpose)
+                             .order_by(StatusListVersion.number.desc()).limit(1))
+
+
+def current_status_list(purpose: str) -> StatusListVersion:
+    """The status list in force: the latest signed issue while the list is unchanged and it is still valid;
+    otherwise a new issue (signed, valid for ``STATUS_LIST_VALIDITY`` seconds, kept and published at its
+    versioned URL). A verifier holding an older one knows from its ``validUntil`` to fetch it again."""
+    encoded = status_list.encode(status_indexes()[purpose])
     now = utcnow().replace(microsecond=0)
-    return {
+    latest = latest_status_list(purpose)
+    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) > now:
+        return latest
+    signer = get_signer()
+    number = latest.number + 1 if latest is not None else 1
+    url = f"{base_url()}/passports/status/{purpose}"
+    until = now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    credential = {
         "@context": [untp.VC_CONTEXT],
-        "id": url,
+        "id": url,  # the URL the passports name; this issue also stays at f"{url}/versions/{number}"
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": signer.did,
         "validFrom": untp._date_time(now),
-        "validUntil": untp._date_time(now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))),
-        "credentialSubject": {
-            "id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
-            "encodedList": status_list.encode(status_indexes()[purpose]),
-        },
+        "validUntil": untp._date_time(until),
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+                              "encodedList": encoded},
     }
+    issued = StatusListVersion(purpose=purpose, number=number, encoded_list=encoded, valid_from=now,
+                               valid_until=until, body=canonical_json(credential).decode(),
+                               jwt=signer.sign(credential))
+    try:
+        with db.session.begin_nested():  # two requests may issue at once: the first one's issue stands
+            db.session.add(issued)
+    except IntegrityError:
+        found = latest_status_list(purpose)
+        assert found is not None
+        return found
+    return issued
+
+
+def status_list_credential(purpose: str) -> dict[str, Any]:
+    """The status list credential in force (``current_status_list``), as JSON."""
+    return json.loads(current_status_list(purpose).body)
 
 
 def log_entries() -> list[PassportLogEntry]:

@@ -1,4 +1,5 @@
-"""per-organisation signing keys (encrypted at rest) and immutable issued credentials (issue 19)
+"""per-organisation signing keys (encrypted at rest), immutable issued credentials and signed status list
+versions (issue 19)
 
 Revision ID: 0016_i19
 Revises: 0014_i16
@@ -55,9 +56,23 @@ def upgrade():
     )
     with op.batch_alter_table("issued_document", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_issued_document_issuer_id"), ["issuer_id"], unique=False)
+    op.create_table(
+        "status_list_version",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("purpose", sa.String(length=20), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("encoded_list", sa.Text(), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("jwt", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_status_list_version")),
+        sa.UniqueConstraint("purpose", "number", name="uq_status_list_version_number"),
+    )
 
 
 def downgrade():
+    op.drop_table("status_list_version")
     with op.batch_alter_table("issued_document", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_issued_document_issuer_id"))
     op.drop_table("issued_document")
