@@ -417,3 +417,26 @@ def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays
     assert renewed["validFrom"] >= json.loads(changed)["validUntil"]
     assert client.get("/passports/status/suspension/versions/999").status_code == 404
     assert client.get("/passports/status/nothing/versions/1").status_code == 404
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_consumer_sees_that_the_makers_certificate_expired(live_server: Any, chromium: Any, width: int) -> None:
+    """The journey of issue 19's status point: the maker's Code of Practice certificate has expired, and the
+    consumer scanning the product's passport is told so, naming the certificate, on a phone and a desktop."""
+    from playwright.sync_api import expect
+
+    app = live_server.server.app
+    public_id, _lot_cert, _index = _product_with_cop(app)
+    with app.app_context():
+        db.session.execute(sql_update(Certificate).where(Certificate.number == COP).values(
+            valid_to=services.today() - dt.timedelta(days=1)))
+        db.session.commit()
+    context = chromium.new_context(viewport={"width": width, "height": 844}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/passports/{public_id}")
+    banner = page.get_by_role("alert")
+    expect(banner).to_contain_text("Expired.")
+    expect(banner).to_contain_text(f"Certificate {COP} expired on")
+    expect(page.get_by_text("Valid.", exact=False)).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()
