@@ -440,3 +440,26 @@ def test_a_consumer_sees_that_the_makers_certificate_expired(live_server: Any, c
     expect(page.get_by_text("Valid.", exact=False)).to_have_count(0)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
+
+
+def test_key_rotation_from_the_command_line(demo_app: Flask) -> None:
+    runner = demo_app.test_cli_runner()
+    with demo_app.app_context():
+        slug = cert_services.get_certificate(LOT_CERT).issuer.slug
+        union_slug = documents.union().slug
+    result = runner.invoke(args=["passports", "rotate-key", slug])
+    assert result.exit_code == 0, result.output
+    assert "#key-2" in result.output
+    assert "1 earlier key(s) kept" in result.output
+    did = demo_app.test_client().get(f"/orgs/{slug}/did.json").get_json(force=True)
+    assert len(did["verificationMethod"]) == 2
+    refused = runner.invoke(args=["passports", "rotate-key", union_slug])
+    assert refused.exit_code == 1
+    assert "PASSPORT_SIGNING_KEY" in refused.output
+    unknown = runner.invoke(args=["passports", "rotate-key", "no-such-org"])
+    assert unknown.exit_code == 1
+    assert "There is no organisation 'no-such-org'" in unknown.output
+    with demo_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(OrganisationKey).join(
+            Organisation, Organisation.id == OrganisationKey.organisation_id).where(Organisation.slug == slug)) == 2
+        assert services.verify_all() == []

@@ -132,6 +132,10 @@ def rotate(org: Organisation) -> OrganisationKey:
     return _new_key(org)
 
 
+def organisation_by_slug(slug: str) -> Organisation | None:
+    return db.session.scalar(select(Organisation).where(Organisation.slug == slug[:80]))
+
+
 def organisation_for_did(did: str) -> Organisation | None:
     """The organisation a did:web of this site names (the Union for the site's own DID)."""
     base = did_for(public_base_url())
