@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.certification.models import Certificate
 from marketplace.extensions import db
@@ -78,8 +79,13 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
         body=body.decode(), digest=untp070.multibase_sha256(body), jwt=signer.sign(credential),
         body_061=canonical_json(legacy).decode(), jwt_061=signer.sign(legacy),
     )
-    db.session.add(document)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # another transaction may issue the same version at once
+            db.session.add(document)
+    except IntegrityError:
+        found = latest(kind, subject)
+        assert found is not None
+        return found
     return document
 
 

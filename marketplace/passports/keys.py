@@ -22,6 +22,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import OKPKey
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
@@ -108,8 +109,14 @@ def _new_key(org: Organisation) -> OrganisationKey:
     private = OKPKey.generate_key("Ed25519", private=True)
     stored = OrganisationKey(organisation_id=org.id, number=number, public_jwk=dict(private.as_dict(private=False)),
                              private_encrypted=encrypt_private(private))
-    db.session.add(stored)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # another transaction may create the organisation's key at once
+            db.session.add(stored)
+    except IntegrityError:
+        found = current_key(org)
+        if found is None:
+            raise
+        return found
     return stored
 
 
