@@ -5,6 +5,7 @@ immutable URL; every certificate a passport relies on drives its status."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -142,6 +143,24 @@ def test_link_digests_match_the_bytes_served_at_immutable_urls(demo_app: Flask) 
             assert "immutable" in response.headers["Cache-Control"]
             matches += link.get("digestMultibase") == untp070.multibase_sha256(response.get_data())
     print(f"\nlink digests matching the served bytes: {matches} / {total}")  # noqa: T201
+    assert total > 100
+    assert matches == total
+
+
+def test_the_061_form_hashes_the_bytes_its_links_serve(demo_app: Flask) -> None:
+    """The 0.6.1 form (on request) names the unversioned URLs; its hashDigest is over the exact bytes they
+    serve with ?untp=0.6.1 while the linked version is current."""
+    client = demo_app.test_client()
+    matches = total = 0
+    for public_id in _public_ids(demo_app):
+        document = client.get(f"/passports/{public_id}.json?untp=0.6.1").get_json(force=True)
+        for link in _links(document):
+            if "hashDigest" not in link:
+                continue
+            total += 1
+            served = client.get(_path(link["linkURL"]) + "?untp=0.6.1").get_data()
+            matches += link["hashDigest"] == hashlib.sha256(served).hexdigest()
+    print(f"\n0.6.1 link hashes matching the served bytes: {matches} / {total}")  # noqa: T201
     assert total > 100
     assert matches == total
 
@@ -463,3 +482,14 @@ def test_key_rotation_from_the_command_line(demo_app: Flask) -> None:
         assert db.session.scalar(select(func.count()).select_from(OrganisationKey).join(
             Organisation, Organisation.id == OrganisationKey.organisation_id).where(Organisation.slug == slug)) == 2
         assert services.verify_all() == []
+
+
+def test_the_factories_make_valid_rows(app: Flask) -> None:
+    key = factories.OrganisationKeyFactory()
+    document = factories.IssuedDocumentFactory()
+    issue = factories.StatusListVersionFactory()
+    with app.app_context():
+        assert db.session.get(OrganisationKey, key.id) is not None
+        assert db.session.get(IssuedDocument, document.id).kind == "dcc"
+        assert services.StatusListVersion is not None
+        assert db.session.get(services.StatusListVersion, issue.id).purpose == "revocation"

@@ -81,17 +81,31 @@ def _msme_certificates(product: Product) -> list[Certificate]:
     ))
 
 
-def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer) -> dict[str, Any]:
+def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
+                     linked: dict[str, IssuedDocument] | None = None) -> dict[str, Any]:
+    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link's ``hashDigest`` is the SHA-256 of
+    the exact bytes its URL serves with ``?untp=0.6.1`` (the issued version's 0.6.1 form)."""
     common = {
         "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
         "issuer_did": signer.did, "status_index": passport.status_index,
     }
     if passport.lot is not None:
-        return untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
-    assert passport.product is not None
-    return untp.product_passport(
-        passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
-    )
+        credential = untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
+    else:
+        assert passport.product is not None
+        credential = untp.product_passport(
+            passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
+        )
+    if linked:
+        subject = credential["credentialSubject"]
+        links = [claim["conformityEvidence"] for claim in subject.get("conformityClaim") or []]
+        links += [event for info in subject.get("traceabilityInformation") or []
+                  for event in info.get("traceabilityEvent") or []]
+        for link in links:
+            document = linked.get(link["linkURL"])
+            if document is not None:
+                link["hashDigest"] = hashlib.sha256(document.body_061.encode()).hexdigest()
+    return credential
 
 
 def union_party() -> dict[str, Any] | None:
@@ -154,9 +168,11 @@ def publish(passport: Passport) -> PassportVersion | None:
     current = passport.current
     issued_at = utcnow().replace(microsecond=0)
     number = current.number + 1 if current else 1
-    credential = build_credential(passport, number, issued_at, signer)
-    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
-                                         union_party())
+    linked = linked_documents(passport)
+    credential = build_credential(passport, number, issued_at, signer, linked)
+    published = untp070.product_passport(
+        credential, base_url(), {url: (documents.document_url(doc), doc.digest) for url, doc in linked.items()},
+        union_party())
     # Unchanged content (and the same linked versions) publishes nothing, unless the current version
     # predates the 0.7.0 form.
     if current is not None and current.credential_070 is not None and untp.sha256(
