@@ -33,6 +33,7 @@ ENV_VARS = (
     "STRIPE_PUBLISHABLE_KEY",
     "IMAGE_STORAGE_PATH",
     "PASSPORT_SIGNING_KEY",
+    "ORG_KEYS_SECRET",
     "RATELIMIT_STORAGE_URI",
     "REDIS_URL",
     "S3_BUCKET",
@@ -128,6 +129,11 @@ def _base() -> dict[str, Any]:
         "STRIPE_API_BASE": None,
         "STRIPE_PUBLISHABLE_KEY": None,  # with Stripe itself: the buyer types the card into Stripe.js
         "DEMO_BANNER": True,
+        # Fernet key(s), comma-separated, that encrypt the organisations' signing keys at rest (the first
+        # encrypts, all decrypt). Outside production a file beside PASSPORT_SIGNING_KEY is made on first use.
+        "ORG_KEYS_SECRET": None,
+        # How long a signed status list credential is valid (seconds): verifiers fetch a fresh one after.
+        "STATUS_LIST_VALIDITY": 600,
         # The public origin, used in passport URLs, QR codes and the issuer's did:web.
         "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
         # Reference rates for showing MNT beside EUR and USD (declared by the Union, not live).

@@ -31,10 +31,13 @@ from marketplace.orders.models import (
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
 from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogTree
 from marketplace.passports.models import (
+    IssuedDocument,
+    OrganisationKey,
     Passport,
     PassportLogEntry,
     PassportLogHead,
     PassportVersion,
+    StatusListVersion,
 )
 from marketplace.payments.models import (
     ConsumerOrder,
@@ -124,3 +127,4 @@ __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
 __all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogTree"]
 __all__ += ["Job", "JobSchedule"]
+__all__ += ["IssuedDocument", "OrganisationKey", "StatusListVersion"]

@@ -363,6 +363,52 @@ class PassportLogHeadFactory(Base):
     entry_hash = "0" * 64
 
 
+class OrganisationKeyFactory(Base):
+    """A key row (the public half only matters to tests; the private part is not a real ciphertext)."""
+
+    class Meta:
+        model = m.OrganisationKey
+        exclude = ("organisation",)
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    organisation_id = factory.SelfAttribute("organisation.id")
+    number = factory.Sequence(lambda n: n + 1)
+    public_jwk = factory.LazyFunction(lambda: {"kty": "OKP", "crv": "Ed25519", "x": "A" * 43})
+    private_encrypted = "not-a-ciphertext"
+
+
+class IssuedDocumentFactory(Base):
+    class Meta:
+        model = m.IssuedDocument
+        exclude = ("issuer",)
+
+    kind = "dcc"
+    subject = factory.Sequence(lambda n: f"CERT-{n:04d}")
+    number = 1
+    issuer = factory.SubFactory(OrganisationFactory)
+    issuer_id = factory.SelfAttribute("issuer.id")
+    key_id = "did:web:example.org:orgs:x#key-1"
+    change_hash = "0" * 64
+    body = "{}"
+    digest = "z"
+    jwt = ""
+    body_061 = "{}"
+    jwt_061 = ""
+
+
+class StatusListVersionFactory(Base):
+    class Meta:
+        model = m.StatusListVersion
+
+    purpose = "revocation"
+    number = factory.Sequence(lambda n: n + 1)
+    encoded_list = "u"
+    valid_from = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+    valid_until = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
+    body = "{}"
+    jwt = ""
+
+
 class PassportLogEntryFactory(Base):
     class Meta:
         model = m.PassportLogEntry

@@ -37,10 +37,15 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "reference": "ORD-DEMO-2025-001", "quote_id": "1",
                # Certification control: the demo has no herder households or evidence files yet.
                "household_id": "1", "level": "self_evaluation", "file_id": "1",
-               "msme_slug": "khangai-knitwear", "token": "not-a-signed-token", "organisation_id": "1"}
+               "msme_slug": "khangai-knitwear", "token": "not-a-signed-token", "organisation_id": "1",
+               "version": "1", "fmt": "json"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
+                  # an issuer's DID document and identity anchor exist once it has signed; a step's event and a
+                  # status list are issued when a passport links to it, or when it is first read
+                  "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
+                  "passports.traceability_event_version", "passports.status_version",
                   "control.evidence_file",
                   "orders.invoice_pdf",  # the demo order has no invoice of the sample number
                   "orders.quote_pdf",  # the demo quote request is not answered yet: no pro-forma
@@ -64,7 +69,7 @@ def _get_routes(app: Flask) -> list[tuple[str, str]]:
         values = {**SAMPLE_ARGS, "public_id": public_id, **ENDPOINT_ARGS.get(rule.endpoint, {})}
         path = rule.rule
         for arg in rule.arguments:
-            for pattern in (f"<{arg}>", f"<path:{arg}>", f"<int:{arg}>"):
+            for pattern in (f"<{arg}>", f"<path:{arg}>", f"<int:{arg}>", f"<any(json, jwt):{arg}>"):
                 path = path.replace(pattern, values[arg])
         routes.append((rule.endpoint, path))
     return routes

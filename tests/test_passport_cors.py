@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from marketplace.certification.models import Certificate
 from marketplace.extensions import db
-from marketplace.passports.models import Passport
+from marketplace.passports.models import IssuedDocument, Passport
 from marketplace.passports.routes import CORS_ENDPOINTS
 from marketplace.products.models import ProcessingStep, Product, ProductStatus
 
@@ -24,7 +24,16 @@ def _urls(app: Flask) -> dict[str, str]:
             Product.status == ProductStatus.published, Product.published_number.is_not(None)).limit(1))
         number = db.session.scalar(select(Certificate.number).limit(1))
         public_id = passport.public_id
+        issued = {kind: db.session.scalars(select(IssuedDocument).where(IssuedDocument.kind == kind)).first()
+                  for kind in ("dcc", "dte", "dia")}
     return {
+        "certification.conformity_credential_version":
+            f"/certificates/{issued['dcc'].subject}/versions/{issued['dcc'].number}.json",
+        "passports.traceability_event_version":
+            f"/events/steps/{issued['dte'].subject}/versions/{issued['dte'].number}.jwt",
+        "passports.org_did_document": f"/orgs/{issued['dia'].subject}/did.json",
+        "passports.org_identity": f"/orgs/{issued['dia'].subject}/identity.json",
+        "passports.org_identity_version": f"/orgs/{issued['dia'].subject}/identity/versions/1.json",
         "passports.did_document": "/.well-known/did.json",
         "passports.context": "/contexts/cashmere/v1.jsonld",
         "passports.context_v2": "/contexts/cashmere/v2.jsonld",
@@ -43,6 +52,7 @@ def _urls(app: Flask) -> dict[str, str]:
         "passports.gs1_resolver_description": "/.well-known/gs1resolver",
         "passports.traceability_event": f"/events/steps/{step}.json",
         "certification.conformity_credential": f"/certificates/{number}.json",
+        "passports.status_version": "/passports/status/revocation/versions/1",  # issued by the list above
     }
 
 

@@ -45,6 +45,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
         "passports.log_checkpoint", "passports.log_entries", "passports.log_consistency",
         "passports.version_inclusion", "passports.bundle",
+        "passports.org_did_document", "passports.org_identity",
+        "passports.org_identity_version", "passports.traceability_event_version", "passports.status_version",
+        "certification.conformity_credential_version",
         "payments.cart", "payments.add_to_cart", "payments.checkout", "payments.purchase", "payments.payment_return",
         "payments.stripe_webhook", "payments.update_cart", "payments.consumer_order",
         "payments.cancel_consumer_order", "payments.request_service",
@@ -164,7 +167,8 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair", "job_id": 1}
+               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair", "job_id": 1,
+               "version": 1, "fmt": "json"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}, "passports.version_inclusion": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)
@@ -332,7 +336,7 @@ STATE_CHANGING_ENDPOINTS = frozenset({
     "workspace.remove_image", "workspace.remove_source", "workspace.remove_step", "workspace.submit",
     "jobs.retry", "jobs.retry_mail", "organisations.registration", "payments.cancel_consumer_order",
     "payments.move_service", "payments.move_shipment", "payments.request_service", "payments.service_terms",
-    "payments.update_cart", "workspace.stock",
+    "payments.update_cart", "workspace.stock", "payments.shipping_zones",
 })
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -11,11 +11,9 @@ from marketplace.certification.forms import StatusForm
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today
 from marketplace.forms_common import translations
-from marketplace.passports import services as passport_services
-from marketplace.passports import untp
-from marketplace.passports.routes import _json, untp_version
-from marketplace.passports.signing import get_signer
-from marketplace.urls import public_base_url
+from marketplace.passports import documents
+from marketplace.passports.issuer_routes import issued_response
+from marketplace.passports.routes import JSONLD, untp_version
 
 bp = Blueprint("certification", __name__)
 
@@ -33,9 +31,16 @@ def conformity_credential(number: str):  # type: ignore[no-untyped-def]
     """The certificate as a UNTP Digital Conformity Credential."""
     asked = untp_version()  # 0.7.0 by default; ?untp=0.6.1 for the earlier form
     cert = _certificate_or_404(number)
-    if asked == "0.6.1":
-        return _json(untp.conformity_credential(cert, public_base_url(), get_signer().did))
-    return _json(passport_services.conformity_credential_070(cert, get_signer()))
+    # The latest version its certifier issued while it is current (a passport links to its versioned URL).
+    return Response(documents.served_bytes("dcc", cert.number, lambda url: documents.conformity_forms(cert, url),
+                                           asked), mimetype=JSONLD)
+
+
+@bp.route("/certificates/<number>/versions/<int:version>.<any(json, jwt):fmt>")
+@public
+def conformity_credential_version(number: str, version: int, fmt: str):  # type: ignore[no-untyped-def]
+    """One version of the certificate's conformity credential, signed by its certifier, never changed."""
+    return issued_response(documents.version("dcc", number, version), fmt)
 
 
 @bp.route("/certificates/<number>/manage", methods=["GET", "POST"])

@@ -10,8 +10,8 @@ from flask.cli import AppGroup
 from marketplace import progress
 from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import export as passport_export
+from marketplace.passports import keys, services
 from marketplace.passports import log as merkle_log
-from marketplace.passports import services
 from marketplace.uow import transactional
 
 passports = AppGroup("passports", help="Digital product passports.")
@@ -80,3 +80,20 @@ def export(target: Path) -> None:
     passport_export.clear(target)
     counts = passport_export.export(target)
     click.echo(f"Exported {counts['passports']} passports as {counts['files']} files into {target}.")
+
+
+@passports.command("rotate-key")
+@click.argument("slug")
+@transactional
+def rotate_key(slug: str) -> None:
+    """Retire an issuing organisation's signing key and start signing with a new one (the old key stays in its
+    DID document, so what it signed still verifies)."""
+    org = keys.organisation_by_slug(slug)
+    if org is None:
+        raise click.ClickException(f"There is no organisation {slug[:80]!r}.")
+    try:
+        stored = keys.rotate(org)
+    except keys.KeyRotationError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{org.name}: now signing with {keys.did_of(org)}#key-{stored.number}; "
+               f"{stored.number - 1} earlier key(s) kept in its DID document.")

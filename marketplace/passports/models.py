@@ -105,3 +105,68 @@ class ImmutableVersionError(RuntimeError):
 
 immutable(PassportVersion, ImmutableVersionError, "A published passport version")
 immutable(PassportLogEntry, ImmutableVersionError, "An entry of the append-only passport log")
+
+
+class OrganisationKey(Base):
+    """One Ed25519 signing key of an issuing organisation (a certifier, a cooperative, an MSME).
+
+    The private key is stored encrypted (``passports.keys``); a rotation retires the current key and adds
+    the next one. Retired keys stay in the organisation's DID document, so what they signed still verifies.
+    """
+
+    __tablename__ = "organisation_key"
+    __table_args__ = (UniqueConstraint("organisation_id", "number", name="uq_organisation_key_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)  # the key's fragment in the DID document: #key-<number>
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSON)
+    private_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class IssuedDocument(Base):
+    """One immutable version of a credential an organisation issued (a conformity credential, a traceability
+    event, an identity anchor), kept as the exact bytes served at its versioned URL. A change issues a new
+    version; a status change is a status-list change, never an edit."""
+
+    __tablename__ = "issued_document"
+    __table_args__ = (UniqueConstraint("kind", "subject", "number", name="uq_issued_document_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # dcc, dte, dia
+    subject: Mapped[str] = mapped_column(String(80))  # certificate number, step id, organisation slug
+    number: Mapped[int] = mapped_column(Integer)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    key_id: Mapped[str] = mapped_column(String(300))  # the verification method that signed it
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    change_hash: Mapped[str] = mapped_column(String(64))  # sha-256 of the content without its id
+    body: Mapped[str] = mapped_column(Text)  # the UNTP 0.7.0 form, exactly as served
+    digest: Mapped[str] = mapped_column(String(60))  # digestMultibase of ``body``'s UTF-8 bytes
+    jwt: Mapped[str] = mapped_column(Text)
+    body_061: Mapped[str] = mapped_column(Text)  # the UNTP 0.6.1 form of the same version
+    jwt_061: Mapped[str] = mapped_column(Text)
+
+
+immutable(IssuedDocument, ImmutableVersionError, "An issued credential")
+
+
+class StatusListVersion(Base):
+    """One signed issue of a status list (revocation or suspension). A new one is issued when the list
+    changes or the latest has passed its short ``valid_until``; every issue stays published."""
+
+    __tablename__ = "status_list_version"
+    __table_args__ = (UniqueConstraint("purpose", "number", name="uq_status_list_version_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    number: Mapped[int] = mapped_column(Integer)
+    encoded_list: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    body: Mapped[str] = mapped_column(Text)  # the credential, exactly as served
+    jwt: Mapped[str] = mapped_column(Text)
+
+
+immutable(StatusListVersion, ImmutableVersionError, "An issued status list")

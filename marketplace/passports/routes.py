@@ -12,6 +12,7 @@ import segno
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
@@ -19,10 +20,10 @@ from marketplace.access import public
 from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
-from marketplace.passports import geo, resolver, services, untp
+from marketplace.passports import documents, geo, resolver, services, untp
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
-from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
 from marketplace.passports.signing import get_signer
 from marketplace.products.services import step_public, viewer_scope
 
@@ -41,9 +42,11 @@ CORS_ENDPOINTS = frozenset({
     "passports.did_document", "passports.context", "passports.context_v2", "passports.page",
     "passports.credential_json", "passports.credential_jwt", "passports.version_json", "passports.status",
     "passports.log", "passports.log_checkpoint", "passports.log_entries", "passports.log_consistency",
-    "passports.version_inclusion", "passports.bundle",
+    "passports.version_inclusion", "passports.bundle", "passports.status_version",
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
-    "certification.conformity_credential",
+    "certification.conformity_credential", "certification.conformity_credential_version",
+    "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
+    "passports.traceability_event_version",
 })
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -156,7 +159,7 @@ def _render_page(key: services.PageKey, etag: str) -> str:
     version = db.session.get(PassportVersion, key.version_id)
     assert passport is not None
     assert version is not None
-    certificates = services.claimed_certificates(passport)
+    certificates = services.passport_certificates(passport)
     html = render_template(
         "passports/page.html", passport=passport, version=version, c=version.credential,
         subject=version.credential["credentialSubject"], state=services.live_status(passport, None, certificates),
@@ -268,13 +271,30 @@ def log():  # type: ignore[no-untyped-def]
 @bp.route("/passports/status/<purpose>")
 @public
 def status(purpose: str):  # type: ignore[no-untyped-def]
+    """The status list in force (re-issued when it changes or expires), as JSON or as its signed JWT."""
     if purpose not in ("revocation", "suspension"):
         abort(404)
-    credential = services.status_list_credential(purpose)
+    return _status_list_response(services.current_status_list(purpose), "no-cache")
+
+
+@bp.route("/passports/status/<purpose>/versions/<int:version>")
+@public
+def status_version(purpose: str, version: int):  # type: ignore[no-untyped-def]
+    """Every issue of a status list stays published, byte for byte, with its signed JWT."""
+    found = db.session.scalar(select(StatusListVersion).where(StatusListVersion.purpose == purpose[:20],
+                                                              StatusListVersion.number == version))
+    if found is None:
+        abort(404)
+    return _status_list_response(found, "public, max-age=31536000, immutable")
+
+
+def _status_list_response(issued: StatusListVersion, cache: str) -> Response:
     if _prefers(request.accept_mimetypes, VCJWT):
-        return Response(get_signer().sign(credential), mimetype=VCJWT, headers={"Cache-Control": "no-cache"})
-    response = _json(credential, "application/json")
-    response.headers["Cache-Control"] = "no-cache"
+        response = Response(issued.jwt, mimetype=VCJWT)
+    else:
+        response = Response(issued.body.encode(), mimetype="application/json")
+    response.headers["Cache-Control"] = cache
+    response.vary.add("Accept")
     return response
 
 
@@ -442,15 +462,12 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     step = services.processing_step(int(step_id), *viewer_scope(current_user))
     if step is None:
         abort(404)
-    # The same name the passport used when it hashed this event.
-    name = (step.product.name.get("en") or step.product.sku) if step.product else (step.lot.code if step.lot else "")
-    if asked == "0.6.1":
-        response = _json(untp.traceability_event(step, services.base_url(), get_signer().did, name))
-    else:
-        response = _json(services.traceability_event_070(step, get_signer(), name))
+    # The latest issued version while it is current (a passport links to its versioned URL).
+    response = Response(documents.served_bytes("dte", str(step.id), lambda url: documents.event_forms(step, url),
+                                               asked), mimetype=JSONLD)
     if not step_public(step):  # a working-copy step, shown to its MSME or Union staff only
         response.headers["Cache-Control"] = "private, no-store"
     return response
 
 
-from marketplace.passports import log_routes  # noqa: E402, F401 (the log's routes, on this blueprint)
+from marketplace.passports import issuer_routes, log_routes  # noqa: E402, F401 (their routes are on this blueprint)

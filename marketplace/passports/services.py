@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from marketplace import fx, memo
@@ -24,10 +25,18 @@ from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, OrgKind
+from marketplace.passports import documents, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports import status as status_list
-from marketplace.passports import untp, untp070
-from marketplace.passports.models import Granularity, Passport, PassportLogEntry, PassportLogHead, PassportVersion
+from marketplace.passports.models import (
+    Granularity,
+    IssuedDocument,
+    Passport,
+    PassportLogEntry,
+    PassportLogHead,
+    PassportVersion,
+    StatusListVersion,
+)
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
 from marketplace.products.services import step_visible
@@ -73,17 +82,31 @@ def _msme_certificates(product: Product) -> list[Certificate]:
     ))
 
 
-def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer) -> dict[str, Any]:
+def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
+                     linked: dict[str, IssuedDocument] | None = None) -> dict[str, Any]:
+    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link's ``hashDigest`` is the SHA-256 of
+    the exact bytes its URL serves with ``?untp=0.6.1`` (the issued version's 0.6.1 form)."""
     common = {
         "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
         "issuer_did": signer.did, "status_index": passport.status_index,
     }
     if passport.lot is not None:
-        return untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
-    assert passport.product is not None
-    return untp.product_passport(
-        passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
-    )
+        credential = untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
+    else:
+        assert passport.product is not None
+        credential = untp.product_passport(
+            passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
+        )
+    if linked:
+        subject = credential["credentialSubject"]
+        links = [claim["conformityEvidence"] for claim in subject.get("conformityClaim") or []]
+        links += [event for info in subject.get("traceabilityInformation") or []
+                  for event in info.get("traceabilityEvent") or []]
+        for link in links:
+            document = linked.get(link["linkURL"])
+            if document is not None:
+                link["hashDigest"] = hashlib.sha256(document.body_061.encode()).hexdigest()
+    return credential
 
 
 def union_party() -> dict[str, Any] | None:
@@ -98,29 +121,50 @@ def _union_party() -> dict[str, Any] | None:
     return untp.party(union, base_url()) if union is not None else None
 
 
-def conformity_credential_070(cert: Certificate, signer: Signer) -> dict[str, Any]:
-    return untp070.conformity_credential(untp.conformity_credential(cert, base_url(), signer.did), base_url(),
-                                         union_party())
+def conformity_credential_070(cert: Certificate, signer: Signer | None = None) -> dict[str, Any]:
+    """The certificate's conformity credential as its certifier issues it (``signer`` is not used: the
+    certifier signs, never the Union)."""
+    return documents.conformity_forms(cert)[0]
 
 
-def traceability_event_070(step: ProcessingStep, signer: Signer, product_name: str) -> dict[str, Any]:
-    return untp070.traceability_event(untp.traceability_event(step, base_url(), signer.did, product_name),
-                                      untp.party(step.facility, base_url()), base_url(), union_party())
+def traceability_event_070(step: ProcessingStep, signer: Signer | None = None,
+                           product_name: str = "") -> dict[str, Any]:
+    """The step's traceability event as the organisation that performed it issues it."""
+    return documents.event_forms(step)[0]
 
 
-def linked_digests(passport: Passport, credential: dict[str, Any], signer: Signer) -> dict[str, str]:
-    """digestMultibase of each credential the 0.7.0 passport links to, over the form its URL serves:
-    the 0.7.0 conformity credentials and the traceability events."""
-    digests = {untp.certificate_url(cert, base_url()): memo.once(
-        ("conformity070", cert.id, signer.did),
-        lambda cert=cert: untp070.digest_multibase(conformity_credential_070(cert, signer)))
-        for cert in passport_certificates(passport)}
+def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
+    """The issued version of each credential the passport links to (issued now when its content changed),
+    by the unversioned URL the 0.6.1 form names: the certificates' conformity credentials (signed by their
+    certifiers) and the processing steps' traceability events (signed by whoever performed them)."""
+    linked = {untp.certificate_url(cert, base_url()): documents.issue_conformity(cert)
+              for cert in passport_certificates(passport)}
     if passport.product is not None:
-        name = passport.product.name.get("en") or passport.product.sku
         for step in passport.product.steps:
-            url = f"{base_url()}/events/steps/{step.id}.json"
-            digests[url] = untp070.digest_multibase(traceability_event_070(step, signer, name))
-    return digests
+            linked[f"{base_url()}/events/steps/{step.id}.json"] = documents.issue_event(step)
+    return linked
+
+
+def linked_digests(passport: Passport, credential: dict[str, Any] | None = None, signer: Signer | None = None
+                   ) -> dict[str, tuple[str, str]]:
+    """For each credential the 0.7.0 passport links to: (its immutable, versioned URL, the digestMultibase
+    of the exact bytes served there)."""
+    return {url: (documents.document_url(doc), doc.digest) for url, doc in linked_documents(passport).items()}
+
+
+def _links_of(document: Any) -> list[tuple[str, str]]:
+    """Every (linkURL, digestMultibase) in a credential."""
+    found: list[tuple[str, str]] = []
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "linkURL" in node:
+                found.append((str(node["linkURL"]), str(node.get("digestMultibase", ""))))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(found)
 
 
 def publish(passport: Passport) -> PassportVersion | None:
@@ -129,14 +173,18 @@ def publish(passport: Passport) -> PassportVersion | None:
     current = passport.current
     issued_at = utcnow().replace(microsecond=0)
     number = current.number + 1 if current else 1
-    credential = build_credential(passport, number, issued_at, signer)
-    # Unchanged content publishes nothing, unless the current version predates the 0.7.0 form.
+    linked = linked_documents(passport)
+    credential = build_credential(passport, number, issued_at, signer, linked)
+    published = untp070.product_passport(
+        credential, base_url(), {url: (documents.document_url(doc), doc.digest) for url, doc in linked.items()},
+        union_party())
+    # Unchanged content (and the same linked versions) publishes nothing, unless the current version
+    # predates the 0.7.0 form.
     if current is not None and current.credential_070 is not None and untp.sha256(
         current.credential["credentialSubject"]
-    ) == untp.sha256(credential["credentialSubject"]):
+    ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
+        "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
         return None
-    published = untp070.product_passport(credential, base_url(), linked_digests(passport, credential, signer),
-                                         union_party())
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
         content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
@@ -266,7 +314,8 @@ _PAGE_KEY_SQL = text(
     " JOIN passport_version v ON v.passport_id = p.id"
     " LEFT JOIN product_source s ON s.product_id = p.product_id"
     " LEFT JOIN lot l ON l.id = COALESCE(p.lot_id, s.lot_id)"
-    " LEFT JOIN certificate c ON c.id = l.certificate_id"
+    " LEFT JOIN product pr ON pr.id = p.product_id"
+    " LEFT JOIN certificate c ON c.id = l.certificate_id OR c.holder_id = pr.organisation_id"
     " WHERE p.public_id = :public_id"
     " AND v.number = (SELECT MAX(number) FROM passport_version WHERE passport_id = p.id)"
 )
@@ -512,13 +561,14 @@ def _read_page_key(rows: list[tuple[Any, ...]]) -> PageKey | None:
 class LiveStatus:
     revoked: bool = False
     suspended: bool = False
+    expired: bool = False
     reasons: list[str] = field(default_factory=list)
     certificates: dict[str, CertificateStatus] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """Changes whenever anything shown about the status changes (for ETags)."""
-        return json.dumps([self.revoked, self.suspended, sorted(self.certificates.items())])
+        return json.dumps([self.revoked, self.suspended, self.expired, sorted(self.certificates.items())])
 
 
 def live_status(
@@ -529,7 +579,7 @@ def live_status(
     if passport.revoked_reason:
         result.revoked = True
         result.reasons.append(passport.revoked_reason)
-    for cert in claimed_certificates(passport) if certificates is None else certificates:
+    for cert in passport_certificates(passport) if certificates is None else certificates:
         state = cert.status_on(day)
         result.certificates[cert.number] = state
         if state is CertificateStatus.revoked:
@@ -538,6 +588,9 @@ def live_status(
         elif state is CertificateStatus.suspended:
             result.suspended = True
             result.reasons.append(f"Certificate {cert.number} is suspended. {cert.status_reason}".strip())
+        elif state is CertificateStatus.expired:
+            result.expired = True
+            result.reasons.append(f"Certificate {cert.number} expired on {cert.valid_to.isoformat()}.")
     return result
 
 
@@ -555,6 +608,11 @@ def status_indexes() -> dict[str, set[int]]:
         .join(ProductSource, ProductSource.product_id == Passport.product_id)
         .join(Lot, Lot.id == ProductSource.lot_id)
     ).all()
+    rows += db.session.execute(  # the maker's own certificates (the MSME Code of Practice …)
+        select(Passport.status_index, Passport.revoked_reason, Certificate.id)
+        .join(Product, Product.id == Passport.product_id)
+        .join(Certificate, Certificate.holder_id == Product.organisation_id)
+    ).all()
     rows += db.session.execute(
         select(Passport.status_index, Passport.revoked_reason, None).where(Passport.revoked_reason != "")
     ).all()
@@ -568,20 +626,54 @@ def status_indexes() -> dict[str, set[int]]:
     return flagged
 
 
-def status_list_credential(purpose: str) -> dict[str, Any]:
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def latest_status_list(purpose: str) -> StatusListVersion | None:
+    return db.session.scalar(select(StatusListVersion).where(StatusListVersion.purpose == purpose)
+                             .order_by(StatusListVersion.number.desc()).limit(1))
+
+
+def current_status_list(purpose: str) -> StatusListVersion:
+    """The status list in force: the latest signed issue while the list is unchanged and it is still valid;
+    otherwise a new issue (signed, valid for ``STATUS_LIST_VALIDITY`` seconds, kept and published at its
+    versioned URL). A verifier holding an older one knows from its ``validUntil`` to fetch it again."""
+    encoded = status_list.encode(status_indexes()[purpose])
+    now = utcnow().replace(microsecond=0)
+    latest = latest_status_list(purpose)
+    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) > now:
+        return latest
     signer = get_signer()
+    number = latest.number + 1 if latest is not None else 1
     url = f"{base_url()}/passports/status/{purpose}"
-    return {
+    until = now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    credential = {
         "@context": [untp.VC_CONTEXT],
-        "id": url,
+        "id": url,  # the URL the passports name; this issue also stays at f"{url}/versions/{number}"
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": signer.did,
-        "validFrom": untp._date_time(utcnow().replace(microsecond=0)),
-        "credentialSubject": {
-            "id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
-            "encodedList": status_list.encode(status_indexes()[purpose]),
-        },
+        "validFrom": untp._date_time(now),
+        "validUntil": untp._date_time(until),
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+                              "encodedList": encoded},
     }
+    issued = StatusListVersion(purpose=purpose, number=number, encoded_list=encoded, valid_from=now,
+                               valid_until=until, body=canonical_json(credential).decode(),
+                               jwt=signer.sign(credential))
+    try:
+        with db.session.begin_nested():  # two requests may issue at once: the first one's issue stands
+            db.session.add(issued)
+    except IntegrityError:
+        found = latest_status_list(purpose)
+        assert found is not None
+        return found
+    return issued
+
+
+def status_list_credential(purpose: str) -> dict[str, Any]:
+    """The status list credential in force (``current_status_list``), as JSON."""
+    return json.loads(current_status_list(purpose).body)
 
 
 def log_entries() -> list[PassportLogEntry]:
@@ -744,6 +836,8 @@ def verify_all() -> list[str]:
         indexes = {e.get("statusListIndex") for e in entries_}
         if indexes != {str(version.passport.status_index)}:
             problems.append(f"{label}: status entries do not point at the passport's status index")
+    for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
+        problems.extend(documents.verify_document(document))
     return problems
 
 

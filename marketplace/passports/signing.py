@@ -43,12 +43,16 @@ def canonical_json(document: Any) -> bytes:
 
 @dataclass(frozen=True)
 class Signer:
+    """One issuer's signing key: the Union's (``get_signer``) or an organisation's (``passports.keys``).
+    ``kid`` names the key's verification method in the issuer's DID document."""
+
     key: OKPKey
     did: str
+    kid: str = "key-1"
 
     @property
     def key_id(self) -> str:
-        return f"{self.did}#key-1"
+        return f"{self.did}#{self.kid}"
 
     def public_jwk(self) -> dict[str, Any]:
         return dict(self.key.as_dict(private=False))
@@ -98,3 +102,9 @@ def get_signer() -> Signer:
         signer = Signer(key=key, did=did_for(app.config["PUBLIC_BASE_URL"]))
         app.extensions["passport_signer"] = signer
     return signer
+
+
+def org_did(base_url: str, slug: str, *, union: bool = False) -> str:
+    """did:web of an issuing organisation, served on this site at ``/orgs/<slug>/did.json``; the Union
+    is the site itself (``/.well-known/did.json``)."""
+    return did_for(base_url) if union else f"{did_for(base_url)}:orgs:{slug}"

@@ -18,8 +18,8 @@ from marketplace.certification.models import AssuranceLevel, Certificate
 from marketplace.funds import services as funds
 from marketplace.funds.models import EntryKind
 from marketplace.lots.models import FibreState, Lot
-from marketplace.organisations.models import Organisation
-from marketplace.passports.signing import canonical_json
+from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.passports.signing import canonical_json, org_did
 from marketplace.payments.services import service_history
 from marketplace.practice.services import passport_block
 from marketplace.pricing import services as pricing
@@ -121,8 +121,16 @@ def _figure(value: Any, unit: str, basis: DataBasis | str, source: str) -> dict[
     return {"value": value, "unit": unit, "basis": str(getattr(basis, "value", basis)), "source": source}
 
 
-def _issuer(did: str) -> dict[str, Any]:
-    return {"type": ["CredentialIssuer"], "id": did, "name": "Union of Sustainable Cashmere Cooperatives"}
+UNION_NAME = "Union of Sustainable Cashmere Cooperatives"
+
+
+def _issuer(did: str, name: str = UNION_NAME) -> dict[str, Any]:
+    return {"type": ["CredentialIssuer"], "id": did, "name": name}
+
+
+def issuer_of(org: Organisation, base_url: str) -> dict[str, Any]:
+    """An organisation as the issuer of its own credentials, named by its did:web on this site."""
+    return _issuer(org_did(base_url, org.slug, union=org.kind is OrgKind.union), org.name)
 
 
 # The register a party's registeredId belongs to: Mongolia's state register of legal entities when the
@@ -174,8 +182,9 @@ def certificate_url(cert: Certificate, base_url: str) -> str:
     return f"{base_url}/certificates/{cert.number}.json"
 
 
-def conformity_credential(cert: Certificate, base_url: str, issuer_did: str) -> dict[str, Any]:
-    """A UNTP Digital Conformity Credential for a certificate."""
+def conformity_credential(cert: Certificate, base_url: str) -> dict[str, Any]:
+    """A UNTP Digital Conformity Credential for a certificate, issued by its certifier. It carries no
+    status: a suspension or revocation is a status-list change, never an edit of the credential."""
     topic = "governance.compliance" if cert.scheme.code.startswith("MSME") else "environment.biodiversity"
     standard = {
         "type": ["Standard"], "id": f"{base_url}/certification#scheme-{cert.scheme.code}",
@@ -186,7 +195,7 @@ def conformity_credential(cert: Certificate, base_url: str, issuer_did: str) -> 
         "type": ["DigitalConformityCredential", "VerifiableCredential"],
         "@context": [VC_CONTEXT, DCC_CONTEXT],
         "id": certificate_url(cert, base_url),
-        "issuer": _issuer(issuer_did),
+        "issuer": issuer_of(cert.issuer, base_url),
         "validFrom": _date_time(cert.valid_from),
         "validUntil": _date_time(cert.valid_to),
         "credentialSubject": {
@@ -196,8 +205,7 @@ def conformity_credential(cert: Certificate, base_url: str, issuer_did: str) -> 
             "assessorLevel": ASSESSOR_LEVEL[cert.assurance_level],
             "assessmentLevel": ASSESSMENT_LEVEL[cert.assurance_level],
             "attestationType": "certification",
-            "description": f"Issued by {cert.issuer.name}; chain of custody: {cert.custody_model.value}; "
-                           f"status: {cert.status.value}.",
+            "description": f"Issued by {cert.issuer.name}; chain of custody: {cert.custody_model.value}.",
             "issuedToParty": _party(cert.holder, base_url),
             "assessment": [{
                 "type": ["ConformityAssessment", "Declaration"],
@@ -212,8 +220,8 @@ def conformity_credential(cert: Certificate, base_url: str, issuer_did: str) -> 
     }
 
 
-def _claim(cert: Certificate, base_url: str, issuer_did: str) -> dict[str, Any]:
-    dcc = conformity_credential(cert, base_url, issuer_did)
+def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
+    dcc = conformity_credential(cert, base_url)
     return {
         "type": ["Claim", "Declaration"],
         "id": f"{base_url}/certificates/{cert.number}#claim",
@@ -330,15 +338,16 @@ def _step(step: ProcessingStep, base_url: str) -> dict[str, Any]:
     return data
 
 
-def traceability_event(step: ProcessingStep, base_url: str, issuer_did: str, product_name: str) -> dict[str, Any]:
-    """A UNTP Digital Traceability Event credential for one processing step (kg in → kg out)."""
+def traceability_event(step: ProcessingStep, base_url: str, product_name: str) -> dict[str, Any]:
+    """A UNTP Digital Traceability Event credential for one processing step (kg in → kg out), issued by
+    the organisation that performed the step."""
     event_id = f"{base_url}/events/steps/{step.id}"
     subject_id = f"{base_url}/products/{step.product_id}" if step.product_id else f"{base_url}/lots/{step.lot_id}"
     return {
         "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
         "@context": [VC_CONTEXT, DTE_CONTEXT, context_url(base_url)],
         "id": event_id + ".json",
-        "issuer": _issuer(issuer_did),
+        "issuer": issuer_of(step.facility, base_url),
         "validFrom": _date_time(step.performed_on),
         "credentialSubject": [{
             "type": ["TransformationEvent", "Event"],
@@ -361,15 +370,17 @@ def traceability_event(step: ProcessingStep, base_url: str, issuer_did: str, pro
 
 def _credential(
     *, public_id: str, version: int, issued_at: dt.datetime, base_url: str, issuer_did: str,
-    status_index: int, subject: dict[str, Any],
+    status_index: int, subject: dict[str, Any], valid_until: dt.date | None = None,
 ) -> dict[str, Any]:
     passport_url = f"{base_url}/passports/{public_id}"
+    validity = {"validUntil": _date_time(valid_until + dt.timedelta(days=1))} if valid_until else {}
     return {
         "type": ["DigitalProductPassport", "VerifiableCredential"],
         "@context": [VC_CONTEXT, DPP_CONTEXT, context_url(base_url)],
         "id": f"{passport_url}/versions/{version}",
         "issuer": _issuer(issuer_did),
         "validFrom": _date_time(issued_at),
+        **validity,
         "credentialStatus": [
             {
                 "id": f"{base_url}/passports/status/{purpose}#{status_index}",
@@ -382,6 +393,14 @@ def _credential(
         ],
         "credentialSubject": {"type": ["ProductPassport"], "id": passport_url, **subject},
     }
+
+
+def valid_until(certs: Iterable[Certificate], day: dt.date) -> dt.date | None:
+    """The last day every certificate a passport relies on is valid on ``day`` (the day it is issued): its
+    claims hold until then. A certificate already expired that day is left out (a credential cannot end
+    before it starts); its own credential's ``validUntil`` and the passport's live status say so."""
+    days = [cert.valid_to for cert in certs if cert.valid_to >= day]
+    return min(days) if days else None
 
 
 def _certificates(certs: Iterable[Certificate | None]) -> list[Certificate]:
@@ -508,7 +527,7 @@ def lot_passport(
             "massFraction": 1.0, "mass": {"value": _num(lot.net_kg), "unit": KILOGRAM},
             "recycledMassFraction": 0.0, "hazardous": False,
         }],
-        "conformityClaim": [_claim(c, base_url, issuer_did) for c in certs],
+        "conformityClaim": [_claim(c, base_url) for c in certs],
         "traceabilityInformation": [
             {"type": ["TraceabilityPerformance"], "valueChainProcess": "Combing and sorting", "verifiedRatio": 1.0,
              "traceabilityEvent": []},
@@ -517,7 +536,8 @@ def lot_passport(
         "cashmere": cashmere,
     }
     return _credential(public_id=public_id, version=version, issued_at=issued_at, base_url=base_url,
-                       issuer_did=issuer_did, status_index=status_index, subject=subject)
+                       issuer_did=issuer_did, status_index=status_index, subject=subject,
+                       valid_until=valid_until(certs, issued_at.date()))
 
 
 def _category(product: Product) -> dict[str, Any]:
@@ -608,14 +628,14 @@ def product_passport(
              "recycledMassFraction": _num(product.recycled_pct / 100, 4), "hazardous": False}
             for s in product.sources
         ],
-        "conformityClaim": [_claim(c, base_url, issuer_did) for c in certs],
+        "conformityClaim": [_claim(c, base_url) for c in certs],
         "traceabilityInformation": [
             {"type": ["TraceabilityPerformance"], "valueChainProcess": s.kind.value.capitalize(),
              "verifiedRatio": 1.0 if s.energy_basis is DataBasis.measured else 0.5,
              "traceabilityEvent": [{
                  "type": ["SecureLink", "Link"], "linkURL": f"{base_url}/events/steps/{s.id}.json",
                  "linkName": f"{s.kind.value} at {s.facility.name}", "linkType": LINK_TYPES + "dte",
-                 "hashDigest": sha256(traceability_event(s, base_url, issuer_did, name)), "hashMethod": "SHA-256",
+                 "hashDigest": sha256(traceability_event(s, base_url, name)), "hashMethod": "SHA-256",
              }]}
             for s in steps
         ],
@@ -642,7 +662,8 @@ def product_passport(
         }
         impact["co2eKg"].pop("measuredRatio")
     return _credential(public_id=public_id, version=version, issued_at=issued_at, base_url=base_url,
-                       issuer_did=issuer_did, status_index=status_index, subject=subject)
+                       issuer_did=issuer_did, status_index=status_index, subject=subject,
+                       valid_until=valid_until(certs, issued_at.date()))
 
 
 def _impact_per_item(steps: list[ProcessingStep], items: int, maker: str) -> dict[str, Any]:

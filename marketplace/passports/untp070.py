@@ -30,6 +30,8 @@ ASSESSOR_LEVEL = {"Self": "self", "Commercial": "commercial", "Buyer": "buyer", 
                   "Unspecified": "unspecified", "3rdParty": "3rdParty", "Hybrid": "hybrid"}
 ASSESSMENT_LEVEL = {"Unspecified": "no-endorsement", "Validated": "scheme-self", "Verified": "scheme-cab",
                     "Accredited": "scheme-cab"}
+# URL of a linked credential -> its digestMultibase, or (its versioned URL, the digest of the bytes served there)
+Digests = Mapping[str, str | tuple[str, str]]
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -47,9 +49,15 @@ def _base58btc(data: bytes) -> str:
     return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
+def multibase_sha256(data: bytes) -> str:
+    """``z`` + base58btc(multihash sha2-256) of exactly these bytes."""
+    return "z" + _base58btc(b"\x12\x20" + hashlib.sha256(data).digest())
+
+
 def digest_multibase(document: Any) -> str:
-    """``z`` + base58btc(multihash sha2-256) of the document's canonical JSON."""
-    return "z" + _base58btc(b"\x12\x20" + hashlib.sha256(canonical_json(document)).digest())
+    """``z`` + base58btc(multihash sha2-256) of the document's canonical JSON (the bytes an issued
+    credential is served as at its versioned URL)."""
+    return multibase_sha256(canonical_json(document))
 
 
 def _country(code: str) -> dict[str, str]:
@@ -104,10 +112,16 @@ def _topic(topic: str, base_url: str) -> dict[str, Any]:
             "name": names.get(topic, topic)}
 
 
-def _link(url: str, name: str, link_type: str, digests: Mapping[str, str]) -> dict[str, Any]:
+def _link(url: str, name: str, link_type: str, digests: Digests) -> dict[str, Any]:
+    """A link to a credential. ``digests`` maps its URL to its digestMultibase, or to (the immutable,
+    versioned URL it was issued at, the digestMultibase of the bytes served there)."""
+    found = digests.get(url)
+    digest = found
+    if isinstance(found, tuple):
+        url, digest = found
     link = {"linkURL": url, "linkName": name, "mediaType": JSONLD, "linkType": LINK_TYPES + link_type}
-    if url in digests:
-        link["digestMultibase"] = digests[url]
+    if digest:
+        link["digestMultibase"] = digest
     return link
 
 
@@ -124,7 +138,7 @@ def _conformance(base_url: str) -> dict[str, Any]:
             "score": {"code": "conformant", "definition": "Certified as conforming to the standard"}}
 
 
-def _certificate_claim(claim: dict[str, Any], base_url: str, digests: Mapping[str, str]) -> dict[str, Any]:
+def _certificate_claim(claim: dict[str, Any], base_url: str, digests: Digests) -> dict[str, Any]:
     standard = claim["referenceStandard"]
     evidence = claim["conformityEvidence"]
     return {
@@ -181,7 +195,7 @@ def _scorecard_claims(subject: dict[str, Any], passport_url: str, day: str, base
     return claims
 
 
-def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping[str, str],
+def product_passport(credential: dict[str, Any], base_url: str, digests: Digests,
                      union: dict[str, Any] | None = None) -> dict[str, Any]:
     """The 0.7.0 form of a 0.6.1 product or lot passport built by ``untp.py``. ``digests`` maps the URL of
     each linked credential to the digestMultibase of the form that URL serves; ``union`` is the Union's
@@ -233,6 +247,7 @@ def product_passport(credential: dict[str, Any], base_url: str, digests: Mapping
         "id": credential["id"],
         "issuer": _issuer(credential["issuer"], base_url, union),
         "validFrom": credential["validFrom"],
+        **({"validUntil": credential["validUntil"]} if "validUntil" in credential else {}),
         "name": f"Digital Product Passport: {product['name']}",
         "credentialStatus": {**revocation, "statusListIndex": int(revocation["statusListIndex"])},
         "credentialSubject": product070,
