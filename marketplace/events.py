@@ -36,6 +36,10 @@ practice_report_accepted = _events.signal("practice-report-accepted")
 #: Subscribers: control (audit trail). Passports and search read the status live and need no event.
 certificate_status_changed = _events.signal("certificate-status-changed")
 
+#: A certificate's status was set, by its page or by a control decision (every change). Sender: the Certificate.
+#: Subscribers: passports (the passports' status-list bits changed: the provable log records it).
+certificate_status_set = _events.signal("certificate-status-set")
+
 #: Union staff confirmed an allocation: the sale is firm. Sender: the Allocation; ``actor``: the staff member.
 #: Subscribers: funds (premium becomes due to each contributing cooperative).
 allocation_confirmed = _events.signal("allocation-confirmed")
@@ -45,7 +49,7 @@ allocation_confirmed = _events.signal("allocation-confirmed")
 service_closed = _events.signal("service-closed")
 
 ALL = (lot_listed, product_published, ledger_entry_recorded, practice_report_accepted,
-       certificate_status_changed, allocation_confirmed, service_closed)
+       certificate_status_changed, certificate_status_set, allocation_confirmed, service_closed)
 
 
 # Things people are told about (e-mail in their language and a line on /notifications). The sender is the

@@ -17,7 +17,7 @@ from marketplace.lots.models import Colour, FibreState, Incoterm, LotStatus, Pri
 from marketplace.orders.models import OrderStage, QuoteStatus
 from marketplace.organisations.models import OrgKind
 from marketplace.passports.models import Granularity
-from marketplace.payments.models import InvoiceKind, PaymentKind
+from marketplace.payments.models import InvoiceKind, PaymentKind, ServiceKind
 from marketplace.products.models import ProductStatus, StepKind
 
 _state: dict[str, Session | None] = {"session": None}
@@ -799,3 +799,94 @@ class InvoiceFactory(Base):
     kind = InvoiceKind.deposit
     amount_minor = 10000
     currency = "EUR"
+
+
+class ProductVariantFactory(Base):
+    class Meta:
+        model = m.ProductVariant
+
+    product = factory.SubFactory(ProductFactory)
+    size = factory.Sequence(lambda n: f"S{n}")
+    stock = 5
+
+
+class ShippingZoneFactory(Base):
+    class Meta:
+        model = m.ShippingZone
+
+    organisation = factory.SubFactory(MsmeFactory)
+    name = "Europe"
+    countries = factory.LazyFunction(lambda: ["FR", "DE", "IT"])
+    rate_minor = 1500
+
+
+class ConsumerShipmentFactory(Base):
+    class Meta:
+        model = m.ConsumerShipment
+
+    order = factory.SubFactory(ConsumerOrderFactory)
+    organisation = factory.SubFactory(MsmeFactory)
+
+
+class ServiceOfferFactory(Base):
+    class Meta:
+        model = m.ServiceOffer
+
+    organisation = factory.SubFactory(MsmeFactory)
+    kind = ServiceKind.repair
+    what = factory.LazyFunction(lambda: {"en": "Darning and re-knitting of holes"})
+    where = factory.LazyFunction(lambda: {"en": "Our workshop in Ulaanbaatar"})
+
+
+class ServiceRequestFactory(Base):
+    class Meta:
+        model = m.ServiceRequest
+
+    reference = factory.Sequence(lambda n: f"SR-2026-{n:06d}")
+    product = factory.SubFactory(ProductFactory)
+    organisation_id = factory.LazyAttribute(lambda o: o.product.organisation_id)
+    kind = ServiceKind.repair
+    email = factory.Sequence(lambda n: f"owner{n}@example.com")
+
+
+class JobFactory(Base):
+    class Meta:
+        model = m.Job
+
+    kind = "jobs.cleanup"
+
+
+class JobScheduleFactory(Base):
+    class Meta:
+        model = m.JobSchedule
+
+    name = factory.Sequence(lambda n: f"schedule-{n}")
+    next_run_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+
+
+class PassportLogLeafFactory(Base):
+    class Meta:
+        model = m.PassportLogLeaf
+
+    index = factory.Sequence(lambda n: 100_000 + n)
+    kind = "status"
+    passport_public_id = factory.Sequence(lambda n: f"p{n:015x}")
+    data = "{}"
+    leaf_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class PassportLogTreeFactory(Base):
+    class Meta:
+        model = m.PassportLogTree
+
+    id = factory.Sequence(lambda n: 1000 + n)
+
+
+class PassportCheckpointFactory(Base):
+    class Meta:
+        model = m.PassportCheckpoint
+
+    tree_size = 0
+    root_hash = factory.Sequence(lambda n: f"{n:064x}")
+    timestamp = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+    jws = "header.payload.signature"

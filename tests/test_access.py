@@ -38,8 +38,9 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                # Certification control: the demo has no herder households or evidence files yet.
                "household_id": "1", "level": "self_evaluation", "file_id": "1",
                "msme_slug": "khangai-knitwear", "token": "not-a-signed-token", "organisation_id": "1",
-               "version": "1", "fmt": "json"}
-ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}}
+               "version": "1", "fmt": "json",
+               "kind": "repair", "shipment_id": "1", "request_id": "1", "job_id": "1"}
+ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}, "passports.version_inclusion": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
                   # an issuer's DID document and identity anchor exist once it has signed; a step's event and a
@@ -50,9 +51,14 @@ MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "con
                   "orders.invoice_pdf",  # the demo order has no invoice of the sample number
                   "orders.quote_pdf",  # the demo quote request is not answered yet: no pro-forma
                   "orders.pay_balance",  # no card payment of the demo order's balance was started
-                  "payments.payment_return"}  # needs ?payment_intent= of a payment the user may see
+                  "payments.payment_return",  # needs ?payment_intent= of a payment the user may see
+                  # Open to the organisation's own members and staff only (tests/test_organisation_registration.py).
+                  "organisations.registration"}
 # Endpoints of signed e-mail links: the sample token is not signed, so allowed means a clear 400 or 404.
-SIGNED_LINKS = {"accounts.verify_email", "accounts.password_reset_confirm", "notifications.unsubscribe"}
+SIGNED_LINKS = {"accounts.verify_email", "accounts.password_reset_confirm", "notifications.unsubscribe",
+                "payments.consumer_order",
+                # Not a signed link, but it needs ?first=&second= (tests/test_passport_log.py): a clear 400 here.
+                "passports.log_consistency"}
 
 
 def test_every_endpoint_declares_an_access_rule(app: Flask) -> None:

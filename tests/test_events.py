@@ -26,6 +26,7 @@ EXPECTED = {
     events.ledger_entry_recorded: {"republish_for_ledger"},
     events.practice_report_accepted: {"republish_for_practice"},
     events.certificate_status_changed: {"audit_status_change"},
+    events.certificate_status_set: {"log_status_change"},
     events.allocation_confirmed: {"premium_due_on_sale"},
     events.service_closed: {"republish_for_service"},
 }

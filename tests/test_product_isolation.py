@@ -66,6 +66,8 @@ def test_every_msme_route_refuses_another_msme(demo_app: Flask) -> None:
         ("POST", f"{base}/components", {"component_id": yarn_id, "kg": "1"}),
         ("POST", f"{base}/components/{yarn_id}/remove", {}),
         ("POST", f"{base}/submit", {}),
+        ("GET", f"{base}/stock", {}),
+        ("POST", f"{base}/stock", {"size": "XXS", "stock": "5"}),
     ]
     for method, path, data in requests:
         if method == "GET":
@@ -78,7 +80,7 @@ def test_every_msme_route_refuses_another_msme(demo_app: Flask) -> None:
     # The routes are all covered: every workspace rule with a product id was requested.
     rules = {r.rule for r in demo_app.url_map.iter_rules()
              if r.endpoint.startswith("workspace.") and "product_id" in r.arguments}
-    assert len(rules) == len(requests) - 1  # GET and POST share the product page
+    assert len(rules) == len(requests) - 2  # GET and POST share the product page and the stock page
 
     # Using another MSME's line for a new product is refused too.
     response = client.post("/workspace/products/new", data={

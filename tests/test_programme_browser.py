@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from marketplace import models as m
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.passports import services as passports
 from tests.conftest import LiveServer
 
@@ -99,6 +100,9 @@ def test_control_levels_payment_split_and_passport(  # type: ignore[no-untyped-d
     page.get_by_role("button", name="Record the split").click()
     expect(page.locator(".flashes")).to_contain_text("The split of the 2025 premium is recorded")
 
+    # The job worker republishes the passports that show the ledger (./dev run runs one beside the site).
+    with demo_app.app_context():
+        jobs.run_pending()
     # The lot's passport shows the certificate, the premium due and paid, and the split.
     page.goto(f"{url}/passports/{public_id}")
     ledger = page.locator("section", has=page.get_by_role("heading", name="Premium paid to the cooperatives"))

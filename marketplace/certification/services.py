@@ -79,6 +79,7 @@ def change_status(cert: Certificate, new: CertificateStatus, reason: str,
     cert.status_reason_translations = {code: text.strip() for code, text in (translations or {}).items()
                                        if code != "en" and text.strip()}
     db.session.flush()
+    events.certificate_status_set.send(cert)
     events.certificate_status.send(cert)
 
 

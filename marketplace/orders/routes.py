@@ -54,9 +54,6 @@ def release_expired_on_read() -> None:
 @bp.app_template_filter("zoned")
 def zoned(value: Any) -> str:
     """A date and time, or a date (a deadline: the end of that day), in the Union's time zone, naming it."""
-
-
-
     if value is None:
         return ""
     locale = get_locale() or "en"

@@ -82,7 +82,7 @@ def log_status_change(*_: Any, **__: Any) -> None:
 
 def connect() -> None:
     merkle_log.connect()
-    events.certificate_status.connect(log_status_change, weak=False)  # sent on every status change
+    events.certificate_status_set.connect(log_status_change, weak=False)  # sent on every status change
     events.lot_listed.connect(publish_lot, weak=False)
     events.product_published.connect(publish_product, weak=False)
     events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)
