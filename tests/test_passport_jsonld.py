@@ -94,7 +94,8 @@ def expand_safely(document: dict[str, Any], loader: Any) -> list[Any]:
     return expanded
 
 
-def _demo_credentials(app: Flask) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+def demo_credentials(app: Flask, query: str = "") -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Every published demo DPP, DCC and DTE as served, in the form ``query`` asks for (e.g. ``?untp=0.6.1``)."""
     client = app.test_client()
     with app.app_context():
         passports = db.session.scalars(select(Passport).order_by(Passport.id)).all()
@@ -103,11 +104,11 @@ def _demo_credentials(app: Flask) -> dict[str, list[tuple[str, dict[str, Any]]]]
         step_ids = db.session.scalars(select(ProcessingStep.id).order_by(ProcessingStep.id)).all()
     found: dict[str, list[tuple[str, dict[str, Any]]]] = {"dpp": [], "dcc": [], "dte": []}
     for public_id in public_ids:
-        found["dpp"].append((public_id, client.get(f"/passports/{public_id}.json?untp=0.6.1").get_json(force=True)))
+        found["dpp"].append((public_id, client.get(f"/passports/{public_id}.json{query}").get_json(force=True)))
     for number in numbers:
-        found["dcc"].append((number, client.get(f"/certificates/{number}.json?untp=0.6.1").get_json(force=True)))
+        found["dcc"].append((number, client.get(f"/certificates/{number}.json{query}").get_json(force=True)))
     for step_id in step_ids:
-        response = client.get(f"/events/steps/{step_id}.json?untp=0.6.1")
+        response = client.get(f"/events/steps/{step_id}.json{query}")
         if response.status_code == 200:  # steps of working copies stay private
             found["dte"].append((str(step_id), response.get_json(force=True)))
     return found
@@ -115,7 +116,7 @@ def _demo_credentials(app: Flask) -> dict[str, list[tuple[str, dict[str, Any]]]]
 
 def test_every_demo_credential_expands_with_no_dropped_term(demo_app: Flask) -> None:
     loader = _loader(demo_app)
-    credentials = _demo_credentials(demo_app)
+    credentials = demo_credentials(demo_app, "?untp=0.6.1")
     assert {kind: len(docs) > 0 for kind, docs in credentials.items()} == {"dpp": True, "dcc": True, "dte": True}
     errors = []
     for kind, documents in credentials.items():

@@ -18,14 +18,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
 
-from marketplace.certification.models import Certificate
-from marketplace.extensions import db
 from marketplace.passports import untp070
-from marketplace.passports.models import Passport
-from marketplace.products.models import ProcessingStep
-from tests.test_passport_jsonld import DroppedTermError, expand_safely
+from tests.test_passport_jsonld import DroppedTermError, demo_credentials, expand_safely
 
 pyld = pytest.importorskip("pyld")
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,22 +76,7 @@ def offline_loader(app: Flask) -> Any:
 
 
 def demo_credentials_070(app: Flask) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-    client = app.test_client()
-    with app.app_context():
-        public_ids = [p.public_id for p in db.session.scalars(select(Passport).order_by(Passport.id))
-                      if p.current is not None]
-        numbers = db.session.scalars(select(Certificate.number).order_by(Certificate.number)).all()
-        step_ids = db.session.scalars(select(ProcessingStep.id).order_by(ProcessingStep.id)).all()
-    found: dict[str, list[tuple[str, dict[str, Any]]]] = {"dpp": [], "dcc": [], "dte": []}
-    for public_id in public_ids:
-        found["dpp"].append((public_id, client.get(f"/passports/{public_id}.json").get_json(force=True)))
-    for number in numbers:
-        found["dcc"].append((number, client.get(f"/certificates/{number}.json").get_json(force=True)))
-    for step_id in step_ids:
-        response = client.get(f"/events/steps/{step_id}.json")
-        if response.status_code == 200:  # steps of working copies stay private
-            found["dte"].append((str(step_id), response.get_json(force=True)))
-    return found
+    return demo_credentials(app)  # the default form is 0.7.0
 
 
 def test_every_070_credential_expands_offline_with_no_dropped_term(demo_app: Flask) -> None:
