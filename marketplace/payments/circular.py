@@ -13,6 +13,7 @@ from sqlalchemy import select
 from marketplace import events
 from marketplace.db import utcnow
 from marketplace.extensions import db
+from marketplace.i18n import label
 from marketplace.orders.services import OrderError
 from marketplace.payments.models import ServiceKind, ServiceOffer, ServiceRequest, ServiceStatus
 from marketplace.products.models import Product
@@ -76,7 +77,7 @@ def move_service(request: ServiceRequest, action: str, *, on: dt.date | None = N
     allowed, after = SERVICE_FLOW[action]
     if request.status not in allowed:
         raise OrderError(_l("This request is %(status)s: that step is not possible now.",
-                            status=request.status.value), 409)
+                            status=label(request.status)), 409)
     if action == "schedule":
         if on is None:
             raise OrderError(_l("Give the date."), 422)

@@ -14,13 +14,13 @@ from sqlalchemy import select
 from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, Optional
 
-from marketplace.access import public, roles
+from marketplace.access import own_organisation, public, roles
 from marketplace.accounts.models import Role
 from marketplace.csv_export import to_csv
 from marketplace.extensions import csrf, db
 from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
 from marketplace.i18n import country_choices, label
-from marketplace.money import to_minor
+from marketplace.money import from_minor, to_minor
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
 from marketplace.payments import services
@@ -436,13 +436,13 @@ def service_terms(kind: str):  # type: ignore[no-untyped-def]
     """The MSME's terms for one service (what, where, cost, time), written in each language it can."""
     if kind not in {k.value for k in ServiceKind}:
         abort(404)
-    organisation_id = _msme_ids()[0]
+    organisation_id = own_organisation(Role.msme_editor).id  # 404 when the user has none
     offer = services.offers_for(organisation_id).get(kind)
     form = ServiceTermsForm()
     if request.method == "GET" and offer is not None:
         fill_localised(form, "what", offer.what)
         fill_localised(form, "where", offer.where)
-        form.cost_eur.data = None if offer.cost_minor is None else offer.cost_minor / 100
+        form.cost_eur.data = None if offer.cost_minor is None else from_minor(offer.cost_minor, offer.currency)
         form.days.data = offer.days
     if form.validate_on_submit():
         try:
@@ -479,7 +479,7 @@ class ZoneForm(FlaskForm):
 @roles(Role.msme_editor)
 def shipping_zones():  # type: ignore[no-untyped-def]
     """The MSME's shipping zones and rates: a cart is shipped to a country at the rate of the zone listing it."""
-    organisation_id = _msme_ids()[0]
+    organisation_id = own_organisation(Role.msme_editor).id  # 404 when the user has none
     form = ZoneForm()
     if request.method == "POST":
         if not form.validate_on_submit():

@@ -20,9 +20,12 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
+from marketplace.i18n import label as value_label
+from marketplace.money import from_minor
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.services import OrderError
 from marketplace.organisations.models import Organisation
@@ -490,7 +493,9 @@ def inbox(organisation_ids: list[int]) -> list[ConsumerShipment]:
         select(ConsumerShipment).join(ConsumerOrder)
         .where(ConsumerShipment.organisation_id.in_(organisation_ids),
                ConsumerOrder.status.in_((ConsumerOrderStatus.paid, ConsumerOrderStatus.refunded)))
-        .order_by(ConsumerOrder.paid_at.desc(), ConsumerShipment.id.desc()))
+        .order_by(ConsumerOrder.paid_at.desc(), ConsumerShipment.id.desc())
+        .options(joinedload(ConsumerShipment.order),  # the inbox and its CSV read each parcel's order and lines
+                 selectinload(ConsumerShipment.lines).joinedload(ConsumerOrderLine.product)))
     order = list(ShipmentStatus)
     return sorted(rows, key=lambda s: order.index(s.status))
 
@@ -510,7 +515,7 @@ def move_shipment(shipment: ConsumerShipment, action: str, *, carrier: str = "",
     if shipment.order.status is not ConsumerOrderStatus.paid:
         raise OrderError(_l("This order was cancelled and refunded: do not send it."), 409)
     if shipment.status is not before:
-        raise OrderError(_l("This parcel is already %(status)s.", status=shipment.status.value), 409)
+        raise OrderError(_l("This parcel is already %(status)s.", status=value_label(shipment.status)), 409)
     if action == "ship":
         if not carrier.strip() or not tracking.strip():
             raise OrderError(_l("Give the carrier and the tracking number."), 422)
@@ -528,7 +533,8 @@ def inbox_csv_rows(shipments: list[ConsumerShipment]) -> list[list[object]]:
     for s in shipments:
         for line in s.lines:
             rows.append([s.order.reference, s.order.paid_at.isoformat() if s.order.paid_at else "", s.status.value,
-                         line.product.sku, line.size, line.quantity, line.unit_price_minor / 100, s.order.currency,
+                         line.product.sku, line.size, line.quantity,
+                         from_minor(line.unit_price_minor, s.order.currency), s.order.currency,
                          s.order.ship_name, s.order.ship_country, s.carrier, s.tracking])
     return rows
 
