@@ -121,18 +121,6 @@ def _union_party() -> dict[str, Any] | None:
     return untp.party(union, base_url()) if union is not None else None
 
 
-def conformity_credential_070(cert: Certificate, signer: Signer | None = None) -> dict[str, Any]:
-    """The certificate's conformity credential as its certifier issues it (``signer`` is not used: the
-    certifier signs, never the Union)."""
-    return documents.conformity_forms(cert)[0]
-
-
-def traceability_event_070(step: ProcessingStep, signer: Signer | None = None,
-                           product_name: str = "") -> dict[str, Any]:
-    """The step's traceability event as the organisation that performed it issues it."""
-    return documents.event_forms(step)[0]
-
-
 def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
     """The issued version of each credential the passport links to (issued now when its content changed),
     by the unversioned URL the 0.6.1 form names: the certificates' conformity credentials (signed by their
@@ -143,13 +131,6 @@ def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
         for step in passport.product.steps:
             linked[f"{base_url()}/events/steps/{step.id}.json"] = documents.issue_event(step)
     return linked
-
-
-def linked_digests(passport: Passport, credential: dict[str, Any] | None = None, signer: Signer | None = None
-                   ) -> dict[str, tuple[str, str]]:
-    """For each credential the 0.7.0 passport links to: (its immutable, versioned URL, the digestMultibase
-    of the exact bytes served there)."""
-    return {url: (documents.document_url(doc), doc.digest) for url, doc in linked_documents(passport).items()}
 
 
 def _links_of(document: Any) -> list[tuple[str, str]]:
@@ -669,11 +650,6 @@ def current_status_list(purpose: str) -> StatusListVersion:
         assert found is not None
         return found
     return issued
-
-
-def status_list_credential(purpose: str) -> dict[str, Any]:
-    """The status list credential in force (``current_status_list``), as JSON."""
-    return json.loads(current_status_list(purpose).body)
 
 
 def log_entries() -> list[PassportLogEntry]:
