@@ -76,8 +76,9 @@ def _connect_subscribers() -> None:
     from marketplace.orders import subscribers as orders
     from marketplace.passports import subscribers as passports
     from marketplace.payments import subscribers as payments
+    from marketplace.products import subscribers as products
 
-    for package in (control, funds, notifications, orders, passports, payments):
+    for package in (control, funds, notifications, orders, passports, payments, products):
         package.connect()  # also registers each package's job handlers and schedules (marketplace/jobs)
     jobs.connect()
 

@@ -67,6 +67,19 @@ class S3Store:
         except (BotoCoreError, ClientError) as error:
             raise StorageUnavailable(str(error)) from error
 
+    def read(self, key: str) -> bytes:
+        """The object's bytes (originals for the variants job: never copied to the serving cache)."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
+        except ClientError as error:
+            if self._missing(error):
+                raise FileNotFoundError(key) from error
+            raise StorageUnavailable(str(error)) from error
+        except BotoCoreError as error:
+            raise StorageUnavailable(str(error)) from error
+
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
         self._cached(key).unlink(missing_ok=True)

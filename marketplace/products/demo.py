@@ -107,12 +107,14 @@ def _create(item: dict[str, Any], data: dict[str, Any], line: ProductLine, orgs:
         ))
     picture = item["picture"]
     name = item["name"]["en"]
-    services.add_image(product, draw_product(picture["shape"], picture["colour"], item["sku"]), {
+    photo = services.add_image(product, draw_product(picture["shape"], picture["colour"], item["sku"]), {
         "en": f"{name}, photographed flat on a plain background (demo drawing)",
     })
-    services.add_image(product, draw_texture(picture["colour"], item["sku"]), {
+    texture = services.add_image(product, draw_texture(picture["colour"], item["sku"]), {
         "en": f"Close-up of the knit or weave of the {name.split(',')[0].lower()} (demo drawing)",
     })
+    for image in (photo, texture):  # the demo shows its pictures without a job worker (the queued job: a no-op)
+        services.build_image_variants(image.id)
     now = utcnow()
     services.submit(product, now)
     if item.get("status", "published") == "published":

@@ -10,11 +10,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.i18n import label
+from marketplace.jobs import services as jobs
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.products import images as image_files
 from marketplace.products.catalogue import published_step_ids
@@ -244,20 +245,51 @@ def remove_step(product: Product, step_id: int) -> None:
     db.session.expire(product, ["steps"])
 
 
+VARIANTS_JOB = "products.image_variants"
+
+
 def add_image(product: Product, data: bytes, alt: dict[str, str]) -> ProductImage:
-    """Check, strip and resize an upload, store its files and record it. Raises ImageRejected."""
+    """Check and strip an upload, store its private original and record it; its variants are made by the
+    ``products.image_variants`` job, enqueued in this transaction (a rollback takes both back).
+    Raises ImageRejected."""
     processed = image_files.process(data)  # everything is checked and encoded before anything is written
     begin_edit(product)
     position = 1 + max((image.position for image in product.images), default=0)
+    ready = db.session.scalar(select(ProductImage.id).where(  # the same picture's variants are stored already
+        ProductImage.sha256 == processed.sha256, ProductImage.variants_ready.is_(True)).limit(1)) is not None
     image = ProductImage(
         product_id=product.id, sha256=processed.sha256, original_ext=processed.ext,
-        width=processed.width, height=processed.height, alt=alt, position=position,
+        width=processed.width, height=processed.height, alt=alt, position=position, variants_ready=ready,
     )
     db.session.add(image)
     db.session.flush()
     image_files.save_files(db.session(), processed)  # removed again if the transaction rolls back
+    if not ready:
+        jobs.enqueue(VARIANTS_JOB, {"image_id": image.id}, key=f"{VARIANTS_JOB}:{processed.sha256}")
     db.session.expire(product, ["images"])
     return image
+
+
+def build_image_variants(image_id: int) -> None:
+    """(The ``products.image_variants`` job.) Make the resized files of a picture from its stored original and
+    mark every picture with the same content ready. Idempotent: stored files are kept, a ready picture is
+    left alone, a picture that no longer exists is nothing to do. A store that is down raises: the job retries."""
+    image = db.session.get(ProductImage, image_id)
+    if image is None or image.variants_ready:
+        return
+    store = image_files.get_store()
+    keys = image_files.variant_keys(image.sha256)
+    if not all(store.exists(key) for key in keys):
+        original = store.read(image_files.original_key(image.sha256, image.original_ext))
+        image_files.write_files(db.session(), image_files.make_variants(image.sha256, original))
+    db.session.execute(update(ProductImage).where(ProductImage.sha256 == image.sha256)
+                       .values(variants_ready=True))
+    db.session.flush()
+
+
+def pending_image_ids() -> set[int]:
+    """The pictures whose variants the job has not made yet (few: only uploads the worker has not reached)."""
+    return set(db.session.scalars(select(ProductImage.id).where(ProductImage.variants_ready.is_(False))))
 
 
 def remove_image(product: Product, image_id: int) -> None:

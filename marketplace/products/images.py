@@ -6,6 +6,10 @@ pixels, so no EXIF, GPS, XMP or comment survives; the picture is auto-oriented f
 Files are named by the SHA-256 of the upload: ``originals/<hash>.<ext>`` (private, never
 served) and ``variants/<hash>-<width>.<webp|jpg>`` (served through ``srcset``).
 
+The upload request checks the picture and stores only its metadata-free original (``process``); the
+resized variants are made from that original by the ``products.image_variants`` job (``make_variants``),
+enqueued in the upload's transaction, so an upload never waits for six encodings.
+
 Files written during a transaction are deleted again if that transaction rolls back, so
 a failed upload never leaves an orphan file (nor, through the unit of work, a half-written row).
 """
@@ -53,6 +57,10 @@ class ImageStore(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def read(self, key: str) -> bytes:
+        """The stored bytes; FileNotFoundError when the key is missing."""
+        ...
+
     def path(self, key: str) -> Path | None:
         """A local path to serve the file from, or None if it is missing."""
         ...
@@ -88,6 +96,9 @@ class LocalFolderStore:
 
     def delete(self, key: str) -> None:
         self._full(key).unlink(missing_ok=True)
+
+    def read(self, key: str) -> bytes:
+        return self._full(key).read_bytes()
 
     def path(self, key: str) -> Path | None:
         full = self._full(key)
@@ -149,7 +160,8 @@ def _open(data: bytes) -> Image.Image:
 
 
 def process(data: bytes) -> ProcessedImage:
-    """Check an upload and produce its private original and public variants, or raise ImageRejected."""
+    """Check an upload and produce its private, metadata-free original, or raise ImageRejected.
+    The variants are made later, from that original, by ``make_variants`` (a job)."""
     _reject_unless(len(data) > 0, _l("The file is empty."))
     _reject_unless(len(data) <= MAX_BYTES, _l("The file is larger than 10 MB. Upload a smaller picture."))
     image = _open(data)
@@ -170,18 +182,35 @@ def process(data: bytes) -> ProcessedImage:
     except Exception:
         raise ImageRejected(str(DAMAGED)) from None
     image = ImageOps.exif_transpose(image)  # auto-orient, then the EXIF is dropped by re-encoding
+    rgb = _pixels_only(image, ext)
+    sha = hashlib.sha256(data).hexdigest()
+    return ProcessedImage(sha, ext, rgb.width, rgb.height, {original_key(sha, ext): _encode(rgb, ext)})
+
+
+def _pixels_only(image: Image.Image, ext: str) -> Image.Image:
     rgb = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") and ext != "jpg" else "RGB")
     rgb.info.clear()  # convert() copies info, and the PNG encoder writes its icc_profile back: pixels only
-    sha = hashlib.sha256(data).hexdigest()
-    files = {original_key(sha, ext): _encode(rgb, ext)}
-    scaled = rgb
+    return rgb
+
+
+def variant_keys(sha256: str) -> list[str]:
+    return [variant_key(sha256, width, fmt) for width in WIDTHS for fmt in ("webp", "jpg")]
+
+
+def make_variants(sha256: str, original: bytes) -> dict[str, bytes]:
+    """The public variants (320, 640, 1280 px; WebP and JPEG; never upscaled) of a stored original.
+    The original was auto-oriented and stripped on upload; the variants are re-encoded from pixels too."""
+    with Image.open(io.BytesIO(original)) as opened:
+        opened.load()
+        scaled = _pixels_only(opened, "png" if opened.mode in ("RGBA", "LA", "P") else "jpg")
+    files: dict[str, bytes] = {}
     for target in sorted(WIDTHS, reverse=True):  # each size from the next larger one: cheaper, same quality
         if scaled.width > target:
             size = (target, max(1, round(scaled.height * target / scaled.width)))
             scaled = scaled.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
         for fmt in ("webp", "jpg"):
-            files[variant_key(sha, target, fmt)] = _encode(scaled, fmt)
-    return ProcessedImage(sha, ext, rgb.width, rgb.height, files)
+            files[variant_key(sha256, target, fmt)] = _encode(scaled, fmt)
+    return files
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -202,9 +231,14 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
 
 def save_files(session: Session, processed: ProcessedImage) -> None:
     """Write the files that are not stored yet; they are deleted again if ``session`` rolls back."""
+    write_files(session, processed.files)
+
+
+def write_files(session: Session, files: dict[str, bytes]) -> None:
+    """``save_files`` for keyed bytes (the variants job)."""
     store = get_store()
     pending: list[tuple[ImageStore, str]] = session.info.setdefault(_PENDING, [])
-    for key, data in processed.files.items():
+    for key, data in files.items():
         if store.exists(key):
             continue  # same content already stored (content-addressed): never overwrite or delete it
         try:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -266,6 +267,9 @@ class ProductImage(Base):
     alt: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # locale → text
     position: Mapped[int] = mapped_column(Integer, default=0)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # False from the upload until the ``products.image_variants`` job has stored the resized files: pages
+    # show a placeholder with the alt text meanwhile (the original is private).
+    variants_ready: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true(), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     product: Mapped[Product] = relationship(back_populates="images")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, send_file
+from typing import Any
+
+from flask import Blueprint, abort, g, render_template, request, send_file
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -93,6 +95,18 @@ def media(image_id: int, variant: str):  # type: ignore[no-untyped-def]
 @bp.app_template_global()
 def care_label(code: str) -> str:
     return str(CARE_SYMBOLS.get(code, code))
+
+
+@bp.app_template_global()
+def picture_pending(image: Any) -> bool:
+    """Whether a picture's variants are still being made: its row says so, or (an image of a version's
+    snapshot) it is among the pending ones, looked up once per request."""
+    ready = getattr(image, "variants_ready", None)
+    if ready is not None:
+        return not ready
+    if "pending_images" not in g:
+        g.pending_images = services.pending_image_ids()
+    return int(image["id"]) in g.pending_images
 
 
 @bp.app_template_global()
