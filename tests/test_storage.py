@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from marketplace import storage
 from marketplace.extensions import db
@@ -102,12 +102,47 @@ def test_an_upload_goes_to_the_bucket_and_a_rolled_back_one_leaves_no_orphan(s3_
         images.save_files(db.session, processed)
         db.session.commit()
         kept = store.keys()
-        assert any(key.startswith("originals/") for key in kept)
-        assert any(key.startswith("variants/") for key in kept)
+        assert any(key.startswith("originals/") for key in kept)  # (the variants are the job's: below)
         db.session.execute(select(1))  # the upload's transaction (its rows are the products' business)
         images.save_files(db.session, images.process(_jpeg("green")))
         db.session.rollback()  # the upload's transaction failed: its files are deleted again
         assert store.keys() == kept
+
+
+def test_the_variants_job_reads_the_original_from_the_bucket_and_writes_the_variants_there(s3_app: Flask) -> None:
+    """Upload (the original only) → the real worker → six variants in the bucket, served by the site; the bucket
+    down while the job runs: the job retries, nothing is marked ready, and it finishes once the bucket is back."""
+    from marketplace import models as m
+    from marketplace.jobs import services as jobs
+    from marketplace.products import services
+    from tests import factories
+    from tests.products_helpers import signed_in, workshop
+
+    w = workshop()
+    product = factories.ProductFactory(line=w.line)
+    with s3_app.test_request_context():
+        store = images.get_store()
+        image = services.add_image(db.session.get(m.Product, product.id), _jpeg("navy"), {"en": "Navy"})
+        db.session.commit()
+        image_id, sha = image.id, image.sha256
+        assert store.keys() == [f"originals/{sha}.jpg"]
+        bucket = s3_app.config["S3_BUCKET"]
+        s3_app.config["S3_BUCKET"] = "no-such-bucket"  # the object store refuses the job's reads
+        jobs.run_pending()
+        assert db.session.get(m.ProductImage, image_id).variants_ready is False
+        job = db.session.scalar(select(jobs.Job).where(jobs.Job.kind == services.VARIANTS_JOB))
+        assert job.status.value == "pending"
+        assert job.attempts == 1
+        assert job.last_error
+        s3_app.config["S3_BUCKET"] = bucket
+        db.session.execute(update(jobs.Job).where(jobs.Job.id == job.id).values(run_at=jobs.now()))
+        db.session.commit()
+        jobs.run_pending()
+        assert db.session.get(m.ProductImage, image_id).variants_ready is True
+        assert store.keys() == sorted([f"originals/{sha}.jpg", *images.variant_keys(sha)])
+    served = signed_in(s3_app.test_client(), w.editor).get(f"/media/{image_id}/320.webp")
+    served.close()
+    assert served.status_code == 200
 
 
 def test_healthz_names_the_object_store_when_it_is_down(app: Flask, tmp_path: Path) -> None:
