@@ -159,7 +159,8 @@ def test_a_scheduled_job_is_enqueued_once_per_period_whoever_offers_it(app: Flas
 
 def test_every_background_task_of_the_issue_has_a_handler_and_the_periodic_ones_a_schedule(app: Flask) -> None:
     assert {"mail.deliver", "mail.reminders", "passports.republish_ledger", "passports.republish_practice",
-            "search.sync", "orders.release_expired", "funds.premiums_due", "jobs.cleanup"} <= set(jobs.HANDLERS)
+            "search.sync", "orders.release_expired", "funds.premiums_due", "jobs.cleanup",
+            "products.image_variants"} <= set(jobs.HANDLERS)
     assert {"mail.reminders", "orders.release_expired", "funds.premiums_due", "search.sync",
             "jobs.cleanup"} <= set(jobs.SCHEDULES)
 
