@@ -44,3 +44,4 @@ def test_ledger_jobs_benchmark_runs() -> None:
     out = _run("-m", "benchmarks.ledger_jobs", "5", "3")
     assert "republish jobs pending after the requests: 1" in out
     assert "5 new passport versions" in out
+    assert "the very next passport request showed the new status: 3/3" in out  # suspend, reinstate, suspend
