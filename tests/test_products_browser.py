@@ -46,7 +46,18 @@ def test_msme_creates_product_union_approves_consumer_sees_it(demo_app, live_ser
     page.get_by_label("Description of the picture for people who cannot see it (English)").fill(
         "A brown pullover laid flat")
     page.get_by_role("button", name="Upload the picture").click()
+    # The upload stored the picture; its sizes are made by the job worker: until then, its description.
+    waiting = page.locator(".picture-pending", has_text="A brown pullover laid flat")
+    expect(waiting).to_contain_text("(the picture is being prepared)")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(waiting).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 800})
+    with demo_app.app_context():
+        jobs.run_pending()  # the worker (./dev run starts one beside the site)
+    page.reload()
     expect(page.get_by_role("img", name="A brown pullover laid flat")).to_be_visible()
+    expect(page.locator(".picture-pending")).to_have_count(0)
 
     lot = page.get_by_label("Certified lot")
     lot.select_option(label=next(o for o in lot.locator("option").all_inner_texts() if "USCC-2025-ARK-015" in o))

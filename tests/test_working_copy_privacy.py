@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from marketplace import models as m
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.products import services
 from marketplace.products.models import StepKind
 from tests.helpers import csrf_token, sign_in
@@ -38,6 +39,7 @@ def _edit(app: Flask) -> tuple[int, int]:
             water_basis=None, co2e_kg=None, co2e_basis=None, source_note=""))
         image = services.add_image(product, jpeg_bytes(), {"en": "New picture"})
         db.session.commit()
+        jobs.run_pending()  # the job worker makes the picture's sizes
         return step.id, image.id
 
 
