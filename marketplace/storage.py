@@ -49,14 +49,16 @@ class S3Store:
         return code in ("404", "NoSuchKey", "NotFound")
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as error:
             if self._missing(error):
                 return False
-            raise
+            raise StorageUnavailable(str(error)) from error
+        except BotoCoreError as error:  # unreachable: the request gets a clear 503 (errors.py), never a 500
+            raise StorageUnavailable(str(error)) from error
         return True
 
     def write(self, key: str, data: bytes) -> None:
@@ -81,8 +83,13 @@ class S3Store:
             raise StorageUnavailable(str(error)) from error
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
         self._cached(key).unlink(missing_ok=True)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(str(error)) from error
 
     def _cached(self, key: str) -> Path:
         full = (self.cache / self._key(key)).resolve()
@@ -92,7 +99,7 @@ class S3Store:
 
     def path(self, key: str) -> Path | None:
         """A local copy to serve (downloaded once: keys never change), or None if the object is missing."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         full = self._cached(key)
         if full.is_file():
@@ -102,7 +109,9 @@ class S3Store:
         except ClientError as error:
             if self._missing(error):
                 return None
-            raise
+            raise StorageUnavailable(str(error)) from error
+        except BotoCoreError as error:
+            raise StorageUnavailable(str(error)) from error
         full.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=full.parent, prefix=".download-")
         with os.fdopen(fd, "wb") as handle:

@@ -145,6 +145,44 @@ def test_the_variants_job_reads_the_original_from_the_bucket_and_writes_the_vari
     assert served.status_code == 200
 
 
+def test_an_upload_while_the_object_store_is_down_is_refused_with_a_clear_503_and_saves_nothing(
+        app: Flask, tmp_path: Path) -> None:
+    """The bucket unreachable: the MSME reads that nothing was saved (never a 500), and no picture row, file or
+    job is left; a variant request gets a 503 too."""
+    from marketplace import models as m
+    from marketplace.jobs.models import Job
+    from tests import factories
+    from tests.products_helpers import signed_in, token, workshop
+
+    w = workshop()
+    product = factories.ProductFactory(line=w.line)
+    down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, S3_BUCKET="images",
+                    S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}", IMAGE_CACHE_PATH=str(tmp_path / "cache"),
+                    **S3_KEYS)
+    try:
+        client = signed_in(down.test_client(), w.editor)
+        response = client.post(f"/workspace/products/{product.id}/images", content_type="multipart/form-data",
+                               data={"image": (io.BytesIO(_jpeg()), "a.jpg", "image/jpeg"), "alt_en": "A sweater",
+                                     "csrf_token": token(client)})
+        assert response.status_code == 503
+        page = response.get_data(as_text=True)
+        assert "Files cannot be stored for a moment. Nothing was saved" in page
+        assert "Traceback" not in page
+        with down.app_context():
+            assert db.session.scalars(select(m.ProductImage)).all() == []
+            assert db.session.scalars(select(Job.kind).where(Job.kind == "products.image_variants")).all() == []
+            image = m.ProductImage(product_id=product.id, sha256="0" * 64, original_ext="jpg", width=10, height=10,
+                                   alt={"en": "x"}, variants_ready=True)
+            db.session.add(image)
+            db.session.commit()
+            image_id = image.id
+        media = client.get(f"/media/{image_id}/320.webp")
+        assert media.status_code == 503
+    finally:
+        with down.app_context():
+            db.engine.dispose()
+
+
 def test_healthz_names_the_object_store_when_it_is_down(app: Flask, tmp_path: Path) -> None:
     down = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path, S3_BUCKET="images",
                     S3_ENDPOINT_URL=f"http://127.0.0.1:{_free_port()}", **S3_KEYS)

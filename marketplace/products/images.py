@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import tempfile
@@ -40,6 +41,7 @@ WIDTHS = (320, 640, 1280)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 VARIANT_NAME = re.compile(r"^(?P<width>320|640|1280)\.(?P<fmt>webp|jpg)$")
 _PENDING = "new_image_files"
+log = logging.getLogger(__name__)
 NOT_AN_IMAGE = _l("The file is not a picture we can read. Upload a JPEG, PNG or WebP file.")
 DAMAGED = _l("The picture is damaged or incomplete (truncated). Upload the file again.")
 
@@ -251,7 +253,10 @@ def write_files(session: Session, files: dict[str, bytes]) -> None:
 
 def _discard(session: Session) -> None:
     for store, key in session.info.pop(_PENDING, []):
-        store.delete(key)
+        try:
+            store.delete(key)
+        except OSError:  # the store went down meanwhile: the rollback goes on (an unreferenced file stays)
+            log.warning("Could not delete %s after a rolled-back upload", key, exc_info=True)
 
 
 @event.listens_for(Session, "after_commit")
