@@ -210,6 +210,21 @@ def test_the_variants_job_is_idempotent_and_retries_while_the_original_is_missin
         assert _work() == ["done", "done", "done"]
 
 
+def test_a_variants_run_that_rolls_back_keeps_its_files_for_the_retry(app: Flask) -> None:
+    """The job's transaction fails after the files are written (a database error, a killed worker): the files
+    stay (another worker making the same picture may rely on them; they are not orphans, the retry uses them)."""
+    _upload(app, jpeg_bytes(), "a.jpg")
+    root = Path(app.config["IMAGE_STORAGE_PATH"])
+    with app.app_context():
+        image_id = db.session.scalar(select(m.ProductImage.id))
+        services.build_image_variants(image_id)
+        db.session.rollback()
+        assert len(list((root / "variants").iterdir())) == 6
+        assert db.session.get(m.ProductImage, image_id).variants_ready is False
+        assert _work() == ["done"]
+        assert db.session.get(m.ProductImage, image_id).variants_ready is True
+
+
 def test_the_same_picture_again_is_ready_at_once_without_a_job(app: Flask) -> None:
     w = workshop()
     product = factories.ProductFactory(line=w.line)

@@ -281,7 +281,8 @@ def build_image_variants(image_id: int) -> None:
     keys = image_files.variant_keys(image.sha256)
     if not all(store.exists(key) for key in keys):
         original = store.read(image_files.original_key(image.sha256, image.original_ext))
-        image_files.write_files(db.session(), image_files.make_variants(image.sha256, original))
+        image_files.write_files(db.session(), image_files.make_variants(image.sha256, original),
+                                discard_on_rollback=False)
     db.session.execute(update(ProductImage).where(ProductImage.sha256 == image.sha256)
                        .values(variants_ready=True))
     db.session.flush()

@@ -236,8 +236,9 @@ def save_files(session: Session, processed: ProcessedImage) -> None:
     write_files(session, processed.files)
 
 
-def write_files(session: Session, files: dict[str, bytes]) -> None:
-    """``save_files`` for keyed bytes (the variants job)."""
+def write_files(session: Session, files: dict[str, bytes], *, discard_on_rollback: bool = True) -> None:
+    """``save_files`` for keyed bytes. The variants job keeps its files even if its transaction rolls back:
+    they are what its retry needs, and another worker making the same picture's variants may rely on them."""
     store = get_store()
     pending: list[tuple[ImageStore, str]] = session.info.setdefault(_PENDING, [])
     for key, data in files.items():
@@ -248,7 +249,8 @@ def write_files(session: Session, files: dict[str, bytes]) -> None:
         except OSError:
             _discard(session)
             raise
-        pending.append((store, key))
+        if discard_on_rollback:
+            pending.append((store, key))
 
 
 def _discard(session: Session) -> None:
