@@ -197,12 +197,16 @@ class Databases:
         return self.templates[demo]
 
     def _create_template(self, demo: bool) -> str:
+        """The empty template is migrated; the demo template starts as a copy of it (migrated once)."""
         name = f"template_{'demo' if demo else 'empty'}_{os.getpid()}"
+        empty = self.template(False) if demo else None
         if self.admin is None:
             path = self.tmp / f"{name}.sqlite3"
+            if empty is not None:
+                shutil.copyfile(empty, path)
             _migrate(f"sqlite:///{path}", self.tmp, demo, search_path_of(name, self.tmp))
             return str(path)
-        self._create_database(name, template=None)
+        self._create_database(name, template=empty)
         _migrate(self._url(name), self.tmp, demo, search_path_of(name, self.tmp))
         return name
 
