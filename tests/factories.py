@@ -10,7 +10,7 @@ from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
 from marketplace import models as m
-from marketplace.accounts.services import hash_password
+from marketplace.accounts.services import TEST_PROFILE_HASHER
 from marketplace.certification.models import AssuranceLevel, CustodyModel
 from marketplace.db import today
 from marketplace.lots.models import Colour, FibreState, Incoterm, LotStatus, PriceBasis, TestMethod
@@ -22,7 +22,7 @@ from marketplace.products.models import ProductStatus, StepKind
 
 _state: dict[str, Session | None] = {"session": None}
 PASSWORD = "correct horse battery"
-_PASSWORD_HASH = hash_password(PASSWORD)
+_PASSWORD_HASH = TEST_PROFILE_HASHER.hash(PASSWORD)  # as the test profile's app hashes it
 
 
 def use_session(session: Session | None) -> None:

@@ -5,6 +5,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from marketplace.accounts.models import Membership, Role, User
+from marketplace.accounts.services import hash_password, verify_password
 from marketplace.extensions import db
 from marketplace.notifications import services
 from marketplace.organisations.models import Organisation, OrgKind
@@ -37,6 +38,20 @@ def _confirmation_link(app: Flask, mailbox) -> str:  # type: ignore[no-untyped-d
         services.deliver()
     body = mailbox.messages[-1].get_body(preferencelist=("plain",)).get_content()
     return next(line for line in body.splitlines() if "/verify/" in line).removeprefix("http://127.0.0.1:5000")
+
+
+@pytest.mark.parametrize(("profile", "cost"), [("production", "m=65536,t=3,p=4"), ("dev", "m=65536,t=3,p=4"),
+                                              (None, "m=65536,t=3,p=4"), ("test", "m=8,t=1,p=1")])
+def test_only_the_test_profile_hashes_passwords_at_the_lowest_cost(profile: str | None, cost: str) -> None:
+    """The suite's cheap hashing is the test profile's alone: every other profile (and code outside an app)
+    hashes at argon2-cffi's recommended cost."""
+    bare = Flask(__name__)
+    bare.config["ENV"] = profile
+    with bare.app_context():
+        hashed = hash_password("correct horse battery")
+        assert hashed.startswith(f"$argon2id$v=19${cost}$")
+        assert verify_password(hashed, "correct horse battery")
+        assert not verify_password(hashed, "correct horse battery!")
 
 
 def test_sign_up_creates_an_unverified_buyer_who_confirms_the_address_then_signs_in(app: Flask, mailbox) -> None:

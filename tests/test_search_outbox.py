@@ -108,6 +108,31 @@ def test_factory_rows_reach_the_index_through_the_worker(app: Flask) -> None:
         assert found.facets["aimag"] == {"BKH": 1}
 
 
+def test_a_savepoint_inside_the_transaction_does_not_apply_the_outbox(app: Flask, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SQLAlchemy announces a SAVEPOINT's release as a commit: the outbox is applied once, after the real commit
+    (applied at the savepoint, the drain's own connection waited on the open transaction's lock on SQLite)."""
+    lot = factories.LotFactory()
+    app.test_cli_runner().invoke(args=["search", "sync", "--once"])
+    drains: list[bool] = []
+    real_drain = services.drain
+
+    def drain(*args, **kwargs):  # type: ignore[no-untyped-def]
+        drains.append(db.session().in_nested_transaction())  # counted, then the real drain runs
+        return real_drain(*args, **kwargs)
+
+    monkeypatch.setattr(services, "drain", drain)
+    with app.app_context():
+        db.session.get(Lot, lot.id).available_kg = Decimal("7.5")
+        db.session.flush()  # the outbox row is written
+        with db.session.begin_nested():
+            db.session.get(Lot, lot.id).min_order_kg = Decimal("1")
+        assert drains == []  # not at the savepoint
+        db.session.commit()
+    assert drains == [False]  # once, after the commit
+    assert _outbox(app) == 0
+    _index_equals_database(app)
+
+
 def test_deleting_a_row_removes_its_document(app: Flask) -> None:
     lot = factories.LotFactory()
     runner = app.test_cli_runner()

@@ -73,6 +73,10 @@ def _forget(session: Session, *_args: Any) -> None:
 
 
 def _apply_after_commit(session: Session) -> None:
+    # SQLAlchemy fires after_commit for a SAVEPOINT's release too: the rows are not committed yet (on SQLite
+    # the drain's connection would wait on the open transaction's lock), so the outermost commit drains.
+    if session.in_nested_transaction():
+        return
     if not session.info.pop(PENDING, False) or not has_app_context():
         return
     if not current_app.config.get("SEARCH_APPLY_AFTER_COMMIT", True):
