@@ -79,6 +79,7 @@ report_reviewed = _notice("report_reviewed")
 certificate_status = _notice("certificate_status")
 consumer_receipt = _notice("consumer_receipt")
 consumer_shipped = _notice("consumer_shipped")  # sender: the ConsumerOrder; args: (the ConsumerShipment,)
+consumer_refunded = _notice("consumer_refunded")  # sender: the ConsumerOrder; args: (the refund Payment,)
 repair_request = _notice("repair_request")  # sender: the ServiceRequest
 balance_received = _notice("balance_received")
 invoice_issued = _notice("invoice_issued")
@@ -102,6 +103,7 @@ NOTICES = (
     certificate_status,
     consumer_receipt,
     consumer_shipped,
+    consumer_refunded,
     repair_request,
     balance_received,
     invoice_issued,

@@ -62,7 +62,7 @@ def product_form(line_id: int, **overrides: object) -> dict[str, object]:
         "description_en": "A test sweater.", "composition": "cashmere: 100", "recycled_pct": "0",
         "recycled_origin": "none", "dyed": "undyed", "care_codes": ["wash-hand", "dry-flat"], "sizes": "S, M",
         "weight_g": "290", "price_eur": "245.00", "production_date": "2026-08-01", "batch_code": "B1",
-        "service_repair": "y", "service_repair_terms": "Free repair.",
+        "service_repair": "y", "service_repair_conditions_en": "Free repair.",
     }
     data.update(overrides)
     return data

@@ -60,7 +60,8 @@ def test_editor_creates_a_product(app: Flask) -> None:
         assert product.fibre_composition == {"cashmere": "100"}
         assert product.care_codes == ["wash-hand", "dry-flat"]
         assert product.price_minor == 24500
-        assert product.circular_services == {"repair": "Free repair."}
+        assert product.circular_services == {"repair": {"conditions": {"en": "Free repair."}, "price_minor": None,
+                                                        "currency": "EUR"}}
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -65,6 +65,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "payments.shipping_zones": MSME,
     "payments.service_terms": MSME,
     "payments.move_service": MSME,
+    "payments.union_shop_orders": STAFF,
+    "payments.union_move_parcel": STAFF,
     "accounts.signout": "signed_in",
     "accounts.signout_everywhere": "signed_in",
     "accounts.account": "signed_in",
@@ -336,7 +338,7 @@ STATE_CHANGING_ENDPOINTS = frozenset({
     "workspace.remove_image", "workspace.remove_source", "workspace.remove_step", "workspace.submit",
     "jobs.retry", "jobs.retry_mail", "organisations.registration", "payments.cancel_consumer_order",
     "payments.move_service", "payments.move_shipment", "payments.request_service", "payments.service_terms",
-    "payments.update_cart", "workspace.stock", "payments.shipping_zones",
+    "payments.update_cart", "workspace.stock", "payments.shipping_zones", "payments.union_move_parcel",
 })
 
 

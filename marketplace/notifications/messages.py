@@ -119,6 +119,10 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           _l("Your order %(ref)s is on its way."),
           _l("Parcel from %(maker)s, sent with %(carrier)s, tracking number %(tracking)s."),
           action=_l("See your order"), essential=True),
+    _kind("consumer_refunded", _l("Your order %(ref)s: %(refund)s refunded"),
+          _l("We have refunded %(refund)s of order %(ref)s to your card."),
+          _l("Parcel from %(maker)s: %(parcel)s. Your bank may take up to ten days to show the refund."),
+          action=_l("See your order"), essential=True),
 )}
 
 # The preferences a person may switch off, each covering one or more non-essential kinds.

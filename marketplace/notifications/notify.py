@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from marketplace.certification.models import Certificate
     from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, SampleRequest
     from marketplace.organisations.models import Organisation
-    from marketplace.payments.models import ConsumerOrder, ConsumerShipment
+    from marketplace.payments.models import ConsumerOrder, ConsumerShipment, Payment
     from marketplace.practice.models import PerformanceReport
     from marketplace.products.models import Product
 
@@ -196,7 +196,7 @@ def certificate_status(cert: Certificate) -> None:
 
 # Consumers (an address, no account) ---------------------------------------------------------------------------
 
-def _consumer(order: ConsumerOrder, kind: str, **extra: str) -> None:
+def _consumer(order: ConsumerOrder, kind: str, **extra: str | Callable[[], str]) -> None:
     """To the consumer's address, with the signed link to their order's page (no account needed)."""
     enqueue(kind, to_address=order.email, locale=locale_of(None, getattr(order, "locale", None)),
             params={"ref": order.reference, "amount": _money(order.total_minor, order.currency), **extra},
@@ -210,6 +210,15 @@ def consumer_receipt(order: ConsumerOrder) -> None:
 def consumer_shipped(order: ConsumerOrder, shipment: ConsumerShipment | None = None) -> None:
     _consumer(order, "consumer_shipped", maker=shipment.organisation.name if shipment else "",
               carrier=shipment.carrier if shipment else "", tracking=shipment.tracking if shipment else "")
+
+
+def consumer_refunded(order: ConsumerOrder, refund: Payment | None = None) -> None:
+    """A parcel cancelled before it shipped, or returned, was refunded to the card."""
+    shipment = refund.consumer_shipment if refund is not None else None
+    _consumer(order, "consumer_refunded",
+              refund=_money(refund.amount_minor, refund.currency) if refund else "",
+              maker=shipment.organisation.name if shipment else "",
+              parcel=_label(shipment.status) if shipment else "")
 
 
 # Reminders (run by `flask mail reminders` and hourly by the job worker) -------------------------------------

@@ -24,6 +24,7 @@ from marketplace.payments.services import service_history
 from marketplace.practice.services import passport_block
 from marketplace.pricing import services as pricing
 from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
+from marketplace.products.rules import circular_terms
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 # The versioned (frozen) UNTP 0.6.1 contexts, never the moving ``working`` ones.
@@ -62,7 +63,10 @@ CONTEXT_TERMS = (
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
     "entryCounts", "payments", "paidByFund",
     "serviceHistory", "service", "closedOn", "outcome", "performedBy",
+    "conditions", "price", "freeOfCharge", "requestLink",
 )
+# Terms whose value is a language map (``{"en": …, "fr": …}``): the maker's texts in every language entered.
+LANGUAGE_MAPS = ("conditions",)
 
 
 # UNTP 0.6.1 types (and one property, ``characteristics``) that its JSON Schemas describe but its
@@ -92,10 +96,25 @@ def context_document(base_url: str, version: int = 1) -> dict[str, Any]:
     terms: dict[str, Any] = {"@version": 1.1, "@protected": True}
     for term in CONTEXT_TERMS:
         terms[term] = {"@id": vocab + term}
+    for term in LANGUAGE_MAPS:
+        terms[term]["@container"] = "@language"
     if version == 1:
         for term, iri in UNTP_GAPS.items():
             terms[term] = {"@id": iri}
     return {"@context": terms}
+
+
+def _services(product: Product, base_url: str) -> dict[str, Any]:
+    """Each circular service offered: its conditions in every language the maker wrote them in, its price
+    (or free of charge) and where to ask for it."""
+    services = {}
+    for kind, terms in circular_terms(product.circular_services).items():
+        service: dict[str, Any] = {"conditions": terms["conditions"], "freeOfCharge": terms["price_minor"] is None,
+                                   "requestLink": f"{base_url}/shop/services/{product.id}"}
+        if terms["price_minor"] is not None:
+            service["price"] = {"amount": terms["price_minor"], "currency": terms["currency"]}
+        services[kind] = service
+    return services
 
 
 def context_url(base_url: str) -> str:
@@ -587,7 +606,7 @@ def product_passport(
         "itemsInBatch": items,
         "circularity": {
             "recycledOrigin": product.recycled_origin.value, "careCodes": list(product.care_codes),
-            "services": dict(product.circular_services), "dyed": product.dyed,
+            "services": _services(product, base_url), "dyed": product.dyed,
         },
     }
     impact = _impact_per_item(steps, items, product.organisation.name)

@@ -54,11 +54,14 @@ class Payment(TimestampMixin, Base):
     provider_ref: Mapped[str | None] = mapped_column(String(120), unique=True)
     consumer_order_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_order.id"), index=True)
     refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
+    # The parcel a refund pays back (a shop order is refunded parcel by parcel): at most one refund per parcel.
+    consumer_shipment_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_shipment.id"), unique=True)
     last_event_at: Mapped[int | None] = mapped_column(Integer)  # Stripe's event.created of the last applied event
 
     order: Mapped[Order | None] = relationship()
     consumer_order: Mapped[ConsumerOrder | None] = relationship(back_populates="payments")
     refund_of: Mapped[Payment | None] = relationship(remote_side="Payment.id")
+    consumer_shipment: Mapped[ConsumerShipment | None] = relationship(back_populates="refund")
 
 
 class ConsumerOrderStatus(enum.StrEnum):
@@ -132,7 +135,8 @@ class ShipmentStatus(enum.StrEnum):
     to_pack = "to_pack"
     shipped = "shipped"
     delivered = "delivered"
-    returned = "returned"
+    returned = "returned"  # the return was accepted and the parcel refunded
+    cancelled = "cancelled"  # cancelled before it shipped: refunded, its sizes back in stock
 
 
 class ConsumerShipment(Base):
@@ -154,10 +158,13 @@ class ConsumerShipment(Base):
     shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     order: Mapped[ConsumerOrder] = relationship(back_populates="shipments")
     organisation: Mapped[Organisation] = relationship()
     lines: Mapped[list[ConsumerOrderLine]] = relationship(back_populates="shipment", order_by="ConsumerOrderLine.id")
+    refund: Mapped[Payment | None] = relationship(back_populates="consumer_shipment",
+                                                  foreign_keys="Payment.consumer_shipment_id")
 
 
 class ShippingZone(Base):

@@ -19,7 +19,7 @@ from marketplace.accounts.models import Role
 from marketplace.csv_export import to_csv
 from marketplace.extensions import csrf, db
 from marketplace.forms_common import BoundedIntegerField, FiniteDecimalField, MoneyPlaces
-from marketplace.i18n import country_choices, label
+from marketplace.i18n import country_choices, label, money
 from marketplace.money import from_minor, to_minor
 from marketplace.orders.forms import FORM_ID
 from marketplace.orders.services import OrderError
@@ -33,6 +33,8 @@ from marketplace.urls import absolute_url
 bp = Blueprint("payments", __name__)
 bp.add_app_template_global(services.duties_note, "duties_note")
 bp.add_app_template_global(services.order_token, "order_token")
+bp.add_app_template_global(services.refundable_minor, "refundable_minor")
+bp.add_app_template_global(services.refunded_minor, "refunded_minor")
 
 
 @bp.app_template_global()
@@ -321,28 +323,59 @@ def inbox_csv():  # type: ignore[no-untyped-def]
                     headers={"Content-Disposition": 'attachment; filename="orders.csv"'})
 
 
-@bp.route("/workspace/orders/<int:shipment_id>", methods=["POST"])
-@roles(Role.msme_editor)
-def move_shipment(shipment_id: int):  # type: ignore[no-untyped-def]
+def _move_parcel(shipment_id: int, organisation_ids: list[int] | None, back: str):  # type: ignore[no-untyped-def]
+    """One parcel's next step, from the MSME's inbox (its own parcels) or the Union's list (any parcel):
+    ship, deliver, or cancel / accept a return with the refund ``services.refund_parcel`` decides."""
     form = ShipmentForm()
     if not form.validate_on_submit():
         flash(_("Check the form: the carrier and tracking number are at most 60 characters."), "error")
-        return redirect(url_for("payments.inbox")), 303
+        return redirect(back), 303
+    action = form.action.data or ""
     try:
-        shipment = services.shipment_of(shipment_id, _msme_ids())
-        if form.action.data == "ship":
+        shipment = services.shipment_of(shipment_id, organisation_ids)
+        if action == "ship":
             services.ship(shipment, carrier=form.carrier.data or "", tracking=form.tracking.data or "")
+        elif action in services.PARCEL_REFUNDS:
+            refund = services.refund_parcel(shipment, action, gateway=gateway())
         else:
-            services.move_shipment(shipment, form.action.data or "")
+            services.move_shipment(shipment, action)
+    except PaymentsUnavailableError as error:
+        db.session.rollback()
+        flash(_("Stripe could not refund the parcel: %(reason)s. Nothing was changed.", reason=str(error)), "error")
+        return redirect(back), 303
     except OrderError as error:
         db.session.rollback()
         if error.status == 404:
             abort(404, description=str(error.message))
         flash(str(error.message), "error")
-        return redirect(url_for("payments.inbox")), 303
-    flash(_("Parcel for order %(ref)s: %(status)s.", ref=shipment.order.reference, status=label(shipment.status)),
-          "success")
-    return redirect(url_for("payments.inbox")), 303
+        return redirect(back), 303
+    if action in services.PARCEL_REFUNDS:
+        flash(_("Parcel for order %(ref)s: %(status)s; %(amount)s refunded to the consumer's card.",
+                ref=shipment.order.reference, status=label(shipment.status),
+                amount=money(refund.amount_minor, refund.currency)), "success")
+    else:
+        flash(_("Parcel for order %(ref)s: %(status)s.", ref=shipment.order.reference, status=label(shipment.status)),
+              "success")
+    return redirect(back), 303
+
+
+@bp.route("/workspace/orders/<int:shipment_id>", methods=["POST"])
+@roles(Role.msme_editor)
+def move_shipment(shipment_id: int):  # type: ignore[no-untyped-def]
+    return _move_parcel(shipment_id, _msme_ids(), url_for("payments.inbox"))
+
+
+@bp.route("/union/shop-orders")
+@roles(Role.union_staff, Role.admin)
+def union_shop_orders():  # type: ignore[no-untyped-def]
+    """Union staff: every paid consumer order, parcel by parcel, with what was refunded."""
+    return render_template("payments/union_shop_orders.html", shipments=services.inbox(None), form=ShipmentForm())
+
+
+@bp.route("/union/shop-orders/parcels/<int:shipment_id>", methods=["POST"])
+@roles(Role.union_staff, Role.admin)
+def union_move_parcel(shipment_id: int):  # type: ignore[no-untyped-def]
+    return _move_parcel(shipment_id, None, url_for("payments.union_shop_orders"))
 
 
 # --- circular services: the consumer's request (from the passport) and the MSME's list ----------------------

@@ -77,6 +77,7 @@ from marketplace.payments.models import (
 from marketplace.payments.shop import (
     INBOX_CSV_HEADER,
     MAX_CART_QUANTITY,
+    PARCEL_REFUNDS,
     Address,
     AddressError,
     CartLine,
@@ -96,8 +97,13 @@ from marketplace.payments.shop import (
     move_shipment,
     order_by_token,
     order_token,
+    parcel_minor,
     payment_cancelled,
     purchase_payment,
+    refund_parcel,
+    refundable_minor,
+    refunded_minor,
+    refunds_of,
     release_stale,
     remove_from_cart,
     save_zone,
@@ -118,6 +124,7 @@ RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeed
 __all__ = [
     "INBOX_CSV_HEADER",
     "MAX_CART_QUANTITY",
+    "PARCEL_REFUNDS",
     "Address",
     "AddressError",
     "CartLine",
@@ -141,8 +148,13 @@ __all__ = [
     "offers_for",
     "order_by_token",
     "order_token",
+    "parcel_minor",
     "payment_cancelled",
     "purchase_payment",
+    "refund_parcel",
+    "refundable_minor",
+    "refunded_minor",
+    "refunds_of",
     "release_stale",
     "remove_from_cart",
     "request_service",
@@ -160,19 +172,18 @@ __all__ = [
 ]
 
 
-def cancel_consumer_order(order: ConsumerOrder, *, gateway: PaymentGateway) -> Payment:
-    """The consumer cancels a paid order before anything has shipped: refunded in full through Stripe, stock back."""
+def cancel_consumer_order(order: ConsumerOrder, *, gateway: PaymentGateway) -> list[Payment]:
+    """The consumer cancels a paid order before anything has shipped: each parcel is cancelled and refunded
+    (``shop.refund_parcel``, so the full amount goes back) and its sizes return to stock."""
     if order.status is not ConsumerOrderStatus.paid:
         raise OrderError(_l("Only a paid order can be cancelled."), 409)
     if shipped_any(order):
         raise OrderError(_l("Part of this order has already shipped, so it can no longer be cancelled: "
                             "return it when it arrives."), 409)
     payment = purchase_payment(order)
-    if payment is None or payment.status is not PaymentStatus.succeeded:
+    if payment is None or payment.status is not PaymentStatus.succeeded or not order.shipments:
         raise OrderError(_l("This order's payment has not gone through, so there is nothing to refund."), 409)
-    record = refund(payment.id, staff=None, gateway=gateway)
-    order.cancelled_at = utcnow()
-    return record
+    return [refund_parcel(shipment, "cancel", gateway=gateway) for shipment in list(order.shipments)]
 
 
 def ship(shipment: ConsumerShipment, *, carrier: str, tracking: str) -> None:
@@ -204,17 +215,16 @@ def refund(payment_id: int, *, staff: User | None, gateway: PaymentGateway, reas
         raise OrderError(_l("Give the reason for the refund."), 422)
     if payment.provider == BANK:
         raise OrderError(_l("A bank transfer is refunded by bank transfer, outside the site."))
+    if payment.consumer_order is not None:  # one rule for what a parcel may get back: shop.refundable_minor
+        raise OrderError(_l("A shop order is refunded parcel by parcel: cancel a parcel before it ships or "
+                            "accept its return."), 409)
     result = gateway.refund(intent_id=payment.provider_ref, idempotency_key=f"refund-{payment.id}")
     payment.status = PaymentStatus.refunded
-    record = Payment(order_id=payment.order_id, consumer_order_id=payment.consumer_order_id, kind=PaymentKind.refund,
+    record = Payment(order_id=payment.order_id, kind=PaymentKind.refund,
                      status=PaymentStatus.succeeded if result.status == "succeeded" else PaymentStatus.pending,
                      amount_minor=result.amount_minor, currency=payment.currency, provider_ref=result.id,
                      refund_of=payment)
     db.session.add(record)
-    if payment.consumer_order is not None:
-        payment.consumer_order.status = ConsumerOrderStatus.refunded
-        if not shipped_any(payment.consumer_order):
-            give_back_stock(payment.consumer_order)  # nothing left the workshop: the sizes can be sold again
     if payment.order is not None:
         assert staff is not None, "a refund on a business order is made by Union staff"
         payment.order.events.append(_refund_event(payment.order, staff))
@@ -266,6 +276,9 @@ def _apply(event: Event) -> str:
     if event.type in ("payment_intent.payment_failed", "payment_intent.canceled"):
         return _move(obj.get("id"), PaymentStatus.failed, event)
     if event.type == "charge.refunded":
+        refunded, amount = obj.get("amount_refunded"), obj.get("amount")
+        if isinstance(refunded, int) and isinstance(amount, int) and refunded < amount:
+            return "partial_refund"  # one parcel of a shop order (recorded when it was made): the rest stays paid
         return _move(obj.get("payment_intent"), PaymentStatus.refunded, event)
     return "ignored"
 

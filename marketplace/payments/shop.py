@@ -6,7 +6,10 @@ The rules live here once and every entry point (cart, checkout, webhook, the MSM
   (``stock >= quantity``): two buyers of the last item can never both have it, on SQLite or PostgreSQL;
   it is given back when the payment is cancelled or the order is cancelled and refunded;
 - an address is checked against its country's rules (Google's i18n address data, shipped offline);
-- each MSME in the cart ships its own part at the rate of its zone for the destination.
+- each MSME in the cart ships its own part at the rate of its zone for the destination;
+- a paid order is refunded parcel by parcel (``refund_parcel``): a parcel cancelled before it ships or a
+  returned parcel gets back its goods and its shipping, never more than the payment has left
+  (``refundable_minor``, the one rule for every screen that refunds).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 
+from marketplace import events
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.i18n import label as value_label
@@ -29,7 +33,7 @@ from marketplace.money import from_minor
 from marketplace.orders.locking import serialise_form
 from marketplace.orders.services import OrderError
 from marketplace.organisations.models import Organisation
-from marketplace.payments.gateway import PaymentGateway
+from marketplace.payments.gateway import PaymentGateway, RefundResult
 from marketplace.payments.models import (
     ConsumerOrder,
     ConsumerOrderLine,
@@ -390,10 +394,10 @@ def new_reference() -> str:
     return f"CO-{utcnow().year}-" + "".join(secrets.choice(alphabet) for _ in range(6))
 
 
-def _needed(order: ConsumerOrder) -> list[tuple[int, int, str]]:
+def _needed(lines: list[ConsumerOrderLine]) -> list[tuple[int, int, str]]:
     need: dict[int, int] = {}
     labels: dict[int, str] = {}
-    for line in order.lines:
+    for line in lines:
         if line.variant_id is not None:
             need[line.variant_id] = need.get(line.variant_id, 0) + line.quantity
             labels[line.variant_id] = line.size
@@ -404,7 +408,7 @@ def take_stock(order: ConsumerOrder) -> None:
     """Take each size's stock for ``order`` in one conditional UPDATE (never below zero), or refuse it all."""
     if order.stock_held:
         return
-    for variant_id, quantity, label in _needed(order):
+    for variant_id, quantity, label in _needed(order.lines):
         taken = db.session.execute(
             update(ProductVariant).where(ProductVariant.id == variant_id, ProductVariant.stock >= quantity)
             .values(stock=ProductVariant.stock - quantity).execution_options(synchronize_session=False))
@@ -418,13 +422,18 @@ def take_stock(order: ConsumerOrder) -> None:
     order.stock_held = True
 
 
-def give_back_stock(order: ConsumerOrder) -> None:
-    """Return ``order``'s sizes to stock, once."""
-    if not order.stock_held:
-        return
-    for variant_id, quantity, _label in _needed(order):
+def _restock(lines: list[ConsumerOrderLine]) -> None:
+    for variant_id, quantity, _label in _needed(lines):
         db.session.execute(update(ProductVariant).where(ProductVariant.id == variant_id)
                            .values(stock=ProductVariant.stock + quantity).execution_options(synchronize_session=False))
+
+
+def give_back_stock(order: ConsumerOrder) -> None:
+    """Return ``order``'s sizes to stock, once (a parcel cancelled on its own has already given its own back)."""
+    if not order.stock_held:
+        return
+    _restock([line for line in order.lines
+              if line.shipment is None or line.shipment.status is not ShipmentStatus.cancelled])
     order.stock_held = False
 
 
@@ -483,32 +492,42 @@ def cancellable(order: ConsumerOrder) -> bool:
 SHIPMENT_FLOW = {
     "ship": (ShipmentStatus.to_pack, ShipmentStatus.shipped),
     "deliver": (ShipmentStatus.shipped, ShipmentStatus.delivered),
+}
+# The moves that pay a parcel back (``refund_parcel``): cancelled before it ships, or its return accepted.
+PARCEL_REFUNDS = {
+    "cancel": (ShipmentStatus.to_pack, ShipmentStatus.cancelled),
     "return": (ShipmentStatus.delivered, ShipmentStatus.returned),
 }
 
 
-def inbox(organisation_ids: list[int]) -> list[ConsumerShipment]:
-    """The MSMEs' parcels of paid (and refunded) orders, those to pack first, newest first within each."""
-    rows = db.session.scalars(
+def inbox(organisation_ids: list[int] | None) -> list[ConsumerShipment]:
+    """The MSMEs' parcels (None: every MSME's, for the Union) of paid (and refunded) orders, those to pack
+    first, newest first within each."""
+    query = (
         select(ConsumerShipment).join(ConsumerOrder)
-        .where(ConsumerShipment.organisation_id.in_(organisation_ids),
-               ConsumerOrder.status.in_((ConsumerOrderStatus.paid, ConsumerOrderStatus.refunded)))
+        .where(ConsumerOrder.status.in_((ConsumerOrderStatus.paid, ConsumerOrderStatus.refunded)))
         .order_by(ConsumerOrder.paid_at.desc(), ConsumerShipment.id.desc())
         .options(joinedload(ConsumerShipment.order),  # the inbox and its CSV read each parcel's order and lines
+                 joinedload(ConsumerShipment.refund), joinedload(ConsumerShipment.organisation),
                  selectinload(ConsumerShipment.lines).joinedload(ConsumerOrderLine.product)))
+    if organisation_ids is not None:
+        query = query.where(ConsumerShipment.organisation_id.in_(organisation_ids))
+    rows = db.session.scalars(query)
     order = list(ShipmentStatus)
     return sorted(rows, key=lambda s: order.index(s.status))
 
 
-def shipment_of(shipment_id: int, organisation_ids: list[int]) -> ConsumerShipment:
+def shipment_of(shipment_id: int, organisation_ids: list[int] | None) -> ConsumerShipment:
+    """A parcel of one of ``organisation_ids`` (None: any MSME's, for Union staff), else 404."""
     shipment = db.session.get(ConsumerShipment, shipment_id)
-    if shipment is None or shipment.organisation_id not in organisation_ids:
+    if shipment is None or (organisation_ids is not None and shipment.organisation_id not in organisation_ids):
         raise OrderError(_l("There is no such parcel in your orders."), 404)
     return shipment
 
 
 def move_shipment(shipment: ConsumerShipment, action: str, *, carrier: str = "", tracking: str = "") -> None:
-    """Ship (with carrier and tracking number), mark delivered, or record a return; in that order only."""
+    """Ship (with carrier and tracking number) or mark delivered; in that order only (a cancellation or a
+    return is a refund: ``refund_parcel``)."""
     if action not in SHIPMENT_FLOW:
         raise OrderError(_l("Unknown action."), 400)
     before, after = SHIPMENT_FLOW[action]
@@ -521,11 +540,99 @@ def move_shipment(shipment: ConsumerShipment, action: str, *, carrier: str = "",
             raise OrderError(_l("Give the carrier and the tracking number."), 422)
         shipment.carrier, shipment.tracking = carrier.strip()[:60], tracking.strip()[:60]
         shipment.shipped_at = utcnow()
-    elif action == "deliver":
-        shipment.delivered_at = utcnow()
     else:
-        shipment.returned_at = utcnow()
+        shipment.delivered_at = utcnow()
     shipment.status = after
+
+
+# --- refunds, parcel by parcel ---------------------------------------------------------------------------
+
+
+def parcel_minor(shipment: ConsumerShipment) -> int:
+    """What the consumer paid for one parcel: its goods and its shipping."""
+    return sum(line.quantity * line.unit_price_minor for line in shipment.lines) + shipment.shipping_minor
+
+
+def refunds_of(order: ConsumerOrder) -> list[Payment]:
+    """The order's refunds that went (or are going) back to the card."""
+    return [p for p in order.payments if p.kind is PaymentKind.refund
+            and p.status in (PaymentStatus.pending, PaymentStatus.succeeded)]
+
+
+def refunded_minor(order: ConsumerOrder) -> int:
+    return sum(p.amount_minor for p in refunds_of(order))
+
+
+def refundable_minor(shipment: ConsumerShipment) -> int:
+    """The one rule for how much may be refunded for a parcel (every screen that refunds asks it).
+
+    A parcel is paid back its goods and its shipping (a parcel returned under EU withdrawal rules gets its
+    delivery cost back too), once: nothing when it already has a refund, and never more than the order's
+    payment has left after every other refund (one made in Stripe's dashboard included), so the refunds of
+    an order can never add up to more than was paid.
+    """
+    payment = purchase_payment(shipment.order)
+    if payment is None or payment.status is not PaymentStatus.succeeded or shipment.refund is not None:
+        return 0
+    left = payment.amount_minor - refunded_minor(shipment.order)
+    return max(0, min(parcel_minor(shipment), left))
+
+
+def _lock_purchase(shipment: ConsumerShipment) -> Payment | None:
+    """The order's purchase payment, locked (every refund of one order waits for the one before), with the
+    parcel and its order read again after the lock."""
+    payment = purchase_payment(shipment.order)
+    if payment is None:
+        return None
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(Payment).where(Payment.id == payment.id).values(id=Payment.id)
+                           .execution_options(synchronize_session=False))
+    locked = db.session.scalar(select(Payment).where(Payment.id == payment.id).with_for_update()
+                               .execution_options(populate_existing=True))
+    db.session.refresh(shipment)
+    db.session.refresh(shipment.order)
+    return locked
+
+
+def refund_parcel(shipment: ConsumerShipment, action: str, *, gateway: PaymentGateway) -> Payment:
+    """Cancel a parcel before it ships (its sizes go back to stock) or accept its return, and refund it
+    through Stripe by ``refundable_minor``: once, whoever asks and however often (a repeated request finds
+    the parcel moved on; Stripe's idempotency key is the parcel's). Stripe refusing changes nothing here."""
+    if action not in PARCEL_REFUNDS:
+        raise OrderError(_l("Unknown action."), 400)
+    before, after = PARCEL_REFUNDS[action]
+    payment = _lock_purchase(shipment)
+    order = shipment.order
+    if order.status is not ConsumerOrderStatus.paid or payment is None:
+        raise OrderError(_l("This order is %(status)s: nothing more can be refunded.",
+                            status=value_label(order.status)), 409)
+    if shipment.status is not before:
+        raise OrderError(_l("This parcel is already %(status)s.", status=value_label(shipment.status)), 409)
+    amount = refundable_minor(shipment)
+    if amount <= 0 or not payment.provider_ref:
+        raise OrderError(_l("Nothing is left to refund on this parcel."), 409)
+    result: RefundResult = gateway.refund(intent_id=payment.provider_ref, amount_minor=amount,
+                                          idempotency_key=f"refund-parcel-{shipment.id}")
+    record = Payment(consumer_order=order, consumer_shipment=shipment, kind=PaymentKind.refund, refund_of=payment,
+                     status=PaymentStatus.succeeded if result.status == "succeeded" else PaymentStatus.pending,
+                     amount_minor=amount, currency=payment.currency, provider_ref=result.id)
+    db.session.add(record)
+    now = utcnow()
+    if after is ShipmentStatus.cancelled:
+        shipment.cancelled_at = now
+        if order.stock_held:
+            _restock(shipment.lines)  # nothing left the workshop: the sizes can be sold again
+    else:
+        shipment.returned_at = now
+    shipment.status = after
+    if refunded_minor(order) >= payment.amount_minor:
+        payment.status = PaymentStatus.refunded
+        order.status = ConsumerOrderStatus.refunded
+    if all(s.status is ShipmentStatus.cancelled for s in order.shipments):
+        order.cancelled_at, order.stock_held = now, False
+    db.session.flush()
+    events.consumer_refunded.send(order, args=(record,))
+    return record
 
 
 def inbox_csv_rows(shipments: list[ConsumerShipment]) -> list[list[object]]:
@@ -555,9 +662,11 @@ class ConsumerSales:
 
 
 def consumer_sales() -> list[ConsumerSales]:
-    """Paid consumer sales (refunded ones left out) by MSME and month, newest month first."""
+    """Paid consumer sales (refunded parcels left out) by MSME and month, newest month first."""
     shipments = db.session.scalars(
-        select(ConsumerShipment).join(ConsumerOrder).where(ConsumerOrder.status == ConsumerOrderStatus.paid))
+        select(ConsumerShipment).join(ConsumerOrder).where(
+            ConsumerOrder.status == ConsumerOrderStatus.paid,
+            ConsumerShipment.status.not_in((ShipmentStatus.cancelled, ShipmentStatus.returned))))
     totals: dict[tuple[str, str, str], list[int]] = {}
     for s in shipments:
         month = s.order.paid_at.strftime("%Y-%m") if s.order.paid_at else "—"

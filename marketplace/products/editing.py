@@ -31,7 +31,7 @@ from marketplace.products.models import (
     RecycledOrigin,
     StepKind,
 )
-from marketplace.products.rules import gtin14, gtin_is_valid, yield_problem
+from marketplace.products.rules import circular_terms, gtin14, gtin_is_valid, yield_problem
 
 MAX_KG = Decimal(1_000_000)
 EDITABLE = (ProductStatus.draft, ProductStatus.rejected, ProductStatus.published)
@@ -170,6 +170,7 @@ def save_product(product: Product | None, organisation_id: int, data: ProductDat
         data.recycled_origin = RecycledOrigin.none
     _normalise_gtin(data)
     _check_unique(product, data)
+    data.circular_services = circular_terms(data.circular_services)  # one structured form, however entered
     if product is None:
         product = Product(organisation_id=organisation_id, status=ProductStatus.draft, version=1)
         db.session.add(product)

@@ -29,6 +29,7 @@ from marketplace.forms_common import (
     add_translation_fields,
     bounded_int,
 )
+from marketplace.money import to_minor
 from marketplace.products.models import DataBasis, RecycledOrigin, StepKind
 from marketplace.products.rules import CARE_SYMBOLS, gtin_is_valid, parse_composition
 
@@ -137,10 +138,14 @@ class ProductForm(FlaskForm):
         return [s.strip() for s in re.split(r"[,;]", self.sizes.data or "") if s.strip()][:20]
 
     def services(self) -> dict[str, Any]:
+        """The services offered, structured (``products.rules.circular_terms``): conditions per language and
+        a price (none: free of charge)."""
         result = {}
         for key in SERVICES:
             if self[f"service_{key}"].data:
-                result[key] = (self[f"service_{key}_terms"].data or "").strip()
+                price = self[f"service_{key}_price_eur"].data
+                result[key] = {"conditions": localised(self, f"service_{key}_conditions"),
+                               "price_minor": None if price is None else to_minor(price, "EUR"), "currency": "EUR"}
         return result
 
 
@@ -149,8 +154,11 @@ _localised_fields(ProductForm, "name", _l("Name"), False, 120)
 _localised_fields(ProductForm, "description", _l("Description"), True, 4000)
 for _key, _text in SERVICES.items():
     setattr(ProductForm, f"service_{_key}", BooleanField(_l("Offers %(service)s", service=_text)))
-    setattr(ProductForm, f"service_{_key}_terms", TextAreaField(
-        _l("%(service)s terms", service=_text), validators=[Optional(), Length(max=1000)]))
+    _localised_fields(ProductForm, f"service_{_key}_conditions", _l("%(service)s conditions", service=_text), True,
+                      1000)
+    setattr(ProductForm, f"service_{_key}_price_eur", FiniteDecimalField(
+        _l("%(service)s price to the customer in EUR (leave empty if free)", service=_text), places=2,
+        validators=[Optional(), MoneyPlaces("EUR"), NumberRange(min=0, max=100_000)]))
 
 
 class ImageForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
@@ -119,3 +120,41 @@ def yield_problem(kind: StepKind, step_label: str, kg_in: Decimal, kg_out: Decim
                 step=step_label, pct=pct, low=low, high=high,
             ))
     return None
+
+
+# --- circular services (repair, take-back, resale) -------------------------------------------------------
+
+SERVICE_KINDS = ("repair", "take_back", "resale")
+LANGUAGES = ("en", "mn", "fr", "de", "it", "zh")
+
+
+def circular_terms(raw: Any) -> dict[str, dict[str, Any]]:
+    """A product's circular services in their one structured form, whatever form they were stored in.
+
+    Each service offered is ``{"conditions": {locale: text}, "price_minor": int | None, "currency": "EUR"}``
+    (``price_minor`` None: free of charge); a service not offered is absent. Versions published before the
+    services were structured hold one English text per service (``{"repair": "Free repair …"}``): read as
+    its English conditions, with no price stated. The credential's form (``price: {amount, currency}``) is read
+    too, so that the passport page shows what the published version says.
+    """
+    terms: dict[str, dict[str, Any]] = {}
+    if not isinstance(raw, dict):
+        return terms
+    for kind in SERVICE_KINDS:
+        if kind not in raw:
+            continue
+        value = raw[kind]
+        if isinstance(value, dict):
+            texts = value.get("conditions") if isinstance(value.get("conditions"), dict) else {}
+            conditions = {code: str(texts[code]).strip() for code in LANGUAGES
+                          if isinstance(texts.get(code), str) and texts[code].strip()}
+            stated = value.get("price") if isinstance(value.get("price"), dict) else {}  # the credential's form
+            price = value.get("price_minor", stated.get("amount"))
+            price_minor = price if isinstance(price, int) and not isinstance(price, bool) and price >= 0 else None
+            currency = value.get("currency", stated.get("currency"))
+            currency = currency if isinstance(currency, str) and len(currency) == 3 else "EUR"
+        else:
+            text = str(value or "").strip()
+            conditions, price_minor, currency = ({"en": text} if text else {}), None, "EUR"
+        terms[kind] = {"conditions": conditions, "price_minor": price_minor, "currency": currency}
+    return terms

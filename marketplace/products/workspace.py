@@ -32,7 +32,7 @@ from marketplace.products.forms import (
 )
 from marketplace.products.images import MAX_BYTES, ImageRejected
 from marketplace.products.models import DataBasis, Product, RecycledOrigin, StepKind
-from marketplace.products.rules import format_composition
+from marketplace.products.rules import circular_terms, format_composition
 
 bp = Blueprint("workspace", __name__, url_prefix="/workspace")
 
@@ -139,9 +139,13 @@ def _product_form(product: Product | None) -> ProductForm:
         form.price_eur.data = from_minor(product.price_minor, "EUR")
         form.production_date.data = product.production_date
         form.batch_code.data = product.batch_code
+        offered = circular_terms(product.circular_services)
         for key in SERVICES:
-            form[f"service_{key}"].data = key in (product.circular_services or {})
-            form[f"service_{key}_terms"].data = (product.circular_services or {}).get(key, "")
+            terms = offered.get(key)
+            form[f"service_{key}"].data = terms is not None
+            fill_localised(form, f"service_{key}_conditions", terms["conditions"] if terms else {})
+            price = terms["price_minor"] if terms else None
+            form[f"service_{key}_price_eur"].data = None if price is None else from_minor(price, terms["currency"])
     return form
 
 
