@@ -22,8 +22,9 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import delete, select, update
 
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
-from marketplace.passports import services
+from marketplace.passports import services, subscribers
 from marketplace.passports import status as status_list
 from marketplace.passports.models import Passport, PassportLogEntry, PassportLogHead, PassportVersion
 from marketplace.passports.signing import canonical_json, get_signer
@@ -194,9 +195,19 @@ def test_a_status_index_moved_away_from_the_credential_is_reported_through_the_c
 
 
 def _bits(client: Any, purpose: str) -> bytes:
+    _status_job(client.application)
     listing = client.get(f"/passports/status/{purpose}").get_json()
     assert listing["credentialSubject"]["statusPurpose"] == purpose
     return status_list.decode(listing["credentialSubject"]["encodedList"])
+
+
+def _status_job(app: Flask) -> None:
+    """What the worker does after a status change, and on its schedule (a certificate expires by date, or
+    was changed behind the application's back): log the changes, re-issue the status lists."""
+    with app.app_context():
+        jobs.run_pending()
+        subscribers.refresh_status()
+        db.session.commit()
 
 
 def _flags(client: Any, index: int) -> tuple[bool, bool]:

@@ -14,6 +14,7 @@ from sqlalchemy import text as sql
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.certification.services import change_status
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
 from marketplace.passports import log as merkle_log
 from marketplace.passports import merkle
@@ -81,6 +82,8 @@ def test_a_status_change_is_logged_and_checkpointed(demo_app: Flask) -> None:
         change_status(db.session.scalar(select(Certificate).where(Certificate.number == number)),
                       CertificateStatus.suspended, "Audit pending")
         db.session.commit()
+        assert merkle_log.latest_checkpoint().tree_size == before  # the request only enqueued the job
+        jobs.run_pending()
         leaves = merkle_log.leaves()
         assert merkle_log.latest_checkpoint().tree_size == len(leaves) > before
         logged = [json.loads(leaf.data) for leaf in leaves[before:]]
@@ -149,6 +152,7 @@ def test_verify_names_a_status_rolled_back(demo_app: Flask) -> None:
         change_status(db.session.scalar(select(Certificate).where(Certificate.number == number)),
                       CertificateStatus.revoked, "Fraud")
         db.session.commit()
+        jobs.run_pending()
     assert _verify(demo_app)[0] == 0
     with demo_app.app_context():  # silently set back to active, behind the application's back
         db.session.execute(sql("UPDATE certificate SET status = 'active' WHERE number = :n"), {"n": number})

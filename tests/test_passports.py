@@ -24,6 +24,7 @@ from sqlalchemy import text as sql
 from marketplace.accounts.models import Role
 from marketplace.certification.models import CertificateStatus
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.passports import services, untp
 from marketplace.passports import status as status_list
@@ -252,6 +253,8 @@ def test_suspension_shows_at_once_in_the_page_and_the_status_list(demo_app: Flas
     assert "Suspended." in text(after)
     assert "Herd census above the adjustment plan." in text(after)
     assert "Version 1" in text(after)  # the issue date and version stay visible
+    with demo_app.app_context():
+        jobs.run_pending()  # the status job the suspension enqueued re-issues the lists
     listing = client.get("/passports/status/suspension").get_json()
     bits = status_list.decode(listing["credentialSubject"]["encodedList"])
     assert status_list.is_set(bits, passport.status_index)

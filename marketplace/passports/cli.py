@@ -48,7 +48,9 @@ def verify() -> None:
 def checkpoint() -> None:
     """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
     backfilled = merkle_log.backfill()
-    changed = merkle_log.record_status(services.status_indexes())
+    flagged = services.status_indexes()
+    changed = merkle_log.record_status(flagged)
+    services.issue_status_lists(flagged)
     signed = merkle_log.sign_checkpoint()
     latest = merkle_log.latest_checkpoint()
     size = latest.tree_size if latest is not None else 0

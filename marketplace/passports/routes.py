@@ -271,10 +271,12 @@ def log():  # type: ignore[no-untyped-def]
 @bp.route("/passports/status/<purpose>")
 @public
 def status(purpose: str):  # type: ignore[no-untyped-def]
-    """The status list in force (re-issued when it changes or expires), as JSON or as its signed JWT."""
-    if purpose not in ("revocation", "suspension"):
+    """The latest issue of a status list (the ``passports.status`` job re-issues it when it changes or nears
+    its ``validUntil``), as JSON or as its signed JWT. Reading writes nothing."""
+    issued = services.current_status_list(purpose) if purpose in ("revocation", "suspension") else None
+    if issued is None:
         abort(404)
-    return _status_list_response(services.current_status_list(purpose), "no-cache")
+    return _status_list_response(issued, "no-cache")
 
 
 @bp.route("/passports/status/<purpose>/versions/<int:version>")

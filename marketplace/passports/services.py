@@ -217,7 +217,9 @@ def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -
             unchanged += 1
         else:
             published += 1
-    merkle_log.record_status(status_indexes())
+    flagged = status_indexes()
+    merkle_log.record_status(flagged)
+    issue_status_lists(flagged)
     return published, unchanged
 
 
@@ -616,19 +618,31 @@ def latest_status_list(purpose: str) -> StatusListVersion | None:
                              .order_by(StatusListVersion.number.desc()).limit(1))
 
 
-def current_status_list(purpose: str) -> StatusListVersion:
-    """The status list in force: the latest signed issue while the list is unchanged and it is still valid;
-    otherwise a new issue (signed, valid for ``STATUS_LIST_VALIDITY`` seconds, kept and published at its
-    versioned URL). A verifier holding an older one knows from its ``validUntil`` to fetch it again."""
-    encoded = status_list.encode(status_indexes()[purpose])
+def current_status_list(purpose: str) -> StatusListVersion | None:
+    """The status list in force: the latest stored issue. Reading never signs nor scans the passports;
+    ``issue_status_lists`` (the ``passports.status`` job, publishing, ``flask passports checkpoint``) writes."""
+    return latest_status_list(purpose)
+
+
+def issue_status_lists(flagged: dict[str, set[int]] | None = None) -> list[StatusListVersion]:
+    """Issue a new version of each status list whose bits changed or whose issue is near its ``validUntil``
+    (under half its validity left). Returns the new issues."""
+    flagged = status_indexes() if flagged is None else flagged
+    issued = [_issue_status_list(purpose, flagged[purpose]) for purpose in status_list.PURPOSES]
+    return [found for found in issued if found is not None]
+
+
+def _issue_status_list(purpose: str, indexes: set[int]) -> StatusListVersion | None:
+    encoded = status_list.encode(indexes)
     now = utcnow().replace(microsecond=0)
     latest = latest_status_list(purpose)
-    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) > now:
-        return latest
+    validity = dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) - validity / 2 > now:
+        return None
     signer = get_signer()
     number = latest.number + 1 if latest is not None else 1
     url = f"{base_url()}/passports/status/{purpose}"
-    until = now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    until = now + validity
     credential = {
         "@context": [untp.VC_CONTEXT],
         "id": url,  # the URL the passports name; this issue also stays at f"{url}/versions/{number}"
@@ -643,12 +657,10 @@ def current_status_list(purpose: str) -> StatusListVersion:
                                valid_until=until, body=canonical_json(credential).decode(),
                                jwt=signer.sign(credential))
     try:
-        with db.session.begin_nested():  # two requests may issue at once: the first one's issue stands
+        with db.session.begin_nested():  # two workers may issue at once: the first one's issue stands
             db.session.add(issued)
     except IntegrityError:
-        found = latest_status_list(purpose)
-        assert found is not None
-        return found
+        return None
     return issued
 
 

@@ -3,6 +3,7 @@ new version, in the announcer's unit of work (flush, never commit). Connected by
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import Passport
-from marketplace.passports.services import passport_for, publish, status_indexes
+from marketplace.passports.services import issue_status_lists, passport_for, publish, status_indexes
 from marketplace.products.models import Product, ProductSource, ProductStatus
 
 
@@ -75,9 +76,21 @@ def republish_for_service(product: Product, **_: Any) -> None:
         publish(passport_for(product=product))
 
 
+STATUS_JOB = "passports.status"
+
+
 def log_status_change(*_: Any, **__: Any) -> None:
-    """A certificate's status change changes passports' status-list bits: log each change."""
-    merkle_log.record_status(status_indexes())
+    """A certificate's status change changes passports' status-list bits: one coalesced job, enqueued in the
+    same transaction, logs each change and re-issues the status lists (no scan inside the request)."""
+    jobs.enqueue(STATUS_JOB, key=STATUS_JOB)
+
+
+def refresh_status() -> None:
+    """(The job, also every few minutes.) Log every passport whose status bits changed (a certificate
+    suspended, revoked or expired) and issue the status lists that changed or near their ``validUntil``."""
+    flagged = status_indexes()
+    merkle_log.record_status(flagged)
+    issue_status_lists(flagged)
 
 
 def connect() -> None:
@@ -90,3 +103,5 @@ def connect() -> None:
     events.service_closed.connect(republish_for_service, weak=False)
     jobs.register(LEDGER_JOB, republish_ledger_passports)
     jobs.register(PRACTICE_JOB, republish_practice_passports)
+    jobs.register(STATUS_JOB, refresh_status)
+    jobs.schedule(STATUS_JOB, STATUS_JOB, dt.timedelta(minutes=4))  # lists stay valid 10 minutes
