@@ -40,6 +40,10 @@ certificate_status_changed = _events.signal("certificate-status-changed")
 #: Subscribers: passports (the passports' status-list bits changed: the provable log records it).
 certificate_status_set = _events.signal("certificate-status-set")
 
+#: An organisation's details that passports show changed (its registration number). Sender: the Organisation.
+#: Subscribers: passports (one coalesced job republishes the passports that name it).
+organisation_changed = _events.signal("organisation-changed")
+
 #: Union staff confirmed an allocation: the sale is firm. Sender: the Allocation; ``actor``: the staff member.
 #: Subscribers: funds (premium becomes due to each contributing cooperative).
 allocation_confirmed = _events.signal("allocation-confirmed")

@@ -29,13 +29,11 @@ from marketplace.orders.models import (
     SampleRequest,
 )
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogTree
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
 from marketplace.passports.models import (
     IssuedDocument,
     OrganisationKey,
     Passport,
-    PassportLogEntry,
-    PassportLogHead,
     PassportVersion,
     StatusListVersion,
 )
@@ -93,8 +91,6 @@ __all__ = [
     "OrderLine",
     "Organisation",
     "Passport",
-    "PassportLogEntry",
-    "PassportLogHead",
     "PassportVersion",
     "PastureUserGroup",
     "Payment",
@@ -125,6 +121,6 @@ __all__ = [
 ]
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
-__all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogTree"]
+__all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogNode", "PassportLogTree"]
 __all__ += ["Job", "JobSchedule"]
 __all__ += ["IssuedDocument", "OrganisationKey", "StatusListVersion"]

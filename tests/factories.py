@@ -353,16 +353,6 @@ class PassportVersionFactory(Base):
     content_hash = "0" * 64
 
 
-class PassportLogHeadFactory(Base):
-    class Meta:
-        model = m.PassportLogHead
-        sqlalchemy_get_or_create = ("id",)
-
-    id = 1
-    seq = 0
-    entry_hash = "0" * 64
-
-
 class OrganisationKeyFactory(Base):
     """A key row (the public half only matters to tests; the private part is not a real ciphertext)."""
 
@@ -407,19 +397,6 @@ class StatusListVersionFactory(Base):
     valid_until = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10))
     body = "{}"
     jwt = ""
-
-
-class PassportLogEntryFactory(Base):
-    class Meta:
-        model = m.PassportLogEntry
-
-    seq = factory.Sequence(lambda n: n + 1)
-    version = factory.SubFactory(PassportVersionFactory)
-    passport_public_id = factory.SelfAttribute("version.passport.public_id")
-    version_number = factory.SelfAttribute("version.number")
-    content_hash = factory.SelfAttribute("version.content_hash")
-    prev_hash = factory.Sequence(lambda n: f"{n:064d}")
-    entry_hash = factory.Sequence(lambda n: f"{n + 1:064x}")
 
 
 class OrderFactory(Base):

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.certification.services import change_status
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
 from marketplace.passports.models import Passport
 
@@ -230,6 +231,7 @@ def test_a_revoked_passport_is_not_valid(demo_app: Flask, lot_passport: str, tmp
                                  .where(Lot.code == "USCC-2025-BKH-001"))
         change_status(cert, CertificateStatus.revoked, "Fraud")
         db.session.commit()
+        jobs.run_pending()  # the status job re-issues the lists
     report = _check(tmp_path, _bundle(demo_app, lot_passport))
     assert report.status == "revoked"
     assert not report.valid
@@ -255,6 +257,7 @@ def test_a_replayed_checkpoint_is_named(demo_app: Flask, lot_passport: str, tmp_
                                         Certificate.status == CertificateStatus.active).limit(1))
         change_status(cert, CertificateStatus.suspended, "Audit")
         db.session.commit()
+        jobs.run_pending()  # the status job logs the change
     new = _members(_bundle(demo_app, lot_passport))
     assert json.loads(new["log/checkpoint.json"]) != json.loads(old["log/checkpoint.json"])
     replayed = {**new, "log/checkpoint.json": old["log/checkpoint.json"],
@@ -278,6 +281,7 @@ def test_a_suspended_passport_reads_suspended_offline(demo_app: Flask, lot_passp
                                  .where(Lot.code == "USCC-2025-BKH-001"))
         change_status(cert, CertificateStatus.suspended, "Audit pending")
         db.session.commit()
+        jobs.run_pending()  # the status job re-issues the lists
     members = _members(_bundle(demo_app, lot_passport))
     assert "passport/credential-0.6.1.jwt" in members
     report = _check(tmp_path, _zip(members, rehash=False))

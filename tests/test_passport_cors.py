@@ -45,6 +45,8 @@ def _urls(app: Flask) -> dict[str, str]:
         "passports.log": "/passports/log",
         "passports.log_checkpoint": "/passports/log/checkpoint",
         "passports.log_entries": "/passports/log/entries",
+        "passports.tlog_checkpoint": "/passports/tlog/checkpoint",
+        "passports.tlog_tile": "/passports/tlog/tile/0/000.p/1",
         "passports.log_consistency": "/passports/log/consistency?first=1&second=2",
         "passports.version_inclusion": f"/passports/{public_id}/versions/1/inclusion",
         "passports.bundle": f"/passports/{public_id}/bundle",

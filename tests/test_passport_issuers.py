@@ -21,8 +21,9 @@ from sqlalchemy import update as sql_update
 from marketplace.certification import services as cert_services
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.organisations.models import Organisation
-from marketplace.passports import documents, keys, services, untp070
+from marketplace.passports import documents, keys, services, subscribers, untp070
 from marketplace.passports import status as status_list
 from marketplace.passports.models import IssuedDocument, OrganisationKey, Passport
 from marketplace.passports.signing import SigningKeyError
@@ -319,8 +320,18 @@ def _lot(app: Flask) -> tuple[str, str, int]:
 
 
 def _bits(client: FlaskClient, purpose: str, index: int) -> bool:
+    _status_job(client.application)
     listing = client.get(f"/passports/status/{purpose}").get_json()
     return status_list.is_set(status_list.decode(listing["credentialSubject"]["encodedList"]), index)
+
+
+def _status_job(app: Flask) -> None:
+    """What the worker does after a status change, and on its schedule (a certificate expires by date, or
+    was changed behind the application's back): log the changes, re-issue the status lists."""
+    with app.app_context():
+        jobs.run_pending()
+        subscribers.refresh_status()
+        db.session.commit()
 
 
 CASES = [(source, change, kind) for kind in ("lot", "product") for source in ("scheme", "cop", "union")
@@ -387,6 +398,7 @@ def test_no_passport_drops_out_of_the_status_lists(demo_app: Flask) -> None:
         for status in ("suspended", "revoked"):
             db.session.execute(sql_update(Certificate).values(status=CertificateStatus(status)))
             db.session.commit()
+            _status_job(demo_app)
             listing = client.get(f"/passports/status/{'suspension' if status == 'suspended' else 'revocation'}")
             bits = status_list.decode(listing.get_json()["credentialSubject"]["encodedList"])
             flagged = [index for index in relying if status_list.is_set(bits, index)]
@@ -418,6 +430,7 @@ def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays
         cert_services.change_status(cert_services.get_certificate(LOT_CERT), CertificateStatus.suspended,
                                     "Audit finding.")
         db.session.commit()
+        jobs.run_pending()  # the status job the change enqueued
     changed = client.get("/passports/status/suspension").get_data()
     assert changed != first
     with demo_app.app_context():
@@ -431,6 +444,7 @@ def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays
     # Past its validUntil, the same list is issued again with a new validity.
     later = services.utcnow() + dt.timedelta(seconds=demo_app.config["STATUS_LIST_VALIDITY"] + 1)
     monkeypatch.setattr(services, "utcnow", lambda: later)
+    _status_job(demo_app)  # the worker's scheduled run
     renewed = client.get("/passports/status/suspension").get_json()
     assert renewed["credentialSubject"] == json.loads(changed)["credentialSubject"]
     assert renewed["validFrom"] >= json.loads(changed)["validUntil"]

@@ -14,6 +14,7 @@ from sqlalchemy import text as sql
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.certification.services import change_status
 from marketplace.extensions import db
+from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
 from marketplace.passports import log as merkle_log
 from marketplace.passports import merkle
@@ -81,6 +82,8 @@ def test_a_status_change_is_logged_and_checkpointed(demo_app: Flask) -> None:
         change_status(db.session.scalar(select(Certificate).where(Certificate.number == number)),
                       CertificateStatus.suspended, "Audit pending")
         db.session.commit()
+        assert merkle_log.latest_checkpoint().tree_size == before  # the request only enqueued the job
+        jobs.run_pending()
         leaves = merkle_log.leaves()
         assert merkle_log.latest_checkpoint().tree_size == len(leaves) > before
         logged = [json.loads(leaf.data) for leaf in leaves[before:]]
@@ -118,16 +121,6 @@ def test_verify_names_a_rechained_log(demo_app: Flask) -> None:
     assert "its hash does not match its data" not in output
 
 
-def test_verify_names_a_rechained_hash_chain(demo_app: Flask) -> None:
-    """The older hash chain: a link that does not point at the previous entry is named."""
-    with demo_app.app_context():
-        db.session.execute(sql("UPDATE passport_log_entry SET prev_hash = :h WHERE seq = 4"), {"h": "e" * 64})
-        db.session.commit()
-    code, output = _verify(demo_app)
-    assert code == 1
-    assert "log entry 4: does not chain to the previous entry" in output
-
-
 def test_verify_names_a_deleted_tail(demo_app: Flask) -> None:
     with demo_app.app_context():
         size = db.session.query(PassportLogLeaf).count()
@@ -149,6 +142,7 @@ def test_verify_names_a_status_rolled_back(demo_app: Flask) -> None:
         change_status(db.session.scalar(select(Certificate).where(Certificate.number == number)),
                       CertificateStatus.revoked, "Fraud")
         db.session.commit()
+        jobs.run_pending()
     assert _verify(demo_app)[0] == 0
     with demo_app.app_context():  # silently set back to active, behind the application's back
         db.session.execute(sql("UPDATE certificate SET status = 'active' WHERE number = :n"), {"n": number})
@@ -206,7 +200,7 @@ def test_a_log_deleted_whole_is_named_and_an_older_database_is_backfilled(demo_a
     is named missing; ``flask passports checkpoint`` logs them all, and verify passes again."""
     with demo_app.app_context():
         versions = db.session.scalar(sql("SELECT COUNT(*) FROM passport_version"))
-        for table in ("passport_checkpoint", "passport_log_leaf", "passport_log_tree"):
+        for table in ("passport_checkpoint", "passport_log_leaf", "passport_log_node", "passport_log_tree"):
             db.session.execute(sql(f"DELETE FROM {table}"))
         db.session.commit()
     code, output = _verify(demo_app)

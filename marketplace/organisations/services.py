@@ -138,4 +138,5 @@ def change_registration_number(organisation: Organisation, number: str, *, by_st
     if not by_staff and organisation.kind in VERIFIED_KINDS:
         organisation.verified_at = None
     db.session.flush()
+    events.organisation_changed.send(organisation)
     return True

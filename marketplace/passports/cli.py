@@ -6,12 +6,16 @@ from pathlib import Path
 
 import click
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from marketplace import progress
+from marketplace.extensions import db
 from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import export as passport_export
 from marketplace.passports import keys, services
 from marketplace.passports import log as merkle_log
+from marketplace.passports.log_models import PassportCheckpoint
+from marketplace.passports.signing import SignatureInvalidError, get_signer
 from marketplace.uow import transactional
 
 passports = AppGroup("passports", help="Digital product passports.")
@@ -28,19 +32,54 @@ def publish() -> None:
 
 
 @passports.command("verify")
-def verify() -> None:
-    """Check every signature, every status entry and the whole log chain; exit 1 on any mismatch."""
+@click.option("--since", "since", metavar="CHECKPOINT", default=None,
+              help="Check only what was appended after this checkpoint: a file saved from /passports/tlog/checkpoint "
+                   "(a signed note), or the tree size of a stored checkpoint.")
+def verify(since: str | None) -> None:
+    """Check every signature, every status entry and the Merkle log; exit 1 on any mismatch."""
+    if since is not None:
+        size, root = _trusted_checkpoint(since)
+        problems, version_ids = merkle_log.verify_since(size, root, services.status_indexes())
+        problems = services.verify_all(version_ids) + problems
+        if problems:
+            for problem in problems:
+                click.echo(f"FAIL {problem}", err=True)
+            raise click.exceptions.Exit(1)
+        latest = merkle_log.latest_checkpoint()
+        click.echo(f"OK: the {(latest.tree_size if latest else size) - size} entries appended since the checkpoint "
+                   f"of size {size} verify, and the latest checkpoint is consistent with it.")
+        return
     problems = services.verify_all() + merkle_log.verify_log(services.status_indexes())
-    count = len(services.log_entries())
     if problems:
         for problem in problems:
             click.echo(f"FAIL {problem}", err=True)
         raise click.exceptions.Exit(1)
-    click.echo(f"OK: {count} log entries chain end to end; every signature and status entry verifies.")
+    click.echo("OK: every version's hash, signature and status entry verifies.")
     latest = merkle_log.latest_checkpoint()
     if latest is not None:
         click.echo(f"OK: the Merkle log's {latest.tree_size} entries match every signed checkpoint, each consistent "
                    "with the one before; every status change is logged.")
+
+
+def _trusted_checkpoint(since: str) -> tuple[int, bytes]:
+    """(size, root) of the checkpoint ``--since`` names; ClickException when it cannot be trusted."""
+    if since.isdigit() and len(since) < 13:
+        stored = db.session.scalar(select(PassportCheckpoint).where(PassportCheckpoint.tree_size == int(since))
+                                   .order_by(PassportCheckpoint.id).limit(1))
+        if stored is None:
+            raise click.ClickException(f"No stored checkpoint has {since} entries.")
+        try:
+            payload = get_signer().verify(stored.jws)
+            return int(payload["treeSize"]), bytes.fromhex(str(payload["rootHash"]))
+        except (SignatureInvalidError, KeyError, TypeError, ValueError) as error:
+            raise click.ClickException(f"The stored checkpoint of size {since} is not signed by the Union.") from error
+    path = Path(since)
+    if not path.is_file():
+        raise click.ClickException(f"{since[:200]} is neither a checkpoint file nor a tree size.")
+    try:
+        return merkle_log.parse_checkpoint_note(path.read_text(encoding="utf-8"), get_signer())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"{since[:200]}: {error}") from error
 
 
 @passports.command("checkpoint")
@@ -48,7 +87,9 @@ def verify() -> None:
 def checkpoint() -> None:
     """Log any status change not yet logged (a certificate that expired, say) and sign a checkpoint."""
     backfilled = merkle_log.backfill()
-    changed = merkle_log.record_status(services.status_indexes())
+    flagged = services.status_indexes()
+    changed = merkle_log.record_status(flagged)
+    services.issue_status_lists(flagged)
     signed = merkle_log.sign_checkpoint()
     latest = merkle_log.latest_checkpoint()
     size = latest.tree_size if latest is not None else 0

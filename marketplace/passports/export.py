@@ -11,6 +11,7 @@ says what the site says. Layout (paths relative to DIR):
 - every credential a passport links to, at its own path (``certificates/…``, ``events/steps/…``);
 - ``passports/status/<purpose>`` (JSON) and ``<purpose>.jwt`` (signed): the status lists;
 - ``passports/log.json``, ``passports/log/entries.json``, ``passports/log/checkpoint.json``: the log;
+- ``passports/tlog/checkpoint`` and ``passports/tlog/tile/…``: the log as C2SP tlog-tiles;
 - ``.well-known/did.json`` and every issuer's did:web document; ``contexts/…``; ``static/…`` (the pages' CSS);
 - ``export.json``: what was exported, when, and the SHA-256 of every file.
 """
@@ -33,6 +34,8 @@ from sqlalchemy.orm import selectinload
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.passports import bundle as passport_bundle
+from marketplace.passports import log as merkle_log
+from marketplace.passports import tiles
 from marketplace.passports.models import Passport
 from marketplace.urls import public_base_url
 
@@ -99,6 +102,11 @@ def export(target: Path, progress: Callable[[int, int], None] | None = None) -> 
     mirror.write("passports/log.json", mirror.get("/passports/log"))
     mirror.write("passports/log/entries.json", mirror.get("/passports/log/entries"))
     mirror.write("passports/log/checkpoint.json", mirror.get("/passports/log/checkpoint"))
+    latest = merkle_log.latest_checkpoint()
+    if latest is not None:  # the tlog-tiles copy, byte for byte (tiles never change; the checkpoint does)
+        mirror.write("passports/tlog/checkpoint", mirror.get("/passports/tlog/checkpoint"))
+        for path in tiles.paths(latest.tree_size):
+            mirror.write(f"passports/tlog/{path}", mirror.get(f"/passports/tlog/{path}"))
     mirror.mirror_url(f"{mirror.base}/.well-known/did.json")
     for version in (1, 2):
         mirror.mirror_url(f"{mirror.base}/contexts/cashmere/v{version}.jsonld")

@@ -38,6 +38,18 @@ class PassportLogTree(Base):
     frontier: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
+class PassportLogNode(Base):
+    """The hash of one perfect subtree: ``level`` 0 are the leaf hashes, level L index i covers leaves
+    [i·2^L, (i+1)·2^L). Written as appends complete them, so proofs and roots read O(log² n) rows, never
+    every leaf; ``passports verify`` recomputes them all from the entries."""
+
+    __tablename__ = "passport_log_node"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("node_index", Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 class PassportCheckpoint(Base):
     """A signed statement of the log's size and root hash at a time."""
 
@@ -51,4 +63,5 @@ class PassportCheckpoint(Base):
 
 
 immutable(PassportLogLeaf, ImmutableVersionError, "An entry of the passport Merkle log")
+immutable(PassportLogNode, ImmutableVersionError, "A node of the passport Merkle log")
 immutable(PassportCheckpoint, ImmutableVersionError, "A signed log checkpoint")

@@ -3,15 +3,16 @@ consistency proofs (registered on the passports blueprint)."""
 
 from __future__ import annotations
 
-from flask import Response, abort, jsonify, request
+from flask import Response, abort, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from marketplace.access import public
 from marketplace.extensions import db
 from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import log as merkle_log
-from marketplace.passports import services
+from marketplace.passports import services, tiles
 from marketplace.passports.routes import bp
+from marketplace.passports.signing import get_signer
 
 
 @bp.route("/passports/log/checkpoint")
@@ -26,16 +27,62 @@ def log_checkpoint():  # type: ignore[no-untyped-def]
     return response
 
 
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@bp.route("/passports/tlog/checkpoint")
+@public
+def tlog_checkpoint() -> Response:
+    """The latest checkpoint as a C2SP signed note (tlog-tiles); the log's only changing file."""
+    latest = merkle_log.latest_checkpoint()
+    if latest is None:
+        abort(404)
+    note = tiles.checkpoint_note(latest, merkle_log.origin(), get_signer())
+    return Response(note, mimetype="text/plain", headers={"Cache-Control": "no-cache"})
+
+
+@bp.route("/passports/tlog/tile/<path:rest>")
+@public
+def tlog_tile(rest: str) -> Response:
+    """A hash tile or an entry bundle (C2SP tlog-tiles, height 8), up to the latest checkpoint; immutable."""
+    parsed = tiles.parse_tile_path(rest)
+    latest = merkle_log.latest_checkpoint()
+    if parsed is None or latest is None:
+        abort(404)
+    level, index, width = parsed
+    if level == "entries":
+        data = tiles.entry_bundle(index, width, latest.tree_size)
+    else:
+        data = tiles.tile(int(level), index, width, latest.tree_size)
+    if data is None:
+        abort(404)
+    return Response(data, mimetype="application/octet-stream", headers={"Cache-Control": IMMUTABLE})
+
+
 @bp.route("/passports/log/entries")
 @public
 def log_entries():  # type: ignore[no-untyped-def]
-    """Every Merkle log entry: its index, the exact bytes hashed (``data``) and its leaf hash."""
-    return jsonify(
+    """One page of Merkle log entries (``?start=I&limit=N``, at most 1,000): each entry's index, the exact
+    bytes hashed (``data``) and its leaf hash, and the next page's URL while there is one."""
+    start = _size_arg("start") if "start" in request.args else 0
+    limit = _size_arg("limit") if "limit" in request.args else merkle_log.PAGE_MAX
+    if not 1 <= limit <= merkle_log.PAGE_MAX:
+        abort(400, description=_("limit must be between 1 and %(most)s.", most=merkle_log.PAGE_MAX))
+    rows = merkle_log.page(start, limit)
+    size = merkle_log.size()
+    following = start + len(rows)
+    response = jsonify(
         description="RFC 9162 Merkle log of published passport versions and status changes. "
                     "leafHash = SHA-256(0x00 || data), data as UTF-8.",
-        entries=[{"index": leaf.index, "data": leaf.data, "leafHash": leaf.leaf_hash}
-                 for leaf in merkle_log.leaves()],
+        treeSize=size, start=start,
+        next=url_for("passports.log_entries", start=following, limit=limit, _external=True)
+        if rows and following < size else None,
+        entries=[{"index": leaf.index, "data": leaf.data, "leafHash": leaf.leaf_hash} for leaf in rows],
     )
+    # A full page never changes (entries are immutable); the last one grows.
+    response.headers["Cache-Control"] = ("public, max-age=31536000, immutable" if len(rows) == limit
+                                         else "no-cache")
+    return response
 
 
 def _size_arg(name: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -131,11 +132,17 @@ class Frontier:
     def size(self) -> int:
         return sum(1 << height for height, _ in self.nodes)
 
-    def append(self, leaf: bytes) -> None:
+    def append(self, leaf: bytes) -> list[tuple[int, int, bytes]]:
+        """Append a leaf; returns the perfect subtrees it completes as (level, index at that level, hash),
+        the leaf itself first."""
+        index = self.size
         self.nodes.append((0, leaf))
+        made = [(0, index, leaf)]
         while len(self.nodes) > 1 and self.nodes[-1][0] == self.nodes[-2][0]:
             (height, left), (_, right) = self.nodes[-2], self.nodes[-1]
             self.nodes[-2:] = [(height + 1, node_hash(left, right))]
+            made.append((height + 1, index >> (height + 1), self.nodes[-1][1]))
+        return made
 
     def root(self) -> bytes:
         if not self.nodes:
@@ -151,3 +158,71 @@ class Frontier:
     @classmethod
     def from_json(cls, data: Sequence[Sequence[int | str]]) -> Frontier:
         return cls([(int(height), bytes.fromhex(str(value))) for height, value in data])
+
+
+# ---- proofs from stored perfect subtrees ----------------------------------------------------------
+# Every subtree the RFC 9162 algorithms name is a range [start, end) whose perfect parts are aligned, so a
+# proof needs O(log² n) stored nodes (level, index) and never the leaves: ``NodeSource`` fetches them at once.
+
+def _range_nodes(start: int, end: int) -> list[tuple[int, int]]:
+    """The perfect subtrees whose roots, folded right to left, give MTH of leaves [start, end)."""
+    found = []
+    while start < end:
+        level = (end - start).bit_length() - 1  # the largest power of two that fits …
+        if start:
+            level = min(level, (start & -start).bit_length() - 1)  # … and is aligned at start
+        found.append((level, start >> level))
+        start += 1 << level
+    return found
+
+
+def _range_root(start: int, end: int, nodes: dict[tuple[int, int], bytes]) -> bytes:
+    parts = [nodes[key] for key in _range_nodes(start, end)]
+    result = parts[-1]
+    for left in reversed(parts[:-1]):
+        result = node_hash(left, result)
+    return result
+
+
+def _inclusion_ranges(index: int, start: int, end: int) -> list[tuple[int, int]]:
+    if end - start == 1:
+        return []
+    k = _split(end - start)
+    if index < start + k:
+        return [*_inclusion_ranges(index, start, start + k), (start + k, end)]
+    return [*_inclusion_ranges(index, start + k, end), (start, start + k)]
+
+
+def _consistency_ranges(m: int, start: int, end: int, complete: bool) -> list[tuple[int, int]]:
+    n = end - start
+    if m == n:
+        return [] if complete else [(start, end)]
+    k = _split(n)
+    if m <= k:
+        return [*_consistency_ranges(m, start, start + k, complete), (start + k, end)]
+    return [*_consistency_ranges(m - k, start + k, end, False), (start, start + k)]
+
+
+def _fetch(ranges: list[tuple[int, int]], source: Any) -> list[bytes]:
+    wanted = {key for start, end in ranges for key in _range_nodes(start, end)}
+    nodes = source(wanted)
+    return [_range_root(start, end, nodes) for start, end in ranges]
+
+
+def inclusion_proof_from(source: Any, index: int, size: int) -> list[bytes]:
+    """PATH(index) in the tree of ``size`` leaves, from stored nodes."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is outside a tree of {size}")
+    return _fetch(_inclusion_ranges(index, 0, size), source)
+
+
+def consistency_proof_from(source: Any, first: int, second: int) -> list[bytes]:
+    if not 0 <= first <= second:
+        raise ValueError(f"size {first} is outside a tree of {second}")
+    if first in (0, second):
+        return []
+    return _fetch(_consistency_ranges(first, 0, second, True), source)
+
+
+def root_from(source: Any, size: int) -> bytes:
+    return EMPTY_ROOT if size == 0 else _fetch([(0, size)], source)[0]

@@ -72,39 +72,11 @@ class PassportVersion(Base):
     passport: Mapped[Passport] = relationship(back_populates="versions")
 
 
-class PassportLogEntry(Base):
-    """One entry of the public, append-only, hash-chained log of published versions."""
-
-    __tablename__ = "passport_log_entry"
-
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    version_id: Mapped[int] = mapped_column(ForeignKey("passport_version.id"), unique=True)
-    passport_public_id: Mapped[str] = mapped_column(String(40))
-    version_number: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    appended_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    version: Mapped[PassportVersion] = relationship()
-
-
-class PassportLogHead(Base):
-    """The single row that points at the log's last entry; appends lock it (SELECT … FOR UPDATE)."""
-
-    __tablename__ = "passport_log_head"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer, default=0)
-    entry_hash: Mapped[str] = mapped_column(String(64))
-
-
 class ImmutableVersionError(RuntimeError):
     pass
 
 
 immutable(PassportVersion, ImmutableVersionError, "A published passport version")
-immutable(PassportLogEntry, ImmutableVersionError, "An entry of the append-only passport log")
 
 
 class OrganisationKey(Base):

@@ -21,6 +21,7 @@ from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
 from marketplace.passports import documents, geo, resolver, services, untp
+from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
@@ -46,7 +47,7 @@ CORS_ENDPOINTS = frozenset({
     "passports.digital_link", "passports.gs1_resolver_description", "passports.traceability_event",
     "certification.conformity_credential", "certification.conformity_credential_version",
     "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
-    "passports.traceability_event_version",
+    "passports.traceability_event_version", "passports.tlog_checkpoint", "passports.tlog_tile",
 })
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -200,8 +201,10 @@ def version_json(public_id: str, number: int):  # type: ignore[no-untyped-def]
     asked = untp_version()
     passport = _passport_or_404(public_id)
     for version in passport.versions:
-        if version.number == number:
-            return _json(_form(version, asked)[0])
+        if version.number == number:  # a published version never changes: cacheable forever
+            response = _json(_form(version, asked)[0])
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+            return response
     abort(404)
     return None
 
@@ -252,29 +255,29 @@ def labels(public_id: str):  # type: ignore[no-untyped-def]
 @bp.route("/passports/log")
 @public
 def log():  # type: ignore[no-untyped-def]
-    entries = [
-        {"seq": e.seq, "passport": e.passport_public_id, "version": e.version_number,
-         "contentHash": e.content_hash, "prevHash": e.prev_hash, "entryHash": e.entry_hash,
-         "appendedAt": e.appended_at.isoformat(),
-         "credential": f"{services.base_url()}/passports/{e.passport_public_id}/versions/{e.version_number}"}
-        for e in services.log_entries()
-    ]
-    return jsonify(
-        description="Public, append-only log of published passport versions. entryHash = SHA-256 of "
-                    "'prevHash|seq|passport|version|contentHash'; the first prevHash is 64 zeros.",
-        entries=entries, head=entries[-1]["entryHash"] if entries else services.GENESIS,
-        merkle={"entries": f"{services.base_url()}/passports/log/entries",
-                "checkpoint": f"{services.base_url()}/passports/log/checkpoint"},
+    """What the log is and where its parts are; its size does not grow with the log."""
+    base = services.base_url()
+    response = jsonify(
+        description="RFC 9162 Merkle log of every published passport version and every status change. "
+                    "leafHash = SHA-256(0x00 || data); the latest signed checkpoint names its size and root.",
+        treeSize=merkle_log.size(),
+        merkle={"entries": f"{base}/passports/log/entries",
+                "checkpoint": f"{base}/passports/log/checkpoint",
+                "consistency": f"{base}/passports/log/consistency?first=M&second=N"},
     )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.route("/passports/status/<purpose>")
 @public
 def status(purpose: str):  # type: ignore[no-untyped-def]
-    """The status list in force (re-issued when it changes or expires), as JSON or as its signed JWT."""
-    if purpose not in ("revocation", "suspension"):
+    """The latest issue of a status list (the ``passports.status`` job re-issues it when it changes or nears
+    its ``validUntil``), as JSON or as its signed JWT. Reading writes nothing."""
+    issued = services.current_status_list(purpose) if purpose in ("revocation", "suspension") else None
+    if issued is None:
         abort(404)
-    return _status_list_response(services.current_status_list(purpose), "no-cache")
+    return _status_list_response(issued, "no-cache")
 
 
 @bp.route("/passports/status/<purpose>/versions/<int:version>")

@@ -32,8 +32,6 @@ from marketplace.passports.models import (
     Granularity,
     IssuedDocument,
     Passport,
-    PassportLogEntry,
-    PassportLogHead,
     PassportVersion,
     StatusListVersion,
 )
@@ -41,8 +39,6 @@ from marketplace.passports.signing import SignatureInvalidError, Signer, canonic
 from marketplace.products.models import ProcessingStep, Product, ProductSource, ProductStatus
 from marketplace.products.services import step_visible
 from marketplace.urls import public_base_url
-
-GENESIS = "0" * 64
 
 
 def base_url() -> str:
@@ -148,8 +144,31 @@ def _links_of(document: Any) -> list[tuple[str, str]]:
     return sorted(found)
 
 
-def publish(passport: Passport) -> PassportVersion | None:
-    """Publish a new version if the passport's content changed; None when it is unchanged."""
+PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (one tree lock each)
+
+
+def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> tuple[int, int]:
+    """Publish each passport whose content changed, in batches: sign and serialise a batch, then append its
+    versions to the log under one lock and flush. (published, unchanged)"""
+    published = unchanged = 0
+    pending: list[PassportVersion] = []
+    for passport in passports:
+        version = publish(passport, log=False)
+        if version is None:
+            unchanged += 1
+            continue
+        published += 1
+        pending.append(version)
+        if len(pending) >= batch:
+            merkle_log.append_versions(pending)
+            pending = []
+    merkle_log.append_versions(pending)
+    return published, unchanged
+
+
+def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
+    """Publish a new version if the passport's content changed; None when it is unchanged. With ``log=False``
+    the caller appends the version to the log (``publish_many``)."""
     signer = get_signer()
     current = passport.current
     issued_at = utcnow().replace(microsecond=0)
@@ -174,50 +193,26 @@ def publish(passport: Passport) -> PassportVersion | None:
     )
     db.session.add(version)
     db.session.flush()
-    _append_to_log(version)
-    merkle_log.append_version(version)
+    if log:
+        merkle_log.append_version(version)
     return version
-
-
-def entry_hash(prev_hash: str, seq: int, public_id: str, number: int, content_hash: str) -> str:
-    line = f"{prev_hash}|{seq}|{public_id}|{number}|{content_hash}"
-    return hashlib.sha256(line.encode()).hexdigest()
-
-
-def _append_to_log(version: PassportVersion) -> PassportLogEntry:
-    head = db.session.scalar(select(PassportLogHead).where(PassportLogHead.id == 1).with_for_update())
-    if head is None:
-        head = PassportLogHead(id=1, seq=0, entry_hash=GENESIS)
-        db.session.add(head)
-    seq = head.seq + 1
-    entry = PassportLogEntry(
-        seq=seq, version_id=version.id, passport_public_id=version.passport.public_id,
-        version_number=version.number, content_hash=version.content_hash, prev_hash=head.entry_hash,
-        entry_hash=entry_hash(head.entry_hash, seq, version.passport.public_id, version.number, version.content_hash),
-    )
-    db.session.add(entry)
-    head.seq, head.entry_hash = seq, entry.entry_hash
-    db.session.flush()
-    return entry
 
 
 def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -> tuple[int, int]:
     """Make sure every listed lot and published product has a current passport. (published, unchanged)
 
     ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
-    published = unchanged = 0
     lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
     ).all()
     subjects: list[Any] = [*lots, *products]
-    for subject in wrap(subjects, len(subjects)) if wrap is not None else subjects:
-        passport = passport_for(lot=subject) if isinstance(subject, Lot) else passport_for(product=subject)
-        if publish(passport) is None:
-            unchanged += 1
-        else:
-            published += 1
-    merkle_log.record_status(status_indexes())
+    published, unchanged = publish_many(
+        passport_for(lot=subject) if isinstance(subject, Lot) else passport_for(product=subject)
+        for subject in (wrap(subjects, len(subjects)) if wrap is not None else subjects))
+    flagged = status_indexes()
+    merkle_log.record_status(flagged)
+    issue_status_lists(flagged)
     return published, unchanged
 
 
@@ -616,19 +611,31 @@ def latest_status_list(purpose: str) -> StatusListVersion | None:
                              .order_by(StatusListVersion.number.desc()).limit(1))
 
 
-def current_status_list(purpose: str) -> StatusListVersion:
-    """The status list in force: the latest signed issue while the list is unchanged and it is still valid;
-    otherwise a new issue (signed, valid for ``STATUS_LIST_VALIDITY`` seconds, kept and published at its
-    versioned URL). A verifier holding an older one knows from its ``validUntil`` to fetch it again."""
-    encoded = status_list.encode(status_indexes()[purpose])
+def current_status_list(purpose: str) -> StatusListVersion | None:
+    """The status list in force: the latest stored issue. Reading never signs nor scans the passports;
+    ``issue_status_lists`` (the ``passports.status`` job, publishing, ``flask passports checkpoint``) writes."""
+    return latest_status_list(purpose)
+
+
+def issue_status_lists(flagged: dict[str, set[int]] | None = None) -> list[StatusListVersion]:
+    """Issue a new version of each status list whose bits changed or whose issue is near its ``validUntil``
+    (under half its validity left). Returns the new issues."""
+    flagged = status_indexes() if flagged is None else flagged
+    issued = [_issue_status_list(purpose, flagged[purpose]) for purpose in status_list.PURPOSES]
+    return [found for found in issued if found is not None]
+
+
+def _issue_status_list(purpose: str, indexes: set[int]) -> StatusListVersion | None:
+    encoded = status_list.encode(indexes)
     now = utcnow().replace(microsecond=0)
     latest = latest_status_list(purpose)
-    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) > now:
-        return latest
+    validity = dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) - validity / 2 > now:
+        return None
     signer = get_signer()
     number = latest.number + 1 if latest is not None else 1
     url = f"{base_url()}/passports/status/{purpose}"
-    until = now + dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
+    until = now + validity
     credential = {
         "@context": [untp.VC_CONTEXT],
         "id": url,  # the URL the passports name; this issue also stays at f"{url}/versions/{number}"
@@ -643,17 +650,11 @@ def current_status_list(purpose: str) -> StatusListVersion:
                                valid_until=until, body=canonical_json(credential).decode(),
                                jwt=signer.sign(credential))
     try:
-        with db.session.begin_nested():  # two requests may issue at once: the first one's issue stands
+        with db.session.begin_nested():  # two workers may issue at once: the first one's issue stands
             db.session.add(issued)
     except IntegrityError:
-        found = latest_status_list(purpose)
-        assert found is not None
-        return found
+        return None
     return issued
-
-
-def log_entries() -> list[PassportLogEntry]:
-    return list(db.session.scalars(select(PassportLogEntry).order_by(PassportLogEntry.seq)))
 
 
 # ---- verification -----------------------------------------------------------------------------
@@ -776,44 +777,33 @@ def _signature_problems(version: PassportVersion, signer: Signer, label: str) ->
     return problems
 
 
-def verify_all() -> list[str]:
-    """Check every signature, status entry and the whole log chain. Returns the problems found."""
+def verify_all(version_ids: list[int] | None = None) -> list[str]:
+    """Check every version's hash, signatures and status entries (or only those of ``version_ids``: an
+    incremental verify), and every issued document. Streamed in pages of 500 versions. The log is checked by
+    ``log.verify_log``. Returns the problems found."""
     signer = get_signer()
     problems: list[str] = []
-    versions = {v.id: v for v in db.session.scalars(select(PassportVersion).options(
-        selectinload(PassportVersion.passport)))}
-    logged: set[int] = set()
-    prev = GENESIS
-    entries = log_entries()
-    for expected_seq, entry in enumerate(entries, start=1):
-        if entry.seq != expected_seq:
-            problems.append(f"log entry {entry.seq}: expected sequence number {expected_seq}")
-        if entry.prev_hash != prev:
-            problems.append(f"log entry {entry.seq}: does not chain to the previous entry")
-        if entry.entry_hash != entry_hash(entry.prev_hash, entry.seq, entry.passport_public_id,
-                                          entry.version_number, entry.content_hash):
-            problems.append(f"log entry {entry.seq}: its hash does not match its content")
-        version = versions.get(entry.version_id)
-        if version is None or version.content_hash != entry.content_hash:
-            problems.append(f"log entry {entry.seq}: does not match the stored version")
-        logged.add(entry.version_id)
-        prev = entry.entry_hash
-    head = db.session.get(PassportLogHead, 1)
-    if entries and (head is None or head.entry_hash != prev or head.seq != len(entries)):
-        problems.append("the log head does not point at the last entry")
-    for version in versions.values():
-        label = f"passport {version.passport.public_id} version {version.number}"
-        if version.id not in logged:
-            problems.append(f"{label}: missing from the public log")
-        if hashlib.sha256(canonical_json(version.credential)).hexdigest() != version.content_hash:
-            problems.append(f"{label}: content does not match its hash")
-        problems.extend(_signature_problems(version, signer, label))
-        entries_ = version.credential.get("credentialStatus", [])
-        indexes = {e.get("statusListIndex") for e in entries_}
-        if indexes != {str(version.passport.status_index)}:
-            problems.append(f"{label}: status entries do not point at the passport's status index")
-    for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
-        problems.extend(documents.verify_document(document))
+    stmt = select(PassportVersion).options(selectinload(PassportVersion.passport)).order_by(PassportVersion.id)
+    chunks = [version_ids[i:i + 500] for i in range(0, len(version_ids), 500)] if version_ids is not None else None
+    for chunk in chunks if chunks is not None else [None]:
+        page = stmt.where(PassportVersion.id.in_(chunk)) if chunk is not None else stmt
+        for version in db.session.scalars(page.execution_options(yield_per=500)):
+            problems.extend(_version_problems(version, signer))
+    if version_ids is None:
+        for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
+            problems.extend(documents.verify_document(document))
+    return problems
+
+
+def _version_problems(version: PassportVersion, signer: Signer) -> list[str]:
+    label = f"passport {version.passport.public_id} version {version.number}"
+    problems = []
+    if hashlib.sha256(canonical_json(version.credential)).hexdigest() != version.content_hash:
+        problems.append(f"{label}: content does not match its hash")
+    problems.extend(_signature_problems(version, signer, label))
+    indexes = {e.get("statusListIndex") for e in version.credential.get("credentialStatus", [])}
+    if indexes != {str(version.passport.status_index)}:
+        problems.append(f"{label}: status entries do not point at the passport's status index")
     return problems
 
 

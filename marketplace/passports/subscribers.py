@@ -3,6 +3,7 @@ new version, in the announcer's unit of work (flush, never commit). Connected by
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import select
@@ -12,8 +13,9 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.passports import log as merkle_log
+from marketplace.passports import services
 from marketplace.passports.models import Passport
-from marketplace.passports.services import passport_for, publish, status_indexes
+from marketplace.passports.services import issue_status_lists, passport_for, publish, status_indexes
 from marketplace.products.models import Product, ProductSource, ProductStatus
 
 
@@ -40,6 +42,25 @@ def republish_for_practice(msme_id: int, **_: Any) -> None:
     jobs.enqueue(PRACTICE_JOB, {"msme_id": msme_id}, key=f"{PRACTICE_JOB}:{msme_id}")
 
 
+ORGANISATION_JOB = "passports.republish_organisation"
+
+
+def republish_for_organisation(organisation: Any, **_: Any) -> None:
+    """An organisation's details changed: one coalesced job republishes the passports naming it; the request
+    publishes nothing."""
+    jobs.enqueue(ORGANISATION_JOB, {"organisation_id": organisation.id},
+                 key=f"{ORGANISATION_JOB}:{organisation.id}")
+
+
+def republish_organisation_passports(organisation_id: int) -> None:
+    """(The job.) The passports of its lots and of the products made from them (a cooperative), and of its
+    products (an MSME), in batches; unchanged ones get no new version."""
+    republish_ledger_passports(organisation_id)
+    services.publish_many(passport_for(product=product) for product in db.session.scalars(
+        select(Product).where(Product.organisation_id == organisation_id, Product.status == ProductStatus.published,
+                              Product.id.in_(select(Passport.product_id))).order_by(Product.id)))
+
+
 def republish_ledger_passports(cooperative_id: int) -> None:
     """(The job.) The passports of the cooperative's listed lots, and of the published products made from any of
     its lots, show its ledger: publish their new versions (so the passport page's ETag changes too).
@@ -52,21 +73,18 @@ def republish_ledger_passports(cooperative_id: int) -> None:
     lots = db.session.scalars(
         select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
         .order_by(Lot.id))
-    for lot in lots:
-        publish(passport_for(lot=lot))
+    services.publish_many(passport_for(lot=lot) for lot in lots)
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
                               Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
         .order_by(Product.id))
-    for product in products:
-        publish(passport_for(product=product))
+    services.publish_many(passport_for(product=product) for product in products)
 
 
 def republish_practice_passports(msme_id: int) -> None:
     """(The job.) The MSME's products' passports show its latest accepted practice report."""
-    for product in db.session.scalars(select(Product).where(Product.organisation_id == msme_id,
-                                                            Product.id.in_(select(Passport.product_id)))):
-        publish(passport_for(product=product))
+    services.publish_many(passport_for(product=product) for product in db.session.scalars(
+        select(Product).where(Product.organisation_id == msme_id, Product.id.in_(select(Passport.product_id)))))
 
 
 def republish_for_service(product: Product, **_: Any) -> None:
@@ -75,9 +93,21 @@ def republish_for_service(product: Product, **_: Any) -> None:
         publish(passport_for(product=product))
 
 
+STATUS_JOB = "passports.status"
+
+
 def log_status_change(*_: Any, **__: Any) -> None:
-    """A certificate's status change changes passports' status-list bits: log each change."""
-    merkle_log.record_status(status_indexes())
+    """A certificate's status change changes passports' status-list bits: one coalesced job, enqueued in the
+    same transaction, logs each change and re-issues the status lists (no scan inside the request)."""
+    jobs.enqueue(STATUS_JOB, key=STATUS_JOB)
+
+
+def refresh_status() -> None:
+    """(The job, also every few minutes.) Log every passport whose status bits changed (a certificate
+    suspended, revoked or expired) and issue the status lists that changed or near their ``validUntil``."""
+    flagged = status_indexes()
+    merkle_log.record_status(flagged)
+    issue_status_lists(flagged)
 
 
 def connect() -> None:
@@ -90,3 +120,7 @@ def connect() -> None:
     events.service_closed.connect(republish_for_service, weak=False)
     jobs.register(LEDGER_JOB, republish_ledger_passports)
     jobs.register(PRACTICE_JOB, republish_practice_passports)
+    jobs.register(STATUS_JOB, refresh_status)
+    events.organisation_changed.connect(republish_for_organisation, weak=False)
+    jobs.register(ORGANISATION_JOB, republish_organisation_passports)
+    jobs.schedule(STATUS_JOB, STATUS_JOB, dt.timedelta(minutes=4))  # lists stay valid 10 minutes
