@@ -19,7 +19,6 @@ from sqlalchemy.exc import IntegrityError
 
 from marketplace import events
 from marketplace.accounts.models import User
-from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.orders.models import Order, OrderEvent
 from marketplace.orders.services import OrderError, mark_deposit_paid
