@@ -98,3 +98,72 @@ def test_confirmation_counts_the_kg_the_order_already_holds(app: Flask, world: d
     assert response.status_code in (302, 303), response.get_data(as_text=True)[:500]
     with app.app_context():
         assert db.session.scalar(select(Allocation)).status is AllocationStatus.confirmed
+
+
+# The two guards of a staff confirmation, each caught on its own (issue 21: redundant guards). ----------------------
+# ``confirm_allocation`` refuses an allocation that is already confirmed, and refuses while the deposit is unpaid.
+# Through the screens the stage check answers a second confirmation first (a confirmed order is "allocated"), so
+# each test below builds the state in which only the guard it names can answer.
+
+def _confirm(staff, reference: str):  # type: ignore[no-untyped-def]
+    from tests.helpers import csrf_token
+
+    return staff.post(f"/union/orders/{reference}/confirm",
+                      data={"csrf_token": csrf_token(staff, f"/union/orders/{reference}")})
+
+
+def _confirmation_writes(app: Flask) -> tuple[object, ...]:
+    from sqlalchemy import func
+
+    from marketplace.funds.models import FundEntry
+    from marketplace.orders.models import AllocationAudit, OrderEvent
+
+    with app.app_context():
+        count = lambda model: db.session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        allocation = db.session.scalar(select(Allocation))
+        return (count(AllocationAudit), count(OrderEvent), count(FundEntry), allocation.status,
+                allocation.confirmed_at)
+
+
+def test_an_allocation_already_confirmed_is_not_confirmed_again_even_where_the_stage_allows_it(
+        app: Flask, world: dict) -> None:  # noqa: F811
+    """Only the "already confirmed" guard can answer here: the order's stage says the deposit is paid (the stage
+    check passes), yet its allocation is confirmed. A second confirmation must change nothing: no second audit row,
+    no second "allocated" event, no second premium due, the first confirmation's time kept."""
+    from marketplace.orders import services
+    from marketplace.orders.models import Order, OrderStage
+
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    with app.app_context():
+        assert services.mark_deposit_paid(db.session.scalar(select(Order)))
+        db.session.commit()
+    assert _confirm(staff, reference).status_code == 302
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert order.stage is OrderStage.allocated
+        order.stage = OrderStage.deposit_paid  # the stage check alone would let a second confirmation through
+        db.session.commit()
+    before = _confirmation_writes(app)
+    response = _confirm(staff, reference)
+    assert response.status_code == 409, response.status_code
+    assert "This allocation is already confirmed." in response.get_data(as_text=True)
+    assert _confirmation_writes(app) == before
+
+
+def test_an_allocation_is_not_confirmed_before_the_deposit_is_paid(app: Flask, world: dict) -> None:  # noqa: F811
+    """Only the stage guard can answer here: the allocation is proposed (not confirmed), the deposit unpaid."""
+    from marketplace.orders.models import AllocationStatus, Order, OrderStage
+
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    reference = _order_on_both(app, world, buyer, staff)
+    with app.app_context():
+        order = db.session.scalar(select(Order))
+        assert (order.stage, order.deposit_pct > 0) == (OrderStage.accepted, True)
+    before = _confirmation_writes(app)
+    response = _confirm(staff, reference)
+    assert response.status_code == 409, response.status_code
+    assert "The allocation can be confirmed once the deposit is paid." in response.get_data(as_text=True)
+    assert _confirmation_writes(app) == before
+    with app.app_context():
+        assert db.session.scalar(select(Allocation)).status is AllocationStatus.proposed
