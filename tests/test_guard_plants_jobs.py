@@ -134,3 +134,108 @@ def test_a_worker_skips_the_job_another_worker_is_taking_and_takes_the_next(app:
     assert (result["a"], result["b"]) == (first, second)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Job).where(Job.attempts > 1)) == 0
+
+
+# Handlers run at least once, so each must be idempotent (issue 20). ------------------------------------------------
+# The expiry job reads the held reservations whose time is up, locks their lots, and reads them again under the
+# locks: a second run, or a second worker that read the same reservations first, gives nothing back twice.
+
+def _expired_reservation(app: Flask) -> tuple[int, int]:
+    import datetime as dt
+    from decimal import Decimal
+
+    from marketplace.db import utcnow
+    from tests import factories
+
+    with app.app_context():
+        reservation = factories.ReservationFactory(
+            expires_at=utcnow() - dt.timedelta(minutes=1), kg=Decimal(100),
+            lot=factories.LotFactory(net_kg=Decimal(500), available_kg=Decimal(400), reserved_kg=Decimal(100)))
+        db.session.commit()
+        return reservation.id, reservation.lot_id
+
+
+def _count_done(kind: str) -> int:
+    return db.session.scalar(select(func.count()).select_from(Job).where(Job.kind == kind,
+                                                                         Job.status == JobStatus.done)) or 0
+
+
+def _lot_kg(app: Flask, lot_id: int) -> tuple[object, object]:
+    from marketplace.lots.models import Lot
+
+    with app.app_context():
+        lot = db.session.get(Lot, lot_id)
+        return lot.available_kg, lot.reserved_kg
+
+
+def test_the_expiry_job_run_twice_gives_the_stock_back_once(app: Flask) -> None:
+    from decimal import Decimal
+
+    from marketplace.orders.subscribers import EXPIRY_JOB
+
+    _, lot_id = _expired_reservation(app)
+    for _run in range(2):
+        with app.app_context():
+            jobs.enqueue(EXPIRY_JOB, {})
+            db.session.commit()
+            assert jobs.run_pending().get("done", 0) >= 1
+            assert _count_done(EXPIRY_JOB) == _run + 1
+        assert _lot_kg(app, lot_id) == (Decimal(500), Decimal(0))
+
+
+def test_two_expiry_runs_racing_give_the_stock_back_once(app: Flask) -> None:
+    """Worker A has read the expired reservation and is about to lock its lot when worker B releases it;
+    A, reading again under the lock, gives nothing back (without that second read the lot would gain 100 kg)."""
+    from decimal import Decimal
+
+    from marketplace.orders.models import Reservation, ReservationStatus
+    from marketplace.orders.services import release_expired
+
+    reservation_id, lot_id = _expired_reservation(app)
+    with app.app_context():
+        engine = db.engine
+    paused, b_done = threading.Event(), threading.Event()
+    a_thread: list[int] = []
+    result: dict[str, Any] = {}
+
+    def lock_statement(statement: str) -> bool:
+        words = " ".join(statement.split()).upper()
+        return words.startswith("UPDATE LOT SET") or (words.startswith("SELECT") and "FROM LOT" in words
+                                                      and "FOR UPDATE" in words)
+
+    def pause_a(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        if threading.get_ident() in a_thread and lock_statement(statement) and not paused.is_set():
+            paused.set()
+            b_done.wait(30)
+
+    def worker_a() -> None:
+        a_thread.append(threading.get_ident())
+        with app.app_context():
+            try:
+                result["a"] = release_expired()
+                db.session.commit()
+            except Exception as error:  # reported by the assertions
+                result["a_error"] = repr(error)
+            finally:
+                db.session.remove()
+
+    event.listen(engine, "before_cursor_execute", pause_a)
+    try:
+        thread = threading.Thread(target=worker_a)
+        thread.start()
+        assert paused.wait(30), "worker A never reached the lot lock"
+        with app.app_context():
+            result["b"] = release_expired()
+            db.session.commit()
+            db.session.remove()
+        b_done.set()
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        b_done.set()
+        event.remove(engine, "before_cursor_execute", pause_a)
+    assert "a_error" not in result, result
+    assert (result["a"], result["b"]) == (0, 1)
+    assert _lot_kg(app, lot_id) == (Decimal(500), Decimal(0))
+    with app.app_context():
+        assert db.session.get(Reservation, reservation_id).status is ReservationStatus.expired
