@@ -107,3 +107,47 @@ def test_products_in_two_currencies_cannot_share_a_cart(app: Flask) -> None:
     cart = text(client.get("/cart"))
     assert "Products priced in different currencies must be bought separately." in cart
     assert "310.00" not in cart
+
+
+def test_the_return_page_marks_nothing_paid_only_the_verified_webhook_does(app: Flask,
+                                                                           accepted: dict) -> None:  # noqa: F811
+    """Stripe has accepted the card (the intent succeeded at localstripe), and the buyer's browser comes back to
+    the return page: the page says so, but neither the consumer's order nor the deposit is paid until the
+    verified webhook arrives (issue 17: "confirmed only by the verified webhook")."""
+    # A business order's deposit.
+    buyer = _buyer(app)
+    payment = _start_deposit(app, buyer, accepted["reference"])
+    pay_token = csrf_token(buyer, f"/orders/{accepted['reference']}/pay")
+    assert buyer.post(f"/orders/{accepted['reference']}/pay", data={"csrf_token": pay_token}).status_code == 302
+    page = " ".join(text(buyer.get(f"/payments/return?payment_intent={payment.provider_ref}&redirect_status=succeeded"))
+                    .split())
+    assert "Stripe has accepted your payment" in page
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.accepted
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.pending
+
+    # A consumer purchase.
+    product = factories.product_for_sale(price_minor=29000)
+    shopper = app.test_client()
+    token = csrf_token(shopper)
+    assert shopper.post("/cart/add", data={"csrf_token": token, "product_id": product.id, "quantity": 1}
+                        ).status_code == 302
+    form_id = text(shopper.get("/cart")).split('name="form_id" type="hidden" value="')[1].split('"')[0]
+    assert shopper.post("/cart/checkout", data={"csrf_token": token, "form_id": form_id,
+                                                "email": "shopper@example.com", **ADDRESS}).status_code == 302
+    assert shopper.post("/cart/payment", data={"csrf_token": token}).status_code == 302  # the test card
+    with app.app_context():
+        intent = db.session.scalar(select(ConsumerOrder)).payments[0].provider_ref
+    page = " ".join(text(shopper.get(f"/payments/return?payment_intent={intent}&redirect_status=succeeded")).split())
+    assert "Stripe has accepted your payment" in page
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert (order.status, order.paid_at, order.payments[0].status) == (
+            ConsumerOrderStatus.pending, None, PaymentStatus.pending)
+
+    # The verified webhook, and only it, marks the purchase paid.
+    ok = {"id": intent, "amount": 29000}
+    assert _post(shopper, _event("evt_paid_shop", "payment_intent.succeeded", ok)).json["outcome"] == \
+        "applied:succeeded"
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.paid
