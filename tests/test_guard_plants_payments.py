@@ -151,3 +151,55 @@ def test_the_return_page_marks_nothing_paid_only_the_verified_webhook_does(app: 
         "applied:succeeded"
     with app.app_context():
         assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.paid
+
+
+def test_one_event_delivered_twice_at_once_is_applied_once_without_an_error(app: Flask,
+                                                                              accepted: dict) -> None:  # noqa: F811
+    """Stripe delivers one event twice at once. Delivery A has looked for the event id (not there yet) and is
+    about to record it when delivery B records and applies it: A must answer "duplicate" (the unique event id,
+    caught as such), not a 500, and the deposit is recorded once. The sequential case is the lookup's."""
+    import threading
+
+    from sqlalchemy import event as sa_event
+
+    from marketplace.orders.models import OrderEvent
+    from marketplace.payments.models import WebhookEvent
+
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    paid = _event("evt_twice", "payment_intent.succeeded", {"id": payment.provider_ref,
+                                                             "amount": payment.amount_minor})
+    with app.app_context():
+        engine = db.engine
+    paused, b_done = threading.Event(), threading.Event()
+    a_thread: list[int] = []
+    result: dict[str, object] = {}
+
+    def pause_a(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        if threading.get_ident() in a_thread and statement.lstrip().upper().startswith("INSERT INTO WEBHOOK_EVENT"):
+            paused.set()
+            b_done.wait(30)
+
+    def delivery_a() -> None:
+        a_thread.append(threading.get_ident())
+        response = _post(app.test_client(), paid)
+        result["a"] = (response.status_code, (response.json or {}).get("outcome"))
+
+    sa_event.listen(engine, "before_cursor_execute", pause_a)
+    try:
+        thread = threading.Thread(target=delivery_a)
+        thread.start()
+        assert paused.wait(30), "delivery A never reached its insert"
+        response = _post(app.test_client(), paid)
+        result["b"] = (response.status_code, (response.json or {}).get("outcome"))
+        b_done.set()
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        b_done.set()
+        sa_event.remove(engine, "before_cursor_execute", pause_a)
+    assert result == {"a": (200, "duplicate"), "b": (200, "applied:succeeded")}
+    with app.app_context():
+        assert db.session.scalar(select(func.count(WebhookEvent.id))) == 1
+        assert db.session.scalar(select(func.count(OrderEvent.id)).where(
+            OrderEvent.order_id == accepted["order_id"], OrderEvent.stage == OrderStage.deposit_paid)) == 1
