@@ -239,3 +239,30 @@ def test_two_expiry_runs_racing_give_the_stock_back_once(app: Flask) -> None:
     assert _lot_kg(app, lot_id) == (Decimal(500), Decimal(0))
     with app.app_context():
         assert db.session.get(Reservation, reservation_id).status is ReservationStatus.expired
+
+
+def test_with_nothing_expired_the_expiry_check_locks_nothing(app: Flask) -> None:
+    """``release_expired`` also runs on reads (an order page, an acceptance): when no held reservation is due it
+    must take no lock and write nothing (it reads only held reservations, so a released one does not count)."""
+    from marketplace.orders.services import release_expired
+
+    _expired_reservation(app)
+    with app.app_context():
+        assert release_expired() == 1
+        db.session.commit()
+        engine = db.engine
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with app.app_context():
+            assert release_expired() == 0
+            db.session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements, "the check reads the reservations"
+    writes = [s for s in statements if not s.startswith("SELECT") or "FOR UPDATE" in s]
+    assert writes == [], writes
