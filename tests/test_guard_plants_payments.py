@@ -203,3 +203,70 @@ def test_one_event_delivered_twice_at_once_is_applied_once_without_an_error(app:
         assert db.session.scalar(select(func.count(WebhookEvent.id))) == 1
         assert db.session.scalar(select(func.count(OrderEvent.id)).where(
             OrderEvent.order_id == accepted["order_id"], OrderEvent.stage == OrderStage.deposit_paid)) == 1
+
+
+def test_one_payment_refunded_twice_at_once_is_refunded_once(app: Flask, accepted: dict) -> None:  # noqa: F811
+    """Two staff refund the same deposit at once. Refund A holds the payment row (read under its lock) and is about
+    to record its refund when refund B starts: B must wait for A and then find the payment refunded."""
+    import threading
+    import time
+
+    from sqlalchemy import event as sa_event
+
+    from marketplace.accounts.models import User
+    from marketplace.payments import services
+    from marketplace.payments.routes import gateway
+
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    pay_token = csrf_token(client, f"/orders/{accepted['reference']}/pay")
+    assert client.post(f"/orders/{accepted['reference']}/pay", data={"csrf_token": pay_token}).status_code == 302
+    ok = {"id": payment.provider_ref, "amount": payment.amount_minor}
+    assert _post(client, _event("evt_paid_twice", "payment_intent.succeeded", ok)).json["outcome"] == \
+        "applied:succeeded"
+    with app.app_context():
+        engine = db.engine
+    paused, release = threading.Event(), threading.Event()
+    a_thread: list[int] = []
+    outcomes: dict[str, str] = {}
+
+    def pause_a(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        if threading.get_ident() in a_thread and statement.lstrip().upper().startswith("INSERT INTO PAYMENT "):
+            paused.set()
+            release.wait(30)
+
+    def refund(name: str) -> None:
+        if name == "a":
+            a_thread.append(threading.get_ident())
+        with app.test_request_context():
+            try:
+                staff = db.session.scalar(select(User).where(User.email == "staff@example.com"))
+                services.refund(payment.id, staff=staff, gateway=gateway(), reason="Cancelled twice")
+                db.session.commit()
+                outcomes[name] = "refunded"
+            except services.OrderError as error:
+                db.session.rollback()
+                outcomes[name] = str(error.message)
+            except Exception as error:  # reported by the assertions
+                db.session.rollback()
+                outcomes[name] = repr(error)
+            finally:
+                db.session.remove()
+
+    sa_event.listen(engine, "before_cursor_execute", pause_a)
+    try:
+        a = threading.Thread(target=refund, args=("a",))
+        a.start()
+        assert paused.wait(30), "refund A never reached its record"
+        b = threading.Thread(target=refund, args=("b",))
+        b.start()
+        time.sleep(1.0)  # B is now waiting for A's lock (or, without the lock, has read the payment as succeeded)
+        release.set()
+        a.join(60)
+        b.join(60)
+    finally:
+        release.set()
+        sa_event.remove(engine, "before_cursor_execute", pause_a)
+    assert outcomes == {"a": "refunded", "b": "This payment has already been refunded."}, outcomes
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 1
