@@ -169,12 +169,10 @@ def test_an_allocation_is_not_confirmed_before_the_deposit_is_paid(app: Flask, w
         assert db.session.scalar(select(Allocation)).status is AllocationStatus.proposed
 
 
-@pytest.mark.xfail(strict=True, reason="defect (reported by h21): confirm_allocation takes no lock on the order or "
-                   "its allocation, so two staff confirming at once both pass both guards and confirm twice")
 def test_two_staff_confirming_one_allocation_at_once_confirm_it_once(app: Flask, world: dict) -> None:  # noqa: F811
     """Staff A's confirmation has read the allocation (proposed, deposit paid) and is about to write when staff
     B's confirmation runs: B confirms, and A must then be refused, leaving one "confirmed" audit row and one
-    "allocated" event. Today both succeed (SQLite and PostgreSQL): the guards read before any lock."""
+    "allocated" event (``orders.locking.lock_order`` at the start of ``confirm_allocation``)."""
     import threading
 
     from sqlalchemy import event, func

@@ -27,7 +27,7 @@ from marketplace.orders.common import (
     spec_of,
 )
 from marketplace.orders.fulfilment import record_event
-from marketplace.orders.locking import lock_lots
+from marketplace.orders.locking import lock_lots, lock_order
 from marketplace.orders.models import (
     AllocationAudit,
     AllocationStatus,
@@ -147,7 +147,7 @@ def answer_change(order: Order, *, buyer: User, accept: bool) -> None:
 
 
 def confirm_allocation(order: Order, *, staff: User) -> None:
-    allocation = order.allocation
+    allocation = lock_order(order).allocation  # two staff confirming at once: the second waits, then is refused
     if allocation is None or allocation.status is AllocationStatus.confirmed:
         raise OrderError(_l("This allocation is already confirmed."))
     if pending_change(order) is not None:

@@ -25,6 +25,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
+from marketplace.orders.models import Order
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -41,6 +42,20 @@ def lock_lots(ids: Iterable[int]) -> list[Lot]:
     stmt = (select(Lot).where(Lot.id.in_(ids)).order_by(Lot.id).with_for_update()
             .execution_options(populate_existing=True))
     return list(db.session.scalars(stmt))
+
+
+def lock_order(order: Order) -> Order:
+    """Lock ``order``'s row for the rest of the transaction and read it and its allocation afresh.
+
+    A no-op ``UPDATE`` on both databases: on PostgreSQL it takes the row lock, on SQLite the database's
+    write lock. A second staff member acting on the same order waits, then sees the first one's change.
+    """
+    db.session.execute(update(Order).where(Order.id == order.id).values(id=Order.id)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(order)
+    if order.allocation is not None:
+        db.session.refresh(order.allocation)
+    return order
 
 
 def serialise_form(table: Any, form_id: str) -> None:
