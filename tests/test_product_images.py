@@ -281,6 +281,33 @@ def test_files_written_in_a_transaction_that_rolls_back_are_removed(app: Flask) 
         assert _work() == []
 
 
+def test_a_savepoint_rolled_back_or_released_leaves_the_outer_transactions_files_alone(app: Flask) -> None:
+    """An import checks each row in a SAVEPOINT: a refused row's rollback must not delete the picture an earlier
+    row uploaded in the same (outer) transaction, and a released savepoint must not make the outer rollback
+    forget its files."""
+    w = workshop()
+    first, second = factories.ProductFactory(line=w.line), factories.ProductFactory(line=w.line)
+    with app.test_request_context():
+        services.add_image(db.session.get(m.Product, first.id), jpeg_bytes(), {"en": "kept"})
+        with db.session.begin_nested() as refused:
+            services.add_image(db.session.get(m.Product, second.id), jpeg_bytes(colour=(200, 10, 10)), {"en": "no"})
+            refused.rollback()
+        db.session.commit()
+        kept = db.session.scalar(select(m.ProductImage).where(m.ProductImage.product_id == first.id))
+        assert kept is not None
+        original = Path(app.config["IMAGE_STORAGE_PATH"]) / images.original_key(kept.sha256, kept.original_ext)
+    assert original.is_file()  # the committed row's picture is still there
+    before = _files(app)  # the refused row's file may stay, unreferenced (content-addressed)
+    with app.test_request_context():
+        services.add_image(db.session.get(m.Product, second.id), jpeg_bytes(colour=(10, 200, 10)), {"en": "x"})
+        with db.session.begin_nested():
+            pass  # released
+        db.session.rollback()
+    assert _files(app) == before  # the outer rollback removed the second upload, the savepoint notwithstanding
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(m.ProductImage)) == 1
+
+
 def test_same_picture_twice_shares_files_and_a_rollback_keeps_them(app: Flask) -> None:
     w = workshop()
     product = factories.ProductFactory(line=w.line)

@@ -263,9 +263,15 @@ def _discard(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _keep_files(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    # SQLAlchemy fires after_commit for a SAVEPOINT's release too: the outer transaction may still roll back.
+    if not session.in_nested_transaction():
+        session.info.pop(_PENDING, None)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _remove_files(session: Session, previous_transaction: Any) -> None:
-    _discard(session)
+    # A SAVEPOINT rolled back (one row of an import refused, say) must not delete files the outer transaction
+    # still refers to and may commit; the outermost rollback deletes them all (content-addressed: a file
+    # written only inside the savepoint stays unreferenced if the outer transaction commits).
+    if not previous_transaction.nested:
+        _discard(session)
