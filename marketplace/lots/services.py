@@ -141,14 +141,15 @@ class LotResults:
         return self.result.pages
 
 
-def find_lots(wanted: LotSearch) -> LotResults:
+def find_lots(wanted: LotSearch, suggest: bool = True) -> LotResults:
     """One page of lots, with facet counts where each facet ignores its own selection.
 
     The page's searches go together (one round trip on a server engine): the main query, one count
     per selected facet and, on such an engine, the relaxed queries that suggest what to drop when
-    nothing matches (an in-process engine runs those only when they are needed).
+    nothing matches (an in-process engine runs those only when they are needed). ``suggest=False``
+    (the JSON API, which shows no suggestions) sends none of them.
     """
-    main, counts, loosened = page_queries(wanted, speculative=search.batched())
+    main, counts, loosened = page_queries(wanted, speculative=suggest and search.batched())
     found = search.search_many(LOTS, [main, *counts, *(query for _s, query in loosened)])
     result = found[0]
     if result.total and result.page > result.pages:
@@ -160,8 +161,10 @@ def find_lots(wanted: LotSearch) -> LotResults:
         suggestions: list[Suggestion] = []
     elif loosened:
         suggestions = _best(loosened, found[1 + len(counts):])
-    else:
+    elif suggest:
         suggestions = relax(wanted)
+    else:
+        suggestions = []
     with_status(result.hits)
     return LotResults(result, facets, suggestions)
 
