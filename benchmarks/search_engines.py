@@ -85,12 +85,13 @@ def _writes() -> None:
 
 
 def meili_body(prefix: str) -> str:
-    """The multi-search the site sends for API (the same queries, built by the same code)."""
+    """The multi-search the site sends for API (the same queries, built by the same code: the API sends no
+    suggestion queries, ``find_lots(..., suggest=False)``)."""
     from marketplace.lots.search import LOTS
     from marketplace.lots.services import LotSearch, page_queries
     from marketplace.search.meili import multi_search_queries
 
-    main, counts, loosened = page_queries(LotSearch(q="bayanhongr", facets={"colour": ("white",)}), speculative=True)
+    main, counts, loosened = page_queries(LotSearch(q="bayanhongr", facets={"colour": ("white",)}), speculative=False)
     return json.dumps({"queries": multi_search_queries(f"{prefix}lots", LOTS,
                                                         [main, *counts, *(q for _s, q in loosened)])})
 

@@ -104,6 +104,28 @@ def test_lots_page_and_api_answer_as_the_embedded_engine_does(meili_app: Flask, 
     assert empty.status_code == 200  # nothing matches: the suggestions came in the same multi-search
 
 
+def test_a_page_is_one_round_trip_and_the_api_sends_no_suggestion_queries(meili_app: Flask,
+                                                                          monkeypatch: Any) -> None:
+    sent: list[int] = []  # queries per multi-search call (a spy: the server answers every one)
+    real = MeilisearchEngine.search_many
+
+    def spy(self: MeilisearchEngine, spec: Any, queries: list[SearchQuery]) -> Any:
+        sent.append(len(queries))
+        return real(self, spec, queries)
+
+    monkeypatch.setattr(MeilisearchEngine, "search_many", spy)
+    client = meili_app.test_client()
+    assert client.get("/api/v1/lots?q=bayanhongr&colour=white").status_code == 200
+    assert sent == [2]  # the main query and the count of the selected facet; no suggestions in an API answer
+    sent.clear()
+    assert client.get("/api/v1/lots?q=bayankhongor&colour=brown&state=greasy&season=2024").get_json()["total"] == 0
+    assert sent == [4]  # main + 3 facet counts, and no second round trip for suggestions
+    sent.clear()
+    page = client.get("/lots?q=bayankhongor&colour=brown&state=greasy&season=2024")
+    assert page.status_code == 200
+    assert sent == [8]  # one round trip: main, 3 facet counts and the 4 relaxed queries behind the suggestions
+
+
 def test_a_write_is_sent_without_waiting_and_the_worker_confirms_it(meili_app: Flask) -> None:
     assert meili_app.config["SEARCH_APPLY_AFTER_COMMIT"] is False  # with Meilisearch the worker sends
     with meili_app.app_context():

@@ -57,7 +57,7 @@ def lots_api():  # type: ignore[no-untyped-def]
     if (problem := _checked(form)) is not None:
         return problem
     try:
-        found = lots.find_lots(lots.LotSearch.from_form(form.data))
+        found = lots.find_lots(lots.LotSearch.from_form(form.data), suggest=False)  # the API shows none
     except SearchUnavailable:
         return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
     return jsonify(_payload(found.result, found.facets))

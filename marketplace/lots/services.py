@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -141,14 +142,15 @@ class LotResults:
         return self.result.pages
 
 
-def find_lots(wanted: LotSearch) -> LotResults:
+def find_lots(wanted: LotSearch, suggest: bool = True) -> LotResults:
     """One page of lots, with facet counts where each facet ignores its own selection.
 
     The page's searches go together (one round trip on a server engine): the main query, one count
     per selected facet and, on such an engine, the relaxed queries that suggest what to drop when
-    nothing matches (an in-process engine runs those only when they are needed).
+    nothing matches (an in-process engine runs those only when they are needed). ``suggest=False``
+    (the JSON API, which shows no suggestions) sends none of them.
     """
-    main, counts, loosened = page_queries(wanted, speculative=search.batched())
+    main, counts, loosened = page_queries(wanted, speculative=suggest and search.batched())
     found = search.search_many(LOTS, [main, *counts, *(query for _s, query in loosened)])
     result = found[0]
     if result.total and result.page > result.pages:
@@ -160,8 +162,10 @@ def find_lots(wanted: LotSearch) -> LotResults:
         suggestions: list[Suggestion] = []
     elif loosened:
         suggestions = _best(loosened, found[1 + len(counts):])
-    else:
+    elif suggest:
         suggestions = relax(wanted)
+    else:
+        suggestions = []
     with_status(result.hits)
     return LotResults(result, facets, suggestions)
 
@@ -194,12 +198,27 @@ def _best(loosened: list[tuple[Suggestion, SearchQuery]], found: list[SearchResu
     return sorted(totals, key=lambda s: -s.total)[:limit]
 
 
+PASSPORT_IDS_KEPT = 100_000
+
+
+def _passport_ids(lot_ids: list[int]) -> dict[int, str]:
+    """Each lot's passport public id. A passport's id never changes and a passport is never deleted, so the
+    ids found are kept in the process (per app): a search page with known lots does not touch the database."""
+    known: dict[int, str] = current_app.extensions.setdefault("lot_passport_ids", {})
+    wanted = [i for i in lot_ids if i not in known]
+    if wanted:
+        if len(known) > PASSPORT_IDS_KEPT:
+            known.clear()
+        known.update(db.session.execute(
+            select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(wanted))).all())
+    return {i: known[i] for i in lot_ids if i in known}
+
+
 def with_status(hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give each lot hit its certificate status today (computed, never the indexed one) and its passport URL."""
     day = today()
     ids = [int(hit["id"]) for hit in hits if str(hit.get("id", "")).isdigit()]
-    passports = dict(db.session.execute(
-        select(Passport.lot_id, Passport.public_id).where(Passport.lot_id.in_(ids))).all()) if ids else {}
+    passports = _passport_ids(ids)
     root = public_base_url()
     for hit in hits:
         hit["certificate_status"] = certificate_status_of(hit, day).value

@@ -31,6 +31,9 @@ DRAIN_BATCH = 500
 LOCK_WAIT_S = 2.0
 SYNC_JOB = "search.sync"
 CONFIRM_AGAIN_S = 2.0
+# With the embedded engine each commit sends its own changes; the job it enqueues runs this much later,
+# to send only what that missed (the engine busy, the process gone), never racing the commit for the lock.
+SYNC_DELAY_S = 10.0
 _CONFIGURED: dict[int, bool] = {}
 
 
@@ -60,29 +63,41 @@ def _changed_keys(session: Session) -> set[tuple[str, str]]:
 def _record(session: Session, _context: Any) -> None:
     keys = _changed_keys(session)
     if keys:
-        session.connection().execute(
-            insert(SearchOutbox.__table__), [{"index_name": i, "key": k} for i, k in sorted(keys)]
-        )
-        session.info[PENDING] = True
-        # The worker's job that sends them, in the same transaction (one pending job serves every change).
-        jobs.enqueue_on(session.connection(), SYNC_JOB, key=SYNC_JOB)
+        ids = session.connection().execute(
+            insert(SearchOutbox.__table__).returning(SearchOutbox.id),
+            [{"index_name": i, "key": k} for i, k in sorted(keys)],
+        ).scalars().all()
+        # This transaction's own rows: its commit sends exactly these (not the oldest rows of the outbox).
+        session.info.setdefault(PENDING, []).extend(ids)
+        # The worker's job, in the same transaction (one pending job serves every change). Where the web
+        # process applies its own changes after the commit, the job only mops up what that missed, later.
+        jobs.enqueue_on(session.connection(), SYNC_JOB, key=SYNC_JOB, run_at=utcnow() + _sync_delay())
+
+
+def _applies_after_commit() -> bool:
+    return has_app_context() and bool(current_app.config.get("SEARCH_APPLY_AFTER_COMMIT", True))
+
+
+def _sync_delay() -> dt.timedelta:
+    return dt.timedelta(seconds=SYNC_DELAY_S if _applies_after_commit() else 0)
 
 
 def _forget(session: Session, *_args: Any) -> None:
-    session.info.pop(PENDING, None)
+    if not session.in_nested_transaction():  # a savepoint rolled back: the transaction's other rows stand
+        session.info.pop(PENDING, None)
 
 
 def _apply_after_commit(session: Session) -> None:
-    # SQLAlchemy fires after_commit for a SAVEPOINT's release too: the rows are not committed yet (on SQLite
-    # the drain's connection would wait on the open transaction's lock), so the outermost commit drains.
+    # A savepoint's release fires after_commit too: the transaction is still open (its rows unseen by
+    # other connections, the database's write lock held), so only the outermost commit sends.
     if session.in_nested_transaction():
         return
-    if not session.info.pop(PENDING, False) or not has_app_context():
-        return
-    if not current_app.config.get("SEARCH_APPLY_AFTER_COMMIT", True):
+    own = session.info.pop(PENDING, None)
+    if not own or not _applies_after_commit():
         return
     try:
-        drain()
+        for start in range(0, len(own), DRAIN_BATCH):
+            drain(ids=own[start:start + DRAIN_BATCH])
     except SearchUnavailable as error:  # the write is committed and the outbox keeps it
         log.warning("Search outbox not sent after commit (%s); the job worker (search.sync) will retry", error)
     except Exception:  # never fail the request
@@ -123,8 +138,9 @@ def _drain_lock(app: Flask) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def drain(limit: int = DRAIN_BATCH) -> int:
-    """Send up to ``limit`` outbox rows not yet sent; returns how many. Raises SearchUnavailable.
+def drain(limit: int = DRAIN_BATCH, ids: Iterable[int] | None = None) -> int:
+    """Send up to ``limit`` outbox rows not yet sent (with ``ids``: those rows, the ones a commit wrote);
+    returns how many. Raises SearchUnavailable.
 
     An engine that applies at once (embedded) has its rows deleted here. An engine that indexes
     asynchronously (Meilisearch) returns task uids: the rows keep them until ``confirm`` sees the
@@ -135,10 +151,11 @@ def drain(limit: int = DRAIN_BATCH) -> int:
         if not locked:
             raise SearchUnavailable("another process is applying the search outbox")
         with Session(db.engine) as session:
-            rows = session.execute(
-                select(SearchOutbox.id, SearchOutbox.index_name, SearchOutbox.key)
-                .where(SearchOutbox.task_uid.is_(None)).order_by(SearchOutbox.id).limit(limit)
-            ).all()
+            wanted = select(SearchOutbox.id, SearchOutbox.index_name, SearchOutbox.key).where(
+                SearchOutbox.task_uid.is_(None))
+            if ids is not None:
+                wanted = wanted.where(SearchOutbox.id.in_(sorted(set(ids))))
+            rows = session.execute(wanted.order_by(SearchOutbox.id).limit(limit)).all()
             done = 0
             for name, spec in specs().items():
                 mine = [r for r in rows if r.index_name == name]
