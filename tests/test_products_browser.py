@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from marketplace.jobs import services as jobs
 from tests.conftest import LiveServer
 from tests.products_helpers import jpeg_bytes
 
@@ -22,7 +23,7 @@ def _sign_in(page: Page, url: str, email: str, password: str) -> None:
     expect(page).to_have_url(re.compile(r"/dashboard$"))
 
 
-def test_msme_creates_product_union_approves_consumer_sees_it(live_server: LiveServer, page: Page,
+def test_msme_creates_product_union_approves_consumer_sees_it(demo_app, live_server: LiveServer, page: Page,  # type: ignore[no-untyped-def]
                                                               tmp_path: Path) -> None:
     picture = tmp_path / "sweater.jpg"
     picture.write_bytes(jpeg_bytes((1400, 1000), (150, 120, 90)))
