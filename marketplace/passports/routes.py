@@ -470,4 +470,4 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     return response
 
 
-from marketplace.passports import issuer_routes, log_routes  # noqa: E402, F401 (their routes are on this blueprint)
+from marketplace.passports import issuer_routes, log_routes, tier_routes  # noqa: E402, F401 (their routes are on this blueprint)

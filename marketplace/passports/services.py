@@ -25,7 +25,7 @@ from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, OrgKind
-from marketplace.passports import documents, untp, untp070
+from marketplace.passports import documents, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports import status as status_list
 from marketplace.passports.models import (
@@ -97,6 +97,9 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
         credential = untp.product_passport(
             passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
         )
+    # Prices, household data, report numbers and full reports go to the restricted tiers' own credentials,
+    # each linked (URL and digest) from the public passport (ESPR access tiers).
+    tiers.seal(passport.public_id, credential, base_url())
     if linked:
         subject = credential["credentialSubject"]
         links = [claim["conformityEvidence"] for claim in subject.get("conformityClaim") or []]

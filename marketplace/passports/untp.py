@@ -62,6 +62,7 @@ CONTEXT_TERMS = (
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
     "entryCounts", "payments", "paidByFund",
     "serviceHistory", "service", "closedOn", "outcome", "performedBy",
+    "accessTiers", "accessTier", "audience",
 )
 
 
@@ -239,7 +240,8 @@ def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
 
 
 def _fibre_quality(lot: Lot) -> dict[str, Any]:
-    lab = f"{lot.lab_name}, report {lot.lab_report_number} ({lot.test_method.value})"
+    # The report's number is value-chain data (``tiers.py``): the public figures name the laboratory only.
+    lab = f"{lot.lab_name} ({lot.test_method.value})"
     measured = DataBasis.measured
 
     def fig(value: Decimal | None, unit: str) -> dict[str, Any] | None:
