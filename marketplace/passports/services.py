@@ -84,8 +84,9 @@ def _msme_certificates(product: Product) -> list[Certificate]:
 
 def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
                      linked: dict[str, IssuedDocument] | None = None) -> dict[str, Any]:
-    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link's ``hashDigest`` is the SHA-256 of
-    the exact bytes its URL serves with ``?untp=0.6.1`` (the issued version's 0.6.1 form)."""
+    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link names the issued version's immutable
+    URL with ``?untp=0.6.1``, and its ``hashDigest`` is the SHA-256 of the exact bytes that URL serves (the
+    version's 0.6.1 form); ``linked`` gains those URLs."""
     common = {
         "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
         "issuer_did": signer.did, "status_index": passport.status_index,
@@ -109,6 +110,10 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
             document = linked.get(link["linkURL"])
             if document is not None:
                 link["hashDigest"] = hashlib.sha256(document.body_061.encode()).hexdigest()
+                # The immutable URL of that version's 0.6.1 form, never the moving current one.
+                versioned = f"{documents.document_url(document)}?untp=0.6.1"
+                link["linkURL"] = versioned
+                linked[versioned] = document  # the 0.7.0 form finds the link by this URL too
     return credential
 
 
