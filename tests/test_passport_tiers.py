@@ -111,7 +111,7 @@ def test_each_tier_is_a_signed_credential_hash_linked_from_the_public_passport(d
             assert served.status_code == 200, link["id"]
             body = served.get_data()
             assert untp070.multibase_sha256(body) == link["digestMultibase"]
-            assert served.headers["Cache-Control"] == "private, no-store"
+            assert "no-store" in served.headers["Cache-Control"]
             token = staff.get(_path(link["id"]), headers={"Accept": "application/vc+jwt"}).get_data(as_text=True)
             with demo_app.app_context():
                 payload, key_id = keys.verify_jws(token)
@@ -142,13 +142,22 @@ def test_the_value_chain_tier_holds_what_the_public_passport_left_out(demo_app: 
     assert "herderHouseholds" not in subject["cashmere"]["origins"][0]
 
 
-def _tier_statuses(app: Flask, client: FlaskClient) -> dict[str, int]:
+def _with_both_tiers(app: Flask) -> tuple[str, dict[str, str]]:
+    """A product passport with both tiers (its maker's Code of Practice report accepted), and their links."""
+    client = app.test_client()
     with app.app_context():
-        public_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id.is_not(None))
-                                      .order_by(Passport.id))
-    product = client.get(f"/passports/{public_id}.json")
-    links = {t["accessTier"]: t["id"] for t in product.get_json(force=True)["credentialSubject"]["cashmere"]
-             ["accessTiers"]}
+        ids = list(db.session.scalars(select(Passport.public_id).where(Passport.product_id.is_not(None))
+                                      .order_by(Passport.id)))
+    for public_id in ids:
+        subject = client.get(f"/passports/{public_id}.json").get_json(force=True)["credentialSubject"]
+        links = {t["accessTier"]: t["id"] for t in subject["cashmere"].get("accessTiers", [])}
+        if set(links) == set(tiers.TIERS):
+            return public_id, links
+    raise AssertionError("no demo passport has both tiers")
+
+
+def _tier_statuses(app: Flask, client: FlaskClient) -> dict[str, int]:
+    public_id, links = _with_both_tiers(app)
     return {
         "value-chain page": client.get(f"/passports/{public_id}/tiers/value-chain").status_code,
         "value-chain credential": client.get(_path(links[tiers.VALUE_CHAIN])).status_code,
