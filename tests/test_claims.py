@@ -81,3 +81,35 @@ def test_a_product_with_a_generic_claim_is_refused_at_submission_and_at_approval
         assert db.session.scalar(select(func.count()).select_from(m.ProductVersion)) == 0
         with pytest.raises(ProductError, match="écologique"):
             services.approve(db.session.get(m.Product, product.id), None, dt.datetime.now(dt.UTC))
+
+
+def test_a_label_without_third_party_monitoring_is_not_shown_as_a_certification(demo_app: Flask) -> None:
+    """The passport's summary lists as "Certification" only schemes monitored by a third party; the MSME Code of
+    Practice (self-declared) is named as a commitment without third-party monitoring."""
+    from marketplace.certification.models import AssuranceLevel, Certificate
+    from marketplace.passports import services as passports
+    from marketplace.passports.models import Passport
+
+    client = demo_app.test_client()
+    with demo_app.app_context():
+        declared = {c.number: c.scheme.name for c in db.session.scalars(select(Certificate)) if c.assurance_level
+                    in (AssuranceLevel.self_declared, AssuranceLevel.internal_control)}
+        monitored = {c.number: c.scheme.name for c in db.session.scalars(select(Certificate))
+                     if c.number not in declared}
+        pages = [(p.public_id, {c.number for c in passports.passport_certificates(p)})
+                 for p in db.session.scalars(select(Passport).order_by(Passport.id))]
+    checked = 0
+    for public_id, numbers in pages:
+        if not numbers & set(declared):
+            continue
+        html = client.get(f"/passports/{public_id}", headers={"Accept-Language": "en"}).get_data(as_text=True)
+        summary = html[html.index('<dl class="summary-facts">'):html.index("</dl>", html.index("summary-facts"))]
+        certified = summary.split("<dt>Certification</dt>", 1)[1].split("</dd>", 1)[0]
+        commitments = summary.split("<dt>Commitments without third-party monitoring</dt>", 1)[1].split("</dd>", 1)[0]
+        for number in numbers & set(declared):
+            assert declared[number] in commitments
+            assert declared[number] not in certified
+        for number in numbers & set(monitored):
+            assert monitored[number] in certified
+        checked += 1
+    assert checked > 0

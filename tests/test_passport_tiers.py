@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jws
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from marketplace.accounts.models import Role, User
@@ -21,6 +24,7 @@ from marketplace.organisations.models import Organisation
 from marketplace.passports import keys, tiers, untp070
 from marketplace.passports.models import Passport
 from marketplace.practice.models import PerformanceReport
+from tests.conftest import LiveServer
 from tests.helpers import sign_in
 from tests.test_access import DEMO_PASSWORDS, DEMO_USERS
 
@@ -200,3 +204,38 @@ def test_a_buyer_the_union_has_not_verified_reads_no_tier(demo_app: Flask) -> No
             db.session.get(Organisation, org_id).verified_at = dt.datetime.now(dt.UTC)
         db.session.commit()
     assert _tier_statuses(demo_app, client)["value-chain page"] == 200
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_buyer_signs_in_to_read_a_lots_value_chain_data(live_server: LiveServer, chromium: Any, width: int) -> None:
+    """A visitor sees the public passport without the restricted data and a link to it; following the link asks
+    them to sign in; a verified buyer then reads the value-chain tier (the lab report number), on a phone and on a
+    desk, without sideways scrolling."""
+    app = live_server.server.app
+    with app.app_context():
+        passport = db.session.scalar(select(Passport).where(Passport.lot_id.is_not(None)).order_by(Passport.id))
+        public_id, report_number = passport.public_id, db.session.get(Lot, passport.lot_id).lab_report_number
+    context = chromium.new_context(viewport={"width": width, "height": 844 if width < 600 else 900},
+                                   is_mobile=width < 600, has_touch=width < 600, locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/passports/{public_id}")
+    expect(page.get_by_role("heading", name="Data for the value chain and the authorities")).to_be_visible()
+    assert report_number not in page.content()
+    assert "Herder households" not in page.content()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.get_by_role("link", name="Value-chain data").click()
+    expect(page).to_have_url(re.compile(r"/signin"))
+    page.get_by_label("E-mail").fill(DEMO_USERS[Role.brand_buyer])
+    page.get_by_label("Password").fill(DEMO_PASSWORDS[Role.brand_buyer])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{live_server.url}/passports/{public_id}/tiers/value-chain")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Value-chain data of passport {public_id}")
+    expect(page.get_by_role("table")).to_contain_text(report_number)
+    expect(page.get_by_role("table")).to_contain_text("herderHouseholds")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    # The authority tier is not the buyer's.
+    response = page.goto(f"{live_server.url}/passports/{public_id}/tiers/authority")
+    assert response is not None
+    assert response.status == 403
+    context.close()
