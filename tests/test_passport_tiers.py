@@ -52,6 +52,29 @@ def _as(app: Flask, role: Any) -> FlaskClient:
     return client
 
 
+INCIDENTS_NOTE = "Two minor cuts at the dehairing line, first aid given"
+
+
+def _accepted_report(app: Flask) -> None:
+    """The demo MSME's Code of Practice report, accepted by the Union, and its passports republished: the demo
+    has none, so no passport has an authority tier before this."""
+    from marketplace.passports import services as passports
+    from marketplace.practice.models import ReportStatus
+
+    with app.app_context():
+        msme = db.session.scalar(select(Organisation).where(Organisation.slug == "khangai-knitwear"))
+        db.session.add(PerformanceReport(
+            msme_id=msme.id, year=2025, energy_kwh=120000, water_m3=3400, wastewater_treated=True,
+            wastewater_note="Settling tanks before the town sewer", chemicals_management="Safety data sheets for dyes",
+            workers_women=31, workers_men=9, incidents=2, incidents_note=INCIDENTS_NOTE,
+            status=ReportStatus.accepted, reviewed_on=dt.date(2026, 3, 1)))
+        db.session.flush()
+        for passport in db.session.scalars(select(Passport).where(
+                Passport.product.has(organisation_id=msme.id))):
+            passports.publish(passport)
+        db.session.commit()
+
+
 def _restricted_strings(app: Flask) -> set[str]:
     """Values that only the restricted tiers hold: the lab report numbers and the full reports' notes."""
     with app.app_context():
@@ -64,9 +87,10 @@ def _restricted_strings(app: Flask) -> set[str]:
 
 def test_anonymous_responses_never_carry_restricted_fields(demo_app: Flask) -> None:
     """Walks every passport and every form an anonymous visitor can fetch: 0 tier-2/3 fields."""
+    _accepted_report(demo_app)
     client = demo_app.test_client()
     strings = _restricted_strings(demo_app)
-    assert strings  # the demo has lab report numbers to hide
+    assert INCIDENTS_NOTE in strings  # and the demo's lab report numbers
     leaks: list[str] = []
     walked = sealed = 0
     for public_id in _public_ids(demo_app):
@@ -106,6 +130,7 @@ def test_anonymous_responses_never_carry_restricted_fields(demo_app: Flask) -> N
 
 
 def test_each_tier_is_a_signed_credential_hash_linked_from_the_public_passport(demo_app: Flask) -> None:
+    _accepted_report(demo_app)
     staff = _as(demo_app, Role.union_staff)
     kinds: dict[str, int] = {}
     for public_id in _public_ids(demo_app):
@@ -176,6 +201,7 @@ WHO = [("brand_buyer", 200, 403), ("msme_editor", 200, 403), ("union_staff", 200
 
 
 def test_who_reads_which_tier(demo_app: Flask) -> None:
+    _accepted_report(demo_app)
     seen = {}
     for role, value_chain, authority in WHO:
         client = _as(demo_app, Role(role)) if role else demo_app.test_client()
@@ -191,6 +217,7 @@ def test_who_reads_which_tier(demo_app: Flask) -> None:
 
 
 def test_a_buyer_the_union_has_not_verified_reads_no_tier(demo_app: Flask) -> None:
+    _accepted_report(demo_app)
     client = _as(demo_app, Role.brand_buyer)
     with demo_app.app_context():
         user = db.session.scalar(select(User).where(User.email == DEMO_USERS[Role.brand_buyer]))
