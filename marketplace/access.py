@@ -124,3 +124,31 @@ def may_edit_registration(user: Any, organisation: Organisation) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return user.has_role(Role.union_staff, Role.admin) or organisation.id in user.organisation_ids()
+
+
+# Who may read a passport's restricted tiers (ESPR; the tiers are built in ``passports/tiers.py``). The
+# value-chain tier is for verified buyers (brand buyers), recyclers and repairers (the MSMEs that run the
+# take-back and repair services) and the Union's staff; the authority tier for the Union's staff, who answer
+# market surveillance and customs authorities. A brand or MSME must be verified by the Union as well.
+VALUE_CHAIN_ROLES = (Role.brand_buyer, Role.msme_editor, Role.union_staff, Role.admin)
+AUTHORITY_ROLES = (Role.union_staff, Role.admin)
+TIER_ROLES: dict[str, tuple[Role, ...]] = {"value-chain": VALUE_CHAIN_ROLES, "authority": AUTHORITY_ROLES}
+UNVERIFIED_ROLES = (Role.brand_buyer, Role.msme_editor)  # these must belong to an organisation the Union verified
+
+
+def may_see_tier(user: Any, tier: str) -> bool:
+    """Whether ``user`` may read a passport's ``tier`` ("value-chain" or "authority"): the one rule for every
+    page, credential and export that shows restricted passport data."""
+    allowed = TIER_ROLES.get(tier)
+    if not allowed or not getattr(user, "is_authenticated", False) or not user.has_role(*allowed):
+        return False
+    if user.has_role(*(role for role in allowed if role not in UNVERIFIED_ROLES)):
+        return True
+    ids = user.organisation_ids(*UNVERIFIED_ROLES)
+    return any(org is not None and org.is_verified for org in (db.session.get(Organisation, i) for i in ids))
+
+
+def require_tier(tier: str) -> None:
+    """403 unless the current user may read ``tier`` (the endpoint's roles are enforced before, by ``enforce``)."""
+    if not may_see_tier(current_user, tier):
+        abort(403)

@@ -7,6 +7,7 @@ variable of the same name; tests pass a mapping to ``create_app``.
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import secrets
@@ -302,6 +303,20 @@ def secret_is_strong(secret: str) -> bool:
     return bits >= SECRET_MIN_BITS
 
 
+def org_keys_secret_is_valid(secret: str) -> bool:
+    """ORG_KEYS_SECRET: at least one Fernet key (32 url-safe base64 bytes), comma-separated, and nothing else."""
+    parts = [part.strip() for part in secret.split(",")]
+    if not secret.strip() or not all(parts):
+        return False
+    for part in parts:
+        try:
+            if len(base64.urlsafe_b64decode(part.encode("ascii"))) != 32 or len(part) != 44:
+                return False
+        except (ValueError, UnicodeEncodeError):
+            return False
+    return True
+
+
 def _check_production(config: dict[str, Any]) -> None:
     """Refuse, in one line each, every setting that is unsafe on the public site."""
     refuse = "Refusing to start in production: "
@@ -318,6 +333,10 @@ def _check_production(config: dict[str, Any]) -> None:
     if config.get("STRIPE_SECRET_KEY") and not config.get("STRIPE_WEBHOOK_SECRET"):
         raise ConfigError(refuse + "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET, "
                           "so Stripe's payment confirmations could not be verified.")
+    if not org_keys_secret_is_valid(config.get("ORG_KEYS_SECRET") or ""):
+        raise ConfigError(refuse + "set ORG_KEYS_SECRET to one or more Fernet keys, comma-separated (each 32 url-safe "
+                          "base64 bytes, e.g. python -c 'from cryptography.fernet import Fernet; "
+                          "print(Fernet.generate_key().decode())'); it encrypts the issuers' signing keys.")
     base = urlsplit(config.get("PUBLIC_BASE_URL") or "")
     if base.scheme != "https" or not base.hostname or base.username or base.path not in ("", "/") \
             or base.query or base.fragment:

@@ -40,13 +40,17 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "msme_slug": "khangai-knitwear", "token": "not-a-signed-token", "organisation_id": "1",
                "version": "1", "fmt": "json",
                "kind": "repair", "shipment_id": "1", "request_id": "1", "job_id": "1"}
-ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}, "passports.version_inclusion": {"number": "1"}}
+ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}, "passports.version_inclusion": {"number": "1"},
+                 "passports.tier_value_chain_version": {"number": "1"},
+                 "passports.tier_authority_version": {"number": "1"}}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
                   # an issuer's DID document and identity anchor exist once it has signed; a step's event and a
                   # status list are issued when a passport links to it, or when it is first read
                   "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
                   "passports.traceability_event_version", "passports.status_version",
+                  # a lot passport has no authority tier (its maker's full assessment report)
+                  "passports.tier_authority", "passports.tier_authority_version",
                   "control.evidence_file",
                   "orders.invoice_pdf",  # the demo order has no invoice of the sample number
                   "orders.quote_pdf",  # the demo quote request is not answered yet: no pro-forma

@@ -10,6 +10,7 @@ from marketplace.config import ConfigError, load, normalise_database_url, secret
 
 ROOT = Path(__file__).resolve().parent.parent
 STRONG_SECRET = "f3Q9v-Lr0tXw2bYk8NsZp1MjHc6DaE4u"  # 32 characters, 32 distinct
+ORG_KEYS = "GbKLqLf8nOZ0b2Y6XbqQ5FJz0TgWmXhBvN1e9yK3sAc="  # a Fernet key (32 url-safe base64 bytes)
 
 
 def _production_env(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) -> None:
@@ -17,7 +18,7 @@ def _production_env(monkeypatch: pytest.MonkeyPatch, **overrides: str | None) ->
     values: dict[str, str | None] = {
         "SECRET_KEY": STRONG_SECRET, "DATABASE_URL": "postgres://user:pw@db.internal/marketplace",
         "PUBLIC_BASE_URL": "https://market.example.org", "STRIPE_API_BASE": None, "STRIPE_SECRET_KEY": None,
-        "STRIPE_WEBHOOK_SECRET": None, **overrides,
+        "STRIPE_WEBHOOK_SECRET": None, "ORG_KEYS_SECRET": ORG_KEYS, **overrides,
     }
     for name, value in values.items():
         if value is None:
@@ -30,6 +31,7 @@ def test_a_complete_production_environment_starts(monkeypatch: pytest.MonkeyPatc
     _production_env(monkeypatch, STRIPE_SECRET_KEY="sk_live_abc", STRIPE_WEBHOOK_SECRET="whsec_abc")
     config = load("production")
     assert config["PUBLIC_BASE_URL"] == "https://market.example.org"
+    assert config["ORG_KEYS_SECRET"] == ORG_KEYS
     assert config["TRUSTED_HOSTS"] == ["market.example.org"]
 
 
@@ -49,6 +51,12 @@ def test_a_complete_production_environment_starts(monkeypatch: pytest.MonkeyPatc
     ({"PUBLIC_BASE_URL": "http://market.example.org"}, "PUBLIC_BASE_URL"),
     ({"PUBLIC_BASE_URL": "https://market.example.org/shop"}, "PUBLIC_BASE_URL"),
     ({"PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL"),
+    # The issuers' signing keys are encrypted with it: without a valid one nothing could sign (issue 19).
+    ({"ORG_KEYS_SECRET": None}, "ORG_KEYS_SECRET"),
+    ({"ORG_KEYS_SECRET": ""}, "ORG_KEYS_SECRET"),
+    ({"ORG_KEYS_SECRET": "not-a-fernet-key"}, "ORG_KEYS_SECRET"),
+    ({"ORG_KEYS_SECRET": ORG_KEYS + ","}, "ORG_KEYS_SECRET"),
+    ({"ORG_KEYS_SECRET": ORG_KEYS[:-2]}, "ORG_KEYS_SECRET"),
 ])
 def test_production_refuses_each_unsafe_setting_in_one_line(
     monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str | None], named: str

@@ -59,6 +59,7 @@ def production_app(tmp_path: Path) -> Flask:
         "ENV": "production", "SECRET_KEY": STRONG_SECRET, "SQLALCHEMY_DATABASE_URI": "postgresql://nobody@127.0.0.1:9/none",
         "PUBLIC_BASE_URL": "https://market.example.org", "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
         "SEARCH_INDEX_PATH": str(tmp_path / "search"), "STRIPE_API_BASE": None, "STRIPE_SECRET_KEY": None,
+        "ORG_KEYS_SECRET": "GbKLqLf8nOZ0b2Y6XbqQ5FJz0TgWmXhBvN1e9yK3sAc=",
     })
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -29,7 +31,7 @@ from marketplace.passports.models import IssuedDocument, OrganisationKey, Passpo
 from marketplace.passports.signing import SigningKeyError
 from marketplace.products.models import ProcessingStep
 from tests import factories
-from tests.helpers import text
+from tests.helpers import csrf_token, text
 
 LOT_CERT = "SC-2025-BKH-001"
 COP = "COP-2025-001"
@@ -149,8 +151,8 @@ def test_link_digests_match_the_bytes_served_at_immutable_urls(demo_app: Flask) 
 
 
 def test_the_061_form_hashes_the_bytes_its_links_serve(demo_app: Flask) -> None:
-    """The 0.6.1 form (on request) names the unversioned URLs; its hashDigest is over the exact bytes they
-    serve with ?untp=0.6.1 while the linked version is current."""
+    """The 0.6.1 form (on request) names each linked version's immutable URL (?untp=0.6.1), never the moving
+    current one; its hashDigest is over the exact bytes that URL serves."""
     client = demo_app.test_client()
     matches = total = 0
     for public_id in _public_ids(demo_app):
@@ -159,8 +161,11 @@ def test_the_061_form_hashes_the_bytes_its_links_serve(demo_app: Flask) -> None:
             if "hashDigest" not in link:
                 continue
             total += 1
-            served = client.get(_path(link["linkURL"]) + "?untp=0.6.1").get_data()
-            matches += link["hashDigest"] == hashlib.sha256(served).hexdigest()
+            assert "/versions/" in link["linkURL"]
+            assert link["linkURL"].endswith("?untp=0.6.1")
+            response = client.get(_path(link["linkURL"]))
+            assert "immutable" in response.headers["Cache-Control"]
+            matches += link["hashDigest"] == hashlib.sha256(response.get_data()).hexdigest()
     print(f"\n0.6.1 link hashes matching the served bytes: {matches} / {total}")  # noqa: T201
     assert total > 100
     assert matches == total
@@ -245,8 +250,56 @@ def test_key_rotation_keeps_what_the_old_key_signed_verifiable(demo_app: Flask) 
     assert jws.extract_compact(old_token.encode()).headers()["kid"].endswith("#key-1")
     assert jws.extract_compact(new_token.encode()).headers()["kid"].endswith("#key-2")
     _verify_with_did(client, new_token)
-    with demo_app.app_context(), pytest.raises(keys.KeyRotationError):
-        keys.rotate(documents.union())
+
+
+def test_rotating_the_unions_key_keeps_what_it_signed_verifiable(demo_app: Flask, tmp_path: Path) -> None:
+    """``flask passports rotate-key <the Union's slug>``: the site's did.json keeps the retired key (with when it
+    stopped signing), a passport signed before still verifies, and the next one is signed with the new key."""
+    # The test session shares one key file: rotate a copy of it.
+    own_key = tmp_path / "union-key.jwk"
+    shutil.copyfile(demo_app.config["PASSPORT_SIGNING_KEY"], own_key)
+    demo_app.config["PASSPORT_SIGNING_KEY"] = str(own_key)
+    client = demo_app.test_client()
+    with demo_app.app_context():
+        union_slug = documents.union().slug
+        passport = db.session.scalar(select(Passport).where(Passport.lot_id.is_not(None)).order_by(Passport.id))
+        public_id = passport.public_id
+    old_token = client.get(f"/passports/{public_id}.jwt").get_data(as_text=True)
+    assert jws.extract_compact(old_token.encode()).headers()["kid"].endswith("#key-1")
+    result = demo_app.test_cli_runner().invoke(args=["passports", "rotate-key", union_slug])
+    assert result.exit_code == 0, result.output
+    assert "#key-2" in result.output
+    did = client.get("/.well-known/did.json").get_json(force=True)
+    assert [m["id"].rsplit("#", 1)[1] for m in did["verificationMethod"]] == ["key-2", "key-1"]
+    assert "expires" in did["verificationMethod"][1]
+    assert "expires" not in did["verificationMethod"][0]
+    assert did["assertionMethod"] == [m["id"] for m in did["verificationMethod"]]
+    payload, _did = _verify_with_did(client, old_token)  # an outside verifier, through did:web
+    assert payload == client.get(f"/passports/{public_id}.json").get_json(force=True)
+    assert "Authentic and current" in _verify_page(client, old_token)
+    with demo_app.app_context():
+        assert services.verify_all() == []  # every version signed before the rotation still verifies
+        passport = services.get_passport(public_id)
+        passport.lot.bags += 1  # a change of content: the next version
+        version = services.publish(passport)
+        assert version is not None
+        db.session.commit()
+    new_token = client.get(f"/passports/{public_id}.jwt").get_data(as_text=True)
+    assert jws.extract_compact(new_token.encode()).headers()["kid"].endswith("#key-2")
+    _verify_with_did(client, new_token)
+    with demo_app.app_context():
+        assert services.verify_all() == []
+    # A second rotation keeps both earlier keys.
+    assert demo_app.test_cli_runner().invoke(args=["passports", "rotate-key", union_slug]).exit_code == 0
+    did = client.get("/.well-known/did.json").get_json(force=True)
+    assert [m["id"].rsplit("#", 1)[1] for m in did["verificationMethod"]] == ["key-3", "key-2", "key-1"]
+    _verify_with_did(client, old_token)
+    _verify_with_did(client, new_token)
+
+
+def _verify_page(client: FlaskClient, document: str) -> str:
+    token = csrf_token(client, "/passports/verify")
+    return text(client.post("/passports/verify", data={"csrf_token": token, "document": document}))
 
 
 def test_private_keys_are_encrypted_at_rest_with_the_configured_secret(demo_app: Flask) -> None:
@@ -486,9 +539,11 @@ def test_key_rotation_from_the_command_line(demo_app: Flask) -> None:
     assert "1 earlier key(s) kept" in result.output
     did = demo_app.test_client().get(f"/orgs/{slug}/did.json").get_json(force=True)
     assert len(did["verificationMethod"]) == 2
-    refused = runner.invoke(args=["passports", "rotate-key", union_slug])
+    # The Union's own key rotates too (test_rotating_the_unions_key_keeps_what_it_signed_verifiable, on a copy
+    # of the key file); an organisation that does not exist is a clear refusal.
+    refused = runner.invoke(args=["passports", "rotate-key", union_slug + "-nobody"])
     assert refused.exit_code == 1
-    assert "PASSPORT_SIGNING_KEY" in refused.output
+    assert "There is no organisation" in refused.output
     unknown = runner.invoke(args=["passports", "rotate-key", "no-such-org"])
     assert unknown.exit_code == 1
     assert "There is no organisation 'no-such-org'" in unknown.output

@@ -464,7 +464,7 @@ def test_verification_page(demo_app: Flask) -> None:
     assert "Authentic and current" in _verify(client, token)
 
     tampered = json.loads(credential)
-    tampered["credentialSubject"]["cashmere"]["fairPricing"]["herderPricePerKg"]["amount"] *= 2
+    tampered["credentialSubject"]["cashmere"]["origins"][0]["kg"] *= 2
     assert "Not authentic" in _verify(client, json.dumps(tampered))
 
     header, payload, signature = token.split(".")

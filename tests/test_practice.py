@@ -79,7 +79,13 @@ def test_commitments_report_review_and_what_is_shown(demo_app: Flask) -> None:
     assert "31 women, 9 men" in profile
     document = demo_app.test_client().get(f"/passports/{public_id}.json").get_json()
     block = document["credentialSubject"]["cashmere"]["codeOfPractice"]
-    assert block["report"]["workers"] == {"women": 31, "men": 9, "total": 40}
+    # The full report is in the passport's authority tier (issue 19 point 7), the public one keeps the summary.
+    assert "workers" not in block["report"]
+    assert block["report"]["energyKwh"] == 120000.0
+    link = next(t for t in document["credentialSubject"]["cashmere"]["accessTiers"] if t["accessTier"] == "authority")
+    tier = staff.get("/" + link["id"].split("/", 3)[3]).get_json(force=True)
+    assert tier["credentialSubject"]["cashmere"]["codeOfPractice"]["report"]["workers"] == {
+        "women": 31, "men": 9, "total": 40}
     dossier = msme.get("/msme/dossier.json").get_json()
     assert dossier["commitments"]["ethics"] == "No gifts to inspectors"
     assert dossier["reports"][0]["energyKwh"] == 120000.0

@@ -175,7 +175,12 @@ def test_the_lot_passport_shows_the_policy_it_was_sold_under(demo_app: Flask) ->
     # light grey, 16.7 µm (standard band): 1.00 EUR per kg dehaired × 42.4% yield
     assert policy["micronBand"] == "standard"
     assert policy["gradePremiumPerKg"]["amount"] == 42
-    assert policy["pricePerKg"]["amount"] == 4158
+    assert "pricePerKg" not in policy  # the lot's price is value-chain data (issue 19 point 7)
+    staff = demo_app.test_client()
+    sign_in(staff, "staff@demo.example", "demo-staff-2026")
+    link = next(t for t in document["credentialSubject"]["cashmere"]["accessTiers"] if t["accessTier"] == "value-chain")
+    tier = staff.get("/" + link["id"].split("/", 3)[3]).get_json(force=True)
+    assert tier["credentialSubject"]["cashmere"]["pricePolicy"]["pricePerKg"]["amount"] == 4158
     page = text(client.get(f"/passports/{public_id}"))
     assert "Fair-price policy" in page
     assert "Lowest price allowed for this lot" in page

@@ -116,6 +116,11 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "orders.packing_list": BUYER | STAFF,
     "orders.start_balance": BUYER,
     "orders.pay_balance": BUYER,
+    # A passport's restricted tiers (ESPR): verified buyers, recyclers and repairers; the authority tier: staff.
+    "passports.tier_value_chain": BUYER | MSME | STAFF,
+    "passports.tier_value_chain_version": BUYER | MSME | STAFF,
+    "passports.tier_authority": STAFF,
+    "passports.tier_authority_version": STAFF,
     "practice.msme_dossier_json": MSME | STAFF,
     "practice.msme_dossier_pdf": MSME | STAFF,
     "practice.msme": MSME,
@@ -172,7 +177,8 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
                "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair", "job_id": 1,
                "version": 1, "fmt": "json"}
-ENDPOINT_ARGS = {"passports.version_json": {"number": 1}, "passports.version_inclusion": {"number": 1}}
+ENDPOINT_ARGS = {"passports.version_json": {"number": 1}, "passports.version_inclusion": {"number": 1},
+                 "passports.tier_value_chain_version": {"number": 1}, "passports.tier_authority_version": {"number": 1}}
 # SQLite has no SELECT … FOR UPDATE: the app takes a row's write lock with a no-op "UPDATE t SET id=t.id".
 LOCK = re.compile(r"^\s*UPDATE (\w+) SET id=\1\.id WHERE", re.IGNORECASE)
 STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
@@ -470,6 +476,9 @@ NOT_OWNED = {
     "payments.service_terms": "the terms edited are always the signed-in MSME's own; the URL names a kind of service",
     "orders.request_lot_quote": "a listed lot is public: any buyer may ask for a quote",
     "orders.request_sample": "a listed lot is public: any buyer may ask for a sample",
+    "passports.tier_value_chain": "a passport's value-chain tier is for every verified buyer, recycler and repairer, "
+                                  "not one organisation (tests/test_passport_tiers.py)",
+    "passports.tier_value_chain_version": "the same tier's issued versions (tests/test_passport_tiers.py)",
 }
 
 

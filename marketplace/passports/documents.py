@@ -26,7 +26,9 @@ from marketplace.passports.signing import canonical_json
 from marketplace.products.models import ProcessingStep
 from marketplace.urls import public_base_url
 
-KINDS = ("dcc", "dte", "dia")
+KINDS = ("dcc", "dte", "dia", "tier-vc", "tier-au")
+# A passport's restricted tiers (``tiers.py``): their path under the passport.
+TIER_PATHS = {"tier-vc": "value-chain", "tier-au": "authority"}
 DIA_CONTEXT_061 = "https://test.uncefact.org/vocabulary/untp/dia/0.6.0/"
 Forms = tuple[dict[str, Any], dict[str, Any]]  # (the UNTP 0.7.0 form, the 0.6.1 form)
 
@@ -37,6 +39,8 @@ def document_path(kind: str, subject: str, number: int) -> str:
         return f"/certificates/{subject}/versions/{number}.json"
     if kind == "dte":
         return f"/events/steps/{subject}/versions/{number}.json"
+    if kind in TIER_PATHS:
+        return f"/passports/{subject}/tiers/{TIER_PATHS[kind]}/versions/{number}.json"
     return f"/orgs/{subject}/identity/versions/{number}.json"
 
 
@@ -71,7 +75,7 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
     if current is not None and current.change_hash == digest:
         return current
     signer = keys.signer_for(issuer)
-    if issuer.kind is not OrgKind.union and kind != "dia":
+    if issuer.kind is not OrgKind.union and kind not in ("dia", *TIER_PATHS):
         issue_identity(issuer)  # the Union vouches for every issuer whose credentials a passport links to
     body = canonical_json(credential)
     document = IssuedDocument(

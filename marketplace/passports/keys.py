@@ -36,6 +36,7 @@ from marketplace.passports.signing import (
     did_for,
     get_signer,
     org_did,
+    rotate_key_file,
 )
 from marketplace.urls import public_base_url
 
@@ -129,14 +130,43 @@ def signer_for(org: Organisation) -> Signer:
 
 
 def rotate(org: Organisation) -> OrganisationKey:
-    """Retire the organisation's current key and add the next one; the old one stays in the DID document."""
+    """Retire the organisation's current key and add the next one; the old one stays in the DID document.
+    The Union's key is the deployment's PASSPORT_SIGNING_KEY file: it is replaced, its retired public key
+    kept beside it (``signing.rotate_key_file``); the key returned for it is not stored in the database."""
     if org.kind is OrgKind.union:
-        raise KeyRotationError("The Union signs with the deployment's PASSPORT_SIGNING_KEY; replace that file "
-                               "to change its key.")
+        return _rotate_union(org)
     current = current_key(org)
     if current is not None:
         current.retired_at = utcnow()
     return _new_key(org)
+
+
+def _rotate_union(org: Organisation) -> OrganisationKey:
+    path = current_app.config.get("PASSPORT_SIGNING_KEY")
+    if not path or not Path(path).exists():
+        raise KeyRotationError("PASSPORT_SIGNING_KEY does not name a key file: there is no key to rotate.")
+    retired = utcnow().astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kid = rotate_key_file(Path(path), retired)
+    signer = get_signer()  # reads the new file
+    assert signer.kid == kid
+    return OrganisationKey(organisation_id=org.id, number=int(kid[4:]), public_jwk=signer.public_jwk(),
+                           private_encrypted="")
+
+
+def union_did_document() -> dict[str, Any]:
+    """The Union's (the site's) DID document: its current key and every key it retired, each retired one with
+    the moment it stopped signing (what it signed before stays verifiable)."""
+    signer = get_signer()
+    methods: list[dict[str, Any]] = [{"id": signer.key_id, "type": "JsonWebKey", "controller": signer.did,
+                                      "publicKeyJwk": signer.public_jwk()}]
+    for old in sorted(signer.retired, key=lambda k: k.retired, reverse=True):
+        if old.kid != signer.kid:
+            methods.append({"id": f"{signer.did}#{old.kid}", "type": "JsonWebKey", "controller": signer.did,
+                            "publicKeyJwk": old.public_jwk, "expires": old.retired})
+    return {
+        "@context": DID_CONTEXT, "id": signer.did, "verificationMethod": methods,
+        "assertionMethod": [m["id"] for m in methods], "authentication": [signer.key_id],
+    }
 
 
 def organisation_by_slug(slug: str) -> Organisation | None:
@@ -190,7 +220,10 @@ def public_key(key_id: str) -> OKPKey | None:
         return None
     if org.kind is OrgKind.union:
         signer = get_signer()
-        return OKPKey.import_key(signer.public_jwk()) if fragment == signer.kid else None
+        if fragment == signer.kid:
+            return OKPKey.import_key(signer.public_jwk())
+        old = next((k for k in signer.retired if k.kid == fragment), None)
+        return OKPKey.import_key(old.public_jwk) if old is not None else None
     stored = db.session.scalar(select(OrganisationKey).where(OrganisationKey.organisation_id == org.id,
                                                              OrganisationKey.number == int(fragment[4:])))
     return OKPKey.import_key(stored.public_jwk) if stored is not None else None

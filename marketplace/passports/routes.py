@@ -20,12 +20,11 @@ from marketplace.access import public
 from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
-from marketplace.passports import documents, geo, resolver, services, untp
+from marketplace.passports import documents, geo, keys, resolver, services, untp
 from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
-from marketplace.passports.signing import get_signer
 from marketplace.products.services import step_public, viewer_scope
 
 bp = Blueprint("passports", __name__)
@@ -328,15 +327,8 @@ def verify():  # type: ignore[no-untyped-def]
 @bp.route("/.well-known/did.json")
 @public
 def did_document():  # type: ignore[no-untyped-def]
-    signer = get_signer()
-    method = {"id": signer.key_id, "type": "JsonWebKey", "controller": signer.did, "publicKeyJwk": signer.public_jwk()}
-    return _json({
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1"],
-        "id": signer.did,
-        "verificationMethod": [method],
-        "assertionMethod": [signer.key_id],
-        "authentication": [signer.key_id],
-    }, "application/did+json")
+    """The Union's DID document, with every key it has retired (keys.union_did_document)."""
+    return _json(keys.union_did_document(), "application/did+json")
 
 
 @bp.route("/contexts/cashmere/v1.jsonld")
@@ -473,4 +465,4 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     return response
 
 
-from marketplace.passports import issuer_routes, log_routes  # noqa: E402, F401 (their routes are on this blueprint)
+from marketplace.passports import issuer_routes, log_routes, tier_routes  # noqa: E402, F401 (their routes are on this blueprint)

@@ -25,7 +25,7 @@ from marketplace.db import today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Aimag, Organisation, OrgKind
-from marketplace.passports import documents, untp, untp070
+from marketplace.passports import documents, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports import status as status_list
 from marketplace.passports.models import (
@@ -80,8 +80,9 @@ def _msme_certificates(product: Product) -> list[Certificate]:
 
 def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
                      linked: dict[str, IssuedDocument] | None = None) -> dict[str, Any]:
-    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link's ``hashDigest`` is the SHA-256 of
-    the exact bytes its URL serves with ``?untp=0.6.1`` (the issued version's 0.6.1 form)."""
+    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link names the issued version's immutable
+    URL with ``?untp=0.6.1``, and its ``hashDigest`` is the SHA-256 of the exact bytes that URL serves (the
+    version's 0.6.1 form); ``linked`` gains those URLs."""
     common = {
         "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
         "issuer_did": signer.did, "status_index": passport.status_index,
@@ -93,6 +94,9 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
         credential = untp.product_passport(
             passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
         )
+    # Prices, household data, report numbers and full reports go to the restricted tiers' own credentials,
+    # each linked (URL and digest) from the public passport (ESPR access tiers).
+    tiers.seal(passport.public_id, credential, base_url())
     if linked:
         subject = credential["credentialSubject"]
         links = [claim["conformityEvidence"] for claim in subject.get("conformityClaim") or []]
@@ -102,6 +106,10 @@ def build_credential(passport: Passport, number: int, issued_at: dt.datetime, si
             document = linked.get(link["linkURL"])
             if document is not None:
                 link["hashDigest"] = hashlib.sha256(document.body_061.encode()).hexdigest()
+                # The immutable URL of that version's 0.6.1 form, never the moving current one.
+                versioned = f"{documents.document_url(document)}?untp=0.6.1"
+                link["linkURL"] = versioned
+                linked[versioned] = document  # the 0.7.0 form finds the link by this URL too
     return credential
 
 

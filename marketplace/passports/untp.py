@@ -64,6 +64,7 @@ CONTEXT_TERMS = (
     "entryCounts", "payments", "paidByFund",
     "serviceHistory", "service", "closedOn", "outcome", "performedBy",
     "conditions", "price", "freeOfCharge", "requestLink",
+    "accessTiers", "accessTier", "audience",
 )
 # Terms whose value is a language map (``{"en": …, "fr": …}``): the maker's texts in every language entered.
 LANGUAGE_MAPS = ("conditions",)
@@ -258,7 +259,8 @@ def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
 
 
 def _fibre_quality(lot: Lot) -> dict[str, Any]:
-    lab = f"{lot.lab_name}, report {lot.lab_report_number} ({lot.test_method.value})"
+    # The report's number is value-chain data (``tiers.py``): the public figures name the laboratory only.
+    lab = f"{lot.lab_name} ({lot.test_method.value})"
     measured = DataBasis.measured
 
     def fig(value: Decimal | None, unit: str) -> dict[str, Any] | None:

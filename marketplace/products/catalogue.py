@@ -75,7 +75,9 @@ def version_history(product_id: int) -> list[tuple[int, dt.datetime]]:
     )]
 
 
-_STEP_LINK = re.compile(r"/events/steps/(\d+)\.json$")
+# The 0.6.1 form links a step's event at its immutable version URL (``/events/steps/<id>/versions/<n>.json?untp=
+# 0.6.1``); versions published before named the moving ``/events/steps/<id>.json``.
+_STEP_LINK = re.compile(r"/events/steps/(\d+)(?:/versions/\d+)?\.json(?:\?[^#]*)?$")
 
 
 def published_step_ids(product_id: int) -> set[int]:

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace import events
+from marketplace.claims import claims_in
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.products.editing import ProductError
@@ -34,7 +35,22 @@ def submission_problems(product: Product) -> list[str]:
         problems.append(str(_l("Record at least one processing step.")))
     if not product.images:
         problems.append(str(_l("Add at least one picture.")))
+    problems += claim_problems(product)
     return problems
+
+
+def claim_problems(product: Product) -> list[str]:
+    """Generic environmental claims in what a consumer reads (name and description, every language): refused
+    at submission and again at approval and publication (EU Directive 2024/825), naming the words."""
+    found: dict[str, list[str]] = {}
+    for texts in (product.name or {}, product.description or {}):
+        for locale, words in claims_in(texts).items():
+            found.setdefault(locale, [])
+            found[locale] += [w for w in words if w not in found[locale]]
+    return [str(_l("Generic environmental claims are not allowed (EU Directive 2024/825) in the %(language)s text: "
+                   "%(words)s. State the specific, proven fact instead, for example “62 %% of the fibre by weight "
+                   "is certified”.", language=locale, words=", ".join(f"“{w}”" for w in words)))
+            for locale, words in sorted(found.items())]
 
 
 def submit(product: Product, now: dt.datetime) -> None:
