@@ -136,7 +136,11 @@ def _selects(app: Flask) -> Iterator[list[str]]:
 def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_app: Flask) -> None:
     """No query per row: the buyer, lots, products and passports' subjects come with the rows (issue 22)."""
     from marketplace.union import exports
+    from tests import factories
 
+    for _ in range(3):  # each with its own buyer, lot and product
+        factories.OrderLineFactory()
+        factories.ConsumerOrderLineFactory()
     with demo_app.app_context():
         for load, rows, most in ((exports.orders, exports.order_rows, 3),
                                  (exports.consumer_sales, exports.sales_rows, 2),
