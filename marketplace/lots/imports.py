@@ -501,7 +501,7 @@ def import_rows(preview: Preview) -> list[Lot]:
     for row in preview.rows:
         if row.status == "new":
             assert row.data is not None
-            lots.append(listing.list_new_lot(preview.cooperative, row.data))
+            lots.append(listing.list_checked_lot(preview.cooperative, row.data))  # checked by check_rows
     return lots
 
 
