@@ -101,6 +101,7 @@ def _register_blueprints(app: Flask) -> None:
     from marketplace.payments.routes import bp as payments
     from marketplace.practice.routes import bp as practice
     from marketplace.pricing.routes import bp as pricing
+    from marketplace.products.import_routes import bp as product_import
     from marketplace.products.review import bp as product_review
     from marketplace.products.routes import bp as products
     from marketplace.products.workspace import bp as workspace
@@ -113,7 +114,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(practice)
     for blueprint in (
         pages, accounts, lot_import, lots, organisations, dashboard, passports, certification, api,
-        products, workspace, product_review, orders, payments, union, union_export, notifications, jobs,
+        products, product_import, workspace, product_review, orders, payments, union, union_export, notifications, jobs,
     ):
         app.register_blueprint(blueprint)
 

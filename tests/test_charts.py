@@ -79,3 +79,38 @@ def test_with_no_stock_the_page_says_so_instead_of_an_empty_chart(app: Flask) ->
         assert union_charts.sales() == []
         assert union_charts.premiums() == []
         assert union_charts.msme_sales(1) == []
+
+
+def test_the_retail_price_split_of_a_passport(app: Flask) -> None:
+    """Issue 22: on a product passport, where the retail price goes, as one bar with its table."""
+    cashmere = {
+        "itemsInBatch": 4, "overallYield": {"greasyKg": {"value": 2}},
+        "fairPricing": {
+            "premiumPerKg": {"amount": 400, "currency": "EUR"}, "premiumToHerders": 60,
+            "herderShareOfPrice": {"value": 10, "retailPrice": {"amount": 10000, "currency": "EUR"}},
+        },
+    }
+    with app.test_request_context():
+        chart = union_charts.price_split(cashmere)
+        assert chart is not None
+        # 400 minor per greasy kg × 2 kg ÷ 4 items = 2.00 EUR of 100.00 EUR: 2 %, split 60/40.
+        assert chart.rows == [["Retail price", "10.0\xa0%", "1.2\xa0%", "0.8\xa0%", "88.0\xa0%"]]
+        assert chart.header[1:] == ["Paid to the herders for the fibre", "Premium to the herders",
+                                    "Premium to the cooperative's funds", "Processing, the MSME and the shop"]
+        assert 'role="img"' in chart.svg
+        assert union_charts.price_split({"fairPricing": {}}) is None
+        assert union_charts.price_split(None) is None
+
+
+def test_a_product_passport_shows_where_the_retail_price_goes(demo_app: Flask) -> None:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.passports.models import Passport
+
+    with demo_app.app_context():
+        ids = list(db.session.scalars(select(Passport.public_id).where(Passport.product_id.is_not(None))))
+    pages = [demo_app.test_client().get(f"/passports/{public_id}").get_data(as_text=True) for public_id in ids]
+    shown = [page for page in pages if "Where the retail price goes" in page]
+    assert shown, "no demo product passport shows the retail price bar"
+    assert all('role="img"' in page and "Processing, the MSME and the shop" in page for page in shown)

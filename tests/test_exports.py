@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+from collections.abc import Iterator
 
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from marketplace import models as m
 from marketplace.extensions import db
@@ -114,3 +116,38 @@ def test_passports_list_as_csv_and_xlsx(demo_app: Flask) -> None:
     assert {r[0] for r in sheet[1:]} == lots
     assert staff.get("/union/passports/export.csv?kind=herd").status_code == 400
     assert _client(demo_app, COOP).get("/union/passports/export.csv").status_code == 403
+
+
+@contextlib.contextmanager
+def _selects(app: Flask) -> Iterator[list[str]]:
+    """Every statement the app sends to the database while the block runs."""
+    seen: list[str] = []
+
+    def listener(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        seen.append(statement.split("\n", 1)[0][:120])
+
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_app: Flask) -> None:
+    """No query per row: the buyer, lots, products and passports' subjects come with the rows (issue 22)."""
+    from marketplace.union import exports
+    from tests import factories
+
+    for _ in range(3):  # each with its own buyer, lot and product
+        factories.OrderLineFactory()
+        factories.ConsumerOrderLineFactory()
+    with demo_app.app_context():
+        for load, rows, most in ((exports.orders, exports.order_rows, 3),
+                                 (exports.consumer_sales, exports.sales_rows, 2),
+                                 (exports.passports, lambda items: exports.passport_rows(items, "https://x"), 2)):
+            db.session.expunge_all()
+            with _selects(demo_app) as seen:
+                items = load()
+                rows(items)
+            assert len(items) > 1, load.__name__  # several rows, so a query per row would show
+            assert len(seen) <= most, (load.__name__, seen)

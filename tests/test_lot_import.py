@@ -321,3 +321,14 @@ def test_a_batch_computes_once_and_outside_a_batch_every_time() -> None:
         assert memo.once("k", compute) == 3
         assert memo.once("other", compute) == 4
     assert memo.once("k", compute) == 5
+
+
+def test_a_preview_expires(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The signed rows carry their time: a confirmation after ``TOKEN_MAX_AGE`` is refused as expired."""
+    table = imports.Table(["lab_report_number"], [(2, {"lab_report_number": "X-1"})])
+    with app.test_request_context():
+        token = imports.pack(7, 3, "lab.xlsx", table)
+        assert imports.unpack(token, 7) == (3, "lab.xlsx", table)
+        monkeypatch.setattr(imports, "TOKEN_MAX_AGE", -1)  # the preview is now older than allowed
+        with pytest.raises(imports.ImportFileError, match="expired"):
+            imports.unpack(token, 7)

@@ -102,3 +102,32 @@ def test_other_roles_cannot_use_the_workspace_or_the_queue(demo_app: Flask) -> N
     assert client.post("/union/products/1/reject", data={"reason": "x", "csrf_token": csrf}).status_code == 403
     msme = signed_in(demo_app.test_client(), factories.user_with_role(Role.msme_editor))
     assert msme.post("/union/products/1/approve", data={"csrf_token": token(msme)}).status_code == 403
+
+
+def test_a_product_import_never_touches_another_msmes_products_lines_or_preview(demo_app: Flask) -> None:
+    """Issue 22: an import naming Khangai's SKU or line is refused row by row; Khangai's preview token is refused."""
+    import re
+
+    from tests.test_product_import import _client as khangai_client
+    from tests.test_product_import import _confirm, _row, _upload, _xlsx
+
+    with demo_app.app_context():
+        product = db.session.get(m.Product, KHANGAI_PRODUCT)
+        sku, line_slug = product.sku, product.line.slug
+        variants = db.session.scalar(select(func.count()).select_from(m.ProductVariant))
+    other_msme = factories.MsmeFactory(slug="rival-importer")
+    intruder = signed_in(demo_app.test_client(), factories.user_with_role(Role.msme_editor, other_msme))
+    before = _snapshot(demo_app)
+    html = text(_upload(intruder, _xlsx([_row(sku=sku, size="XXS", images=""),
+                                         _row(sku="RIVAL-1", line=line_slug, images="")])))
+    assert re.search(r'id="fix-2-sku-error">Another product already uses this SKU.<', html)
+    assert re.search(r'id="fix-3-line-error">A product line with this short name already exists.<', html)
+    assert _confirm(intruder, html, "import").status_code == 422
+    # Khangai's own preview, submitted by the other MSME's editor: refused as changed.
+    own = text(_upload(khangai_client(demo_app), _xlsx([_row(images="")])))
+    assert _confirm(intruder, own.replace(re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', own)
+                                          .group(1), token(intruder)), "import").status_code == 400
+    assert _snapshot(demo_app) == before
+    with demo_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(m.ProductVariant)) == variants
+        assert db.session.scalar(select(m.Product.id).where(m.Product.sku == "KK-IMP-SCARF")) is None

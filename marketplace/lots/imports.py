@@ -27,7 +27,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from openpyxl import load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -46,6 +46,7 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_UNPACKED_BYTES = 60 * 1024 * 1024  # an XLSX is a zip: refuse "zip bombs" before opening
 MAX_ROWS = 2000
 MAX_CELL = 200
+TOKEN_MAX_AGE = 2 * 60 * 60  # seconds a preview may wait for its confirmation
 LOCALES = ("en", "mn", "fr", "de", "it", "zh")
 
 # Columns that are not fields of the lot form.
@@ -96,10 +97,23 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be imported (not a spreadsheet, too large, wrong columns): nothing is read."""
 
 
+@dataclass(frozen=True)
+class Sheet:
+    """What a kind of import expects: its column keys, which may be left out, and each column's label."""
+
+    columns: tuple[str, ...]
+    optional: frozenset[str]
+    label: Any  # key -> the column's name for people
+    empty: Any  # the message for a file with a header row only
+
+
 def column_label(key: str) -> str:
     if key in EXTRA_LABELS:
         return str(EXTRA_LABELS[key])
     return str(getattr(NewLotForm, key).args[0])
+
+
+LOT_SHEET = Sheet(COLUMNS, OPTIONAL, column_label, _l("The file has a header row but no lots."))
 
 
 def column_letter(index: int) -> str:
@@ -178,8 +192,9 @@ def _suffix(filename: str) -> str:
     return filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
 
 
-def read_file(filename: str, data: bytes) -> Table:
+def read_file(filename: str, data: bytes, sheet: Sheet | None = None) -> Table:
     """The rows of an uploaded file, as text. Raises ImportFileError with a message for the person."""
+    sheet = sheet or LOT_SHEET
     if not data:
         raise ImportFileError(_("The file is empty."))
     if len(data) > MAX_BYTES:
@@ -196,19 +211,19 @@ def read_file(filename: str, data: bytes) -> Table:
         raise ImportFileError(_("This is not a spreadsheet: upload an .xlsx workbook or a .csv file."))
     else:
         source = _csv_rows(data)
-    return _table(source)
+    return _table(source, sheet)
 
 
-def _header_key(cell: str) -> str | None:
+def _header_key(cell: str, columns: tuple[str, ...]) -> str | None:
     match = _KEY.search(cell)
     if match:
         key = match.group(1)
     else:
         key = re.sub(r"[^a-z0-9]+", "_", cell.strip().lower()).strip("_")
-    return key if key in COLUMNS else None
+    return key if key in columns else None
 
 
-def _table(source: Iterable[list[Any]]) -> Table:
+def _table(source: Iterable[list[Any]], sheet: Sheet) -> Table:
     columns: list[str] | None = None
     rows: list[tuple[int, dict[str, str]]] = []
     formulas: dict[int, list[str]] = {}
@@ -217,7 +232,7 @@ def _table(source: Iterable[list[Any]]) -> Table:
         if not any(texts):
             continue
         if columns is None:
-            columns = _columns(texts)
+            columns = _columns(texts, sheet)
             continue
         if len(rows) >= MAX_ROWS:
             raise ImportFileError(_("The file has more than %(n)d rows: split it into smaller files.", n=MAX_ROWS))
@@ -232,17 +247,17 @@ def _table(source: Iterable[list[Any]]) -> Table:
     if columns is None:
         raise ImportFileError(_("The file has no header row: start from the template."))
     if not rows:
-        raise ImportFileError(_("The file has a header row but no lots."))
+        raise ImportFileError(str(sheet.empty))
     return Table([c for c in columns if c], rows, formulas)
 
 
-def _columns(header: list[str]) -> list[str]:
+def _columns(header: list[str], sheet: Sheet) -> list[str]:
     keys: list[str] = []
     for index, cell in enumerate(header):
         if not cell:
             keys.append("")
             continue
-        key = _header_key(cell)
+        key = _header_key(cell, sheet.columns)
         if key is None:
             raise ImportFileError(_("Column %(column)s, “%(name)s”, is not one of the template's columns: "
                                     "start from the template.", column=column_letter(index), name=cell[:60]))
@@ -250,7 +265,7 @@ def _columns(header: list[str]) -> list[str]:
             raise ImportFileError(_("Column %(column)s, “%(name)s”, appears twice.",
                                     column=column_letter(index), name=cell[:60]))
         keys.append(key)
-    missing = [column_label(k) for k in COLUMNS if k not in OPTIONAL and k not in keys]
+    missing = [sheet.label(k) for k in sheet.columns if k not in sheet.optional and k not in keys]
     if missing:
         raise ImportFileError(_("The file lacks these columns: %(names)s. Start from the template.",
                                 names="; ".join(missing)))
@@ -264,7 +279,8 @@ class CellError(ValueError):
     pass
 
 
-def _number(key: str, raw: str) -> str:
+def read_number(key: str, raw: str, units: dict[str, Decimal] | None = None) -> str:
+    """A number as the form reads it (decimal comma or point, thousands spaces), converted from its unit."""
     match = _NUMBER.match(raw.replace("%", "") if key in PERCENT else raw)
     if not match:
         raise CellError(_("“%(value)s” is not a number.", value=raw))
@@ -272,7 +288,7 @@ def _number(key: str, raw: str) -> str:
     digits = re.sub(r"[\s\u00a0\u202f']", "", digits)
     if "," in digits and "." not in digits:
         digits = digits.replace(",", ".")
-    units = UNITS.get(key, {"": Decimal(1)})
+    units = units or UNITS.get(key, {"": Decimal(1)})
     factor = units.get(unit) or units.get(unit.lower())
     if factor is None:
         raise CellError(_("Unknown unit “%(unit)s”: use %(units)s.", unit=unit,
@@ -285,7 +301,7 @@ def _number(key: str, raw: str) -> str:
     return format(value.normalize(), "f")
 
 
-def _date(raw: str) -> str:
+def read_date(raw: str) -> str:
     for pattern in DATE_FORMATS:
         try:
             return dt.datetime.strptime(raw, pattern).date().isoformat()  # noqa: DTZ007 (a calendar day)
@@ -430,9 +446,9 @@ def _cell_value(key: str, raw: str, soums: dict[str, int], certificates: dict[st
     if len(raw) > MAX_CELL:
         raise CellError(_("Longer than %(n)d characters.", n=MAX_CELL))
     if key in NUMBERS:
-        return _number(key, raw)
+        return read_number(key, raw)
     if key in DATES:
-        return _date(raw)
+        return read_date(raw)
     if key in ENUMS or key in CODES:
         return _choice(key, raw)
     if key in ("soum", "certificate"):
@@ -485,19 +501,20 @@ def import_rows(preview: Preview) -> list[Lot]:
     for row in preview.rows:
         if row.status == "new":
             assert row.data is not None
-            lots.append(listing.list_new_lot(preview.cooperative, row.data))
+            lots.append(listing.list_checked_lot(preview.cooperative, row.data))  # checked by check_rows
     return lots
 
 
 # Carrying the rows from the preview to the confirmation ----------------------------------------
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="lot-import")
+def serializer(salt: str = "lot-import") -> URLSafeTimedSerializer:
+    """Signs a preview's rows with the time they were read: a confirmation after TOKEN_MAX_AGE is refused."""
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt)
 
 
 def pack(user_id: int, cooperative_id: int, filename: str, table: Table) -> str:
-    return _serializer().dumps({
+    return serializer().dumps({
         "u": user_id, "c": cooperative_id, "f": filename[:120], "k": table.columns,
         "r": [[n, v] for n, v in table.rows], "x": {str(n): ks for n, ks in table.formulas.items()},
     })
@@ -506,8 +523,8 @@ def pack(user_id: int, cooperative_id: int, filename: str, table: Table) -> str:
 def unpack(token: str, user_id: int) -> tuple[int, str, Table]:
     """The cooperative id, file name and rows of a preview this person made; ImportFileError when not."""
     try:
-        payload = _serializer().loads(token)
-    except BadSignature as error:
+        payload = serializer().loads(token, max_age=TOKEN_MAX_AGE)
+    except BadSignature as error:  # SignatureExpired is a BadSignature
         raise ImportFileError(_("The preview has expired or was changed: upload the file again.")) from error
     if payload.get("u") != user_id:
         raise ImportFileError(_("The preview has expired or was changed: upload the file again."))

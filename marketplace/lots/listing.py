@@ -162,6 +162,12 @@ def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     errors = check_new_lot(cooperative, data)
     if errors:
         raise ListingInputError(errors)
+    return list_checked_lot(cooperative, data)
+
+
+def list_checked_lot(cooperative: Organisation, data: LotInput) -> Lot:
+    """``list_new_lot`` for data that ``check_new_lot`` accepted earlier in this same transaction (the spreadsheet
+    import checks every row, then lists them: the rules are not run twice). The price floor still refuses."""
     soum = db.session.get(Soum, data.soum_id)
     assert soum is not None
     lot = _unsaved_lot(cooperative, data, soum, code=_next_code(data.season, soum.aimag.code))

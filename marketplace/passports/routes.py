@@ -26,6 +26,7 @@ from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
 from marketplace.products.services import step_public, viewer_scope
+from marketplace.union import charts as union_charts
 
 bp = Blueprint("passports", __name__)
 
@@ -165,6 +166,7 @@ def _render_page(key: services.PageKey, etag: str) -> str:
         subject=version.credential["credentialSubject"], state=services.live_status(passport, None, certificates),
         url=passport_url(passport), certificates={cert.number: cert for cert in certificates},
         geo=geo, aimags=services.aimag_centres(), today=services.today(),
+        price_chart=union_charts.price_split(version.credential["credentialSubject"].get("cashmere")),
     )
     _RENDERED[etag] = html
     if len(_RENDERED) > _RENDERED_MAX:

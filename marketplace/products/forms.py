@@ -30,6 +30,7 @@ from marketplace.forms_common import (
     bounded_int,
 )
 from marketplace.money import to_minor
+from marketplace.products.editing import ProductData
 from marketplace.products.models import DataBasis, RecycledOrigin, StepKind
 from marketplace.products.rules import CARE_SYMBOLS, gtin_is_valid, parse_composition
 
@@ -148,6 +149,19 @@ class ProductForm(FlaskForm):
                                "price_minor": None if price is None else to_minor(price, "EUR"), "currency": "EUR"}
         return result
 
+
+
+def product_data(form: ProductForm) -> ProductData:
+    """What a validated product form says, for ``save_product`` (the product page and the import alike)."""
+    return ProductData(
+        line_id=form.line_id.data, sku=form.sku.data.strip(), gtin=(form.gtin.data or "").strip() or None,
+        name=localised(form, "name"), description=localised(form, "description"),
+        fibre_composition=form.parsed_composition, recycled_pct=form.recycled_pct.data,
+        recycled_origin=RecycledOrigin(form.recycled_origin.data), dyed=form.dyed.data == "dyed",
+        care_codes=list(form.care_codes.data or []), sizes=form.sizes_list(), weight_g=form.weight_g.data,
+        price_minor=to_minor(form.price_eur.data, "EUR"), circular_services=form.services(),
+        production_date=form.production_date.data, batch_code=(form.batch_code.data or "").strip(),
+    )
 
 
 _localised_fields(ProductForm, "name", _l("Name"), False, 120)

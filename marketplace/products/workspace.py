@@ -15,7 +15,7 @@ from marketplace.accounts.models import Role
 from marketplace.db import today, utcnow
 from marketplace.forms_common import translations
 from marketplace.i18n import label
-from marketplace.money import from_minor, to_minor
+from marketplace.money import from_minor
 from marketplace.products import services
 from marketplace.products.forms import (
     SERVICES,
@@ -29,6 +29,7 @@ from marketplace.products.forms import (
     VariantForm,
     fill_localised,
     localised,
+    product_data,
 )
 from marketplace.products.images import MAX_BYTES, ImageRejected
 from marketplace.products.models import DataBasis, Product, RecycledOrigin, StepKind
@@ -108,15 +109,7 @@ def new_line():  # type: ignore[no-untyped-def]
 
 
 def _product_data(form: ProductForm) -> services.ProductData:
-    return services.ProductData(
-        line_id=form.line_id.data, sku=form.sku.data.strip(), gtin=(form.gtin.data or "").strip() or None,
-        name=localised(form, "name"), description=localised(form, "description"),
-        fibre_composition=form.parsed_composition, recycled_pct=form.recycled_pct.data,
-        recycled_origin=RecycledOrigin(form.recycled_origin.data), dyed=form.dyed.data == "dyed",
-        care_codes=list(form.care_codes.data or []), sizes=form.sizes_list(), weight_g=form.weight_g.data,
-        price_minor=to_minor(form.price_eur.data, "EUR"), circular_services=form.services(),
-        production_date=form.production_date.data, batch_code=(form.batch_code.data or "").strip(),
-    )
+    return product_data(form)
 
 
 def _product_form(product: Product | None) -> ProductForm:

@@ -14,6 +14,7 @@ from marketplace.charts import Chart, Series, bar
 from marketplace.extensions import db
 from marketplace.funds import services as funds
 from marketplace.funds.models import EntryKind
+from marketplace.fx import convert_minor
 from marketplace.i18n import label, money, number, with_unit
 from marketplace.lots.models import FibreState, Lot, LotStatus
 from marketplace.money import minor_places
@@ -182,3 +183,33 @@ def msme_sales(organisation_id: int) -> list[Chart]:
             [m for m, _total in mine], [Series(_("Sales"), [_major(t, currency) for _m, t in mine])],
             fmt=_money(currency), label_heading=_("Month")))
     return charts
+
+
+def price_split(cashmere: dict | None) -> Chart | None:
+    """Where a product's retail price goes, per item, as one stacked bar, from its passport's published figures:
+    the price paid to the herders for the fibre, the premium (its share to the herders and to the cooperative's
+    funds), and the rest (processing, the MSME and the shop, which the passport does not break down).
+    None when the passport carries no herder share of the retail price."""
+    pricing = (cashmere or {}).get("fairPricing") or {}
+    share = pricing.get("herderShareOfPrice")
+    items = (cashmere or {}).get("itemsInBatch") or 0
+    greasy = ((cashmere or {}).get("overallYield") or {}).get("greasyKg") or {}
+    if not share or not items or greasy.get("value") is None:
+        return None
+    currency = share["retailPrice"]["currency"]
+    retail = Decimal(share["retailPrice"]["amount"])
+    paid = Decimal(str(share["value"]))
+    per_kg = pricing["premiumPerKg"]
+    premium_minor = convert_minor(per_kg["amount"], per_kg["currency"], currency)
+    premium = Decimal(premium_minor) * Decimal(str(greasy["value"])) / items * 100 / retail
+    to_herders = Decimal(str(pricing.get("premiumToHerders", 100)))
+    parts = [(_("Paid to the herders for the fibre"), paid),
+             (_("Premium to the herders"), premium * to_herders / 100),
+             (_("Premium to the cooperative's funds"), premium * (100 - to_herders) / 100)]
+    parts.append((_("Processing, the MSME and the shop"), max(Decimal(0), 100 - sum(p for _n, p in parts))))
+    return bar(_("Where the retail price goes"),
+               _("Shares of the retail price of %(price)s per item, in percent. Herders' price and premium come "
+                 "from the source lots; the rest is not broken down.", price=money(int(retail), currency)),
+               [_("Retail price")], [Series(name, [float(part)]) for name, part in parts],
+               fmt=lambda value: with_unit(Decimal(str(round(value, 1))), "%", 1), stacked=True, horizontal=True,
+               label_heading=_("Price"))

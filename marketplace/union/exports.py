@@ -10,22 +10,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace import csv_export
 from marketplace.extensions import db
 from marketplace.money import from_minor
-from marketplace.orders.models import OPEN_STAGES, Order, OrderStage
-from marketplace.passports.models import Passport
-from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus
+from marketplace.orders.models import OPEN_STAGES, Order, OrderLine, OrderStage
+from marketplace.passports.models import Passport, PassportVersion
+from marketplace.payments.models import ConsumerOrder, ConsumerOrderLine, ConsumerOrderStatus
 
 ORDER_HEADER = ["reference", "placed_at", "buyer", "stage", "currency", "incoterm", "incoterm_place", "deposit_pct",
                 "kg", "total", "lots"]
 SALES_HEADER = ["reference", "created_at", "status", "currency", "total", "items"]
 PASSPORT_HEADER = ["public_id", "kind", "subject", "granularity", "versions", "current_version", "issued_at",
                    "revoked_reason", "url"]
-PASSPORT_KINDS = ("lot", "product")
-FORMATS = ("csv", "xlsx")
 
 
 class ExportFilterError(ValueError):
@@ -33,7 +31,10 @@ class ExportFilterError(ValueError):
 
 
 def orders(stage: str = "") -> list[Order]:
-    query = select(Order).options(selectinload(Order.lines)).order_by(Order.created_at.desc(), Order.id.desc())
+    # Each order's buyer and each line's lot come with the orders: a fixed number of queries, whatever the rows.
+    query = select(Order).options(
+        joinedload(Order.buyer), selectinload(Order.lines).joinedload(OrderLine.lot),
+    ).order_by(Order.created_at.desc(), Order.id.desc())
     if stage == "open":
         query = query.where(Order.stage.in_(OPEN_STAGES))
     elif stage:
@@ -44,7 +45,8 @@ def orders(stage: str = "") -> list[Order]:
 
 
 def consumer_sales(status: str = "") -> list[ConsumerOrder]:
-    query = select(ConsumerOrder).options(selectinload(ConsumerOrder.lines)).order_by(
+    query = select(ConsumerOrder).options(
+        selectinload(ConsumerOrder.lines).joinedload(ConsumerOrderLine.product)).order_by(
         ConsumerOrder.created_at.desc(), ConsumerOrder.id.desc())
     if status:
         if status not in ConsumerOrderStatus.__members__:
@@ -54,7 +56,11 @@ def consumer_sales(status: str = "") -> list[ConsumerOrder]:
 
 
 def passports(kind: str = "") -> list[Passport]:
-    query = select(Passport).options(selectinload(Passport.versions)).order_by(Passport.id)
+    # Only the versions' numbers and dates, not their credentials; the lot or product in the same query.
+    query = select(Passport).options(
+        joinedload(Passport.lot), joinedload(Passport.product),
+        selectinload(Passport.versions).load_only(PassportVersion.number, PassportVersion.issued_at),
+    ).order_by(Passport.id)
     if kind == "lot":
         query = query.where(Passport.lot_id.is_not(None))
     elif kind == "product":
