@@ -859,6 +859,15 @@ class PassportLogTreeFactory(Base):
     id = factory.Sequence(lambda n: 1000 + n)
 
 
+class PassportLogNodeFactory(Base):
+    class Meta:
+        model = m.PassportLogNode
+
+    level = 30  # far above any demo or test log's levels
+    index = factory.Sequence(lambda n: n)
+    hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
 class PassportCheckpointFactory(Base):
     class Meta:
         model = m.PassportCheckpoint

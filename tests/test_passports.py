@@ -216,9 +216,10 @@ def test_our_context_defines_every_term_and_no_vocab(demo_app: Flask) -> None:
     with demo_app.app_context():
         lot_document = services.get_passport(_lot_passport(demo_app).public_id).current.credential
     walk({k: v for k, v in lot_document["credentialSubject"]["product"]["characteristics"].items() if k != "type"})
-    # The rest are defined (and protected) by the W3C VC 2.0 context or UNTP's Party context; we never
+    # The rest are defined (and protected) by the W3C VC 2.0 context (digestMultibase of the access tiers' links)
+    # or UNTP's Party context; we never
     # redefine them (test_passport_jsonld.py expands every credential with all the contexts).
-    assert used - set(context) == {"id", "type", "name", "registeredId", "idScheme"}
+    assert used - set(context) == {"id", "type", "name", "registeredId", "idScheme", "digestMultibase"}
     assert not {"id", "type", "name", "description", "registeredId", "idScheme"} & set(context)
 
 

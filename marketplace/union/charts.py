@@ -199,13 +199,14 @@ def price_split(cashmere: dict | None) -> Chart | None:
     currency = share["retailPrice"]["currency"]
     retail = Decimal(share["retailPrice"]["amount"])
     paid = Decimal(str(share["value"]))
-    per_kg = pricing["premiumPerKg"]
-    premium_minor = convert_minor(per_kg["amount"], per_kg["currency"], currency)
-    premium = Decimal(premium_minor) * Decimal(str(greasy["value"])) / items * 100 / retail
-    to_herders = Decimal(str(pricing.get("premiumToHerders", 100)))
-    parts = [(_("Paid to the herders for the fibre"), paid),
-             (_("Premium to the herders"), premium * to_herders / 100),
-             (_("Premium to the cooperative's funds"), premium * (100 - to_herders) / 100)]
+    parts = [(_("Paid to the herders for the fibre"), paid)]
+    per_kg = pricing.get("premiumPerKg")  # in the value-chain tier, not in the public passport (issue 19)
+    if per_kg:
+        premium_minor = convert_minor(per_kg["amount"], per_kg["currency"], currency)
+        premium = Decimal(premium_minor) * Decimal(str(greasy["value"])) / items * 100 / retail
+        to_herders = Decimal(str(pricing.get("premiumToHerders", 100)))
+        parts += [(_("Premium to the herders"), premium * to_herders / 100),
+                  (_("Premium to the cooperative's funds"), premium * (100 - to_herders) / 100)]
     parts.append((_("Processing, the MSME and the shop"), max(Decimal(0), 100 - sum(p for _n, p in parts))))
     return bar(_("Where the retail price goes"),
                _("Shares of the retail price of %(price)s per item, in percent. Herders' price and premium come "
