@@ -322,3 +322,16 @@ def test_the_scheduled_job_sweeps_through_the_worker_and_logs_its_counts(
         assert "7 picture file(s) deleted, 22 kept; 1 staged import zip(s) deleted" in caplog.text
         assert _keys_of(world["dropped"]) == []
         assert len(_keys_of(world["shown"])) == 7
+
+
+def test_a_zip_staged_again_for_a_new_preview_starts_its_lifetime_over(app: Flask) -> None:
+    """The same pictures zip previewed again three hours later: the new preview's zip is not swept."""
+    data = b"PK\x05\x06" + b"\x00" * 18
+    with app.app_context():
+        sha = product_imports.stage(data)
+        path = Path(app.config["IMAGE_STORAGE_PATH"]) / f"imports/{sha}.zip"
+        old = time.time() - 3 * 3600
+        os.utime(path, (old, old))
+        product_imports.stage(data)  # the new preview
+        assert orphans.sweep().imports_deleted == 0
+        assert path.is_file()
