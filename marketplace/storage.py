@@ -10,12 +10,17 @@ and only once a published version shows them), so no object needs a public ACL.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
+
+if TYPE_CHECKING:
+    from marketplace.products.images import StoredFile
 
 PROBE_KEY = ".healthz"
 
@@ -118,6 +123,23 @@ class S3Store:
             handle.write(body)
         os.replace(tmp, full)
         return full
+
+    def listing(self, prefix: str) -> Iterator[StoredFile]:
+        """Objects whose key starts with ``prefix``, with their last-modified time (the store port's listing)."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        from marketplace.products.images import StoredFile  # noqa: PLC0415 (images imports this module)
+
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                           Prefix=self._key(prefix))
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self.prefix) + 1:] if self.prefix else item["Key"]
+                    if name != PROBE_KEY:
+                        yield StoredFile(name, item["LastModified"].astimezone(dt.UTC))
+        except (BotoCoreError, ClientError) as error:
+            raise StorageUnavailable(str(error)) from error
 
     def keys(self) -> list[str]:
         """Every key in the store (for orphan checks and backups)."""

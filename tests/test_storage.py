@@ -5,7 +5,9 @@ leaves no orphan object; the object store down is a 503 on /healthz naming "stor
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import logging
 import os
 import socket
 import subprocess
@@ -20,10 +22,17 @@ from flask import Flask
 from PIL import Image
 from sqlalchemy import select, update
 
+from marketplace import models as m
 from marketplace import storage
+from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.products import images
+from marketplace.jobs import services as jobs
+from marketplace.jobs.models import Job, JobStatus
+from marketplace.products import editing, images, orphans
+from marketplace.products import imports as product_imports
+from tests import factories
 from tests.conftest import make_app
+from tests.products_helpers import workshop
 
 
 def _free_port() -> int:
@@ -200,3 +209,129 @@ def test_healthz_names_the_object_store_when_it_is_down(app: Flask, tmp_path: Pa
 def test_healthz_reports_the_bucket_when_it_works(s3_app: Flask) -> None:
     found = s3_app.test_client().get("/healthz").get_json()
     assert found["storage"] == {"adapter": "s3", "bucket": s3_app.config["S3_BUCKET"], "status": "ok"}
+
+
+# The orphan sweep (products/orphans.py, job products.sweep_orphans) on either adapter ------------------
+
+@pytest.fixture(params=["local", "s3"])
+def any_store_app(request: pytest.FixtureRequest, app: Flask) -> Flask:
+    return request.getfixturevalue("s3_app") if request.param == "s3" else app
+
+
+def _keys_of(sha: str) -> list[str]:
+    return [key for key in images.get_store().keys() if sha in key] if storage.s3_configured() else [  # noqa: SIM118
+        p.relative_to(images.get_store().root).as_posix()  # type: ignore[attr-defined]
+        for p in Path(images.get_store().root).rglob("*") if p.is_file() and sha in p.name]  # type: ignore[attr-defined]
+
+
+def _pictures_world(app: Flask) -> dict[str, str]:
+    """A draft product with a shown picture, a picture removed before any publication, a picture removed
+    after a published version showed it (by hash and, as older snapshots do, by id only), an evidence
+    original of the same key scheme, and a staged import zip; variants made by the real worker."""
+    w = workshop()
+    product = factories.ProductFactory(line=w.line)
+    with app.test_request_context():
+        draft = db.session.get(m.Product, product.id)
+        ids = {}
+        for name, colour in (("shown", "red"), ("dropped", "blue"), ("published", "green"), ("legacy", "yellow")):
+            image = editing.add_image(draft, _jpeg(colour), {"en": name})
+            ids[name] = (image.id, image.sha256)
+        db.session.commit()
+        jobs.run_pending()
+    factories.ProductVersionFactory(product=product, snapshot={"images": [
+        {"id": ids["published"][0], "sha256": ids["published"][1]}, {"id": ids["legacy"][0]}]})
+    assessment_id = factories.AssessmentFactory().id
+    with app.test_request_context():
+        draft = db.session.get(m.Product, product.id)
+        for name in ("dropped", "published", "legacy"):
+            editing.remove_image(draft, ids[name][0])
+        evidence = images.process(_jpeg("purple"))
+        images.save_files(db.session, evidence)
+        db.session.add(m.EvidenceFile(assessment_id=assessment_id, key=images.original_key(evidence.sha256, "jpg"),
+                                      media_type="image/jpeg", size_bytes=1, sha256=evidence.sha256))
+        db.session.commit()
+        zip_sha = product_imports.stage(b"PK\x05\x06" + b"\x00" * 18)
+    return {**{name: sha for name, (_, sha) in ids.items()}, "evidence": evidence.sha256, "zip": zip_sha}
+
+
+def test_the_sweep_deletes_unreferenced_picture_files_and_stale_import_zips_and_nothing_else(
+        any_store_app: Flask) -> None:
+    world = _pictures_world(any_store_app)
+    with any_store_app.app_context():
+        before = {name: _keys_of(sha) for name, sha in world.items()}
+        assert len(before["dropped"]) == 7  # the original and six variants
+        assert len(before["shown"]) == 7
+        assert before["zip"] == [f"imports/{world['zip']}.zip"]
+
+        now = utcnow()
+        young = orphans.sweep(now=now)  # everything is younger than the grace period and the preview's lifetime
+        assert (young.pictures_deleted, young.imports_deleted) == (0, 0)
+        assert orphans.sweep(now=now + dt.timedelta(hours=1)).imports_deleted == 0  # a preview may still confirm
+
+        staged_out = orphans.sweep(now=now + dt.timedelta(hours=3))  # past the preview token's 2 h
+        assert (staged_out.pictures_deleted, staged_out.imports_deleted) == (0, 1)
+        assert _keys_of(world["zip"]) == []
+
+        swept = orphans.sweep(now=now + dt.timedelta(hours=25))
+        assert swept.as_dict() == {"pictures_deleted": 7, "pictures_kept": 22, "imports_deleted": 0,
+                                   "imports_kept": 0}
+        assert _keys_of(world["dropped"]) == []
+        for name in ("shown", "published", "legacy", "evidence"):
+            assert _keys_of(world[name]) == before[name], name  # still referenced: never deleted
+
+        again = orphans.sweep(now=now + dt.timedelta(hours=26))  # idempotent
+        assert (again.pictures_deleted, again.imports_deleted, again.pictures_kept) == (0, 0, 22)
+
+
+def test_a_picture_uploaded_again_is_refreshed_so_the_sweep_keeps_it_until_its_row_commits(
+        any_store_app: Flask) -> None:
+    """The same picture, removed long ago, uploaded again: its existing file is written again (a new modified
+    time), so a sweep that runs before the new row commits sees a young file and keeps it."""
+    with any_store_app.app_context():
+        data = _jpeg("orange")
+        processed = images.process(data)
+        key = images.original_key(processed.sha256, processed.ext)
+        db.session.execute(select(1))
+        images.save_files(db.session, processed)
+        db.session.commit()
+        first = next(f.modified for f in images.get_store().listing("originals/") if f.key == key)
+        time.sleep(1.1)  # modified times have a second's resolution on S3
+        db.session.execute(select(1))
+        images.save_files(db.session, images.process(data))  # the re-upload, its row not committed yet
+        second = next(f.modified for f in images.get_store().listing("originals/") if f.key == key)
+        assert second > first
+        assert orphans.sweep(now=first + orphans.GRACE + dt.timedelta(seconds=1)).pictures_deleted == 0
+        db.session.rollback()  # the re-upload fails: the older file is not deleted with it
+        assert images.get_store().exists(key)
+
+
+def test_the_scheduled_job_sweeps_through_the_worker_and_logs_its_counts(
+        app: Flask, caplog: pytest.LogCaptureFixture) -> None:
+    world = _pictures_world(app)
+    root = Path(app.config["IMAGE_STORAGE_PATH"])
+    old = time.time() - 25 * 3600
+    for path in root.rglob("*"):
+        if path.is_file():
+            os.utime(path, (old, old))
+    assert orphans.SWEEP_JOB in jobs.SCHEDULES
+    with app.app_context():
+        with caplog.at_level(logging.INFO, logger="marketplace.products.orphans"):
+            jobs.run_pending(schedules=True)
+        job = db.session.scalars(select(Job).where(Job.kind == orphans.SWEEP_JOB)).one()
+        assert job.status == JobStatus.done
+        assert "7 picture file(s) deleted, 22 kept; 1 staged import zip(s) deleted" in caplog.text
+        assert _keys_of(world["dropped"]) == []
+        assert len(_keys_of(world["shown"])) == 7
+
+
+def test_a_zip_staged_again_for_a_new_preview_starts_its_lifetime_over(app: Flask) -> None:
+    """The same pictures zip previewed again three hours later: the new preview's zip is not swept."""
+    data = b"PK\x05\x06" + b"\x00" * 18
+    with app.app_context():
+        sha = product_imports.stage(data)
+        path = Path(app.config["IMAGE_STORAGE_PATH"]) / f"imports/{sha}.zip"
+        old = time.time() - 3 * 3600
+        os.utime(path, (old, old))
+        product_imports.stage(data)  # the new preview
+        assert orphans.sweep().imports_deleted == 0
+        assert path.is_file()

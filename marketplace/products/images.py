@@ -16,6 +16,7 @@ a failed upload never leaves an orphan file (nor, through the unit of work, a ha
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import logging
@@ -23,9 +24,10 @@ import os
 import re
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -50,6 +52,13 @@ class ImageRejected(ValueError):  # noqa: N818 (reads as what it is: the image w
     """An upload that is not an acceptable image; the message is shown to the user."""
 
 
+class StoredFile(NamedTuple):
+    """One file of a store's listing: its key and when it was last written (UTC)."""
+
+    key: str
+    modified: dt.datetime
+
+
 class ImageStore(Protocol):
     """Where image files live. Keys are relative paths such as ``variants/<hash>-640.webp``."""
 
@@ -65,6 +74,10 @@ class ImageStore(Protocol):
 
     def path(self, key: str) -> Path | None:
         """A local path to serve the file from, or None if it is missing."""
+        ...
+
+    def listing(self, prefix: str) -> Iterator[StoredFile]:
+        """Every file whose key starts with ``prefix`` (such as ``originals/``), with its modified time."""
         ...
 
 
@@ -105,6 +118,20 @@ class LocalFolderStore:
     def path(self, key: str) -> Path | None:
         full = self._full(key)
         return full if full.is_file() else None
+
+    def listing(self, prefix: str) -> Iterator[StoredFile]:
+        """Files under ``prefix`` (a folder such as ``originals/``); temp files of writes in flight are skipped."""
+        folder = self.root / prefix.rstrip("/")
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.rglob("*")):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            try:
+                stamp = path.stat().st_mtime
+            except FileNotFoundError:  # deleted meanwhile
+                continue
+            yield StoredFile(path.relative_to(self.root).as_posix(), dt.datetime.fromtimestamp(stamp, dt.UTC))
 
 
 def get_store() -> ImageStore:
@@ -242,14 +269,16 @@ def write_files(session: Session, files: dict[str, bytes], *, discard_on_rollbac
     store = get_store()
     pending: list[tuple[ImageStore, str]] = session.info.setdefault(_PENDING, [])
     for key, data in files.items():
-        if store.exists(key):
-            continue  # same content already stored (content-addressed): never overwrite or delete it
+        # Same content already stored (content-addressed): written again only to refresh its modified time,
+        # so the orphan sweep (products/orphans.py) sees a young file until this transaction's row commits;
+        # never deleted on rollback, as older rows may refer to it.
+        existed = store.exists(key)
         try:
             store.write(key, data)
         except OSError:
             _discard(session)
             raise
-        if discard_on_rollback:
+        if discard_on_rollback and not existed:
             pending.append((store, key))
 
 

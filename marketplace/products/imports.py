@@ -141,10 +141,9 @@ class Pictures:
 def stage(pictures_data: bytes) -> str:
     """Keep an uploaded zip until the import is confirmed; its SHA-256 names it."""
     sha = hashlib.sha256(pictures_data).hexdigest()
-    store = image_files.get_store()
-    key = STAGING.format(sha=sha)
-    if not store.exists(key):
-        store.write(key, pictures_data)
+    # Written even when the same zip is staged already: the new preview's lifetime starts now, and the
+    # orphan sweep (products/orphans.py) deletes staged zips by their modified time.
+    image_files.get_store().write(STAGING.format(sha=sha), pictures_data)
     return sha
 
 
