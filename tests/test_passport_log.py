@@ -173,10 +173,12 @@ def test_verify_names_a_swapped_key(demo_app: Flask) -> None:
     with demo_app.app_context():
         real = get_signer()
         demo_app.extensions["passport_signer"] = Signer(OKPKey.generate_key("Ed25519", private=True), real.did)
+        passport = db.session.scalar(select(Passport).order_by(Passport.id).limit(1))
+        version = f"passport {passport.public_id} version {passport.current.number}"
     code, output = _verify(demo_app)
     assert code == 1
     assert "signature does not verify with the Union's key" in output  # every checkpoint
-    assert "the signature does not verify" in output  # every version
+    assert f"{version}: the signature does not verify" in output  # every passport version
 
 
 def test_verify_names_a_forged_checkpoint(demo_app: Flask) -> None:
