@@ -5,13 +5,18 @@ published, whatever the entry point."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from babel.messages.pofile import read_po
 from flask import Flask
 from sqlalchemy import func, select
 
 from marketplace import models as m
-from marketplace.claims import claims_in, generic_claims
+from marketplace.claims import claims_in, generic_claims, site_claims
 from marketplace.extensions import db
 from marketplace.products import services
 from marketplace.products.editing import ProductError
@@ -26,6 +31,7 @@ from tests.test_products import _ready
     ("fr", "Une écharpe écologique et durable.", ["écologique", "durable"]),
     ("de", "Ein nachhaltiger, umweltfreundlicher Schal.", ["nachhaltiger", "umweltfreundlicher"]),
     ("it", "Sciarpa ecologica e sostenibile.", ["ecologica", "sostenibile"]),
+    ("it", "Sciarpe ecologiche e sostenibili, maglioni ecologici.", ["ecologiche", "sostenibili", "ecologici"]),
     ("zh", "环保的羊绒围巾", ["环保"]),
     ("mn", "Байгальд ээлтэй ноолууран ороолт.", ["Байгальд ээлтэй"]),
 ])
@@ -113,3 +119,66 @@ def test_a_label_without_third_party_monitoring_is_not_shown_as_a_certification(
             assert monitored[number] in certified
         checked += 1
     assert checked > 0
+
+
+# The site's own consumer-facing strings (point 8 "in all six languages"): every English message, every
+# translation, the public pages and the demo content the loader publishes.
+ROOT = Path(__file__).resolve().parent.parent
+LOCALES = ("mn", "fr", "de", "it", "zh")
+
+
+def _toml_texts(where: str, value: object, locale: str | None = None) -> Iterator[tuple[str, str | None, str]]:
+    if isinstance(value, str):
+        yield where, locale, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _toml_texts(f"{where}.{key}", item, key if key in ("en", *LOCALES) else locale)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _toml_texts(f"{where}[{i}]", item, locale)
+
+
+def consumer_texts(root: Path = ROOT) -> Iterator[tuple[str, str | None, str]]:
+    """(where, locale or None for any language, text) for every consumer-facing string the site ships."""
+    translations = root / "marketplace" / "translations"
+    with (translations / "messages.pot").open("rb") as f:
+        for message in read_po(f):
+            for text in message.id if isinstance(message.id, tuple) else (message.id,):
+                if text:
+                    yield f"messages.pot: {text[:40]}", "en", text
+    for locale in LOCALES:
+        with (translations / locale / "LC_MESSAGES" / "messages.po").open("rb") as f:
+            for message in read_po(f, locale=locale):
+                for text in message.string if isinstance(message.string, tuple) else (message.string,):
+                    if text:
+                        yield f"{locale}/messages.po: {message.id!s:.40}", locale, text
+    for page in sorted((root / "content" / "pages").glob("*.md")):
+        locale = page.stem.rsplit(".", 1)[-1]
+        for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            yield f"{page.relative_to(root)}:{number}", locale, line
+    for data in sorted((root / "content").glob("*/*.toml")):
+        yield from _toml_texts(str(data.relative_to(root)), tomllib.loads(data.read_text(encoding="utf-8")))
+
+
+def test_the_sites_own_strings_carry_no_generic_claim_in_any_language() -> None:
+    texts = list(consumer_texts())
+    assert len(texts) > 5000  # the catalogues, pages and demo content were all read
+    assert site_claims(texts) == []
+
+
+def test_a_generic_claim_added_to_a_catalogue_or_a_page_is_named(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "marketplace" / "translations", tmp_path / "marketplace" / "translations",
+                    ignore=shutil.ignore_patterns("*.mo"))
+    shutil.copytree(ROOT / "content", tmp_path / "content")
+    po = tmp_path / "marketplace" / "translations" / "it" / "LC_MESSAGES" / "messages.po"
+    po.write_text(po.read_text(encoding="utf-8") + '\nmsgid "Planted"\nmsgstr "Sciarpe ecosostenibili"\n',
+                  encoding="utf-8")
+    page = tmp_path / "content" / "pages" / "about.de.md"
+    page.write_text(page.read_text(encoding="utf-8") + "\nUnser Kaschmir ist nachhaltig.\n", encoding="utf-8")
+    found = {(where.split(":")[0], tuple(words)) for where, _text, words in site_claims(consumer_texts(tmp_path))}
+    assert found == {("it/messages.po", ("ecosostenibili",)), ("content/pages/about.de.md", ("nachhaltig",))}
+
+
+def test_the_sites_own_names_pass_only_in_the_sites_own_strings() -> None:
+    assert site_claims([("page", "fr", "L'Union des coopératives de cachemire durable, Oulan-Bator.")]) == []
+    assert generic_claims("Un cachemire durable.", "fr") == ["durable"]  # a product text gets no such pass

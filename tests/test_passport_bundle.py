@@ -27,6 +27,7 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
 from marketplace.passports.models import Passport
+from marketplace.passports.signing import get_signer
 
 VERIFIER = Path(__file__).resolve().parent.parent / "verifier"
 sys.path.insert(0, str(VERIFIER))
@@ -293,3 +294,53 @@ def test_a_suspended_passport_reads_suspended_offline(demo_app: Flask, lot_passp
     foreign = _members(_bundle(demo_app, other))["passport/credential-0.6.1.jwt"]
     report = _check(tmp_path, _zip({**members, "passport/credential-0.6.1.jwt": foreign}))
     assert "is not a form of the same passport version" in _failed(report)["passport/credential-0.6.1.jwt"]
+
+
+def _status_list(members: dict[str, bytes]) -> tuple[dt.datetime, dt.datetime]:
+    """(fetch time, validUntil) of the first status list snapshot in a bundle."""
+    url, snapshot = next(iter(json.loads(members["manifest.json"])["statusLists"].items()))
+    token = members[snapshot["member"]].decode()
+    payload = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert payload["id"] == url
+    return (dt.datetime.fromisoformat(snapshot["fetchedAt"]),
+            dt.datetime.fromisoformat(payload["validUntil"].replace("Z", "+00:00")))
+
+
+def test_each_staleness_rule_reads_status_unknown_on_its_own(demo_app: Flask, lot_passport: str,
+                                                            tmp_path: Path) -> None:
+    """A snapshot older than the verifier accepts, and a status list past its own validUntil: each alone
+    reads "status unknown since <fetch time>", never "valid"."""
+    data = _bundle(demo_app, lot_passport)
+    fetched, valid_until = _status_list(_members(data))
+    assert valid_until > fetched
+    window = valid_until - fetched
+    middle = fetched + window / 2
+    assert _check(tmp_path, data, now=middle, max_status_age_hours=10_000).status == "valid"
+    by_age = _check(tmp_path, data, now=middle, max_status_age_hours=window.total_seconds() / 3600 / 4)
+    past_valid_until = _check(tmp_path, data, now=valid_until + dt.timedelta(minutes=1), max_status_age_hours=10_000)
+    for report in (by_age, past_valid_until):
+        assert report.status.startswith("status unknown since "), report.lines()
+        assert not report.valid
+
+
+def test_a_forked_checkpoint_and_one_older_than_its_version_are_named(demo_app: Flask, lot_passport: str,
+                                                                      tmp_path: Path) -> None:
+    members = _members(_bundle(demo_app, lot_passport))
+    checkpoint = json.loads(members["log/checkpoint.json"])
+    # A checkpoint seen elsewhere with the same size but another root: the log forked.
+    known = tmp_path / "seen.json"
+    known.write_text(json.dumps({"checkpoint": {**checkpoint["checkpoint"], "rootHash": "22" * 32}}))
+    report = _check(tmp_path, _zip(members, rehash=False), known_checkpoint=str(known))
+    assert ("has another root than the checkpoint already seen at the same size: the log forked"
+            in _failed(report)["log/checkpoint.json"].splitlines())
+    # Signed by the Union's own key, with a time before the version it includes: a replayed checkpoint.
+    with demo_app.app_context():
+        early = {**checkpoint["checkpoint"], "timestamp": "2000-01-01T00:00:00Z"}
+        signer = get_signer()
+        forged = _members(_zip({**members, "log/checkpoint.json": json.dumps(
+            {"checkpoint": early, "jws": signer.sign(early)}).encode()}))
+        hashes = json.loads(forged["manifest.json"])["members"]
+        forged["manifest.jwt"] = _resign(forged["manifest.jwt"], signer.key, signer.key_id,
+                                         lambda payload: payload.update(members=hashes))
+    report = _check(tmp_path, _zip(forged, rehash=False))
+    assert _failed(report) == {"log/checkpoint.json": "is older than the version it claims to include (replayed)"}

@@ -5,6 +5,7 @@ an unlogged status change, a forged checkpoint), each run against a fresh demo d
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from flask import Flask
 from joserfc.jwk import OKPKey
@@ -21,6 +22,7 @@ from marketplace.passports import merkle
 from marketplace.passports.log_models import PassportLogLeaf
 from marketplace.passports.models import Passport
 from marketplace.passports.signing import Signer, get_signer
+from tests.test_passport_verify_since import _append_versions
 
 
 def _verify(app: Flask) -> tuple[int, str]:
@@ -171,10 +173,12 @@ def test_verify_names_a_swapped_key(demo_app: Flask) -> None:
     with demo_app.app_context():
         real = get_signer()
         demo_app.extensions["passport_signer"] = Signer(OKPKey.generate_key("Ed25519", private=True), real.did)
+        passport = db.session.scalar(select(Passport).order_by(Passport.id).limit(1))
+        version = f"passport {passport.public_id} version {passport.current.number}"
     code, output = _verify(demo_app)
     assert code == 1
     assert "signature does not verify with the Union's key" in output  # every checkpoint
-    assert "the signature does not verify" in output  # every version
+    assert f"{version}: the signature does not verify" in output  # every passport version
 
 
 def test_verify_names_a_forged_checkpoint(demo_app: Flask) -> None:
@@ -210,3 +214,31 @@ def test_a_log_deleted_whole_is_named_and_an_older_database_is_backfilled(demo_a
     assert result.exit_code == 0, result.output
     assert f"{versions} earlier versions" in result.output
     assert _verify(demo_app)[0] == 0, _verify(demo_app)[1]
+
+
+def test_a_log_rewritten_and_re_signed_is_caught_by_a_checkpoint_saved_before(demo_app: Flask, tmp_path: Path) -> None:
+    """Re-chained log, the insider's version: someone holding the database and the Union's key erases a
+    suspension from history, rebuilds the log and signs new checkpoints consistent only with themselves. The
+    full verify has nothing left to compare; a checkpoint a monitor saved before names the rewrite."""
+    _public_id, number = _lot_certificate(demo_app)
+    with demo_app.app_context():
+        change_status(db.session.scalar(select(Certificate).where(Certificate.number == number)),
+                      CertificateStatus.suspended, "Audit pending")
+        db.session.commit()
+        jobs.run_pending()
+    saved = tmp_path / "checkpoint"
+    saved.write_text(demo_app.test_client().get("/passports/tlog/checkpoint").get_data(as_text=True), "utf-8")
+    size = int(saved.read_text("utf-8").split("\n")[1])
+    with demo_app.app_context():
+        db.session.execute(sql("UPDATE certificate SET status = 'active' WHERE number = :n"), {"n": number})
+        for table in ("passport_checkpoint", "passport_log_leaf", "passport_log_node", "passport_log_tree"):
+            db.session.execute(sql(f"DELETE FROM {table}"))
+        db.session.commit()
+    assert demo_app.test_cli_runner().invoke(args=["passports", "checkpoint"]).exit_code == 0
+    _append_versions(demo_app, 12)
+    with demo_app.app_context():
+        assert merkle_log.size() > size
+    assert _verify(demo_app)[0] == 0  # consistent with itself
+    result = demo_app.test_cli_runner().invoke(args=["passports", "verify", "--since", str(saved)])
+    assert result.exit_code == 1
+    assert f"is not consistent with the given one (size {size}): the log was rewritten" in result.output
