@@ -112,3 +112,7 @@ NOTICES = (
     balance_received,
     invoice_issued,
 )
+
+#: Which stored files (keys in the image store) a domain still refers to, asked by the orphan sweep before it
+#: deletes anything. Sender: the session. Each receiver returns a set of keys. Subscribers: control (evidence).
+stored_keys_in_use = _events.signal("stored-keys-in-use")

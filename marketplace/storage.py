@@ -15,14 +15,18 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from flask import current_app
 
-if TYPE_CHECKING:
-    from marketplace.products.images import StoredFile
-
 PROBE_KEY = ".healthz"
+
+
+class StoredFile(NamedTuple):
+    """One file of a store's listing: its key and when it was last written (UTC)."""
+
+    key: str
+    modified: dt.datetime
 
 
 class StorageUnavailable(OSError):  # noqa: N818 (an OSError, as the local folder's failures are)
@@ -127,8 +131,6 @@ class S3Store:
     def listing(self, prefix: str) -> Iterator[StoredFile]:
         """Objects whose key starts with ``prefix``, with their last-modified time (the store port's listing)."""
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-        from marketplace.products.images import StoredFile  # noqa: PLC0415 (images imports this module)
 
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,

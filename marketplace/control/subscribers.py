@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
 from marketplace import events
 from marketplace.certification.models import Certificate, CertificateStatus
+from marketplace.control.models import EvidenceFile
 from marketplace.control.services import log_status_change
 
 
@@ -13,5 +16,11 @@ def audit_status_change(cert: Certificate, *, old: CertificateStatus, actor: Any
     log_status_change(cert, old, actor, reason)
 
 
+def evidence_keys(session: Any, **_: Any) -> set[str]:
+    """Evidence originals share the image store's ``originals/`` keys: the orphan sweep must keep them."""
+    return set(session.scalars(select(EvidenceFile.key)))
+
+
 def connect() -> None:
     events.certificate_status_changed.connect(audit_status_change, weak=False)
+    events.stored_keys_in_use.connect(evidence_keys, weak=False)

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -36,6 +36,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from marketplace import storage
+from marketplace.storage import StoredFile
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: more than any camera a workshop uses; bombs are far larger
@@ -51,12 +52,6 @@ DAMAGED = _l("The picture is damaged or incomplete (truncated). Upload the file 
 class ImageRejected(ValueError):  # noqa: N818 (reads as what it is: the image was rejected)
     """An upload that is not an acceptable image; the message is shown to the user."""
 
-
-class StoredFile(NamedTuple):
-    """One file of a store's listing: its key and when it was last written (UTC)."""
-
-    key: str
-    modified: dt.datetime
 
 
 class ImageStore(Protocol):

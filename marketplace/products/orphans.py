@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from marketplace import events
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.lots.imports import TOKEN_MAX_AGE
@@ -67,13 +68,13 @@ def _snapshot_hashes() -> tuple[set[str], set[int]]:
 
 def referenced_hashes() -> tuple[set[str], set[str]]:
     """(picture hashes still shown, evidence keys kept): what the sweep must never delete."""
-    from marketplace.control.models import EvidenceFile  # noqa: PLC0415 (control depends on products)
-
     hashes, snapshot_ids = _snapshot_hashes()
     hashes |= set(db.session.scalars(select(ProductImage.sha256).where(ProductImage.removed.is_(False))))
     if snapshot_ids:
         hashes |= set(db.session.scalars(select(ProductImage.sha256).where(ProductImage.id.in_(snapshot_ids))))
-    evidence = set(db.session.scalars(select(EvidenceFile.key)))
+    evidence: set[str] = set()
+    for _receiver, keys in events.stored_keys_in_use.send(db.session):  # control's evidence files, …
+        evidence |= set(keys)
     return hashes, evidence
 
 
