@@ -165,9 +165,19 @@ def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     return list_checked_lot(cooperative, data)
 
 
-def list_checked_lot(cooperative: Organisation, data: LotInput) -> Lot:
+def list_checked_lots(cooperative: Organisation, rows: list[LotInput]) -> list[Lot]:
+    """``list_checked_lot`` for many rows (the spreadsheet import): the lots are listed one by one, then announced
+    once (``events.lots_listed``), so that their passports are published as one batch in this transaction."""
+    lots = [list_checked_lot(cooperative, data, announce=False) for data in rows]
+    if lots:
+        events.lots_listed.send(cooperative, lots=lots)
+    return lots
+
+
+def list_checked_lot(cooperative: Organisation, data: LotInput, *, announce: bool = True) -> Lot:
     """``list_new_lot`` for data that ``check_new_lot`` accepted earlier in this same transaction (the spreadsheet
-    import checks every row, then lists them: the rules are not run twice). The price floor still refuses."""
+    import checks every row, then lists them: the rules are not run twice). The price floor still refuses.
+    ``announce=False``: the caller sends ``events.lots_listed`` for all its lots (``list_checked_lots``)."""
     soum = db.session.get(Soum, data.soum_id)
     assert soum is not None
     lot = _unsaved_lot(cooperative, data, soum, code=_next_code(data.season, soum.aimag.code))
@@ -176,5 +186,6 @@ def list_checked_lot(cooperative: Organisation, data: LotInput) -> Lot:
     db.session.add(lot)
     db.session.flush()
     pricing.list_lot(lot)
-    events.lot_listed.send(lot)  # passports publish the lot's passport
+    if announce:
+        events.lot_listed.send(lot)  # passports publish the lot's passport
     return lot
