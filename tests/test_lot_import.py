@@ -304,6 +304,12 @@ def test_passports_published_in_an_import_batch_are_those_published_one_by_one(d
     with demo_app.app_context():
         lots = db.session.scalars(select(m.Lot).where(m.Lot.lab_report_number.like("MEMO-%"))).all()
         assert len(lots) == 2
+        # The import numbers its lots in turn (listing._Codes): the next free numbers of the season and aimag.
+        first, second = sorted(lot.code for lot in lots)
+        assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
+        prefix = first.rsplit("-", 1)[0] + "-"
+        assert db.session.scalar(select(func.count()).select_from(m.Lot).where(m.Lot.code.startswith(prefix))) \
+            == int(second.rsplit("-", 1)[1])  # no gap, no number skipped
         tree_size = db.session.get(m.PassportLogTree, 1).size
         checkpoint = db.session.scalars(select(m.PassportCheckpoint).order_by(
             m.PassportCheckpoint.tree_size.desc()).limit(1)).one()
