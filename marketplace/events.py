@@ -19,6 +19,11 @@ _events = Namespace()
 #: A cooperative's lot was listed (status ``listed``, flushed). Subscribers: passports (publish its passport).
 lot_listed = _events.signal("lot-listed")
 
+#: Many lots of one cooperative were listed at once (a spreadsheet import), instead of one ``lot_listed`` each.
+#: Sender: the cooperative (Organisation); ``lots``: the listed Lots, flushed. Subscribers: passports (publish
+#: their passports in one batch, in the same transaction: a listed lot always has its passport).
+lots_listed = _events.signal("lots-listed")
+
 #: The Union approved a product: a new ProductVersion is published. Subscribers: passports (publish).
 product_published = _events.signal("product-published")
 
@@ -52,7 +57,7 @@ allocation_confirmed = _events.signal("allocation-confirmed")
 #: Subscribers: passports (publish the product's passport, which shows its service history).
 service_closed = _events.signal("service-closed")
 
-ALL = (lot_listed, product_published, ledger_entry_recorded, practice_report_accepted,
+ALL = (lot_listed, lots_listed, product_published, ledger_entry_recorded, practice_report_accepted,
        certificate_status_changed, certificate_status_set, allocation_confirmed, service_closed)
 
 

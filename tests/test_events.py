@@ -22,6 +22,7 @@ from tests.conftest import make_app
 
 EXPECTED = {
     events.lot_listed: {"publish_lot"},
+    events.lots_listed: {"publish_lots"},
     events.product_published: {"publish_product"},
     events.ledger_entry_recorded: {"republish_for_ledger"},
     events.practice_report_accepted: {"republish_for_practice"},

@@ -294,17 +294,33 @@ def test_xlsx_export_never_writes_a_formula() -> None:
 
 
 def test_passports_published_in_an_import_batch_are_those_published_one_by_one(demo_app: Flask) -> None:
-    """The import reads the ledger, certificate and Union party once for all its lots (marketplace.memo): the
-    passports it publishes must be exactly what publishing each lot alone gives (nothing to republish)."""
+    """The import lists its lots, then publishes their passports as one batch in the same transaction
+    (``events.lots_listed``, ``passports.services.publish_many``), reading the ledger, certificate and Union party
+    once for all its lots (marketplace.memo): each lot has its passport, logged and checkpointed, exactly what
+    publishing it alone gives (nothing to republish)."""
     client = _client(demo_app)
     preview = _upload(client, _xlsx([_row(lab_report_number="MEMO-1"), _row(lab_report_number="MEMO-2")]))
     assert _confirm(client, text(preview), "import").status_code == 200
     with demo_app.app_context():
         lots = db.session.scalars(select(m.Lot).where(m.Lot.lab_report_number.like("MEMO-%"))).all()
         assert len(lots) == 2
+        # The import numbers its lots in turn (listing._Codes): the next free numbers of the season and aimag.
+        first, second = sorted(lot.code for lot in lots)
+        assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
+        prefix = first.rsplit("-", 1)[0] + "-"
+        assert db.session.scalar(select(func.count()).select_from(m.Lot).where(m.Lot.code.startswith(prefix))) \
+            == int(second.rsplit("-", 1)[1])  # no gap, no number skipped
+        tree_size = db.session.get(m.PassportLogTree, 1).size
+        checkpoint = db.session.scalars(select(m.PassportCheckpoint).order_by(
+            m.PassportCheckpoint.tree_size.desc()).limit(1)).one()
+        assert checkpoint.tree_size == tree_size  # the batch's log entries are covered by the signed checkpoint
         for lot in lots:
             passport = passports.passport_for(lot=lot)
-            assert passport.current is not None
+            assert passport.current is not None  # listed in the import's transaction, with its passport
+            assert [v.number for v in passport.versions] == [1]
+            # Each version is in the provable log (publish_many appends the batch's versions).
+            assert db.session.scalar(select(func.count()).select_from(m.PassportLogLeaf).where(
+                m.PassportLogLeaf.version_id == passport.current.id)) == 1
             assert passports.publish(passport) is None  # the same content, built without the batch
 
 

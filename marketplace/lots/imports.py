@@ -497,12 +497,10 @@ def import_rows(preview: Preview) -> list[Lot]:
     """List every new row's lot in the current transaction. Refuses (ImportFileError) while a row has errors."""
     if preview.blocking:
         raise ImportFileError(_("Fix or skip the rows with errors before importing."))
-    lots = []
-    for row in preview.rows:
-        if row.status == "new":
-            assert row.data is not None
-            lots.append(listing.list_checked_lot(preview.cooperative, row.data))  # checked by check_rows
-    return lots
+    rows = [row.data for row in preview.rows if row.status == "new"]
+    assert all(data is not None for data in rows)
+    # Checked by check_rows; the passports are published as one batch once every lot is listed.
+    return listing.list_checked_lots(preview.cooperative, [data for data in rows if data is not None])
 
 
 # Carrying the rows from the preview to the confirmation ----------------------------------------

@@ -165,16 +165,51 @@ def list_new_lot(cooperative: Organisation, data: LotInput) -> Lot:
     return list_checked_lot(cooperative, data)
 
 
-def list_checked_lot(cooperative: Organisation, data: LotInput) -> Lot:
+class _Codes:
+    """The next codes of many new lots (an import): what ``_next_code`` gives each lot in turn, with each season and
+    aimag's taken codes read once rather than counted and probed for every lot."""
+
+    def __init__(self) -> None:
+        self.taken: dict[str, set[str]] = {}
+
+    def next(self, season: int, aimag_code: str) -> str:
+        prefix = f"USCC-{season}-{aimag_code}-"
+        if prefix not in self.taken:
+            self.taken[prefix] = set(db.session.scalars(select(Lot.code).where(Lot.code.startswith(prefix))))
+        taken = self.taken[prefix]
+        code = f"{prefix}{len(taken) + 1:03d}"
+        n = 1
+        while code in taken:  # numbers with a gap: the first free number, as _next_code
+            code = f"{prefix}{n:03d}"
+            n += 1
+        taken.add(code)
+        return code
+
+
+def list_checked_lots(cooperative: Organisation, rows: list[LotInput]) -> list[Lot]:
+    """``list_checked_lot`` for many rows (the spreadsheet import): the lots are listed one by one, then announced
+    once (``events.lots_listed``), so that their passports are published as one batch in this transaction."""
+    codes = _Codes()
+    lots = [list_checked_lot(cooperative, data, announce=False, codes=codes) for data in rows]
+    if lots:
+        events.lots_listed.send(cooperative, lots=lots)
+    return lots
+
+
+def list_checked_lot(cooperative: Organisation, data: LotInput, *, announce: bool = True,
+                     codes: _Codes | None = None) -> Lot:
     """``list_new_lot`` for data that ``check_new_lot`` accepted earlier in this same transaction (the spreadsheet
-    import checks every row, then lists them: the rules are not run twice). The price floor still refuses."""
+    import checks every row, then lists them: the rules are not run twice). The price floor still refuses.
+    ``announce=False``: the caller sends ``events.lots_listed`` for all its lots (``list_checked_lots``)."""
     soum = db.session.get(Soum, data.soum_id)
     assert soum is not None
-    lot = _unsaved_lot(cooperative, data, soum, code=_next_code(data.season, soum.aimag.code))
+    code = codes.next(data.season, soum.aimag.code) if codes is not None else _next_code(data.season, soum.aimag.code)
+    lot = _unsaved_lot(cooperative, data, soum, code=code)
     lot.contributions.append(LotContribution(cooperative_id=cooperative.id, kg=data.net_kg,
                                              herder_households=data.herder_households))
     db.session.add(lot)
     db.session.flush()
     pricing.list_lot(lot)
-    events.lot_listed.send(lot)  # passports publish the lot's passport
+    if announce:
+        events.lot_listed.send(lot)  # passports publish the lot's passport
     return lot

@@ -129,7 +129,9 @@ def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
     """The issued version of each credential the passport links to (issued now when its content changed),
     by the unversioned URL the 0.6.1 form names: the certificates' conformity credentials (signed by their
     certifiers) and the processing steps' traceability events (signed by whoever performed them)."""
-    linked = {untp.certificate_url(cert, base_url()): documents.issue_conformity(cert)
+    # A certificate's conformity credential is issued (or found unchanged) once per batch (a lot import).
+    linked = {untp.certificate_url(cert, base_url()): memo.once(("conformity", cert.id),
+                                                               lambda cert=cert: documents.issue_conformity(cert))
               for cert in passport_certificates(passport)}
     if passport.product is not None:
         for step in passport.product.steps:

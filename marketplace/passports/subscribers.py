@@ -23,6 +23,12 @@ def publish_lot(lot: Lot, **_: Any) -> None:
     publish(passport_for(lot=lot))
 
 
+def publish_lots(_cooperative: Any, lots: list[Lot], **_: Any) -> None:
+    """A batch of lots (an import): their passports are signed in batches and their log entries appended once per
+    batch (``publish_many``), not one log append and checkpoint per lot."""
+    services.publish_many(passport_for(lot=lot) for lot in lots)
+
+
 def publish_product(product: Product, **_: Any) -> None:
     publish(passport_for(product=product))
 
@@ -114,6 +120,7 @@ def connect() -> None:
     merkle_log.connect()
     events.certificate_status_set.connect(log_status_change, weak=False)  # sent on every status change
     events.lot_listed.connect(publish_lot, weak=False)
+    events.lots_listed.connect(publish_lots, weak=False)
     events.product_published.connect(publish_product, weak=False)
     events.ledger_entry_recorded.connect(republish_for_ledger, weak=False)
     events.practice_report_accepted.connect(republish_for_practice, weak=False)
