@@ -27,8 +27,8 @@ def first_passport(host: str) -> str:
     """A lot passport found the way a visitor would: through the public log."""
     import json
 
-    log = json.loads(fetch(host, "/passports/log").read())
-    return f"/passports/{log['entries'][0]['passport']}"
+    page = json.loads(fetch(host, "/passports/log/entries?start=0&limit=1").read())
+    return f"/passports/{json.loads(page['entries'][0]['data'])['passport']}"
 
 
 def page_weight(host: str, path: str) -> tuple[int, dict[str, int]]:

@@ -34,6 +34,9 @@ CONFIRM_AGAIN_S = 2.0
 # With the embedded engine each commit sends its own changes; the job it enqueues runs this much later,
 # to send only what that missed (the engine busy, the process gone), never racing the commit for the lock.
 SYNC_DELAY_S = 10.0
+# A commit that changes more documents than this (a certificate behind every lot of a cooperative) leaves them
+# to the worker's job, due at once: a web request never waits on indexing many documents (issue 20, point 2).
+INLINE_MAX = 50
 _CONFIGURED: dict[int, bool] = {}
 
 
@@ -68,18 +71,21 @@ def _record(session: Session, _context: Any) -> None:
             [{"index_name": i, "key": k} for i, k in sorted(keys)],
         ).scalars().all()
         # This transaction's own rows: its commit sends exactly these (not the oldest rows of the outbox).
-        session.info.setdefault(PENDING, []).extend(ids)
+        own = session.info.setdefault(PENDING, [])
+        own.extend(ids)
         # The worker's job, in the same transaction (one pending job serves every change). Where the web
-        # process applies its own changes after the commit, the job only mops up what that missed, later.
-        jobs.enqueue_on(session.connection(), SYNC_JOB, key=SYNC_JOB, run_at=utcnow() + _sync_delay())
+        # process applies its own changes after the commit, the job only mops up what that missed, later;
+        # a change of many documents is the worker's alone, at once.
+        jobs.enqueue_on(session.connection(), SYNC_JOB, key=SYNC_JOB,
+                        run_at=utcnow() + _sync_delay(inline=len(own) <= INLINE_MAX))
 
 
 def _applies_after_commit() -> bool:
     return has_app_context() and bool(current_app.config.get("SEARCH_APPLY_AFTER_COMMIT", True))
 
 
-def _sync_delay() -> dt.timedelta:
-    return dt.timedelta(seconds=SYNC_DELAY_S if _applies_after_commit() else 0)
+def _sync_delay(*, inline: bool = True) -> dt.timedelta:
+    return dt.timedelta(seconds=SYNC_DELAY_S if inline and _applies_after_commit() else 0)
 
 
 def _forget(session: Session, *_args: Any) -> None:
@@ -94,6 +100,8 @@ def _apply_after_commit(session: Session) -> None:
         return
     own = session.info.pop(PENDING, None)
     if not own or not _applies_after_commit():
+        return
+    if len(own) > INLINE_MAX:  # e.g. a certificate behind every lot of a cooperative: the worker sends them
         return
     try:
         for start in range(0, len(own), DRAIN_BATCH):
