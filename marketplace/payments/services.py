@@ -31,6 +31,7 @@ from marketplace.payments.card import (
     return_status,
 )
 from marketplace.payments.circular import (
+    consumer_terms,
     move_service,
     offer_of,
     offered_services,
@@ -134,6 +135,7 @@ __all__ = [
     "check_address",
     "checkout",
     "consumer_sales",
+    "consumer_terms",
     "duties_note",
     "for_sale",
     "give_back_stock",

@@ -194,12 +194,12 @@ def price_split(cashmere: dict | None) -> Chart | None:
     share = pricing.get("herderShareOfPrice")
     items = (cashmere or {}).get("itemsInBatch") or 0
     greasy = ((cashmere or {}).get("overallYield") or {}).get("greasyKg") or {}
-    if not share or not items or greasy.get("value") is None:
+    per_kg = pricing.get("premiumPerKg")  # absent from the public tier's credential (access tiers)
+    if not share or not items or greasy.get("value") is None or not per_kg:
         return None
     currency = share["retailPrice"]["currency"]
     retail = Decimal(share["retailPrice"]["amount"])
     paid = Decimal(str(share["value"]))
-    per_kg = pricing["premiumPerKg"]
     premium_minor = convert_minor(per_kg["amount"], per_kg["currency"], currency)
     premium = Decimal(premium_minor) * Decimal(str(greasy["value"])) / items * 100 / retail
     to_herders = Decimal(str(pricing.get("premiumToHerders", 100)))
