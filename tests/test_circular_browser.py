@@ -63,7 +63,8 @@ def test_the_circularity_section_in_the_readers_language(live_server: LiveServer
     expect(msme.get_by_label("Repair conditions (French)")).to_have_value(
         "Réparation gratuite des trous et des coutures pendant toute la vie du pull dans notre atelier "
         "d'Oulan-Bator ; port payé par nous.")
-    expect(msme.get_by_label("Repair price to the customer in EUR (leave empty if free)")).to_have_value("")
+    expect(msme.get_by_label("Repair price for this product in EUR (leave empty for the cost in your service terms, "
+                             "or free)")).to_have_value("")
     expect(msme.get_by_label("Offers Resale")).not_to_be_checked()
     _fits(msme, width)
     desk.close()
