@@ -67,12 +67,6 @@ def consumer_terms(product: Product | int | None, *, offered: Any = None) -> dic
     return terms
 
 
-def offered_services(product_id: int) -> list[ServiceKind]:
-    """The services a consumer may ask for (``consumer_terms``), in their usual order."""
-    terms = consumer_terms(product_id)
-    return [kind for kind in ServiceKind if kind.value in terms]
-
-
 def request_service(product_id: int, kind: str, *, email: str, message: str, locale: str | None) -> ServiceRequest:
     """A consumer's request, refused (nothing written) when the product is not for sale or lacks the service."""
     product = db.session.get(Product, product_id)
