@@ -18,7 +18,7 @@ from marketplace.i18n import label
 from marketplace.orders.services import OrderError
 from marketplace.organisations.models import Organisation
 from marketplace.payments.models import ServiceKind, ServiceOffer, ServiceRequest, ServiceStatus
-from marketplace.products.models import Product
+from marketplace.products.models import Product, ProductStatus
 from marketplace.products.rules import circular_terms
 from marketplace.products.services import current_versions
 
@@ -50,9 +50,12 @@ def consumer_terms(product: Product | int | None, *, offered: Any = None) -> dic
         return {}
     if offered is None:
         versions = current_versions([product.id])
-        if not versions:
+        if versions:
+            offered = versions[0].snapshot.get("circular_services") or {}
+        elif product.status is ProductStatus.published:  # published without a version record (older data)
+            offered = product.circular_services
+        else:
             return {}
-        offered = versions[0].snapshot.get("circular_services") or {}
     by_product = circular_terms(offered)
     msme = offers_for(product.organisation_id) if by_product else {}
     terms: dict[str, dict[str, Any]] = {}
