@@ -84,7 +84,7 @@ def test_the_circularity_section_in_the_readers_language(live_server: LiveServer
     expect(request).to_contain_text(re.compile(r"30,00\s?€|€\s?30,00"))
     _fits(page, width)
 
-    page.goto(f"{url}/products/{product_id}")  # and the product page
+    page.goto(f"{url}/products/{product_id}?lang=en")  # and the product page, in English
     section = page.locator("section[aria-labelledby='circular-h']")
     expect(section).to_contain_text("€30.00")
     expect(section).to_contain_text("14 days")
