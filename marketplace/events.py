@@ -45,7 +45,8 @@ certificate_status_changed = _events.signal("certificate-status-changed")
 #: Subscribers: passports (the passports' status-list bits changed: the provable log records it).
 certificate_status_set = _events.signal("certificate-status-set")
 
-#: An organisation's details that passports show changed (its registration number). Sender: the Organisation.
+#: An organisation's details that passports show changed (its registration number, an MSME's circular service
+#: terms). Sender: the Organisation.
 #: Subscribers: passports (one coalesced job republishes the passports that name it).
 organisation_changed = _events.signal("organisation-changed")
 

@@ -224,3 +224,51 @@ def test_the_refund_e_mail_is_written_in_the_language_of_the_purchase(app: Flask
     refund = _received(app, mailbox)["shopper@example.com"][-1]
     check_language(app, refund, "consumer_refunded", "fr")
     assert "290,00" in refund.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_a_refund_stripe_reports_failed_no_longer_counts_as_refunded_and_shows_as_failed(app: Flask) -> None:
+    """``refund.updated`` / ``charge.refund.updated`` with status ``failed``: the refund row is failed, the amount
+    is no longer refunded (the order is paid again for it) and every screen says the refund failed."""
+    product = factories.product_for_sale(price_minor=29000)
+    factories.user_with_role(m.Role.msme_editor, product.organisation, email="maker@example.com")
+    client = app.test_client()
+    token = csrf_token(client)
+    _add(client, token, product.id)
+    _intent, signed = _paid_order(app, client, token)
+    maker = app.test_client()
+    sign_in(maker, "maker@example.com")
+    with app.app_context():
+        shipment_id = db.session.scalar(select(m.ConsumerShipment.id))
+    assert maker.post(f"/workspace/orders/{shipment_id}", data={
+        "csrf_token": csrf_token(maker, "/workspace/orders"), "action": "cancel"}).status_code == 303
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        refund = next(p for p in order.payments if p.kind is PaymentKind.refund)
+        refund_id, purchase_intent = refund.provider_ref, order.payments[0].provider_ref
+        assert order.status is ConsumerOrderStatus.refunded
+    bad = [({"id": "re_unknown", "status": "failed"}, "unknown_payment"),
+           ({"id": purchase_intent, "status": "failed"}, "unknown_payment"),  # not a refund
+           ({"id": refund_id, "status": "exploded"}, "no_object"),
+           ({"id": refund_id, "status": "failed", "amount": 1}, "amount_mismatch"),
+           ({"id": refund_id, "status": "failed", "currency": "usd"}, "currency_mismatch")]
+    for number, (obj, outcome) in enumerate(bad):
+        assert _post(client, _event(f"evt_bad_{number}", "refund.updated", obj)).json["outcome"] == outcome, obj
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.refunded  # nothing moved
+    failed = {"id": refund_id, "object": "refund", "status": "failed", "amount": 29000, "currency": "eur"}
+    assert _post(client, _event("evt_refund_failed", "charge.refund.updated", failed)
+                 ).json["outcome"] == "applied:refund_failed"
+    # A late "succeeded" for the same refund does not bring it back; a duplicate is a duplicate.
+    assert _post(client, _event("evt_refund_late", "refund.updated", {**failed, "status": "succeeded"})
+                 ).json["outcome"] == "stale"
+    assert _post(client, _event("evt_refund_failed", "charge.refund.updated", failed)).json["outcome"] == "duplicate"
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert db.session.get(m.Payment, refund.id).status is PaymentStatus.failed
+        assert order.status is ConsumerOrderStatus.paid  # the €290 is no longer given back
+        assert order.payments[0].status is PaymentStatus.succeeded
+        from marketplace.payments.services import refunded_minor
+        assert refunded_minor(order) == 0
+    page = text(client.get(f"/shop/orders/{signed}"))
+    assert "Refund failed: €290.00 was not paid back to the card." in page
+    assert "Refund failed: €290.00" in text(maker.get("/workspace/orders"))

@@ -25,6 +25,7 @@ from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
+from marketplace.payments.services import consumer_terms
 from marketplace.products.services import step_public, viewer_scope
 from marketplace.union import charts as union_charts
 
@@ -380,7 +381,7 @@ def _links(passport: Passport) -> list[resolver.Link]:
         product_url=f"{base}/products/{product.id}" if product is not None else None,
         certificate_urls=[(cert.number, untp.certificate_url(cert, base))
                           for cert in services.passport_certificates(passport)],
-        care=bool(product and product.care_codes), repair=bool(product and product.circular_services.get("repair")),
+        care=bool(product and product.care_codes), repair="repair" in consumer_terms(product),
         verify_url=f"{base}/passports/verify",
     )
 

@@ -20,11 +20,10 @@ from marketplace.funds.models import EntryKind
 from marketplace.lots.models import FibreState, Lot
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports.signing import canonical_json, org_did
-from marketplace.payments.services import service_history
+from marketplace.payments.services import consumer_terms, service_history
 from marketplace.practice.services import passport_block
 from marketplace.pricing import services as pricing
 from marketplace.products.models import DataBasis, ProcessingStep, Product, StepKind
-from marketplace.products.rules import circular_terms
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 # The versioned (frozen) UNTP 0.6.1 contexts, never the moving ``working`` ones.
@@ -63,11 +62,11 @@ CONTEXT_TERMS = (
     "premiumLedger", "premiumDue", "premiumPaid", "premiumOutstanding", "fundSplit", "fund", "share",
     "entryCounts", "payments", "paidByFund",
     "serviceHistory", "service", "closedOn", "outcome", "performedBy",
-    "conditions", "price", "freeOfCharge", "requestLink",
+    "conditions", "price", "freeOfCharge", "requestLink", "what", "where", "durationDays",
     "accessTiers", "accessTier", "audience",
 )
 # Terms whose value is a language map (``{"en": …, "fr": …}``): the maker's texts in every language entered.
-LANGUAGE_MAPS = ("conditions",)
+LANGUAGE_MAPS = ("conditions", "what", "where")
 
 
 # UNTP 0.6.1 types (and one property, ``characteristics``) that its JSON Schemas describe but its
@@ -106,12 +105,19 @@ def context_document(base_url: str, version: int = 1) -> dict[str, Any]:
 
 
 def _services(product: Product, base_url: str) -> dict[str, Any]:
-    """Each circular service offered: its conditions in every language the maker wrote them in, its price
-    (or free of charge) and where to ask for it."""
+    """Each circular service offered, as a consumer is offered it (``payments.circular.consumer_terms``, the
+    one source): what, where and conditions in every language the maker wrote them in, the price (or free
+    of charge), the time in days and where to ask for it."""
     services = {}
-    for kind, terms in circular_terms(product.circular_services).items():
+    for kind, terms in consumer_terms(product, offered=product.circular_services).items():
         service: dict[str, Any] = {"conditions": terms["conditions"], "freeOfCharge": terms["price_minor"] is None,
                                    "requestLink": f"{base_url}/shop/services/{product.id}"}
+        if terms["what"]:
+            service["what"] = terms["what"]
+        if terms["where"]:
+            service["where"] = terms["where"]
+        if terms["days"]:
+            service["durationDays"] = terms["days"]
         if terms["price_minor"] is not None:
             service["price"] = {"amount": terms["price_minor"], "currency": terms["currency"]}
         services[kind] = service
@@ -665,10 +671,10 @@ def product_passport(
             "recyclableContent": 1.0,
             **({"repairInformation": {"type": ["Link"], "linkURL": f"{base_url}/products/{product.id}#repair",
                                       "linkName": "Repair service", "linkType": LINK_TYPES + "repair"}}
-               if product.circular_services.get("repair") else {}),
+               if "repair" in cashmere["circularity"]["services"] else {}),
             **({"recyclingInformation": {"type": ["Link"], "linkURL": f"{base_url}/products/{product.id}#take-back",
                                          "linkName": "Take-back", "linkType": LINK_TYPES + "recycling"}}
-               if product.circular_services.get("take_back") else {}),
+               if "take_back" in cashmere["circularity"]["services"] else {}),
         },
         "cashmere": cashmere,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -15,8 +16,10 @@ from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.orders.services import OrderError
+from marketplace.organisations.models import Organisation
 from marketplace.payments.models import ServiceKind, ServiceOffer, ServiceRequest, ServiceStatus
-from marketplace.products.models import Product
+from marketplace.products.models import Product, ProductStatus
+from marketplace.products.rules import circular_terms
 from marketplace.products.services import current_versions
 
 MAX_MESSAGE = 2000
@@ -30,22 +33,49 @@ SERVICE_FLOW = {
 }
 
 
-def offered_services(product_id: int) -> list[ServiceKind]:
-    """The services the product's published version offers (its MSME's terms are in ``ServiceOffer``)."""
-    versions = current_versions([product_id])
-    if not versions:
-        return []
-    offered = versions[0].snapshot.get("circular_services") or {}
-    return [kind for kind in ServiceKind if kind.value in offered]
+def consumer_terms(product: Product | int | None, *, offered: Any = None) -> dict[str, dict[str, Any]]:
+    """THE terms a consumer sees for each circular service of a product: the one source read by the passport
+    page, the product page, the service request page, the DPP credential and the request validation.
+
+    The product says WHICH services it offers (its published version's ``circular_services``; ``offered``
+    replaces that for a version being published now) and may add product-specific conditions and a price
+    that overrides the MSME's cost; the MSME's ``ServiceOffer`` for that service gives what, where (texts
+    per language), cost and time in days. A service the product does not offer is absent (and cannot be
+    requested). Each entry: ``{"what", "where", "conditions": {locale: text}, "price_minor": int | None
+    (None: free of charge), "currency", "days": int | None (None: the MSME stated no time)}``.
+    """
+    if isinstance(product, int):
+        product = db.session.get(Product, product)
+    if product is None:
+        return {}
+    if offered is None:
+        versions = current_versions([product.id])
+        if versions:
+            offered = versions[0].snapshot.get("circular_services") or {}
+        elif product.status is ProductStatus.published:  # published without a version record (older data)
+            offered = product.circular_services
+        else:
+            return {}
+    by_product = circular_terms(offered)
+    msme = offers_for(product.organisation_id) if by_product else {}
+    terms: dict[str, dict[str, Any]] = {}
+    for kind, own in by_product.items():
+        offer = msme.get(kind)
+        price, currency = own["price_minor"], own["currency"]
+        if price is None and offer is not None:  # no product-specific price: the MSME's cost
+            price, currency = offer.cost_minor, offer.currency
+        terms[kind] = {"what": dict(offer.what) if offer else {}, "where": dict(offer.where) if offer else {},
+                       "conditions": own["conditions"], "price_minor": price, "currency": currency,
+                       "days": offer.days if offer else None}
+    return terms
 
 
 def request_service(product_id: int, kind: str, *, email: str, message: str, locale: str | None) -> ServiceRequest:
     """A consumer's request, refused (nothing written) when the product is not for sale or lacks the service."""
     product = db.session.get(Product, product_id)
-    offered = offered_services(product_id)
     if product is None or not current_versions([product_id]):
         raise OrderError(_l("That product is not for sale."), 404)
-    if kind not in {k.value for k in offered}:
+    if kind not in consumer_terms(product):
         raise OrderError(_l("This product does not offer that service."), 422)
     if len(message) > MAX_MESSAGE:
         raise OrderError(_l("Keep the message under %(max)d characters.", max=MAX_MESSAGE), 422)
@@ -121,6 +151,9 @@ def save_offer(organisation_id: int, kind: ServiceKind, *, what: dict[str, str],
     offer.what, offer.where, offer.cost_minor, offer.days, offer.currency = dict(what), dict(where), cost_minor, \
         days, "EUR"
     db.session.flush()
+    # The terms are part of what the MSME's passports say (``consumer_terms``): one coalesced job republishes
+    # them, so that the credential never keeps terms the request page no longer offers.
+    events.organisation_changed.send(db.session.get(Organisation, organisation_id))
     return offer
 
 

@@ -35,6 +35,7 @@ bp.add_app_template_global(services.duties_note, "duties_note")
 bp.add_app_template_global(services.order_token, "order_token")
 bp.add_app_template_global(services.refundable_minor, "refundable_minor")
 bp.add_app_template_global(services.refunded_minor, "refunded_minor")
+bp.add_app_template_global(services.consumer_terms, "consumer_terms")
 
 
 @bp.app_template_global()
@@ -399,14 +400,14 @@ class ServiceStepForm(FlaskForm):
 @public
 def request_service(product_id: int):  # type: ignore[no-untyped-def]
     """Ask the maker for a repair, take-back or resale of an item (linked from its passport)."""
-    offered = services.offered_services(product_id)
     product = services.for_sale([product_id]).get(product_id)
     if product is None:
         abort(404, description=_("That product is not for sale."))
+    terms = services.consumer_terms(product_id)  # the one source of what the consumer is offered
+    offered = [kind for kind in ServiceKind if kind.value in terms]
     form = ServiceRequestForm()
     form.kind.choices = [(kind.value, label(kind)) for kind in offered]
     name = product.product.display_name(str(get_locale()))
-    terms = services.offers_for(product.organisation_id)
     if not offered:
         return render_template("payments/service_request.html", form=form, name=name, offered=offered, terms=terms), 200
     if request.method == "POST":

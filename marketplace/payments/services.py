@@ -31,9 +31,9 @@ from marketplace.payments.card import (
     return_status,
 )
 from marketplace.payments.circular import (
+    consumer_terms,
     move_service,
     offer_of,
-    offered_services,
     offers_for,
     request_service,
     save_offer,
@@ -134,6 +134,7 @@ __all__ = [
     "check_address",
     "checkout",
     "consumer_sales",
+    "consumer_terms",
     "duties_note",
     "for_sale",
     "give_back_stock",
@@ -143,7 +144,6 @@ __all__ = [
     "move_service",
     "move_shipment",
     "offer_of",
-    "offered_services",
     "offers_for",
     "order_by_token",
     "order_token",
@@ -279,7 +279,44 @@ def _apply(event: Event) -> str:
         if isinstance(refunded, int) and isinstance(amount, int) and refunded < amount:
             return "partial_refund"  # one parcel of a shop order (recorded when it was made): the rest stays paid
         return _move(obj.get("payment_intent"), PaymentStatus.refunded, event)
+    if event.type in ("refund.updated", "charge.refund.updated", "refund.failed"):
+        return _refund_status(obj, event)
     return "ignored"
+
+
+# Stripe's refund statuses, as ours: a refund still on its way, gone through, or failed (or cancelled).
+REFUND_STATUSES = {"pending": PaymentStatus.pending, "requires_action": PaymentStatus.pending,
+                   "succeeded": PaymentStatus.succeeded, "failed": PaymentStatus.failed,
+                   "canceled": PaymentStatus.failed}
+
+
+def _refund_status(obj: dict[str, Any], event: Event) -> str:
+    """A refund Stripe reports on later: one that failed (the card closed, say) no longer counts as refunded
+    (``shop.refunds_of`` counts pending and succeeded ones), so the order's payment is paid again for that
+    amount and the refund shows as failed on every screen. A failed refund never comes back to life."""
+    refund_id, status = obj.get("id"), REFUND_STATUSES.get(str(obj.get("status")))
+    if not isinstance(refund_id, str) or not refund_id or status is None:
+        return "no_object"
+    record = _lock_payment(refund_id)
+    if record is None or record.kind is not PaymentKind.refund:
+        return "unknown_payment"
+    if record.status is PaymentStatus.failed or record.status is status:
+        return "stale"
+    amount = obj.get("amount")
+    if isinstance(amount, int) and amount != record.amount_minor:
+        return "amount_mismatch"
+    if not currency_matches(obj.get("currency"), record.currency):
+        return "currency_mismatch"
+    record.status, record.last_event_at = status, event.created
+    if status is PaymentStatus.failed and record.refund_of is not None:
+        paid = record.refund_of
+        order = record.consumer_order
+        if paid.status is PaymentStatus.refunded:  # some of it is no longer given back
+            paid.status = PaymentStatus.succeeded
+        if order is not None and order.status is ConsumerOrderStatus.refunded:
+            order.status = ConsumerOrderStatus.paid
+    db.session.flush()
+    return f"applied:refund_{status.value}"
 
 
 def currency_matches(sent: Any, stored: str) -> bool:

@@ -171,7 +171,8 @@ for _key, _text in SERVICES.items():
     _localised_fields(ProductForm, f"service_{_key}_conditions", _l("%(service)s conditions", service=_text), True,
                       1000)
     setattr(ProductForm, f"service_{_key}_price_eur", FiniteDecimalField(
-        _l("%(service)s price to the customer in EUR (leave empty if free)", service=_text), places=2,
+        _l("%(service)s price for this product in EUR (leave empty for the cost in your service terms, or free)",
+           service=_text), places=2,
         validators=[Optional(), MoneyPlaces("EUR"), NumberRange(min=0, max=100_000)]))
 
 

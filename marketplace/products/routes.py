@@ -18,7 +18,7 @@ from marketplace.products import images, services
 from marketplace.products import search as search_catalogue
 from marketplace.products.forms import CatalogueFilterForm
 from marketplace.products.models import ProductImage, ProductVariant
-from marketplace.products.rules import CARE_SYMBOLS, circular_terms
+from marketplace.products.rules import CARE_SYMBOLS
 from marketplace.search.port import SearchUnavailable
 
 bp = Blueprint("products", __name__)
@@ -97,7 +97,6 @@ def care_label(code: str) -> str:
     return str(CARE_SYMBOLS.get(code, code))
 
 
-bp.add_app_template_global(circular_terms, "circular_terms")
 
 
 @bp.app_template_global()
