@@ -100,6 +100,10 @@ def test_the_retail_price_split_of_a_passport(app: Flask) -> None:
         assert 'role="img"' in chart.svg
         assert union_charts.price_split({"fairPricing": {}}) is None
         assert union_charts.price_split(None) is None
+        # The public passport: the premium per kg sits in the value-chain tier, its share of the price is public.
+        public = {**cashmere, "fairPricing": {**cashmere["fairPricing"], "premiumShareOfPrice": {"value": 2}}}
+        del public["fairPricing"]["premiumPerKg"]
+        assert union_charts.price_split(public).rows == chart.rows
 
 
 def test_a_product_passport_shows_where_the_retail_price_goes(demo_app: Flask) -> None:
@@ -114,3 +118,4 @@ def test_a_product_passport_shows_where_the_retail_price_goes(demo_app: Flask) -
     shown = [page for page in pages if "Where the retail price goes" in page]
     assert shown, "no demo product passport shows the retail price bar"
     assert all('role="img"' in page and "Processing, the MSME and the shop" in page for page in shown)
+    assert all("Premium to the herders" in page for page in shown)  # from the public premiumShareOfPrice

@@ -50,7 +50,8 @@ CONTEXT_TERMS = (
     "rangeland", "carryingCapacity", "actualStocking", "stockingRatio", "steps", "step", "facility", "date",
     "kgIn", "kgOut", "yieldRatio", "energyKwh", "waterLitres", "co2eKg", "basis", "source", "overallYield",
     "greasyKg", "outputKg", "impactPerItem", "itemsInBatch", "fairPricing", "herderPricePerKg",
-    "premiumPerKg", "premiumToHerders", "premiumToCooperativeFunds", "herderShareOfPrice", "amount",
+    "premiumPerKg", "premiumToHerders", "premiumToCooperativeFunds", "herderShareOfPrice", "premiumShareOfPrice",
+    "amount",
     "currency", "value", "unit", "circularity", "recycledOrigin", "careCodes", "services", "dyed",
     "figures", "fibreQuality", "custodyModel", "assuranceLevel", "households", "priceBasis",
     "retailPrice", "referenceRate", "note", "take_back", "repair", "resale",
@@ -745,4 +746,15 @@ def _product_pricing(
             "referenceRate": {"value": _num(rate, 2), "unit": f"MNT per {product.currency}",
                               "basis": DataBasis.declared.value, "source": "Union reference rate"},
         }
+        # The premium as a share of the retail price: public (the premium per kg is in the value-chain tier).
+        premiums = [(kg, source.lot) for source, kg, _ in priced if fx_mnt.get(source.lot.currency)]
+        if len(premiums) == len(priced):
+            premium_mnt_minor = sum((kg * lot.premium_minor * fx_mnt[lot.currency] for kg, lot in premiums),
+                                    Decimal(0)) / items
+            pricing["premiumShareOfPrice"] = {
+                "value": _num(premium_mnt_minor / retail_mnt_minor * 100, 1), "unit": PERCENT,
+                "basis": DataBasis.estimated.value,
+                "source": "Premium per kg × greasy fibre per item (from the source lots and the batch yield) "
+                          "÷ retail price",
+            }
     return pricing

@@ -200,10 +200,14 @@ def price_split(cashmere: dict | None) -> Chart | None:
     retail = Decimal(share["retailPrice"]["amount"])
     paid = Decimal(str(share["value"]))
     parts = [(_("Paid to the herders for the fibre"), paid)]
-    per_kg = pricing.get("premiumPerKg")  # in the value-chain tier, not in the public passport (issue 19)
+    per_kg = pricing.get("premiumPerKg")  # in the value-chain tier; the public passport gives the premium's share
+    premium: Decimal | None = None
     if per_kg:
         premium_minor = convert_minor(per_kg["amount"], per_kg["currency"], currency)
         premium = Decimal(premium_minor) * Decimal(str(greasy["value"])) / items * 100 / retail
+    elif pricing.get("premiumShareOfPrice"):
+        premium = Decimal(str(pricing["premiumShareOfPrice"]["value"]))
+    if premium is not None:
         to_herders = Decimal(str(pricing.get("premiumToHerders", 100)))
         parts += [(_("Premium to the herders"), premium * to_herders / 100),
                   (_("Premium to the cooperative's funds"), premium * (100 - to_herders) / 100)]
