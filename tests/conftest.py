@@ -95,6 +95,10 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": SMTP.get("port", 9),  # 9 (discard) is closed: sending before the server starts fails
         "MAIL_TIMEOUT": 5,
+        # No job worker re-issues the status lists during a run (production: every 4 minutes, 10-minute
+        # validity): the lists issued with the session's demo template must outlast the whole run, or bundles
+        # made late in it read "status unknown". Tests of the validity read this setting.
+        "STATUS_LIST_VALIDITY": 6 * 3600,
         **stripe,
         **extra,
     })
