@@ -344,13 +344,14 @@ def _choice(key: str, raw: str) -> str:
 
 
 @dataclass
-class Row:
+class SheetRow:
+    """One row of an import's preview (lots here, products in products/imports.py)."""
+
     number: int
     values: dict[str, str]
     errors: dict[str, str] = field(default_factory=dict)
-    existing: str | None = None  # the lot code when the row is already imported
+    existing: str | None = None  # what the row names when it is already imported
     skipped: bool = False
-    data: listing.LotInput | None = None
 
     @property
     def status(self) -> str:
@@ -359,6 +360,11 @@ class Row:
         if self.skipped:
             return "skipped"
         return "error" if self.errors else "new"
+
+
+@dataclass
+class Row(SheetRow):
+    data: listing.LotInput | None = None
 
 
 @dataclass

@@ -165,21 +165,8 @@ def unstage(sha: str) -> None:
 
 
 @dataclass
-class Row:
-    number: int
-    values: dict[str, str]
-    errors: dict[str, str] = field(default_factory=dict)
-    existing: str | None = None  # "SKU · size" when the size is already there
-    skipped: bool = False
+class Row(sheets.SheetRow):  # existing: "SKU · size" when the size is already there
     adds_product: bool = False
-
-    @property
-    def status(self) -> str:
-        if self.existing:
-            return "unchanged"
-        if self.skipped:
-            return "skipped"
-        return "error" if self.errors else "new"
 
 
 @dataclass

@@ -73,6 +73,14 @@ def listed_lot(code: str) -> Lot:
     return lot
 
 
+def buyer_order_or_404(reference: str) -> Order:
+    """The current buyer's own order (404 for anyone else's)."""
+    order = services.buyer_order(reference[:30], buyer_organisation_ids())
+    if order is None:
+        abort(404)
+    return order
+
+
 def order_for_current_user(reference: str) -> Order:
     if current_user.has_role(*STAFF):
         order = db.session.scalar(select(Order).where(Order.reference == reference[:30]))

@@ -16,7 +16,13 @@ from marketplace.orders.forms import (
     AcceptForm,
 )
 from marketplace.orders.models import Order
-from marketplace.orders.routes.common import BUYER, STAFF, bp, buyer_organisation_ids, order_for_current_user
+from marketplace.orders.routes.common import (
+    BUYER,
+    STAFF,
+    bp,
+    buyer_order_or_404,
+    order_for_current_user,
+)
 from marketplace.payments import services as payments
 from marketplace.payments.gateway import PaymentsUnavailableError, gateway
 from marketplace.payments.routes import card_entry
@@ -75,9 +81,7 @@ def packing_list(reference: str):  # type: ignore[no-untyped-def]
 @roles(BUYER)
 def answer_change(reference: str):  # type: ignore[no-untyped-def]
     """The buyer accepts or rejects a change the Union proposed to the order's lots."""
-    order = services.buyer_order(reference[:30], buyer_organisation_ids())
-    if order is None:
-        abort(404)
+    order = buyer_order_or_404(reference)
     if not AcceptForm().validate_on_submit():
         abort(400)
     answer = request.form.get("answer", "")
@@ -97,9 +101,7 @@ def answer_change(reference: str):  # type: ignore[no-untyped-def]
 
 def _start_card_payment(reference: str, start: Any, pay_endpoint: str):  # type: ignore[no-untyped-def]
     """Start a card payment (deposit or balance) on the buyer's own order, then go to the card page."""
-    order = services.buyer_order(reference[:30], buyer_organisation_ids())
-    if order is None:
-        abort(404)
+    order = buyer_order_or_404(reference)
     if not AcceptForm().validate_on_submit():
         abort(400)
     try:
@@ -124,9 +126,7 @@ def start_balance(reference: str):  # type: ignore[no-untyped-def]
 @stripe_js
 @roles(BUYER)
 def pay_balance(reference: str):  # type: ignore[no-untyped-def]
-    order = services.buyer_order(reference[:30], buyer_organisation_ids())
-    if order is None:
-        abort(404)
+    order = buyer_order_or_404(reference)
     payment = payments.balance_payment(order)
     if payment is None:
         abort(404, description=_("No card payment of the balance has been started for this order."))
@@ -162,9 +162,7 @@ def start_deposit(reference: str):  # type: ignore[no-untyped-def]
 @stripe_js
 @roles(BUYER)
 def pay_deposit(reference: str):  # type: ignore[no-untyped-def]
-    order = services.buyer_order(reference[:30], buyer_organisation_ids())
-    if order is None:
-        abort(404)
+    order = buyer_order_or_404(reference)
     payment = payments.deposit_payment(order)
     if payment is None:
         return redirect(url_for("orders.detail", reference=order.reference))
