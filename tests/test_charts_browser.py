@@ -54,3 +54,26 @@ def test_staff_look_at_stock_sales_and_premiums(live_server: LiveServer, chromiu
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     context.close()
     assert not problems, problems
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_consumer_sees_where_the_retail_price_goes_on_a_passport(live_server: LiveServer, chromium,  # type: ignore[no-untyped-def]
+                                                                  width: int) -> None:
+    context = chromium.new_context(java_script_enabled=False, locale="en-GB", viewport={"width": width, "height": 900})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/products/1")
+    page.locator("a[href^='/passports/']").first.click()
+    page.get_by_role("heading", name="What the herders were paid").click()  # the section opens (no JavaScript)
+    bar = page.get_by_role("img", name=re.compile("Where the retail price goes"))
+    expect(bar).to_be_visible()
+    assert bar.bounding_box()["width"] <= width  # type: ignore[index]
+    figure = page.locator("figure.chart", has=bar)
+    figure.get_by_text("The numbers in a table").click()
+    table = figure.get_by_role("table")
+    for part in ("Paid to the herders for the fibre", "Premium to the herders", "Premium to the cooperative's funds",
+                 "Processing, the MSME and the shop"):
+        expect(table.get_by_role("columnheader", name=part)).to_be_visible()
+    expect(table).to_contain_text("%")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    context.close()
