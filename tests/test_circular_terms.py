@@ -122,7 +122,7 @@ ALLOWED = {
     "circular_services": {"marketplace/payments/circular.py", "marketplace/products/models.py",
                           "marketplace/products/demo.py", "marketplace/products/editing.py",
                           "marketplace/products/forms.py", "marketplace/products/workflow.py",
-                          "marketplace/products/workspace.py", "marketplace/passports/untp.py"},
+                          "marketplace/products/workspace.py", "marketplace/passports/untp/dpp_product.py"},
     "offers_for(": {"marketplace/payments/circular.py", "marketplace/payments/routes.py"},
     "offer_of(": {"marketplace/payments/circular.py"},
     "circularity.services": set(),
@@ -143,7 +143,7 @@ def test_no_entry_point_reads_the_terms_another_way() -> None:
                 found[name].add(relative)
     for name, allowed in ALLOWED.items():
         assert found[name] <= allowed, f"{name} read outside the one source: {sorted(found[name] - allowed)}"
-    untp = ROOT.joinpath("marketplace/passports/untp.py").read_text(encoding="utf-8")
+    untp = ROOT.joinpath("marketplace/passports/untp/dpp_product.py").read_text(encoding="utf-8")
     assert untp.count("circular_services") == 1
     assert "consumer_terms(product, offered=product.circular_services)" in untp
     routes = ROOT.joinpath("marketplace/payments/routes.py").read_text(encoding="utf-8")

@@ -1,6 +1,6 @@
 """UNTP 0.7.0, the published form of the passports and conformity credentials.
 
-Each 0.7.0 document is derived from the 0.6.1 document ``untp.py`` builds from the database (kept,
+Each 0.7.0 document is derived from the 0.6.1 document ``untp/`` builds from the database (kept,
 signed and logged as before, and still served with ``?untp=0.6.1``), so both forms always say the same
 thing. What changes (``shared/untp-0.7/README.md``): the credential subject is the ``Product`` itself,
 with ``idGranularity``, ``relatedParty`` roles, a ``producedAtFacility``, ``{countryCode, countryName}``
@@ -197,7 +197,7 @@ def _scorecard_claims(subject: dict[str, Any], passport_url: str, day: str, base
 
 def product_passport(credential: dict[str, Any], base_url: str, digests: Digests,
                      union: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The 0.7.0 form of a 0.6.1 product or lot passport built by ``untp.py``. ``digests`` maps the URL of
+    """The 0.7.0 form of a 0.6.1 product or lot passport built by ``untp/``. ``digests`` maps the URL of
     each linked credential to the digestMultibase of the form that URL serves; ``union`` is the Union's
     party (``untp.party``), named as the issuer's register entry."""
     subject = credential["credentialSubject"]

@@ -1,0 +1,83 @@
+"""UNTP 0.6.1 Digital Conformity Credentials (DCC): a certificate as its certifier issues it, and the claim a
+passport makes on it (linked by the SHA-256 of the credential)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marketplace.certification.models import AssuranceLevel, Certificate
+from marketplace.passports.untp.parties import _party, issuer_of
+from marketplace.passports.untp.vocabulary import DCC_CONTEXT, LINK_TYPES, VC_CONTEXT, _date_time, sha256
+
+ASSESSOR_LEVEL = {
+    AssuranceLevel.self_declared: "Self",
+    AssuranceLevel.internal_control: "Membership",
+    AssuranceLevel.s3c_external: "3rdParty",
+    AssuranceLevel.accredited_third_party: "3rdParty",
+}
+ASSESSMENT_LEVEL = {
+    AssuranceLevel.self_declared: "Unspecified",
+    AssuranceLevel.internal_control: "Validated",
+    AssuranceLevel.s3c_external: "Verified",
+    AssuranceLevel.accredited_third_party: "Accredited",
+}
+
+
+def certificate_url(cert: Certificate, base_url: str) -> str:
+    return f"{base_url}/certificates/{cert.number}.json"
+
+
+def conformity_credential(cert: Certificate, base_url: str) -> dict[str, Any]:
+    """A UNTP Digital Conformity Credential for a certificate, issued by its certifier. It carries no
+    status: a suspension or revocation is a status-list change, never an edit of the credential."""
+    topic = "governance.compliance" if cert.scheme.code.startswith("MSME") else "environment.biodiversity"
+    standard = {
+        "type": ["Standard"], "id": f"{base_url}/certification#scheme-{cert.scheme.code}",
+        "name": f"{cert.scheme.name} {cert.scheme.version}",
+        "issuingParty": {"id": f"{base_url}/certification", "name": cert.scheme.owner},
+    }
+    return {
+        "type": ["DigitalConformityCredential", "VerifiableCredential"],
+        "@context": [VC_CONTEXT, DCC_CONTEXT],
+        "id": certificate_url(cert, base_url),
+        "issuer": issuer_of(cert.issuer, base_url),
+        "validFrom": _date_time(cert.valid_from),
+        "validUntil": _date_time(cert.valid_to),
+        "credentialSubject": {
+            "type": ["ConformityAttestation", "Attestation"],
+            "id": f"{base_url}/certificates/{cert.number}",
+            "name": f"{cert.scheme.name}, {cert.tier}, certificate {cert.number}",
+            "assessorLevel": ASSESSOR_LEVEL[cert.assurance_level],
+            "assessmentLevel": ASSESSMENT_LEVEL[cert.assurance_level],
+            "attestationType": "certification",
+            "description": f"Issued by {cert.issuer.name}; chain of custody: {cert.custody_model.value}.",
+            "issuedToParty": _party(cert.holder, base_url),
+            "assessment": [{
+                "type": ["ConformityAssessment", "Declaration"],
+                "id": f"{base_url}/certificates/{cert.number}#assessment",
+                "name": f"{cert.scheme.name} {cert.tier}",
+                "assessmentDate": cert.valid_from.isoformat(),
+                "referenceStandard": standard,
+                "conformityTopic": topic,
+                "conformance": True,
+            }],
+        },
+    }
+
+
+def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
+    dcc = conformity_credential(cert, base_url)
+    return {
+        "type": ["Claim", "Declaration"],
+        "id": f"{base_url}/certificates/{cert.number}#claim",
+        "description": f"{cert.scheme.name} {cert.tier} (certificate {cert.number}, issued by {cert.issuer.name}, "
+                       f"valid {cert.valid_from.isoformat()} to {cert.valid_to.isoformat()}; assurance: "
+                       f"{cert.assurance_level.value}; chain of custody: {cert.custody_model.value})",
+        "referenceStandard": dcc["credentialSubject"]["assessment"][0]["referenceStandard"],
+        "assessmentDate": cert.valid_from.isoformat(),
+        "conformityTopic": dcc["credentialSubject"]["assessment"][0]["conformityTopic"],
+        "conformityEvidence": {
+            "type": ["SecureLink", "Link"], "linkURL": dcc["id"], "linkName": f"Certificate {cert.number}",
+            "linkType": LINK_TYPES + "dcc", "hashDigest": sha256(dcc), "hashMethod": "SHA-256",
+        },
+    }
