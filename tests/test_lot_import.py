@@ -19,7 +19,7 @@ from marketplace import memo
 from marketplace import models as m
 from marketplace.csv_export import to_csv, to_xlsx
 from marketplace.extensions import db
-from marketplace.lots import imports
+from marketplace.lots import imports, sheets
 from marketplace.lots.models import LotStatus
 from marketplace.passports import services as passports
 from tests.helpers import csrf_token, sign_in, text
@@ -105,7 +105,7 @@ def test_import_checks_every_row_writes_only_on_confirmation_and_a_reimport_chan
     assert "New lots ready to import: 2" in body
     assert "Rows with errors: 1" in body
     # The floor message of the lot form, named with the row and the column (price is column Z).
-    price_column = imports.column_letter(HEADER.index("price"))
+    price_column = sheets.column_letter(HEADER.index("price"))
     assert f"Row 4, column {price_column}" in body
     assert "below the fair-price floor of €30.42 per kg" in body
     assert _counts(demo_app) == before  # the preview writes nothing
@@ -174,7 +174,7 @@ def test_bad_rows_are_named_by_row_and_column_and_write_nothing(
     before = _counts(demo_app)
     body = text(_upload(client, _xlsx([_row(**changes)])))
     assert message in body
-    assert f"Row 2, column {imports.column_letter(HEADER.index(column))}" in body
+    assert f"Row 2, column {sheets.column_letter(HEADER.index(column))}" in body
     assert _counts(demo_app) == before
     assert _confirm(client, body, "import").status_code == 422
     assert _counts(demo_app) == before
@@ -221,11 +221,11 @@ def test_bad_files_get_a_clear_message_and_change_nothing(demo_app: Flask, data:
 
 def test_size_and_row_limits(demo_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     client = _client(demo_app)
-    monkeypatch.setattr(imports, "MAX_ROWS", 3)
+    monkeypatch.setattr(sheets, "MAX_ROWS", 3)
     response = _upload(client, _csv([_row(lab_report_number=f"R-{i}") for i in range(4)]), name="lab.csv")
     assert response.status_code == 422
     assert "more than 3 rows" in text(response)
-    monkeypatch.setattr(imports, "MAX_BYTES", 100)
+    monkeypatch.setattr(sheets, "MAX_BYTES", 100)
     response = _upload(client, _csv([_row()]), name="lab.csv")
     assert response.status_code == 422
     assert "larger than" in text(response)
@@ -341,10 +341,10 @@ def test_a_batch_computes_once_and_outside_a_batch_every_time() -> None:
 
 def test_a_preview_expires(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     """The signed rows carry their time: a confirmation after ``TOKEN_MAX_AGE`` is refused as expired."""
-    table = imports.Table(["lab_report_number"], [(2, {"lab_report_number": "X-1"})])
+    table = sheets.Table(["lab_report_number"], [(2, {"lab_report_number": "X-1"})])
     with app.test_request_context():
         token = imports.pack(7, 3, "lab.xlsx", table)
         assert imports.unpack(token, 7) == (3, "lab.xlsx", table)
-        monkeypatch.setattr(imports, "TOKEN_MAX_AGE", -1)  # the preview is now older than allowed
-        with pytest.raises(imports.ImportFileError, match="expired"):
+        monkeypatch.setattr(sheets, "TOKEN_MAX_AGE", -1)  # the preview is now older than allowed
+        with pytest.raises(sheets.ImportFileError, match="expired"):
             imports.unpack(token, 7)

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from marketplace.lots import imports
+from marketplace.lots import sheets
 from tests.conftest import LiveServer
 from tests.test_lot_import import HEADER, _row, _xlsx
 
@@ -45,7 +45,7 @@ def test_manager_imports_a_lab_spreadsheet(live_server: LiveServer, chromium, wi
     assert page.evaluate("document.documentElement.scrollWidth") <= width  # the table scrolls, not the page
 
     # Fix the diameter in place, check again, then import both.
-    column = imports.column_letter(HEADER.index("mean_diameter_um"))
+    column = sheets.column_letter(HEADER.index("mean_diameter_um"))
     page.get_by_label(re.compile(rf"Row 3, column {column}\b")).fill("16.2 µm")
     page.get_by_role("button", name="Check again with my fixes").click()
     expect(main).to_contain_text("New lots ready to import: 2")

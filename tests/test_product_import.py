@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from marketplace import models as m
 from marketplace.extensions import db
-from marketplace.lots import imports as sheets
+from marketplace.lots import sheets
 from marketplace.products import imports
 from marketplace.products.models import ProductStatus
 from tests.helpers import csrf_token, sign_in, text

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from marketplace.lots.imports import column_letter
+from marketplace.lots.sheets import column_letter
 from tests.conftest import LiveServer
 from tests.products_helpers import jpeg_bytes
 from tests.test_product_import import HEADER, _row, _xlsx, _zip

@@ -22,7 +22,7 @@ from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.forms_common import bounded_int
-from marketplace.lots import imports
+from marketplace.lots import imports, sheets
 from marketplace.organisations.models import Organisation, OrgKind
 
 bp = Blueprint("lot_import", __name__)
@@ -77,7 +77,7 @@ def _cooperative_for(cooperative_id: int | None) -> Organisation:
 
 def _upload_page(form: UploadForm, status: int = 200, message: str | None = None):  # type: ignore[no-untyped-def]
     return render_template("lots/import/upload.html", form=form, staff=_is_staff(), coop=_managed_cooperative(),
-                           message=message, max_rows=imports.MAX_ROWS, languages=imports.LOCALES), status
+                           message=message, max_rows=sheets.MAX_ROWS, languages=sheets.LOCALES), status
 
 
 @bp.route("/lots/import", methods=["GET", "POST"])
@@ -94,10 +94,10 @@ def upload():  # type: ignore[no-untyped-def]
         return _upload_page(form, 422)
     coop = _cooperative_for(form.cooperative_id.data if _is_staff() else None)
     upload = form.file.data
-    data = upload.stream.read(imports.MAX_BYTES + 1)
+    data = upload.stream.read(sheets.MAX_BYTES + 1)
     try:
         table = imports.read_file(upload.filename or "", data)
-    except imports.ImportFileError as error:
+    except sheets.ImportFileError as error:
         form.file.errors = [str(error)]
         return _upload_page(form, 422)
     preview = imports.check_rows(coop, table.rows, table.columns, formulas=table.formulas)
@@ -108,11 +108,11 @@ def upload():  # type: ignore[no-untyped-def]
 def _preview_page(preview: imports.Preview, token: str, filename: str, status: int = 200,
                   message: str | None = None):  # type: ignore[no-untyped-def]
     return render_template("lots/import/preview.html", preview=preview, token=token, filename=filename,
-                           form=ConfirmForm(), label=imports.column_label, letter=imports.column_letter,
+                           form=ConfirmForm(), label=imports.column_label, letter=sheets.column_letter,
                            message=message), status
 
 
-def _apply_fixes(table: imports.Table) -> None:
+def _apply_fixes(table: sheets.Table) -> None:
     """Values typed into the preview's fix fields replace the file's (only for existing rows and columns)."""
     numbers = {n for n, _v in table.rows}
     for name, value in request.form.items():
@@ -123,7 +123,7 @@ def _apply_fixes(table: imports.Table) -> None:
             continue
         for n, values in table.rows:
             if n == int(number):
-                values[key] = value.strip()[: imports.MAX_CELL + 1]
+                values[key] = value.strip()[: sheets.MAX_CELL + 1]
                 if key not in table.columns:
                     table.columns.append(key)
         formulas = table.formulas.get(int(number), [])
@@ -139,7 +139,7 @@ def confirm():  # type: ignore[no-untyped-def]
         abort(400)
     try:
         cooperative_id, filename, table = imports.unpack(request.form.get("rows", ""), current_user.id)
-    except imports.ImportFileError as error:
+    except sheets.ImportFileError as error:
         return _upload_page(_upload_form(), 400, message=str(error))
     coop = _cooperative_for(cooperative_id)
     _apply_fixes(table)
@@ -162,7 +162,7 @@ def _template_cooperative() -> Organisation | None:
 
 def _locale() -> str | None:
     wanted = request.args.get("lang", "")
-    if wanted and wanted not in imports.LOCALES:
+    if wanted and wanted not in sheets.LOCALES:
         abort(404)
     return wanted or None
 

@@ -15,7 +15,7 @@ from flask_wtf.file import FileField, FileRequired
 from marketplace.access import roles
 from marketplace.accounts.models import Role
 from marketplace.extensions import db
-from marketplace.lots import imports as sheets
+from marketplace.lots import sheets
 from marketplace.organisations.models import Organisation
 from marketplace.products import imports
 

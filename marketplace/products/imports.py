@@ -34,8 +34,8 @@ from werkzeug.datastructures import MultiDict
 from marketplace.csv_export import to_csv, to_xlsx
 from marketplace.extensions import db
 from marketplace.i18n import label
-from marketplace.lots import imports as sheets
-from marketplace.lots.imports import CellError, ImportFileError, Table
+from marketplace.lots import sheets
+from marketplace.lots.sheets import CellError, ImportFileError, Table
 from marketplace.organisations.models import Organisation
 from marketplace.products import images as image_files
 from marketplace.products.editing import ProductError, add_image, create_line, lines_of, save_product
@@ -218,12 +218,12 @@ def _origin(raw: str) -> str:
 
 
 def _plain_number(raw: str) -> str:
-    return sheets.read_number("number", raw.replace("%", "").replace("€", "").replace("EUR", ""))
+    return sheets.read_number(raw.replace("%", "").replace("€", "").replace("EUR", ""))
 
 
 READERS: dict[str, Any] = {
     "recycled_pct": _plain_number, "price_eur": _plain_number, "stock": _plain_number,
-    "weight_g": lambda raw: sheets.read_number("weight_g", raw, WEIGHT_UNITS),
+    "weight_g": lambda raw: sheets.read_number(raw, WEIGHT_UNITS),
     "production_date": sheets.read_date, "dyed": _dyed, "recycled_origin": _origin,
     "care_codes": lambda raw: [c.strip() for c in re.split(r"[;,\n]", raw) if c.strip()],
     "composition": lambda raw: raw.replace(";", "\n"),

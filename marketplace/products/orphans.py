@@ -9,7 +9,7 @@ Two kinds of orphan:
   scheme). Only files older than ``GRACE`` are considered: an upload whose transaction has not committed
   yet has written its file but not its row.
 * staged pictures zips of the product import (``imports/<sha256>.zip``) older than the preview's lifetime
-  (``lots.imports.TOKEN_MAX_AGE``): no confirmation can use them any more.
+  (``lots.sheets.TOKEN_MAX_AGE``): no confirmation can use them any more.
 
 Idempotent: a second run finds nothing more to delete. Anything still referenced is never deleted
 (``referenced_hashes`` / ``is_orphan``).
@@ -28,7 +28,7 @@ from sqlalchemy import select
 from marketplace import events
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.lots.imports import TOKEN_MAX_AGE
+from marketplace.lots.sheets import TOKEN_MAX_AGE
 from marketplace.products import images
 from marketplace.products.models import ProductImage, ProductVersion
 
