@@ -18,14 +18,14 @@ from sqlalchemy import func, select
 from marketplace import models as m
 from marketplace.extensions import db
 from marketplace.lots import sheets
-from marketplace.products import imports
+from marketplace.products import import_sheet
 from marketplace.products.models import ProductStatus
 from tests.helpers import csrf_token, sign_in, text
 from tests.products_helpers import jpeg_bytes
 
 MSME = ("msme@demo.example", "demo-msme-2026")
 PAGE = "/workspace/products/import"
-HEADER = list(imports.COLUMNS)
+HEADER = list(import_sheet.COLUMNS)
 
 
 def _row(**changes: str) -> dict[str, str]:
@@ -44,7 +44,7 @@ def _xlsx(rows: list[dict[str, str]], header: list[str] | None = None) -> bytes:
     header = header or HEADER
     book = Workbook()
     sheet = book.active
-    sheet.append([f"{imports.column_label(k)} [{k}]" for k in header])
+    sheet.append([f"{import_sheet.column_label(k)} [{k}]" for k in header])
     for row in rows:
         sheet.append([row.get(k, "") for k in header])
     out = io.BytesIO()

@@ -28,8 +28,7 @@ from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import Job, JobStatus
-from marketplace.products import editing, images, orphans
-from marketplace.products import imports as product_imports
+from marketplace.products import editing, images, import_pictures, orphans
 from tests import factories
 from tests.conftest import make_app
 from tests.products_helpers import workshop
@@ -250,7 +249,7 @@ def _pictures_world(app: Flask) -> dict[str, str]:
         db.session.add(m.EvidenceFile(assessment_id=assessment_id, key=images.original_key(evidence.sha256, "jpg"),
                                       media_type="image/jpeg", size_bytes=1, sha256=evidence.sha256))
         db.session.commit()
-        zip_sha = product_imports.stage(b"PK\x05\x06" + b"\x00" * 18)
+        zip_sha = import_pictures.stage(b"PK\x05\x06" + b"\x00" * 18)
     return {**{name: sha for name, (_, sha) in ids.items()}, "evidence": evidence.sha256, "zip": zip_sha}
 
 
@@ -328,10 +327,10 @@ def test_a_zip_staged_again_for_a_new_preview_starts_its_lifetime_over(app: Flas
     """The same pictures zip previewed again three hours later: the new preview's zip is not swept."""
     data = b"PK\x05\x06" + b"\x00" * 18
     with app.app_context():
-        sha = product_imports.stage(data)
+        sha = import_pictures.stage(data)
         path = Path(app.config["IMAGE_STORAGE_PATH"]) / f"imports/{sha}.zip"
         old = time.time() - 3 * 3600
         os.utime(path, (old, old))
-        product_imports.stage(data)  # the new preview
+        import_pictures.stage(data)  # the new preview
         assert orphans.sweep().imports_deleted == 0
         assert path.is_file()

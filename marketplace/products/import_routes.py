@@ -17,7 +17,7 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.lots import sheets
 from marketplace.organisations.models import Organisation
-from marketplace.products import imports
+from marketplace.products import import_pictures, import_sheet, imports
 
 bp = Blueprint("product_import", __name__, url_prefix="/workspace/products/import")
 
@@ -56,19 +56,19 @@ def upload():  # type: ignore[no-untyped-def]
         return _upload_page(form, 422)
     upload = form.file.data
     try:
-        table = sheets.read_file(upload.filename or "", upload.stream.read(sheets.MAX_BYTES + 1), imports.SHEET)
+        table = sheets.read_file(upload.filename or "", upload.stream.read(sheets.MAX_BYTES + 1), import_sheet.SHEET)
     except sheets.ImportFileError as error:
         form.file.errors = [str(error)]
         return _upload_page(form, 422)
     pictures, sha = None, None
     if form.pictures.data and form.pictures.data.filename:
-        data = form.pictures.data.stream.read(imports.MAX_ZIP_BYTES + 1)
+        data = form.pictures.data.stream.read(import_pictures.MAX_ZIP_BYTES + 1)
         try:
-            pictures = imports.Pictures(data)
+            pictures = import_pictures.Pictures(data)
         except sheets.ImportFileError as error:
             form.pictures.errors = [str(error)]
             return _upload_page(form, 422)
-        sha = imports.stage(data)
+        sha = import_pictures.stage(data)
     preview = imports.check_rows(organisation, table, pictures=pictures)
     token = imports.pack(current_user.id, organisation.id, upload.filename or "", table, sha)
     return _preview_page(preview, token, upload.filename or "", pictures is not None)
@@ -77,7 +77,7 @@ def upload():  # type: ignore[no-untyped-def]
 def _preview_page(preview: imports.Preview, token: str, filename: str, pictures: bool, *, status: int = 200,
                   message: str | None = None):  # type: ignore[no-untyped-def]
     return render_template("products/import/preview.html", preview=preview, token=token, filename=filename,
-                           pictures=pictures, form=ConfirmForm(), label=imports.column_label,
+                           pictures=pictures, form=ConfirmForm(), label=import_sheet.column_label,
                            letter=sheets.column_letter, message=message), status
 
 
@@ -86,7 +86,7 @@ def _apply_fixes(table: sheets.Table) -> None:
     rows = dict(table.rows)
     for name, value in request.form.items():
         _prefix, number, key = [*name.split("-", 2), "", ""][:3]
-        if _prefix != "fix" or not number.isdigit() or int(number) not in rows or key not in imports.COLUMNS:
+        if _prefix != "fix" or not number.isdigit() or int(number) not in rows or key not in import_sheet.COLUMNS:
             continue
         rows[int(number)][key] = value.strip()[: sheets.MAX_CELL + 1]
         if key not in table.columns:
@@ -105,7 +105,7 @@ def confirm():  # type: ignore[no-untyped-def]
         organisation_id, filename, table, sha = imports.unpack(request.form.get("rows", ""), current_user.id)
         if organisation_id != organisation.id:
             abort(404)
-        pictures = imports.staged(sha) if sha else None
+        pictures = import_pictures.staged(sha) if sha else None
     except sheets.ImportFileError as error:
         return _upload_page(UploadForm(formdata=None), 400, message=str(error))
     _apply_fixes(table)
@@ -119,7 +119,7 @@ def confirm():  # type: ignore[no-untyped-def]
         return _preview_page(preview, token, filename, pictures is not None, status=422, message=_(
             "%(n)d rows still have errors: fix them or tick “Skip” on them, then import.", n=len(preview.blocking)))
     if sha:
-        imports.unstage(sha)  # the pictures are stored with the products now
+        import_pictures.unstage(sha)  # the pictures are stored with the products now
     return render_template("products/import/done.html", preview=preview, filename=filename)
 
 
@@ -140,11 +140,11 @@ def _template(render, suffix: str, mimetype: str, prefix: str = "") -> Response:
 @bp.route("/template.xlsx")
 @roles(Role.msme_editor)
 def template_xlsx():  # type: ignore[no-untyped-def]
-    return _template(imports.template_xlsx, "xlsx",
+    return _template(import_sheet.template_xlsx, "xlsx",
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
 @bp.route("/template.csv")
 @roles(Role.msme_editor)
 def template_csv():  # type: ignore[no-untyped-def]
-    return _template(imports.template_csv, "csv", "text/csv", "\ufeff")
+    return _template(import_sheet.template_csv, "csv", "text/csv", "\ufeff")

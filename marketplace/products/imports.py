@@ -11,27 +11,23 @@ on import, ``add_image``. The import is the same run, kept: one transaction.
 Natural keys: a line by its short name, a product by its SKU, a size by (SKU, size, colour). A product that
 already exists is left as it is (an import never edits a product's details or pictures); only its sizes that
 do not exist yet are added. Importing the same file twice therefore changes nothing the second time.
+
+The sheet's columns and template are ``import_sheet.py``; the pictures zip is ``import_pictures.py``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import posixpath
 import re
-import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
-from marketplace.csv_export import to_csv, to_xlsx
 from marketplace.extensions import db
 from marketplace.i18n import label
 from marketplace.lots import sheets
@@ -40,125 +36,16 @@ from marketplace.organisations.models import Organisation
 from marketplace.products import images as image_files
 from marketplace.products.editing import ProductError, add_image, create_line, lines_of, save_product
 from marketplace.products.forms import LineForm, ProductForm, VariantForm, product_data
+from marketplace.products.import_pictures import Pictures
+from marketplace.products.import_sheet import COLUMNS, PRODUCT_COLUMNS, PRODUCT_FIELD, VARIANT_COLUMNS
 from marketplace.products.models import Product, ProductLine, RecycledOrigin
-from marketplace.products.rules import CARE_SYMBOLS
 from marketplace.products.stock import save_variant
 
-COLUMNS = (
-    "line", "line_name", "sku", "name_en", "name_mn", "description_en", "composition", "recycled_pct",
-    "recycled_origin", "dyed", "care_codes", "weight_g", "price_eur", "production_date", "batch_code",
-    "product_gtin", "images", "size", "colour", "stock", "gtin",
-)
-OPTIONAL = frozenset({"line_name", "name_mn", "description_en", "recycled_pct", "recycled_origin", "dyed",
-                      "care_codes", "production_date", "batch_code", "product_gtin", "images", "colour", "gtin"})
-VARIANT_COLUMNS = frozenset({"size", "colour", "stock", "gtin"})
-PRODUCT_COLUMNS = tuple(c for c in COLUMNS if c not in VARIANT_COLUMNS and c != "sku")
-EXTRA_LABELS: dict[str, Any] = {
-    "line": _l("Product line (short name)"),
-    "line_name": _l("Product line name (for a new line)"),
-    "dyed": _l("Dyed (yes or no)"),
-    "product_gtin": _l("Product GTIN (optional)"),
-    "images": _l("Pictures (file names in the zip, separated by ;)"),
-    "gtin": _l("GTIN of the size (optional)"),
-}
-# The product form's fields and the size form's fields, by column.
-PRODUCT_FIELD = {"line": "line_id", "product_gtin": "gtin", "size": "sizes"}
+# The column of each product form field (``import_sheet.PRODUCT_FIELD`` the other way).
 PRODUCT_COLUMN = {"line_id": "line", "gtin": "product_gtin", "sizes": "size", "slug": "line"}
 WEIGHT_UNITS = {"": Decimal(1), "g": Decimal(1), "kg": Decimal(1000)}
 DYED = {"dyed": "dyed", "yes": "dyed", "y": "dyed", "true": "dyed", "1": "dyed", "x": "dyed",
         "undyed": "undyed", "no": "undyed", "n": "undyed", "false": "undyed", "0": "undyed", "": "undyed"}
-
-MAX_ZIP_BYTES = 50 * 1024 * 1024
-MAX_ZIP_FILES = 500
-MAX_ZIP_UNPACKED = 200 * 1024 * 1024
-MAX_RATIO = 100  # pictures are compressed already: a much higher ratio is a zip bomb
-STAGING = "imports/{sha}.zip"
-
-
-def column_label(key: str) -> str:
-    if key in EXTRA_LABELS:
-        return str(EXTRA_LABELS[key])
-    form = VariantForm if key in VARIANT_COLUMNS else ProductForm
-    return str(getattr(form, PRODUCT_FIELD.get(key, key) if form is ProductForm else key).args[0])
-
-
-SHEET = sheets.Sheet(COLUMNS, OPTIONAL, column_label, _l("The file has a header row but no products."))
-
-
-# The pictures zip -----------------------------------------------------------------------------
-
-
-class Pictures:
-    """The pictures of an uploaded zip, by file name (folders ignored); read with size limits, never unpacked
-    to disk. Raises ImportFileError for a zip that cannot be used at all."""
-
-    def __init__(self, data: bytes) -> None:
-        if len(data) > MAX_ZIP_BYTES:
-            raise ImportFileError(_("The zip of pictures is larger than %(mb)d MB: split it.",
-                                    mb=MAX_ZIP_BYTES // (1024 * 1024)))
-        try:
-            self.archive = zipfile.ZipFile(io.BytesIO(data))
-            infos = self.archive.infolist()
-        except (zipfile.BadZipFile, ValueError) as error:
-            raise ImportFileError(_("The pictures file is not a zip archive, or it is damaged.")) from error
-        self.sha256 = hashlib.sha256(data).hexdigest()
-        self.entries: dict[str, zipfile.ZipInfo] = {}
-        files = [i for i in infos if not i.is_dir()]
-        if len(files) > MAX_ZIP_FILES:
-            raise ImportFileError(_("The zip holds more than %(n)d files.", n=MAX_ZIP_FILES))
-        if sum(i.file_size for i in files) > MAX_ZIP_UNPACKED:
-            raise ImportFileError(_("The zip of pictures is too large once unpacked: split it."))
-        for info in files:
-            self._add(info)
-
-    def _add(self, info: zipfile.ZipInfo) -> None:
-        name = info.filename.replace("\\", "/")
-        if name.startswith("/") or ".." in name.split("/") or re.match(r"^[A-Za-z]:", name):
-            raise ImportFileError(_("The zip holds a file outside its folder (“%(name)s”): it is refused.",
-                                    name=name[:80]))
-        if info.flag_bits & 0x1:
-            raise ImportFileError(_("The zip is password-protected: zip the pictures without a password."))
-        base = posixpath.basename(name)
-        if not base or base.startswith(".") or name.startswith("__MACOSX/"):
-            return
-        if info.file_size > image_files.MAX_BYTES or (
-                info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20):
-            raise ImportFileError(_("“%(name)s” in the zip is larger than 10 MB once unpacked.", name=base[:80]))
-        key = base.lower()
-        if key in self.entries:
-            raise ImportFileError(_("Two files in the zip are called “%(name)s”.", name=base[:80]))
-        self.entries[key] = info
-
-    def read(self, name: str) -> bytes | None:
-        """The file's bytes (at most the image limit plus one byte: the limit then refuses it), or None."""
-        info = self.entries.get(name.strip().lower())
-        if info is None:
-            return None
-        with self.archive.open(info) as handle:
-            return handle.read(image_files.MAX_BYTES + 1)
-
-
-def stage(pictures_data: bytes) -> str:
-    """Keep an uploaded zip until the import is confirmed; its SHA-256 names it."""
-    sha = hashlib.sha256(pictures_data).hexdigest()
-    # Written even when the same zip is staged already: the new preview's lifetime starts now, and the
-    # orphan sweep (products/orphans.py) deletes staged zips by their modified time.
-    image_files.get_store().write(STAGING.format(sha=sha), pictures_data)
-    return sha
-
-
-def staged(sha: str) -> Pictures:
-    if not re.fullmatch(r"[0-9a-f]{64}", sha):
-        raise ImportFileError(_("The preview has expired or was changed: upload the file again."))
-    path = image_files.get_store().path(STAGING.format(sha=sha))
-    data = path.read_bytes() if path is not None else b""
-    if hashlib.sha256(data).hexdigest() != sha:
-        raise ImportFileError(_("The zip of pictures is no longer kept: upload the files again."))
-    return Pictures(data)
-
-
-def unstage(sha: str) -> None:
-    image_files.get_store().delete(STAGING.format(sha=sha))
 
 
 # Checking rows ---------------------------------------------------------------------------------
@@ -477,54 +364,3 @@ def unpack(token: str, user_id: int) -> tuple[int, str, Table, str]:
     table = Table(list(payload["k"]), [(int(n), dict(v)) for n, v in payload["r"]],
                   {int(n): list(ks) for n, ks in payload["x"].items()})
     return int(payload["o"]), str(payload["f"]), table, str(payload["p"])
-
-
-# The template ----------------------------------------------------------------------------------
-
-EXAMPLE = {
-    "line": "undyed-essentials", "line_name": "Undyed essentials", "sku": "KK-SCARF-01",
-    "name_en": "Undyed cashmere scarf", "name_mn": "Будаагүй ноолууран ороолт", "description_en": "",
-    "composition": "cashmere: 100", "recycled_pct": "0", "recycled_origin": "none", "dyed": "no",
-    "care_codes": "wash-hand; dry-flat", "weight_g": "180", "price_eur": "120.00", "production_date": "",
-    "batch_code": "", "product_gtin": "", "images": "scarf-front.jpg", "size": "one size", "colour": "brown",
-    "stock": "10", "gtin": "4006381333931",
-}
-
-
-def template_header() -> list[str]:
-    return [f"{column_label(k)} [{k}]" for k in COLUMNS]
-
-
-def _accepted(key: str) -> str:
-    accepted = {
-        "composition": _("fibre: percent, separated by commas; the total must be 100 (e.g. cashmere: 95, silk: 5)"),
-        "recycled_origin": ", ".join(o.value for o in RecycledOrigin),
-        "dyed": "yes, no",
-        "care_codes": _("ISO 3758 codes separated by ;: %(codes)s", codes=", ".join(CARE_SYMBOLS)),
-        "weight_g": _("a number; units: %(units)s", units="g, kg"),
-        "production_date": _("a date: 2026-03-31, 31.03.2026 or 31/03/2026"),
-        "product_gtin": _("8, 12, 13 or 14 digits, with its check digit."),
-        "gtin": _("8, 12, 13 or 14 digits, with its check digit."),
-        "images": _("file names of pictures in the zip (JPEG, PNG or WebP), separated by ;"),
-        "line": _("lower-case letters, digits and hyphens; a new short name makes a new line"),
-        "size": _("one row per size and colour; the rows of one SKU are one product"),
-    }
-    if key in accepted:
-        return str(accepted[key])
-    if key in ("recycled_pct", "price_eur", "stock"):
-        return _("a number")
-    return _("text")
-
-
-def template_help() -> list[list[str]]:
-    return [[f"{column_label(k)} [{k}]", _("optional") if k in OPTIONAL else _("required"), _accepted(k)]
-            for k in COLUMNS]
-
-
-def template_xlsx() -> bytes:
-    return to_xlsx(template_header(), [[EXAMPLE[k] for k in COLUMNS]], title=str(_("Products")),
-                   more=[(str(_("Columns")), [_("Column"), _("Required"), _("Accepted values")], template_help())])
-
-
-def template_csv() -> str:
-    return to_csv(template_header(), [[EXAMPLE[k] for k in COLUMNS]])
