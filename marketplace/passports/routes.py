@@ -1,4 +1,5 @@
-"""Public passport pages, machine-readable credentials, QR codes, GS1 resolver, trust endpoints."""
+"""Public passport pages, machine-readable credentials, QR codes, trust endpoints. The blueprint's other routes:
+``resolver_routes`` (GS1 resolver), ``issuer_routes``, ``tier_routes``, ``log_routes``."""
 
 from __future__ import annotations
 
@@ -6,26 +7,22 @@ import io
 import json
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import unquote, urlencode
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request
+from flask import Blueprint, Response, abort, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MIMEAccept
-from werkzeug.exceptions import BadRequest, NotAcceptable, NotFound
 
 from marketplace.access import public
-from marketplace.errors import render_error
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
 from marketplace.passports import documents, geo, keys, resolver, services, untp
 from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
-from marketplace.passports.gs1 import DigitalLink, DigitalLinkError, is_valid_qualifier, parse_path
+from marketplace.passports.gs1 import DigitalLink, is_valid_qualifier
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
-from marketplace.payments.services import consumer_terms
 from marketplace.products.services import step_public, viewer_scope
 from marketplace.union import charts as union_charts
 
@@ -354,104 +351,6 @@ def _context(version: int) -> Response:
     return response
 
 
-def _raw_digital_link_path() -> str:
-    """The request path as sent, still percent-encoded, so that ``%2F`` inside a batch stays one value.
-    Taken from the server's raw URI (gunicorn, Werkzeug) when it decodes to the routed path; otherwise
-    the decoded path (where a slash in a value cannot be told from a separator)."""
-    raw = str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or "").split("?", 1)[0]
-    start = raw.find("/01/")
-    if start >= 0 and unquote(raw[start:]) == request.path:
-        return raw[start:]
-    return request.path
-
-
-def _resolver_error(code: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    error = {400: BadRequest, 404: NotFound, 406: NotAcceptable}[code](description=message)
-    response = make_response(render_error(error))
-    response.headers.update(headers or {})
-    response.headers["Vary"] = "Accept"
-    return response
-
-
-def _links(passport: Passport) -> list[resolver.Link]:
-    product = passport.product
-    base = services.base_url()
-    return resolver.product_links(
-        passport_url=passport_url(passport),
-        product_url=f"{base}/products/{product.id}" if product is not None else None,
-        certificate_urls=[(cert.number, untp.certificate_url(cert, base))
-                          for cert in services.passport_certificates(passport)],
-        care=bool(product and product.care_codes), repair="repair" in consumer_terms(product),
-        verify_url=f"{base}/passports/verify",
-    )
-
-
-def _decide(anchor: str, links: list[resolver.Link], headers: dict[str, str]) -> resolver.Decision | Response:
-    """The resolver's decision for this request, or the 4xx answer to a bad linkType or Accept header."""
-    accept_header = request.headers.get("Accept", "").strip()
-    try:
-        decision = resolver.decide(request.args.get("linkType"), resolver.parse_accept(accept_header),
-                                   bool(accept_header), links)
-    except resolver.MalformedLinkTypeError:
-        return _resolver_error(400, _("The linkType is malformed: use a GS1 link type such as gs1:pip, or "
-                                      "linkset for the list of links."), headers)
-    except resolver.UnknownLinkTypeError as unknown:
-        return _resolver_error(404, _("This product has no link of type %(type)s. The list of its links is at "
-                                      "%(url)s", type=str(unknown)[:80], url=f"{anchor}?linkType=linkset"), headers)
-    if decision.kind == "not acceptable":
-        return _resolver_error(406, _("None of the links of this product is in a format your Accept header asks "
-                                      "for. The list of its links is at %(url)s", url=f"{anchor}?linkType=linkset"),
-                               headers)
-    return decision
-
-
-@bp.route("/01/<path:rest>")
-@public
-def digital_link(rest: str):  # type: ignore[no-untyped-def]
-    """GS1 Digital Link resolution (GS1-Conformant resolver standard 1.2); HEAD is answered like GET."""
-    try:
-        link = parse_path(_raw_digital_link_path())
-    except DigitalLinkError as error:
-        return _resolver_error(400, _("This GS1 Digital Link is malformed: %(problem)s", problem=str(error)))
-    passport = services.passport_for_gtin(link.gtin, link.lot)
-    if passport is None:
-        return _resolver_error(404, _("No published product has this GTIN%(lot)s.",
-                                      lot=_(" and batch") if link.lot else ""))
-    anchor = f"{services.base_url()}{link.path()}"
-    links = _links(passport)
-    headers = {"Link": resolver.link_header(anchor, links), "Vary": "Accept"}
-    decision = _decide(anchor, links, headers)
-    if isinstance(decision, Response):
-        return decision
-    if decision.kind == "linkset":
-        response = _json(resolver.linkset(anchor, links), LINKSET)
-        response.headers.update(headers)
-        return response
-    assert decision.link is not None
-    # Every target is on this site: the Location is its path, and the query string is carried over as it
-    # came (never fed to url_for, whose keyword arguments such as _external or _anchor a visitor must not
-    # steer).
-    location = decision.link.href.removeprefix(services.base_url())
-    if request.args:
-        path, _sep, fragment = location.partition("#")
-        location = path + "?" + urlencode(list(request.args.items(multi=True))) + (f"#{fragment}" if fragment else "")
-    response = redirect(location, code=307)
-    response.headers.update(headers)
-    return response
-
-
-@bp.route("/.well-known/gs1resolver")
-@public
-def gs1_resolver_description():  # type: ignore[no-untyped-def]
-    """The resolver description file every GS1-Conformant resolver publishes."""
-    sample = resolver.product_links(passport_url="", product_url="", certificate_urls=[("", "")], care=True,
-                                    repair=True, verify_url="")
-    response = _json(resolver.description(services.base_url(), sorted({link.rel for link in sample})),
-                     "application/json")
-    response.headers["Cache-Control"] = "public, max-age=86400"
-    return response
-
-
 @bp.route("/events/steps/<int:step_id>.json")
 @public
 def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
@@ -468,4 +367,9 @@ def traceability_event(step_id: str):  # type: ignore[no-untyped-def]
     return response
 
 
-from marketplace.passports import issuer_routes, log_routes, tier_routes  # noqa: E402, F401 (their routes are on this blueprint)
+from marketplace.passports import (  # noqa: E402, F401 (their routes are on this blueprint)
+    issuer_routes,
+    log_routes,
+    resolver_routes,
+    tier_routes,
+)
