@@ -3,8 +3,8 @@
 Every number typed by a person goes through these fields: a decimal is finite and of a size the site
 can store and display (no ``NaN``, ``sNaN``, ``Infinity``, no 10**999); an integer fits a 64-bit
 column; a money amount has no more decimals than its currency (the rule of :mod:`marketplace.money`).
-``tests/test_hostile_input.py`` checks that no form uses wtforms' bare ``DecimalField``/``IntegerField``;
-``tests/test_fuzz_forms.py`` sends every rendered form hostile values.
+``tests/site/test_hostile_input.py`` checks that no form uses wtforms' bare ``DecimalField``/``IntegerField``;
+``tests/site/test_fuzz_forms.py`` sends every rendered form hostile values.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def _rewrite(path: Path, pairs: list[tuple[str, str]]) -> None:
 
 def _deeper(text: str) -> str:
     """``Path(__file__)`` paths one directory deeper."""
-    text = re.sub(r"(Path\(__file__\)(?:\.resolve\(\))?)((?:\.parent)+)", r"\1\2.parent", text)
+    text = re.sub(r"(Path\(__file__\)(?:\.resolve\(\))?)((?:\.parent(?!s))+)", r"\1\2.parent", text)
     return re.sub(r"(Path\(__file__\)(?:\.resolve\(\))?\.parents\[)(\d)\]",
                   lambda m: f"{m.group(1)}{int(m.group(2)) + 1}]", text)
 
@@ -131,6 +131,8 @@ def apply() -> int:
         moved[old] = f"{where}.{path.stem}"
     if moved:
         names = [(rf"\btests\.{re.escape(old)}\b", f"tests.{new}") for old, new in moved.items()]
+        names += [(rf"\bfrom tests import {re.escape(old)}\b", f"from tests.{new.rsplit('.', 1)[0]} import {old}")
+                  for old, new in moved.items() if "." not in old]
         for module in TESTS.rglob("*.py"):
             _rewrite(module, names)
         paths = [(rf"\btests/{re.escape(old.replace('.', '/'))}\.py", f"tests/{new.replace('.', '/')}.py")

@@ -53,9 +53,11 @@ def pytest_report_header(config: pytest.Config) -> str:
 # The tests that take a minute or more (measured on the 2-core machine), longest first, start before the
 # browser tests, then the rest in file order: under pytest-xdist the short tests fill in around the long ones,
 # instead of a long one starting last and running alone at the end.
-LONG_FIRST = ("tests/test_fuzz_forms.py::test_hostile_values", "tests/test_hostile_input.py::test_no_query_parameter",
-              "tests/test_accessibility.py::test_every_page", "tests/test_guard_plants_passports.py::test_each_check",
-              "tests/test_access.py::test_role_route_matrix")
+LONG_FIRST = ("tests/site/test_fuzz_forms.py::test_hostile_values",
+              "tests/site/test_hostile_input.py::test_no_query_parameter",
+              "tests/site/test_accessibility.py::test_every_page",
+              "tests/passports/test_guard_plants_passports.py::test_each_check",
+              "tests/site/test_access.py::test_role_route_matrix")
 
 
 def _start_rank(item: pytest.Item) -> int:

@@ -1,4 +1,4 @@
-"""The gunicorn entry point of the multi-process test (tests/test_jobs_gunicorn.py): the real application,
+"""The gunicorn entry point of the multi-process test (tests/jobs/test_jobs_gunicorn.py): the real application,
 each response naming the worker process that served it, so the test knows which worker saw what."""
 
 from __future__ import annotations

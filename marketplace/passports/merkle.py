@@ -3,7 +3,7 @@
 Leaves hash as SHA-256(0x00 || data), interior nodes as SHA-256(0x01 || left || right), and a tree of n
 leaves splits at the largest power of two below n (RFC 9162 section 2.1.1). Proof generation follows
 sections 2.1.3.1 and 2.1.4.1, verification the algorithms of 2.1.3.2 and 2.1.4.2. Checked against the
-published RFC 6962 / transparency-dev test vectors in ``tests/test_passport_merkle.py``.
+published RFC 6962 / transparency-dev test vectors in ``tests/passports/test_passport_merkle.py``.
 
 A :class:`Frontier` (the roots of the perfect subtrees, left to right) appends in O(log n) and gives the
 root of the whole tree without reading the leaves again.

@@ -1,0 +1,148 @@
+"""Every credential the demo content publishes expands as JSON-LD with nothing dropped.
+
+pyld runs offline: its frozen loader serves the W3C VC 2.0 context it bundles, the UNTP 0.6.1
+contexts come from ``../shared/untp`` (as the schema tests in ``test_passports.py`` read them), and
+the site's own context comes from the app. A property that expands to nothing, a type or an id left
+as a relative IRI, or any processing error (a protected term redefined, say) fails the test: pyld's
+equivalent of jsonld.js's safe mode.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from marketplace.certification.models import Certificate
+from marketplace.extensions import db
+from marketplace.passports import untp
+from marketplace.passports.models import Passport
+from marketplace.products.models import ProcessingStep
+
+SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "untp"
+pyld = pytest.importorskip("pyld")
+
+
+class DroppedTermError(AssertionError):
+    pass
+
+
+def _loader(app: Flask) -> Any:
+    from pyld.documentloader.frozen import BUNDLED_CONTEXTS, FrozenDocumentLoader
+
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the JSON-LD tests need the UNTP contexts in ../shared")
+    client = app.test_client()
+    with app.app_context():
+        from marketplace.passports.services import base_url
+
+        site = base_url()
+    own = client.get("/contexts/cashmere/v1.jsonld")
+    assert own.status_code == 200
+    documents: dict[str, Any] = dict(BUNDLED_CONTEXTS)
+    for url, folder in untp.CONTEXTS_061.items():
+        documents[url] = SHARED / folder / "context.jsonld"
+    documents[f"{site}/contexts/cashmere/v1.jsonld"] = json.loads(own.data)
+    return FrozenDocumentLoader(documents)
+
+
+ISSUER_DEPENDENT = "https://www.w3.org/ns/credentials/issuer-dependent#"  # VC 2.0's catch-all @vocab
+
+
+def _undefined(iri: str) -> bool:
+    return ":" not in iri or iri.startswith(ISSUER_DEPENDENT)
+
+
+def _relative(expanded: Any, found: list[str], path: str = "") -> None:
+    """Types, ids and property IRIs that did not become absolute IRIs (or blank nodes), or that only
+    VC 2.0's issuer-dependent catch-all vocabulary gave an IRI."""
+    if isinstance(expanded, list):
+        for i, item in enumerate(expanded):
+            _relative(item, found, f"{path}[{i}]")
+    elif isinstance(expanded, dict):
+        for key, value in expanded.items():
+            if key == "@type" and "@value" not in expanded:
+                for t in value:
+                    if _undefined(t):
+                        found.append(f"{path}: type {t}")
+            elif key == "@id" and ":" not in value:
+                found.append(f"{path}: id {value}")
+            elif not key.startswith("@") and _undefined(key):
+                found.append(f"{path}: property {key}")
+            if key != "@value":
+                _relative(value, found, f"{path}/{key}")
+
+
+def expand_safely(document: dict[str, Any], loader: Any) -> list[Any]:
+    """Expand like jsonld.js in safe mode: raise on a dropped property or a relative IRI."""
+    from pyld import jsonld
+
+    dropped: list[str | None] = []
+    expanded = jsonld.expand(document, {"documentLoader": loader, "base": None},
+                             on_property_dropped=dropped.append)
+    if dropped:
+        raise DroppedTermError(f"dropped: {sorted({str(d) for d in dropped})}")
+    relative: list[str] = []
+    _relative(expanded, relative)
+    if relative:
+        raise DroppedTermError(f"relative IRIs: {relative[:20]}")
+    return expanded
+
+
+def demo_credentials(app: Flask, query: str = "") -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Every published demo DPP, DCC and DTE as served, in the form ``query`` asks for (e.g. ``?untp=0.6.1``)."""
+    client = app.test_client()
+    with app.app_context():
+        passports = db.session.scalars(select(Passport).order_by(Passport.id)).all()
+        public_ids = [p.public_id for p in passports if p.current is not None]
+        numbers = db.session.scalars(select(Certificate.number).order_by(Certificate.number)).all()
+        step_ids = db.session.scalars(select(ProcessingStep.id).order_by(ProcessingStep.id)).all()
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {"dpp": [], "dcc": [], "dte": []}
+    for public_id in public_ids:
+        found["dpp"].append((public_id, client.get(f"/passports/{public_id}.json{query}").get_json(force=True)))
+    for number in numbers:
+        found["dcc"].append((number, client.get(f"/certificates/{number}.json{query}").get_json(force=True)))
+    for step_id in step_ids:
+        response = client.get(f"/events/steps/{step_id}.json{query}")
+        if response.status_code == 200:  # steps of working copies stay private
+            found["dte"].append((str(step_id), response.get_json(force=True)))
+    return found
+
+
+def test_every_demo_credential_expands_with_no_dropped_term(demo_app: Flask) -> None:
+    loader = _loader(demo_app)
+    credentials = demo_credentials(demo_app, "?untp=0.6.1")
+    assert {kind: len(docs) > 0 for kind, docs in credentials.items()} == {"dpp": True, "dcc": True, "dte": True}
+    errors = []
+    for kind, documents in credentials.items():
+        for name, document in documents:
+            try:
+                expand_safely(document, loader)
+            except Exception as error:  # every failure is collected and reported
+                errors.append(f"{kind} {name}: {str(error)[:400]}")
+    counts = {kind: len(docs) for kind, docs in credentials.items()}
+    print(f"\nJSON-LD expansion of the demo credentials: {counts}, errors: {len(errors)}")  # noqa: T201 (report)
+    assert errors == []
+
+
+def test_safe_expansion_catches_what_a_verifier_would_lose(demo_app: Flask) -> None:
+    """The checker itself: an undefined property, an undefined type and a redefined protected term fail."""
+    loader = _loader(demo_app)
+    with demo_app.app_context():
+        document = db.session.scalars(select(Passport).order_by(Passport.id)).first().current.credential
+    expand_safely(document, loader)
+    with pytest.raises(DroppedTermError, match="dropped"):
+        expand_safely({**document, "credentialSubject": {**document["credentialSubject"], "colourfulness": 3}},
+                      loader)
+    jumper = copy.deepcopy(document)
+    jumper["credentialSubject"]["product"]["type"].append("Jumper")
+    with pytest.raises(DroppedTermError, match="type Jumper"):
+        expand_safely(jumper, loader)
+    with pytest.raises(Exception, match="protected"):
+        expand_safely({**document, "@context": [*document["@context"], {"name": "https://example.org/name"}]},
+                      loader)

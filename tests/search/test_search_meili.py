@@ -1,0 +1,98 @@
+"""The Meilisearch adapter's pure parts: index settings and filter expressions (no server needed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from marketplace.lots.search import LOTS
+from marketplace.products.search import PRODUCTS
+from marketplace.search.meili import (
+    TIMEOUT_S,
+    MeilisearchEngine,
+    filter_expression,
+    index_settings,
+    quote,
+    search_params,
+)
+from marketplace.search.port import SearchQuery
+from marketplace.search.schema import place_synonyms
+
+REFERENCE = str(Path(__file__).resolve().parent.parent.parent / "content" / "reference")
+# A Meilisearch double-quoted string: no bare quote inside, backslashes only as escapes.
+_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _unquote(literal: str) -> str:
+    assert _LITERAL.fullmatch(literal), literal
+    return re.sub(r"\\(.)", r"\1", literal[1:-1])
+
+
+def test_settings_come_from_the_spec() -> None:
+    settings = index_settings(LOTS, place_synonyms(REFERENCE))
+    assert settings["searchableAttributes"][0] == "code"
+    assert set(settings["filterableAttributes"]) == {*LOTS.facets, *LOTS.numbers, "id"}
+    assert settings["sortableAttributes"] == ["micron", "price_per_kg", "price_eur_clean", "listed_at", "available_kg",
+                                              "tie_s", "tie_id"]
+    assert settings["rankingRules"][:4] == ["words", "typo", "exactness", "sort"]  # the stated order (port)
+    assert settings["rankingRules"].index("typo") < settings["rankingRules"].index("sort")
+    assert settings["typoTolerance"]["minWordSizeForTypos"] == {"oneTypo": 5, "twoTypos": 9}
+    assert settings["faceting"]["maxValuesPerFacet"] >= 100
+    assert index_settings(PRODUCTS, ())["filterableAttributes"][:2] == ["msme", "recycled"]
+
+
+def test_synonyms_join_latin_variants_and_cyrillic() -> None:
+    synonyms = index_settings(LOTS, place_synonyms(REFERENCE))["synonyms"]
+    assert {"bayanhongor", "bayan-khongor", "bayan khongor", "баянхонгор"} <= set(synonyms["bayankhongor"])
+    assert "bayankhongor" in synonyms["баянхонгор"]
+    assert {"uvurkhangai", "өвөрхангай"} <= set(synonyms["ovorkhangai"])
+    assert "жинст" in synonyms["jinst"]
+
+
+def test_filter_values_are_quoted_and_escaped() -> None:
+    query = SearchQuery(filters={"colour": ('white" OR colour = "brown', "a\\b"), "shape": ("x",)},
+                        ranges={"micron": (14.5, None), "price_per_kg": (None, 100.0), "evil": (1.0, 2.0)})
+    parts = filter_expression(LOTS, query)
+    assert parts == [
+        'colour IN ["white\\" OR colour = \\"brown", "a\\\\b"]',
+        "micron >= 14.5",
+        "price_per_kg <= 100.0",
+    ]
+
+
+def test_non_finite_bounds_are_refused() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        filter_expression(LOTS, SearchQuery(ranges={"micron": (float("nan"), None)}))
+
+
+@given(st.text(max_size=60))
+def test_any_value_round_trips_through_quoting(value: str) -> None:
+    assert _unquote(quote(value)) == value
+
+
+def test_search_params() -> None:
+    params = search_params(LOTS, SearchQuery(text="x", sort="-price_per_kg", page=3, per_page=20))
+    assert params["sort"] == ["price_per_kg:desc", "tie_s:desc", "tie_id:desc"]
+    assert params["page"] == 3
+    assert params["hitsPerPage"] == 20
+    assert params["facets"] == list(LOTS.facets)
+    assert search_params(LOTS, SearchQuery(sort="code"))["sort"] == ["tie_s:desc", "tie_id:desc"]  # not sortable
+
+
+def test_the_client_has_a_timeout() -> None:
+    engine = MeilisearchEngine("http://127.0.0.1:9", None, ())
+    assert engine.client.config.timeout == TIMEOUT_S
+
+
+def test_an_unreachable_server_is_reported_as_unavailable() -> None:
+    from marketplace.search.port import SearchUnavailable
+
+    engine = MeilisearchEngine("http://127.0.0.1:9", None, ())  # nothing listens on the discard port
+    with pytest.raises(SearchUnavailable):
+        engine.search(LOTS, SearchQuery(text="white"))
+    with pytest.raises(SearchUnavailable):
+        engine.apply(LOTS, [{"id": "1"}], [])

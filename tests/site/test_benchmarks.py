@@ -1,0 +1,47 @@
+"""The benchmarks stay runnable: each one runs end to end in a small size (no figures checked).
+
+They build their own SQLite databases in temp dirs, so they run once, in the SQLite pass.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+pytestmark = pytest.mark.skipif(os.environ.get("TEST_DATABASE") == "postgresql",
+                                reason="benchmarks use their own SQLite databases: run in the SQLite pass only")
+
+
+def _run(*args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(  # noqa: S603 (our own scripts, fixed arguments)
+        [sys.executable, *args], check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_search_benchmark_runs() -> None:
+    out = _run("benchmarks/search_bench.py", "--lots", "300", "--queries", "10")
+    assert "lots indexed: 3" in out
+    assert "HTTP GET /api/v1/lots" in out
+
+
+def test_passport_benchmark_runs() -> None:
+    out = _run("-m", "benchmarks.passport_page", "1")
+    assert "statuses {304:" in out
+    assert "page weight" in out
+
+
+def test_ledger_jobs_benchmark_runs() -> None:
+    out = _run("-m", "benchmarks.ledger_jobs", "5", "3")
+    assert "republish jobs pending after the requests: 1" in out
+    assert "5 new passport versions" in out
+    assert "the very next passport request showed the new status: 3/3" in out  # suspend, reinstate, suspend
