@@ -270,3 +270,46 @@ def test_one_payment_refunded_twice_at_once_is_refunded_once(app: Flask, accepte
     assert outcomes == {"a": "refunded", "b": "This payment has already been refunded."}, outcomes
     with app.app_context():
         assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 1
+
+
+def test_a_redelivered_event_is_a_duplicate_from_one_read_without_a_refused_insert(app: Flask,
+                                                                                   accepted: dict) -> None:  # noqa: F811
+    """Stripe redelivers an event it already had a 200 for. The lookup answers "duplicate" from one read: no
+    INSERT into ``webhook_event`` for the unique id to refuse (an IntegrityError, logged by PostgreSQL as an
+    ERROR), no savepoint rolled back, and nothing written. The forced race above is the unique id's test."""
+    from sqlalchemy import event as sa_event
+
+    from marketplace.orders.models import OrderEvent
+    from marketplace.payments.models import WebhookEvent
+
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    paid = _event("evt_again", "payment_intent.succeeded", {"id": payment.provider_ref,
+                                                             "amount": payment.amount_minor})
+    assert _post(client, paid).json["outcome"] == "applied:succeeded"
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+    errors: list[str] = []
+
+    def seen(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    def failed(context):  # type: ignore[no-untyped-def]
+        errors.append(repr(context.original_exception))
+
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    sa_event.listen(engine, "handle_error", failed)
+    try:
+        again = _post(client, paid)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+        sa_event.remove(engine, "handle_error", failed)
+    assert (again.status_code, again.json) == (200, {"received": "evt_again", "outcome": "duplicate"})
+    assert errors == []
+    written = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE", "SAVEPOINT", "ROLLBACK TO"))]
+    assert written == [], written
+    with app.app_context():
+        assert db.session.scalar(select(func.count(WebhookEvent.id))) == 1
+        assert db.session.scalar(select(func.count(OrderEvent.id)).where(
+            OrderEvent.order_id == accepted["order_id"], OrderEvent.stage == OrderStage.deposit_paid)) == 1
