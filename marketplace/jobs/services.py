@@ -2,9 +2,9 @@
 
 * ``enqueue`` adds a ``job`` row to the caller's session (flush, never commit): the change and the work it
   causes commit together or not at all. ``enqueue_on`` does the same on a connection (flush listeners).
-* A worker claims one due job at a time (PostgreSQL: ``SELECT … FOR UPDATE SKIP LOCKED``, so several workers
-  never take the same row; every database: a conditional UPDATE), commits the claim with a lease, runs the
-  handler in its own transaction, then marks the job done, or failed with backoff, or dead after
+* A worker claims one due job at a time (one ``UPDATE … WHERE id = (SELECT the first due job)``; on PostgreSQL
+  that SELECT is ``FOR UPDATE SKIP LOCKED``, so several workers never take the same row), commits the claim with
+  a lease, runs the handler in its own transaction, then marks the job done, or failed with backoff, or dead after
   ``JOBS_MAX_ATTEMPTS`` attempts. A worker killed mid-job loses nothing: its lease runs out and another
   worker runs the job again (at least once: every handler is idempotent).
 * Periodic jobs (``schedule``): each worker offers them; one conditional UPDATE of ``job_schedule`` decides
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[..., Any]
 SCHEDULE_POLL = 15.0  # seconds between two looks at the schedules in one worker
-CLAIM_TRIES = 5  # another worker took the job between our read and our update: look again
 
 
 @dataclass(frozen=True)
@@ -128,25 +127,27 @@ def _due(at: dt.datetime) -> Any:
 
 
 def claim(worker: str | None = None) -> int | None:
-    """Take the next due job (committed, with a lease) and return its id; None when nothing is due."""
-    for _ in range(CLAIM_TRIES):
-        at = now()
-        query = select(Job.id).where(_due(at)).order_by(Job.run_at, Job.id).limit(1)
-        if _is_postgres():
-            query = query.with_for_update(skip_locked=True)  # rows other workers are claiming are skipped
-        job_id = db.session.scalar(query)
-        if job_id is None:
-            db.session.commit()
-            return None
-        lease = dt.timedelta(seconds=current_app.config["JOBS_LEASE_SECONDS"])
-        # The same condition again: on SQLite (no row locks) a worker that lost the race changes nothing.
-        claimed = db.session.execute(update(Job).where(Job.id == job_id, _due(at)).values(
-            status=JobStatus.running, locked_until=at + lease, attempts=Job.attempts + 1,
-            worker=worker or worker_name()))
-        db.session.commit()
-        if claimed.rowcount == 1:  # type: ignore[attr-defined]
-            return job_id
-    return None
+    """Take the next due job (committed, with a lease) and return its id; None when nothing is due.
+
+    One statement, ``UPDATE job … WHERE id = (SELECT the first due job) RETURNING id``, so no other worker
+    comes between the read and the write. SQLite runs one write statement at a time (its write lock is taken
+    before the statement reads). On PostgreSQL the inner SELECT locks the row it picks and skips rows other
+    workers hold (``FOR UPDATE SKIP LOCKED``): without the lock a second worker would pick the same row, wait
+    for the first and take it again; without ``SKIP LOCKED`` it would wait instead of taking the next job.
+    The due condition is written once, in the inner SELECT.
+    """
+    at = now()
+    first_due = select(Job.id).where(_due(at)).order_by(Job.run_at, Job.id).limit(1)
+    if _is_postgres():
+        first_due = first_due.with_for_update(skip_locked=True)
+    lease = dt.timedelta(seconds=current_app.config["JOBS_LEASE_SECONDS"])
+    job_id = db.session.scalar(
+        update(Job).where(Job.id == first_due.scalar_subquery())
+        .values(status=JobStatus.running, locked_until=at + lease, attempts=Job.attempts + 1,
+                worker=worker or worker_name())
+        .returning(Job.id).execution_options(synchronize_session=False))
+    db.session.commit()
+    return job_id
 
 
 def _error_text(error: BaseException) -> str:

@@ -36,11 +36,15 @@ def record_event(order: Order, stage: OrderStage, actor: User | None, note: str 
 
 
 def mark_deposit_paid(order: Order, at: dt.datetime | None = None) -> bool:
-    """The deposit arrived (from a verified webhook): the reservation becomes firm. False if nothing changed."""
-    if order.stage is not OrderStage.accepted:
-        return False
+    """The deposit arrived (from a verified webhook): the reservation becomes firm. False if nothing changed.
+
+    The one check is for held reservations, which only an accepted order has (``reserve_shares`` holds stock
+    only for an accepted order; this function makes it firm; ``release_expired`` cancels an accepted order with
+    none left), so a separate "accepted" check could never refuse on its own. It refuses a second deposit
+    (an earlier intent paid after all) and an order whose reservations expired after it was read.
+    """
     held = [r for r in order.reservations if r.status is ReservationStatus.held]
-    if not held:  # expired in the meantime: the Union refunds or re-reserves by hand
+    if not held:  # already paid, or expired in the meantime: the Union refunds or re-reserves by hand
         return False
     for reservation in held:
         reservation.status = ReservationStatus.firm

@@ -69,9 +69,12 @@ def accept_quote(
         raise OrderError(_l("This quote has already been accepted."))
     if request.status is QuoteStatus.declined:
         raise OrderError(_l("The Union declined this request, so there is nothing to accept."))
-    if request.status is not QuoteStatus.quoted or request.quote is None:
+    if request.status is not QuoteStatus.quoted:  # still "requested": the Union has not answered
         raise OrderError(_l("Only a quote the Union has answered can be accepted."))
+    # ``quotes.answer_quote`` writes the quote and the "quoted" status together, so a quoted request has its
+    # quote: no second check of ``request.quote`` (it could never refuse what the status had not refused).
     quote = request.quote
+    assert quote is not None, f"quote request {request.id} is quoted but has no quote"
     if quote.valid_until < now.astimezone(BUSINESS_TZ).date():
         raise OrderError(_l("This quote expired on %(date)s. Ask for a new one.", date=quote.valid_until.isoformat()))
 

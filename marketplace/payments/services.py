@@ -242,7 +242,11 @@ def _refund_event(order: Order, staff: User) -> Any:
 
 
 def handle_event(event: Event) -> str:
-    """Apply one verified event, once. Returns what happened (stored with the event)."""
+    """Apply one verified event, once. Returns what happened (stored with the event).
+
+    A redelivery (Stripe retries until it gets a 2xx) is answered "duplicate" from the lookup: one read, no
+    insert for the unique event id to refuse (PostgreSQL logs each refusal as an ERROR) and no savepoint. The
+    unique id is for two deliveries at once, which both pass the lookup."""
     if db.session.scalar(select(WebhookEvent.id).where(WebhookEvent.event_id == event.id)) is not None:
         return "duplicate"
     record = WebhookEvent(event_id=event.id, type=event.type, created=event.created,

@@ -17,6 +17,7 @@ from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.orders.models import Allocation
 from tests.orders.test_selling_rules import (
+    _accept,
     _adjust,
     _answer,
     _client,
@@ -218,3 +219,13 @@ def test_two_staff_confirming_one_allocation_at_once_confirm_it_once(app: Flask,
         allocated = db.session.scalar(select(func.count()).select_from(OrderEvent)
                                       .where(OrderEvent.stage == OrderStage.allocated))
     assert (confirmed, allocated) == (1, 1), result
+
+
+def test_a_request_the_union_has_not_answered_cannot_be_accepted(app: Flask, world: dict) -> None:  # noqa: F811
+    """``accept_quote``'s status check, on its own: the buyer posts the acceptance of a request still waiting
+    for the Union's answer (no quote yet). A clear refusal, nothing written, never a 500."""
+    buyer = _client(app, "buyer@example.com")
+    assert _request_lots(buyer, {world["b"].code: "300"}).status_code == 302
+    request_id = _last_request(app)
+    before = _counts(app)
+    _refused(app, before, _accept(buyer, request_id), "Only a quote the Union has answered can be accepted.")

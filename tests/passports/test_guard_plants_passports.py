@@ -251,3 +251,17 @@ def test_republishing_unchanged_content_adds_no_version(demo_app: Flask) -> None
     with demo_app.app_context():
         assert merkle_log.size() == before
         assert json.loads(json.dumps(services.verify_all())) == []
+
+
+def test_a_log_no_signed_checkpoint_covers_is_reported(demo_app: Flask) -> None:
+    """``log.verify_log``: entries with every signed checkpoint deleted are named, not passed as proven."""
+    from sqlalchemy import delete
+
+    from marketplace.passports.log_models import PassportCheckpoint
+
+    with demo_app.app_context():
+        assert db.session.execute(delete(PassportCheckpoint)).rowcount > 0  # type: ignore[attr-defined]
+        db.session.commit()
+    result = demo_app.test_cli_runner().invoke(args=["passports", "verify"])
+    assert result.exit_code == 1, result.output
+    assert "Merkle log: no signed checkpoint covers it" in result.output

@@ -270,3 +270,84 @@ def test_one_payment_refunded_twice_at_once_is_refunded_once(app: Flask, accepte
     assert outcomes == {"a": "refunded", "b": "This payment has already been refunded."}, outcomes
     with app.app_context():
         assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 1
+
+
+def test_a_redelivered_event_is_a_duplicate_from_one_read_without_a_refused_insert(app: Flask,
+                                                                                   accepted: dict) -> None:  # noqa: F811
+    """Stripe redelivers an event it already had a 200 for. The lookup answers "duplicate" from one read: no
+    INSERT into ``webhook_event`` for the unique id to refuse (an IntegrityError, logged by PostgreSQL as an
+    ERROR), no savepoint rolled back, and nothing written. The forced race above is the unique id's test."""
+    from sqlalchemy import event as sa_event
+
+    from marketplace.orders.models import OrderEvent
+    from marketplace.payments.models import WebhookEvent
+
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    paid = _event("evt_again", "payment_intent.succeeded", {"id": payment.provider_ref,
+                                                             "amount": payment.amount_minor})
+    assert _post(client, paid).json["outcome"] == "applied:succeeded"
+    with app.app_context():
+        engine = db.engine
+    statements: list[str] = []
+    errors: list[str] = []
+
+    def seen(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()).upper())
+
+    def failed(context):  # type: ignore[no-untyped-def]
+        errors.append(repr(context.original_exception))
+
+    sa_event.listen(engine, "before_cursor_execute", seen)
+    sa_event.listen(engine, "handle_error", failed)
+    try:
+        again = _post(client, paid)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", seen)
+        sa_event.remove(engine, "handle_error", failed)
+    assert (again.status_code, again.json) == (200, {"received": "evt_again", "outcome": "duplicate"})
+    assert errors == []
+    written = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE", "SAVEPOINT", "ROLLBACK TO"))]
+    assert written == [], written
+    with app.app_context():
+        assert db.session.scalar(select(func.count(WebhookEvent.id))) == 1
+        assert db.session.scalar(select(func.count(OrderEvent.id)).where(
+            OrderEvent.order_id == accepted["order_id"], OrderEvent.stage == OrderStage.deposit_paid)) == 1
+
+
+def test_a_second_deposit_paid_after_all_does_not_mark_the_order_paid_again(app: Flask,
+                                                                            accepted: dict) -> None:  # noqa: F811
+    """``mark_deposit_paid``'s check, on its own: the buyer's first card payment failed, a second deposit
+    intent was made and paid; then the first intent is paid after all (an old card page). Stripe reports a
+    success for a payment of ours, so the payment is recorded as succeeded (the Union refunds one), but the
+    order is not marked paid again: one "deposit paid" step, one deposit invoice, the stock still firm."""
+    from marketplace.orders.models import OrderEvent, ReservationStatus
+    from marketplace.payments.models import Invoice, InvoiceKind
+
+    client = _buyer(app)
+    first = _start_deposit(app, client, accepted["reference"])
+    assert _post(client, _event("evt_fail_1", "payment_intent.payment_failed", {"id": first.provider_ref})
+                 ).json["outcome"] == "applied:failed"
+    token = csrf_token(client, f"/orders/{accepted['reference']}")
+    assert client.post(f"/orders/{accepted['reference']}/deposit", data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        second = db.session.scalar(select(Payment).order_by(Payment.id.desc()))
+        assert second.id != first.id
+        assert second.kind is PaymentKind.deposit
+    ok2 = {"id": second.provider_ref, "amount": second.amount_minor}
+    assert _post(client, _event("evt_paid_2", "payment_intent.succeeded", ok2)).json["outcome"] == \
+        "applied:succeeded"
+    ok1 = {"id": first.provider_ref, "amount": first.amount_minor}
+    assert _post(client, _event("evt_paid_1", "payment_intent.succeeded", ok1)).json["outcome"] == \
+        "applied:succeeded"
+    with app.app_context():
+        order = db.session.get(Order, accepted["order_id"])
+        assert order.stage is OrderStage.deposit_paid
+        assert db.session.scalar(select(func.count(OrderEvent.id)).where(
+            OrderEvent.order_id == order.id, OrderEvent.stage == OrderStage.deposit_paid)) == 1
+        assert db.session.scalar(select(func.count(Invoice.id)).where(
+            Invoice.order_id == order.id, Invoice.kind == InvoiceKind.deposit)) == 1
+        assert order.reservations
+        assert all(r.status is ReservationStatus.firm for r in order.reservations)
+        assert [p.status for p in db.session.scalars(select(Payment).order_by(Payment.id))] == [
+            PaymentStatus.succeeded, PaymentStatus.succeeded]
