@@ -1,6 +1,6 @@
 """Deposits, consumer purchases, refunds and Stripe webhooks; callers import the payments domain's services
 from here. A business order's deposit, invoices, balance and sales report are in ``invoicing.py``; card entry
-with Stripe's Payment Element in ``card.py``; the consumer shop in ``shop.py``; circular services in
+with Stripe's Payment Element in ``card.py``; the consumer shop in the ``shop`` package; circular services in
 ``circular.py``.
 
 Only verified webhook events change a payment's or an order's state. Events are
@@ -117,7 +117,7 @@ from marketplace.payments.shop import (
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
 
 
-# --- consumer cart: the rules are in shop.py, reached through this module -------------------------------
+# --- consumer cart: the rules are in shop/, reached through this module -------------------------------
 
 
 __all__ = [
