@@ -14,6 +14,8 @@ bp.add_app_template_global(services.duties_note, "duties_note")
 bp.add_app_template_global(services.order_token, "order_token")
 bp.add_app_template_global(services.refundable_minor, "refundable_minor")
 bp.add_app_template_global(services.refunded_minor, "refunded_minor")
+bp.add_app_template_global(services.refunded_units, "refunded_units")
+bp.add_app_template_global(services.retried, "retried")
 bp.add_app_template_global(services.consumer_terms, "consumer_terms")
 
 

@@ -7,7 +7,7 @@ from flask import Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from marketplace.access import public, roles
@@ -66,6 +66,7 @@ class ShipmentForm(FlaskForm):
     action = HiddenField(validators=[DataRequired(), Length(max=10)])
     carrier = StringField(_l("Carrier"), validators=[Optional(), Length(max=60)])
     tracking = StringField(_l("Tracking number"), validators=[Optional(), Length(max=60)])
+    restock = BooleanField(_l("Put the returned items back in stock (checked: fit to sell again)"))
 
 
 
@@ -97,7 +98,7 @@ def _move_parcel(shipment_id: int, organisation_ids: list[int] | None, back: str
         if action == "ship":
             services.ship(shipment, carrier=form.carrier.data or "", tracking=form.tracking.data or "")
         elif action in services.PARCEL_REFUNDS:
-            refund = services.refund_parcel(shipment, action, gateway=gateway())
+            refund = services.refund_parcel(shipment, action, gateway=gateway(), restock=bool(form.restock.data))
         else:
             services.move_shipment(shipment, action)
     except PaymentsUnavailableError as error:

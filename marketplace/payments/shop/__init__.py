@@ -7,9 +7,10 @@ The rules live here once and every entry point (cart, checkout, webhook, the MSM
   it is given back when the payment is cancelled or the order is cancelled and refunded;
 - an address is checked against its country's rules (Google's i18n address data, shipped offline);
 - each MSME in the cart ships its own part at the rate of its zone for the destination;
-- a paid order is refunded parcel by parcel (``refund_parcel``): a parcel cancelled before it ships or a
-  returned parcel gets back its goods and its shipping, never more than the payment has left
-  (``refundable_minor``, the one rule for every screen that refunds).
+- a paid order is refunded parcel by parcel (``refund_parcel``: cancelled before it ships, or returned) or line by
+  line (``refund_lines``: one of two sweaters came back), and a refund Stripe reported failed is tried again
+  (``retry_refund``); each by ``plan_refund``, the one rule: a unit is refunded once, never more than was paid for
+  it nor than the payment has left.
 
 By concern: ``cart.py``, ``addresses.py``, ``shipping.py``, ``checkout.py`` (and stock), ``orders.py`` (the
 consumer's order page, the MSME's inbox, sales), ``refunds.py``. This module is their one import point.
@@ -55,21 +56,80 @@ from marketplace.payments.shop.orders import (
     shipped_any,
 )
 from marketplace.payments.shop.refunds import (
+    LINE_REFUNDS_FROM,
     PARCEL_REFUNDS,
+    RefundPlan,
+    item_name,
     parcel_minor,
+    parse_quantities,
+    plan_refund,
+    refund_lines,
+    refund_of,
     refund_parcel,
     refundable_minor,
     refunded_minor,
+    refunded_units,
     refunds_of,
+    retried,
+    retry_refund,
 )
 from marketplace.payments.shop.shipping import ShipmentQuote, save_zone, shipments_for, zone_for, zones_of
 
 __all__ = [
-    "EU", "INBOX_CSV_HEADER", "MAX_CART_LINES", "MAX_CART_QUANTITY", "PARCEL_REFUNDS", "SHIPMENT_FLOW", "STALE_AFTER",
-    "Address", "AddressError", "CartLine", "Checkout", "ConsumerSales", "ShipmentQuote", "add_to_cart",
-    "cancellable", "cart_lines", "check_address", "checkout", "consumer_sales", "duties_note", "for_sale",
-    "give_back_stock", "inbox", "inbox_csv_rows", "mark_paid", "move_shipment", "new_reference", "order_by_token",
-    "order_token", "parcel_minor", "payment_cancelled", "purchase_payment", "refund_parcel", "refundable_minor",
-    "refunded_minor", "refunds_of", "release_stale", "remove_from_cart", "save_zone", "shipment_of",
-    "shipments_for", "shipped_any", "take_stock", "update_cart", "zone_for", "zones_of",
+    "EU",
+    "INBOX_CSV_HEADER",
+    "LINE_REFUNDS_FROM",
+    "MAX_CART_LINES",
+    "MAX_CART_QUANTITY",
+    "PARCEL_REFUNDS",
+    "SHIPMENT_FLOW",
+    "STALE_AFTER",
+    "Address",
+    "AddressError",
+    "CartLine",
+    "Checkout",
+    "ConsumerSales",
+    "RefundPlan",
+    "ShipmentQuote",
+    "add_to_cart",
+    "cancellable",
+    "cart_lines",
+    "check_address",
+    "checkout",
+    "consumer_sales",
+    "duties_note",
+    "for_sale",
+    "give_back_stock",
+    "inbox",
+    "inbox_csv_rows",
+    "item_name",
+    "mark_paid",
+    "move_shipment",
+    "new_reference",
+    "order_by_token",
+    "order_token",
+    "parcel_minor",
+    "parse_quantities",
+    "payment_cancelled",
+    "plan_refund",
+    "purchase_payment",
+    "refund_lines",
+    "refund_of",
+    "refund_parcel",
+    "refundable_minor",
+    "refunded_minor",
+    "refunded_units",
+    "refunds_of",
+    "release_stale",
+    "remove_from_cart",
+    "retried",
+    "retry_refund",
+    "save_zone",
+    "shipment_of",
+    "shipments_for",
+    "shipped_any",
+    "take_stock",
+    "update_cart",
+    "zone_for",
+    "zones_of",
 ]

@@ -66,7 +66,6 @@ SHIPMENT_FLOW = {
     "ship": (ShipmentStatus.to_pack, ShipmentStatus.shipped),
     "deliver": (ShipmentStatus.shipped, ShipmentStatus.delivered),
 }
-# The moves that pay a parcel back (``refund_parcel``): cancelled before it ships, or its return accepted.
 
 
 def inbox(organisation_ids: list[int] | None) -> list[ConsumerShipment]:
@@ -77,7 +76,7 @@ def inbox(organisation_ids: list[int] | None) -> list[ConsumerShipment]:
         .where(ConsumerOrder.status.in_((ConsumerOrderStatus.paid, ConsumerOrderStatus.refunded)))
         .order_by(ConsumerOrder.paid_at.desc(), ConsumerShipment.id.desc())
         .options(joinedload(ConsumerShipment.order),  # the inbox and its CSV read each parcel's order and lines
-                 joinedload(ConsumerShipment.refund), joinedload(ConsumerShipment.organisation),
+                 selectinload(ConsumerShipment.refunds), joinedload(ConsumerShipment.organisation),
                  selectinload(ConsumerShipment.lines).joinedload(ConsumerOrderLine.product)))
     if organisation_ids is not None:
         query = query.where(ConsumerShipment.organisation_id.in_(organisation_ids))
