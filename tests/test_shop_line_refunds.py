@@ -17,6 +17,7 @@ from sqlalchemy import select
 from marketplace import models as m
 from marketplace.extensions import db
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus, PaymentKind, PaymentStatus
+from marketplace.payments.services import consumer_sales
 from tests import factories
 from tests.helpers import csrf_token, sign_in, text
 from tests.test_payments import _event, _post
@@ -126,6 +127,10 @@ def test_one_of_two_sweaters_returned_is_refunded_once_and_bad_requests_change_n
     assert "1 refunded" in inbox
     assert "Refunded: €120.00" in inbox
     assert "Accept the return and refund €249.00" in inbox  # €240 of goods left and the €9 shipping
+
+    with app.app_context():  # the Union's sales by maker and month leave the returned sweater out
+        (sales,) = consumer_sales()
+        assert (sales.items, sales.goods_minor, sales.shipping_minor) == (2, 24000, 900)
 
     # The consumer sees which line was refunded and for how much, and is e-mailed the same.
     order_page = text(shop.consumer.get(f"/shop/orders/{shop.signed}"))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from marketplace.db import utcnow
@@ -20,6 +20,8 @@ from marketplace.payments.models import (
     ConsumerOrder,
     ConsumerOrderLine,
     ConsumerOrderStatus,
+    ConsumerRefund,
+    ConsumerRefundLine,
     ConsumerShipment,
     Payment,
     PaymentKind,
@@ -140,7 +142,15 @@ class ConsumerSales:
 
 
 def consumer_sales() -> list[ConsumerSales]:
-    """Paid consumer sales (refunded parcels left out) by MSME and month, newest month first."""
+    """Paid consumer sales (refunded parcels, and the items of a parcel refunded after a return, left out) by MSME
+    and month, newest month first."""
+    back = {shipment_id: (int(units), int(amount)) for shipment_id, units, amount in db.session.execute(
+        select(ConsumerRefund.shipment_id, func.sum(ConsumerRefundLine.quantity),
+               func.sum(ConsumerRefundLine.amount_minor))
+        .join(ConsumerRefundLine, ConsumerRefundLine.refund_id == ConsumerRefund.id)
+        .join(Payment, Payment.id == ConsumerRefund.payment_id)
+        .where(Payment.status.in_((PaymentStatus.pending, PaymentStatus.succeeded)))
+        .group_by(ConsumerRefund.shipment_id))}
     shipments = db.session.scalars(
         select(ConsumerShipment).join(ConsumerOrder).where(
             ConsumerOrder.status == ConsumerOrderStatus.paid,
@@ -150,8 +160,9 @@ def consumer_sales() -> list[ConsumerSales]:
         month = s.order.paid_at.strftime("%Y-%m") if s.order.paid_at else "—"
         row = totals.setdefault((month, s.organisation.name, s.order.currency), [0, 0, 0, 0])
         row[0] += 1
-        row[1] += sum(line.quantity for line in s.lines)
-        row[2] += sum(line.quantity * line.unit_price_minor for line in s.lines)
+        units, amount = back.get(s.id, (0, 0))
+        row[1] += sum(line.quantity for line in s.lines) - units
+        row[2] += sum(line.quantity * line.unit_price_minor for line in s.lines) - amount
         row[3] += s.shipping_minor
     ordered = sorted(totals.items(), key=lambda item: (item[0][0], item[0][1]))
     ordered.sort(key=lambda item: item[0][0], reverse=True)
