@@ -40,6 +40,8 @@ from marketplace.passports.models import (
 from marketplace.payments.models import (
     ConsumerOrder,
     ConsumerOrderLine,
+    ConsumerRefund,
+    ConsumerRefundLine,
     ConsumerShipment,
     Invoice,
     Payment,
@@ -74,6 +76,8 @@ __all__ = [
     "Commitment",
     "ConsumerOrder",
     "ConsumerOrderLine",
+    "ConsumerRefund",
+    "ConsumerRefundLine",
     "ConsumerShipment",
     "CooperativeProfile",
     "Criterion",

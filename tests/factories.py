@@ -76,6 +76,8 @@ from tests.passports.factories import (  # noqa: F401
 from tests.payments.factories import (  # noqa: F401
     ConsumerOrderFactory,
     ConsumerOrderLineFactory,
+    ConsumerRefundFactory,
+    ConsumerRefundLineFactory,
     ConsumerShipmentFactory,
     InvoiceFactory,
     PaymentFactory,

@@ -121,6 +121,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           action=_l("See your order"), essential=True),
     _kind("consumer_refunded", _l("Your order %(ref)s: %(refund)s refunded"),
           _l("We have refunded %(refund)s of order %(ref)s to your card."),
+          _l("Refunded: %(items)s."),
           _l("Parcel from %(maker)s: %(parcel)s. Your bank may take up to ten days to show the refund."),
           action=_l("See your order"), essential=True),
 )}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from marketplace.accounts.models import Role, User
@@ -22,7 +23,7 @@ from marketplace.notifications.models import Notification
 from marketplace.notifications.services import enqueue, link, locale_of, members, notify, notify_all, staff
 from marketplace.orders.models import Order, OrderStage, Quote, QuoteRequest, QuoteStatus, Reservation
 from marketplace.orders.models import ReservationStatus as Held
-from marketplace.payments.services import deposit_minor, order_token
+from marketplace.payments.services import deposit_minor, item_name, order_token
 from marketplace.products.models import Product, ProductSource
 
 if TYPE_CHECKING:
@@ -213,12 +214,24 @@ def consumer_shipped(order: ConsumerOrder, shipment: ConsumerShipment | None = N
 
 
 def consumer_refunded(order: ConsumerOrder, refund: Payment | None = None) -> None:
-    """A parcel cancelled before it shipped, or returned, was refunded to the card."""
+    """A parcel cancelled before it shipped, returned, or some of its items returned, was refunded to the card:
+    the message names the items and amounts (in the consumer's language)."""
     shipment = refund.consumer_shipment if refund is not None else None
+    detail = refund.consumer_refund if refund is not None else None
+
+    def items() -> str:
+        if detail is None:
+            return ""
+        parts = [str(_l("%(count)d × %(item)s (%(amount)s)", count=item.quantity, item=item_name(item.line),
+                        amount=money(item.amount_minor, order.currency))) for item in detail.lines]
+        if detail.shipping_minor:
+            parts.append(str(_l("shipping (%(amount)s)", amount=money(detail.shipping_minor, order.currency))))
+        return "; ".join(parts)
+
     _consumer(order, "consumer_refunded",
               refund=_money(refund.amount_minor, refund.currency) if refund else "",
               maker=shipment.organisation.name if shipment else "",
-              parcel=_label(shipment.status) if shipment else "")
+              parcel=_label(shipment.status) if shipment else "", items=items)
 
 
 # Reminders (run by `flask mail reminders` and hourly by the job worker) -------------------------------------

@@ -54,14 +54,16 @@ class Payment(TimestampMixin, Base):
     provider_ref: Mapped[str | None] = mapped_column(String(120), unique=True)
     consumer_order_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_order.id"), index=True)
     refund_of_id: Mapped[int | None] = mapped_column(ForeignKey("payment.id"))
-    # The parcel a refund pays back (a shop order is refunded parcel by parcel): at most one refund per parcel.
-    consumer_shipment_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_shipment.id"), unique=True)
+    # The parcel a refund pays back (a shop order is refunded parcel by parcel, or some of a parcel's lines);
+    # what it paid back is its ``consumer_refund`` row.
+    consumer_shipment_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_shipment.id"), index=True)
     last_event_at: Mapped[int | None] = mapped_column(Integer)  # Stripe's event.created of the last applied event
 
     order: Mapped[Order | None] = relationship()
     consumer_order: Mapped[ConsumerOrder | None] = relationship(back_populates="payments")
     refund_of: Mapped[Payment | None] = relationship(remote_side="Payment.id")
-    consumer_shipment: Mapped[ConsumerShipment | None] = relationship(back_populates="refund")
+    consumer_shipment: Mapped[ConsumerShipment | None] = relationship()
+    consumer_refund: Mapped[ConsumerRefund | None] = relationship(back_populates="payment")
 
 
 class ConsumerOrderStatus(enum.StrEnum):
@@ -163,8 +165,51 @@ class ConsumerShipment(Base):
     order: Mapped[ConsumerOrder] = relationship(back_populates="shipments")
     organisation: Mapped[Organisation] = relationship()
     lines: Mapped[list[ConsumerOrderLine]] = relationship(back_populates="shipment", order_by="ConsumerOrderLine.id")
-    refund: Mapped[Payment | None] = relationship(back_populates="consumer_shipment",
-                                                  foreign_keys="Payment.consumer_shipment_id")
+    refunds: Mapped[list[ConsumerRefund]] = relationship(back_populates="shipment", order_by="ConsumerRefund.id")
+
+
+class ConsumerRefund(TimestampMixin, Base):
+    """What one Stripe refund of a shop order paid back (``payments.shop.refunds``): some or all of one parcel's
+    lines, and its shipping when the whole parcel came back or was cancelled."""
+
+    __tablename__ = "consumer_refund"
+    __table_args__ = (CheckConstraint("shipping_minor >= 0", name="shipping_not_negative"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payment.id"), unique=True)  # the refund sent to Stripe
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("consumer_shipment.id"), index=True)
+    # Who asked, once: the refund form's id, the parcel's cancel / return, or "retry-<id>" (a double submit is one
+    # refund, and a failed refund is retried once).
+    request_key: Mapped[str] = mapped_column(String(60), unique=True)
+    shipping_minor: Mapped[int] = mapped_column(Integer, default=0)
+    restock: Mapped[bool] = mapped_column(Boolean, default=False)  # its units went back to stock
+    retry_of_id: Mapped[int | None] = mapped_column(ForeignKey("consumer_refund.id"), unique=True)
+
+    payment: Mapped[Payment] = relationship(back_populates="consumer_refund")
+    shipment: Mapped[ConsumerShipment] = relationship(back_populates="refunds")
+    lines: Mapped[list[ConsumerRefundLine]] = relationship(back_populates="refund", cascade="all, delete-orphan",
+                                                           order_by="ConsumerRefundLine.id")
+    retry_of: Mapped[ConsumerRefund | None] = relationship(remote_side="ConsumerRefund.id")
+
+
+class ConsumerRefundLine(Base):
+    """How many units of one order line a refund paid back, and for how much."""
+
+    __tablename__ = "consumer_refund_line"
+    __table_args__ = (
+        UniqueConstraint("refund_id", "line_id", name="uq_consumer_refund_line_refund_line"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    refund_id: Mapped[int] = mapped_column(ForeignKey("consumer_refund.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("consumer_order_line.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+
+    refund: Mapped[ConsumerRefund] = relationship(back_populates="lines")
+    line: Mapped[ConsumerOrderLine] = relationship()
 
 
 class ShippingZone(Base):

@@ -1,6 +1,6 @@
 """Deposits, consumer purchases, refunds and Stripe webhooks; callers import the payments domain's services
 from here. A business order's deposit, invoices, balance and sales report are in ``invoicing.py``; card entry
-with Stripe's Payment Element in ``card.py``; the consumer shop in ``shop.py``; circular services in
+with Stripe's Payment Element in ``card.py``; the consumer shop in the ``shop`` package; circular services in
 ``circular.py``.
 
 Only verified webhook events change a payment's or an order's state. Events are
@@ -73,101 +73,34 @@ from marketplace.payments.models import (
     PaymentStatus,
     WebhookEvent,
 )
+from marketplace.payments.shop import *  # noqa: F403  (the shop's rules, reached through this module)
+from marketplace.payments.shop import __all__ as _shop_names
 from marketplace.payments.shop import (
-    INBOX_CSV_HEADER,
-    MAX_CART_QUANTITY,
-    PARCEL_REFUNDS,
-    Address,
-    AddressError,
-    CartLine,
-    Checkout,
-    add_to_cart,
-    cancellable,
-    cart_lines,
-    check_address,
-    checkout,
-    consumer_sales,
-    duties_note,
-    for_sale,
-    give_back_stock,
-    inbox,
-    inbox_csv_rows,
     mark_paid,
     move_shipment,
-    order_by_token,
-    order_token,
-    parcel_minor,
     payment_cancelled,
     purchase_payment,
     refund_parcel,
-    refundable_minor,
-    refunded_minor,
-    refunds_of,
-    release_stale,
-    remove_from_cart,
-    save_zone,
-    shipment_of,
-    shipments_for,
     shipped_any,
-    take_stock,
-    update_cart,
-    zones_of,
 )
 
 RANK = {PaymentStatus.pending: 0, PaymentStatus.failed: 1, PaymentStatus.succeeded: 2, PaymentStatus.refunded: 3}
 
 
-# --- consumer cart: the rules are in shop.py, reached through this module -------------------------------
+# --- consumer cart: the rules are in shop/, reached through this module -------------------------------
 
 
-__all__ = [
-    "INBOX_CSV_HEADER",
-    "MAX_CART_QUANTITY",
-    "PARCEL_REFUNDS",
-    "Address",
-    "AddressError",
-    "CartLine",
-    "Checkout",
-    "add_to_cart",
-    "cancellable",
-    "cart_lines",
-    "check_address",
-    "checkout",
-    "consumer_sales",
+__all__ = [  # noqa: PLE0604 (the shop's names, and the circular services')
+    *_shop_names,
     "consumer_terms",
-    "duties_note",
-    "for_sale",
-    "give_back_stock",
-    "inbox",
-    "inbox_csv_rows",
-    "mark_paid",
     "move_service",
-    "move_shipment",
     "offer_of",
     "offers_for",
-    "order_by_token",
-    "order_token",
-    "parcel_minor",
-    "payment_cancelled",
-    "purchase_payment",
-    "refund_parcel",
-    "refundable_minor",
-    "refunded_minor",
-    "refunds_of",
-    "release_stale",
-    "remove_from_cart",
     "request_service",
     "save_offer",
-    "save_zone",
     "service_history",
     "service_request_of",
     "service_requests",
-    "shipment_of",
-    "shipments_for",
-    "shipped_any",
-    "take_stock",
-    "update_cart",
-    "zones_of",
 ]
 
 

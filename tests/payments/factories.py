@@ -84,6 +84,30 @@ class ConsumerShipmentFactory(Base):
     organisation = factory.SubFactory(MsmeFactory)
 
 
+class ConsumerRefundFactory(Base):
+    """What one refund of a shop order paid back (``payments.shop.refunds``): its Stripe refund and its parcel."""
+
+    class Meta:
+        model = m.ConsumerRefund
+
+    shipment = factory.SubFactory(ConsumerShipmentFactory)
+    payment = factory.SubFactory(PaymentFactory, order=None, kind=PaymentKind.refund, amount_minor=29000,
+                                 consumer_order=factory.SelfAttribute("..shipment.order"),
+                                 consumer_shipment=factory.SelfAttribute("..shipment"))
+    request_key = factory.Sequence(lambda n: f"lines-form-{n}")
+
+
+class ConsumerRefundLineFactory(Base):
+    class Meta:
+        model = m.ConsumerRefundLine
+
+    refund = factory.SubFactory(ConsumerRefundFactory)
+    line = factory.SubFactory(ConsumerOrderLineFactory, order=factory.SelfAttribute("..refund.shipment.order"),
+                              shipment=factory.SelfAttribute("..refund.shipment"))
+    quantity = 1
+    amount_minor = 29000
+
+
 class ServiceOfferFactory(Base):
     class Meta:
         model = m.ServiceOffer

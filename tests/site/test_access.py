@@ -39,7 +39,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "household_id": "1", "level": "self_evaluation", "file_id": "1",
                "msme_slug": "khangai-knitwear", "token": "not-a-signed-token", "organisation_id": "1",
                "version": "1", "fmt": "json",
-               "kind": "repair", "shipment_id": "1", "request_id": "1", "job_id": "1"}
+               "kind": "repair", "shipment_id": "1", "refund_id": "1", "request_id": "1", "job_id": "1"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}, "passports.version_inclusion": {"number": "1"},
                  "passports.tier_value_chain_version": {"number": "1"},
                  "passports.tier_authority_version": {"number": "1"}}

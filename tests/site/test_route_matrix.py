@@ -68,6 +68,10 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "payments.move_service": MSME,
     "payments.union_shop_orders": STAFF,
     "payments.union_move_parcel": STAFF,
+    "payments.refund_lines": MSME,
+    "payments.retry_refund": MSME,
+    "payments.union_refund_lines": STAFF,
+    "payments.union_retry_refund": STAFF,
     "accounts.signout": "signed_in",
     "accounts.signout_everywhere": "signed_in",
     "accounts.account": "signed_in",
@@ -178,7 +182,7 @@ SAMPLE_ARGS = {"code": "USCC-2025-BKH-001", "slug": "jinst-golden-fleece", "file
                "quote_id": 1, "household_id": 1, "level": "self_evaluation", "file_id": 1,
                "msme_slug": "khangai-knitwear", "entry_id": 1, "payment_id": 1, "sample_id": 1, "report_id": 1,
                "component_id": 1, "lot_id": 1, "action": "enrol", "token": "not-a-signed-token",
-               "organisation_id": 1, "shipment_id": 1, "request_id": 1, "kind": "repair", "job_id": 1,
+               "organisation_id": 1, "shipment_id": 1, "refund_id": 1, "request_id": 1, "kind": "repair", "job_id": 1,
                "version": 1, "fmt": "json"}
 ENDPOINT_ARGS = {"passports.version_json": {"number": 1}, "passports.version_inclusion": {"number": 1},
                  "passports.tier_value_chain_version": {"number": 1}, "passports.tier_authority_version": {"number": 1}}
@@ -350,6 +354,7 @@ STATE_CHANGING_ENDPOINTS = frozenset({
     "jobs.retry", "jobs.retry_mail", "organisations.registration", "payments.cancel_consumer_order",
     "payments.move_service", "payments.move_shipment", "payments.request_service", "payments.service_terms",
     "payments.update_cart", "workspace.stock", "payments.shipping_zones", "payments.union_move_parcel",
+    "payments.refund_lines", "payments.retry_refund", "payments.union_refund_lines", "payments.union_retry_refund",
 })
 
 
@@ -473,6 +478,9 @@ OBJECT_ROUTES: list[tuple[Role, str, str, dict]] = [
     # Another MSME's parcel (its ownership with a real parcel: tests/payments/test_shop.py).
     (Role.msme_editor, "POST", "/workspace/orders/1", {"action": "ship", "carrier": "DHL", "tracking": "JD0001"}),
     (Role.msme_editor, "POST", "/workspace/services/1", {"action": "accept"}),
+    # Another MSME's parcel's lines and refunds (with real parcels: tests/payments/test_shop_line_refunds.py).
+    (Role.msme_editor, "POST", "/workspace/orders/1/refund-lines", {"form_id": "x", "qty-1": "1"}),
+    (Role.msme_editor, "POST", "/workspace/orders/refunds/1/retry", {}),
 ]
 
 # Routes with an object in their URL that no organisation owns, or that only the Union (one organisation) reaches.
