@@ -32,8 +32,9 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
     from marketplace.extensions import db
     from marketplace.lots.models import Lot
     from marketplace.passports import log as merkle_log
-    from marketplace.passports import services, tiles
+    from marketplace.passports import log_since, services, tiles
     from marketplace.passports.models import Passport, PassportVersion
+    from marketplace.passports.signing import get_signer
     from tests import factories
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +76,7 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
             size = latest.tree_size
-            note = tiles.checkpoint_note(latest, merkle_log.origin(), services.get_signer())
+            note = tiles.checkpoint_note(latest, merkle_log.origin(), get_signer())
             full = tiles.tile(0, 0, 0, size)
             bundle = tiles.entry_bundle(0, 0, size)
             out.append(f"log: {size} entries; checkpoint note {len(note.encode())} B; full tile "
@@ -104,7 +105,7 @@ def main() -> None:  # noqa: PLR0915 (one linear script)
             services.publish_many(services.passport_for(lot=lot) for lot in changed)
             db.session.commit()
             began = time.perf_counter()
-            problems, ids = merkle_log.verify_since(checkpoint_size, root, services.status_indexes())
+            problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes())
             problems += services.verify_all(ids)
             since = time.perf_counter() - began
             assert problems == [], problems[:5]

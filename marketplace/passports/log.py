@@ -10,36 +10,37 @@ checkpoint can ask for an inclusion proof of a version and a consistency proof t
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from sqlalchemy import event, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.passports import merkle
+from marketplace.passports.log_checkpoints import (  # noqa: F401 (re-exported: the log's one import)
+    PAGE_MAX,
+    PENDING,
+    ProofError,
+    _timestamp,
+    checkpoint_document,
+    checkpoint_payload,
+    connect,
+    consistency,
+    inclusion,
+    latest_checkpoint,
+    leaves,
+    origin,
+    page,
+    sign_checkpoint,
+    size,
+)
 from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
-from marketplace.urls import public_base_url
-
-PENDING = "passport_log_pending"  # Session.info flag: leaves appended, a checkpoint is due at commit
-
-
-def origin() -> str:
-    return urlsplit(public_base_url()).netloc + "/passports/log"
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 # ---- leaves -------------------------------------------------------------------------------------
 
@@ -155,124 +156,6 @@ def record_status(flagged: dict[str, set[int]]) -> int:
         _append(tree, status_leaf(passports[public_id], revoked, suspended, now), public_id)
     db.session.flush()
     return len(changed)
-
-
-# ---- checkpoints --------------------------------------------------------------------------------
-
-def checkpoint_payload(size: int, root_hash: bytes, moment: dt.datetime) -> dict[str, Any]:
-    return {"type": "PassportLogCheckpoint", "origin": origin(), "treeSize": size, "rootHash": root_hash.hex(),
-            "timestamp": _timestamp(moment)}
-
-
-def sign_checkpoint(session: Session | None = None) -> PassportCheckpoint | None:
-    """Sign the tree as it stands in ``session`` (the app's by default), unless the latest checkpoint
-    already covers it."""
-    session = session or db.session()
-    tree = session.get(PassportLogTree, 1)
-    if tree is None:
-        return None
-    latest = session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
-                                                                PassportCheckpoint.id.desc()).limit(1))
-    if latest is not None and latest.tree_size == tree.size:
-        return None
-    root_hash = merkle.Frontier.from_json(tree.frontier).root()
-    moment = utcnow().replace(microsecond=0)
-    payload = checkpoint_payload(tree.size, root_hash, moment)
-    checkpoint = PassportCheckpoint(tree_size=tree.size, root_hash=root_hash.hex(), timestamp=moment,
-                                    jws=get_signer().sign(payload))
-    session.add(checkpoint)
-    session.flush()
-    return checkpoint
-
-
-def _checkpoint_at_commit(session: Session) -> None:
-    if session.info.pop(PENDING, False):
-        sign_checkpoint(session)
-
-
-def connect() -> None:
-    """Sign a checkpoint in every unit of work that appended leaves, just before it commits."""
-    if not event.contains(Session, "before_commit", _checkpoint_at_commit):
-        event.listen(Session, "before_commit", _checkpoint_at_commit)
-
-
-def latest_checkpoint() -> PassportCheckpoint | None:
-    return db.session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
-                                                                 PassportCheckpoint.id.desc()).limit(1))
-
-
-def checkpoint_document(checkpoint: PassportCheckpoint) -> dict[str, Any]:
-    return {"checkpoint": checkpoint_payload(checkpoint.tree_size, bytes.fromhex(checkpoint.root_hash),
-                                             checkpoint.timestamp),
-            "jws": checkpoint.jws}
-
-
-# ---- reading and proofs -------------------------------------------------------------------------
-
-def leaves(size: int | None = None) -> list[PassportLogLeaf]:
-    stmt = select(PassportLogLeaf).order_by(PassportLogLeaf.index)
-    if size is not None:
-        stmt = stmt.where(PassportLogLeaf.index < size)
-    return list(db.session.scalars(stmt))
-
-
-PAGE_MAX = 1000  # entries per page of /passports/log/entries
-
-
-def page(start: int, limit: int) -> list[PassportLogLeaf]:
-    """Entries [start, start + limit) (limit at most ``PAGE_MAX``), read by primary key range."""
-    limit = max(0, min(limit, PAGE_MAX))
-    return list(db.session.scalars(select(PassportLogLeaf).where(
-        PassportLogLeaf.index >= start, PassportLogLeaf.index < start + limit).order_by(PassportLogLeaf.index)))
-
-
-def size() -> int:
-    tree = db.session.get(PassportLogTree, 1)
-    return tree.size if tree is not None else 0
-
-
-def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored subtree hashes asked for, in one query (a proof needs about 2·log₂ n of them)."""
-    found: dict[tuple[int, int], bytes] = {}
-    keys = sorted(wanted)
-    for start in range(0, len(keys), 400):
-        for level, index, value in db.session.execute(
-                select(PassportLogNode.level, PassportLogNode.index, PassportLogNode.hash).where(
-                    tuple_(PassportLogNode.level, PassportLogNode.index).in_(keys[start:start + 400]))):
-            found[(level, index)] = bytes.fromhex(value)
-    missing = wanted - found.keys()
-    if missing:
-        raise ProofError(f"the log's stored nodes are incomplete ({len(missing)} missing); run "
-                         "`flask passports checkpoint`")
-    return found
-
-
-class ProofError(ValueError):
-    """A proof was asked for sizes or entries the log does not have (``size``: the log's size)."""
-
-    def __init__(self, message: str, size: int = 0) -> None:
-        super().__init__(message)
-        self.size = size
-
-
-def inclusion(version: PassportVersion, checkpoint: PassportCheckpoint | None = None) -> dict[str, Any]:
-    """The leaf of a version and its audit path to a checkpoint (the latest by default)."""
-    checkpoint = checkpoint or latest_checkpoint()
-    leaf = db.session.scalar(select(PassportLogLeaf).where(PassportLogLeaf.version_id == version.id))
-    if checkpoint is None or leaf is None or leaf.index >= checkpoint.tree_size:
-        raise ProofError("this version is not yet covered by a signed checkpoint")
-    proof = merkle.inclusion_proof_from(_nodes, leaf.index, checkpoint.tree_size)
-    return {"leafIndex": leaf.index, "treeSize": checkpoint.tree_size, "leafData": leaf.data,
-            "leafHash": leaf.leaf_hash, "proof": [p.hex() for p in proof], **checkpoint_document(checkpoint)}
-
-
-def consistency(first: int, second: int) -> dict[str, Any]:
-    logged = size()
-    if not 0 <= first <= second <= logged:
-        raise ProofError(f"sizes must satisfy 0 ≤ first ≤ second ≤ {logged}", logged)
-    return {"first": first, "second": second, "firstRoot": merkle.root_from(_nodes, first).hex(),
-            "secondRoot": merkle.root_from(_nodes, second).hex(),
-            "proof": [p.hex() for p in merkle.consistency_proof_from(_nodes, first, second)]}
 
 
 # ---- verification -------------------------------------------------------------------------------
@@ -415,115 +298,3 @@ def _status_problems(flagged: dict[str, set[int]]) -> list[str]:
 
 def _state(revoked: bool, suspended: bool) -> str:
     return "revoked" if revoked else "suspended" if suspended else "active"
-
-
-
-# ---- incremental verification -------------------------------------------------------------------
-
-def verify_since(size: int, signed_root: bytes, flagged: dict[str, set[int]]) -> tuple[list[str], list[int]]:
-    """Check only what was appended after a trusted checkpoint (``size`` entries, root ``signed_root``): the
-    latest checkpoint's signature, the consistency proof from the trusted one to it (from stored nodes), and
-    each new entry, node and intermediate checkpoint, streamed. Returns (problems, ids of versions logged
-    since, for their signatures to be checked)."""
-    problems: list[str] = []
-    latest = latest_checkpoint()
-    if latest is None:
-        return ["Merkle log: no signed checkpoint"], []
-    claim, reason = _checkpoint_claim(latest, get_signer())
-    if claim is None:
-        return [f"the latest checkpoint: {reason}"], []
-    latest_root = bytes.fromhex(claim.root_hash)
-    if size > claim.tree_size:
-        return [(f"the given checkpoint has {size} entries, more than the latest ({claim.tree_size}): "
-                 "the log was truncated or the checkpoint is forged")], []
-    try:
-        proof = merkle.consistency_proof_from(_nodes, size, claim.tree_size)
-        frontier = merkle.Frontier([(level, _nodes({(level, index)})[(level, index)])
-                                    for level, index in merkle._range_nodes(0, size)])
-    except ProofError as error:
-        return [f"Merkle log: {error}"], []
-    if not merkle.verify_consistency(size, claim.tree_size, signed_root, latest_root, proof):
-        problems.append(f"the latest checkpoint (size {claim.tree_size}) is not consistent with the given one "
-                        f"(size {size}): the log was rewritten")
-    if frontier.root() != signed_root:
-        problems.append(f"Merkle log: the stored nodes do not give the given checkpoint's root at size {size}")
-    streamed, version_ids, position = _stream_since(size, claim.tree_size, frontier)
-    problems.extend(streamed)
-    if position < claim.tree_size:
-        problems.append(f"the latest checkpoint: the log has only {position} entries (its tail was deleted)")
-    elif frontier.root() != latest_root:
-        problems.append("the latest checkpoint: the entries since the given checkpoint do not hash to its root")
-    problems.extend(_status_problems(flagged))
-    return problems, version_ids
-
-
-def _stream_since(size: int, end: int, frontier: merkle.Frontier) -> tuple[list[str], list[int], int]:
-    """Each entry from ``size`` on, in pages: its hash, the nodes it completes, the checkpoints it reaches."""
-    problems: list[str] = []
-    checkpoints = {c.tree_size: c for c in db.session.scalars(select(PassportCheckpoint).where(
-        PassportCheckpoint.tree_size > size))}
-    made: dict[tuple[int, int], str] = {}
-    version_ids: list[int] = []
-    position = size
-    for leaf in db.session.scalars(select(PassportLogLeaf).where(PassportLogLeaf.index >= size,
-                                                                 PassportLogLeaf.index < end)
-                                   .order_by(PassportLogLeaf.index).execution_options(yield_per=1000)):
-        if leaf.index != position:
-            problems.append(f"Merkle log entry {leaf.index}: expected index {position} (an entry is missing)")
-        digest = merkle.leaf_hash(leaf.data.encode())
-        if digest.hex() != leaf.leaf_hash:
-            problems.append(f"Merkle log entry {leaf.index}: its hash does not match its data (changed entry)")
-        for level, index, value in frontier.append(digest):
-            made[(level, index)] = value.hex()
-        if leaf.version_id is not None:
-            version_ids.append(leaf.version_id)
-        position += 1
-        checkpoint = checkpoints.get(position)
-        if checkpoint is not None and checkpoint.root_hash != frontier.root().hex():
-            problems.append(f"checkpoint of size {position}: the entries no longer hash to the signed root")
-        if len(made) >= 4096:
-            problems.extend(_compare_nodes(made))
-            made = {}
-    problems.extend(_compare_nodes(made))
-    return problems, version_ids, position
-
-
-def _compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], str] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
-                PassportLogNode.index <= max(indexes))):
-            stored[(level, index)] = value
-    return [f"Merkle log node {level}/{index}: does not match the entries (a stored subtree hash was changed)"
-            for (level, index), value in sorted(expected.items()) if stored.get((level, index)) != value]
-
-
-def parse_checkpoint_note(text: str, signer: Signer) -> tuple[int, bytes]:
-    """(size, root) of a signed-note checkpoint saved from ``/passports/tlog/checkpoint``, after checking it
-    names this log and carries the Union's signature; ValueError otherwise."""
-    from marketplace.passports import tiles  # noqa: PLC0415 (tiles reads this module's models)
-
-    body, _, signatures = text.partition("\n\n")
-    lines = body.split("\n")
-    if len(lines) < 3 or lines[0] != origin() or not lines[1].isdigit():
-        raise ValueError("it is not a checkpoint of this log")
-    public = signer.key.public_key.public_bytes_raw()
-    expected = tiles.key_id(origin(), public)
-    for line in signatures.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != origin():
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-            if blob[:4] == expected:
-                signer.key.public_key.verify(blob[4:], (body + "\n").encode())
-                return int(lines[1]), base64.b64decode(lines[2], validate=True)
-        except (ValueError, InvalidSignature):
-            break
-    raise ValueError("its signature does not verify with the Union's key")
