@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from marketplace import fx, memo
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotStatus
+from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports import documents, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
@@ -48,9 +51,61 @@ def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> P
     return passport
 
 
+def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
+    """The passports of many lots and products (created on first use), read in one query per kind and
+    created with one flush: ``passport_for`` for a batch."""
+    found: dict[tuple[bool, int], Passport] = {}
+    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
+        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
+        for start in range(0, len(ids), 500):
+            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
+                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport
+    created = False
+    next_index = _next_status_index()
+    passports = []
+    for subject in subjects:
+        key = (isinstance(subject, Lot), subject.id)
+        passport = found.get(key)
+        if passport is None:
+            lot, product = (subject, None) if key[0] else (None, subject)
+            passport = found[key] = Passport(public_id=secrets.token_hex(8), lot=lot, product=product,
+                                             granularity=Granularity.batch, status_index=next_index, versions=[])
+            next_index += 1
+            db.session.add(passport)
+            created = True
+        passports.append(passport)
+    if created:
+        db.session.flush()
+    lot_ids = [subject.id for subject in subjects if isinstance(subject, Lot)]
+    if lot_ids:  # what each lot's credential reads (its contributions and their cooperatives), in three queries
+        db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(
+            selectinload(Lot.contributions).selectinload(LotContribution.cooperative)
+            .selectinload(Organisation.cooperative))).all()
+        if memo.active():  # and their processing steps, in one query
+            steps: dict[int, list[ProcessingStep]] = {lot_id: [] for lot_id in lot_ids}
+            for step in db.session.scalars(select(ProcessingStep).where(ProcessingStep.lot_id.in_(lot_ids))
+                                           .order_by(ProcessingStep.performed_on, ProcessingStep.id)):
+                steps[step.lot_id].append(step)  # type: ignore[index]
+            for lot_id, found in steps.items():
+                memo.keep(("lot_steps", lot_id), found)
+    return passports
+
+
+def passports_in_batches(subjects: Iterable[Lot | Product], size: int = 200) -> Iterator[Passport]:
+    """The passports of ``subjects``, read and created a batch at a time (for ``publish_many``)."""
+    subjects = iter(subjects)
+    while chunk := list(itertools.islice(subjects, size)):
+        yield from passports_for(chunk)
+
+
 def _lot_steps(lot: Lot) -> list[ProcessingStep]:
+    return memo.once(("lot_steps", lot.id), lambda: _read_lot_steps(lot))
+
+
+def _read_lot_steps(lot: Lot) -> list[ProcessingStep]:
     return list(db.session.scalars(
-        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on)
+        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on,
+                                                                             ProcessingStep.id)
     ))
 
 
@@ -135,21 +190,35 @@ PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (
 
 def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> tuple[int, int]:
     """Publish each passport whose content changed, in batches: sign and serialise a batch, then append its
-    versions to the log under one lock and flush. (published, unchanged)"""
+    versions to the log under one lock and flush. (published, unchanged)
+
+    What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
+    credential, the Union's party) is read once (``memo.batch``): publishing changes none of it."""
     published = unchanged = 0
     pending: list[PassportVersion] = []
-    for passport in passports:
-        version = publish(passport, log=False)
-        if version is None:
-            unchanged += 1
-            continue
-        published += 1
-        pending.append(version)
-        if len(pending) >= batch:
-            merkle_log.append_versions(pending)
-            pending = []
-    merkle_log.append_versions(pending)
+    seen: set[int] = set()
+    # The versions of a batch are inserted together when it is appended, not one by one before each read.
+    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush:
+        for passport in passports:
+            if passport.id in seen:  # listed twice: published once
+                continue
+            seen.add(passport.id)
+            version = publish(passport, log=False)
+            if version is None:
+                unchanged += 1
+                continue
+            published += 1
+            pending.append(version)
+            if len(pending) >= batch:
+                _append(pending)
+                pending = []
+        _append(pending)
     return published, unchanged
+
+
+def _append(versions: list[PassportVersion]) -> None:
+    db.session.flush()  # the batch's versions get their ids
+    merkle_log.append_versions(versions)
 
 
 def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
@@ -171,15 +240,16 @@ def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
     ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
         "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
         return None
+    body, body_070 = canonical_json(credential), canonical_json(published)  # hashed and signed: once each
     version = PassportVersion(
         passport=passport, number=number, issued_at=issued_at, credential=credential,
-        content_hash=hashlib.sha256(canonical_json(credential)).hexdigest(), signature=signer.sign(credential),
-        credential_070=published, content_hash_070=hashlib.sha256(canonical_json(published)).hexdigest(),
-        signature_070=signer.sign(published),
+        content_hash=hashlib.sha256(body).hexdigest(), signature=signer.sign_canonical(body),
+        credential_070=published, content_hash_070=hashlib.sha256(body_070).hexdigest(),
+        signature_070=signer.sign_canonical(body_070),
     )
     db.session.add(version)
-    db.session.flush()
     if log:
+        db.session.flush()
         merkle_log.append_version(version)
     return version
 
@@ -193,9 +263,8 @@ def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -
         select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
     ).all()
     subjects: list[Any] = [*lots, *products]
-    published, unchanged = publish_many(
-        passport_for(lot=subject) if isinstance(subject, Lot) else passport_for(product=subject)
-        for subject in (wrap(subjects, len(subjects)) if wrap is not None else subjects))
+    published, unchanged = publish_many(passports_in_batches(
+        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH))
     flagged = status_indexes()
     merkle_log.record_status(flagged)
     issue_status_lists(flagged)

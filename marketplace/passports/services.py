@@ -10,6 +10,8 @@ from marketplace.passports.publishing import (
     build_credential,
     linked_documents,
     passport_for,
+    passports_for,
+    passports_in_batches,
     publish,
     publish_all,
     publish_many,
@@ -45,6 +47,7 @@ __all__ = [
     "_PostgresSnapshotKeys", "_stamped_keys", "aimag_centres", "base_url", "build_credential",
     "claimed_certificates", "current_status_list", "get_passport", "issue_status_lists", "latest_status_list",
     "linked_documents", "live_status", "page_key", "passport_certificates", "passport_for", "passport_for_gtin",
+    "passports_for", "passports_in_batches",
     "processing_step", "publish", "publish_all", "publish_many", "status_indexes", "today", "union_party",
     "utcnow", "verify_all", "verify_document",
 ]
