@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
@@ -46,12 +46,16 @@ from marketplace.passports.signing import SignatureInvalidError, Signer, canonic
 
 def version_leaf(version: PassportVersion) -> dict[str, Any]:
     """What the log says of a version: its 0.7.0 form's hash (the 0.6.1 hash beside it)."""
+    return _leaf_of(version.passport.public_id, version.number, version.issued_at, version.content_hash,
+                    version.content_hash_070)
+
+
+def _leaf_of(public_id: str, number: int, issued_at: dt.datetime, content_hash: str,
+             content_hash_070: str | None) -> dict[str, Any]:
     return {
-        "kind": "version", "passport": version.passport.public_id, "version": version.number,
-        "issuedAt": _timestamp(version.issued_at),
-        "form": "0.7.0" if version.content_hash_070 else "0.6.1",
-        "contentHash": version.content_hash_070 or version.content_hash,
-        "contentHash061": version.content_hash,
+        "kind": "version", "passport": public_id, "version": number, "issuedAt": _timestamp(issued_at),
+        "form": "0.7.0" if content_hash_070 else "0.6.1", "contentHash": content_hash_070 or content_hash,
+        "contentHash061": content_hash,
     }
 
 
@@ -114,6 +118,7 @@ def append_versions(versions: list[PassportVersion]) -> None:
         return
     tree = _tree()
     _backfill(tree)  # logs these versions too, when they are the first ever appended
+    db.session.flush()  # and the query below sees them, even with autoflush off (publish_many)
     logged = set(db.session.scalars(select(PassportLogLeaf.version_id).where(
         PassportLogLeaf.version_id.in_([version.id for version in versions]))))
     for version in versions:
@@ -184,96 +189,151 @@ def _checkpoint_claim(checkpoint: PassportCheckpoint, signer: Signer) -> tuple[C
     return claim, ""
 
 
+STREAM_PAGE = 1000  # entries read at a time by verify_log (and the versions they name)
+NODE_BATCH = 4096  # computed subtree hashes compared with the stored ones at a time
+
+
 def verify_log(flagged: dict[str, set[int]]) -> list[str]:
     """Check the Merkle log, its checkpoints, and the status lists as served (``flagged``, from
-    ``services.status_indexes()``) against it; each failed check is named. An empty list: all good."""
+    ``services.status_indexes()``) against it; each failed check is named. An empty list: all good.
+
+    Streamed: the entries (and the versions they name) are read a page at a time, the tree is rebuilt in a
+    frontier of O(log n) hashes, and each checkpoint's root is compared when the stream reaches its size;
+    memory does not grow with the log (only the per-passport status maps do, with the passports)."""
     signer = get_signer()
     problems: list[str] = []
-    rows = leaves()
-    hashes: list[bytes] = []
-    for position, leaf in enumerate(rows):
-        if leaf.index != position:
-            problems.append(f"Merkle log entry {leaf.index}: expected index {position} (an entry is missing)")
-        if merkle.leaf_hash(leaf.data.encode()).hex() != leaf.leaf_hash:
-            problems.append(f"Merkle log entry {leaf.index}: its hash does not match its data (changed entry)")
-        hashes.append(bytes.fromhex(leaf.leaf_hash))
-    problems.extend(_version_leaf_problems(rows))
-    problems.extend(_node_problems(hashes))
-    tree = db.session.get(PassportLogTree, 1)
-    if rows and (tree is None or tree.size != len(rows)
-                 or merkle.Frontier.from_json(tree.frontier).root() != merkle.root(hashes)):
-        problems.append("Merkle log: the stored tree head does not match its entries")
-    previous: tuple[int, bytes] | None = None
+    claims: dict[int, list[tuple[str, bytes]]] = {}
     for checkpoint in db.session.scalars(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size,
                                                                              PassportCheckpoint.id)):
         label = f"checkpoint of size {checkpoint.tree_size} ({_timestamp(checkpoint.timestamp)})"
         claim, reason = _checkpoint_claim(checkpoint, signer)
         if claim is None:
             problems.append(f"{label}: {reason}")
-            continue
-        if claim.tree_size > len(hashes):
-            problems.append(f"{label}: the log has only {len(hashes)} entries (its tail was deleted)")
-            continue
-        signed_root = bytes.fromhex(claim.root_hash)
-        if merkle.root(hashes[:claim.tree_size]) != signed_root:
-            problems.append(f"{label}: the entries no longer hash to the signed root (the log was rewritten)")
-            continue
-        if previous is not None:
-            proof = merkle.consistency_proof(hashes[:claim.tree_size], previous[0])
-            if not merkle.verify_consistency(previous[0], claim.tree_size, previous[1], signed_root, proof):
-                problems.append(f"{label}: not consistent with the checkpoint of size {previous[0]}")
-        previous = (claim.tree_size, signed_root)
-    if rows and previous is None and not problems:
+        else:
+            claims.setdefault(claim.tree_size, []).append((label, bytes.fromhex(claim.root_hash)))
+    stream = _Stream(claims)
+    problems.extend(stream.run())
+    stored = db.session.scalar(select(func.count()).select_from(PassportLogNode)) or 0
+    if stored > stream.nodes:
+        problems.append(f"Merkle log: {stored - stream.nodes} stored subtree hashes beyond what the entries give")
+    problems.extend(f"{version}: missing from the Merkle log" for version in _unlogged_versions())
+    tree = db.session.get(PassportLogTree, 1)
+    if stream.position and (tree is None or tree.size != stream.position
+                            or merkle.Frontier.from_json(tree.frontier).root() != stream.frontier.root()):
+        problems.append("Merkle log: the stored tree head does not match its entries")
+    problems.extend(f"{label}: the log has only {stream.position} entries (its tail was deleted)"
+                    for labelled in claims.values() for label, _root in labelled)  # sizes never reached
+    if stream.position and not stream.covered and not problems:
         problems.append("Merkle log: no signed checkpoint covers it")
     problems.extend(_status_problems(flagged))
     return problems
 
 
-def _node_problems(hashes: list[bytes]) -> list[str]:
-    """Every stored subtree hash (what proofs are served from) must be the one the entries give."""
-    expected: dict[tuple[int, int], str] = {}
-    frontier = merkle.Frontier()
-    for digest in hashes:
-        for level, index, value in frontier.append(digest):
-            expected[(level, index)] = value.hex()
+class _Stream:
+    """The log's entries in index order, a page at a time: each entry's index and hash, the version it
+    names, the subtree hashes it completes and the checkpoints it reaches (``claims``, popped when met)."""
+
+    def __init__(self, claims: dict[int, list[tuple[str, bytes]]]) -> None:
+        self.claims = claims
+        self.frontier = merkle.Frontier()
+        self.position = self.nodes = self.covered = 0
+
+    def run(self) -> list[str]:
+        problems: list[str] = []
+        made: dict[tuple[int, int], str] = {}
+        last = -1
+        while rows := db.session.execute(
+                select(PassportLogLeaf.index, PassportLogLeaf.kind, PassportLogLeaf.version_id, PassportLogLeaf.data,
+                       PassportLogLeaf.leaf_hash).where(PassportLogLeaf.index > last)
+                .order_by(PassportLogLeaf.index).limit(STREAM_PAGE)).all():
+            problems.extend(_version_leaf_problems(rows))
+            for index, _kind, _version_id, data, stored_hash in rows:
+                problems.extend(self.entry(index, data, stored_hash, made))
+            last = rows[-1][0]
+            if len(made) >= NODE_BATCH:
+                problems.extend(compare_nodes(made))
+                made = {}
+        problems.extend(compare_nodes(made))
+        return problems
+
+    def entry(self, index: int, data: str, stored_hash: str, made: dict[tuple[int, int], str]) -> list[str]:
+        problems = []
+        if index != self.position:
+            problems.append(f"Merkle log entry {index}: expected index {self.position} (an entry is missing)")
+        if merkle.leaf_hash(data.encode()).hex() != stored_hash:
+            problems.append(f"Merkle log entry {index}: its hash does not match its data (changed entry)")
+        for level, node_index, value in self.frontier.append(bytes.fromhex(stored_hash)):
+            made[(level, node_index)] = value.hex()
+            self.nodes += 1
+        self.position += 1
+        for label, root in self.claims.pop(self.position, []):
+            if self.frontier.root() != root:
+                problems.append(f"{label}: the entries no longer hash to the signed root (the log was rewritten)")
+            else:
+                self.covered += 1
+        return problems
+
+
+def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
+    """Each computed subtree hash against the stored one (a range query per level): changed or missing."""
+    if not expected:
+        return []
+    stored: dict[tuple[int, int], str] = {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in expected:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
+                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
+                PassportLogNode.index <= max(indexes))):
+            stored[(level, index)] = value
     problems = []
-    for level, index, value in db.session.execute(select(PassportLogNode.level, PassportLogNode.index,
-                                                         PassportLogNode.hash)):
-        if expected.pop((level, index), None) != value:
+    for (level, index), value in sorted(expected.items()):
+        if (level, index) not in stored:
+            problems.append(f"Merkle log node {level}/{index}: missing")
+        elif stored[(level, index)] != value:
             problems.append(f"Merkle log node {level}/{index}: does not match the entries (a stored subtree "
                             "hash was changed)")
-    problems.extend(f"Merkle log node {level}/{index}: missing" for level, index in sorted(expected))
     return problems
 
 
-def _version_leaf_problems(rows: list[PassportLogLeaf]) -> list[str]:
+def _version_leaf_problems(rows: list[Any]) -> list[str]:
+    """The version entries of one page against the versions they name (read for that page only)."""
+    ids = [version_id for _index, kind, version_id, _data, _hash in rows if kind == "version" and version_id]
+    versions = {v.id: v for v in db.session.execute(
+        select(PassportVersion.id, Passport.public_id, PassportVersion.number, PassportVersion.issued_at,
+               PassportVersion.content_hash, PassportVersion.content_hash_070, PassportVersion.credential,
+               PassportVersion.credential_070)
+        .join(Passport, Passport.id == PassportVersion.passport_id).where(PassportVersion.id.in_(ids)))}
     problems = []
-    versions = {v.id: v for v in db.session.scalars(select(PassportVersion))}
-    seen: set[int] = set()
-    for leaf in rows:
-        if leaf.kind != "version":
+    for index, kind, version_id, data, _hash in rows:
+        if kind != "version":
             continue
-        version = versions.get(leaf.version_id or 0)
+        version = versions.get(version_id or 0)
         try:
-            data = json.loads(leaf.data)
+            entry = json.loads(data)
         except ValueError:
-            problems.append(f"Merkle log entry {leaf.index}: its data is not JSON")
+            problems.append(f"Merkle log entry {index}: its data is not JSON")
             continue
         if version is None:
-            problems.append(f"Merkle log entry {leaf.index}: names a version that does not exist")
+            problems.append(f"Merkle log entry {index}: names a version that does not exist")
             continue
-        seen.add(version.id)
-        if data != version_leaf(version):
-            problems.append(f"Merkle log entry {leaf.index}: does not match passport {version.passport.public_id} "
+        if entry != _leaf_of(version.public_id, version.number, version.issued_at, version.content_hash,
+                             version.content_hash_070):
+            problems.append(f"Merkle log entry {index}: does not match passport {version.public_id} "
                             f"version {version.number} as stored")
-        elif data["contentHash"] != hashlib.sha256(canonical_json(
+        elif entry["contentHash"] != hashlib.sha256(canonical_json(
                 version.credential_070 if version.content_hash_070 else version.credential)).hexdigest():
-            problems.append(f"Merkle log entry {leaf.index}: the logged hash does not match the published credential")
-    for version in versions.values():
-        if version.id not in seen:
-            problems.append(f"passport {version.passport.public_id} version {version.number}: "
-                            "missing from the Merkle log")
+            problems.append(f"Merkle log entry {index}: the logged hash does not match the published credential")
     return problems
+
+
+def _unlogged_versions() -> list[str]:
+    """Versions no log entry names (one anti-join)."""
+    logged = select(PassportLogLeaf.version_id).where(PassportLogLeaf.version_id.is_not(None))
+    return [f"passport {public_id} version {number}" for public_id, number in db.session.execute(
+        select(Passport.public_id, PassportVersion.number).join(Passport, Passport.id == PassportVersion.passport_id)
+        .where(PassportVersion.id.not_in(logged)).order_by(PassportVersion.id))]
 
 
 def _status_problems(flagged: dict[str, set[int]]) -> list[str]:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.passports import merkle
-from marketplace.passports.log import _checkpoint_claim, _status_problems
+from marketplace.passports.log import _checkpoint_claim, _status_problems, compare_nodes
 from marketplace.passports.log_checkpoints import ProofError, _nodes, latest_checkpoint, origin
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf
 from marketplace.passports.signing import Signer, get_signer
 
 
@@ -78,26 +78,10 @@ def _stream_since(size: int, end: int, frontier: merkle.Frontier) -> tuple[list[
         if checkpoint is not None and checkpoint.root_hash != frontier.root().hex():
             problems.append(f"checkpoint of size {position}: the entries no longer hash to the signed root")
         if len(made) >= 4096:
-            problems.extend(_compare_nodes(made))
+            problems.extend(compare_nodes(made))
             made = {}
-    problems.extend(_compare_nodes(made))
+    problems.extend(compare_nodes(made))
     return problems, version_ids, position
-
-
-def _compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], str] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
-                PassportLogNode.index <= max(indexes))):
-            stored[(level, index)] = value
-    return [f"Merkle log node {level}/{index}: does not match the entries (a stored subtree hash was changed)"
-            for (level, index), value in sorted(expected.items()) if stored.get((level, index)) != value]
 
 
 def parse_checkpoint_note(text: str, signer: Signer) -> tuple[int, bytes]:
