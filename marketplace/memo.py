@@ -27,6 +27,18 @@ def batch() -> Iterator[None]:
         _kept.reset(token)
 
 
+def active() -> bool:
+    """Inside a batch: a caller that opens its own batch only when none is open keeps the outer one's values."""
+    return _kept.get() is not None
+
+
+def keep(key: Hashable, value: Any) -> None:
+    """Keep a value read ahead for many keys at once (a batch's rows in one query); nothing outside a batch."""
+    kept = _kept.get()
+    if kept is not None:
+        kept[key] = value
+
+
 def once(key: Hashable, compute: Callable[[], T]) -> T:
     kept = _kept.get()
     if kept is None:

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote, urlsplit
 from flask import current_app
 
 from marketplace.db import utcnow
+from marketplace.passports import tiles
 from marketplace.passports.models import Passport
 from marketplace.passports.signing import get_signer
 from marketplace.urls import public_base_url
@@ -152,6 +153,7 @@ def build(passport: Passport) -> tuple[str, bytes]:
     checkpoint = {"checkpoint": inclusion["checkpoint"], "jws": inclusion["jws"]}
     b.add("log/checkpoint.json", json.dumps(checkpoint, indent=2).encode(), "application/json",
           f"{base}/passports/log/checkpoint")
+    tlog = _add_tiles(b, int(inclusion["leafIndex"]), int(inclusion["treeSize"]))
 
     documents: list[Any] = [json.loads(credential_bytes)]
     links = _add_links(b, documents)
@@ -170,7 +172,7 @@ def build(passport: Passport) -> tuple[str, bytes]:
         "createdAt": utcnow().replace(microsecond=0).isoformat(), "issuer": signer.did,
         "checkpoint": {"treeSize": checkpoint["checkpoint"]["treeSize"],
                        "rootHash": checkpoint["checkpoint"]["rootHash"]},
-        "links": links, "statusLists": statuses, "dids": dids, "contexts": contexts, "schemas": schemas,
+        "tlog": tlog, "links": links, "statusLists": statuses, "dids": dids, "contexts": contexts, "schemas": schemas,
         "notIncluded": external, "members": b.entries,
     }
     manifest_bytes = json.dumps(manifest, indent=2, ensure_ascii=False).encode()
@@ -180,6 +182,46 @@ def build(passport: Passport) -> tuple[str, bytes]:
                            *sorted(b.members.items())]:
             archive.writestr(zipfile.ZipInfo(name, FIXED_TIME), data)
     return f"passport-{passport.public_id}-v{version.number}.zip", buffer.getvalue()
+
+
+def _add_tiles(b: _Builder, index: int, size: int) -> dict[str, Any]:
+    """The signed-note checkpoint and the tlog tiles from which the version's inclusion is recomputed offline:
+    its entry bundle and the hash tiles holding the O(log n) subtree hashes beside its path."""
+    note, _media = b.need(f"{b.base}/passports/tlog/checkpoint")
+    if note.split(b"\n")[1:2] != [str(size).encode()]:
+        raise BundleError("the log grew while the bundle was made; ask again")
+    b.add("log/checkpoint", note, "text/plain", f"{b.base}/passports/tlog/checkpoint")
+    for level, number, width in proof_tiles(index, size):
+        path = tiles.tile_path(level, number, width)
+        data, _media = b.need(f"{b.base}/passports/tlog/{path}")
+        b.add(f"log/{path}", data, "application/octet-stream", f"{b.base}/passports/tlog/{path}")
+    return {"checkpoint": "log/checkpoint", "leafIndex": index, "treeSize": size}
+
+
+def proof_tiles(index: int, size: int) -> list[tuple[int | str, int, int]]:
+    """(level or "entries", tile index, width; 0 = full) of the tiles an offline inclusion check reads: the
+    entry's bundle, and for each perfect subtree beside the entry's path (RFC 9162 split), the tile holding it
+    (a height-h subtree is one hash of level h // 8's tile, or 2^(h % 8) hashes of it)."""
+    wanted: set[tuple[int | str, int]] = {("entries", index // tiles.WIDTH)}
+    pending = [(0, size)]
+    while pending:
+        start, end = pending.pop()
+        count = end - start
+        if count == 1 and start == index:
+            continue
+        if not start <= index < end and count & (count - 1) == 0:
+            height = count.bit_length() - 1
+            level, rest = divmod(height, tiles.HEIGHT)
+            wanted.add((level, ((start >> height) << rest) // tiles.WIDTH))
+            continue
+        split = 1 << ((count - 1).bit_length() - 1)
+        pending += [(start, start + split), (start + split, end)]
+    found = []
+    for level, number in sorted(wanted, key=str):
+        items = size if level == "entries" else size >> (tiles.HEIGHT * int(level))
+        width = min(tiles.WIDTH, items - number * tiles.WIDTH)
+        found.append((level, number, 0 if width == tiles.WIDTH else width))
+    return found
 
 
 def _add_links(b: _Builder, documents: list[Any]) -> list[dict[str, Any]]:

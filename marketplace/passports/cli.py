@@ -12,7 +12,7 @@ from marketplace import progress
 from marketplace.extensions import db
 from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import export as passport_export
-from marketplace.passports import keys, services
+from marketplace.passports import keys, log_since, services
 from marketplace.passports import log as merkle_log
 from marketplace.passports.log_models import PassportCheckpoint
 from marketplace.passports.signing import SignatureInvalidError, get_signer
@@ -39,7 +39,7 @@ def verify(since: str | None) -> None:
     """Check every signature, every status entry and the Merkle log; exit 1 on any mismatch."""
     if since is not None:
         size, root = _trusted_checkpoint(since)
-        problems, version_ids = merkle_log.verify_since(size, root, services.status_indexes())
+        problems, version_ids = log_since.verify_since(size, root, services.status_indexes())
         problems = services.verify_all(version_ids) + problems
         if problems:
             for problem in problems:
@@ -77,7 +77,7 @@ def _trusted_checkpoint(since: str) -> tuple[int, bytes]:
     if not path.is_file():
         raise click.ClickException(f"{since[:200]} is neither a checkpoint file nor a tree size.")
     try:
-        return merkle_log.parse_checkpoint_note(path.read_text(encoding="utf-8"), get_signer())
+        return log_since.parse_checkpoint_note(path.read_text(encoding="utf-8"), get_signer())
     except (ValueError, UnicodeDecodeError) as error:
         raise click.ClickException(f"{since[:200]}: {error}") from error
 

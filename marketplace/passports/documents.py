@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import memo
 from marketplace.certification.models import Certificate
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
@@ -96,6 +97,11 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
 # ---- the credentials ---------------------------------------------------------------------------
 
 def union() -> Organisation | None:
+    """The Union's organisation (once per ``memo.batch``: every passport of a batch seals its tiers with it)."""
+    return memo.once("union_organisation", _union)
+
+
+def _union() -> Organisation | None:
     return db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.union)
                              .order_by(Organisation.id).limit(1))
 

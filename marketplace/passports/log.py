@@ -10,47 +10,52 @@ checkpoint can ask for an inclusion proof of a version and a consistency proof t
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from sqlalchemy import event, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.passports import merkle
+from marketplace.passports.log_checkpoints import (  # noqa: F401 (re-exported: the log's one import)
+    PAGE_MAX,
+    PENDING,
+    ProofError,
+    _timestamp,
+    checkpoint_document,
+    checkpoint_payload,
+    connect,
+    consistency,
+    inclusion,
+    latest_checkpoint,
+    leaves,
+    origin,
+    page,
+    sign_checkpoint,
+    size,
+)
 from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
-from marketplace.urls import public_base_url
-
-PENDING = "passport_log_pending"  # Session.info flag: leaves appended, a checkpoint is due at commit
-
-
-def origin() -> str:
-    return urlsplit(public_base_url()).netloc + "/passports/log"
-
-
-def _timestamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 # ---- leaves -------------------------------------------------------------------------------------
 
 def version_leaf(version: PassportVersion) -> dict[str, Any]:
     """What the log says of a version: its 0.7.0 form's hash (the 0.6.1 hash beside it)."""
+    return _leaf_of(version.passport.public_id, version.number, version.issued_at, version.content_hash,
+                    version.content_hash_070)
+
+
+def _leaf_of(public_id: str, number: int, issued_at: dt.datetime, content_hash: str,
+             content_hash_070: str | None) -> dict[str, Any]:
     return {
-        "kind": "version", "passport": version.passport.public_id, "version": version.number,
-        "issuedAt": _timestamp(version.issued_at),
-        "form": "0.7.0" if version.content_hash_070 else "0.6.1",
-        "contentHash": version.content_hash_070 or version.content_hash,
-        "contentHash061": version.content_hash,
+        "kind": "version", "passport": public_id, "version": number, "issuedAt": _timestamp(issued_at),
+        "form": "0.7.0" if content_hash_070 else "0.6.1", "contentHash": content_hash_070 or content_hash,
+        "contentHash061": content_hash,
     }
 
 
@@ -113,6 +118,7 @@ def append_versions(versions: list[PassportVersion]) -> None:
         return
     tree = _tree()
     _backfill(tree)  # logs these versions too, when they are the first ever appended
+    db.session.flush()  # and the query below sees them, even with autoflush off (publish_many)
     logged = set(db.session.scalars(select(PassportLogLeaf.version_id).where(
         PassportLogLeaf.version_id.in_([version.id for version in versions]))))
     for version in versions:
@@ -157,124 +163,6 @@ def record_status(flagged: dict[str, set[int]]) -> int:
     return len(changed)
 
 
-# ---- checkpoints --------------------------------------------------------------------------------
-
-def checkpoint_payload(size: int, root_hash: bytes, moment: dt.datetime) -> dict[str, Any]:
-    return {"type": "PassportLogCheckpoint", "origin": origin(), "treeSize": size, "rootHash": root_hash.hex(),
-            "timestamp": _timestamp(moment)}
-
-
-def sign_checkpoint(session: Session | None = None) -> PassportCheckpoint | None:
-    """Sign the tree as it stands in ``session`` (the app's by default), unless the latest checkpoint
-    already covers it."""
-    session = session or db.session()
-    tree = session.get(PassportLogTree, 1)
-    if tree is None:
-        return None
-    latest = session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
-                                                                PassportCheckpoint.id.desc()).limit(1))
-    if latest is not None and latest.tree_size == tree.size:
-        return None
-    root_hash = merkle.Frontier.from_json(tree.frontier).root()
-    moment = utcnow().replace(microsecond=0)
-    payload = checkpoint_payload(tree.size, root_hash, moment)
-    checkpoint = PassportCheckpoint(tree_size=tree.size, root_hash=root_hash.hex(), timestamp=moment,
-                                    jws=get_signer().sign(payload))
-    session.add(checkpoint)
-    session.flush()
-    return checkpoint
-
-
-def _checkpoint_at_commit(session: Session) -> None:
-    if session.info.pop(PENDING, False):
-        sign_checkpoint(session)
-
-
-def connect() -> None:
-    """Sign a checkpoint in every unit of work that appended leaves, just before it commits."""
-    if not event.contains(Session, "before_commit", _checkpoint_at_commit):
-        event.listen(Session, "before_commit", _checkpoint_at_commit)
-
-
-def latest_checkpoint() -> PassportCheckpoint | None:
-    return db.session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
-                                                                 PassportCheckpoint.id.desc()).limit(1))
-
-
-def checkpoint_document(checkpoint: PassportCheckpoint) -> dict[str, Any]:
-    return {"checkpoint": checkpoint_payload(checkpoint.tree_size, bytes.fromhex(checkpoint.root_hash),
-                                             checkpoint.timestamp),
-            "jws": checkpoint.jws}
-
-
-# ---- reading and proofs -------------------------------------------------------------------------
-
-def leaves(size: int | None = None) -> list[PassportLogLeaf]:
-    stmt = select(PassportLogLeaf).order_by(PassportLogLeaf.index)
-    if size is not None:
-        stmt = stmt.where(PassportLogLeaf.index < size)
-    return list(db.session.scalars(stmt))
-
-
-PAGE_MAX = 1000  # entries per page of /passports/log/entries
-
-
-def page(start: int, limit: int) -> list[PassportLogLeaf]:
-    """Entries [start, start + limit) (limit at most ``PAGE_MAX``), read by primary key range."""
-    limit = max(0, min(limit, PAGE_MAX))
-    return list(db.session.scalars(select(PassportLogLeaf).where(
-        PassportLogLeaf.index >= start, PassportLogLeaf.index < start + limit).order_by(PassportLogLeaf.index)))
-
-
-def size() -> int:
-    tree = db.session.get(PassportLogTree, 1)
-    return tree.size if tree is not None else 0
-
-
-def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored subtree hashes asked for, in one query (a proof needs about 2·log₂ n of them)."""
-    found: dict[tuple[int, int], bytes] = {}
-    keys = sorted(wanted)
-    for start in range(0, len(keys), 400):
-        for level, index, value in db.session.execute(
-                select(PassportLogNode.level, PassportLogNode.index, PassportLogNode.hash).where(
-                    tuple_(PassportLogNode.level, PassportLogNode.index).in_(keys[start:start + 400]))):
-            found[(level, index)] = bytes.fromhex(value)
-    missing = wanted - found.keys()
-    if missing:
-        raise ProofError(f"the log's stored nodes are incomplete ({len(missing)} missing); run "
-                         "`flask passports checkpoint`")
-    return found
-
-
-class ProofError(ValueError):
-    """A proof was asked for sizes or entries the log does not have (``size``: the log's size)."""
-
-    def __init__(self, message: str, size: int = 0) -> None:
-        super().__init__(message)
-        self.size = size
-
-
-def inclusion(version: PassportVersion, checkpoint: PassportCheckpoint | None = None) -> dict[str, Any]:
-    """The leaf of a version and its audit path to a checkpoint (the latest by default)."""
-    checkpoint = checkpoint or latest_checkpoint()
-    leaf = db.session.scalar(select(PassportLogLeaf).where(PassportLogLeaf.version_id == version.id))
-    if checkpoint is None or leaf is None or leaf.index >= checkpoint.tree_size:
-        raise ProofError("this version is not yet covered by a signed checkpoint")
-    proof = merkle.inclusion_proof_from(_nodes, leaf.index, checkpoint.tree_size)
-    return {"leafIndex": leaf.index, "treeSize": checkpoint.tree_size, "leafData": leaf.data,
-            "leafHash": leaf.leaf_hash, "proof": [p.hex() for p in proof], **checkpoint_document(checkpoint)}
-
-
-def consistency(first: int, second: int) -> dict[str, Any]:
-    logged = size()
-    if not 0 <= first <= second <= logged:
-        raise ProofError(f"sizes must satisfy 0 ≤ first ≤ second ≤ {logged}", logged)
-    return {"first": first, "second": second, "firstRoot": merkle.root_from(_nodes, first).hex(),
-            "secondRoot": merkle.root_from(_nodes, second).hex(),
-            "proof": [p.hex() for p in merkle.consistency_proof_from(_nodes, first, second)]}
-
-
 # ---- verification -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -301,96 +189,155 @@ def _checkpoint_claim(checkpoint: PassportCheckpoint, signer: Signer) -> tuple[C
     return claim, ""
 
 
+STREAM_PAGE = 1000  # entries read at a time by verify_log (and the versions they name)
+NODE_BATCH = 4096  # computed subtree hashes compared with the stored ones at a time
+
+
 def verify_log(flagged: dict[str, set[int]]) -> list[str]:
     """Check the Merkle log, its checkpoints, and the status lists as served (``flagged``, from
-    ``services.status_indexes()``) against it; each failed check is named. An empty list: all good."""
+    ``services.status_indexes()``) against it; each failed check is named. An empty list: all good.
+
+    Streamed: the entries (and the versions they name) are read a page at a time, the tree is rebuilt in a
+    frontier of O(log n) hashes, and each checkpoint's root is compared when the stream reaches its size;
+    memory does not grow with the log (only the per-passport status maps do, with the passports)."""
     signer = get_signer()
     problems: list[str] = []
-    rows = leaves()
-    hashes: list[bytes] = []
-    for position, leaf in enumerate(rows):
-        if leaf.index != position:
-            problems.append(f"Merkle log entry {leaf.index}: expected index {position} (an entry is missing)")
-        if merkle.leaf_hash(leaf.data.encode()).hex() != leaf.leaf_hash:
-            problems.append(f"Merkle log entry {leaf.index}: its hash does not match its data (changed entry)")
-        hashes.append(bytes.fromhex(leaf.leaf_hash))
-    problems.extend(_version_leaf_problems(rows))
-    problems.extend(_node_problems(hashes))
-    tree = db.session.get(PassportLogTree, 1)
-    if rows and (tree is None or tree.size != len(rows)
-                 or merkle.Frontier.from_json(tree.frontier).root() != merkle.root(hashes)):
-        problems.append("Merkle log: the stored tree head does not match its entries")
     # Each signed root is recomputed from the entries themselves. (No consistency proof between two
     # checkpoints: when both roots are the entries' roots, the proof between them is valid by construction,
     # so that check could never fail on its own. Proofs are for readers who do not hold the entries:
     # ``/passports/log/consistency`` and ``passports verify --since``.)
-    covered = False
+    claims: dict[int, list[tuple[str, bytes]]] = {}
     for checkpoint in db.session.scalars(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size,
                                                                              PassportCheckpoint.id)):
         label = f"checkpoint of size {checkpoint.tree_size} ({_timestamp(checkpoint.timestamp)})"
         claim, reason = _checkpoint_claim(checkpoint, signer)
         if claim is None:
             problems.append(f"{label}: {reason}")
-            continue
-        if claim.tree_size > len(hashes):
-            problems.append(f"{label}: the log has only {len(hashes)} entries (its tail was deleted)")
-            continue
-        signed_root = bytes.fromhex(claim.root_hash)
-        if merkle.root(hashes[:claim.tree_size]) != signed_root:
-            problems.append(f"{label}: the entries no longer hash to the signed root (the log was rewritten)")
-            continue
-        covered = True
-    if rows and not covered and not problems:
+        else:
+            claims.setdefault(claim.tree_size, []).append((label, bytes.fromhex(claim.root_hash)))
+    stream = _Stream(claims)
+    problems.extend(stream.run())
+    stored = db.session.scalar(select(func.count()).select_from(PassportLogNode)) or 0
+    if stored > stream.nodes:
+        problems.append(f"Merkle log: {stored - stream.nodes} stored subtree hashes beyond what the entries give")
+    problems.extend(f"{version}: missing from the Merkle log" for version in _unlogged_versions())
+    tree = db.session.get(PassportLogTree, 1)
+    if stream.position and (tree is None or tree.size != stream.position
+                            or merkle.Frontier.from_json(tree.frontier).root() != stream.frontier.root()):
+        problems.append("Merkle log: the stored tree head does not match its entries")
+    problems.extend(f"{label}: the log has only {stream.position} entries (its tail was deleted)"
+                    for labelled in claims.values() for label, _root in labelled)  # sizes never reached
+    if stream.position and not stream.covered and not problems:
         problems.append("Merkle log: no signed checkpoint covers it")
     problems.extend(_status_problems(flagged))
     return problems
 
 
-def _node_problems(hashes: list[bytes]) -> list[str]:
-    """Every stored subtree hash (what proofs are served from) must be the one the entries give."""
-    expected: dict[tuple[int, int], str] = {}
-    frontier = merkle.Frontier()
-    for digest in hashes:
-        for level, index, value in frontier.append(digest):
-            expected[(level, index)] = value.hex()
+class _Stream:
+    """The log's entries in index order, a page at a time: each entry's index and hash, the version it
+    names, the subtree hashes it completes and the checkpoints it reaches (``claims``, popped when met)."""
+
+    def __init__(self, claims: dict[int, list[tuple[str, bytes]]]) -> None:
+        self.claims = claims
+        self.frontier = merkle.Frontier()
+        self.position = self.nodes = self.covered = 0
+
+    def run(self) -> list[str]:
+        problems: list[str] = []
+        made: dict[tuple[int, int], str] = {}
+        last = -1
+        while rows := db.session.execute(
+                select(PassportLogLeaf.index, PassportLogLeaf.kind, PassportLogLeaf.version_id, PassportLogLeaf.data,
+                       PassportLogLeaf.leaf_hash).where(PassportLogLeaf.index > last)
+                .order_by(PassportLogLeaf.index).limit(STREAM_PAGE)).all():
+            problems.extend(_version_leaf_problems(rows))
+            for index, _kind, _version_id, data, stored_hash in rows:
+                problems.extend(self.entry(index, data, stored_hash, made))
+            last = rows[-1][0]
+            if len(made) >= NODE_BATCH:
+                problems.extend(compare_nodes(made))
+                made = {}
+        problems.extend(compare_nodes(made))
+        return problems
+
+    def entry(self, index: int, data: str, stored_hash: str, made: dict[tuple[int, int], str]) -> list[str]:
+        problems = []
+        if index != self.position:
+            problems.append(f"Merkle log entry {index}: expected index {self.position} (an entry is missing)")
+        if merkle.leaf_hash(data.encode()).hex() != stored_hash:
+            problems.append(f"Merkle log entry {index}: its hash does not match its data (changed entry)")
+        for level, node_index, value in self.frontier.append(bytes.fromhex(stored_hash)):
+            made[(level, node_index)] = value.hex()
+            self.nodes += 1
+        self.position += 1
+        for label, root in self.claims.pop(self.position, []):
+            if self.frontier.root() != root:
+                problems.append(f"{label}: the entries no longer hash to the signed root (the log was rewritten)")
+            else:
+                self.covered += 1
+        return problems
+
+
+def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
+    """Each computed subtree hash against the stored one (a range query per level): changed or missing."""
+    if not expected:
+        return []
+    stored: dict[tuple[int, int], str] = {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in expected:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
+                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
+                PassportLogNode.index <= max(indexes))):
+            stored[(level, index)] = value
     problems = []
-    for level, index, value in db.session.execute(select(PassportLogNode.level, PassportLogNode.index,
-                                                         PassportLogNode.hash)):
-        if expected.pop((level, index), None) != value:
+    for (level, index), value in sorted(expected.items()):
+        if (level, index) not in stored:
+            problems.append(f"Merkle log node {level}/{index}: missing")
+        elif stored[(level, index)] != value:
             problems.append(f"Merkle log node {level}/{index}: does not match the entries (a stored subtree "
                             "hash was changed)")
-    problems.extend(f"Merkle log node {level}/{index}: missing" for level, index in sorted(expected))
     return problems
 
 
-def _version_leaf_problems(rows: list[PassportLogLeaf]) -> list[str]:
+def _version_leaf_problems(rows: list[Any]) -> list[str]:
+    """The version entries of one page against the versions they name (read for that page only)."""
+    ids = [version_id for _index, kind, version_id, _data, _hash in rows if kind == "version" and version_id]
+    versions = {v.id: v for v in db.session.execute(
+        select(PassportVersion.id, Passport.public_id, PassportVersion.number, PassportVersion.issued_at,
+               PassportVersion.content_hash, PassportVersion.content_hash_070, PassportVersion.credential,
+               PassportVersion.credential_070)
+        .join(Passport, Passport.id == PassportVersion.passport_id).where(PassportVersion.id.in_(ids)))}
     problems = []
-    versions = {v.id: v for v in db.session.scalars(select(PassportVersion))}
-    seen: set[int] = set()
-    for leaf in rows:
-        if leaf.kind != "version":
+    for index, kind, version_id, data, _hash in rows:
+        if kind != "version":
             continue
-        version = versions.get(leaf.version_id or 0)
+        version = versions.get(version_id or 0)
         try:
-            data = json.loads(leaf.data)
+            entry = json.loads(data)
         except ValueError:
-            problems.append(f"Merkle log entry {leaf.index}: its data is not JSON")
+            problems.append(f"Merkle log entry {index}: its data is not JSON")
             continue
         if version is None:
-            problems.append(f"Merkle log entry {leaf.index}: names a version that does not exist")
+            problems.append(f"Merkle log entry {index}: names a version that does not exist")
             continue
-        seen.add(version.id)
-        if data != version_leaf(version):
-            problems.append(f"Merkle log entry {leaf.index}: does not match passport {version.passport.public_id} "
+        if entry != _leaf_of(version.public_id, version.number, version.issued_at, version.content_hash,
+                             version.content_hash_070):
+            problems.append(f"Merkle log entry {index}: does not match passport {version.public_id} "
                             f"version {version.number} as stored")
-        elif data["contentHash"] != hashlib.sha256(canonical_json(
+        elif entry["contentHash"] != hashlib.sha256(canonical_json(
                 version.credential_070 if version.content_hash_070 else version.credential)).hexdigest():
-            problems.append(f"Merkle log entry {leaf.index}: the logged hash does not match the published credential")
-    for version in versions.values():
-        if version.id not in seen:
-            problems.append(f"passport {version.passport.public_id} version {version.number}: "
-                            "missing from the Merkle log")
+            problems.append(f"Merkle log entry {index}: the logged hash does not match the published credential")
     return problems
+
+
+def _unlogged_versions() -> list[str]:
+    """Versions no log entry names (one anti-join)."""
+    logged = select(PassportLogLeaf.version_id).where(PassportLogLeaf.version_id.is_not(None))
+    return [f"passport {public_id} version {number}" for public_id, number in db.session.execute(
+        select(Passport.public_id, PassportVersion.number).join(Passport, Passport.id == PassportVersion.passport_id)
+        .where(PassportVersion.id.not_in(logged)).order_by(PassportVersion.id))]
 
 
 def _status_problems(flagged: dict[str, set[int]]) -> list[str]:
@@ -415,115 +362,3 @@ def _status_problems(flagged: dict[str, set[int]]) -> list[str]:
 
 def _state(revoked: bool, suspended: bool) -> str:
     return "revoked" if revoked else "suspended" if suspended else "active"
-
-
-
-# ---- incremental verification -------------------------------------------------------------------
-
-def verify_since(size: int, signed_root: bytes, flagged: dict[str, set[int]]) -> tuple[list[str], list[int]]:
-    """Check only what was appended after a trusted checkpoint (``size`` entries, root ``signed_root``): the
-    latest checkpoint's signature, the consistency proof from the trusted one to it (from stored nodes), and
-    each new entry, node and intermediate checkpoint, streamed. Returns (problems, ids of versions logged
-    since, for their signatures to be checked)."""
-    problems: list[str] = []
-    latest = latest_checkpoint()
-    if latest is None:
-        return ["Merkle log: no signed checkpoint"], []
-    claim, reason = _checkpoint_claim(latest, get_signer())
-    if claim is None:
-        return [f"the latest checkpoint: {reason}"], []
-    latest_root = bytes.fromhex(claim.root_hash)
-    if size > claim.tree_size:
-        return [(f"the given checkpoint has {size} entries, more than the latest ({claim.tree_size}): "
-                 "the log was truncated or the checkpoint is forged")], []
-    try:
-        proof = merkle.consistency_proof_from(_nodes, size, claim.tree_size)
-        frontier = merkle.Frontier([(level, _nodes({(level, index)})[(level, index)])
-                                    for level, index in merkle._range_nodes(0, size)])
-    except ProofError as error:
-        return [f"Merkle log: {error}"], []
-    if not merkle.verify_consistency(size, claim.tree_size, signed_root, latest_root, proof):
-        problems.append(f"the latest checkpoint (size {claim.tree_size}) is not consistent with the given one "
-                        f"(size {size}): the log was rewritten")
-    if frontier.root() != signed_root:
-        problems.append(f"Merkle log: the stored nodes do not give the given checkpoint's root at size {size}")
-    streamed, version_ids, position = _stream_since(size, claim.tree_size, frontier)
-    problems.extend(streamed)
-    if position < claim.tree_size:
-        problems.append(f"the latest checkpoint: the log has only {position} entries (its tail was deleted)")
-    elif frontier.root() != latest_root:
-        problems.append("the latest checkpoint: the entries since the given checkpoint do not hash to its root")
-    problems.extend(_status_problems(flagged))
-    return problems, version_ids
-
-
-def _stream_since(size: int, end: int, frontier: merkle.Frontier) -> tuple[list[str], list[int], int]:
-    """Each entry from ``size`` on, in pages: its hash, the nodes it completes, the checkpoints it reaches."""
-    problems: list[str] = []
-    checkpoints = {c.tree_size: c for c in db.session.scalars(select(PassportCheckpoint).where(
-        PassportCheckpoint.tree_size > size))}
-    made: dict[tuple[int, int], str] = {}
-    version_ids: list[int] = []
-    position = size
-    for leaf in db.session.scalars(select(PassportLogLeaf).where(PassportLogLeaf.index >= size,
-                                                                 PassportLogLeaf.index < end)
-                                   .order_by(PassportLogLeaf.index).execution_options(yield_per=1000)):
-        if leaf.index != position:
-            problems.append(f"Merkle log entry {leaf.index}: expected index {position} (an entry is missing)")
-        digest = merkle.leaf_hash(leaf.data.encode())
-        if digest.hex() != leaf.leaf_hash:
-            problems.append(f"Merkle log entry {leaf.index}: its hash does not match its data (changed entry)")
-        for level, index, value in frontier.append(digest):
-            made[(level, index)] = value.hex()
-        if leaf.version_id is not None:
-            version_ids.append(leaf.version_id)
-        position += 1
-        checkpoint = checkpoints.get(position)
-        if checkpoint is not None and checkpoint.root_hash != frontier.root().hex():
-            problems.append(f"checkpoint of size {position}: the entries no longer hash to the signed root")
-        if len(made) >= 4096:
-            problems.extend(_compare_nodes(made))
-            made = {}
-    problems.extend(_compare_nodes(made))
-    return problems, version_ids, position
-
-
-def _compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], str] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
-                PassportLogNode.index <= max(indexes))):
-            stored[(level, index)] = value
-    return [f"Merkle log node {level}/{index}: does not match the entries (a stored subtree hash was changed)"
-            for (level, index), value in sorted(expected.items()) if stored.get((level, index)) != value]
-
-
-def parse_checkpoint_note(text: str, signer: Signer) -> tuple[int, bytes]:
-    """(size, root) of a signed-note checkpoint saved from ``/passports/tlog/checkpoint``, after checking it
-    names this log and carries the Union's signature; ValueError otherwise."""
-    from marketplace.passports import tiles  # noqa: PLC0415 (tiles reads this module's models)
-
-    body, _, signatures = text.partition("\n\n")
-    lines = body.split("\n")
-    if len(lines) < 3 or lines[0] != origin() or not lines[1].isdigit():
-        raise ValueError("it is not a checkpoint of this log")
-    public = signer.key.public_key.public_bytes_raw()
-    expected = tiles.key_id(origin(), public)
-    for line in signatures.splitlines():
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != origin():
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-            if blob[:4] == expected:
-                signer.key.public_key.verify(blob[4:], (body + "\n").encode())
-                return int(lines[1]), base64.b64decode(lines[2], validate=True)
-        except (ValueError, InvalidSignature):
-            break
-    raise ValueError("its signature does not verify with the Union's key")

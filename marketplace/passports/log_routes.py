@@ -1,16 +1,17 @@
 """The provable log's public endpoints: the latest signed checkpoint, the entries, inclusion and
-consistency proofs (registered on the passports blueprint)."""
+consistency proofs, and the log as pages for people, newest first (registered on the passports blueprint)."""
 
 from __future__ import annotations
 
-from flask import Response, abort, jsonify, request, url_for
+from flask import Response, abort, jsonify, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from marketplace.access import public
 from marketplace.extensions import db
 from marketplace.passports import bundle as passport_bundle
 from marketplace.passports import log as merkle_log
-from marketplace.passports import services, tiles
+from marketplace.passports import log_history, services, tiles
 from marketplace.passports.routes import bp
 from marketplace.passports.signing import get_signer
 
@@ -134,3 +135,21 @@ def bundle(public_id: str) -> Response:
         abort(503)
     return Response(data, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-cache"})
+
+
+@bp.route("/passports/log/history")
+@public
+def log_history_page() -> Response:
+    """The log for people: one page of entries, newest first (``?page=N``, 1 is the newest)."""
+    raw = request.args.get("page", "1")
+    size = merkle_log.size()
+    pages = log_history.page_count(size)
+    number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0  # "²" is a digit to isdigit
+    if not 1 <= number <= pages:
+        abort(404, description=_("The passport log has no such page. Its pages are numbered 1 to %(pages)s.",
+                                 pages=pages))
+    entries = log_history.entries(size, number, str(get_locale()))
+    response = Response(render_template("passports/log_history.html", entries=entries, page=number, pages=pages,
+                                        size=size, per_page=log_history.PER_PAGE))
+    response.headers["Cache-Control"] = "no-cache"  # page 1 changes with every entry appended
+    return response

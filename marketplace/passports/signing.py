@@ -69,8 +69,12 @@ class Signer:
         return {k: v for k, v in self.key.as_dict(private=False).items() if k != "kid"}
 
     def sign(self, document: dict[str, Any]) -> str:
+        return self.sign_canonical(canonical_json(document))
+
+    def sign_canonical(self, payload: bytes) -> str:
+        """Sign a document already serialised by ``canonical_json`` (its hash is taken of the same bytes)."""
         header = {"alg": ALGORITHM, "kid": self.key_id, "typ": "vc+jwt", "cty": "vc"}
-        return jws.serialize_compact(header, canonical_json(document), self.key, algorithms=[ALGORITHM])
+        return jws.serialize_compact(header, payload, self.key, algorithms=[ALGORITHM])
 
     def _public_for(self, token: str) -> OKPKey:
         """The key the token's ``kid`` names among the retired ones; otherwise the current key."""

@@ -344,3 +344,29 @@ def test_a_forked_checkpoint_and_one_older_than_its_version_are_named(demo_app: 
                                          lambda payload: payload.update(members=hashes))
     report = _check(tmp_path, _zip(forged, rehash=False))
     assert _failed(report) == {"log/checkpoint.json": "is older than the version it claims to include (replayed)"}
+
+
+def test_the_verifier_recomputes_inclusion_from_the_tiles_and_names_a_changed_tile(
+        demo_app: Flask, lot_passport: str, tmp_path: Path) -> None:
+    members = _members(_bundle(demo_app, lot_passport))
+    manifest = json.loads(members["manifest.json"])
+    index, size = manifest["tlog"]["leafIndex"], manifest["tlog"]["treeSize"]
+    assert members["log/checkpoint"].decode().split("\n")[1] == str(size)
+    tile_names = sorted(name for name in members if name.startswith("log/tile/"))
+    assert any(name.startswith("log/tile/entries/") for name in tile_names)
+    hash_tile = next(name for name in tile_names if name.startswith("log/tile/0/"))
+    assert len(tile_names) <= 2 + 2 * (size.bit_length() // 8 + 1)  # O(log n) tiles, never the whole log
+    # One hash beside the entry's path changed (the manifest rehashed, as a forger would): named.
+    other = 0 if index != 0 else 1
+    tile = bytearray(members[hash_tile])
+    tile[other * 32] ^= 0xFF
+    report = _check(tmp_path, _zip({**members, hash_tile: bytes(tile)}))
+    assert (f"the tiles do not lead from entry {index} to the root of the signed checkpoint of size {size} "
+            "(a changed tile)") in _failed(report)["log/checkpoint"]
+    # A tile left out, and a note whose signature no longer verifies, are named too.
+    report = _check(tmp_path, _zip({name: data for name, data in members.items() if name != hash_tile}))
+    assert "is missing or short" in _failed(report)["log/checkpoint"]
+    note = members["log/checkpoint"].decode().split("\n")
+    note[2] = base64.b64encode(b"\x11" * 32).decode()
+    report = _check(tmp_path, _zip({**members, "log/checkpoint": "\n".join(note).encode()}))
+    assert "its signature does not verify with the issuer's key (forged note)" in _failed(report)["log/checkpoint"]

@@ -24,10 +24,11 @@ from marketplace.certification import services as cert_services
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
 from marketplace.jobs import services as jobs
+from marketplace.lots.models import Lot
 from marketplace.organisations.models import Organisation
-from marketplace.passports import documents, keys, services, subscribers, untp070
+from marketplace.passports import documents, keys, page_cache, services, standing, subscribers, untp070
 from marketplace.passports import status as status_list
-from marketplace.passports.models import IssuedDocument, OrganisationKey, Passport
+from marketplace.passports.models import IssuedDocument, OrganisationKey, Passport, StatusListVersion
 from marketplace.passports.signing import SigningKeyError
 from marketplace.products.models import ProcessingStep
 from tests import factories
@@ -184,7 +185,7 @@ def test_a_status_change_changes_no_document(demo_app: Flask) -> None:
     """Suspending, then revoking, a certificate changes the status lists, never the credential bytes."""
     client = demo_app.test_client()
     with demo_app.app_context():
-        passport = db.session.scalar(select(Passport).join(services.Lot).where(services.Lot.code
+        passport = db.session.scalar(select(Passport).join(Lot).where(Lot.code
                                                                                == "USCC-2025-BKH-001"))
         url = _path(next(link["linkURL"] for link in _links(passport.current.credential_070)
                          if LOT_CERT in link["linkURL"]))
@@ -367,8 +368,8 @@ def _product_with_cop(app: Flask) -> tuple[str, str, int]:
 
 def _lot(app: Flask) -> tuple[str, str, int]:
     with app.app_context():
-        passport = db.session.scalar(select(Passport).join(services.Lot).where(
-            services.Lot.code == "USCC-2025-BKH-001"))
+        passport = db.session.scalar(select(Passport).join(Lot).where(
+            Lot.code == "USCC-2025-BKH-001"))
         return passport.public_id, LOT_CERT, passport.status_index
 
 
@@ -418,7 +419,8 @@ def test_every_status_source_drives_each_kind_of_passport(demo_app: Flask, monke
             assert legacy["validUntil"] == credential["validUntil"]
             assert "Valid." in text(client.get(url))
             tomorrow = services.today() + dt.timedelta(days=1)
-            monkeypatch.setattr(services, "today", lambda: tomorrow)
+            for module in (services, standing, page_cache):  # each module that reads the date
+                monkeypatch.setattr(module, "today", lambda: tomorrow)
         elif source == "union":
             passport = services.get_passport(public_id)
             passport.revoked_reason = "Withdrawn by the Union: labelling error."
@@ -496,7 +498,7 @@ def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays
     assert _verify_with_did(client, token)[0] == json.loads(first)
     # Past its validUntil, the same list is issued again with a new validity.
     later = services.utcnow() + dt.timedelta(seconds=demo_app.config["STATUS_LIST_VALIDITY"] + 1)
-    monkeypatch.setattr(services, "utcnow", lambda: later)
+    monkeypatch.setattr(standing, "utcnow", lambda: later)
     _status_job(demo_app)  # the worker's scheduled run
     renewed = client.get("/passports/status/suspension").get_json()
     assert renewed["credentialSubject"] == json.loads(changed)["credentialSubject"]
@@ -560,5 +562,5 @@ def test_the_factories_make_valid_rows(app: Flask) -> None:
     with app.app_context():
         assert db.session.get(OrganisationKey, key.id) is not None
         assert db.session.get(IssuedDocument, document.id).kind == "dcc"
-        assert services.StatusListVersion is not None
-        assert db.session.get(services.StatusListVersion, issue.id).purpose == "revocation"
+        assert StatusListVersion is not None
+        assert db.session.get(StatusListVersion, issue.id).purpose == "revocation"

@@ -44,7 +44,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "passports.qr_png", "passports.qr_svg", "passports.version_json", "passports.log", "passports.status",
         "passports.verify", "api.lots_api", "api.openapi", "api.products_api",
         "passports.log_checkpoint", "passports.log_entries", "passports.log_consistency",
-        "passports.tlog_checkpoint", "passports.tlog_tile",
+        "passports.tlog_checkpoint", "passports.tlog_tile", "passports.log_history_page",
         "passports.version_inclusion", "passports.bundle",
         "passports.org_did_document", "passports.org_identity",
         "passports.org_identity_version", "passports.traceability_event_version", "passports.status_version",

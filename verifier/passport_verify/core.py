@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from passport_verify import tiles
 from passport_verify.merkle import leaf_hash, verify_inclusion
 
 SIGNED_BY_MANIFEST = ("manifest.json", "manifest.jwt")
@@ -285,7 +286,44 @@ def _check_log(bundle: _Bundle, manifest: dict[str, Any], payload_bytes: bytes,
                                                f"checkpoint of size {size}")
     if str(checkpoint.get("timestamp", "")) < str(leaf.get("issuedAt", "")):
         report.fail("log/checkpoint.json", "is older than the version it claims to include (replayed)")
+    _check_tiles(bundle, manifest, payload_bytes, checkpoint)
     return checkpoint
+
+
+def _check_tiles(bundle: _Bundle, manifest: dict[str, Any], payload_bytes: bytes, checkpoint: dict[str, Any]) -> None:
+    """The version's inclusion again, from the tlog tiles and the signed-note checkpoint alone."""
+    tlog = manifest.get("tlog")
+    if not isinstance(tlog, dict) or not isinstance(tlog.get("leafIndex"), int):
+        bundle.report.fail("manifest.json", "names no tlog-tiles checkpoint and entry")
+        return
+    name, index = str(tlog.get("checkpoint")), int(tlog["leafIndex"])
+    note = bundle.read(name)
+    if note is None:
+        bundle.report.fail(name, "missing from the bundle")
+        return
+    issuer = str(manifest.get("issuer"))
+    keys = [key for kid, key in bundle.keys.items() if kid.split("#", 1)[0] == issuer]
+    found = tiles.index_tiles(sorted(bundle.names))
+    try:
+        _origin, size, root = tiles.read_note(note.decode("utf-8", "replace"), keys)
+        data = tiles.entry(bundle.read, found, index)
+        computed = tiles.root_from_tiles(bundle.read, found, index, size, data)
+    except tiles.TileError as error:
+        bundle.report.fail(name, str(error))
+        return
+    if (size, root.hex()) != (checkpoint.get("treeSize"), checkpoint.get("rootHash")):
+        bundle.report.fail(name, "names another tree than log/checkpoint.json (swapped checkpoint)")
+    try:
+        leaf = json.loads(data)
+    except ValueError:
+        leaf = {}
+    if not isinstance(leaf, dict) or (leaf.get("passport"), leaf.get("version")) != (
+            manifest.get("passport"), manifest.get("version")) or \
+            leaf.get("contentHash") != hashlib.sha256(payload_bytes).hexdigest():
+        bundle.report.fail(name, f"entry {index} of the tiles is not this passport version's")
+    if computed != root:
+        bundle.report.fail(name, f"the tiles do not lead from entry {index} to the root of the signed checkpoint "
+                                 f"of size {size} (a changed tile)")
 
 
 def _check_known(report: Report, checkpoint: dict[str, Any], known_path: str) -> None:

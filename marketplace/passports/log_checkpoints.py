@@ -1,0 +1,147 @@
+"""The provable log's signed checkpoints, its entries read by page, and inclusion and consistency proofs
+served from the stored subtree hashes (O(log n) rows each)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import event, select, tuple_
+from sqlalchemy.orm import Session
+
+from marketplace.db import utcnow
+from marketplace.extensions import db
+from marketplace.passports import merkle
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
+from marketplace.passports.models import PassportVersion
+from marketplace.passports.signing import get_signer
+from marketplace.urls import public_base_url
+
+PENDING = "passport_log_pending"  # Session.info flag: leaves appended, a checkpoint is due at commit
+
+
+def origin() -> str:
+    return urlsplit(public_base_url()).netloc + "/passports/log"
+
+
+def _timestamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- checkpoints --------------------------------------------------------------------------------
+
+def checkpoint_payload(size: int, root_hash: bytes, moment: dt.datetime) -> dict[str, Any]:
+    return {"type": "PassportLogCheckpoint", "origin": origin(), "treeSize": size, "rootHash": root_hash.hex(),
+            "timestamp": _timestamp(moment)}
+
+
+def sign_checkpoint(session: Session | None = None) -> PassportCheckpoint | None:
+    """Sign the tree as it stands in ``session`` (the app's by default), unless the latest checkpoint
+    already covers it."""
+    session = session or db.session()
+    tree = session.get(PassportLogTree, 1)
+    if tree is None:
+        return None
+    latest = session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
+                                                                PassportCheckpoint.id.desc()).limit(1))
+    if latest is not None and latest.tree_size == tree.size:
+        return None
+    root_hash = merkle.Frontier.from_json(tree.frontier).root()
+    moment = utcnow().replace(microsecond=0)
+    payload = checkpoint_payload(tree.size, root_hash, moment)
+    checkpoint = PassportCheckpoint(tree_size=tree.size, root_hash=root_hash.hex(), timestamp=moment,
+                                    jws=get_signer().sign(payload))
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
+def _checkpoint_at_commit(session: Session) -> None:
+    if session.info.pop(PENDING, False):
+        sign_checkpoint(session)
+
+
+def connect() -> None:
+    """Sign a checkpoint in every unit of work that appended leaves, just before it commits."""
+    if not event.contains(Session, "before_commit", _checkpoint_at_commit):
+        event.listen(Session, "before_commit", _checkpoint_at_commit)
+
+
+def latest_checkpoint() -> PassportCheckpoint | None:
+    return db.session.scalar(select(PassportCheckpoint).order_by(PassportCheckpoint.tree_size.desc(),
+                                                                 PassportCheckpoint.id.desc()).limit(1))
+
+
+def checkpoint_document(checkpoint: PassportCheckpoint) -> dict[str, Any]:
+    return {"checkpoint": checkpoint_payload(checkpoint.tree_size, bytes.fromhex(checkpoint.root_hash),
+                                             checkpoint.timestamp),
+            "jws": checkpoint.jws}
+
+
+# ---- reading and proofs -------------------------------------------------------------------------
+
+def leaves(size: int | None = None) -> list[PassportLogLeaf]:
+    stmt = select(PassportLogLeaf).order_by(PassportLogLeaf.index)
+    if size is not None:
+        stmt = stmt.where(PassportLogLeaf.index < size)
+    return list(db.session.scalars(stmt))
+
+
+PAGE_MAX = 1000  # entries per page of /passports/log/entries
+
+
+def page(start: int, limit: int) -> list[PassportLogLeaf]:
+    """Entries [start, start + limit) (limit at most ``PAGE_MAX``), read by primary key range."""
+    limit = max(0, min(limit, PAGE_MAX))
+    return list(db.session.scalars(select(PassportLogLeaf).where(
+        PassportLogLeaf.index >= start, PassportLogLeaf.index < start + limit).order_by(PassportLogLeaf.index)))
+
+
+def size() -> int:
+    tree = db.session.get(PassportLogTree, 1)
+    return tree.size if tree is not None else 0
+
+
+def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored subtree hashes asked for, in one query (a proof needs about 2·log₂ n of them)."""
+    found: dict[tuple[int, int], bytes] = {}
+    keys = sorted(wanted)
+    for start in range(0, len(keys), 400):
+        for level, index, value in db.session.execute(
+                select(PassportLogNode.level, PassportLogNode.index, PassportLogNode.hash).where(
+                    tuple_(PassportLogNode.level, PassportLogNode.index).in_(keys[start:start + 400]))):
+            found[(level, index)] = bytes.fromhex(value)
+    missing = wanted - found.keys()
+    if missing:
+        raise ProofError(f"the log's stored nodes are incomplete ({len(missing)} missing); run "
+                         "`flask passports checkpoint`")
+    return found
+
+
+class ProofError(ValueError):
+    """A proof was asked for sizes or entries the log does not have (``size``: the log's size)."""
+
+    def __init__(self, message: str, size: int = 0) -> None:
+        super().__init__(message)
+        self.size = size
+
+
+def inclusion(version: PassportVersion, checkpoint: PassportCheckpoint | None = None) -> dict[str, Any]:
+    """The leaf of a version and its audit path to a checkpoint (the latest by default)."""
+    checkpoint = checkpoint or latest_checkpoint()
+    leaf = db.session.scalar(select(PassportLogLeaf).where(PassportLogLeaf.version_id == version.id))
+    if checkpoint is None or leaf is None or leaf.index >= checkpoint.tree_size:
+        raise ProofError("this version is not yet covered by a signed checkpoint")
+    proof = merkle.inclusion_proof_from(_nodes, leaf.index, checkpoint.tree_size)
+    return {"leafIndex": leaf.index, "treeSize": checkpoint.tree_size, "leafData": leaf.data,
+            "leafHash": leaf.leaf_hash, "proof": [p.hex() for p in proof], **checkpoint_document(checkpoint)}
+
+
+def consistency(first: int, second: int) -> dict[str, Any]:
+    logged = size()
+    if not 0 <= first <= second <= logged:
+        raise ProofError(f"sizes must satisfy 0 ≤ first ≤ second ≤ {logged}", logged)
+    return {"first": first, "second": second, "firstRoot": merkle.root_from(_nodes, first).hex(),
+            "secondRoot": merkle.root_from(_nodes, second).hex(),
+            "proof": [p.hex() for p in merkle.consistency_proof_from(_nodes, first, second)]}

@@ -1,0 +1,271 @@
+"""Publishing passport versions: build, sign and serialise, then append to the log in batches."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import itertools
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from marketplace import fx, memo
+from marketplace.db import utcnow
+from marketplace.extensions import db
+from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.passports import documents, tiers, untp, untp070
+from marketplace.passports import log as merkle_log
+from marketplace.passports.models import (
+    Granularity,
+    IssuedDocument,
+    Passport,
+    PassportVersion,
+)
+from marketplace.passports.reading import _msme_certificates, base_url, passport_certificates
+from marketplace.passports.signing import Signer, canonical_json, get_signer
+from marketplace.passports.standing import issue_status_lists, status_indexes
+from marketplace.products.models import ProcessingStep, Product, ProductStatus
+
+
+def _next_status_index() -> int:
+    return (db.session.scalar(select(func.max(Passport.status_index))) or 0) + 1
+
+
+def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> Passport:
+    """The passport of a lot or product, created on first use."""
+    column, subject = (Passport.lot_id, lot) if lot is not None else (Passport.product_id, product)
+    assert subject is not None
+    passport = db.session.scalar(select(Passport).where(column == subject.id))
+    if passport is None:
+        passport = Passport(
+            public_id=secrets.token_hex(8), lot=lot, product=product, granularity=Granularity.batch,
+            status_index=_next_status_index(),
+        )
+        db.session.add(passport)
+        db.session.flush()
+    return passport
+
+
+def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
+    """The passports of many lots and products (created on first use), read in one query per kind and
+    created with one flush: ``passport_for`` for a batch."""
+    found: dict[tuple[bool, int], Passport] = {}
+    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
+        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
+        for start in range(0, len(ids), 500):
+            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
+                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport
+    created = False
+    next_index = _next_status_index()
+    passports = []
+    for subject in subjects:
+        key = (isinstance(subject, Lot), subject.id)
+        passport = found.get(key)
+        if passport is None:
+            lot, product = (subject, None) if key[0] else (None, subject)
+            passport = found[key] = Passport(public_id=secrets.token_hex(8), lot=lot, product=product,
+                                             granularity=Granularity.batch, status_index=next_index, versions=[])
+            next_index += 1
+            db.session.add(passport)
+            created = True
+        passports.append(passport)
+    if created:
+        db.session.flush()
+    lot_ids = [subject.id for subject in subjects if isinstance(subject, Lot)]
+    if lot_ids:  # what each lot's credential reads (its contributions and their cooperatives), in three queries
+        db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(
+            selectinload(Lot.contributions).selectinload(LotContribution.cooperative)
+            .selectinload(Organisation.cooperative))).all()
+        if memo.active():  # and their processing steps, in one query
+            steps: dict[int, list[ProcessingStep]] = {lot_id: [] for lot_id in lot_ids}
+            for step in db.session.scalars(select(ProcessingStep).where(ProcessingStep.lot_id.in_(lot_ids))
+                                           .order_by(ProcessingStep.performed_on, ProcessingStep.id)):
+                steps[step.lot_id].append(step)  # type: ignore[index]
+            for lot_id, found in steps.items():
+                memo.keep(("lot_steps", lot_id), found)
+    return passports
+
+
+def passports_in_batches(subjects: Iterable[Lot | Product], size: int = 200) -> Iterator[Passport]:
+    """The passports of ``subjects``, read and created a batch at a time (for ``publish_many``)."""
+    subjects = iter(subjects)
+    while chunk := list(itertools.islice(subjects, size)):
+        yield from passports_for(chunk)
+
+
+def _lot_steps(lot: Lot) -> list[ProcessingStep]:
+    return memo.once(("lot_steps", lot.id), lambda: _read_lot_steps(lot))
+
+
+def _read_lot_steps(lot: Lot) -> list[ProcessingStep]:
+    return list(db.session.scalars(
+        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on,
+                                                                             ProcessingStep.id)
+    ))
+
+
+def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
+                     linked: dict[str, IssuedDocument] | None = None) -> dict[str, Any]:
+    """The 0.6.1 form. With ``linked`` (``linked_documents``), each link names the issued version's immutable
+    URL with ``?untp=0.6.1``, and its ``hashDigest`` is the SHA-256 of the exact bytes that URL serves (the
+    version's 0.6.1 form); ``linked`` gains those URLs."""
+    common = {
+        "public_id": passport.public_id, "version": number, "issued_at": issued_at, "base_url": base_url(),
+        "issuer_did": signer.did, "status_index": passport.status_index,
+    }
+    if passport.lot is not None:
+        credential = untp.lot_passport(passport.lot, steps=_lot_steps(passport.lot), **common)
+    else:
+        assert passport.product is not None
+        credential = untp.product_passport(
+            passport.product, fx_mnt=fx.fx_rates(), msme_certificates=_msme_certificates(passport.product), **common
+        )
+    # Prices, household data, report numbers and full reports go to the restricted tiers' own credentials,
+    # each linked (URL and digest) from the public passport (ESPR access tiers).
+    tiers.seal(passport.public_id, credential, base_url())
+    if linked:
+        subject = credential["credentialSubject"]
+        links = [claim["conformityEvidence"] for claim in subject.get("conformityClaim") or []]
+        links += [event for info in subject.get("traceabilityInformation") or []
+                  for event in info.get("traceabilityEvent") or []]
+        for link in links:
+            document = linked.get(link["linkURL"])
+            if document is not None:
+                link["hashDigest"] = hashlib.sha256(document.body_061.encode()).hexdigest()
+                # The immutable URL of that version's 0.6.1 form, never the moving current one.
+                versioned = f"{documents.document_url(document)}?untp=0.6.1"
+                link["linkURL"] = versioned
+                linked[versioned] = document  # the 0.7.0 form finds the link by this URL too
+    return credential
+
+
+def union_party() -> dict[str, Any] | None:
+    """The Union as a UNTP party (its register entry), named beside the issuer's DID; None before it exists."""
+    return memo.once("union_party", _union_party)
+
+
+def _union_party() -> dict[str, Any] | None:
+
+    union = db.session.scalar(select(Organisation).where(Organisation.kind == OrgKind.union).order_by(
+        Organisation.id).limit(1))
+    return untp.party(union, base_url()) if union is not None else None
+
+
+def linked_documents(passport: Passport) -> dict[str, IssuedDocument]:
+    """The issued version of each credential the passport links to (issued now when its content changed),
+    by the unversioned URL the 0.6.1 form names: the certificates' conformity credentials (signed by their
+    certifiers) and the processing steps' traceability events (signed by whoever performed them)."""
+    # A certificate's conformity credential is issued (or found unchanged) once per batch (a lot import).
+    linked = {untp.certificate_url(cert, base_url()): memo.once(("conformity", cert.id),
+                                                               lambda cert=cert: documents.issue_conformity(cert))
+              for cert in passport_certificates(passport)}
+    if passport.product is not None:
+        for step in passport.product.steps:
+            linked[f"{base_url()}/events/steps/{step.id}.json"] = documents.issue_event(step)
+    return linked
+
+
+def _links_of(document: Any) -> list[tuple[str, str]]:
+    """Every (linkURL, digestMultibase) in a credential."""
+    found: list[tuple[str, str]] = []
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "linkURL" in node:
+                found.append((str(node["linkURL"]), str(node.get("digestMultibase", ""))))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(found)
+
+
+PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (one tree lock each)
+
+
+def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> tuple[int, int]:
+    """Publish each passport whose content changed, in batches: sign and serialise a batch, then append its
+    versions to the log under one lock and flush. (published, unchanged)
+
+    What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
+    credential, the Union's party) is read once (``memo.batch``): publishing changes none of it."""
+    published = unchanged = 0
+    pending: list[PassportVersion] = []
+    seen: set[int] = set()
+    # The versions of a batch are inserted together when it is appended, not one by one before each read.
+    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush:
+        for passport in passports:
+            if passport.id in seen:  # listed twice: published once
+                continue
+            seen.add(passport.id)
+            version = publish(passport, log=False)
+            if version is None:
+                unchanged += 1
+                continue
+            published += 1
+            pending.append(version)
+            if len(pending) >= batch:
+                _append(pending)
+                pending = []
+        _append(pending)
+    return published, unchanged
+
+
+def _append(versions: list[PassportVersion]) -> None:
+    db.session.flush()  # the batch's versions get their ids
+    merkle_log.append_versions(versions)
+
+
+def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
+    """Publish a new version if the passport's content changed; None when it is unchanged. With ``log=False``
+    the caller appends the version to the log (``publish_many``)."""
+    signer = get_signer()
+    current = passport.current
+    issued_at = utcnow().replace(microsecond=0)
+    number = current.number + 1 if current else 1
+    linked = linked_documents(passport)
+    credential = build_credential(passport, number, issued_at, signer, linked)
+    published = untp070.product_passport(
+        credential, base_url(), {url: (documents.document_url(doc), doc.digest) for url, doc in linked.items()},
+        union_party())
+    # Unchanged content (and the same linked versions) publishes nothing, unless the current version
+    # predates the 0.7.0 form.
+    if current is not None and current.credential_070 is not None and untp.sha256(
+        current.credential["credentialSubject"]
+    ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
+        "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
+        return None
+    body, body_070 = canonical_json(credential), canonical_json(published)  # hashed and signed: once each
+    version = PassportVersion(
+        passport=passport, number=number, issued_at=issued_at, credential=credential,
+        content_hash=hashlib.sha256(body).hexdigest(), signature=signer.sign_canonical(body),
+        credential_070=published, content_hash_070=hashlib.sha256(body_070).hexdigest(),
+        signature_070=signer.sign_canonical(body_070),
+    )
+    db.session.add(version)
+    if log:
+        db.session.flush()
+        merkle_log.append_version(version)
+    return version
+
+
+def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -> tuple[int, int]:
+    """Make sure every listed lot and published product has a current passport. (published, unchanged)
+
+    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
+    lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
+    products = db.session.scalars(
+        select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
+    ).all()
+    subjects: list[Any] = [*lots, *products]
+    published, unchanged = publish_many(passports_in_batches(
+        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH))
+    flagged = status_indexes()
+    merkle_log.record_status(flagged)
+    issue_status_lists(flagged)
+    return published, unchanged
