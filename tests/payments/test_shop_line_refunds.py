@@ -272,3 +272,26 @@ def test_a_retry_pressed_twice_at_once_makes_one_refund(app: Flask) -> None:
     with app.app_context():
         assert len(db.session.scalars(select(m.ConsumerRefund).where(m.ConsumerRefund.retry_of_id == refund_id)
                                       ).all()) == 1
+
+
+def test_stripe_unreachable_refunds_nothing_and_says_so(app: Flask) -> None:
+    """Stripe cannot be reached (the real adapter, pointed at a closed port): the line refund and the retry each
+    say so, and nothing is written — no refund, no stock back, the parcel as it was."""
+    from marketplace.payments.gateway import EXTENSION, build
+
+    shop = Shop(app)
+    maker, token, refund_id = _failed_line_refund(app, shop)
+    real = app.extensions[EXTENSION]
+    app.extensions[EXTENSION] = build({**app.config, "STRIPE_API_BASE": "http://127.0.0.1:9"})
+    try:
+        down = _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, {shop.l_line: 1}, restock="y")
+        assert "Stripe could not make the refund" in text(maker.get(down.location))
+        retry = maker.post(f"/workspace/orders/refunds/{refund_id}/retry", data={"csrf_token": token})
+        assert "Stripe could not make the refund" in text(maker.get(retry.location))
+    finally:
+        app.extensions[EXTENSION] = real
+    assert _refund_rows(app) == [(12000, shop.shipment)]  # only the failed one
+    assert _stock(app, shop.l_size.id) == 4
+    with app.app_context():
+        assert db.session.scalar(select(ConsumerOrder)).shipments[0].status.value == "delivered"
+    assert "Retry refund of €120.00" in text(maker.get("/workspace/orders"))
