@@ -22,6 +22,7 @@ from marketplace.orders.models import (
     Order,
     OrderEvent,
     OrderStage,
+    Reservation,
     ReservationStatus,
 )
 from marketplace.payments.models import Invoice, InvoiceKind  # shipping needs the final invoice
@@ -41,9 +42,16 @@ def mark_deposit_paid(order: Order, at: dt.datetime | None = None) -> bool:
     The one check is for held reservations, which only an accepted order has (``reserve_shares`` holds stock
     only for an accepted order; this function makes it firm; ``release_expired`` cancels an accepted order with
     none left), so a separate "accepted" check could never refuse on its own. It refuses a second deposit
-    (an earlier intent paid after all) and an order whose reservations expired after it was read.
+    (an earlier intent paid after all) and an order whose hold ran out.
+
+    The reservations are read under the lots' locks, the expiry job's own (``release_expired``): when both
+    run at once, the second waits and sees the first one's change, and the stock is never both given back
+    and kept.
     """
-    held = [r for r in order.reservations if r.status is ReservationStatus.held]
+    lock_lots(r.lot_id for r in order.reservations)
+    held = list(db.session.scalars(
+        select(Reservation).where(Reservation.order_id == order.id, Reservation.status == ReservationStatus.held)
+        .execution_options(populate_existing=True)))
     if not held:  # already paid, or expired in the meantime: the Union refunds or re-reserves by hand
         return False
     for reservation in held:

@@ -351,3 +351,78 @@ def test_a_second_deposit_paid_after_all_does_not_mark_the_order_paid_again(app:
         assert all(r.status is ReservationStatus.firm for r in order.reservations)
         assert [p.status for p in db.session.scalars(select(Payment).order_by(Payment.id))] == [
             PaymentStatus.succeeded, PaymentStatus.succeeded]
+
+
+def test_a_deposit_paid_while_the_hold_expires_leaves_the_stock_given_back_once(app: Flask,
+                                                                                 accepted: dict) -> None:  # noqa: F811
+    """The expiry job gives the order's stock back and cancels it, and holds the lots until it commits; the
+    deposit's webhook arrives just then. ``mark_deposit_paid`` takes the same lot locks, so it waits and then
+    finds nothing held: the stock is given back once and not also sold (PostgreSQL; on SQLite the webhook's
+    first write already waits for the expiry, and reads after it)."""
+    import datetime as dt
+    import threading
+    import time
+
+    from sqlalchemy import event as sa_event
+
+    from marketplace.lots.models import Lot
+    from marketplace.orders.models import OrderEvent, Reservation, ReservationStatus
+    from marketplace.orders.services import release_expired
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        import pytest
+
+        pytest.skip("row locks: PostgreSQL")
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    with app.app_context():
+        lot_id, kg = db.session.execute(select(Reservation.lot_id, Reservation.kg)).one()
+        available = db.session.get(Lot, lot_id).available_kg
+        engine = db.engine
+    paused, release = threading.Event(), threading.Event()
+    expiry_thread: list[int] = []
+    result: dict[str, object] = {}
+
+    def pause_expiry(conn):  # type: ignore[no-untyped-def]
+        if threading.get_ident() in expiry_thread and not paused.is_set():
+            paused.set()
+            release.wait(30)
+
+    def expiry() -> None:
+        expiry_thread.append(threading.get_ident())
+        with app.app_context():
+            try:
+                result["released"] = release_expired(now=dt.datetime.now(dt.UTC) + dt.timedelta(days=30))
+                db.session.commit()
+            except Exception as error:  # reported by the assertions
+                result["expiry_error"] = repr(error)
+            finally:
+                db.session.remove()
+
+    def webhook() -> None:
+        ok = {"id": payment.provider_ref, "amount": payment.amount_minor}
+        response = _post(app.test_client(), _event("evt_at_expiry", "payment_intent.succeeded", ok))
+        result["webhook"] = (response.status_code, (response.json or {}).get("outcome"))
+
+    sa_event.listen(engine, "commit", pause_expiry)
+    try:
+        first = threading.Thread(target=expiry)
+        first.start()
+        assert paused.wait(30), "the expiry never reached its commit"
+        second = threading.Thread(target=webhook)
+        second.start()
+        time.sleep(1.0)  # the webhook now waits for the expiry's lot lock (or, without it, has read "held")
+        release.set()
+        first.join(60)
+        second.join(60)
+    finally:
+        release.set()
+        sa_event.remove(engine, "commit", pause_expiry)
+    assert result == {"released": 1, "webhook": (200, "applied:succeeded")}, result
+    with app.app_context():
+        order = db.session.get(Order, accepted["order_id"])
+        assert order.stage is OrderStage.cancelled
+        assert [r.status for r in order.reservations] == [ReservationStatus.expired]
+        assert db.session.get(Lot, lot_id).available_kg == available + kg
+        assert db.session.scalar(select(func.count(OrderEvent.id)).where(
+            OrderEvent.order_id == order.id, OrderEvent.stage == OrderStage.deposit_paid)) == 0
