@@ -41,7 +41,7 @@ EXPLICIT = {
     "test_deploy.py": "core", "test_events.py": "core", "test_exports.py": "core", "test_hosts.py": "core",
     "test_migrations.py": "core", "test_models.py": "core", "test_observability.py": "core",
     "test_progress.py": "core", "test_shared_helpers.py": "core", "test_shared_state.py": "core",
-    "test_storage.py": "core",
+    "test_storage.py": "core", "test_url_builders.py": "core",
     "test_allocation.py": "orders", "test_concurrency.py": "orders", "test_guards.py": "orders",
     "test_quote_lots.py": "orders", "test_selling_rules.py": "orders", "test_order_closing.py": "orders",
     "test_api_schemathesis.py": "api", "test_browser_search.py": "search",

@@ -33,7 +33,9 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.search import services as search_services
-from tests import factories
+from tests import factories, url_builders
+
+url_builders.install()  # each distinct URL builder compiled once per test process (tests/url_builders.py)
 
 # Hypothesis: the test command explores a fixed set of examples (a random find would fail an unrelated
 # change's CI run); `HYPOTHESIS_PROFILE=explore` searches afresh and reports a seed to reproduce.

@@ -4,6 +4,7 @@ uncounted sign-in. Two real gunicorn processes and Debian's redis-server (starte
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -66,42 +67,47 @@ def redis_url() -> Iterator[str]:
             process.wait(10)
 
 
-def _web_process(app: Flask, tmp_path: Path, name: str, redis: str | None) -> tuple[subprocess.Popen, str]:
-    """One web process (gunicorn, one worker) on the test's database, in the dev profile."""
-    port = _free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("MEILISEARCH", "TEST_"))},
-        "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": str(tmp_path / f"instance-{name}"),
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
-        "IMAGE_STORAGE_PATH": str(tmp_path / "images"), "SEARCH_INDEX_PATH": str(tmp_path / f"search-{name}"),
-        "PASSPORT_SIGNING_KEY": app.config["PASSPORT_SIGNING_KEY"],
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-    }
-    if redis:
-        env["REDIS_URL"] = redis
-    with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
-            [sys.executable, "-m", "gunicorn", "--preload", "-w", "1", "-b", f"127.0.0.1:{port}",
-             "marketplace:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
-            start_new_session=True)  # its own process group: the master and its worker are stopped together
-    try:
-        _wait(port, process)
-    except RuntimeError:
-        _stop(process)
-        raise RuntimeError((tmp_path / f"{name}.log").read_text()[-3000:]) from None
-    return process, f"http://127.0.0.1:{port}"
+def _web_processes(app: Flask, tmp_path: Path,
+                   *wanted: tuple[str, str | None]) -> list[tuple[subprocess.Popen, str]]:
+    """Web processes (gunicorn, one worker each; name and REDIS_URL each) on the test's database, in the dev
+    profile: all started at once, then each waited for (they boot side by side)."""
+    started = []
+    for name, redis in wanted:
+        port = _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("MEILISEARCH", "TEST_"))},
+            "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": str(tmp_path / f"instance-{name}"),
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SECRET_KEY": app.config["SECRET_KEY"],
+            "IMAGE_STORAGE_PATH": str(tmp_path / "images"), "SEARCH_INDEX_PATH": str(tmp_path / f"search-{name}"),
+            "PASSPORT_SIGNING_KEY": app.config["PASSPORT_SIGNING_KEY"],
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        }
+        if redis:
+            env["REDIS_URL"] = redis
+        with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(  # noqa: S603 (our own interpreter and fixed arguments)
+                [sys.executable, "-m", "gunicorn", "--preload", "-w", "1", "-b", f"127.0.0.1:{port}",
+                 "marketplace:create_app()"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                start_new_session=True)  # its own process group: the master and its worker are stopped together
+        started.append((name, process, port))
+    for name, process, port in started:
+        try:
+            _wait(port, process)
+        except RuntimeError:
+            _stop(*(p for _, p, _ in started))
+            raise RuntimeError((tmp_path / f"{name}.log").read_text()[-3000:]) from None
+    return [(process, f"http://127.0.0.1:{port}") for _, process, port in started]
 
 
 def _stop(*processes: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if a process has not exited within 20 s: no server outlives the test."""
+    """Kill each server's process group (the master and its workers) at once: nothing it holds outlives the
+    test (its database is the test's own copy), and no server outlives the test either."""
     for process in processes:
-        process.terminate()
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
     for process in processes:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # the master and its worker
-            process.wait(10)
+        process.wait(10)
 
 
 def _attempt(base: str, http: requests.Session) -> requests.Response:
@@ -117,8 +123,7 @@ def test_two_web_processes_count_sign_in_attempts_together_in_redis(app: Flask, 
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
-    first, first_url = _web_process(app, tmp_path, "a", redis_url)
-    second, second_url = _web_process(app, tmp_path, "b", redis_url)
+    (first, first_url), (second, second_url) = _web_processes(app, tmp_path, ("a", redis_url), ("b", redis_url))
     try:
         http = requests.Session()
         codes = [_attempt(first_url if n % 2 else second_url, http).status_code for n in range(SIGNIN_LIMIT)]
@@ -133,8 +138,8 @@ def test_without_redis_each_process_counts_alone_and_with_redis_down_sign_in_fai
         app: Flask, tmp_path: Path, redis_url: str) -> None:
     """The in-memory default is per process (why REDIS_URL exists); an unreachable Redis refuses sign-in
     with a clear 503 and changes nothing."""
-    alone, alone_url = _web_process(app, tmp_path, "memory", None)
-    down, down_url = _web_process(app, tmp_path, "down", f"redis://127.0.0.1:{_free_port()}/0")
+    (alone, alone_url), (down, down_url) = _web_processes(
+        app, tmp_path, ("memory", None), ("down", f"redis://127.0.0.1:{_free_port()}/0"))
     try:
         http = requests.Session()
         assert [_attempt(alone_url, http).status_code for _ in range(SIGNIN_LIMIT)].count(429) == 0

@@ -1,0 +1,48 @@
+"""The test process compiles each URL builder once (``tests/url_builders.py``): every rule of every app still
+builds with exactly the function Werkzeug compiles for it, and two apps share it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import CodeType
+
+from flask import Flask, url_for
+
+from tests import url_builders
+from tests.conftest import make_app
+
+
+def _same(code: CodeType, other: CodeType) -> bool:
+    return (code.co_code, code.co_consts, code.co_names, code.co_varnames, code.co_name) == (
+        other.co_code, other.co_consts, other.co_names, other.co_varnames, other.co_name)
+
+
+def test_every_rule_builds_with_the_function_werkzeug_compiles_for_it(app: Flask) -> None:
+    rules = list(app.url_map.iter_rules())
+    assert len(rules) > 100
+    for rule in rules:
+        for bound, unknown in ((rule._build, False), (rule._build_unknown, True)):
+            assert bound.__self__ is rule
+            fresh = url_builders.compile_builder(rule, unknown)
+            assert _same(bound.__func__.__code__, fresh.__code__), rule.rule
+
+
+def test_a_second_app_shares_the_builders_and_builds_the_same_urls(app: Flask, tmp_path: Path) -> None:
+    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
+    first = {(rule.endpoint, rule.rule): rule for rule in app.url_map.iter_rules()}
+    for rule in other.url_map.iter_rules():
+        assert rule._build.__func__ is first[rule.endpoint, rule.rule]._build.__func__
+        assert rule._build.__self__ is rule  # bound to its own rule (and so to its own converters)
+    for flask_app in (app, other):
+        with flask_app.test_request_context():
+            assert url_for("passports.page", public_id="P-1") == "/passports/P-1"
+            assert url_for("lots.index", colour="white") == "/lots?colour=white"
+            assert url_for("passports.version_json", public_id="P-1", number=3) == "/passports/P-1/versions/3"
+
+
+def test_rules_that_differ_get_different_builders(app: Flask) -> None:
+    builders = {}
+    for rule in app.url_map.iter_rules():
+        builders.setdefault(rule.rule, set()).add(rule._build.__func__)
+    functions = [next(iter(found)) for found in builders.values()]
+    assert len(set(functions)) == len(functions)  # one function per distinct rule text
