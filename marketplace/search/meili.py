@@ -19,7 +19,11 @@ from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationErro
 
 from marketplace.search.meili_http import PooledHttp, RefusedRequest, SearchLine
 from marketplace.search.meili_query import (
+    deep_pages,
+    fetch_by_id,
+    fill,
     filter_expression,
+    ids_only,
     index_settings,
     multi_search_queries,
     quote,
@@ -175,10 +179,20 @@ class MeilisearchEngine:
         return self.search_many(spec, [query])[0]
 
     def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
-        """Several searches in one round trip (Meilisearch's multi-search)."""
+        """Several searches in one round trip (Meilisearch's multi-search; one more for a page deep in the
+        results, see ``meili_query.DEEP_OFFSET``)."""
         started = time.perf_counter()
         requests_ = multi_search_queries(self.uid(spec), spec, queries)
+        deep = deep_pages(queries)
+        for i in deep:
+            requests_[i] = ids_only(requests_[i])
         found = self._call(self._searches.post, "/multi-search", {"queries": requests_})["results"]
+        deep = [i for i in deep if found[i]["hits"]]
+        if deep:  # the documents of the deep pages, by id, in one more round trip
+            fetch = [fetch_by_id(self.uid(spec), found[i]["hits"]) for i in deep]
+            documents = self._call(self._searches.post, "/multi-search", {"queries": fetch})["results"]
+            for i, answer in zip(deep, documents, strict=True):
+                found[i]["hits"] = fill(found[i]["hits"], answer["hits"])
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return [read_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
 

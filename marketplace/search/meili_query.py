@@ -123,3 +123,31 @@ def read_result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elap
         hit.pop(TIE_SECOND, None)
         hit.pop(TIE_ID, None)
     return SearchResult(hits, facets, total, query.page, query.per_page, elapsed)
+
+
+# A page deep in the results costs Meilisearch much more when it returns whole documents than when it
+# returns their ids (measured at 100,000 lots, page 40 sorted by micron: 201 against 97 ms, on the shared
+# 2-core machine): from this offset on, a page is asked for as ids, then its documents are fetched by id
+# (a second round trip, only for such pages).
+DEEP_OFFSET = 100
+
+
+def deep_pages(queries: list[SearchQuery]) -> list[int]:
+    """The positions of the queries whose page starts at ``DEEP_OFFSET`` or further."""
+    return [i for i, q in enumerate(queries) if q.per_page and (q.page - 1) * q.per_page >= DEEP_OFFSET]
+
+
+def ids_only(request: dict[str, Any]) -> dict[str, Any]:
+    return {**request, "attributesToRetrieve": ["id"]}
+
+
+def fetch_by_id(uid: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The query that fetches the documents of a page given as ids (in any order; ``fill`` restores it)."""
+    ids = ", ".join(quote(str(hit["id"])) for hit in hits)
+    return {"indexUid": uid, "q": "", "filter": [f"id IN [{ids}]"], "limit": len(hits)}
+
+
+def fill(hits: list[dict[str, Any]], documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The page's documents in the page's order (a document deleted between the two requests is left out)."""
+    by_id = {str(doc["id"]): doc for doc in documents}
+    return [by_id[str(hit["id"])] for hit in hits if str(hit["id"]) in by_id]
