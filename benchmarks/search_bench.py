@@ -114,6 +114,10 @@ def build_database(app: Any, count: int, rng: random.Random) -> None:
         db.session.commit()
 
 
+KINDS = ("typo'd place + colour + micron word", "facets + micron range", "place + aimag + available + price sort",
+         "browsing: sort, page up to 50", "prefix + season + tier")  # query i is of kind i % 5
+
+
 def mixed_queries(n: int, rng: random.Random) -> list[dict[str, Any]]:
     queries: list[dict[str, Any]] = []
     for i in range(n):

@@ -1,16 +1,20 @@
 """Both search engines at demo size, in one run: write latency, and throughput through the site against
 Meilisearch's own for the same searches.
 
-Run: MEILISEARCH_BIN=$(../shared/tools/meilisearch/install) .venv/bin/python -m benchmarks.search_engines [seconds]
+Run: MEILISEARCH_BIN=$(../shared/tools/meilisearch/install) .venv/bin/python -m benchmarks.search_engines \
+         [seconds] [rounds]
 
 It builds a dev instance with the demo content in a temp dir and starts a throwaway Meilisearch server
 from MEILISEARCH_BIN. Then:
 - write latency: the wall time of committing one lot edit (the search outbox applied after the commit,
   as web processes do), 60 times per engine, in a subprocess per engine;
-- throughput with wrk (Debian's package), 16 connections, for ``seconds`` (default 10) per case, the
-  site under gunicorn (2 workers, 4 threads each): ``GET /api/v1/lots?q=bayanhongr&colour=white`` through
+- throughput with wrk (Debian's package), 16 connections, the site under gunicorn (2 workers, 4 threads
+  each; one server per engine, both running): ``GET /api/v1/lots?q=bayanhongr&colour=white`` through
   each engine and, for the same search, the multi-search request the site sends, straight to
-  Meilisearch; and ``GET /lots`` with two facets ticked through each engine.
+  Meilisearch; and ``GET /lots`` with two facets ticked through each engine. The five cases run in
+  ``rounds`` (default 5) of one slice of ``seconds`` (default 5) each, the order turning every round, so
+  that a ratio compares slices taken under the same load of the shared machine; it prints the ratio of
+  the totals and the median, lowest and highest ratio of the rounds.
 Goals (issue 25): a commit adds at most 20 ms (p50) with Meilisearch; the API through Meilisearch keeps
 at least 50 % of Meilisearch's own throughput; /lots through Meilisearch reaches at least half of embedded.
 """
@@ -38,10 +42,12 @@ PAGE = "/lots?colour=white&state=dehaired"
 WRITES = 60
 
 
-def wrk(url: str, seconds: float, script: Path | None = None) -> float:
-    """Requests per second, from wrk (2 threads, 16 connections) after a 3 s warm-up; fails on any error."""
+def wrk(url: str, seconds: float, script: Path | None = None, warm: bool = False) -> float:
+    """Requests per second, from wrk (2 threads, 16 connections), after a 3 s warm-up if ``warm``; fails on
+    any error."""
     args = ["wrk", "-t2", "-c16", "--timeout", "10s", url, *(["-s", str(script)] if script else [])]
-    subprocess.run([*args, "-d3s"], check=True, capture_output=True)  # warm up: caches, connections
+    if warm:
+        subprocess.run([*args, "-d3s"], check=True, capture_output=True)  # caches, connections, workers
     out = subprocess.run([*args, f"-d{seconds:.0f}s"], check=True, capture_output=True, text=True).stdout
     if "Non-2xx" in out or "Socket errors" in out or "Requests/sec:" not in out:
         raise SystemExit(f"{url} gave errors:\n{out}")
@@ -100,7 +106,8 @@ def main() -> None:
     if "--writes" in sys.argv:
         _writes()
         return
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     if not os.environ.get("MEILISEARCH_BIN") or not shutil.which("wrk"):
         raise SystemExit("Needs MEILISEARCH_BIN (../shared/tools/meilisearch/install) and wrk (apt-get install wrk)")
     with demo_instance() as env, tempfile.TemporaryDirectory(prefix="bench-meili-") as tmp:
@@ -120,35 +127,51 @@ def main() -> None:
             body = json.dumps(meili_body("bench_"))
             script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                               f'wrk.headers["Authorization"] = "Bearer {server.key}"\nwrk.body = {body}\n')
-            rates: dict[str, float] = {}
-            rates["meilisearch alone: the same multi-search"] = wrk(f"{server.url}/multi-search", seconds, script)
-            with gunicorn(env, threads=4) as host:
-                rates["site, embedded: API"] = wrk(f"http://{host}{API}", seconds)
-                rates["site, embedded: /lots, 2 facets"] = wrk(f"http://{host}{PAGE}", seconds)
-            with gunicorn(meili_env, threads=4) as host:
-                rates["site, meilisearch: API"] = wrk(f"http://{host}{API}", seconds)
-                rates["site, meilisearch: /lots, 2 facets"] = wrk(f"http://{host}{PAGE}", seconds)
+            with gunicorn(env, threads=4) as embedded, gunicorn(meili_env, threads=4) as meili:
+                cases: list[tuple[str, str, Path | None]] = [
+                    (ALONE, f"{server.url}/multi-search", script),
+                    (API_MEILI, f"http://{meili}{API}", None), (API_EMBEDDED, f"http://{embedded}{API}", None),
+                    (PAGE_MEILI, f"http://{meili}{PAGE}", None), (PAGE_EMBEDDED, f"http://{embedded}{PAGE}", None),
+                ]
+                for _name, url, lua in cases:
+                    wrk(url, 1, lua, warm=True)
+                rates: list[dict[str, float]] = []
+                for turn in range(rounds):
+                    order = cases[turn % len(cases):] + cases[:turn % len(cases)]
+                    rates.append({name: wrk(url, seconds, lua) for name, url, lua in order})
             memory = server.memory_mb()
         finally:
             server.kill()
     report(version, writes, rates, memory, seconds)
 
 
-def report(version: str, writes: dict[str, list[float]], rates: dict[str, float], memory: tuple[float, float],
+ALONE = "meilisearch alone: the same multi-search"
+API_MEILI, API_EMBEDDED = "site, meilisearch: API", "site, embedded: API"
+PAGE_MEILI, PAGE_EMBEDDED = "site, meilisearch: /lots, 2 facets", "site, embedded: /lots, 2 facets"
+
+
+def _ratios(rates: list[dict[str, float]], top: str, bottom: str) -> str:
+    total = sum(r[top] for r in rates) / sum(r[bottom] for r in rates)
+    each = sorted(r[top] / r[bottom] for r in rates)
+    return f"{total:.2f} (rounds: median {statistics.median(each):.2f}, {each[0]:.2f}-{each[-1]:.2f})"
+
+
+def report(version: str, writes: dict[str, list[float]], rates: list[dict[str, float]], memory: tuple[float, float],
            seconds: float) -> None:
     print(f"Search engines at demo size, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}; "
-          f"Meilisearch {version} (RSS {memory[0]:.0f} MB, peak {memory[1]:.0f} MB)")
+          f"Meilisearch {version} (RSS {memory[0]:.0f} MB, peak {memory[1]:.0f} MB); load average "
+          f"{os.getloadavg()[0]:.1f}")
     for name, times in writes.items():
         print(f"commit of one lot edit, {name:11s}: p50 {statistics.median(times):6.1f} ms   "
               f"p95 {sorted(times)[int(len(times) * 0.95) - 1]:6.1f} ms   max {max(times):6.1f} ms   (n={len(times)})")
     added = statistics.median(writes["meilisearch"]) - statistics.median(writes["embedded"])
     print(f"Meilisearch adds {added:.1f} ms to a commit (p50; goal <= 20 ms)")
-    for name, rate in rates.items():
-        print(f"{name:42s} {rate:8.0f} req/s   (wrk, 16 connections, {seconds:.0f} s)")
-    api = rates["site, meilisearch: API"] / rates["meilisearch alone: the same multi-search"]
-    page = rates["site, meilisearch: /lots, 2 facets"] / rates["site, embedded: /lots, 2 facets"]
-    print(f"API through Meilisearch / Meilisearch alone: {api:.2f} (goal >= 0.50)")
-    print(f"/lots through Meilisearch / embedded:        {page:.2f} (goal >= 0.50)")
+    for name in rates[0]:
+        each = " ".join(f"{r[name]:.0f}" for r in rates)
+        print(f"{name:42s} {sum(r[name] for r in rates) / len(rates):8.0f} req/s   (rounds: {each}; wrk, "
+              f"16 connections, {seconds:.0f} s slices)")
+    print(f"API through Meilisearch / Meilisearch alone: {_ratios(rates, API_MEILI, ALONE)} (goal >= 0.50)")
+    print(f"/lots through Meilisearch / embedded:        {_ratios(rates, PAGE_MEILI, PAGE_EMBEDDED)} (goal >= 0.50)")
 
 
 if __name__ == "__main__":

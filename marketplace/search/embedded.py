@@ -18,16 +18,26 @@ from typing import Any
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
+from marketplace.search.embedded_reads import (
+    MULTI,
+    NONE,
+    TIE,
+    facet_counts,
+    first_of,
+    load,
+    more_of,
+    ordered,
+    sort_of,
+    tie_number,
+)
 from marketplace.search.port import (
     MAX_QUERY_TERMS,
-    TIE_ID_LIMIT,
     Document,
     IndexSpec,
     SearchQuery,
     SearchResult,
     SearchUnavailable,
     query_words,
-    tie_key,
     tokens,
 )
 from marketplace.search.schema import expand_place
@@ -36,31 +46,13 @@ SCHEMA_VERSION = 4  # a new version is a new folder: run `flask search reindex` 
 WRITER_HEAP = 16_000_000  # small batches from the outbox; keeps web processes lean
 REBUILD_HEAP = 256_000_000  # one thread, big enough that 100k lots make one segment (faster searches)
 EXACT_BOOST = 4.0
-FACET_SIZE = 1000
 FACET_CACHE_SIZE = 256
-# Facet counting reads columnar "fast" fields. Tantivy counts a column that is single-valued and
-# present in every document many times faster than an optional or multi-valued one (about 0.2 ms
-# against 4 to 9 ms over 100k lots), so each facet is stored three ways: the field itself (all its
-# values, indexed, for filtering), ``<facet>__first`` (one value per document, NONE when it has
-# none: a dense single-valued column to count) and ``<facet>__more`` (the other values, only on
-# the few documents with several, counted separately over just those documents).
-NONE = "\u2205"
-MULTI = "multi"  # names of the facets that have several values in a document
-TIE = "tie"  # the tie-break as one number: recency seconds × 2**24 + id (port.tie_key)
 # Meilisearch's exactness rule, mirrored: an attribute (all its values, in order) that equals the query
 # ranks first, then one that starts with it. Each attribute is kept as one folded term, and its first
 # words (up to the most words a query may have) as terms of their own.
 WHOLE = "whole"
 STARTS = "starts"
 TIERS = 5  # whole, starts, every word exact, the last word a prefix, typos (see _query)
-
-
-def _first(name: str) -> str:
-    return f"{name}__first"
-
-
-def _more(name: str) -> str:
-    return f"{name}__more"
 
 
 def typo_budget(word: str) -> int:
@@ -122,8 +114,8 @@ class EmbeddedEngine:
         builder.add_text_field(STARTS, stored=False, tokenizer_name="raw", index_option="basic")
         for name in spec.facets:
             builder.add_text_field(name, stored=False, tokenizer_name="raw", index_option="basic")
-            builder.add_text_field(_first(name), stored=False, tokenizer_name="raw", index_option="basic", fast=True)
-            builder.add_text_field(_more(name), stored=False, tokenizer_name="raw", index_option="basic", fast=True)
+            builder.add_text_field(first_of(name), stored=False, tokenizer_name="raw", index_option="basic", fast=True)
+            builder.add_text_field(more_of(name), stored=False, tokenizer_name="raw", index_option="basic", fast=True)
         for name in spec.numbers:
             builder.add_float_field(name, stored=False, indexed=True, fast=True)
         return builder.build()
@@ -149,7 +141,7 @@ class EmbeddedEngine:
     # Writes --------------------------------------------------------------------------
 
     def _document(self, spec: IndexSpec, doc: Document) -> tantivy.Document:
-        fields: dict[str, Any] = {"id": str(doc["id"]), "doc": json.dumps(doc).encode(), TIE: _tie(spec, doc)}
+        fields: dict[str, Any] = {"id": str(doc["id"]), "doc": json.dumps(doc).encode(), TIE: tie_number(spec, doc)}
         words: list[str] = []
         for name in spec.searchable:
             for value in _as_list(doc.get(name)):
@@ -169,11 +161,11 @@ class EmbeddedEngine:
         multi = []
         for name in spec.facets:
             values = list(dict.fromkeys(str(v) for v in _as_list(doc.get(name))))
-            fields[_first(name)] = values[0] if values else NONE
+            fields[first_of(name)] = values[0] if values else NONE
             if values:
                 fields[name] = values
             if len(values) > 1:
-                fields[_more(name)] = values[1:]
+                fields[more_of(name)] = values[1:]
                 multi.append(name)
         if multi:
             fields[MULTI] = multi
@@ -274,14 +266,14 @@ class EmbeddedEngine:
               tq: Query) -> tuple[list[Document], int]:
         """One page of hits in the stated order (``port``): by tier, then the sort, then the tie-break."""
         offset = (query.page - 1) * query.per_page
-        order = _sort_of(spec, query)
+        order = sort_of(spec, query)
         if not query_words(query.text) and order is None:  # browsing: one search gives the page and the count
             found = searcher.search(tq, limit=query.per_page, offset=offset, count=True, order_by_field=TIE,
                                     order=Order.Desc)
-            return _load(searcher, found.hits), found.count or 0
+            return load(searcher, found.hits), found.count or 0
         total = searcher.search(tq, limit=1, count=True).count or 0
         if not query_words(query.text):
-            return _ordered(spec, searcher, schema, tq, order=order, offset=offset, limit=query.per_page), total
+            return ordered(spec, searcher, schema, tq, order=order, offset=offset, limit=query.per_page), total
         hits: list[Document] = []
         seen = 0  # documents in the tiers before this one
         previous: Query | None = None
@@ -293,7 +285,7 @@ class EmbeddedEngine:
                                                                        (Occur.MustNot, previous)])
             size = searcher.search(this, limit=1, count=True).count or 0
             if size and offset + len(hits) < seen + size:
-                hits += _ordered(spec, searcher, schema, this, order=order, offset=max(0, offset - seen),
+                hits += ordered(spec, searcher, schema, this, order=order, offset=max(0, offset - seen),
                                  limit=query.per_page - len(hits))
             seen += size
             previous = wider
@@ -316,7 +308,7 @@ class EmbeddedEngine:
             with handle.lock:
                 cached = handle.facet_cache.get(key)
             if cached is None:
-                cached = self._facet_counts(searcher, handle.index.schema, tq, names)
+                cached = facet_counts(searcher, handle.index.schema, tq, names)
                 with handle.lock:
                     handle.facet_cache[key] = cached
                     if len(handle.facet_cache) > FACET_CACHE_SIZE:
@@ -329,27 +321,6 @@ class EmbeddedEngine:
     def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
         return [self.search(spec, query) for query in queries]
 
-    def _facet_counts(
-        self, searcher: tantivy.Searcher, schema: tantivy.Schema, tq: Query, names: tuple[str, ...]
-    ) -> dict[str, dict[str, int]]:
-        """Documents matching ``tq`` per value of each facet in ``names``."""
-        counts: dict[str, dict[str, int]] = {name: {} for name in names}
-        terms = {name: {"terms": {"field": _first(name), "size": FACET_SIZE}} for name in names}
-        result = searcher.aggregate(tq, terms)
-        for name in names:
-            for bucket in result.get(name, {}).get("buckets", []):
-                if bucket["key"] != NONE:
-                    counts[name][str(bucket["key"])] = int(bucket["doc_count"])
-        for name in names:
-            if not searcher.doc_freq(MULTI, name):
-                continue  # no document has several values for this facet
-            only_multi = Query.boolean_query([(Occur.Must, tq), (Occur.Must, Query.term_query(schema, MULTI, name))])
-            more = searcher.aggregate(only_multi, {name: {"terms": {"field": _more(name), "size": FACET_SIZE}}})
-            for bucket in more.get(name, {}).get("buckets", []):
-                key = str(bucket["key"])
-                counts[name][key] = counts[name].get(key, 0) + int(bucket["doc_count"])
-        return {name: dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))) for name, values in counts.items()}
-
     def document_ids(self, spec: IndexSpec) -> set[str]:
         searcher = self._handle(spec).fresh_searcher()
         total = searcher.num_docs
@@ -357,70 +328,6 @@ class EmbeddedEngine:
             return set()
         found = searcher.search(Query.all_query(), limit=total)
         return {str(json.loads(bytes(searcher.doc(a)["doc"][0]))["id"]) for _s, a in found.hits}
-
-
-def _tie(spec: IndexSpec, doc: Document) -> int:
-    seconds, ident = tie_key(spec, doc)
-    return seconds * TIE_ID_LIMIT + ident
-
-
-def _sort_of(spec: IndexSpec, query: SearchQuery) -> tuple[str, bool] | None:
-    """The chosen sort as (field, descending), or None."""
-    if query.sort and query.sort.lstrip("-") in spec.sortable:
-        return query.sort.lstrip("-"), query.sort.startswith("-")
-    return None
-
-
-def _load(searcher: tantivy.Searcher, hits: list[tuple[Any, Any]]) -> list[Document]:
-    return [json.loads(bytes(searcher.doc(address)["doc"][0])) for _key, address in hits]
-
-
-def _by_tie(searcher: tantivy.Searcher, tq: Query, offset: int, limit: int) -> list[Document]:
-    if limit <= 0:
-        return []
-    return _load(searcher, searcher.search(tq, limit=limit, offset=offset, count=False, order_by_field=TIE,
-                                           order=Order.Desc).hits)
-
-
-def _ordered(spec: IndexSpec, searcher: tantivy.Searcher, schema: tantivy.Schema, tq: Query, *,
-             order: tuple[str, bool] | None, offset: int, limit: int) -> list[Document]:
-    """``limit`` matches of ``tq`` from ``offset``, by ``order`` and then the tie-break.
-
-    Tantivy orders by one field only. Without a sort, that field is the tie-break. With one, the page
-    is taken by the sort field; values strictly inside the page are complete there and only need
-    their ties ordered, while the first and last values of the page may continue outside it: those
-    two groups are fetched again in tie-break order, skipping the members that belong to the pages
-    before (counted by a range query).
-    """
-    if limit <= 0:
-        return []
-    if order is None:
-        return _by_tie(searcher, tq, offset, limit)
-    name, descending = order
-    found = searcher.search(tq, limit=limit, offset=offset, count=False, order_by_field=name,
-                            order=Order.Desc if descending else Order.Asc)
-    docs = _load(searcher, found.hits)
-    values = [doc.get(name) for doc in docs]
-    if not docs or any(not isinstance(v, int | float) for v in values):
-        return docs  # a document without the value: no tie-break (the schema's sortable fields are always set)
-    first, last = float(values[0]), float(values[-1])
-
-    def group(value: float, skip: int, take: int) -> list[Document]:
-        same = Query.range_query(schema, name, FieldType.Float, value, value)
-        return _by_tie(searcher, Query.boolean_query([(Occur.Must, tq), (Occur.Must, same)]), skip, take)
-
-    ahead = (Query.range_query(schema, name, FieldType.Float, first, None, include_lower=False) if descending
-             else Query.range_query(schema, name, FieldType.Float, None, first, include_upper=False))
-    before = searcher.search(Query.boolean_query([(Occur.Must, tq), (Occur.Must, ahead)]), limit=1,
-                             count=True).count or 0
-    if first == last:
-        return group(first, offset - before, limit)
-    middle = [doc for doc, value in zip(docs, values, strict=True) if float(value) not in (first, last)]
-    middle.sort(key=lambda doc: _tie(spec, doc), reverse=True)
-    middle.sort(key=lambda doc: float(doc[name]), reverse=descending)  # stable: ties keep the tie order
-    head = group(first, offset - before, sum(1 for v in values if float(v) == first))
-    tail = group(last, 0, sum(1 for v in values if float(v) == last))
-    return head + middle + tail
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -1,13 +1,12 @@
-"""The Meilisearch adapter, through the official client. Every call has a timeout.
+"""The Meilisearch adapter: the engine, on the official client for writes and operations and on a
+kept-alive connection of its own for searches (``meili_http``). Every call has a timeout.
 
-``index_settings`` and ``filter_expression`` are pure functions (unit-tested): the settings
-come from the same ``IndexSpec`` as the embedded engine's schema, and filter values are always
-quoted and escaped, never pasted into the expression.
+What it sends and reads (settings, filters, search parameters) is in ``meili_query``.
 """
 
 from __future__ import annotations
 
-import math
+import http.client
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -15,185 +14,40 @@ from itertools import islice
 from typing import Any, TypeVar
 
 import meilisearch
-import requests
 import urllib3
-from meilisearch._httprequests import HttpRequests
 from meilisearch.errors import MeilisearchApiError, MeilisearchCommunicationError, MeilisearchTimeoutError
-from requests.structures import CaseInsensitiveDict
 
-from marketplace.search.port import (
-    TIE_ID,
-    TIE_SECOND,
-    Document,
-    IndexSpec,
-    SearchQuery,
-    SearchResult,
-    SearchUnavailable,
-    query_words,
-    tie_key,
+from marketplace.search.meili_http import PooledHttp, RefusedRequest, SearchLine
+from marketplace.search.meili_query import (
+    deep_pages,
+    fetch_by_id,
+    fill,
+    filter_expression,
+    ids_only,
+    index_settings,
+    multi_search_queries,
+    quote,
+    read_result,
+    search_params,
+    supported,
+    with_tie,
 )
+from marketplace.search.port import Document, IndexSpec, SearchQuery, SearchResult, SearchUnavailable
+
+__all__ = ["TIMEOUT_S", "MeilisearchEngine", "filter_expression", "index_settings", "multi_search_queries", "quote",
+           "search_params", "supported"]
 
 TIMEOUT_S = 5
 BREAKER_S = 15  # after a timeout or a refused connection, fail fast for this long
 PROBE_TIMEOUT_S = 2
-SUPPORTED_MAJOR = 1  # the adapter speaks the Meilisearch v1 API (tested against 1.50)
 KEY_ACTIONS = {
     "search": ["search"],
     "indexing": ["documents.add", "documents.get", "documents.delete", "indexes.create", "indexes.get",
                  "indexes.delete", "indexes.swap", "settings.get", "settings.update", "tasks.get", "stats.get"],
 }
-
-
-def supported(version: str) -> bool:
-    major = version.split(".", 1)[0]
-    return major.isdigit() and int(major) == SUPPORTED_MAJOR
 TASK_TIMEOUT_MS = 30_000
 BATCH = 5_000
-MAX_TOTAL_HITS = 100_000
 _T = TypeVar("_T")
-
-
-def quote(value: str) -> str:
-    """A Meilisearch string literal: double quotes, with backslashes and quotes escaped."""
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _number(value: float) -> str:
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError("range bounds must be finite numbers")
-    return repr(number)
-
-
-def filter_expression(spec: IndexSpec, query: SearchQuery) -> list[str]:
-    """The filter as a list of AND-ed expressions. Unknown field names are ignored."""
-    parts: list[str] = []
-    for name, values in query.filters.items():
-        if name in spec.facets and values:
-            parts.append(f"{name} IN [{', '.join(quote(v) for v in values)}]")
-    for name, (low, high) in query.ranges.items():
-        if name not in spec.numbers:
-            continue
-        if low is not None:
-            parts.append(f"{name} >= {_number(low)}")
-        if high is not None:
-            parts.append(f"{name} <= {_number(high)}")
-    return parts
-
-
-def index_settings(spec: IndexSpec, synonyms: tuple[tuple[str, ...], ...]) -> dict[str, Any]:
-    """Searchable, filterable and sortable attributes, ranking, synonyms, typos and faceting."""
-    table: dict[str, list[str]] = {}
-    for group in synonyms:
-        for name in group:
-            table[name] = [other for other in group if other != name]
-    return {
-        "searchableAttributes": list(spec.searchable),
-        # ``id`` is filterable so that deletes go by filter (deleting by a list of ids is deprecated).
-        "filterableAttributes": [*spec.facets, *spec.numbers, "id"],
-        "sortableAttributes": [*spec.sortable, TIE_SECOND, TIE_ID],
-        # The stated order (``port``): fewer typos first, then exactness (a value equal to the query, then
-        # every word exact, then a prefix), then the sort, which always ends with the tie-break; proximity
-        # and attribute never get to decide.
-        "rankingRules": ["words", "typo", "exactness", "sort", "proximity", "attribute"],
-        "synonyms": table,
-        "typoTolerance": {
-            "enabled": True,
-            "minWordSizeForTypos": {"oneTypo": 5, "twoTypos": 9},
-            "disableOnNumbers": True,
-        },
-        "faceting": {"maxValuesPerFacet": 1000, "sortFacetValuesBy": {"*": "count"}},
-        "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
-    }
-
-
-def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "filter": filter_expression(spec, query),
-        "page": query.page,
-        "hitsPerPage": query.per_page,
-        "matchingStrategy": "all",
-    }
-    if query.counted_facets(spec):
-        params["facets"] = list(query.counted_facets(spec))
-    params["sort"] = [f"{TIE_SECOND}:desc", f"{TIE_ID}:desc"]
-    if query.sort and query.sort.lstrip("-") in spec.sortable:
-        name = query.sort.lstrip("-")
-        params["sort"].insert(0, f"{name}:{'desc' if query.sort.startswith('-') else 'asc'}")
-    return params
-
-
-def with_tie(spec: IndexSpec, doc: Document) -> Document:
-    """The document as sent: with its two tie-break fields (``port.tie_key``), taken off again in hits."""
-    seconds, ident = tie_key(spec, doc)
-    return {**doc, TIE_SECOND: seconds, TIE_ID: ident}
-
-
-def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) -> list[dict[str, Any]]:
-    """The body of one multi-search: the words of each query only, as the embedded engine reads them
-    (no ``-word`` exclusions, no "phrases"), with its filters, facets, sort and page."""
-    return [{"indexUid": uid, "q": " ".join(query_words(q.text)), **search_params(spec, q)} for q in queries]
-
-
-class _PooledHttp(HttpRequests):
-    """The official client's HTTP layer on one urllib3 pool: connections are reused, and a response
-    is read in one piece.
-
-    The client calls ``requests.get``/``post``/… for each request: a new connection every time, and
-    requests' chunked reading of the answer cost about 40 ms per search on loopback (measured: a
-    search answered in 1 ms by urllib3 or http.client took 45 ms through requests). The answer is
-    handed back as a ``requests.Response``, which is what the client's error handling reads. One
-    object per thread (the client keeps per-request headers on it); the pool is shared.
-    """
-
-    def __init__(self, config: Any, pool: urllib3.PoolManager) -> None:
-        super().__init__(config)
-        self.pool = pool
-
-    def _send(self, method: str, url: str, body: bytes | None, headers: Any, timeout: float | None) -> Any:
-        """One request; sent again once on a new connection when a kept-alive one turns out to have
-        been closed by the server meanwhile (it closes idle connections). Timeouts are not retried."""
-        try:
-            return self.pool.request(method, url, body=body, headers=headers, timeout=timeout, retries=False)
-        except urllib3.exceptions.ProtocolError:
-            return self.pool.request(method, url, body=body, headers=headers, timeout=timeout, retries=False)
-
-    def _via_pool(self, method: str) -> Any:
-        def call(url: str, timeout: float | None = None, headers: dict[str, str] | None = None,
-                 data: str | bytes | None = None) -> requests.Response:
-            body = data.encode() if isinstance(data, str) else data
-            try:
-                answer = self._send(method.upper(), url, body, headers, timeout)
-            except urllib3.exceptions.TimeoutError as error:
-                raise requests.exceptions.Timeout(str(error)) from error
-            except urllib3.exceptions.HTTPError as error:
-                raise requests.exceptions.ConnectionError(str(error)) from error
-            response = requests.Response()
-            response.status_code, response.reason, response.url = answer.status, answer.reason or "", url
-            response.headers = CaseInsensitiveDict(answer.headers)
-            response._content = answer.data
-            response.encoding = "utf-8"
-            return response
-
-        call.__name__ = method  # the client tells a GET (no body) by the function's name
-        return call
-
-    def get(self, path: str) -> Any:
-        return self.send_request(self._via_pool("get"), path)
-
-    def post(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
-             serializer: Any = None) -> Any:
-        return self.send_request(self._via_pool("post"), path, body, content_type, serializer=serializer)
-
-    def patch(self, path: str, body: Any = None, content_type: str | None = "application/json") -> Any:
-        return self.send_request(self._via_pool("patch"), path, body, content_type)
-
-    def put(self, path: str, body: Any = None, content_type: str | None = "application/json", *,
-            serializer: Any = None) -> Any:
-        return self.send_request(self._via_pool("put"), path, body, content_type, serializer=serializer)
-
-    def delete(self, path: str, body: Any = None) -> Any:
-        return self.send_request(self._via_pool("delete"), path, body)
 
 
 class MeilisearchEngine:
@@ -211,6 +65,7 @@ class MeilisearchEngine:
         self.prefix = prefix
         self._local = threading.local()
         self._pool = urllib3.PoolManager(maxsize=16)
+        self._searches = SearchLine(url, self.search_key, timeout)
         self._configured: set[str] = set()
         self._down_until = 0.0
 
@@ -219,7 +74,7 @@ class MeilisearchEngine:
         client = getattr(self._local, name, None)
         if client is None:
             client = meilisearch.Client(self.url, key, timeout=self.timeout)
-            client.http = _PooledHttp(client.config, self._pool)
+            client.http = PooledHttp(client.config, self._pool)
             client.task_handler.http = client.http
             setattr(self._local, name, client)
         return client
@@ -228,11 +83,6 @@ class MeilisearchEngine:
     def client(self) -> meilisearch.Client:
         """The client with the indexing key: writes, tasks, settings."""
         return self._thread_client("client", self.api_key)
-
-    @property
-    def searcher(self) -> meilisearch.Client:
-        """The client with the search key."""
-        return self._thread_client("searcher", self.search_key)
 
     def uid(self, spec: IndexSpec) -> str:
         return f"{self.prefix}{spec.name}"
@@ -259,10 +109,10 @@ class MeilisearchEngine:
             raise SearchUnavailable("Meilisearch did not answer a moment ago; trying again shortly")
         try:
             return func(*args, **kwargs)
-        except (MeilisearchCommunicationError, MeilisearchTimeoutError, OSError) as error:
+        except (MeilisearchCommunicationError, MeilisearchTimeoutError, OSError, http.client.HTTPException) as error:
             self._down_until = time.monotonic() + BREAKER_S
             raise SearchUnavailable(f"Meilisearch: {error}") from error
-        except MeilisearchApiError as error:
+        except (MeilisearchApiError, RefusedRequest) as error:
             raise SearchUnavailable(f"Meilisearch: {error}") from error
 
     def configure(self, spec: IndexSpec) -> None:
@@ -329,12 +179,22 @@ class MeilisearchEngine:
         return self.search_many(spec, [query])[0]
 
     def search_many(self, spec: IndexSpec, queries: list[SearchQuery]) -> list[SearchResult]:
-        """Several searches in one round trip (Meilisearch's multi-search)."""
+        """Several searches in one round trip (Meilisearch's multi-search; one more for a page deep in the
+        results, see ``meili_query.DEEP_OFFSET``)."""
         started = time.perf_counter()
         requests_ = multi_search_queries(self.uid(spec), spec, queries)
-        found = self._call(lambda: self.searcher.multi_search(requests_))["results"]
+        deep = deep_pages(queries)
+        for i in deep:
+            requests_[i] = ids_only(requests_[i])
+        found = self._call(self._searches.post, "/multi-search", {"queries": requests_})["results"]
+        deep = [i for i in deep if found[i]["hits"]]
+        if deep:  # the documents of the deep pages, by id, in one more round trip
+            fetch = [fetch_by_id(self.uid(spec), found[i]["hits"]) for i in deep]
+            documents = self._call(self._searches.post, "/multi-search", {"queries": fetch})["results"]
+            for i, answer in zip(deep, documents, strict=True):
+                found[i]["hits"] = fill(found[i]["hits"], answer["hits"])
         elapsed = round((time.perf_counter() - started) * 1000, 3)
-        return [_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
+        return [read_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
 
     def document_ids(self, spec: IndexSpec) -> set[str]:
         def run() -> set[str]:
@@ -416,19 +276,6 @@ class MeilisearchEngine:
         """Delete the index (tests use their own prefix and clean up)."""
         self._call(lambda: self._wait(self.client.delete_index(self.uid(spec)), tolerate="index_not_found"))
         self._configured.discard(spec.name)
-
-
-def _result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elapsed: float) -> SearchResult:
-    facets: dict[str, dict[str, int]] = {name: {} for name in query.counted_facets(spec)}
-    for name, values in (found.get("facetDistribution") or {}).items():
-        if name in facets:
-            facets[name] = {str(k): int(v) for k, v in values.items()}
-    total = int(found.get("totalHits", 0)) if query.per_page else 0
-    hits = found["hits"]
-    for hit in hits:
-        hit.pop(TIE_SECOND, None)
-        hit.pop(TIE_ID, None)
-    return SearchResult(hits, facets, total, query.page, query.per_page, elapsed)
 
 
 def _batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:

@@ -96,3 +96,17 @@ def test_an_unreachable_server_is_reported_as_unavailable() -> None:
         engine.search(LOTS, SearchQuery(text="white"))
     with pytest.raises(SearchUnavailable):
         engine.apply(LOTS, [{"id": "1"}], [])
+
+
+def test_a_deep_page_is_asked_for_as_ids_and_its_documents_put_back_in_order() -> None:
+    from marketplace.search.meili_query import DEEP_OFFSET, deep_pages, fetch_by_id, fill
+
+    per_page = 20
+    deep = DEEP_OFFSET // per_page + 1  # the first page that starts at DEEP_OFFSET
+    queries = [SearchQuery(page=deep - 1), SearchQuery(page=deep), SearchQuery(page=deep, per_page=0)]
+    assert deep_pages(queries) == [1]  # a count (per_page 0) has no page to fetch
+    fetch = fetch_by_id("lots", [{"id": "7"}, {"id": 'a"b'}])
+    assert fetch["filter"] == ['id IN ["7", "a\\"b"]']
+    assert fetch["limit"] == 2
+    docs = [{"id": "2", "x": 2}, {"id": "3", "x": 3}, {"id": "1", "x": 1}]
+    assert fill([{"id": "1"}, {"id": "9"}, {"id": "2"}, {"id": "3"}], docs) == [docs[2], docs[0], docs[1]]

@@ -126,6 +126,26 @@ def test_a_page_is_one_round_trip_and_the_api_sends_no_suggestion_queries(meili_
     assert sent == [8]  # one round trip: main, 3 facet counts and the 4 relaxed queries behind the suggestions
 
 
+def test_a_deep_page_fetched_as_ids_then_documents_is_the_page_fetched_whole(meili_app: Flask,
+                                                                            monkeypatch: Any) -> None:
+    """Pages from ``DEEP_OFFSET`` on are asked for as ids, then their documents by id: same hits, same order."""
+    from marketplace.search import meili_query
+
+    queries = [SearchQuery(sort=sort, page=page, per_page=5) for sort in ("price_eur_clean", "-micron", None)
+               for page in (2, 3)] + [SearchQuery(text="white", page=2, per_page=5)]
+    with meili_app.app_context():
+        engine = services.engine()
+        monkeypatch.setattr(meili_query, "DEEP_OFFSET", 10**9)
+        whole = engine.search_many(LOTS, queries)
+        monkeypatch.setattr(meili_query, "DEEP_OFFSET", 5)  # every page after the first
+        in_two = engine.search_many(LOTS, queries)
+    for query, one, two in zip(queries, whole, in_two, strict=True):
+        assert one.hits, query
+        assert [h["code"] for h in two.hits] == [h["code"] for h in one.hits], query
+        assert two.hits == one.hits, query
+        assert (two.total, two.facets) == (one.total, one.facets), query
+
+
 def test_a_write_is_sent_without_waiting_and_the_worker_confirms_it(meili_app: Flask) -> None:
     assert meili_app.config["SEARCH_APPLY_AFTER_COMMIT"] is False  # with Meilisearch the worker sends
     with meili_app.app_context():
