@@ -110,3 +110,40 @@ def test_a_deep_page_is_asked_for_as_ids_and_its_documents_put_back_in_order() -
     assert fetch["limit"] == 2
     docs = [{"id": "2", "x": 2}, {"id": "3", "x": 3}, {"id": "1", "x": 1}]
     assert fill([{"id": "1"}, {"id": "9"}, {"id": "2"}, {"id": "3"}], docs) == [docs[2], docs[0], docs[1]]
+
+
+def test_a_search_connection_closed_by_the_server_while_idle_is_replaced_once() -> None:
+    """The server closes idle kept-alive connections; the next search goes out again on a new one."""
+    import http.server
+    import json
+    import threading
+
+    from marketplace.search.meili_http import RefusedRequest, SearchLine
+
+    class Closing(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            size = int(self.headers["Content-Length"])
+            sent = json.loads(self.rfile.read(size))
+            body = json.dumps({"echo": sent, "auth": self.headers.get("Authorization")}).encode()
+            self.send_response(200 if sent.get("ok", True) else 403)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()  # no "Connection: close": the client keeps the connection ...
+            self.wfile.write(body)
+            self.close_connection = True  # ... which the server then closes, as an idle one would be
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Closing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        line = SearchLine(f"http://127.0.0.1:{server.server_address[1]}", "k", timeout=5)
+        for n in range(3):  # the 2nd and 3rd find their kept connection closed
+            assert line.post("/multi-search", {"n": n}) == {"echo": {"n": n}, "auth": "Bearer k"}
+        with pytest.raises(RefusedRequest):
+            line.post("/multi-search", {"ok": False})
+    finally:
+        server.shutdown()
+        server.server_close()
