@@ -189,7 +189,7 @@ def _checkpoint_claim(checkpoint: PassportCheckpoint, signer: Signer) -> tuple[C
     return claim, ""
 
 
-STREAM_PAGE = 1000  # entries read at a time by verify_log (and the versions they name)
+STREAM_PAGE = 200  # entries read at a time by verify_log (and the versions they name: two credentials each)
 NODE_BATCH = 4096  # computed subtree hashes compared with the stored ones at a time
 
 

@@ -139,17 +139,21 @@ def _signature_problems(version: PassportVersion, signer: Signer, label: str) ->
     return problems
 
 
+VERIFY_PAGE = 100  # versions held at a time (two credentials each)
+
+
 def verify_all(version_ids: list[int] | None = None) -> list[str]:
     """Check every version's hash, signatures and status entries (or only those of ``version_ids``: an
-    incremental verify), and every issued document. Streamed in pages of 500 versions. The log is checked by
+    incremental verify), and every issued document. Streamed in pages of ``VERIFY_PAGE`` versions. The log is checked by
     ``log.verify_log``. Returns the problems found."""
     signer = get_signer()
     problems: list[str] = []
     stmt = select(PassportVersion).options(selectinload(PassportVersion.passport)).order_by(PassportVersion.id)
-    chunks = [version_ids[i:i + 500] for i in range(0, len(version_ids), 500)] if version_ids is not None else None
+    chunks = ([version_ids[i:i + VERIFY_PAGE] for i in range(0, len(version_ids), VERIFY_PAGE)]
+              if version_ids is not None else None)
     for chunk in chunks if chunks is not None else [None]:
         page = stmt.where(PassportVersion.id.in_(chunk)) if chunk is not None else stmt
-        for version in db.session.scalars(page.execution_options(yield_per=500)):
+        for version in db.session.scalars(page.execution_options(yield_per=VERIFY_PAGE)):
             problems.extend(_version_problems(version, signer))
     if version_ids is None:
         for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
