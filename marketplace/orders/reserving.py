@@ -68,6 +68,9 @@ def accept_quote(
     if request.status is QuoteStatus.accepted:
         raise OrderError(_l("This quote has already been accepted."))
     if request.status is QuoteStatus.declined:
+        # The Union declines only unanswered requests (no quote); the buyer only answered ones.
+        if request.quote is not None:
+            raise OrderError(_l("You declined this quote, so it can no longer be accepted. Ask for a new one."))
         raise OrderError(_l("The Union declined this request, so there is nothing to accept."))
     if request.status is not QuoteStatus.quoted:  # still "requested": the Union has not answered
         raise OrderError(_l("Only a quote the Union has answered can be accepted."))

@@ -452,6 +452,19 @@ def test_accepting_a_declined_or_accepted_quote_is_refused(app: Flask, world: di
         assert ReservationStatus  # the enum is importable for the counts above
 
 
+def test_a_quote_the_buyer_declined_is_refused_in_the_buyers_words(app: Flask, world: dict) -> None:
+    """Planted: without the buyer's own branch the buyer read "The Union declined this request"."""
+    buyer, staff = _client(app, "buyer@example.com"), _client(app, "staff@example.com")
+    assert _request_lots(buyer, {world["a"].code: "300"}).status_code == 302
+    declined = _last_request(app)
+    assert _answer(staff, declined).status_code == 302
+    assert buyer.post(f"/quotes/{declined}/decline", data={
+        "csrf_token": csrf_token(buyer, "/quotes"), "reason": "Too dear"}).status_code in (302, 303)
+    before = _counts(app)
+    _refused(app, before, _accept(buyer, declined), "You declined this quote")
+    assert "The Union declined" not in text(_accept(buyer, declined))
+
+
 def test_api_hits_carry_status_and_passport_and_the_lot_page_links_to_it(demo_client: FlaskClient) -> None:
     from marketplace.passports.models import Passport
 
