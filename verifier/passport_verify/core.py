@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
-import gzip
 import hashlib
 import json
 import zipfile
@@ -17,10 +15,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from passport_verify import tiles
+from passport_verify.encoding import b64url, canonical, digest_multibase
 from passport_verify.merkle import leaf_hash, verify_inclusion
+from passport_verify.status import check_status, status_entries
 
 SIGNED_BY_MANIFEST = ("manifest.json", "manifest.jwt")
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 @dataclass
@@ -44,27 +43,6 @@ class Report:
         out.append(f"VALID: {self.summary}" if self.valid else
                    f"INVALID: {len(self.failures)} check(s) failed; {status}")
         return out
-
-
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _canonical(document: Any) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _base58(data: bytes) -> str:
-    number = int.from_bytes(data, "big")
-    out = ""
-    while number:
-        number, rest = divmod(number, 58)
-        out = _B58[rest] + out
-    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
-
-
-def digest_multibase(data: bytes) -> str:
-    return "z" + _base58(b"\x12\x20" + hashlib.sha256(data).digest())
 
 
 def _walk(document: Any) -> list[dict[str, Any]]:
@@ -92,7 +70,7 @@ def _keys(did_document: Any) -> dict[str, Ed25519PublicKey]:
         kid = str(method.get("id", ""))
         kid = did + kid if kid.startswith("#") else kid
         try:
-            keys[kid] = Ed25519PublicKey.from_public_bytes(_b64url(str(jwk.get("x", ""))))
+            keys[kid] = Ed25519PublicKey.from_public_bytes(b64url(str(jwk.get("x", ""))))
         except ValueError:
             continue
     return keys
@@ -128,9 +106,9 @@ class _Bundle:
             return None
         try:
             header_b64, payload_b64, signature_b64 = token.decode().strip().split(".")
-            header = json.loads(_b64url(header_b64))
-            payload_bytes = _b64url(payload_b64)
-            signature = _b64url(signature_b64)
+            header = json.loads(b64url(header_b64))
+            payload_bytes = b64url(payload_b64)
+            signature = b64url(signature_b64)
         except (ValueError, UnicodeDecodeError):
             self.report.fail(name, "is not a compact JWS")
             return None
@@ -184,7 +162,7 @@ def verify_bundle(path: str | Path, trusted: list[str] | None = None, known_chec
             report.fail("passport/credential.json", "differs from the signed credential (passport/credential.jwt)")
         _check_links(bundle, manifest, credential)
         checkpoint = _check_log(bundle, manifest, payload_bytes, known_checkpoint)
-        _check_status(bundle, manifest, _status_entries(bundle, credential), now, max_status_age_hours)
+        check_status(bundle, manifest, status_entries(bundle, credential), now, max_status_age_hours)
         if report.valid:
             issuer = credential.get("issuer")
             issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
@@ -247,7 +225,7 @@ def _check_links(bundle: _Bundle, manifest: dict[str, Any], credential: Any) -> 
             continue
         candidates = {digest_multibase(data)}
         with contextlib.suppress(ValueError):
-            candidates.add(digest_multibase(_canonical(json.loads(data))))
+            candidates.add(digest_multibase(canonical(json.loads(data))))
         if digest not in candidates:
             bundle.report.fail(member, f"does not match the digestMultibase the signed passport gives for {url}")
 
@@ -341,80 +319,3 @@ def _check_known(report: Report, checkpoint: dict[str, Any], known_path: str) ->
         elif size == known_size and checkpoint.get("rootHash") != known.get("rootHash"):
             report.fail("log/checkpoint.json", "has another root than the checkpoint already seen at the same "
                                                "size: the log forked")
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _entries(credential: Any) -> list[Any]:
-    entries = credential.get("credentialStatus", []) if isinstance(credential, dict) else []
-    return entries if isinstance(entries, list) else [entries]
-
-
-def _status_entries(bundle: _Bundle, credential: Any) -> list[Any]:
-    """The passport's status entries: those of its signed credential, and of the signed other form of the
-    same version when the bundle holds one (UNTP 0.6.1, which also names the suspension list)."""
-    entries = _entries(credential)
-    other = "passport/credential-0.6.1.jwt"
-    if other in bundle.names:
-        issuer = credential.get("issuer")
-        issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
-        signed = bundle.jws(other, issuer=issuer if isinstance(issuer, str) else None)
-        if signed is not None and signed[0].get("id") != credential.get("id"):
-            bundle.report.fail(other, "is not a form of the same passport version")
-        elif signed is not None:
-            seen = {(e.get("statusListCredential"), str(e.get("statusListIndex"))) for e in entries
-                    if isinstance(e, dict)}
-            entries += [e for e in _entries(signed[0]) if isinstance(e, dict) and
-                        (e.get("statusListCredential"), str(e.get("statusListIndex"))) not in seen]
-    return entries
-
-
-def _check_status(bundle: _Bundle, manifest: dict[str, Any], entries: list[Any], now: dt.datetime,
-                  max_age_hours: float) -> None:
-    report = bundle.report
-    snapshots = manifest.get("statusLists") or {}
-    flags: set[str] = set()
-    stale: list[dt.datetime] = []
-    for entry in entries:
-        url = entry.get("statusListCredential") if isinstance(entry, dict) else None
-        snapshot = snapshots.get(url) if isinstance(url, str) else None
-        if not isinstance(snapshot, dict):
-            report.fail(str(url), "the status list the passport points at is missing from the bundle")
-            continue
-        member = str(snapshot.get("member"))
-        signed = bundle.jws(member)
-        fetched_at = _parse_time(snapshot.get("fetchedAt"))
-        if signed is None:
-            continue
-        status_list = signed[0]
-        if status_list.get("id") != url:
-            report.fail(member, f"is the status list {status_list.get('id')}, not {url}")
-            continue
-        try:
-            encoded = str(status_list["credentialSubject"]["encodedList"])
-            bits = gzip.decompress(_b64url(encoded.removeprefix("u")))
-            index = int(entry["statusListIndex"])
-            is_set = bool(bits[index // 8] & (0x80 >> (index % 8)))
-        except (KeyError, TypeError, ValueError, IndexError, OSError):
-            report.fail(member, "its list cannot be read at the passport's index")
-            continue
-        valid_until = _parse_time(status_list.get("validUntil")) if status_list.get("validUntil") else None
-        if fetched_at is None or now - fetched_at > dt.timedelta(hours=max_age_hours) or (
-                valid_until is not None and now > valid_until):
-            stale.append(fetched_at or now)
-        if is_set:
-            flags.add(str(entry.get("statusPurpose", "flagged")))
-    if "revocation" in flags:
-        report.status = "revoked"
-    elif stale:
-        report.status = f"status unknown since {min(stale).isoformat()}"
-    elif flags:
-        report.status = " and ".join(sorted(flags)).replace("suspension", "suspended")
-    else:
-        report.status = "valid"
