@@ -236,6 +236,43 @@ def test_a_failed_refund_is_retried_once_for_the_same_amount(app: Flask) -> None
     assert _stripe_refunds(app, shop.intent) == [12000, 12000]
 
 
+def test_a_unit_refunded_again_after_a_failed_refund_goes_back_in_stock_once(app: Flask) -> None:
+    """Planted: with the restock capped by the line's quantity only, stock rose twice for one sweater back."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
+    _lines(maker, url, token, {shop.m_line: 1}, restock="y")
+    assert _stock(app, shop.m_size.id) == 4
+    with app.app_context():
+        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
+    shop.fail(ref, 12000)
+    _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the same sweater, refunded again by the line form
+    assert _stripe_refunds(app, shop.intent) == [12000, 12000]
+    assert _stock(app, shop.m_size.id) == 4
+
+
+def test_a_retry_of_the_last_units_refunds_the_shipping_and_closes_the_parcel(app: Flask) -> None:
+    """Planted: without the retry's last-units branch the €9 shipping was never refunded and the parcel stayed open."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
+    _lines(maker, url, token, {shop.l_line: 1})
+    with app.app_context():
+        refund = db.session.scalar(select(m.ConsumerRefund))
+        refund_id, ref = refund.id, refund.payment.provider_ref
+    shop.fail(ref, 12000)
+    _lines(maker, url, token, {shop.m_line: 2})  # not the last units: the failed L does not count
+    retried = maker.post(f"/workspace/orders/refunds/{refund_id}/retry", data={"csrf_token": token})
+    assert retried.status_code == 303
+    assert sorted(_stripe_refunds(app, shop.intent)) == [12000, 12900, 24000]
+    with app.app_context():
+        order = db.session.scalar(select(ConsumerOrder))
+        assert order.status is ConsumerOrderStatus.refunded
+        assert order.shipments[0].status.value == "returned"
+
+
 def test_a_retry_is_refused_when_the_order_has_less_left_than_the_failed_refund(app: Flask) -> None:
     """The rule, not the failed refund's amount, decides: once the line was refunded again, a retry refunds nothing."""
     shop = Shop(app)

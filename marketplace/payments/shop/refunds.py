@@ -215,13 +215,19 @@ def _existing(key: str) -> Payment | None:
 
 
 def _restock(refund: ConsumerRefund) -> None:
-    """Put ``refund``'s units back in stock, each unit of a line at most once whatever refunds name it."""
+    """Put ``refund``'s units back in stock, each unit of a line at most once whatever refunds name it: never more
+    than the line's units refunded (refunds that count, this one included) less those already put back by any
+    refund, a failed one included (its unit came back even though its money did not go out). Erring low: a refund
+    ticked "back in stock" that found its unit already put back still counts as having put one back, so after a
+    failed refund a later unit may need adding to stock by hand; stock is never counted twice."""
+    units_of = select(func.coalesce(func.sum(ConsumerRefundLine.quantity), 0)).join(
+        ConsumerRefund, ConsumerRefund.id == ConsumerRefundLine.refund_id)
     for item in refund.lines:
-        before = db.session.scalar(select(func.coalesce(func.sum(ConsumerRefundLine.quantity), 0))
-                                   .join(ConsumerRefund, ConsumerRefund.id == ConsumerRefundLine.refund_id)
-                                   .where(ConsumerRefundLine.line_id == item.line_id, ConsumerRefund.restock.is_(True),
-                                          ConsumerRefund.id != refund.id)) or 0
-        units = min(item.quantity, item.line.quantity - before)
+        back = db.session.scalar(units_of.where(ConsumerRefundLine.line_id == item.line_id,
+                                                ConsumerRefund.restock.is_(True), ConsumerRefund.id != refund.id)) or 0
+        counted = db.session.scalar(units_of.join(Payment, Payment.id == ConsumerRefund.payment_id).where(
+            ConsumerRefundLine.line_id == item.line_id, Payment.status != PaymentStatus.failed)) or 0
+        units = min(item.quantity, counted - back)
         if item.line.variant_id is not None and units > 0:
             db.session.execute(update(ProductVariant).where(ProductVariant.id == item.line.variant_id)
                                .values(stock=ProductVariant.stock + units).execution_options(synchronize_session=False))
@@ -357,4 +363,10 @@ def retry_refund(refund: ConsumerRefund, *, gateway: PaymentGateway) -> Payment:
     if plan.amount_minor != refund.payment.amount_minor:
         raise OrderError(_l("The order has less left to refund than this refund's %(amount)s: refund its items "
                             "again instead.", amount=money(refund.payment.amount_minor, refund.payment.currency)), 409)
+    if plan.last and not plan.shipping_minor:
+        # Other units were refunded meanwhile, so these are now the parcel's last: the shipping goes back with
+        # them and the parcel is returned, as for a line refund of the last units.
+        plan = plan_refund(refund.shipment, {item.line_id: item.quantity for item in refund.lines})
+        if refund.shipment.status in LINE_REFUNDS_FROM:
+            refund.shipment.status, refund.shipment.returned_at = ShipmentStatus.returned, utcnow()
     return _refund(plan, payment, gateway=gateway, key=key, restock=False, retry_of=refund)
