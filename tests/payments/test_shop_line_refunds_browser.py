@@ -16,8 +16,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.conftest import LiveServer
-from tests.orders.test_orders_browser import _fits, _reload_until, _sign_in
+from tests.orders.test_orders_browser import _fits, _sign_in
 from tests.payments.test_payments import _event, _signed
+from tests.payments.test_shop_refunds_browser import buy_and_pay
 
 pytestmark = pytest.mark.browser
 
@@ -40,20 +41,7 @@ def test_one_sweater_returned_is_refunded_and_a_failed_refund_is_retried(  # typ
     one = f"€{price / 100:,.2f}"
     page.set_viewport_size({"width": width, "height": 844 if width == 390 else 900})
 
-    page.goto(f"{url}/products/{product_id}")
-    page.get_by_label("Size").select_option(label="L")
-    page.get_by_label("Quantity").fill("2")
-    page.get_by_role("button", name="Add to cart").click()
-    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
-    page.get_by_label("Full name").fill("Erika Mustermann")
-    page.get_by_label("Street and number").fill("Hauptstraße 5")
-    page.get_by_label("Town or city").fill("Berlin")
-    page.get_by_label("Postcode").fill("10115")
-    page.get_by_label("Country", exact=True).select_option("DE")
-    page.get_by_role("button", name="Go to payment").click()
-    reference = page.locator(".order-number").inner_text()
-    page.get_by_role("button", name=re.compile("with the test card")).click()
-    _reload_until(page, "Paid. Thank you.")
+    reference = buy_and_pay(page, url, product_id, "L", quantity=2)
 
     # The MSME ships, marks delivered, and refunds the one sweater that came back.
     desk = chromium.new_context(viewport={"width": width, "height": 900})

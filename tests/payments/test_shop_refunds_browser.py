@@ -31,19 +31,7 @@ def test_a_returned_parcel_is_refunded_and_everyone_sees_it(live_server: LiveSer
         product_id = db.session.scalar(select(Product.id).filter_by(sku="KK-UE-CREW-LG"))
     page.set_viewport_size({"width": width, "height": 844 if width == 390 else 900})
 
-    page.goto(f"{url}/products/{product_id}")
-    page.get_by_label("Size").select_option(label="L")
-    page.get_by_role("button", name="Add to cart").click()
-    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
-    page.get_by_label("Full name").fill("Erika Mustermann")
-    page.get_by_label("Street and number").fill("Hauptstraße 5")
-    page.get_by_label("Town or city").fill("Berlin")
-    page.get_by_label("Postcode").fill("10115")
-    page.get_by_label("Country", exact=True).select_option("DE")
-    page.get_by_role("button", name="Go to payment").click()
-    reference = page.locator(".order-number").inner_text()
-    page.get_by_role("button", name=re.compile("with the test card")).click()
-    _reload_until(page, "Paid. Thank you.")
+    reference = buy_and_pay(page, url, product_id, "L")
     with app.app_context():
         total = db.session.scalar(select(ConsumerOrder.total_minor).filter_by(reference=reference))
     amount = f"€{total / 100:,.2f}"
@@ -99,3 +87,24 @@ def test_a_returned_parcel_is_refunded_and_everyone_sees_it(live_server: LiveSer
     expect(main).to_contain_text(f"{total / 100:.2f}".replace(".", ","))  # one parcel, under €1,000
     expect(main).to_contain_text("Payé, moins les remboursements")
     _fits(page, width)
+
+
+def buy_and_pay(page: Page, url: str, product_id: int, size: str, quantity: int = 1) -> str:
+    """A guest buys ``quantity`` of one size, ships to Berlin and pays with localstripe's test card; the order's
+    reference once the page says it is paid."""
+    page.goto(f"{url}/products/{product_id}")
+    page.get_by_label("Size").select_option(label=size)
+    if quantity != 1:
+        page.get_by_label("Quantity").fill(str(quantity))
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
+    page.get_by_label("Full name").fill("Erika Mustermann")
+    page.get_by_label("Street and number").fill("Hauptstraße 5")
+    page.get_by_label("Town or city").fill("Berlin")
+    page.get_by_label("Postcode").fill("10115")
+    page.get_by_label("Country", exact=True).select_option("DE")
+    page.get_by_role("button", name="Go to payment").click()
+    reference = page.locator(".order-number").inner_text()
+    page.get_by_role("button", name=re.compile("with the test card")).click()
+    _reload_until(page, "Paid. Thank you.")
+    return reference
