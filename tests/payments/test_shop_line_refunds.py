@@ -273,6 +273,30 @@ def test_a_retry_of_the_last_units_refunds_the_shipping_and_closes_the_parcel(ap
         assert order.shipments[0].status.value == "returned"
 
 
+def test_a_refund_form_id_belongs_to_its_parcel(app: Flask) -> None:
+    """Planted: with the key not naming the parcel, the same form id sent for another order's parcel silently
+    answered with the first parcel's refund and refunded nothing."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    second = app.test_client()
+    second_token = csrf_token(second)
+    with app.app_context():
+        product_id = db.session.get(m.ProductVariant, shop.m_size.id).product_id
+    _add(second, second_token, product_id, shop.m_size.id, 1)
+    second_intent, _ = _paid_order(app, second, second_token)
+    with app.app_context():
+        parcel = db.session.scalar(select(ConsumerOrder).order_by(ConsumerOrder.id.desc())).shipments[0]
+        parcel_id, line_id = parcel.id, parcel.lines[0].id
+    for step in ({"action": "ship", "carrier": "DHL", "tracking": "JD2"}, {"action": "deliver"}):
+        assert maker.post(f"/workspace/orders/{parcel_id}", data={"csrf_token": token, **step}).status_code == 303
+    form_id = uuid.uuid4().hex
+    _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, {shop.m_line: 1}, form_id=form_id)
+    _lines(maker, f"/workspace/orders/{parcel_id}/refund-lines", token, {line_id: 1}, form_id=form_id)
+    assert _stripe_refunds(app, shop.intent) == [12000]
+    assert _stripe_refunds(app, second_intent) == [12000 + 900]  # its only unit: shipping goes back with it
+
+
 def test_a_retry_is_refused_when_the_order_has_less_left_than_the_failed_refund(app: Flask) -> None:
     """The rule, not the failed refund's amount, decides: once the line was refunded again, a retry refunds nothing."""
     shop = Shop(app)

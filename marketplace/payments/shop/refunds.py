@@ -316,7 +316,7 @@ def refund_lines(shipment: ConsumerShipment, quantities: Mapping[int, int], *, g
     is returned once its last units are refunded (and its shipping with them)."""
     if not request_key or len(request_key) > 40:
         raise OrderError(_l("The form has expired: open the orders page again."), 400)
-    key = f"lines-{request_key}"
+    key = f"lines-{shipment.id}-{request_key}"  # a form belongs to its parcel: another parcel's id finds nothing
     payment = _lock_purchase(shipment)
     already = _existing(key)
     if already is not None:
