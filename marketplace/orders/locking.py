@@ -78,6 +78,16 @@ def _sqlite_busy_timeout(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
+def _sqlite_savepoint_inside_a_transaction(connection: Any, _name: Any) -> None:
+    # Python's sqlite3 (3.11) opens a transaction by itself only before INSERT/UPDATE/DELETE, not before a
+    # SAVEPOINT. A savepoint taken first thus *starts* the transaction, and releasing it commits: the request's
+    # later rollback would leave the savepoint's rows written (an import's rows, say). BEGIN first, as the
+    # driver would, so a savepoint nests in the request's transaction as it does on PostgreSQL.
+    dbapi_connection = connection.connection.dbapi_connection
+    if type(dbapi_connection).__module__.startswith("sqlite3") and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")
+
+
 def _busy(error: OperationalError):  # type: ignore[no-untyped-def]
     """A database too busy to answer is a 503 with a plain message, never a traceback."""
     db.session.rollback()
@@ -89,4 +99,6 @@ def _busy(error: OperationalError):  # type: ignore[no-untyped-def]
 def init_app(app: Flask) -> None:
     if not event.contains(Engine, "connect", _sqlite_busy_timeout):
         event.listen(Engine, "connect", _sqlite_busy_timeout)
+    if not event.contains(Engine, "savepoint", _sqlite_savepoint_inside_a_transaction):
+        event.listen(Engine, "savepoint", _sqlite_savepoint_inside_a_transaction)
     app.register_error_handler(OperationalError, _busy)

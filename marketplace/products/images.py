@@ -44,6 +44,7 @@ WIDTHS = (320, 640, 1280)
 FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 VARIANT_NAME = re.compile(r"^(?P<width>320|640|1280)\.(?P<fmt>webp|jpg)$")
 _PENDING = "new_image_files"
+_DOOMED = "image_files_deleted_on_commit"
 log = logging.getLogger(__name__)
 NOT_AN_IMAGE = _l("The file is not a picture we can read. Upload a JPEG, PNG or WebP file.")
 DAMAGED = _l("The picture is damaged or incomplete (truncated). Upload the file again.")
@@ -285,11 +286,22 @@ def _discard(session: Session) -> None:
             log.warning("Could not delete %s after a rolled-back upload", key, exc_info=True)
 
 
+def delete_on_commit(session: Session, key: str) -> None:
+    """Delete the stored file ``key`` once ``session``'s transaction commits; kept if it rolls back (the
+    file is what a retry of the same request needs, e.g. an import's staged zip)."""
+    session.info.setdefault(_DOOMED, []).append((get_store(), key))
+
+
 @event.listens_for(Session, "after_commit")
 def _keep_files(session: Session) -> None:
     # SQLAlchemy fires after_commit for a SAVEPOINT's release too: the outer transaction may still roll back.
     if not session.in_nested_transaction():
         session.info.pop(_PENDING, None)
+        for store, key in session.info.pop(_DOOMED, []):
+            try:
+                store.delete(key)
+            except OSError:  # committed already: an unreferenced file stays for the orphan sweep
+                log.warning("Could not delete %s after its transaction committed", key, exc_info=True)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -299,3 +311,4 @@ def _remove_files(session: Session, previous_transaction: Any) -> None:
     # written only inside the savepoint stays unreferenced if the outer transaction commits).
     if not previous_transaction.nested:
         _discard(session)
+        session.info.pop(_DOOMED, None)

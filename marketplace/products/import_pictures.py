@@ -12,6 +12,7 @@ import re
 import zipfile
 
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
 from marketplace.lots.sheets import ImportFileError
 from marketplace.products import images as image_files
@@ -94,5 +95,7 @@ def staged(sha: str) -> Pictures:
     return Pictures(data)
 
 
-def unstage(sha: str) -> None:
-    image_files.get_store().delete(STAGING.format(sha=sha))
+def unstage(session: Session, sha: str) -> None:
+    """Forget the staged zip once the import's transaction commits: if the commit fails, the person's retry of
+    the confirmation still finds it."""
+    image_files.delete_on_commit(session, STAGING.format(sha=sha))

@@ -119,7 +119,7 @@ def confirm():  # type: ignore[no-untyped-def]
         return _preview_page(preview, token, filename, pictures is not None, status=422, message=_(
             "%(n)d rows still have errors: fix them or tick “Skip” on them, then import.", n=len(preview.blocking)))
     if sha:
-        import_pictures.unstage(sha)  # the pictures are stored with the products now
+        import_pictures.unstage(db.session, sha)  # the pictures are stored with the products now (on commit)
     return render_template("products/import/done.html", preview=preview, filename=filename)
 
 

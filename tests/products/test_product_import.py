@@ -291,3 +291,43 @@ def test_the_template_downloads_in_six_languages_and_imports_with_its_picture(de
     assert "New products ready to import: 1" in text(preview), text(preview)
     assert "Rows with errors: 0" in text(preview)
     assert client.get(f"{PAGE}/template.xlsx?lang=xx").status_code == 404
+
+
+class _CommitRefusedError(Exception):
+    pass
+
+
+def test_a_confirmation_whose_commit_fails_keeps_the_staged_zip_for_the_retry(demo_app: Flask) -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from marketplace.products import import_pictures
+    from marketplace.products.images import get_store
+
+    client = _client(demo_app)
+    pictures = _zip({"scarf.jpg": jpeg_bytes()})
+    key = import_pictures.STAGING.format(sha=import_pictures.hashlib.sha256(pictures).hexdigest())
+    html = text(_upload(client, _xlsx([_row()]), pictures))
+    before = _counts(demo_app)
+
+    def fail(session: Session) -> None:
+        if not session.in_nested_transaction():  # the request's own commit, not a row's savepoint
+            raise _CommitRefusedError
+
+    event.listen(Session, "before_commit", fail)
+    try:
+        with pytest.raises(_CommitRefusedError):  # the database refused the request's commit
+            _confirm(client, html, "import")
+    finally:
+        event.remove(Session, "before_commit", fail)
+    with demo_app.app_context():
+        db.session.rollback()
+        assert get_store().exists(key), "the zip was deleted although nothing was imported"
+    assert _counts(demo_app) == before
+
+    done = _confirm(client, html, "import")  # the person presses Import again
+    assert done.status_code == 200, text(done)
+    assert "1 new products" in text(done) or "1 new product" in text(done)
+    with demo_app.app_context():
+        assert not get_store().exists(key), "the imported zip is kept after the import committed"
+        assert len(db.session.scalar(select(m.Product).where(m.Product.sku == "KK-IMP-SCARF")).images) == 1
