@@ -92,6 +92,8 @@ consumer_shipped = _notice("consumer_shipped")  # sender: the ConsumerOrder; arg
 consumer_refunded = _notice("consumer_refunded")  # sender: the ConsumerOrder; args: (the refund Payment,)
 repair_request = _notice("repair_request")  # sender: the ServiceRequest
 balance_received = _notice("balance_received")
+# sender: the Order; args: (the deposit Payment,): a deposit paid after the order was paid or its hold ran out
+deposit_unmatched = _notice("deposit_unmatched")
 invoice_issued = _notice("invoice_issued")
 
 NOTICES = (
@@ -116,6 +118,7 @@ NOTICES = (
     consumer_refunded,
     repair_request,
     balance_received,
+    deposit_unmatched,
     invoice_issued,
 )
 

@@ -79,6 +79,11 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
           _l("We received %(amount)s towards the balance of order %(ref)s. The order page shows what is left to "
              "pay, if anything."),
           action=_l("Follow the order"), essential=True),
+    _kind("deposit_unmatched", _l("Deposit for order %(ref)s needs a refund or a new reservation"),
+          _l("A deposit of %(amount)s for order %(ref)s was paid after the order's deposit had already arrived or its "
+             "reservation had run out, so no fibre is held for it."),
+          _l("Refund this payment from the order page, or reserve the fibre again with the buyer."),
+          action=_l("Open the order"), essential=True),
     _kind("invoice_issued", _l("Invoice for order %(ref)s"),
           _l("An invoice of %(amount)s was issued for order %(ref)s."),
           action=_l("See the order"), essential=True),

@@ -122,6 +122,13 @@ def balance_received(order: Order, amount_minor: int) -> None:
                url=link("orders.detail", reference=order.reference))
 
 
+def deposit_unmatched(order: Order, payment: Payment) -> None:
+    """Staff: money arrived that no reservation takes (a second deposit, or one paid after the hold ran out)."""
+    notify_all(staff(), "deposit_unmatched",
+               params={"ref": order.reference, "amount": _money(payment.amount_minor, payment.currency)},
+               url=link("union.order", reference=order.reference))
+
+
 def invoice_issued(order: Order, amount_minor: int, url: str | None = None) -> None:
     notify_all(_buyers(order.buyer_id), "invoice_issued",
                params={"ref": order.reference, "amount": _money(amount_minor, order.currency)},

@@ -291,9 +291,12 @@ def _move(provider_ref: Any, status: PaymentStatus, event: Event) -> str:
     payment.status = status
     payment.last_event_at = event.created
     if status is PaymentStatus.succeeded:
-        if payment.order is not None and payment.kind is PaymentKind.deposit and mark_deposit_paid(payment.order):
-            db.session.flush()
-            issue_invoice(payment.order, InvoiceKind.deposit, payment.amount_minor, staff=None, payment=None)
+        if payment.order is not None and payment.kind is PaymentKind.deposit:
+            if mark_deposit_paid(payment.order):
+                db.session.flush()
+                issue_invoice(payment.order, InvoiceKind.deposit, payment.amount_minor, staff=None, payment=None)
+            else:  # paid twice, or after the hold ran out: the money is here, no fibre is held for it
+                events.deposit_unmatched.send(payment.order, args=(payment,))
         if payment.order is not None and payment.kind is PaymentKind.balance:
             events.balance_received.send(payment.order, args=(payment.amount_minor,))
         if payment.consumer_order is not None:

@@ -321,6 +321,11 @@ def test_a_second_deposit_paid_after_all_does_not_mark_the_order_paid_again(app:
     intent was made and paid; then the first intent is paid after all (an old card page). Stripe reports a
     success for a payment of ours, so the payment is recorded as succeeded (the Union refunds one), but the
     order is not marked paid again: one "deposit paid" step, one deposit invoice, the stock still firm."""
+    from urllib.parse import urlsplit
+
+    from marketplace.accounts.models import User
+    from marketplace.i18n import money
+    from marketplace.notifications.models import Notification, OutgoingMail
     from marketplace.orders.models import OrderEvent, ReservationStatus
     from marketplace.payments.models import Invoice, InvoiceKind
 
@@ -351,6 +356,17 @@ def test_a_second_deposit_paid_after_all_does_not_mark_the_order_paid_again(app:
         assert all(r.status is ReservationStatus.firm for r in order.reservations)
         assert [p.status for p in db.session.scalars(select(Payment).order_by(Payment.id))] == [
             PaymentStatus.succeeded, PaymentStatus.succeeded]
+        # The Union is told once, with the amount and the order page to refund it from; the buyer is not.
+        told = list(db.session.scalars(select(Notification).where(Notification.kind == "deposit_unmatched")))
+        assert [(db.session.get(User, n.user_id).email, n.url.endswith(f"/union/orders/{order.reference}"))
+                for n in told] == [
+            ("staff@example.com", True)]
+        assert order.reference in told[0].title
+        mail = db.session.scalar(select(OutgoingMail).where(OutgoingMail.kind == "deposit_unmatched"))
+        assert mail is not None
+        assert money(first.amount_minor, first.currency) in mail.text_body
+        path = urlsplit(told[0].url).path
+    assert _staff(app).get(path).status_code == 200
 
 
 def test_a_deposit_paid_while_the_hold_expires_leaves_the_stock_given_back_once(app: Flask,
