@@ -60,13 +60,14 @@ def main() -> None:
                 lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(100)).all()
             else:
                 lots = _build(count, out)
+            changed = [lot.id for lot in lots[:100]]
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
             out.extend(log_sizes(latest))
             out.extend(inclusion_proofs())
             out.extend(full_verify(latest.tree_size))
             if not built:  # changes the database: not on a kept one, so every run reads the same log
-                out.extend(incremental_verify(latest, lots[:100]))
+                out.extend(incremental_verify(latest, changed))
             public_ids = list(db.session.scalars(select(Passport.public_id)))
         out.extend(passport_pages(app, public_ids))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -150,7 +151,6 @@ def inclusion_proofs(samples: int = 200) -> list[str]:
         began = time.perf_counter()
         merkle_log.inclusion(version)
         timings.append((time.perf_counter() - began) * 1000)
-    db.session.expunge_all()
     return [f"inclusion proof: p50 {statistics.median(timings):.2f} ms, p95 {_pct(timings, 0.95):.2f} ms"]
 
 
@@ -174,11 +174,15 @@ def full_verify(size: int) -> list[str]:
     return out
 
 
-def incremental_verify(latest: Any, changed: list[Any]) -> list[str]:
+def incremental_verify(latest: Any, lot_ids: list[int]) -> list[str]:
+    from sqlalchemy import select
+
     from marketplace.extensions import db
+    from marketplace.lots.models import Lot
     from marketplace.passports import log_since, services
 
     checkpoint_size, root = latest.tree_size, bytes.fromhex(latest.root_hash)
+    changed = db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids))).all()
     for lot in changed:
         lot.herder_price_minor = (lot.herder_price_minor or 0) + 1
     services.publish_many(services.passport_for(lot=lot) for lot in changed)
