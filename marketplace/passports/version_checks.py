@@ -148,14 +148,19 @@ def _tasks(version_ids: list[int] | None) -> Iterator[Task]:
         last = ids[-1]
 
 
-def default_workers(version_ids: list[int] | None) -> int:
-    """2 worker processes (the issue's 2 cores) for a large set on a database they can open; else none."""
-    engine = db.engine
-    if engine.url.get_backend_name() == "sqlite" and (engine.url.database or ":memory:") in ("", ":memory:"):
+def workers_for(url: Any, count: int, cpus: int | None) -> int:
+    """2 worker processes (the issue's 2 cores) for ``count`` ≥ ``PARALLEL_FROM`` versions on a database they
+    can open (not an in-memory SQLite); otherwise 0, checked in the calling process."""
+    if url.get_backend_name() == "sqlite" and (url.database or "") in ("", ":memory:"):
         return 0
+    workers = min(2, cpus or 1)
+    return workers if count >= PARALLEL_FROM and workers > 1 else 0
+
+
+def default_workers(version_ids: list[int] | None) -> int:
     count = len(version_ids) if version_ids is not None else db.session.scalar(
         select(func.count()).select_from(PassportVersion)) or 0
-    return min(2, os.cpu_count() or 1) if count >= PARALLEL_FROM else 0
+    return workers_for(db.engine.url, count, os.cpu_count())
 
 
 class Checks:
