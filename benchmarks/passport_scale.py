@@ -2,6 +2,8 @@
 full and incremental verification and the passport page.
 
 Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite file in a temp dir, one process)
+     .venv/bin/python -m benchmarks.passport_scale N --db FILE   (keeps the database in FILE; a second run on the
+     same FILE skips building and publishing and measures the read steps again on the same log)
 """
 
 from __future__ import annotations
