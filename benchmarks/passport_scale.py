@@ -2,6 +2,8 @@
 full and incremental verification and the passport page.
 
 Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite file in a temp dir, one process)
+     .venv/bin/python -m benchmarks.passport_scale N --db FILE   (keeps the database in FILE; a second run on the
+     same FILE skips building and publishing and measures the read steps again on the same log)
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import machine
 
@@ -24,122 +27,199 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
 
 
-def main() -> None:  # noqa: PLR0915 (one linear script)
-    count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
-    from flask_migrate import upgrade
-    from sqlalchemy import insert, select
+def _args() -> tuple[int, Path | None]:
+    """N, and ``--db FILE``: keep the database in FILE (its signing key beside it) and, when FILE already holds
+    a built database, skip building and publishing (the read steps measured on one database, run after run)."""
+    args = sys.argv[1:]
+    keep = None
+    if "--db" in args:
+        at = args.index("--db")
+        keep = Path(args[at + 1]).resolve()
+        del args[at:at + 2]
+    return (int(args[0]) if args else 1000), keep
+
+
+def main() -> None:
+    count, keep = _args()
+    from sqlalchemy import select
 
     from marketplace import create_app
     from marketplace.extensions import db
     from marketplace.lots.models import Lot
     from marketplace.passports import log as merkle_log
-    from marketplace.passports import log_since, services, tiles
-    from marketplace.passports.models import Passport, PassportVersion
-    from marketplace.passports.signing import get_signer
-    from tests import factories
+    from marketplace.passports.models import Passport
 
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp}/bench.sqlite3",
-                          "IMAGE_STORAGE_PATH": f"{tmp}/images", "PASSPORT_SIGNING_KEY": f"{tmp}/key.jwk",
+        database = keep or Path(tmp) / "bench.sqlite3"
+        built = keep is not None and keep.exists()
+        app = create_app({"ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+                          "IMAGE_STORAGE_PATH": f"{tmp}/images", "PASSPORT_SIGNING_KEY": f"{database}.key.jwk",
                           "SEARCH_INDEX_PATH": f"{tmp}/search", "MAIL_PORT": 9, "ACCESS_LOG": False})
         out: list[str] = []
         with app.app_context():
-            upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
-            factories.use_session(db.session)
-            coop = factories.CooperativeProfileFactory().organisation
-            cert = factories.CertificateFactory(holder=coop)  # one certificate for every lot, as a season's are
-            began = time.perf_counter()
-            template = factories.LotFactory(cooperative=coop, code="BENCH-0000000", certificate=cert)
-            db.session.flush()
-            row = {column.key: getattr(template, column.key) for column in Lot.__mapper__.column_attrs}
-            row.pop("id")
-            for start in range(1, count, 5000):  # copies of one lot row, in bulk (the factory is slow)
-                db.session.execute(insert(Lot), [{**row, "code": f"BENCH-{number:07d}",
-                                                  "lab_report_number": f"R-B{number}"}
-                                                 for number in range(start, min(start + 5000, count))])
-            db.session.commit()
-            setup = time.perf_counter() - began
-
-            lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
-            began = time.perf_counter()
-            published, _unchanged = services.publish_many(services.passports_in_batches(lots))  # as publish_all
-            db.session.commit()
-            publish = time.perf_counter() - began
-            out.append(f"publish: {published} passports in {publish:.1f} s = {published / publish:.0f} per second "
-                       f"(lots created in {setup:.1f} s, not counted)")
-            if count <= 2000:  # every passport again, unchanged: no new version (slow at scale, so small runs)
-                began = time.perf_counter()
-                again, unchanged = services.publish_many(services.passports_in_batches(lots))
-                db.session.commit()
-                out.append(f"republish unchanged: {again} new versions, {unchanged} unchanged, "
-                           f"{time.perf_counter() - began:.1f} s")
-
+            if built:
+                out.append(f"database: reused {database} (built earlier; publish not measured in this run)")
+                lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(100)).all()
+            else:
+                lots = _build(count, out)
+            changed = [lot.id for lot in lots[:100]]
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
-            size = latest.tree_size
-            note = tiles.checkpoint_note(latest, merkle_log.origin(), get_signer())
-            full = tiles.tile(0, 0, 0, size)
-            bundle = tiles.entry_bundle(0, 0, size)
-            out.append(f"log: {size} entries; checkpoint note {len(note.encode())} B; full tile "
-                       f"{len(full or b'')} B; full entry bundle {len(bundle or b'')} B; "
-                       f"{len(tiles.paths(size))} tiles and bundles in all")
-
-            ids = list(db.session.scalars(select(PassportVersion.id)))  # ids only: holding every version would
-            picks = [db.session.get(PassportVersion, version_id)  # pin them in the session (and in verify's memory)
-                     for version_id in random.Random(1).sample(ids, min(200, len(ids)))]
-            timings = []
-            for version in picks:
-                began = time.perf_counter()
-                merkle_log.inclusion(version)
-                timings.append((time.perf_counter() - began) * 1000)
-            out.append(f"inclusion proof: p50 {statistics.median(timings):.2f} ms, p95 {_pct(timings, 0.95):.2f} ms")
-
-            began = time.perf_counter()
-            problems = services.verify_all() + merkle_log.verify_log(services.status_indexes())
-            full_verify = time.perf_counter() - began
-            assert problems == [], problems[:5]
-            out.append(f"full verify: {full_verify:.1f} s ({size / full_verify:.0f} entries per second)")
-            del picks
-            db.session.expire_all()
-            tracemalloc.start()  # a second run, for its memory: what verify allocates beyond what is held already
-            services.verify_all()
-            merkle_log.verify_log(services.status_indexes())
-            verify_peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            out.append(f"full verify memory: peak {verify_peak / 2**20:.1f} MB allocated (tracemalloc, second run)")
-
-            checkpoint_size, root = latest.tree_size, bytes.fromhex(latest.root_hash)
-            changed = lots[:100]
-            for lot in changed:
-                lot.herder_price_minor = (lot.herder_price_minor or 0) + 1
-            services.publish_many(services.passport_for(lot=lot) for lot in changed)
-            db.session.commit()
-            began = time.perf_counter()
-            problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes())
-            problems += services.verify_all(ids)
-            since = time.perf_counter() - began
-            assert problems == [], problems[:5]
-            out.append(f"incremental verify (--since, {len(ids)} new entries): {since:.2f} s")
+            out.extend(log_sizes(latest))
+            out.extend(inclusion_proofs())
+            out.extend(full_verify(latest.tree_size))
+            if not built:  # changes the database: not on a kept one, so every run reads the same log
+                out.extend(incremental_verify(latest, changed))
             public_ids = list(db.session.scalars(select(Passport.public_id)))
-        client = app.test_client()
-        picks = random.Random(2).sample(public_ids, min(300, len(public_ids)))
-        cold, warm = [], []
-        for public_id in picks:
-            began = time.perf_counter()
-            response = client.get(f"/passports/{public_id}")
-            cold.append((time.perf_counter() - began) * 1000)
-            began = time.perf_counter()
-            assert client.get(f"/passports/{public_id}",
-                              headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
-            warm.append((time.perf_counter() - began) * 1000)
-        out.append(f"passport page: rendered p50 {statistics.median(cold):.1f} ms, p95 {_pct(cold, 0.95):.1f} ms; "
-                   f"revalidated (304) p50 {statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms")
+        out.extend(passport_pages(app, public_ids))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append(f"peak memory (this process, everything above): {peak:.0f} MB")
     print(f"# Passports at scale: {count} lots, {dt.datetime.now(dt.UTC).date().isoformat()}")
     print(f"machine: {machine()}; database: SQLite (a file in a temp dir); Flask test client, one process")
     for line in out:
         print(f"- {line}")
+
+
+def _build(count: int, out: list[str]) -> list[Any]:
+    """Create N lots and publish their passports (the publish step); returns the lots."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select
+
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot
+    from marketplace.passports import services
+    from tests import factories
+
+    upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    factories.use_session(db.session)
+    coop = factories.CooperativeProfileFactory().organisation
+    cert = factories.CertificateFactory(holder=coop)  # one certificate for every lot, as a season's are
+    began = time.perf_counter()
+    template = factories.LotFactory(cooperative=coop, code="BENCH-0000000", certificate=cert)
+    db.session.flush()
+    row = {column.key: getattr(template, column.key) for column in Lot.__mapper__.column_attrs}
+    row.pop("id")
+    for start in range(1, count, 5000):  # copies of one lot row, in bulk (the factory is slow)
+        db.session.execute(insert(Lot), [{**row, "code": f"BENCH-{number:07d}",
+                                          "lab_report_number": f"R-B{number}"}
+                                         for number in range(start, min(start + 5000, count))])
+    db.session.commit()
+    setup = time.perf_counter() - began
+
+    lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
+    began = time.perf_counter()
+    published, _unchanged = services.publish_many(services.passports_in_batches(lots))  # as publish_all
+    db.session.commit()
+    publish = time.perf_counter() - began
+    out.append(f"publish: {published} passports in {publish:.1f} s = {published / publish:.0f} per second "
+               f"(lots created in {setup:.1f} s, not counted)")
+    if count <= 2000:  # every passport again, unchanged: no new version (slow at scale, so small runs)
+        began = time.perf_counter()
+        again, unchanged = services.publish_many(services.passports_in_batches(lots))
+        db.session.commit()
+        out.append(f"republish unchanged: {again} new versions, {unchanged} unchanged, "
+                   f"{time.perf_counter() - began:.1f} s")
+    return lots
+
+
+# ---- the read steps (issue 26 points 3 and 4): each on its own, on a built database -----------------
+
+def log_sizes(latest: Any) -> list[str]:
+    from marketplace.passports import log as merkle_log
+    from marketplace.passports import tiles
+    from marketplace.passports.signing import get_signer
+
+    size = latest.tree_size
+    note = tiles.checkpoint_note(latest, merkle_log.origin(), get_signer())
+    full = tiles.tile(0, 0, 0, size)
+    bundle = tiles.entry_bundle(0, 0, size)
+    return [(f"log: {size} entries; checkpoint note {len(note.encode())} B; full tile "
+             f"{len(full or b'')} B; full entry bundle {len(bundle or b'')} B; "
+             f"{len(tiles.paths(size))} tiles and bundles in all")]
+
+
+def inclusion_proofs(samples: int = 200) -> list[str]:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.passports import log as merkle_log
+    from marketplace.passports.models import PassportVersion
+
+    ids = list(db.session.scalars(select(PassportVersion.id)))  # ids only: holding every version would
+    picks = [db.session.get(PassportVersion, version_id)  # pin them in the session (and in verify's memory)
+             for version_id in random.Random(1).sample(ids, min(samples, len(ids)))]
+    timings = []
+    for version in picks:
+        began = time.perf_counter()
+        merkle_log.inclusion(version)
+        timings.append((time.perf_counter() - began) * 1000)
+    return [f"inclusion proof: p50 {statistics.median(timings):.2f} ms, p95 {_pct(timings, 0.95):.2f} ms"]
+
+
+def full_verify(size: int) -> list[str]:
+    """What ``flask passports verify`` runs: the versions' checks (2 worker processes from 2,000 versions) while
+    the main process checks the log."""
+    from marketplace.extensions import db
+    from marketplace.passports import log as merkle_log
+    from marketplace.passports import services, verification
+
+    def run() -> list[str]:
+        checks = verification.start_checks()
+        log_problems = merkle_log.verify_log(services.status_indexes(), contents=False)
+        return checks.problems() + log_problems
+
+    began = time.perf_counter()
+    problems = run()
+    took = time.perf_counter() - began
+    assert problems == [], problems[:5]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out = [(f"full verify: {took:.1f} s ({size / took:.0f} entries per second); "
+           f"peak RSS of a worker {children:.0f} MB")]
+    db.session.expire_all()
+    tracemalloc.start()  # a second run, for its memory: what verify allocates beyond what is held already
+    run()
+    verify_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    out.append(f"full verify memory: peak {verify_peak / 2**20:.1f} MB allocated in the main process "
+               "(tracemalloc, second run)")
+    return out
+
+
+def incremental_verify(latest: Any, lot_ids: list[int]) -> list[str]:
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.lots.models import Lot
+    from marketplace.passports import log_since, services
+
+    checkpoint_size, root = latest.tree_size, bytes.fromhex(latest.root_hash)
+    changed = db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids))).all()
+    for lot in changed:
+        lot.herder_price_minor = (lot.herder_price_minor or 0) + 1
+    services.publish_many(services.passport_for(lot=lot) for lot in changed)
+    db.session.commit()
+    began = time.perf_counter()
+    problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes())
+    problems += services.verify_all(ids)
+    since = time.perf_counter() - began
+    assert problems == [], problems[:5]
+    return [f"incremental verify (--since, {len(ids)} new entries): {since:.2f} s"]
+
+
+def passport_pages(app: Any, public_ids: list[str], samples: int = 300) -> list[str]:
+    client = app.test_client()
+    picks = random.Random(2).sample(public_ids, min(samples, len(public_ids)))
+    cold, warm = [], []
+    for public_id in picks:
+        began = time.perf_counter()
+        response = client.get(f"/passports/{public_id}")
+        cold.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        assert client.get(f"/passports/{public_id}",
+                          headers={"If-None-Match": response.headers["ETag"]}).status_code == 304
+        warm.append((time.perf_counter() - began) * 1000)
+    return [(f"passport page: rendered p50 {statistics.median(cold):.1f} ms, p95 {_pct(cold, 0.95):.1f} ms; "
+             f"revalidated (304) p50 {statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms")]
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
-from marketplace.passports import documents
+from marketplace.passports import documents, version_checks
 from marketplace.passports.models import (
     IssuedDocument,
     Passport,
@@ -139,26 +139,41 @@ def _signature_problems(version: PassportVersion, signer: Signer, label: str) ->
     return problems
 
 
-VERIFY_PAGE = 100  # versions held at a time (two credentials each)
+VERIFY_PAGE = 100  # versions held at a time (two credentials each) when one is checked again in full
 
 
-def verify_all(version_ids: list[int] | None = None) -> list[str]:
+def verify_all(version_ids: list[int] | None = None, workers: int | None = None) -> list[str]:
     """Check every version's hash, signatures and status entries (or only those of ``version_ids``: an
-    incremental verify), and every issued document. Streamed in pages of ``VERIFY_PAGE`` versions. The log is checked by
-    ``log.verify_log``. Returns the problems found."""
-    signer = get_signer()
-    problems: list[str] = []
-    stmt = select(PassportVersion).options(selectinload(PassportVersion.passport)).order_by(PassportVersion.id)
-    chunks = ([version_ids[i:i + VERIFY_PAGE] for i in range(0, len(version_ids), VERIFY_PAGE)]
-              if version_ids is not None else None)
-    for chunk in chunks if chunks is not None else [None]:
-        page = stmt.where(PassportVersion.id.in_(chunk)) if chunk is not None else stmt
-        for version in db.session.scalars(page.execution_options(yield_per=VERIFY_PAGE)):
-            problems.extend(_version_problems(version, signer))
-    if version_ids is None:
-        for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
-            problems.extend(documents.verify_document(document))
-    return problems
+    incremental verify), and every issued document. The log is checked by ``log.verify_log``. Returns the
+    problems found. ``workers``: processes for the signature checks (None: 2 for a large set)."""
+    return start_checks(version_ids, workers).problems()
+
+
+class VersionProblems:
+    """``verify_all`` started: each version's quick checks run (``version_checks``; in worker processes for a
+    large set) while the caller does other work; :meth:`problems` waits, then names what is wrong with each
+    version that failed one, checking it again in full, and checks the issued documents."""
+
+    def __init__(self, version_ids: list[int] | None, workers: int | None) -> None:
+        self.signer = get_signer()
+        self.version_ids = version_ids
+        self.checks = version_checks.Checks(self.signer, version_ids, workers)
+
+    def problems(self) -> list[str]:
+        suspects = self.checks.unsound_ids()
+        problems: list[str] = []
+        stmt = select(PassportVersion).options(selectinload(PassportVersion.passport)).order_by(PassportVersion.id)
+        for start in range(0, len(suspects), VERIFY_PAGE):
+            for version in db.session.scalars(stmt.where(PassportVersion.id.in_(suspects[start:start + VERIFY_PAGE]))):
+                problems.extend(_version_problems(version, self.signer))
+        if self.version_ids is None:
+            for document in db.session.scalars(select(IssuedDocument).order_by(IssuedDocument.id)):
+                problems.extend(documents.verify_document(document))
+        return problems
+
+
+def start_checks(version_ids: list[int] | None = None, workers: int | None = None) -> VersionProblems:
+    return VersionProblems(version_ids, workers)
 
 
 def _version_problems(version: PassportVersion, signer: Signer) -> list[str]:

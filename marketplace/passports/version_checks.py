@@ -1,0 +1,192 @@
+"""Every stored version checked at scale (issue 26, point 3): ``passports verify`` reads the versions' columns
+(not ORM objects), a chunk of ids at a time, and checks both forms of each in a pool of worker processes.
+
+For each form (0.6.1, and 0.7.0 when the version has one) the quick check is:
+
+* the JWS's protected header names Ed25519 and nothing beyond ``alg``, ``kid``, ``typ``, ``cty``; its
+  signature verifies (``cryptography``'s Ed25519, over the token's own bytes) with the key its ``kid`` names
+  among the Union's retired keys, otherwise the current key (as ``Signer.verify`` picks it);
+* the SHA-256 of the signed payload's bytes is the stored content hash (the hash the log chains);
+* the credential as stored, which is what the version's URLs serve, reads as the same document as the signed
+  payload;
+* the 0.6.1 form's status entries point at the passport's status index.
+
+Signed payload = canonical JSON of the credential that was hashed, so the stored hash of a served credential
+that reads as the signed payload is the hash of that credential's canonical JSON: the same checks as
+``verification._version_problems``, without serialising any JSON again. A version failing any quick check is
+checked again by ``_version_problems`` in the main process, which names what is wrong in the same words as
+before; the quick check only ever decides that a version is sound.
+
+Workers are forked and read the database on connections of their own (a committed state: the CLI's). Small
+sets, and in-memory databases, are checked in the calling process on its session.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Text, cast, create_engine, func, select
+from sqlalchemy.pool import NullPool
+
+from marketplace.extensions import db
+from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.signing import Signer
+
+CHUNK = 1000  # versions per task (about 33 MB of columns at the benchmark's sizes)
+PARALLEL_FROM = 2000  # fewer versions are checked in the calling process (starting workers costs more)
+HEADER_KEYS = frozenset({"alg", "kid", "typ", "cty"})
+
+Keys = dict[str | None, bytes]  # the kid a token names → raw Ed25519 public key; None → the current key
+
+
+def signer_keys(signer: Signer) -> Keys:
+    """The raw public keys ``Signer.verify`` would use, by the ``kid`` a token names."""
+    keys: Keys = {None: base64.urlsafe_b64decode(str(signer.public_jwk()["x"]) + "==")}
+    for old in signer.retired:
+        keys[f"{signer.did}#{old.kid}"] = base64.urlsafe_b64decode(str(old.public_jwk["x"]) + "==")
+    return keys
+
+
+def _b64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def form_served(text: str | None, content_hash: str | None, token: str | None,
+                keys: dict[str | None, Ed25519PublicKey]) -> Any:
+    """The served document when the form passes the quick check; None when it does not."""
+    if not text or not content_hash or not token:
+        return None
+    try:
+        head, body, signature = token.strip().split(".")
+        header = json.loads(_b64(head))
+        if not isinstance(header, dict) or header.get("alg") != "Ed25519" or not header.keys() <= HEADER_KEYS:
+            return None
+        key = keys.get(header.get("kid")) or keys[None]
+        key.verify(_b64(signature), f"{head}.{body}".encode("ascii"))
+        payload = _b64(body)
+        if hashlib.sha256(payload).hexdigest() != content_hash:
+            return None
+        served = json.loads(text)
+        return served if isinstance(served, dict) and json.loads(payload) == served else None
+    except (ValueError, TypeError, InvalidSignature, binascii.Error, UnicodeError):
+        return None
+
+
+def version_sound(row: Sequence[Any], keys: dict[str | None, Ed25519PublicKey]) -> bool:
+    """(id, status index, credential text, hash, signature, 0.7.0 text, hash, signature) passes every quick check."""
+    _id, status_index, text, content_hash, token, text_070, hash_070, token_070 = row
+    served = form_served(text, content_hash, token, keys)
+    if served is None:
+        return False
+    if text_070 is not None and text_070 != "null" and form_served(text_070, hash_070, token_070, keys) is None:
+        return False
+    entries = served.get("credentialStatus", [])
+    try:
+        return {entry.get("statusListIndex") for entry in entries} == {str(status_index)}
+    except (AttributeError, TypeError):
+        return False
+
+
+def _columns() -> Any:
+    return (select(PassportVersion.id, Passport.status_index, cast(PassportVersion.credential, Text),
+                   PassportVersion.content_hash, PassportVersion.signature,
+                   cast(PassportVersion.credential_070, Text), PassportVersion.content_hash_070,
+                   PassportVersion.signature_070)
+            .join(Passport, Passport.id == PassportVersion.passport_id).order_by(PassportVersion.id))
+
+
+Task = tuple[int, int] | list[int]  # ids [first, last] or the ids themselves
+
+
+def _rows(connection: Any, task: Task) -> Any:
+    stmt = _columns()
+    if isinstance(task, tuple):
+        stmt = stmt.where(PassportVersion.id >= task[0], PassportVersion.id <= task[1])
+    else:
+        stmt = stmt.where(PassportVersion.id.in_(task))
+    return connection.execute(stmt)
+
+
+def unsound(rows: Any, keys: Keys) -> list[int]:
+    """The ids among ``rows`` failing a quick check."""
+    public = {kid: Ed25519PublicKey.from_public_bytes(raw) for kid, raw in keys.items()}
+    return [row[0] for row in rows if not version_sound(row, public)]
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _start_worker(url: str, keys: Keys) -> None:
+    """In a forked worker: a connection pool of its own (the parent's connections are never touched)."""
+    _WORKER["engine"] = create_engine(url, poolclass=NullPool)
+    _WORKER["keys"] = keys
+
+
+def _check_in_worker(task: Task) -> list[int]:
+    with _WORKER["engine"].connect() as connection:
+        return unsound(_rows(connection, task), _WORKER["keys"])
+
+
+def _tasks(version_ids: list[int] | None) -> Iterator[Task]:
+    if version_ids is not None:
+        for start in range(0, len(version_ids), CHUNK):
+            yield version_ids[start:start + CHUNK]
+        return
+    last = -1
+    while ids := db.session.scalars(select(PassportVersion.id).where(PassportVersion.id > last)
+                                    .order_by(PassportVersion.id).limit(CHUNK)).all():
+        yield (ids[0], ids[-1])
+        last = ids[-1]
+
+
+def workers_for(url: Any, count: int, cpus: int | None) -> int:
+    """2 worker processes (the issue's 2 cores) for ``count`` ≥ ``PARALLEL_FROM`` versions on a database they
+    can open (not an in-memory SQLite); otherwise 0, checked in the calling process."""
+    if url.get_backend_name() == "sqlite" and (url.database or "") in ("", ":memory:"):
+        return 0
+    workers = min(2, cpus or 1)
+    return workers if count >= PARALLEL_FROM and workers > 1 else 0
+
+
+def default_workers(version_ids: list[int] | None) -> int:
+    count = len(version_ids) if version_ids is not None else db.session.scalar(
+        select(func.count()).select_from(PassportVersion)) or 0
+    return workers_for(db.engine.url, count, os.cpu_count())
+
+
+class Checks:
+    """The quick checks of every version (or of ``version_ids``), started in workers at once so the caller can
+    check the log meanwhile; :meth:`unsound_ids` waits for them."""
+
+    def __init__(self, signer: Signer, version_ids: list[int] | None = None, workers: int | None = None) -> None:
+        self.keys = signer_keys(signer)
+        self.version_ids = version_ids
+        self.workers = default_workers(version_ids) if workers is None else workers
+        self.pool: Any = None
+        self.pending: Any = None
+        if self.workers > 1:
+            url = db.engine.url.render_as_string(hide_password=False)
+            tasks = list(_tasks(version_ids))
+            self.pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker, (url, self.keys))
+            self.pending = self.pool.map_async(_check_in_worker, tasks, chunksize=1)
+
+    def unsound_ids(self) -> list[int]:
+        if self.pool is None:
+            connection = db.session.connection()
+            return [version_id for task in _tasks(self.version_ids)
+                    for version_id in unsound(_rows(connection, task), self.keys)]
+        try:
+            found = [version_id for chunk in self.pending.get() for version_id in chunk]
+        finally:
+            self.pool.close()
+            self.pool.join()
+        return sorted(found)

@@ -1,0 +1,143 @@
+"""``passports verify`` at scale (issue 26, point 3): every version's quick checks (``version_checks``: columns,
+not objects; signatures in worker processes) catch each tamper, in the calling process and in 2 forked
+workers, and the version is then named in the same words as the full check (``_version_problems``).
+
+Each tamper is committed (the workers read the database on connections of their own), checked both ways,
+and undone before the next one.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import select, update
+
+from marketplace.extensions import db
+from marketplace.passports import services, verification, version_checks
+from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.signing import canonical_json, get_signer
+
+VERSION = PassportVersion.__table__
+PASSPORT = Passport.__table__
+
+
+def _last() -> PassportVersion:
+    version = db.session.scalar(select(PassportVersion).order_by(PassportVersion.id.desc()).limit(1))
+    assert version is not None
+    return version
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _label(version: PassportVersion) -> str:
+    return f"passport {version.passport.public_id} version {version.number}"
+
+
+def _served_credential_changed() -> list[str]:
+    """Only the stored credential (what the version's URLs serve) changed: signature and hash as signed."""
+    version = _last()
+    changed = copy.deepcopy(version.credential)
+    changed["validFrom"] = "2000-01-01T00:00:00Z"
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(credential=changed))
+    return [f"{_label(version)}: content does not match its hash",
+            f"{_label(version)}: the signature covers different content"]
+
+
+def _credential_changed_and_resigned() -> list[str]:
+    """Changed and re-signed with the Union's own key: only the stored hash gives it away."""
+    version = _last()
+    changed = copy.deepcopy(version.credential)
+    changed["validFrom"] = "2000-01-01T00:00:00Z"
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(
+        credential=changed, signature=get_signer().sign(changed)))
+    return [f"{_label(version)}: content does not match its hash"]
+
+
+def _signed_under_another_algorithm() -> list[str]:
+    """The same content signed with the Union's key, but under ``EdDSA``: not the algorithm the site accepts."""
+    version = _last()
+    header = json.dumps({"alg": "EdDSA", "kid": get_signer().key_id}).encode()
+    signing_input = f"{_b64(header)}.{_b64(canonical_json(version.credential))}"
+    token = f"{signing_input}.{_b64(get_signer().key.private_key.sign(signing_input.encode()))}"
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(signature=token))
+    return [f"{_label(version)}: the signature does not verify"]
+
+
+def _070_form_changed() -> list[str]:
+    version = _last()
+    assert version.credential_070 is not None
+    changed = copy.deepcopy(version.credential_070)
+    changed["validFrom"] = "2000-01-01T00:00:00Z"
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(credential_070=changed))
+    return [f"{_label(version)}: its UNTP 0.7.0 form does not match its hash",
+            f"{_label(version)} (UNTP 0.7.0): the signature covers different content"]
+
+
+def _status_index_moved() -> list[str]:
+    version = _last()
+    labels = [f"passport {version.passport.public_id} version {v.number}" for v in version.passport.versions]
+    db.session.execute(update(PASSPORT).where(PASSPORT.c.id == version.passport_id).values(status_index=99_999))
+    return [f"{label}: status entries do not point at the passport's status index" for label in labels]
+
+
+TAMPERS: dict[str, Callable[[], list[str]]] = {
+    "served credential changed": _served_credential_changed,
+    "credential changed and re-signed": _credential_changed_and_resigned,
+    "signed under another algorithm": _signed_under_another_algorithm,
+    "0.7.0 form changed": _070_form_changed,
+    "status index moved": _status_index_moved,
+}
+
+
+def test_each_tamper_is_caught_in_the_process_and_in_two_workers(demo_app: Flask) -> None:
+    wrong = {}
+    with demo_app.app_context():
+        version = _last()
+        saved_version = {column: getattr(version, column) for column in
+                         ("credential", "signature", "credential_070", "signature_070")}
+        saved_index = version.passport.status_index
+        version_id, passport_id = version.id, version.passport_id
+        assert services.verify_all(workers=2) == []
+        for name, tamper in TAMPERS.items():
+            expected = tamper()
+            db.session.commit()
+            db.session.expire_all()
+            checks = verification.start_checks(workers=2)
+            assert checks.checks.pool is not None  # forked workers, not the calling process
+            in_workers = checks.problems()
+            in_process = services.verify_all(workers=0)
+            if in_workers != expected or in_process != expected:
+                wrong[name] = (expected, in_workers, in_process)
+            db.session.execute(update(VERSION).where(VERSION.c.id == version_id).values(**saved_version))
+            db.session.execute(update(PASSPORT).where(PASSPORT.c.id == passport_id).values(status_index=saved_index))
+            db.session.commit()
+            db.session.expire_all()
+        assert services.verify_all(workers=2) == []
+    assert wrong == {}
+
+
+def test_the_incremental_verify_checks_the_versions_it_is_given_in_workers(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        expected = _credential_changed_and_resigned()
+        db.session.commit()
+        ids = list(db.session.scalars(select(PassportVersion.id).order_by(PassportVersion.id)))
+        assert services.verify_all(ids[-3:], workers=2) == expected
+        assert services.verify_all(ids[:-1], workers=2) == []
+
+
+@pytest.mark.parametrize(("url", "count", "workers"), [
+    ("sqlite://", 10_000, 0),  # an in-memory database: no other process can open it
+    ("sqlite:////tmp/file.sqlite3", version_checks.PARALLEL_FROM - 1, 0),  # too few to start workers
+    ("sqlite:////tmp/file.sqlite3", version_checks.PARALLEL_FROM, 2),
+])
+def test_workers_start_only_for_a_large_set_on_a_database_they_can_open(url: str, count: int, workers: int) -> None:
+    from sqlalchemy.engine import make_url
+
+    assert version_checks.workers_for(make_url(url), count, cpus=8) == workers
