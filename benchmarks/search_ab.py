@@ -1,6 +1,7 @@
 """Two trees of the site, one database and one search index: HTTP latency of the same queries, alternating.
 
-    .venv/bin/python benchmarks/search_ab.py --db DB --index INDEX --trees BEFORE AFTER [--queries 500]
+    .venv/bin/python benchmarks/search_ab.py --db DB --index INDEX --trees BEFORE AFTER [--queries 500] \
+        [--prefixes BEFORE_ AFTER_]
 
 For a before/after comparison on a shared machine, where the load changes from minute to minute: the
 web process of each tree (``search_bench.py --serve`` of that tree: werkzeug, one process, one thread,
@@ -8,13 +9,15 @@ its own code) serves ``GET /api/v1/lots`` over the same database and index, and 
 (mixed as in ``search_bench``: the same five kinds, seeded) goes to both, in turn (the order turning every
 query), so that both trees meet the same load. The engine is the one ``search_bench`` takes: ``BENCH_MEILISEARCH_URL``,
 ``BENCH_MEILISEARCH_KEY`` and ``BENCH_MEILISEARCH_PREFIX`` (an index built beforehand, e.g. by
-``search reindex`` on that database), or the embedded index at INDEX. Prints p50/p95/max per tree, the
+``search reindex`` on that database; ``--prefixes`` gives each tree its own index, built by that tree, when
+the trees store different documents), or the embedded index at INDEX. Prints p50/p95/max per tree, the
 per-query-kind p95 and the web processes' CPU per request.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import socket
 import statistics
@@ -30,12 +33,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.search_bench import KINDS, _cpu_seconds, mixed_queries, percentile
 
 
-def _start(tree: Path, db: str, index: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start(tree: Path, db: str, index: str, prefix: str | None) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen([sys.executable, str(tree / "benchmarks" / "search_bench.py"), "--serve", db, index,
-                               str(port)], cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(port)], cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, **({"BENCH_MEILISEARCH_PREFIX": prefix} if prefix else {})})
     base = f"http://127.0.0.1:{port}/api/v1/lots"
     for _ in range(300):
         try:
@@ -61,8 +65,10 @@ def main() -> None:
     parser.add_argument("--index", required=True)
     parser.add_argument("--trees", nargs=2, required=True, type=Path)
     parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--prefixes", nargs=2, help="each tree's Meilisearch index prefix")
     options = parser.parse_args()
-    servers = [_start(tree.resolve(), options.db, options.index) for tree in options.trees]
+    servers = [_start(tree.resolve(), options.db, options.index, prefix)
+               for tree, prefix in zip(options.trees, options.prefixes or (None, None), strict=True)]
     try:
         for args in mixed_queries(20, random.Random(1)):  # warm up with other queries
             for _server, base in servers:

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import DecimalField, IntegerField, SelectMultipleField
 
 from marketplace.access import public
+from marketplace.api import lot_params
 from marketplace.api.openapi import document
 from marketplace.lots import services as lots
 from marketplace.lots.forms import LotFilterForm
@@ -16,7 +17,7 @@ from marketplace.search.port import SearchResult, SearchUnavailable
 from marketplace.urls import public_base_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-ALWAYS_ALLOWED = {"lang"}
+ALWAYS_ALLOWED = frozenset({"lang"})
 
 
 def _problem(message: str, status: int, fields: dict[str, list[str]] | None = None):  # type: ignore[no-untyped-def]
@@ -50,14 +51,30 @@ def _payload(result: SearchResult, facets: dict[str, dict[str, int]]) -> dict[st
     }
 
 
-@bp.route("/lots")
-@public
-def lots_api():  # type: ignore[no-untyped-def]
+def lot_search_asked():  # type: ignore[no-untyped-def]
+    """The lot search in the query string, or the 400 answer: read quickly when the query is plain
+    (``lot_params``), else through the form, which gives every message."""
+    if (wanted := lot_params.read(request.args, ALWAYS_ALLOWED)) is not None:
+        return wanted
+    return lot_search_by_form()
+
+
+def lot_search_by_form():  # type: ignore[no-untyped-def]
+    """The lot search through the form, or the 400 answer with the form's messages."""
     form = LotFilterForm(request.args)
     if (problem := _checked(form)) is not None:
         return problem
+    return lots.LotSearch.from_form(form.data)
+
+
+@bp.route("/lots")
+@public
+def lots_api():  # type: ignore[no-untyped-def]
+    wanted = lot_search_asked()
+    if not isinstance(wanted, lots.LotSearch):
+        return wanted
     try:
-        found = lots.find_lots(lots.LotSearch.from_form(form.data), suggest=False)  # the API shows none
+        found = lots.find_lots(wanted, suggest=False)  # the API shows none
     except SearchUnavailable:
         return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
     return jsonify(_payload(found.result, found.facets))

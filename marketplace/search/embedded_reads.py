@@ -13,7 +13,7 @@ from typing import Any
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
-from marketplace.search.port import TIE_ID_LIMIT, Document, IndexSpec, SearchQuery, tie_key
+from marketplace.search.port import TIE, Document, IndexSpec, SearchQuery, chosen_sort, tie_number
 
 FACET_SIZE = 1000
 # Facet counting reads columnar "fast" fields. Tantivy counts a column that is single-valued and
@@ -24,7 +24,6 @@ FACET_SIZE = 1000
 # the few documents with several, counted separately over just those documents).
 NONE = "\u2205"
 MULTI = "multi"  # names of the facets that have several values in a document
-TIE = "tie"  # the tie-break as one number: recency seconds × 2**24 + id (port.tie_key)
 
 
 def first_of(name: str) -> str:
@@ -35,16 +34,12 @@ def more_of(name: str) -> str:
     return f"{name}__more"
 
 
-def tie_number(spec: IndexSpec, doc: Document) -> int:
-    seconds, ident = tie_key(spec, doc)
-    return seconds * TIE_ID_LIMIT + ident
+__all__ = ["TIE", "first_of", "load", "more_of", "ordered", "sort_of", "tie_number"]
 
 
 def sort_of(spec: IndexSpec, query: SearchQuery) -> tuple[str, bool] | None:
-    """The chosen sort as (field, descending), or None."""
-    if query.sort and query.sort.lstrip("-") in spec.sortable:
-        return query.sort.lstrip("-"), query.sort.startswith("-")
-    return None
+    """The chosen sort as (field, descending), or None when the tie-break alone orders (``port.chosen_sort``)."""
+    return chosen_sort(spec, query)
 
 
 def load(searcher: tantivy.Searcher, hits: list[tuple[Any, Any]]) -> list[Document]:

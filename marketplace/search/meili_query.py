@@ -10,14 +10,14 @@ import math
 from typing import Any
 
 from marketplace.search.port import (
-    TIE_ID,
-    TIE_SECOND,
+    TIE,
     Document,
     IndexSpec,
     SearchQuery,
     SearchResult,
+    chosen_sort,
     query_words,
-    tie_key,
+    tie_number,
 )
 
 SUPPORTED_MAJOR = 1  # the adapter speaks the Meilisearch v1 API (tested against 1.50)
@@ -67,7 +67,7 @@ def index_settings(spec: IndexSpec, synonyms: tuple[tuple[str, ...], ...]) -> di
         "searchableAttributes": list(spec.searchable),
         # ``id`` is filterable so that deletes go by filter (deleting by a list of ids is deprecated).
         "filterableAttributes": [*spec.facets, *spec.numbers, "id"],
-        "sortableAttributes": [*spec.sortable, TIE_SECOND, TIE_ID],
+        "sortableAttributes": [*spec.sortable, TIE],
         # The stated order (``port``): fewer typos first, then exactness (a value equal to the query, then
         # every word exact, then a prefix), then the sort, which always ends with the tie-break; proximity
         # and attribute never get to decide.
@@ -92,17 +92,15 @@ def search_params(spec: IndexSpec, query: SearchQuery) -> dict[str, Any]:
     }
     if query.counted_facets(spec):
         params["facets"] = list(query.counted_facets(spec))
-    params["sort"] = [f"{TIE_SECOND}:desc", f"{TIE_ID}:desc"]
-    if query.sort and query.sort.lstrip("-") in spec.sortable:
-        name = query.sort.lstrip("-")
-        params["sort"].insert(0, f"{name}:{'desc' if query.sort.startswith('-') else 'asc'}")
+    params["sort"] = [f"{TIE}:desc"]  # one exact number (``port.tie_number``): one sort level, not two
+    if (order := chosen_sort(spec, query)) is not None:
+        params["sort"].insert(0, f"{order[0]}:{'desc' if order[1] else 'asc'}")
     return params
 
 
 def with_tie(spec: IndexSpec, doc: Document) -> Document:
-    """The document as sent: with its two tie-break fields (``port.tie_key``), taken off again in hits."""
-    seconds, ident = tie_key(spec, doc)
-    return {**doc, TIE_SECOND: seconds, TIE_ID: ident}
+    """The document as sent: with its tie-break number (``port.tie_number``), taken off again in hits."""
+    return {**doc, TIE: tie_number(spec, doc)}
 
 
 def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) -> list[dict[str, Any]]:
@@ -112,7 +110,7 @@ def multi_search_queries(uid: str, spec: IndexSpec, queries: list[SearchQuery]) 
 
 
 def read_result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elapsed: float) -> SearchResult:
-    """One answer of a multi-search as the port's result (the tie-break fields taken off the hits)."""
+    """One answer of a multi-search as the port's result (the tie-break number taken off the hits)."""
     facets: dict[str, dict[str, int]] = {name: {} for name in query.counted_facets(spec)}
     for name, values in (found.get("facetDistribution") or {}).items():
         if name in facets:
@@ -120,8 +118,7 @@ def read_result(spec: IndexSpec, query: SearchQuery, found: dict[str, Any], elap
     total = int(found.get("totalHits", 0)) if query.per_page else 0
     hits = found["hits"]
     for hit in hits:
-        hit.pop(TIE_SECOND, None)
-        hit.pop(TIE_ID, None)
+        hit.pop(TIE, None)
     return SearchResult(hits, facets, total, query.page, query.per_page, elapsed)
 
 

@@ -16,7 +16,7 @@ from marketplace.lots.search import LOTS
 from marketplace.products.search import PRODUCTS
 from marketplace.search.embedded import EmbeddedEngine
 from marketplace.search.meili import MeilisearchEngine
-from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable
+from marketplace.search.port import SearchEngine, SearchQuery, SearchUnavailable, tie_number
 from marketplace.search.schema import place_synonyms
 from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL
 
@@ -275,6 +275,23 @@ def test_ties_follow_the_stated_rule_on_every_page(engine: SearchEngine) -> None
     # The same second: the higher id first.
     apply(engine, [_lot(30, code="SAME-30", listed_at=5000.1), _lot(31, code="SAME-31", listed_at=5000.9)], [])
     assert codes(engine, per_page=2) == ["SAME-31", "SAME-30"]
+
+
+def test_the_tie_break_is_one_exact_number_and_newest_first_is_its_order(engine: SearchEngine) -> None:
+    """Ties compare whole seconds, then the id, as one number (``port.tie_number``) that a double holds
+    exactly: real timestamps a second apart, or ids one apart in the same second, still come in order on
+    every engine. Newest first is that order too: within one second the higher id first, whatever the
+    fractions of the second say."""
+    now = 1_795_000_000.0  # 2026
+    apply(engine, [_lot(2_000_001, code="BIG-1", listed_at=now + 0.9), _lot(2_000_002, code="BIG-2", listed_at=now),
+                   _lot(2_000_000, code="BIG-0", listed_at=now + 1.0), _lot(40, code="OLD-40", listed_at=now - 1)], [])
+    for sort in (None, "-listed_at"):
+        assert codes(engine, per_page=4, sort=sort) == ["BIG-0", "BIG-2", "BIG-1", "OLD-40"], sort
+        assert codes(engine, per_page=2, page=2, sort=sort) == ["BIG-1", "OLD-40"], sort
+    assert tie_number(LOTS, {"id": "2000002", "listed_at": now}) - tie_number(LOTS, {"id": "2000001",
+                                                                                      "listed_at": now}) == 1
+    assert tie_number(LOTS, {"id": str(10**9), "listed_at": 4e9}) < 2**53  # exact as a double
+    assert tie_number(LOTS, {"id": str(10**9), "listed_at": 1e12}) < 2**53  # beyond 2106: the last second
 
 
 def test_exact_matches_come_before_typos_then_newest_first(engine: SearchEngine) -> None:

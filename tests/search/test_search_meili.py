@@ -37,7 +37,7 @@ def test_settings_come_from_the_spec() -> None:
     assert settings["searchableAttributes"][0] == "code"
     assert set(settings["filterableAttributes"]) == {*LOTS.facets, *LOTS.numbers, "id"}
     assert settings["sortableAttributes"] == ["micron", "price_per_kg", "price_eur_clean", "listed_at", "available_kg",
-                                              "tie_s", "tie_id"]
+                                              "tie"]
     assert settings["rankingRules"][:4] == ["words", "typo", "exactness", "sort"]  # the stated order (port)
     assert settings["rankingRules"].index("typo") < settings["rankingRules"].index("sort")
     assert settings["typoTolerance"]["minWordSizeForTypos"] == {"oneTypo": 5, "twoTypos": 9}
@@ -76,11 +76,14 @@ def test_any_value_round_trips_through_quoting(value: str) -> None:
 
 def test_search_params() -> None:
     params = search_params(LOTS, SearchQuery(text="x", sort="-price_per_kg", page=3, per_page=20))
-    assert params["sort"] == ["price_per_kg:desc", "tie_s:desc", "tie_id:desc"]
+    assert params["sort"] == ["price_per_kg:desc", "tie:desc"]  # the sort, then one tie-break number
     assert params["page"] == 3
     assert params["hitsPerPage"] == 20
     assert params["facets"] == list(LOTS.facets)
-    assert search_params(LOTS, SearchQuery(sort="code"))["sort"] == ["tie_s:desc", "tie_id:desc"]  # not sortable
+    assert search_params(LOTS, SearchQuery(sort="code"))["sort"] == ["tie:desc"]  # not sortable
+    # Newest first is the tie-break's own order: one sort level.
+    assert search_params(LOTS, SearchQuery(sort="-listed_at"))["sort"] == ["tie:desc"]
+    assert search_params(LOTS, SearchQuery(sort="listed_at"))["sort"] == ["listed_at:asc", "tie:desc"]
 
 
 def test_the_client_has_a_timeout() -> None:
