@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import secrets
@@ -188,22 +189,40 @@ def _links_of(document: Any) -> list[tuple[str, str]]:
 PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (one tree lock each)
 
 
-def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> tuple[int, int]:
+@contextlib.contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """The cyclic garbage collector's automatic runs paused while publishing (a batch allocates thousands of
+    short-lived dicts and ORM states, and each automatic full run walks every object the session holds);
+    ``_append`` collects the young generations after each batch instead, so garbage stays bounded."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
+                 issued_at: dt.datetime | None = None) -> tuple[int, int]:
     """Publish each passport whose content changed, in batches: sign and serialise a batch, then append its
     versions to the log under one lock and flush. (published, unchanged)
 
     What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
-    credential, the Union's party) is read once (``memo.batch``): publishing changes none of it."""
+    credential, the Union's party, the signing key) is read once (``memo.batch``): publishing changes none of
+    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes."""
     published = unchanged = 0
     pending: list[PassportVersion] = []
     seen: set[int] = set()
+    signer = get_signer()
     # The versions of a batch are inserted together when it is appended, not one by one before each read.
-    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush:
+    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush, \
+            _young_collections_only():
         for passport in passports:
             if passport.id in seen:  # listed twice: published once
                 continue
             seen.add(passport.id)
-            version = publish(passport, log=False)
+            version = publish(passport, log=False, signer=signer, issued_at=issued_at)
             if version is None:
                 unchanged += 1
                 continue
@@ -219,14 +238,17 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> t
 def _append(versions: list[PassportVersion]) -> None:
     db.session.flush()  # the batch's versions get their ids
     merkle_log.append_versions(versions)
+    gc.collect(1)
 
 
-def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
+def publish(passport: Passport, *, log: bool = True, signer: Signer | None = None,
+            issued_at: dt.datetime | None = None) -> PassportVersion | None:
     """Publish a new version if the passport's content changed; None when it is unchanged. With ``log=False``
-    the caller appends the version to the log (``publish_many``)."""
-    signer = get_signer()
+    the caller appends the version to the log (``publish_many``). ``signer`` (default ``get_signer()``) and
+    ``issued_at`` (default now, to the second) let a batch pass what it read once."""
+    signer = signer or get_signer()
     current = passport.current
-    issued_at = utcnow().replace(microsecond=0)
+    issued_at = (issued_at or utcnow()).replace(microsecond=0)
     number = current.number + 1 if current else 1
     linked = linked_documents(passport)
     credential = build_credential(passport, number, issued_at, signer, linked)
