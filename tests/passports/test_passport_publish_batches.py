@@ -53,7 +53,7 @@ def _published(since: int) -> dict[str, Any]:
     return found
 
 
-def _publish_and_read(one_at_a_time: bool) -> dict[str, Any]:
+def _publish_and_read(one_at_a_time: bool, workers: int = 0) -> dict[str, Any]:
     since = db.session.scalar(select(PassportVersion.id).order_by(PassportVersion.id.desc()).limit(1)) or 0
     savepoint = db.session.begin_nested()
     subjects = _subjects()
@@ -64,7 +64,8 @@ def _publish_and_read(one_at_a_time: bool) -> dict[str, Any]:
                                                 {"product": subject}))
             services.publish(passport, issued_at=AT)
     else:
-        services.publish_many(services.passports_in_batches(subjects, 3), batch=4, issued_at=AT)
+        services.publish_many(services.passports_in_batches(subjects, 3), batch=4, issued_at=AT,
+                              workers=workers)
     db.session.flush()
     found = _published(since)
     savepoint.rollback()
@@ -76,10 +77,11 @@ def test_a_batch_publishes_the_bytes_publishing_one_at_a_time_gives(demo_app: Fl
     with demo_app.app_context():
         passports = db.session.scalar(select(db.func.count()).select_from(Passport))
         alone = _publish_and_read(one_at_a_time=True)
-        batched = _publish_and_read(one_at_a_time=False)
         assert len(alone) > 5
-        assert batched.keys() == alone.keys()
-        for key, forms in alone.items():
-            assert batched[key] == forms, key
+        for workers in (0, 2):  # signed in this process, and by two worker processes
+            batched = _publish_and_read(one_at_a_time=False, workers=workers)
+            assert batched.keys() == alone.keys()
+            for key, forms in alone.items():
+                assert batched[key] == forms, (workers, key)
         # and the rolled-back runs left the published passports as they were: nothing new to publish
         assert services.publish_many(services.passports_in_batches(_subjects())) == (0, passports)
