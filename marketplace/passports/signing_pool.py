@@ -16,6 +16,7 @@ import hashlib
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from joserfc.jwk import OKPKey
@@ -61,9 +62,13 @@ class SigningPool:
                     self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
                     initargs=(self.signer.key.as_dict(private=True), self.signer.did, self.signer.kid))
             size = -(-len(batch) // self.workers)
-            return _Pending([self._pool.submit(_sign_chunk, list(batch[start:start + size]))
-                             for start in range(0, len(batch), size)])
-        return _Pending(done=[sign_forms(forms, self.signer) for forms in batch])
+            try:
+                return _Pending(batch, self.signer, [self._pool.submit(_sign_chunk, list(batch[start:start + size]))
+                                                     for start in range(0, len(batch), size)])
+            except BrokenProcessPool:  # the workers could not start or died: sign here from now on
+                self.close()
+                self.workers = 0
+        return _Pending(batch, self.signer)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -72,10 +77,16 @@ class SigningPool:
 
 
 class _Pending:
-    def __init__(self, futures: list[Future[list[Signed]]] | None = None, done: list[Signed] | None = None) -> None:
-        self._futures, self._done = futures or [], done
+    """A batch being signed by the workers (``futures``), or to be signed here when its result is asked for."""
+
+    def __init__(self, batch: Sequence[Forms], signer: Signer, futures: list[Future[list[Signed]]] | None = None
+                 ) -> None:
+        self._batch, self._signer, self._futures = batch, signer, futures
 
     def result(self) -> list[Signed]:
-        if self._done is None:
-            self._done = [signed for future in self._futures for signed in future.result()]
-        return self._done
+        if self._futures:
+            try:
+                return [signed for future in self._futures for signed in future.result()]
+            except BrokenProcessPool:  # a worker could not start or died (the same bytes, signed here)
+                pass
+        return [sign_forms(forms, self._signer) for forms in self._batch]
