@@ -195,7 +195,8 @@ PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (
 def _young_collections_only() -> Iterator[None]:
     """The cyclic garbage collector's automatic runs paused while publishing (a batch allocates thousands of
     short-lived dicts and ORM states, and each automatic full run walks every object the session holds);
-    ``_append`` collects the young generations after each batch instead, so garbage stays bounded."""
+    ``_append`` collects the young generations after each batch instead, and every generation every
+    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -261,12 +262,16 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
     return published, unchanged
 
 
+FULL_COLLECTION_EVERY = 25  # batches (5,000 passports) between two full garbage collections while publishing
+_appended = itertools.count(1)
+
+
 def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
     batch, pending = signed
     versions = [_version(prepared, result) for prepared, result in zip(batch, pending.result(), strict=True)]
     db.session.flush()  # the batch's versions get their ids
     merkle_log.append_versions(versions)
-    gc.collect(1)
+    gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
 
 
 def publish(passport: Passport, *, log: bool = True, signer: Signer | None = None,
