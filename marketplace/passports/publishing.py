@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import itertools
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +21,7 @@ from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotContribution, LotStatus
 from marketplace.organisations.models import Organisation, OrgKind
-from marketplace.passports import documents, tiers, untp, untp070
+from marketplace.passports import documents, signing_pool, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import (
     Granularity,
@@ -27,7 +30,7 @@ from marketplace.passports.models import (
     PassportVersion,
 )
 from marketplace.passports.reading import _msme_certificates, base_url, passport_certificates
-from marketplace.passports.signing import Signer, canonical_json, get_signer
+from marketplace.passports.signing import Signer, get_signer
 from marketplace.passports.standing import issue_status_lists, status_indexes
 from marketplace.products.models import ProcessingStep, Product, ProductStatus
 
@@ -188,45 +191,109 @@ def _links_of(document: Any) -> list[tuple[str, str]]:
 PUBLISH_BATCH = 200  # passports signed and serialised between two log appends (one tree lock each)
 
 
-def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH) -> tuple[int, int]:
-    """Publish each passport whose content changed, in batches: sign and serialise a batch, then append its
-    versions to the log under one lock and flush. (published, unchanged)
+@contextlib.contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """The cyclic garbage collector's automatic runs paused while publishing (a batch allocates thousands of
+    short-lived dicts and ORM states, and each automatic full run walks every object the session holds);
+    ``_append`` collects the young generations after each batch instead, and every generation every
+    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+PUBLISH_WORKERS = 2  # processes that serialise and sign full batches (0: in the publishing process)
+
+
+@dataclass
+class _Prepared:
+    """A passport's new version, built and compared, waiting for its hashes and signatures."""
+
+    passport: Passport
+    number: int
+    issued_at: dt.datetime
+    forms: signing_pool.Forms  # (the 0.6.1 credential, the 0.7.0 form)
+
+
+def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
+                 issued_at: dt.datetime | None = None, workers: int | None = None) -> tuple[int, int]:
+    """Publish each passport whose content changed, in batches: build a batch, have it serialised and signed
+    (by ``workers`` processes, default ``PASSPORT_PUBLISH_WORKERS`` or 2, while this one builds the next batch),
+    then append its versions to the log under one lock and flush, batch after batch in the order given.
+    (published, unchanged)
 
     What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
-    credential, the Union's party) is read once (``memo.batch``): publishing changes none of it."""
+    credential, the Union's party, the signing key) is read once (``memo.batch``): publishing changes none of
+    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes."""
     published = unchanged = 0
-    pending: list[PassportVersion] = []
+    building: list[_Prepared] = []
+    signing: tuple[list[_Prepared], signing_pool._Pending] | None = None
     seen: set[int] = set()
+    signer = get_signer()
+    if workers is None:
+        workers = int(current_app.config.get("PASSPORT_PUBLISH_WORKERS", PUBLISH_WORKERS))
+    pool = signing_pool.SigningPool(signer, workers)
     # The versions of a batch are inserted together when it is appended, not one by one before each read.
-    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush:
+    with contextlib.nullcontext() if memo.active() else memo.batch(), db.session.no_autoflush, \
+            _young_collections_only(), contextlib.closing(pool):
         for passport in passports:
             if passport.id in seen:  # listed twice: published once
                 continue
             seen.add(passport.id)
-            version = publish(passport, log=False)
-            if version is None:
+            prepared = _prepare(passport, signer, issued_at)
+            if prepared is None:
                 unchanged += 1
                 continue
             published += 1
-            pending.append(version)
-            if len(pending) >= batch:
-                _append(pending)
-                pending = []
-        _append(pending)
+            building.append(prepared)
+            if len(building) >= batch:  # signed meanwhile; the batch before it is appended now
+                signing, finished = (building, pool.submit([p.forms for p in building], full=True)), signing
+                building = []
+                if finished is not None:
+                    _append(finished)
+        last = (building, pool.submit([p.forms for p in building], full=False)) if building else None
+        for finished in (signing, last):
+            if finished is not None:
+                _append(finished)
     return published, unchanged
 
 
-def _append(versions: list[PassportVersion]) -> None:
+FULL_COLLECTION_EVERY = 5  # batches (1,000 passports) between two full garbage collections while publishing
+_appended = itertools.count(1)
+
+
+def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
+    batch, pending = signed
+    versions = [_version(prepared, result) for prepared, result in zip(batch, pending.result(), strict=True)]
     db.session.flush()  # the batch's versions get their ids
     merkle_log.append_versions(versions)
+    gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
 
 
-def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
+def publish(passport: Passport, *, log: bool = True, signer: Signer | None = None,
+            issued_at: dt.datetime | None = None) -> PassportVersion | None:
     """Publish a new version if the passport's content changed; None when it is unchanged. With ``log=False``
-    the caller appends the version to the log (``publish_many``)."""
-    signer = get_signer()
+    the caller appends the version to the log. ``signer`` (default ``get_signer()``) and ``issued_at``
+    (default now, to the second) let a caller pass what it read once."""
+    signer = signer or get_signer()
+    prepared = _prepare(passport, signer, issued_at)
+    if prepared is None:
+        return None
+    version = _version(prepared, signing_pool.sign_forms(prepared.forms, signer))
+    if log:
+        db.session.flush()
+        merkle_log.append_version(version)
+    return version
+
+
+def _prepare(passport: Passport, signer: Signer, issued_at: dt.datetime | None) -> _Prepared | None:
+    """The passport's next version, built; None when its content is unchanged."""
     current = passport.current
-    issued_at = utcnow().replace(microsecond=0)
+    issued_at = (issued_at or utcnow()).replace(microsecond=0)
     number = current.number + 1 if current else 1
     linked = linked_documents(passport)
     credential = build_credential(passport, number, issued_at, signer, linked)
@@ -240,17 +307,17 @@ def publish(passport: Passport, *, log: bool = True) -> PassportVersion | None:
     ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
         "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
         return None
-    body, body_070 = canonical_json(credential), canonical_json(published)  # hashed and signed: once each
+    return _Prepared(passport, number, issued_at, (credential, published))
+
+
+def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersion:
+    credential, published = prepared.forms
     version = PassportVersion(
-        passport=passport, number=number, issued_at=issued_at, credential=credential,
-        content_hash=hashlib.sha256(body).hexdigest(), signature=signer.sign_canonical(body),
-        credential_070=published, content_hash_070=hashlib.sha256(body_070).hexdigest(),
-        signature_070=signer.sign_canonical(body_070),
+        passport=prepared.passport, number=prepared.number, issued_at=prepared.issued_at, credential=credential,
+        content_hash=signed[0], signature=signed[1], credential_070=published, content_hash_070=signed[2],
+        signature_070=signed[3],
     )
     db.session.add(version)
-    if log:
-        db.session.flush()
-        merkle_log.append_version(version)
     return version
 
 

@@ -26,7 +26,7 @@ def publish_lot(lot: Lot, **_: Any) -> None:
 def publish_lots(_cooperative: Any, lots: list[Lot], **_: Any) -> None:
     """A batch of lots (an import): their passports are signed in batches and their log entries appended once per
     batch (``publish_many``), not one log append and checkpoint per lot."""
-    services.publish_many(passport_for(lot=lot) for lot in lots)
+    services.publish_many(services.passports_in_batches(lots))  # read 200 at a time
 
 
 def publish_product(product: Product, **_: Any) -> None:
@@ -62,9 +62,9 @@ def republish_organisation_passports(organisation_id: int) -> None:
     """(The job.) The passports of its lots and of the products made from them (a cooperative), and of its
     products (an MSME), in batches; unchanged ones get no new version."""
     republish_ledger_passports(organisation_id)
-    services.publish_many(passport_for(product=product) for product in db.session.scalars(
+    services.publish_many(services.passports_in_batches(db.session.scalars(
         select(Product).where(Product.organisation_id == organisation_id, Product.status == ProductStatus.published,
-                              Product.id.in_(select(Passport.product_id))).order_by(Product.id)))
+                              Product.id.in_(select(Passport.product_id))).order_by(Product.id))))
 
 
 def republish_ledger_passports(cooperative_id: int) -> None:
@@ -79,18 +79,18 @@ def republish_ledger_passports(cooperative_id: int) -> None:
     lots = db.session.scalars(
         select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
         .order_by(Lot.id))
-    services.publish_many(passport_for(lot=lot) for lot in lots)
+    services.publish_many(services.passports_in_batches(lots))  # read 200 at a time
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
                               Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
         .order_by(Product.id))
-    services.publish_many(passport_for(product=product) for product in products)
+    services.publish_many(services.passports_in_batches(products))
 
 
 def republish_practice_passports(msme_id: int) -> None:
     """(The job.) The MSME's products' passports show its latest accepted practice report."""
-    services.publish_many(passport_for(product=product) for product in db.session.scalars(
-        select(Product).where(Product.organisation_id == msme_id, Product.id.in_(select(Passport.product_id)))))
+    services.publish_many(services.passports_in_batches(db.session.scalars(
+        select(Product).where(Product.organisation_id == msme_id, Product.id.in_(select(Passport.product_id))))))
 
 
 def republish_for_service(product: Product, **_: Any) -> None:

@@ -3,8 +3,10 @@ passport makes on it (linked by the SHA-256 of the credential)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from marketplace import memo
 from marketplace.certification.models import AssuranceLevel, Certificate
 from marketplace.passports.untp.parties import _party, issuer_of
 from marketplace.passports.untp.vocabulary import DCC_CONTEXT, LINK_TYPES, VC_CONTEXT, _date_time, sha256
@@ -66,18 +68,25 @@ def conformity_credential(cert: Certificate, base_url: str) -> dict[str, Any]:
 
 
 def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
-    dcc = conformity_credential(cert, base_url)
+    """A passport's claim on a certificate (a fresh dict: the caller rewrites its link). Within a
+    ``memo.batch`` the certificate's credential is built and hashed once for every passport claiming it."""
+    dcc, digest = memo.once(("dcc_claim", cert.id, base_url), lambda: _hashed_credential(cert, base_url))
     return {
         "type": ["Claim", "Declaration"],
         "id": f"{base_url}/certificates/{cert.number}#claim",
         "description": f"{cert.scheme.name} {cert.tier} (certificate {cert.number}, issued by {cert.issuer.name}, "
                        f"valid {cert.valid_from.isoformat()} to {cert.valid_to.isoformat()}; assurance: "
                        f"{cert.assurance_level.value}; chain of custody: {cert.custody_model.value})",
-        "referenceStandard": dcc["credentialSubject"]["assessment"][0]["referenceStandard"],
+        "referenceStandard": copy.deepcopy(dcc["credentialSubject"]["assessment"][0]["referenceStandard"]),
         "assessmentDate": cert.valid_from.isoformat(),
         "conformityTopic": dcc["credentialSubject"]["assessment"][0]["conformityTopic"],
         "conformityEvidence": {
             "type": ["SecureLink", "Link"], "linkURL": dcc["id"], "linkName": f"Certificate {cert.number}",
-            "linkType": LINK_TYPES + "dcc", "hashDigest": sha256(dcc), "hashMethod": "SHA-256",
+            "linkType": LINK_TYPES + "dcc", "hashDigest": digest, "hashMethod": "SHA-256",
         },
     }
+
+
+def _hashed_credential(cert: Certificate, base_url: str) -> tuple[dict[str, Any], str]:
+    dcc = conformity_credential(cert, base_url)
+    return dcc, sha256(dcc)
