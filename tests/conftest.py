@@ -34,6 +34,7 @@ from marketplace.jobs import services as jobs
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.search import services as search_services
 from tests import factories, url_builders
+from tests.template_cache import SHARED as TEMPLATE_CODE
 
 url_builders.install()  # each distinct URL builder compiled once per test process (tests/url_builders.py)
 
@@ -89,7 +90,7 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     stripe = {"STRIPE_API_BASE": os.environ["STRIPE_API_BASE"], "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
               "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET} if os.environ.get("STRIPE_API_BASE") else {}
     key = SIGNING_KEY.setdefault("path", tmp_path / "signing-key.jwk")
-    return create_app({
+    app = create_app({
         "ENV": "test",
         "SQLALCHEMY_DATABASE_URI": url,
         "IMAGE_STORAGE_PATH": str(tmp_path / "images"),
@@ -106,6 +107,8 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         **stripe,
         **extra,
     })
+    app.jinja_env.bytecode_cache = TEMPLATE_CODE  # each template compiled once a test process: tests/template_cache.py
+    return app
 
 
 # The Meilisearch server of the run (./dev test exports it) is read once, here and by the search test
