@@ -262,7 +262,7 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
     return published, unchanged
 
 
-FULL_COLLECTION_EVERY = 5  # batches (1,000 passports) between two full garbage collections while publishing
+FULL_COLLECTION_EVERY = 10  # batches (2,000 passports) between two full garbage collections while publishing
 _appended = itertools.count(1)
 
 

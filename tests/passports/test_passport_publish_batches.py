@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
-from marketplace.passports import services
+from marketplace.passports import services, signing_pool
 from marketplace.passports.log_models import PassportLogLeaf
 from marketplace.passports.models import Passport, PassportVersion
-from marketplace.passports.signing import canonical_json
+from marketplace.passports.signing import canonical_json, get_signer
 from marketplace.products.models import Product, ProductStatus
 
 AT = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
@@ -85,3 +85,21 @@ def test_a_batch_publishes_the_bytes_publishing_one_at_a_time_gives(demo_app: Fl
                 assert batched[key] == forms, (workers, key)
         # and the rolled-back runs left the published passports as they were: nothing new to publish
         assert services.publish_many(services.passports_in_batches(_subjects())) == (0, passports)
+
+
+def test_when_the_signing_workers_die_the_batch_is_signed_in_the_publishing_process(app: Flask) -> None:
+    forms = [({"credentialSubject": {"n": n}}, {"credentialSubject": {"n": n, "form": "0.7.0"}}) for n in range(4)]
+    with app.app_context():
+        signer = get_signer()
+        expected = [signing_pool.sign_forms(pair, signer) for pair in forms]
+        pool = signing_pool.SigningPool(signer, 2)
+        try:
+            assert pool.submit(forms, full=True).result() == expected  # by the workers
+            assert pool._pool is not None
+            for process in list(pool._pool._processes.values()):  # the workers die
+                process.kill()
+                process.join()
+            assert pool.submit(forms, full=True).result() == expected  # signed here instead, the same bytes
+            assert pool.submit(forms, full=True).result() == expected
+        finally:
+            pool.close()
