@@ -7,13 +7,13 @@ import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import event, select
+from sqlalchemy import and_, event, or_, select
 from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.passports import merkle
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogTree
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
 from marketplace.passports.models import PassportVersion
 from marketplace.passports.signing import get_signer
 from marketplace.urls import public_base_url
@@ -106,20 +106,17 @@ def size() -> int:
 def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The stored subtree hashes asked for (a proof needs about 2·log₂ n of them), in one query of one
     primary-key lookup each: ``level = L AND node_index IN (…)`` per level, OR-ed. (A row-value IN list,
-    ``(level, node_index) IN (VALUES …)``, made SQLite scan every node: a proof's time grew with the log.)
-    The positions are integers computed here (``int`` each), never text from a request, so they are
-    written into the SQL: building the same query as an expression cost more than running it."""
+    ``(level, node_index) IN (VALUES …)``, made SQLite scan every node: a proof's time grew with the log.)"""
     found: dict[tuple[int, int], bytes] = {}
     by_level: dict[int, list[int]] = {}
     for level, index in sorted(wanted):
-        by_level.setdefault(int(level), []).append(int(index))
+        by_level.setdefault(level, []).append(index)
     levels = sorted(by_level)
-    connection = db.session.connection()
     for start in range(0, len(levels), 40):
-        where = " OR ".join(f"(level = {level} AND node_index IN ({', '.join(map(str, by_level[level]))}))"
-                            for level in levels[start:start + 40])
-        for level, index, value in connection.exec_driver_sql(
-                f"SELECT level, node_index, hash FROM passport_log_node WHERE {where}"):  # noqa: S608 (integers)
+        where = or_(*(and_(PassportLogNode.level == level, PassportLogNode.index.in_(by_level[level]))
+                      for level in levels[start:start + 40]))
+        for level, index, value in db.session.execute(
+                select(PassportLogNode.level, PassportLogNode.index, PassportLogNode.hash).where(where)):
             found[(level, index)] = bytes.fromhex(value)
     missing = wanted - found.keys()
     if missing:
