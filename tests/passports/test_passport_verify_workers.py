@@ -40,12 +40,17 @@ def _label(version: PassportVersion) -> str:
     return f"passport {version.passport.public_id} version {version.number}"
 
 
+def _backdated(form: dict) -> dict:
+    changed = copy.deepcopy(form)
+    changed["validFrom"] = "2000-01-01T00:00:00Z"
+    return changed
+
+
 def _served_credential_changed() -> list[str]:
     """Only the stored credential (what the version's URLs serve) changed: signature and hash as signed."""
     version = _last()
-    changed = copy.deepcopy(version.credential)
-    changed["validFrom"] = "2000-01-01T00:00:00Z"
-    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(credential=changed))
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(
+        credential=_backdated(version.credential)))
     return [f"{_label(version)}: content does not match its hash",
             f"{_label(version)}: the signature covers different content"]
 
@@ -53,8 +58,7 @@ def _served_credential_changed() -> list[str]:
 def _credential_changed_and_resigned() -> list[str]:
     """Changed and re-signed with the Union's own key: only the stored hash gives it away."""
     version = _last()
-    changed = copy.deepcopy(version.credential)
-    changed["validFrom"] = "2000-01-01T00:00:00Z"
+    changed = _backdated(version.credential)
     db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(
         credential=changed, signature=get_signer().sign(changed)))
     return [f"{_label(version)}: content does not match its hash"]
@@ -73,9 +77,8 @@ def _signed_under_another_algorithm() -> list[str]:
 def _070_form_changed() -> list[str]:
     version = _last()
     assert version.credential_070 is not None
-    changed = copy.deepcopy(version.credential_070)
-    changed["validFrom"] = "2000-01-01T00:00:00Z"
-    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(credential_070=changed))
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(
+        credential_070=_backdated(version.credential_070)))
     return [f"{_label(version)}: its UNTP 0.7.0 form does not match its hash",
             f"{_label(version)} (UNTP 0.7.0): the signature covers different content"]
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.conftest import LiveServer
 from tests.orders.test_orders_browser import _fits, _reload_until, _sign_in
+from tests.payments.test_shop_refunds_browser import fill_guest_address
 
 pytestmark = pytest.mark.browser
 
@@ -59,12 +60,7 @@ def test_scan_buy_a_size_pay_receipt_ship_and_track(live_server: LiveServer, pag
     expect(page.locator("tr", has_text="size M")).to_have_count(1)
 
     # Guest checkout: an e-mail and a German address (its postcode checked by Germany's rules).
-    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
-    page.get_by_label("Full name").fill("Erika Mustermann")
-    page.get_by_label("Street and number").fill("Hauptstraße 5")
-    page.get_by_label("Town or city").fill("Berlin")
-    page.get_by_label("Postcode").fill("101")
-    page.get_by_label("Country", exact=True).select_option("DE")
+    fill_guest_address(page, postcode="101")
     page.get_by_role("button", name="Go to payment").click()
     expect(page.get_by_role("alert")).to_contain_text("This is not a postcode of the country chosen.")
     page.get_by_label("Postcode").fill("10115")

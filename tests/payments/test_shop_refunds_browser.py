@@ -89,6 +89,16 @@ def test_a_returned_parcel_is_refunded_and_everyone_sees_it(live_server: LiveSer
     _fits(page, width)
 
 
+def fill_guest_address(page: Page, postcode: str = "10115") -> None:
+    """The cart's guest checkout: a receipt address and a shipping address in Berlin."""
+    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
+    page.get_by_label("Full name").fill("Erika Mustermann")
+    page.get_by_label("Street and number").fill("Hauptstraße 5")
+    page.get_by_label("Town or city").fill("Berlin")
+    page.get_by_label("Postcode").fill(postcode)
+    page.get_by_label("Country", exact=True).select_option("DE")
+
+
 def buy_and_pay(page: Page, url: str, product_id: int, size: str, quantity: int = 1) -> str:
     """A guest buys ``quantity`` of one size, ships to Berlin and pays with localstripe's test card; the order's
     reference once the page says it is paid."""
@@ -97,12 +107,7 @@ def buy_and_pay(page: Page, url: str, product_id: int, size: str, quantity: int 
     if quantity != 1:
         page.get_by_label("Quantity").fill(str(quantity))
     page.get_by_role("button", name="Add to cart").click()
-    page.get_by_label("E-mail for the receipt").fill("shopper@example.com")
-    page.get_by_label("Full name").fill("Erika Mustermann")
-    page.get_by_label("Street and number").fill("Hauptstraße 5")
-    page.get_by_label("Town or city").fill("Berlin")
-    page.get_by_label("Postcode").fill("10115")
-    page.get_by_label("Country", exact=True).select_option("DE")
+    fill_guest_address(page)
     page.get_by_role("button", name="Go to payment").click()
     reference = page.locator(".order-number").inner_text()
     page.get_by_role("button", name=re.compile("with the test card")).click()
