@@ -153,13 +153,20 @@ def _rotate_union(org: Organisation) -> OrganisationKey:
                            private_encrypted="")
 
 
+def _key_number(kid: str) -> int:
+    """The n of ``key-n`` (0 for a kid named otherwise)."""
+    number = kid.removeprefix("key-")
+    return int(number) if number.isdigit() else 0
+
+
 def union_did_document() -> dict[str, Any]:
     """The Union's (the site's) DID document: its current key and every key it retired, each retired one with
     the moment it stopped signing (what it signed before stays verifiable)."""
     signer = get_signer()
     methods: list[dict[str, Any]] = [{"id": signer.key_id, "type": "JsonWebKey", "controller": signer.did,
                                       "publicKeyJwk": signer.public_jwk()}]
-    for old in sorted(signer.retired, key=lambda k: k.retired, reverse=True):
+    # Newest retirement first; two retired within one second (the stamp's precision) by their number.
+    for old in sorted(signer.retired, key=lambda k: (k.retired, _key_number(k.kid)), reverse=True):
         if old.kid != signer.kid:
             methods.append({"id": f"{signer.did}#{old.kid}", "type": "JsonWebKey", "controller": signer.did,
                             "publicKeyJwk": old.public_jwk, "expires": old.retired})

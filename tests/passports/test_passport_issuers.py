@@ -26,7 +26,7 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.lots.models import Lot
 from marketplace.organisations.models import Organisation
-from marketplace.passports import documents, keys, page_cache, services, standing, subscribers, untp070
+from marketplace.passports import documents, keys, page_cache, services, signing, standing, subscribers, untp070
 from marketplace.passports import status as status_list
 from marketplace.passports.models import IssuedDocument, OrganisationKey, Passport, StatusListVersion
 from marketplace.passports.signing import SigningKeyError
@@ -296,6 +296,20 @@ def test_rotating_the_unions_key_keeps_what_it_signed_verifiable(demo_app: Flask
     assert [m["id"].rsplit("#", 1)[1] for m in did["verificationMethod"]] == ["key-3", "key-2", "key-1"]
     _verify_with_did(client, old_token)
     _verify_with_did(client, new_token)
+
+
+def test_keys_retired_within_one_second_are_listed_newest_first(demo_app: Flask, tmp_path: Path) -> None:
+    """The retirement stamp has one-second precision: two rotations in one second still list key-2 before
+    key-1 (the CI run of stop 30 saw ['key-3', 'key-1', 'key-2'] when the second rotation shared a second)."""
+    own_key = tmp_path / "union-key.jwk"
+    shutil.copyfile(demo_app.config["PASSPORT_SIGNING_KEY"], own_key)
+    demo_app.config["PASSPORT_SIGNING_KEY"] = str(own_key)
+    same_second = "2026-11-29T02:14:43Z"
+    assert signing.rotate_key_file(own_key, same_second) == "key-2"
+    assert signing.rotate_key_file(own_key, same_second) == "key-3"
+    did = demo_app.test_client().get("/.well-known/did.json").get_json(force=True)
+    assert [m["id"].rsplit("#", 1)[1] for m in did["verificationMethod"]] == ["key-3", "key-2", "key-1"]
+    assert [m.get("expires") for m in did["verificationMethod"]] == [None, same_second, same_second]
 
 
 def _verify_page(client: FlaskClient, document: str) -> str:
