@@ -20,7 +20,7 @@ from marketplace.union import charts
 
 def buyer(organisation_id: int) -> dict[str, Any]:
     orders = db.session.scalars(
-        select(Order).where(Order.buyer_id == organisation_id).order_by(Order.created_at.desc())
+        select(Order).where(Order.buyer_id == organisation_id).order_by(Order.created_at.desc(), Order.id.desc())
         .options(selectinload(Order.lines))
     ).all()
     return {"orders": orders, "open_orders": [o for o in orders if o.stage in OPEN_STAGES]}

@@ -372,14 +372,15 @@ def counter_offer(
 def open_quote_requests() -> list[QuoteRequest]:
     return list(db.session.scalars(
         select(QuoteRequest).where(QuoteRequest.status.in_([QuoteStatus.requested, QuoteStatus.quoted]))
-        .order_by(QuoteRequest.created_at)
+        .order_by(QuoteRequest.created_at, QuoteRequest.id)
         .options(selectinload(QuoteRequest.buyer), selectinload(QuoteRequest.items).selectinload(QuoteRequestLot.lot))
     ))
 
 
 def buyer_quote_requests(buyer_ids: set[int]) -> list[QuoteRequest]:
     return list(db.session.scalars(
-        select(QuoteRequest).where(QuoteRequest.buyer_id.in_(buyer_ids)).order_by(QuoteRequest.created_at.desc())
+        select(QuoteRequest).where(QuoteRequest.buyer_id.in_(buyer_ids))
+        .order_by(QuoteRequest.created_at.desc(), QuoteRequest.id.desc())
         .options(selectinload(QuoteRequest.quote), selectinload(QuoteRequest.order),
                  selectinload(QuoteRequest.items).selectinload(QuoteRequestLot.lot))
     ))

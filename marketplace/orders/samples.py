@@ -41,7 +41,8 @@ def request_sample(*, lot: Lot, buyer_id: int, user: User, address: str, form_id
 
 def open_samples() -> list[SampleRequest]:
     return list(db.session.scalars(
-        select(SampleRequest).where(SampleRequest.status == SampleStatus.requested).order_by(SampleRequest.created_at)
+        select(SampleRequest).where(SampleRequest.status == SampleStatus.requested)
+        .order_by(SampleRequest.created_at, SampleRequest.id)
         .options(selectinload(SampleRequest.lot), selectinload(SampleRequest.buyer))
     ))
 
@@ -56,5 +57,6 @@ def mark_sample_sent(sample: SampleRequest) -> None:
 
 def buyer_samples(buyer_ids: set[int]) -> list[SampleRequest]:
     return list(db.session.scalars(
-        select(SampleRequest).where(SampleRequest.buyer_id.in_(buyer_ids)).order_by(SampleRequest.created_at.desc())
+        select(SampleRequest).where(SampleRequest.buyer_id.in_(buyer_ids))
+        .order_by(SampleRequest.created_at.desc(), SampleRequest.id.desc())
     ))

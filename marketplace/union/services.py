@@ -34,11 +34,11 @@ def overview() -> dict[str, Any]:
         .order_by(Lot.state, Lot.colour, band)
     ).all()
     open_orders = db.session.scalars(
-        select(Order).where(Order.stage.in_(OPEN_STAGES)).order_by(Order.created_at.desc())
+        select(Order).where(Order.stage.in_(OPEN_STAGES)).order_by(Order.created_at.desc(), Order.id.desc())
         .options(selectinload(Order.buyer))
     ).all()
     awaiting = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.submitted).order_by(Product.created_at)
+        select(Product).where(Product.status == ProductStatus.submitted).order_by(Product.created_at, Product.id)
         .options(selectinload(Product.organisation))
     ).all()
     organisations = dict(
