@@ -81,6 +81,25 @@ def upgrade():
 
 
 def downgrade():
+    # Before 0016_j17 a parcel had at most one refund, of the whole parcel. A parcel refunded twice (lines, then
+    # the rest; or a failed refund retried) or refunded in part cannot be expressed there: refuse before
+    # changing anything, rather than fail half-way on the unique constraint or turn a part into the whole.
+    bind = op.get_bind()
+    twice = bind.execute(sa.text(
+        "SELECT count(*) FROM (SELECT consumer_shipment_id FROM payment WHERE consumer_shipment_id IS NOT NULL "
+        "GROUP BY consumer_shipment_id HAVING count(*) > 1) AS twice"
+    )).scalar()
+    partial = bind.execute(sa.text(
+        "SELECT count(*) FROM consumer_refund r WHERE "
+        "(SELECT coalesce(sum(quantity), 0) FROM consumer_refund_line WHERE refund_id = r.id) < "
+        "(SELECT coalesce(sum(quantity), 0) FROM consumer_order_line WHERE shipment_id = r.shipment_id)"
+    )).scalar()
+    if twice or partial:
+        raise RuntimeError(
+            f"Cannot downgrade below 0016_j17: {twice} parcel(s) have more than one refund payment and {partial} "
+            "refund(s) pay back part of a parcel; the earlier schema holds one whole-parcel refund per parcel. "
+            "Nothing was changed; restore the backup taken before upgrading instead."
+        )
     with op.batch_alter_table("payment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_payment_consumer_shipment_id"))
         batch_op.create_unique_constraint(batch_op.f("uq_payment_consumer_shipment_id"), ["consumer_shipment_id"])

@@ -10,9 +10,12 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from marketplace import models as m
 from marketplace.extensions import db
@@ -356,3 +359,44 @@ def test_stripe_unreachable_refunds_nothing_and_says_so(app: Flask) -> None:
     with app.app_context():
         assert db.session.scalar(select(ConsumerOrder)).shipments[0].status.value == "delivered"
     assert "Retry refund of €120.00" in text(maker.get("/workspace/orders"))
+
+
+
+def test_the_refund_lines_migration_goes_down_and_up_with_whole_parcel_refunds(app: Flask) -> None:
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    whole = {shop.m_line: 2, shop.l_line: 1}
+    assert _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, whole).status_code == 303
+    with app.app_context():
+        db.session.remove()
+        downgrade(revision="0016_h26")  # one whole-parcel refund: the earlier schema holds it
+        assert db.session.execute(sql("SELECT amount_minor FROM payment WHERE kind = 'refund'")).all() == [(36900,)]
+        db.session.remove()
+        upgrade()
+        refund = db.session.scalar(select(m.ConsumerRefund))
+        assert (refund.shipment_id, refund.payment.amount_minor) == (shop.shipment, 36900)
+        assert sorted((line.line_id, line.quantity) for line in refund.lines) == sorted(whole.items())
+
+
+def test_the_refund_lines_migration_refuses_a_downgrade_it_cannot_express(app: Flask, capfd) -> None:  # type: ignore[no-untyped-def]
+    """A refund of part of a parcel, then a second refund of that parcel: each time the downgrade stops before
+    changing anything and says why (the earlier schema held one whole-parcel refund per parcel)."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
+    for step, said in (({shop.m_line: 1}, "0 parcel(s) have more than one refund payment and 1 refund(s)"),
+                       ({shop.m_line: 1, shop.l_line: 1}, "1 parcel(s) have more than one refund payment and 2")):
+        assert _lines(maker, url, token, step).status_code == 303
+        with app.app_context():
+            refunds = db.session.scalar(select(func.count()).select_from(m.ConsumerRefund))
+            db.session.remove()
+            capfd.readouterr()
+            with pytest.raises(SystemExit):
+                downgrade(revision="0016_h26")
+            db.session.remove()
+            assert db.session.execute(sql("SELECT version_num FROM alembic_version")).scalar() == "0016_j17"
+            assert db.session.scalar(select(func.count()).select_from(m.ConsumerRefund)) == refunds
+            assert said in capfd.readouterr().err  # flask-migrate logs it to stderr
+            db.session.remove()
