@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import JSON, Column, MetaData, Table, Text, func, insert, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace import fx, memo
 from marketplace.db import utcnow
@@ -56,29 +57,21 @@ def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> P
 
 def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
     """The passports of many lots and products (created on first use), read in one query per kind and
-    created with one flush: ``passport_for`` for a batch."""
-    found: dict[tuple[bool, int], Passport] = {}
-    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
-        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
-        for start in range(0, len(ids), 500):
-            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
-                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport
-    created = False
-    next_index = _next_status_index()
-    passports = []
-    for subject in subjects:
-        key = (isinstance(subject, Lot), subject.id)
-        passport = found.get(key)
-        if passport is None:
-            lot, product = (subject, None) if key[0] else (None, subject)
-            passport = found[key] = Passport(public_id=secrets.token_hex(8), lot=lot, product=product,
-                                             granularity=Granularity.batch, status_index=next_index, versions=[])
-            next_index += 1
-            db.session.add(passport)
-            created = True
-        passports.append(passport)
-    if created:
-        db.session.flush()
+    created with one insert: ``passport_for`` for a batch."""
+    found = _passports_of(subjects)
+    missing = list({(isinstance(subject, Lot), subject.id): subject for subject in subjects
+                    if (isinstance(subject, Lot), subject.id) not in found}.values())  # each once, in order
+    if missing:  # one statement, then read back like the others (no ORM flush of each new passport)
+        next_index = _next_status_index()
+        db.session.execute(insert(Passport), [
+            {"public_id": secrets.token_hex(8), "lot_id": subject.id if isinstance(subject, Lot) else None,
+             "product_id": None if isinstance(subject, Lot) else subject.id, "granularity": Granularity.batch,
+             "status_index": next_index + offset} for offset, subject in enumerate(missing)])
+        created = _passports_of(missing)
+        for passport in created.values():
+            set_committed_value(passport, "versions", [])  # none yet: no query to find that out
+        found.update(created)
+    passports = [found[(isinstance(subject, Lot), subject.id)] for subject in subjects]
     lot_ids = [subject.id for subject in subjects if isinstance(subject, Lot)]
     if lot_ids:  # what each lot's credential reads (its contributions and their cooperatives), in three queries
         db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(
@@ -92,6 +85,17 @@ def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
             for lot_id, found in steps.items():
                 memo.keep(("lot_steps", lot_id), found)
     return passports
+
+
+def _passports_of(subjects: Sequence[Lot | Product]) -> dict[tuple[bool, int], Passport]:
+    """The existing passports of ``subjects`` by (is a lot, subject id)."""
+    found: dict[tuple[bool, int], Passport] = {}
+    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
+        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
+        for start in range(0, len(ids), 500):
+            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
+                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport  # type: ignore[index]
+    return found
 
 
 def passports_in_batches(subjects: Iterable[Lot | Product], size: int = 200) -> Iterator[Passport]:
@@ -196,12 +200,17 @@ def _young_collections_only() -> Iterator[None]:
     """The cyclic garbage collector's automatic runs paused while publishing (a batch allocates thousands of
     short-lived dicts and ORM states, and each automatic full run walks every object the session holds);
     ``_append`` collects the young generations after each batch instead, and every generation every
-    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded."""
-    enabled = gc.isenabled()
+    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded. What the process held before publishing
+    (the caller's subjects, the app) is frozen meanwhile: those collections walk only what publishing made."""
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count() == 0  # (not when someone else froze objects)
     gc.disable()
+    if frozen:
+        gc.freeze()
     try:
         yield
     finally:
+        if frozen:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -266,11 +275,37 @@ FULL_COLLECTION_EVERY = 10  # batches (2,000 passports) between two full garbage
 _appended = itertools.count(1)
 
 
+# The version table with its two JSON columns as text: a batch's versions are inserted with the forms' JSON
+# as the signing workers wrote it (``signing_pool.sign_forms``), not encoded again here (SQLite; elsewhere the
+# forms go through the JSON type).
+_VERSION_TEXT = Table(PassportVersion.__tablename__, MetaData(), *(
+    Column(column.name, Text if isinstance(column.type, JSON) else column.type, primary_key=column.primary_key)
+    for column in PassportVersion.__table__.columns))
+
+
 def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
+    """Insert a signed batch's versions (one statement, no ORM objects to track) and log them, in order."""
     batch, pending = signed
-    versions = [_version(prepared, result) for prepared, result in zip(batch, pending.result(), strict=True)]
-    db.session.flush()  # the batch's versions get their ids
-    merkle_log.append_versions(versions)
+    as_text = db.session.get_bind().dialect.name == "sqlite"
+    table = _VERSION_TEXT if as_text else PassportVersion.__table__
+    rows = []
+    for prepared, result in zip(batch, pending.result(), strict=True):
+        credential, published = (result[4], result[5]) if as_text else prepared.forms
+        rows.append({"passport_id": prepared.passport.id, "number": prepared.number,
+                     "issued_at": prepared.issued_at, "credential": credential, "content_hash": result[0],
+                     "signature": result[1], "credential_070": published, "content_hash_070": result[2],
+                     "signature_070": result[3]})
+    connection = db.session.connection()
+    connection.execute(table.insert(), rows)  # one statement (RETURNING in order would be one per row on SQLite)
+    ids = {(passport_id, number): version_id for version_id, passport_id, number in connection.execute(
+        select(table.c.id, table.c.passport_id, table.c.number).where(
+            table.c.passport_id.in_([row["passport_id"] for row in rows])))}
+    for prepared in batch:  # its next read of ``current`` sees the new version
+        db.session.expire(prepared.passport, ["versions"])
+    merkle_log.append_version_rows([
+        (ids[(row["passport_id"], row["number"])], prepared.passport.public_id, prepared.number,
+         prepared.issued_at, row["content_hash"], row["content_hash_070"]) for prepared, row in zip(batch, rows,
+                                                                                                  strict=True)])
     gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
 
 

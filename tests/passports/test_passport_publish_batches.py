@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
@@ -39,12 +39,15 @@ def _change(subjects: list[Lot | Product]) -> None:
 
 
 def _published(since: int) -> dict[str, Any]:
-    """What was published after version id ``since``: each version's stored forms, hashes, signatures and log
-    entry, by passport and number."""
+    """What was published after version id ``since``: each version's stored forms (and the exact text of their
+    JSON columns), hashes, signatures and log entry, by passport and number."""
     found = {}
     for version in db.session.scalars(select(PassportVersion).where(PassportVersion.id > since)):
         leaf = db.session.scalar(select(PassportLogLeaf).where(PassportLogLeaf.version_id == version.id))
-        found[(version.passport.public_id, version.number)] = (
+        stored = db.session.execute(select(cast(PassportVersion.credential, Text),
+                                           cast(PassportVersion.credential_070, Text))
+                                    .where(PassportVersion.id == version.id)).one()
+        found[(version.passport.public_id, version.number)] = (tuple(stored),
             canonical_json(version.credential), version.content_hash, version.signature,
             canonical_json(version.credential_070), version.content_hash_070, version.signature_070,
             version.issued_at.replace(tzinfo=dt.UTC) if version.issued_at.tzinfo is None else version.issued_at,
