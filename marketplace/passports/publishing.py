@@ -228,8 +228,12 @@ class _Prepared:
     forms: signing_pool.Forms  # (the 0.6.1 credential, the 0.7.0 form)
 
 
+COMMIT_EVERY = 10  # batches (2,000 passports) per transaction when a job or the CLI publishes
+
+
 def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
-                 issued_at: dt.datetime | None = None, workers: int | None = None) -> tuple[int, int]:
+                 issued_at: dt.datetime | None = None, workers: int | None = None,
+                 commit_every: int = 0) -> tuple[int, int]:
     """Publish each passport whose content changed, in batches: build a batch, have it serialised and signed
     (by ``workers`` processes, default ``PASSPORT_PUBLISH_WORKERS`` or 2, while this one builds the next batch),
     then append its versions to the log under one lock and flush, batch after batch in the order given.
@@ -237,8 +241,13 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
 
     What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
     credential, the Union's party, the signing key) is read once (``memo.batch``): publishing changes none of
-    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes."""
-    published = unchanged = 0
+    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes.
+
+    ``commit_every`` N (the jobs and ``flask passports publish``, never a request's unit of work): commit after
+    every N appended batches, so a large publish holds neither the database's write lock nor its rows until the
+    end. Each commit holds whole batches with their log entries and a signed checkpoint: a failure later leaves a
+    consistent log, and publishing again publishes only what did not commit."""
+    published = unchanged = appended = 0
     building: list[_Prepared] = []
     signing: tuple[list[_Prepared], signing_pool._Pending] | None = None
     seen: set[int] = set()
@@ -263,11 +272,11 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
                 signing, finished = (building, pool.submit([p.forms for p in building], full=True)), signing
                 building = []
                 if finished is not None:
-                    _append(finished)
+                    appended = _append(finished, appended, commit_every)
         last = (building, pool.submit([p.forms for p in building], full=False)) if building else None
         for finished in (signing, last):
             if finished is not None:
-                _append(finished)
+                appended = _append(finished, appended, commit_every)
     return published, unchanged
 
 
@@ -283,8 +292,9 @@ _VERSION_TEXT = Table(PassportVersion.__tablename__, MetaData(), *(
     for column in PassportVersion.__table__.columns))
 
 
-def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
-    """Insert a signed batch's versions (one statement, no ORM objects to track) and log them, in order."""
+def _append(signed: tuple[list[_Prepared], signing_pool._Pending], appended: int, commit_every: int) -> int:
+    """Insert a signed batch's versions (one statement, no ORM objects to track) and log them, in order; commit
+    when it is the ``commit_every``-th batch. Returns the count of batches appended."""
     batch, pending = signed
     as_text = db.session.get_bind().dialect.name == "sqlite"
     table = _VERSION_TEXT if as_text else PassportVersion.__table__
@@ -306,7 +316,22 @@ def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
         (ids[(row["passport_id"], row["number"])], prepared.passport.public_id, prepared.number,
          prepared.issued_at, row["content_hash"], row["content_hash_070"]) for prepared, row in zip(batch, rows,
                                                                                                   strict=True)])
+    appended += 1
+    if commit_every and appended % commit_every == 0:
+        _commit_keeping_objects()
     gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
+    return appended
+
+
+def _commit_keeping_objects() -> None:
+    """Commit without expiring what the session holds: the caller's subjects stay loaded (expired, each would
+    be read again, one query apiece); publishing changed none of them."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 def publish(passport: Passport, *, log: bool = True, signer: Signer | None = None,
@@ -356,17 +381,18 @@ def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersio
     return version
 
 
-def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -> tuple[int, int]:
+def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None, commit_every: int = 0
+                ) -> tuple[int, int]:
     """Make sure every listed lot and published product has a current passport. (published, unchanged)
 
-    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
+    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts); ``commit_every``: ``publish_many``'s."""
     lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
     ).all()
     subjects: list[Any] = [*lots, *products]
     published, unchanged = publish_many(passports_in_batches(
-        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH))
+        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH), commit_every=commit_every)
     flagged = status_indexes()
     merkle_log.record_status(flagged)
     issue_status_lists(flagged)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from marketplace.db import today, utcnow
 from marketplace.passports.page_cache import PageKey, _PostgresSnapshotKeys, _stamped_keys, page_key
 from marketplace.passports.publishing import (
+    COMMIT_EVERY,
     PUBLISH_BATCH,
     build_credential,
     linked_documents,
@@ -43,7 +44,8 @@ from marketplace.passports.verification import (
 )
 
 __all__ = [
-    "MAX_DOCUMENT_DEPTH", "PUBLISH_BATCH", "LiveStatus", "PageKey", "UnreadableDocumentError", "Verdict",
+    "COMMIT_EVERY", "MAX_DOCUMENT_DEPTH", "PUBLISH_BATCH", "LiveStatus", "PageKey", "UnreadableDocumentError",
+    "Verdict",
     "_PostgresSnapshotKeys", "_stamped_keys", "aimag_centres", "base_url", "build_credential",
     "claimed_certificates", "current_status_list", "get_passport", "issue_status_lists", "latest_status_list",
     "linked_documents", "live_status", "page_key", "passport_certificates", "passport_for", "passport_for_gtin",
