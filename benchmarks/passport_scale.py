@@ -156,7 +156,9 @@ def _build(count: int, out: list[str]) -> list[Any]:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    out.append(_publish_step(lambda: services.publish_many(services.passports_in_batches(lots)), setup))
+    # as a job or ``flask passports publish`` does: committed every COMMIT_EVERY batches (when the tree has it)
+    commits = {"commit_every": services.COMMIT_EVERY} if hasattr(services, "COMMIT_EVERY") else {}
+    out.append(_publish_step(lambda: services.publish_many(services.passports_in_batches(lots), **commits), setup))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
