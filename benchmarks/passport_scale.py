@@ -148,7 +148,6 @@ def _build(count: int, out: list[str]) -> list[Any]:
     db.session.commit()
     setup = time.perf_counter() - began
 
-    lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
     publish_only, profile = _publish_options()
     profiler = None
     if profile:
@@ -156,16 +155,18 @@ def _build(count: int, out: list[str]) -> list[Any]:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    # as a job or ``flask passports publish`` does: committed every COMMIT_EVERY batches (when the tree has it)
+    # as ``flask passports publish`` does: the lots read 200 at a time and committed every COMMIT_EVERY batches
+    # (when the tree has them; before, ``publish_all`` read every lot first and committed once at the end)
     commits = {"commit_every": services.COMMIT_EVERY} if hasattr(services, "COMMIT_EVERY") else {}
-    out.append(_publish_step(lambda: services.publish_many(services.passports_in_batches(lots), **commits), setup))
+    out.append(_publish_step(lambda: services.publish_all(**commits), setup))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     if publish_only:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append(f"peak memory (this process): {peak:.0f} MB")
-        return lots
+        return []
+    lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(None if count <= 2000 else 100)).all()
     if count <= 2000:  # every passport again, unchanged: no new version (slow at scale, so small runs)
         began = time.perf_counter()
         again, unchanged = services.publish_many(services.passports_in_batches(lots))

@@ -7,25 +7,21 @@ import datetime as dt
 import gc
 import hashlib
 import itertools
-import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, Column, MetaData, Table, Text, func, insert, select
-from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy import JSON, Column, MetaData, Table, Text, func, select
 
 from marketplace import fx, memo
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports import documents, signing_pool, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import (
-    Granularity,
     IssuedDocument,
     Passport,
     PassportVersion,
@@ -33,87 +29,8 @@ from marketplace.passports.models import (
 from marketplace.passports.reading import _msme_certificates, base_url, passport_certificates
 from marketplace.passports.signing import Signer, get_signer
 from marketplace.passports.standing import issue_status_lists, status_indexes
-from marketplace.products.models import ProcessingStep, Product, ProductStatus
-
-
-def _next_status_index() -> int:
-    return (db.session.scalar(select(func.max(Passport.status_index))) or 0) + 1
-
-
-def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> Passport:
-    """The passport of a lot or product, created on first use."""
-    column, subject = (Passport.lot_id, lot) if lot is not None else (Passport.product_id, product)
-    assert subject is not None
-    passport = db.session.scalar(select(Passport).where(column == subject.id))
-    if passport is None:
-        passport = Passport(
-            public_id=secrets.token_hex(8), lot=lot, product=product, granularity=Granularity.batch,
-            status_index=_next_status_index(),
-        )
-        db.session.add(passport)
-        db.session.flush()
-    return passport
-
-
-def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
-    """The passports of many lots and products (created on first use), read in one query per kind and
-    created with one insert: ``passport_for`` for a batch."""
-    found = _passports_of(subjects)
-    missing = list({(isinstance(subject, Lot), subject.id): subject for subject in subjects
-                    if (isinstance(subject, Lot), subject.id) not in found}.values())  # each once, in order
-    if missing:  # one statement, then read back like the others (no ORM flush of each new passport)
-        next_index = _next_status_index()
-        db.session.execute(insert(Passport), [
-            {"public_id": secrets.token_hex(8), "lot_id": subject.id if isinstance(subject, Lot) else None,
-             "product_id": None if isinstance(subject, Lot) else subject.id, "granularity": Granularity.batch,
-             "status_index": next_index + offset} for offset, subject in enumerate(missing)])
-        created = _passports_of(missing)
-        for passport in created.values():
-            set_committed_value(passport, "versions", [])  # none yet: no query to find that out
-        found.update(created)
-    passports = [found[(isinstance(subject, Lot), subject.id)] for subject in subjects]
-    lot_ids = [subject.id for subject in subjects if isinstance(subject, Lot)]
-    if lot_ids:  # what each lot's credential reads (its contributions and their cooperatives), in three queries
-        db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(
-            selectinload(Lot.contributions).selectinload(LotContribution.cooperative)
-            .selectinload(Organisation.cooperative))).all()
-        if memo.active():  # and their processing steps, in one query
-            steps: dict[int, list[ProcessingStep]] = {lot_id: [] for lot_id in lot_ids}
-            for step in db.session.scalars(select(ProcessingStep).where(ProcessingStep.lot_id.in_(lot_ids))
-                                           .order_by(ProcessingStep.performed_on, ProcessingStep.id)):
-                steps[step.lot_id].append(step)  # type: ignore[index]
-            for lot_id, found in steps.items():
-                memo.keep(("lot_steps", lot_id), found)
-    return passports
-
-
-def _passports_of(subjects: Sequence[Lot | Product]) -> dict[tuple[bool, int], Passport]:
-    """The existing passports of ``subjects`` by (is a lot, subject id)."""
-    found: dict[tuple[bool, int], Passport] = {}
-    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
-        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
-        for start in range(0, len(ids), 500):
-            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
-                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport  # type: ignore[index]
-    return found
-
-
-def passports_in_batches(subjects: Iterable[Lot | Product], size: int = 200) -> Iterator[Passport]:
-    """The passports of ``subjects``, read and created a batch at a time (for ``publish_many``)."""
-    subjects = iter(subjects)
-    while chunk := list(itertools.islice(subjects, size)):
-        yield from passports_for(chunk)
-
-
-def _lot_steps(lot: Lot) -> list[ProcessingStep]:
-    return memo.once(("lot_steps", lot.id), lambda: _read_lot_steps(lot))
-
-
-def _read_lot_steps(lot: Lot) -> list[ProcessingStep]:
-    return list(db.session.scalars(
-        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on,
-                                                                             ProcessingStep.id)
-    ))
+from marketplace.passports.subjects import _lot_steps, in_chunks, passports_in_batches
+from marketplace.products.models import Product, ProductStatus
 
 
 def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
@@ -381,18 +298,19 @@ def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersio
     return version
 
 
-def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None, commit_every: int = 0
+def publish_all(wrap: Callable[[Iterable[Any], int], Iterable[Any]] | None = None, commit_every: int = 0
                 ) -> tuple[int, int]:
     """Make sure every listed lot and published product has a current passport. (published, unchanged)
 
-    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts); ``commit_every``: ``publish_many``'s."""
-    lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
-    products = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
-    ).all()
-    subjects: list[Any] = [*lots, *products]
+    The lots and products are read 200 at a time (``subjects.in_chunks``), so with ``commit_every`` (the CLI)
+    what was published is not held. ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
+    listed, shown = Lot.status == LotStatus.listed, Product.status == ProductStatus.published
+    total = (db.session.scalar(select(func.count()).select_from(Lot).where(listed)) or 0) + (
+        db.session.scalar(select(func.count()).select_from(Product).where(shown)) or 0)
+    subjects: Iterable[Any] = itertools.chain(in_chunks(Lot, listed, PUBLISH_BATCH),
+                                              in_chunks(Product, shown, PUBLISH_BATCH))
     published, unchanged = publish_many(passports_in_batches(
-        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH), commit_every=commit_every)
+        wrap(subjects, total) if wrap is not None else subjects, PUBLISH_BATCH), commit_every=commit_every)
     flagged = status_indexes()
     merkle_log.record_status(flagged)
     issue_status_lists(flagged)

@@ -10,9 +10,6 @@ from marketplace.passports.publishing import (
     PUBLISH_BATCH,
     build_credential,
     linked_documents,
-    passport_for,
-    passports_for,
-    passports_in_batches,
     publish,
     publish_all,
     publish_many,
@@ -35,6 +32,7 @@ from marketplace.passports.standing import (
     live_status,
     status_indexes,
 )
+from marketplace.passports.subjects import passport_for, passports_for, passports_in_batches
 from marketplace.passports.verification import (
     MAX_DOCUMENT_DEPTH,
     UnreadableDocumentError,
