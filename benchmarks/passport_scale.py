@@ -4,6 +4,8 @@ full and incremental verification and the passport page.
 Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite file in a temp dir, one process)
      .venv/bin/python -m benchmarks.passport_scale N --db FILE   (keeps the database in FILE; a second run on the
      same FILE skips building and publishing and measures the read steps again on the same log)
+     .venv/bin/python -m benchmarks.passport_scale N --publish-only [--profile FILE]   (builds the lots and
+     measures the publish step alone; ``--profile`` writes a cProfile of it to FILE)
 """
 
 from __future__ import annotations
@@ -31,13 +33,23 @@ def _pct(values: list[float], q: float) -> float:
 def _args() -> tuple[int, Path | None]:
     """N, and ``--db FILE``: keep the database in FILE (its signing key beside it) and, when FILE already holds
     a built database, skip building and publishing (the read steps measured on one database, run after run)."""
-    args = sys.argv[1:]
+    args = [arg for arg in sys.argv[1:] if arg != "--publish-only"]
+    if "--profile" in args:
+        at = args.index("--profile")
+        del args[at:at + 2]
     keep = None
     if "--db" in args:
         at = args.index("--db")
         keep = Path(args[at + 1]).resolve()
         del args[at:at + 2]
     return (int(args[0]) if args else 1000), keep
+
+
+def _publish_options() -> tuple[bool, str | None]:
+    """``--publish-only`` (build and publish, no read steps) and ``--profile FILE`` (a cProfile of the publish)."""
+    args = sys.argv[1:]
+    profile = args[args.index("--profile") + 1] if "--profile" in args else None
+    return "--publish-only" in args, profile
 
 
 def main() -> None:
@@ -63,6 +75,12 @@ def main() -> None:
                 lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(100)).all()
             else:
                 lots = _build(count, out)
+                if _publish_options()[0]:  # the publish step alone
+                    print(f"# Publish only: {count} lots, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+                    print(f"machine: {machine()}")
+                    for line in out:
+                        print(f"- {line}")
+                    return
             changed = [lot.id for lot in lots[:100]]
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
@@ -130,8 +148,25 @@ def _build(count: int, out: list[str]) -> list[Any]:
     db.session.commit()
     setup = time.perf_counter() - began
 
-    lots = db.session.scalars(select(Lot).order_by(Lot.id)).all()
-    out.append(_publish_step(lambda: services.publish_many(services.passports_in_batches(lots)), setup))
+    publish_only, profile = _publish_options()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    # as ``flask passports publish`` does: the lots read 200 at a time and committed every COMMIT_EVERY batches
+    # (when the tree has them; before, ``publish_all`` read every lot first and committed once at the end)
+    commits = {"commit_every": services.COMMIT_EVERY} if hasattr(services, "COMMIT_EVERY") else {}
+    out.append(_publish_step(lambda: services.publish_all(**commits), setup))
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    if publish_only:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out.append(f"peak memory (this process): {peak:.0f} MB")
+        return []
+    lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(None if count <= 2000 else 100)).all()
     if count <= 2000:  # every passport again, unchanged: no new version (slow at scale, so small runs)
         began = time.perf_counter()
         again, unchanged = services.publish_many(services.passports_in_batches(lots))

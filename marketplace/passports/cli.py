@@ -27,7 +27,8 @@ def publish() -> None:
     """Publish a passport version for every listed lot and published product whose content changed, with a
     progress bar (plain counts when the output is not a terminal)."""
     published, unchanged = services.publish_all(
-        lambda subjects, total: progress.track(subjects, total, "Publishing passports"))
+        lambda subjects, total: progress.track(subjects, total, "Publishing passports"),
+        commit_every=services.COMMIT_EVERY)  # committed 2,000 at a time
     click.echo(f"Passports: {published} new versions published, {unchanged} unchanged.")
 
 

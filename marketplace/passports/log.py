@@ -114,16 +114,44 @@ def append_version(version: PassportVersion) -> None:
 
 def append_versions(versions: list[PassportVersion]) -> None:
     """Log newly published versions in order, locking the tree once (``services.publish_many``)."""
+    if versions:
+        db.session.flush()  # the versions get their ids
+        append_version_rows([(version.id, version.passport.public_id, version.number, version.issued_at,
+                              version.content_hash, version.content_hash_070) for version in versions])
+
+
+VersionRow = tuple[int, str, int, dt.datetime, str, "str | None"]  # id, passport, number, issued, hashes
+
+
+def append_version_rows(versions: list[VersionRow]) -> None:
+    """Log newly inserted versions (``VersionRow``: no ORM objects needed) in order, locking the tree once;
+    their entries and the subtrees they complete are written with one bulk insert each."""
     if not versions:
         return
     tree = _tree()
     _backfill(tree)  # logs these versions too, when they are the first ever appended
     db.session.flush()  # and the query below sees them, even with autoflush off (publish_many)
     logged = set(db.session.scalars(select(PassportLogLeaf.version_id).where(
-        PassportLogLeaf.version_id.in_([version.id for version in versions]))))
-    for version in versions:
-        if version.id not in logged:
-            _append(tree, version_leaf(version), version.passport.public_id, version.id)
+        PassportLogLeaf.version_id.in_([row[0] for row in versions]))))
+    frontier = merkle.Frontier.from_json(tree.frontier)
+    entries: list[dict[str, Any]] = []
+    nodes: list[dict[str, Any]] = []
+    for version_id, public_id, number, issued_at, content_hash, content_hash_070 in versions:
+        if version_id in logged:
+            continue
+        raw = canonical_json(_leaf_of(public_id, number, issued_at, content_hash, content_hash_070))
+        digest = merkle.leaf_hash(raw)
+        entries.append({"leaf_index": tree.size + len(entries), "kind": "version", "passport_public_id": public_id,
+                        "version_id": version_id, "data": raw.decode(), "leaf_hash": digest.hex()})
+        nodes += [{"level": level, "node_index": index, "hash": value.hex()}
+                  for level, index, value in frontier.append(digest)]
+    if not entries:
+        return
+    connection = db.session.connection()
+    connection.execute(PassportLogLeaf.__table__.insert(), entries)
+    connection.execute(PassportLogNode.__table__.insert(), nodes)
+    tree.size, tree.frontier = tree.size + len(entries), frontier.to_json()
+    db.session.info[PENDING] = True
     db.session.flush()
 
 

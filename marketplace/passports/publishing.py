@@ -7,24 +7,21 @@ import datetime as dt
 import gc
 import hashlib
 import itertools
-import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import JSON, Column, MetaData, Table, Text, func, select
 
 from marketplace import fx, memo
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.lots.models import Lot, LotContribution, LotStatus
+from marketplace.lots.models import Lot, LotStatus
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports import documents, signing_pool, tiers, untp, untp070
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import (
-    Granularity,
     IssuedDocument,
     Passport,
     PassportVersion,
@@ -32,84 +29,8 @@ from marketplace.passports.models import (
 from marketplace.passports.reading import _msme_certificates, base_url, passport_certificates
 from marketplace.passports.signing import Signer, get_signer
 from marketplace.passports.standing import issue_status_lists, status_indexes
-from marketplace.products.models import ProcessingStep, Product, ProductStatus
-
-
-def _next_status_index() -> int:
-    return (db.session.scalar(select(func.max(Passport.status_index))) or 0) + 1
-
-
-def passport_for(*, lot: Lot | None = None, product: Product | None = None) -> Passport:
-    """The passport of a lot or product, created on first use."""
-    column, subject = (Passport.lot_id, lot) if lot is not None else (Passport.product_id, product)
-    assert subject is not None
-    passport = db.session.scalar(select(Passport).where(column == subject.id))
-    if passport is None:
-        passport = Passport(
-            public_id=secrets.token_hex(8), lot=lot, product=product, granularity=Granularity.batch,
-            status_index=_next_status_index(),
-        )
-        db.session.add(passport)
-        db.session.flush()
-    return passport
-
-
-def passports_for(subjects: Sequence[Lot | Product]) -> list[Passport]:
-    """The passports of many lots and products (created on first use), read in one query per kind and
-    created with one flush: ``passport_for`` for a batch."""
-    found: dict[tuple[bool, int], Passport] = {}
-    for is_lot, column in ((True, Passport.lot_id), (False, Passport.product_id)):
-        ids = [subject.id for subject in subjects if isinstance(subject, Lot) is is_lot]
-        for start in range(0, len(ids), 500):
-            for passport in db.session.scalars(select(Passport).where(column.in_(ids[start:start + 500]))):
-                found[(is_lot, passport.lot_id if is_lot else passport.product_id)] = passport
-    created = False
-    next_index = _next_status_index()
-    passports = []
-    for subject in subjects:
-        key = (isinstance(subject, Lot), subject.id)
-        passport = found.get(key)
-        if passport is None:
-            lot, product = (subject, None) if key[0] else (None, subject)
-            passport = found[key] = Passport(public_id=secrets.token_hex(8), lot=lot, product=product,
-                                             granularity=Granularity.batch, status_index=next_index, versions=[])
-            next_index += 1
-            db.session.add(passport)
-            created = True
-        passports.append(passport)
-    if created:
-        db.session.flush()
-    lot_ids = [subject.id for subject in subjects if isinstance(subject, Lot)]
-    if lot_ids:  # what each lot's credential reads (its contributions and their cooperatives), in three queries
-        db.session.scalars(select(Lot).where(Lot.id.in_(lot_ids)).options(
-            selectinload(Lot.contributions).selectinload(LotContribution.cooperative)
-            .selectinload(Organisation.cooperative))).all()
-        if memo.active():  # and their processing steps, in one query
-            steps: dict[int, list[ProcessingStep]] = {lot_id: [] for lot_id in lot_ids}
-            for step in db.session.scalars(select(ProcessingStep).where(ProcessingStep.lot_id.in_(lot_ids))
-                                           .order_by(ProcessingStep.performed_on, ProcessingStep.id)):
-                steps[step.lot_id].append(step)  # type: ignore[index]
-            for lot_id, found in steps.items():
-                memo.keep(("lot_steps", lot_id), found)
-    return passports
-
-
-def passports_in_batches(subjects: Iterable[Lot | Product], size: int = 200) -> Iterator[Passport]:
-    """The passports of ``subjects``, read and created a batch at a time (for ``publish_many``)."""
-    subjects = iter(subjects)
-    while chunk := list(itertools.islice(subjects, size)):
-        yield from passports_for(chunk)
-
-
-def _lot_steps(lot: Lot) -> list[ProcessingStep]:
-    return memo.once(("lot_steps", lot.id), lambda: _read_lot_steps(lot))
-
-
-def _read_lot_steps(lot: Lot) -> list[ProcessingStep]:
-    return list(db.session.scalars(
-        select(ProcessingStep).where(ProcessingStep.lot_id == lot.id).order_by(ProcessingStep.performed_on,
-                                                                             ProcessingStep.id)
-    ))
+from marketplace.passports.subjects import _lot_steps, in_chunks, passports_in_batches
+from marketplace.products.models import Product, ProductStatus
 
 
 def build_credential(passport: Passport, number: int, issued_at: dt.datetime, signer: Signer,
@@ -196,12 +117,17 @@ def _young_collections_only() -> Iterator[None]:
     """The cyclic garbage collector's automatic runs paused while publishing (a batch allocates thousands of
     short-lived dicts and ORM states, and each automatic full run walks every object the session holds);
     ``_append`` collects the young generations after each batch instead, and every generation every
-    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded."""
-    enabled = gc.isenabled()
+    ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded. What the process held before publishing
+    (the caller's subjects, the app) is frozen meanwhile: those collections walk only what publishing made."""
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count() == 0  # (not when someone else froze objects)
     gc.disable()
+    if frozen:
+        gc.freeze()
     try:
         yield
     finally:
+        if frozen:
+            gc.unfreeze()
         if enabled:
             gc.enable()
 
@@ -219,8 +145,12 @@ class _Prepared:
     forms: signing_pool.Forms  # (the 0.6.1 credential, the 0.7.0 form)
 
 
+COMMIT_EVERY = 10  # batches (2,000 passports) per transaction when a job or the CLI publishes
+
+
 def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
-                 issued_at: dt.datetime | None = None, workers: int | None = None) -> tuple[int, int]:
+                 issued_at: dt.datetime | None = None, workers: int | None = None,
+                 commit_every: int = 0) -> tuple[int, int]:
     """Publish each passport whose content changed, in batches: build a batch, have it serialised and signed
     (by ``workers`` processes, default ``PASSPORT_PUBLISH_WORKERS`` or 2, while this one builds the next batch),
     then append its versions to the log under one lock and flush, batch after batch in the order given.
@@ -228,8 +158,13 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
 
     What every passport of a batch reads alike (a cooperative's ledger, a certificate and its conformity
     credential, the Union's party, the signing key) is read once (``memo.batch``): publishing changes none of
-    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes."""
-    published = unchanged = 0
+    it. ``issued_at`` (default: the time each passport is published) is what ``publish`` takes.
+
+    ``commit_every`` N (the jobs and ``flask passports publish``, never a request's unit of work): commit after
+    every N appended batches, so a large publish holds neither the database's write lock nor its rows until the
+    end. Each commit holds whole batches with their log entries and a signed checkpoint: a failure later leaves a
+    consistent log, and publishing again publishes only what did not commit."""
+    published = unchanged = appended = 0
     building: list[_Prepared] = []
     signing: tuple[list[_Prepared], signing_pool._Pending] | None = None
     seen: set[int] = set()
@@ -254,11 +189,11 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
                 signing, finished = (building, pool.submit([p.forms for p in building], full=True)), signing
                 building = []
                 if finished is not None:
-                    _append(finished)
+                    appended = _append(finished, appended, commit_every)
         last = (building, pool.submit([p.forms for p in building], full=False)) if building else None
         for finished in (signing, last):
             if finished is not None:
-                _append(finished)
+                appended = _append(finished, appended, commit_every)
     return published, unchanged
 
 
@@ -266,12 +201,54 @@ FULL_COLLECTION_EVERY = 10  # batches (2,000 passports) between two full garbage
 _appended = itertools.count(1)
 
 
-def _append(signed: tuple[list[_Prepared], signing_pool._Pending]) -> None:
+# The version table with its two JSON columns as text: a batch's versions are inserted with the forms' JSON
+# as the signing workers wrote it (``signing_pool.sign_forms``), not encoded again here (SQLite; elsewhere the
+# forms go through the JSON type).
+_VERSION_TEXT = Table(PassportVersion.__tablename__, MetaData(), *(
+    Column(column.name, Text if isinstance(column.type, JSON) else column.type, primary_key=column.primary_key)
+    for column in PassportVersion.__table__.columns))
+
+
+def _append(signed: tuple[list[_Prepared], signing_pool._Pending], appended: int, commit_every: int) -> int:
+    """Insert a signed batch's versions (one statement, no ORM objects to track) and log them, in order; commit
+    when it is the ``commit_every``-th batch. Returns the count of batches appended."""
     batch, pending = signed
-    versions = [_version(prepared, result) for prepared, result in zip(batch, pending.result(), strict=True)]
-    db.session.flush()  # the batch's versions get their ids
-    merkle_log.append_versions(versions)
+    as_text = db.session.get_bind().dialect.name == "sqlite"
+    table = _VERSION_TEXT if as_text else PassportVersion.__table__
+    rows = []
+    for prepared, result in zip(batch, pending.result(), strict=True):
+        credential, published = (result[4], result[5]) if as_text else prepared.forms
+        rows.append({"passport_id": prepared.passport.id, "number": prepared.number,
+                     "issued_at": prepared.issued_at, "credential": credential, "content_hash": result[0],
+                     "signature": result[1], "credential_070": published, "content_hash_070": result[2],
+                     "signature_070": result[3]})
+    connection = db.session.connection()
+    connection.execute(table.insert(), rows)  # one statement (RETURNING in order would be one per row on SQLite)
+    ids = {(passport_id, number): version_id for version_id, passport_id, number in connection.execute(
+        select(table.c.id, table.c.passport_id, table.c.number).where(
+            table.c.passport_id.in_([row["passport_id"] for row in rows])))}
+    for prepared in batch:  # its next read of ``current`` sees the new version
+        db.session.expire(prepared.passport, ["versions"])
+    merkle_log.append_version_rows([
+        (ids[(row["passport_id"], row["number"])], prepared.passport.public_id, prepared.number,
+         prepared.issued_at, row["content_hash"], row["content_hash_070"]) for prepared, row in zip(batch, rows,
+                                                                                                  strict=True)])
+    appended += 1
+    if commit_every and appended % commit_every == 0:
+        _commit_keeping_objects()
     gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
+    return appended
+
+
+def _commit_keeping_objects() -> None:
+    """Commit without expiring what the session holds: the caller's subjects stay loaded (expired, each would
+    be read again, one query apiece); publishing changed none of them."""
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 def publish(passport: Passport, *, log: bool = True, signer: Signer | None = None,
@@ -321,17 +298,19 @@ def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersio
     return version
 
 
-def publish_all(wrap: Callable[[list[Any], int], Iterable[Any]] | None = None) -> tuple[int, int]:
+def publish_all(wrap: Callable[[Iterable[Any], int], Iterable[Any]] | None = None, commit_every: int = 0
+                ) -> tuple[int, int]:
     """Make sure every listed lot and published product has a current passport. (published, unchanged)
 
-    ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
-    lots = db.session.scalars(select(Lot).where(Lot.status == LotStatus.listed).order_by(Lot.id)).all()
-    products = db.session.scalars(
-        select(Product).where(Product.status == ProductStatus.published).order_by(Product.id)
-    ).all()
-    subjects: list[Any] = [*lots, *products]
+    The lots and products are read 200 at a time (``subjects.in_chunks``), so with ``commit_every`` (the CLI)
+    what was published is not held. ``wrap(subjects, total)`` may report progress (the CLI's bar or counts)."""
+    listed, shown = Lot.status == LotStatus.listed, Product.status == ProductStatus.published
+    total = (db.session.scalar(select(func.count()).select_from(Lot).where(listed)) or 0) + (
+        db.session.scalar(select(func.count()).select_from(Product).where(shown)) or 0)
+    subjects: Iterable[Any] = itertools.chain(in_chunks(Lot, listed, PUBLISH_BATCH),
+                                              in_chunks(Product, shown, PUBLISH_BATCH))
     published, unchanged = publish_many(passports_in_batches(
-        wrap(subjects, len(subjects)) if wrap is not None else subjects, PUBLISH_BATCH))
+        wrap(subjects, total) if wrap is not None else subjects, PUBLISH_BATCH), commit_every=commit_every)
     flagged = status_indexes()
     merkle_log.record_status(flagged)
     issue_status_lists(flagged)

@@ -6,12 +6,10 @@ from __future__ import annotations
 from marketplace.db import today, utcnow
 from marketplace.passports.page_cache import PageKey, _PostgresSnapshotKeys, _stamped_keys, page_key
 from marketplace.passports.publishing import (
+    COMMIT_EVERY,
     PUBLISH_BATCH,
     build_credential,
     linked_documents,
-    passport_for,
-    passports_for,
-    passports_in_batches,
     publish,
     publish_all,
     publish_many,
@@ -34,6 +32,7 @@ from marketplace.passports.standing import (
     live_status,
     status_indexes,
 )
+from marketplace.passports.subjects import passport_for, passports_for, passports_in_batches
 from marketplace.passports.verification import (
     MAX_DOCUMENT_DEPTH,
     UnreadableDocumentError,
@@ -43,7 +42,8 @@ from marketplace.passports.verification import (
 )
 
 __all__ = [
-    "MAX_DOCUMENT_DEPTH", "PUBLISH_BATCH", "LiveStatus", "PageKey", "UnreadableDocumentError", "Verdict",
+    "COMMIT_EVERY", "MAX_DOCUMENT_DEPTH", "PUBLISH_BATCH", "LiveStatus", "PageKey", "UnreadableDocumentError",
+    "Verdict",
     "_PostgresSnapshotKeys", "_stamped_keys", "aimag_centres", "base_url", "build_credential",
     "claimed_certificates", "current_status_list", "get_passport", "issue_status_lists", "latest_status_list",
     "linked_documents", "live_status", "page_key", "passport_certificates", "passport_for", "passport_for_gtin",

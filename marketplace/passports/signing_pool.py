@@ -13,6 +13,7 @@ initializer's argument, over the pool's pipe, never through the environment, a f
 from __future__ import annotations
 
 import hashlib
+import json
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,16 +25,20 @@ from joserfc.jwk import OKPKey
 from marketplace.passports.signing import Signer, canonical_json
 
 Forms = tuple[dict[str, Any], dict[str, Any]]  # (the 0.6.1 credential, the 0.7.0 form)
-Signed = tuple[str, str, str, str]  # (content hash, signature, 0.7.0 content hash, 0.7.0 signature)
+# (content hash, signature, 0.7.0 content hash, 0.7.0 signature, and the two forms as their JSON columns store them)
+Signed = tuple[str, str, str, str, str, str]
 
 _signer: Signer | None = None  # a worker's copy of the key
 
 
 def sign_forms(forms: Forms, signer: Signer) -> Signed:
-    """Both forms serialised once each, for their hash and their signature."""
+    """Both forms serialised once each, for their hash and their signature; and each as the text its JSON
+    column stores (``json.dumps``, what SQLAlchemy's JSON type writes), so the publishing process inserts
+    that text instead of encoding the forms again."""
     body, body_070 = canonical_json(forms[0]), canonical_json(forms[1])
     return (hashlib.sha256(body).hexdigest(), signer.sign_canonical(body),
-            hashlib.sha256(body_070).hexdigest(), signer.sign_canonical(body_070))
+            hashlib.sha256(body_070).hexdigest(), signer.sign_canonical(body_070),
+            json.dumps(forms[0]), json.dumps(forms[1]))
 
 
 def _start(private_jwk: dict[str, Any], did: str, kid: str) -> None:

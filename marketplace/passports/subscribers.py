@@ -64,7 +64,8 @@ def republish_organisation_passports(organisation_id: int) -> None:
     republish_ledger_passports(organisation_id)
     services.publish_many(services.passports_in_batches(db.session.scalars(
         select(Product).where(Product.organisation_id == organisation_id, Product.status == ProductStatus.published,
-                              Product.id.in_(select(Passport.product_id))).order_by(Product.id))))
+                              Product.id.in_(select(Passport.product_id))).order_by(Product.id))),
+        commit_every=services.COMMIT_EVERY)
 
 
 def republish_ledger_passports(cooperative_id: int) -> None:
@@ -79,18 +80,20 @@ def republish_ledger_passports(cooperative_id: int) -> None:
     lots = db.session.scalars(
         select(Lot).where(Lot.status == LotStatus.listed, Lot.id.in_(select(Passport.lot_id)), Lot.id.in_(own_lots))
         .order_by(Lot.id))
-    services.publish_many(services.passports_in_batches(lots))  # read 200 at a time
+    services.publish_many(services.passports_in_batches(lots),  # read 200 at a time
+                          commit_every=services.COMMIT_EVERY)  # (a job: committed 2,000 at a time)
     products = db.session.scalars(
         select(Product).where(Product.status == ProductStatus.published, Product.id.in_(select(Passport.product_id)),
                               Product.id.in_(select(ProductSource.product_id).where(ProductSource.lot_id.in_(own_lots))))
         .order_by(Product.id))
-    services.publish_many(services.passports_in_batches(products))
+    services.publish_many(services.passports_in_batches(products), commit_every=services.COMMIT_EVERY)
 
 
 def republish_practice_passports(msme_id: int) -> None:
     """(The job.) The MSME's products' passports show its latest accepted practice report."""
     services.publish_many(services.passports_in_batches(db.session.scalars(
-        select(Product).where(Product.organisation_id == msme_id, Product.id.in_(select(Passport.product_id))))))
+        select(Product).where(Product.organisation_id == msme_id, Product.id.in_(select(Passport.product_id))))),
+        commit_every=services.COMMIT_EVERY)
 
 
 def republish_for_service(product: Product, **_: Any) -> None:

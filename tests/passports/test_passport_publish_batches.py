@@ -8,10 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
+from marketplace.passports import log as merkle_log
 from marketplace.passports import services, signing_pool
 from marketplace.passports.log_models import PassportLogLeaf
 from marketplace.passports.models import Passport, PassportVersion
@@ -39,12 +40,15 @@ def _change(subjects: list[Lot | Product]) -> None:
 
 
 def _published(since: int) -> dict[str, Any]:
-    """What was published after version id ``since``: each version's stored forms, hashes, signatures and log
-    entry, by passport and number."""
+    """What was published after version id ``since``: each version's stored forms (and the exact text of their
+    JSON columns), hashes, signatures and log entry, by passport and number."""
     found = {}
     for version in db.session.scalars(select(PassportVersion).where(PassportVersion.id > since)):
         leaf = db.session.scalar(select(PassportLogLeaf).where(PassportLogLeaf.version_id == version.id))
-        found[(version.passport.public_id, version.number)] = (
+        stored = db.session.execute(select(cast(PassportVersion.credential, Text),
+                                           cast(PassportVersion.credential_070, Text))
+                                    .where(PassportVersion.id == version.id)).one()
+        found[(version.passport.public_id, version.number)] = (tuple(stored),
             canonical_json(version.credential), version.content_hash, version.signature,
             canonical_json(version.credential_070), version.content_hash_070, version.signature_070,
             version.issued_at.replace(tzinfo=dt.UTC) if version.issued_at.tzinfo is None else version.issued_at,
@@ -103,3 +107,46 @@ def test_when_the_signing_workers_die_the_batch_is_signed_in_the_publishing_proc
             assert pool.submit(forms, full=True).result() == expected
         finally:
             pool.close()
+
+
+def _new_versions(since: int) -> list[tuple[int, int]]:
+    return [tuple(row) for row in db.session.execute(  # type: ignore[misc]
+        select(PassportVersion.passport_id, PassportVersion.number).where(PassportVersion.id > since)
+        .order_by(PassportVersion.id))]
+
+
+def test_a_job_commits_batch_by_batch_and_a_failure_midway_leaves_a_consistent_log(demo_app: Flask) -> None:
+    """``commit_every`` (the jobs, the CLI): each commit holds whole batches and their log entries; a failure
+    midway leaves a log that verifies, and publishing again publishes only the passports that did not commit,
+    each once."""
+    with demo_app.app_context():
+        since = db.session.scalar(select(db.func.max(PassportVersion.id))) or 0
+        subjects = _subjects()
+        _change(subjects)
+        db.session.commit()
+        passports = services.passports_for(subjects)
+        assert len(passports) > 8
+
+        def failing_midway() -> Any:
+            yield from passports[:7]
+            raise RuntimeError("the worker was stopped")
+
+        try:
+            services.publish_many(failing_midway(), batch=2, workers=0, commit_every=1)
+        except RuntimeError:
+            db.session.rollback()
+        committed = _new_versions(since)
+        assert 0 < len(committed) < 7  # the batches appended before the failure, the rest rolled back
+        assert len(committed) % 2 == 0  # whole batches
+        assert merkle_log.verify_log(services.status_indexes()) == []
+        published, unchanged = services.publish_many(services.passports_for(subjects), batch=2, workers=0,
+                                                     commit_every=1)
+        assert unchanged >= len(committed)
+        # at once, in the same session: each passport's current version is the one just inserted
+        assert services.publish_many(passports, batch=2, workers=0) == (0, len(passports))  # none twice
+        db.session.commit()
+        new = _new_versions(since)
+        assert set(committed) <= set(new)
+        assert published == len(new) - len(committed)  # the rest, and only the rest
+        assert len({passport_id for passport_id, _ in new}) == len(new)  # one new version per passport
+        assert merkle_log.verify_log(services.status_indexes()) == []
