@@ -218,7 +218,7 @@ def incremental_verify(latest: Any, lot_ids: list[int]) -> list[str]:
     services.publish_many(services.passport_for(lot=lot) for lot in changed)
     db.session.commit()
     began = time.perf_counter()
-    problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes())
+    problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes)
     problems += services.verify_all(ids)
     since = time.perf_counter() - began
     assert problems == [], problems[:5]
