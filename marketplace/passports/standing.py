@@ -88,8 +88,9 @@ def status_indexes(public_ids: Collection[str] | None = None) -> dict[str, set[i
     scopes = [None] if ids is None else [ids[at:at + SCOPE_CHUNK] for at in range(0, len(ids), SCOPE_CHUNK)]
     for scope in scopes:
         for query in queries:
-            for index, revoked_reason, cert_id in db.session.execute(
-                    query if scope is None else query.where(Passport.public_id.in_(scope))):
+            for index, revoked_reason, cert_id in db.session.execute(  # in chunks: the ORM would fetch all
+                    (query if scope is None else query.where(Passport.public_id.in_(scope)))
+                    .execution_options(yield_per=2000)):
                 cert = certs.get(cert_id)
                 state = cert.status_on(day) if cert else None
                 if revoked_reason or state is CertificateStatus.revoked:
