@@ -6,6 +6,7 @@ Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite fil
      same FILE skips building and publishing and measures the read steps again on the same log)
      .venv/bin/python -m benchmarks.passport_scale N --publish-only [--profile FILE]   (builds the lots and
      measures the publish step alone; ``--profile`` writes a cProfile of it to FILE)
+     ... --steps verify,since   (only those read steps: sizes, proofs, verify, since, pages; default all)
 """
 
 from __future__ import annotations
@@ -30,9 +31,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
 
 
+STEPS = ("sizes", "proofs", "verify", "since", "pages")
+
+
 def _args() -> tuple[int, Path | None]:
     """N, and ``--db FILE``: keep the database in FILE (its signing key beside it) and, when FILE already holds
-    a built database, skip building and publishing (the read steps measured on one database, run after run)."""
+    a built database, skip building and publishing (the read steps measured on one database, run after run).
+    ``--steps a,b``: only those read steps (``STEPS``)."""
     args = [arg for arg in sys.argv[1:] if arg != "--publish-only"]
     if "--profile" in args:
         at = args.index("--profile")
@@ -42,6 +47,10 @@ def _args() -> tuple[int, Path | None]:
         at = args.index("--db")
         keep = Path(args[at + 1]).resolve()
         del args[at:at + 2]
+    if "--steps" in args:
+        at = args.index("--steps")
+        _STEPS[:] = [step for step in args[at + 1].split(",") if step in STEPS]
+        del args[at:at + 2]
     return (int(args[0]) if args else 1000), keep
 
 
@@ -50,6 +59,9 @@ def _publish_options() -> tuple[bool, str | None]:
     args = sys.argv[1:]
     profile = args[args.index("--profile") + 1] if "--profile" in args else None
     return "--publish-only" in args, profile
+
+
+_STEPS: list[str] = list(STEPS)
 
 
 def main() -> None:
@@ -84,13 +96,19 @@ def main() -> None:
             changed = [lot.id for lot in lots[:100]]
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
-            out.extend(log_sizes(latest))
-            out.extend(inclusion_proofs())
-            out.extend(full_verify(latest.tree_size))
-            if not built:  # changes the database: not on a kept one, so every run reads the same log
-                out.extend(incremental_verify(latest, changed))
-            public_ids = list(db.session.scalars(select(Passport.public_id)))
-        out.extend(passport_pages(app, public_ids))
+            if "sizes" in _STEPS:
+                out.extend(log_sizes(latest))
+            if "proofs" in _STEPS:
+                out.extend(inclusion_proofs())
+            if "verify" in _STEPS:
+                out.extend(full_verify(latest.tree_size))
+            if "since" in _STEPS:
+                # a fresh database gets 100 new versions; a kept one is verified from its checkpoint before the
+                # latest (nothing written, so every run reads the same log)
+                out.extend(incremental_verify(latest, changed) if not built else incremental_verify_kept(latest))
+            public_ids = list(db.session.scalars(select(Passport.public_id))) if "pages" in _STEPS else []
+        if public_ids:
+            out.extend(passport_pages(app, public_ids))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append(f"peak memory (this process, everything above): {peak:.0f} MB")
     print(f"# Passports at scale: {count} lots, {dt.datetime.now(dt.UTC).date().isoformat()}")
@@ -210,25 +228,58 @@ def inclusion_proofs(samples: int = 200) -> list[str]:
     return [f"inclusion proof: p50 {statistics.median(timings):.2f} ms, p95 {_pct(timings, 0.95):.2f} ms"]
 
 
+def _worker_memory(pids: list[int], peaks: dict[str, int], stop: Any) -> None:
+    """Sample the workers' memory every 0.1 s until ``stop``: the peak resident set (which counts the pages
+    inherited from this process at the fork) and the peak private memory (what a worker itself made: the
+    part that could grow with the log)."""
+    while not stop.is_set():
+        for pid in pids:
+            try:
+                fields = dict(line.split(":", 1) for line in
+                              Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            except (OSError, ValueError):
+                continue
+            kb = {key: int(value.split()[0]) for key, value in fields.items()}
+            peaks["rss"] = max(peaks.get("rss", 0), kb.get("Rss", 0))
+            peaks["private"] = max(peaks.get("private", 0), kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0))
+        stop.wait(0.1)
+
+
 def full_verify(size: int) -> list[str]:
     """What ``flask passports verify`` runs: the versions' checks (2 worker processes from 2,000 versions) while
-    the main process checks the log."""
+    the main process checks the log; the CPU seconds of both sides, and each side's memory."""
+    import threading
+
     from marketplace.extensions import db
     from marketplace.passports import log as merkle_log
     from marketplace.passports import services, verification
 
+    peaks: dict[str, int] = {}
+
     def run() -> list[str]:
         checks = verification.start_checks()
-        log_problems = merkle_log.verify_log(services.status_indexes(), contents=False)
-        return checks.problems() + log_problems
+        stop = threading.Event()
+        pool = checks.checks.pool
+        sampler = threading.Thread(target=_worker_memory, daemon=True, args=(
+            [process.pid for process in pool._pool] if pool is not None else [], peaks, stop))
+        sampler.start()
+        try:
+            log_problems = merkle_log.verify_log(services.status_indexes(), contents=False)
+            return checks.problems() + log_problems
+        finally:
+            stop.set()
+            sampler.join()
 
-    began = time.perf_counter()
+    began, cpu, children = time.perf_counter(), time.process_time(), _cpu_children()
     problems = run()
-    took = time.perf_counter() - began
+    took, cpu, children = time.perf_counter() - began, time.process_time() - cpu, _cpu_children() - children
     assert problems == [], problems[:5]
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    out = [(f"full verify: {took:.1f} s ({size / took:.0f} entries per second); "
-           f"peak RSS of a worker {children:.0f} MB")]
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    out = [(f"full verify: {took:.1f} s ({size / took:.0f} entries per second, load average {load}); CPU: this "
+            f"process {cpu:.1f} s, workers {children:.1f} s ({(cpu + children) / size * 1e6:.0f} µs per entry, "
+            f"on two idle cores about {max(cpu, (cpu + children) / 2):.1f} s); a worker's peak RSS "
+            f"{peaks.get('rss', 0) / 1024:.0f} MB (pages shared with this process included), private "
+            f"{peaks.get('private', 0) / 1024:.0f} MB")]
     db.session.expire_all()
     tracemalloc.start()  # a second run, for its memory: what verify allocates beyond what is held already
     run()
@@ -253,11 +304,37 @@ def incremental_verify(latest: Any, lot_ids: list[int]) -> list[str]:
     services.publish_many(services.passport_for(lot=lot) for lot in changed)
     db.session.commit()
     began = time.perf_counter()
-    problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes())
+    problems, ids = log_since.verify_since(checkpoint_size, root, services.status_indexes)
     problems += services.verify_all(ids)
     since = time.perf_counter() - began
     assert problems == [], problems[:5]
     return [f"incremental verify (--since, {len(ids)} new entries): {since:.2f} s"]
+
+
+def incremental_verify_kept(latest: Any) -> list[str]:
+    """``verify --since`` on a kept database, from the stored checkpoint before the latest (three runs)."""
+    from sqlalchemy import select
+
+    from marketplace.extensions import db
+    from marketplace.passports import log_since, services
+    from marketplace.passports.log_models import PassportCheckpoint
+
+    base = db.session.scalar(select(PassportCheckpoint).where(PassportCheckpoint.tree_size < latest.tree_size)
+                             .order_by(PassportCheckpoint.tree_size.desc()).limit(1))
+    if base is None:
+        return ["incremental verify: no checkpoint before the latest"]
+    walls, cpus = [], []
+    for _ in range(3):
+        db.session.expire_all()
+        began, cpu = time.perf_counter(), time.process_time()
+        problems, ids = log_since.verify_since(base.tree_size, bytes.fromhex(base.root_hash), services.status_indexes)
+        problems += services.verify_all(ids)
+        walls.append(time.perf_counter() - began)
+        cpus.append(time.process_time() - cpu)
+        assert problems == [], problems[:5]
+    return [(f"incremental verify (--since the checkpoint of size {base.tree_size}, "
+             f"{latest.tree_size - base.tree_size} new entries): "
+             f"{min(walls):.3f} s (best of 3; CPU {min(cpus):.3f} s)")]
 
 
 def passport_pages(app: Any, public_ids: list[str], samples: int = 300) -> list[str]:

@@ -40,7 +40,7 @@ def verify(since: str | None) -> None:
     """Check every signature, every status entry and the Merkle log; exit 1 on any mismatch."""
     if since is not None:
         size, root = _trusted_checkpoint(since)
-        problems, version_ids = log_since.verify_since(size, root, services.status_indexes())
+        problems, version_ids = log_since.verify_since(size, root, services.status_indexes)
         problems = services.verify_all(version_ids) + problems
         if problems:
             for problem in problems:

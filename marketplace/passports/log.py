@@ -39,6 +39,11 @@ from marketplace.passports.log_checkpoints import (  # noqa: F401 (re-exported: 
     size,
 )
 from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
+from marketplace.passports.log_status import (
+    _status_problems,
+    live_status_bits,
+    logged_status,
+)
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 
@@ -155,22 +160,6 @@ def append_version_rows(versions: list[VersionRow]) -> None:
     db.session.flush()
 
 
-def logged_status() -> dict[str, tuple[bool, bool]]:
-    """Each passport's last logged status (revoked, suspended); passports never logged read (False, False)."""
-    latest: dict[str, tuple[bool, bool]] = {}
-    for data in db.session.scalars(select(PassportLogLeaf.data).where(PassportLogLeaf.kind == "status")
-                                   .order_by(PassportLogLeaf.index)):
-        entry = json.loads(data)
-        latest[entry["passport"]] = (bool(entry["revoked"]), bool(entry["suspended"]))
-    return latest
-
-
-def live_status_bits(flagged: dict[str, set[int]]) -> dict[str, tuple[bool, bool]]:
-    """Each passport's bits in the status lists as served now (``flagged``: ``services.status_indexes()``)."""
-    return {public_id: (index in flagged["revocation"], index in flagged["suspension"])
-            for public_id, index in db.session.execute(select(Passport.public_id, Passport.status_index))}
-
-
 def record_status(flagged: dict[str, set[int]]) -> int:
     """Append a status entry for every passport whose status-list bits (``flagged``, from
     ``services.status_indexes()``) differ from the last logged ones. Called when a certificate's status
@@ -270,23 +259,36 @@ class _Stream:
     """The log's entries in index order, a page at a time: each entry's index and hash, the version it
     names, the subtree hashes it completes and the checkpoints it reaches (``claims``, popped when met)."""
 
-    def __init__(self, claims: dict[int, list[tuple[str, bytes]]], contents: bool = True) -> None:
+    def __init__(self, claims: dict[int, list[tuple[str, bytes]]], contents: bool = True,
+                 frontier: merkle.Frontier | None = None, start: int = 0, end: int | None = None) -> None:
+        """``frontier``, ``start``, ``end``: only the entries [start, end) after a tree of ``start`` entries
+        whose frontier is given (``passports verify --since``)."""
         self.claims = claims
         self.contents = contents
-        self.frontier = merkle.Frontier()
-        self.position = self.nodes = self.covered = 0
+        self.frontier = frontier or merkle.Frontier()
+        self.position, self.end = start, end
+        self.nodes = self.covered = 0
+        self.passports: set[str] = set()  # the passports the streamed entries name
+        self.version_ids: list[int] = []
 
     def run(self) -> list[str]:
         problems: list[str] = []
         made: dict[tuple[int, int], str] = {}
-        last = -1
+        last = self.position - 1
+        query = select(PassportLogLeaf.index, PassportLogLeaf.kind, PassportLogLeaf.version_id, PassportLogLeaf.data,
+                       PassportLogLeaf.leaf_hash, PassportLogLeaf.passport_public_id)
+        if self.end is not None:
+            query = query.where(PassportLogLeaf.index < self.end)
         while rows := db.session.execute(
-                select(PassportLogLeaf.index, PassportLogLeaf.kind, PassportLogLeaf.version_id, PassportLogLeaf.data,
-                       PassportLogLeaf.leaf_hash).where(PassportLogLeaf.index > last)
+                query.where(PassportLogLeaf.index > last)
                 .order_by(PassportLogLeaf.index).limit(STREAM_PAGE if self.contents else STREAM_PAGE_LIGHT)).all():
             problems.extend(_version_leaf_problems(rows, self.contents))
-            for index, _kind, _version_id, data, stored_hash in rows:
+            for index, _kind, version_id, data, stored_hash, public_id in rows:
                 problems.extend(self.entry(index, data, stored_hash, made))
+                if self.end is not None:  # an incremental verify: what its other checks need
+                    self.passports.add(public_id)
+                    if version_id is not None:
+                        self.version_ids.append(version_id)
             last = rows[-1][0]
             if len(made) >= NODE_BATCH:
                 problems.extend(compare_nodes(made))
@@ -338,7 +340,7 @@ def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
 def _version_leaf_problems(rows: list[Any], contents: bool = True) -> list[str]:
     """The version entries of one page against the versions they name (read for that page only; their
     credentials too when ``contents``)."""
-    ids = [version_id for _index, kind, version_id, _data, _hash in rows if kind == "version" and version_id]
+    ids = [version_id for _index, kind, version_id, *_rest in rows if kind == "version" and version_id]
     columns = [PassportVersion.id, Passport.public_id, PassportVersion.number, PassportVersion.issued_at,
                PassportVersion.content_hash, PassportVersion.content_hash_070]
     if contents:
@@ -347,7 +349,7 @@ def _version_leaf_problems(rows: list[Any], contents: bool = True) -> list[str]:
         select(*columns).join(Passport, Passport.id == PassportVersion.passport_id)
         .where(PassportVersion.id.in_(ids)))}
     problems = []
-    for index, kind, version_id, data, _hash in rows:
+    for index, kind, version_id, data, *_rest in rows:
         if kind != "version":
             continue
         version = versions.get(version_id or 0)
@@ -375,27 +377,3 @@ def _unlogged_versions() -> list[str]:
     return [f"passport {public_id} version {number}" for public_id, number in db.session.execute(
         select(Passport.public_id, PassportVersion.number).join(Passport, Passport.id == PassportVersion.passport_id)
         .where(PassportVersion.id.not_in(logged)).order_by(PassportVersion.id))]
-
-
-def _status_problems(flagged: dict[str, set[int]]) -> list[str]:
-    """The status lists served now must say what the log last said of each passport; a revocation is final."""
-    problems = []
-    logged = logged_status()
-    ever_revoked = set()
-    for data in db.session.scalars(select(PassportLogLeaf.data).where(PassportLogLeaf.kind == "status")):
-        entry = json.loads(data)
-        if entry.get("revoked"):
-            ever_revoked.add(entry["passport"])
-    for public_id, (revoked, suspended) in sorted(live_status_bits(flagged).items()):
-        if public_id in ever_revoked and not revoked:
-            problems.append(f"passport {public_id}: the log records its revocation, but the status list no longer "
-                            "shows it revoked (status rolled back)")
-        elif (revoked, suspended) != logged.get(public_id, (False, False)):
-            was = logged.get(public_id, (False, False))
-            problems.append(f"passport {public_id}: the status list shows {_state(revoked, suspended)} but the log "
-                            f"last recorded {_state(*was)} (a status change was not logged)")
-    return problems
-
-
-def _state(revoked: bool, suspended: bool) -> str:
-    return "revoked" if revoked else "suspended" if suspended else "active"

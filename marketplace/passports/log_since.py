@@ -4,23 +4,28 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Collection
 
 from cryptography.exceptions import InvalidSignature
 from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.passports import merkle
-from marketplace.passports.log import _checkpoint_claim, _status_problems, compare_nodes
+from marketplace.passports.log import _checkpoint_claim, _Stream, _timestamp
 from marketplace.passports.log_checkpoints import ProofError, _nodes, latest_checkpoint, origin
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf
+from marketplace.passports.log_models import PassportCheckpoint
+from marketplace.passports.log_status import _status_problems
 from marketplace.passports.signing import Signer, get_signer
 
 
-def verify_since(size: int, signed_root: bytes, flagged: dict[str, set[int]]) -> tuple[list[str], list[int]]:
+def verify_since(size: int, signed_root: bytes,
+                 status_of: Callable[[Collection[str]], dict[str, set[int]]]) -> tuple[list[str], list[int]]:
     """Check only what was appended after a trusted checkpoint (``size`` entries, root ``signed_root``): the
     latest checkpoint's signature, the consistency proof from the trusted one to it (from stored nodes), and
-    each new entry, node and intermediate checkpoint, streamed. Returns (problems, ids of versions logged
-    since, for their signatures to be checked)."""
+    each new entry (against the version it names), node and intermediate checkpoint, streamed; then the live
+    status of the passports those entries name (``status_of(public_ids)``: ``services.status_indexes``)
+    against the log. Nothing here reads every passport or entry: the time follows the entries since.
+    Returns (problems, ids of versions logged since, for their signatures to be checked)."""
     problems: list[str] = []
     latest = latest_checkpoint()
     if latest is None:
@@ -43,45 +48,21 @@ def verify_since(size: int, signed_root: bytes, flagged: dict[str, set[int]]) ->
                         f"(size {size}): the log was rewritten")
     if frontier.root() != signed_root:
         problems.append(f"Merkle log: the stored nodes do not give the given checkpoint's root at size {size}")
-    streamed, version_ids, position = _stream_since(size, claim.tree_size, frontier)
-    problems.extend(streamed)
-    if position < claim.tree_size:
-        problems.append(f"the latest checkpoint: the log has only {position} entries (its tail was deleted)")
-    elif frontier.root() != latest_root:
+    claims: dict[int, list[tuple[str, bytes]]] = {}
+    for checkpoint in db.session.scalars(select(PassportCheckpoint).where(
+            PassportCheckpoint.tree_size > size, PassportCheckpoint.tree_size <= claim.tree_size)
+            .order_by(PassportCheckpoint.tree_size, PassportCheckpoint.id)):
+        claims.setdefault(checkpoint.tree_size, []).append(
+            (f"checkpoint of size {checkpoint.tree_size} ({_timestamp(checkpoint.timestamp)})",
+             bytes.fromhex(checkpoint.root_hash)))
+    stream = _Stream(claims, contents=False, frontier=frontier, start=size, end=claim.tree_size)
+    problems.extend(stream.run())
+    if stream.position < claim.tree_size:
+        problems.append(f"the latest checkpoint: the log has only {stream.position} entries (its tail was deleted)")
+    elif stream.frontier.root() != latest_root:
         problems.append("the latest checkpoint: the entries since the given checkpoint do not hash to its root")
-    problems.extend(_status_problems(flagged))
-    return problems, version_ids
-
-
-def _stream_since(size: int, end: int, frontier: merkle.Frontier) -> tuple[list[str], list[int], int]:
-    """Each entry from ``size`` on, in pages: its hash, the nodes it completes, the checkpoints it reaches."""
-    problems: list[str] = []
-    checkpoints = {c.tree_size: c for c in db.session.scalars(select(PassportCheckpoint).where(
-        PassportCheckpoint.tree_size > size))}
-    made: dict[tuple[int, int], str] = {}
-    version_ids: list[int] = []
-    position = size
-    for leaf in db.session.scalars(select(PassportLogLeaf).where(PassportLogLeaf.index >= size,
-                                                                 PassportLogLeaf.index < end)
-                                   .order_by(PassportLogLeaf.index).execution_options(yield_per=1000)):
-        if leaf.index != position:
-            problems.append(f"Merkle log entry {leaf.index}: expected index {position} (an entry is missing)")
-        digest = merkle.leaf_hash(leaf.data.encode())
-        if digest.hex() != leaf.leaf_hash:
-            problems.append(f"Merkle log entry {leaf.index}: its hash does not match its data (changed entry)")
-        for level, index, value in frontier.append(digest):
-            made[(level, index)] = value.hex()
-        if leaf.version_id is not None:
-            version_ids.append(leaf.version_id)
-        position += 1
-        checkpoint = checkpoints.get(position)
-        if checkpoint is not None and checkpoint.root_hash != frontier.root().hex():
-            problems.append(f"checkpoint of size {position}: the entries no longer hash to the signed root")
-        if len(made) >= 4096:
-            problems.extend(compare_nodes(made))
-            made = {}
-    problems.extend(compare_nodes(made))
-    return problems, version_ids, position
+    problems.extend(_status_problems(status_of(stream.passports), stream.passports))
+    return problems, stream.version_ids
 
 
 def parse_checkpoint_note(text: str, signer: Signer) -> tuple[int, bytes]:

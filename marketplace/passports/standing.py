@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -62,35 +63,40 @@ def live_status(
     return result
 
 
-def status_indexes() -> dict[str, set[int]]:
-    """Indexes set in each status list, from the live state of every passport."""
+SCOPE_CHUNK = 500  # public ids per query when only some passports' status is read
+
+
+def status_indexes(public_ids: Collection[str] | None = None) -> dict[str, set[int]]:
+    """Indexes set in each status list, from the live state of every passport (or of only the passports
+    ``public_ids`` names: ``passports verify --since`` reads those its new entries touch). Streamed: the
+    passports' rows are not held, only the indexes set."""
     day = today()
     flagged: dict[str, set[int]] = {purpose: set() for purpose in status_list.PURPOSES}
     certs = {c.id: c for c in db.session.scalars(select(Certificate))}
-    rows = db.session.execute(
+    queries = [
         select(Passport.status_index, Passport.revoked_reason, Lot.certificate_id)
-        .join(Lot, Lot.id == Passport.lot_id)
-    ).all()
-    rows += db.session.execute(
+        .join(Lot, Lot.id == Passport.lot_id),
         select(Passport.status_index, Passport.revoked_reason, Lot.certificate_id)
         .join(ProductSource, ProductSource.product_id == Passport.product_id)
-        .join(Lot, Lot.id == ProductSource.lot_id)
-    ).all()
-    rows += db.session.execute(  # the maker's own certificates (the MSME Code of Practice …)
-        select(Passport.status_index, Passport.revoked_reason, Certificate.id)
-        .join(Product, Product.id == Passport.product_id)
-        .join(Certificate, Certificate.holder_id == Product.organisation_id)
-    ).all()
-    rows += db.session.execute(
-        select(Passport.status_index, Passport.revoked_reason, None).where(Passport.revoked_reason != "")
-    ).all()
-    for index, revoked_reason, cert_id in rows:
-        cert = certs.get(cert_id)
-        state = cert.status_on(day) if cert else None
-        if revoked_reason or state is CertificateStatus.revoked:
-            flagged["revocation"].add(index)
-        elif state is CertificateStatus.suspended:
-            flagged["suspension"].add(index)
+        .join(Lot, Lot.id == ProductSource.lot_id),
+        select(Passport.status_index, Passport.revoked_reason, Certificate.id)  # the maker's own certificates
+        .join(Product, Product.id == Passport.product_id)  # (the MSME Code of Practice …)
+        .join(Certificate, Certificate.holder_id == Product.organisation_id),
+        select(Passport.status_index, Passport.revoked_reason, None).where(Passport.revoked_reason != ""),
+    ]
+    ids = None if public_ids is None else sorted(public_ids)
+    scopes = [None] if ids is None else [ids[at:at + SCOPE_CHUNK] for at in range(0, len(ids), SCOPE_CHUNK)]
+    for scope in scopes:
+        for query in queries:
+            for index, revoked_reason, cert_id in db.session.execute(  # in chunks: the ORM would fetch all
+                    (query if scope is None else query.where(Passport.public_id.in_(scope)))
+                    .execution_options(yield_per=2000)):
+                cert = certs.get(cert_id)
+                state = cert.status_on(day) if cert else None
+                if revoked_reason or state is CertificateStatus.revoked:
+                    flagged["revocation"].add(index)
+                elif state is CertificateStatus.suspended:
+                    flagged["suspension"].add(index)
     return flagged
 
 

@@ -9,10 +9,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy import text as sql
 
+from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.passports import log as merkle_log
 from marketplace.passports import services
+from marketplace.passports.log_models import PassportLogLeaf
 from marketplace.passports.models import Passport
 
 
@@ -77,3 +79,35 @@ def test_verify_since_names_a_changed_node_and_refuses_a_forged_checkpoint(demo_
     code, output = _since(demo_app, str(size))
     assert code == 1
     assert "the log was rewritten" in output or "do not give the given checkpoint's root" in output
+
+
+def test_verify_since_checks_the_status_of_the_passports_its_new_entries_name(demo_app: Flask) -> None:
+    """The live status of each passport a new entry names is compared with the log (an unlogged suspension
+    is named); passports no new entry names are left to the full verify (its time follows the new entries)."""
+    note = demo_app.test_client().get("/passports/tlog/checkpoint").get_data(as_text=True)
+    size = int(note.split("\n")[1])
+    with demo_app.app_context():
+        public_id, number, lot_id = db.session.execute(
+            select(Passport.public_id, Certificate.number, Lot.id).join(Lot, Lot.id == Passport.lot_id)
+            .join(Certificate, Certificate.id == Lot.certificate_id)
+            .where(Certificate.status == CertificateStatus.active).order_by(Passport.id).limit(1)).one()
+        lot = db.session.get(Lot, lot_id)
+        lot.herder_price_minor = (lot.herder_price_minor or 0) + 100_00
+        services.publish_many([services.passport_for(lot=lot)])
+        db.session.commit()
+        touched = set(db.session.scalars(select(PassportLogLeaf.passport_public_id)
+                                         .where(PassportLogLeaf.index >= size)))
+    assert touched == {public_id}
+    assert _since(demo_app, str(size))[0] == 0
+    with demo_app.app_context():  # suspended without the change being logged
+        db.session.execute(sql("UPDATE certificate SET status = 'suspended' WHERE number = :n"), {"n": number})
+        db.session.commit()
+    code, output = _since(demo_app, str(size))
+    assert code == 1
+    assert f"passport {public_id}: the status list shows suspended but the log last recorded active" in output
+    assert output.count("the status list shows suspended") == 1  # not the certificate's other passports …
+    assert _verify_output(demo_app).count("the status list shows suspended") > 1  # … which the full verify names
+
+
+def _verify_output(app: Flask) -> str:
+    return app.test_cli_runner().invoke(args=["passports", "verify"]).output
