@@ -49,6 +49,25 @@ def _sqlite_without_fsync(dbapi_connection: Any, _record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA synchronous = OFF")
 
+
+def _scratch_in_memory(root: Path = Path("/dev/shm"), least_free: int = 4 << 30) -> None:  # noqa: S108 (pytest makes a private pytest-of-USER folder in it)
+    """Every test's files (``tmp_path``: its SQLite copy, search index, pictures) go to a memory-backed
+    file system when the machine has one with room, unless ``PYTEST_DEBUG_TEMPROOT`` names a place.
+    The embedded search engine (tantivy) syncs a dozen files to disk on each commit: ~0.1 s a commit on
+    this machine's disk, 0.01 s in memory. Passed tests' folders are removed as they pass (pyproject:
+    ``tmp_path_retention_policy = "failed"``), so the run holds little memory; failed ones are kept."""
+    if "PYTEST_DEBUG_TEMPROOT" in os.environ:
+        return
+    try:
+        free = os.statvfs(root)
+    except OSError:
+        return
+    if free.f_bavail * free.f_frsize >= least_free and os.access(root, os.W_OK):
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = str(root)
+
+
+_scratch_in_memory()
+
 # Hypothesis: the test command explores a fixed set of examples (a random find would fail an unrelated
 # change's CI run); `HYPOTHESIS_PROFILE=explore` searches afresh and reports a seed to reproduce.
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -100,7 +119,7 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     # the ``localstripe`` fixture) is passed in explicitly.
     stripe = {"STRIPE_API_BASE": os.environ["STRIPE_API_BASE"], "STRIPE_SECRET_KEY": STRIPE_TEST_KEY,
               "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET} if os.environ.get("STRIPE_API_BASE") else {}
-    key = SIGNING_KEY.setdefault("path", tmp_path / "signing-key.jwk")
+    key = SIGNING_KEY["path"]
     app = create_app({
         "ENV": "test",
         "SQLALCHEMY_DATABASE_URI": url,
@@ -120,6 +139,15 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     })
     app.jinja_env.bytecode_cache = TEMPLATE_CODE  # each template compiled once a test process: tests/template_cache.py
     return app
+
+
+@pytest.fixture(scope="session", autouse=True)
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The session's passport signing key lives in a folder of the session (tests' own folders are removed
+    as they pass), made by the first app that needs it."""
+    SIGNING_KEY["path"] = tmp_path_factory.mktemp("signing") / "signing-key.jwk"
+    yield SIGNING_KEY["path"]
+    SIGNING_KEY.clear()
 
 
 # The Meilisearch server of the run (./dev test exports it) is read once, here and by the search test
@@ -297,7 +325,7 @@ class Databases:
 
 
 @pytest.fixture(scope="session")
-def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+def databases(tmp_path_factory: pytest.TempPathFactory, signing_key: Path) -> Iterator[Databases]:
     dbs = Databases(tmp_path_factory.mktemp("databases"))
     yield dbs
     dbs.close()
