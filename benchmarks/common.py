@@ -59,11 +59,12 @@ def demo_instance() -> Iterator[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 1) -> Iterator[str]:
+def gunicorn(env: dict[str, str], workers: int = 2, threads: int = 1, root: Path = ROOT) -> Iterator[str]:
+    """A gunicorn serving ``benchmarks.wsgi:app`` of the tree at ``root`` (this one by default)."""
     port = free_port()
     process = subprocess.Popen(
         [BIN / "gunicorn", "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-         "--log-level", "warning", "benchmarks.wsgi:app"], env=env, cwd=ROOT,
+         "--log-level", "warning", "benchmarks.wsgi:app"], env=env, cwd=root,
     )
     try:
         for _ in range(200):

@@ -51,14 +51,14 @@ def select_locale() -> str:
         cookie = request.cookies.get(COOKIE)
         if cookie in locales:
             return cookie
-        if _may_be_signed_in() and current_user.is_authenticated and current_user.locale in locales:
+        if may_be_signed_in() and current_user.is_authenticated and current_user.locale in locales:
             return current_user.locale
     if not environ.get("HTTP_ACCEPT_LANGUAGE"):
         return config["BABEL_DEFAULT_LOCALE"]
     return request.accept_languages.best_match(locales) or config["BABEL_DEFAULT_LOCALE"]
 
 
-def _may_be_signed_in() -> bool:
+def may_be_signed_in() -> bool:
     """Whether the request carries a sign-in at all: anonymous visitors (every QR scan) skip the
     user loader, which would otherwise cost a session/cookie round on the hottest public pages."""
     return "_user_id" in session or current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies

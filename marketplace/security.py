@@ -12,6 +12,9 @@ from typing import Any
 from flask import Flask, Response, request
 from flask_login import current_user
 from flask_talisman import Talisman
+from werkzeug.datastructures import Headers
+
+from marketplace.i18n import may_be_signed_in
 
 SELF = "'self'"
 NONE = "'none'"
@@ -47,7 +50,54 @@ PERMISSIONS: dict[str, str] = dict.fromkeys((
 ), "()")
 STRIPE_PERMISSIONS = {**PERMISSIONS, "payment": '(self "https://js.stripe.com")'}
 
-talisman = Talisman()
+
+
+class _Talisman(Talisman):
+    """flask-talisman with each endpoint's options and fixed header values worked out once per process.
+
+    Talisman reads a view's options four times per request and joins the policies into header values
+    on every response; they depend only on the endpoint (the options a view was decorated with) unless a
+    CSP nonce is in use (none is), so they are kept per endpoint. HSTS, which depends on the request
+    (https or not), is still decided per request, and the headers are set in Talisman's own order.
+    """
+
+    def init_app(self, app: Flask, **kwargs: Any) -> None:
+        self._options: dict[str | None, dict[str, Any]] = {}
+        self._fixed: dict[str | None, tuple[list[tuple[str, str]], list[tuple[str, str]]]] = {}
+        super().init_app(app, **kwargs)
+
+    def _get_local_options(self) -> dict[str, Any]:
+        endpoint = request.endpoint
+        options = self._options.get(endpoint)
+        if options is None:
+            options = self._options[endpoint] = super()._get_local_options()
+        return options
+
+    def _set_response_headers(self, response: Response) -> Response:
+        options = self._get_local_options()
+        if options["content_security_policy_nonce_in"]:  # a nonce changes with every request
+            return super()._set_response_headers(response)  # type: ignore[no-any-return]
+        fixed = self._fixed.get(request.endpoint)
+        if fixed is None:
+            before = Headers()
+            self._set_feature_policy_headers(before, options)
+            self._set_permissions_policy_headers(before, options)
+            self._set_document_policy_headers(before, options)
+            self._set_frame_options_headers(before, options)
+            self._set_content_security_policy_headers(before, options)
+            after = Headers()
+            self._set_referrer_policy_headers(after)
+            fixed = self._fixed[request.endpoint] = (list(before.items()), list(after.items()))
+        headers = response.headers
+        for name, value in fixed[0]:
+            headers[name] = value
+        self._set_hsts_headers(headers)
+        for name, value in fixed[1]:
+            headers[name] = value
+        return response
+
+
+talisman = _Talisman()
 
 
 def stripe_js(view: Any) -> Any:
@@ -57,7 +107,7 @@ def stripe_js(view: Any) -> Any:
 
 def _no_store_when_signed_in(response: Response) -> Response:
     """A signed-in page is personal: no browser or proxy cache may keep it (static files excepted)."""
-    if request.endpoint != "static" and current_user.is_authenticated:
+    if request.endpoint != "static" and may_be_signed_in() and current_user.is_authenticated:
         response.headers["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
     return response

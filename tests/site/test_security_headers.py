@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from marketplace.accounts.models import Role
 from tests import factories
 from tests.core.test_hosts import production_app
-from tests.helpers import sign_in
+from tests.helpers import csrf_token, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -117,3 +117,35 @@ def test_templates_hold_no_inline_script_handler_or_style(template: str) -> None
     assert not INLINE_SCRIPT.search(source)
     assert not EVENT_HANDLER.search(source)
     assert not INLINE_STYLE.search(source)
+
+
+def test_a_browser_with_only_the_remember_cookie_gets_no_store_on_its_first_request(app: Flask) -> None:
+    """Anonymous requests skip loading the user (``i18n.may_be_signed_in``); a remember cookie alone still
+    counts as a sign-in, so the very response that signs it in is personal."""
+    factories.user_with_role(Role.brand_buyer, email="buyer@example.com")
+    client = app.test_client()
+    response = client.post("/signin", data={"email": "buyer@example.com", "password": factories.PASSWORD,
+                                            "remember": "y", "csrf_token": csrf_token(client)})
+    assert response.status_code == 302
+    remember = client.get_cookie("remember_token")
+    assert remember is not None
+    for path in ("/api/v1/openapi.json", "/about"):
+        browser = app.test_client()  # a new browser session: no session cookie, only the remember one
+        browser.set_cookie("remember_token", remember.value)
+        assert browser.get(path).headers.get("Cache-Control") == "no-store", path
+        remember = browser.get_cookie("remember_token")  # rotated at each use
+        assert remember is not None
+    assert "no-store" not in app.test_client().get("/api/v1/openapi.json").headers.get("Cache-Control", "")
+
+
+def test_each_endpoint_keeps_its_own_security_headers_request_after_request(client: FlaskClient) -> None:
+    """The header values are worked out once per endpoint: a pay page's Stripe policy never leaks into
+    another page's, nor the other way round, whatever the order."""
+    for _ in range(2):
+        for path, stripe in (("/about", False), ("/cart/payment", True), ("/api/v1/openapi.json", False),
+                             ("/no-such-page", False), ("/cart/payment", True)):
+            response = client.get(path)
+            assert ("https://js.stripe.com" in csp(response)["script-src"]) is stripe, path
+            assert ('payment=(self "https://js.stripe.com")' in response.headers["Permissions-Policy"]) is stripe
+            assert response.headers["X-Frame-Options"] == "DENY"
+            assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
