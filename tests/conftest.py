@@ -406,11 +406,67 @@ def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
 
 
+class _ClosedBody:
+    """A response body that is closed at most once (werkzeug closes it on the normal path)."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.body)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if hasattr(self.body, "close"):
+                self.body.close()
+
+
+class _BodiesClosedAtEnd:
+    """Wraps the app so that the request's thread can close every body its request produced.
+
+    When Chromium drops a connection while a file is being sent, werkzeug's dev server reads
+    the dead socket in a ``finally`` block, that read raises, and the body (an open file) is
+    never closed: the garbage collector then reports the unclosed file in whichever test is
+    running. The handler below closes what werkzeug skipped, in the same thread.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.local = threading.local()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> _ClosedBody:
+        body = _ClosedBody(self.app(environ, start_response))
+        self.local.__dict__.setdefault("bodies", []).append(body)
+        return body
+
+    def close_bodies(self) -> None:
+        for body in self.local.__dict__.pop("bodies", []):
+            body.close()
+
+
+def _closing_handler() -> type:
+    from werkzeug.serving import WSGIRequestHandler
+
+    class ClosingHandler(WSGIRequestHandler):
+        def run_wsgi(self) -> None:
+            try:
+                super().run_wsgi()
+            finally:
+                self.server.app.close_bodies()  # type: ignore[attr-defined]
+
+    return ClosingHandler
+
+
 class LiveServer:
     def __init__(self, app: Flask) -> None:
         from werkzeug.serving import make_server
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server(
+            "127.0.0.1", 0, _BodiesClosedAtEnd(app), threaded=True, request_handler=_closing_handler()
+        )
+        self.app = app
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

@@ -52,7 +52,7 @@ def test_quote_to_delivered_and_paid_in_the_browser(live_server: LiveServer, pag
     balance paid → delivered, with the kg and amounts the buyer sees at each step."""
     url = live_server.url
     # localstripe's webhook goes to the site's public origin, never to the request's Host: here, this server.
-    live_server.server.app.config["PUBLIC_BASE_URL"] = url
+    live_server.app.config["PUBLIC_BASE_URL"] = url
     page.set_viewport_size({"width": width, "height": 900})
     _sign_in(page, url, "buyer@demo.example", "demo-buyer-2026")
 

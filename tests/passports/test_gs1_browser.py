@@ -23,7 +23,7 @@ def test_scanning_a_hang_tag_opens_the_product_passport(live_server: LiveServer,
     from marketplace.passports.models import Passport
     from marketplace.products.models import Product, ProductStatus
 
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         product = db.session.scalars(select(Product).where(Product.status == ProductStatus.published,
                                                            Product.gtin.is_not(None)).order_by(Product.id)).first()

@@ -527,7 +527,7 @@ def test_a_consumer_sees_that_the_makers_certificate_expired(live_server: Any, c
     consumer scanning the product's passport is told so, naming the certificate, on a phone and a desktop."""
     from playwright.sync_api import expect
 
-    app = live_server.server.app
+    app = live_server.app
     public_id, _lot_cert, _index = _product_with_cop(app)
     with app.app_context():
         db.session.execute(sql_update(Certificate).where(Certificate.number == COP).values(

@@ -19,7 +19,7 @@ def test_reading_the_passport_log_page_by_page(live_server: LiveServer, chromium
     from marketplace.passports import log as merkle_log
     from marketplace.passports.models import Passport
 
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         size = merkle_log.size()
         public_id = db.session.scalar(select(Passport.public_id).where(Passport.lot_id.is_not(None))

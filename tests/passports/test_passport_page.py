@@ -80,7 +80,7 @@ def test_a_lot_passport_names_the_lot_in_the_page_language(demo_client: FlaskCli
 @pytest.mark.parametrize("width", [390, 1280])
 def test_a_consumer_opens_the_passport_sections_without_javascript(live_server: LiveServer, chromium: Browser,
                                                                    width: int) -> None:
-    public_id = _product_passport(live_server.server.app, "KK-UE-CREW-LG")
+    public_id = _product_passport(live_server.app, "KK-UE-CREW-LG")
     context = chromium.new_context(viewport={"width": width, "height": 844}, java_script_enabled=False)
     page = context.new_page()
     page.goto(f"{live_server.url}/passports/{public_id}")

@@ -240,7 +240,7 @@ def test_a_buyer_signs_in_to_read_a_lots_value_chain_data(live_server: LiveServe
     """A visitor sees the public passport without the restricted data and a link to it; following the link asks
     them to sign in; a verified buyer then reads the value-chain tier (the lab report number), on a phone and on a
     desk, without sideways scrolling."""
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         passport = db.session.scalar(select(Passport).where(Passport.lot_id.is_not(None)).order_by(Passport.id))
         public_id, report_number = passport.public_id, db.session.get(Lot, passport.lot_id).lab_report_number

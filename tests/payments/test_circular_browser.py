@@ -26,7 +26,7 @@ def test_the_circularity_section_in_the_readers_language(live_server: LiveServer
     from marketplace.products.models import Product
 
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         product = db.session.scalar(select(Product).filter_by(sku="KK-UE-CREW-LG"))
         public_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product.id))

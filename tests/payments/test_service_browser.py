@@ -21,7 +21,7 @@ def test_a_repair_request_from_the_passport_to_its_closed_state_on_the_passport(
     from marketplace.products.models import Product
 
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         product = db.session.scalar(select(Product).filter_by(sku="KK-UE-CREW-LG"))
         public_id = db.session.scalar(select(Passport.public_id).where(Passport.product_id == product.id))

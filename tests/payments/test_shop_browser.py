@@ -26,7 +26,7 @@ def test_scan_buy_a_size_pay_receipt_ship_and_track(live_server: LiveServer, pag
     from marketplace.products.models import Product
 
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     app.config["PUBLIC_BASE_URL"] = url  # localstripe's webhook and the e-mail links go to this server
     with app.app_context():
         product = db.session.scalar(select(Product).filter_by(sku="KK-UE-CREW-LG"))

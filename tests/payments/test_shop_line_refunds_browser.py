@@ -31,7 +31,7 @@ def test_one_sweater_returned_is_refunded_and_a_failed_refund_is_retried(  # typ
     from marketplace.products.models import Product, ProductVariant
 
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     app.config["PUBLIC_BASE_URL"] = url  # localstripe's webhook and the e-mail links go to this server
     with app.app_context():
         product = db.session.scalar(select(Product).filter_by(sku="KK-UE-CREW-LG"))

@@ -25,7 +25,7 @@ def test_a_returned_parcel_is_refunded_and_everyone_sees_it(live_server: LiveSer
     from marketplace.products.models import Product
 
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     app.config["PUBLIC_BASE_URL"] = url  # localstripe's webhook and the e-mail links go to this server
     with app.app_context():
         product_id = db.session.scalar(select(Product.id).filter_by(sku="KK-UE-CREW-LG"))

@@ -120,7 +120,7 @@ def test_a_repeated_rendering_is_recognised_and_a_new_one_is_not() -> None:
 
 @pytest.mark.timeout(1200)  # every page as every role: minutes on a busy 2-core machine
 def test_every_page_type_as_every_role_in_english_and_mongolian(live_server: LiveServer, chromium: Any) -> None:
-    app = live_server.server.app
+    app = live_server.app
     url = live_server.url
     checked: set[tuple[str, str, str]] = set()  # (language, page or "" for a menu, digest) run through axe
     found: dict[str, list[dict]] = {}

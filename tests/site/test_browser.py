@@ -62,7 +62,7 @@ def test_consumer_reads_a_passport_on_a_phone_and_sees_a_suspension(live_server:
     from marketplace.lots.models import Lot
     from marketplace.passports.models import Passport
 
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         public_id = db.session.scalar(select(Passport.public_id).join(Lot).where(Lot.code == "USCC-2025-BKH-001"))
         qr_target = f"{app.config['PUBLIC_BASE_URL']}/passports/{public_id}"

@@ -47,7 +47,7 @@ def test_the_browser_reports_a_planted_inline_script(live_server: LiveServer, pa
 
 def test_key_pages_log_no_csp_violation(live_server: LiveServer, page: Page) -> None:
     url = live_server.url
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         lot_passport = db.session.scalar(select(Passport.public_id).where(Passport.lot_id.is_not(None)))
         product_passport = db.session.scalar(select(Passport.public_id).where(Passport.product_id.is_not(None)))

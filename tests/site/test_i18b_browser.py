@@ -66,7 +66,7 @@ def test_translated_reason_and_method_note_reach_the_passport(live_server: LiveS
     from marketplace.passports.models import Passport
     from marketplace.products.models import ProcessingStep, Product, ProductStatus
 
-    app = live_server.server.app
+    app = live_server.app
     with app.app_context():
         number = db.session.scalars(select(Certificate.number).where(
             Certificate.issuer.has(slug="s3c-demo"), Certificate.status == "active")

@@ -66,7 +66,7 @@ def test_consumer_reads_a_passport_with_the_keyboard(live_server: LiveServer, pa
     from marketplace.lots.models import Lot
     from marketplace.passports.models import Passport
 
-    with live_server.server.app.app_context():
+    with live_server.app.app_context():
         public_id = db.session.scalar(select(Passport.public_id).join(Lot).where(Lot.code == "USCC-2025-BKH-001"))
     page.goto(f"{live_server.url}/passports/{public_id}")
     tab_to(page, lambda f: f["text"] == "Deutsch")

@@ -18,7 +18,7 @@ def test_mongolian_visitor_switches_to_german(live_server: LiveServer, chromium)
     from marketplace.lots.models import Lot
     from marketplace.passports.models import Passport
 
-    with live_server.server.app.app_context():
+    with live_server.app.app_context():
         public_id = db.session.scalar(select(Passport.public_id).join(Lot).where(Lot.code == "USCC-2025-BKH-001"))
     phone = chromium.new_context(locale="mn-MN", viewport={"width": 390, "height": 844}, is_mobile=True,
                                  extra_http_headers={"Accept-Language": "mn"})

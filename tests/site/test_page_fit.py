@@ -82,7 +82,7 @@ def _with_lang(url: str, lang: str) -> str:
 
 
 def test_no_page_scrolls_sideways(live_server: LiveServer, chromium: Browser) -> None:
-    app = live_server.server.app
+    app = live_server.app
     pages, cookies = _pages(app)
     assert len(pages) >= 45, len(pages)  # the crawl found the site, not a login wall
     problems: list[str] = []

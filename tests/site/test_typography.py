@@ -27,7 +27,7 @@ def test_mongolian_and_chinese_glyphs_render(live_server: LiveServer, page: Page
     from marketplace.extensions import db
     from marketplace.passports.models import Passport
 
-    with live_server.server.app.app_context():
+    with live_server.app.app_context():
         public_id = db.session.scalar(select(Passport.public_id).order_by(Passport.id))
     for path in (f"/passports/{public_id}?lang=zh", f"/passports/{public_id}?lang=mn",
                  f"/passports/{public_id}/labels?lang=zh"):
