@@ -29,7 +29,8 @@ def _receive_whole_response(client: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += client.recv(65536)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")).split(b":")[1])
+    header = next(line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    length = int(header.split(b":")[1])
     while len(body) < length:
         body += client.recv(65536)
     return body
