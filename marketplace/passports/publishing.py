@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import JSON, Column, MetaData, Table, Text, func, select
+from sqlalchemy import JSON, Column, MetaData, Table, Text, func, select, tuple_
 
 from marketplace import fx, memo
 from marketplace.db import utcnow
@@ -198,7 +198,6 @@ def publish_many(passports: Iterable[Passport], batch: int = PUBLISH_BATCH,
 
 
 FULL_COLLECTION_EVERY = 10  # batches (2,000 passports) between two full garbage collections while publishing
-_appended = itertools.count(1)
 
 
 # The version table with its two JSON columns as text: a batch's versions are inserted with the forms' JSON
@@ -215,18 +214,14 @@ def _append(signed: tuple[list[_Prepared], signing_pool._Pending], appended: int
     batch, pending = signed
     as_text = db.session.get_bind().dialect.name == "sqlite"
     table = _VERSION_TEXT if as_text else PassportVersion.__table__
-    rows = []
-    for prepared, result in zip(batch, pending.result(), strict=True):
-        credential, published = (result[4], result[5]) if as_text else prepared.forms
-        rows.append({"passport_id": prepared.passport.id, "number": prepared.number,
-                     "issued_at": prepared.issued_at, "credential": credential, "content_hash": result[0],
-                     "signature": result[1], "credential_070": published, "content_hash_070": result[2],
-                     "signature_070": result[3]})
+    rows = [{"passport_id": prepared.passport.id,
+             **_version_values(prepared, result, *((result[4], result[5]) if as_text else prepared.forms))}
+            for prepared, result in zip(batch, pending.result(), strict=True)]
     connection = db.session.connection()
     connection.execute(table.insert(), rows)  # one statement (RETURNING in order would be one per row on SQLite)
     ids = {(passport_id, number): version_id for version_id, passport_id, number in connection.execute(
         select(table.c.id, table.c.passport_id, table.c.number).where(
-            table.c.passport_id.in_([row["passport_id"] for row in rows])))}
+            tuple_(table.c.passport_id, table.c.number).in_([(row["passport_id"], row["number"]) for row in rows])))}
     for prepared in batch:  # its next read of ``current`` sees the new version
         db.session.expire(prepared.passport, ["versions"])
     merkle_log.append_version_rows([
@@ -236,7 +231,7 @@ def _append(signed: tuple[list[_Prepared], signing_pool._Pending], appended: int
     appended += 1
     if commit_every and appended % commit_every == 0:
         _commit_keeping_objects()
-    gc.collect(2 if next(_appended) % FULL_COLLECTION_EVERY == 0 else 1)
+    gc.collect(2 if appended % FULL_COLLECTION_EVERY == 0 else 1)
     return appended
 
 
@@ -288,14 +283,18 @@ def _prepare(passport: Passport, signer: Signer, issued_at: dt.datetime | None) 
 
 
 def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersion:
-    credential, published = prepared.forms
-    version = PassportVersion(
-        passport=prepared.passport, number=prepared.number, issued_at=prepared.issued_at, credential=credential,
-        content_hash=signed[0], signature=signed[1], credential_070=published, content_hash_070=signed[2],
-        signature_070=signed[3],
-    )
+    version = PassportVersion(passport=prepared.passport, **_version_values(prepared, signed, *prepared.forms))
     db.session.add(version)
     return version
+
+
+def _version_values(prepared: _Prepared, signed: signing_pool.Signed, credential: Any, published: Any
+                    ) -> dict[str, Any]:
+    """A new version's columns but its passport: ``signed`` begins with the signing pool's hashes and
+    signatures; the two forms are dicts, or (``_append`` on SQLite) the JSON text the signing workers wrote."""
+    return {"number": prepared.number, "issued_at": prepared.issued_at, "credential": credential,
+            "content_hash": signed[0], "signature": signed[1], "credential_070": published,
+            "content_hash_070": signed[2], "signature_070": signed[3]}
 
 
 def publish_all(wrap: Callable[[Iterable[Any], int], Iterable[Any]] | None = None, commit_every: int = 0
