@@ -51,7 +51,6 @@ PERMISSIONS: dict[str, str] = dict.fromkeys((
 STRIPE_PERMISSIONS = {**PERMISSIONS, "payment": '(self "https://js.stripe.com")'}
 
 
-
 class _Talisman(Talisman):
     """flask-talisman with each endpoint's options and fixed header values worked out once per process.
 
@@ -59,6 +58,8 @@ class _Talisman(Talisman):
     on every response; they depend only on the endpoint (the options a view was decorated with) unless a
     CSP nonce is in use (none is), so they are kept per endpoint. HSTS, which depends on the request
     (https or not), is still decided per request, and the headers are set in Talisman's own order.
+    It overrides two of Talisman's private methods (pinned at 1.1.0): ``test_security_headers`` checks
+    that every endpoint gets exactly the headers stock Talisman would give it.
     """
 
     def init_app(self, app: Flask, **kwargs: Any) -> None:
