@@ -28,6 +28,7 @@ def test_staff_look_at_stock_sales_and_premiums(live_server: LiveServer, chromiu
 
     page.get_by_role("link", name="Stock, sales and premiums in charts").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Stock, sales and premiums in charts")
+    page.wait_for_load_state()  # its stylesheet too: the sizes below are the styled page's
     stock = page.get_by_role("img", name="Stock available by fineness and state")
     expect(stock).to_be_visible()
     box = stock.bounding_box()
@@ -35,9 +36,9 @@ def test_staff_look_at_stock_sales_and_premiums(live_server: LiveServer, chromiu
     assert box["width"] <= width  # it fits
     assert box["height"] > 150  # and it is drawn
     expect(page.get_by_role("img", name=re.compile(r"Premium due and paid per cooperative \(EUR\)"))).to_be_visible()
-    # The bars are coloured by the site's stylesheet (pygal's own inline style is dropped for the CSP).
-    fill = page.locator(".chart .series.color-0 rect").first.evaluate("r => getComputedStyle(r).fill")
-    assert fill == "rgb(27, 94, 32)"
+    # The bars are coloured by the site's stylesheet (pygal's own inline style is dropped for the CSP). The click
+    # returns once the new page is committed, maybe before its stylesheet is applied: the check waits for it.
+    expect(page.locator(".chart .series.color-0 rect").first).to_have_css("fill", "rgb(27, 94, 32)")
     first = page.locator("figure.chart").first
     first.get_by_text("The numbers in a table").click()
     expect(first.get_by_role("table")).to_be_visible()
