@@ -24,6 +24,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     from marketplace import access, errors, guards, i18n, models, observability, security, seo, uow  # noqa: F401 (models: complete metadata)
     from marketplace.extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
+    from marketplace.static_files import init_app as fingerprint_static_urls
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.ROOT / "migrations"), render_as_batch=True)
@@ -44,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     seo.init_app(app)
     guards.init_app(app)
     security.init_app(app)
+    fingerprint_static_urls(app)
     app.before_request(access.enforce)
 
     from marketplace.lots import search as lots_search

@@ -18,7 +18,7 @@ def test_home_shows_live_figures_and_demo_label(demo_client: FlaskClient) -> Non
     assert "Newly listed lots" in html
     assert 'href="#main"' in html  # skip link
     assert '<main id="main"' in html  # landmark
-    assert 'src="/static/vendor/htmx.min.js"' in html
+    assert 'src="/static/vendor/htmx.min.js?v=' in html  # fingerprinted: marketplace/static_files.py
     assert 'hreflang="mn"' in html
 
 

@@ -1,0 +1,65 @@
+"""Static files' URLs carry their content's fingerprint, and only the current fingerprint is cached for a year."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+from flask import Flask, url_for
+from flask.testing import FlaskClient
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _url(app: Flask, filename: str) -> str:
+    with app.test_request_context("/"):
+        return url_for("static", filename=filename)
+
+
+def test_pages_link_the_stylesheet_and_htmx_by_their_content(client: FlaskClient) -> None:
+    html = client.get("/about").get_data(as_text=True)
+    for filename in ("css/site.css", "vendor/htmx.min.js"):
+        digest = hashlib.sha256((ROOT / "static" / filename).read_bytes()).hexdigest()[:12]
+        assert f"/static/{filename}?v={digest}" in html
+
+
+def test_only_the_current_fingerprint_is_cached_for_a_year(app: Flask, client: FlaskClient) -> None:
+    with client.get(_url(app, "css/site.css")) as current:
+        assert current.status_code == 200
+        assert current.cache_control.immutable
+        assert current.cache_control.max_age == 365 * 24 * 3600
+        assert current.cache_control.public
+        assert not current.cache_control.no_cache
+    for stale in ("/static/css/site.css?v=000000000000", "/static/css/site.css"):
+        with client.get(stale) as response:
+            assert response.status_code == 200
+            assert not response.cache_control.immutable
+            assert response.cache_control.max_age is None
+    with client.get("/static/css/no-such-file.css?v=000000000000") as missing:
+        assert missing.status_code == 404
+
+
+def test_a_changed_file_gets_a_new_url_and_the_old_one_is_no_longer_kept(app: Flask, client: FlaskClient,
+                                                                         tmp_path: Path) -> None:
+    app.static_folder = str(tmp_path)
+    style = tmp_path / "style.css"
+    style.write_text("body { color: black; }")
+    before = _url(app, "style.css")
+    style.write_text("body { color: navy; }")
+    os.utime(style, ns=(1, 1))  # a different modification time, whatever the clock's precision
+    after = _url(app, "style.css")
+    assert re.fullmatch(r"/static/style\.css\?v=[0-9a-f]{12}", after)
+    assert before != after
+    with client.get(before) as old:
+        assert not old.cache_control.immutable
+    with client.get(after) as new:
+        assert new.cache_control.immutable
+        assert new.get_data(as_text=True) == "body { color: navy; }"
+
+
+def test_a_name_outside_the_static_folder_gets_no_fingerprint(app: Flask) -> None:
+    assert _url(app, "../pyproject.toml") == "/static/../pyproject.toml"
+    assert _url(app, "css") == "/static/css"  # a folder
+    assert _url(app, "no-such-file.css") == "/static/no-such-file.css"
