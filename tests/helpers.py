@@ -69,3 +69,10 @@ def accept_in_parallel(app: Flask, email: str, request_ids: list[int],
 # A shipping address that meets Germany's rules (a five-digit postcode), for checkout forms.
 ADDRESS = {"name": "Erika Mustermann", "street": "Hauptstraße 5", "city": "Berlin", "postcode": "10115",
            "area": "", "country": "DE"}
+
+
+def page_width(page) -> int:  # type: ignore[no-untyped-def]
+    """The page's scroll width once it has loaded. A click or a form's submit returns when the new page is
+    committed, maybe before its stylesheet applies, and an unstyled page is wider: measure the styled one."""
+    page.wait_for_load_state()
+    return int(page.evaluate("document.documentElement.scrollWidth"))

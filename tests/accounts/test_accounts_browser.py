@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from marketplace.notifications import services
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 PASSWORD = "loom saffron teapot glacier"
@@ -31,7 +32,7 @@ def _link(app: Flask, mailbox, marker: str) -> str:  # type: ignore[no-untyped-d
 
 
 def _fits(page: Page, width: int) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
 
 
 @pytest.mark.parametrize("width", [390, 1280])

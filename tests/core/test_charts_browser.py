@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +45,7 @@ def test_staff_look_at_stock_sales_and_premiums(live_server: LiveServer, chromiu
     expect(first.get_by_role("table")).to_be_visible()
     expect(first.get_by_role("columnheader", name="Mean fibre diameter")).to_be_visible()
     expect(first).to_contain_text("Figures as of")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
 
     # A cooperative's public profile: stocking against carrying capacity, in charts.
     page.goto(f"{live_server.url}/organisations/guchin-us-gobi")
@@ -52,7 +53,7 @@ def test_staff_look_at_stock_sales_and_premiums(live_server: LiveServer, chromiu
     chart = page.get_by_role("img", name="Stocking against carrying capacity")
     expect(chart).to_be_visible()
     assert chart.bounding_box()["width"] <= width  # type: ignore[index]
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     context.close()
     assert not problems, problems
 
@@ -76,5 +77,5 @@ def test_a_consumer_sees_where_the_retail_price_goes_on_a_passport(live_server: 
                  "Processing, the MSME and the shop"):
         expect(table.get_by_role("columnheader", name=part)).to_be_visible()
     expect(table).to_contain_text("%")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     context.close()

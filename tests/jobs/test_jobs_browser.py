@@ -17,6 +17,7 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.notifications import services as mail
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 STAFF = ("staff@demo.example", "demo-staff-2026")
@@ -24,7 +25,7 @@ BUYER = ("buyer@demo.example", "demo-buyer-2026")
 
 
 def _fits(page: Page, width: int) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
 
 
 def _sign_in(page: Page, email: str, password: str) -> None:

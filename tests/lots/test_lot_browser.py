@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 
@@ -78,7 +79,7 @@ def test_the_lot_list_reads_at_a_glance_on_a_phone_and_a_laptop(live_server: Liv
             box = page.get_by_role("columnheader", name=heading).bounding_box()
             assert box is not None
             assert box["x"] + box["width"] <= width
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     first.get_by_role("link", name=re.compile("^Passport of lot")).click()
     expect(page).to_have_url(re.compile(r"/passports/[0-9a-f]+$"))
     expect(page.locator(".passport-summary h1")).to_contain_text("lot USCC-")

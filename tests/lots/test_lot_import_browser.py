@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from marketplace.lots import sheets
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 from tests.lots.test_lot_import import HEADER, _row, _xlsx
 
 pytestmark = pytest.mark.browser
@@ -42,7 +43,7 @@ def test_manager_imports_a_lab_spreadsheet(live_server: LiveServer, chromium, wi
     expect(main).to_contain_text("New lots ready to import: 1")
     expect(main).to_contain_text("Rows with errors: 1")
     expect(page.locator("#row-3")).to_contain_text("Cashmere is 10 to 19 µm; check the lab report.")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width  # the table scrolls, not the page
+    assert page_width(page) <= width  # the table scrolls, not the page
 
     # Fix the diameter in place, check again, then import both.
     column = sheets.column_letter(HEADER.index("mean_diameter_um"))
@@ -53,7 +54,7 @@ def test_manager_imports_a_lab_spreadsheet(live_server: LiveServer, chromium, wi
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Import finished")
     expect(page.get_by_role("status")).to_contain_text("2 lots from lab.xlsx are listed")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     page.locator(".imported-lots a").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Lot USCC-2025-BKH-")
     context.close()

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 
@@ -34,7 +35,8 @@ def _reload_until(page: Page, text: str, tries: int = 40) -> None:
 
 
 def _fits(page: Page, width: int) -> None:
-    """Nothing on the page makes the screen scroll sideways."""
+    """Nothing on the page makes the screen scroll sideways (once its stylesheet applies)."""
+    page.wait_for_load_state()
     wide = page.evaluate("""(width) => {
         const clipped = (e) => { for (let a = e.parentElement; a; a = a.parentElement) {
             if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(a).overflowX)) return true; } return false; };
@@ -42,7 +44,7 @@ def _fits(page: Page, width: int) -> None:
             .filter(e => e.getBoundingClientRect().right > width + 1 && !clipped(e))
             .slice(0, 8).map(e => e.tagName + '.' + e.className + '#' + e.id + ':'
                              + Math.round(e.getBoundingClientRect().width)); }""", width)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width, (page.url, wide)
+    assert page_width(page) <= width, (page.url, wide)
 
 
 @pytest.mark.parametrize("width", [390, 1280])

@@ -32,7 +32,7 @@ from marketplace.passports.models import IssuedDocument, OrganisationKey, Passpo
 from marketplace.passports.signing import SigningKeyError
 from marketplace.products.models import ProcessingStep
 from tests import factories
-from tests.helpers import csrf_token, text
+from tests.helpers import csrf_token, page_width, text
 
 LOT_CERT = "SC-2025-BKH-001"
 COP = "COP-2025-001"
@@ -540,7 +540,7 @@ def test_a_consumer_sees_that_the_makers_certificate_expired(live_server: Any, c
     expect(banner).to_contain_text("Expired.")
     expect(banner).to_contain_text(f"Certificate {COP} expired on")
     expect(page.get_by_text("Valid.", exact=False)).to_have_count(0)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     context.close()
 
 

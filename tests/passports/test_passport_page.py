@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from tests.conftest import LiveServer
-from tests.helpers import text
+from tests.helpers import page_width, text
 
 
 def _product_passport(app: Flask, sku: str) -> str:
@@ -93,5 +93,5 @@ def test_a_consumer_opens_the_passport_sections_without_javascript(live_server: 
     page.get_by_role("heading", name="Circularity and care").click()
     expect(care).to_be_visible()
     expect(page.locator("svg.care-symbol").first).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     context.close()

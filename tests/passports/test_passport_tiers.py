@@ -25,7 +25,7 @@ from marketplace.passports import keys, tiers, untp070
 from marketplace.passports.models import Passport
 from marketplace.practice.models import PerformanceReport
 from tests.conftest import LiveServer
-from tests.helpers import sign_in
+from tests.helpers import page_width, sign_in
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS
 
 # Labels the public page shows only when the restricted data is there.
@@ -251,7 +251,7 @@ def test_a_buyer_signs_in_to_read_a_lots_value_chain_data(live_server: LiveServe
     expect(page.get_by_role("heading", name="Data for the value chain and the authorities")).to_be_visible()
     assert report_number not in page.content()
     assert "Herder households" not in page.content()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     page.get_by_role("link", name="Value-chain data").click()
     expect(page).to_have_url(re.compile(r"/signin"))
     page.get_by_label("E-mail").fill(DEMO_USERS[Role.brand_buyer])
@@ -261,7 +261,7 @@ def test_a_buyer_signs_in_to_read_a_lots_value_chain_data(live_server: LiveServe
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Value-chain data of passport {public_id}")
     expect(page.get_by_role("table")).to_contain_text(report_number)
     expect(page.get_by_role("table")).to_contain_text("herderHouseholds")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     # The authority tier is not the buyer's.
     response = page.goto(f"{live_server.url}/passports/{public_id}/tiers/authority")
     assert response is not None

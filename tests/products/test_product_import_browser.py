@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from marketplace.lots.sheets import column_letter
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 from tests.products.test_product_import import HEADER, _row, _xlsx, _zip
 from tests.products_helpers import jpeg_bytes
 
@@ -48,7 +49,7 @@ def test_msme_imports_products_with_pictures(live_server: LiveServer, chromium, 
     expect(main).to_contain_text("New products ready to import: 1")
     expect(main).to_contain_text("Rows with errors: 1")
     expect(page.locator("#row-3")).to_contain_text("Differs from row 2")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width  # the table scrolls, not the page
+    assert page_width(page) <= width  # the table scrolls, not the page
 
     column = column_letter(HEADER.index("composition"))
     page.get_by_label(re.compile(rf"Row 3, column {column}\b")).fill("")
@@ -59,7 +60,7 @@ def test_msme_imports_products_with_pictures(live_server: LiveServer, chromium, 
     expect(page.get_by_role("heading", level=1)).to_have_text("Import finished")
     expect(page.get_by_role("status")).to_contain_text("1 new products and 2 new sizes from products.xlsx")
     expect(main).to_contain_text("(1 pictures)")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
     page.locator(".imported-products a").first.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Imported scarf")
     context.close()

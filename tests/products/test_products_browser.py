@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from marketplace.jobs import services as jobs
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 from tests.products_helpers import jpeg_bytes
 
 pytestmark = pytest.mark.browser
@@ -51,7 +52,7 @@ def test_msme_creates_product_union_approves_consumer_sees_it(demo_app, live_ser
     expect(waiting).to_contain_text("(the picture is being prepared)")
     page.set_viewport_size({"width": 390, "height": 844})
     expect(waiting).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page_width(page) <= 390
     page.set_viewport_size({"width": 1280, "height": 800})
     with demo_app.app_context():
         jobs.run_pending()  # the worker (./dev run starts one beside the site)
@@ -102,7 +103,7 @@ def test_msme_creates_product_union_approves_consumer_sees_it(demo_app, live_ser
     page.screenshot(path=str(tmp_path / "product.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
     expect(page.get_by_text(re.compile(r"about .*776,100"))).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page_width(page) <= 390
     page.set_viewport_size({"width": 1280, "height": 800})
 
     # ...and in search, at once (the approval's commit sends the change to the index; no worker needed):

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 pytestmark = pytest.mark.browser
 
@@ -74,7 +75,7 @@ def test_consumer_reads_a_passport_on_a_phone_and_sees_a_suspension(live_server:
     expect(page.get_by_role("heading", level=1)).to_contain_text("lot USCC-2025-BKH-001")
     expect(page.get_by_text("Valid.")).to_be_visible()
     expect(page.get_by_role("img", name="Map of Mongolia")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    assert page_width(page) <= 390  # no sideways scrolling
 
     page.get_by_role("navigation", name="Language").get_by_role("link", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Role
 from tests.conftest import LiveServer
-from tests.helpers import csrf_token, sign_in
+from tests.helpers import csrf_token, page_width, sign_in
 from tests.passports.test_translated_notes import NOTE_EN, NOTE_FR, REASON_EN, REASON_MN, _passport_of
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS
 
@@ -35,7 +35,7 @@ def _sign_in(page: Page, url: str, role: Role) -> None:
 
 
 def _fits(page: Page, width: int) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page_width(page) <= width
 
 
 @pytest.mark.parametrize("width", [390, 1280])
