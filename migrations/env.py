@@ -9,9 +9,12 @@ from alembic import context
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Interpret the config file for Python logging, unless logging is set up already: the app's own handler
+# (observability.configure_logging, made by create_app before any migration runs) or the test runner's.
+# fileConfig would replace the root logger's handlers with one bound to the stderr of that moment, which
+# under pytest is a capture stream closed later ("--- Logging error ---" in the test output).
+if not logging.getLogger().handlers:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
