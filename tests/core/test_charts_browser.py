@@ -66,6 +66,7 @@ def test_a_consumer_sees_where_the_retail_price_goes_on_a_passport(live_server: 
     page = context.new_page()
     page.goto(f"{live_server.url}/products/1")
     page.locator("a[href^='/passports/']").first.click()
+    page.wait_for_load_state()  # the passport's stylesheet too: the bar is measured below
     page.get_by_role("heading", name="What the herders were paid").click()  # the section opens (no JavaScript)
     bar = page.get_by_role("img", name=re.compile("Where the retail price goes"))
     expect(bar).to_be_visible()
