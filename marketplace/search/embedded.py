@@ -27,7 +27,6 @@ from marketplace.search.embedded_reads import (
     load,
     more_of,
     ordered,
-    sort_of,
     tie_number,
 )
 from marketplace.search.port import (
@@ -37,6 +36,7 @@ from marketplace.search.port import (
     SearchQuery,
     SearchResult,
     SearchUnavailable,
+    chosen_sort,
     query_words,
     tokens,
 )
@@ -266,7 +266,7 @@ class EmbeddedEngine:
               tq: Query) -> tuple[list[Document], int]:
         """One page of hits in the stated order (``port``): by tier, then the sort, then the tie-break."""
         offset = (query.page - 1) * query.per_page
-        order = sort_of(spec, query)
+        order = chosen_sort(spec, query)  # (field, descending), or None: the tie-break alone orders
         if not query_words(query.text) and order is None:  # browsing: one search gives the page and the count
             found = searcher.search(tq, limit=query.per_page, offset=offset, count=True, order_by_field=TIE,
                                     order=Order.Desc)

@@ -13,7 +13,7 @@ from typing import Any
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
-from marketplace.search.port import TIE, Document, IndexSpec, SearchQuery, chosen_sort, tie_number
+from marketplace.search.port import TIE, Document, IndexSpec, tie_number
 
 FACET_SIZE = 1000
 # Facet counting reads columnar "fast" fields. Tantivy counts a column that is single-valued and
@@ -34,12 +34,7 @@ def more_of(name: str) -> str:
     return f"{name}__more"
 
 
-__all__ = ["TIE", "first_of", "load", "more_of", "ordered", "sort_of", "tie_number"]
-
-
-def sort_of(spec: IndexSpec, query: SearchQuery) -> tuple[str, bool] | None:
-    """The chosen sort as (field, descending), or None when the tie-break alone orders (``port.chosen_sort``)."""
-    return chosen_sort(spec, query)
+__all__ = ["TIE", "first_of", "load", "more_of", "ordered", "tie_number"]
 
 
 def load(searcher: tantivy.Searcher, hits: list[tuple[Any, Any]]) -> list[Document]:
