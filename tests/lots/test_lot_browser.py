@@ -28,7 +28,7 @@ def test_ticking_a_facet_right_after_typing_never_loses_the_tick(live_server: Li
     page.goto(live_server.url + "/lots")
     box = page.get_by_label("Search lots")
     words = ["white", "bayankhongor", "brown", "grey", "15"]
-    for attempt in range(20):
+    for attempt in range(10):  # each word both ways (click; Enter then check); both passes: 20
         word = words[attempt % len(words)]
         box.fill("")
         _settle(page)
