@@ -34,7 +34,7 @@ def first_passport(host: str) -> str:
 def page_weight(host: str, path: str) -> tuple[int, dict[str, int]]:
     html = fetch(host, path).read()
     parts = {"html": len(html)}
-    for asset in re.findall(rb'(?:href|src)="(/static/[^"]+\.(?:css|js))"', html):
+    for asset in re.findall(rb'(?:href|src)="(/static/[^"?]+\.(?:css|js)(?:\?v=[0-9a-f]+)?)"', html):
         parts[asset.decode()] = len(fetch(host, asset.decode()).read())
     return sum(parts.values()), parts
 

@@ -38,6 +38,7 @@ def test_passport_benchmark_runs() -> None:
     out = _run("-m", "benchmarks.passport_page", "1")
     assert "statuses {304:" in out
     assert "page weight" in out
+    assert "/static/css/site.css?v=" in out  # the stylesheet is weighed (its URL carries a fingerprint)
 
 
 def test_ledger_jobs_benchmark_runs() -> None:
