@@ -93,7 +93,7 @@ def switch_url(lang: str) -> str:
     arguments would otherwise steer (or break) the URL building.
     """
     home = url_for("pages.home") + "?" + urlencode({"lang": lang})
-    if not request.endpoint:  # an error page for an address that matched no rule
+    if not request.endpoint or request.endpoint == "static":  # an error page: no rule matched, or a file's
         return home
     try:
         path = url_for(request.endpoint, **(request.view_args or {}))

@@ -4,7 +4,8 @@ A browser may then keep a file for a year without asking again (``immutable``): 
 URL, so nobody gets a new page with an old stylesheet, and no page view costs a revalidation request per
 file. ``url_for('static', …)`` adds the fingerprint by itself (``url_defaults``); a request whose ``v`` is
 the file's current fingerprint is answered with the long cache lifetime, any other (an old page's URL)
-with Flask's usual revalidation. In production nginx serves ``/static/`` from disk (``deploy/nginx``).
+with Flask's usual revalidation. In production nginx serves ``/static/`` from disk (``deploy/nginx``) for
+7 days whatever ``v`` says (it cannot check it, so it promises no more): a changed file still has a new URL.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def fingerprint(filename: str) -> str | None:
         return None
     try:
         stat = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # no such file; a name with a NUL byte (its request is refused with a 400)
         return None
     seen = _seen.get(path)
     if seen is not None and seen[:2] == (stat.st_mtime_ns, stat.st_size):

@@ -151,19 +151,29 @@ def test_each_endpoint_keeps_its_own_security_headers_request_after_request(clie
             assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
 
 
-@pytest.mark.parametrize("base_url", ["http://localhost", "https://localhost"])
-def test_the_per_endpoint_header_cache_gives_what_stock_talisman_gives(app: Flask, base_url: str) -> None:
-    """``security._Talisman`` overrides two private methods of flask-talisman to keep each endpoint's headers:
-    for every kind of endpoint, twice (worked out, then cached), its headers equal stock Talisman's."""
+@pytest.mark.parametrize("production", [False, True])
+def test_the_per_endpoint_header_cache_gives_what_stock_talisman_gives(app: Flask, tmp_path: Path,
+                                                                      production: bool) -> None:
+    """``security._Talisman`` overrides two private methods of flask-talisman to keep each endpoint's options
+    and headers: for every kind of endpoint, twice (worked out, then cached), its headers equal those stock
+    Talisman works out afresh with neither override; in production over https too (HSTS, set between the
+    cached headers)."""
+    from unittest import mock
+
     from flask import Response
     from flask_talisman import Talisman
 
     from marketplace.security import talisman
 
+    checked = production_app(tmp_path) if production else app
+    base_url = "https://market.example.org" if production else "http://localhost"
     for path in ("/about", "/cart/payment", "/api/v1/openapi.json", "/static/css/site.css", "/no-such-page"):
         for _ in range(2):
-            with app.test_request_context(path, base_url=base_url):
+            with checked.test_request_context(path, base_url=base_url):
                 ours = talisman._set_response_headers(Response())
-                stock = Talisman._set_response_headers(talisman, Response())
+                with mock.patch.object(talisman, "_get_local_options",
+                                       lambda: Talisman._get_local_options(talisman)):
+                    stock = Talisman._set_response_headers(talisman, Response())
                 assert list(ours.headers.items()) == list(stock.headers.items()), path
                 assert "Content-Security-Policy" in ours.headers
+                assert ("Strict-Transport-Security" in ours.headers) is production

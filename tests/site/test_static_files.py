@@ -63,3 +63,15 @@ def test_a_name_outside_the_static_folder_gets_no_fingerprint(app: Flask) -> Non
     assert _url(app, "../pyproject.toml") == "/static/../pyproject.toml"
     assert _url(app, "css") == "/static/css"  # a folder
     assert _url(app, "no-such-file.css") == "/static/no-such-file.css"
+    assert _url(app, "x\x00.css") == "/static/x%00.css"  # a NUL byte (os.stat raises ValueError)
+
+
+def test_a_static_address_with_a_nul_byte_gets_the_sites_400_page(client: FlaskClient, caplog) -> None:  # type: ignore[no-untyped-def]
+    for path in ("/static/x%00", "/static/css/site.css?x=%00"):
+        caplog.clear()
+        response = client.get(path)
+        assert response.status_code == 400
+        html = response.get_data(as_text=True)
+        assert '<main id="main"' in html  # the site's own error page, not the bare fallback
+        assert "?v=" not in html.split("hreflang", 1)[1].split(">", 1)[0]  # the language links lead home
+        assert not [r for r in caplog.records if r.levelname == "ERROR"], path
