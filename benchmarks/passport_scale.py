@@ -6,11 +6,13 @@ Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite fil
      same FILE skips building and publishing and measures the read steps again on the same log)
      .venv/bin/python -m benchmarks.passport_scale N --publish-only [--profile FILE]   (builds the lots and
      measures the publish step alone; ``--profile`` writes a cProfile of it to FILE)
-     ... --steps verify,since   (only those read steps: sizes, proofs, verify, since, pages; default all)
+     ... --steps verify,since   (only those read steps: sizes, proofs, verify, since, pages, web; default all)
+     ``web``: the passport page from one gunicorn worker over HTTP, and that web process's peak memory
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import random
 import resource
@@ -31,7 +33,7 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(int(len(ordered) * q), len(ordered) - 1)]
 
 
-STEPS = ("sizes", "proofs", "verify", "since", "pages")
+STEPS = ("sizes", "proofs", "verify", "since", "pages", "web")
 
 
 def _args() -> tuple[int, Path | None]:
@@ -109,6 +111,8 @@ def main() -> None:
             public_ids = list(db.session.scalars(select(Passport.public_id))) if "pages" in _STEPS else []
         if public_ids:
             out.extend(passport_pages(app, public_ids))
+        if "web" in _STEPS:
+            out.extend(web_pages(Path(database), Path(tmp)))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append(f"peak memory (this process, everything above): {peak:.0f} MB")
     print(f"# Passports at scale: {count} lots, {dt.datetime.now(dt.UTC).date().isoformat()}")
@@ -351,6 +355,70 @@ def passport_pages(app: Any, public_ids: list[str], samples: int = 300) -> list[
         warm.append((time.perf_counter() - began) * 1000)
     return [(f"passport page: rendered p50 {statistics.median(cold):.1f} ms, p95 {_pct(cold, 0.95):.1f} ms; "
              f"revalidated (304) p50 {statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms")]
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    """A process's resident set now (VmRSS) and at its peak (VmHWM), in kB."""
+    found = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                found[name] = int(value.split()[0])
+    return found
+
+
+def web_pages(database: Path, tmp: Path, samples: int = 300) -> list[str]:
+    """The passport page as a visitor gets it: one gunicorn worker (one thread, the production app) serving the
+    built database, 300 passports picked at random (by row id, so nothing here holds the whole list), each
+    fetched over HTTP on a new connection, then revalidated with its ETag. Timed by the client; the worker's
+    peak resident memory (VmHWM) read from /proc at the end."""
+    import http.client
+    import os
+    import sqlite3
+
+    from benchmarks.common import ROOT, gunicorn
+
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        top = connection.execute("SELECT max(id) FROM passport").fetchone()[0] or 0
+        ids = random.Random(3).sample(range(1, top + 1), min(samples, top))
+        marks = ",".join("?" * len(ids))
+        public_ids = [row[0] for row in connection.execute(
+            f"SELECT public_id FROM passport WHERE id IN ({marks})", ids)]  # noqa: S608 (placeholders only)
+    env = {**os.environ, "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": str(tmp), "PYTHONPATH": str(ROOT),
+           "DATABASE_URL": f"sqlite:///{database}", "PASSPORT_SIGNING_KEY": f"{database}.key.jwk",
+           "SEARCH_INDEX_PATH": str(tmp / "web-search"), "IMAGE_STORAGE_PATH": str(tmp / "web-images")}
+    cold, warm = [], []
+    with gunicorn(env, workers=1, threads=1) as host:
+        name, port = host.split(":")
+
+        def get(path: str, headers: dict[str, str]) -> tuple[float, http.client.HTTPResponse, bytes]:
+            began = time.perf_counter()
+            connection = http.client.HTTPConnection(name, int(port), timeout=60)
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+            connection.close()
+            return (time.perf_counter() - began) * 1000, response, body
+
+        for public_id in public_ids:
+            took, response, _ = get(f"/passports/{public_id}", {})
+            assert response.status == 200, response.status
+            cold.append(took)
+            took, response, _ = get(f"/passports/{public_id}", {"If-None-Match": response.getheader("ETag") or ""})
+            assert response.status == 304, response.status
+            warm.append(took)
+        workers = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError), open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    if f"127.0.0.1:{port}".encode() in cmdline.read():
+                        workers.append(_memory_kb(int(entry)))
+    peak = max((memory.get("VmHWM", 0) for memory in workers), default=0) / 1024
+    return [(f"passport page over HTTP (one gunicorn worker, {len(public_ids)} passports at random): p50 "
+             f"{statistics.median(cold):.1f} ms, p95 {_pct(cold, 0.95):.1f} ms; revalidated (304) p50 "
+             f"{statistics.median(warm):.1f} ms, p95 {_pct(warm, 0.95):.1f} ms"),
+            f"web process memory: peak resident {peak:.0f} MB (the largest of gunicorn's {len(workers)} processes)"]
 
 
 if __name__ == "__main__":
