@@ -200,6 +200,7 @@ class ConsumerRefundLine(Base):
         UniqueConstraint("refund_id", "line_id", name="uq_consumer_refund_line_refund_line"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        CheckConstraint("restocked >= 0 AND restocked <= quantity", name="restocked_within_quantity"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -207,6 +208,9 @@ class ConsumerRefundLine(Base):
     line_id: Mapped[int] = mapped_column(ForeignKey("consumer_order_line.id"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     amount_minor: Mapped[int] = mapped_column(Integer)
+    # Units this refund put back in stock: at most ``quantity``, fewer when they were back already (a failed
+    # refund's units, say, refunded again), 0 when the refund did not restock.
+    restocked: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     refund: Mapped[ConsumerRefund] = relationship(back_populates="lines")
     line: Mapped[ConsumerOrderLine] = relationship()

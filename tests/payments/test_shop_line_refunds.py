@@ -255,6 +255,53 @@ def test_a_unit_refunded_again_after_a_failed_refund_goes_back_in_stock_once(app
     assert _stock(app, shop.m_size.id) == 4
 
 
+def test_after_a_failed_refund_the_lines_other_unit_still_goes_back_in_stock(app: Flask) -> None:
+    """Both sweaters in size M come back, fit to sell. The first one's refund fails and is refunded again by the
+    line form (it was back in stock already), then the second one is refunded: it goes back in stock too.
+    Planted: with "put back" counted as the units of every restocking refund, the second sweater was never
+    put back (stock 4, not 5)."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
+    assert _stock(app, shop.m_size.id) == 3
+    _lines(maker, url, token, {shop.m_line: 1}, restock="y")
+    with app.app_context():
+        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
+    shop.fail(ref, 12000)
+    _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the same sweater again: it is back already
+    assert _stock(app, shop.m_size.id) == 4
+    _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the other sweater
+    assert _stock(app, shop.m_size.id) == 5
+    with app.app_context():
+        restocked = db.session.execute(select(m.ConsumerRefundLine.restocked).order_by(m.ConsumerRefundLine.id))
+        assert [row[0] for row in restocked] == [1, 0, 1]
+        db.session.remove()
+        downgrade(revision="0016_j17")
+        db.session.remove()
+        upgrade()  # 0017_k17: a line of a restocking refund counts as having put back all its units
+        restocked = db.session.execute(select(m.ConsumerRefundLine.restocked).order_by(m.ConsumerRefundLine.id))
+        assert [row[0] for row in restocked] == [1, 1, 1]
+
+
+def test_refunding_one_of_two_units_back_after_a_failed_refund_of_both_puts_none_back(app: Flask) -> None:
+    """Both sweaters came back and went back in stock, then that refund failed; one of them is refunded again
+    by the line form: it is in stock already, so nothing is added. Planted: without the floor at 0 the refund
+    line recorded -1 units put back and the request ended in a 500 on the check constraint."""
+    shop = Shop(app)
+    maker, token = shop.client("maker@example.com", "/workspace/orders")
+    shop.ship(maker, token)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
+    _lines(maker, url, token, {shop.m_line: 2}, restock="y")
+    assert _stock(app, shop.m_size.id) == 5
+    with app.app_context():
+        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
+    shop.fail(ref, 24000)
+    assert _lines(maker, url, token, {shop.m_line: 1}, restock="y").status_code == 303
+    assert _stock(app, shop.m_size.id) == 5
+    assert sorted(_stripe_refunds(app, shop.intent)) == [12000, 24000]
+
+
 def test_a_retry_of_the_last_units_refunds_the_shipping_and_closes_the_parcel(app: Flask) -> None:
     """Planted: without the retry's last-units branch the €9 shipping was never refunded and the parcel stayed open."""
     shop = Shop(app)
@@ -396,7 +443,11 @@ def test_the_refund_lines_migration_refuses_a_downgrade_it_cannot_express(app: F
             with pytest.raises(SystemExit):
                 downgrade(revision="0016_h26")
             db.session.remove()
-            assert db.session.execute(sql("SELECT version_num FROM alembic_version")).scalar() == "0016_j17"
+            # PostgreSQL runs the whole downgrade in one transaction: the refusal undoes 0017_k17's step too.
+            # SQLite's schema changes are not transactional here: 0017_k17 went down, 0016_j17 refused.
+            stopped_at = "0017_k17" if db.engine.dialect.name == "postgresql" else "0016_j17"
+            assert db.session.execute(sql("SELECT version_num FROM alembic_version")).scalar() == stopped_at
             assert db.session.scalar(select(func.count()).select_from(m.ConsumerRefund)) == refunds
             assert said in caplog.text  # flask-migrate logs it (the CLI's handler prints it on stderr)
             db.session.remove()
+            upgrade()  # back to the head (on SQLite 0017_k17 went down before 0016_j17 refused)

@@ -216,18 +216,19 @@ def _existing(key: str) -> Payment | None:
 
 def _restock(refund: ConsumerRefund) -> None:
     """Put ``refund``'s units back in stock, each unit of a line at most once whatever refunds name it: never more
-    than the line's units refunded (refunds that count, this one included) less those already put back by any
-    refund, a failed one included (its unit came back even though its money did not go out). Erring low: a refund
-    ticked "back in stock" that found its unit already put back still counts as having put one back, so after a
-    failed refund a later unit may need adding to stock by hand; stock is never counted twice."""
-    units_of = select(func.coalesce(func.sum(ConsumerRefundLine.quantity), 0)).join(
-        ConsumerRefund, ConsumerRefund.id == ConsumerRefundLine.refund_id)
+    than the line's units refunded (refunds that count, this one included) less the units any refund put back, a
+    failed one included (its unit came back even though its money did not go out). Each refund line records the
+    units it put back (``restocked``): a refund whose unit was back already puts back none, so a later refund of
+    the line's other unit still puts that one back."""
     for item in refund.lines:
-        back = db.session.scalar(units_of.where(ConsumerRefundLine.line_id == item.line_id,
-                                                ConsumerRefund.restock.is_(True), ConsumerRefund.id != refund.id)) or 0
-        counted = db.session.scalar(units_of.join(Payment, Payment.id == ConsumerRefund.payment_id).where(
+        back = db.session.scalar(select(func.coalesce(func.sum(ConsumerRefundLine.restocked), 0)).where(
+            ConsumerRefundLine.line_id == item.line_id, ConsumerRefundLine.refund_id != refund.id)) or 0
+        counted = db.session.scalar(select(func.coalesce(func.sum(ConsumerRefundLine.quantity), 0)).join(
+            ConsumerRefund, ConsumerRefund.id == ConsumerRefundLine.refund_id).join(
+            Payment, Payment.id == ConsumerRefund.payment_id).where(
             ConsumerRefundLine.line_id == item.line_id, Payment.status != PaymentStatus.failed)) or 0
-        units = min(item.quantity, counted - back)
+        units = max(0, min(item.quantity, counted - back))
+        item.restocked = units
         if item.line.variant_id is not None and units > 0:
             db.session.execute(update(ProductVariant).where(ProductVariant.id == item.line.variant_id)
                                .values(stock=ProductVariant.stock + units).execution_options(synchronize_session=False))
