@@ -188,15 +188,18 @@ def test_a_line_refund_never_exceeds_what_the_payment_has_left(app: Flask) -> No
         assert db.session.scalar(select(ConsumerOrder)).status is ConsumerOrderStatus.refunded
 
 
-def _failed_line_refund(app: Flask, shop: Shop) -> tuple[FlaskClient, str, int]:
-    """One sweater refunded (€120), then reported failed by Stripe."""
+def _failed_line_refund(app: Flask, shop: Shop, units: int = 1, restock: bool = False
+                        ) -> tuple[FlaskClient, str, int]:
+    """``units`` sweaters in size M refunded (€120 each; ``restock``: ticked back in stock), then reported
+    failed by Stripe."""
     maker, token = shop.client("maker@example.com", "/workspace/orders")
     shop.ship(maker, token)
-    _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, {shop.m_line: 1})
+    _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, {shop.m_line: units},
+           **({"restock": "y"} if restock else {}))
     with app.app_context():
         refund = db.session.scalar(select(m.ConsumerRefund))
         refund_id, ref = refund.id, refund.payment.provider_ref
-    shop.fail(ref, 12000)
+    shop.fail(ref, 12000 * units)
     return maker, token, refund_id
 
 
@@ -242,14 +245,9 @@ def test_a_failed_refund_is_retried_once_for_the_same_amount(app: Flask) -> None
 def test_a_unit_refunded_again_after_a_failed_refund_goes_back_in_stock_once(app: Flask) -> None:
     """Planted: with the restock capped by the line's quantity only, stock rose twice for one sweater back."""
     shop = Shop(app)
-    maker, token = shop.client("maker@example.com", "/workspace/orders")
-    shop.ship(maker, token)
+    maker, token, _ = _failed_line_refund(app, shop, restock=True)
     url = f"/workspace/orders/{shop.shipment}/refund-lines"
-    _lines(maker, url, token, {shop.m_line: 1}, restock="y")
-    assert _stock(app, shop.m_size.id) == 4
-    with app.app_context():
-        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
-    shop.fail(ref, 12000)
+    assert _stock(app, shop.m_size.id) == 4  # back in stock, though the refund failed
     _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the same sweater, refunded again by the line form
     assert _stripe_refunds(app, shop.intent) == [12000, 12000]
     assert _stock(app, shop.m_size.id) == 4
@@ -261,14 +259,9 @@ def test_after_a_failed_refund_the_lines_other_unit_still_goes_back_in_stock(app
     Planted: with "put back" counted as the units of every restocking refund, the second sweater was never
     put back (stock 4, not 5)."""
     shop = Shop(app)
-    maker, token = shop.client("maker@example.com", "/workspace/orders")
-    shop.ship(maker, token)
-    url = f"/workspace/orders/{shop.shipment}/refund-lines"
     assert _stock(app, shop.m_size.id) == 3
-    _lines(maker, url, token, {shop.m_line: 1}, restock="y")
-    with app.app_context():
-        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
-    shop.fail(ref, 12000)
+    maker, token, _ = _failed_line_refund(app, shop, restock=True)
+    url = f"/workspace/orders/{shop.shipment}/refund-lines"
     _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the same sweater again: it is back already
     assert _stock(app, shop.m_size.id) == 4
     _lines(maker, url, token, {shop.m_line: 1}, restock="y")  # the other sweater
@@ -289,14 +282,9 @@ def test_refunding_one_of_two_units_back_after_a_failed_refund_of_both_puts_none
     by the line form: it is in stock already, so nothing is added. Planted: without the floor at 0 the refund
     line recorded -1 units put back and the request ended in a 500 on the check constraint."""
     shop = Shop(app)
-    maker, token = shop.client("maker@example.com", "/workspace/orders")
-    shop.ship(maker, token)
+    maker, token, _ = _failed_line_refund(app, shop, units=2, restock=True)
     url = f"/workspace/orders/{shop.shipment}/refund-lines"
-    _lines(maker, url, token, {shop.m_line: 2}, restock="y")
     assert _stock(app, shop.m_size.id) == 5
-    with app.app_context():
-        ref = db.session.scalar(select(m.ConsumerRefund)).payment.provider_ref
-    shop.fail(ref, 24000)
     assert _lines(maker, url, token, {shop.m_line: 1}, restock="y").status_code == 303
     assert _stock(app, shop.m_size.id) == 5
     assert sorted(_stripe_refunds(app, shop.intent)) == [12000, 24000]
