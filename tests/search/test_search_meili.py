@@ -202,6 +202,41 @@ def test_a_search_answer_is_read_whatever_way_the_server_frames_it(style: str) -
         server.server_close()
 
 
+@pytest.mark.parametrize(("status", "body"), [(200, b"<html>Bad gateway</html>"), (200, b'{"results": ['),
+                                            (502, b"<html>Bad gateway</html>"), (400, b'["not", "an", "object"]')])
+def test_an_answer_that_is_not_meilisearch_json_is_an_unavailable_search_not_a_crash(status: int, body: bytes) -> None:
+    """A proxy's error page or a cut answer in place of Meilisearch's JSON: the search is unavailable (the
+    page says so), never a 500, and the engine fails fast for a while only when the answer came with a 2xx."""
+    import http.server
+    import threading
+
+    from marketplace.search.port import SearchUnavailable
+
+    class Garbled(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        engine = MeilisearchEngine(f"http://127.0.0.1:{server.server_address[1]}", None, ())
+        with pytest.raises(SearchUnavailable, match="not JSON" if status < 400 else str(status)):
+            engine.search(LOTS, SearchQuery(text="white"))
+        assert (engine._down_until > 0) == (status < 400)  # a garbled 2xx trips the breaker: not the server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_a_search_line_collected_as_a_reference_cycle_closes_its_socket_first() -> None:
     """An app (and its engine) is collected as a cycle; its kept connection is closed by the line's own
     finalizer, never left to the socket's (which warns: pytest fails a later test on that warning)."""
