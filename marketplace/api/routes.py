@@ -9,6 +9,7 @@ from wtforms import DecimalField, IntegerField, SelectMultipleField
 
 from marketplace.access import public
 from marketplace.api import lot_params
+from marketplace.api.answers import json_answer
 from marketplace.api.openapi import document
 from marketplace.lots import services as lots
 from marketplace.lots.forms import LotFilterForm
@@ -77,7 +78,7 @@ def lots_api():  # type: ignore[no-untyped-def]
         found = lots.find_lots(wanted, suggest=False)  # the API shows none
     except SearchUnavailable:
         return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
-    return jsonify(_payload(found.result, found.facets))
+    return json_answer(_payload(found.result, found.facets))
 
 
 @bp.route("/products")
@@ -90,7 +91,7 @@ def products_api():  # type: ignore[no-untyped-def]
         result = catalogue.find_products(form.data)
     except SearchUnavailable:
         return _problem(_("Search is unavailable at the moment. Please try again in a minute."), 503)
-    return jsonify(_payload(result, result.facets))
+    return json_answer(_payload(result, result.facets))
 
 
 @bp.route("/openapi.json")
