@@ -183,7 +183,16 @@ DEFAULT_LOCALES = ("en", "mn", "fr", "de", "it", "zh")
 
 def parse_text(text: str, translations_dir: str = DEFAULT_TRANSLATIONS,
                locales: tuple[str, ...] = DEFAULT_LOCALES) -> ParsedText:
-    """The engine's words and the ranges in what the buyer typed."""
+    """The engine's words and the ranges in what the buyer typed (a copy: the caller may change it).
+
+    A search page reads its text once per query it sends (the main one, one count per ticked facet, one per
+    suggestion), and buyers repeat searches, so the last texts read are kept."""
+    parsed = _parse_text(text, translations_dir, locales)
+    return ParsedText(parsed.text, dict(parsed.ranges))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str, translations_dir: str, locales: tuple[str, ...]) -> ParsedText:
     ranges: dict[str, Range] = {}
     rest = _read_numbers(text, "length_mm", LENGTH, LENGTH_UNIT, ranges)  # first: "20 mm" is no diameter
     rest = _read_numbers(rest, "micron", MICRON, MICRON_UNIT, ranges)

@@ -286,3 +286,19 @@ def test_the_way_back_from_compare_keeps_the_filters_and_ticks(demo_client: Flas
     again = text(demo_client.get(back.removesuffix('">')))
     assert re.search(r'value="USCC-2025-BKH-001" form="compare-form" id="compare-\d+" checked>', again)
     assert not re.search(r'value="USCC-2025-BKH-00[2-5]" form="compare-form" id="compare-\d+" checked>', again)
+
+
+def test_a_text_read_again_comes_from_the_kept_reading_and_a_changed_reading_does_not_leak() -> None:
+    from marketplace.lots.query import _parse_text, parse_text
+
+    first = parse_text("white 15 µm under 40 mm")
+    assert first.text == "white"
+    assert set(first.ranges) == {"micron", "length_mm"}
+    read = dict(first.ranges)
+    hits = _parse_text.cache_info().hits
+    first.ranges["micron"] = (0.0, 1.0)  # a caller narrowing its copy
+    first.ranges.clear()
+    again = parse_text("white 15 µm under 40 mm")
+    assert _parse_text.cache_info().hits == hits + 1
+    assert again.ranges == read
+    assert again.text == "white"
