@@ -7,11 +7,12 @@ from typing import Any
 from flask import Flask
 
 from marketplace import config as config_module
+from marketplace.flask_app import MarketplaceFlask
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the application. ``config`` overrides the profile chosen by ``MARKETPLACE_ENV``."""
-    app = Flask(
+    app = MarketplaceFlask(
         __name__,
         template_folder=str(config_module.ROOT / "templates"),
         static_folder=str(config_module.ROOT / "static"),
