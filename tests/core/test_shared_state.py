@@ -67,6 +67,13 @@ def redis_url() -> Iterator[str]:
             process.wait(10)
 
 
+def redis_database(url: str, number: int) -> str:
+    """The same server, database ``number``: each test that counts in Redis has its own (the run's Redis is
+    shared by the test processes; a sign-in counted by another test would count against this one's limit)."""
+    base, _, last = url.rstrip("/").rpartition("/")
+    return f"{base}/{number}" if last.isdigit() else f"{url.rstrip('/')}/{number}"
+
+
 def _web_processes(app: Flask, tmp_path: Path,
                    *wanted: tuple[str, str | None]) -> list[tuple[subprocess.Popen, str]]:
     """Web processes (gunicorn, one worker each; name and REDIS_URL each) on the test's database, in the dev
@@ -122,6 +129,7 @@ def test_two_web_processes_count_sign_in_attempts_together_in_redis(app: Flask, 
                                                                     redis_url: str) -> None:
     import redis
 
+    redis_url = redis_database(redis_url, 1)
     redis.Redis.from_url(redis_url).flushdb()
     (first, first_url), (second, second_url) = _web_processes(app, tmp_path, ("a", redis_url), ("b", redis_url))
     try:

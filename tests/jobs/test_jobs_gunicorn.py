@@ -27,7 +27,7 @@ from marketplace.extensions import db
 from marketplace.jobs.models import Job, JobStatus
 from tests.conftest import ROOT, SMTP
 from tests.core import test_shared_state
-from tests.core.test_shared_state import SIGNIN_LIMIT, _free_port, _stop, _wait
+from tests.core.test_shared_state import SIGNIN_LIMIT, _free_port, _stop, _wait, redis_database
 
 NUMBER = "SC-2025-BKH-001"  # the demo certificate behind lot USCC-2025-BKH-001
 REASON = "Herd census above the adjustment plan (two web workers)."
@@ -97,6 +97,7 @@ def test_two_gunicorn_workers_share_status_and_sign_in_limits_and_a_late_worker_
         pytest.skip("several processes on one database need PostgreSQL (SQLite: one web process)")
     import redis
 
+    redis_url = redis_database(redis_url, 2)  # its own: the sign-in test of test_shared_state counts in 1
     redis.Redis.from_url(redis_url).flushdb()
     with demo_app.app_context():
         passport = db.session.scalar(select(m.Passport).join(m.Lot).where(m.Lot.code == "USCC-2025-BKH-001"))
