@@ -11,6 +11,7 @@ A few percent of the CPU of a request each (issue 25: the API search through Mei
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -41,12 +42,10 @@ class MarketplaceFlask(Flask):
         self.session_interface = KeptSerializerSessions()
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        try:
-            if func in self._plain:
-                return func
-        except TypeError:  # a callable that takes no weak reference: asked every time
-            return super().ensure_sync(func)
+        if func in self._plain:  # False for a callable that takes no weak reference
+            return func
         synced = super().ensure_sync(func)
         if synced is func:
-            self._plain[func] = True
+            with contextlib.suppress(TypeError):  # no weak reference possible: asked every time
+                self._plain[func] = True
         return synced

@@ -186,15 +186,23 @@ class MeilisearchEngine:
         deep = deep_pages(queries)
         for i in deep:
             requests_[i] = ids_only(requests_[i])
-        found = self._call(self._searches.post, "/multi-search", {"queries": requests_})["results"]
+        found = self._call(self._multi_search, requests_)
         deep = [i for i in deep if found[i]["hits"]]
         if deep:  # the documents of the deep pages, by id, in one more round trip
             fetch = [fetch_by_id(self.uid(spec), found[i]["hits"]) for i in deep]
-            documents = self._call(self._searches.post, "/multi-search", {"queries": fetch})["results"]
+            documents = self._call(self._multi_search, fetch)
             for i, answer in zip(deep, documents, strict=True):
                 found[i]["hits"] = fill(found[i]["hits"], answer["hits"])
         elapsed = round((time.perf_counter() - started) * 1000, 3)
         return [read_result(spec, query, answer, elapsed) for query, answer in zip(queries, found, strict=True)]
+
+    def _multi_search(self, queries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One answer per query, each with its hits, or ``HTTPException`` (the server is not answering right)."""
+        results = self._searches.post("/multi-search", {"queries": queries}).get("results")
+        if not (isinstance(results, list) and len(results) == len(queries)
+                and all(isinstance(r, dict) and isinstance(r.get("hits"), list) for r in results)):
+            raise http.client.HTTPException("the multi-search answer does not hold one result with hits per query")
+        return results
 
     def document_ids(self, spec: IndexSpec) -> set[str]:
         def run() -> set[str]:

@@ -82,7 +82,7 @@ class SearchLine:
         kept.sock.sendall(b"".join((self._head(path), str(len(body)).encode(), b"\r\n\r\n", body)))
         return _read_answer(kept)
 
-    def post(self, path: str, payload: Any) -> Any:
+    def post(self, path: str, payload: Any) -> dict[str, Any]:
         body = _ENCODE(payload)
         kept: _Kept | None = getattr(self._local, "kept", None)
         fresh = kept is None or kept.closed
@@ -104,15 +104,18 @@ class SearchLine:
         if status >= 400:
             try:
                 error = _DECODE(data)
-            except msgspec.DecodeError:
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
                 error = None
             if not isinstance(error, dict):
                 error = {}
             raise RefusedRequest(status, str(error.get("code", "")), str(error.get("message", data[:200])))
         try:
-            return _DECODE(data)
-        except msgspec.DecodeError:  # a proxy's error page, a cut answer: the server is not answering right
+            answer = _DECODE(data)
+        except (ValueError, RecursionError):  # a proxy's error page, a cut answer: the server is not answering right
             raise http.client.HTTPException(f"the answer is not JSON: {data[:80]!r}") from None
+        if not isinstance(answer, dict):
+            raise http.client.HTTPException(f"the answer is not a JSON object: {data[:80]!r}")
+        return answer
 
 
 _ENCODE = msgspec.json.Encoder().encode

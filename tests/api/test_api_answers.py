@@ -34,3 +34,15 @@ def test_in_debug_mode_the_answer_is_indented_as_jsonify_does(demo_app: Flask) -
         demo_app.debug = False
     assert answer.status_code == 200
     assert answer.get_data(as_text=True).startswith('{\n  "facets": {')
+
+
+def test_a_payload_msgspec_refuses_is_answered_by_jsonify_not_a_500(app: Flask) -> None:
+    from decimal import Decimal
+
+    from marketplace.api.answers import json_answer
+
+    with app.test_request_context():
+        lone = json_answer({"hits": [{"title": "\ud800"}]})  # a lone surrogate: no UTF-8 for it
+        assert lone.status_code == 200
+        assert json.loads(lone.get_data()) == {"hits": [{"title": "\ud800"}]}
+        assert json.loads(json_answer({"n": Decimal("1.50")}).get_data()) == {"n": "1.50"}
