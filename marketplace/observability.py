@@ -90,6 +90,12 @@ def configure_logging(app: Flask) -> None:
         root.setLevel(logging.INFO)
 
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Each label set's two metric children, found once (prometheus_client checks and joins the labels at every
+# ``labels`` call). Endpoints, methods and statuses are few, so this stays small.
+_counted: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def _start() -> None:
     sent = request.headers.get("X-Request-ID", "")
     g.request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
@@ -104,8 +110,16 @@ def _finish(response: Response) -> Response:
     elapsed = time.perf_counter() - started
     endpoint = request.endpoint or "unmatched"  # 404s: one label, never the raw path
     if endpoint != "static":
-        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        LATENCY.labels(endpoint, request.method).observe(elapsed)
+        # Any token is a method to werkzeug: one the site knows is its own label, any other is "other", so
+        # that a client inventing methods cannot add series (memory in every process) without end.
+        method = request.method if request.method in METHODS else "other"
+        status = response.status_code
+        counted = _counted.get((endpoint, method, status))
+        if counted is None:
+            counted = _counted[(endpoint, method, status)] = (
+                REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint, method))
+        counted[0].inc()
+        counted[1].observe(elapsed)
     if current_app.config.get("ACCESS_LOG", True) and endpoint != "static":
         log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed * 1000,
                  extra={"request_id": g.get("request_id"), "method": request.method, "path": request.path,

@@ -108,3 +108,14 @@ def test_healthz_is_503_naming_the_storage_when_the_image_folder_cannot_be_writt
     assert found["database"] == "ok"
     assert found["storage"]["status"] == "error"
     assert "IMAGE_STORAGE_PATH" in found["storage"]["action"]
+
+
+def test_a_method_the_site_does_not_know_is_counted_as_other_not_as_a_new_series(app: Flask) -> None:
+    client = app.test_client()
+    for n in range(3):
+        assert client.open("/about", method=f"INVENTED{n}").status_code == 405
+    found = _families(client.get("/metrics").get_data(as_text=True))
+    methods = {s.labels["method"] for s in found["marketplace_http_requests"]}
+    assert not [m for m in methods if m.startswith("INVENTED")]
+    assert "other" in methods
+    assert {s.labels["method"] for s in found["marketplace_http_request_duration_seconds"]} >= {"GET", "other"}
