@@ -20,7 +20,7 @@ def json_answer(payload: dict[str, object], status: int = 200) -> Response:
     if not current_app.debug:
         try:
             return current_app.response_class(_ENCODE(payload) + b"\n", status=status, mimetype="application/json")
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, msgspec.EncodeError):
             pass
     answer = jsonify(payload)
     answer.status_code = status
