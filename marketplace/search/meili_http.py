@@ -40,8 +40,8 @@ class SearchLine:
     its body (``Content-Length`` or chunked) straight from the socket. A connection the server has
     closed meanwhile (it closes idle ones) is replaced and the request sent once more; a timeout is not
     retried. The JSON is written and read by msgspec (a fifth of the site's CPU per API search went to
-    the standard library's ``json`` here and in the answer). Network failures and an answer that is not
-    JSON raise ``OSError`` or ``http.client.HTTPException``; an error answer raises ``RefusedRequest``.
+    the standard library's ``json`` here and in the answer). Network failures and an answer that is not a
+    JSON object raise ``OSError`` or ``http.client.HTTPException``; an error answer raises ``RefusedRequest``.
     """
 
     def __init__(self, url: str, key: str | None, timeout: float) -> None:
@@ -101,25 +101,26 @@ class SearchLine:
             kept.close()
             self._local.kept = None
             raise
+        answer = _json_object(data)
         if status >= 400:
-            try:
-                error = _DECODE(data)
-            except (ValueError, RecursionError):  # not JSON, not UTF-8, nested too deep
-                error = None
-            if not isinstance(error, dict):
-                error = {}
+            error = answer or {}
             raise RefusedRequest(status, str(error.get("code", "")), str(error.get("message", data[:200])))
-        try:
-            answer = _DECODE(data)
-        except (ValueError, RecursionError):  # a proxy's error page, a cut answer: the server is not answering right
-            raise http.client.HTTPException(f"the answer is not JSON: {data[:80]!r}") from None
-        if not isinstance(answer, dict):
+        if answer is None:  # a proxy's error page, a cut answer: the server is not answering right
             raise http.client.HTTPException(f"the answer is not a JSON object: {data[:80]!r}")
         return answer
 
 
 _ENCODE = msgspec.json.Encoder().encode
 _DECODE = msgspec.json.Decoder().decode
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    """The answer's JSON object, or None when it is not one (not JSON, not UTF-8, nested too deep, a list)."""
+    try:
+        answer = _DECODE(data)
+    except (ValueError, RecursionError):
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 _MAX_LINE = 65536
