@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import json
 import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +35,27 @@ _LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
 def _unquote(literal: str) -> str:
     assert _LITERAL.fullmatch(literal), literal
     return re.sub(r"\\(.)", r"\1", literal[1:-1])
+
+
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    """A stand-in server's handler: HTTP/1.1 (keeps connections), no log lines."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def _serving(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 answering with ``handler``; its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_settings_come_from_the_spec() -> None:
@@ -117,15 +143,9 @@ def test_a_deep_page_is_asked_for_as_ids_and_its_documents_put_back_in_order() -
 
 def test_a_search_connection_closed_by_the_server_while_idle_is_replaced_once() -> None:
     """The server closes idle kept-alive connections; the next search goes out again on a new one."""
-    import http.server
-    import json
-    import threading
-
     from marketplace.search.meili_http import RefusedRequest, SearchLine
 
-    class Closing(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Closing(_Quiet):
         def do_POST(self) -> None:
             size = int(self.headers["Content-Length"])
             sent = json.loads(self.rfile.read(size))
@@ -136,33 +156,21 @@ def test_a_search_connection_closed_by_the_server_while_idle_is_replaced_once() 
             self.wfile.write(body)
             self.close_connection = True  # ... which the server then closes, as an idle one would be
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Closing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        line = SearchLine(f"http://127.0.0.1:{server.server_address[1]}", "k", timeout=5)
+    with _serving(Closing) as url:
+        line = SearchLine(url, "k", timeout=5)
         for n in range(3):  # the 2nd and 3rd find their kept connection closed
             assert line.post("/multi-search", {"n": n}) == {"echo": {"n": n}, "auth": "Bearer k"}
         with pytest.raises(RefusedRequest):
             line.post("/multi-search", {"ok": False})
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.parametrize("style", ["length", "chunked", "close", "http/1.0 without a length"])
 def test_a_search_answer_is_read_whatever_way_the_server_frames_it(style: str) -> None:
     """The search line reads the answer straight from the socket: by its length, chunked, or up to the
     close; the request goes out whole (its body by its length), and a closed connection is replaced."""
-    import http.server
-    import json
-    import threading
-
     from marketplace.search.meili_http import SearchLine
 
-    class Answering(http.server.BaseHTTPRequestHandler):
+    class Answering(_Quiet):
         protocol_version = "HTTP/1.0" if style.startswith("http/1.0") else "HTTP/1.1"
 
         def do_POST(self) -> None:
@@ -185,21 +193,13 @@ def test_a_search_answer_is_read_whatever_way_the_server_frames_it(style: str) -
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answering)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
-        line = SearchLine(f"http://127.0.0.1:{port}/root/", None, timeout=5)
+    with _serving(Answering) as url:
+        line = SearchLine(f"{url}/root/", None, timeout=5)
         for n in range(3):
             sent = {"n": n, "q": "Баянхонгор \"white\" " * (n * 50)}
             assert line.post("/multi-search", sent) == {"echo": sent, "path": "/root/multi-search",
-                                                        "host": f"127.0.0.1:{port}", "type": "application/json"}
-    finally:
-        server.shutdown()
-        server.server_close()
+                                                        "host": url.removeprefix("http://"),
+                                                        "type": "application/json"}
 
 
 @pytest.mark.parametrize(("status", "body"), [
@@ -210,14 +210,9 @@ def test_a_search_answer_is_read_whatever_way_the_server_frames_it(style: str) -
 def test_an_answer_that_is_not_meilisearch_json_is_an_unavailable_search_not_a_crash(status: int, body: bytes) -> None:
     """A proxy's error page or a cut answer in place of Meilisearch's JSON: the search is unavailable (the
     page says so), never a 500, and the engine fails fast for a while only when the answer came with a 2xx."""
-    import http.server
-    import threading
-
     from marketplace.search.port import SearchUnavailable
 
-    class Garbled(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Garbled(_Quiet):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(status)
@@ -225,35 +220,23 @@ def test_an_answer_that_is_not_meilisearch_json_is_an_unavailable_search_not_a_c
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbled)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        engine = MeilisearchEngine(f"http://127.0.0.1:{server.server_address[1]}", None, ())
+    with _serving(Garbled) as url:
+        engine = MeilisearchEngine(url, None, ())
         expected = "not a JSON object|one result with hits per query" if status < 400 else str(status)
         with pytest.raises(SearchUnavailable, match=expected):
             engine.search(LOTS, SearchQuery(text="white"))
         assert (engine._down_until > 0) == (status < 400)  # a garbled 2xx trips the breaker: not the server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_search_line_collected_as_a_reference_cycle_closes_its_socket_first() -> None:
     """An app (and its engine) is collected as a cycle; its kept connection is closed by the line's own
     finalizer, never left to the socket's (which warns: pytest fails a later test on that warning)."""
     import gc
-    import http.server
     import sys
-    import threading
 
     from marketplace.search.meili_http import SearchLine
 
-    class Answering(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Answering(_Quiet):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(200)
@@ -261,22 +244,16 @@ def test_a_search_line_collected_as_a_reference_cycle_closes_its_socket_first() 
             self.end_headers()
             self.wfile.write(b"{}")
 
-        def log_message(self, *args: object) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answering)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     unraisable: list[object] = []
-    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
-    try:
-        for _ in range(20):
-            line = SearchLine(f"http://127.0.0.1:{server.server_address[1]}", None, timeout=5)
-            assert line.post("/multi-search", {}) == {}
-            line.cycle = line  # type: ignore[attr-defined]  # garbage that only a cycle collection finds
-            del line
-        gc.collect()  # one full collection finds the 20 cycles (each one walks the worker's whole heap)
-    finally:
-        sys.unraisablehook = hook
-        server.shutdown()
-        server.server_close()
+    with _serving(Answering) as url:
+        hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+        try:
+            for _ in range(20):
+                line = SearchLine(url, None, timeout=5)
+                assert line.post("/multi-search", {}) == {}
+                line.cycle = line  # type: ignore[attr-defined]  # garbage that only a cycle collection finds
+                del line
+            gc.collect()  # one full collection finds the 20 cycles (each one walks the worker's whole heap)
+        finally:
+            sys.unraisablehook = hook
     assert unraisable == []
