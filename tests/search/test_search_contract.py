@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,15 +68,26 @@ ENGINES = [
 ]
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchEngine]:
-    factory = request.param
-    engines = factory(tmp_path)
+def _holding_docs(factory: Any, path: Path) -> Iterator[SearchEngine]:
+    engines = factory(path)
     engine = next(engines)
     engine.configure(LOTS)
     apply(engine, [dict(d) for d in DOCS], [])
     yield engine
     next(engines, None)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SearchEngine]:
+    """An engine holding DOCS, for a test that changes its index."""
+    yield from _holding_docs(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def reader(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchEngine]:
+    """An engine holding DOCS, shared by the tests that only search (one per engine and test process):
+    building an index per search case was most of this file's time."""
+    yield from _holding_docs(request.param, tmp_path_factory.mktemp("reader"))
 
 
 def apply(engine: SearchEngine, upserts: list[dict[str, object]], deletes: list[str]) -> None:
@@ -87,26 +99,26 @@ def codes(engine: SearchEngine, **query: object) -> list[str]:
     return [h["code"] for h in engine.search(LOTS, SearchQuery(**query)).hits]  # type: ignore[arg-type]
 
 
-def test_exact_words_and_every_word_must_match(engine: SearchEngine) -> None:
-    assert set(codes(engine, text="bayankhongor white")) == {"LOT-001", "JINSK-5"}
-    assert codes(engine, text="brown") == ["LOT-002"]
-    assert codes(engine, text="brown 16") == []
+def test_exact_words_and_every_word_must_match(reader: SearchEngine) -> None:
+    assert set(codes(reader, text="bayankhongor white")) == {"LOT-001", "JINSK-5"}
+    assert codes(reader, text="brown") == ["LOT-002"]
+    assert codes(reader, text="brown 16") == []
 
 
-def test_typos_of_one_and_two_edits(engine: SearchEngine) -> None:
-    assert codes(engine, text="brwon") == ["LOT-002"]  # transposition, 5 letters: one typo allowed
-    assert "LOT-003" in codes(engine, text="uyangaa")  # one insertion
-    assert "LOT-001" in codes(engine, text="bayankhngr")  # two deletions in a long word
-    assert codes(engine, text="grye") == []  # four letters: no typo allowed
+def test_typos_of_one_and_two_edits(reader: SearchEngine) -> None:
+    assert codes(reader, text="brwon") == ["LOT-002"]  # transposition, 5 letters: one typo allowed
+    assert "LOT-003" in codes(reader, text="uyangaa")  # one insertion
+    assert "LOT-001" in codes(reader, text="bayankhngr")  # two deletions in a long word
+    assert codes(reader, text="grye") == []  # four letters: no typo allowed
 
 
-def test_prefix_of_the_last_word(engine: SearchEngine) -> None:
-    assert codes(engine, text="bro") == ["LOT-002"]
-    assert set(codes(engine, text="arkh")) == {"LOT-004"}
+def test_prefix_of_the_last_word(reader: SearchEngine) -> None:
+    assert codes(reader, text="bro") == ["LOT-002"]
+    assert set(codes(reader, text="arkh")) == {"LOT-004"}
 
 
-def test_exact_match_ranks_above_a_fuzzy_one(engine: SearchEngine) -> None:
-    found = codes(engine, text="jinsk")
+def test_exact_match_ranks_above_a_fuzzy_one(reader: SearchEngine) -> None:
+    found = codes(reader, text="jinsk")
     assert found[0] == "JINSK-5"
     assert set(found) >= {"JINSK-5", "LOT-001"}  # "jinst" is one edit away
 
@@ -114,73 +126,73 @@ def test_exact_match_ranks_above_a_fuzzy_one(engine: SearchEngine) -> None:
 @pytest.mark.parametrize("spelling", [
     "Bayankhongor", "Bayanhongor", "Bayan-Khongor", "Bayan Khongor", "Баянхонгор", "bayankhongor",
 ])
-def test_aimag_spellings_are_synonyms(engine: SearchEngine, spelling: str) -> None:
-    assert {"LOT-001", "LOT-002", "JINSK-5"} <= set(codes(engine, text=spelling))
-    assert "LOT-003" not in codes(engine, text=spelling)
+def test_aimag_spellings_are_synonyms(reader: SearchEngine, spelling: str) -> None:
+    assert {"LOT-001", "LOT-002", "JINSK-5"} <= set(codes(reader, text=spelling))
+    assert "LOT-003" not in codes(reader, text=spelling)
 
 
 @pytest.mark.parametrize("spelling", ["Övörkhangai", "Uvurkhangai", "Ovorkhangai", "Өвөрхангай", "Uvurhangai"])
-def test_ovorkhangai_spellings(engine: SearchEngine, spelling: str) -> None:
-    assert codes(engine, text=spelling) == ["LOT-003"]
+def test_ovorkhangai_spellings(reader: SearchEngine, spelling: str) -> None:
+    assert codes(reader, text=spelling) == ["LOT-003"]
 
 
-def test_cyrillic_soum_and_latin_soum(engine: SearchEngine) -> None:
-    assert codes(engine, text="Уянга") == ["LOT-003"]
-    assert codes(engine, text="Тариат") == ["LOT-004"]
+def test_cyrillic_soum_and_latin_soum(reader: SearchEngine) -> None:
+    assert codes(reader, text="Уянга") == ["LOT-003"]
+    assert codes(reader, text="Тариат") == ["LOT-004"]
 
 
-def test_facet_filters_or_within_and_across(engine: SearchEngine) -> None:
-    assert set(codes(engine, filters={"colour": ("brown", "grey")})) == {"LOT-002", "LOT-004"}
-    assert codes(engine, filters={"colour": ("white",), "state": ("greasy",)}) == ["LOT-003"]
-    assert set(codes(engine, filters={"cooperative": ("jinst",)})) == {"LOT-001", "LOT-002", "LOT-003", "LOT-004"}
+def test_facet_filters_or_within_and_across(reader: SearchEngine) -> None:
+    assert set(codes(reader, filters={"colour": ("brown", "grey")})) == {"LOT-002", "LOT-004"}
+    assert codes(reader, filters={"colour": ("white",), "state": ("greasy",)}) == ["LOT-003"]
+    assert set(codes(reader, filters={"cooperative": ("jinst",)})) == {"LOT-001", "LOT-002", "LOT-003", "LOT-004"}
 
 
-def test_values_with_quotes_and_operators_match_nothing_and_break_nothing(engine: SearchEngine) -> None:
+def test_values_with_quotes_and_operators_match_nothing_and_break_nothing(reader: SearchEngine) -> None:
     for value in ['white" OR colour = "brown', "white' OR 1=1", "[white]", "\\", 'a"b', "colour EXISTS", "TO"]:
-        assert codes(engine, filters={"colour": (value,)}) == [], value
+        assert codes(reader, filters={"colour": (value,)}) == [], value
 
 
-def test_ranges_inclusive(engine: SearchEngine) -> None:
-    assert set(codes(engine, ranges={"micron": (15.1, 15.5)})) == {"LOT-001", "LOT-004", "JINSK-5"}
-    assert codes(engine, ranges={"price_per_kg": (None, 60.0)}) == ["LOT-003"]
-    assert codes(engine, ranges={"micron": (16.0, None)}, filters={"colour": ("white",)}) == ["LOT-003"]
+def test_ranges_inclusive(reader: SearchEngine) -> None:
+    assert set(codes(reader, ranges={"micron": (15.1, 15.5)})) == {"LOT-001", "LOT-004", "JINSK-5"}
+    assert codes(reader, ranges={"price_per_kg": (None, 60.0)}) == ["LOT-003"]
+    assert codes(reader, ranges={"micron": (16.0, None)}, filters={"colour": ("white",)}) == ["LOT-003"]
 
 
-def test_facet_counts_follow_the_query(engine: SearchEngine) -> None:
-    result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}))
+def test_facet_counts_follow_the_query(reader: SearchEngine) -> None:
+    result = reader.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}))
     assert result.total == 3
     assert result.facets["colour"] == {"white": 2, "brown": 1}
     assert result.facets["tier"] == {"Entry": 2, "Advanced": 1}
-    everything = engine.search(LOTS, SearchQuery())
+    everything = reader.search(LOTS, SearchQuery())
     assert everything.facets["cooperative"] == {"jinst": 4, "uyanga": 1, "other": 1}
     assert everything.facets["scheme"] == {"SC": 4}
     # A lot from two cooperatives counts once for each, and only while it matches the query.
-    greasy = engine.search(LOTS, SearchQuery(filters={"state": ("greasy",)}))
+    greasy = reader.search(LOTS, SearchQuery(filters={"state": ("greasy",)}))
     assert greasy.facets["cooperative"] == {"uyanga": 1, "jinst": 1}
     assert greasy.facets["scheme"] == {"SC": 1}
-    grey = engine.search(LOTS, SearchQuery(filters={"colour": ("grey",)}))
+    grey = reader.search(LOTS, SearchQuery(filters={"colour": ("grey",)}))
     assert grey.total == 1
     assert grey.facets["scheme"] == {}
     assert grey.facets["tier"] == {}
 
 
-def test_sorting_and_pagination(engine: SearchEngine) -> None:
-    assert codes(engine, sort="price_per_kg")[:2] == ["LOT-003", "LOT-004"]  # 120.0 twice: ties in any order
-    assert codes(engine, sort="-price_per_kg")[0] == "LOT-002"
-    assert codes(engine, sort="micron")[0] == "LOT-002"
-    newest = codes(engine, sort="-listed_at")
+def test_sorting_and_pagination(reader: SearchEngine) -> None:
+    assert codes(reader, sort="price_per_kg")[:2] == ["LOT-003", "LOT-004"]  # 120.0 twice: ties in any order
+    assert codes(reader, sort="-price_per_kg")[0] == "LOT-002"
+    assert codes(reader, sort="micron")[0] == "LOT-002"
+    newest = codes(reader, sort="-listed_at")
     assert newest == ["JINSK-5", "LOT-004", "LOT-003", "LOT-002", "LOT-001"]
-    page2 = engine.search(LOTS, SearchQuery(sort="-listed_at", page=2, per_page=2))
+    page2 = reader.search(LOTS, SearchQuery(sort="-listed_at", page=2, per_page=2))
     assert [h["code"] for h in page2.hits] == ["LOT-003", "LOT-002"]
     assert page2.total == 5
     assert page2.pages == 3
-    beyond = engine.search(LOTS, SearchQuery(sort="-listed_at", page=9, per_page=2))
+    beyond = reader.search(LOTS, SearchQuery(sort="-listed_at", page=9, per_page=2))
     assert beyond.hits == []
     assert beyond.total == 5
 
 
-def test_hits_are_the_documents(engine: SearchEngine) -> None:
-    hit = engine.search(LOTS, SearchQuery(text="LOT-002")).hits[0]
+def test_hits_are_the_documents(reader: SearchEngine) -> None:
+    hit = reader.search(LOTS, SearchQuery(text="LOT-002")).hits[0]
     assert hit["code"] == "LOT-002"
     assert hit["micron"] == 14.6
     assert hit["aimag_names"] == ["Bayankhongor", "Баянхонгор"]
@@ -198,11 +210,11 @@ def test_rebuild_replaces_everything(engine: SearchEngine) -> None:
     assert engine.document_ids(LOTS) == {"7", "8"}
 
 
-def test_long_and_odd_queries(engine: SearchEngine) -> None:
-    assert engine.search(LOTS, SearchQuery(text="x" * 512)).total == 0
-    assert engine.search(LOTS, SearchQuery(text="\ufffd\ufffd")).total in (0, 5)  # no words: either is fine
-    assert engine.search(LOTS, SearchQuery(text='"white" (brown) [grey] AND OR NOT -x *')).total == 0
-    assert engine.search(LOTS, SearchQuery(text=" ".join(["white"] * 50))).total >= 1
+def test_long_and_odd_queries(reader: SearchEngine) -> None:
+    assert reader.search(LOTS, SearchQuery(text="x" * 512)).total == 0
+    assert reader.search(LOTS, SearchQuery(text="\ufffd\ufffd")).total in (0, 5)  # no words: either is fine
+    assert reader.search(LOTS, SearchQuery(text='"white" (brown) [grey] AND OR NOT -x *')).total == 0
+    assert reader.search(LOTS, SearchQuery(text=" ".join(["white"] * 50))).total >= 1
 
 
 def test_embedded_writer_busy_is_reported(tmp_path: Path) -> None:
@@ -219,23 +231,23 @@ def test_embedded_writer_busy_is_reported(tmp_path: Path) -> None:
     assert engine.document_ids(LOTS) == {"1", "2"}
 
 
-def test_counting_only_some_facets(engine: SearchEngine) -> None:
-    result = engine.search(LOTS, SearchQuery(facet_names=("colour", "nope")))
+def test_counting_only_some_facets(reader: SearchEngine) -> None:
+    result = reader.search(LOTS, SearchQuery(facet_names=("colour", "nope")))
     assert result.facets == {"colour": {"white": 3, "brown": 1, "grey": 1}}
-    assert engine.search(LOTS, SearchQuery(with_facets=False)).facets == {}
+    assert reader.search(LOTS, SearchQuery(with_facets=False)).facets == {}
 
 
-def test_facet_counts_without_hits(engine: SearchEngine) -> None:
-    result = engine.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}, per_page=0, facet_names=("colour",)))
+def test_facet_counts_without_hits(reader: SearchEngine) -> None:
+    result = reader.search(LOTS, SearchQuery(filters={"aimag": ("BKH",)}, per_page=0, facet_names=("colour",)))
     assert result.hits == []
     assert result.facets == {"colour": {"white": 2, "brown": 1}}
 
 
-def test_query_syntax_is_words_only_on_every_engine(engine: SearchEngine) -> None:
+def test_query_syntax_is_words_only_on_every_engine(reader: SearchEngine) -> None:
     """No engine reads `-word` as an exclusion or quotes as a phrase: the words must all match."""
-    assert codes(engine, text="white -brown") == codes(engine, text="white brown") == []
-    assert sorted(codes(engine, text='"jinst white"')) == sorted(codes(engine, text="jinst white"))
-    assert codes(engine, text='"jinst white"')
+    assert codes(reader, text="white -brown") == codes(reader, text="white brown") == []
+    assert sorted(codes(reader, text='"jinst white"')) == sorted(codes(reader, text="jinst white"))
+    assert codes(reader, text='"jinst white"')
 
 
 def test_place_synonyms_cover_products(engine: SearchEngine) -> None:
@@ -347,9 +359,9 @@ WHITE = {"LOT-001", "LOT-003", "JINSK-5"}
     ("白色 15微米", {"LOT-001", "JINSK-5"}),
     ("LOT-002", {"LOT-002"}),
 ])
-def test_typed_numbers_units_and_colour_words(engine: SearchEngine, typed: str, expected: set[str]) -> None:
+def test_typed_numbers_units_and_colour_words(reader: SearchEngine, typed: str, expected: set[str]) -> None:
     """The lot search reads the box (marketplace.lots.query) before any engine: each engine answers the same."""
     from marketplace.lots.query import parse_text
 
     parsed = parse_text(typed)
-    assert set(codes(engine, text=parsed.text, ranges=parsed.ranges)) == expected, parsed
+    assert set(codes(reader, text=parsed.text, ranges=parsed.ranges)) == expected, parsed
