@@ -8,6 +8,7 @@ PostgreSQL), so tests can commit for real and stay isolated.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import re
@@ -103,6 +104,32 @@ def _start_rank(item: pytest.Item) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_start_rank)  # a stable sort: file order within each rank
+
+
+# The cyclic garbage collector in a test process. Each test leaves cyclic garbage (its app: ~1,900 URL rules,
+# the Jinja environment, the engine), so full collections come every few tests, and each one walked the
+# whole heap: the imported modules and what stays alive across tests (about 0.5-1 million objects, 0.3 s a
+# collection), about 15% of a test process's time. What is alive after collection and every few tests is
+# frozen (``gc.freeze``: left out of later collections), so a collection walks only what the last few tests
+# made. Every RELEASE_EVERY tests everything is unfrozen and collected once, so that what was frozen and has
+# since become garbage (an evicted cache entry) is freed and its warnings still reach a test.
+FREEZE_EVERY = 25
+RELEASE_EVERY = 200
+_finished = itertools.count(1)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    finished = next(_finished)
+    if finished % RELEASE_EVERY == 0:
+        gc.unfreeze()
+    if finished % FREEZE_EVERY == 0:
+        gc.collect()
+        gc.freeze()
 
 
 SIGNING_KEY: dict[str, Path] = {}
