@@ -360,7 +360,10 @@ class Databases:
         assert self.admin is not None
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            suffix = f' TEMPLATE "{template}"' if template else ""
+            # FILE_COPY (PostgreSQL 15+) copies the template's files: half the time of the default WAL_LOG,
+            # which writes every block of the copy to the write-ahead log (30 ms against 55-69 ms here).
+            strategy = " STRATEGY FILE_COPY" if conn.dialect.server_version_info >= (15,) else ""
+            suffix = f' TEMPLATE "{template}"{strategy}' if template else ""
             conn.execute(text(f'CREATE DATABASE "{name}"{suffix}'))
 
     def _url(self, name: str) -> str:
