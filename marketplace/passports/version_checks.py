@@ -206,12 +206,16 @@ class Checks:
         if self.workers > 1:
             url = db.engine.url.render_as_string(hide_password=False)
             tasks = list(_tasks(version_ids))
-            gc.freeze()  # what the parent holds stays out of the workers' collections (no copy-on-write for them)
+            # What the parent holds stays out of the workers' collections (no copy-on-write for them); objects
+            # someone else froze (a test process freezes its own) stay frozen, as publishing leaves them.
+            unfreeze = gc.get_freeze_count() == 0
+            gc.freeze()
             try:
                 self.pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker,
                                                                      (url, self.keys, db.engine))
             finally:
-                gc.unfreeze()
+                if unfreeze:
+                    gc.unfreeze()
             self.pending = self.pool.map_async(_check_in_worker, tasks, chunksize=1)
 
     def unsound_ids(self) -> list[int]:

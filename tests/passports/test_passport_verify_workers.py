@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gc
 import json
 from collections.abc import Callable
 
@@ -133,6 +134,24 @@ def test_the_incremental_verify_checks_the_versions_it_is_given_in_workers(demo_
         ids = list(db.session.scalars(select(PassportVersion.id).order_by(PassportVersion.id)))
         assert services.verify_all(ids[-3:], workers=2) == expected
         assert services.verify_all(ids[:-1], workers=2) == []
+
+
+def test_starting_workers_leaves_what_someone_else_froze_frozen(demo_app: Flask) -> None:
+    """The workers start with the parent's objects frozen; objects frozen before (a test process freezes its
+    own between tests) stay frozen afterwards, and when nothing was frozen, nothing stays frozen."""
+    frozen_before = gc.get_freeze_count()
+    try:
+        with demo_app.app_context():
+            gc.freeze()
+            frozen = gc.get_freeze_count()
+            assert services.verify_all(workers=2) == []
+            assert gc.get_freeze_count() >= frozen
+            gc.unfreeze()
+            assert services.verify_all(workers=2) == []
+            assert gc.get_freeze_count() == 0
+    finally:
+        if frozen_before:
+            gc.freeze()
 
 
 @pytest.mark.parametrize(("url", "count", "workers"), [
