@@ -112,7 +112,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # collection), about 15% of a test process's time. What is alive after collection and every few tests is
 # frozen (``gc.freeze``: left out of later collections), so a collection walks only what the last few tests
 # made. Every RELEASE_EVERY tests everything is unfrozen and collected once, so that what was frozen and has
-# since become garbage (an evicted cache entry) is freed and its warnings still reach a test.
+# since become garbage (an evicted cache entry) is freed and its warnings still fail the run (in the test
+# after that collection, as a late collection always reported them); at the session's end everything is
+# unfrozen, so pytest's last collection sees what the last tests left.
 FREEZE_EVERY = 25
 RELEASE_EVERY = 200
 _finished = itertools.count(1)
@@ -130,6 +132,10 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
     if finished % FREEZE_EVERY == 0:
         gc.collect()
         gc.freeze()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    gc.unfreeze()
 
 
 SIGNING_KEY: dict[str, Path] = {}

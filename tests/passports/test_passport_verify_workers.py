@@ -150,6 +150,7 @@ def test_starting_workers_leaves_what_someone_else_froze_frozen(demo_app: Flask)
             assert services.verify_all(workers=2) == []
             assert gc.get_freeze_count() == 0
     finally:
+        gc.unfreeze()
         if frozen_before:
             gc.freeze()
 
