@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import JSON, Column, MetaData, Table, Text, func, select, tuple_
 
 from marketplace import fx, memo
+from marketplace.collector import frozen_meanwhile
 from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
@@ -119,15 +120,12 @@ def _young_collections_only() -> Iterator[None]:
     ``_append`` collects the young generations after each batch instead, and every generation every
     ``FULL_COLLECTION_EVERY`` batches, so garbage stays bounded. What the process held before publishing
     (the caller's subjects, the app) is frozen meanwhile: those collections walk only what publishing made."""
-    enabled, frozen = gc.isenabled(), gc.get_freeze_count() == 0  # (not when someone else froze objects)
+    enabled = gc.isenabled()
     gc.disable()
-    if frozen:
-        gc.freeze()
     try:
-        yield
+        with frozen_meanwhile():
+            yield
     finally:
-        if frozen:
-            gc.unfreeze()
         if enabled:
             gc.enable()
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import hashlib
 import json
 import multiprocessing
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Text, cast, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
+from marketplace.collector import frozen_meanwhile
 from marketplace.extensions import db
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import Signer
@@ -206,16 +206,10 @@ class Checks:
         if self.workers > 1:
             url = db.engine.url.render_as_string(hide_password=False)
             tasks = list(_tasks(version_ids))
-            # What the parent holds stays out of the workers' collections (no copy-on-write for them); objects
-            # someone else froze (a test process freezes its own) stay frozen, as publishing leaves them.
-            unfreeze = gc.get_freeze_count() == 0
-            gc.freeze()
-            try:
+            # What the parent holds stays out of the workers' collections (no copy-on-write for them).
+            with frozen_meanwhile():
                 self.pool = multiprocessing.get_context("fork").Pool(self.workers, _start_worker,
                                                                      (url, self.keys, db.engine))
-            finally:
-                if unfreeze:
-                    gc.unfreeze()
             self.pending = self.pool.map_async(_check_in_worker, tasks, chunksize=1)
 
     def unsound_ids(self) -> list[int]:

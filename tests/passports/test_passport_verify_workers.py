@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from marketplace.extensions import db
-from marketplace.passports import services, verification, version_checks
+from marketplace.passports import publishing, services, verification, version_checks
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import canonical_json, get_signer
 
@@ -164,3 +164,22 @@ def test_workers_start_only_for_a_large_set_on_a_database_they_can_open(url: str
     from sqlalchemy.engine import make_url
 
     assert version_checks.workers_for(make_url(url), count, cpus=8) == workers
+
+
+def test_publishing_leaves_what_someone_else_froze_frozen(demo_app: Flask) -> None:
+    """Publishing freezes what the process held while it runs (its collections walk only what it makes), and
+    leaves objects frozen before it frozen, as starting the verify workers does."""
+    frozen_before = gc.get_freeze_count()
+    try:
+        with demo_app.app_context():
+            gc.freeze()
+            frozen = gc.get_freeze_count()
+            publishing.publish_all()
+            assert gc.get_freeze_count() >= frozen
+            gc.unfreeze()
+            publishing.publish_all()
+            assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        if frozen_before:
+            gc.freeze()

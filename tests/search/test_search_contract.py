@@ -7,9 +7,8 @@ Run it against a Meilisearch server with
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -68,7 +67,7 @@ ENGINES = [
 ]
 
 
-def _holding_docs(factory: Any, path: Path) -> Iterator[SearchEngine]:
+def _holding_docs(factory: Callable[[Path], Iterator[SearchEngine]], path: Path) -> Iterator[SearchEngine]:
     engines = factory(path)
     engine = next(engines)
     engine.configure(LOTS)

@@ -1,0 +1,49 @@
+"""``frozen_meanwhile``: what the process holds is frozen for a block, and only what the block froze is unfrozen."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from marketplace.collector import frozen_meanwhile
+
+
+@pytest.fixture
+def nothing_frozen() -> Iterator[None]:
+    """The test process freezes its own objects between tests (tests/conftest.py): start from none, and give
+    its freeze back afterwards."""
+    frozen_before = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if frozen_before:
+            gc.freeze()
+
+
+@pytest.mark.usefixtures("nothing_frozen")
+def test_the_block_freezes_what_is_held_and_unfreezes_it_afterwards() -> None:
+    held = [object()]
+    with frozen_meanwhile():
+        assert gc.get_freeze_count() > 0
+        assert held
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("nothing_frozen")
+def test_objects_someone_else_froze_stay_frozen() -> None:
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    with frozen_meanwhile():
+        pass
+    assert gc.get_freeze_count() >= frozen > 0
+
+
+@pytest.mark.usefixtures("nothing_frozen")
+def test_a_failing_block_still_unfreezes() -> None:
+    with pytest.raises(RuntimeError), frozen_meanwhile():
+        raise RuntimeError("the block failed")
+    assert gc.get_freeze_count() == 0
