@@ -2,9 +2,10 @@
 
 ``frozen_meanwhile()`` moves what the process holds into the collector's permanent generation for the length
 of a block (``gc.freeze``), so that collections inside it walk only what the block makes, and forked children
-do not copy the parent's pages when they collect. Objects someone else froze before (a test process freezes
-its own between tests) stay frozen after the block, with what the block froze beside them: it unfreezes only
-when nothing was frozen before it.
+do not copy the parent's pages when they collect; afterwards it unfreezes them. When something is frozen
+already (a test process freezes its own objects between tests), it does nothing: whoever froze first decides
+when to unfreeze, and freezing more would keep what the block's caller held (an app, a session) out of every
+collection after the block, until that unfreeze.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections.abc import Iterator
 @contextlib.contextmanager
 def frozen_meanwhile() -> Iterator[None]:
     ours = gc.get_freeze_count() == 0
-    gc.freeze()
+    if ours:
+        gc.freeze()
     try:
         yield
     finally:
