@@ -106,7 +106,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_start_rank)  # a stable sort: file order within each rank
 
 
-# The cyclic garbage collector in a test process. Each test leaves cyclic garbage (its app: ~1,900 URL rules,
+# The cyclic garbage collector in a test process. Each test leaves cyclic garbage (its app: ~190 URL rules,
 # the Jinja environment, the engine), so full collections come every few tests, and each one walked the
 # whole heap: the imported modules and what stays alive across tests (about 0.5-1 million objects, 0.3 s a
 # collection), about 15% of a test process's time. What is alive after collection and every few tests is
@@ -136,6 +136,20 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.unfreeze()
+
+
+@pytest.fixture
+def nothing_frozen() -> Iterator[None]:
+    """For a test of code that freezes: it starts with nothing frozen, and this process's own freeze (above) is
+    given back afterwards, whatever the test left."""
+    frozen_before = gc.get_freeze_count()
+    gc.unfreeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if frozen_before:
+            gc.freeze()
 
 
 SIGNING_KEY: dict[str, Path] = {}

@@ -3,25 +3,10 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
 
 import pytest
 
 from marketplace.collector import frozen_meanwhile
-
-
-@pytest.fixture
-def nothing_frozen() -> Iterator[None]:
-    """The test process freezes its own objects between tests (tests/conftest.py): start from none, and give
-    its freeze back afterwards."""
-    frozen_before = gc.get_freeze_count()
-    gc.unfreeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        if frozen_before:
-            gc.freeze()
 
 
 @pytest.mark.usefixtures("nothing_frozen")

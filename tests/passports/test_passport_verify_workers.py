@@ -136,24 +136,19 @@ def test_the_incremental_verify_checks_the_versions_it_is_given_in_workers(demo_
         assert services.verify_all(ids[:-1], workers=2) == []
 
 
+@pytest.mark.usefixtures("nothing_frozen")
 def test_starting_workers_leaves_what_someone_else_froze_frozen(demo_app: Flask) -> None:
     """The workers start with the parent's objects frozen; objects frozen before (a test process freezes its
     own between tests) stay frozen afterwards (some may have been freed meanwhile), and when nothing was
     frozen, nothing stays frozen."""
-    frozen_before = gc.get_freeze_count()
-    try:
-        with demo_app.app_context():
-            gc.freeze()
-            frozen = gc.get_freeze_count()
-            assert services.verify_all(workers=2) == []
-            assert 0 < gc.get_freeze_count() <= frozen
-            gc.unfreeze()
-            assert services.verify_all(workers=2) == []
-            assert gc.get_freeze_count() == 0
-    finally:
+    with demo_app.app_context():
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        assert services.verify_all(workers=2) == []
+        assert 0 < gc.get_freeze_count() <= frozen
         gc.unfreeze()
-        if frozen_before:
-            gc.freeze()
+        assert services.verify_all(workers=2) == []
+        assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize(("url", "count", "workers"), [
@@ -167,21 +162,16 @@ def test_workers_start_only_for_a_large_set_on_a_database_they_can_open(url: str
     assert version_checks.workers_for(make_url(url), count, cpus=8) == workers
 
 
+@pytest.mark.usefixtures("nothing_frozen")
 def test_publishing_leaves_what_someone_else_froze_frozen(demo_app: Flask) -> None:
     """Publishing freezes what the process held while it runs (its collections walk only what it makes), and
     leaves objects frozen before it frozen without freezing more (the test's app would stay frozen after the
     test), as starting the verify workers does."""
-    frozen_before = gc.get_freeze_count()
-    try:
-        with demo_app.app_context():
-            gc.freeze()
-            frozen = gc.get_freeze_count()
-            publishing.publish_all()
-            assert 0 < gc.get_freeze_count() <= frozen
-            gc.unfreeze()
-            publishing.publish_all()
-            assert gc.get_freeze_count() == 0
-    finally:
+    with demo_app.app_context():
+        gc.freeze()
+        frozen = gc.get_freeze_count()
+        publishing.publish_all()
+        assert 0 < gc.get_freeze_count() <= frozen
         gc.unfreeze()
-        if frozen_before:
-            gc.freeze()
+        publishing.publish_all()
+        assert gc.get_freeze_count() == 0
