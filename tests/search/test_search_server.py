@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from benchmarks.meili_server import MeilisearchServer
@@ -30,8 +32,8 @@ from marketplace.search.meili import MeilisearchEngine
 from marketplace.search.models import SearchOutbox
 from marketplace.search.port import SearchQuery, SearchUnavailable
 from marketplace.search.sources import specs
-from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, make_app
-from tests.helpers import text
+from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, LiveServer, make_app
+from tests.helpers import page_width, text
 
 MEILI = MEILISEARCH_URL
 MASTER = MEILISEARCH_API_KEY
@@ -340,3 +342,64 @@ def test_an_outage_loses_nothing_and_costs_writes_nothing(meili_site: Callable[.
         engine = MeilisearchEngine(own_server.url, own_server.key, (), prefix=app.config["MEILISEARCH_INDEX_PREFIX"])
         for code in codes:
             assert engine.search(LOTS, SearchQuery(text=code)).hits[0]["available_kg"] == 7.5
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_buyer_searches_through_meilisearch_in_the_browser(meili_app: Flask, page: Page, width: int) -> None:
+    """The buyer's search journey (as on the embedded engine: tests/search/test_browser_search.py), through the
+    run's Meilisearch server, on a phone and a laptop: counts, rows and ticks as the buyer sees them."""
+    server = LiveServer(meili_app)
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(server.url + "/lots")
+        expect(page.get_by_text("39 lots")).to_be_visible()
+        if width == 390:  # phones: the filters wait behind one control
+            page.locator("#filter-panel summary").click()
+        page.get_by_label("Search lots").press_sequentially("bayanhongr white 15", delay=20)
+        results = page.locator("#lot-results")
+        expect(results).to_contain_text("2 lots")
+        expect(page.locator("table.lots tbody tr")).to_have_count(2)
+
+        page.get_by_label("Micron from").fill("15")
+        page.get_by_label("Micron to").fill("15.2")
+        page.get_by_label("Micron to").press("Tab")
+        expect(page).to_have_url(re.compile(r"micron_max=15.2"))
+        expect(results).to_contain_text("1 lot")
+        tier = page.get_by_role("group", name="Certification tier").get_by_label("Advanced")
+        tier.check()
+        expect(page).to_have_url(re.compile(r"tier=Advanced"))
+        expect(results).to_contain_text("1 lot")
+        row = page.locator("table.lots tbody tr").first
+        expect(row).to_contain_text("White")
+        expect(row).to_contain_text("Bayankhongor")
+        expect(row.locator(".status")).to_have_text(re.compile("Valid"))
+        assert page_width(page) <= width
+        filtered_url = page.url
+
+        row.locator("th a").first.click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Lot USCC-"))
+        page.go_back()
+        expect(page).to_have_url(filtered_url)
+        expect(page.locator("table.lots tbody tr")).to_have_count(1)
+        expect(page.locator("#lot-results")).to_contain_text("1 lot")
+    finally:
+        server.stop()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_with_a_refused_key_the_buyer_reads_that_search_is_unavailable(meili_site: Callable[..., Flask], page: Page,
+                                                                        width: int) -> None:
+    server = LiveServer(meili_site(key="not-the-key"))
+    try:
+        page.set_viewport_size({"width": width, "height": 900})
+        response = page.goto(server.url + "/lots?q=white")
+        assert response is not None
+        assert response.status == 503
+        expect(page.get_by_role("alert")).to_have_text(
+            "Search is unavailable at the moment. Please try again in a minute.")
+        expect(page.locator("table.lots")).to_have_count(0)
+        assert page_width(page) <= width
+    finally:
+        server.stop()
