@@ -403,3 +403,39 @@ def test_with_a_refused_key_the_buyer_reads_that_search_is_unavailable(meili_sit
         assert page_width(page) <= width
     finally:
         server.stop()
+
+
+HOSTILE_SEARCHES = [
+    "q=%22%27%20OR%201%3D1%20--", "q=" + "x" * 5000, "q=%00", "q=%ff%fe", "q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "colour=white%22%20OR%20colour%20%3D%20%22brown", "colour=" + "&colour=".join(["white"] * 60), "tier=%5B%5D",
+    "micron_min=nan", "micron_max=inf", "micron_min=1e309", "price_min=-1", "available_min=1e400",
+    "micron_min=16&micron_max=15", "page=0", "page=-1", "page=" + "9" * 30, "page=abc", "per_page=100000",
+    "sort=evil", "sort=-id", "sort=%22listed_at%3Adesc%22", "q=white&_method=DELETE",
+]
+
+
+def test_hostile_search_parameters_are_answered_as_on_the_embedded_engine_and_write_nothing(
+        meili_app: Flask, demo_client: Any) -> None:
+    """Every hostile search through Meilisearch is answered with the status the embedded engine gives (a page or
+    a clear refusal, never a 5xx), and sends nothing to the index."""
+    client = meili_app.test_client()
+    with meili_app.app_context():
+        before = services.engine().document_ids(LOTS)
+    different, failures = [], []
+    for path in ("/lots", "/api/v1/lots", "/products", "/api/v1/products"):
+        for query in HOSTILE_SEARCHES:
+            through_meili = client.get(f"{path}?{query}")
+            embedded = demo_client.get(f"{path}?{query}")
+            if through_meili.status_code >= 500:
+                failures.append((path, query[:60], through_meili.status_code))
+            elif through_meili.status_code != embedded.status_code:
+                different.append((path, query[:60], through_meili.status_code, embedded.status_code))
+            elif through_meili.status_code == 400 and path == "/lots":  # says what is wrong: a summary, or why
+                page = text(through_meili)
+                said = 'class="error-summary" role="alert"' in page or "NUL character, which is not allowed" in page
+                assert said, query
+    assert failures == []
+    assert different == []
+    assert _outbox(meili_app) == []
+    with meili_app.app_context():
+        assert services.engine().document_ids(LOTS) == before
