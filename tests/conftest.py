@@ -102,8 +102,45 @@ def _start_rank(item: pytest.Item) -> int:
     return len(LONG_FIRST) + (0 if item.get_closest_marker("browser") else 1)
 
 
+COLLECTED: list[pytest.Item] = []  # every test this process collected, before -k or -m chose among them
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_start_rank)  # a stable sort: file order within each rank
+    COLLECTED[:] = items
+    if PG_URL:
+        for item in items:
+            reason = sqlite_pass_only(item)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+# `./dev test` runs the suite twice, on SQLite and then on PostgreSQL. The PostgreSQL pass leaves to the SQLite
+# pass what the database cannot change (issue 13: the suite's time):
+# - tests that open no database (no `databases` fixture among theirs): the search engines, configuration,
+#   headers, the log's hashing, pure rules;
+# - the presentation sweeps in Chromium (marker `presentation`: axe on every page, nothing scrolls sideways, the
+#   CSP). The server side of the same pages runs on PostgreSQL: every GET route as every role
+#   (tests/site/test_access.py), every crawled page in Mongolian as every role (tests/site/test_untranslated.py)
+#   and with hostile query strings (tests/site/test_hostile_input.py);
+# - browser journeys at the phone width: the same requests and database work as the journey at 1280 px, which
+#   runs on PostgreSQL; what the phone shows is checked in the SQLite pass.
+NO_DATABASE = "opens no database: the SQLite pass runs it"
+PRESENTATION = "how pages look in Chromium: the SQLite pass runs it (their server side runs here in other tests)"
+PHONE_WIDTH = "the journey's database work runs here at 1280 px; the SQLite pass runs it at 390 px"
+
+
+def sqlite_pass_only(item: pytest.Item) -> str | None:
+    """Why the PostgreSQL pass leaves this test to the SQLite pass, or None when both run it."""
+    if "databases" not in getattr(item, "fixturenames", ()):
+        return NO_DATABASE
+    if item.get_closest_marker("presentation"):
+        return PRESENTATION
+    callspec = getattr(item, "callspec", None)
+    if item.get_closest_marker("browser") and callspec is not None and callspec.params.get("width") == 390:
+        return PHONE_WIDTH
+    return None
 
 
 # The cyclic garbage collector in a test process. Each test leaves cyclic garbage (its app: ~190 URL rules,

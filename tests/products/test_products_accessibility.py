@@ -10,7 +10,7 @@ from playwright.sync_api import Page
 from tests.conftest import LiveServer
 from tests.products.test_products_browser import _sign_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 

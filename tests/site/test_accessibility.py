@@ -36,7 +36,7 @@ from marketplace.accounts.models import Role
 from tests.conftest import LiveServer
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS, _get_routes
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 SKIP = ("static", "passports.labels")  # files, and the printable A4 sheet (not a web page)
 LANGUAGES = ("en", "mn")

@@ -13,7 +13,7 @@ from marketplace.passports.models import Passport
 from tests.conftest import LiveServer
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 
 def _violations(page: Page) -> list[str]:

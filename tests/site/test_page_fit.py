@@ -16,7 +16,7 @@ from playwright.sync_api import Browser
 from tests.conftest import LiveServer
 from tests.crawl import crawl, endpoint_of, sign_in_demo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
 ROLES = [None, "brand_buyer", "cooperative_manager", "msme_editor", "union_staff", "certifier", "admin"]
 PER_ROLE = {"dashboard.index"}  # one page whose content depends on the role
