@@ -123,7 +123,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # - the presentation sweeps in Chromium (marker `presentation`: axe on every page, nothing scrolls sideways, the
 #   CSP). The server side of the same pages runs on PostgreSQL: every GET route as every role
 #   (tests/site/test_access.py), every crawled page in Mongolian as every role (tests/site/test_untranslated.py)
-#   and with hostile query strings (tests/site/test_hostile_input.py);
+#   and with hostile query strings (tests/site/test_hostile_input.py), and the few pages no crawl reaches in their
+#   domain's tests (e.g. /products?recycled=y, the htmx fragments, the label sheet);
 # - browser journeys at the phone width: the same requests and database work as the journey at 1280 px, which
 #   runs on PostgreSQL; what the phone shows is checked in the SQLite pass.
 NO_DATABASE = "opens no database: the SQLite pass runs it"
