@@ -34,6 +34,7 @@ from marketplace.search.port import SearchQuery, SearchUnavailable
 from marketplace.search.sources import specs
 from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, LiveServer, make_app
 from tests.helpers import page_width, text
+from tests.search.test_browser_search import search_to_one_white_bayankhongor_lot
 
 MEILI = MEILISEARCH_URL
 MASTER = MEILISEARCH_API_KEY
@@ -356,23 +357,7 @@ def test_a_buyer_searches_through_meilisearch_in_the_browser(meili_app: Flask, p
         expect(page.get_by_text("39 lots")).to_be_visible()
         if width == 390:  # phones: the filters wait behind one control
             page.locator("#filter-panel summary").click()
-        page.get_by_label("Search lots").press_sequentially("bayanhongr white 15", delay=20)
-        results = page.locator("#lot-results")
-        expect(results).to_contain_text("2 lots")
-        expect(page.locator("table.lots tbody tr")).to_have_count(2)
-
-        page.get_by_label("Micron from").fill("15")
-        page.get_by_label("Micron to").fill("15.2")
-        page.get_by_label("Micron to").press("Tab")
-        expect(page).to_have_url(re.compile(r"micron_max=15.2"))
-        expect(results).to_contain_text("1 lot")
-        tier = page.get_by_role("group", name="Certification tier").get_by_label("Advanced")
-        tier.check()
-        expect(page).to_have_url(re.compile(r"tier=Advanced"))
-        expect(results).to_contain_text("1 lot")
-        row = page.locator("table.lots tbody tr").first
-        expect(row).to_contain_text("White")
-        expect(row).to_contain_text("Bayankhongor")
+        row = search_to_one_white_bayankhongor_lot(page)
         expect(row.locator(".status")).to_have_text(re.compile("Valid"))
         assert page_width(page) <= width
         filtered_url = page.url
