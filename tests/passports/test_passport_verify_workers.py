@@ -75,6 +75,21 @@ def _signed_under_another_algorithm() -> list[str]:
     return [f"{_label(version)}: the signature does not verify"]
 
 
+ORDER = 2**252 + 27742317777372353535851937790883648493  # of Ed25519's base point (RFC 8032)
+
+
+def _signature_scalar_plus_the_order() -> list[str]:
+    """The signature's ``S`` replaced with ``S + L``: the same point equation, a non-canonical encoding that
+    RFC 8032 refuses (a malleable copy of a valid signature)."""
+    version = _last()
+    signing_input, _, signature = version.signature.rpartition(".")
+    raw = base64.urlsafe_b64decode(signature + "==")
+    scalar = int.from_bytes(raw[32:], "little") + ORDER
+    token = f"{signing_input}.{_b64(raw[:32] + scalar.to_bytes(32, 'little'))}"
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(signature=token))
+    return [f"{_label(version)}: the signature does not verify"]
+
+
 def _070_form_changed() -> list[str]:
     version = _last()
     assert version.credential_070 is not None
@@ -95,6 +110,7 @@ TAMPERS: dict[str, Callable[[], list[str]]] = {
     "served credential changed": _served_credential_changed,
     "credential changed and re-signed": _credential_changed_and_resigned,
     "signed under another algorithm": _signed_under_another_algorithm,
+    "signature with S + L": _signature_scalar_plus_the_order,
     "0.7.0 form changed": _070_form_changed,
     "status index moved": _status_index_moved,
 }
@@ -175,3 +191,16 @@ def test_publishing_leaves_what_someone_else_froze_frozen(demo_app: Flask) -> No
         gc.unfreeze()
         publishing.publish_all()
         assert gc.get_freeze_count() == 0
+
+
+def test_the_quick_check_reads_published_forms_without_decoding_the_payload(demo_app: Flask) -> None:
+    """Written back with sorted keys (msgspec), every stored form of the demo gives the exact bytes that were
+    signed: the quick check compares bytes and decodes the signed payload only when the two writers differ."""
+    with demo_app.app_context():
+        versions = db.session.scalars(select(PassportVersion)).all()
+        assert len(versions) >= 50
+        forms = [form for version in versions for form in (version.credential, version.credential_070) if form]
+        differ = [form["id"] for form in forms if version_checks._canonical(form) != canonical_json(form)]
+        assert differ == []
+        assert version_checks._canonical({"b": [1.5, "é\u2028\x1f"], "a": None}) == canonical_json(
+            {"b": [1.5, "é\u2028\x1f"], "a": None})
