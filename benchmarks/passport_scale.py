@@ -238,9 +238,9 @@ def _worker_memory(pids: list[int], peaks: dict[str, int], stop: Any) -> None:
     part that could grow with the log)."""
     while not stop.is_set():
         for pid in pids:
-            try:
-                fields = dict(line.split(":", 1) for line in
-                              Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
+            try:  # open(), not Path: pathlib interns each path's parts, which tracemalloc counted as verify's
+                with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+                    fields = dict(line.split(":", 1) for line in rollup.read().splitlines()[1:])
             except (OSError, ValueError):
                 continue
             kb = {key: int(value.split()[0]) for key, value in fields.items()}
