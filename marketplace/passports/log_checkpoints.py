@@ -116,7 +116,7 @@ def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         by_level.setdefault(level, []).append(index)
     levels = sorted(by_level)
     connection = db.session.connection()
-    named = "%({})s" if connection.dialect.paramstyle == "pyformat" else ":{}"  # psycopg; sqlite3
+    named = NAMED_PARAMETER[connection.dialect.paramstyle]  # the two drivers the site runs on
     for start in range(0, len(levels), 40):
         sql, params = _node_query([(level, by_level[level]) for level in levels[start:start + 40]], named)
         for level, index, value in connection.exec_driver_sql(sql, params):
@@ -126,6 +126,10 @@ def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         raise ProofError(f"the log's stored nodes are incomplete ({len(missing)} missing); run "
                          "`flask passports checkpoint`")
     return found
+
+
+# How each driver writes a named parameter: psycopg's ``pyformat``; sqlite3 takes ``:name`` beside its ``qmark``.
+NAMED_PARAMETER = {"pyformat": "%({})s", "qmark": ":{}", "named": ":{}"}
 
 
 def _node_query(levels: list[tuple[int, list[int]]], named: str) -> tuple[str, dict[str, int]]:

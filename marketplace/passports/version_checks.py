@@ -7,9 +7,10 @@ For each form (0.6.1, and 0.7.0 when the version has one) the quick check is:
   signature verifies (libsodium's Ed25519 through PyNaCl, over the token's own bytes) with the key its ``kid``
   names among the Union's retired keys, otherwise the current key (as ``Signer.verify`` picks it);
 * the SHA-256 of the signed payload's bytes is the stored content hash (the hash the log chains);
-* the credential as stored, which is what the version's URLs serve, reads as the same document as the signed
-  payload: read, then written back as canonical JSON, it gives the payload's bytes (or, when the two writers
-  differ on some value, the two read as equal documents);
+* the credential as stored, which is what the version's URLs serve, is the signed payload: read, then
+  written back with sorted keys and no spaces, it gives exactly the payload's bytes (so the payload is also the
+  canonical JSON of what is served). Bytes, not a comparison of values: Python calls ``1``, ``1.0`` and
+  ``True`` equal, and a stored ``true`` for a signed ``1`` must not pass;
 * the 0.6.1 form's status entries point at the passport's status index.
 
 Signed payload = canonical JSON of the credential that was hashed, so the stored hash of a served credential
@@ -18,10 +19,11 @@ that reads as the signed payload is the hash of that credential's canonical JSON
 ``_version_problems`` in the main process, which names what is wrong in the same words as before; the quick
 check only ever decides that a version is sound.
 
-Why libsodium for the signatures: it verifies these signatures in about 0.7 of the time OpenSSL (through
-``cryptography``) takes on this machine, and it is the stricter of the two (RFC 8032 without the cofactor,
-canonical ``S``, and it refuses small-order keys and ``R``): every signature it accepts, ``Signer.verify``
-accepts too, so a quick check never passes what the full check would refuse.
+Why libsodium for the signatures: it verifies these signatures in about 0.6 of the time OpenSSL (through
+``cryptography``) takes on this machine, and it is the stricter of the two. Both check RFC 8032's equation
+without the cofactor and refuse ``S`` ≥ L; libsodium also refuses small-order keys and a small-order ``R``,
+which OpenSSL accepts (a test signs for the identity key, which OpenSSL accepts and this check refuses). So every
+signature it accepts, ``Signer.verify`` accepts too: a quick check never passes what the full check refuses.
 
 Workers are forked and read the database on connections of their own (a committed state: the CLI's). Small
 sets, and in-memory databases, are checked in the calling process on its session.
@@ -68,11 +70,12 @@ def _b64(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
-# msgspec reads the two documents of each form about twice as fast as ``json``, into the same Python values;
-# what it refuses (NaN, integers beyond 64 bits, lone surrogates) fails the quick check and is checked in full.
+# msgspec reads the stored document about twice as fast as ``json``, into the same Python values; what it
+# refuses (NaN, infinities, lone surrogates, nesting beyond its limit) fails the quick check and is checked in full.
 _decode = msgspec.json.Decoder().decode
-# Sorted keys, no spaces, UTF-8 unescaped: the bytes ``signing.canonical_json`` writes for the documents
-# publishing makes (tests/passports/test_passport_verify_workers.py compares them).
+# Sorted keys, no spaces, UTF-8 unescaped: the bytes ``signing.canonical_json`` writes, except for floats in
+# exponent form (msgspec writes ``1e16``, Python ``1e+16``), which publishing does not make; such a form fails the
+# quick check and is checked in full (test_passport_verify_workers.py compares every form of the demo).
 _canonical = msgspec.json.Encoder(order="sorted").encode
 _HEADERS: dict[str, tuple[bool, str | None]] = {}  # a protected header segment → (acceptable, the kid it names)
 HEADERS_KEPT = 64  # a log's tokens share a few headers (one per signing key): each is parsed once
@@ -113,9 +116,8 @@ def form_served(text: str | None, content_hash: str | None, token: str | None,
         if hashlib.sha256(payload).hexdigest() != content_hash:
             return None
         served = _decode(text)
-        same = isinstance(served, dict) and (_canonical(served) == payload or _decode(payload) == served)
-        return served if same else None
-    except (ValueError, TypeError, BadSignatureError, binascii.Error, UnicodeError):
+        return served if isinstance(served, dict) and _canonical(served) == payload else None
+    except (ValueError, TypeError, BadSignatureError, binascii.Error, UnicodeError, RecursionError):
         return None
 
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 import base64
 import copy
 import gc
+import hashlib
 import json
 from collections.abc import Callable
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flask import Flask
+from nacl.bindings import crypto_scalarmult_ed25519_base_noclamp
+from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import select, update
 
 from marketplace.extensions import db
@@ -54,6 +58,30 @@ def _served_credential_changed() -> list[str]:
         credential=_backdated(version.credential)))
     return [f"{_label(version)}: content does not match its hash",
             f"{_label(version)}: the signature covers different content"]
+
+
+def _number_written_otherwise(form: dict) -> dict:
+    """The form with its first whole float (the demo's weight, 500.0) stored as an integer (500): the same
+    value to Python (``500 == 500.0``), another document to JSON, its hash and its signature."""
+    changed = copy.deepcopy(form)
+    stack: list = [changed]
+    while stack:
+        node = stack.pop()
+        for key, value in (node.items() if isinstance(node, dict) else enumerate(node)):
+            if isinstance(value, float) and value.is_integer():
+                node[key] = int(value)
+                return changed
+            if isinstance(value, dict | list):
+                stack.append(value)
+    raise AssertionError("no whole float in the form")
+
+
+def _served_number_written_otherwise() -> list[str]:
+    version = _last()
+    changed = _number_written_otherwise(version.credential)
+    assert changed == version.credential  # equal values: only the bytes tell them apart
+    db.session.execute(update(VERSION).where(VERSION.c.id == version.id).values(credential=changed))
+    return [f"{_label(version)}: content does not match its hash"]
 
 
 def _credential_changed_and_resigned() -> list[str]:
@@ -111,6 +139,7 @@ TAMPERS: dict[str, Callable[[], list[str]]] = {
     "credential changed and re-signed": _credential_changed_and_resigned,
     "signed under another algorithm": _signed_under_another_algorithm,
     "signature with S + L": _signature_scalar_plus_the_order,
+    "a stored number written otherwise (500 for 500.0)": _served_number_written_otherwise,
     "0.7.0 form changed": _070_form_changed,
     "status index moved": _status_index_moved,
 }
@@ -204,3 +233,34 @@ def test_the_quick_check_reads_published_forms_without_decoding_the_payload(demo
         assert differ == []
         assert version_checks._canonical({"b": [1.5, "é\u2028\x1f"], "a": None}) == canonical_json(
             {"b": [1.5, "é\u2028\x1f"], "a": None})
+
+
+IDENTITY = b"\x01" + bytes(31)  # the neutral point's encoding: a small-order (order 1) Ed25519 "key"
+
+
+def test_the_quick_check_refuses_what_openssl_accepts_for_a_small_order_key() -> None:
+    """For the identity as the key, ``R = sB`` satisfies the verification equation for any message: OpenSSL
+    (``cryptography``, behind ``Signer.verify``) accepts such a signature, libsodium refuses small-order keys.
+    The quick check must be the stricter one, or it could pass what the full check refuses."""
+    scalar = (12345).to_bytes(32, "little")
+    signature = crypto_scalarmult_ed25519_base_noclamp(scalar) + scalar
+    header = _b64(json.dumps({"alg": "Ed25519"}).encode())
+    payload = canonical_json({"a": 1})
+    signing_input = f"{header}.{_b64(payload)}"
+    Ed25519PublicKey.from_public_bytes(IDENTITY).verify(signature, signing_input.encode())  # OpenSSL: valid
+    token = f"{signing_input}.{_b64(signature)}"
+    content_hash = hashlib.sha256(payload).hexdigest()
+    assert version_checks.form_served('{"a": 1}', content_hash, token, {None: VerifyKey(IDENTITY)}) is None
+
+
+def test_the_quick_check_passes_a_form_as_published_and_refuses_equal_values_written_otherwise() -> None:
+    key = SigningKey(bytes(range(32)))
+    header = _b64(json.dumps({"alg": "Ed25519"}).encode())
+    payload = canonical_json({"weight": 500.0, "ok": True})
+    signing_input = f"{header}.{_b64(payload)}"
+    token = f"{signing_input}.{_b64(key.sign(signing_input.encode()).signature)}"
+    content_hash, keys = hashlib.sha256(payload).hexdigest(), {None: key.verify_key}
+    assert version_checks.form_served('{"weight": 500.0, "ok": true}', content_hash, token, keys) == {
+        "weight": 500.0, "ok": True}
+    for stored in ('{"weight": 500, "ok": true}', '{"weight": 500.0, "ok": 1}', "[" * 100_000):
+        assert version_checks.form_served(stored, content_hash, token, keys) is None
