@@ -41,18 +41,20 @@ def _args() -> tuple[int, Path | None]:
     a built database, skip building and publishing (the read steps measured on one database, run after run).
     ``--steps a,b``: only those read steps (``STEPS``)."""
     args = [arg for arg in sys.argv[1:] if arg != "--publish-only"]
-    if "--profile" in args:
-        at = args.index("--profile")
-        del args[at:at + 2]
-    keep = None
-    if "--db" in args:
-        at = args.index("--db")
-        keep = Path(args[at + 1]).resolve()
-        del args[at:at + 2]
-    if "--steps" in args:
-        at = args.index("--steps")
-        _STEPS[:] = [step for step in args[at + 1].split(",") if step in STEPS]
-        del args[at:at + 2]
+    usage = f"usage: python -m benchmarks.passport_scale [N ≥ 1] [--db FILE] [--steps a,b]\n{__doc__}"
+    options: dict[str, str] = {}
+    for name in ("--profile", "--db", "--steps"):
+        if name in args:
+            at = args.index(name)
+            if at + 1 >= len(args):
+                sys.exit(usage)
+            options[name] = args[at + 1]
+            del args[at:at + 2]
+    keep = Path(options["--db"]).resolve() if "--db" in options else None
+    if "--steps" in options:
+        _STEPS[:] = [step for step in options["--steps"].split(",") if step in STEPS]
+    if len(args) > 1 or (args and (not args[0].isdigit() or int(args[0]) < 1)):
+        sys.exit(usage)
     return (int(args[0]) if args else 1000), keep
 
 
