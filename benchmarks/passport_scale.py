@@ -12,12 +12,12 @@ Run: .venv/bin/python -m benchmarks.passport_scale N   (default 1000; SQLite fil
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import random
 import resource
 import statistics
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -36,40 +36,37 @@ def _pct(values: list[float], q: float) -> float:
 STEPS = ("sizes", "proofs", "verify", "since", "pages", "web")
 
 
-def _args() -> tuple[int, Path | None]:
-    """N, and ``--db FILE``: keep the database in FILE (its signing key beside it) and, when FILE already holds
-    a built database, skip building and publishing (the read steps measured on one database, run after run).
-    ``--steps a,b``: only those read steps (``STEPS``)."""
-    args = [arg for arg in sys.argv[1:] if arg != "--publish-only"]
-    usage = f"usage: python -m benchmarks.passport_scale [N ≥ 1] [--db FILE] [--steps a,b]\n{__doc__}"
-    options: dict[str, str] = {}
-    for name in ("--profile", "--db", "--steps"):
-        if name in args:
-            at = args.index(name)
-            if at + 1 >= len(args):
-                sys.exit(usage)
-            options[name] = args[at + 1]
-            del args[at:at + 2]
-    keep = Path(options["--db"]).resolve() if "--db" in options else None
-    if "--steps" in options:
-        _STEPS[:] = [step for step in options["--steps"].split(",") if step in STEPS]
-    if len(args) > 1 or (args and (not args[0].isdigit() or int(args[0]) < 1)):
-        sys.exit(usage)
-    return (int(args[0]) if args else 1000), keep
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"N must be a whole number ≥ 1, not {value!r}")
+    return int(value)
 
 
-def _publish_options() -> tuple[bool, str | None]:
-    """``--publish-only`` (build and publish, no read steps) and ``--profile FILE`` (a cProfile of the publish)."""
-    args = sys.argv[1:]
-    profile = args[args.index("--profile") + 1] if "--profile" in args else None
-    return "--publish-only" in args, profile
+def _steps(value: str) -> list[str]:
+    return [step for step in value.split(",") if step in STEPS]
 
 
-_STEPS: list[str] = list(STEPS)
+def _options(argv: list[str] | None = None) -> argparse.Namespace:
+    """N; ``--db FILE``: keep the database in FILE (its signing key beside it) and, when FILE already holds a
+    built database, skip building and publishing (the read steps measured on one database, run after run);
+    ``--steps a,b``: only those read steps (``STEPS``); ``--publish-only`` and ``--profile FILE``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.passport_scale", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("count", metavar="N", nargs="?", type=_positive, default=1000, help="passports (1000)")
+    parser.add_argument("--db", type=lambda value: Path(value).resolve(), help="keep the database in this file")
+    parser.add_argument("--steps", type=_steps, default=list(STEPS), help=f"read steps, of {','.join(STEPS)}")
+    parser.add_argument("--publish-only", action="store_true", help="build and publish, no read steps")
+    parser.add_argument("--profile", help="with --publish-only: write a cProfile of the publish to this file")
+    return parser.parse_args(argv)
+
+
+OPTIONS = _options([])  # the defaults, until main reads the command line
 
 
 def main() -> None:
-    count, keep = _args()
+    global OPTIONS  # noqa: PLW0603 (read once, by the steps below)
+    OPTIONS = _options()
+    count, keep = OPTIONS.count, OPTIONS.db
     from sqlalchemy import select
 
     from marketplace import create_app
@@ -91,7 +88,7 @@ def main() -> None:
                 lots = db.session.scalars(select(Lot).order_by(Lot.id).limit(100)).all()
             else:
                 lots = _build(count, out)
-                if _publish_options()[0]:  # the publish step alone
+                if OPTIONS.publish_only:  # the publish step alone
                     print(f"# Publish only: {count} lots, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
                     print(f"machine: {machine()}")
                     for line in out:
@@ -100,20 +97,20 @@ def main() -> None:
             changed = [lot.id for lot in lots[:100]]
             latest = merkle_log.latest_checkpoint()
             assert latest is not None
-            if "sizes" in _STEPS:
+            if "sizes" in OPTIONS.steps:
                 out.extend(log_sizes(latest))
-            if "proofs" in _STEPS:
+            if "proofs" in OPTIONS.steps:
                 out.extend(inclusion_proofs())
-            if "verify" in _STEPS:
+            if "verify" in OPTIONS.steps:
                 out.extend(full_verify(latest.tree_size))
-            if "since" in _STEPS:
+            if "since" in OPTIONS.steps:
                 # a fresh database gets 100 new versions; a kept one is verified from its checkpoint before the
                 # latest (nothing written, so every run reads the same log)
                 out.extend(incremental_verify(latest, changed) if not built else incremental_verify_kept(latest))
-            public_ids = list(db.session.scalars(select(Passport.public_id))) if "pages" in _STEPS else []
+            public_ids = list(db.session.scalars(select(Passport.public_id))) if "pages" in OPTIONS.steps else []
         if public_ids:
             out.extend(passport_pages(app, public_ids))
-        if "web" in _STEPS:
+        if "web" in OPTIONS.steps:
             out.extend(web_pages(Path(database), Path(tmp)))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out.append(f"peak memory (this process, everything above): {peak:.0f} MB")
@@ -172,7 +169,7 @@ def _build(count: int, out: list[str]) -> list[Any]:
     db.session.commit()
     setup = time.perf_counter() - began
 
-    publish_only, profile = _publish_options()
+    publish_only, profile = OPTIONS.publish_only, OPTIONS.profile
     profiler = None
     if profile:
         import cProfile
