@@ -128,8 +128,9 @@ def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     return found
 
 
-# How each driver writes a named parameter: psycopg's ``pyformat``; sqlite3 takes ``:name`` beside its ``qmark``.
-NAMED_PARAMETER = {"pyformat": "%({})s", "qmark": ":{}", "named": ":{}"}
+# How each of the site's two drivers writes a named parameter: psycopg's ``pyformat``; sqlite3 takes ``:name``
+# beside its ``qmark``. Another driver fails here (KeyError), not with a malformed statement.
+NAMED_PARAMETER = {"pyformat": "%({})s", "qmark": ":{}"}
 
 
 def _node_query(levels: list[tuple[int, list[int]]], named: str) -> tuple[str, dict[str, int]]:
