@@ -34,7 +34,7 @@ from marketplace.search.port import SearchQuery, SearchUnavailable
 from marketplace.search.sources import specs
 from tests.conftest import MEILISEARCH_API_KEY, MEILISEARCH_URL, Databases, LiveServer, make_app
 from tests.helpers import page_width, text
-from tests.search.test_browser_search import search_to_one_white_bayankhongor_lot
+from tests.search.browser_steps import search_to_one_white_bayankhongor_lot
 
 MEILI = MEILISEARCH_URL
 MASTER = MEILISEARCH_API_KEY
