@@ -63,7 +63,12 @@ def typo_budget(word: str) -> int:
 
 
 class _Handle:
-    """One opened index and the modification time of its metadata, to reload readers lazily."""
+    """One opened index and a stamp of its metadata file, to reload readers lazily.
+
+    Readers reload only here (the policy is manual): tantivy's default reloads them from a watcher
+    thread, which takes the index's lock file at any moment, even while the folder is being removed.
+    tantivy replaces ``meta.json`` on each commit, so its inode, size and time make the stamp.
+    """
 
     def __init__(self, index: tantivy.Index, meta: Path) -> None:
         self.index = index
@@ -74,11 +79,12 @@ class _Handle:
         # result (and browsing without a query) count the same documents again.
         self.facet_cache: OrderedDict[tuple[Any, ...], dict[str, dict[str, int]]] = OrderedDict()
 
-    def _stamp(self) -> int:
+    def _stamp(self) -> tuple[int, int, int]:
         try:
-            return self.meta.stat().st_mtime_ns
+            status = self.meta.stat()
         except FileNotFoundError:
-            return 0
+            return (0, 0, 0)
+        return (status.st_mtime_ns, status.st_ino, status.st_size)
 
     def fresh_searcher(self) -> tantivy.Searcher:
         stamp = self._stamp()
@@ -127,6 +133,7 @@ class EmbeddedEngine:
                 folder.mkdir(parents=True, exist_ok=True)
                 try:
                     index = tantivy.Index(self._schema(spec), path=str(folder), reuse=True)
+                    index.config_reader("Manual")
                 except (OSError, ValueError) as error:
                     raise SearchUnavailable(f"cannot open the search index in {folder}: {error}") from error
                 self._handles[spec.name] = _Handle(index, folder / "meta.json")

@@ -6,6 +6,7 @@ Run it against a Meilisearch server with
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -227,6 +228,20 @@ def test_embedded_writer_busy_is_reported(tmp_path: Path) -> None:
         held.rollback()
         held.wait_merging_threads()
     engine.apply(LOTS, [_lot(2)], [])
+    assert engine.document_ids(LOTS) == {"1", "2"}
+
+
+def test_embedded_readers_reload_only_when_searched(tmp_path: Path) -> None:
+    """No tantivy thread reloads a reader behind the engine's back (it would take the index's lock
+    file at any moment, even while a temporary index folder is being removed); a search still sees
+    another process's commit."""
+    engine = EmbeddedEngine(tmp_path / "index", place_synonyms(REFERENCE))
+    engine.apply(LOTS, [_lot(1)], [])
+    handle = engine._handle(LOTS)
+    assert handle.fresh_searcher().num_docs == 1
+    EmbeddedEngine(tmp_path / "index", place_synonyms(REFERENCE)).apply(LOTS, [_lot(2)], [])  # as another process
+    time.sleep(1.2)  # tantivy's watcher polls meta.json every 500 ms
+    assert handle.index.searcher().num_docs == 1
     assert engine.document_ids(LOTS) == {"1", "2"}
 
 
