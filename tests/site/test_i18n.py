@@ -96,3 +96,30 @@ def test_untranslated_product_text_falls_back_to_english_visibly(demo_client: Fl
     assert f'<span lang="en">{english}</span> <span class="fallback">' in html
     in_english = text(demo_client.get(f"/products/{untranslated.product_id}?lang=en"))
     assert f'<span lang="en">{english}</span>' not in in_english
+
+
+def test_templates_follow_a_forced_locale_and_then_the_request_s_again(app) -> None:  # type: ignore[no-untyped-def]
+    """Templates look their translations up once per locale in a request (marketplace.i18n.request_translations):
+    an e-mail rendered with ``force_locale`` inside a request is in its reader's language, and the page after it
+    in the request's."""
+    from flask import render_template_string
+    from flask_babel import force_locale, refresh
+
+    def shown() -> str:
+        return render_template_string('{{ _("Sign in") }} {{ ngettext("%(num)d lot", "%(num)d lots", 2) }}')
+
+    with app.test_request_context("/", headers={"Accept-Language": "mn"}):
+        before = shown()
+        with force_locale("fr"):
+            french = shown()
+            with force_locale("de"):
+                german = shown()
+            assert shown() == french
+        assert shown() == before
+        refresh()
+        assert shown() == before
+    assert before.startswith("Нэвтрэх ")
+    assert french.startswith("Se connecter ")
+    assert german.startswith("Anmelden ")
+    with app.test_request_context("/"):
+        assert shown().startswith("Sign in ")
