@@ -7,6 +7,7 @@ Quantities (kg, µm) keep their units in every locale; only the number format ch
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from decimal import Decimal
 from typing import Any
@@ -92,15 +93,23 @@ def switch_url(lang: str) -> str:
     ``?endpoint=``, ``?_method=``, ``?_external=`` or a parameter named like one of the page's URL
     arguments would otherwise steer (or break) the URL building.
     """
-    home = url_for("pages.home") + "?" + urlencode({"lang": lang})
-    if not request.endpoint or request.endpoint == "static":  # an error page: no rule matched, or a file's
-        return home
-    try:
-        path = url_for(request.endpoint, **(request.view_args or {}))
-    except BuildError:
-        return home
-    query = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+    path, query = request.environ.get(SWITCH_BASE) or _switch_base()
     return path + "?" + urlencode([*query, ("lang", lang)])
+
+
+SWITCH_BASE = "marketplace.switch_base"  # kept in the request's environ: ``g`` may outlive a request
+
+
+def _switch_base() -> tuple[str, list[tuple[str, str]]]:
+    """The current page's path and query without ``lang``, found once per request (a page links to itself
+    in each language twice: the language menu and the ``hreflang`` alternates)."""
+    base: tuple[str, list[tuple[str, str]]] = (url_for("pages.home"), [])
+    if request.endpoint and request.endpoint != "static":  # else an error page: no rule matched, or a file's
+        with contextlib.suppress(BuildError):
+            base = (url_for(request.endpoint, **(request.view_args or {})),
+                    [(key, value) for key, value in request.args.items(multi=True) if key != "lang"])
+    request.environ[SWITCH_BASE] = base
+    return base
 
 
 def money(minor: int | None, currency: str) -> str:

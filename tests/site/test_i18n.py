@@ -123,3 +123,18 @@ def test_templates_follow_a_forced_locale_and_then_the_request_s_again(app) -> N
     assert german.startswith("Anmelden ")
     with app.test_request_context("/"):
         assert shown().startswith("Sign in ")
+
+
+def test_each_page_links_to_itself_in_every_language(app) -> None:  # type: ignore[no-untyped-def]
+    """The language menu and the hreflang alternates keep the page and its query (``lang`` replaced); the
+    path and query are found once per request, never carried to the next request of the same app context."""
+    client = app.test_client()
+    with app.app_context():  # two requests sharing one application context (and so one ``g``)
+        lots = client.get("/lots?q=white&state=dehaired&lang=fr").get_data(as_text=True)
+        about = client.get("/about?lang=de").get_data(as_text=True)
+    assert 'href="/lots?q=white&amp;state=dehaired&amp;lang=mn" hreflang="mn"' in lots
+    assert re.search(r'hreflang="zh" href="https?://[^/"]+/lots\?q=white&amp;state=dehaired&amp;lang=zh"', lots)
+    assert 'href="/about?lang=mn" hreflang="mn"' in about
+    assert "/lots?" not in about
+    missing = client.get("/no/such/page?x=1").get_data(as_text=True)
+    assert 'href="/?lang=mn" hreflang="mn"' in missing  # no rule matched: the home page in each language
