@@ -121,8 +121,10 @@ def test_templates_follow_a_forced_locale_and_then_the_request_s_again(app) -> N
     assert before.startswith("Нэвтрэх ")
     assert french.startswith("Se connecter ")
     assert german.startswith("Anmelden ")
+    assert (before, french, german) == ("Нэвтрэх 2 багц", "Se connecter 2 lots", "Anmelden 2 Partien")  # ngettext too
     with app.test_request_context("/"):
         assert shown().startswith("Sign in ")
+        assert shown() == "Sign in 2 lots"
 
 
 def test_each_page_links_to_itself_in_every_language(app) -> None:  # type: ignore[no-untyped-def]
