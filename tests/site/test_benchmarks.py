@@ -35,7 +35,7 @@ def test_search_benchmark_runs() -> None:
 
 
 def test_passport_benchmark_runs() -> None:
-    out = _run("-m", "benchmarks.passport_page", "1")
+    out = _run("-m", "benchmarks.passport_page", "1", "0.2")
     assert "statuses {304:" in out
     assert "page weight" in out
     assert "/static/css/site.css?v=" in out  # the stylesheet is weighed (its URL carries a fingerprint)
