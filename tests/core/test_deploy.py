@@ -50,6 +50,14 @@ def test_the_nginx_site_terminates_tls_hides_metrics_and_caches_only_immutable_v
     assert "return 301 https://" in site
     assert "location = /metrics { return 404; }" in site
     assert "alias /srv/marketplace/static/;" in site
+    # Static files: a year only for a fingerprinted URL (?v=), minutes for any other, no fixed expiry for both.
+    static = re.search(r"location /static/ \{([^}]*)\}", site)
+    assert static and "add_header Cache-Control $static_cache_control always;" in static.group(1)
+    assert "expires" not in static.group(1)
+    cache_map = re.search(r"map \$arg_v \$static_cache_control \{([^}]*)\}", site)
+    assert cache_map
+    rules = dict(re.findall(r'^\s*(\S+)\s+"([^"]*)";', cache_map.group(1), re.M))
+    assert rules == {'""': "public, max-age=300", "default": "public, max-age=31536000, immutable"}
     versions = re.search(r"location ~ (\S+) \{[^}]*immutable", site)
     assert versions
     pattern = re.compile(versions.group(1))
