@@ -52,7 +52,8 @@ def test_the_nginx_site_terminates_tls_hides_metrics_and_caches_only_immutable_v
     assert "alias /srv/marketplace/static/;" in site
     # Static files: a year only for a fingerprinted URL (?v=), minutes for any other, no fixed expiry for both.
     static = re.search(r"location /static/ \{([^}]*)\}", site)
-    assert static and "add_header Cache-Control $static_cache_control always;" in static.group(1)
+    assert static
+    assert "add_header Cache-Control $static_cache_control always;" in static.group(1)
     assert "expires" not in static.group(1)
     cache_map = re.search(r"map \$arg_v \$static_cache_control \{([^}]*)\}", site)
     assert cache_map
