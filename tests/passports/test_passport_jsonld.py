@@ -130,6 +130,22 @@ def test_every_demo_credential_expands_with_no_dropped_term(demo_app: Flask) -> 
     assert errors == []
 
 
+# What the UNTP 0.6.1 release's JSON Schemas require as the second @context entry (``prefixItems[1].const`` of
+# ``data-models/untp-<x>/artefacts/untp-<x>-schema.json`` at spec-untp tag v0.6.1, commit f6778df), and what
+# UN/CEFACT's test suite (tests-untp, untp-test-suite-mocha, tier 2) checks: the vocabulary's address, not the
+# ``…/context/`` address its context document is published at (which the site cited until 2026-11-30).
+RELEASE_061_CONTEXTS = {"dpp": "https://test.uncefact.org/vocabulary/untp/dpp/0.6.1/",
+                        "dcc": "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/",
+                        "dte": "https://test.uncefact.org/vocabulary/untp/dte/0.6.1/"}
+
+
+def test_every_demo_credential_cites_the_0_6_1_release_context(demo_app: Flask) -> None:
+    credentials = demo_credentials(demo_app, "?untp=0.6.1")
+    cited = {kind: {tuple(document["@context"][:2]) for _name, document in documents}
+             for kind, documents in credentials.items()}
+    assert cited == {kind: {(untp.VC_CONTEXT, context)} for kind, context in RELEASE_061_CONTEXTS.items()}
+
+
 def test_safe_expansion_catches_what_a_verifier_would_lose(demo_app: Flask) -> None:
     """The checker itself: an undefined property, an undefined type and a redefined protected term fail."""
     loader = _loader(demo_app)

@@ -13,10 +13,13 @@ from marketplace.passports.signing import canonical_json
 from marketplace.products.models import DataBasis
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
-# The versioned (frozen) UNTP 0.6.1 contexts, never the moving ``working`` ones.
-DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/0.6.1/context/"
-DCC_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/context/"
-DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/0.6.1/context/"
+# The versioned (frozen) UNTP 0.6.1 contexts, never the moving ``working`` ones, as the 0.6.1 release cites them: its
+# JSON Schemas (spec-untp tag v0.6.1, ``untp-<x>-schema.json``) require exactly these in ``@context``, and UN/CEFACT's
+# test suite (tests-untp, untp-test-suite-mocha) checks them. (Versions published before 2026-11-30 cite the address
+# the context document is published at, ``<these>context/``, which the release's schemas refuse.)
+DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/0.6.1/"
+DCC_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/"
+DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/0.6.1/"
 # Where each is found in the UNTP 0.6.1 release files (``shared/untp/<folder>/context.jsonld``).
 CONTEXTS_061 = {DPP_CONTEXT: "untp-dpp", DCC_CONTEXT: "untp-dcc", DTE_CONTEXT: "untp-dte"}
 LINK_TYPES = "https://test.uncefact.org/vocabulary/linkTypes/"
