@@ -11,6 +11,7 @@ status change is a status-list change).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,12 @@ def change_hash(credential: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json({k: v for k, v in credential.items() if k != "id"})).hexdigest()
 
 
+def _contexts_061(document: IssuedDocument) -> Any:
+    """The contexts its 0.6.1 form cites (a form citing others, e.g. the 0.6.1 contexts' address before 2026-11-30,
+    is issued again once, though ``change_hash``, of the 0.7.0 form, is the same)."""
+    return json.loads(document.body_061).get("@context") if document.body_061 else None
+
+
 def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | None], Forms]) -> IssuedDocument:
     """The current version of a credential, issuing (signing and storing) a new one when its content changed.
     ``build(id)`` gives both forms with that id (None: the unversioned URL)."""
@@ -73,7 +80,7 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
     number = current.number + 1 if current is not None else 1
     credential, legacy = build(public_base_url() + document_path(kind, subject, number))
     digest = change_hash(credential)
-    if current is not None and current.change_hash == digest:
+    if current is not None and current.change_hash == digest and _contexts_061(current) == legacy.get("@context"):
         return current
     signer = keys.signer_for(issuer)
     if issuer.kind is not OrgKind.union and kind not in ("dia", *TIER_PATHS):

@@ -270,12 +270,14 @@ def _prepare(passport: Passport, signer: Signer, issued_at: dt.datetime | None) 
     published = untp070.product_passport(
         credential, base_url(), {url: (documents.document_url(doc), doc.digest) for url, doc in linked.items()},
         union_party())
-    # Unchanged content (and the same linked versions) publishes nothing, unless the current version
-    # predates the 0.7.0 form.
+    # Unchanged content (and the same linked versions and contexts) publishes nothing, unless the current version
+    # predates the 0.7.0 form. (A version citing other contexts, e.g. the 0.6.1 contexts' address before
+    # 2026-11-30, is published again once.)
     if current is not None and current.credential_070 is not None and untp.sha256(
         current.credential["credentialSubject"]
     ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
-        "validUntil") == credential.get("validUntil") and _links_of(current.credential_070) == _links_of(published):
+        "validUntil") == credential.get("validUntil") and current.credential.get(
+        "@context") == credential["@context"] and _links_of(current.credential_070) == _links_of(published):
         return None
     return _Prepared(passport, number, issued_at, (credential, published))
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from marketplace.certification.models import Certificate
 from marketplace.extensions import db
 from marketplace.passports import untp
-from marketplace.passports.models import Passport
+from marketplace.passports.models import Passport, PassportVersion
 from marketplace.products.models import ProcessingStep
 
 SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "untp"
@@ -144,6 +144,40 @@ def test_every_demo_credential_cites_the_0_6_1_release_context(demo_app: Flask) 
     cited = {kind: {tuple(document["@context"][:2]) for _name, document in documents}
              for kind, documents in credentials.items()}
     assert cited == {kind: {(untp.VC_CONTEXT, context)} for kind, context in RELEASE_061_CONTEXTS.items()}
+
+
+def test_versions_citing_the_old_0_6_1_context_address_are_published_again_once(demo_app: Flask) -> None:
+    """A passport version and a conformity credential published before the contexts' address changed: the next
+    publish issues each again with the release's contexts (their content is otherwise unchanged), then never."""
+    from marketplace.passports import publishing
+    from marketplace.passports.models import IssuedDocument
+
+    with demo_app.app_context():
+        passport = db.session.scalars(select(Passport).order_by(Passport.id)).first()
+        version = passport.current
+        old = copy.deepcopy(version.credential)
+        old["@context"][1] = RELEASE_061_CONTEXTS["dpp"] + "context/"
+        # Written as an older site wrote it (the ORM refuses to change a published version, as it should).
+        db.session.execute(update(PassportVersion).where(PassportVersion.id == version.id).values(credential=old))
+        dcc = db.session.scalars(select(IssuedDocument).where(IssuedDocument.kind == "dcc")
+                                 .order_by(IssuedDocument.id.desc())).first()
+        body = json.loads(dcc.body_061)
+        body["@context"][1] = RELEASE_061_CONTEXTS["dcc"] + "context/"
+        db.session.execute(update(IssuedDocument).where(IssuedDocument.id == dcc.id).values(body_061=json.dumps(body)))
+        kind, subject, number = dcc.kind, dcc.subject, dcc.number
+        db.session.commit()
+        db.session.expire_all()
+        assert passport.current.credential["@context"][1].endswith("/context/")
+        assert publishing.publish_all()[0] >= 1  # that passport, and those claiming the certificate (a new DCC)
+        assert passport.current.number == version.number + 1
+        assert passport.current.credential["@context"][1] == RELEASE_061_CONTEXTS["dpp"]
+        again = db.session.scalars(select(IssuedDocument).where(IssuedDocument.kind == kind,
+                                                                IssuedDocument.subject == subject)
+                                   .order_by(IssuedDocument.number.desc())).first()
+        assert again.number == number + 1
+        assert json.loads(again.body_061)["@context"][1] == RELEASE_061_CONTEXTS["dcc"]
+        db.session.commit()
+        assert publishing.publish_all()[0] == 0
 
 
 def test_safe_expansion_catches_what_a_verifier_would_lose(demo_app: Flask) -> None:
