@@ -146,6 +146,23 @@ def test_every_demo_credential_cites_the_0_6_1_release_context(demo_app: Flask) 
     assert cited == {kind: {(untp.VC_CONTEXT, context)} for kind, context in RELEASE_061_CONTEXTS.items()}
 
 
+def test_every_claim_states_its_conformance_as_the_0_6_1_release_requires(demo_app: Flask) -> None:
+    """The release's schema requires ``conformance`` of every claim (UN/CEFACT's suite, tier 2, checks it); the
+    passport states what the certificate's conformity credential assessed, and a JSON-LD reader of the working
+    context gets the release's own IRI and type for it (from the site's context)."""
+    credentials = demo_credentials(demo_app, "?untp=0.6.1")
+    assessed = {d["id"].rsplit("/versions/", 1)[0]: d["credentialSubject"]["assessment"][0]["conformance"]
+                for _name, d in credentials["dcc"]}
+    claims = [c for _name, d in credentials["dpp"] for c in d["credentialSubject"]["conformityClaim"]]
+    assert claims
+    assert all(isinstance(c.get("conformance"), bool) for c in claims)
+    assert all(c["conformance"] == assessed[c["conformityEvidence"]["linkURL"].rsplit("/versions/", 1)[0]]
+               for c in claims)
+    expanded = json.dumps(expand_safely(credentials["dpp"][0][1], _loader(demo_app)))
+    assert ('"https://test.uncefact.org/vocabulary/untp/core/0/conformance": [{"@type": '
+            '"http://www.w3.org/2001/XMLSchema#boolean", "@value": true}]') in expanded
+
+
 def test_versions_citing_the_old_0_6_1_context_address_are_published_again_once(demo_app: Flask) -> None:
     """A passport version and a conformity credential published before the contexts' address changed: the next
     publish issues each again with the release's contexts (their content is otherwise unchanged), then never."""

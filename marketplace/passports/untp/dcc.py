@@ -80,6 +80,7 @@ def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
         "referenceStandard": copy.deepcopy(dcc["credentialSubject"]["assessment"][0]["referenceStandard"]),
         "assessmentDate": cert.valid_from.isoformat(),
         "conformityTopic": dcc["credentialSubject"]["assessment"][0]["conformityTopic"],
+        "conformance": dcc["credentialSubject"]["assessment"][0]["conformance"],  # as the certificate assesses
         "conformityEvidence": {
             "type": ["SecureLink", "Link"], "linkURL": dcc["id"], "linkName": f"Certificate {cert.number}",
             "linkType": LINK_TYPES + "dcc", "hashDigest": digest, "hashMethod": "SHA-256",
