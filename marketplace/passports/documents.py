@@ -11,7 +11,6 @@ status change is a status-list change).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -62,15 +61,10 @@ def version(kind: str, subject: str, number: int) -> IssuedDocument | None:
         IssuedDocument.kind == kind, IssuedDocument.subject == subject, IssuedDocument.number == number))
 
 
-def change_hash(credential: dict[str, Any]) -> str:
-    """What decides whether a new version is due: the content without its (versioned) id."""
-    return hashlib.sha256(canonical_json({k: v for k, v in credential.items() if k != "id"})).hexdigest()
-
-
-def _contexts_061(document: IssuedDocument) -> Any:
-    """The contexts its 0.6.1 form cites (a form citing others, e.g. the 0.6.1 contexts' address before 2026-11-30,
-    is issued again once, though ``change_hash``, of the 0.7.0 form, is the same)."""
-    return json.loads(document.body_061).get("@context") if document.body_061 else None
+def change_hash(forms: Forms) -> str:
+    """What decides whether a new version is due: both forms' content without their (versioned) ids. (Until
+    2026-11-30 only the 0.7.0 form's: a 0.6.1 form citing the contexts' old address was not issued again.)"""
+    return hashlib.sha256(canonical_json([{k: v for k, v in form.items() if k != "id"} for form in forms])).hexdigest()
 
 
 def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | None], Forms]) -> IssuedDocument:
@@ -78,9 +72,10 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
     ``build(id)`` gives both forms with that id (None: the unversioned URL)."""
     current = latest(kind, subject)
     number = current.number + 1 if current is not None else 1
-    credential, legacy = build(public_base_url() + document_path(kind, subject, number))
-    digest = change_hash(credential)
-    if current is not None and current.change_hash == digest and _contexts_061(current) == legacy.get("@context"):
+    forms = build(public_base_url() + document_path(kind, subject, number))
+    credential, legacy = forms
+    digest = change_hash(forms)
+    if current is not None and current.change_hash == digest:
         return current
     signer = keys.signer_for(issuer)
     if issuer.kind is not OrgKind.union and kind not in ("dia", *TIER_PATHS):
@@ -216,7 +211,7 @@ def served_bytes(kind: str, subject: str, build: Callable[[str | None], Forms], 
     """What the unversioned URL serves: the latest issued version's bytes while its content is current,
     otherwise the credential as it reads now (not yet issued: no passport links to it)."""
     current = latest(kind, subject)
-    if current is not None and change_hash(build(document_url(current))[0]) == current.change_hash:
+    if current is not None and change_hash(build(document_url(current))) == current.change_hash:
         return (current.body if asked == "0.7.0" else current.body_061).encode()
     credential, legacy = build(None)
     return canonical_json(credential if asked == "0.7.0" else legacy)

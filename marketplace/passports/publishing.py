@@ -270,16 +270,27 @@ def _prepare(passport: Passport, signer: Signer, issued_at: dt.datetime | None) 
     published = untp070.product_passport(
         credential, base_url(), {url: (documents.document_url(doc), doc.digest) for url, doc in linked.items()},
         union_party())
-    # Unchanged content (and the same linked versions and contexts) publishes nothing, unless the current version
-    # predates the 0.7.0 form. (A version citing other contexts, e.g. the 0.6.1 contexts' address before
-    # 2026-11-30, is published again once.)
-    if current is not None and current.credential_070 is not None and untp.sha256(
-        current.credential["credentialSubject"]
-    ) == untp.sha256(credential["credentialSubject"]) and current.credential.get(
-        "validUntil") == credential.get("validUntil") and current.credential.get(
-        "@context") == credential["@context"] and _links_of(current.credential_070) == _links_of(published):
+    if _unchanged(current, credential, published):
         return None
     return _Prepared(passport, number, issued_at, (credential, published))
+
+
+VERSION_OWN = ("id", "validFrom")  # what each version has of its own
+
+
+def _unchanged(current: PassportVersion | None, credential: dict[str, Any], published: dict[str, Any]) -> bool:
+    """Whether the passport as built now says what its current version says: every part of the 0.6.1 form but
+    ``VERSION_OWN`` (the subject, its contexts, issuer, status entries, validity), and the 0.7.0 form links the
+    same document versions. A version from before the 0.7.0 form is published again. (Until 2026-11-30 only
+    the subject, ``validUntil`` and links counted: a version citing the 0.6.1 contexts' old address stayed.)"""
+    if current is None or current.credential_070 is None:
+        return False
+
+    def lasting(form: dict[str, Any]) -> str:
+        return untp.sha256({key: value for key, value in form.items() if key not in VERSION_OWN})
+
+    return lasting(current.credential) == lasting(credential) and _links_of(current.credential_070) == _links_of(
+        published)
 
 
 def _version(prepared: _Prepared, signed: signing_pool.Signed) -> PassportVersion:

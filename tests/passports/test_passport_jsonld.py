@@ -10,6 +10,7 @@ equivalent of jsonld.js's safe mode.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from marketplace.certification.models import Certificate
 from marketplace.extensions import db
 from marketplace.passports import untp
 from marketplace.passports.models import Passport, PassportVersion
+from marketplace.passports.signing import canonical_json
 from marketplace.products.models import ProcessingStep
 
 SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "untp"
@@ -180,11 +182,18 @@ def test_versions_citing_the_old_0_6_1_context_address_are_published_again_once(
                                  .order_by(IssuedDocument.id.desc())).first()
         body = json.loads(dcc.body_061)
         body["@context"][1] = RELEASE_061_CONTEXTS["dcc"] + "context/"
-        db.session.execute(update(IssuedDocument).where(IssuedDocument.id == dcc.id).values(body_061=json.dumps(body)))
+        # An older site's change hash: the 0.7.0 form's content alone.
+        older_hash = hashlib.sha256(canonical_json({k: v for k, v in json.loads(dcc.body).items() if k != "id"}))
+        db.session.execute(update(IssuedDocument).where(IssuedDocument.id == dcc.id).values(
+            body_061=json.dumps(body), change_hash=older_hash.hexdigest()))
         kind, subject, number = dcc.kind, dcc.subject, dcc.number
         db.session.commit()
         db.session.expire_all()
         assert passport.current.credential["@context"][1].endswith("/context/")
+        # Its unversioned 0.6.1 address serves the credential as it reads now, not the stored old form.
+        served = demo_app.test_client().get(f"/certificates/{subject}.json?untp=0.6.1")
+        assert served.status_code == 200
+        assert served.get_json(force=True)["@context"][1] == RELEASE_061_CONTEXTS["dcc"]
         assert publishing.publish_all()[0] >= 1  # that passport, and those claiming the certificate (a new DCC)
         assert passport.current.number == version.number + 1
         assert passport.current.credential["@context"][1] == RELEASE_061_CONTEXTS["dpp"]
