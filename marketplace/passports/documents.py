@@ -30,7 +30,7 @@ from marketplace.urls import public_base_url
 KINDS = ("dcc", "dte", "dia", "tier-vc", "tier-au")
 # A passport's restricted tiers (``tiers.py``): their path under the passport.
 TIER_PATHS = {"tier-vc": "value-chain", "tier-au": "authority"}
-DIA_CONTEXT_061 = "https://test.uncefact.org/vocabulary/untp/dia/0.6.0/"
+DIA_CONTEXT_061 = "https://test.uncefact.org/vocabulary/untp/dia/0.6.1/"  # the 0.6.1 release's
 Forms = tuple[dict[str, Any], dict[str, Any]]  # (the UNTP 0.7.0 form, the 0.6.1 form)
 
 
@@ -70,6 +70,10 @@ def change_hash(forms: Forms) -> str:
 def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | None], Forms]) -> IssuedDocument:
     """The current version of a credential, issuing (signing and storing) a new one when its content changed.
     ``build(id)`` gives both forms with that id (None: the unversioned URL)."""
+    if issuer.kind is not OrgKind.union and kind not in ("dia", *TIER_PATHS):
+        # The Union vouches for every issuer whose credentials a passport links to, with its anchor as the
+        # site issues it now (checked once per issuer within a batch).
+        memo.once(("identity_anchor", issuer.id), lambda: issue_identity(issuer))
     current = latest(kind, subject)
     number = current.number + 1 if current is not None else 1
     forms = build(public_base_url() + document_path(kind, subject, number))
@@ -78,8 +82,6 @@ def issue(kind: str, subject: str, issuer: Organisation, build: Callable[[str | 
     if current is not None and current.change_hash == digest:
         return current
     signer = keys.signer_for(issuer)
-    if issuer.kind is not OrgKind.union and kind not in ("dia", *TIER_PATHS):
-        issue_identity(issuer)  # the Union vouches for every issuer whose credentials a passport links to
     body = canonical_json(credential)
     document = IssuedDocument(
         kind=kind, subject=subject, number=number, issuer_id=issuer.id, key_id=signer.key_id, change_hash=digest,
@@ -134,37 +136,47 @@ def event_forms(step: ProcessingStep, credential_id: str | None = None) -> Forms
     return untp070.traceability_event(legacy, facility, base, facility), legacy
 
 
-SCOPES = {
-    OrgKind.certifier: "Conformity assessment body: issues the certificates of the Union's schemes",
-    OrgKind.cooperative: "Member cooperative: records its lots and their processing steps",
-    OrgKind.msme: "Processing enterprise (MSME): records the processing steps of its products",
-}
+# The role an anchor registers (UNTP's registration scope): a URI each, explained on the passport guide.
+SCOPES = {OrgKind.certifier: "scope-certifier", OrgKind.cooperative: "scope-cooperative", OrgKind.msme: "scope-msme"}
+
+
+def registration_scope(org: Organisation, base: str) -> str:
+    return f"{base}/how-to-read-a-passport#{SCOPES.get(org.kind, 'issuers')}"
 
 
 def identity_forms(org: Organisation, credential_id: str | None = None) -> Forms:
-    """A UNTP identity anchor: the Union attests that this DID belongs to this registered organisation."""
+    """A UNTP identity anchor: the Union, as the registrar of its own register of members and partners,
+    attests that this DID belongs to the organisation it registered (the organisation's state registration
+    or VAT number is the state's to anchor; the passports name it on the party).
+
+    The 0.6.1 form follows the 0.6.1 release's schema and context (``registrationScopeList``, and nothing they
+    do not define: a JSON-LD processor in safe mode refuses an undefined term); the 0.7.0 form, UNTP's 0.7.0
+    schema (registered name and date, registrar, public register page)."""
     base = public_base_url()
     the_union = union()
-    registered_id, scheme = untp.party_identifier(org, base)
-    subject = {
-        "type": ["RegisteredIdentity"], "id": keys.did_of(org), "name": org.name,
-        "registeredId": registered_id, "idScheme": scheme, "registerType": "Business",
-        "registrationScope": [SCOPES.get(org.kind, org.kind.value)],
-        "sameAs": f"{base}/organisations/{org.slug}",
-    }
+    scheme = untp.union_register(base)
+    scope = registration_scope(org, base)
     issuer = untp._issuer(keys.did_of(the_union) if the_union is not None else keys.did_for(base))
+    union_party = untp.party(the_union, base) if the_union else None
     common = {
         "id": credential_id or f"{base}/orgs/{org.slug}/identity.json",
         "validFrom": untp._date_time(org.created_at.replace(microsecond=0)),
         "name": f"Identity of {org.name}",
-        "credentialSubject": subject,
     }
     legacy = {"type": ["DigitalIdentityAnchor", "VerifiableCredential"], "@context": [untp.VC_CONTEXT, DIA_CONTEXT_061],
-              "issuer": issuer, **common}
+              "issuer": issuer, **common, "credentialSubject": {
+                  "type": ["RegisteredIdentity"], "id": keys.did_of(org), "name": org.name,
+                  "registeredId": org.slug, "idScheme": scheme, "registerType": "Business",
+                  "registrationScopeList": [scope]}}
+    registrar = {"type": ["Party"], "id": union_party["id"] if union_party else f"{base}/about",
+                 "name": union_party["name"] if union_party else untp.UNION_NAME}
     current = {"type": ["DigitalIdentityAnchor", "VerifiableCredential"],
                "@context": [untp.VC_CONTEXT, untp070.CONTEXT],
-               "issuer": untp070._issuer(issuer, base, untp.party(the_union, base) if the_union else None),
-               **common}
+               "issuer": untp070._issuer(issuer, base, union_party), **common, "credentialSubject": {
+                   "type": ["RegisteredIdentity"], "id": keys.did_of(org), "registeredName": org.name,
+                   "registeredId": org.slug, "registeredDate": org.created_at.date().isoformat(),
+                   "publicInformation": f"{base}/organisations/{org.slug}", "idScheme": scheme,
+                   "registrar": registrar, "registerType": "business", "registrationScope": [scope]}}
     return current, legacy
 
 

@@ -125,10 +125,9 @@ def _link(url: str, name: str, link_type: str, digests: Digests) -> dict[str, An
     return link
 
 
-def _criteria(standard: dict[str, Any]) -> dict[str, Any]:
-    """The criteria a certificate attests: all those of its standard."""
-    return {"type": ["Criterion"], "id": standard["id"] + "-criteria",
-            "name": f"{standard['name']}: all criteria of the standard"}
+def _criteria(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The criteria a certificate attests (all those of its standard), as the 0.6.1 form names them."""
+    return [{"type": ["Criterion"], "id": c["id"], "name": c["name"]} for c in criteria]
 
 
 def _conformance(base_url: str) -> dict[str, Any]:
@@ -144,7 +143,7 @@ def _certificate_claim(claim: dict[str, Any], base_url: str, digests: Digests) -
     return {
         "type": ["Claim"], "id": claim["id"], "name": standard["name"], "description": claim["description"],
         "referenceStandard": [{"type": ["Standard"], "id": standard["id"], "name": standard["name"]}],
-        "referenceCriteria": [_criteria(standard)],
+        "referenceCriteria": _criteria(claim["assessmentCriteria"]),
         "claimDate": claim["assessmentDate"],
         "claimedPerformance": [_conformance(base_url)],
         "evidence": [_link(evidence["linkURL"], evidence["linkName"], "dcc", digests)],
@@ -279,7 +278,7 @@ def conformity_credential(credential: dict[str, Any], base_url: str,
                                 "owner": standard["issuingParty"]},
             "conformityAssessment": [{
                 "type": ["ConformityAssessment"], "id": assessment["id"], "name": assessment["name"],
-                "assessmentCriteria": [_criteria(standard)],
+                "assessmentCriteria": _criteria(assessment["assessmentCriteria"]),
                 "assessmentDate": assessment["assessmentDate"],
                 "assessedPerformance": [_conformance(base_url)],
                 "assessedOrganisation": {"type": ["Party"], "id": subject["issuedToParty"]["id"],

@@ -165,6 +165,36 @@ def test_every_claim_states_its_conformance_as_the_0_6_1_release_requires(demo_a
             '"http://www.w3.org/2001/XMLSchema#boolean", "@value": true}]') in expanded
 
 
+CRITERION_REQUIRED = {"type", "id", "name", "description", "conformityTopic", "status"}  # the 0.6.1 release's
+
+
+def test_every_claim_names_the_criteria_its_certificate_assessed(demo_app: Flask) -> None:
+    """UN/CEFACT's suite (tier 3) wants a claim to name at least one criterion: the claim names those its
+    certificate's conformity credential assessed (all of the scheme's, published on the certification page),
+    in the shape the 0.6.1 release requires of a Criterion, and the 0.7.0 form refers to the same ones."""
+    credentials = demo_credentials(demo_app, "?untp=0.6.1")
+    assessed = {d["id"].rsplit("/versions/", 1)[0]: d["credentialSubject"]["assessment"][0]["assessmentCriteria"]
+                for _name, d in credentials["dcc"]}
+    claims = [c for _name, d in credentials["dpp"] for c in d["credentialSubject"]["conformityClaim"]]
+    assert claims
+    page = demo_app.test_client().get("/certification").text
+    for claim in claims:
+        criteria = claim["assessmentCriteria"]
+        assert criteria
+        assert criteria == assessed[claim["conformityEvidence"]["linkURL"].rsplit("/versions/", 1)[0]]
+        for criterion in criteria:
+            assert set(criterion) == CRITERION_REQUIRED, criterion
+            assert criterion["status"] == "active"
+            assert criterion["conformityTopic"] == claim["conformityTopic"]
+            assert f'id="{criterion["id"].split("#", 1)[1]}"' in page  # its table on the certification page
+    current = [c for _name, d in demo_credentials(demo_app)["dpp"] for c in d["credentialSubject"]["performanceClaim"]
+               if c.get("referenceStandard")]
+    assert {r["id"] for c in current for r in c["referenceCriteria"]} == {c["id"] for claim in claims
+                                                                           for c in claim["assessmentCriteria"]}
+    expanded = json.dumps(expand_safely(credentials["dpp"][0][1], _loader(demo_app)))
+    assert "/assessmentCriteria" in expanded
+
+
 def test_versions_citing_the_old_0_6_1_context_address_are_published_again_once(demo_app: Flask) -> None:
     """A passport version and a conformity credential published before the contexts' address changed: the next
     publish issues each again with the release's contexts (their content is otherwise unchanged), then never."""

@@ -80,8 +80,10 @@ def demo_credentials_070(app: Flask) -> dict[str, list[tuple[str, dict[str, Any]
 
 
 def test_every_070_credential_expands_offline_with_no_dropped_term(demo_app: Flask) -> None:
+    from tests.passports.test_identity_anchors import demo_anchors
+
     loader = offline_loader(demo_app)
-    credentials = demo_credentials_070(demo_app)
+    credentials = demo_credentials_070(demo_app) | {"dia": demo_anchors(demo_app)}
     for kind, documents in credentials.items():
         assert documents, kind
         assert all(untp070.CONTEXT in d["@context"] for _, d in documents), kind

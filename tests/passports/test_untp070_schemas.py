@@ -19,6 +19,8 @@ from tests.passports.test_untp070_jsonld import demo_credentials_070, fixtures
 # SHA-256 of the JSON with keys sorted and no whitespace (the DCC's as recorded for the v0.7.0 tag).
 DCC_SHA256 = "10869cc870bdf9e1d499c46a319c78fcdae7b1a4f37d837a84d34a4aaffb0883"
 DTE_SHA256 = "84b56cebf8ae724add5c37d8889a3cb01bf740ce3c415b6320e5c4ff95d69168"
+DIA_SCHEMA = "DigitalIdentityAnchor-schema-0.7.0.json"  # optional: its test is skipped without it
+DIA_SHA256 = "0f125c2e8c6f0b01c79c7bf05ece2e33a88982edf023ee90479454b60b6b5eea"
 
 
 def _validator(name: str, digest: str) -> Draft202012Validator:
@@ -71,3 +73,18 @@ def test_the_schemas_catch_a_broken_credential(demo_app: Flask, kind: str, damag
     assert problems(checks[kind], document) == []
     damage(document)
     assert problems(checks[kind], document) != []
+
+
+def test_every_070_identity_anchor_validates_against_the_untp_schema(demo_app: Flask) -> None:
+    from tests.passports.test_identity_anchors import demo_anchors
+
+    if not (fixtures() / DIA_SCHEMA).is_file():
+        pytest.skip(f"{DIA_SCHEMA} not found beside the other UNTP 0.7.0 files (tests/UNTP070.md)")
+    check = _validator(DIA_SCHEMA, DIA_SHA256)
+    anchors = demo_anchors(demo_app)
+    assert anchors
+    invalid = [f"{slug}: {found[:8]}" for slug, anchor in anchors if (found := problems(check, anchor))]
+    assert invalid == []
+    broken = copy.deepcopy(anchors[0][1])
+    broken["credentialSubject"].pop("registeredDate")
+    assert problems(check, broken) != []

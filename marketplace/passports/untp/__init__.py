@@ -30,6 +30,7 @@ from marketplace.passports.untp.parties import (
     issuer_of,
     party,
     party_identifier,
+    union_register,
 )
 from marketplace.passports.untp.vocabulary import (
     ASSUMED_DEHAIRING_YIELD,
@@ -60,5 +61,5 @@ __all__ = [
     "certificate_url", "conformity_credential", "context_document", "context_url", "greasy_equivalent_kg",
     "issuer_of", "lot_passport", "party", "party_identifier", "premium_ledger", "price_policy",
     "product_passport", "product_premium_ledger", "product_subject_id", "sha256", "traceability_event",
-    "valid_until",
+    "union_register", "valid_until",
 ]

@@ -60,10 +60,26 @@ def conformity_credential(cert: Certificate, base_url: str) -> dict[str, Any]:
                 "name": f"{cert.scheme.name} {cert.tier}",
                 "assessmentDate": cert.valid_from.isoformat(),
                 "referenceStandard": standard,
+                "assessmentCriteria": [scheme_criteria(cert, standard, topic)],
                 "conformityTopic": topic,
                 "conformance": True,
             }],
         },
+    }
+
+
+def scheme_criteria(cert: Certificate, standard: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The criteria a certificate attests: all those of its scheme, each published in full on the
+    certification page (this criterion's id is the address of their table there)."""
+    codes = [c.code for c in cert.scheme.criteria]
+    span = f" ({codes[0]} to {codes[-1]})" if codes else ""
+    return {
+        "type": ["Criterion"], "id": standard["id"] + "-criteria",
+        "name": f"{standard['name']}: all criteria of the standard",
+        "description": f"The {len(codes)} criteria of {standard['name']}{span}, assessed at every level of "
+                       f"control the certificate names; each is published in full at {standard['id']}-criteria.",
+        "conformityTopic": topic,
+        "status": "active",
     }
 
 
@@ -79,6 +95,7 @@ def _claim(cert: Certificate, base_url: str) -> dict[str, Any]:
                        f"{cert.assurance_level.value}; chain of custody: {cert.custody_model.value})",
         "referenceStandard": copy.deepcopy(dcc["credentialSubject"]["assessment"][0]["referenceStandard"]),
         "assessmentDate": cert.valid_from.isoformat(),
+        "assessmentCriteria": copy.deepcopy(dcc["credentialSubject"]["assessment"][0]["assessmentCriteria"]),
         "conformityTopic": dcc["credentialSubject"]["assessment"][0]["conformityTopic"],
         "conformance": dcc["credentialSubject"]["assessment"][0]["conformance"],  # as the certificate assesses
         "conformityEvidence": {

@@ -31,8 +31,13 @@ def party_identifier(org: Organisation, base_url: str) -> tuple[str, dict[str, A
     """(registeredId, idScheme) of an organisation."""
     if org.registration_number and org.country == "MN":
         return org.registration_number, MN_REGISTER
-    return org.slug, {"type": ["IdentifierScheme"], "id": f"{base_url}/organisations/",
-                      "name": "Union of Sustainable Cashmere Cooperatives, register of members and partners"}
+    return org.slug, union_register(base_url)
+
+
+def union_register(base_url: str) -> dict[str, Any]:
+    """The Union's own register of members and partners (an organisation's number in it is its slug)."""
+    return {"type": ["IdentifierScheme"], "id": f"{base_url}/organisations/",
+            "name": "Union of Sustainable Cashmere Cooperatives, register of members and partners"}
 
 
 def party(org: Organisation, base_url: str) -> dict[str, Any]:
