@@ -76,9 +76,12 @@ def test_consumer_reads_a_passport_on_a_phone_and_sees_a_suspension(live_server:
     expect(page.get_by_text("Valid.")).to_be_visible()
     expect(page.get_by_role("img", name="Map of Mongolia")).to_be_visible()
     assert page_width(page) <= 390  # no sideways scrolling
+    # The version's time names its zone.
+    expect(page.get_by_text(re.compile(r"^Version \d+, issued"))).to_contain_text("(Ulaanbaatar")
 
     page.get_by_role("navigation", name="Language").get_by_role("link", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
+    expect(page.get_by_text(re.compile(r"^Version \d+, ausgestellt"))).to_contain_text("(Ulaanbaatar")
     expect(page).to_have_url(re.compile(rf"/passports/{public_id}\?lang=de$"))
 
     certifier = chromium.new_context()
