@@ -302,8 +302,11 @@ def quote_summary(request: QuoteRequest, day: dt.date | None = None) -> QuoteSum
         return None
     total = int((request.kg * (quote.price_minor + quote.premium_minor)).to_integral_value())
     deposit = int((Decimal(total) * quote.deposit_pct / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    items = request.items
+    # One lot asked for a total: all of it comes from that lot (a share is only a share of several).
+    lines = [(item.lot, item.kg if item.kg is not None or len(items) > 1 else request.kg) for item in items]
     return QuoteSummary(
-        request=request, quote=quote, lines=[(item.lot, item.kg) for item in request.items], total_minor=total,
+        request=request, quote=quote, lines=lines, total_minor=total,
         deposit_minor=deposit, balance_minor=total - deposit, expired=quote.valid_until < (day or today()),
     )
 

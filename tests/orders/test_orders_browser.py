@@ -88,6 +88,7 @@ def test_quote_to_delivered_and_paid_in_the_browser(live_server: LiveServer, pag
     for figure in ("€90.00", "€6.00", "€19,200.00", "€5,760.00", "€13,440.00", "Milan Malpensa",
                    "Ulaanbaatar"):
         expect(summary).to_contain_text(figure)
+    expect(page.get_by_role("row", name=re.compile(LOT))).to_contain_text("200.0")  # the lot's kg, not "a share"
     _fits(page, width)
     page.get_by_role("button", name=re.compile("Accept and reserve")).click()  # not ticked: nothing happens
     expect(page.locator(".error-summary")).to_contain_text("Tick the box to confirm")

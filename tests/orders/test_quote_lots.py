@@ -130,6 +130,30 @@ def test_a_total_is_shared_fairly_across_the_chosen_lots_only(app: Flask, world:
         assert db.session.get(Lot, world["lots"][2].id).reserved_kg == 0
 
 
+def test_one_lot_asked_for_a_total_shows_that_total_on_the_lot(app: Flask, world: dict) -> None:
+    """The quote's lots table (page and PDF: one summary) gives a single lot the kg asked, never "a share"."""
+    buyer = _signed_in(app, "buyer@example.com")
+    response = _post(buyer, _codes(world, 0), kg="60")
+    assert response.status_code == 302, text(response)
+    staff = _signed_in(app, "staff@example.com")
+    with app.app_context():
+        request_id = db.session.scalar(select(QuoteRequest.id))
+    answer = {"csrf_token": csrf_token(staff, f"/union/quotes/{request_id}"), "price": "120.00", "premium": "9.00",
+              "valid_until": (dt.date.today() + dt.timedelta(days=5)).isoformat(),  # noqa: DTZ011
+              "deposit_pct": "30"}
+    assert staff.post(f"/union/quotes/{request_id}/answer", data=answer).status_code == 302
+    page = text(buyer.get(f"/quotes/{request_id}"))
+    row = page.split(f">{world['lots'][0].code}</a>", 1)[1].split("</tr>", 1)[0]
+    assert "60.0" in row
+    assert "a share of the total" not in page
+    with app.app_context():
+        from marketplace.orders.quotes import quote_summary
+
+        summary = quote_summary(db.session.get(QuoteRequest, request_id))
+        assert summary is not None
+        assert [(lot.code, kg) for lot, kg in summary.lines] == [(world["lots"][0].code, Decimal(60))]
+
+
 @pytest.mark.parametrize(("codes", "data", "message"), [
     (["NOPE-1"], {"lots-0-kg": "100"}, "There is no lot with the id NOPE-1"),
     ([0, 0], {"lots-0-kg": "100", "lots-1-kg": "100"}, "is chosen twice"),
