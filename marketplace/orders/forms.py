@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from marketplace.certification.models import CertificationScheme
+from marketplace.certification.models import Certificate, CertificationScheme
 from marketplace.extensions import db
 from marketplace.forms_common import (
     BoundedIntegerField,
@@ -26,7 +26,7 @@ from marketplace.forms_common import (
     bounded_int,
 )
 from marketplace.i18n import label
-from marketplace.lots.models import Colour, FibreState, Incoterm, PriceBasis
+from marketplace.lots.models import Colour, FibreState, Incoterm, Lot, PriceBasis
 from marketplace.orders.services import MAX_ORDER_KG
 
 FORM_ID = {"validators": [DataRequired(), Length(max=40)], "default": lambda: uuid.uuid4().hex}
@@ -86,9 +86,12 @@ class QuoteRequestForm(FlaskForm):
 
 
 def _tiers() -> list[str]:
-    """The tiers of the lot certification schemes (in each scheme's order)."""
+    """The tiers of the schemes that certify lots (those of some lot's certificate), in each scheme's order: a
+    tier of the enterprises' code of practice can never match a lot, so it is not offered (nor accepted)."""
     seen: dict[str, None] = {}
-    for scheme in db.session.scalars(select(CertificationScheme).order_by(CertificationScheme.id)):
+    lot_schemes = select(Certificate.scheme_id).join(Lot, Lot.certificate_id == Certificate.id)
+    for scheme in db.session.scalars(select(CertificationScheme).where(CertificationScheme.id.in_(lot_schemes))
+                                     .order_by(CertificationScheme.id)):
         for tier in scheme.tier_list:
             seen.setdefault(tier, None)
     return list(seen)

@@ -223,6 +223,9 @@ def test_certificate_status_and_refusals_as_the_buyer_sees_them(live_server: Liv
 
     # A specification leaving the fibre state open is refused while its lots mix states.
     page.goto(f"{url}/quotes/new")
+    # Only tiers a lot can have are offered (not the enterprises' code of practice's).
+    expect(page.get_by_label("Certification tier").locator("option")).to_have_text(
+        ["Any tier", "Entry", "Advanced"])
     page.get_by_label("Quantity (kg)").fill("400")
     page.get_by_label("Named place").fill("Paris")
     page.get_by_label("Colour").select_option("white")

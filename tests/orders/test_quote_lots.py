@@ -273,3 +273,23 @@ def test_the_demo_has_single_lot_spec_and_multi_lot_requests(demo_app: Flask) ->
         request = db.session.scalar(select(QuoteRequest).where(QuoteRequest.form_id == "demo-quote-request-2"))
         assert request.kg_per_lot
         assert sum(i.kg for i in request.items) == request.kg
+
+
+def test_the_specification_form_offers_only_tiers_a_lot_can_have(demo_app: Flask) -> None:
+    """The demo's lots are certified under Sustainable Cashmere (Entry, Advanced); the enterprises' code of
+    practice (Committed, Reporting, Verified) certifies no lot: not offered, and refused when sent."""
+    buyer = demo_app.test_client()
+    assert sign_in(buyer, "buyer@demo.example", "demo-buyer-2026").status_code == 302
+    page = text(buyer.get("/quotes/new"))
+    tier = page.split('name="tier"', 1)[1].split("</select>", 1)[0]
+    assert [value for value in ("Entry", "Advanced", "Committed", "Reporting", "Verified")
+            if f'value="{value}"' in tier] == ["Entry", "Advanced"]
+    before = _count(demo_app, QuoteRequest)
+    form_id = page.split('name="form_id" type="hidden" value="')[1].split('"')[0]
+    sent = buyer.post("/quotes/new", data={
+        "csrf_token": csrf_token(buyer, "/quotes/new"), "form_id": form_id, "kg": "100", "tier": "Committed",
+        "fibre_state": "dehaired", "price_basis": "clean", "incoterm": "DAP", "incoterm_place": "Biella",
+        "currency": "EUR"})
+    assert sent.status_code == 422
+    assert "Not a valid choice" in text(sent)
+    assert _count(demo_app, QuoteRequest) == before
