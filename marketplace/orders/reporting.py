@@ -15,6 +15,7 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.db import today
 from marketplace.extensions import db
+from marketplace.i18n import label
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.orders import allocation as engine
 from marketplace.orders import rules
@@ -135,6 +136,10 @@ def explain_allocation(order: Order) -> list[ShareWhy]:
     in_order: dict[int, Decimal] = defaultdict(Decimal)
     for line in order.lines:
         in_order[line.lot_id] += line.kg
+    # An order holds one fibre state and one price basis (rules.mixed_kinds): a lot of another is not a candidate,
+    # whatever its price (an order made without a quote request has no specification to say so).
+    states = {line.lot.state for line in order.lines}
+    bases = {line.lot.price_basis for line in order.lines}
     coop_ids = [s.cooperative_id for s in allocation.shares]
     profiles = {p.organisation_id: p for p in db.session.scalars(
         select(CooperativeProfile).where(CooperativeProfile.organisation_id.in_(coop_ids)))}
@@ -153,6 +158,11 @@ def explain_allocation(order: Order) -> list[ShareWhy]:
             if not held:
                 if chosen and lot.id not in chosen:
                     excluded = _l("Not among the lots the buyer chose.")
+                elif len(states) == 1 and lot.state not in states:
+                    excluded = _l("Not of this order's fibre state (%(state)s).", state=label(next(iter(states))))
+                elif len(bases) == 1 and lot.price_basis not in bases:
+                    excluded = _l("Not priced on this order's price basis (%(basis)s).",
+                                  basis=label(next(iter(bases))))
                 elif not spec.matches(rules.stock_of(lot)):
                     excluded = _l("Does not meet the specification.")
                 else:

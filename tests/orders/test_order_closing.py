@@ -328,3 +328,33 @@ def test_the_staff_order_list_pages_through_every_order_and_searches_literally(a
     # "%" and "_" are the buyer's characters, not patterns: "0%" matches the buyer, "_" matches nothing.
     assert text(staff.get("/union/orders?q=100%25")).count(">ORD-PAGE-") == orders.STAFF_ORDERS_PER_PAGE
     assert "No order matches." in text(staff.get("/union/orders?q=_"))
+
+
+def test_a_lot_of_another_fibre_state_is_excluded_for_that_not_for_its_price(demo_app: Flask) -> None:
+    """The demo's first order (greasy fibre, made without a quote request) beside its cooperatives' dehaired
+    and scoured lots: staff read that those are of another fibre state, not that the greasy price is below the
+    dehaired floor (as a browser review found)."""
+    import html
+
+    from marketplace.lots.models import Lot
+    from marketplace.orders.models import Order
+    from tests.helpers import sign_in
+
+    staff = demo_app.test_client()
+    assert sign_in(staff, "staff@demo.example", "demo-staff-2026").status_code == 302
+    with demo_app.app_context():
+        order = db.session.scalar(select(Order).where(Order.reference == "ORD-DEMO-2025-001"))
+        assert order is not None
+        states = {line.lot.state for line in order.lines}
+        assert len(states) == 1
+        state = next(iter(states))
+        others = {lot.code for lot in db.session.scalars(select(Lot).where(
+            Lot.cooperative_id.in_([s.cooperative_id for s in order.allocation.shares]), Lot.state != state))}
+    page = text(staff.get("/union/orders/ORD-DEMO-2025-001"))
+    shown = {code: page.split(f"<tr><td>{code}</td>", 1)[1].split("</tr>", 1)[0] for code in others
+             if f"<tr><td>{code}</td>" in page}
+    assert shown, "the order's cooperatives have lots of another state"
+    reason = "Not of this order's fibre state (Greasy (combed))."
+    assert state.value == "greasy"
+    assert all(reason in html.unescape(row) for row in shown.values()), shown
+    assert not any("below the fair-price floor" in row for row in shown.values())

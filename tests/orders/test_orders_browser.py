@@ -114,6 +114,12 @@ def test_quote_to_delivered_and_paid_in_the_browser(live_server: LiveServer, pag
     staff.get_by_role("button", name="Confirm the allocation").click()
     expect(staff.locator(".flashes")).to_contain_text("Allocation confirmed")
     expect(staff.get_by_role("table", name=re.compile("Jinst Golden Fleece.*members"))).to_contain_text(LOT)
+    # On the demo's greasy order, a dehaired lot is excluded for its fibre state, not for the greasy price.
+    staff.goto(f"{url}/union/orders/ORD-DEMO-2025-001")
+    excluded = staff.get_by_role("row", name=re.compile("USCC-2026-BKH-020")).first
+    expect(excluded).to_contain_text("Not of this order's fibre state (Greasy (combed)).")
+    expect(excluded).not_to_contain_text("below the fair-price floor")
+    _fits(staff, width)
     # The sale makes the premium due to the cooperative: 200 kg × €6.00.
     staff.goto(url + "/union/funds")
     due = staff.locator("tr", has_text=reference)
