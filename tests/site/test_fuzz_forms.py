@@ -28,6 +28,7 @@ from sqlalchemy import text as sql
 from marketplace.extensions import db
 from tests.crawl import DEMO_USERS, SKIPPED_ENDPOINTS, Form, crawl, endpoint_of, sign_in_demo
 
+SCRIPT = "<script>alert(1)</script>"  # must never come back unescaped
 GENERAL = [
     "x" * 10_000,  # over-long
     "a\x00b",  # NUL
@@ -38,7 +39,7 @@ GENERAL = [
     "-1",
     str(2**70),
     "sNaN",
-    "<script>alert(1)</script>",
+    SCRIPT,
     "2026-02-30",
     "١٢٣",  # digits, but not ASCII
     "²",
@@ -61,6 +62,7 @@ class Tally:
     accepted: int = 0
     writes_on_refusal: list[tuple] = field(default_factory=list)
     silent_refusals: list[tuple] = field(default_factory=list)
+    reflected: list[tuple] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)
 
 
@@ -193,6 +195,8 @@ def test_hostile_values_in_every_form_never_cause_a_5xx_or_a_write(demo_app: Fla
             if response.status_code >= 500:
                 tally.server_errors.append((*where, response.status_code))
                 continue
+            if SCRIPT in response.get_data(as_text=True):  # an answer (a page, a message) echoing it unescaped
+                tally.reflected.append(where)
             refused, explained = _refused(client, response)
             if not refused:
                 tally.accepted += 1
@@ -214,6 +218,7 @@ def test_hostile_values_in_every_form_never_cause_a_5xx_or_a_write(demo_app: Fla
     assert tally.server_errors == []
     assert tally.writes_on_refusal == []
     assert tally.silent_refusals == []
+    assert tally.reflected == []
 
 
 @pytest.mark.parametrize("value", NUMERIC)
