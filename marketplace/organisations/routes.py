@@ -33,6 +33,13 @@ def profile_visible(organisation: Organisation) -> bool:
     return organisation.id in current_user.organisation_ids() or current_user.has_role(Role.union_staff, Role.admin)
 
 
+@bp.route("/organisations/")
+@public
+def register():  # type: ignore[no-untyped-def]
+    """The Union's register of members and partners: the register its identity anchors name."""
+    return render_template("organisations/register.html", groups=services.public_register())
+
+
 @bp.route("/organisations/<slug>")
 @public
 def profile(slug: str):  # type: ignore[no-untyped-def]

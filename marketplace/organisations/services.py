@@ -18,7 +18,7 @@ from stdnum.us import ein
 from marketplace import events
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.organisations.models import Organisation, OrgKind
+from marketplace.organisations.models import PUBLIC_PROFILE_KINDS, Organisation, OrgKind
 
 
 def slugify(text: str) -> str:
@@ -38,6 +38,19 @@ def unique_slug(name: str) -> str:
 
 def get_by_slug(slug: str) -> Organisation | None:
     return db.session.scalar(select(Organisation).where(Organisation.slug == slug))
+
+
+REGISTER_ORDER = (OrgKind.union, OrgKind.cooperative, OrgKind.msme, OrgKind.certifier)
+
+
+def public_register() -> list[tuple[OrgKind, list[Organisation]]]:
+    """The Union's register of members and partners as anyone may read it: every organisation with a public
+    profile, by role (brand buyers are customers, not listed), each with its number in the register (its slug),
+    in which the Union's identity anchors name them."""
+    found = db.session.scalars(select(Organisation).where(Organisation.kind.in_(PUBLIC_PROFILE_KINDS))
+                               .order_by(Organisation.name, Organisation.id)).all()
+    groups = [(kind, [o for o in found if o.kind is kind]) for kind in REGISTER_ORDER]
+    return [(kind, members) for kind, members in groups if members]
 
 
 # Registration numbers ---------------------------------------------------------------------------------

@@ -174,7 +174,7 @@ def identity_forms(org: Organisation, credential_id: str | None = None) -> Forms
                "@context": [untp.VC_CONTEXT, untp070.CONTEXT],
                "issuer": untp070._issuer(issuer, base, union_party), **common, "credentialSubject": {
                    "type": ["RegisteredIdentity"], "id": keys.did_of(org), "registeredName": org.name,
-                   "registeredId": org.slug, "registeredDate": org.created_at.date().isoformat(),
+                   "registeredId": org.slug, "registeredDate": org.registered_on.isoformat(),
                    "publicInformation": f"{base}/organisations/{org.slug}", "idScheme": scheme,
                    "registrar": registrar, "registerType": "business", "registrationScope": [scope]}}
     return current, legacy

@@ -73,7 +73,7 @@ def test_every_0_7_0_anchor_has_what_untp_0_7_0_requires(demo_app: Flask) -> Non
     anchors = demo_anchors(demo_app)
     assert anchors
     with demo_app.app_context():
-        joined = {o.slug: o.created_at.date() for o in db.session.scalars(select(Organisation))}
+        joined = {o.slug: o.registered_on for o in db.session.scalars(select(Organisation))}
         the_union = documents.union()
         assert the_union is not None
         union_name = the_union.name
@@ -86,6 +86,7 @@ def test_every_0_7_0_anchor_has_what_untp_0_7_0_requires(demo_app: Flask) -> Non
         assert subject["registrar"]["type"] == ["Party"]
         assert subject["registrar"]["name"] == union_name
         assert _resolves(demo_app, subject["publicInformation"]), slug
+        assert _resolves(demo_app, subject["idScheme"]["id"]), slug  # the register page
         assert _resolves(demo_app, subject["registrar"]["id"]), slug
         assert all(_resolves(demo_app, u) for u in subject["registrationScope"]), slug
 
