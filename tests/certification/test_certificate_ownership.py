@@ -127,3 +127,26 @@ def test_the_rule_itself_refuses_others_and_an_admin_without_a_reason(demo_app: 
         certification.authorise_change(cert, admin_user, "Court order received by the Union")
         issuer = db.session.scalar(select(m.User).filter_by(email="certifier@demo.example"))
         certification.authorise_change(cert, issuer, "")  # the issuer's own reason rules live elsewhere
+
+
+@pytest.mark.parametrize("final", ["revoked", "expired"])
+def test_a_revoked_or_expired_certificate_is_never_reinstated(demo_app: Flask, final: str) -> None:
+    """Revocation and expiry are final: the issuer's page refuses every other status (a clear 422, nothing
+    changed), so no lot or passport under it becomes sellable or valid again. (Found by a mutation review:
+    with the transitions opened, no test noticed.)"""
+    with demo_app.app_context():
+        cert = certification.get_certificate(NUMBER)
+        cert.status = CertificateStatus(final)
+        db.session.commit()
+    issuer = demo_app.test_client()
+    sign_in(issuer, "certifier@demo.example", "demo-certifier-2026")
+    path = f"/certificates/{NUMBER}/manage"
+    for status in ("active", "suspended", "revoked"):
+        if status == final:
+            continue
+        response = issuer.post(path, data={"csrf_token": csrf_token(issuer, path), "status": status,
+                                           "reason": "Reinstated after a review of the file."})
+        assert response.status_code == 422, (status, text(response)[:300])
+        assert "cannot be changed to that status" in text(response)
+        with demo_app.app_context():
+            assert certification.get_certificate(NUMBER).status is CertificateStatus(final)

@@ -92,6 +92,32 @@ def test_a_quote_request_submitted_twice_counts_once(app: Flask, world: dict) ->
     assert _count(app, QuoteRequest) == 1
 
 
+def test_an_unverified_buyer_neither_accepts_a_quote_nor_orders_a_sample(app: Flask, world: dict) -> None:
+    """A brand the Union has not verified (a sign-up, or a changed registration number) is refused both, with
+    the reason and nothing written. (Found by a mutation review: with either check removed no test noticed.)"""
+    from marketplace.orders.models import Order, Reservation
+    from marketplace.organisations.models import Organisation
+
+    quote = factories.QuoteFactory(request__buyer=world["brand"], request__lot=world["lots"][0],
+                                   request__kg=Decimal(100))
+    client = _signed_in(app, "buyer@example.com")
+    lot_page = text(client.get(f"/lots/{world['lots'][0].code}"))
+    form_id = lot_page.split('name="form_id" value="')[1].split('"')[0]
+    with app.app_context():
+        db.session.get(Organisation, world["brand"].id).verified_at = None
+        db.session.commit()
+    accept = client.post(f"/quotes/{quote.request_id}/accept",
+                         data={"csrf_token": csrf_token(client, "/quotes"), "confirm": "y"})
+    assert accept.status_code in (302, 403)
+    sample = client.post(f"/lots/{world['lots'][0].code}/sample", data={
+        "csrf_token": csrf_token(client, "/quotes"), "form_id": form_id, "address": "12 rue des Lilas, Paris"})
+    assert sample.status_code == 403
+    assert "verif" in text(sample).lower()
+    assert (_count(app, Order), _count(app, Reservation), _count(app, SampleRequest)) == (0, 0, 0)
+    with app.app_context():
+        assert db.session.get(QuoteRequest, quote.request_id).status is not QuoteStatus.accepted
+
+
 def test_sample_request_once_per_form(app: Flask, world: dict) -> None:
     client = _signed_in(app, "buyer@example.com")
     lot_page = text(client.get(f"/lots/{world['lots'][0].code}"))

@@ -185,6 +185,24 @@ def test_forged_or_replayed_webhooks_change_nothing(app: Flask, accepted: dict, 
         assert db.session.scalar(select(func.count(WebhookEvent.id))) == 0
 
 
+def test_a_payment_webhook_in_another_currency_marks_nothing_paid(app: Flask, accepted: dict) -> None:
+    """A signed ``payment_intent.succeeded`` for the deposit's amount in another currency (399000 JPY against
+    €3,990.00) is recorded and refused: the deposit stays unpaid, no invoice. (Found by a mutation review: with
+    this currency check removed no test noticed.)"""
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    response = _post(client, _event("evt_yen", "payment_intent.succeeded",
+                                    {"id": payment.provider_ref, "amount": 399000, "currency": "jpy"}))
+    assert response.status_code == 200
+    assert response.json["outcome"] == "currency_mismatch"
+    with app.app_context():
+        assert db.session.get(Order, accepted["order_id"]).stage is OrderStage.accepted
+        assert db.session.get(Payment, payment.id).status is not PaymentStatus.succeeded
+        from marketplace.payments.models import Invoice
+
+        assert db.session.scalar(select(func.count(Invoice.id))) == 0
+
+
 def test_a_webhook_for_an_unknown_payment_is_stored_and_ignored(app: Flask) -> None:
     client = app.test_client()
     response = _post(client, _event("evt_unknown", "payment_intent.succeeded", {"id": "pi_nobody"}))
