@@ -107,6 +107,12 @@ def test_a_manager_lists_a_lot_that_gets_a_passport_and_reaches_search(demo_app:
     ({"dehairing_yield_pct": ""}, "dehairing_yield_pct", "Give the dehairing yield of greasy fibre."),
     ({"season": "2031"}, "season", "cannot be in the future"),
     ({"soum_id": "999999"}, "soum_id", "Choose the soum the fibre comes from."),
+    # Found by a mutation review: with these checks removed no case noticed.
+    ({"price_valid_until": (dt.date.today() - dt.timedelta(days=1)).isoformat()},  # noqa: DTZ011
+     "price_valid_until", "The price must be valid until today or later."),
+    ({"tested_on": (dt.date.today() + dt.timedelta(days=2)).isoformat()},  # noqa: DTZ011
+     "tested_on", "The test date cannot be in the future."),
+    ({"bags": "700"}, "bags", "A bag holds at least 1 kg"),
 ])
 def test_bad_lots_are_refused_with_field_errors_and_write_nothing(
     demo_app: Flask, changes: dict[str, str], field: str, message: str,

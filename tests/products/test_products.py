@@ -252,6 +252,39 @@ def test_submit_approve_publish_and_edit_makes_a_new_version(app: Flask) -> None
         db.session.rollback()
 
 
+def test_staff_cannot_approve_a_draft_the_msme_never_submitted(app: Flask) -> None:
+    """A product ready in every way but not submitted: the Union's approval is refused with the reason and
+    nothing is published. (Found by a mutation review: with the check removed no test noticed.)"""
+    w = workshop()
+    product = _ready(app, w)
+    union = signed_in(app.test_client(), staff())
+    response = union.post(f"/union/products/{product.id}/approve", data={"csrf_token": token(union, "/union/products")})
+    assert response.status_code == 422
+    assert "Only a submitted product can be approved." in text(response)
+    with app.app_context():
+        assert db.session.get(m.Product, product.id).status is ProductStatus.draft
+        assert db.session.scalar(select(func.count()).select_from(m.ProductVersion)) == 0
+    assert app.test_client().get(f"/products/{product.id}").status_code == 404
+
+
+def test_a_size_cannot_take_another_products_gtin(app: Flask) -> None:
+    """A GTIN names one trade item: a size may not reuse another product's (the database only keeps sizes'
+    GTINs apart). Refused with the field's message, nothing written. (Found by a mutation review.)"""
+    from marketplace.products import stock
+    from marketplace.products.services import ProductError
+
+    w = workshop()
+    first = factories.ProductFactory(line=w.line, gtin="04012345000016")
+    second = factories.ProductFactory(line=w.line)
+    with app.test_request_context():
+        other = db.session.get(m.Product, second.id)
+        with pytest.raises(ProductError, match="already has this GTIN"):
+            stock.save_variant(other, None, size="M", colour="", stock=3, gtin="4012345000016")
+        db.session.rollback()
+        assert db.session.scalar(select(func.count()).select_from(m.ProductVariant)) == 0
+        assert db.session.get(m.Product, first.id).gtin == "04012345000016"
+
+
 def test_submission_needs_sources_steps_images_and_date(app: Flask) -> None:
     w = workshop()
     product = factories.ProductFactory(line=w.line)
