@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from decimal import Decimal
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
@@ -358,3 +359,56 @@ def test_a_lot_of_another_fibre_state_is_excluded_for_that_not_for_its_price(dem
     assert state.value == "greasy"
     assert all(reason in html.unescape(row) for row in shown.values()), shown
     assert not any("below the fair-price floor" in row for row in shown.values())
+
+
+def test_a_negative_share_is_refused_with_a_message_not_a_database_error(app: Flask) -> None:
+    """Staff proposing -50 kg for one cooperative and 250 kg for the other (the sum is right): refused with the
+    reason, the shares unchanged. (Found by a mutation review: without the check the database's CHECK would
+    have answered, with a 500.)"""
+    brand = factories.OrganisationFactory(name="Maison Test")
+    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
+    union = factories.OrganisationFactory(kind="union", slug="union-test")
+    factories.user_with_role(Role.union_staff, union, email="staff@example.com")
+    coops = [factories.CooperativeProfileFactory().organisation for _ in range(2)]
+    for coop in coops:
+        factories.LotFactory(cooperative=coop, min_order_kg=Decimal(10))
+    request = factories.QuoteRequestFactory(buyer=brand, lot=None, kg=Decimal(200), status=QuoteStatus.quoted)
+    factories.QuoteFactory(request=request)
+    with app.app_context():
+        order = orders.accept_quote(request.id, buyer_ids={brand.id}, user=db.session.merge(buyer))
+        db.session.commit()
+        reference = order.reference
+        before = sorted((s.cooperative_id, s.kg) for s in order.allocation.shares)
+    assert len(before) == 2
+    staff = _staff(app)
+    path = f"/union/orders/{reference}"
+    response = staff.post(f"{path}/allocation", data={
+        "csrf_token": csrf_token(staff, path), "reason": "Balance the season",
+        f"share-{coops[0].id}": "-50", f"share-{coops[1].id}": "250"})
+    assert response.status_code == 422
+    assert "A share cannot be negative." in text(response)
+    with app.app_context():
+        order = db.session.scalar(select(Order).where(Order.reference == reference))
+        assert sorted((s.cooperative_id, s.kg) for s in order.allocation.shares) == before
+
+
+def test_the_quote_rule_itself_refuses_a_negative_premium_and_a_deposit_over_100(app: Flask) -> None:
+    """The staff form bounds both, but the rule is the service's (a CLI or API caller gets no form): refused with
+    the reason, no quote written. (Found by a mutation review: with these checks removed no test noticed.)"""
+    from marketplace.orders.quotes import answer_quote
+
+    staff_user = factories.user_with_role(Role.union_staff, factories.OrganisationFactory(kind="union", slug="u-t"),
+                                          email="staff@example.com")
+    lot = factories.LotFactory(cooperative=factories.CooperativeProfileFactory().organisation)
+    request = factories.QuoteRequestFactory(lot=lot, kg=Decimal(100))
+    valid_until = dt.date.today() + dt.timedelta(days=10)  # noqa: DTZ011
+    for premium, deposit, message in ((-1, 30, "premium cannot be negative"), (800, 101, "between 0 and 100"),
+                                      (800, -1, "between 0 and 100")):
+        with app.test_request_context():
+            stored = db.session.get(QuoteRequest, request.id)
+            with pytest.raises(orders.OrderError) as refused:
+                answer_quote(stored, staff=db.session.merge(staff_user), price_minor=20000, premium_minor=premium,
+                             valid_until=valid_until, deposit_pct=deposit)
+            assert message in str(refused.value.message)
+            db.session.rollback()
+            assert db.session.get(QuoteRequest, request.id).quote is None
