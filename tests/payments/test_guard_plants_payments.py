@@ -442,3 +442,32 @@ def test_a_deposit_paid_while_the_hold_expires_leaves_the_stock_given_back_once(
         assert db.session.get(Lot, lot_id).available_kg == available + kg
         assert db.session.scalar(select(func.count(OrderEvent.id)).where(
             OrderEvent.order_id == order.id, OrderEvent.stage == OrderStage.deposit_paid)) == 0
+
+
+def test_the_refund_rule_itself_wants_a_reason_for_an_order_payment(app: Flask, accepted: dict) -> None:  # noqa: F811
+    """The staff form requires the reason; the rule is the service's (its other callers get no form): a deposit
+    refunded with a blank reason is refused, no refund recorded, the deposit still paid. (Found by a mutation
+    review: with the check removed no test noticed.)"""
+    from marketplace.accounts.models import User
+    from marketplace.payments import services
+    from marketplace.payments.routes import gateway
+
+    client = _buyer(app)
+    payment = _start_deposit(app, client, accepted["reference"])
+    ok = {"id": payment.provider_ref, "amount": payment.amount_minor}
+    assert _post(client, _event("evt_paid_reason", "payment_intent.succeeded", ok)).json["outcome"] == \
+        "applied:succeeded"
+    for reason in ("", "   "):
+        with app.test_request_context():
+            staff = db.session.scalar(select(User).where(User.email == "staff@example.com"))
+            try:
+                services.refund(payment.id, staff=staff, gateway=gateway(), reason=reason)
+            except services.OrderError as error:
+                refused = str(error.message)
+            else:
+                refused = ""
+            db.session.rollback()
+        assert refused == "Give the reason for the refund.", repr(reason)
+    with app.app_context():
+        assert db.session.get(Payment, payment.id).status is PaymentStatus.succeeded
+        assert db.session.scalar(select(func.count(Payment.id)).where(Payment.kind == PaymentKind.refund)) == 0
