@@ -136,10 +136,6 @@ def explain_allocation(order: Order) -> list[ShareWhy]:
     in_order: dict[int, Decimal] = defaultdict(Decimal)
     for line in order.lines:
         in_order[line.lot_id] += line.kg
-    # An order holds one fibre state and one price basis (rules.mixed_kinds): a lot of another is not a candidate,
-    # whatever its price (an order made without a quote request has no specification to say so).
-    states = {line.lot.state for line in order.lines}
-    bases = {line.lot.price_basis for line in order.lines}
     coop_ids = [s.cooperative_id for s in allocation.shares]
     profiles = {p.organisation_id: p for p in db.session.scalars(
         select(CooperativeProfile).where(CooperativeProfile.organisation_id.in_(coop_ids)))}
@@ -148,6 +144,11 @@ def explain_allocation(order: Order) -> list[ShareWhy]:
                                                     (Lot.status == LotStatus.listed) | Lot.id.in_(list(in_order)))
                                   .order_by(Lot.id)):
         lots_by_coop[lot.cooperative_id].append(lot)
+    # An order holds one fibre state and one price basis (rules.mixed_kinds): a lot of another is not a candidate,
+    # whatever its price (an order made without a quote request has no specification to say so). Its lots were
+    # read just above: no query per line.
+    states = {line.lot.state for line in order.lines}
+    bases = {line.lot.price_basis for line in order.lines}
     rows = []
     for share in allocation.shares:
         profile = profiles.get(share.cooperative_id)

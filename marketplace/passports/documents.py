@@ -168,15 +168,15 @@ def identity_forms(org: Organisation, credential_id: str | None = None) -> Forms
                   "type": ["RegisteredIdentity"], "id": keys.did_of(org), "name": org.name,
                   "registeredId": org.slug, "idScheme": scheme, "registerType": "Business",
                   "registrationScopeList": [scope]}}
-    registrar = {"type": ["Party"], "id": union_party["id"] if union_party else f"{base}/about",
-                 "name": union_party["name"] if union_party else untp.UNION_NAME}
+    issuer_070 = untp070._issuer(issuer, base, union_party)
+    registrar = issuer_070["issuerAlsoKnownAs"][0]  # the Union, as the register's operator
     current = {"type": ["DigitalIdentityAnchor", "VerifiableCredential"],
-               "@context": [untp.VC_CONTEXT, untp070.CONTEXT],
-               "issuer": untp070._issuer(issuer, base, union_party), **common, "credentialSubject": {
+               "@context": [untp.VC_CONTEXT, untp070.CONTEXT], "issuer": issuer_070, **common, "credentialSubject": {
                    "type": ["RegisteredIdentity"], "id": keys.did_of(org), "registeredName": org.name,
                    "registeredId": org.slug, "registeredDate": org.registered_on.isoformat(),
                    "publicInformation": f"{base}/organisations/{org.slug}", "idScheme": scheme,
-                   "registrar": registrar, "registerType": "business", "registrationScope": [scope]}}
+                   "registrar": {"type": ["Party"], "id": registrar["id"], "name": registrar["name"]},
+                   "registerType": "business", "registrationScope": [scope]}}
     return current, legacy
 
 

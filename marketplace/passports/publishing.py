@@ -250,7 +250,10 @@ def publish(passport: Passport, *, log: bool = True, signer: Signer | None = Non
     the caller appends the version to the log. ``signer`` (default ``get_signer()``) and ``issued_at``
     (default now, to the second) let a caller pass what it read once."""
     signer = signer or get_signer()
-    prepared = _prepare(passport, signer, issued_at)
+    # What its documents read alike (the Union, an issuer's identity anchor, a certificate's credential) is read
+    # once, as in ``publish_all``.
+    with contextlib.nullcontext() if memo.active() else memo.batch():
+        prepared = _prepare(passport, signer, issued_at)
     if prepared is None:
         return None
     version = _version(prepared, signing_pool.sign_forms(prepared.forms, signer))

@@ -234,8 +234,9 @@ def test_accepting_is_a_reviewed_step(app: Flask) -> None:
     assert response.status_code == 302
 
 
-def test_staff_cannot_change_the_kg_of_a_per_lot_order(app: Flask) -> None:
-    """The buyer chose the kg of each lot: the staff adjustment is refused, and nothing changes."""
+def _two_cooperative_order(app: Flask, *, kg_per_lot: bool) -> tuple[str, list]:
+    """An accepted order of 200 kg on two cooperatives' lots (100 kg chosen on each when ``kg_per_lot``, else a
+    total the engine shares): its reference and the two cooperatives."""
     brand = factories.OrganisationFactory(name="Maison Test")
     buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
     union = factories.OrganisationFactory(kind="union", slug="union-test")
@@ -243,15 +244,21 @@ def test_staff_cannot_change_the_kg_of_a_per_lot_order(app: Flask) -> None:
     coops = [factories.CooperativeProfileFactory().organisation for _ in range(2)]
     lots = [factories.LotFactory(cooperative=coop, min_order_kg=Decimal(10)) for coop in coops]
     request = factories.QuoteRequestFactory(buyer=brand, lot=None, kg=Decimal(200), status=QuoteStatus.quoted)
-    with app.app_context():
-        stored = db.session.get(QuoteRequest, request.id)
-        stored.items = [factories.m.QuoteRequestLot(lot_id=lot.id, kg=Decimal(100)) for lot in lots]
-        db.session.commit()
+    if kg_per_lot:
+        with app.app_context():
+            stored = db.session.get(QuoteRequest, request.id)
+            stored.items = [factories.m.QuoteRequestLot(lot_id=lot.id, kg=Decimal(100)) for lot in lots]
+            db.session.commit()
     factories.QuoteFactory(request=request)
     with app.app_context():
         order = orders.accept_quote(request.id, buyer_ids={brand.id}, user=db.session.merge(buyer))
         db.session.commit()
-        reference = order.reference
+        return order.reference, coops
+
+
+def test_staff_cannot_change_the_kg_of_a_per_lot_order(app: Flask) -> None:
+    """The buyer chose the kg of each lot: the staff adjustment is refused, and nothing changes."""
+    reference, coops = _two_cooperative_order(app, kg_per_lot=True)
     staff = _staff(app)
     path = f"/union/orders/{reference}"
     response = staff.post(f"{path}/allocation", data={
@@ -365,19 +372,9 @@ def test_a_negative_share_is_refused_with_a_message_not_a_database_error(app: Fl
     """Staff proposing -50 kg for one cooperative and 250 kg for the other (the sum is right): refused with the
     reason, the shares unchanged. (Found by a mutation review: without the check the database's CHECK would
     have answered, with a 500.)"""
-    brand = factories.OrganisationFactory(name="Maison Test")
-    buyer = factories.user_with_role(Role.brand_buyer, brand, email="buyer@example.com")
-    union = factories.OrganisationFactory(kind="union", slug="union-test")
-    factories.user_with_role(Role.union_staff, union, email="staff@example.com")
-    coops = [factories.CooperativeProfileFactory().organisation for _ in range(2)]
-    for coop in coops:
-        factories.LotFactory(cooperative=coop, min_order_kg=Decimal(10))
-    request = factories.QuoteRequestFactory(buyer=brand, lot=None, kg=Decimal(200), status=QuoteStatus.quoted)
-    factories.QuoteFactory(request=request)
+    reference, coops = _two_cooperative_order(app, kg_per_lot=False)
     with app.app_context():
-        order = orders.accept_quote(request.id, buyer_ids={brand.id}, user=db.session.merge(buyer))
-        db.session.commit()
-        reference = order.reference
+        order = db.session.scalar(select(Order).where(Order.reference == reference))
         before = sorted((s.cooperative_id, s.kg) for s in order.allocation.shares)
     assert len(before) == 2
     staff = _staff(app)

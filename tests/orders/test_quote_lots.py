@@ -59,7 +59,8 @@ def _count(app: Flask, model: type) -> int:
         return db.session.scalar(select(func.count()).select_from(model))
 
 
-def _quote_and_accept(app: Flask, buyer: FlaskClient) -> str:
+def _answer(app: Flask) -> tuple[int, str]:
+    """Staff answer the (only) quote request: €120.00 + €9.00 per kg, 30 % deposit. (Its id, the staff page.)"""
     staff = _signed_in(app, "staff@example.com")
     with app.app_context():
         request_id = db.session.scalar(select(QuoteRequest.id))
@@ -68,6 +69,11 @@ def _quote_and_accept(app: Flask, buyer: FlaskClient) -> str:
               "valid_until": (dt.date.today() + dt.timedelta(days=5)).isoformat(),  # noqa: DTZ011
               "deposit_pct": "30"}
     assert staff.post(f"/union/quotes/{request_id}/answer", data=answer).status_code == 302
+    return request_id, page
+
+
+def _quote_and_accept(app: Flask, buyer: FlaskClient) -> str:
+    request_id, page = _answer(app)
     accepted = buyer.post(f"/quotes/{request_id}/accept", data={"csrf_token": csrf_token(buyer, "/quotes"),
         "confirm": "y"})
     assert accepted.status_code == 302, text(accepted)
@@ -135,13 +141,7 @@ def test_one_lot_asked_for_a_total_shows_that_total_on_the_lot(app: Flask, world
     buyer = _signed_in(app, "buyer@example.com")
     response = _post(buyer, _codes(world, 0), kg="60")
     assert response.status_code == 302, text(response)
-    staff = _signed_in(app, "staff@example.com")
-    with app.app_context():
-        request_id = db.session.scalar(select(QuoteRequest.id))
-    answer = {"csrf_token": csrf_token(staff, f"/union/quotes/{request_id}"), "price": "120.00", "premium": "9.00",
-              "valid_until": (dt.date.today() + dt.timedelta(days=5)).isoformat(),  # noqa: DTZ011
-              "deposit_pct": "30"}
-    assert staff.post(f"/union/quotes/{request_id}/answer", data=answer).status_code == 302
+    request_id, _staff_page = _answer(app)
     page = text(buyer.get(f"/quotes/{request_id}"))
     row = page.split(f">{world['lots'][0].code}</a>", 1)[1].split("</tr>", 1)[0]
     assert "60.0" in row
