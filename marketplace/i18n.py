@@ -18,7 +18,9 @@ from babel.numbers import format_decimal
 from flask import Flask, Response, current_app, g, has_request_context, request, session, url_for
 from flask_babel import format_currency, get_locale, get_translations, lazy_pgettext
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from markupsafe import Markup, escape
 from werkzeug.routing import BuildError
 
 from marketplace.fx import convert_minor, fx_rates
@@ -33,6 +35,16 @@ LANGUAGE_NAMES = {
     "zh": "中文",
 }
 COOKIE = "lang"
+
+
+def _escaped(self: LazyString) -> Markup:
+    return escape(str(self))
+
+
+# Flask-Babel's lazy strings call themselves safe HTML (``LazyString.__html__`` returns the text as it is), so a
+# template would put a lazy message with a person's value formatted in (``_l("… %(name)s", name=…)``) into the
+# page unescaped. No message of ours holds markup: a lazy string is escaped like any other text.
+LazyString.__html__ = _escaped  # type: ignore[method-assign]
 
 
 def select_locale() -> str:

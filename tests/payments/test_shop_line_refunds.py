@@ -165,20 +165,25 @@ def test_one_of_two_sweaters_returned_is_refunded_once_and_bad_requests_change_n
     assert "nothing more can be refunded" in text(staff.get(late.location))
 
 
-def test_a_line_refund_never_exceeds_what_the_payment_has_left(app: Flask) -> None:
-    """€300 already refunded from Stripe's dashboard leaves €69 of €369: two sweaters back refund €69, not €240."""
-    shop = Shop(app)
+def _goodwill(app: Flask, shop: Shop, amount: int) -> None:
+    """``amount`` refunded from Stripe's dashboard (a goodwill gesture), as the webhook records it."""
     with app.app_context():
         import stripe
 
         from tests.conftest import STRIPE_TEST_KEY
         order = db.session.scalar(select(ConsumerOrder))
         client = stripe.StripeClient(STRIPE_TEST_KEY, base_addresses={"api": app.config["STRIPE_API_BASE"]})
-        goodwill = client.v1.refunds.create({"payment_intent": shop.intent, "amount": 30000})
+        goodwill = client.v1.refunds.create({"payment_intent": shop.intent, "amount": amount})
         db.session.add(m.Payment(consumer_order=order, kind=PaymentKind.refund, status=PaymentStatus.succeeded,
-                                 amount_minor=30000, currency="EUR", provider_ref=goodwill.id,
+                                 amount_minor=amount, currency="EUR", provider_ref=goodwill.id,
                                  refund_of=order.payments[0]))
         db.session.commit()
+
+
+def test_a_line_refund_never_exceeds_what_the_payment_has_left(app: Flask) -> None:
+    """€300 already refunded from Stripe's dashboard leaves €69 of €369: two sweaters back refund €69, not €240."""
+    shop = Shop(app)
+    _goodwill(app, shop, 30000)
     maker, token = shop.client("maker@example.com", "/workspace/orders")
     shop.ship(maker, token)
     done = _lines(maker, f"/workspace/orders/{shop.shipment}/refund-lines", token, {shop.m_line: 2})
@@ -343,6 +348,20 @@ def test_a_retry_is_refused_when_the_order_has_less_left_than_the_failed_refund(
     refused = maker.post(f"/workspace/orders/refunds/{refund_id}/retry", data={"csrf_token": token})
     assert "already refunded" in text(maker.get(refused.location))
     assert _stripe_refunds(app, shop.intent) == [12000, 24000]
+
+
+def test_a_retry_is_refused_when_the_payment_has_less_left_than_the_failed_refund(app: Flask) -> None:
+    """A €120 refund failed, then €300 went back from Stripe's dashboard: €69 of €369 is left. Retrying the failed
+    refund must not silently pay €69 for the sweater it promised €120 for. Planted: without the retry's
+    amount check, Stripe got a €69 refund and the page said it was the same refund sent again."""
+    shop = Shop(app)
+    maker, token, refund_id = _failed_line_refund(app, shop)
+    _goodwill(app, shop, 30000)
+    refused = maker.post(f"/workspace/orders/refunds/{refund_id}/retry", data={"csrf_token": token})
+    assert "less left to refund than this refund&#39;s €120.00" in text(maker.get(refused.location))
+    assert sorted(_stripe_refunds(app, shop.intent)) == [12000, 30000]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(m.ConsumerRefund.id))) == 1
 
 
 def test_a_retry_pressed_twice_at_once_makes_one_refund(app: Flask) -> None:

@@ -140,3 +140,17 @@ def test_each_page_links_to_itself_in_every_language(app) -> None:  # type: igno
     assert "/lots?" not in about
     missing = client.get("/no/such/page?x=1").get_data(as_text=True)
     assert 'href="/?lang=mn" hreflang="mn"' in missing  # no rule matched: the home page in each language
+
+
+def test_a_lazy_message_with_a_persons_value_is_escaped_in_a_page(app) -> None:  # type: ignore[no-untyped-def]
+    """Flask-Babel's lazy strings call themselves safe HTML. Planted: without marketplace.i18n's escaping, the
+    name below reached the page as a live <script> element."""
+    from flask import render_template_string
+    from flask_babel import lazy_gettext
+
+    message = lazy_gettext("There is no organisation called %(name)s.", name="<script>alert(1)</script>")
+    with app.test_request_context("/"):
+        page = render_template_string("<p>{{ message }}</p>", message=message)
+        assert "<script>" not in page
+        assert page == "<p>There is no organisation called &lt;script&gt;alert(1)&lt;/script&gt;.</p>"
+        assert render_template_string("{{ message|e }}", message=message) == page[3:-4]
