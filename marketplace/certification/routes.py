@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -11,6 +11,8 @@ from marketplace.certification.forms import StatusForm
 from marketplace.certification.models import Certificate, CertificateStatus
 from marketplace.db import today
 from marketplace.forms_common import translations
+from marketplace.lots import services as lots_services
+from marketplace.organisations.routes import profile_visible
 from marketplace.passports import documents
 from marketplace.passports.issuer_routes import issued_response
 from marketplace.passports.routes import JSONLD, untp_version
@@ -23,6 +25,25 @@ def _certificate_or_404(number: str) -> Certificate:
     if cert is None:
         abort(404)
     return cert
+
+
+@bp.route("/certificates/<number>")
+@public
+def certificate(number: str):  # type: ignore[no-untyped-def]
+    """The certificate for people: who holds it, who issued it, its status now and the lots listed under it.
+    Its address is also the identifier the credentials give the certificate's claim (``…#claim``): a program
+    asking for JSON-LD is sent to the conformity credential."""
+    cert = _certificate_or_404(number)
+    if _wants_json():
+        return redirect(url_for("certification.conformity_credential", number=cert.number), 303)
+    return render_template("certification/certificate.html", cert=cert, today=today(),
+                           lots=lots_services.listed_under(cert.id),
+                           holder_public=profile_visible(cert.holder), issuer_public=profile_visible(cert.issuer))
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["text/html", JSONLD, "application/json"], default="text/html")
+    return best != "text/html"
 
 
 @bp.route("/certificates/<number>.json")

@@ -56,6 +56,13 @@ def index():  # type: ignore[no-untyped-def]
     ), status, headers
 
 
+@bp.route("/lots/")
+@public
+def lot_numbers():  # type: ignore[no-untyped-def]
+    """The scheme of the Union's lot numbers, as the passports name it (``idScheme``): the lots, listed."""
+    return redirect(url_for("lots.index"), 308)
+
+
 def _export_hits():  # type: ignore[no-untyped-def]
     """The lots of the search on screen, for a download (400 on bad filters, 503 without search)."""
     form, wanted, status = _read_search()

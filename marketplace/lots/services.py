@@ -321,6 +321,12 @@ def get_listed(code: str) -> Lot | None:
     )
 
 
+def listed_under(certificate_id: int) -> list[Lot]:
+    """The listed lots whose fibre a certificate covers (its public page lists them), by code."""
+    return list(db.session.scalars(
+        select(Lot).where(Lot.certificate_id == certificate_id, Lot.status == LotStatus.listed).order_by(Lot.code)))
+
+
 def listed_by_codes(codes: Iterable[str]) -> list[Lot]:
     wanted = list(dict.fromkeys(codes))
     lots = db.session.scalars(

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -349,6 +349,17 @@ def _context(version: int) -> Response:
     response = _json(untp.context_document(services.base_url(), version))
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
+
+
+@bp.route("/events/steps/<int:step_id>")
+@public
+def traceability_event_id(step_id: int):  # type: ignore[no-untyped-def]
+    """The identifier the event credentials give a processing step: it leads to the step's event credential
+    (a step nobody may see is not found here either)."""
+    if services.processing_step(step_id, *viewer_scope(current_user)) is None:
+        abort(404)
+    asked = {"untp": request.args["untp"]} if "untp" in request.args else {}  # the form asked for, if any
+    return redirect(url_for("passports.traceability_event", step_id=step_id, **asked), 303)
 
 
 @bp.route("/events/steps/<int:step_id>.json")

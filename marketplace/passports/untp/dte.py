@@ -39,7 +39,8 @@ def traceability_event(step: ProcessingStep, base_url: str, product_name: str) -
     """A UNTP Digital Traceability Event credential for one processing step (kg in → kg out), issued by
     the organisation that performed the step."""
     event_id = f"{base_url}/events/steps/{step.id}"
-    subject_id = f"{base_url}/products/{step.product_id}" if step.product_id else f"{base_url}/lots/{step.lot_id}"
+    subject_id = (f"{base_url}/products/{step.product_id}" if step.product_id or step.lot is None
+                  else f"{base_url}/lots/{step.lot.code}")  # a lot's page is at its code
     return {
         "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
         "@context": [VC_CONTEXT, DTE_CONTEXT, context_url(base_url)],
