@@ -53,6 +53,17 @@ def enum_column(enum_cls: type[enum.Enum], length: int = 30) -> Enum:
 BUSINESS_TZ = ZoneInfo("Asia/Ulaanbaatar")
 
 
+def as_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time as an aware UTC time: SQLite hands its times back naive (they are stored in UTC),
+    PostgreSQL aware."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def business_date(moment: dt.datetime) -> dt.date:
+    """The day in Ulaanbaatar of a stored time."""
+    return as_utc(moment).astimezone(BUSINESS_TZ).date()
+
+
 def today() -> dt.date:
     """Today's date in Ulaanbaatar, where certificates and prices are dated."""
     return dt.datetime.now(BUSINESS_TZ).date()

@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.db import utcnow
+from marketplace.db import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.jobs.models import Job, JobSchedule, JobStatus
 
@@ -307,9 +307,7 @@ def stats() -> dict[str, Any]:
         by_status[str(status)] = by_status.get(str(status), 0) + count
         by_kind[(str(status), kind)] = count
     oldest = db.session.scalar(select(func.min(Job.run_at)).where(Job.status == JobStatus.pending, Job.run_at <= at))
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    age = max((at - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
+    age = max((at - as_utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
     return {"by_status": by_status, "by_kind": by_kind, "oldest_due_seconds": age}
 
 

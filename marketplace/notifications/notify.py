@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from marketplace.accounts.models import Role, User
 from marketplace.certification.models import Certificate, CertificateStatus
-from marketplace.db import BUSINESS_TZ, utcnow
+from marketplace.db import business_date, utcnow
 from marketplace.extensions import db
 from marketplace.i18n import label, money
 from marketplace.lots.models import Lot
@@ -262,7 +262,7 @@ def reminders(now: dt.datetime | None = None) -> int:
 
 
     now = now or utcnow()
-    day = now.astimezone(BUSINESS_TZ).date()
+    day = business_date(now)
     sent = 0
     quotes = db.session.scalars(select(Quote).join(QuoteRequest).where(
         QuoteRequest.status == QuoteStatus.quoted, Quote.valid_until >= day, Quote.valid_until <= day + QUOTE_WARNING))

@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import func, select, update
 
 from marketplace.accounts.models import Membership, Role, User
-from marketplace.db import utcnow
+from marketplace.db import as_utc, utcnow
 from marketplace.extensions import db, mail
 from marketplace.jobs import services as jobs
 from marketplace.notifications.messages import GROUPS, KINDS, Kind
@@ -337,9 +337,7 @@ def next_due() -> dt.datetime | None:
     """When the earliest pending message is due (for the job that sends the outbox), or None."""
     found = db.session.scalar(select(func.min(OutgoingMail.next_attempt_at))
                               .where(OutgoingMail.status == MailStatus.pending))
-    if found is not None and found.tzinfo is None:
-        found = found.replace(tzinfo=dt.UTC)
-    return found
+    return None if found is None else as_utc(found)
 
 
 def retry_failed() -> int:

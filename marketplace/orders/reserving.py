@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from marketplace.accounts.models import User
-from marketplace.db import BUSINESS_TZ, today, utcnow
+from marketplace.db import business_date, today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.orders import allocation as engine
@@ -78,7 +78,7 @@ def accept_quote(
     # quote: no second check of ``request.quote`` (it could never refuse what the status had not refused).
     quote = request.quote
     assert quote is not None, f"quote request {request.id} is quoted but has no quote"
-    if quote.valid_until < now.astimezone(BUSINESS_TZ).date():
+    if quote.valid_until < business_date(now):
         raise OrderError(_l("This quote expired on %(date)s. Ask for a new one.", date=quote.valid_until.isoformat()))
 
     order = Order(
@@ -172,7 +172,7 @@ def _allocate_and_reserve(
     if request.kg_per_lot:
         return _reserve_chosen(order, request, now=now, hold=hold, alpha=alpha, min_shipment_kg=min_shipment_kg,
                                actor=actor)
-    day = now.astimezone(BUSINESS_TZ).date()
+    day = business_date(now)
     if not request.items and (request.fibre_state is None or request.price_basis is None):
         pin_kind(request, matching_lots(spec_of(request), None, day=day))
     spec = spec_of(request)
@@ -238,7 +238,7 @@ def _reserve_chosen(
     wanted = {item.lot_id: item.kg or Decimal(0) for item in request.items}
     release_expired(now, set(wanted))
     lots = {lot.id: lot for lot in lock_lots(wanted)}
-    day = now.astimezone(BUSINESS_TZ).date()
+    day = business_date(now)
     quote = request.quote
     assert quote is not None
     for lot_id, kg in sorted(wanted.items()):

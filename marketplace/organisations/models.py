@@ -9,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from marketplace.db import BUSINESS_TZ, Base, Kg, TimestampMixin, enum_column, utcnow
+from marketplace.db import Base, Kg, TimestampMixin, business_date, enum_column, utcnow
 
 
 class OrgKind(enum.StrEnum):
@@ -98,8 +98,7 @@ class Organisation(TimestampMixin, Base):
     def registered_on(self) -> dt.date:
         """The day the Union entered the organisation in its register (its record's creation), in the Union's
         time zone: the date the register page shows and the identity anchor states."""
-        created = self.created_at if self.created_at.tzinfo else self.created_at.replace(tzinfo=dt.UTC)
-        return created.astimezone(BUSINESS_TZ).date()
+        return business_date(self.created_at)
 
     @property
     def is_verified(self) -> bool:

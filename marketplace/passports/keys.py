@@ -24,7 +24,7 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from marketplace.db import utcnow
+from marketplace.db import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
 from marketplace.passports.models import OrganisationKey
@@ -206,9 +206,7 @@ def did_document(org: Organisation) -> dict[str, Any] | None:
                                   "publicKeyJwk": stored.public_jwk}
         if stored.retired_at is not None:
             # Retired: no longer signs, but what it signed before this moment stays verifiable.
-            retired = stored.retired_at
-            retired = retired.replace(tzinfo=dt.UTC) if retired.tzinfo is None else retired.astimezone(dt.UTC)
-            method["expires"] = retired.strftime("%Y-%m-%dT%H:%M:%SZ")
+            method["expires"] = as_utc(stored.retired_at).strftime("%Y-%m-%dT%H:%M:%SZ")
         methods.append(method)
     ids = [m["id"] for m in methods]
     return {

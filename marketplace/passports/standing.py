@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from marketplace.certification.models import Certificate, CertificateStatus
-from marketplace.db import today, utcnow
+from marketplace.db import as_utc, today, utcnow
 from marketplace.extensions import db
 from marketplace.lots.models import Lot
 from marketplace.passports import status as status_list
@@ -100,10 +100,6 @@ def status_indexes(public_ids: Collection[str] | None = None) -> dict[str, set[i
     return flagged
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
 def latest_status_list(purpose: str) -> StatusListVersion | None:
     return db.session.scalar(select(StatusListVersion).where(StatusListVersion.purpose == purpose)
                              .order_by(StatusListVersion.number.desc()).limit(1))
@@ -128,7 +124,7 @@ def _issue_status_list(purpose: str, indexes: set[int]) -> StatusListVersion | N
     now = utcnow().replace(microsecond=0)
     latest = latest_status_list(purpose)
     validity = dt.timedelta(seconds=int(current_app.config["STATUS_LIST_VALIDITY"]))
-    if latest is not None and latest.encoded_list == encoded and _aware(latest.valid_until) - validity / 2 > now:
+    if latest is not None and latest.encoded_list == encoded and as_utc(latest.valid_until) - validity / 2 > now:
         return None
     signer = get_signer()
     number = latest.number + 1 if latest is not None else 1

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from marketplace import events
 from marketplace.accounts.models import User
-from marketplace.db import BUSINESS_TZ, utcnow
+from marketplace.db import BUSINESS_TZ, business_date, utcnow
 from marketplace.extensions import db
 from marketplace.i18n import money
 from marketplace.orders.locking import serialise_form
@@ -184,7 +184,7 @@ def record_bank_transfer(order: Order, *, staff: User, amount_minor: int, refere
         raise OrderError(_l("%(amount)s is more than the %(due)s outstanding. Nothing was recorded.",
                             amount=money(amount_minor, order.currency), due=money(outstanding, order.currency)),
                          422)
-    if received_on > utcnow().astimezone(BUSINESS_TZ).date():
+    if received_on > business_date(utcnow()):
         raise OrderError(_l("The transfer cannot have been received in the future."), 422)
     ref = f"{BANK}:{reference[:100]}"
     if db.session.scalar(select(Payment.id).where(Payment.provider_ref == ref)) is not None:

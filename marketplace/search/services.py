@@ -16,7 +16,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from marketplace.db import utcnow
+from marketplace.db import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.search.engine import batched, engine, make_engine, search, search_many  # noqa: F401 (the CLI, tests and benchmarks use them here)
@@ -262,9 +262,8 @@ def outbox_stats() -> dict[str, float]:
     """The backlog and the age of its oldest change in seconds (for /metrics)."""
     with Session(db.engine) as session:
         count, oldest = session.execute(select(func.count(), func.min(SearchOutbox.created_at))).one()
-    if oldest is not None and oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=dt.UTC)
-    return {"backlog": count or 0, "oldest_seconds": max((utcnow() - oldest).total_seconds(), 0.0) if oldest else 0.0}
+    age = max((utcnow() - as_utc(oldest)).total_seconds(), 0.0) if oldest else 0.0
+    return {"backlog": count or 0, "oldest_seconds": age}
 
 
 Wrap = Callable[[str, int, Iterator[dict[str, Any]]], Iterable[dict[str, Any]]]

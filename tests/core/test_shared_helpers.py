@@ -71,3 +71,18 @@ def test_the_product_page_and_the_passport_use_the_same_dated_rate(demo_app: Fla
         rate = version.credential["credentialSubject"]["cashmere"]["fairPricing"]["herderShareOfPrice"]["referenceRate"]
         assert rate["value"] == 4100
         db.session.rollback()
+
+
+def test_a_stored_time_becomes_utc_and_its_business_day_is_ulaanbaatars() -> None:
+    """SQLite hands stored times back naive (in UTC), PostgreSQL aware: both read as the same moment, and the day
+    is the one in Ulaanbaatar (UTC+8), not the UTC date."""
+    import datetime as dt
+
+    from marketplace.db import as_utc, business_date
+
+    naive = dt.datetime(2026, 11, 30, 17, 30)  # noqa: DTZ001 (as SQLite returns it)
+    aware = dt.datetime(2026, 12, 1, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert as_utc(naive) == as_utc(aware) == dt.datetime(2026, 11, 30, 17, 30, tzinfo=dt.UTC)
+    assert as_utc(aware).tzinfo is dt.UTC
+    assert business_date(naive) == business_date(aware) == dt.date(2026, 12, 1)
+    assert business_date(naive - dt.timedelta(hours=1, minutes=31)) == dt.date(2026, 11, 30)

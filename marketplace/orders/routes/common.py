@@ -15,7 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from marketplace.accounts.models import Role
-from marketplace.db import BUSINESS_TZ
+from marketplace.db import BUSINESS_TZ, as_utc
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
 from marketplace.orders import services
@@ -43,7 +43,7 @@ def zoned(value: Any) -> str:
         return ""
     locale = get_locale() or "en"
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        moment = as_utc(value)
         return format_datetime(moment, "medium", tzinfo=BUSINESS_TZ, locale=locale) + " (" + get_timezone_name(
             moment.astimezone(BUSINESS_TZ), locale=locale) + ")"
     noon = dt.datetime.combine(value, dt.time(12), BUSINESS_TZ)
