@@ -18,7 +18,7 @@ from werkzeug.datastructures import MIMEAccept
 from marketplace.access import public
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
-from marketplace.passports import documents, geo, keys, resolver, services, untp
+from marketplace.passports import documents, geo, keys, resolver, services, source_notes, untp
 from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, is_valid_qualifier
@@ -46,6 +46,7 @@ CORS_ENDPOINTS = frozenset({
     "certification.conformity_credential", "certification.conformity_credential_version",
     "passports.org_did_document", "passports.org_identity", "passports.org_identity_version",
     "passports.traceability_event_version", "passports.tlog_checkpoint", "passports.tlog_tile",
+    "passports.traceability_event_id", "certification.certificate",  # identifiers that redirect to JSON-LD
 })
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
@@ -106,6 +107,12 @@ def passport_url(passport: Passport) -> str:
 def _json(document: Any, mimetype: str = JSONLD) -> Response:
     return Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype=mimetype)
 
+
+
+
+@bp.app_template_filter("source_note")
+def _source_note(text: object) -> str:
+    return source_notes.source_note(text)
 
 @bp.route("/passports/<public_id>")
 @public

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, render_template, request, send_file
+from flask import Blueprint, abort, g, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -50,6 +50,13 @@ def catalogue():  # type: ignore[no-untyped-def]
     return render_template(
         template, form=form, lines=list(lines.values()), total=len(versions), search_down=status == 503,
     ), status, {"Vary": "HX-Request"}
+
+
+@bp.route("/products/")
+@public
+def product_numbers():  # type: ignore[no-untyped-def]
+    """The scheme of the products' SKUs, as a passport without a GTIN names it (``idScheme``): the catalogue."""
+    return redirect(url_for("products.catalogue"), 308)
 
 
 @bp.route("/products/<int:product_id>")

@@ -90,3 +90,12 @@ def test_every_address_a_credential_names_answers_down_to_the_fragment(demo_app:
     assert any("#claim" in a for a in addresses)
     assert any("#metric-" in a for a in addresses)
     assert unresolved(demo_app, addresses) == []
+
+
+def test_the_identifier_schemes_of_lots_and_products_lead_to_their_lists(demo_app: Flask) -> None:
+    """A product without a GTIN is identified in the SKU scheme ``/products/`` (none in the demo has none)."""
+    client = demo_app.test_client()
+    assert client.get("/lots/").location == "/lots"
+    assert client.get("/products/").location == "/products"
+    for scheme in ("/lots/", "/products/"):
+        assert client.get(scheme, follow_redirects=True).status_code == 200

@@ -44,7 +44,8 @@ ENDPOINT_ARGS = {"passports.version_json": {"number": "1"}, "passports.version_i
                  "passports.tier_value_chain_version": {"number": "1"},
                  "passports.tier_authority_version": {"number": "1"}}
 # Addresses the credentials use as identifiers, which send a reader on to what they name.
-REDIRECTS = {"lots.lot_numbers": (308,), "passports.traceability_event_id": (303, 404)}
+REDIRECTS = {"lots.lot_numbers": (308,), "products.product_numbers": (308,),
+             "passports.traceability_event_id": (303, 404)}
 # Endpoints whose sample object may not exist in the demo data: allowed means "not refused".
 MAY_BE_MISSING = {"passports.traceability_event", "passports.digital_link", "control.assess",
                   # an issuer's DID document and identity anchor exist once it has signed; a step's event and a

@@ -53,7 +53,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
         "payments.stripe_webhook", "payments.update_cart", "payments.consumer_order",
         "payments.cancel_consumer_order", "payments.request_service",
         "certification.conformity_credential", "certification.certificate", "passports.traceability_event_id",
-        "lots.lot_numbers", "pricing.history", "lots.index",
+        "lots.lot_numbers", "products.product_numbers", "pricing.history", "lots.index",
         "lots.detail", "lots.compare", "lots.export", "lots.export_xlsx", "products.media", "products.catalogue",
         "products.detail",
         "organisations.profile", "organisations.register", "accounts.signin", "accounts.signup",
