@@ -45,7 +45,7 @@ class PassportLogNode(Base):
     key's order (WITHOUT ROWID, migration 0018_k26): one B-tree descent per node read."""
 
     __tablename__ = "passport_log_node"
-    __table_args__ = ({"sqlite_with_rowid": False},)
+    __table_args__ = {"sqlite_with_rowid": False}
 
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column("node_index", Integer, primary_key=True, autoincrement=False)
