@@ -41,11 +41,9 @@ class PassportLogTree(Base):
 class PassportLogNode(Base):
     """The hash of one perfect subtree: ``level`` 0 are the leaf hashes, level L index i covers leaves
     [i·2^L, (i+1)·2^L). Written as appends complete them, so proofs and roots read O(log² n) rows, never
-    every leaf; ``passports verify`` recomputes them all from the entries. On SQLite the rows are kept in the
-    key's order (WITHOUT ROWID, migration 0018_k26): one B-tree descent per node read."""
+    every leaf; ``passports verify`` recomputes them all from the entries."""
 
     __tablename__ = "passport_log_node"
-    __table_args__ = {"sqlite_with_rowid": False}
 
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     index: Mapped[int] = mapped_column("node_index", Integer, primary_key=True, autoincrement=False)
