@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from flask import Flask
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.passports.models import Passport
+from tests.conftest import LiveServer
+from tests.helpers import page_width
 
 # The English of the notes the passport builders write (untp/dpp.py, untp/dpp_product.py) for the figures a
 # public page shows with their source; the demo's pages show each but the Code of Practice report's.
@@ -72,3 +76,21 @@ def test_an_unknown_or_personal_note_is_shown_as_written(app: Flask) -> None:
         assert source_note("") == ""
         assert source_note(None) == ""
         assert source_note("Union reference rate and more") == "Union reference rate and more"  # whole notes only
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_reader_sees_the_impact_notes_in_german(live_server: LiveServer, page: Page, width: int) -> None:
+    """A German reader opens a product passport's impact section: the figure's source reads in German, with the
+    maker's name and the numbers, and nothing scrolls sideways."""
+    app = live_server.app
+    with app.app_context():
+        public_id = db.session.scalars(select(Passport.public_id).where(Passport.product_id.is_not(None))
+                                       .order_by(Passport.id)).first()
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/passports/{public_id}?lang=de")
+    page.get_by_role("heading", name="Wirkung", exact=True).click()  # the section opens
+    row = page.get_by_role("row", name=re.compile("Treibhausgase"))
+    expect(row).to_contain_text(re.compile(r"Quelle: .+: Summe von \d+ Verarbeitungsschritten geteilt durch"))
+    expect(row).not_to_contain_text("processing steps")
+    assert page_width(page) <= width
