@@ -35,7 +35,8 @@ def certificate(number: str):  # type: ignore[no-untyped-def]
     asking for JSON-LD is sent to the conformity credential."""
     cert = _certificate_or_404(number)
     if _wants_json():
-        return redirect(url_for("certification.conformity_credential", number=cert.number), 303)
+        asked = {"untp": request.args["untp"]} if "untp" in request.args else {}  # the form asked for, if any
+        return redirect(url_for("certification.conformity_credential", number=cert.number, **asked), 303)
     return render_template("certification/certificate.html", cert=cert, today=today(),
                            lots=lots_services.listed_under(cert.id),
                            holder_public=profile_visible(cert.holder), issuer_public=profile_visible(cert.issuer))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from flask_babel import gettext as _
 
-from marketplace.i18n import number
+from marketplace.i18n import number, with_unit
 
 Render = Callable[[dict[str, str]], str]
 
@@ -25,8 +25,9 @@ _NOTES: tuple[tuple[re.Pattern[str], Render], ...] = (
      lambda m: _("%(maker)s: sum of %(steps)s processing steps divided by %(items)s items; scope: cradle to "
                  "gate, from scouring to finishing", maker=m["maker"], steps=number(int(m["steps"])),
                  items=number(int(m["items"])))),
-    (re.compile(r"Source lots; dehaired lots converted at an assumed (?P<pct>\d+%) dehairing yield"),
-     lambda m: _("Source lots; dehaired lots converted at an assumed %(pct)s dehairing yield", pct=m["pct"])),
+    (re.compile(r"Source lots; dehaired lots converted at an assumed (?P<pct>\d+)% dehairing yield"),
+     lambda m: _("Source lots; dehaired lots converted at an assumed %(pct)s dehairing yield",
+                 pct=with_unit(int(m["pct"]), "%"))),
     (re.compile(r"Herder price per kg × greasy fibre per item \(from the source lots and the batch yield\) "
                 r"÷ retail price"),
      lambda m: _("Herder price per kg × greasy fibre per item (from the source lots and the batch yield) ÷ "

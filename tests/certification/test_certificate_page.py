@@ -67,6 +67,8 @@ def test_a_program_asking_for_json_ld_is_sent_to_the_credential_and_unknown_numb
     assert asked.status_code == 303
     assert asked.location == f"/certificates/{NUMBER}.json"
     assert client.get(asked.location).get_json(force=True)["credentialSubject"]
+    older = client.get(f"/certificates/{NUMBER}?untp=0.6.1&_external=1", headers={"Accept": "application/ld+json"})
+    assert older.location == f"/certificates/{NUMBER}.json?untp=0.6.1"  # the form asked for, nothing else
     browser = client.get(f"/certificates/{NUMBER}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert browser.status_code == 200
     for number in ("SC-1999-NONE", "x" * 61, "<script>"):

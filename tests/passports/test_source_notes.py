@@ -25,7 +25,7 @@ NOTES_DE = {
     "to finishing": "Khangai Knitwear LLC: Summe von 5 Verarbeitungsschritten geteilt durch 1.200 Artikel; "
                     "Bilanzrahmen: von der Wiege bis zum Werkstor, vom Waschen bis zur Ausrüstung",
     "Source lots; dehaired lots converted at an assumed 50% dehairing yield":
-        "Herkunftspartien; entgrannte Partien mit einer angenommenen Entgrannungsausbeute von 50% umgerechnet",
+        "Herkunftspartien; entgrannte Partien mit einer angenommenen Entgrannungsausbeute von 50\u00a0% umgerechnet",
     "Herder price per kg × greasy fibre per item (from the source lots and the batch yield) ÷ retail price":
         "Hirtenpreis pro kg × Rohfaser pro Artikel (aus den Herkunftspartien und der Ausbeute der Charge) ÷ "
         "Verkaufspreis",
