@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -15,7 +15,7 @@ from marketplace.lots import services as lots_services
 from marketplace.organisations.routes import profile_visible
 from marketplace.passports import documents
 from marketplace.passports.issuer_routes import issued_response
-from marketplace.passports.routes import JSONLD, untp_version
+from marketplace.passports.routes import JSONLD, credential_asked, untp_asked, untp_version
 
 bp = Blueprint("certification", __name__)
 
@@ -34,17 +34,11 @@ def certificate(number: str):  # type: ignore[no-untyped-def]
     Its address is also the identifier the credentials give the certificate's claim (``…#claim``): a program
     asking for JSON-LD is sent to the conformity credential."""
     cert = _certificate_or_404(number)
-    if _wants_json():
-        asked = {"untp": request.args["untp"]} if "untp" in request.args else {}  # the form asked for, if any
-        return redirect(url_for("certification.conformity_credential", number=cert.number, **asked), 303)
+    if credential_asked(JSONLD, "application/json"):
+        return redirect(url_for("certification.conformity_credential", number=cert.number, **untp_asked()), 303)
     return render_template("certification/certificate.html", cert=cert, today=today(),
                            lots=lots_services.listed_under(cert.id),
                            holder_public=profile_visible(cert.holder), issuer_public=profile_visible(cert.issuer))
-
-
-def _wants_json() -> bool:
-    best = request.accept_mimetypes.best_match(["text/html", JSONLD, "application/json"], default="text/html")
-    return best != "text/html"
 
 
 @bp.route("/certificates/<number>.json")

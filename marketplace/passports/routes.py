@@ -95,9 +95,21 @@ def _form(version: PassportVersion, untp_asked: str) -> tuple[dict[str, Any], st
     return version.credential, version.signature
 
 
+def untp_asked() -> dict[str, str]:
+    """The ``?untp=`` of this request, to pass on when redirecting to a credential (nothing else of the query)."""
+    return {"untp": request.args["untp"]} if "untp" in request.args else {}
+
+
 def _prefers(accept: MIMEAccept, *types: str) -> str | None:
     best = accept.best_match([*types, "text/html"], default="text/html")
     return best if best in types else None
+
+
+def credential_asked(*types: str) -> str | None:
+    """The credential type this request's ``Accept`` prefers to a page, if any (``resolver.parse_accept``). Only a
+    header naming JSON or a JWT can ask for one: a browser's, or ``*/*``, gets the page; the rest is not parsed."""
+    accept = request.headers.get("Accept", "").lower()  # media types are case-insensitive
+    return _prefers(resolver.parse_accept(accept), *types) if "json" in accept or "jwt" in accept else None
 
 
 def passport_url(passport: Passport) -> str:
@@ -119,10 +131,7 @@ def _source_note(text: object) -> str:
 def page(public_id: str):  # type: ignore[no-untyped-def]
     # May be cached, but revalidated every time: a status change shows on the very next request.
     headers = {"Cache-Control": "public, no-cache", "Vary": "Accept"}  # i18n adds Accept-Language, Cookie
-    accept = request.headers.get("Accept", "").lower()  # media types are case-insensitive
-    # Only an Accept header naming JSON or a JWT can ask for the credential; skip parsing the rest.
-    wanted = _prefers(resolver.parse_accept(accept), JSONLD, "application/json", VCJWT) if (
-        "json" in accept or "jwt" in accept) else None
+    wanted = credential_asked(JSONLD, "application/json", VCJWT)
     if wanted:
         version = _passport_or_404(public_id).current
         assert version is not None
@@ -365,8 +374,7 @@ def traceability_event_id(step_id: int):  # type: ignore[no-untyped-def]
     (a step nobody may see is not found here either)."""
     if services.processing_step(step_id, *viewer_scope(current_user)) is None:
         abort(404)
-    asked = {"untp": request.args["untp"]} if "untp" in request.args else {}  # the form asked for, if any
-    return redirect(url_for("passports.traceability_event", step_id=step_id, **asked), 303)
+    return redirect(url_for("passports.traceability_event", step_id=step_id, **untp_asked()), 303)
 
 
 @bp.route("/events/steps/<int:step_id>.json")

@@ -71,6 +71,9 @@ def test_a_program_asking_for_json_ld_is_sent_to_the_credential_and_unknown_numb
     assert older.location == f"/certificates/{NUMBER}.json?untp=0.6.1"  # the form asked for, nothing else
     browser = client.get(f"/certificates/{NUMBER}", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert browser.status_code == 200
+    assert client.get(f"/certificates/{NUMBER}", headers={"Accept": "*/*"}).status_code == 200  # as a passport
+    profiled = client.get(f"/certificates/{NUMBER}", headers={"Accept": 'application/ld+json; profile="x"'})
+    assert profiled.status_code == 303  # the one Accept parser of the negotiating routes (resolver.parse_accept)
     for number in ("SC-1999-NONE", "x" * 61, "<script>"):
         assert client.get(f"/certificates/{number}").status_code == 404
 
