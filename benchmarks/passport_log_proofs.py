@@ -1,6 +1,7 @@
 """Inclusion proofs on a log of N entries (issue 26, point 3: ≤ 5 ms at 1,000,000), without publishing N passports:
-a synthetic log (N leaves, every stored subtree hash, one checkpoint row) written straight into a migrated SQLite
-file, then proofs through ``log.inclusion`` (what the version's inclusion URL serves), each verified against the root.
+a synthetic log (N leaves, every stored subtree hash and full tile, one checkpoint row) written straight into a
+migrated SQLite file, then proofs through ``log.inclusion`` (what the version's inclusion URL serves), each
+verified against the root.
 
 Run: .venv/bin/python -m benchmarks.passport_log_proofs FILE N [PROOFS]   (FILE is built once, then reused)
 """
@@ -19,26 +20,38 @@ from pathlib import Path
 LEAF_SQL = ("INSERT INTO passport_log_leaf (leaf_index, kind, passport_public_id, version_id, data, leaf_hash,"
             " appended_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
 NODE_SQL = "INSERT INTO passport_log_node (level, node_index, hash) VALUES (?, ?, ?)"
+TILE_SQL = "INSERT INTO passport_log_tile (level, tile_index, hashes, interior) VALUES (?, ?, ?, ?)"
 
 
 def build(path: Path, count: int) -> float:
-    """Leaves, nodes and a checkpoint for ``count`` entries (plain SQL: no versions behind them)."""
-    from marketplace.passports import merkle
+    """Leaves, nodes, full tiles and a checkpoint for ``count`` entries (plain SQL: no versions behind them)."""
+    from marketplace.passports import merkle, tiles
 
     began = time.perf_counter()
     connection = sqlite3.connect(path)
     frontier = merkle.Frontier()
     leaves: list[tuple[object, ...]] = []
     nodes: list[tuple[object, ...]] = []
+    full: list[tuple[object, ...]] = []
+    filling: dict[int, list[bytes]] = {}  # tile level → the hashes of its tile being filled
     for index in range(count):
         data = f'{{"contentHash":"{index:064x}","kind":"version","passport":"p{index}","version":1}}'
         digest = merkle.leaf_hash(data.encode())
         leaves.append((index, "version", f"p{index}", index + 1, data, digest.hex(), "2026-11-28 00:00:00"))
-        nodes.extend((level, at, value.hex()) for level, at, value in frontier.append(digest))
+        for level, at, value in frontier.append(digest):
+            nodes.append((level, at, value.hex()))
+            if level % tiles.HEIGHT == 0:
+                hashes = filling.setdefault(level // tiles.HEIGHT, [])
+                hashes.append(value)
+                if len(hashes) == tiles.WIDTH:
+                    joined = b"".join(hashes)
+                    full.append((level // tiles.HEIGHT, at // tiles.WIDTH, joined, tiles.interior_levels(joined)))
+                    hashes.clear()
         if len(leaves) >= 100_000 or index == count - 1:
             connection.executemany(LEAF_SQL, leaves)
             connection.executemany(NODE_SQL, nodes)
-            leaves, nodes = [], []
+            connection.executemany(TILE_SQL, full)
+            leaves, nodes, full = [], [], []
     connection.execute("INSERT INTO passport_checkpoint (tree_size, root_hash, timestamp, jws) VALUES (?, ?, ?, ?)",
                        (count, frontier.root().hex(), "2026-11-28 00:00:00", "unsigned"))
     connection.commit()

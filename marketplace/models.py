@@ -29,7 +29,13 @@ from marketplace.orders.models import (
     SampleRequest,
 )
 from marketplace.organisations.models import Aimag, CooperativeProfile, Organisation, PastureUserGroup, Soum
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
+from marketplace.passports.log_models import (
+    PassportCheckpoint,
+    PassportLogLeaf,
+    PassportLogNode,
+    PassportLogTile,
+    PassportLogTree,
+)
 from marketplace.passports.models import (
     IssuedDocument,
     OrganisationKey,
@@ -125,6 +131,6 @@ __all__ = [
 ]
 __all__ += ["ParticipationEvent"]
 __all__ += ["MailPreference", "Notification", "OutgoingMail", "UserSession"]
-__all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogNode", "PassportLogTree"]
+__all__ += ["PassportCheckpoint", "PassportLogLeaf", "PassportLogNode", "PassportLogTile", "PassportLogTree"]
 __all__ += ["Job", "JobSchedule"]
 __all__ += ["IssuedDocument", "OrganisationKey", "StatusListVersion"]

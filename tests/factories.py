@@ -69,6 +69,7 @@ from tests.passports.factories import (  # noqa: F401
     PassportFactory,
     PassportLogLeafFactory,
     PassportLogNodeFactory,
+    PassportLogTileFactory,
     PassportLogTreeFactory,
     PassportVersionFactory,
     StatusListVersionFactory,

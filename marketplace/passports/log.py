@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.passports import merkle
+from marketplace.passports import merkle, tiles
 from marketplace.passports.log_checkpoints import (  # noqa: F401 (re-exported: the log's one import)
     PAGE_MAX,
     PENDING,
@@ -38,12 +38,19 @@ from marketplace.passports.log_checkpoints import (  # noqa: F401 (re-exported: 
     sign_checkpoint,
     size,
 )
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
+from marketplace.passports.log_models import (
+    PassportCheckpoint,
+    PassportLogLeaf,
+    PassportLogNode,
+    PassportLogTile,
+    PassportLogTree,
+)
 from marketplace.passports.log_status import (
     _status_problems,
     live_status_bits,
     logged_status,
 )
+from marketplace.passports.log_stored import _filling_at, _unlogged_versions, compare_nodes, compare_tiles
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 
@@ -86,10 +93,14 @@ def _append(tree: PassportLogTree, data: dict[str, Any], passport_public_id: str
                            version_id=version_id, data=raw.decode(), leaf_hash=digest.hex())
     db.session.add(leaf)
     frontier = merkle.Frontier.from_json(tree.frontier)
-    for level, index, value in frontier.append(digest):
+    made = frontier.append(digest)
+    for level, index, value in made:
         db.session.add(PassportLogNode(level=level, index=index, hash=value.hex()))
     tree.size, tree.frontier = tree.size + 1, frontier.to_json()
     db.session.info[PENDING] = True
+    if tiles.completed((level, index) for level, index, _ in made):  # one append in 256
+        db.session.flush()
+        tiles.store_completed((level, index) for level, index, _ in made)
     return leaf
 
 
@@ -155,6 +166,7 @@ def append_version_rows(versions: list[VersionRow]) -> None:
     connection = db.session.connection()
     connection.execute(PassportLogLeaf.__table__.insert(), entries)
     connection.execute(PassportLogNode.__table__.insert(), nodes)
+    tiles.store_completed((node["level"], node["node_index"]) for node in nodes)
     tree.size, tree.frontier = tree.size + len(entries), frontier.to_json()
     db.session.info[PENDING] = True
     db.session.flush()
@@ -209,6 +221,7 @@ def _checkpoint_claim(checkpoint: PassportCheckpoint, signer: Signer) -> tuple[C
 STREAM_PAGE = 200  # entries read at a time by verify_log (and the versions they name: two credentials each)
 STREAM_PAGE_LIGHT = 2000  # the same without the credentials (``contents=False``)
 NODE_BATCH = 4096  # computed subtree hashes compared with the stored ones at a time
+TILE_BATCH = 64  # computed full tiles compared with the stored ones at a time
 
 
 def verify_log(flagged: dict[str, set[int]], contents: bool = True) -> list[str]:
@@ -242,6 +255,9 @@ def verify_log(flagged: dict[str, set[int]], contents: bool = True) -> list[str]
     stored = db.session.scalar(select(func.count()).select_from(PassportLogNode)) or 0
     if stored > stream.nodes:
         problems.append(f"Merkle log: {stored - stream.nodes} stored subtree hashes beyond what the entries give")
+    stored_tiles = db.session.scalar(select(func.count()).select_from(PassportLogTile)) or 0
+    if stored_tiles > stream.tiles:
+        problems.append(f"Merkle log: {stored_tiles - stream.tiles} stored tiles beyond what the entries give")
     problems.extend(f"{version}: missing from the Merkle log" for version in _unlogged_versions())
     tree = db.session.get(PassportLogTree, 1)
     if stream.position and (tree is None or tree.size != stream.position
@@ -267,9 +283,13 @@ class _Stream:
         self.contents = contents
         self.frontier = frontier or merkle.Frontier()
         self.position, self.end = start, end
-        self.nodes = self.covered = 0
+        self.nodes = self.covered = self.tiles = 0
         self.passports: set[str] = set()  # the passports the streamed entries name
         self.version_ids: list[int] = []
+        # The full tiles the entries give, compared with the stored ones in batches, and the hashes of the
+        # tile being filled at each tile level (from the stored nodes before ``start`` when it is not 0).
+        self.tiles_made: dict[tuple[int, int], bytes] = {}
+        self.filling: dict[int, list[bytes] | None] = {} if not start else _filling_at(start)
 
     def run(self) -> list[str]:
         problems: list[str] = []
@@ -293,7 +313,11 @@ class _Stream:
             if len(made) >= NODE_BATCH:
                 problems.extend(compare_nodes(made))
                 made = {}
+            if len(self.tiles_made) >= TILE_BATCH:
+                problems.extend(compare_tiles(self.tiles_made))
+                self.tiles_made = {}
         problems.extend(compare_nodes(made))
+        problems.extend(compare_tiles(self.tiles_made))
         return problems
 
     def entry(self, index: int, data: str, stored_hash: str, made: dict[tuple[int, int], str]) -> list[str]:
@@ -305,6 +329,8 @@ class _Stream:
         for level, node_index, value in self.frontier.append(bytes.fromhex(stored_hash)):
             made[(level, node_index)] = value.hex()
             self.nodes += 1
+            if level % tiles.HEIGHT == 0:
+                self.fill(level // tiles.HEIGHT, node_index, value)
         self.position += 1
         for label, root in self.claims.pop(self.position, []):
             if self.frontier.root() != root:
@@ -314,27 +340,15 @@ class _Stream:
         return problems
 
 
-def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
-    """Each computed subtree hash against the stored one (a range query per level): changed or missing."""
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], str] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
-                PassportLogNode.index <= max(indexes))):
-            stored[(level, index)] = value
-    problems = []
-    for (level, index), value in sorted(expected.items()):
-        if (level, index) not in stored:
-            problems.append(f"Merkle log node {level}/{index}: missing")
-        elif stored[(level, index)] != value:
-            problems.append(f"Merkle log node {level}/{index}: does not match the entries (a stored subtree "
-                            "hash was changed)")
-    return problems
+    def fill(self, tile_level: int, index: int, value: bytes) -> None:
+        hashes = self.filling.setdefault(tile_level, [])
+        if hashes is not None:
+            hashes.append(value)
+        if index % tiles.WIDTH == tiles.WIDTH - 1:  # the tile is full
+            if hashes is not None and len(hashes) == tiles.WIDTH:
+                self.tiles_made[(tile_level, index // tiles.WIDTH)] = b"".join(hashes)
+                self.tiles += 1
+            self.filling[tile_level] = []
 
 
 def _version_leaf_problems(rows: list[Any], contents: bool = True) -> list[str]:
@@ -369,11 +383,3 @@ def _version_leaf_problems(rows: list[Any], contents: bool = True) -> list[str]:
                 version.credential_070 if version.content_hash_070 else version.credential)).hexdigest():
             problems.append(f"Merkle log entry {index}: the logged hash does not match the published credential")
     return problems
-
-
-def _unlogged_versions() -> list[str]:
-    """Versions no log entry names (one anti-join)."""
-    logged = select(PassportLogLeaf.version_id).where(PassportLogLeaf.version_id.is_not(None))
-    return [f"passport {public_id} version {number}" for public_id, number in db.session.execute(
-        select(Passport.public_id, PassportVersion.number).join(Passport, Passport.id == PassportVersion.passport_id)
-        .where(PassportVersion.id.not_in(logged)).order_by(PassportVersion.id))]

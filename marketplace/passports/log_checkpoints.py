@@ -12,8 +12,14 @@ from sqlalchemy.orm import Session
 
 from marketplace.db import utcnow
 from marketplace.extensions import db
-from marketplace.passports import merkle
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTree
+from marketplace.passports import merkle, tiles
+from marketplace.passports.log_models import (
+    PassportCheckpoint,
+    PassportLogLeaf,
+    PassportLogNode,
+    PassportLogTile,
+    PassportLogTree,
+)
 from marketplace.passports.models import PassportVersion
 from marketplace.passports.signing import get_signer
 from marketplace.urls import public_base_url
@@ -104,23 +110,19 @@ def size() -> int:
 
 
 def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
-    """The stored subtree hashes asked for (a proof needs about 2·log₂ n of them), in one query of one
-    primary-key lookup each: ``level = L AND node_index IN (…)`` per level, OR-ed. (A row-value IN list,
+    """The subtree hashes asked for (a proof needs about 2·log₂ n of them): those inside a full tile hashed
+    up from the stored tile (one row per tile, about three for a proof at 1,000,000 entries), the rest (the
+    log's right edge, in tiles not yet full) read from the stored nodes. Each query is one primary-key lookup
+    per row: ``level = L AND node_index IN (…)`` per level, OR-ed. (A row-value IN list,
     ``(level, node_index) IN (VALUES …)``, made SQLite scan every node: a proof's time grew with the log.)
 
-    The statement is handed to the driver as SQL with one named parameter per value: building it as an
-    expression (about 40 of them, and their cache key) cost more CPU than the lookups themselves."""
-    found: dict[tuple[int, int], bytes] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in sorted(wanted):
-        by_level.setdefault(level, []).append(index)
-    levels = sorted(by_level)
+    The statements are handed to the driver as SQL with one named parameter per value: building them as
+    expressions (about 40 of them, and their cache key) cost more CPU than the lookups themselves."""
     connection = db.session.connection()
     named = NAMED_PARAMETER[connection.dialect.paramstyle]  # the two drivers the site runs on
-    for start in range(0, len(levels), 40):
-        sql, params = _node_query([(level, by_level[level]) for level in levels[start:start + 40]], named)
-        for level, index, value in connection.exec_driver_sql(sql, params):
-            found[(level, index)] = bytes.fromhex(value)
+    found = _from_tiles(wanted, connection, named)
+    for level, index, value in _lookup(connection, named, NODES, wanted - found.keys()):
+        found[(level, index)] = bytes.fromhex(value)
     missing = wanted - found.keys()
     if missing:
         raise ProofError(f"the log's stored nodes are incomplete ({len(missing)} missing); run "
@@ -128,24 +130,56 @@ def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     return found
 
 
+def _from_tiles(wanted: set[tuple[int, int]], connection: Any, named: str) -> dict[tuple[int, int], bytes]:
+    """The subtree hashes asked for that lie in a stored (full) tile: its hashes, or those inside it."""
+    stored = {(level, index): bytes(hashes) + bytes(interior) for level, index, hashes, interior in _lookup(
+        connection, named, TILES, {tiles.tile_of(*key) for key in wanted})}
+    return tiles.nodes_in(wanted, stored)
+
+
+# (table, index column, value column) of the two stores a proof reads
+NODES = (PassportLogNode.__tablename__, "node_index", "hash")
+TILES = (PassportLogTile.__tablename__, "tile_index", "hashes, interior")
+
+
+def _lookup(connection: Any, named: str, table: tuple[str, str, str],
+            keys: set[tuple[int, int]]) -> list[Any]:
+    """(level, index, value…) of the rows of ``table`` (``NODES`` or ``TILES``) with these (level, index) keys."""
+    if not keys:
+        return []
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(keys):
+        by_level.setdefault(level, []).append(index)
+    levels = sorted(by_level)
+    rows = []
+    for start in range(0, len(levels), 40):
+        sql, params = _node_query([(level, by_level[level]) for level in levels[start:start + 40]], named, table)
+        rows += connection.exec_driver_sql(sql, params).all()
+    return rows
+
+
 # How each of the site's two drivers writes a named parameter: psycopg's ``pyformat``; sqlite3 takes ``:name``
 # beside its ``qmark``. Another driver fails here (KeyError), not with a malformed statement.
 NAMED_PARAMETER = {"pyformat": "%({})s", "qmark": ":{}"}
 
 
-def _node_query(levels: list[tuple[int, list[int]]], named: str) -> tuple[str, dict[str, int]]:
-    """``level = :l0 AND node_index IN (:n0_0, …)`` per level, OR-ed, for the driver itself (``named`` formats
-    its named parameters): parameter names from positions only, every value bound. Not compiled by SQLAlchemy,
-    so its many shapes (how many nodes each level needs) stay out of the engine's statement cache."""
+def _node_query(levels: list[tuple[int, list[int]]], named: str,
+                table: tuple[str, str, str] = NODES) -> tuple[str, dict[str, int]]:
+    """``level = :l0 AND node_index IN (:n0_0, …)`` per level (of the nodes, or of the tiles), OR-ed, for the
+    driver itself (``named`` formats its named parameters): parameter names from positions only, every value
+    bound. Not compiled by SQLAlchemy, so its many shapes (how many nodes each level needs) stay out of the
+    engine's statement cache."""
+    name, index_column, value_column = table
     params: dict[str, int] = {}
     terms = []
     for number, (level, indexes) in enumerate(levels):
         params[f"l{number}"] = level
         params.update({f"n{number}_{at}": index for at, index in enumerate(indexes)})
         names = ", ".join(named.format(f"n{number}_{at}") for at in range(len(indexes)))
-        terms.append(f"(level = {named.format(f'l{number}')} AND node_index IN ({names}))")
-    table = PassportLogNode.__tablename__
-    return f"SELECT level, node_index, hash FROM {table} WHERE {' OR '.join(terms)}", params  # noqa: S608
+        terms.append(f"(level = {named.format(f'l{number}')} AND {index_column} IN ({names}))")
+    # The table and column names are this module's constants, never input; every value is bound.
+    return (f"SELECT level, {index_column}, {value_column} FROM {name} WHERE {' OR '.join(terms)}",  # noqa: S608
+            params)
 
 
 class ProofError(ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from marketplace.db import Base, immutable, utcnow
@@ -50,6 +50,22 @@ class PassportLogNode(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class PassportLogTile(Base):
+    """A full C2SP tile: ``hashes``, the 256 hashes (32 bytes each, concatenated) of level-8·``level``
+    subtrees ``[256·tile_index, 256·tile_index + 256)``, as served at ``/passports/tlog/tile/<level>/<tile_index>``,
+    and ``interior``, the 254 subtree hashes between them and the tile's root (128 of the level above, then 64, …,
+    2). Written once, when its last hash is. An inclusion proof reads one row per tile level (three at
+    1,000,000 entries) instead of about 20 scattered subtree hashes. Partial tiles are read from
+    ``passport_log_node``, which keeps every subtree hash."""
+
+    __tablename__ = "passport_log_tile"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column("tile_index", Integer, primary_key=True, autoincrement=False)
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+    interior: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class PassportCheckpoint(Base):
     """A signed statement of the log's size and root hash at a time."""
 
@@ -64,4 +80,5 @@ class PassportCheckpoint(Base):
 
 immutable(PassportLogLeaf, ImmutableVersionError, "An entry of the passport Merkle log")
 immutable(PassportLogNode, ImmutableVersionError, "A node of the passport Merkle log")
+immutable(PassportLogTile, ImmutableVersionError, "A tile of the passport Merkle log")
 immutable(PassportCheckpoint, ImmutableVersionError, "A signed log checkpoint")

@@ -7,7 +7,8 @@
 * ``tile/entries/<N>[.p/<W>]``: entry bundles, each entry its data (the canonical JSON hashed) after a
   2-byte big-endian length.
 
-Tiles and bundles are read from the stored subtree hashes and leaves by key range and never change once
+A full tile is stored whole (``passport_log_tile``) when its last hash is written, and served as stored;
+partial tiles and bundles are read from the stored subtree hashes and leaves by key range. None changes once
 served (a partial tile of width W is the same forever): ``Cache-Control: immutable``.
 """
 
@@ -16,11 +17,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from marketplace.extensions import db
-from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode
+from marketplace.passports import merkle
+from marketplace.passports.log_models import PassportCheckpoint, PassportLogLeaf, PassportLogNode, PassportLogTile
 from marketplace.passports.signing import Signer
 
 HEIGHT = 8
@@ -71,18 +74,82 @@ def _served_width(index: int, width: int, available: int) -> int | None:
 
 
 def tile(level: int, index: int, width: int, size: int) -> bytes | None:
-    """Tile bytes at tree ``size`` (the checkpoint's)."""
+    """Tile bytes at tree ``size`` (the checkpoint's): a full tile as stored, a partial one from the nodes."""
     node_level = level * HEIGHT
     count = _served_width(index, width, size >> node_level)
     if count is None:
         return None
-    first = index * WIDTH
+    if count == WIDTH:
+        stored = db.session.scalar(select(PassportLogTile.hashes).where(PassportLogTile.level == level,
+                                                                        PassportLogTile.index == index))
+        if stored is not None:
+            return bytes(stored)
+    return node_hashes(node_level, index * WIDTH, count)
+
+
+def node_hashes(node_level: int, first: int, count: int) -> bytes | None:
+    """The stored subtree hashes [first, first + count) of one level, concatenated; None if one is missing."""
     rows = db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
         PassportLogNode.level == node_level, PassportLogNode.index >= first, PassportLogNode.index < first + count)
         .order_by(PassportLogNode.index)).all()
     if [row[0] for row in rows] != list(range(first, first + count)):
         return None
     return b"".join(bytes.fromhex(row[1]) for row in rows)
+
+
+def interior_levels(hashes: bytes) -> bytes:
+    """The subtree hashes inside a full tile above its 256: 128 of the level above, 64, …, 2, concatenated."""
+    level = [hashes[at:at + 32] for at in range(0, len(hashes), 32)]
+    out = []
+    while len(level) > 2:
+        level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+        out += level
+    return b"".join(out)
+
+
+def interior_offset(within: int, index: int) -> int:
+    """Where subtree ``index`` of ``within`` levels above a tile's hashes (1 ≤ within < 8) is in its ``interior``."""
+    return (WIDTH - (2 * WIDTH >> within) + index % (WIDTH >> within)) * 32
+
+
+def tile_of(level: int, index: int) -> tuple[int, int]:
+    """The tile (tile level, index) holding subtree (level, index): the tile's hashes, or one inside it."""
+    within = level % HEIGHT
+    return level // HEIGHT, (index << within) >> HEIGHT
+
+
+def nodes_in(wanted: set[tuple[int, int]], stored: dict[tuple[int, int], bytes]) -> dict[tuple[int, int], bytes]:
+    """The subtree hashes (level, index) asked for that lie in one of the ``stored`` full tiles (by tile level
+    and index: its hashes, then its ``interior``), sliced out of it."""
+    found = {}
+    for level, index in wanted:
+        tile = stored.get(tile_of(level, index))
+        if tile is None:
+            continue
+        within = level % HEIGHT
+        at = (index % WIDTH) * 32 if within == 0 else WIDTH * 32 + interior_offset(within, index)
+        found[(level, index)] = tile[at:at + 32]
+    return found
+
+
+def completed(nodes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The tiles (tile level, index) that these newly written nodes (level, index) fill: a tile is full when
+    its last hash, index 255 of the 256, is written."""
+    return [(level // HEIGHT, index // WIDTH) for level, index in nodes
+            if level % HEIGHT == 0 and index % WIDTH == WIDTH - 1]
+
+
+def store_completed(nodes: Iterable[tuple[int, int]]) -> int:
+    """Store whole every tile these newly written (and flushed) nodes fill; returns how many."""
+    rows = []
+    for level, index in completed(nodes):
+        hashes = node_hashes(level * HEIGHT, index * WIDTH, WIDTH)
+        if hashes is None:  # the log's own writer wrote the node before; a gap is a bug, not input
+            raise RuntimeError(f"tile {level}/{index}: a subtree hash below it is not stored")
+        rows.append({"level": level, "tile_index": index, "hashes": hashes, "interior": interior_levels(hashes)})
+    if rows:
+        db.session.connection().execute(PassportLogTile.__table__.insert(), rows)
+    return len(rows)
 
 
 def entry_bundle(index: int, width: int, size: int) -> bytes | None:

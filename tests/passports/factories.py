@@ -106,6 +106,16 @@ class PassportLogNodeFactory(Base):
     hash = factory.Sequence(lambda n: f"{n:064x}")
 
 
+class PassportLogTileFactory(Base):
+    class Meta:
+        model = m.PassportLogTile
+
+    level = 4  # tile level 4: level 32, far above any demo or test log's
+    index = factory.Sequence(lambda n: n)
+    hashes = b"\x00" * 8192
+    interior = b"\x00" * 8128
+
+
 class PassportCheckpointFactory(Base):
     class Meta:
         model = m.PassportCheckpoint

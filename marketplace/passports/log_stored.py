@@ -1,0 +1,81 @@
+"""The log's stored hashes (subtree hashes, full tiles) against those its entries give, for ``log.verify_log``
+and ``passports verify --since``; and the versions no entry names."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from marketplace.extensions import db
+from marketplace.passports import tiles
+from marketplace.passports.log_models import PassportLogLeaf, PassportLogNode, PassportLogTile
+from marketplace.passports.models import Passport, PassportVersion
+
+
+def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
+    """Each computed subtree hash against the stored one (a range query per level): changed or missing."""
+    if not expected:
+        return []
+    stored: dict[tuple[int, int], str] = {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in expected:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
+                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
+                PassportLogNode.index <= max(indexes))):
+            stored[(level, index)] = value
+    problems = []
+    for (level, index), value in sorted(expected.items()):
+        if (level, index) not in stored:
+            problems.append(f"Merkle log node {level}/{index}: missing")
+        elif stored[(level, index)] != value:
+            problems.append(f"Merkle log node {level}/{index}: does not match the entries (a stored subtree "
+                            "hash was changed)")
+    return problems
+
+
+def compare_tiles(expected: dict[tuple[int, int], bytes]) -> list[str]:
+    """Each full tile the entries give against the stored one (its hashes and those inside it): changed or
+    missing."""
+    if not expected:
+        return []
+    stored: dict[tuple[int, int], tuple[bytes, bytes]] = {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in expected:
+        by_level.setdefault(level, []).append(index)
+    for level, indexes in by_level.items():
+        for index, hashes, interior in db.session.execute(select(
+                PassportLogTile.index, PassportLogTile.hashes, PassportLogTile.interior).where(
+                PassportLogTile.level == level, PassportLogTile.index >= min(indexes),
+                PassportLogTile.index <= max(indexes))):
+            stored[(level, index)] = (bytes(hashes), bytes(interior))
+    problems = []
+    for (level, index), hashes in sorted(expected.items()):
+        if (level, index) not in stored:
+            problems.append(f"Merkle log tile {level}/{index}: missing")
+        elif stored[(level, index)] != (hashes, tiles.interior_levels(hashes)):
+            problems.append(f"Merkle log tile {level}/{index}: does not match the entries (a stored tile was "
+                            "changed)")
+    return problems
+
+
+def _filling_at(start: int) -> dict[int, list[bytes] | None]:
+    """The hashes of the tile being filled at each tile level in a tree of ``start`` entries, from the stored
+    nodes (an incremental verify starts there); None for a level whose stored hashes are incomplete."""
+    filling: dict[int, list[bytes] | None] = {}
+    tile_level = 0
+    while start >> (tiles.HEIGHT * tile_level):
+        count = start >> (tiles.HEIGHT * tile_level)
+        first = count - count % tiles.WIDTH
+        stored = tiles.node_hashes(tile_level * tiles.HEIGHT, first, count - first) if count > first else b""
+        filling[tile_level] = None if stored is None else [stored[at:at + 32] for at in range(0, len(stored), 32)]
+        tile_level += 1
+    return filling
+
+
+def _unlogged_versions() -> list[str]:
+    """Versions no log entry names (one anti-join)."""
+    logged = select(PassportLogLeaf.version_id).where(PassportLogLeaf.version_id.is_not(None))
+    return [f"passport {public_id} version {number}" for public_id, number in db.session.execute(
+        select(Passport.public_id, PassportVersion.number).join(Passport, Passport.id == PassportVersion.passport_id)
+        .where(PassportVersion.id.not_in(logged)).order_by(PassportVersion.id))]
