@@ -50,7 +50,7 @@ from marketplace.passports.log_status import (
     live_status_bits,
     logged_status,
 )
-from marketplace.passports.log_stored import _filling_at, _unlogged_versions, compare_nodes, compare_tiles
+from marketplace.passports.log_stored import Known, _filling_at, _unlogged_versions, compare_nodes, compare_tiles
 from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import SignatureInvalidError, Signer, canonical_json, get_signer
 
@@ -288,8 +288,8 @@ class _Stream:
         self.version_ids: list[int] = []
         # The full tiles the entries give, compared with the stored ones in batches, and the hashes of the
         # tile being filled at each tile level (from the stored nodes before ``start`` when it is not 0).
-        self.tiles_made: dict[tuple[int, int], bytes] = {}
-        self.filling: dict[int, list[bytes] | None] = {} if not start else _filling_at(start)
+        self.tiles_made: dict[tuple[int, int], Known] = {}
+        self.filling: dict[int, Known] = {} if not start else _filling_at(start)
 
     def run(self) -> list[str]:
         problems: list[str] = []
@@ -342,12 +342,10 @@ class _Stream:
 
     def fill(self, tile_level: int, index: int, value: bytes) -> None:
         hashes = self.filling.setdefault(tile_level, [])
-        if hashes is not None:
-            hashes.append(value)
+        hashes.append(value)
         if index % tiles.WIDTH == tiles.WIDTH - 1:  # the tile is full
-            if hashes is not None and len(hashes) == tiles.WIDTH:
-                self.tiles_made[(tile_level, index // tiles.WIDTH)] = b"".join(hashes)
-                self.tiles += 1
+            self.tiles_made[(tile_level, index // tiles.WIDTH)] = hashes
+            self.tiles += 1
             self.filling[tile_level] = []
 
 

@@ -34,9 +34,13 @@ def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
     return problems
 
 
-def compare_tiles(expected: dict[tuple[int, int], bytes]) -> list[str]:
+Known = list[bytes | None]  # a tile's hashes as the entries give them; None: before the start, not stored
+
+
+def compare_tiles(expected: dict[tuple[int, int], Known]) -> list[str]:
     """Each full tile the entries give against the stored one (its hashes and those inside it): changed or
-    missing."""
+    missing. A tile an incremental verify began inside is checked from the stored hashes before its start;
+    when one of those is missing, the rest is still compared and the tile is named as not checked in full."""
     if not expected:
         return []
     stored: dict[tuple[int, int], tuple[bytes, bytes]] = {}
@@ -50,25 +54,37 @@ def compare_tiles(expected: dict[tuple[int, int], bytes]) -> list[str]:
                 PassportLogTile.index <= max(indexes))):
             stored[(level, index)] = (bytes(hashes), bytes(interior))
     problems = []
-    for (level, index), hashes in sorted(expected.items()):
+    for (level, index), known in sorted(expected.items()):
         if (level, index) not in stored:
             problems.append(f"Merkle log tile {level}/{index}: missing")
-        elif stored[(level, index)] != (hashes, tiles.interior_levels(hashes)):
+            continue
+        hashes, interior = stored[(level, index)]
+        gaps = known.count(None)
+        if gaps:
+            problems.append(f"Merkle log tile {level}/{index}: not checked in full ({gaps} stored subtree hashes "
+                            "before the given checkpoint are missing)")
+            same = all(value is None or hashes[at * 32:(at + 1) * 32] == value for at, value in enumerate(known))
+        else:
+            whole = b"".join(value for value in known if value is not None)
+            same = (hashes, interior) == (whole, tiles.interior_levels(whole))
+        if not same:
             problems.append(f"Merkle log tile {level}/{index}: does not match the entries (a stored tile was "
                             "changed)")
     return problems
 
 
-def _filling_at(start: int) -> dict[int, list[bytes] | None]:
+def _filling_at(start: int) -> dict[int, Known]:
     """The hashes of the tile being filled at each tile level in a tree of ``start`` entries, from the stored
-    nodes (an incremental verify starts there); None for a level whose stored hashes are incomplete."""
-    filling: dict[int, list[bytes] | None] = {}
+    nodes (an incremental verify starts there), None for one not stored."""
+    filling: dict[int, Known] = {}
     tile_level = 0
     while start >> (tiles.HEIGHT * tile_level):
         count = start >> (tiles.HEIGHT * tile_level)
         first = count - count % tiles.WIDTH
-        stored = tiles.node_hashes(tile_level * tiles.HEIGHT, first, count - first) if count > first else b""
-        filling[tile_level] = None if stored is None else [stored[at:at + 32] for at in range(0, len(stored), 32)]
+        found = dict(db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
+            PassportLogNode.level == tile_level * tiles.HEIGHT, PassportLogNode.index >= first,
+            PassportLogNode.index < count)).all())
+        filling[tile_level] = [bytes.fromhex(found[at]) if at in found else None for at in range(first, count)]
         tile_level += 1
     return filling
 

@@ -47,28 +47,25 @@ def upgrade():
     chunk = 1000  # tiles read and written at a time
     level = 0
     while True:
-        number = 0
-        while True:  # full tiles of this level, in order, until one is not full
-            values = connection.execute(sa.text(
+        last = connection.execute(sa.text("SELECT max(node_index) FROM passport_log_node WHERE level = :level"),
+                                  {"level": level * HEIGHT}).scalar()
+        if last is None or last < WIDTH - 1:
+            break  # no full tile at this level, nor above it
+        for number in range(0, last // WIDTH + 1, chunk):
+            found = dict(connection.execute(sa.text(
                 "SELECT node_index, hash FROM passport_log_node WHERE level = :level AND node_index >= :first"
-                " AND node_index < :end ORDER BY node_index"),
-                {"level": level * HEIGHT, "first": number * WIDTH, "end": (number + chunk) * WIDTH}).all()
+                " AND node_index < :end"),
+                {"level": level * HEIGHT, "first": number * WIDTH, "end": (number + chunk) * WIDTH}).all())
             rows = []
-            for at in range(0, len(values) - WIDTH + 1, WIDTH):
-                group = values[at:at + WIDTH]
-                if [index for index, _ in group] != list(range((number + len(rows)) * WIDTH,
-                                                               (number + len(rows) + 1) * WIDTH)):
-                    break  # a gap: the tiles end before it (``passports verify`` names the missing node)
-                hashes = b"".join(bytes.fromhex(value) for _, value in group)
-                rows.append({"level": level, "tile_index": number + len(rows), "hashes": hashes,
+            for tile_index in range(number, number + chunk):
+                wanted = range(tile_index * WIDTH, (tile_index + 1) * WIDTH)
+                if not all(index in found for index in wanted):
+                    continue  # not full, or a stored hash missing: ``passports verify`` names it
+                hashes = b"".join(bytes.fromhex(found[index]) for index in wanted)
+                rows.append({"level": level, "tile_index": tile_index, "hashes": hashes,
                              "interior": _interior(hashes)})
             if rows:
                 op.bulk_insert(tile, rows)
-            number += len(rows)
-            if len(rows) < chunk:
-                break
-        if number == 0:
-            break
         level += 1
 
 

@@ -175,26 +175,69 @@ def test_verify_since_checks_the_tiles_filled_since_the_checkpoint(demo_app: Fla
         assert [p for p in problems if "tile" in p] == []  # filled before: not the incremental check's
 
 
-def test_the_migration_fills_the_tiles_of_a_log_written_before_it(demo_app: Flask) -> None:
+def _migrate_0018_again() -> None:
+    """Migration 0018 run again on the app's database: its table dropped, then its upgrade."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
     spec = importlib.util.spec_from_file_location("m0018", ROOT / "migrations" / "versions" / "0018_k26_log_tiles.py")
     assert spec is not None
     assert spec.loader is not None
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
+    db.session.execute(sql("DROP TABLE passport_log_tile"))
+    migration.op = Operations(MigrationContext.configure(db.session.connection()))
+    migration.upgrade()
+    db.session.commit()
+
+
+def test_the_migration_fills_the_tiles_of_a_log_written_before_it(demo_app: Flask) -> None:
     with demo_app.app_context():
         _build_log_through_both_appends()
         before = {(t.level, t.index): (t.hashes, t.interior) for t in db.session.scalars(select(PassportLogTile))}
-        db.session.execute(delete(PassportLogTile))
-        db.session.commit()
-        connection = db.session.connection()
-        from alembic.migration import MigrationContext
-        from alembic.operations import Operations
-
-        operations = Operations(MigrationContext.configure(connection))
-        migration.op = operations
-        db.session.execute(sql("DROP TABLE passport_log_tile"))
-        migration.upgrade()
-        db.session.commit()
+        assert len(before) == 2
+        _migrate_0018_again()
         after = {(t.level, t.index): (t.hashes, t.interior) for t in db.session.scalars(select(PassportLogTile))}
         assert after == before
-        assert db.session.scalar(select(func.count()).select_from(PassportLogTile)) == 2
+        # A stored hash missing in the first tile: that tile is left out (verify names it), the next one is filled.
+        db.session.execute(sql("DELETE FROM passport_log_node WHERE level = 0 AND node_index = 100"))
+        _migrate_0018_again()
+        after = {(t.level, t.index): (t.hashes, t.interior) for t in db.session.scalars(select(PassportLogTile))}
+        assert after == {(0, 1): before[(0, 1)]}
+
+
+def test_a_missing_stored_hash_leaves_its_tile_out_and_appending_goes_on(demo_app: Flask) -> None:
+    with demo_app.app_context():
+        _log_tables_emptied()
+        _status_entries(200)
+        db.session.commit()
+        db.session.execute(sql("DELETE FROM passport_log_node WHERE level = 0 AND node_index = 100"))
+        db.session.commit()
+        _status_entries(100)  # fills tile 0/0: not stored (a hash below it is missing), and no error
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(PassportLogTile)) == 0
+        problems = merkle_log.verify_log(services.status_indexes(), contents=False)
+        assert "Merkle log node 0/100: missing" in problems
+        assert "Merkle log tile 0/0: missing" in problems
+
+
+def test_verify_since_names_a_tile_it_cannot_check_in_full_and_still_compares_the_rest(demo_app: Flask) -> None:
+    from marketplace.passports.log_since import verify_since
+
+    with demo_app.app_context():
+        _build_log_through_both_appends()
+        leaves = [bytes.fromhex(h) for h in db.session.scalars(
+            select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))]
+        db.session.execute(sql("DELETE FROM passport_log_node WHERE level = 0 AND node_index = 260"))
+        db.session.commit()
+        problems, _ = verify_since(300, merkle.root(leaves[:300]), services.status_indexes)
+        not_in_full = ("Merkle log tile 0/1: not checked in full (1 stored subtree hashes before the given "
+                       "checkpoint are missing)")
+        assert [p for p in problems if "tile" in p] == [not_in_full]
+        tile = db.session.get(PassportLogTile, (0, 1))
+        changed = tile.hashes[:144 * 32] + b"\xab" * 32 + tile.hashes[145 * 32:]  # entry 400's hash, after the start
+        db.session.execute(sql("UPDATE passport_log_tile SET hashes = :h WHERE level = 0 AND tile_index = 1"),
+                           {"h": changed})
+        db.session.commit()
+        problems, _ = verify_since(300, merkle.root(leaves[:300]), services.status_indexes)
+        assert "Merkle log tile 0/1: does not match the entries (a stored tile was changed)" in problems
