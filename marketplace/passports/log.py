@@ -98,9 +98,10 @@ def _append(tree: PassportLogTree, data: dict[str, Any], passport_public_id: str
         db.session.add(PassportLogNode(level=level, index=index, hash=value.hex()))
     tree.size, tree.frontier = tree.size + 1, frontier.to_json()
     db.session.info[PENDING] = True
-    if tiles.completed((level, index) for level, index, _ in made):  # one append in 256
+    full = tiles.completed((level, index) for level, index, _ in made)
+    if full:  # one append in 256: its nodes flushed, then the tile read from them
         db.session.flush()
-        tiles.store_completed((level, index) for level, index, _ in made)
+        tiles.store(full)
     return leaf
 
 
@@ -166,7 +167,7 @@ def append_version_rows(versions: list[VersionRow]) -> None:
     connection = db.session.connection()
     connection.execute(PassportLogLeaf.__table__.insert(), entries)
     connection.execute(PassportLogNode.__table__.insert(), nodes)
-    tiles.store_completed((node["level"], node["node_index"]) for node in nodes)
+    tiles.store(tiles.completed((node["level"], node["node_index"]) for node in nodes))
     tree.size, tree.frontier = tree.size + len(entries), frontier.to_json()
     db.session.info[PENDING] = True
     db.session.flush()

@@ -109,6 +109,11 @@ def size() -> int:
     return tree.size if tree is not None else 0
 
 
+# (table, index column, value column) of the two stores a proof reads
+NODES = (PassportLogNode.__tablename__, "node_index", "hash")
+TILES = (PassportLogTile.__tablename__, "tile_index", "hashes, interior")
+
+
 def _nodes(wanted: set[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The subtree hashes asked for (a proof needs about 2·log₂ n of them): those inside a full tile hashed
     up from the stored tile (one row per tile, about three for a proof at 1,000,000 entries), the rest (the
@@ -135,11 +140,6 @@ def _from_tiles(wanted: set[tuple[int, int]], connection: Any, named: str) -> di
     stored = {(level, index): bytes(hashes) + bytes(interior) for level, index, hashes, interior in _lookup(
         connection, named, TILES, {tiles.tile_of(*key) for key in wanted})}
     return tiles.nodes_in(wanted, stored)
-
-
-# (table, index column, value column) of the two stores a proof reads
-NODES = (PassportLogNode.__tablename__, "node_index", "hash")
-TILES = (PassportLogTile.__tablename__, "tile_index", "hashes, interior")
 
 
 def _lookup(connection: Any, named: str, table: tuple[str, str, str],

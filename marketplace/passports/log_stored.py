@@ -3,6 +3,9 @@ and ``passports verify --since``; and the versions no entry names."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from sqlalchemy import select
 
 from marketplace.extensions import db
@@ -11,19 +14,24 @@ from marketplace.passports.log_models import PassportLogLeaf, PassportLogNode, P
 from marketplace.passports.models import Passport, PassportVersion
 
 
+def _stored(model: type[PassportLogNode] | type[PassportLogTile], keys: Iterable[tuple[int, int]],
+            *columns: Any) -> dict[tuple[int, int], Any]:
+    """The rows of ``model`` (nodes or tiles) in the key range of each level among ``keys`` (one range query per
+    level), as {(level, index): row of ``columns``}."""
+    by_level: dict[int, list[int]] = {}
+    for level, index in keys:
+        by_level.setdefault(level, []).append(index)
+    found = {}
+    for level, indexes in by_level.items():
+        for row in db.session.execute(select(model.index, *columns).where(
+                model.level == level, model.index >= min(indexes), model.index <= max(indexes))):
+            found[(level, row[0])] = row[1:]
+    return found
+
+
 def compare_nodes(expected: dict[tuple[int, int], str]) -> list[str]:
     """Each computed subtree hash against the stored one (a range query per level): changed or missing."""
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], str] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, value in db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-                PassportLogNode.level == level, PassportLogNode.index >= min(indexes),
-                PassportLogNode.index <= max(indexes))):
-            stored[(level, index)] = value
+    stored = {key: row[0] for key, row in _stored(PassportLogNode, expected, PassportLogNode.hash).items()}
     problems = []
     for (level, index), value in sorted(expected.items()):
         if (level, index) not in stored:
@@ -41,18 +49,8 @@ def compare_tiles(expected: dict[tuple[int, int], Known]) -> list[str]:
     """Each full tile the entries give against the stored one (its hashes and those inside it): changed or
     missing. A tile an incremental verify began inside is checked from the stored hashes before its start;
     when one of those is missing, the rest is still compared and the tile is named as not checked in full."""
-    if not expected:
-        return []
-    stored: dict[tuple[int, int], tuple[bytes, bytes]] = {}
-    by_level: dict[int, list[int]] = {}
-    for level, index in expected:
-        by_level.setdefault(level, []).append(index)
-    for level, indexes in by_level.items():
-        for index, hashes, interior in db.session.execute(select(
-                PassportLogTile.index, PassportLogTile.hashes, PassportLogTile.interior).where(
-                PassportLogTile.level == level, PassportLogTile.index >= min(indexes),
-                PassportLogTile.index <= max(indexes))):
-            stored[(level, index)] = (bytes(hashes), bytes(interior))
+    stored = {key: (bytes(hashes), bytes(interior)) for key, (hashes, interior) in _stored(
+        PassportLogTile, expected, PassportLogTile.hashes, PassportLogTile.interior).items()}
     problems = []
     for (level, index), known in sorted(expected.items()):
         if (level, index) not in stored:
@@ -81,10 +79,10 @@ def _filling_at(start: int) -> dict[int, Known]:
     while start >> (tiles.HEIGHT * tile_level):
         count = start >> (tiles.HEIGHT * tile_level)
         first = count - count % tiles.WIDTH
-        found = dict(db.session.execute(select(PassportLogNode.index, PassportLogNode.hash).where(
-            PassportLogNode.level == tile_level * tiles.HEIGHT, PassportLogNode.index >= first,
-            PassportLogNode.index < count)).all())
-        filling[tile_level] = [bytes.fromhex(found[at]) if at in found else None for at in range(first, count)]
+        level = tile_level * tiles.HEIGHT
+        found = _stored(PassportLogNode, [(level, at) for at in range(first, count)], PassportLogNode.hash)
+        filling[tile_level] = [bytes.fromhex(found[(level, at)][0]) if (level, at) in found else None
+                               for at in range(first, count)]
         tile_level += 1
     return filling
 

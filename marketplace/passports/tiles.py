@@ -141,10 +141,10 @@ def completed(nodes: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
             if level % HEIGHT == 0 and index % WIDTH == WIDTH - 1]
 
 
-def store_completed(nodes: Iterable[tuple[int, int]]) -> int:
-    """Store whole every tile these newly written (and flushed) nodes fill; returns how many."""
+def store(full: list[tuple[int, int]]) -> int:
+    """Store whole these just-filled tiles (``completed``: their nodes written and flushed); returns how many."""
     rows = []
-    for level, index in completed(nodes):
+    for level, index in full:
         hashes = node_hashes(level * HEIGHT, index * WIDTH, WIDTH)
         if hashes is None:  # a stored subtree hash deleted: proofs read the nodes, ``passports verify`` names both
             LOG.warning("tile %s/%s not stored: a subtree hash below it is missing", level, index)

@@ -25,10 +25,6 @@ AT = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-def _node(level: int, index: int, leaves: list[bytes]) -> bytes:
-    return merkle.root(leaves[index << level:(index + 1) << level])
-
-
 def _reference_nodes(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
     """Every perfect subtree hash of the tree, computed from the leaf hashes alone."""
     found: dict[tuple[int, int], bytes] = {}
@@ -90,6 +86,11 @@ def _build_log_through_both_appends() -> int:
     return 520
 
 
+def _leaf_hashes() -> list[bytes]:
+    stored = db.session.scalars(select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))
+    return [bytes.fromhex(value) for value in stored]
+
+
 def _tile_problems() -> list[str]:
     return [p for p in merkle_log.verify_log(services.status_indexes(), contents=False) if "tile" in p]
 
@@ -99,8 +100,7 @@ def test_both_appends_store_each_tile_as_it_fills_and_proofs_read_it(demo_app: F
         size = _build_log_through_both_appends()
         stored = {(t.level, t.index): t for t in db.session.scalars(select(PassportLogTile))}
         assert set(stored) == {(0, 0), (0, 1)}  # two full tiles; the third (8 entries) is partial
-        leaves = [bytes.fromhex(h) for h in db.session.scalars(
-            select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))]
+        leaves = _leaf_hashes()
         assert len(leaves) == size
         for number, tile in stored.items():
             assert tile.hashes == b"".join(leaves[number[1] * 256:(number[1] + 1) * 256])
@@ -121,8 +121,7 @@ def test_both_appends_store_each_tile_as_it_fills_and_proofs_read_it(demo_app: F
 def test_a_proof_reads_the_tile_and_verify_names_a_changed_or_missing_tile(demo_app: Flask) -> None:
     with demo_app.app_context():
         size = _build_log_through_both_appends()
-        leaves = [bytes.fromhex(h) for h in db.session.scalars(
-            select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))]
+        leaves = _leaf_hashes()
         root = merkle.root(leaves)
         # Planted: the tile's hash of leaf 3 (as the proof of leaf 2 reads it) changed; the nodes are intact.
         tile = db.session.get(PassportLogTile, (0, 0))
@@ -162,8 +161,7 @@ def test_verify_since_checks_the_tiles_filled_since_the_checkpoint(demo_app: Fla
 
     with demo_app.app_context():
         _build_log_through_both_appends()
-        leaves = [bytes.fromhex(h) for h in db.session.scalars(
-            select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))]
+        leaves = _leaf_hashes()
         db.session.execute(sql("UPDATE passport_log_tile SET interior = :i WHERE level = 0 AND tile_index = 1"),
                            {"i": b"\x00" * 8128})
         db.session.commit()
@@ -226,8 +224,7 @@ def test_verify_since_names_a_tile_it_cannot_check_in_full_and_still_compares_th
 
     with demo_app.app_context():
         _build_log_through_both_appends()
-        leaves = [bytes.fromhex(h) for h in db.session.scalars(
-            select(PassportLogLeaf.leaf_hash).order_by(PassportLogLeaf.index))]
+        leaves = _leaf_hashes()
         db.session.execute(sql("DELETE FROM passport_log_node WHERE level = 0 AND node_index = 260"))
         db.session.commit()
         problems, _ = verify_since(300, merkle.root(leaves[:300]), services.status_indexes)
