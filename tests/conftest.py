@@ -8,6 +8,8 @@ PostgreSQL), so tests can commit for real and stay isolated.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import gc
 import itertools
 import os
@@ -15,6 +17,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -174,6 +177,7 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.unfreeze()
+    drop_templates()
 
 
 @pytest.fixture
@@ -227,12 +231,50 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
     return app
 
 
+# One run of the suite shares its templates (below) among its test processes (pytest-xdist's workers): the
+# first process that needs one builds it while the others wait, instead of each building its own (migrating
+# and loading the demo took 20-40 s a process on the busy 2-core machine, three times a pass). The run's
+# processes share a folder (the parent of each worker's temp folder) and a name (TEST_RUN_ID, set by the
+# controller before it starts the workers, which inherit it).
+RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder this run's test processes share."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def exclusive(lock: Path) -> Iterator[None]:
+    """Holds ``lock`` (a file) against the run's other processes."""
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The session's passport signing key lives in a folder of the session (tests' own folders are removed
-    as they pass), made by the first app that needs it."""
-    SIGNING_KEY["path"] = tmp_path_factory.mktemp("signing") / "signing-key.jwk"
-    yield SIGNING_KEY["path"]
+    """The run's passport signing key (and the organisations' key secret beside it) live in the run's shared
+    folder (tests' own folders are removed as they pass): the shared demo template is signed with them. The
+    first process makes them, under a lock, so that no process reads a half-written key."""
+    from cryptography.fernet import Fernet
+
+    from marketplace.passports.signing import load_or_create_key
+
+    folder = run_folder(tmp_path_factory) / "signing"
+    folder.mkdir(exist_ok=True)
+    path = folder / "signing-key.jwk"
+    with exclusive(folder / "key.lock"):
+        load_or_create_key(path, create=True)
+        secret = folder / "org_keys.secret"  # where the test profile's apps look for it (beside the key)
+        if not secret.exists():
+            secret.write_text(Fernet.generate_key().decode())
+    SIGNING_KEY["path"] = path
+    yield path
     SIGNING_KEY.clear()
 
 
@@ -343,7 +385,7 @@ def search_path_of(template: str, tmp: Path) -> Path:
 
 
 class Databases:
-    """Creates migrated templates once and hands out private copies."""
+    """Creates migrated templates once a run (shared by its processes) and hands out private copies."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -362,22 +404,30 @@ class Databases:
 
     def template(self, demo: bool) -> str:
         if demo not in self.templates:
-            self.templates[demo] = self._create_template(demo)
+            self.templates[demo] = self._shared_template(demo)
         return self.templates[demo]
 
-    def _create_template(self, demo: bool) -> str:
+    def _shared_template(self, demo: bool) -> str:
+        """The run's template: built by the first process that asks (the others wait for it), then used by all."""
+        name = template_name(demo)
+        built = self.tmp / f"{name}.built"
+        with exclusive(self.tmp / f"{name}.lock"):  # one lock per template: the demo's is taken before the empty's
+            if not built.exists():
+                self._create_template(name, demo)
+                built.touch()
+        return str(self.tmp / f"{name}.sqlite3") if self.admin is None else name
+
+    def _create_template(self, name: str, demo: bool) -> None:
         """The empty template is migrated; the demo template starts as a copy of it (migrated once)."""
-        name = f"template_{'demo' if demo else 'empty'}_{os.getpid()}"
         empty = self.template(False) if demo else None
         if self.admin is None:
             path = self.tmp / f"{name}.sqlite3"
             if empty is not None:
                 shutil.copyfile(empty, path)
             _migrate(f"sqlite:///{path}", self.tmp, demo, search_path_of(name, self.tmp))
-            return str(path)
+            return
         self._create_database(name, template=empty)
         _migrate(self._url(name), self.tmp, demo, search_path_of(name, self.tmp))
-        return name
 
     def clone(self, demo: bool, tmp_path: Path) -> str:
         template = self.template(demo)
@@ -435,15 +485,35 @@ class Databases:
             self.background.shutdown(wait=True)
             for future in self.dropping:
                 future.result()
-            for name in [*unused, *self.templates.values()]:
+            for name in unused:  # the templates are the run's: dropped when the whole run ends (drop_templates)
                 with self.admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             self.admin.dispose()
 
 
+def template_name(demo: bool) -> str:
+    return f"template_{'demo' if demo else 'empty'}_{RUN_ID}"
+
+
+def drop_templates() -> None:
+    """Drops the run's PostgreSQL templates; by the process that ran the session (pytest-xdist's controller),
+    after every worker has finished."""
+    if not PG_URL or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    admin = create_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            for demo in (True, False):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{template_name(demo)}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def databases(tmp_path_factory: pytest.TempPathFactory, signing_key: Path) -> Iterator[Databases]:
-    dbs = Databases(tmp_path_factory.mktemp("databases"))
+    folder = run_folder(tmp_path_factory) / "databases"
+    folder.mkdir(exist_ok=True)
+    dbs = Databases(folder)
     yield dbs
     dbs.close()
 
