@@ -25,12 +25,13 @@ from sqlalchemy.orm import selectinload
 
 from marketplace.extensions import db
 from marketplace.lots.models import Lot, LotStatus
-from marketplace.products.catalogue import published_version
+from marketplace.products.catalogue import current_versions, published_version
 from marketplace.products.editing import MassBalanceError, ProductError, T, _check_kg, begin_edit
 from marketplace.products.models import (
     Product,
     ProductComponent,
     ProductSource,
+    ProductVersion,
 )
 
 
@@ -135,7 +136,10 @@ def _set_kg(product: Product, relation: str, row: T) -> T:
 
 def batch_output_kg(component: Product) -> Decimal:
     """What a published batch (e.g. a yarn batch) yielded: kg out of the last step of its published version."""
-    version = published_version(component.id)
+    return _output_kg(published_version(component.id))
+
+
+def _output_kg(version: ProductVersion | None) -> Decimal:
     steps = version.snapshot.get("steps", []) if version else []
     return Decimal(steps[-1]["kg_out"]) if steps else Decimal(0)
 
@@ -154,15 +158,21 @@ class BatchOption:
 
 
 def sourceable_batches(exclude_product_id: int | None = None) -> list[BatchOption]:
-    """Published batches (yarn and the like) with kg left to be used in other products."""
-    options = []
-    for product in db.session.scalars(
+    """Published batches (yarn and the like) with kg left to be used in other products.
+
+    Three queries whatever the number of products (the products, their published versions, the kg claimed
+    from each), as ``sourceable_lots``: the editor's product page lists them on every visit."""
+    products = [product for product in db.session.scalars(
         select(Product).where(Product.published_number.is_not(None)).order_by(Product.sku)
         .options(selectinload(Product.organisation))
-    ):
-        if product.id == exclude_product_id:
-            continue
-        remaining = batch_output_kg(product) - component_claimed_kg(product.id)
+    ) if product.id != exclude_product_id]
+    versions = {version.product_id: version for version in current_versions([product.id for product in products])}
+    claims = dict(db.session.execute(
+        select(ProductComponent.component_id, func.sum(ProductComponent.kg)).group_by(ProductComponent.component_id)
+    ).all())
+    options = []
+    for product in products:
+        remaining = _output_kg(versions.get(product.id)) - Decimal(claims.get(product.id) or 0)
         if remaining > 0:
             options.append(BatchOption(product, remaining))
     return options

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from marketplace import models as m
 from marketplace.certification.models import CertificateStatus
@@ -434,6 +435,24 @@ def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
                            data={"component_id": yarn_id, "kg": "10", "csrf_token": csrf})
     assert response.status_code == 422
     assert "has only 5.400 kg left" in text(response)
+    with demo_app.app_context():
+        # The editor's choice lists the batch with what is left, in the same few queries however many
+        # published batches there are (it once read each product's version and claims one by one).
+        statements: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            options = services.sourceable_batches(exclude_product_id=second.id)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        left = {option.product.sku: option.remaining_kg for option in options}
+        assert left["AYS-YARN-226-WH"] == Decimal("5.4")
+        assert second.id not in {option.product.id for option in options}
+        assert len(options) >= 2
+        assert len(statements) <= 4, statements  # products, their organisations, versions, claims
     with demo_app.test_request_context():
         product = db.session.get(m.Product, first.id)
         assert services.component_claimed_kg(yarn_id) == Decimal("32")
