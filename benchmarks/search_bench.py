@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,11 @@ def make_app(db_path: Path, index_path: Path) -> Any:
     })
 
 
+# A migrated SQLite database holding the demo content to start from, instead of migrating and loading it here:
+# the test suite's check that this benchmark runs passes its own demo template (tests/site/test_benchmarks.py).
+DEMO_DATABASE = os.environ.get("BENCH_DEMO_DATABASE")
+
+
 def build_database(app: Any, count: int, rng: random.Random) -> None:
     from flask_migrate import upgrade
     from sqlalchemy import insert, select
@@ -74,9 +80,10 @@ def build_database(app: Any, count: int, rng: random.Random) -> None:
     from marketplace.organisations.models import Organisation, OrgKind
 
     with app.app_context():
-        upgrade()
-        load_all(Path(app.config["CONTENT_DIR"]))
-        db.session.commit()
+        if not DEMO_DATABASE:
+            upgrade()
+            load_all(Path(app.config["CONTENT_DIR"]))
+            db.session.commit()
         coops = db.session.execute(
             select(Organisation.id, Organisation.aimag_id, Organisation.soum_id)
             .where(Organisation.kind == OrgKind.cooperative)
@@ -278,6 +285,8 @@ def _meilisearch(tmp: Path) -> Any:
 def run(options: argparse.Namespace, tmp: Path, server: Any) -> None:
     rng = random.Random(20261122)
     db_path, index_path = tmp / "bench.sqlite3", tmp / "search"
+    if DEMO_DATABASE:
+        shutil.copyfile(DEMO_DATABASE, db_path)
     app = make_app(db_path, index_path)
     started = time.perf_counter()
     build_database(app, options.lots, rng)
