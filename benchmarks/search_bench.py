@@ -9,7 +9,8 @@ that is unset, a throwaway server started from ``MEILISEARCH_BIN``, whose memory
 then reported too.
 
 It builds a SQLite database (reference and demo content plus the synthetic lots) in a temp
-dir (``BENCH_DEMO_DATABASE=FILE`` starts from a copy of a migrated demo database instead), times ``search reindex`` (documents built from the database, written to the embedded
+dir (``BENCH_DEMO_DATABASE=FILE`` starts from a copy of a migrated demo database instead), times
+``search reindex`` (documents built from the database, written to the embedded
 engine), then runs the same 500 mixed queries (typos, Cyrillic and Latin place names,
 facet filters, ranges, sorts, pages; facet counts always) directly against the engine and
 through ``GET /api/v1/lots`` of a web process serving on 127.0.0.1 (werkzeug, one process,
