@@ -67,14 +67,32 @@ def test_no_query_parameter_breaks_a_page_or_points_its_links_elsewhere(
 
 
 QUERY_READS = re.compile(r"request\.(?:args|values)(?:\.get\(|\[|\.getlist\()\s*[\"']([a-z_]+)")
+FORMS_ON_THE_QUERY = re.compile(r"([A-Z]\w*)\((?:formdata=)?request\.(?:args|values)\)")  # LotFilterForm(request.args)
 
 
 def read_by_views() -> set[str]:
-    """The query parameters some code of the site reads (``request.args``/``request.values``)."""
+    """The query parameters some code of the site reads: by name from ``request.args``/``request.values``, and
+    as the fields of a form bound to the query string."""
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+    from wtforms.fields.core import UnboundField
+
     import marketplace
 
-    return {name for source in Path(marketplace.__file__).parent.rglob("*.py")
-            for name in QUERY_READS.findall(source.read_text())}
+    sources = [source.read_text() for source in Path(marketplace.__file__).parent.rglob("*.py")]
+    read = {name for text in sources for name in QUERY_READS.findall(text)}
+    bound = {name for text in sources for name in FORMS_ON_THE_QUERY.findall(text)}
+    for module in pkgutil.walk_packages(marketplace.__path__, "marketplace."):
+        importlib.import_module(module.name)
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
+
+    forms = [form for form in subclasses(FlaskForm) if form.__name__ in bound]
+    assert {form.__name__ for form in forms} == bound, bound  # every form bound to the query string was found
+    return read | {name for form in forms for name in dir(form) if isinstance(getattr(form, name), UnboundField)}
 
 
 def reaching_the_database(params: list[str], postgresql: bool = bool(PG_URL)) -> list[str]:
@@ -90,6 +108,7 @@ def reaching_the_database(params: list[str], postgresql: bool = bool(PG_URL)) ->
 def test_the_parameters_views_read_are_found() -> None:
     read = read_by_views()
     assert {"q", "page", "next", "lang", "code"} <= read  # "code": the lots ticked for comparison
+    assert {"colour", "micron_min", "recycled"} <= read  # fields of the lot and product search forms
     assert reaching_the_database(HOSTILE_PARAMS, postgresql=False) == HOSTILE_PARAMS
     assert reaching_the_database(HOSTILE_PARAMS, postgresql=True) == ["code=x", "lang=fr&endpoint=x"]
 
