@@ -177,7 +177,7 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     gc.unfreeze()
-    drop_templates()
+    drop_templates(session)
 
 
 @pytest.fixture
@@ -236,7 +236,9 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
 # and loading the demo took 20-40 s a process on the busy 2-core machine, three times a pass). The run's
 # processes share a folder (the parent of each worker's temp folder) and a name (TEST_RUN_ID, set by the
 # controller before it starts the workers, which inherit it).
-RUN_ID = os.environ.setdefault("TEST_RUN_ID", uuid.uuid4().hex[:12])
+if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller (or a run without workers): a new name, always
+    os.environ["TEST_RUN_ID"] = uuid.uuid4().hex[:12]
+RUN_ID = os.environ["TEST_RUN_ID"]
 
 
 def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -418,10 +420,14 @@ class Databases:
         return str(self.tmp / f"{name}.sqlite3") if self.admin is None else name
 
     def _create_template(self, name: str, demo: bool) -> None:
-        """The empty template is migrated; the demo template starts as a copy of it (migrated once)."""
+        """The empty template is migrated; the demo template starts as a copy of it (migrated once). What a process
+        that died while building left behind is removed first (PostgreSQL: ``_create_database`` drops it)."""
         empty = self.template(False) if demo else None
+        shutil.rmtree(search_path_of(name, self.tmp), ignore_errors=True)
         if self.admin is None:
             path = self.tmp / f"{name}.sqlite3"
+            for leftover in (path, *(path.with_name(path.name + end) for end in ("-journal", "-wal", "-shm"))):
+                leftover.unlink(missing_ok=True)
             if empty is not None:
                 shutil.copyfile(empty, path)
             _migrate(f"sqlite:///{path}", self.tmp, demo, search_path_of(name, self.tmp))
@@ -495,10 +501,13 @@ def template_name(demo: bool) -> str:
     return f"template_{'demo' if demo else 'empty'}_{RUN_ID}"
 
 
-def drop_templates() -> None:
+def drop_templates(session: pytest.Session) -> None:
     """Drops the run's PostgreSQL templates; by the process that ran the session (pytest-xdist's controller),
-    after every worker has finished."""
+    after every worker has finished, and only when a process set out to build one (its lock file is there)."""
     if not PG_URL or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    folder = session.config._tmp_path_factory.getbasetemp() / "databases"  # type: ignore[attr-defined]  # run_folder
+    if not any(folder.glob(f"template_*_{RUN_ID}.lock")):
         return
     admin = create_engine(normalise_database_url(PG_URL), isolation_level="AUTOCOMMIT")
     try:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Databases
+from tests.conftest import PG_URL, Databases
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-pytestmark = pytest.mark.skipif(os.environ.get("TEST_DATABASE") == "postgresql",
+pytestmark = pytest.mark.skipif(bool(PG_URL) or os.environ.get("TEST_DATABASE") == "postgresql",
                                 reason="benchmarks use their own SQLite databases: run in the SQLite pass only")
 
 

@@ -52,8 +52,8 @@ NUMERIC = ["sNaN", "NaN", "-NaN", "Infinity", "-Infinity", "1e999", str(2**70), 
 # On PostgreSQL every field gets the values that reach the database differently there (PostgreSQL refuses a NUL
 # in text, a number beyond its column's range and a string beyond its column's length, where SQLite stores them),
 # and number fields the numbers beyond any column's range. The rest (blanks, wrong types, markup, impossible dates,
-# non-ASCII digits, NaN and infinities, choices not offered) are refused by the forms before any query, whatever
-# the database: the SQLite pass sends them.
+# non-ASCII digits, NaN and infinities, choices not offered, a field sent twice) are the forms' concern before any
+# query, whatever the database: the SQLite pass sends them.
 DATABASE_GENERAL = ["x" * 10_000, "a\x00b", str(2**70)]
 DATABASE_NUMERIC = [str(2**70), "-" + str(2**70), "9.99E+17"]
 PER_FIELD = 3  # general values per field, chosen from the field's name
@@ -124,7 +124,7 @@ def _variants(form: Form) -> list[tuple[str, list[tuple[str, str | bytes]]]]:
             variants.append((f"{name}={value[:12]!r}", pairs))
     csrf = [(n, v) for n, v in base if n in SKIPPED_FIELDS]
     variants.append(("all long", csrf + [(n, "9" * 10_000) for n in names]))
-    if not PG_URL:  # refused by the forms whatever the database
+    if not PG_URL:  # the forms' handling of blanks, traps and repeated fields, which no database changes
         variants.append(("all blank", csrf + [(n, "  ") for n in names]))
         variants.append(("all numeric trap", csrf + [(n, "sNaN") for n in names]))
         variants.append(("duplicated", base + [(n, "abc") for n in names]))

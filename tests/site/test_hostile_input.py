@@ -66,7 +66,8 @@ def test_no_query_parameter_breaks_a_page_or_points_its_links_elsewhere(
     assert answered > tried // 2  # the pages really rendered with the hostile parameters
 
 
-QUERY_READS = re.compile(r"request\.(?:args|values)(?:\.get\(|\[|\.getlist\()\s*[\"']([a-z_]+)")
+# request.args.get("q"), request.args["untp"], any_source.getlist("code"), and helpers named *_arg("page")
+QUERY_READS = re.compile(r"(?:request\.(?:args|values)(?:\.get\(|\[)|\.getlist\(|\w_arg\()\s*[\"']([a-z_]+)")
 FORMS_ON_THE_QUERY = re.compile(r"([A-Z]\w*)\((?:formdata=)?request\.(?:args|values)\)")  # LotFilterForm(request.args)
 
 
@@ -109,6 +110,7 @@ def test_the_parameters_views_read_are_found() -> None:
     read = read_by_views()
     assert {"q", "page", "next", "lang", "code"} <= read  # "code": the lots ticked for comparison
     assert {"colour", "micron_min", "recycled"} <= read  # fields of the lot and product search forms
+    assert {"season", "version", "start", "limit"} <= read  # through int_arg and the log's _size_arg
     assert reaching_the_database(HOSTILE_PARAMS, postgresql=False) == HOSTILE_PARAMS
     assert reaching_the_database(HOSTILE_PARAMS, postgresql=True) == ["code=x", "lang=fr&endpoint=x"]
 
