@@ -417,7 +417,10 @@ class Databases:
             if not built.exists():
                 self._create_template(name, demo)
                 built.touch()
-        return str(self.tmp / f"{name}.sqlite3") if self.admin is None else name
+        return str(self._sqlite_file(name)) if self.admin is None else name
+
+    def _sqlite_file(self, name: str) -> Path:
+        return self.tmp / f"{name}.sqlite3"
 
     def _create_template(self, name: str, demo: bool) -> None:
         """The empty template is migrated; the demo template starts as a copy of it (migrated once). What a process
@@ -425,7 +428,7 @@ class Databases:
         empty = self.template(False) if demo else None
         shutil.rmtree(search_path_of(name, self.tmp), ignore_errors=True)
         if self.admin is None:
-            path = self.tmp / f"{name}.sqlite3"
+            path = self._sqlite_file(name)
             for leftover in (path, *(path.with_name(path.name + end) for end in ("-journal", "-wal", "-shm"))):
                 leftover.unlink(missing_ok=True)
             if empty is not None:

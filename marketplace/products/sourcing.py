@@ -160,8 +160,8 @@ class BatchOption:
 def sourceable_batches(exclude_product_id: int | None = None) -> list[BatchOption]:
     """Published batches (yarn and the like) with kg left to be used in other products.
 
-    Three queries whatever the number of products (the products, their published versions, the kg claimed
-    from each), as ``sourceable_lots``: the editor's product page lists them on every visit."""
+    Four queries whatever the number of products (the products, their organisations, their published versions,
+    the kg claimed from each), as ``sourceable_lots``: the editor's product page lists them on every visit."""
     products = [product for product in db.session.scalars(
         select(Product).where(Product.published_number.is_not(None)).order_by(Product.sku)
         .options(selectinload(Product.organisation))

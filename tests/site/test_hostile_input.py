@@ -66,6 +66,24 @@ def test_no_query_parameter_breaks_a_page_or_points_its_links_elsewhere(
     assert answered > tried // 2  # the pages really rendered with the hostile parameters
 
 
+def every_form_class() -> list[type]:
+    """Every form class of the site (each module imported first, so that none is missed)."""
+    import importlib
+    import pkgutil
+
+    from flask_wtf import FlaskForm
+
+    import marketplace
+
+    for module in pkgutil.walk_packages(marketplace.__path__, "marketplace."):
+        importlib.import_module(module.name)
+
+    def subclasses(cls: type) -> list[type]:
+        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
+
+    return subclasses(FlaskForm)
+
+
 # request.args.get("q"), request.args["untp"], any_source.getlist("code"), and helpers named *_arg("page")
 QUERY_READS = re.compile(r"(?:request\.(?:args|values)(?:\.get\(|\[)|\.getlist\(|\w_arg\()\s*[\"']([a-z_]+)")
 FORMS_ON_THE_QUERY = re.compile(r"([A-Z]\w*)\((?:formdata=)?request\.(?:args|values)\)")  # LotFilterForm(request.args)
@@ -74,10 +92,6 @@ FORMS_ON_THE_QUERY = re.compile(r"([A-Z]\w*)\((?:formdata=)?request\.(?:args|val
 def read_by_views() -> set[str]:
     """The query parameters some code of the site reads: by name from ``request.args``/``request.values``, and
     as the fields of a form bound to the query string."""
-    import importlib
-    import pkgutil
-
-    from flask_wtf import FlaskForm
     from wtforms.fields.core import UnboundField
 
     import marketplace
@@ -85,13 +99,7 @@ def read_by_views() -> set[str]:
     sources = [source.read_text() for source in Path(marketplace.__file__).parent.rglob("*.py")]
     read = {name for text in sources for name in QUERY_READS.findall(text)}
     bound = {name for text in sources for name in FORMS_ON_THE_QUERY.findall(text)}
-    for module in pkgutil.walk_packages(marketplace.__path__, "marketplace."):
-        importlib.import_module(module.name)
-
-    def subclasses(cls: type) -> list[type]:
-        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
-
-    forms = [form for form in subclasses(FlaskForm) if form.__name__ in bound]
+    forms = [form for form in every_form_class() if form.__name__ in bound]
     assert {form.__name__ for form in forms} == bound, bound  # every form bound to the query string was found
     return read | {name for form in forms for name in dir(form) if isinstance(getattr(form, name), UnboundField)}
 
@@ -187,23 +195,12 @@ def test_the_shared_decimal_field_refuses_non_finite_and_absurd_values(app: Flas
 
 def test_every_number_field_of_every_form_is_bounded() -> None:
     """No form uses wtforms' bare DecimalField/IntegerField (sNaN or 2**70 would reach the database)."""
-    import importlib
-    import pkgutil
-
-    from flask_wtf import FlaskForm
     from wtforms import DecimalField, FloatField, IntegerField
 
-    import marketplace
     from marketplace.forms_common import BoundedIntegerField
 
-    for module in pkgutil.walk_packages(marketplace.__path__, "marketplace."):
-        importlib.import_module(module.name)
     checked = 0
-
-    def subclasses(cls: type) -> list[type]:
-        return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
-
-    for form in subclasses(FlaskForm):
+    for form in every_form_class():
         for name in dir(form):
             unbound = getattr(form, name)
             kind = getattr(unbound, "field_class", None)
