@@ -39,7 +39,7 @@ from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import Job, JobStatus
 from marketplace.search import services as search_services
-from tests import factories, url_builders
+from tests import compiled_sql, factories, url_builders
 from tests.template_cache import SHARED as TEMPLATE_CODE
 
 url_builders.install()  # each distinct URL builder compiled once per test process (tests/url_builders.py)
@@ -228,6 +228,9 @@ def make_app(url: str, tmp_path: Path, **extra: Any) -> Flask:
         **extra,
     })
     app.jinja_env.bytecode_cache = TEMPLATE_CODE  # each template compiled once a test process: tests/template_cache.py
+    with app.app_context():  # each SQL statement compiled once a test process: tests/compiled_sql.py
+        for engine in db.engines.values():
+            compiled_sql.share(engine, app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     return app
 
 
