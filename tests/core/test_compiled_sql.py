@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import event, func, select
 
@@ -61,3 +62,16 @@ def test_a_second_app_finds_the_statements_the_first_compiled_and_keeps_its_own_
             db.engine.dispose()
     finally:
         databases.drop(url)
+
+
+def test_an_app_whose_server_is_of_another_version_fails_to_connect(app: Flask, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statements compiled for one server version might not suit another: the shared dialect is refused loudly."""
+    with app.app_context():
+        monkeypatch.setattr(db.engine.dialect, "server_version_info", (1, 0))
+    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
+    with other.app_context():
+        with pytest.raises(RuntimeError, match="statements compiled for one may not suit the other"):
+            db.session.execute(select(func.count(User.id)))
+        db.session.rollback()
+        db.engine.dispose()
