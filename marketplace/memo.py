@@ -39,6 +39,12 @@ def keep(key: Hashable, value: Any) -> None:
         kept[key] = value
 
 
+def kept(key: Hashable) -> Any | None:
+    """The value kept under ``key`` in the open batch, or None (no batch, or nothing kept yet)."""
+    values = _kept.get()
+    return None if values is None else values.get(key)
+
+
 def once(key: Hashable, compute: Callable[[], T]) -> T:
     kept = _kept.get()
     if kept is None:

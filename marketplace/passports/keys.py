@@ -24,6 +24,7 @@ from joserfc.jwk import OKPKey
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from marketplace import memo
 from marketplace.db import as_utc, utcnow
 from marketplace.extensions import db
 from marketplace.organisations.models import Organisation, OrgKind
@@ -218,7 +219,20 @@ def did_document(org: Organisation) -> dict[str, Any] | None:
 
 
 def public_key(key_id: str) -> OKPKey | None:
-    """The public key a verification method id names (any of this site's issuers, retired keys included)."""
+    """The public key a verification method id names (any of this site's issuers, retired keys included).
+
+    Inside a ``memo.batch`` (``passports verify``: every issued document of an issuer names one of its few keys) a
+    key found is kept: a stored public key never changes, and a retired one still verifies what it signed. A key
+    not found is looked up again, as the batch may make it."""
+    found = memo.kept(("public_key", key_id))
+    if found is None:
+        found = _public_key(key_id)
+        if found is not None:
+            memo.keep(("public_key", key_id), found)
+    return found
+
+
+def _public_key(key_id: str) -> OKPKey | None:
     did, _sep, fragment = key_id.partition("#")
     org = organisation_for_did(did)
     if org is None or not fragment.startswith("key-") or not fragment[4:].isdigit():

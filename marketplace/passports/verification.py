@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from marketplace import memo
 from marketplace.extensions import db
 from marketplace.passports import documents, version_checks
 from marketplace.passports.models import (
@@ -160,6 +162,12 @@ class VersionProblems:
         self.checks = version_checks.Checks(self.signer, version_ids, workers)
 
     def problems(self) -> list[str]:
+        """Checking writes nothing, so what several versions and documents read alike (their issuers' keys) is
+        read once (``memo.batch``)."""
+        with contextlib.nullcontext() if memo.active() else memo.batch():
+            return self._problems()
+
+    def _problems(self) -> list[str]:
         suspects = self.checks.unsound_ids()
         problems: list[str] = []
         stmt = select(PassportVersion).options(selectinload(PassportVersion.passport)).order_by(PassportVersion.id)

@@ -567,3 +567,32 @@ def test_consumer_catalogue_searches_with_the_search_port(demo_app: Flask) -> No
     too_long = client.get("/products?q=" + "x" * 600)
     assert too_long.status_code == 200  # ignored with a message, not a 500
     assert "Field cannot be longer than 512 characters" in text(too_long)
+
+
+def test_verify_reads_each_key_once_however_many_documents_it_signed(demo_app: Flask) -> None:
+    """``passports verify`` checks both signatures of every issued document; an issuer's few keys are each read
+    once (``keys.public_key`` inside the check's ``memo.batch``), not once a signature."""
+    from sqlalchemy import event, func
+
+    from marketplace.passports import verification
+    from marketplace.passports.models import IssuedDocument
+
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "organisation_key" in statement:
+            reads.append(statement)
+
+    with demo_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            problems = verification.verify_all()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        signatures = 2 * db.session.scalar(select(func.count(IssuedDocument.id)))
+        key_ids = {jws.extract_compact(token.encode()).protected["kid"]
+                   for document in db.session.scalars(select(IssuedDocument))
+                   for token in (document.jwt, document.jwt_061)}
+    assert problems == []
+    assert signatures > 4 * len(key_ids), (signatures, key_ids)  # many signatures, few keys
+    assert len(reads) <= len(key_ids), (len(reads), len(key_ids), signatures)
