@@ -13,6 +13,7 @@ in the browser and returns to ``/payments/return``; state still changes only by 
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from dataclasses import dataclass
@@ -101,14 +102,21 @@ class StripeGateway:
 
     def __init__(self, secret_key: str, *, webhook_secret: str | None, api_base: str | None = None,
                  publishable_key: str | None = None) -> None:
-        addresses = {"api": api_base} if api_base else None
-        self.client = stripe.StripeClient(secret_key, base_addresses=addresses, max_network_retries=1)
+        self._secret_key = secret_key
         self.webhook_secret = webhook_secret
         self.api_base = api_base
         self.test_mode = secret_key.startswith("sk_test_")
         self.publishable_key = publishable_key or None
         # Stripe itself (no localstripe) with a publishable key: the card is typed into Stripe.js.
         self.card_element = not api_base and bool(publishable_key) and str(publishable_key).startswith("pk_")
+
+    @functools.cached_property
+    def client(self) -> stripe.StripeClient:
+        """Made at the first call to Stripe, not with the app: building one loads the system's CA certificates
+        (an SSL context for its HTTP client), a few milliseconds that every process and command paid at start-up,
+        most of which never talk to Stripe."""
+        addresses = {"api": self.api_base} if self.api_base else None
+        return stripe.StripeClient(self._secret_key, base_addresses=addresses, max_network_retries=1)
 
     def _intent(self, pi: Any) -> Intent:
         return Intent(pi.id, pi.client_secret, pi.status, int(pi.amount), str(pi.currency).upper())

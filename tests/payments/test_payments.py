@@ -289,7 +289,9 @@ def test_the_gateway_uses_an_explicit_client(app: Flask) -> None:
     with app.app_context():
         adapter = gateway()
     assert isinstance(adapter, StripeGateway)
+    assert "client" not in vars(adapter)  # made at the first call to Stripe, not with the app
     assert isinstance(adapter.client, stripe.StripeClient)
+    assert adapter.client is adapter.client  # then kept
     assert stripe.api_key is None  # no global state
 
 
