@@ -12,8 +12,8 @@ shared dialect: a test that listens to one removes its listener, as each does; a
 on a test app's engine would never fire, as SQLAlchemy's pool asks the engine's first dialect for it: no test
 has one). The first engine's dialect becomes the shared one once its first connection has initialised it
 (server version, settings), so the shared dialect is always initialised; a later engine uses it from the start,
-and each of its connections checks the server's version. ``tests/core/test_compiled_sql.py`` checks that two apps share compiled statements and
-still write to their own databases. Nothing outside the tests is changed."""
+and each of its connections checks the server's version. ``tests/core/test_compiled_sql.py`` checks that two
+apps share compiled statements and still write to their own databases. Nothing outside the tests is changed."""
 
 from __future__ import annotations
 
