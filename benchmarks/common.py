@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -45,11 +46,17 @@ def demo_instance() -> Iterator[dict[str, str]]:
     """Environment for a dev instance in a temp dir, migrated and loaded with the demo content.
 
     The database is an SQLite file in that dir, or the empty database named by
-    ``BENCH_DATABASE_URL`` (e.g. a PostgreSQL database created for the run).
+    ``BENCH_DATABASE_URL`` (e.g. a PostgreSQL database created for the run). ``BENCH_DEMO_DATABASE=FILE`` starts
+    from a copy of an SQLite database already migrated and loaded with the demo content instead (the test suite's
+    check that a benchmark runs passes its demo template: migrating and loading again was most of that check).
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         env = {**os.environ, "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": tmp, "PYTHONPATH": str(ROOT)}
         env.pop("DATABASE_URL", None)
+        if os.environ.get("BENCH_DEMO_DATABASE"):
+            shutil.copyfile(os.environ["BENCH_DEMO_DATABASE"], Path(tmp) / "marketplace.sqlite3")  # the dev file
+            yield env
+            return
         if os.environ.get("BENCH_DATABASE_URL"):
             env["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
         for args in (["db", "upgrade"], ["demo", "load"]):

@@ -39,8 +39,9 @@ def test_search_benchmark_runs(databases: Databases) -> None:
     assert "HTTP GET /api/v1/lots" in out
 
 
-def test_passport_benchmark_runs() -> None:
-    out = _run("-m", "benchmarks.passport_page", "1", "0.2")
+def test_passport_benchmark_runs(databases: Databases) -> None:
+    """From the demo template too (benchmarks/common.py, ``demo_instance``)."""
+    out = _run("-m", "benchmarks.passport_page", "1", "0.2", BENCH_DEMO_DATABASE=databases.template(demo=True))
     assert "statuses {304:" in out
     assert "page weight" in out
     assert "/static/css/site.css?v=" in out  # the stylesheet is weighed (its URL carries a fingerprint)
