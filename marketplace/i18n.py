@@ -51,6 +51,7 @@ def select_locale() -> str:
     config = current_app.config
     if not has_request_context():  # CLI commands and workers: the default locale
         return config["BABEL_DEFAULT_LOCALE"]
+    g.language_chosen = True  # the response may depend on the language (see _remember_choice)
     locales = config["LOCALES"]
     environ = request.environ
     # Each source is parsed only when the request carries it: a QR scan usually has none but
@@ -87,6 +88,11 @@ def _remember_choice(response: Response) -> Response:
             COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
             secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
         )
+    if not g.get("language_chosen") and response.cache_control.immutable and response.cache_control.public:
+        # The same bytes for every reader (a fingerprinted static file, a published picture), and no language was
+        # chosen while making them: without ``Vary: Cookie`` a browser reuses them after its cookies change (a
+        # language switch, a refreshed session), and a shared cache may keep them at all.
+        return response
     vary = response.headers.get("Vary")
     if not vary:  # the usual case, without parsing a header set
         response.headers["Vary"] = _VARY

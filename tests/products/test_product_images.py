@@ -264,6 +264,7 @@ def test_variants_are_private_until_published_and_originals_never_served(app: Fl
     assert served.status_code == 200
     assert served.mimetype == "image/webp"
     assert "immutable" in served.headers["Cache-Control"]
+    assert "Cookie" not in served.headers.get("Vary", "")  # the same picture for every reader (a browser keeps it)
 
 
 def test_files_written_in_a_transaction_that_rolls_back_are_removed(app: Flask) -> None:

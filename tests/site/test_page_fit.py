@@ -108,8 +108,9 @@ def test_no_page_scrolls_sideways(live_server: LiveServer, chromium: Browser) ->
         if role not in contexts:
             context = chromium.new_context(locale="en-GB", viewport={"width": WIDTHS[0], "height": 900})
             context.set_default_timeout(15_000)
-            # Pictures keep their reserved size (width and height attributes) without being fetched.
-            context.route("**/media/**", lambda route: route.abort())
+            # No request is intercepted (Playwright's routing turns the browser's cache off): the stylesheet,
+            # the script and each picture are fetched once per role, as a visitor's browser does, not on every page
+            # (461 requests for static files before, 22 after, 2026-12-01).
             page = context.new_page()
             if role:  # signed in once while listing the pages (signing in again would meet the rate limit)
                 context.add_cookies([{"name": "session", "value": cookies[role], "url": live_server.url}])

@@ -75,3 +75,39 @@ def test_a_static_address_with_a_nul_byte_gets_the_sites_400_page(client: FlaskC
         assert '<main id="main"' in html  # the site's own error page, not the bare fallback
         assert "?v=" not in html.split("hreflang", 1)[1].split(">", 1)[0]  # the language links lead home
         assert not [r for r in caplog.records if r.levelname == "ERROR"], path
+
+
+def _vary(response) -> set[str]:  # type: ignore[no-untyped-def]
+    return {name.strip().lower() for name in response.headers.get("Vary", "").split(",") if name.strip()}
+
+
+def test_a_fingerprinted_file_is_the_same_for_every_reader_and_a_page_is_not(app: Flask, client: FlaskClient) -> None:
+    """A page depends on the reader's language (and sign-in): it varies by Accept-Language and Cookie. A fingerprinted
+    file is the same bytes for everyone: without ``Vary: Cookie`` a browser keeps using it after a language switch or
+    a refreshed session cookie, instead of fetching it again on every page."""
+    with client.get("/about?lang=mn") as page:
+        assert {"accept-language", "cookie"} <= _vary(page)
+        assert "lang=mn" in page.headers["Set-Cookie"]  # the choice is still remembered
+    with client.get(_url(app, "css/site.css") + "&lang=mn") as current:
+        assert current.cache_control.immutable
+        assert not {"accept-language", "cookie"} & _vary(current)
+    with client.get("/static/css/site.css?v=000000000000") as stale:  # revalidated: no promise to share it
+        assert {"accept-language", "cookie"} <= _vary(stale)
+
+
+def test_a_response_in_the_readers_language_still_varies_however_it_is_cached(app: Flask) -> None:
+    """No view of ours sends translated text as public and immutable; one that did would still say that it varies by
+    language, so that no cache hands one reader's language to another."""
+    from flask_babel import gettext
+
+    from marketplace.access import public
+
+    @public
+    def greeting() -> tuple[str, dict[str, str]]:
+        return gettext("Sign in"), {"Cache-Control": "public, max-age=31536000, immutable"}
+
+    app.add_url_rule("/_test/greeting", "test_greeting", greeting)
+    with app.test_client().get("/_test/greeting", headers={"Accept-Language": "fr"}) as response:
+        assert response.status_code == 200
+        assert response.cache_control.immutable
+        assert {"accept-language", "cookie"} <= _vary(response)  # the language may come from its cookie
