@@ -6,6 +6,7 @@ without anyone adding it to a list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
@@ -152,9 +153,10 @@ class Crawl:
     forms: list[Form] = field(default_factory=list)
 
 
-def crawl(app: Flask, client: FlaskClient) -> Crawl:
+def crawl(app: Flask, client: FlaskClient, read: Callable[[str, str], None] | None = None) -> Crawl:
     """GET every rule without arguments, then up to two example URLs of each rule with arguments
-    found in the links of those pages (the demo objects). Collects the POST forms of pages that answer 200."""
+    found in the links of those pages (the demo objects). Collects the POST forms of pages that answer 200, and
+    hands each such page's URL and HTML to ``read`` (so that a check of the pages need not fetch them again)."""
     result = Crawl()
     examples: dict[str, list[str]] = {}
     queue = list(rules_without_arguments(app))
@@ -168,7 +170,10 @@ def crawl(app: Flask, client: FlaskClient) -> Crawl:
         result.pages[url] = response.status_code
         if response.status_code != 200 or not response.mimetype.startswith("text/html"):
             continue
-        parsed = parse(url, response.get_data(as_text=True))
+        html = response.get_data(as_text=True)
+        if read is not None:
+            read(url, html)
+        parsed = parse(url, html)
         result.forms.extend(parsed.forms)
         for link in parsed.links:
             parts = urlsplit(link)

@@ -186,17 +186,16 @@ def test_pages_in_mongolian_show_no_english_message(demo_app: Flask, role: str |
     client = sign_in_demo(demo_app, role) if role else demo_app.test_client()
     client.get("/?lang=mn")  # the language cookie
     shown: dict[str, str] = {}
-    result = crawl(demo_app, client)
-    for url, status in result.pages.items():
-        if status != 200:
-            continue
-        response = client.get(url)
-        if not response.mimetype.startswith("text/html"):
-            continue
+    read: list[str] = []
+
+    def read_page(url: str, html: str) -> None:  # each HTML page the crawl fetched (answered 200)
+        read.append(url)
         parser = _Text(skip_english=True)
-        parser.feed(response.get_data(as_text=True))
+        parser.feed(html)
         for text in parser.found:
             if text in english:
                 shown.setdefault(text, url)
-    assert len(result.pages) > 30, "the crawl found too few pages to check anything"  # it must not pass empty
-    assert shown == {}, f"{len(result.pages)} pages crawled"
+
+    crawl(demo_app, client, read_page)
+    assert len(read) > 25, "the crawl read too few pages to check anything"  # it must not pass empty (visitor: 31)
+    assert shown == {}, f"{len(read)} pages read"
