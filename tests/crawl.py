@@ -187,3 +187,21 @@ def crawl(app: Flask, client: FlaskClient, read: Callable[[str, str], None] | No
                 rule_examples.append(target)
                 queue.append(target)
     return result
+
+
+# The pages each role's crawl found, kept by the test process: every demo app of a run is a copy of the same demo
+# template, so the same role finds the same pages. The form fuzzer crawls as every role for its forms, and the
+# hostile query sweep, which runs after it in the same process (both start first: tests/conftest.py, LONG_FIRST),
+# takes the pages from here instead of crawling again.
+_PAGES: dict[str | None, dict[str, int]] = {}
+
+
+def remember_pages(role: str | None, found: Crawl) -> None:
+    _PAGES[role or None] = dict(found.pages)
+
+
+def pages_as(app: Flask, client: FlaskClient, role: str | None) -> dict[str, int]:
+    """The pages ``role``'s crawl finds (URL → status), crawled by ``client`` unless this process already did."""
+    if (role or None) not in _PAGES:
+        remember_pages(role, crawl(app, client))
+    return dict(_PAGES[role or None])

@@ -29,7 +29,7 @@ from sqlalchemy import text as sql
 
 from marketplace.extensions import db
 from tests.conftest import PG_URL
-from tests.crawl import DEMO_USERS, SKIPPED_ENDPOINTS, Form, crawl, endpoint_of, sign_in_demo
+from tests.crawl import DEMO_USERS, SKIPPED_ENDPOINTS, Form, crawl, endpoint_of, remember_pages, sign_in_demo
 
 SCRIPT = "<script>alert(1)</script>"  # must never come back unescaped
 GENERAL = [
@@ -174,7 +174,9 @@ def _forms_by_role(app: Flask, clients: dict[str, FlaskClient]) -> list[tuple[st
     found: list[tuple[str, Form]] = []
     seen: set[tuple] = set()
     for role, client in clients.items():
-        for form in crawl(app, client).forms:
+        crawled = crawl(app, client)
+        remember_pages(None if role == "anonymous" else role, crawled)  # for the hostile query sweep
+        for form in crawled.forms:
             endpoint = endpoint_of(app, form.action, "POST")
             if endpoint is None or endpoint in SKIPPED_ENDPOINTS:
                 continue
