@@ -125,13 +125,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 #   headers, the log's hashing, pure rules;
 # - the presentation sweeps in Chromium (marker `presentation`: axe on every page, nothing scrolls sideways, the
 #   CSP). The server side of the same pages runs on PostgreSQL: every GET route as every role
-#   (tests/site/test_access.py), every crawled page in Mongolian as every role (tests/site/test_untranslated.py)
-#   and with hostile query strings (tests/site/test_hostile_input.py), and the few pages no crawl reaches in their
-#   domain's tests (e.g. /products?recycled=y, the htmx fragments, the label sheet);
+#   (tests/site/test_access.py), every crawled page as every role (the form fuzzer's crawl,
+#   tests/site/test_fuzz_forms.py) and with hostile query strings (tests/site/test_hostile_input.py), and the few
+#   pages no crawl reaches in their domain's tests (e.g. /products?recycled=y, the htmx fragments, the label sheet);
+# - which messages a page shows translated (marker `translation`: the crawl in Mongolian,
+#   tests/site/test_untranslated.py): the catalogues decide it, not the database, and the same pages render on
+#   PostgreSQL in the sweeps above;
 # - browser journeys at the phone width: the same requests and database work as the journey at 1280 px, which
 #   runs on PostgreSQL; what the phone shows is checked in the SQLite pass.
 NO_DATABASE = "opens no database: the SQLite pass runs it"
 PRESENTATION = "how pages look in Chromium: the SQLite pass runs it (their server side runs here in other tests)"
+TRANSLATION = "which messages show translated: the SQLite pass runs it (the same pages render here in other sweeps)"
 PHONE_WIDTH = "the journey's database work runs here at 1280 px; the SQLite pass runs it at 390 px"
 
 
@@ -141,6 +145,8 @@ def sqlite_pass_only(item: pytest.Item) -> str | None:
         return NO_DATABASE
     if item.get_closest_marker("presentation"):
         return PRESENTATION
+    if item.get_closest_marker("translation"):
+        return TRANSLATION
     callspec = getattr(item, "callspec", None)
     if item.get_closest_marker("browser") and callspec is not None and callspec.params.get("width") == 390:
         return PHONE_WIDTH

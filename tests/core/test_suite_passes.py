@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from tests.conftest import COLLECTED, NO_DATABASE, PHONE_WIDTH, PRESENTATION, sqlite_pass_only
+from tests.conftest import COLLECTED, NO_DATABASE, PHONE_WIDTH, PRESENTATION, TRANSLATION, sqlite_pass_only
 
 # A test that skips unless it has PostgreSQL (row locks, several processes on one database, pg_dump) must never
 # be left to the SQLite pass: it would run nowhere.
@@ -21,9 +21,11 @@ POSTGRESQL_ONLY = re.compile(r"skip.*(PG_URL|TEST_DATABASE|[Pp]ostgres)|(PG_URL|
 # (it would leave its database work out of the PostgreSQL pass) fails here.
 PRESENTATION_FILES = {"tests/site/test_accessibility.py", "tests/site/test_page_fit.py",
                       "tests/site/test_csp_browser.py", "tests/products/test_products_accessibility.py"}
+# The only translation sweep: the crawl in Mongolian, which reads pages and writes nothing.
+TRANSLATION_FILES = {"tests/site/test_untranslated.py"}
 # Walks of the sweeps' pages that run on both databases, and one known test of each kind.
 BOTH_PASSES = ("tests/site/test_access.py::test_role_route_matrix[None]",
-               "tests/site/test_untranslated.py::test_pages_in_mongolian_show_no_english_message[None]",
+               "tests/site/test_fuzz_forms.py::test_hostile_values_in_every_form_never_cause_a_5xx_or_a_write",
                "tests/site/test_hostile_input.py::test_no_query_parameter_breaks_a_page_or_points_its_links_elsewhere",
                "tests/orders/test_orders_browser.py::test_quote_to_delivered_and_paid_in_the_browser[1280]")
 KNOWN = {
@@ -31,6 +33,7 @@ KNOWN = {
     "tests/site/test_page_fit.py::test_no_page_scrolls_sideways": PRESENTATION,
     "tests/site/test_accessibility.py::test_every_page_type_as_every_role_in_english_and_mongolian": PRESENTATION,
     "tests/orders/test_orders_browser.py::test_quote_to_delivered_and_paid_in_the_browser[390]": PHONE_WIDTH,
+    "tests/site/test_untranslated.py::test_pages_in_mongolian_show_no_english_message[None]": TRANSLATION,
     **dict.fromkeys(BOTH_PASSES),
 }
 
@@ -69,6 +72,8 @@ def test_only_what_the_database_cannot_change_is_left_to_the_sqlite_pass() -> No
         elif reason == PRESENTATION:
             assert item.nodeid.split("::")[0] in PRESENTATION_FILES, item.nodeid
             assert item.get_closest_marker("browser"), item.nodeid
+        elif reason == TRANSLATION:
+            assert item.nodeid.split("::")[0] in TRANSLATION_FILES, item.nodeid
         else:
             assert reason == PHONE_WIDTH, (item.nodeid, reason)
             assert item.get_closest_marker("browser"), item.nodeid

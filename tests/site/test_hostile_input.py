@@ -107,7 +107,7 @@ def read_by_views() -> set[str]:
 def reaching_the_database(params: list[str], postgresql: bool = bool(PG_URL)) -> list[str]:
     """On PostgreSQL, the hostile query strings of which a view reads a parameter. The others only steer URL
     building, which does not depend on the database: the SQLite pass sends them. (The crawled pages themselves
-    render on PostgreSQL in both passes' sweep, and as every role in Mongolian in tests/site/test_untranslated.py.)"""
+    render on PostgreSQL in both passes' sweep, and as every role in the form fuzzer's crawl.)"""
     if not postgresql:
         return params
     read = read_by_views()

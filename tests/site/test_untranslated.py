@@ -180,6 +180,7 @@ def _english_messages(locale: str) -> set[str]:
             and "{" not in message.id}
 
 
+@pytest.mark.translation
 @pytest.mark.parametrize("role", [None, *DEMO_USERS])
 def test_pages_in_mongolian_show_no_english_message(demo_app: Flask, role: str | None) -> None:
     english = _english_messages("mn")
