@@ -42,7 +42,7 @@ from marketplace.search import services as search_services
 from tests import compiled_sql, factories, url_builders
 from tests.template_cache import SHARED as TEMPLATE_CODE
 
-url_builders.install()  # each distinct URL builder compiled once per test process (tests/url_builders.py)
+url_builders.install()  # each distinct URL rule compiled once per test process (tests/url_builders.py)
 
 
 @event.listens_for(Engine, "connect")

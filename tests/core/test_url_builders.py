@@ -1,5 +1,5 @@
-"""The test process compiles each URL builder once (``tests/url_builders.py``): every rule of every app still
-builds with exactly the function Werkzeug compiles for it, and two apps share it."""
+"""The test process compiles each URL rule once (``tests/url_builders.py``): every rule of every app still has the
+parts, converters and builder functions Werkzeug compiles for it, and two apps share the builders."""
 
 from __future__ import annotations
 
@@ -46,3 +46,25 @@ def test_rules_that_differ_get_different_builders(app: Flask) -> None:
         builders.setdefault(rule.rule, set()).add(rule._build.__func__)
     functions = [next(iter(found)) for found in builders.values()]
     assert len(set(functions)) == len(functions)  # one function per distinct rule text
+
+
+def _state(rule):  # type: ignore[no-untyped-def]
+    converters = {name: (type(c), {k: v for k, v in vars(c).items() if k != "map"}, c.map is rule.map)
+                  for name, c in rule._converters.items()}
+    return list(rule._parts), list(rule._trace), converters, set(rule.arguments)
+
+
+def test_every_rule_of_a_later_app_is_parsed_as_werkzeug_parses_it(app: Flask, tmp_path: Path) -> None:
+    """The second app's rules come from what the first app's compiling kept: each one's parts (the regular
+    expressions it matches with, their weights), trace, converters (of its own map, with the same settings) and
+    arguments are those Werkzeug's own ``Rule.compile`` gives it."""
+    other = make_app(app.config["SQLALCHEMY_DATABASE_URI"], tmp_path)
+    rules = list(other.url_map.iter_rules())
+    assert any(rule._converters for rule in rules)
+    for rule in rules:
+        kept = _state(rule)
+        assert all(same for _type, _vars, same in kept[2].values()), rule.rule  # this map's converters
+        url_builders.compile_rule(rule)  # Werkzeug's own, on the same rule
+        assert _state(rule) == kept, rule.rule
+    with other.test_request_context():
+        assert url_for("lots.detail", code="USCC-1") == "/lots/USCC-1"
