@@ -38,7 +38,9 @@ def free_port() -> int:
 
 def database_name() -> str:
     url = os.environ.get("BENCH_DATABASE_URL", "")
-    return "PostgreSQL" if url.startswith("postgres") else "SQLite (a file in a temp dir)"
+    if url.startswith("postgres") and not os.environ.get("BENCH_DEMO_DATABASE"):  # which demo_instance uses
+        return "PostgreSQL"
+    return "SQLite (a file in a temp dir)"
 
 
 @contextlib.contextmanager
@@ -48,7 +50,9 @@ def demo_instance() -> Iterator[dict[str, str]]:
     The database is an SQLite file in that dir, or the empty database named by
     ``BENCH_DATABASE_URL`` (e.g. a PostgreSQL database created for the run). ``BENCH_DEMO_DATABASE=FILE`` starts
     from a copy of an SQLite database already migrated and loaded with the demo content instead (the test suite's
-    check that a benchmark runs passes its demo template: migrating and loading again was most of that check).
+    check that a benchmark runs passes its demo template: migrating and loading again was most of that check). Only
+    the database is copied (no pictures, search index or organisations' key file): for benchmarks that read pages,
+    such as ``passport_page``. It takes precedence over ``BENCH_DATABASE_URL``.
     """
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         env = {**os.environ, "MARKETPLACE_ENV": "dev", "MARKETPLACE_INSTANCE": tmp, "PYTHONPATH": str(ROOT)}

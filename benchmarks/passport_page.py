@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python -m benchmarks.passport_page [rounds [seconds per slice]]
 (10 rounds of 1 s slices by default; the suite's check that it runs uses 1 round of 0.2 s slices)
-(on SQLite; set BENCH_DATABASE_URL to an empty PostgreSQL database to measure on PostgreSQL)
+(on SQLite; set BENCH_DATABASE_URL to an empty PostgreSQL database to measure on PostgreSQL;
+BENCH_DEMO_DATABASE=FILE starts from a copy of an SQLite database already holding the demo: benchmarks/common.py)
 Targets: passport/trivial >= 0.6, 304 path/trivial >= 0.9, page weight (HTML+CSS+JS) <= 60 KB.
 """
 

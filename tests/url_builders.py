@@ -15,12 +15,10 @@ tests is changed. (A whole ``create_app`` took 38.8 ms of CPU with the builders 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from werkzeug.routing.converters import BaseConverter
-from werkzeug.routing.map import Map
 from werkzeug.routing.rules import Rule, RulePart
 
 compile_builder = Rule._compile_builder  # Werkzeug's own
@@ -40,25 +38,19 @@ class _Compiled:
 
 
 _RULES: dict[tuple[Any, ...], _Compiled] = {}
-_MAP_KEYS: weakref.WeakKeyDictionary[Map, tuple[Any, ...]] = weakref.WeakKeyDictionary()
-
-
-def _map_key(url_map: Map) -> tuple[Any, ...]:
-    """What a map lends its rules' compiling: its converter classes and whether it matches hosts. Worked out once
-    per map, when its first rule is added (Flask sets its converters before any rule: ``guards.init_app``)."""
-    key = _MAP_KEYS.get(url_map)
-    if key is None:
-        converters: Mapping[str, type[BaseConverter]] = url_map.converters
-        key = _MAP_KEYS[url_map] = (url_map.host_matching, tuple(sorted(converters.items())))
-    return key
 
 
 def rule_key(rule: Rule) -> tuple[Any, ...]:
-    """Everything ``Rule.compile`` reads: the rule's text, host or subdomain, slash merging and defaults (a default
-    that appears in the rule becomes a constant of the builder), and the map's part."""
-    assert rule.map is not None
+    """Everything ``Rule.compile`` reads: the rule's class, text, host or subdomain, slash merging and defaults (a
+    default that appears in the rule becomes a constant of the builder), and the map's converter classes (as they are
+    when this rule is added: an app may change them after its first rule, e.g. ``guards.init_app`` after Flask's
+    static rule) and whether it matches hosts."""
+    url_map = rule.map
+    assert url_map is not None
+    converters: Mapping[str, type[BaseConverter]] = url_map.converters
     defaults = tuple(sorted((k, type(v), repr(v)) for k, v in (rule.defaults or {}).items()))
-    return (rule.rule, rule.host, rule.subdomain, rule.merge_slashes, defaults, _map_key(rule.map))
+    return (type(rule), rule.rule, rule.host, rule.subdomain, rule.merge_slashes, defaults, url_map.host_matching,
+            tuple(sorted(converters.items())))
 
 
 def _compile(self: Rule) -> None:

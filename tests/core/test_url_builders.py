@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import CodeType
 
+import pytest
 from flask import Flask, url_for
 
 from tests import url_builders
@@ -68,3 +69,22 @@ def test_every_rule_of_a_later_app_is_parsed_as_werkzeug_parses_it(app: Flask, t
         assert _state(rule) == kept, rule.rule
     with other.test_request_context():
         assert url_for("lots.detail", code="USCC-1") == "/lots/USCC-1"
+
+
+def test_a_converter_changed_after_a_maps_first_rule_is_the_one_its_later_rules_match_with() -> None:
+    """An app may change a converter after its first rule (``guards.init_app`` bounds ``int`` after Flask's static
+    rule): a later rule is compiled with the converter as it is then, not as the map had it at first."""
+    from werkzeug.exceptions import NotFound
+    from werkzeug.routing import IntegerConverter, Map, Rule
+
+    class ThreeDigits(IntegerConverter):
+        regex = r"\d{1,3}"
+
+    Map([Rule("/first", endpoint="first"), Rule("/n/<int:n>", endpoint="n")])  # compiled with Werkzeug's int
+    changed = Map([Rule("/first", endpoint="first")])
+    changed.converters["int"] = ThreeDigits
+    changed.add(Rule("/n/<int:n>", endpoint="n"))
+    urls = changed.bind("localhost")
+    assert urls.match("/n/123") == ("n", {"n": 123})
+    with pytest.raises(NotFound):
+        urls.match("/n/1234")

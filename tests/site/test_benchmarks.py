@@ -1,6 +1,7 @@
 """The benchmarks stay runnable: each one runs end to end in a small size (no figures checked).
 
-They build their own SQLite databases in temp dirs, so they run once, in the SQLite pass.
+Each works on SQLite files in temp dirs: copies of the run's templates (the demo one, or the empty migrated one),
+so they run once, in the SQLite pass.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _run(*args: str, **extra: str) -> str:
 
 def test_search_benchmark_runs(databases: Databases) -> None:
     """From the run's demo template (BENCH_DEMO_DATABASE), which the suite has built anyway: migrating and loading
-    the demo again was half this check's time. The passport benchmark below still builds its instance itself."""
+    the demo again was half this check's time."""
     out = _run("benchmarks/search_bench.py", "--lots", "300", "--queries", "10",
                BENCH_DEMO_DATABASE=databases.template(demo=True))
     assert "lots indexed: 3" in out
