@@ -41,9 +41,19 @@ class KeptSerializerSessions(SecureCookieSessionInterface):
         return serializer
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if not session.modified and response.cache_control.public and response.cache_control.immutable:
-            return  # the same for everyone: nothing of the session is in it, and the next page renews the cookie
+        if not session.modified and same_for_everyone(response):
+            return  # nothing of the session is in it, and the next page renews the cookie
         super().save_session(app, session, response)
+
+
+def same_for_everyone(response: Response) -> bool:
+    """Whether the response is promised to every reader for good (``Cache-Control: public, immutable``). Asked of
+    every response: the header is parsed only when it names ``immutable`` (most responses do not)."""
+    value = response.headers.get("Cache-Control")
+    if not value or "immutable" not in value:
+        return False
+    control = response.cache_control
+    return bool(control.public and control.immutable)
 
 
 class MarketplaceFlask(Flask):

@@ -23,6 +23,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from werkzeug.routing import BuildError
 
+from marketplace.flask_app import same_for_everyone
 from marketplace.fx import convert_minor, fx_rates
 from marketplace.money import from_minor
 
@@ -88,7 +89,7 @@ def _remember_choice(response: Response) -> Response:
             COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
             secure=current_app.config.get("SESSION_COOKIE_SECURE", False), httponly=True,
         )
-    if not g.get("language_chosen") and response.cache_control.immutable and response.cache_control.public:
+    if not g.get("language_chosen") and same_for_everyone(response):
         # The same bytes for every reader (a fingerprinted static file, a published picture), and no language was
         # chosen while making them: without ``Vary: Cookie`` a browser reuses them after its cookies change (a
         # language switch, a refreshed session), and a shared cache may keep them at all.

@@ -197,7 +197,8 @@ _PAGES: dict[str | None, dict[str, int]] = {}
 
 
 def remember_pages(role: str | None, found: Crawl) -> None:
-    _PAGES[role or None] = dict(found.pages)
+    """Keeps ``found``'s pages for ``role`` (None or "" for a visitor)."""
+    _PAGES[role or None] = found.pages
 
 
 def pages_as(app: Flask, client: FlaskClient, role: str | None) -> dict[str, int]:

@@ -19,11 +19,10 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser
 
-from marketplace.access import PUBLIC, SIGNED_IN, rule_for
 from marketplace.accounts.models import Role
 from tests.conftest import LiveServer
 from tests.crawl import sign_in_demo
-from tests.site.test_access import _get_routes
+from tests.site.test_access import _get_routes, may_open
 
 pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 
@@ -66,11 +65,6 @@ def _extra(app: Flask, role: str | None) -> list[tuple[str, str]]:
                 for ref in db.session.scalars(select(Order.reference).order_by(Order.id))]
 
 
-def _may_open(app: Flask, endpoint: str, role: str | None) -> bool:
-    rule = rule_for(endpoint, app)
-    return rule is PUBLIC or (role is not None and (rule is SIGNED_IN or Role(role) in rule.roles))
-
-
 def _pages(app: Flask) -> tuple[list[tuple[str | None, str]], dict[str | None, str]]:
     """(role, URL) of each HTML page type, as the first role that may open it; each role's session cookie."""
     chosen: dict[str, tuple[str | None, str]] = {}
@@ -81,7 +75,7 @@ def _pages(app: Flask) -> tuple[list[tuple[str | None, str]], dict[str | None, s
         if role:
             cookies[role] = client.get_cookie("session").value  # type: ignore[union-attr]
         candidates = [(endpoint, path) for endpoint, path in [*routes, *_extra(app, role)]
-                      if endpoint not in NOT_PAGES and _may_open(app, endpoint, role)]
+                      if endpoint not in NOT_PAGES and may_open(app, endpoint, Role(role) if role else None)]
         for endpoint, url in candidates:
             key = f"{endpoint}:{role}" if endpoint in PER_ROLE else endpoint
             if endpoint == "union.order":

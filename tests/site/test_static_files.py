@@ -77,6 +77,18 @@ def test_a_static_address_with_a_nul_byte_gets_the_sites_400_page(client: FlaskC
         assert not [r for r in caplog.records if r.levelname == "ERROR"], path
 
 
+def test_only_a_public_immutable_response_counts_as_the_same_for_everyone() -> None:
+    from flask import Response
+
+    from marketplace.flask_app import same_for_everyone
+
+    answers = {value: same_for_everyone(Response(headers={"Cache-Control": value} if value else {}))
+               for value in ("", "no-store", "public, max-age=31536000", "private, max-age=31536000, immutable",
+                             "public, max-age=31536000, immutable", "max-age=60, immutable, public")}
+    assert [value for value, same in answers.items() if same] == ["public, max-age=31536000, immutable",
+                                                                  "max-age=60, immutable, public"]
+
+
 def _vary(response) -> set[str]:  # type: ignore[no-untyped-def]
     return {name.strip().lower() for name in response.headers.get("Vary", "").split(",") if name.strip()}
 
