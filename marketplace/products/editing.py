@@ -84,10 +84,11 @@ def product_of(product_id: int, organisation_ids: list[int]) -> Product | None:
 
 
 def facilities() -> list[Organisation]:
-    """Organisations that can run a processing step: MSMEs, cooperatives and the Union."""
+    """Organisations that can run a processing step: MSMEs, cooperatives and the Union, with their aimag (a choice's
+    label names it when the organisation gives no city)."""
     return list(db.session.scalars(
         select(Organisation).where(Organisation.kind.in_((OrgKind.msme, OrgKind.cooperative, OrgKind.union)))
-        .order_by(Organisation.name)
+        .order_by(Organisation.name).options(selectinload(Organisation.aimag))
     ))
 
 

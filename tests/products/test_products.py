@@ -461,3 +461,26 @@ def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
         assert [c.source.lot.code for c in checks] == ["USCC-2025-ARK-015"]
         assert all(c.valid for c in checks)
         assert "certified lot or yarn batch" not in " ".join(services.submission_problems(product))
+
+
+def test_the_facility_choices_read_every_aimag_in_one_query(demo_app: Flask) -> None:
+    """The step form labels a facility without a city by its aimag: the aimags come with the list, not one lazy
+    load per aimag when the labels are written."""
+    with demo_app.app_context():
+        for organisation in services.facilities():
+            organisation.city = ""  # no city given: the label names the aimag
+        db.session.commit()
+        db.session.expire_all()  # a fresh session, as a request has: nothing loaded yet
+        statements: list[str] = []
+        engine = db.engine
+
+        def seen(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            labels = [organisation.aimag.name_en for organisation in services.facilities() if organisation.aimag]
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert len(set(labels)) >= 2  # facilities in several aimags
+        assert len(statements) == 2, statements  # the organisations, then their aimags
