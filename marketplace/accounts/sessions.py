@@ -17,7 +17,7 @@ import hmac
 import secrets
 
 from flask import Flask, current_app, has_request_context, request, session
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from marketplace.accounts.models import User, UserSession
 from marketplace.db import utcnow
@@ -46,25 +46,40 @@ def start(user: User, *, remember: bool) -> str:
     return user.session_token
 
 
-def _row(token: str) -> UserSession | None:
-    """The live row a token names, or None (malformed, unknown, forged, revoked or expired)."""
+def _live(token: str) -> tuple[Select, str] | None:
+    """The query for the live row a token names, and the token's secret; None for a malformed token."""
     number, _, secret = token.partition(".")
     if not number.isdigit() or len(number) > 18 or not secret or len(secret) > 100:
         return None
-    row = db.session.scalar(select(UserSession).where(
-        UserSession.id == int(number), UserSession.revoked_at.is_(None), UserSession.expires_at > utcnow()))
-    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+    return select(UserSession).where(
+        UserSession.id == int(number), UserSession.revoked_at.is_(None), UserSession.expires_at > utcnow()), secret
+
+
+def _matches(row: UserSession, secret: str) -> bool:
+    return hmac.compare_digest(row.secret_hash, _hash(secret))
+
+
+def _row(token: str) -> UserSession | None:
+    """The live row a token names, or None (malformed, unknown, forged, revoked or expired)."""
+    live = _live(token)
+    if live is None:
         return None
-    return row
+    row = db.session.scalar(live[0])
+    return row if row is not None and _matches(row, live[1]) else None
 
 
 def load(token: str) -> User | None:
-    """Flask-Login's user loader: the active user of a live session."""
-    row = _row(token)
-    if row is None:
+    """Flask-Login's user loader: the active user of a live session. The row and its user come in one query (it
+    runs on every signed-in request)."""
+    live = _live(token)
+    if live is None:
         return None
-    user = db.session.get(User, row.user_id)
-    if user is None or not user.active:
+    query, secret = live
+    found = db.session.execute(query.add_columns(User).join(User, User.id == UserSession.user_id)).first()
+    if found is None or not _matches(found[0], secret):
+        return None
+    user = found[1]
+    if not user.active:
         return None
     user.session_token = token
     return user

@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
+from marketplace.accounts import sessions
 from marketplace.accounts.models import Role, User, UserSession
 from marketplace.db import utcnow
 from marketplace.extensions import db
@@ -73,6 +74,43 @@ def test_the_session_cookie_holds_no_user_id_and_a_forged_token_is_refused(app: 
     with client.session_transaction() as session:
         session["_user_id"] = "1.forged-secret"
     assert not _signed_in(client)
+
+
+def test_a_live_session_with_a_forged_secret_is_refused(app: Flask) -> None:
+    factories.user_with_role(Role.brand_buyer, email=EMAIL)
+    client = app.test_client()
+    assert sign_in(client, EMAIL).status_code == 302
+    with client.session_transaction() as session:
+        number, _, secret = session["_user_id"].partition(".")
+    forged = app.test_client()
+    with forged.session_transaction() as session:
+        session["_user_id"] = f"{number}.{secret[:-1]}{'A' if secret[-1] != 'A' else 'B'}"  # the live row's id
+    assert not _signed_in(forged)
+    with forged.session_transaction() as session:
+        session["_user_id"] = f"{number}.{secret}"
+    assert _signed_in(forged)  # the same id with its own secret: signed in
+
+
+def test_a_signed_in_request_reads_its_session_and_user_in_one_query(app: Flask) -> None:
+    factories.user_with_role(Role.brand_buyer, email=EMAIL)
+    client = app.test_client()
+    assert sign_in(client, EMAIL).status_code == 302
+    with client.session_transaction() as session:
+        token = session["_user_id"]
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with app.test_request_context():
+        event.listen(db.engine, "before_cursor_execute", seen)
+        try:
+            user = sessions.load(token)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+        assert user is not None
+        assert user.email == EMAIL
+        assert len(statements) == 1, statements
 
 
 def test_remember_me_is_bounded_rotates_and_an_old_cookie_is_refused(app: Flask) -> None:
@@ -236,7 +274,11 @@ def test_a_deactivated_user_is_signed_out_at_once(app: Flask) -> None:
     user = factories.user_with_role(Role.brand_buyer, email=EMAIL)
     client = app.test_client()
     assert sign_in(client, EMAIL).status_code == 302
+    with client.session_transaction() as session:
+        token = session["_user_id"]
     with app.app_context():
         db.session.get(User, user.id).active = False
         db.session.commit()
     assert not _signed_in(client)
+    with app.test_request_context():  # the loader itself refuses (not only Flask-Login's is_authenticated)
+        assert sessions.load(token) is None
