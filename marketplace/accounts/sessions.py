@@ -18,6 +18,7 @@ import secrets
 
 from flask import Flask, current_app, has_request_context, request, session
 from sqlalchemy import Select, select, update
+from sqlalchemy.orm import joinedload
 
 from marketplace.accounts.models import User, UserSession
 from marketplace.db import utcnow
@@ -69,13 +70,14 @@ def _row(token: str) -> UserSession | None:
 
 
 def load(token: str) -> User | None:
-    """Flask-Login's user loader: the active user of a live session. The row and its user come in one query (it
-    runs on every signed-in request)."""
+    """Flask-Login's user loader: the active user of a live session. The row, its user and the user's memberships
+    (their roles, which nearly every signed-in page reads) come in one query: it runs on every signed-in request."""
     live = _live(token)
     if live is None:
         return None
     query, secret = live
-    found = db.session.execute(query.add_columns(User).join(User, User.id == UserSession.user_id)).first()
+    found = db.session.execute(query.add_columns(User).join(User, User.id == UserSession.user_id)
+                               .options(joinedload(User.memberships))).unique().first()
     if found is None or not _matches(found[0], secret):
         return None
     user = found[1]

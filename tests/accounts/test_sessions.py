@@ -91,7 +91,7 @@ def test_a_live_session_with_a_forged_secret_is_refused(app: Flask) -> None:
     assert _signed_in(forged)  # the same id with its own secret: signed in
 
 
-def test_a_signed_in_request_reads_its_session_and_user_in_one_query(app: Flask) -> None:
+def test_a_signed_in_request_reads_its_session_user_and_roles_in_one_query(app: Flask) -> None:
     factories.user_with_role(Role.brand_buyer, email=EMAIL)
     client = app.test_client()
     assert sign_in(client, EMAIL).status_code == 302
@@ -106,10 +106,12 @@ def test_a_signed_in_request_reads_its_session_and_user_in_one_query(app: Flask)
         event.listen(db.engine, "before_cursor_execute", seen)
         try:
             user = sessions.load(token)
+            roles = user.roles if user is not None else set()  # what nearly every signed-in page reads next
         finally:
             event.remove(db.engine, "before_cursor_execute", seen)
         assert user is not None
         assert user.email == EMAIL
+        assert roles == {Role.brand_buyer}  # the roles came with it
         assert len(statements) == 1, statements
 
 
