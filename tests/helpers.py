@@ -1,12 +1,16 @@
-"""Helpers that act as a browser would: read the CSRF token from a page, sign in."""
+"""Helpers that act as a browser would (read the CSRF token from a page, sign in), and one that records SQL."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine, event
 from werkzeug.test import TestResponse
 
 from tests.factories import PASSWORD
@@ -24,6 +28,21 @@ def csrf_token(client: FlaskClient, path: str = "/signin") -> str:
 def sign_in(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
     token = csrf_token(client)
     return client.post("/signin", data={"email": email, "password": password, "csrf_token": token})
+
+
+@contextlib.contextmanager
+def statements_run(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements ``engine`` sends inside the block, each with its parameters, in order."""
+    ran: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        ran.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield ran
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 def text(response: TestResponse) -> str:

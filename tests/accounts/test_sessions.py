@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from marketplace.accounts import sessions
 from marketplace.accounts.models import Role, User, UserSession
@@ -15,7 +15,7 @@ from marketplace.db import utcnow
 from marketplace.extensions import db
 from marketplace.notifications import services
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import csrf_token, sign_in, statements_run, text
 
 EMAIL = "camille@maison.example"
 NEW_PASSWORD = "walnut orbit lantern quietly"
@@ -97,18 +97,10 @@ def test_a_signed_in_request_reads_its_session_user_and_roles_in_one_query(app: 
     assert sign_in(client, EMAIL).status_code == 302
     with client.session_transaction() as session:
         token = session["_user_id"]
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]))
-
     with app.test_request_context():
-        event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(db.engine) as statements:
             user = sessions.load(token)
             roles = user.roles if user is not None else set()  # what nearly every signed-in page reads next
-        finally:
-            event.remove(db.engine, "before_cursor_execute", seen)
         assert user is not None
         assert user.email == EMAIL
         assert roles == {Role.brand_buyer}  # the roles came with it

@@ -3,15 +3,14 @@ reads: each query it runs looks its rows up by key and scans no table of the log
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.passports import log as merkle_log
 from marketplace.passports.models import PassportVersion
+from tests.helpers import statements_run
 
 
 def test_an_inclusion_proof_reads_by_key_and_scans_no_log_table(demo_app: Flask) -> None:
@@ -21,16 +20,8 @@ def test_an_inclusion_proof_reads_by_key_and_scans_no_log_table(demo_app: Flask)
         version = db.session.scalar(select(PassportVersion).order_by(PassportVersion.id).limit(1))
         assert version is not None
         db.session.expire_all()
-        ran: list[tuple[str, Any]] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
-            ran.append((statement, parameters))
-
-        event.listen(db.engine, "before_cursor_execute", record)
-        try:
+        with statements_run(db.engine) as ran:
             proof = merkle_log.inclusion(version)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", record)
         assert len(proof["proof"]) >= 3  # a real path: several levels of nodes read
         assert any("passport_log_node" in statement for statement, _ in ran)
         connection = db.session.connection()

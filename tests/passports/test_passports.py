@@ -33,7 +33,7 @@ from marketplace.passports.models import Passport, PassportVersion
 from marketplace.passports.signing import canonical_json
 from marketplace.products.models import DataBasis, Product, ProductStatus, StepKind
 from tests import factories
-from tests.helpers import csrf_token, sign_in, text
+from tests.helpers import csrf_token, sign_in, statements_run, text
 
 SHARED = Path(__file__).resolve().parent.parent.parent.parent / "shared" / "untp"
 GTIN = "0952012345678" + str(gtin_check_digit("0952012345678"))
@@ -572,23 +572,16 @@ def test_consumer_catalogue_searches_with_the_search_port(demo_app: Flask) -> No
 def test_verify_reads_each_key_once_however_many_documents_it_signed(demo_app: Flask) -> None:
     """``passports verify`` checks both signatures of every issued document; an issuer's few keys are each read
     once (``keys.public_key`` inside the check's ``memo.batch``), not once a signature."""
-    from sqlalchemy import event, func
+    from sqlalchemy import func
 
     from marketplace.passports import verification
     from marketplace.passports.models import IssuedDocument
 
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "organisation_key" in statement:
-            reads.append(statement)
-
     with demo_app.app_context():
-        event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(db.engine) as ran:
             problems = verification.verify_all()
-        finally:
-            event.remove(db.engine, "before_cursor_execute", seen)
+        reads = [statement for statement, _ in ran
+                 if statement.lstrip().upper().startswith("SELECT") and "organisation_key" in statement]
         signatures = 2 * db.session.scalar(select(func.count(IssuedDocument.id)))
         key_ids = {jws.extract_compact(token.encode()).protected["kid"]
                    for document in db.session.scalars(select(IssuedDocument))

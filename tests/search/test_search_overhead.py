@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from marketplace.extensions import db
 from marketplace.passports.models import Passport
+from tests.helpers import statements_run
 
 
 def test_a_lot_search_with_known_passports_does_not_touch_the_database(demo_app: Flask) -> None:
@@ -18,16 +17,8 @@ def test_a_lot_search_with_known_passports_does_not_touch_the_database(demo_app:
     with demo_app.app_context():
         engine = db.engine
         urls = dict(db.session.execute(select(Passport.lot_id, Passport.public_id)).all())
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_run(engine) as statements:
         again = client.get("/api/v1/lots?colour=white").get_json()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert statements == []  # the passport ids of these lots are known: no query, no transaction to commit
     assert again["hits"] == first["hits"]
     for hit in again["hits"]:  # and every hit still links its own passport
