@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import event, func, select
 
 from marketplace import models as m
@@ -18,7 +20,8 @@ from marketplace.products.models import ImmutableProductVersionError, ProductSta
 from marketplace.products.rules import gtin_is_valid, parse_composition
 from marketplace.products.search import product_document
 from tests import factories
-from tests.helpers import text
+from tests.crawl import sign_in_demo
+from tests.helpers import statements_run, text
 from tests.products_helpers import jpeg_bytes, product_form, signed_in, staff, token, workshop
 
 
@@ -464,23 +467,19 @@ def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
 
 
 def test_the_facility_choices_read_every_aimag_in_one_query(demo_app: Flask) -> None:
-    """The step form labels a facility without a city by its aimag: the aimags come with the list, not one lazy
-    load per aimag when the labels are written."""
+    """The product editor's step form labels a facility without a city by its aimag: the aimags come with the list
+    of facilities (one query), not one lazy load per aimag while the page writes the labels."""
     with demo_app.app_context():
         for organisation in services.facilities():
             organisation.city = ""  # no city given: the label names the aimag
         db.session.commit()
-        db.session.expire_all()  # a fresh session, as a request has: nothing loaded yet
-        statements: list[str] = []
         engine = db.engine
-
-        def seen(*args: Any) -> None:
-            statements.append(args[2])
-
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
-            labels = [organisation.aimag.name_en for organisation in services.facilities() if organisation.aimag]
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
-        assert len(set(labels)) >= 2  # facilities in several aimags
-        assert len(statements) == 2, statements  # the organisations, then their aimags
+        named = {f"{o.name} ({o.aimag.name_en})" for o in services.facilities() if o.aimag}
+    client = sign_in_demo(demo_app, "msme_editor")
+    editor = re.search(r'href="(/workspace/products/\d+)"', text(client.get("/workspace/products")))
+    assert editor is not None
+    with statements_run(engine) as ran:
+        page = client.get(editor.group(1))
+    assert page.status_code == 200
+    assert len({aimag for aimag in named if f">{escape(aimag)}<" in text(page)}) >= 2  # labels in several aimags
+    assert len([statement for statement, _ in ran if "FROM aimag" in statement]) == 1, ran
