@@ -65,8 +65,9 @@ def _row(token: str) -> UserSession | None:
     live = _live(token)
     if live is None:
         return None
-    row = db.session.scalar(live[0])
-    return row if row is not None and _matches(row, live[1]) else None
+    query, secret = live
+    row = db.session.scalar(query)
+    return row if row is not None and _matches(row, secret) else None
 
 
 def load(token: str) -> User | None:
