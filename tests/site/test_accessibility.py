@@ -18,6 +18,11 @@ checked is not run through axe again (most public pages look the same to all six
 its whole document is still checked for the one problem a new combination of the two parts could
 create, an id used twice where ARIA or a label refers to it (axe's ``duplicate-id-aria``).
 Redirects are always followed and checked.
+
+The same page loads are measured for sideways scrolling at 1280 px and 390 px (WCAG 2.1 AA, 1.4.10 Reflow; how,
+in tests/site/test_page_fit.py): every rendering axe checks, so every page type as every role whose view of it
+differs, in both languages. The Union's view of every demo order is swept too (their allocation tables differ in
+size), not only the matrix's sample order.
 """
 
 from __future__ import annotations
@@ -29,11 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Page
+from sqlalchemy import select
 
 from marketplace.accounts.models import Role
+from marketplace.extensions import db
+from marketplace.orders.models import Order
 from tests.conftest import LiveServer
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS, _get_routes, may_open
+from tests.site.test_page_fit import HEIGHT, WIDTHS, overflowing
 
 pytestmark = [pytest.mark.browser, pytest.mark.presentation]
 AXE = Path(__file__).resolve().parent.parent.parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -118,15 +128,25 @@ def test_a_repeated_rendering_is_recognised_and_a_new_one_is_not() -> None:
     assert ids_referenced_twice('<label for="a"></label><i id="a"></i><b id="a"></b><p id="c"></p><p id="c">') == ["a"]
 
 
+def _union_orders(app: Flask) -> list[tuple[str, str]]:
+    """(endpoint, path) of the Union's view of every demo order."""
+    with app.app_context():
+        return [("union.order", f"/union/orders/{reference}")
+                for reference in db.session.scalars(select(Order.reference).order_by(Order.id))]
+
+
 @pytest.mark.timeout(1200)  # every page as every role: minutes on a busy 2-core machine
 def test_every_page_type_as_every_role_in_english_and_mongolian(live_server: LiveServer, chromium: Any) -> None:
     app = live_server.app
     url = live_server.url
+    routes = list(dict.fromkeys([*_get_routes(app), *_union_orders(app)]))  # the sample order once
     checked: set[tuple[str, str, str]] = set()  # (language, page or "" for a menu, digest) run through axe
     found: dict[str, list[dict]] = {}
+    wide: list[str] = []
+    fitted: set[str] = set()  # the endpoints measured at both widths
     counts: Counter = Counter()
     for role in [None, *Role]:
-        context = chromium.new_context(locale="en-GB")
+        context = chromium.new_context(locale="en-GB", viewport={"width": WIDTHS[0], "height": HEIGHT})
         context.set_default_timeout(15_000)
         page = context.new_page()
         # axe is loaded into every document the page opens (an init script, which the CSP does not refuse),
@@ -134,7 +154,7 @@ def test_every_page_type_as_every_role_in_english_and_mongolian(live_server: Liv
         page.add_init_script(path=str(AXE))
         if role is not None:
             _sign_in(page, url, role)
-        for endpoint, path in _get_routes(app):
+        for endpoint, path in routes:
             if not may_open(app, endpoint, role) or endpoint in SKIP or endpoint.endswith("signout"):
                 continue
             separator = "&" if "?" in path else "?"
@@ -153,10 +173,18 @@ def test_every_page_type_as_every_role_in_english_and_mongolian(live_server: Liv
                     checked |= parts
                 page.goto(address)
                 counts["axe"] += 1
+                who = f"{path} [{lang}] as {role.value if role else 'anonymous'}"
                 problems = violations(page)
                 if problems:
-                    found[f"{path} [{lang}] as {role.value if role else 'anonymous'}"] = problems
+                    found[who] = problems
+                if probe.status == 200:  # not a redirect's destination: measured under its own address
+                    wide += [f"{who} {problem}" for problem in overflowing(page)]
+                    counts["measured"] += 1
+                    fitted.add(endpoint)
         context.close()
-    print(f"\naxe: {counts['axe']} renderings checked, {counts['repeated']} repeats of checked parts")  # noqa: T201
+    print(f"\naxe: {counts['axe']} renderings checked, {counts['repeated']} repeats of checked parts; "  # noqa: T201
+          f"{counts['measured']} measured at {' and '.join(map(str, WIDTHS))} px, {len(fitted)} page types")
     assert found == {}
+    assert wide == [], "\n".join(wide)
     assert counts["axe"] > 200
+    assert len(fitted) >= 70, len(fitted)  # the routes answered as pages (71 on the demo), not a login wall

@@ -1,37 +1,20 @@
-"""Every page fits its screen: nothing scrolls sideways at 390 px or 1280 px, in English and Mongolian, as any role.
+"""Nothing scrolls sideways at 390 px or 1280 px (WCAG 2.1 AA, 1.4.10 Reflow): how a page is measured.
 
-The pages are every GET route of the role × route matrix (tests/site/test_access.py: each rule with the demo's
-sample objects), as a visitor and as each demo role that may open it, and the Union's view of every demo order.
-Each page type (endpoint) that answers with an HTML page is measured once, by the first role that opens it; the
-dashboard once per role.
-
-The routes come from the app's URL map, not from a crawl: a crawl as every role requested each page and every
-link's example (PDFs too) only to pick one URL per endpoint, a third of this test's time, and it reached fewer
-endpoints (69 against 71 on the demo, 2026-12-01: it never found the quote and deposit pages; 76 page types in
-all with each role's dashboard and each order's Union view).
+Every page is measured in the accessibility sweep (tests/site/test_accessibility.py): every page type as every
+role whose view of it differs, in English and Mongolian, plus the Union's view of every demo order, each right
+after axe has checked it, in the same page load. Before 2026-12-01 this file loaded every page type a second
+time for its own sweep (152 more page loads, and a listing of the pages as every role through the test client):
+about a sixth of the SQLite pass's Chromium work for pages the accessibility sweep had just loaded.
 """
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from flask import Flask
-from playwright.sync_api import Browser
+from playwright.sync_api import Page
 
-from marketplace.accounts.models import Role
-from tests.conftest import LiveServer
-from tests.crawl import sign_in_demo
-from tests.site.test_access import _get_routes, may_open
-
-pytestmark = [pytest.mark.browser, pytest.mark.presentation]
-
-ROLES = [None, "brand_buyer", "cooperative_manager", "msme_editor", "union_staff", "certifier", "admin"]
-PER_ROLE = {"dashboard.index"}  # one page whose content depends on the role
-# A print sheet of labels, sized in millimetres for paper; static files; the sign-out routes (they end the session).
-NOT_PAGES = {"passports.labels", "static", "accounts.signout", "accounts.signout_everywhere"}
-WIDTHS = (1280, 390)
-LANGUAGES = ("en", "mn")
+pytestmark = pytest.mark.browser
+WIDTHS = (1280, 390)  # the laptop's width (the page is loaded at it), then the phone's
+HEIGHT = 900
 
 OVERFLOW = """() => {
   const root = document.documentElement;
@@ -50,80 +33,29 @@ OVERFLOW = """() => {
 }"""
 
 
-def _extra(app: Flask, role: str | None) -> list[tuple[str, str]]:
-    """(endpoint, URL) of the pages the matrix's sample objects do not show: the Union's view of each order. (No
-    demo passport has an authority tier page: each answers 404, and none is linked, so no sweep measures one.)"""
-    if role != "union_staff":
-        return []
-    from sqlalchemy import select
-
-    from marketplace.extensions import db
-    from marketplace.orders.models import Order
-
-    with app.app_context():
-        return [("union.order", f"/union/orders/{ref}")
-                for ref in db.session.scalars(select(Order.reference).order_by(Order.id))]
+def overflowing(page: Page) -> list[str]:
+    """What scrolls sideways on the loaded page at each width (none: an empty list). The page is loaded at the
+    first width and left at it."""
+    found = []
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": HEIGHT})
+        wide = page.evaluate(OVERFLOW)
+        if wide:
+            found.append(f"{width}px: {wide}")
+    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
+    return found
 
 
-def _pages(app: Flask) -> tuple[list[tuple[str | None, str]], dict[str | None, str]]:
-    """(role, URL) of each HTML page type, as the first role that may open it; each role's session cookie."""
-    chosen: dict[str, tuple[str | None, str]] = {}
-    cookies: dict[str | None, str] = {}
-    routes = _get_routes(app)
-    for role in ROLES:
-        client = sign_in_demo(app, role) if role else app.test_client()
-        if role:
-            cookies[role] = client.get_cookie("session").value  # type: ignore[union-attr]
-        candidates = [(endpoint, path) for endpoint, path in [*routes, *_extra(app, role)]
-                      if endpoint not in NOT_PAGES and may_open(app, endpoint, Role(role) if role else None)]
-        for endpoint, url in candidates:
-            key = f"{endpoint}:{role}" if endpoint in PER_ROLE else endpoint
-            if endpoint == "union.order":
-                key = url  # every order: their allocation tables differ in size
-            if key in chosen:
-                continue
-            response = client.get(url)
-            if response.status_code == 200 and response.mimetype.startswith("text/html"):
-                chosen[key] = (role, url)
-            response.close()
-    return sorted(chosen.values(), key=lambda p: (ROLES.index(p[0]), p[1])), cookies
-
-
-def _with_lang(url: str, lang: str) -> str:
-    return url + ("&" if "?" in url else "?") + f"lang={lang}"
-
-
-def test_no_page_scrolls_sideways(live_server: LiveServer, chromium: Browser) -> None:
-    app = live_server.app
-    pages, cookies = _pages(app)
-    assert len(pages) >= 74, len(pages)  # the routes answered as pages (76 on the demo), not a login wall
-    problems: list[str] = []
-    measured = 0
-    contexts = {}
-    for role, url in pages:
-        if role not in contexts:
-            context = chromium.new_context(locale="en-GB", viewport={"width": WIDTHS[0], "height": 900})
-            context.set_default_timeout(15_000)
-            # No request is intercepted (Playwright's routing turns the browser's cache off): the stylesheet and
-            # the script are fetched once per role, as a visitor's browser does, not on every page (461 requests
-            # for static files before, 22 after, 2026-12-01). Pictures load as they do for people: kept by a
-            # visitor's browser, fetched again by a signed-in one (signed-in responses are ``no-store``).
-            page = context.new_page()
-            if role:  # signed in once while listing the pages (signing in again would meet the rate limit)
-                context.add_cookies([{"name": "session", "value": cookies[role], "url": live_server.url}])
-            contexts[role] = (context, page)
-        _context, page = contexts[role]
-        for lang in LANGUAGES:
-            page.set_viewport_size({"width": WIDTHS[0], "height": 900})
-            page.goto(live_server.url + _with_lang(url, lang))
-            for width in WIDTHS:
-                page.set_viewport_size({"width": width, "height": 900})
-                found = page.evaluate(OVERFLOW)
-                measured += 1
-                if found:
-                    problems.append(f"{role or 'visitor'} {url} {lang} {width}px: {found}")
-    for context, _page in contexts.values():
-        context.close()
-    sys.stdout.write(f"\n{len(pages)} page types, {measured} measurements (2 widths × 2 languages), "
-                     f"{len(problems)} overflowing\n")  # shown with -s
-    assert problems == [], "\n".join(problems)
+def test_the_measurement_finds_what_scrolls_sideways_at_either_width(page: Page) -> None:
+    page.set_viewport_size({"width": WIDTHS[0], "height": HEIGHT})
+    fits = "<html lang='en'><title>t</title><body><main><p>Short text</p></main></body></html>"
+    page.set_content(fits)
+    assert overflowing(page) == []
+    page.set_content(fits.replace("<p>", "<p style='min-width: 500px'>"))  # wider than a phone only
+    found = overflowing(page)
+    assert len(found) == 1, found
+    assert found[0].startswith("390px: {'scrollWidth': 5"), found
+    assert "p 5" in found[0]  # names the element that sticks out and where it ends
+    page.set_content(fits.replace("<p>", "<p style='width: 1400px'>"))  # wider than the laptop too
+    assert [problem.split(":")[0] for problem in overflowing(page)] == ["1280px", "390px"]
+    assert page.viewport_size == {"width": WIDTHS[0], "height": HEIGHT}  # left at the width pages load at
