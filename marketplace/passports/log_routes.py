@@ -1,5 +1,6 @@
-"""The provable log's public endpoints: the latest signed checkpoint, the entries, inclusion and
-consistency proofs, and the log as pages for people, newest first (registered on the passports blueprint)."""
+"""The provable log's public endpoints: its index (``/passports/log``), the latest signed checkpoint, the
+entries, inclusion and consistency proofs, and the log as pages for people, newest first (registered on the
+passports blueprint)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,23 @@ from marketplace.passports import log as merkle_log
 from marketplace.passports import log_history, services, tiles
 from marketplace.passports.routes import bp
 from marketplace.passports.signing import get_signer
+
+
+@bp.route("/passports/log")
+@public
+def log():  # type: ignore[no-untyped-def]
+    """What the log is and where its parts are; its size does not grow with the log."""
+    base = services.base_url()
+    response = jsonify(
+        description="RFC 9162 Merkle log of every published passport version and every status change. "
+                    "leafHash = SHA-256(0x00 || data); the latest signed checkpoint names its size and root.",
+        treeSize=merkle_log.size(),
+        merkle={"entries": f"{base}/passports/log/entries",
+                "checkpoint": f"{base}/passports/log/checkpoint",
+                "consistency": f"{base}/passports/log/consistency?first=M&second=N"},
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 @bp.route("/passports/log/checkpoint")

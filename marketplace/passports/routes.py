@@ -1,5 +1,5 @@
 """Public passport pages, machine-readable credentials, QR codes, trust endpoints. The blueprint's other routes:
-``resolver_routes`` (GS1 resolver), ``issuer_routes``, ``tier_routes``, ``log_routes``."""
+``resolver_routes`` (GS1 resolver), ``issuer_routes``, ``tier_routes``, ``log_routes`` (the log and its index)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections import OrderedDict
 from typing import Any
 
 import segno
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -19,7 +19,6 @@ from marketplace.access import public
 from marketplace.extensions import db
 from marketplace.i18n import select_locale
 from marketplace.passports import documents, geo, keys, resolver, services, source_notes, untp
-from marketplace.passports import log as merkle_log
 from marketplace.passports.forms import VerifyForm
 from marketplace.passports.gs1 import DigitalLink, is_valid_qualifier
 from marketplace.passports.models import Passport, PassportVersion, StatusListVersion
@@ -265,23 +264,6 @@ def labels(public_id: str):  # type: ignore[no-untyped-def]
     subject = passport.current.credential["credentialSubject"]  # type: ignore[union-attr]
     return render_template("passports/labels.html", passport=passport, subject=subject,
                            qr_svg=buffer.getvalue().decode(), url=passport_url(passport), count=8)
-
-
-@bp.route("/passports/log")
-@public
-def log():  # type: ignore[no-untyped-def]
-    """What the log is and where its parts are; its size does not grow with the log."""
-    base = services.base_url()
-    response = jsonify(
-        description="RFC 9162 Merkle log of every published passport version and every status change. "
-                    "leafHash = SHA-256(0x00 || data); the latest signed checkpoint names its size and root.",
-        treeSize=merkle_log.size(),
-        merkle={"entries": f"{base}/passports/log/entries",
-                "checkpoint": f"{base}/passports/log/checkpoint",
-                "consistency": f"{base}/passports/log/consistency?first=M&second=N"},
-    )
-    response.headers["Cache-Control"] = "no-cache"
-    return response
 
 
 @bp.route("/passports/status/<purpose>")
