@@ -1,4 +1,5 @@
-"""Helpers that act as a browser would (read the CSRF token from a page, sign in), and one that records SQL."""
+"""Helpers that act as a browser would (read the CSRF token from a page, sign in), and two that watch the database:
+the SQL sent, and every table's row count."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, event
+from sqlalchemy import text as sql
 from werkzeug.test import TestResponse
 
+from marketplace.extensions import db
 from tests.factories import PASSWORD
 
 _TOKEN = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -43,6 +46,18 @@ def statements_run(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         yield ran
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def count_rows_sql(tables: list[str]) -> str:
+    """One statement that counts the rows of each of ``tables``, in their order."""
+    return "SELECT " + ", ".join(f'(SELECT count(*) FROM "{table}")' for table in tables)
+
+
+def row_counts(app: Flask) -> dict[str, int]:
+    """Every table's row count, read in one statement."""
+    with app.app_context():
+        tables = sorted(db.metadata.tables)
+        return dict(zip(tables, db.session.execute(sql(count_rows_sql(tables))).one(), strict=True))
 
 
 def text(response: TestResponse) -> str:

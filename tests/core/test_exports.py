@@ -10,14 +10,14 @@ from collections.abc import Iterator
 from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from marketplace import models as m
 from marketplace.extensions import db
 from marketplace.funds import services as funds
 from marketplace.orders.models import OPEN_STAGES
 from marketplace.organisations.models import OrgKind
-from tests.helpers import sign_in, text
+from tests.helpers import sign_in, statements_run, text
 
 STAFF = ("staff@demo.example", "demo-staff-2026")
 COOP = ("coop@demo.example", "demo-coop-2026")
@@ -122,15 +122,9 @@ def test_passports_list_as_csv_and_xlsx(demo_app: Flask) -> None:
 def _selects(app: Flask) -> Iterator[list[str]]:
     """Every statement the app sends to the database while the block runs."""
     seen: list[str] = []
-
-    def listener(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        seen.append(statement.split("\n", 1)[0][:120])
-
-    event.listen(db.engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(db.engine) as ran:
         yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
+    seen += [statement.split("\n", 1)[0][:120] for statement, _ in ran]
 
 
 def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_app: Flask) -> None:

@@ -26,6 +26,7 @@ from sqlalchemy import event, func, select, text, update
 from marketplace.extensions import db
 from marketplace.jobs import services as jobs
 from marketplace.jobs.models import Job, JobStatus
+from tests.helpers import statements_run
 
 RUNS: list[int] = []
 
@@ -248,18 +249,10 @@ def test_with_nothing_expired_the_expiry_check_locks_nothing(app: Flask) -> None
         assert release_expired() == 1
         db.session.commit()
         engine = db.engine
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).upper())
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with app.app_context():
-            assert release_expired() == 0
-            db.session.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    with statements_run(engine) as ran, app.app_context():
+        assert release_expired() == 0
+        db.session.commit()
+    statements = [" ".join(statement.split()).upper() for statement, _ in ran]
     assert statements, "the check reads the reservations"
     writes = [s for s in statements if not s.startswith("SELECT") or "FOR UPDATE" in s]
     assert writes == [], writes

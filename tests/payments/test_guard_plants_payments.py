@@ -12,7 +12,7 @@ from marketplace.extensions import db
 from marketplace.orders.models import Order, OrderStage
 from marketplace.payments.models import ConsumerOrder, ConsumerOrderStatus, Payment, PaymentKind, PaymentStatus
 from tests import factories
-from tests.helpers import ADDRESS, csrf_token, sign_in, text
+from tests.helpers import ADDRESS, csrf_token, sign_in, statements_run, text
 from tests.payments.test_payments import _buyer, _event, _post, _start_deposit, accepted  # noqa: F401 (fixture)
 
 REFUND = {"reason": "Buyer cancelled", "confirm": "y"}
@@ -289,22 +289,18 @@ def test_a_redelivered_event_is_a_duplicate_from_one_read_without_a_refused_inse
     assert _post(client, paid).json["outcome"] == "applied:succeeded"
     with app.app_context():
         engine = db.engine
-    statements: list[str] = []
     errors: list[str] = []
-
-    def seen(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        statements.append(" ".join(statement.split()).upper())
 
     def failed(context):  # type: ignore[no-untyped-def]
         errors.append(repr(context.original_exception))
 
-    sa_event.listen(engine, "before_cursor_execute", seen)
     sa_event.listen(engine, "handle_error", failed)
     try:
-        again = _post(client, paid)
+        with statements_run(engine) as ran:
+            again = _post(client, paid)
     finally:
-        sa_event.remove(engine, "before_cursor_execute", seen)
         sa_event.remove(engine, "handle_error", failed)
+    statements = [" ".join(statement.split()).upper() for statement, _ in ran]
     assert (again.status_code, again.json) == (200, {"received": "evt_again", "outcome": "duplicate"})
     assert errors == []
     written = [s for s in statements if s.startswith(("INSERT", "UPDATE", "DELETE", "SAVEPOINT", "ROLLBACK TO"))]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from flask import Flask
 from markupsafe import escape
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from marketplace import models as m
 from marketplace.certification.models import CertificateStatus
@@ -441,16 +440,8 @@ def test_yarn_batches_are_a_mass_balanced_source(demo_app: Flask) -> None:
     with demo_app.app_context():
         # The editor's choice lists the batch with what is left, in the same few queries however many
         # published batches there are (it once read each product's version and claims one by one).
-        statements: list[str] = []
-
-        def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-            statements.append(statement)
-
-        event.listen(db.engine, "before_cursor_execute", seen)
-        try:
+        with statements_run(db.engine) as statements:
             options = services.sourceable_batches(exclude_product_id=second.id)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", seen)
         left = {option.product.sku: option.remaining_kg for option in options}
         assert left["AYS-YARN-226-WH"] == Decimal("5.4")
         assert second.id not in {option.product.id for option in options}

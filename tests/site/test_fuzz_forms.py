@@ -30,6 +30,7 @@ from sqlalchemy import text as sql
 from marketplace.extensions import db
 from tests.conftest import PG_URL
 from tests.crawl import DEMO_USERS, SKIPPED_ENDPOINTS, Form, crawl, endpoint_of, remember_pages, sign_in_demo
+from tests.helpers import count_rows_sql
 
 SCRIPT = "<script>alert(1)</script>"  # must never come back unescaped
 GENERAL = [
@@ -152,7 +153,7 @@ class RowCounts:
     counted: int = 0  # how often the tables were counted (the rest: the snapshot was unchanged)
 
     def read(self) -> tuple[int, ...]:
-        counts = "SELECT " + ", ".join(f'(SELECT count(*) FROM "{t}")' for t in self.tables)
+        counts = count_rows_sql(self.tables)
         with self.app.app_context():
             if not PG_URL:
                 self.counts = tuple(db.session.execute(sql(counts)).one())

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, inspect, select, text
+from sqlalchemy import inspect, select, text
 from werkzeug.routing import Rule as UrlRule
 
 from marketplace import models as m
@@ -24,7 +24,7 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.passports.models import Passport
 from tests import factories
-from tests.helpers import sign_in
+from tests.helpers import row_counts, sign_in, statements_run
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS
 
 STAFF = frozenset({Role.union_staff, Role.admin})
@@ -236,24 +236,12 @@ def _token(client: FlaskClient, signed_in: bool) -> str:
 def _writes(app: Flask) -> Iterator[list[str]]:
     """Every INSERT, UPDATE or DELETE the app sends to the database while the block runs."""
     seen: list[str] = []
-
-    def listener(conn, cursor, statement, *_rest):  # type: ignore[no-untyped-def]
-        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and not LOCK.search(statement):
-            seen.append(statement.split("\n", 1)[0][:120])
-
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_run(engine) as ran:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-
-
-def _row_counts(app: Flask) -> dict[str, int]:
-    with app.app_context():
-        names = inspect(db.engine).get_table_names()
-        return {name: db.session.scalar(select(func.count()).select_from(text(f'"{name}"'))) for name in names}
+    seen += [statement.split("\n", 1)[0][:120] for statement, _ in ran
+             if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and not LOCK.search(statement)]
 
 
 def _client(app: Flask, role: Role | None) -> FlaskClient:
@@ -558,7 +546,7 @@ def test_a_second_organisation_of_the_same_role_never_touches_the_first_ones_obj
 
     control = {"scheme_id": str(scheme.id), "performed_on": dt.date.today().isoformat(),  # noqa: DTZ011
                "notes": "Overgrazing found in two PUGs", **results}
-    before = _row_counts(demo_app)
+    before = row_counts(demo_app)
     for role, method, template, extra in OBJECT_ROUTES:
         client = clients[role]
         path = template.format(household=household, evidence=evidence_id)
@@ -568,7 +556,7 @@ def test_a_second_organisation_of_the_same_role_never_touches_the_first_ones_obj
             response = _send(client, method, path, data)
         assert response.status_code in (403, 404), (role, method, path, response.status_code)
         assert writes == [], (role, method, path, writes)
-    assert _row_counts(demo_app) == before
+    assert row_counts(demo_app) == before
 
 
 # CSRF on every state-changing rule ------------------------------------------------------------------------------
@@ -590,7 +578,7 @@ def test_every_state_changing_rule_refuses_a_request_without_a_csrf_token(demo_a
              if method in STATE_CHANGING and endpoint not in CSRF_EXEMPT]
     # Signed in first (a sign-in writes its session row), so that the requests below are measured alone.
     clients = {role: _client(demo_app, role) for role in {_an_allowed_user(endpoint) for endpoint, _m, _p in cases}}
-    before = _row_counts(demo_app)
+    before = row_counts(demo_app)
     checked = 0
     for endpoint, method, path in cases:
         role = _an_allowed_user(endpoint)
@@ -601,7 +589,7 @@ def test_every_state_changing_rule_refuses_a_request_without_a_csrf_token(demo_a
         assert writes == [], (endpoint, method, writes)
         checked += 1
     assert checked > 40
-    assert _row_counts(demo_app) == before
+    assert row_counts(demo_app) == before
     # The same users with a token are not refused by CSRF: the check above measured CSRF, not the role check.
     staff = clients[Role.admin]
     response = _send(staff, "POST", "/union/premiums", {"csrf_token": _token(staff, True)})
