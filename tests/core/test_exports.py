@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-from collections.abc import Iterator
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -118,15 +116,6 @@ def test_passports_list_as_csv_and_xlsx(demo_app: Flask) -> None:
     assert _client(demo_app, COOP).get("/union/passports/export.csv").status_code == 403
 
 
-@contextlib.contextmanager
-def _selects(app: Flask) -> Iterator[list[str]]:
-    """Every statement the app sends to the database while the block runs."""
-    seen: list[str] = []
-    with statements_run(db.engine) as ran:
-        yield seen
-    seen += [statement.split("\n", 1)[0][:120] for statement, _ in ran]
-
-
 def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_app: Flask) -> None:
     """No query per row: the buyer, lots, products and passports' subjects come with the rows (issue 22)."""
     from marketplace.union import exports
@@ -140,8 +129,9 @@ def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_ap
                                  (exports.consumer_sales, exports.sales_rows, 2),
                                  (exports.passports, lambda items: exports.passport_rows(items, "https://x"), 2)):
             db.session.expunge_all()
-            with _selects(demo_app) as seen:
+            with statements_run(db.engine) as ran:
                 items = load()
                 rows(items)
+            seen = [statement.split("\n", 1)[0][:120] for statement, _ in ran]  # every statement, by its first line
             assert len(items) > 1, load.__name__  # several rows, so a query per row would show
             assert len(seen) <= most, (load.__name__, seen)

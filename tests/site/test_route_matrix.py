@@ -9,13 +9,12 @@ added without an entry here fails, so does a decorator loosened or removed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 from werkzeug.routing import Rule as UrlRule
 
 from marketplace import models as m
@@ -232,16 +231,16 @@ def _token(client: FlaskClient, signed_in: bool) -> str:
     return html.split(marker, 1)[1].split('"', 1)[0]
 
 
-@contextmanager
-def _writes(app: Flask) -> Iterator[list[str]]:
-    """Every INSERT, UPDATE or DELETE the app sends to the database while the block runs."""
-    seen: list[str] = []
+def _engine(app: Flask) -> Engine:
     with app.app_context():
-        engine = db.engine
-    with statements_run(engine) as ran:
-        yield seen
-    seen += [statement.split("\n", 1)[0][:120] for statement, _ in ran
-             if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and not LOCK.search(statement)]
+        return db.engine
+
+
+def _writes(ran: list[tuple[str, Any]]) -> list[str]:
+    """The INSERT, UPDATE and DELETE statements among ``ran`` (``helpers.statements_run``), row locks aside, each by
+    its first line."""
+    return [statement.split("\n", 1)[0][:120] for statement, _ in ran
+            if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and not LOCK.search(statement)]
 
 
 def _client(app: Flask, role: Role | None) -> FlaskClient:
@@ -281,14 +280,16 @@ def test_role_matrix_over_every_method(demo_app: Flask, role: Role | None) -> No
     next test); allowed users are never refused by the role check."""
     client = _client(demo_app, role)
     token = _token(client, role is not None)
+    engine = _engine(demo_app)
     refused = allowed = 0
     for endpoint, method, path in _cases(demo_app):
         data = {"csrf_token": token} if method in STATE_CHANGING else None
         if not _allowed(endpoint, role) and method in STATE_CHANGING:
             continue  # test_every_state_changing_rule_refuses_every_role_it_does_not_name
         if not _allowed(endpoint, role):
-            with _writes(demo_app) as writes:
+            with statements_run(engine) as ran:
                 response = _send(client, method, path, data)
+            writes = _writes(ran)
             if role is None and method == "GET":
                 assert response.status_code == 302, (path, method, response.status_code)
                 assert "/signin" in response.headers["Location"], (path, method)
@@ -379,13 +380,15 @@ def test_every_state_changing_rule_refuses_every_role_it_does_not_name(demo_app:
     clients = {role: _client(demo_app, role) for role in USERS}  # signed in first: a sign-in writes its session row
     tokens = {role: _token(client, role is not None) for role, client in clients.items()}
     before = _snapshot(demo_app)
+    engine = _engine(demo_app)
     checked: dict[str, int] = {}
     for endpoint, method, path in cases:
         for role in USERS:
             if _allowed(endpoint, role):
                 continue
-            with _writes(demo_app) as writes:
+            with statements_run(engine) as ran:
                 response = _send(clients[role], method, path, {"csrf_token": tokens[role]})
+            writes = _writes(ran)
             expected = 401 if role is None else 403
             assert response.status_code == expected, (endpoint, method, role, response.status_code)
             assert CSRF_REFUSAL not in response.get_data(as_text=True), (endpoint, method, role, "CSRF answered")
@@ -547,13 +550,15 @@ def test_a_second_organisation_of_the_same_role_never_touches_the_first_ones_obj
     control = {"scheme_id": str(scheme.id), "performed_on": dt.date.today().isoformat(),  # noqa: DTZ011
                "notes": "Overgrazing found in two PUGs", **results}
     before = row_counts(demo_app)
+    engine = _engine(demo_app)
     for role, method, template, extra in OBJECT_ROUTES:
         client = clients[role]
         path = template.format(household=household, evidence=evidence_id)
         data = {"csrf_token": _token(client, True), **extra, **(control if "control" in path else {})} \
             if method == "POST" else None
-        with _writes(demo_app) as writes:
+        with statements_run(engine) as ran:
             response = _send(client, method, path, data)
+        writes = _writes(ran)
         assert response.status_code in (403, 404), (role, method, path, response.status_code)
         assert writes == [], (role, method, path, writes)
     assert row_counts(demo_app) == before
@@ -579,11 +584,13 @@ def test_every_state_changing_rule_refuses_a_request_without_a_csrf_token(demo_a
     # Signed in first (a sign-in writes its session row), so that the requests below are measured alone.
     clients = {role: _client(demo_app, role) for role in {_an_allowed_user(endpoint) for endpoint, _m, _p in cases}}
     before = row_counts(demo_app)
+    engine = _engine(demo_app)
     checked = 0
     for endpoint, method, path in cases:
         role = _an_allowed_user(endpoint)
-        with _writes(demo_app) as writes:
+        with statements_run(engine) as ran:
             response = _send(clients[role], method, path, {"email": "x@example.org", "password": "x"})
+        writes = _writes(ran)
         assert response.status_code == 400, (endpoint, method, role, response.status_code)
         assert CSRF_REFUSAL in response.get_data(as_text=True), (endpoint, method, "refused, but not by CSRF")
         assert writes == [], (endpoint, method, writes)
