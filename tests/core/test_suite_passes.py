@@ -90,3 +90,12 @@ def test_the_rule_reads_each_kind_of_test() -> None:
     for nodeid, reason in KNOWN.items():
         assert nodeid in by_id, f"{nodeid} was renamed: name its successor here"
         assert sqlite_pass_only(by_id[nodeid]) == reason, nodeid
+
+
+def test_every_test_that_drives_chromium_is_marked_browser() -> None:
+    """The `browser` marker is what the rules read: the browser tests start first (``_start_rank``), a journey at
+    390 px is left to the SQLite pass, and ``-m "not browser"`` leaves Chromium out. A test that asks for Chromium
+    (the ``chromium`` fixture, or ``page``, which opens it) without the marker would escape all three."""
+    unmarked = [item.nodeid for item in COLLECTED
+                if "chromium" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser")]
+    assert unmarked == []
