@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,7 @@ class S3Store:
                  region: str | None = None, access_key: str | None = None, secret_key: str | None = None,
                  prefix: str = "") -> None:
         import boto3  # noqa: PLC0415 (only sites that configure S3 load boto3)
-        from botocore.config import Config  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415 (with boto3)
 
         self.bucket, self.prefix, self.cache = bucket, prefix.strip("/"), Path(cache)
         self.client = boto3.client(
@@ -58,7 +59,7 @@ class S3Store:
         return code in ("404", "NoSuchKey", "NotFound")
 
     def exists(self, key: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
@@ -71,7 +72,7 @@ class S3Store:
         return True
 
     def write(self, key: str, data: bytes) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
@@ -80,7 +81,7 @@ class S3Store:
 
     def read(self, key: str) -> bytes:
         """The object's bytes (originals for the variants job: never copied to the serving cache)."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         try:
             return bytes(self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read())
@@ -92,7 +93,7 @@ class S3Store:
             raise StorageUnavailable(str(error)) from error
 
     def delete(self, key: str) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         self._cached(key).unlink(missing_ok=True)
         try:
@@ -108,7 +109,7 @@ class S3Store:
 
     def path(self, key: str) -> Path | None:
         """A local copy to serve (downloaded once: keys never change), or None if the object is missing."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         full = self._cached(key)
         if full.is_file():
@@ -130,7 +131,7 @@ class S3Store:
 
     def listing(self, prefix: str) -> Iterator[StoredFile]:
         """Objects whose key starts with ``prefix``, with their last-modified time (the store port's listing)."""
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
@@ -154,7 +155,7 @@ class S3Store:
         return sorted(found)
 
     def health(self) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 (with boto3, as above)
 
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(PROBE_KEY), Body=b"ok")
@@ -196,8 +197,6 @@ def local_health(root: str | os.PathLike[str] | None) -> dict[str, Any]:
 
 def export_files(store: Any, target: str | os.PathLike[str]) -> int:
     """Copy every file of ``store`` (local folder or bucket) under ``target``; returns how many."""
-    import shutil  # noqa: PLC0415
-
     out = Path(target)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(store, S3Store):
