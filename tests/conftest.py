@@ -108,8 +108,13 @@ def _start_rank(item: pytest.Item) -> int:
 COLLECTED: list[pytest.Item] = []  # every test this process collected, before -k or -m chose among them
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook, which applies -m: the derived marker counts there
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        # A test that asks for Chromium (the ``chromium`` fixture, or ``page``, which opens it) is a browser test,
+        # marked or not: the start order, the phone-width rule and ``-m "not browser"`` read the marker.
+        if "chromium" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.browser)
     items.sort(key=_start_rank)  # a stable sort: file order within each rank
     COLLECTED[:] = items
     if PG_URL:

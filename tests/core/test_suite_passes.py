@@ -95,7 +95,9 @@ def test_the_rule_reads_each_kind_of_test() -> None:
 def test_every_test_that_drives_chromium_is_marked_browser() -> None:
     """The `browser` marker is what the rules read: the browser tests start first (``_start_rank``), a journey at
     390 px is left to the SQLite pass, and ``-m "not browser"`` leaves Chromium out. A test that asks for Chromium
-    (the ``chromium`` fixture, or ``page``, which opens it) without the marker would escape all three."""
+    (the ``chromium`` fixture, or ``page``, which opens it) gets the marker at collection (tests/conftest.py), so
+    none escapes the three; the consumer's expired-certificate journey (tests/passports/test_passport_issuers.py)
+    asks for Chromium without marking itself, so this fails if the collection stops adding it."""
     unmarked = [item.nodeid for item in COLLECTED
                 if "chromium" in getattr(item, "fixturenames", ()) and not item.get_closest_marker("browser")]
     assert unmarked == []

@@ -521,7 +521,6 @@ def test_status_lists_are_reissued_on_change_and_on_expiry_and_every_issue_stays
     assert client.get("/passports/status/nothing/versions/1").status_code == 404
 
 
-@pytest.mark.browser
 @pytest.mark.parametrize("width", [390, 1280])
 def test_a_consumer_sees_that_the_makers_certificate_expired(live_server: Any, chromium: Any, width: int) -> None:
     """The journey of issue 19's status point: the maker's Code of Practice certificate has expired, and the
