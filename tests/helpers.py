@@ -48,6 +48,12 @@ def statements_run(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+def first_lines(ran: list[tuple[str, Any]]) -> list[str]:
+    """Each statement of ``ran`` (``statements_run``) by its first line, at most 120 characters: short enough to read
+    in an assertion's message."""
+    return [statement.split("\n", 1)[0][:120] for statement, _ in ran]
+
+
 def count_rows_sql(tables: list[str]) -> str:
     """One statement that counts the rows of each of ``tables``, in their order."""
     return "SELECT " + ", ".join(f'(SELECT count(*) FROM "{table}")' for table in tables)

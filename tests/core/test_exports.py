@@ -15,7 +15,7 @@ from marketplace.extensions import db
 from marketplace.funds import services as funds
 from marketplace.orders.models import OPEN_STAGES
 from marketplace.organisations.models import OrgKind
-from tests.helpers import sign_in, statements_run, text
+from tests.helpers import first_lines, sign_in, statements_run, text
 
 STAFF = ("staff@demo.example", "demo-staff-2026")
 COOP = ("coop@demo.example", "demo-coop-2026")
@@ -132,6 +132,6 @@ def test_the_exports_read_in_a_fixed_number_of_queries_whatever_the_rows(demo_ap
             with statements_run(db.engine) as ran:
                 items = load()
                 rows(items)
-            seen = [statement.split("\n", 1)[0][:120] for statement, _ in ran]  # every statement, by its first line
+            seen = first_lines(ran)  # every statement
             assert len(items) > 1, load.__name__  # several rows, so a query per row would show
             assert len(seen) <= most, (load.__name__, seen)

@@ -23,7 +23,7 @@ from marketplace.accounts.models import Role
 from marketplace.extensions import db
 from marketplace.passports.models import Passport
 from tests import factories
-from tests.helpers import row_counts, sign_in, statements_run
+from tests.helpers import first_lines, row_counts, sign_in, statements_run
 from tests.site.test_access import DEMO_PASSWORDS, DEMO_USERS
 
 STAFF = frozenset({Role.union_staff, Role.admin})
@@ -239,8 +239,9 @@ def _engine(app: Flask) -> Engine:
 def _writes(ran: list[tuple[str, Any]]) -> list[str]:
     """The INSERT, UPDATE and DELETE statements among ``ran`` (``helpers.statements_run``), row locks aside, each by
     its first line."""
-    return [statement.split("\n", 1)[0][:120] for statement, _ in ran
-            if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") and not LOCK.search(statement)]
+    return first_lines([(statement, parameters) for statement, parameters in ran
+                        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+                        and not LOCK.search(statement)])
 
 
 def _client(app: Flask, role: Role | None) -> FlaskClient:
